@@ -1,0 +1,3 @@
+//! The IMAP4rev1 protocol: framing, grammar, responses and the session.
+
+pub mod response;

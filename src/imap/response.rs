@@ -1,0 +1,92 @@
+//! Encoding of IMAP response data: strings are atoms, quoted strings or
+//! literals as their bytes demand (RFC 3501 4.3, 9), so that a client's
+//! parser never meets an octet it cannot take.
+
+/// RFC 3501 9 `quoted`: any TEXT-CHAR except `"` and `\`, which are escaped;
+/// no CR, LF, NUL or 8-bit octets. Longer strings go out as literals too:
+/// some clients cap quoted string length.
+fn quotable(s: &[u8]) -> bool {
+    s.len() <= 1024
+        && s.iter()
+            .all(|&c| (0x01..0x80).contains(&c) && c != b'\r' && c != b'\n')
+}
+
+/// RFC 3501 9 `string`: quoted when it can be, else a literal.
+pub fn string(out: &mut Vec<u8>, s: &[u8]) {
+    if quotable(s) {
+        out.push(b'"');
+        for &c in s {
+            if c == b'"' || c == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(c);
+        }
+        out.push(b'"');
+    } else {
+        literal(out, s);
+    }
+}
+
+/// RFC 3501 9 `literal`: `{n}` CRLF and the octets.
+pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    out.extend_from_slice(s);
+}
+
+/// RFC 3501 9 `nstring`: NIL or a string.
+pub fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"NIL"),
+    }
+}
+
+/// RFC 3501 9 `ATOM-CHAR`: any CHAR except atom-specials.
+pub fn is_atom_char(c: u8) -> bool {
+    c > 0x20 && c < 0x7f && !matches!(c, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+}
+
+/// RFC 3501 9 `astring`: an atom when every octet is an ATOM-CHAR (or `]`,
+/// ASTRING-CHAR), else a string.
+pub fn astring(out: &mut Vec<u8>, s: &[u8]) {
+    if !s.is_empty()
+        && s.iter().all(|&c| is_atom_char(c) || c == b']')
+        && !s.eq_ignore_ascii_case(b"NIL")
+    {
+        out.extend_from_slice(s);
+    } else {
+        string(out, s);
+    }
+}
+
+/// RFC 3501 9 `mailbox` in LIST/LSUB/STATUS responses: like astring, but
+/// `%` and `*` are allowed in the atom form (list-char); we quote them anyway
+/// for the sake of clients that do not know that.
+pub fn mailbox(out: &mut Vec<u8>, name: &str) {
+    astring(out, name.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(f: fn(&mut Vec<u8>, &[u8]), v: &[u8]) -> String {
+        let mut o = Vec::new();
+        f(&mut o, v);
+        String::from_utf8_lossy(&o).into_owned()
+    }
+
+    #[test]
+    fn strings_choose_form() {
+        assert_eq!(s(string, b"abc"), "\"abc\"");
+        assert_eq!(s(string, b"a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(s(string, b"a\r\nb"), "{4}\r\na\r\nb");
+        assert_eq!(s(string, "ä".as_bytes()), "{2}\r\nä");
+        assert_eq!(s(string, b"a\0b"), "{3}\r\na\0b");
+        assert_eq!(s(astring, b"INBOX"), "INBOX");
+        assert_eq!(s(astring, b"a b"), "\"a b\"");
+        assert_eq!(s(astring, b""), "\"\"");
+        assert_eq!(s(astring, b"NIL"), "\"NIL\"");
+        assert_eq!(s(astring, b"x*"), "\"x*\"");
+    }
+}

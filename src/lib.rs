@@ -1,0 +1,10 @@
+//! mailaccess: per-connection IMAP and POP3 servers working directly on a
+//! user's Maildir or mbox. See DESIGN.md for the architecture.
+
+#![deny(unsafe_code)]
+#![deny(clippy::unwrap_used)]
+
+pub mod imap;
+pub mod limits;
+pub mod mime;
+pub mod store;

@@ -1,0 +1,91 @@
+//! Every size, time and count cap of the servers, each with its reason.
+//!
+//! A limit lives here and nowhere else, so an administrator (and a reviewer)
+//! can see in one place what a hostile client or a hostile mail file can cost.
+
+use std::time::Duration;
+
+/// Longest IMAP command line (without literals). RFC 7162 3.2.1 asks servers
+/// to accept lines of at least 8192 octets; long UID sets from clients such
+/// as mbsync exceed that, so we allow 64 KiB, still small enough to buffer.
+pub const IMAP_LINE_MAX: usize = 64 * 1024;
+
+/// Largest literal in any command except APPEND. Mailbox names, search
+/// strings and passwords never need more.
+pub const IMAP_LITERAL_MAX: usize = 64 * 1024;
+
+/// Largest message APPEND accepts. Big enough for any mail an MTA would
+/// deliver (Postfix's default message_size_limit is 10 MB; we allow far
+/// more), small enough that a client cannot fill the disk in one command.
+pub const APPEND_MAX: u64 = 256 * 1024 * 1024;
+
+/// Total bytes of one command, line plus all its literals except an APPEND
+/// message: the most memory a single non-APPEND command can make us hold.
+pub const IMAP_COMMAND_MAX: usize = 1024 * 1024;
+
+/// Deepest nesting of parenthesised lists (SEARCH keys, FETCH BODY section
+/// lists). Parsers recurse; this bounds the stack.
+pub const IMAP_NESTING_MAX: usize = 32;
+
+/// Syntax errors in a row before the session is ended with BYE: a client
+/// this confused is not an IMAP client (or is attacking the parser).
+pub const IMAP_BAD_COMMANDS_MAX: u32 = 20;
+
+/// RFC 3501 5.4: the autologout timer must be at least 30 minutes once
+/// authenticated.
+pub const IMAP_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Before login a client has no reason to sit idle; free the process sooner.
+pub const IMAP_LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Longest POP3 command line. RFC 2449 4: 255 octets including CRLF.
+pub const POP3_LINE_MAX: usize = 255;
+
+/// RFC 1939 3: the inactivity autologout timer must be at least 10 minutes.
+pub const POP3_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// Erroneous POP3 commands before the session is closed.
+pub const POP3_BAD_COMMANDS_MAX: u32 = 20;
+
+/// Largest header block of one MIME part kept in memory while parsing
+/// structure; longer header blocks are cut (the bytes are still served
+/// verbatim by BODY[]).
+pub const MIME_HEADER_MAX: usize = 256 * 1024;
+
+/// Deepest MIME nesting parsed (multipart inside message/rfc822 inside ...);
+/// deeper parts are treated as opaque text/plain, as Dovecot does.
+pub const MIME_DEPTH_MAX: usize = 100;
+
+/// Most MIME parts parsed in one message; the rest is opaque.
+pub const MIME_PARTS_MAX: usize = 10_000;
+
+/// Most keywords one mailbox may define. Maildir file names can carry 26
+/// (a-z); more are kept in the index only. Beyond this, STORE of a new
+/// keyword gets NO and PERMANENTFLAGS drops `\*`.
+pub const KEYWORDS_MAX: usize = 256;
+
+/// Longest keyword (an IMAP atom).
+pub const KEYWORD_LEN_MAX: usize = 128;
+
+/// Longest mailbox name in octets (wire form). Each component becomes part of
+/// a file name, which Linux caps at 255 octets.
+pub const MAILBOX_NAME_MAX: usize = 240;
+
+/// Deepest mailbox hierarchy.
+pub const MAILBOX_DEPTH_MAX: usize = 16;
+
+/// Buffer used to stream message bodies to the client: memory does not grow
+/// with message size.
+pub const STREAM_BUFFER: usize = 64 * 1024;
+
+/// Largest index file we will read. An index holds ~40 bytes per message;
+/// this is room for millions of messages while refusing an absurd file.
+pub const INDEX_FILE_MAX: u64 = 512 * 1024 * 1024;
+
+/// Most messages in one mailbox. UIDs are 32-bit; this keeps the in-memory
+/// view bounded.
+pub const MESSAGES_MAX: usize = 10_000_000;
+
+/// Maildir tmp/ files older than this are leftovers of a crashed delivery
+/// (the Maildir spec says 36 hours) and may be removed.
+pub const MAILDIR_TMP_STALE: Duration = Duration::from_secs(36 * 60 * 60);

@@ -1,0 +1,295 @@
+//! Mail storage: one user's mailboxes (`Store`) and one open mailbox
+//! (`Mailbox`). Maildir and mbox implement both; the IMAP and POP3 code use
+//! only these traits. Nothing here knows IMAP syntax: names arrive as
+//! validated wire names (modified UTF-7, `.`-separated), flags as `Flags`.
+
+pub mod maildir;
+pub mod names;
+
+use std::fmt;
+use std::io::{self, Read};
+
+/// RFC 3501 2.3.1.1: a 32-bit unique identifier, never 0.
+pub type Uid = u32;
+
+/// RFC 7162: a 63-bit modification sequence, 0 meaning "none yet".
+pub type ModSeq = u64;
+
+/// The system flags, as bits. `\Recent` is not a flag that can be stored:
+/// it is `Message::recent`, owned by exactly one session.
+pub mod flag {
+    pub const SEEN: u8 = 1;
+    pub const ANSWERED: u8 = 2;
+    pub const FLAGGED: u8 = 4;
+    pub const DELETED: u8 = 8;
+    pub const DRAFT: u8 = 16;
+    /// All system flags, in the order IMAP lists them.
+    pub const ALL: [(u8, &str); 5] = [
+        (ANSWERED, "\\Answered"),
+        (FLAGGED, "\\Flagged"),
+        (DELETED, "\\Deleted"),
+        (SEEN, "\\Seen"),
+        (DRAFT, "\\Draft"),
+    ];
+}
+
+/// A message's stored flags: system flag bits plus keywords. Keywords are
+/// compared without regard to case (RFC 3501 2.3.2 flags are atoms matched
+/// case-insensitively); the first spelling seen is kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub system: u8,
+    /// Sorted by lower-case form, no duplicates (case-insensitively).
+    pub keywords: Vec<String>,
+}
+
+impl Flags {
+    pub fn has(&self, bit: u8) -> bool {
+        self.system & bit != 0
+    }
+
+    pub fn has_keyword(&self, k: &str) -> bool {
+        self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k))
+    }
+
+    pub fn insert_keyword(&mut self, k: &str) {
+        if !self.has_keyword(k) {
+            self.keywords.push(k.to_string());
+            self.keywords.sort_by_key(|a| a.to_ascii_lowercase());
+        }
+    }
+
+    pub fn remove_keyword(&mut self, k: &str) {
+        self.keywords.retain(|x| !x.eq_ignore_ascii_case(k));
+    }
+
+    /// Applies a STORE-style operation; returns whether anything changed.
+    pub fn apply(&mut self, op: FlagOp, other: &Flags) -> bool {
+        let before = self.clone();
+        match op {
+            FlagOp::Replace => {
+                self.system = other.system;
+                self.keywords.clear();
+                for k in &other.keywords {
+                    self.insert_keyword(k);
+                }
+            }
+            FlagOp::Add => {
+                self.system |= other.system;
+                for k in &other.keywords {
+                    self.insert_keyword(k);
+                }
+            }
+            FlagOp::Remove => {
+                self.system &= !other.system;
+                for k in &other.keywords {
+                    self.remove_keyword(k);
+                }
+            }
+        }
+        *self != before
+    }
+}
+
+/// STORE's three operations (RFC 3501 6.4.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagOp {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// One message as a session sees it. Sequence number n is `messages()[n-1]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub uid: Uid,
+    pub flags: Flags,
+    /// RFC 3501 2.3.2 `\Recent`: true in exactly one session.
+    pub recent: bool,
+    pub modseq: ModSeq,
+    /// INTERNALDATE: seconds since the epoch, plus the zone it was given in
+    /// (minutes east of UTC) so that it is shown as the client gave it.
+    pub internal_date: i64,
+    pub internal_date_zone: i32,
+    /// RFC822.SIZE: octets of the message with CRLF line ends, which is what
+    /// FETCH BODY[] sends.
+    pub size: u64,
+}
+
+/// What `Mailbox::sync` found changed since the last sync, in the form the
+/// protocol needs to report it. Sequence numbers are those in force when each
+/// item is reported, so `expunged` can be sent in order as it stands
+/// (RFC 3501 7.4.1: each EXPUNGE renumbers the ones after it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Sequence numbers to report as EXPUNGE, in reporting order.
+    pub expunged: Vec<u32>,
+    /// Set when the number of messages differs from the last report
+    /// (after the expunges above): the new EXISTS count.
+    pub exists: Option<u32>,
+    /// Set when EXISTS is set or the recent count changed: the RECENT count.
+    pub recent: Option<u32>,
+    /// Sequence numbers (after the expunges and additions) whose flags were
+    /// changed by another session or program.
+    pub flags: Vec<u32>,
+    /// The keywords of the mailbox changed: a new FLAGS response is due.
+    pub keywords_changed: bool,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        *self == Changes::default()
+    }
+}
+
+/// A mailbox as LIST shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailboxInfo {
+    /// Wire name: modified UTF-7, `.` separated, INBOX spelled "INBOX".
+    pub name: String,
+    /// Exists only as a parent of others (RFC 3501 `\Noselect`).
+    pub noselect: bool,
+    pub has_children: bool,
+    /// New mail since last looked at, if the store can tell cheaply
+    /// (`Some(true)` = `\Marked`, `Some(false)` = `\Unmarked`).
+    pub marked: Option<bool>,
+}
+
+/// STATUS items (RFC 3501 6.3.10), all of which a store can give cheaply.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    pub messages: u32,
+    pub recent: u32,
+    pub uid_next: Uid,
+    pub uid_validity: u32,
+    pub unseen: u32,
+    pub highest_modseq: ModSeq,
+    /// Total RFC822.SIZE of all messages (RFC 8438 STATUS=SIZE).
+    pub size: u64,
+}
+
+/// The outcome of APPEND/COPY, for UIDPLUS (RFC 4315) response codes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub uid_validity: u32,
+    pub uids: Vec<Uid>,
+}
+
+/// A message being appended.
+pub struct NewMessage<'a> {
+    pub flags: Flags,
+    /// Seconds since the epoch and zone in minutes east; `None` = now.
+    pub internal_date: Option<(i64, i32)>,
+    /// The message octets; exactly `len` of them.
+    pub data: &'a mut dyn Read,
+    pub len: u64,
+}
+
+/// A readable message: its raw stored bytes (line ends as stored).
+pub trait MessageRead: Read + io::Seek + Send {}
+impl<T: Read + io::Seek + Send> MessageRead for T {}
+
+/// Storage errors. Each says what a client should be told; `Io` and
+/// `Corrupt` are also logged.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The mailbox does not exist (IMAP `[NONEXISTENT]` / `[TRYCREATE]`).
+    NotFound,
+    /// CREATE/RENAME target exists (`[ALREADYEXISTS]`).
+    AlreadyExists,
+    /// The name is not acceptable (hostile, invalid mUTF-7, too long).
+    BadName(&'static str),
+    /// The operation is not allowed (DELETE INBOX, write to read-only).
+    NotAllowed(&'static str),
+    /// A limit of `limits.rs` was hit.
+    Limit(&'static str),
+    /// The message no longer exists (expunged by another program).
+    Expunged,
+    /// Another process holds a lock we need (`[INUSE]`).
+    InUse,
+    /// A file was not what it should be; the store recovered what it could.
+    Corrupt(String),
+    Io(io::Error),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::NotFound => f.write_str("Mailbox doesn't exist"),
+            StoreError::AlreadyExists => f.write_str("Mailbox already exists"),
+            StoreError::BadName(why) => write!(f, "Invalid mailbox name: {why}"),
+            StoreError::NotAllowed(why) => f.write_str(why),
+            StoreError::Limit(why) => write!(f, "Limit exceeded: {why}"),
+            StoreError::Expunged => f.write_str("Message has been expunged"),
+            StoreError::InUse => f.write_str("Mailbox is locked by another process"),
+            StoreError::Corrupt(why) => write!(f, "Mailbox data is damaged: {why}"),
+            StoreError::Io(e) => write!(f, "Internal error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<io::Error> for StoreError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::NotFound => StoreError::NotFound,
+            _ => StoreError::Io(e),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// One user's mailboxes. Names are wire names (modified UTF-7, `.` as the
+/// hierarchy separator); "INBOX" in any case is the inbox.
+pub trait Store {
+    /// The hierarchy separator shown in LIST.
+    fn separator(&self) -> char;
+    /// Every mailbox, including `\Noselect` parents.
+    fn list(&mut self) -> Result<Vec<MailboxInfo>>;
+    fn create(&mut self, name: &str) -> Result<()>;
+    fn delete(&mut self, name: &str) -> Result<()>;
+    /// RFC 3501 6.3.5: renaming INBOX moves its messages into a new mailbox
+    /// and leaves INBOX empty; renaming a mailbox renames its children.
+    fn rename(&mut self, from: &str, to: &str) -> Result<()>;
+    fn subscribe(&mut self, name: &str) -> Result<()>;
+    fn unsubscribe(&mut self, name: &str) -> Result<()>;
+    fn subscriptions(&mut self) -> Result<Vec<String>>;
+    fn status(&mut self, name: &str) -> Result<Status>;
+    /// Opens a mailbox; `read_only` is EXAMINE (and never takes `\Recent`).
+    fn open(&mut self, name: &str, read_only: bool) -> Result<Box<dyn Mailbox>>;
+    /// Appends messages atomically (all or none, RFC 3502).
+    fn append(&mut self, name: &str, messages: &mut [NewMessage<'_>]) -> Result<Appended>;
+}
+
+/// One open mailbox and the session's view of it.
+pub trait Mailbox {
+    fn read_only(&self) -> bool;
+    fn uid_validity(&self) -> u32;
+    fn uid_next(&self) -> Uid;
+    fn highest_modseq(&self) -> ModSeq;
+    /// The session's view; sequence number n is index n-1.
+    fn messages(&self) -> &[Message];
+    /// Keywords defined in this mailbox, for FLAGS and PERMANENTFLAGS.
+    fn keywords(&self) -> Vec<String>;
+    /// Whether new keywords may still be created (PERMANENTFLAGS `\*`).
+    fn can_create_keywords(&self) -> bool;
+    /// Looks at the files again and updates the view. With `allow_expunge`
+    /// false, messages removed by others stay in the view (their data may be
+    /// gone) until a later sync that allows it.
+    fn sync(&mut self, allow_expunge: bool) -> Result<Changes>;
+    /// The stored bytes of message `index` (0-based), line ends as stored.
+    fn open_message(&mut self, index: usize) -> Result<Box<dyn MessageRead>>;
+    /// Changes flags of the given messages (0-based indexes); returns the
+    /// indexes whose flags actually changed. Our own changes are not
+    /// reported again by `sync`.
+    fn store(&mut self, indexes: &[usize], op: FlagOp, flags: &Flags) -> Result<Vec<usize>>;
+    /// Removes messages with `\Deleted` (only those whose UID is in `uids`,
+    /// when given: UID EXPUNGE). Returns the sequence numbers in reporting
+    /// order, like `Changes::expunged`, and updates the view.
+    fn expunge(&mut self, uids: Option<&[Uid]>) -> Result<Vec<u32>>;
+    /// Copies messages (0-based indexes) into another mailbox of the same
+    /// store, keeping flags and internal dates.
+    fn copy(&mut self, indexes: &[usize], dest: &str) -> Result<Appended>;
+}
