@@ -4,6 +4,9 @@
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
+pub mod cli;
+pub mod config;
+pub mod conn;
 pub mod imap;
 pub mod limits;
 pub mod mime;

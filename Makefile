@@ -1,0 +1,34 @@
+# mailaccess: the two commands a newcomer needs are `make demo` and `make test`.
+
+CARGO ?= cargo
+PREFIX ?= /usr/local
+DEMO_PORT ?= 1143
+
+.PHONY: all build release test test-deps lint demo clean
+
+all: build
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+# Installs what the tests need (as root: Debian packages, the test user),
+# then runs formatting and lint checks and every test.
+test: test-deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) build --release --bins
+	$(CARGO) test --release
+
+test-deps:
+	sh scripts/test-deps.sh
+
+# Starts imapd on 127.0.0.1:$(DEMO_PORT) serving a demo Maildir in ./demo.
+demo: release
+	sh scripts/demo.sh $(DEMO_PORT)
+
+clean:
+	$(CARGO) clean
+	rm -rf demo

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Installs what the test suite needs, only where it is missing, and creates
+# the unprivileged test user the end-to-end tests run the servers as.
+# Run as root on Debian 12 (make test does).
+set -eu
+
+# Debian packages the tests use, with a command or file that shows each is there.
+need=""
+want() { [ -e "$2" ] || need="$need $1"; }
+want dovecot-imapd      /usr/lib/dovecot/imap
+want dovecot-pop3d      /usr/lib/dovecot/pop3
+want isync              /usr/bin/mbsync
+want fetchmail          /usr/bin/fetchmail
+want xinetd             /usr/sbin/xinetd
+want stunnel4           /usr/bin/stunnel4
+want sasl2-bin          /usr/sbin/saslpasswd2
+want libpam0g-dev       /usr/include/security/pam_appl.h
+want curl               /usr/bin/curl
+want mutt               /usr/bin/mutt
+want util-linux         /usr/bin/setpriv
+
+if [ "$(id -u)" != 0 ]; then
+    [ -z "$need" ] || { echo "test-deps: missing packages:$need (run make test as root to install them)"; exit 1; }
+    exit 0
+fi
+if [ -n "$need" ]; then
+    echo "test-deps: installing$need"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $need >/dev/null
+    # Debian starts the daemons it installs; the tests start their own.
+    for s in dovecot xinetd stunnel4; do
+        systemctl stop $s >/dev/null 2>&1 || service $s stop >/dev/null 2>&1 || true
+    done
+fi
+
+# The mail user of the end-to-end tests: a real unprivileged account.
+id mailtest >/dev/null 2>&1 || useradd --create-home --shell /bin/sh mailtest

@@ -1,0 +1,228 @@
+//! Command line and process start-up shared by `imapd` and `pop3d`
+//! (DESIGN.md section 7): `[-c FILE] [-o KEY=VALUE]... [--tls] [--wrapped]
+//! [--listen ADDR] [--check]`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::config::{Config, Service};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    pub config_file: Option<PathBuf>,
+    pub overrides: Vec<String>,
+    pub tls: bool,
+    pub wrapped: bool,
+    pub listen: Option<String>,
+    pub check: bool,
+}
+
+pub fn usage(name: &str) -> String {
+    format!(
+        "usage: {name} [-c FILE] [-o KEY=VALUE]... [--tls] [--wrapped] [--listen ADDR] [--check]\n\
+         \n\
+         Serves one {proto} connection on stdin/stdout (xinetd, stunnel, ssh).\n\
+         Run as a normal user it serves that user's own mail, preauthenticated.\n\
+         \n\
+         -c FILE          configuration file (default /etc/mailaccess.conf)\n\
+         -o KEY=VALUE     override one configuration key\n\
+         --tls            implicit TLS on this connection (ports 993/995)\n\
+         --wrapped        the link is already protected (stunnel, ssh)\n\
+         --listen ADDR    accept TCP connections on ADDR (e.g. 127.0.0.1:1143) and\n\
+         \x20                serve each in a child process (development, demo)\n\
+         --check          print the effective configuration and problems, then exit\n",
+        proto = if name.contains("pop") { "POP3" } else { "IMAP" }
+    )
+}
+
+/// Parses argv (without the program name).
+pub fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-c" => o.config_file = Some(it.next().ok_or("-c needs a file")?.into()),
+            "-o" => o.overrides.push(it.next().ok_or("-o needs KEY=VALUE")?.clone()),
+            "--tls" => o.tls = true,
+            "--wrapped" => o.wrapped = true,
+            "--listen" => o.listen = Some(it.next().ok_or("--listen needs an address")?.clone()),
+            "--check" => o.check = true,
+            _ if a.starts_with("--listen=") => o.listen = Some(a["--listen=".len()..].to_string()),
+            _ => return Err(format!("unknown argument {a:?}")),
+        }
+    }
+    Ok(o)
+}
+
+/// What a binary does once its options are parsed.
+pub enum Start {
+    /// Print this and exit with this code (`--check`, errors).
+    Exit(String, i32),
+    /// Serve the connection on fds 0/1.
+    Serve(Box<Config>, Options),
+}
+
+pub fn start(service: Service, name: &str, args: &[String]) -> Start {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        return Start::Exit(usage(name), 0);
+    }
+    let opts = match parse_args(args) {
+        Ok(o) => o,
+        Err(e) => return Start::Exit(format!("{name}: {e}\n{}", usage(name)), 2),
+    };
+    let config = match Config::load(service, opts.config_file.as_deref(), &opts.overrides) {
+        Ok(c) => c,
+        Err(e) => return Start::Exit(format!("{name}: {e}\n"), 2),
+    };
+    if opts.check {
+        let problems = check(&config);
+        let mut out = config.dump();
+        for p in &problems {
+            out.push_str(&format!("problem: {p}\n"));
+        }
+        return Start::Exit(out, if problems.is_empty() { 0 } else { 1 });
+    }
+    if let Some(addr) = &opts.listen {
+        return match listen(addr, args) {
+            Ok(()) => Start::Exit(String::new(), 0),
+            Err(e) => Start::Exit(format!("{name}: --listen {addr}: {e}\n"), 1),
+        };
+    }
+    Start::Serve(Box::new(config), opts)
+}
+
+/// Problems `--check` reports: what would make a connection fail later.
+pub fn check(config: &Config) -> Vec<String> {
+    let mut p = Vec::new();
+    for (what, path) in [("tls_cert", &config.tls_cert), ("tls_key", &config.tls_key)] {
+        if !path.is_empty() {
+            if let Err(e) = std::fs::File::open(path) {
+                p.push(format!("{what} {path}: {e}"));
+            }
+        }
+    }
+    if config.tls_cert.is_empty() != config.tls_key.is_empty() {
+        p.push("tls_cert and tls_key must be set together".into());
+    }
+    if config.auth.iter().any(|a| a == "sasldb") {
+        if let Err(e) = std::fs::File::open(&config.sasldb_path) {
+            p.push(format!("sasldb_path {}: {e}", config.sasldb_path.display()));
+        }
+    }
+    if !passwd_has(&config.login_user) {
+        p.push(format!("login_user {}: no such user", config.login_user));
+    }
+    if !config.login_chroot.is_dir() {
+        p.push(format!("login_chroot {}: not a directory", config.login_chroot.display()));
+    }
+    p
+}
+
+fn passwd_has(user: &str) -> bool {
+    std::fs::read_to_string("/etc/passwd")
+        .map(|s| s.lines().any(|l| l.split(':').next() == Some(user)))
+        .unwrap_or(false)
+}
+
+/// `--listen`: accept on a loopback address and run this same binary per
+/// connection with the socket as its stdin/stdout, exactly as xinetd would
+/// (so there is one code path for serving a connection).
+fn listen(addr: &str, args: &[String]) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr)?;
+    let exe = std::env::current_exe()?;
+    // The child gets the same arguments without --listen.
+    let mut child_args = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--listen" {
+            it.next();
+        } else if !a.starts_with("--listen=") {
+            child_args.push(a.clone());
+        }
+    }
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(_) => continue,
+        };
+        let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        let (ip, port) = peer.rsplit_once(':').unwrap_or((&peer, ""));
+        let out = match stream.try_clone() {
+            Ok(s) => s,
+            Err(_) => continue,
+        };
+        let spawned = Command::new(&exe)
+            .args(&child_args)
+            .env("REMOTE_HOST", ip.trim_matches(|c| c == '[' || c == ']'))
+            .env("REMOTE_PORT", port)
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(stream)))
+            .stdout(Stdio::from(std::os::fd::OwnedFd::from(out)))
+            .stderr(Stdio::null())
+            .spawn();
+        if let Ok(mut child) = spawned {
+            // Reap children without blocking the accept loop.
+            std::thread::spawn(move || child.wait());
+        }
+    }
+    Ok(())
+}
+
+/// After start-up nothing may reach fd 2: under xinetd it is the client.
+pub fn silence_stderr() {
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = rustix::stdio::dup2_stderr(&null);
+    }
+}
+
+/// The user this process runs as, for preauthenticated mode: name and home
+/// from the environment that ssh and login set, checked against the uid.
+pub fn current_user() -> Option<(String, PathBuf)> {
+    let uid = rustix::process::getuid().as_raw();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let entry = passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7 && f[2].parse::<u32>().ok() == Some(uid)).then(|| (f[0].to_string(), PathBuf::from(f[5])))
+    });
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match (entry, home) {
+        (Some((name, _)), Some(h)) if h.is_absolute() => Some((name, h)),
+        (Some(e), _) => Some(e),
+        (None, Some(h)) if h.is_absolute() => {
+            let name = std::env::var("USER").unwrap_or_else(|_| uid.to_string());
+            Some((name, h))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn arguments() {
+        let o = parse_args(&v(&["-c", "/x", "-o", "a=b", "--tls", "--listen", "127.0.0.1:1"])).unwrap();
+        assert_eq!(o.config_file, Some("/x".into()));
+        assert_eq!(o.overrides, vec!["a=b"]);
+        assert!(o.tls && !o.wrapped && !o.check);
+        assert_eq!(o.listen.as_deref(), Some("127.0.0.1:1"));
+        assert!(parse_args(&v(&["-c"])).is_err());
+        assert!(parse_args(&v(&["--bogus"])).is_err());
+    }
+
+    #[test]
+    fn check_reports_problems() {
+        let mut c = Config::defaults(Service::Imap);
+        c.tls_cert = "/nonexistent/cert.pem".into();
+        c.login_user = "no-such-user-xyz".into();
+        let p = check(&c);
+        assert!(p.iter().any(|s| s.contains("tls_cert")), "{p:?}");
+        assert!(p.iter().any(|s| s.contains("tls_cert and tls_key")), "{p:?}");
+        assert!(p.iter().any(|s| s.contains("no-such-user-xyz")), "{p:?}");
+    }
+}

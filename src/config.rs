@@ -1,0 +1,373 @@
+//! Configuration: `/etc/mailaccess.conf` (`key = value` lines, `#`
+//! comments), then `-o key=value` overrides, then validation. Every key of
+//! DESIGN.md section 7 is here with its default; `--check` prints them all.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_CONFIG: &str = "/etc/mailaccess.conf";
+
+/// Which of the two servers is reading the configuration: a few defaults
+/// (the PAM service name) differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Imap,
+    Pop3,
+}
+
+/// Where a user's mail is, after `%u`/`~` expansion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MailLocation {
+    Maildir(PathBuf),
+    Mbox { root: PathBuf, inbox: PathBuf },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MboxLock {
+    Dotlock,
+    Fcntl,
+    Flock,
+    Lockf,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub mail_location: String,
+    pub auth: Vec<String>,
+    pub pam_service: String,
+    pub sasldb_path: PathBuf,
+    pub sasl_realm: String,
+    pub virtual_user: String,
+    pub login_user: String,
+    pub login_chroot: PathBuf,
+    pub first_valid_uid: u32,
+    pub mail_privileged_group: String,
+    pub allow_plaintext_auth: bool,
+    pub allow_anonymous_login: bool,
+    pub tls_cert: String,
+    pub tls_key: String,
+    pub syslog_facility: String,
+    pub auth_failure_delay: Duration,
+    pub auth_max_failures: u32,
+    pub mbox_locks: Vec<MboxLock>,
+}
+
+impl Config {
+    pub fn defaults(service: Service) -> Config {
+        Config {
+            mail_location: "maildir:~/Maildir".into(),
+            auth: vec!["pam".into()],
+            pam_service: match service {
+                Service::Imap => "imap".into(),
+                Service::Pop3 => "pop3".into(),
+            },
+            sasldb_path: "/etc/sasldb2".into(),
+            sasl_realm: host_name(),
+            virtual_user: String::new(),
+            login_user: "mailaccess".into(),
+            login_chroot: "/var/empty".into(),
+            first_valid_uid: 1000,
+            mail_privileged_group: "mail".into(),
+            allow_plaintext_auth: false,
+            allow_anonymous_login: false,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            syslog_facility: "mail".into(),
+            auth_failure_delay: Duration::from_secs(2),
+            auth_max_failures: 3,
+            mbox_locks: vec![MboxLock::Dotlock, MboxLock::Fcntl],
+        }
+    }
+
+    /// Reads the configuration: `file` (an error if given and missing; the
+    /// default file may be absent), then the `-o` overrides.
+    pub fn load(
+        service: Service,
+        file: Option<&Path>,
+        overrides: &[String],
+    ) -> Result<Config, String> {
+        let mut config = Config::defaults(service);
+        let (path, required) = match file {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                for (n, line) in text.lines().enumerate() {
+                    let line = line.trim();
+                    if line.is_empty() || line.starts_with('#') {
+                        continue;
+                    }
+                    let (k, v) = line
+                        .split_once('=')
+                        .ok_or_else(|| format!("{}:{}: expected key = value", path.display(), n + 1))?;
+                    config
+                        .set(k.trim(), v.trim())
+                        .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+                }
+            }
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+        for o in overrides {
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| format!("-o {o}: expected key=value"))?;
+            config.set(k.trim(), v.trim()).map_err(|e| format!("-o {o}: {e}"))?;
+        }
+        Ok(config)
+    }
+
+    /// Sets one key; unknown keys and bad values are errors, so a typo in
+    /// the configuration is found at once and not silently ignored.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "mail_location" => {
+                parse_mail_location(value, "user", Path::new("/home/user"))?;
+                self.mail_location = value.into();
+            }
+            "auth" => {
+                let list: Vec<String> = value
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                if list.is_empty() || list.iter().any(|a| a != "pam" && a != "sasldb") {
+                    return Err(format!("auth: expected pam and/or sasldb, not {value:?}"));
+                }
+                self.auth = list;
+            }
+            "pam_service" => self.pam_service = value.into(),
+            "sasldb_path" => self.sasldb_path = value.into(),
+            "sasl_realm" => self.sasl_realm = value.into(),
+            "virtual_user" => self.virtual_user = value.into(),
+            "login_user" => self.login_user = value.into(),
+            "login_chroot" => self.login_chroot = value.into(),
+            "first_valid_uid" => {
+                self.first_valid_uid = value
+                    .parse()
+                    .map_err(|_| format!("first_valid_uid: not a number: {value:?}"))?
+            }
+            "mail_privileged_group" => self.mail_privileged_group = value.into(),
+            "allow_plaintext_auth" => self.allow_plaintext_auth = parse_bool(key, value)?,
+            "allow_anonymous_login" => self.allow_anonymous_login = parse_bool(key, value)?,
+            "tls_cert" => self.tls_cert = value.into(),
+            "tls_key" => self.tls_key = value.into(),
+            "syslog_facility" => self.syslog_facility = value.into(),
+            "auth_failure_delay" => self.auth_failure_delay = parse_duration(key, value)?,
+            "auth_max_failures" => {
+                self.auth_max_failures = value
+                    .parse()
+                    .map_err(|_| format!("auth_max_failures: not a number: {value:?}"))?
+            }
+            "mbox_locks" => {
+                let mut locks = Vec::new();
+                for w in value.split_whitespace() {
+                    locks.push(match w {
+                        "dotlock" => MboxLock::Dotlock,
+                        "fcntl" => MboxLock::Fcntl,
+                        "flock" => MboxLock::Flock,
+                        "lockf" => MboxLock::Lockf,
+                        _ => return Err(format!("mbox_locks: unknown lock {w:?}")),
+                    });
+                }
+                self.mbox_locks = locks;
+            }
+            _ => return Err(format!("unknown key {key:?}")),
+        }
+        Ok(())
+    }
+
+    /// The user's mail location with `~`, `%u`, `%n`, `%d` expanded.
+    pub fn mail_location_for(&self, user: &str, home: &Path) -> Result<MailLocation, String> {
+        parse_mail_location(&self.mail_location, user, home)
+    }
+
+    /// The effective configuration, one `key = value` line per key, as
+    /// `--check` prints it.
+    pub fn dump(&self) -> String {
+        let mut s = String::new();
+        let locks: Vec<&str> = self
+            .mbox_locks
+            .iter()
+            .map(|l| match l {
+                MboxLock::Dotlock => "dotlock",
+                MboxLock::Fcntl => "fcntl",
+                MboxLock::Flock => "flock",
+                MboxLock::Lockf => "lockf",
+            })
+            .collect();
+        let yn = |b: bool| if b { "yes" } else { "no" };
+        let _ = writeln!(s, "mail_location = {}", self.mail_location);
+        let _ = writeln!(s, "auth = {}", self.auth.join(","));
+        let _ = writeln!(s, "pam_service = {}", self.pam_service);
+        let _ = writeln!(s, "sasldb_path = {}", self.sasldb_path.display());
+        let _ = writeln!(s, "sasl_realm = {}", self.sasl_realm);
+        let _ = writeln!(s, "virtual_user = {}", self.virtual_user);
+        let _ = writeln!(s, "login_user = {}", self.login_user);
+        let _ = writeln!(s, "login_chroot = {}", self.login_chroot.display());
+        let _ = writeln!(s, "first_valid_uid = {}", self.first_valid_uid);
+        let _ = writeln!(s, "mail_privileged_group = {}", self.mail_privileged_group);
+        let _ = writeln!(s, "allow_plaintext_auth = {}", yn(self.allow_plaintext_auth));
+        let _ = writeln!(s, "allow_anonymous_login = {}", yn(self.allow_anonymous_login));
+        let _ = writeln!(s, "tls_cert = {}", self.tls_cert);
+        let _ = writeln!(s, "tls_key = {}", self.tls_key);
+        let _ = writeln!(s, "syslog_facility = {}", self.syslog_facility);
+        let _ = writeln!(s, "auth_failure_delay = {}ms", self.auth_failure_delay.as_millis());
+        let _ = writeln!(s, "auth_max_failures = {}", self.auth_max_failures);
+        let _ = writeln!(s, "mbox_locks = {}", locks.join(" "));
+        s
+    }
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" => Ok(true),
+        "no" | "false" | "off" | "0" => Ok(false),
+        _ => Err(format!("{key}: expected yes or no, not {v:?}")),
+    }
+}
+
+/// `2s`, `500ms`, `1m` or a bare number of seconds.
+fn parse_duration(key: &str, v: &str) -> Result<Duration, String> {
+    let bad = || format!("{key}: expected a duration like 2s or 500ms, not {v:?}");
+    let (num, mult_ms) = if let Some(n) = v.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = v.strip_suffix('m') {
+        (n, 60_000)
+    } else {
+        (v, 1000)
+    };
+    let n: u64 = num.trim().parse().map_err(|_| bad())?;
+    let ms = n.checked_mul(mult_ms).ok_or_else(bad)?;
+    Ok(Duration::from_millis(ms))
+}
+
+/// Expands `~` (at the start of a path), `%u`, `%n`, `%d`, `%%`.
+fn expand(template: &str, user: &str, home: &Path) -> Result<PathBuf, String> {
+    let (local, domain) = user.split_once('@').unwrap_or((user, ""));
+    let mut out = String::new();
+    let mut rest = template;
+    if let Some(r) = rest.strip_prefix('~') {
+        out.push_str(&home.to_string_lossy());
+        rest = r;
+    }
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('u') => out.push_str(user),
+            Some('n') => out.push_str(local),
+            Some('d') => out.push_str(domain),
+            Some('%') => out.push('%'),
+            other => return Err(format!("mail_location: unknown variable %{}", other.unwrap_or(' '))),
+        }
+    }
+    // A user name is data: it must not be able to make the path climb.
+    if user.contains('/') || user.contains("..") {
+        return Err("mail_location: user name not usable in a path".into());
+    }
+    let p = PathBuf::from(out);
+    if !p.is_absolute() {
+        return Err(format!("mail_location: {} is not an absolute path", p.display()));
+    }
+    Ok(p)
+}
+
+fn parse_mail_location(v: &str, user: &str, home: &Path) -> Result<MailLocation, String> {
+    let (kind, rest) = v
+        .split_once(':')
+        .ok_or_else(|| format!("mail_location: expected maildir:PATH or mbox:PATH, not {v:?}"))?;
+    match kind {
+        "maildir" => Ok(MailLocation::Maildir(expand(rest, user, home)?)),
+        "mbox" => {
+            let mut root = None;
+            let mut inbox = None;
+            for (i, piece) in rest.split(':').enumerate() {
+                if i == 0 {
+                    root = Some(expand(piece, user, home)?);
+                } else if let Some(p) = piece.strip_prefix("INBOX=") {
+                    inbox = Some(expand(p, user, home)?);
+                } else {
+                    return Err(format!("mail_location: unknown mbox option {piece:?}"));
+                }
+            }
+            let root = root.ok_or("mail_location: mbox needs a path")?;
+            let inbox = match inbox {
+                Some(i) => i,
+                None => expand("/var/mail/%u", user, home)?,
+            };
+            Ok(MailLocation::Mbox { root, inbox })
+        }
+        _ => Err(format!("mail_location: unknown format {kind:?}")),
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.conf");
+        std::fs::write(
+            &f,
+            "# comment\nauth = sasldb, pam\nallow_plaintext_auth = yes\nauth_failure_delay = 500ms\n",
+        )
+        .unwrap();
+        let c = Config::load(Service::Pop3, Some(&f), &["auth_max_failures=5".into()]).unwrap();
+        assert_eq!(c.auth, vec!["sasldb", "pam"]);
+        assert!(c.allow_plaintext_auth);
+        assert_eq!(c.auth_failure_delay, Duration::from_millis(500));
+        assert_eq!(c.auth_max_failures, 5);
+        assert_eq!(c.pam_service, "pop3");
+    }
+
+    #[test]
+    fn errors_are_reported_with_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.conf");
+        std::fs::write(&f, "\nmail_locaton = x\n").unwrap();
+        let e = Config::load(Service::Imap, Some(&f), &[]).unwrap_err();
+        assert!(e.contains(":2:") && e.contains("unknown key"), "{e}");
+        let e = Config::load(Service::Imap, Some(&dir.path().join("missing")), &[]).unwrap_err();
+        assert!(e.contains("missing"), "{e}");
+        assert!(Config::load(Service::Imap, None, &["auth=ldap".into()]).is_err());
+        assert!(Config::load(Service::Imap, None, &["mbox_locks=fcntl nfs".into()]).is_err());
+    }
+
+    #[test]
+    fn mail_location_expansion() {
+        let c = Config::load(
+            Service::Imap,
+            None,
+            &["mail_location=mbox:~/mail:INBOX=/var/mail/%u".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            c.mail_location_for("bob", Path::new("/home/bob")).unwrap(),
+            MailLocation::Mbox { root: "/home/bob/mail".into(), inbox: "/var/mail/bob".into() }
+        );
+        let mut c = Config::defaults(Service::Imap);
+        c.set("mail_location", "maildir:/srv/mail/%d/%n").unwrap();
+        assert_eq!(
+            c.mail_location_for("a@ex.org", Path::new("/")).unwrap(),
+            MailLocation::Maildir("/srv/mail/ex.org/a".into())
+        );
+        assert!(c.mail_location_for("../x", Path::new("/")).is_err());
+        assert!(c.set("mail_location", "maildir:relative").is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! The transport under the protocol code: a buffered reader with an idle
+//! timeout, and the writer. Under xinetd, stunnel and ssh the client is fds 0
+//! and 1; `--listen` gives the same fds to a child process, so the protocol
+//! code never knows which it has.
+
+use std::io::{self, BufRead, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+
+/// Buffered input that fails with `TimedOut` when the client sends nothing
+/// for `timeout`. The timeout is checked with poll(2) on `fd` only when the
+/// buffer is empty, so pipelined input is never delayed.
+pub struct Input<R> {
+    inner: R,
+    fd: Option<OwnedFd>,
+    timeout: Option<Duration>,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+}
+
+const INPUT_BUFFER: usize = 16 * 1024;
+
+impl<R: Read> Input<R> {
+    /// Input without a timeout (tests drive the session with byte strings).
+    pub fn new(inner: R) -> Input<R> {
+        Input { inner, fd: None, timeout: None, buf: vec![0; INPUT_BUFFER].into(), pos: 0, len: 0 }
+    }
+
+    /// Input that polls `fd` (the descriptor `inner` reads from) before each
+    /// read of the underlying stream.
+    pub fn with_timeout(inner: R, fd: OwnedFd, timeout: Duration) -> Input<R> {
+        let mut i = Input::new(inner);
+        i.fd = Some(fd);
+        i.timeout = Some(timeout);
+        i
+    }
+
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = Some(timeout);
+    }
+
+    /// Bytes read from the client but not yet consumed: handed over intact
+    /// when the transport changes (after login), and thrown away at STARTTLS
+    /// (RFC 3207 / CVE-2011-0411: nothing sent before the handshake may be
+    /// taken as a command after it).
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let v = self.buf[self.pos..self.len].to_vec();
+        self.pos = 0;
+        self.len = 0;
+        v
+    }
+
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    fn wait_readable(&self) -> io::Result<()> {
+        let (Some(fd), Some(t)) = (&self.fd, self.timeout) else {
+            return Ok(());
+        };
+        let ts = Timespec { tv_sec: t.as_secs() as i64, tv_nsec: t.subsec_nanos() as _ };
+        loop {
+            let mut fds = [PollFd::new(fd, PollFlags::IN)];
+            match poll(&mut fds, Some(&ts)) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
+                Ok(_) => return Ok(()),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for Input<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Input<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos >= self.len {
+            self.wait_readable()?;
+            self.pos = 0;
+            self.len = loop {
+                match self.inner.read(&mut self.buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => break r?,
+                }
+            };
+        }
+        Ok(&self.buf[self.pos..self.len])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.len);
+    }
+}
+
+/// The client on fds 0 and 1, as xinetd, stunnel, sshd and `--listen` give
+/// it: duplicated into owned files so that nothing else writes through them.
+pub fn stdio() -> io::Result<(Input<std::fs::File>, io::BufWriter<std::fs::File>)> {
+    let rfd = io::stdin().as_fd().try_clone_to_owned()?;
+    let pollfd = rfd.try_clone()?;
+    let wfd = io::stdout().as_fd().try_clone_to_owned()?;
+    let input = Input::with_timeout(std::fs::File::from(rfd), pollfd, crate::limits::IMAP_LOGIN_TIMEOUT);
+    Ok((input, io::BufWriter::with_capacity(crate::limits::STREAM_BUFFER, std::fs::File::from(wfd))))
+}
+
+/// Writes `data` and flushes: the unit of a response that the client waits
+/// for.
+pub fn send(out: &mut dyn Write, data: &[u8]) -> io::Result<()> {
+    out.write_all(data)?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_fires_on_silent_peer() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = a.as_fd().try_clone_to_owned().unwrap();
+        let mut i = Input::with_timeout(a, fd, Duration::from_millis(50));
+        let e = i.fill_buf().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn buffered_bytes_survive_handover() {
+        let mut i = Input::new(&b"a1 NOOP\r\na2 NOOP\r\n"[..]);
+        let mut line = String::new();
+        i.read_line(&mut line).unwrap();
+        assert_eq!(line, "a1 NOOP\r\n");
+        assert_eq!(i.take_buffered(), b"a2 NOOP\r\n");
+        assert!(i.fill_buf().unwrap().is_empty());
+    }
+}
