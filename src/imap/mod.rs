@@ -1,3 +1,4 @@
 //! The IMAP4rev1 protocol: framing, grammar, responses and the session.
 
+pub mod command;
 pub mod response;

@@ -1,0 +1,681 @@
+//! IMAP commands as the grammar (`parse.rs`) hands them to the session: one
+//! `CommandBody` variant per command of RFC 3501 / RFC 9051 and the
+//! extensions we announce (SASL-IR, MULTIAPPEND, UNSELECT, UIDPLUS, MOVE,
+//! IDLE, NAMESPACE, ID, ENABLE, STATUS=SIZE, CONDSTORE's HIGHESTMODSEQ).
+//!
+//! Everything here is already validated: mailbox names are UTF-8 with INBOX
+//! spelled "INBOX", sequence sets contain no 0, flags are `store::Flags`.
+//! Strings a session must decode with a CHARSET (SEARCH) stay raw bytes.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::ops::RangeInclusive;
+
+use chrono::NaiveDate;
+
+use crate::mime::Section;
+use crate::store::{FlagOp, Flags};
+
+/// RFC 3501 9 `command`: `tag SP command-body CRLF`.
+#[derive(Debug)]
+pub struct Command {
+    pub tag: String,
+    pub body: CommandBody,
+}
+
+/// One variant per command, named after the RFC. `uid: true` means the
+/// command came with the `UID` prefix (RFC 3501 6.4.8), so its set is a UID
+/// set and its results are UIDs.
+pub enum CommandBody {
+    // --- Any state (RFC 3501 6.1) ---
+    Capability,
+    Noop,
+    Logout,
+
+    // --- Not authenticated (RFC 3501 6.2) ---
+    StartTls,
+    /// `mechanism` upper-cased; `initial_response` decoded from base64
+    /// (RFC 4959 SASL-IR: `=` is an empty response, absent is `None`).
+    Authenticate {
+        mechanism: String,
+        initial_response: Option<Vec<u8>>,
+    },
+    Login {
+        userid: Vec<u8>,
+        password: Vec<u8>,
+    },
+
+    // --- Authenticated (RFC 3501 6.3) ---
+    Select {
+        mailbox: String,
+    },
+    Examine {
+        mailbox: String,
+    },
+    Create {
+        mailbox: String,
+    },
+    Delete {
+        mailbox: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Subscribe {
+        mailbox: String,
+    },
+    Unsubscribe {
+        mailbox: String,
+    },
+    /// `reference` is a mailbox (INBOX normalised); `pattern` is the
+    /// `list-mailbox` as given, wildcards included.
+    List {
+        reference: String,
+        pattern: String,
+    },
+    Lsub {
+        reference: String,
+        pattern: String,
+    },
+    Status {
+        mailbox: String,
+        items: Vec<StatusItem>,
+    },
+    /// One or more messages (RFC 3502 MULTIAPPEND).
+    Append {
+        mailbox: String,
+        messages: Vec<AppendMessage>,
+    },
+    Namespace,
+    Id(Option<Vec<(String, Option<String>)>>),
+    Enable(Vec<String>),
+    Idle,
+
+    // --- Selected (RFC 3501 6.4) ---
+    Check,
+    Close,
+    Unselect,
+    /// `uids` is `Some` for UID EXPUNGE (RFC 4315 2.1).
+    Expunge {
+        uids: Option<SequenceSet>,
+    },
+    /// `charset` as given (upper-cased); `criteria` is the AND of all keys
+    /// (a single key is not wrapped in `And`).
+    Search {
+        charset: Option<String>,
+        criteria: SearchKey,
+        uid: bool,
+    },
+    /// `items` with the macros ALL/FAST/FULL expanded. UID FETCH must also
+    /// answer UID (RFC 3501 6.4.8) even when `items` lacks it; the session
+    /// adds it.
+    Fetch {
+        set: SequenceSet,
+        items: Vec<FetchItem>,
+        uid: bool,
+    },
+    /// `silent` is the `.SILENT` suffix.
+    Store {
+        set: SequenceSet,
+        op: FlagOp,
+        silent: bool,
+        flags: Flags,
+        uid: bool,
+    },
+    Copy {
+        set: SequenceSet,
+        mailbox: String,
+        uid: bool,
+    },
+    /// RFC 6851.
+    Move {
+        set: SequenceSet,
+        mailbox: String,
+        uid: bool,
+    },
+}
+
+impl CommandBody {
+    /// The command's name as the RFC spells it, for log lines and for the
+    /// `tag OK <NAME> completed` text.
+    pub fn name(&self) -> &'static str {
+        use CommandBody::*;
+        match self {
+            Capability => "CAPABILITY",
+            Noop => "NOOP",
+            Logout => "LOGOUT",
+            StartTls => "STARTTLS",
+            Authenticate { .. } => "AUTHENTICATE",
+            Login { .. } => "LOGIN",
+            Select { .. } => "SELECT",
+            Examine { .. } => "EXAMINE",
+            Create { .. } => "CREATE",
+            Delete { .. } => "DELETE",
+            Rename { .. } => "RENAME",
+            Subscribe { .. } => "SUBSCRIBE",
+            Unsubscribe { .. } => "UNSUBSCRIBE",
+            List { .. } => "LIST",
+            Lsub { .. } => "LSUB",
+            Status { .. } => "STATUS",
+            Append { .. } => "APPEND",
+            Namespace => "NAMESPACE",
+            Id(_) => "ID",
+            Enable(_) => "ENABLE",
+            Idle => "IDLE",
+            Check => "CHECK",
+            Close => "CLOSE",
+            Unselect => "UNSELECT",
+            Expunge { .. } => "EXPUNGE",
+            Search { .. } => "SEARCH",
+            Fetch { .. } => "FETCH",
+            Store { .. } => "STORE",
+            Copy { .. } => "COPY",
+            Move { .. } => "MOVE",
+        }
+    }
+}
+
+/// Written by hand so that a password or SASL response never reaches a log
+/// through `{:?}`.
+impl fmt::Debug for CommandBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use CommandBody::*;
+        match self {
+            Capability | Noop | Logout | StartTls | Namespace | Idle | Check | Close | Unselect => {
+                f.write_str(self.name())
+            }
+            Authenticate {
+                mechanism,
+                initial_response,
+            } => f
+                .debug_struct("Authenticate")
+                .field("mechanism", mechanism)
+                .field(
+                    "initial_response",
+                    &initial_response.as_ref().map(|_| "<redacted>"),
+                )
+                .finish(),
+            Login { userid, .. } => f
+                .debug_struct("Login")
+                .field("userid", &String::from_utf8_lossy(userid))
+                .field("password", &"<redacted>")
+                .finish(),
+            Select { mailbox } => f.debug_struct("Select").field("mailbox", mailbox).finish(),
+            Examine { mailbox } => f.debug_struct("Examine").field("mailbox", mailbox).finish(),
+            Create { mailbox } => f.debug_struct("Create").field("mailbox", mailbox).finish(),
+            Delete { mailbox } => f.debug_struct("Delete").field("mailbox", mailbox).finish(),
+            Rename { from, to } => f
+                .debug_struct("Rename")
+                .field("from", from)
+                .field("to", to)
+                .finish(),
+            Subscribe { mailbox } => f
+                .debug_struct("Subscribe")
+                .field("mailbox", mailbox)
+                .finish(),
+            Unsubscribe { mailbox } => f
+                .debug_struct("Unsubscribe")
+                .field("mailbox", mailbox)
+                .finish(),
+            List { reference, pattern } => f
+                .debug_struct("List")
+                .field("reference", reference)
+                .field("pattern", pattern)
+                .finish(),
+            Lsub { reference, pattern } => f
+                .debug_struct("Lsub")
+                .field("reference", reference)
+                .field("pattern", pattern)
+                .finish(),
+            Status { mailbox, items } => f
+                .debug_struct("Status")
+                .field("mailbox", mailbox)
+                .field("items", items)
+                .finish(),
+            Append { mailbox, messages } => f
+                .debug_struct("Append")
+                .field("mailbox", mailbox)
+                .field("messages", messages)
+                .finish(),
+            Id(params) => f.debug_tuple("Id").field(params).finish(),
+            Enable(caps) => f.debug_tuple("Enable").field(caps).finish(),
+            Expunge { uids } => f.debug_struct("Expunge").field("uids", uids).finish(),
+            Search {
+                charset,
+                criteria,
+                uid,
+            } => f
+                .debug_struct("Search")
+                .field("charset", charset)
+                .field("criteria", criteria)
+                .field("uid", uid)
+                .finish(),
+            Fetch { set, items, uid } => f
+                .debug_struct("Fetch")
+                .field("set", set)
+                .field("items", items)
+                .field("uid", uid)
+                .finish(),
+            Store {
+                set,
+                op,
+                silent,
+                flags,
+                uid,
+            } => f
+                .debug_struct("Store")
+                .field("set", set)
+                .field("op", op)
+                .field("silent", silent)
+                .field("flags", flags)
+                .field("uid", uid)
+                .finish(),
+            Copy { set, mailbox, uid } => f
+                .debug_struct("Copy")
+                .field("set", set)
+                .field("mailbox", mailbox)
+                .field("uid", uid)
+                .finish(),
+            Move { set, mailbox, uid } => f
+                .debug_struct("Move")
+                .field("set", set)
+                .field("mailbox", mailbox)
+                .field("uid", uid)
+                .finish(),
+        }
+    }
+}
+
+/// RFC 3501 9 `status-att`, plus RFC 8438 SIZE and RFC 7162 HIGHESTMODSEQ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    Recent,
+    UidNext,
+    UidValidity,
+    Unseen,
+    Size,
+    HighestModSeq,
+}
+
+/// One message of an APPEND (RFC 3502 `append-message`).
+#[derive(Debug)]
+pub struct AppendMessage {
+    pub flags: Flags,
+    /// RFC 3501 `date-time`: seconds since the epoch and the zone in minutes
+    /// east of UTC; `None` means "now".
+    pub date: Option<(i64, i32)>,
+    pub data: Literal,
+}
+
+/// The octets of an APPEND message literal: small ones in memory, larger
+/// ones in a spool file (positioned at its start) so that memory does not
+/// grow with message size.
+#[derive(Debug)]
+pub enum Literal {
+    Memory(Vec<u8>),
+    /// The file and the number of octets in it.
+    File(File, u64),
+}
+
+impl Literal {
+    pub fn len(&self) -> u64 {
+        match self {
+            Literal::Memory(v) => v.len() as u64,
+            Literal::File(_, n) => *n,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A reader over the octets from the start, for `store::NewMessage`.
+    pub fn reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
+        match self {
+            Literal::Memory(v) => Ok(Box::new(&v[..])),
+            Literal::File(f, n) => {
+                f.seek(SeekFrom::Start(0))?;
+                Ok(Box::new(Read::take(f, *n)))
+            }
+        }
+    }
+}
+
+/// RFC 3501 9 `seq-number`: a number (never 0) or `*`, the largest number in
+/// use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqNumber {
+    Value(u32),
+    Star,
+}
+
+impl SeqNumber {
+    fn resolve(self, max: u32) -> u32 {
+        match self {
+            SeqNumber::Value(n) => n,
+            SeqNumber::Star => max,
+        }
+    }
+}
+
+/// RFC 3501 9 `sequence-set`: comma-separated numbers and ranges, as given.
+/// A single number is a range with `from == to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SequenceSet(pub Vec<(SeqNumber, SeqNumber)>);
+
+impl SequenceSet {
+    /// The set as sorted, merged ranges within `1..=max`, where `max` is the
+    /// largest number in use (message count, or highest UID). RFC 3501
+    /// 6.4.8/9: `*` is `max`, `n:m` is `m:n`, and a range reaching past the
+    /// end covers up to `max` (`UID 900:*` with 500 the highest UID is
+    /// `500:900`, i.e. UID 500).
+    pub fn ranges(&self, max: u32) -> Vec<RangeInclusive<u32>> {
+        let mut r: Vec<(u32, u32)> = self
+            .0
+            .iter()
+            .filter_map(|&(a, b)| {
+                let (a, b) = (a.resolve(max), b.resolve(max));
+                let (lo, hi) = (a.min(b).max(1), a.max(b).min(max));
+                (lo <= hi).then_some((lo, hi))
+            })
+            .collect();
+        r.sort_unstable();
+        let mut out: Vec<RangeInclusive<u32>> = Vec::with_capacity(r.len());
+        for (lo, hi) in r {
+            match out.last_mut() {
+                Some(last) if lo <= last.end().saturating_add(1) => {
+                    if hi > *last.end() {
+                        *last = *last.start()..=hi;
+                    }
+                }
+                _ => out.push(lo..=hi),
+            }
+        }
+        out
+    }
+
+    /// Every number of the set within `1..=max`, ascending, each once.
+    /// For UID sets prefer `contains` or `ranges`: `1:*` over a mailbox
+    /// whose highest UID is large yields many numbers that are not in use.
+    pub fn iter(&self, max: u32) -> impl Iterator<Item = u32> {
+        self.ranges(max).into_iter().flatten()
+    }
+
+    /// Whether `n` is in the set, `*` being `max`.
+    pub fn contains(&self, n: u32, max: u32) -> bool {
+        self.0.iter().any(|&(a, b)| {
+            let (a, b) = (a.resolve(max), b.resolve(max));
+            a.min(b) <= n && n <= a.max(b)
+        })
+    }
+
+    /// The largest explicit number in the set (ignoring `*`), so that a
+    /// session can refuse sequence numbers past the end (RFC 3501 9:
+    /// "invalid message sequence number") while letting UIDs past the end
+    /// pass.
+    pub fn max_number(&self) -> Option<u32> {
+        self.0
+            .iter()
+            .flat_map(|&(a, b)| [a, b])
+            .filter_map(|s| match s {
+                SeqNumber::Value(n) => Some(n),
+                SeqNumber::Star => None,
+            })
+            .max()
+    }
+}
+
+/// RFC 3501 6.4.4 / 9 `search-key`. Strings are raw octets for the session
+/// to decode with the CHARSET; dates are calendar dates (no zone, RFC 3501
+/// says to compare in the server's view of the message's date).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SearchKey {
+    All,
+    Answered,
+    Bcc(Vec<u8>),
+    Before(NaiveDate),
+    Body(Vec<u8>),
+    Cc(Vec<u8>),
+    Deleted,
+    Draft,
+    Flagged,
+    From(Vec<u8>),
+    /// Field name (ASCII) and the string to look for in its value.
+    Header(String, Vec<u8>),
+    Keyword(String),
+    Larger(u64),
+    New,
+    Not(Box<SearchKey>),
+    Old,
+    On(NaiveDate),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    Recent,
+    Seen,
+    SentBefore(NaiveDate),
+    SentOn(NaiveDate),
+    SentSince(NaiveDate),
+    Since(NaiveDate),
+    Smaller(u64),
+    Subject(Vec<u8>),
+    Text(Vec<u8>),
+    To(Vec<u8>),
+    Uid(SequenceSet),
+    Unanswered,
+    Undeleted,
+    Undraft,
+    Unflagged,
+    Unkeyword(String),
+    Unseen,
+    /// A bare sequence set: message sequence numbers.
+    SequenceSet(SequenceSet),
+    /// A parenthesised list, or the top-level list of several keys: all
+    /// must match.
+    And(Vec<SearchKey>),
+}
+
+/// RFC 3501 9 `"<" number "." nz-number ">"`: (origin, length) of a
+/// partial fetch; length is never 0.
+pub type Partial = (u32, u32);
+
+/// RFC 3501 6.4.5 / 9 `fetch-att`. The macros ALL, FAST and FULL are
+/// expanded by the parser.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchItem {
+    Envelope,
+    Flags,
+    InternalDate,
+    /// `RFC822`: `BODY[]`, sets `\Seen`, answered as `RFC822`.
+    Rfc822,
+    /// `RFC822.HEADER`: `BODY.PEEK[HEADER]`, answered as `RFC822.HEADER`.
+    Rfc822Header,
+    Rfc822Size,
+    /// `RFC822.TEXT`: `BODY[TEXT]`, sets `\Seen`, answered as `RFC822.TEXT`.
+    Rfc822Text,
+    /// `BODY` without a section: the non-extensible BODYSTRUCTURE.
+    Body,
+    BodyStructure,
+    Uid,
+    /// `BODY[section]<partial>` or `BODY.PEEK[...]`; `partial` is
+    /// (origin, length), length never 0.
+    BodySection {
+        peek: bool,
+        section: Section,
+        partial: Option<Partial>,
+    },
+}
+
+impl FetchItem {
+    /// For the items that return message octets: whether fetching them
+    /// sets `\Seen` (RFC 3501 6.4.5: everything but `.PEEK` and
+    /// `RFC822.HEADER`) and the section they are the same as.
+    pub fn section(&self) -> Option<(bool, Section, Option<Partial>)> {
+        use crate::mime::SectionText;
+        let whole = |text| Section {
+            part: Vec::new(),
+            text,
+        };
+        match self {
+            FetchItem::Rfc822 => Some((true, whole(None), None)),
+            FetchItem::Rfc822Header => Some((false, whole(Some(SectionText::Header)), None)),
+            FetchItem::Rfc822Text => Some((true, whole(Some(SectionText::Text)), None)),
+            FetchItem::BodySection {
+                peek,
+                section,
+                partial,
+            } => Some((!peek, section.clone(), *partial)),
+            _ => None,
+        }
+    }
+
+    /// The item's name as a FETCH response gives it (RFC 3501 7.4.2
+    /// `msg-att`): `BODY.PEEK[...]` is answered as `BODY[...]`, a partial
+    /// as `<origin>` only, `RFC822.*` under their own names.
+    pub fn echo(&self, out: &mut Vec<u8>) {
+        use crate::mime::SectionText;
+        let name: &[u8] = match self {
+            FetchItem::Envelope => b"ENVELOPE",
+            FetchItem::Flags => b"FLAGS",
+            FetchItem::InternalDate => b"INTERNALDATE",
+            FetchItem::Rfc822 => b"RFC822",
+            FetchItem::Rfc822Header => b"RFC822.HEADER",
+            FetchItem::Rfc822Size => b"RFC822.SIZE",
+            FetchItem::Rfc822Text => b"RFC822.TEXT",
+            FetchItem::Body => b"BODY",
+            FetchItem::BodyStructure => b"BODYSTRUCTURE",
+            FetchItem::Uid => b"UID",
+            FetchItem::BodySection {
+                section, partial, ..
+            } => {
+                out.extend_from_slice(b"BODY[");
+                let mut first = true;
+                for p in &section.part {
+                    if !first {
+                        out.push(b'.');
+                    }
+                    first = false;
+                    out.extend_from_slice(p.to_string().as_bytes());
+                }
+                if let Some(text) = &section.text {
+                    if !first {
+                        out.push(b'.');
+                    }
+                    match text {
+                        SectionText::Header => out.extend_from_slice(b"HEADER"),
+                        SectionText::Text => out.extend_from_slice(b"TEXT"),
+                        SectionText::Mime => out.extend_from_slice(b"MIME"),
+                        SectionText::HeaderFields { not, fields } => {
+                            out.extend_from_slice(if *not {
+                                b"HEADER.FIELDS.NOT ("
+                            } else {
+                                b"HEADER.FIELDS ("
+                            });
+                            for (i, f) in fields.iter().enumerate() {
+                                if i > 0 {
+                                    out.push(b' ');
+                                }
+                                crate::imap::response::astring(out, f.as_bytes());
+                            }
+                            out.push(b')');
+                        }
+                    }
+                }
+                out.push(b']');
+                if let Some((origin, _)) = partial {
+                    out.extend_from_slice(format!("<{origin}>").as_bytes());
+                }
+                return;
+            }
+        };
+        out.extend_from_slice(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SeqNumber::{Star, Value};
+
+    fn set(v: &[(SeqNumber, SeqNumber)]) -> SequenceSet {
+        SequenceSet(v.to_vec())
+    }
+
+    #[test]
+    fn sequence_set_resolves_star_and_reversed_ranges() {
+        let s = set(&[(Value(1), Star)]);
+        assert_eq!(s.iter(5).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        let s = set(&[(Star, Value(4))]);
+        assert_eq!(s.iter(6).collect::<Vec<_>>(), [4, 5, 6]);
+        let s = set(&[(Value(5), Value(2))]);
+        assert_eq!(s.iter(10).collect::<Vec<_>>(), [2, 3, 4, 5]);
+        assert!(s.contains(3, 10) && !s.contains(6, 10));
+        // UID 900:* with 500 the highest UID in use is 500:900.
+        let s = set(&[(Value(900), Star)]);
+        assert_eq!(s.iter(500).collect::<Vec<_>>(), [500]);
+        assert!(s.contains(500, 500) && !s.contains(499, 500));
+        // Past the end, merged, deduplicated.
+        let s = set(&[
+            (Value(3), Value(8)),
+            (Value(1), Value(1)),
+            (Value(2), Value(4)),
+        ]);
+        assert_eq!(s.iter(5).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert_eq!(s.ranges(5), vec![1..=5]);
+        assert_eq!(s.max_number(), Some(8));
+        assert_eq!(set(&[(Star, Star)]).iter(0).count(), 0);
+        assert_eq!(
+            set(&[(Value(1), Value(u32::MAX))]).ranges(u32::MAX).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = CommandBody::Login {
+            userid: b"joe".to_vec(),
+            password: b"hunter2".to_vec(),
+        };
+        let s = format!("{c:?}");
+        assert!(s.contains("joe") && !s.contains("hunter2"), "{s}");
+        let c = CommandBody::Authenticate {
+            mechanism: "PLAIN".into(),
+            initial_response: Some(b"\0joe\0hunter2".to_vec()),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn echo_names() {
+        let e = |i: FetchItem| {
+            let mut o = Vec::new();
+            i.echo(&mut o);
+            String::from_utf8(o).unwrap()
+        };
+        use crate::mime::SectionText;
+        assert_eq!(
+            e(FetchItem::BodySection {
+                peek: true,
+                section: Section {
+                    part: vec![1, 2],
+                    text: Some(SectionText::HeaderFields {
+                        not: true,
+                        fields: vec!["From".into(), "To".into()]
+                    })
+                },
+                partial: Some((10, 20))
+            }),
+            "BODY[1.2.HEADER.FIELDS.NOT (From To)]<10>"
+        );
+        assert_eq!(
+            e(FetchItem::BodySection {
+                peek: false,
+                section: Section::default(),
+                partial: None
+            }),
+            "BODY[]"
+        );
+        assert_eq!(e(FetchItem::Rfc822Header), "RFC822.HEADER");
+    }
+}
