@@ -1,4 +1,5 @@
 //! The IMAP4rev1 protocol: framing, grammar, responses and the session.
 
 pub mod command;
+pub mod frame;
 pub mod response;
