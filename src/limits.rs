@@ -89,3 +89,8 @@ pub const MESSAGES_MAX: usize = 10_000_000;
 /// Maildir tmp/ files older than this are leftovers of a crashed delivery
 /// (the Maildir spec says 36 hours) and may be removed.
 pub const MAILDIR_TMP_STALE: Duration = Duration::from_secs(36 * 60 * 60);
+
+/// Longest wait for a mailbox or store lock held by another session. Index
+/// updates take milliseconds; a lock held longer than this belongs to a hung
+/// or very slow process, and the client gets `[INUSE]` instead of a hang.
+pub const LOCK_WAIT_MAX: Duration = Duration::from_secs(10);
