@@ -38,7 +38,7 @@ const MAGIC: &str = "mailaccess-index 1";
 
 /// The store-wide record of the last UIDVALIDITY handed out.
 pub const UIDVALIDITY_FILE: &str = "mailaccess-uidvalidity";
-pub const STORE_LOCK_FILE: &str = "mailaccess-store.lock";
+const UIDVALIDITY_LOCK: &str = "mailaccess-uidvalidity.lock";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -339,10 +339,12 @@ fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
 
 /// Hands out a new UIDVALIDITY for `root`'s store: the current time in
 /// seconds, but always strictly greater than any handed out before (kept in
-/// `mailaccess-uidvalidity` under the store lock), so that a mailbox deleted
+/// `mailaccess-uidvalidity` under its own lock), so that a mailbox deleted
 /// and re-created within one second still gets a new one.
 pub fn new_uid_validity(root: &Path) -> Result<u32> {
-    let _lock = Lock::exclusive(&root.join(STORE_LOCK_FILE))?;
+    // Its own lock file: flock locks of one process on two descriptors
+    // conflict, so this must not be a lock a caller may already hold.
+    let _lock = Lock::exclusive(&root.join(UIDVALIDITY_LOCK))?;
     let path = root.join(UIDVALIDITY_FILE);
     let last: u32 = match fs::read_to_string(&path) {
         Ok(s) => s.trim().parse().unwrap_or(0),
