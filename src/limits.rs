@@ -23,6 +23,17 @@ pub const APPEND_MAX: u64 = 256 * 1024 * 1024;
 /// message: the most memory a single non-APPEND command can make us hold.
 pub const IMAP_COMMAND_MAX: usize = 1024 * 1024;
 
+/// Most messages in one APPEND (RFC 3502 MULTIAPPEND). Each large message
+/// holds an open spool file until the command is done, so this bounds file
+/// descriptors; no client needs more in one command.
+pub const IMAP_APPEND_MESSAGES_MAX: usize = 1000;
+
+/// Most octets read and thrown away after a command is refused for a limit
+/// while the client keeps sending (a non-synchronising `{n+}` literal, the
+/// rest of an over-long line). Costs time, never memory; the same bound as
+/// an APPEND we would accept. Beyond it the connection is closed.
+pub const IMAP_DISCARD_MAX: u64 = APPEND_MAX;
+
 /// Deepest nesting of parenthesised lists (SEARCH keys, FETCH BODY section
 /// lists). Parsers recurse; this bounds the stack.
 pub const IMAP_NESTING_MAX: usize = 32;
@@ -89,3 +100,8 @@ pub const MESSAGES_MAX: usize = 10_000_000;
 /// Maildir tmp/ files older than this are leftovers of a crashed delivery
 /// (the Maildir spec says 36 hours) and may be removed.
 pub const MAILDIR_TMP_STALE: Duration = Duration::from_secs(36 * 60 * 60);
+
+/// Longest wait for a mailbox or store lock held by another session. Index
+/// updates take milliseconds; a lock held longer than this belongs to a hung
+/// or very slow process, and the client gets `[INUSE]` instead of a hang.
+pub const LOCK_WAIT_MAX: Duration = Duration::from_secs(10);

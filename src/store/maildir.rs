@@ -1,1 +1,1913 @@
 //! Maildir++ storage.
+//!
+//! Layout (as Dovecot and Courier use it): INBOX is the root (`~/Maildir`),
+//! folder "A.B" is `root/.A.B` with `cur/ new/ tmp/` and a `maildirfolder`
+//! file; folder names on disk are the modified UTF-7 wire names. Flags live
+//! in the `:2,` suffix (D F R S T; P and other unknown capitals are kept as
+//! they are; keywords are the letters a-z numbered by `dovecot-keywords`,
+//! more than 26 keywords are kept only in our index). `subscriptions` holds
+//! one subscribed name per line.
+//!
+//! UIDs, modseqs, sizes and INTERNALDATEs are kept in `mailaccess-index` of
+//! each mailbox directory (see `index.rs`), so opening a mailbox reads
+//! directory entries and that file only: a message file is read once, when
+//! it is first seen and its name has no `W=` size.
+//!
+//! Locking: every read-modify-write of a mailbox's index and every rename we
+//! make inside it happens under that mailbox's lock (`lock.rs`), taken for
+//! the duration of one operation, never for a session. Namespace changes
+//! (create, delete, rename, subscriptions) take the store lock. Other
+//! programs (MTAs, mutt) take no lock; every scan therefore compares the
+//! files with the index and trusts the files.
+//!
+//! Delivery (APPEND, COPY): tmp/ + fsync + rename (or a hard link for COPY)
+//! into new/ (no flags, so that one session gets `\Recent`) or cur/ (with
+//! flags), names `<time>.M<usec>P<pid>Q<n>.<host>,S=<size>,W=<crlf size>`.
+//! The index is written last: a crash before that leaves the files, which
+//! the next scan finds as new messages; nothing is lost.
+//!
+//! Create without parents: Maildir++ is flat, so "a.b" needs no "a" on disk;
+//! LIST then shows "a" as `\Noselect \HasChildren`, as Dovecot does.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::index::{self, valid_base, Entry, Index, SYSTEM_LETTERS};
+use super::lock::Lock;
+use super::names::{self, is_inbox, SEPARATOR};
+use super::{
+    flag, Appended, Changes, FlagOp, Flags, Mailbox, MailboxInfo, Message, MessageRead, ModSeq,
+    NewMessage, Result, Status, Store, StoreError, Uid,
+};
+use crate::limits::{APPEND_MAX, KEYWORDS_MAX, MAILDIR_TMP_STALE, MESSAGES_MAX, STREAM_BUFFER};
+
+const KEYWORDS_FILE: &str = "dovecot-keywords";
+const SUBSCRIPTIONS_FILE: &str = "subscriptions";
+const MAILDIRFOLDER: &str = "maildirfolder";
+const STORE_LOCK_FILE: &str = "mailaccess-store.lock";
+/// Maildir file names carry keywords as the letters a-z.
+const LETTERS: usize = 26;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sub {
+    New,
+    Cur,
+}
+
+impl Sub {
+    fn dir(self) -> &'static str {
+        match self {
+            Sub::New => "new",
+            Sub::Cur => "cur",
+        }
+    }
+}
+
+/// Where a message file is now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct DiskFile {
+    sub: Sub,
+    name: String,
+}
+
+fn mkdir(p: &Path) -> io::Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(p) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && is_real_dir(p) => Ok(()),
+        r => r,
+    }
+}
+
+/// A directory, and not a symbolic link to one.
+fn is_real_dir(p: &Path) -> bool {
+    fs::symlink_metadata(p)
+        .map(|m| m.file_type().is_dir())
+        .unwrap_or(false)
+}
+
+fn make_maildir(dir: &Path) -> io::Result<()> {
+    mkdir(dir)?;
+    for s in ["cur", "new", "tmp"] {
+        mkdir(&dir.join(s))?;
+    }
+    Ok(())
+}
+
+/// `base` and the letters after `:2,` (empty without an info part).
+fn split_name(name: &str) -> (&str, &str) {
+    match name.split_once(':') {
+        Some((base, info)) => (base, info.strip_prefix("2,").unwrap_or("")),
+        None => (name, ""),
+    }
+}
+
+/// The `S=`/`W=` field of a base name (`...,S=1234,W=1260`).
+fn size_field(base: &str, key: char) -> Option<u64> {
+    base.split(',').skip(1).find_map(|p| {
+        p.strip_prefix(key)
+            .and_then(|v| v.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+/// Flags a file name says, plus the keywords only the index can hold.
+fn disk_flags(letters: &str, index_flags: &Flags, table: &[String]) -> Flags {
+    let mut f = Flags::default();
+    for c in letters.chars() {
+        if let Some((bit, _)) = SYSTEM_LETTERS.iter().find(|(_, l)| *l == c) {
+            f.system |= bit;
+        } else if c.is_ascii_lowercase() {
+            let pos = usize::from(c as u8 - b'a');
+            if let Some(k) = table.get(pos).filter(|k| !k.is_empty()) {
+                f.insert_keyword(k);
+            }
+        }
+    }
+    for k in &index_flags.keywords {
+        let pos = table
+            .iter()
+            .position(|x| !x.is_empty() && x.eq_ignore_ascii_case(k));
+        if pos.is_none_or(|p| p >= LETTERS) {
+            f.insert_keyword(k);
+        }
+    }
+    f
+}
+
+/// The `:2,` letters for `flags`, keeping capitals we do not interpret
+/// (such as P, "passed") from the old letters; in ASCII order as Maildir
+/// requires.
+fn letters_for(flags: &Flags, table: &[String], old: &str) -> String {
+    let mut v: Vec<char> = old
+        .chars()
+        .filter(|c| c.is_ascii_uppercase() && !SYSTEM_LETTERS.iter().any(|(_, l)| l == c))
+        .collect();
+    for (bit, c) in SYSTEM_LETTERS {
+        if flags.has(bit) {
+            v.push(c);
+        }
+    }
+    for k in &flags.keywords {
+        if let Some(p) = table
+            .iter()
+            .position(|x| !x.is_empty() && x.eq_ignore_ascii_case(k))
+            .filter(|&p| p < LETTERS)
+        {
+            v.push(char::from(b'a' + p as u8));
+        }
+    }
+    v.sort_unstable();
+    v.dedup();
+    v.into_iter().collect()
+}
+
+/// Keywords spelled as the mailbox's table spells them.
+fn canonical(flags: &Flags, table: &[String]) -> Flags {
+    let mut f = Flags {
+        system: flags.system,
+        keywords: Vec::new(),
+    };
+    for k in &flags.keywords {
+        match table.iter().find(|x| x.eq_ignore_ascii_case(k)) {
+            Some(t) => f.insert_keyword(t),
+            None => f.insert_keyword(k),
+        }
+    }
+    f
+}
+
+/// Reads `new/` then `cur/` (in that order, so that a message moved from
+/// new/ to cur/ meanwhile is seen at least once): base name -> file.
+fn scan(dir: &Path) -> Result<HashMap<String, DiskFile>> {
+    let mut files = HashMap::new();
+    for sub in [Sub::New, Sub::Cur] {
+        for entry in fs::read_dir(dir.join(sub.dir()))? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let (base, _) = split_name(&name);
+            if name.starts_with('.') || !valid_base(base) {
+                continue;
+            }
+            files.insert(base.to_string(), DiskFile { sub, name });
+        }
+    }
+    Ok(files)
+}
+
+/// RFC822.SIZE of a stored file: its length plus one CR for every bare LF.
+fn crlf_size(path: &Path) -> io::Result<u64> {
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; STREAM_BUFFER];
+    let mut size = 0u64;
+    let mut prev = 0u8;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(size);
+        }
+        for &b in &buf[..n] {
+            if b == b'\n' && prev != b'\r' {
+                size += 1;
+            }
+            prev = b;
+        }
+        size += n as u64;
+    }
+}
+
+/// `dovecot-keywords`: "<number> <keyword>" lines, numbers 0-25.
+fn read_keyword_file(dir: &Path) -> Result<Option<Vec<String>>> {
+    let text = match fs::read_to_string(dir.join(KEYWORDS_FILE)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(None),
+        Err(e) => return Err(StoreError::Io(e)),
+    };
+    let mut table = vec![String::new(); LETTERS];
+    for line in text.lines() {
+        let Some((n, k)) = line.split_once(' ') else {
+            continue;
+        };
+        if let Ok(n) = n.parse::<usize>() {
+            if n < LETTERS && index::valid_keyword(k) && !table.iter().any(|x| x == k) {
+                table[n] = k.to_string();
+            }
+        }
+    }
+    while table.last().is_some_and(|k| k.is_empty()) {
+        table.pop();
+    }
+    Ok(Some(table))
+}
+
+fn write_keyword_file(dir: &Path, table: &[String]) -> Result<()> {
+    let mut s = String::new();
+    for (n, k) in table.iter().enumerate().take(LETTERS) {
+        if !k.is_empty() {
+            s.push_str(&format!("{n} {k}\n"));
+        }
+    }
+    write_replace(&dir.join(KEYWORDS_FILE), s.as_bytes())
+}
+
+/// Writes a small file as a whole: new file, fsync, rename.
+fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Makes the index's keyword table agree with `dovecot-keywords` (which
+/// decides what the letters a-z mean); returns whether the table changed.
+fn merge_keyword_file(ix: &mut Index, dir: &Path) -> Result<bool> {
+    let Some(file) = read_keyword_file(dir)? else {
+        return Ok(false);
+    };
+    let mut table = file;
+    for k in &ix.keywords {
+        if !k.is_empty() && !table.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+            if table.len() < LETTERS {
+                table.resize(LETTERS, String::new());
+            }
+            table.push(k.clone());
+        }
+    }
+    if table != ix.keywords {
+        ix.keywords = table;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// A mailbox's files and index, brought into agreement under its lock.
+struct Refreshed {
+    index: Index,
+    files: HashMap<String, DiskFile>,
+    /// Base names this call moved from new/ to cur/: `\Recent` for us.
+    taken: HashSet<String>,
+}
+
+fn lock_mailbox(dir: &Path) -> Result<Lock> {
+    Lock::exclusive(&dir.join(index::LOCK_FILE))
+}
+
+/// Reconciles `dir`'s index with its files; the caller holds the lock.
+/// With `take_recent`, messages in new/ are moved to cur/ first and those we
+/// moved are reported in `taken`.
+fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
+    let mut changed = false;
+    let mut ix = match Index::load(dir) {
+        Ok(Some(ix)) => ix,
+        Ok(None) => {
+            changed = true;
+            Index::new(index::new_uid_validity(root)?)
+        }
+        Err(StoreError::Corrupt(why)) => {
+            // Never trust a damaged index with UIDs: start over under a new
+            // UIDVALIDITY so that no message has two UIDs under one.
+            log::warn!(
+                "{}: {why}; rebuilding with a new UIDVALIDITY",
+                dir.display()
+            );
+            changed = true;
+            Index::new(index::new_uid_validity(root)?)
+        }
+        Err(e) => return Err(e),
+    };
+    changed |= merge_keyword_file(&mut ix, dir)?;
+
+    let mut taken = HashSet::new();
+    if take_recent {
+        for entry in fs::read_dir(dir.join("new"))? {
+            let Ok(name) = entry?.file_name().into_string() else {
+                continue;
+            };
+            let (base, _) = split_name(&name);
+            if name.starts_with('.') || !valid_base(base) {
+                continue;
+            }
+            let target = if name.contains(':') {
+                name.clone()
+            } else {
+                format!("{name}:2,")
+            };
+            // RFC 3501 2.3.2: whoever wins this rename owns \Recent.
+            match fs::rename(dir.join("new").join(&name), dir.join("cur").join(&target)) {
+                Ok(()) => {
+                    taken.insert(base.to_string());
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::Io(e)),
+            }
+        }
+    }
+
+    let mut files = scan(dir)?;
+    if ix.entries.iter().any(|e| !files.contains_key(&e.base)) {
+        // readdir may miss a file that another program renames while we
+        // read (a flag change by mutt); look once more before calling it
+        // expunged.
+        for (b, f) in scan(dir)? {
+            files.entry(b).or_insert(f);
+        }
+    }
+
+    let old = std::mem::take(&mut ix.entries);
+    let mut kept = Vec::with_capacity(old.len());
+    for mut e in old {
+        match files.get(&e.base) {
+            None => {
+                ix.bump();
+                changed = true;
+            }
+            Some(f) => {
+                let (_, letters) = split_name(&f.name);
+                let fl = disk_flags(letters, &e.flags, &ix.keywords);
+                if fl != e.flags {
+                    e.flags = fl;
+                    e.modseq = ix.bump();
+                    changed = true;
+                }
+                kept.push(e);
+            }
+        }
+    }
+    ix.entries = kept;
+
+    let known: HashSet<&str> = ix.entries.iter().map(|e| e.base.as_str()).collect();
+    let mut fresh: Vec<(String, DiskFile)> = files
+        .iter()
+        .filter(|(b, _)| !known.contains(b.as_str()))
+        .map(|(b, f)| (b.clone(), f.clone()))
+        .collect();
+    drop(known);
+    // Maildir names start with the delivery time: name order is arrival
+    // order, near enough.
+    fresh.sort_by(|a, b| a.0.cmp(&b.0));
+    for (base, f) in fresh {
+        if ix.entries.len() >= MESSAGES_MAX || ix.uid_next == Uid::MAX {
+            log::warn!("{}: message limit reached", dir.display());
+            break;
+        }
+        let path = dir.join(f.sub.dir()).join(&f.name);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(StoreError::Io(e)),
+        };
+        if !meta.file_type().is_file() {
+            continue;
+        }
+        let size = match size_field(&base, 'W') {
+            Some(w) => w,
+            None => match crlf_size(&path) {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::Io(e)),
+            },
+        };
+        let (_, letters) = split_name(&f.name);
+        let flags = disk_flags(letters, &Flags::default(), &ix.keywords);
+        let uid = ix.uid_next;
+        ix.uid_next += 1;
+        let modseq = ix.bump();
+        ix.entries.push(Entry {
+            uid,
+            modseq,
+            size,
+            date: meta.mtime(),
+            zone: 0,
+            flags,
+            base,
+        });
+        changed = true;
+    }
+    if changed {
+        ix.save(dir)?;
+    }
+    Ok(Refreshed {
+        index: ix,
+        files,
+        taken,
+    })
+}
+
+static DELIVERY_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn hostname() -> String {
+    let h = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let h: String = h
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    if h.is_empty() {
+        "localhost".to_string()
+    } else {
+        h
+    }
+}
+
+/// A new unique base name (without the size fields).
+fn unique_base() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    let n = DELIVERY_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{}.M{}P{}Q{}.{}",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id(),
+        n,
+        hostname()
+    )
+}
+
+fn set_mtime(path: &Path, secs: i64) -> io::Result<()> {
+    let t = if secs >= 0 {
+        UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    };
+    OpenOptions::new().write(true).open(path)?.set_modified(t)
+}
+
+/// Writes `len` octets from `data` into a new file `path`, CRLF turned into
+/// LF as Maildir programs expect; returns (stored size, CRLF size).
+fn write_message(data: &mut dyn Read, len: u64, path: &Path) -> Result<(u64, u64)> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    let mut buf = vec![0u8; STREAM_BUFFER];
+    let mut out = Vec::with_capacity(STREAM_BUFFER + 1);
+    let mut left = len;
+    let (mut stored, mut crlf) = (0u64, 0u64);
+    let mut pending_cr = false;
+    while left > 0 {
+        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        let n = data.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(StoreError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "message shorter than announced",
+            )));
+        }
+        left -= n as u64;
+        out.clear();
+        for &b in &buf[..n] {
+            if pending_cr {
+                pending_cr = false;
+                if b != b'\n' {
+                    out.push(b'\r');
+                }
+            }
+            if b == b'\r' {
+                pending_cr = true;
+            } else {
+                out.push(b);
+            }
+        }
+        for &b in &out {
+            if b == b'\n' {
+                crlf += 1;
+            }
+        }
+        stored += out.len() as u64;
+        f.write_all(&out)?;
+    }
+    if pending_cr {
+        f.write_all(b"\r")?;
+        stored += 1;
+    }
+    f.sync_all()?;
+    Ok((stored, stored + crlf))
+}
+
+/// A message ready to be put into a mailbox.
+struct Prepared {
+    /// Either a finished file in tmp/ to rename, or a file to hard-link.
+    tmp: Option<PathBuf>,
+    link_from: Option<PathBuf>,
+    base: String,
+    size: u64,
+    date: i64,
+    zone: i32,
+    flags: Flags,
+}
+
+/// Copies `src` through `dir/tmp` to `target` (when a hard link fails,
+/// e.g. across file systems).
+fn copy_via_tmp(src: &Path, dir: &Path, target: &Path, date: i64) -> Result<()> {
+    let tmp = dir.join("tmp").join(unique_base());
+    let r = (|| -> Result<()> {
+        let mut from = File::open(src)?;
+        let mut to = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        io::copy(&mut from, &mut to)?;
+        to.sync_all()?;
+        drop(to);
+        set_mtime(&tmp, date)?;
+        fs::rename(&tmp, target)?;
+        Ok(())
+    })();
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r
+}
+
+/// Puts prepared messages into `dir` and gives them UIDs, all or none.
+fn commit(root: &Path, dir: &Path, prepared: &[Prepared]) -> Result<Appended> {
+    let _lock = lock_mailbox(dir)?;
+    let mut r = refresh(root, dir, false)?;
+    let table_before = r.index.keywords.clone();
+    for p in prepared {
+        for k in &p.flags.keywords {
+            r.index.add_keyword(k)?;
+        }
+    }
+    if r.index.keywords[..r.index.keywords.len().min(LETTERS)]
+        != table_before[..table_before.len().min(LETTERS)]
+    {
+        write_keyword_file(dir, &r.index.keywords)?;
+    }
+    let mut placed: Vec<PathBuf> = Vec::new();
+    let mut uids = Vec::new();
+    let result = (|| -> Result<()> {
+        for p in prepared {
+            if r.index.entries.len() >= MESSAGES_MAX || r.index.uid_next == Uid::MAX {
+                return Err(StoreError::Limit("too many messages in mailbox"));
+            }
+            let flags = canonical(&p.flags, &r.index.keywords);
+            let (sub, name) = if flags == Flags::default() {
+                (Sub::New, p.base.clone())
+            } else {
+                let l = letters_for(&flags, &r.index.keywords, "");
+                (Sub::Cur, format!("{}:2,{l}", p.base))
+            };
+            let target = dir.join(sub.dir()).join(&name);
+            if let Some(src) = &p.link_from {
+                if fs::hard_link(src, &target).is_err() {
+                    copy_via_tmp(src, dir, &target, p.date)?;
+                }
+            } else if let Some(tmp) = &p.tmp {
+                fs::rename(tmp, &target)?;
+            }
+            placed.push(target);
+            let uid = r.index.uid_next;
+            r.index.uid_next += 1;
+            let modseq = r.index.bump();
+            r.index.entries.push(Entry {
+                uid,
+                modseq,
+                size: p.size,
+                date: p.date,
+                zone: p.zone,
+                flags,
+                base: p.base.clone(),
+            });
+            uids.push(uid);
+        }
+        r.index.save(dir)?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for p in placed {
+            let _ = fs::remove_file(p);
+        }
+        return Err(e);
+    }
+    Ok(Appended {
+        uid_validity: r.index.uid_validity,
+        uids,
+    })
+}
+
+/// Removes tmp/ files left by crashed deliveries.
+fn clean_tmp(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir.join("tmp")) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for entry in rd.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > MAILDIR_TMP_STALE);
+        if old && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// One user's Maildir++ tree.
+#[derive(Debug)]
+pub struct Maildir {
+    root: PathBuf,
+}
+
+impl Maildir {
+    /// Opens (creating if missing, mode 0700) the Maildir at `root`, which
+    /// is also INBOX.
+    pub fn open_store(root: PathBuf) -> Result<Maildir> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)?;
+        make_maildir(&root)?;
+        Ok(Maildir { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of a (validated) name; does not check it exists.
+    fn path_of(&self, name: &str) -> Result<PathBuf> {
+        if is_inbox(name) {
+            return Ok(self.root.clone());
+        }
+        names::validate(name).map_err(StoreError::BadName)?;
+        Ok(self.root.join(format!(".{name}")))
+    }
+
+    /// The directory of an existing selectable mailbox. A symbolic link is
+    /// never followed: it could lead out of the tree.
+    fn selectable(&self, name: &str) -> Result<PathBuf> {
+        let p = self.path_of(name)?;
+        let m = fs::symlink_metadata(&p)?;
+        if m.file_type().is_symlink() {
+            return Err(StoreError::NotAllowed("mailbox is a symbolic link"));
+        }
+        if !m.is_dir()
+            || !["cur", "new", "tmp"]
+                .iter()
+                .all(|s| is_real_dir(&p.join(s)))
+        {
+            return Err(StoreError::NotFound);
+        }
+        Ok(p)
+    }
+
+    fn store_lock(&self) -> Result<Lock> {
+        Lock::exclusive(&self.root.join(STORE_LOCK_FILE))
+    }
+
+    /// Folder directories: wire name -> selectable. Symbolic links, names
+    /// that are not valid wire names and our own staging dirs are skipped.
+    fn folders(&self) -> Result<BTreeMap<String, bool>> {
+        let mut out = BTreeMap::new();
+        for entry in fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let Some(wire) = name.strip_prefix('.') else {
+                continue;
+            };
+            if names::validate(wire).is_err() || is_inbox(wire) {
+                continue;
+            }
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            let p = entry.path();
+            let sel = ["cur", "new", "tmp"]
+                .iter()
+                .all(|s| is_real_dir(&p.join(s)));
+            out.insert(wire.to_string(), sel);
+        }
+        Ok(out)
+    }
+
+    /// A staging directory name in the root that LIST never shows (a
+    /// component starting with `~` is not a valid name).
+    fn staging(&self, what: &str) -> PathBuf {
+        let n = DELIVERY_COUNTER.fetch_add(1, Ordering::Relaxed);
+        self.root
+            .join(format!(".~{what}.{}.{n}", std::process::id()))
+    }
+
+    /// Creates a selectable mailbox directory with a fresh index, built
+    /// aside and renamed into place.
+    fn create_dir(&self, path: &Path) -> Result<()> {
+        if path.exists() {
+            // A \Noselect placeholder left by DELETE: make it selectable.
+            make_maildir(path)?;
+            File::create(path.join(MAILDIRFOLDER))?;
+            return Ok(());
+        }
+        let st = self.staging("create");
+        let r = (|| -> Result<()> {
+            make_maildir(&st)?;
+            File::create(st.join(MAILDIRFOLDER))?;
+            Index::new(index::new_uid_validity(&self.root)?).save(&st)?;
+            fs::rename(&st, path)?;
+            Ok(())
+        })();
+        if r.is_err() {
+            let _ = fs::remove_dir_all(&st);
+        }
+        r
+    }
+
+    fn read_subscriptions(&self) -> Result<Vec<String>> {
+        match fs::read_to_string(self.root.join(SUBSCRIPTIONS_FILE)) {
+            Ok(t) => Ok(t
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(StoreError::Io(e)),
+        }
+    }
+
+    fn write_subscriptions(&self, subs: &[String]) -> Result<()> {
+        let mut s = String::new();
+        for n in subs {
+            s.push_str(n);
+            s.push('\n');
+        }
+        write_replace(&self.root.join(SUBSCRIPTIONS_FILE), s.as_bytes())
+    }
+
+    /// RFC 3501 6.3.5: INBOX's messages move to a new mailbox `to` (keeping
+    /// their UIDs under the new mailbox's own new UIDVALIDITY); INBOX stays,
+    /// empty, with its UIDVALIDITY and UIDNEXT.
+    fn rename_inbox(&mut self, to: &str) -> Result<()> {
+        let target = self.path_of(to)?;
+        let _store = self.store_lock()?;
+        if fs::symlink_metadata(&target).is_ok() {
+            return Err(StoreError::AlreadyExists);
+        }
+        let _inbox = lock_mailbox(&self.root)?;
+        let mut r = refresh(&self.root, &self.root, false)?;
+        let st = self.staging("rename");
+        make_maildir(&st)?;
+        File::create(st.join(MAILDIRFOLDER))?;
+        // Held across the directory rename: the lock is on the file, which
+        // moves with it, so no session indexes the target half-filled.
+        let _target = lock_mailbox(&st)?;
+        let mut tix = r.index.clone();
+        tix.uid_validity = index::new_uid_validity(&self.root)?;
+        tix.save(&st)?;
+        if let Some(table) = read_keyword_file(&self.root)? {
+            write_keyword_file(&st, &table)?;
+        }
+        fs::rename(&st, &target)?;
+        // From here the messages are in one of the two places at every
+        // instant; a crash leaves some in each, both indexed.
+        for e in &r.index.entries {
+            if let Some(f) = r.files.get(&e.base) {
+                let from = self.root.join(f.sub.dir()).join(&f.name);
+                let to = target.join(f.sub.dir()).join(&f.name);
+                match fs::rename(from, to) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::Io(e)),
+                }
+            }
+        }
+        r.index.entries.clear();
+        r.index.bump();
+        r.index.save(&self.root)?;
+        Ok(())
+    }
+}
+
+impl Store for Maildir {
+    fn separator(&self) -> char {
+        SEPARATOR
+    }
+
+    fn list(&mut self) -> Result<Vec<MailboxInfo>> {
+        let mut all = self.folders()?;
+        all.insert("INBOX".to_string(), true);
+        let mut parents = HashSet::new();
+        for name in all.keys() {
+            for p in names::parents(name) {
+                parents.insert(p.to_string());
+            }
+        }
+        for p in &parents {
+            all.entry(p.clone()).or_insert(false);
+        }
+        Ok(all
+            .into_iter()
+            .map(|(name, sel)| MailboxInfo {
+                has_children: parents.contains(&name),
+                noselect: !sel,
+                marked: None,
+                name,
+            })
+            .collect())
+    }
+
+    fn create(&mut self, name: &str) -> Result<()> {
+        // RFC 3501 6.3.3: a trailing separator only declares the intent to
+        // create children.
+        let name = name.strip_suffix(SEPARATOR).unwrap_or(name);
+        if is_inbox(name) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let path = self.path_of(name)?;
+        let _store = self.store_lock()?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
+                return Err(StoreError::AlreadyExists)
+            }
+            Ok(_) if self.selectable(name).is_ok() => return Err(StoreError::AlreadyExists),
+            _ => {}
+        }
+        self.create_dir(&path)
+    }
+
+    fn delete(&mut self, name: &str) -> Result<()> {
+        if is_inbox(name) {
+            return Err(StoreError::NotAllowed("INBOX cannot be deleted"));
+        }
+        let path = self.path_of(name)?;
+        let _store = self.store_lock()?;
+        let folders = self.folders()?;
+        let prefix = format!("{name}{SEPARATOR}");
+        let has_children = folders.keys().any(|n| n.starts_with(&prefix));
+        let m = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(_) if has_children => {
+                return Err(StoreError::NotAllowed(
+                    "mailbox has children and is \\Noselect",
+                ))
+            }
+            Err(_) => return Err(StoreError::NotFound),
+        };
+        if m.file_type().is_symlink() {
+            // Remove the link itself, never what it points at.
+            fs::remove_file(&path)?;
+            return Ok(());
+        }
+        if has_children && !folders.get(name).copied().unwrap_or(false) {
+            return Err(StoreError::NotAllowed(
+                "mailbox has children and is \\Noselect",
+            ));
+        }
+        // Out of sight first (one rename), then removed.
+        let st = self.staging("delete");
+        fs::rename(&path, &st)?;
+        if has_children {
+            // RFC 3501 6.3.4: the name stays, \Noselect, for its children.
+            mkdir(&path)?;
+        }
+        fs::remove_dir_all(&st)?;
+        Ok(())
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+        if is_inbox(to) {
+            return Err(StoreError::AlreadyExists);
+        }
+        names::validate(to).map_err(StoreError::BadName)?;
+        if is_inbox(from) {
+            return self.rename_inbox(to);
+        }
+        let from_path = self.path_of(from)?;
+        let _store = self.store_lock()?;
+        let folders = self.folders()?;
+        let prefix = format!("{from}{SEPARATOR}");
+        let mut moves: Vec<(String, String)> = Vec::new();
+        if let Ok(m) = fs::symlink_metadata(&from_path) {
+            if m.file_type().is_symlink() {
+                return Err(StoreError::NotAllowed("mailbox is a symbolic link"));
+            }
+            moves.push((from.to_string(), to.to_string()));
+        }
+        for n in folders.keys().filter(|n| n.starts_with(&prefix)) {
+            moves.push((n.clone(), format!("{to}{}", &n[from.len()..])));
+        }
+        if moves.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        for (_, new) in &moves {
+            let p = self.path_of(new)?;
+            if fs::symlink_metadata(&p).is_ok() {
+                return Err(StoreError::AlreadyExists);
+            }
+        }
+        // Each folder is its own directory (Maildir++ is flat); its index
+        // moves with it, so UIDs and UIDVALIDITY survive the rename.
+        for (old, new) in &moves {
+            fs::rename(self.path_of(old)?, self.path_of(new)?)?;
+        }
+        Ok(())
+    }
+
+    fn subscribe(&mut self, name: &str) -> Result<()> {
+        let name = if is_inbox(name) { "INBOX" } else { name };
+        names::validate(name).map_err(StoreError::BadName)?;
+        let _store = self.store_lock()?;
+        let mut subs = self.read_subscriptions()?;
+        if !subs.iter().any(|s| s == name) {
+            subs.push(name.to_string());
+            self.write_subscriptions(&subs)?;
+        }
+        Ok(())
+    }
+
+    fn unsubscribe(&mut self, name: &str) -> Result<()> {
+        let name = if is_inbox(name) { "INBOX" } else { name };
+        let _store = self.store_lock()?;
+        let mut subs = self.read_subscriptions()?;
+        let before = subs.len();
+        subs.retain(|s| s != name);
+        if subs.len() == before {
+            return Err(StoreError::NotFound);
+        }
+        self.write_subscriptions(&subs)
+    }
+
+    fn subscriptions(&mut self) -> Result<Vec<String>> {
+        self.read_subscriptions()
+    }
+
+    fn status(&mut self, name: &str) -> Result<Status> {
+        let dir = self.selectable(name)?;
+        let _lock = lock_mailbox(&dir)?;
+        let r = refresh(&self.root, &dir, false)?;
+        let ix = &r.index;
+        let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(Status {
+            messages: len(ix.entries.len()),
+            recent: len(ix
+                .entries
+                .iter()
+                .filter(|e| r.files.get(&e.base).is_some_and(|f| f.sub == Sub::New))
+                .count()),
+            uid_next: ix.uid_next,
+            uid_validity: ix.uid_validity,
+            unseen: len(ix
+                .entries
+                .iter()
+                .filter(|e| !e.flags.has(flag::SEEN))
+                .count()),
+            highest_modseq: ix.highest_modseq,
+            size: ix.entries.iter().map(|e| e.size).sum(),
+        })
+    }
+
+    fn open(&mut self, name: &str, read_only: bool) -> Result<Box<dyn Mailbox>> {
+        let dir = self.selectable(name)?;
+        Ok(Box::new(MaildirMailbox::open(
+            self.root.clone(),
+            dir,
+            read_only,
+        )?))
+    }
+
+    fn append(&mut self, name: &str, messages: &mut [NewMessage<'_>]) -> Result<Appended> {
+        let dir = self.selectable(name)?;
+        let mut prepared: Vec<Prepared> = Vec::with_capacity(messages.len());
+        let r = (|| -> Result<Appended> {
+            for m in messages.iter_mut() {
+                if m.len > APPEND_MAX {
+                    return Err(StoreError::Limit("message too large"));
+                }
+                let base = unique_base();
+                let tmp = dir.join("tmp").join(&base);
+                // Recorded before writing so that a failure removes it.
+                prepared.push(Prepared {
+                    tmp: Some(tmp.clone()),
+                    link_from: None,
+                    base: String::new(),
+                    size: 0,
+                    date: 0,
+                    zone: 0,
+                    flags: m.flags.clone(),
+                });
+                let (stored, crlf) = write_message(m.data, m.len, &tmp)?;
+                let (date, zone) = m.internal_date.unwrap_or_else(|| {
+                    let now = chrono::Local::now();
+                    (now.timestamp(), now.offset().local_minus_utc() / 60)
+                });
+                set_mtime(&tmp, date)?;
+                if let Some(p) = prepared.last_mut() {
+                    p.base = format!("{base},S={stored},W={crlf}");
+                    p.size = crlf;
+                    p.date = date;
+                    p.zone = zone;
+                }
+            }
+            commit(&self.root, &dir, &prepared)
+        })();
+        if r.is_err() {
+            for p in &prepared {
+                if let Some(t) = &p.tmp {
+                    let _ = fs::remove_file(t);
+                }
+            }
+        }
+        r
+    }
+}
+
+/// Where one message of the view is.
+#[derive(Clone, Debug)]
+struct Slot {
+    base: String,
+    /// `None` once the file is gone (kept in the view until expunge is
+    /// allowed).
+    file: Option<DiskFile>,
+}
+
+/// One open Maildir mailbox and this session's view of it.
+#[derive(Debug)]
+pub struct MaildirMailbox {
+    root: PathBuf,
+    dir: PathBuf,
+    read_only: bool,
+    uid_validity: u32,
+    uid_next: Uid,
+    highest_modseq: ModSeq,
+    /// The keyword table as last reported (by open or sync).
+    keywords: Vec<String>,
+    view: Vec<Message>,
+    slots: Vec<Slot>,
+    /// Highest UID ever in the view: anything above is new.
+    last_uid: Uid,
+}
+
+impl MaildirMailbox {
+    fn open(root: PathBuf, dir: PathBuf, read_only: bool) -> Result<MaildirMailbox> {
+        if !read_only {
+            clean_tmp(&dir);
+        }
+        let r = {
+            let _lock = lock_mailbox(&dir)?;
+            refresh(&root, &dir, !read_only)?
+        };
+        let mut mb = MaildirMailbox {
+            root,
+            dir,
+            read_only,
+            uid_validity: r.index.uid_validity,
+            uid_next: r.index.uid_next,
+            highest_modseq: r.index.highest_modseq,
+            keywords: r.index.keywords.clone(),
+            view: Vec::with_capacity(r.index.entries.len()),
+            slots: Vec::with_capacity(r.index.entries.len()),
+            last_uid: 0,
+        };
+        for e in &r.index.entries {
+            mb.push(e, &r);
+        }
+        Ok(mb)
+    }
+
+    fn push(&mut self, e: &Entry, r: &Refreshed) {
+        self.view.push(Message {
+            uid: e.uid,
+            flags: e.flags.clone(),
+            recent: r.taken.contains(&e.base),
+            modseq: e.modseq,
+            internal_date: e.date,
+            internal_date_zone: e.zone,
+            size: e.size,
+        });
+        self.slots.push(Slot {
+            base: e.base.clone(),
+            file: r.files.get(&e.base).cloned(),
+        });
+        self.last_uid = e.uid;
+    }
+
+    fn locked_refresh(&self, take_recent: bool) -> Result<(Lock, Refreshed)> {
+        let lock = lock_mailbox(&self.dir)?;
+        let r = refresh(&self.root, &self.dir, take_recent)?;
+        if r.index.uid_validity != self.uid_validity {
+            return Err(StoreError::Corrupt(
+                "UIDVALIDITY changed; the mailbox must be selected again".into(),
+            ));
+        }
+        Ok((lock, r))
+    }
+
+    /// The path of message `index`, looking for it again if it was renamed.
+    fn locate(&mut self, index: usize) -> Result<PathBuf> {
+        let slot = self.slots.get(index).ok_or(StoreError::Expunged)?;
+        if let Some(f) = &slot.file {
+            let p = self.dir.join(f.sub.dir()).join(&f.name);
+            if fs::symlink_metadata(&p).is_ok() {
+                return Ok(p);
+            }
+        }
+        let base = slot.base.clone();
+        let files = scan(&self.dir)?;
+        let f = files.get(&base).ok_or(StoreError::Expunged)?;
+        let p = self.dir.join(f.sub.dir()).join(&f.name);
+        if let Some(s) = self.slots.get_mut(index) {
+            s.file = Some(f.clone());
+        }
+        Ok(p)
+    }
+
+    fn table_keywords(table: &[String]) -> Vec<String> {
+        table.iter().filter(|k| !k.is_empty()).cloned().collect()
+    }
+}
+
+impl Mailbox for MaildirMailbox {
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn uid_validity(&self) -> u32 {
+        self.uid_validity
+    }
+
+    fn uid_next(&self) -> Uid {
+        self.uid_next
+    }
+
+    fn highest_modseq(&self) -> ModSeq {
+        self.highest_modseq
+    }
+
+    fn messages(&self) -> &[Message] {
+        &self.view
+    }
+
+    fn keywords(&self) -> Vec<String> {
+        Self::table_keywords(&self.keywords)
+    }
+
+    fn can_create_keywords(&self) -> bool {
+        self.keywords().len() < KEYWORDS_MAX
+    }
+
+    fn sync(&mut self, allow_expunge: bool) -> Result<Changes> {
+        let (lock, r) = self.locked_refresh(!self.read_only)?;
+        drop(lock);
+        let mut changes = Changes::default();
+        let old_recent = self.view.iter().filter(|m| m.recent).count();
+        let mut flag_uids = Vec::new();
+        let mut removed = Vec::new();
+        let view = std::mem::take(&mut self.view);
+        let slots = std::mem::take(&mut self.slots);
+        for (pos, (mut m, mut s)) in view.into_iter().zip(slots).enumerate() {
+            match r.index.find(m.uid) {
+                Some(k) => {
+                    let e = &r.index.entries[k];
+                    s.file = r.files.get(&e.base).cloned();
+                    if e.flags != m.flags {
+                        m.flags = e.flags.clone();
+                        flag_uids.push(m.uid);
+                    }
+                    m.modseq = e.modseq;
+                }
+                None if allow_expunge => {
+                    removed.push(pos);
+                    continue;
+                }
+                None => s.file = None,
+            }
+            self.view.push(m);
+            self.slots.push(s);
+        }
+        // Highest first: each number is then valid when it is sent.
+        changes.expunged = removed
+            .iter()
+            .rev()
+            .map(|&p| u32::try_from(p + 1).unwrap_or(u32::MAX))
+            .collect();
+        let mut added = 0;
+        let first_new = r.index.entries.partition_point(|e| e.uid <= self.last_uid);
+        for e in &r.index.entries[first_new..] {
+            self.push(e, &r);
+            added += 1;
+        }
+        for uid in flag_uids {
+            if let Ok(p) = self.view.binary_search_by_key(&uid, |m| m.uid) {
+                changes.flags.push(u32::try_from(p + 1).unwrap_or(u32::MAX));
+            }
+        }
+        let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        if added > 0 {
+            changes.exists = Some(len(self.view.len()));
+        }
+        let recent = self.view.iter().filter(|m| m.recent).count();
+        if changes.exists.is_some() || recent != old_recent {
+            changes.recent = Some(len(recent));
+        }
+        if Self::table_keywords(&r.index.keywords) != self.keywords() {
+            changes.keywords_changed = true;
+        }
+        self.keywords = r.index.keywords.clone();
+        self.uid_next = r.index.uid_next;
+        self.highest_modseq = r.index.highest_modseq;
+        Ok(changes)
+    }
+
+    fn open_message(&mut self, index: usize) -> Result<Box<dyn MessageRead>> {
+        for _ in 0..2 {
+            let p = self.locate(index)?;
+            match File::open(&p) {
+                Ok(f) => return Ok(Box::new(f)),
+                // Renamed between locate and open: look again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if let Some(s) = self.slots.get_mut(index) {
+                        s.file = None;
+                    }
+                }
+                Err(e) => return Err(StoreError::Io(e)),
+            }
+        }
+        Err(StoreError::Expunged)
+    }
+
+    fn store(&mut self, indexes: &[usize], op: FlagOp, flags: &Flags) -> Result<Vec<usize>> {
+        if self.read_only {
+            return Err(StoreError::NotAllowed("mailbox is read-only"));
+        }
+        let (_lock, mut r) = self.locked_refresh(false)?;
+        let ix = &mut r.index;
+        let table_before = ix.keywords.clone();
+        if op != FlagOp::Remove {
+            for k in &flags.keywords {
+                ix.add_keyword(k)?;
+            }
+        }
+        if ix.keywords[..ix.keywords.len().min(LETTERS)]
+            != table_before[..table_before.len().min(LETTERS)]
+        {
+            write_keyword_file(&self.dir, &ix.keywords)?;
+        }
+        let mut dirty = ix.keywords != table_before;
+        let mut changed = Vec::new();
+        for &i in indexes {
+            let Some(uid) = self.view.get(i).map(|m| m.uid) else {
+                continue;
+            };
+            let Some(k) = ix.find(uid) else {
+                continue; // gone; the next sync reports it
+            };
+            let mut nf = ix.entries[k].flags.clone();
+            if nf.apply(op, flags) {
+                nf = canonical(&nf, &ix.keywords);
+                let base = ix.entries[k].base.clone();
+                let Some(f) = r.files.get(&base) else {
+                    continue;
+                };
+                let (_, old_letters) = split_name(&f.name);
+                let name = format!("{base}:2,{}", letters_for(&nf, &ix.keywords, old_letters));
+                let from = self.dir.join(f.sub.dir()).join(&f.name);
+                let to = self.dir.join("cur").join(&name);
+                if from != to {
+                    match fs::rename(&from, &to) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(StoreError::Io(e)),
+                    }
+                }
+                let modseq = ix.bump();
+                let e = &mut ix.entries[k];
+                e.flags = nf;
+                e.modseq = modseq;
+                dirty = true;
+                if let Some(s) = self.slots.get_mut(i) {
+                    s.file = Some(DiskFile {
+                        sub: Sub::Cur,
+                        name,
+                    });
+                }
+            }
+            let e = &ix.entries[k];
+            if let Some(m) = self.view.get_mut(i) {
+                if m.flags != e.flags {
+                    m.flags = e.flags.clone();
+                    changed.push(i);
+                }
+                m.modseq = e.modseq;
+            }
+        }
+        if dirty {
+            ix.save(&self.dir)?;
+        }
+        self.highest_modseq = ix.highest_modseq;
+        Ok(changed)
+    }
+
+    fn expunge(&mut self, uids: Option<&[Uid]>) -> Result<Vec<u32>> {
+        if self.read_only {
+            return Err(StoreError::NotAllowed("mailbox is read-only"));
+        }
+        let only: Option<HashSet<Uid>> = uids.map(|u| u.iter().copied().collect());
+        let (_lock, mut r) = self.locked_refresh(false)?;
+        let mut removed = Vec::new();
+        let mut gone_uids = HashSet::new();
+        for (i, m) in self.view.iter().enumerate() {
+            if only.as_ref().is_some_and(|s| !s.contains(&m.uid)) {
+                continue;
+            }
+            match r.index.find(m.uid) {
+                Some(k) => {
+                    let e = &r.index.entries[k];
+                    if !e.flags.has(flag::DELETED) {
+                        continue;
+                    }
+                    if let Some(f) = r.files.get(&e.base) {
+                        match fs::remove_file(self.dir.join(f.sub.dir()).join(&f.name)) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(StoreError::Io(e)),
+                        }
+                    }
+                    gone_uids.insert(m.uid);
+                }
+                None if m.flags.has(flag::DELETED) => {}
+                None => continue,
+            }
+            removed.push(i);
+        }
+        if !gone_uids.is_empty() {
+            r.index.entries.retain(|e| !gone_uids.contains(&e.uid));
+            r.index.bump();
+            r.index.save(&self.dir)?;
+            File::open(&self.dir)?.sync_all()?;
+        }
+        let mut seqs = Vec::with_capacity(removed.len());
+        for &i in removed.iter().rev() {
+            self.view.remove(i);
+            self.slots.remove(i);
+            seqs.push(u32::try_from(i + 1).unwrap_or(u32::MAX));
+        }
+        self.highest_modseq = r.index.highest_modseq;
+        Ok(seqs)
+    }
+
+    fn copy(&mut self, indexes: &[usize], dest: &str) -> Result<Appended> {
+        let store = Maildir {
+            root: self.root.clone(),
+        };
+        let ddir = store.selectable(dest)?;
+        let mut prepared = Vec::with_capacity(indexes.len());
+        for &i in indexes {
+            let path = self.locate(i)?;
+            let m = self.view.get(i).ok_or(StoreError::Expunged)?;
+            let src_base = &self.slots[i].base;
+            let stored = size_field(src_base, 'S');
+            let mut base = unique_base();
+            if let Some(s) = stored {
+                base.push_str(&format!(",S={s}"));
+            }
+            base.push_str(&format!(",W={}", m.size));
+            prepared.push(Prepared {
+                tmp: None,
+                link_from: Some(path),
+                base,
+                size: m.size,
+                date: m.internal_date,
+                zone: m.internal_date_zone,
+                flags: m.flags.clone(),
+            });
+        }
+        commit(&self.root, &ddir, &prepared)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Maildir) {
+        let t = tempfile::tempdir().expect("tempdir");
+        let s = Maildir::open_store(t.path().join("Maildir")).expect("open_store");
+        (t, s)
+    }
+
+    fn append(s: &mut Maildir, name: &str, body: &str, flags: Flags) -> Appended {
+        let mut data = body.as_bytes();
+        let mut m = [NewMessage {
+            flags,
+            internal_date: Some((1_000_000_000, 60)),
+            data: &mut data,
+            len: body.len() as u64,
+        }];
+        s.append(name, &mut m).expect("append")
+    }
+
+    fn deliver(dir: &Path, name: &str, body: &str) {
+        fs::write(dir.join("tmp").join(name), body).expect("write");
+        fs::rename(dir.join("tmp").join(name), dir.join("new").join(name)).expect("rename");
+    }
+
+    fn seen() -> Flags {
+        Flags {
+            system: flag::SEEN,
+            keywords: vec![],
+        }
+    }
+
+    fn cur_names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir.join("cur"))
+            .expect("cur")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn uids_stable_across_reopen() {
+        let (_t, mut s) = store();
+        let a = append(&mut s, "INBOX", "Subject: a\r\n\r\nx\r\n", Flags::default());
+        let b = append(&mut s, "INBOX", "Subject: b\r\n\r\ny\r\n", seen());
+        assert_eq!(a.uids, vec![1]);
+        assert_eq!(b.uids, vec![2]);
+        assert_eq!(a.uid_validity, b.uid_validity);
+        let mb = s.open("INBOX", false).expect("open");
+        let uids: Vec<Uid> = mb.messages().iter().map(|m| m.uid).collect();
+        assert_eq!(uids, vec![1, 2]);
+        assert_eq!(mb.messages()[0].size, 17);
+        assert_eq!(mb.messages()[0].internal_date, 1_000_000_000);
+        assert_eq!(mb.messages()[0].internal_date_zone, 60);
+        assert!(mb.messages()[1].flags.has(flag::SEEN));
+        let v = mb.uid_validity();
+        drop(mb);
+        let mut s2 = Maildir::open_store(s.root().to_path_buf()).expect("reopen");
+        let mut mb = s2.open("inbox", false).expect("open");
+        assert_eq!(mb.uid_validity(), v);
+        assert_eq!(
+            mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        let mut body = String::new();
+        mb.open_message(0)
+            .expect("open_message")
+            .read_to_string(&mut body)
+            .expect("read");
+        assert_eq!(body, "Subject: a\n\nx\n");
+    }
+
+    #[test]
+    fn uidvalidity_changes_on_delete_and_create() {
+        let (_t, mut s) = store();
+        s.create("Work").expect("create");
+        let v1 = s.status("Work").expect("status").uid_validity;
+        append(&mut s, "Work", "a\r\n", Flags::default());
+        s.delete("Work").expect("delete");
+        assert!(matches!(s.status("Work"), Err(StoreError::NotFound)));
+        s.create("Work").expect("create again");
+        let st = s.status("Work").expect("status");
+        assert!(st.uid_validity > v1);
+        assert_eq!(st.messages, 0);
+        assert!(matches!(s.create("Work"), Err(StoreError::AlreadyExists)));
+        assert!(matches!(s.create("inbox"), Err(StoreError::AlreadyExists)));
+        assert!(matches!(s.delete("INBOX"), Err(StoreError::NotAllowed(_))));
+    }
+
+    #[test]
+    fn external_delivery_flag_change_and_unlink() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        let mut mb = s.open("INBOX", false).expect("open");
+        assert!(mb.messages().is_empty());
+        deliver(&root, "1000.M1P1.host", "a\n");
+        deliver(&root, "1001.M1P1.host", "bb\n");
+        let c = mb.sync(true).expect("sync");
+        assert_eq!(c.exists, Some(2));
+        assert_eq!(c.recent, Some(2));
+        assert_eq!(mb.messages()[1].size, 4);
+        assert!(mb.messages().iter().all(|m| m.recent));
+        // mutt marks the first one seen
+        let names = cur_names(&root);
+        assert_eq!(names[0], "1000.M1P1.host:2,");
+        fs::rename(
+            root.join("cur").join(&names[0]),
+            root.join("cur/1000.M1P1.host:2,S"),
+        )
+        .expect("rename");
+        let before = mb.highest_modseq();
+        let c = mb.sync(true).expect("sync");
+        assert_eq!(c.flags, vec![1]);
+        assert_eq!(c.exists, None);
+        assert!(mb.messages()[0].flags.has(flag::SEEN));
+        assert!(mb.highest_modseq() > before);
+        assert!(mb.messages()[0].modseq > before);
+        // and deletes the second
+        fs::remove_file(root.join("cur/1001.M1P1.host:2,")).expect("unlink");
+        let c = mb.sync(false).expect("sync");
+        assert!(c.expunged.is_empty());
+        assert_eq!(mb.messages().len(), 2);
+        assert!(matches!(mb.open_message(1), Err(StoreError::Expunged)));
+        let c = mb.sync(true).expect("sync");
+        assert_eq!(c.expunged, vec![2]);
+        assert_eq!(mb.messages().len(), 1);
+        assert!(mb.sync(true).expect("sync").is_empty());
+    }
+
+    #[test]
+    fn open_message_follows_rename() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        append(&mut s, "INBOX", "hello\r\n", seen());
+        let mut mb = s.open("INBOX", false).expect("open");
+        let name = cur_names(&root).remove(0);
+        let (base, _) = split_name(&name);
+        fs::rename(
+            root.join("cur").join(&name),
+            root.join("cur").join(format!("{base}:2,FS")),
+        )
+        .expect("rename");
+        let mut body = String::new();
+        mb.open_message(0)
+            .expect("found")
+            .read_to_string(&mut body)
+            .expect("read");
+        assert_eq!(body, "hello\n");
+    }
+
+    #[test]
+    fn two_sessions_see_each_other_and_recent_goes_to_one() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        let mut a = s.open("INBOX", false).expect("a");
+        let mut b = s.open("INBOX", false).expect("b");
+        let mut ro = s.open("INBOX", true).expect("ro");
+        deliver(&root, "2000.M1P1.host", "x\n");
+        let cro = ro.sync(true).expect("ro sync");
+        assert_eq!(cro.exists, Some(1));
+        assert_eq!(cro.recent, Some(0));
+        let ca = a.sync(true).expect("a sync");
+        let cb = b.sync(true).expect("b sync");
+        assert_eq!(ca.exists, Some(1));
+        assert_eq!(cb.exists, Some(1));
+        assert_eq!(ca.recent, Some(1));
+        assert_eq!(cb.recent, Some(0));
+        assert_eq!(a.messages()[0].uid, b.messages()[0].uid);
+        // a's STORE is reported to b, not to a
+        let changed = a
+            .store(
+                &[0],
+                FlagOp::Add,
+                &Flags {
+                    system: flag::FLAGGED,
+                    keywords: vec!["Junk".into()],
+                },
+            )
+            .expect("store");
+        assert_eq!(changed, vec![0]);
+        assert!(a.messages()[0].flags.has_keyword("junk"));
+        let ca = a.sync(true).expect("a sync");
+        assert!(ca.flags.is_empty());
+        let cb = b.sync(true).expect("b sync");
+        assert_eq!(cb.flags, vec![1]);
+        assert!(cb.keywords_changed);
+        assert!(b.messages()[0].flags.has(flag::FLAGGED));
+        assert_eq!(b.keywords(), vec!["Junk".to_string()]);
+        assert_eq!(
+            fs::read_to_string(root.join(KEYWORDS_FILE)).expect("kw"),
+            "0 Junk\n"
+        );
+        assert_eq!(cur_names(&root), vec!["2000.M1P1.host:2,Fa".to_string()]);
+        // b expunges; a hears of it
+        b.store(
+            &[0],
+            FlagOp::Add,
+            &Flags {
+                system: flag::DELETED,
+                keywords: vec![],
+            },
+        )
+        .expect("store");
+        assert_eq!(b.expunge(None).expect("expunge"), vec![1]);
+        assert!(b.messages().is_empty());
+        assert_eq!(a.sync(true).expect("a sync").expunged, vec![1]);
+        assert!(matches!(
+            ro.store(&[0], FlagOp::Add, &seen()),
+            Err(StoreError::NotAllowed(_))
+        ));
+    }
+
+    #[test]
+    fn uid_expunge_only_touches_given_uids() {
+        let (_t, mut s) = store();
+        let del = Flags {
+            system: flag::DELETED,
+            keywords: vec![],
+        };
+        for _ in 0..3 {
+            append(&mut s, "INBOX", "m\r\n", del.clone());
+        }
+        let mut mb = s.open("INBOX", false).expect("open");
+        assert_eq!(mb.expunge(Some(&[1, 3])).expect("expunge"), vec![3, 1]);
+        assert_eq!(
+            mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+            vec![2]
+        );
+    }
+
+    #[test]
+    fn damaged_index_gets_new_uidvalidity() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        append(&mut s, "INBOX", "a\r\n", Flags::default());
+        append(&mut s, "INBOX", "b\r\n", Flags::default());
+        let v = s.status("INBOX").expect("status").uid_validity;
+        let ixp = root.join(index::INDEX_FILE);
+        let data = fs::read(&ixp).expect("read");
+        fs::write(&ixp, &data[..data.len() / 2]).expect("truncate");
+        let st = s.status("INBOX").expect("status");
+        assert!(st.uid_validity > v);
+        assert_eq!(st.messages, 2);
+        fs::write(&ixp, b"\xff\x00garbage").expect("garbage");
+        let mb = s.open("INBOX", false).expect("open");
+        assert!(mb.uid_validity() > st.uid_validity);
+        assert_eq!(mb.messages().len(), 2);
+    }
+
+    #[test]
+    fn hostile_names_never_leave_the_root() {
+        let (t, mut s) = store();
+        for bad in [
+            "..", "../x", "a/b", "/etc", ".hidden", "a..b", "~x", "a..", "&AC8-x",
+        ] {
+            assert!(
+                matches!(s.create(bad), Err(StoreError::BadName(_))),
+                "{bad} accepted"
+            );
+        }
+        // A symlinked folder leading out of the tree is never followed.
+        let outside = t.path().join("outside");
+        make_maildir(&outside).expect("outside");
+        std::os::unix::fs::symlink(&outside, s.root().join(".Evil")).expect("symlink");
+        assert!(s.open("Evil", false).is_err());
+        assert!(s.status("Evil").is_err());
+        let mut data: &[u8] = b"x";
+        assert!(s
+            .append(
+                "Evil",
+                &mut [NewMessage {
+                    flags: Flags::default(),
+                    internal_date: None,
+                    data: &mut data,
+                    len: 1,
+                }]
+            )
+            .is_err());
+        assert!(!s.list().expect("list").iter().any(|i| i.name == "Evil"));
+        s.delete("Evil").expect("delete removes the link only");
+        assert!(outside.join("cur").is_dir());
+    }
+
+    #[test]
+    fn list_shows_parents_and_children() {
+        let (_t, mut s) = store();
+        s.create("a.b.c").expect("create");
+        s.create("Sent").expect("create");
+        let l = s.list().expect("list");
+        let get = |n: &str| l.iter().find(|i| i.name == n).cloned().expect(n);
+        assert!(get("a").noselect && get("a").has_children);
+        assert!(get("a.b").noselect);
+        assert!(!get("a.b.c").noselect && !get("a.b.c").has_children);
+        assert!(!get("INBOX").noselect);
+        // DELETE of a mailbox with children leaves it \Noselect
+        s.create("a").expect("create parent");
+        append(&mut s, "a", "x\r\n", Flags::default());
+        s.delete("a").expect("delete");
+        let l = s.list().expect("list");
+        assert!(l.iter().any(|i| i.name == "a" && i.noselect));
+        assert!(matches!(s.delete("a"), Err(StoreError::NotAllowed(_))));
+        s.subscribe("a.b.c").expect("sub");
+        s.subscribe("inbox").expect("sub");
+        assert_eq!(s.subscriptions().expect("subs"), vec!["a.b.c", "INBOX"]);
+        s.unsubscribe("a.b.c").expect("unsub");
+        assert_eq!(s.subscriptions().expect("subs"), vec!["INBOX"]);
+    }
+
+    #[test]
+    fn rename_keeps_uids_and_moves_children() {
+        let (_t, mut s) = store();
+        s.create("a").expect("create");
+        s.create("a.x").expect("create");
+        s.create("b").expect("create");
+        append(&mut s, "a", "1\r\n", Flags::default());
+        append(&mut s, "a", "2\r\n", Flags::default());
+        let st = s.status("a").expect("status");
+        assert!(matches!(s.rename("a", "b"), Err(StoreError::AlreadyExists)));
+        assert!(matches!(s.rename("nope", "c"), Err(StoreError::NotFound)));
+        s.rename("a", "c").expect("rename");
+        assert!(matches!(s.status("a"), Err(StoreError::NotFound)));
+        let st2 = s.status("c").expect("status");
+        assert_eq!(st2.uid_validity, st.uid_validity);
+        assert_eq!(st2.uid_next, 3);
+        assert!(s.status("c.x").is_ok());
+        assert!(s.status("a.x").is_err());
+    }
+
+    #[test]
+    fn rename_inbox_moves_messages() {
+        let (_t, mut s) = store();
+        append(&mut s, "INBOX", "1\r\n", Flags::default());
+        append(&mut s, "INBOX", "2\r\n", seen());
+        s.create("INBOX.child").expect("create");
+        let before = s.status("INBOX").expect("status");
+        s.rename("INBOX", "Old").expect("rename");
+        let inbox = s.status("INBOX").expect("status");
+        assert_eq!(inbox.messages, 0);
+        assert_eq!(inbox.uid_validity, before.uid_validity);
+        assert_eq!(inbox.uid_next, before.uid_next);
+        let old = s.status("Old").expect("status");
+        assert_eq!(old.messages, 2);
+        assert_ne!(old.uid_validity, before.uid_validity);
+        assert!(s.status("INBOX.child").is_ok());
+        let mb = s.open("Old", true).expect("open");
+        assert_eq!(
+            mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        let a = append(&mut s, "INBOX", "3\r\n", Flags::default());
+        assert_eq!(a.uids, vec![3]);
+    }
+
+    struct Failing;
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other("client went away"))
+        }
+    }
+
+    #[test]
+    fn append_is_all_or_none() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        let mut ok: &[u8] = b"fine\r\n";
+        let mut short: &[u8] = b"abc";
+        let mut failing = Failing;
+        for bad in [&mut short as &mut dyn Read, &mut failing] {
+            let mut ok2: &[u8] = ok;
+            let mut msgs = [
+                NewMessage {
+                    flags: Flags::default(),
+                    internal_date: None,
+                    data: &mut ok2,
+                    len: 6,
+                },
+                NewMessage {
+                    flags: Flags::default(),
+                    internal_date: None,
+                    data: bad,
+                    len: 10,
+                },
+            ];
+            assert!(s.append("INBOX", &mut msgs).is_err());
+        }
+        assert_eq!(s.status("INBOX").expect("status").messages, 0);
+        assert_eq!(fs::read_dir(root.join("tmp")).expect("tmp").count(), 0);
+        assert_eq!(fs::read_dir(root.join("new")).expect("new").count(), 0);
+        let mut ok2: &[u8] = b"x\r\n";
+        let mut msgs = [
+            NewMessage {
+                flags: seen(),
+                internal_date: None,
+                data: &mut ok,
+                len: 6,
+            },
+            NewMessage {
+                flags: Flags::default(),
+                internal_date: None,
+                data: &mut ok2,
+                len: 3,
+            },
+        ];
+        let a = s.append("INBOX", &mut msgs).expect("append");
+        assert_eq!(a.uids, vec![1, 2]);
+        assert!(matches!(
+            s.append("Nope", &mut []),
+            Err(StoreError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn copy_keeps_flags_and_dates() {
+        let (_t, mut s) = store();
+        s.create("Dest").expect("create");
+        let mut fl = seen();
+        fl.insert_keyword("$Label1");
+        append(&mut s, "INBOX", "body\r\n", fl.clone());
+        let mut mb = s.open("INBOX", false).expect("open");
+        let a = mb.copy(&[0], "Dest").expect("copy");
+        assert_eq!(a.uids, vec![1]);
+        assert!(matches!(mb.copy(&[0], "Nope"), Err(StoreError::NotFound)));
+        let d = s.open("Dest", false).expect("open");
+        let m = &d.messages()[0];
+        assert_eq!(m.flags, fl);
+        assert_eq!(m.internal_date, 1_000_000_000);
+        assert_eq!(m.size, mb.messages()[0].size);
+    }
+
+    #[test]
+    fn many_keywords_beyond_letters_kept_in_index() {
+        let (_t, mut s) = store();
+        append(&mut s, "INBOX", "x\r\n", Flags::default());
+        let mut mb = s.open("INBOX", false).expect("open");
+        let mut all = Flags::default();
+        for i in 0..30 {
+            all.insert_keyword(&format!("k{i}"));
+        }
+        mb.store(&[0], FlagOp::Add, &all).expect("store");
+        drop(mb);
+        let mb = s.open("INBOX", false).expect("open");
+        assert_eq!(mb.messages()[0].flags.keywords.len(), 30);
+    }
+
+    /// SELECT must not read message files: 20,000 files whose names say
+    /// W=1234 but which hold 1 byte. Had any been read for its size, the
+    /// size would be 1 or 2, not 1234.
+    #[test]
+    fn opening_big_mailbox_reads_no_message_file() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        for i in 0..20_000 {
+            fs::write(
+                root.join("cur").join(format!(
+                    "{}.M{i}P1.host,S=1200,W=1234:2,S",
+                    1_600_000_000 + i
+                )),
+                "x",
+            )
+            .expect("write");
+        }
+        let mut mb = s.open("INBOX", false).expect("open");
+        assert_eq!(mb.messages().len(), 20_000);
+        assert!(mb.messages().iter().all(|m| m.size == 1234));
+        assert_eq!(mb.messages()[19_999].uid, 20_000);
+        assert!(mb.sync(true).expect("sync").is_empty());
+        let st = s.status("INBOX").expect("status");
+        assert_eq!(st.size, 20_000 * 1234);
+        assert_eq!(st.unseen, 0);
+    }
+}
