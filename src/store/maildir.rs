@@ -313,11 +313,20 @@ fn lock_mailbox(dir: &Path) -> Result<Lock> {
 /// moved are reported in `taken`.
 fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
     let mut changed = false;
+    let mut imported: HashMap<String, Uid> = HashMap::new();
     let mut ix = match Index::load(dir) {
         Ok(Some(ix)) => ix,
         Ok(None) => {
             changed = true;
-            Index::new(index::new_uid_validity(root)?)
+            match read_dovecot_uidlist(dir) {
+                Some(list) => {
+                    let mut ix = Index::new(list.uid_validity);
+                    ix.uid_next = list.uid_next;
+                    imported = list.uids;
+                    ix
+                }
+                None => Index::new(index::new_uid_validity(root)?),
+            }
         }
         Err(StoreError::Corrupt(why)) => {
             // Never trust a damaged index with UIDs: start over under a new
@@ -400,7 +409,8 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
     drop(known);
     // Maildir names start with the delivery time: name order is arrival
     // order, near enough.
-    fresh.sort_by(|a, b| a.0.cmp(&b.0));
+    // Files Dovecot knew come first, in its UID order, and keep its UIDs.
+    fresh.sort_by_cached_key(|(b, _)| (imported.get(b).copied().unwrap_or(Uid::MAX), b.clone()));
     for (base, f) in fresh {
         if ix.entries.len() >= MESSAGES_MAX || ix.uid_next == Uid::MAX {
             log::warn!("{}: message limit reached", dir.display());
@@ -425,8 +435,13 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
         };
         let (_, letters) = split_name(&f.name);
         let flags = disk_flags(letters, &Flags::default(), &ix.keywords);
-        let uid = ix.uid_next;
-        ix.uid_next += 1;
+        let uid = match imported.get(&base) {
+            Some(&u) if ix.entries.last().is_none_or(|e| e.uid < u) && u < ix.uid_next => u,
+            _ => {
+                ix.uid_next += 1;
+                ix.uid_next - 1
+            }
+        };
         let modseq = ix.bump();
         ix.entries.push(Entry {
             uid,
@@ -446,6 +461,62 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
         index: ix,
         files,
         taken,
+    })
+}
+
+/// What a `dovecot-uidlist` says.
+struct UidList {
+    uid_validity: u32,
+    uid_next: Uid,
+    uids: HashMap<String, Uid>,
+}
+
+/// Reads Dovecot's `dovecot-uidlist` (versions 1 and 3), so that users
+/// moving from Dovecot keep their UIDVALIDITY and UIDs. Used only when a
+/// mailbox has no index of ours yet; anything doubtful means "no list".
+///
+/// Version 3: a header `3 V<uidvalidity> N<nextuid> ...`, then lines
+/// `<uid> [<ext fields>] :<file name>`. Version 1: `1 <uidvalidity>
+/// <nextuid>`, then `<uid> <file name>`.
+fn read_dovecot_uidlist(dir: &Path) -> Option<UidList> {
+    let text = fs::read_to_string(dir.join("dovecot-uidlist")).ok()?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next()?.split(' ').collect();
+    let (version, uid_validity, mut uid_next) = match header.as_slice() {
+        ["1", v, n, ..] => (1, v.parse().ok()?, n.parse().ok()?),
+        ["3", rest @ ..] => {
+            let field = |k: char| {
+                rest.iter()
+                    .find_map(|f| f.strip_prefix(k))
+                    .and_then(|v| v.parse::<u32>().ok())
+            };
+            (3, field('V')?, field('N')?)
+        }
+        _ => return None,
+    };
+    if uid_validity == 0 || uid_next == 0 {
+        return None;
+    }
+    let mut uids = HashMap::new();
+    for line in lines {
+        let (uid, rest) = line.split_once(' ')?;
+        let uid: Uid = uid.parse().ok()?;
+        let name = if version == 3 {
+            rest.split_once(':')?.1
+        } else {
+            rest
+        };
+        let (base, _) = split_name(name);
+        if uid == 0 || !valid_base(base) || uids.len() >= MESSAGES_MAX {
+            return None;
+        }
+        uid_next = uid_next.max(uid.checked_add(1)?);
+        uids.insert(base.to_string(), uid);
+    }
+    Some(UidList {
+        uid_validity,
+        uid_next,
+        uids,
     })
 }
 
@@ -1882,6 +1953,36 @@ mod tests {
         drop(mb);
         let mb = s.open("INBOX", false).expect("open");
         assert_eq!(mb.messages()[0].flags.keywords.len(), 30);
+    }
+
+    #[test]
+    fn dovecot_uidlist_imported() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        fs::write(root.join("cur/100.M1P1.host,S=2,W=3:2,S"), "a\n").expect("w");
+        fs::write(root.join("cur/101.M1P1.host:2,"), "bb\n").expect("w");
+        fs::write(root.join("new/102.M1P1.host"), "c\n").expect("w");
+        fs::write(
+            root.join("dovecot-uidlist"),
+            "3 V1234 N20 Gabc\n7 W3 :100.M1P1.host,S=2,W=3\n12 :101.M1P1.host\n",
+        )
+        .expect("w");
+        let mb = s.open("INBOX", false).expect("open");
+        assert_eq!(mb.uid_validity(), 1234);
+        let uids: Vec<Uid> = mb.messages().iter().map(|m| m.uid).collect();
+        assert_eq!(uids, vec![7, 12, 20]);
+        assert_eq!(mb.uid_next(), 21);
+    }
+
+    /// A file without W= is read once for its size, then the index answers.
+    #[test]
+    fn size_counted_once_then_cached() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        fs::write(root.join("cur/100.M1P1.host:2,"), "a\nb\n").expect("w");
+        assert_eq!(s.open("INBOX", false).expect("open").messages()[0].size, 6);
+        fs::write(root.join("cur/100.M1P1.host:2,"), "much longer now\n").expect("w");
+        assert_eq!(s.open("INBOX", false).expect("open").messages()[0].size, 6);
     }
 
     /// SELECT must not read message files: 20,000 files whose names say
