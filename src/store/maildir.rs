@@ -44,7 +44,10 @@ use super::{
     flag, Appended, Changes, FlagOp, Flags, Mailbox, MailboxInfo, Message, MessageRead, ModSeq,
     NewMessage, Result, Status, Store, StoreError, Uid,
 };
-use crate::limits::{APPEND_MAX, KEYWORDS_MAX, MAILDIR_TMP_STALE, MESSAGES_MAX, STREAM_BUFFER};
+use crate::limits::{
+    APPEND_MAX, CONTROL_FILE_MAX, INDEX_FILE_MAX, KEYWORDS_MAX, MAILBOXES_MAX, MAILDIR_TMP_STALE,
+    MESSAGES_MAX, STREAM_BUFFER,
+};
 
 const KEYWORDS_FILE: &str = "dovecot-keywords";
 const SUBSCRIPTIONS_FILE: &str = "subscriptions";
@@ -138,13 +141,22 @@ fn disk_flags(letters: &str, index_flags: &Flags, table: &[String]) -> Flags {
     f
 }
 
-/// The `:2,` letters for `flags`, keeping capitals we do not interpret
-/// (such as P, "passed") from the old letters; in ASCII order as Maildir
+/// The `:2,` letters for `flags`, keeping letters we do not interpret
+/// (capitals such as P, "passed", and keyword letters `dovecot-keywords`
+/// does not define) from the old letters; in ASCII order as Maildir
 /// requires.
 fn letters_for(flags: &Flags, table: &[String], old: &str) -> String {
+    let undefined = |c: char| {
+        c.is_ascii_lowercase()
+            && table
+                .get(usize::from(c as u8 - b'a'))
+                .is_none_or(|k| k.is_empty())
+    };
     let mut v: Vec<char> = old
         .chars()
-        .filter(|c| c.is_ascii_uppercase() && !SYSTEM_LETTERS.iter().any(|(_, l)| l == c))
+        .filter(|&c| {
+            (c.is_ascii_uppercase() && !SYSTEM_LETTERS.iter().any(|(_, l)| *l == c)) || undefined(c)
+        })
         .collect();
     for (bit, c) in SYSTEM_LETTERS {
         if flags.has(bit) {
@@ -221,9 +233,20 @@ fn crlf_size(path: &Path) -> io::Result<u64> {
     }
 }
 
+/// Reads a whole small text file, refusing one larger than `max`.
+fn read_small(path: &Path, max: u64) -> io::Result<String> {
+    let f = File::open(path)?;
+    if f.metadata()?.len() > max {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "file too large"));
+    }
+    let mut s = String::new();
+    f.take(max).read_to_string(&mut s)?;
+    Ok(s)
+}
+
 /// `dovecot-keywords`: "<number> <keyword>" lines, numbers 0-25.
 fn read_keyword_file(dir: &Path) -> Result<Option<Vec<String>>> {
-    let text = match fs::read_to_string(dir.join(KEYWORDS_FILE)) {
+    let text = match read_small(&dir.join(KEYWORDS_FILE), CONTROL_FILE_MAX) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(None),
@@ -479,7 +502,7 @@ struct UidList {
 /// `<uid> [<ext fields>] :<file name>`. Version 1: `1 <uidvalidity>
 /// <nextuid>`, then `<uid> <file name>`.
 fn read_dovecot_uidlist(dir: &Path) -> Option<UidList> {
-    let text = fs::read_to_string(dir.join("dovecot-uidlist")).ok()?;
+    let text = read_small(&dir.join("dovecot-uidlist"), INDEX_FILE_MAX).ok()?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next()?.split(' ').collect();
     let (version, uid_validity, mut uid_next) = match header.as_slice() {
@@ -522,8 +545,13 @@ fn read_dovecot_uidlist(dir: &Path) -> Option<UidList> {
 
 static DELIVERY_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn hostname() -> String {
-    let h = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+fn hostname() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(read_hostname)
+}
+
+fn read_hostname() -> String {
+    let h = read_small(Path::new("/proc/sys/kernel/hostname"), 4096).unwrap_or_default();
     let h: String = h
         .trim()
         .chars()
@@ -807,6 +835,10 @@ impl Maildir {
             if !entry.file_type()?.is_dir() {
                 continue;
             }
+            if out.len() >= MAILBOXES_MAX {
+                log::warn!("{}: too many mailboxes, rest ignored", self.root.display());
+                break;
+            }
             let p = entry.path();
             let sel = ["cur", "new", "tmp"]
                 .iter()
@@ -848,7 +880,7 @@ impl Maildir {
     }
 
     fn read_subscriptions(&self) -> Result<Vec<String>> {
-        match fs::read_to_string(self.root.join(SUBSCRIPTIONS_FILE)) {
+        match read_small(&self.root.join(SUBSCRIPTIONS_FILE), CONTROL_FILE_MAX) {
             Ok(t) => Ok(t
                 .lines()
                 .filter(|l| !l.is_empty())
@@ -1704,6 +1736,15 @@ mod tests {
             "0 Junk\n"
         );
         assert_eq!(cur_names(&root), vec!["2000.M1P1.host:2,Fa".to_string()]);
+        // letters nobody defined, and P (passed), survive our renames
+        fs::rename(
+            root.join("cur/2000.M1P1.host:2,Fa"),
+            root.join("cur/2000.M1P1.host:2,FPaz"),
+        )
+        .expect("rename");
+        a.store(&[0], FlagOp::Add, &seen()).expect("store");
+        assert_eq!(cur_names(&root), vec!["2000.M1P1.host:2,FPSaz".to_string()]);
+        b.sync(true).expect("b sync");
         // b expunges; a hears of it
         b.store(
             &[0],
