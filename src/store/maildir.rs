@@ -581,11 +581,13 @@ fn unique_base() -> String {
 }
 
 fn set_mtime(path: &Path, secs: i64) -> io::Result<()> {
+    let d = Duration::from_secs(secs.unsigned_abs());
     let t = if secs >= 0 {
-        UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
+        UNIX_EPOCH.checked_add(d)
     } else {
-        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
-    };
+        UNIX_EPOCH.checked_sub(d)
+    }
+    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "date out of range"))?;
     OpenOptions::new().write(true).open(path)?.set_modified(t)
 }
 
