@@ -105,3 +105,12 @@ pub const MAILDIR_TMP_STALE: Duration = Duration::from_secs(36 * 60 * 60);
 /// updates take milliseconds; a lock held longer than this belongs to a hung
 /// or very slow process, and the client gets `[INUSE]` instead of a hang.
 pub const LOCK_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// Largest small control file we read whole (`dovecot-keywords`,
+/// `subscriptions`): real ones are a few KiB; another program's garbage must
+/// not make us allocate without bound.
+pub const CONTROL_FILE_MAX: u64 = 1024 * 1024;
+
+/// Most mailbox directories LIST reports; the rest are ignored (and logged),
+/// so a tree with millions of folders cannot exhaust memory.
+pub const MAILBOXES_MAX: usize = 100_000;

@@ -1223,3 +1223,883 @@ fn is_astring_char(c: u8) -> bool {
 fn is_text_char(c: u8) -> bool {
     (0x01..0x80).contains(&c) && c != b'\r' && c != b'\n'
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::frame::{read_command, FrameError};
+    use crate::limits::IMAP_LITERAL_MAX;
+    use std::fs::File;
+    use std::io::{self, BufRead, BufReader, Read};
+    use SearchKey as K;
+    use SeqNumber::{Star, Value};
+
+    fn spool() -> io::Result<File> {
+        tempfile::tempfile()
+    }
+
+    fn frame_from(input: &mut dyn BufRead) -> Result<Frame, FrameError> {
+        let mut out = Vec::new();
+        read_command(input, &mut out, &mut spool)
+    }
+
+    /// C: `input` (CRLF included), framed whole, one byte at a time and
+    /// split at every index, then parsed; every way must agree.
+    fn parse(input: &str) -> Result<Command, ParseError> {
+        parse_bytes(input.as_bytes())
+    }
+
+    fn parse_bytes(input: &[u8]) -> Result<Command, ParseError> {
+        let whole = parse_command(frame_from(&mut &input[..]).unwrap());
+        let want = format!("{whole:?}");
+        let one = frame_from(&mut BufReader::with_capacity(1, input)).unwrap();
+        assert_eq!(
+            format!("{:?}", parse_command(one)),
+            want,
+            "one byte at a time"
+        );
+        for k in 1..input.len() {
+            let mut r = (&input[..k]).chain(&input[k..]);
+            let r = parse_command(frame_from(&mut r).unwrap());
+            assert_eq!(format!("{r:?}"), want, "split at {k}");
+        }
+        whole
+    }
+
+    fn body(input: &str) -> CommandBody {
+        match parse(input) {
+            Ok(c) => c.body,
+            Err(e) => panic!("{input:?}: {e:?}"),
+        }
+    }
+
+    /// S: `tag BAD ...` for `input`; returns the message.
+    fn bad(input: &str, tag: Option<&str>) -> String {
+        bad_bytes(input.as_bytes(), tag)
+    }
+
+    fn bad_bytes(input: &[u8], tag: Option<&str>) -> String {
+        match parse_bytes(input) {
+            Ok(c) => panic!("{:?} parsed as {c:?}", String::from_utf8_lossy(input)),
+            Err(e) => {
+                assert_eq!(
+                    e.tag.as_deref(),
+                    tag,
+                    "{:?}",
+                    String::from_utf8_lossy(input)
+                );
+                assert!(e.message.bytes().all(|c| (0x20..0x7f).contains(&c)));
+                e.message
+            }
+        }
+    }
+
+    fn set(v: &[(SeqNumber, SeqNumber)]) -> SequenceSet {
+        SequenceSet(v.to_vec())
+    }
+
+    fn flags(system: u8, keywords: &[&str]) -> Flags {
+        Flags {
+            system,
+            keywords: keywords.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn simple_commands() {
+        for (c, name) in [
+            ("CAPABILITY", "CAPABILITY"),
+            ("noop", "NOOP"),
+            ("Logout", "LOGOUT"),
+            ("STARTTLS", "STARTTLS"),
+            ("CHECK", "CHECK"),
+            ("CLOSE", "CLOSE"),
+            ("UNSELECT", "UNSELECT"),
+            ("EXPUNGE", "EXPUNGE"),
+            ("IDLE", "IDLE"),
+            ("NAMESPACE", "NAMESPACE"),
+        ] {
+            let cmd = parse(&format!("a1 {c}\r\n")).unwrap();
+            assert_eq!(cmd.tag, "a1");
+            assert_eq!(cmd.body.name(), name);
+        }
+        assert!(matches!(
+            body("a EXPUNGE\r\n"),
+            CommandBody::Expunge { uids: None }
+        ));
+        let c = parse("A.b-c]~ NOOP\r\n").unwrap();
+        assert_eq!(c.tag, "A.b-c]~");
+    }
+
+    #[test]
+    fn login_and_authenticate() {
+        match body("a LOGIN joe \"hunter \\\"2\\\\\"\r\n") {
+            CommandBody::Login { userid, password } => {
+                assert_eq!(userid, b"joe");
+                assert_eq!(password, b"hunter \"2\\");
+            }
+            b => panic!("{b:?}"),
+        }
+        match body("a LOGIN {3}\r\njoe {4+}\r\nä{}\r\n") {
+            CommandBody::Login { userid, password } => {
+                assert_eq!(userid, b"joe");
+                assert_eq!(password, "ä{}".as_bytes());
+            }
+            b => panic!("{b:?}"),
+        }
+        let auth = |s: &str| match body(s) {
+            CommandBody::Authenticate {
+                mechanism,
+                initial_response,
+            } => (mechanism, initial_response),
+            b => panic!("{b:?}"),
+        };
+        assert_eq!(auth("a AUTHENTICATE plain\r\n"), ("PLAIN".into(), None));
+        assert_eq!(
+            auth("a AUTHENTICATE PLAIN =\r\n"),
+            ("PLAIN".into(), Some(Vec::new()))
+        );
+        assert_eq!(
+            auth("a AUTHENTICATE PLAIN AGpvZQBodW50ZXIy\r\n").1.unwrap(),
+            b"\0joe\0hunter2"
+        );
+        assert_eq!(auth("a AUTHENTICATE X dGVzdDE=\r\n").1.unwrap(), b"test1");
+        assert_eq!(auth("a AUTHENTICATE X dGVzdDE\r\n").1.unwrap(), b"test1");
+        bad("a AUTHENTICATE PLAIN AGp=vZQ\r\n", Some("a"));
+        bad("a AUTHENTICATE PLAIN \r\n", Some("a"));
+        bad("a AUTHENTICATE\r\n", Some("a"));
+        bad("a LOGIN joe\r\n", Some("a"));
+    }
+
+    #[test]
+    fn base64() {
+        assert_eq!(base64_decode(b"").unwrap(), b"");
+        assert_eq!(base64_decode(b"Zg==").unwrap(), b"f");
+        assert_eq!(base64_decode(b"Zm8=").unwrap(), b"fo");
+        assert_eq!(base64_decode(b"Zm9v").unwrap(), b"foo");
+        assert_eq!(base64_decode(b"Zm9vYg").unwrap(), b"foob");
+        assert!(base64_decode(b"Zm9vY").is_none());
+        assert!(base64_decode(b"Zh==").is_none(), "non-zero padding bits");
+        assert!(base64_decode(b"Zg=").is_none());
+        assert!(base64_decode(b"Z===").is_none());
+        assert!(base64_decode(b"Zm 9").is_none());
+    }
+
+    #[test]
+    fn mailbox_commands() {
+        let mb = |s: &str| match body(s) {
+            CommandBody::Select { mailbox }
+            | CommandBody::Examine { mailbox }
+            | CommandBody::Create { mailbox }
+            | CommandBody::Delete { mailbox }
+            | CommandBody::Subscribe { mailbox }
+            | CommandBody::Unsubscribe { mailbox } => mailbox,
+            b => panic!("{b:?}"),
+        };
+        assert_eq!(mb("a SELECT inbox\r\n"), "INBOX");
+        assert_eq!(mb("a EXAMINE \"InBoX\"\r\n"), "INBOX");
+        assert_eq!(mb("a CREATE inbox.Sub\r\n"), "inbox.Sub");
+        assert_eq!(mb("a DELETE {5}\r\nfoo]x\r\n"), "foo]x");
+        assert_eq!(mb("a SUBSCRIBE \"a b\"\r\n"), "a b");
+        assert_eq!(mb("a UNSUBSCRIBE \"\"\r\n"), "");
+        assert_eq!(mb("a CREATE {2}\r\nä\r\n"), "ä");
+        bad_bytes(b"a SELECT {2}\r\n\xff\xfe\r\n", Some("a"));
+        bad("a SELECT a%b\r\n", Some("a"));
+        match body("a RENAME old \"new one\"\r\n") {
+            CommandBody::Rename { from, to } => assert_eq!((&*from, &*to), ("old", "new one")),
+            b => panic!("{b:?}"),
+        }
+        match body("a LIST \"\" %.foo*\r\n") {
+            CommandBody::List { reference, pattern } => {
+                assert_eq!((&*reference, &*pattern), ("", "%.foo*"))
+            }
+            b => panic!("{b:?}"),
+        }
+        match body("a LSUB inbox \"*\"\r\n") {
+            CommandBody::Lsub { reference, pattern } => {
+                assert_eq!((&*reference, &*pattern), ("INBOX", "*"))
+            }
+            b => panic!("{b:?}"),
+        }
+        bad("a LIST \"\"\r\n", Some("a"));
+        match body("a STATUS blurdybloop (UIDNEXT messages RECENT UIDVALIDITY UNSEEN SIZE HIGHESTMODSEQ)\r\n") {
+            CommandBody::Status { mailbox, items } => {
+                assert_eq!(mailbox, "blurdybloop");
+                use StatusItem::*;
+                assert_eq!(
+                    items,
+                    [UidNext, Messages, Recent, UidValidity, Unseen, Size, HighestModSeq]
+                );
+            }
+            b => panic!("{b:?}"),
+        }
+        bad("a STATUS x ()\r\n", Some("a"));
+        bad("a STATUS x (FOO)\r\n", Some("a"));
+        bad("a STATUS x MESSAGES\r\n", Some("a"));
+    }
+
+    #[test]
+    fn append() {
+        let msgs = |s: &[u8]| match parse_bytes(s).unwrap().body {
+            CommandBody::Append { mailbox, messages } => (mailbox, messages),
+            b => panic!("{b:?}"),
+        };
+        let (mb, m) = msgs(b"a APPEND saved-messages (\\Seen) {5}\r\nHello\r\n");
+        assert_eq!(mb, "saved-messages");
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].flags, flags(flag::SEEN, &[]));
+        assert_eq!(m[0].date, None);
+        assert!(matches!(&m[0].data, Literal::Memory(v) if v == b"Hello"));
+        // RFC 3502 MULTIAPPEND, dates, LITERAL+, the mailbox as a literal.
+        let (mb, m) = msgs(
+            b"a APPEND {5}\r\ninbox {3+}\r\n\0\r\n \"01-Feb-2024 10:00:00 +0100\" {2}\r\nhi () \" 1-Jan-1970 00:00:00 -0000\" {0}\r\n\r\n",
+        );
+        assert_eq!(mb, "INBOX");
+        assert_eq!(m.len(), 3);
+        assert!(matches!(&m[0].data, Literal::Memory(v) if v == b"\0\r\n"));
+        assert_eq!(m[1].date, Some((1706778000, 60)));
+        assert_eq!(m[2].flags, Flags::default());
+        assert_eq!(m[2].date, Some((0, 0)));
+        assert!(m[2].data.is_empty());
+        bad("a APPEND x\r\n", Some("a"));
+        bad("a APPEND x (\\Seen)\r\n", Some("a"));
+        bad("a APPEND x \"hello\"\r\n", Some("a"));
+        bad("a APPEND x (\\Seen) {1}\r\nx (\\Seen)\r\n", Some("a"));
+    }
+
+    #[test]
+    fn spooled_append_read_back() {
+        let n = IMAP_LITERAL_MAX + 1000;
+        let msg: Vec<u8> = (0..n).map(|i| (i * 7 % 256) as u8).collect();
+        let mut input = format!("t1 APPEND Drafts (\\Draft $Label1) {{{n}}}\r\n").into_bytes();
+        input.extend_from_slice(&msg);
+        input.extend_from_slice(b" {2}\r\nok\r\n");
+        let f = frame_from(&mut &input[..]).unwrap();
+        match parse_command(f).unwrap().body {
+            CommandBody::Append { mailbox, messages } => {
+                assert_eq!(mailbox, "Drafts");
+                assert_eq!(messages[0].flags, flags(flag::DRAFT, &["$Label1"]));
+                let mut m = messages;
+                assert!(matches!(m[0].data, Literal::File(_, len) if len == n as u64));
+                let mut back = Vec::new();
+                m[0].data.reader().unwrap().read_to_end(&mut back).unwrap();
+                assert_eq!(back, msg);
+                // Readable again from the start.
+                let mut again = Vec::new();
+                m[0].data.reader().unwrap().read_to_end(&mut again).unwrap();
+                assert_eq!(again.len(), n);
+                assert!(matches!(&m[1].data, Literal::Memory(v) if v == b"ok"));
+            }
+            b => panic!("{b:?}"),
+        }
+    }
+
+    #[test]
+    fn sequence_sets() {
+        let s = |x: &str| match body(&format!("a COPY {x} b\r\n")) {
+            CommandBody::Copy {
+                set, uid: false, ..
+            } => set,
+            b => panic!("{b:?}"),
+        };
+        assert_eq!(s("1:*"), set(&[(Value(1), Star)]));
+        assert_eq!(s("*:4"), set(&[(Star, Value(4))]));
+        assert_eq!(s("5:2"), set(&[(Value(5), Value(2))]));
+        assert_eq!(s("*"), set(&[(Star, Star)]));
+        assert_eq!(
+            s("1,3:5,7,*"),
+            set(&[
+                (Value(1), Value(1)),
+                (Value(3), Value(5)),
+                (Value(7), Value(7)),
+                (Star, Star)
+            ])
+        );
+        assert_eq!(s("4294967295"), set(&[(Value(u32::MAX), Value(u32::MAX))]));
+        assert_eq!(s("5:2").iter(3).collect::<Vec<_>>(), [2, 3]);
+        for x in [
+            "0",
+            "1:0",
+            "0:*",
+            "4294967296",
+            "1,",
+            ",1",
+            ":1",
+            "1:",
+            "1::2",
+            "-1",
+            "1 ,2",
+            "$",
+        ] {
+            bad(&format!("a COPY {x} b\r\n"), Some("a"));
+        }
+    }
+
+    #[test]
+    fn uid_commands() {
+        match body("a uid COPY 1:* b\r\n") {
+            CommandBody::Copy { uid: true, .. } => {}
+            b => panic!("{b:?}"),
+        }
+        match body("a UID MOVE 1 INBOX\r\n") {
+            CommandBody::Move {
+                uid: true, mailbox, ..
+            } => assert_eq!(mailbox, "INBOX"),
+            b => panic!("{b:?}"),
+        }
+        match body("a MOVE 1 x\r\n") {
+            CommandBody::Move { uid: false, .. } => {}
+            b => panic!("{b:?}"),
+        }
+        match body("a UID EXPUNGE 3000:3002\r\n") {
+            CommandBody::Expunge { uids: Some(s) } => {
+                assert_eq!(s, set(&[(Value(3000), Value(3002))]))
+            }
+            b => panic!("{b:?}"),
+        }
+        assert!(matches!(
+            body("a UID FETCH 1 UID\r\n"),
+            CommandBody::Fetch { uid: true, .. }
+        ));
+        assert!(matches!(
+            body("a UID SEARCH ALL\r\n"),
+            CommandBody::Search { uid: true, .. }
+        ));
+        assert!(matches!(
+            body("a UID STORE 1 FLAGS ()\r\n"),
+            CommandBody::Store { uid: true, .. }
+        ));
+        bad("a UID EXPUNGE\r\n", Some("a"));
+        bad("a UID SELECT x\r\n", Some("a"));
+        bad("a UID\r\n", Some("a"));
+    }
+
+    #[test]
+    fn store() {
+        let st = |s: &str| match body(s) {
+            CommandBody::Store {
+                set: _,
+                op,
+                silent,
+                flags,
+                uid: _,
+            } => (op, silent, flags),
+            b => panic!("{b:?}"),
+        };
+        assert_eq!(
+            st("a STORE 2:4 +FLAGS (\\Deleted)\r\n"),
+            (FlagOp::Add, false, flags(flag::DELETED, &[]))
+        );
+        assert_eq!(
+            st("a STORE 1 -flags.silent \\seen $Junk \\ANSWERED\r\n"),
+            (
+                FlagOp::Remove,
+                true,
+                flags(flag::SEEN | flag::ANSWERED, &["$Junk"])
+            )
+        );
+        assert_eq!(
+            st("a STORE 1 FLAGS ()\r\n"),
+            (FlagOp::Replace, false, Flags::default())
+        );
+        assert_eq!(
+            st("a STORE 1 FLAGS.SILENT (\\Flagged \\Draft foo FOO)\r\n"),
+            (
+                FlagOp::Replace,
+                true,
+                flags(flag::FLAGGED | flag::DRAFT, &["foo"])
+            )
+        );
+        for b in [
+            "a STORE 1 FLAGS (\\Recent)\r\n",
+            "a STORE 1 FLAGS (\\Foo)\r\n",
+            "a STORE 1 FLAGS\r\n",
+            "a STORE 1 +FLAGS.LOUD (x)\r\n",
+            "a STORE 1 *FLAGS (x)\r\n",
+            "a STORE 1 FLAGS (x\r\n",
+            "a STORE 1 FLAGS (x )\r\n",
+            "a STORE 1 FLAGS (x]y)\r\n",
+            "a STORE FLAGS (x)\r\n",
+        ] {
+            bad(b, Some("a"));
+        }
+        let long = "k".repeat(KEYWORD_LEN_MAX + 1);
+        bad(&format!("a STORE 1 FLAGS ({long})\r\n"), Some("a"));
+    }
+
+    fn search(s: &str) -> (Option<String>, SearchKey) {
+        match body(s) {
+            CommandBody::Search {
+                charset, criteria, ..
+            } => (charset, criteria),
+            b => panic!("{b:?}"),
+        }
+    }
+
+    fn key(s: &str) -> SearchKey {
+        search(&format!("a SEARCH {s}\r\n")).1
+    }
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn every_search_key() {
+        let v = |s: &str| s.as_bytes().to_vec();
+        for (s, k) in [
+            ("ALL", K::All),
+            ("answered", K::Answered),
+            ("BCC joe", K::Bcc(v("joe"))),
+            ("BEFORE 1-Feb-2024", K::Before(d(2024, 2, 1))),
+            ("BODY \"hello world\"", K::Body(v("hello world"))),
+            ("CC {3}\r\na\"b", K::Cc(v("a\"b"))),
+            ("DELETED", K::Deleted),
+            ("DRAFT", K::Draft),
+            ("FLAGGED", K::Flagged),
+            ("FROM Smith", K::From(v("Smith"))),
+            ("HEADER X-Spam yes", K::Header("X-Spam".into(), v("yes"))),
+            (
+                "HEADER \"List-Id\" \"\"",
+                K::Header("List-Id".into(), v("")),
+            ),
+            ("KEYWORD $Forwarded", K::Keyword("$Forwarded".into())),
+            ("LARGER 10000", K::Larger(10000)),
+            ("NEW", K::New),
+            ("NOT SEEN", K::Not(Box::new(K::Seen))),
+            ("OLD", K::Old),
+            ("ON \"01-Feb-2024\"", K::On(d(2024, 2, 1))),
+            (
+                "OR SEEN FLAGGED",
+                K::Or(Box::new(K::Seen), Box::new(K::Flagged)),
+            ),
+            ("RECENT", K::Recent),
+            ("SEEN", K::Seen),
+            ("SENTBEFORE 31-dec-1999", K::SentBefore(d(1999, 12, 31))),
+            ("SENTON 29-Feb-2024", K::SentOn(d(2024, 2, 29))),
+            ("SENTSINCE 1-Jan-2000", K::SentSince(d(2000, 1, 1))),
+            ("SINCE 01-Jul-2021", K::Since(d(2021, 7, 1))),
+            ("SMALLER 5000000000", K::Smaller(5_000_000_000)),
+            ("SUBJECT foo", K::Subject(v("foo"))),
+            ("TEXT {4}\r\näö", K::Text("äö".as_bytes().to_vec())),
+            ("TO \"\"", K::To(v(""))),
+            ("UID 1:*", K::Uid(set(&[(Value(1), Star)]))),
+            ("UNANSWERED", K::Unanswered),
+            ("UNDELETED", K::Undeleted),
+            ("UNDRAFT", K::Undraft),
+            ("UNFLAGGED", K::Unflagged),
+            ("UNKEYWORD Junk", K::Unkeyword("Junk".into())),
+            ("UNSEEN", K::Unseen),
+            (
+                "2,4:*",
+                K::SequenceSet(set(&[(Value(2), Value(2)), (Value(4), Star)])),
+            ),
+            ("(SEEN)", K::Seen),
+            ("(SEEN FLAGGED)", K::And(vec![K::Seen, K::Flagged])),
+            (
+                "OR (FROM a TO b) NOT (1:3 UNSEEN)",
+                K::Or(
+                    Box::new(K::And(vec![K::From(v("a")), K::To(v("b"))])),
+                    Box::new(K::Not(Box::new(K::And(vec![
+                        K::SequenceSet(set(&[(Value(1), Value(3))])),
+                        K::Unseen,
+                    ])))),
+                ),
+            ),
+        ] {
+            let input = format!("a SEARCH {s}\r\n");
+            let got = match parse_bytes(input.as_bytes()) {
+                Ok(Command {
+                    body: CommandBody::Search { criteria, .. },
+                    ..
+                }) => criteria,
+                r => panic!("{s}: {r:?}"),
+            };
+            assert_eq!(got, k, "{s}");
+        }
+        assert_eq!(
+            key("SEEN FROM x 1"),
+            K::And(vec![
+                K::Seen,
+                K::From(b"x".to_vec()),
+                K::SequenceSet(set(&[(Value(1), Value(1))]))
+            ])
+        );
+        assert_eq!(
+            search("a SEARCH CHARSET utf-8 TEXT x\r\n"),
+            (Some("UTF-8".into()), K::Text(b"x".to_vec()))
+        );
+        assert_eq!(
+            search("a SEARCH charset \"US-ASCII\" ALL\r\n").0.as_deref(),
+            Some("US-ASCII")
+        );
+        for b in [
+            "a SEARCH\r\n",
+            "a SEARCH \r\n",
+            "a SEARCH FOO\r\n",
+            "a SEARCH CHARSET UTF-8\r\n",
+            "a SEARCH SEEN  FLAGGED\r\n",
+            "a SEARCH ()\r\n",
+            "a SEARCH (SEEN\r\n",
+            "a SEARCH SEEN)\r\n",
+            "a SEARCH OR SEEN\r\n",
+            "a SEARCH NOT\r\n",
+            "a SEARCH BEFORE 32-Jan-2024\r\n",
+            "a SEARCH BEFORE 29-Feb-2023\r\n",
+            "a SEARCH BEFORE 1-Foo-2024\r\n",
+            "a SEARCH BEFORE 1-Feb-24\r\n",
+            "a SEARCH BEFORE 001-Feb-2024\r\n",
+            "a SEARCH BEFORE \"1-Feb-2024\r\n",
+            "a SEARCH LARGER x\r\n",
+            "a SEARCH LARGER 99999999999999999999\r\n",
+            "a SEARCH UID 0\r\n",
+            "a SEARCH HEADER \"a:b\" x\r\n",
+            "a SEARCH HEADER \"\" x\r\n",
+            "a SEARCH KEYWORD \\Seen\r\n",
+            "a SEARCH FROM\r\n",
+        ] {
+            bad(b, Some("a"));
+        }
+        bad_bytes(b"a SEARCH TEXT \"\xc3\xa4\"\r\n", Some("a"));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let n = IMAP_NESTING_MAX;
+        let ok = format!("a SEARCH {}ALL{}\r\n", "(".repeat(n), ")".repeat(n));
+        assert_eq!(key(&ok[9..ok.len() - 2]), K::All);
+        let deep = format!("a SEARCH {}ALL{}\r\n", "(".repeat(n + 1), ")".repeat(n + 1));
+        assert_eq!(bad(&deep, Some("a")), "Too deeply nested");
+        let deep = format!("a SEARCH {}ALL\r\n", "NOT ".repeat(n + 1));
+        assert_eq!(bad(&deep, Some("a")), "Too deeply nested");
+        let deep = format!("a SEARCH {}ALL{}\r\n", "OR ALL (".repeat(n), ")".repeat(n));
+        assert_eq!(bad(&deep, Some("a")), "Too deeply nested");
+        // Far deeper than the stack would take: refused, no overflow.
+        let mut huge = b"a SEARCH ".to_vec();
+        huge.extend(std::iter::repeat_n(b'(', 60_000));
+        let f = Frame::from_bytes(huge);
+        assert!(parse_command(f).is_err());
+    }
+
+    fn fetch(s: &str) -> Vec<FetchItem> {
+        match body(&format!("a FETCH 1 {s}\r\n")) {
+            CommandBody::Fetch { items, .. } => items,
+            b => panic!("{b:?}"),
+        }
+    }
+
+    fn sec(part: &[u32], text: Option<SectionText>) -> Section {
+        Section {
+            part: part.to_vec(),
+            text,
+        }
+    }
+
+    #[test]
+    fn every_fetch_item_and_macro() {
+        use FetchItem as F;
+        let fast = vec![F::Flags, F::InternalDate, F::Rfc822Size];
+        assert_eq!(fetch("FAST"), fast);
+        assert_eq!(fetch("all"), [&fast[..], &[F::Envelope]].concat());
+        assert_eq!(fetch("FULL"), [&fast[..], &[F::Envelope, F::Body]].concat());
+        for (s, item) in [
+            ("ENVELOPE", F::Envelope),
+            ("FLAGS", F::Flags),
+            ("INTERNALDATE", F::InternalDate),
+            ("RFC822", F::Rfc822),
+            ("RFC822.HEADER", F::Rfc822Header),
+            ("rfc822.size", F::Rfc822Size),
+            ("RFC822.TEXT", F::Rfc822Text),
+            ("BODY", F::Body),
+            ("BODYSTRUCTURE", F::BodyStructure),
+            ("UID", F::Uid),
+        ] {
+            assert_eq!(fetch(s), std::slice::from_ref(&item), "{s}");
+            assert_eq!(fetch(&format!("({s})")), [item], "({s})");
+        }
+        let bs = |peek, section, partial| F::BodySection {
+            peek,
+            section,
+            partial,
+        };
+        use SectionText as T;
+        for (s, item) in [
+            ("BODY[]", bs(false, sec(&[], None), None)),
+            ("BODY.PEEK[]", bs(true, sec(&[], None), None)),
+            ("body[]<0.2048>", bs(false, sec(&[], None), Some((0, 2048)))),
+            ("BODY[HEADER]", bs(false, sec(&[], Some(T::Header)), None)),
+            (
+                "BODY.PEEK[TEXT]<10.1>",
+                bs(true, sec(&[], Some(T::Text)), Some((10, 1))),
+            ),
+            ("BODY[1]", bs(false, sec(&[1], None), None)),
+            ("BODY[1.2.3]", bs(false, sec(&[1, 2, 3], None), None)),
+            (
+                "BODY[4.2.MIME]",
+                bs(false, sec(&[4, 2], Some(T::Mime)), None),
+            ),
+            (
+                "BODY[2.header]",
+                bs(false, sec(&[2], Some(T::Header)), None),
+            ),
+            ("BODY[3.TEXT]", bs(false, sec(&[3], Some(T::Text)), None)),
+            (
+                "BODY.PEEK[HEADER.FIELDS (From \"Subject\" {2}\r\nTo)]",
+                bs(
+                    true,
+                    sec(
+                        &[],
+                        Some(T::HeaderFields {
+                            not: false,
+                            fields: vec!["From".into(), "Subject".into(), "To".into()],
+                        }),
+                    ),
+                    None,
+                ),
+            ),
+            (
+                "BODY[1.HEADER.FIELDS.NOT (X-Spam)]<5.6>",
+                bs(
+                    false,
+                    sec(
+                        &[1],
+                        Some(T::HeaderFields {
+                            not: true,
+                            fields: vec!["X-Spam".into()],
+                        }),
+                    ),
+                    Some((5, 6)),
+                ),
+            ),
+        ] {
+            assert_eq!(fetch(s), [item], "{s}");
+        }
+        assert_eq!(
+            fetch("(FLAGS BODY.PEEK[HEADER] UID FLAGS)"),
+            [F::Flags, bs(true, sec(&[], Some(T::Header)), None), F::Uid]
+        );
+        for b in [
+            "FOO",
+            "(FAST)",
+            "(FLAGS",
+            "()",
+            "( FLAGS)",
+            "FLAGS UID",
+            "BODY.PEEK",
+            "BODY[",
+            "BODY[0]",
+            "BODY[1.]",
+            "BODY[MIME]",
+            "BODY[HEADER.FIELDS]",
+            "BODY[HEADER.FIELDS ()]",
+            "BODY[HEADER.FIELDS (a:b)]",
+            "BODY[TEXT.HEADER]",
+            "BODY[1.2.FOO]",
+            "BODY[]<1>",
+            "BODY[]<1.0>",
+            "BODY[]<a.1>",
+            "BODY[]<1.2",
+            "BODY[] <1.2>",
+            "RFC822.FOO",
+            "",
+        ] {
+            bad(&format!("a FETCH 1 {b}\r\n"), Some("a"));
+        }
+        bad("a FETCH 1\r\n", Some("a"));
+        bad("a FETCH FLAGS\r\n", Some("a"));
+    }
+
+    #[test]
+    fn id_and_enable() {
+        assert!(matches!(body("a ID nil\r\n"), CommandBody::Id(None)));
+        match body("a ID (\"name\" \"sodr\" \"version\" NIL)\r\n") {
+            CommandBody::Id(Some(p)) => assert_eq!(
+                p,
+                [
+                    ("name".to_string(), Some("sodr".to_string())),
+                    ("version".to_string(), None)
+                ]
+            ),
+            b => panic!("{b:?}"),
+        }
+        assert!(matches!(body("a ID ()\r\n"), CommandBody::Id(Some(p)) if p.is_empty()));
+        bad("a ID\r\n", Some("a"));
+        bad("a ID (\"name\")\r\n", Some("a"));
+        bad("a ID (name x)\r\n", Some("a"));
+        let many = (0..31).map(|i| format!("\"k{i}\" NIL")).collect::<Vec<_>>();
+        bad(&format!("a ID ({})\r\n", many.join(" ")), Some("a"));
+        match body("a ENABLE condstore UTF8=ACCEPT\r\n") {
+            CommandBody::Enable(c) => assert_eq!(c, ["CONDSTORE", "UTF8=ACCEPT"]),
+            b => panic!("{b:?}"),
+        }
+        bad("a ENABLE\r\n", Some("a"));
+        bad("a ENABLE \r\n", Some("a"));
+    }
+
+    #[test]
+    fn date_times() {
+        let dt = |s: &str| {
+            let f = Frame::from_bytes(format!("a APPEND x {s} {{0}}\r\n"));
+            match parse_command(f) {
+                Ok(Command {
+                    body: CommandBody::Append { messages, .. },
+                    ..
+                }) => Ok(messages[0].date),
+                Err(e) => Err(e.message),
+                Ok(c) => panic!("{c:?}"),
+            }
+        };
+        assert_eq!(
+            dt("\"01-Feb-2024 10:00:00 +0100\""),
+            Ok(Some((1706778000, 60)))
+        );
+        assert_eq!(
+            dt("\" 1-feb-2024 09:00:00 +0000\""),
+            Ok(Some((1706778000, 0)))
+        );
+        assert_eq!(
+            dt("\"1-Feb-2024 04:30:00 -0430\""),
+            Ok(Some((1706778000, -270)))
+        );
+        assert_eq!(dt("\"31-Dec-1969 23:59:60 +0000\""), Ok(Some((-1, 0))));
+        for b in [
+            "\"01-Feb-2024 10:00:00\"",
+            "\"01-Feb-2024 24:00:00 +0000\"",
+            "\"01-Feb-2024 10:60:00 +0000\"",
+            "\"01-Feb-2024 10:00:00 +0060\"",
+            "\"01-Feb-2024 10:00:00 0100\"",
+            "\"30-Feb-2024 10:00:00 +0100\"",
+            "\"01-Feb-2024 1:00:00 +0100\"",
+            "\"01-Feb-2024  10:00:00 +0100\"",
+            "01-Feb-2024",
+        ] {
+            assert!(dt(b).is_err(), "{b}");
+        }
+    }
+
+    #[test]
+    fn quoted_strings() {
+        let pw = |s: &[u8]| match parse_bytes(s) {
+            Ok(Command {
+                body: CommandBody::Login { password, .. },
+                ..
+            }) => Ok(password),
+            Ok(c) => panic!("{c:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(pw(b"a LOGIN u \"\"\r\n").unwrap(), b"");
+        assert_eq!(pw(b"a LOGIN u \"a\\\\b\\\"c\"\r\n").unwrap(), b"a\\b\"c");
+        assert_eq!(pw(b"a LOGIN u \"({%*]})\"\r\n").unwrap(), b"({%*]})");
+        assert_eq!(pw(b"a LOGIN u NIL\r\n").unwrap(), b"NIL");
+        for b in [
+            &b"a LOGIN u \"\xc3\xa4\"\r\n"[..],
+            b"a LOGIN u \"a\\b\"\r\n",
+            b"a LOGIN u \"a\0b\"\r\n",
+            b"a LOGIN u \"a\rb\"\r\n",
+            b"a LOGIN u \"abc\r\n",
+            b"a LOGIN u {3}\r\na\0b\r\n",
+            b"a LOGIN u a\"b\r\n",
+            b"a LOGIN u a\\b\r\n",
+            b"a LOGIN u (ab)\r\n",
+        ] {
+            let e = pw(b).unwrap_err();
+            assert_eq!(e.tag.as_deref(), Some("a"), "{b:?}");
+        }
+        let e = pw(b"a LOGIN u \"\xff\"\r\n").unwrap_err();
+        assert!(e.message.contains("8-bit"), "{e:?}");
+    }
+
+    #[test]
+    fn malformed_commands_get_bad_with_tag() {
+        assert_eq!(bad("a1 FOO\r\n", Some("a1")), "Unknown command");
+        assert_eq!(bad("a1 SELECT\r\n", Some("a1")), "Missing argument");
+        bad("a1  NOOP\r\n", Some("a1"));
+        bad("a1 NOOP \r\n", Some("a1"));
+        bad("a1 NOOP extra\r\n", Some("a1"));
+        bad("a1\r\n", Some("a1"));
+        bad("a1 \r\n", Some("a1"));
+        bad("+ NOOP\r\n", None);
+        bad("a+b NOOP\r\n", None);
+        bad("* NOOP\r\n", None);
+        bad("\r\n", None);
+        bad(" NOOP\r\n", None);
+        bad("{3}\r\nabc NOOP\r\n", None);
+        bad_bytes(b"\xff NOOP\r\n", None);
+        bad("a(b NOOP\r\n", None);
+        bad("a SELECT x y\r\n", Some("a"));
+        let e = ParseError {
+            tag: Some("a".into()),
+            message: "Unknown command".into(),
+        };
+        assert_eq!(e.response(), b"a BAD Unknown command\r\n");
+        let e = ParseError {
+            tag: None,
+            message: "Invalid tag".into(),
+        };
+        assert_eq!(e.response(), b"* BAD Invalid tag\r\n");
+    }
+
+    #[test]
+    fn literal_lengths_checked_in_hand_made_frames() {
+        for f in [
+            &b"a LOGIN {10}\r\nab"[..],
+            b"a LOGIN {4294967295}\r\n",
+            b"a LOGIN {99999999999999999999}\r\n",
+            b"a LOGIN {3}abc",
+            b"a LOGIN {3}\nabc",
+            b"a APPEND x {10}\r\nab",
+            b"a APPEND x {3}",
+        ] {
+            let e = parse_command(Frame::from_bytes(f)).unwrap_err();
+            assert_eq!(e.tag.as_deref(), Some("a"));
+        }
+    }
+
+    /// Every prefix of valid commands, and pseudo-random mutations of
+    /// them, parse or fail without panicking.
+    #[test]
+    fn no_panic_on_any_input() {
+        let cmds: &[&[u8]] = &[
+            b"a LOGIN {3}\r\njoe {4}\r\npass",
+            b"a APPEND x (\\Seen) \"01-Feb-2024 10:00:00 +0100\" {2}\r\nhi",
+            b"a UID FETCH 1:*,3 (BODY.PEEK[1.HEADER.FIELDS (a b)]<1.2> FLAGS)",
+            b"a SEARCH CHARSET UTF-8 OR (FROM \"x\\\"\" NOT 1:3) HEADER a b",
+            b"a STORE 1 +FLAGS.SILENT (\\Seen k)",
+            b"a STATUS x (MESSAGES UNSEEN)",
+            b"a ID (\"a\" NIL)",
+            b"a AUTHENTICATE PLAIN AGpvZQBodW50ZXIy",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        const BYTES: &[u8] = b" ()[]<>{}\"\\*%:.,+-0123456789\r\n\0\xffaZ";
+        for c in cmds {
+            assert!(parse_command(Frame::from_bytes(*c)).is_ok(), "{c:?}");
+            for i in 0..c.len() {
+                let _ = parse_command(Frame::from_bytes(&c[..i]));
+            }
+            for _ in 0..2000 {
+                let mut m = c.to_vec();
+                for _ in 0..1 + rnd() % 3 {
+                    let i = (rnd() as usize) % m.len();
+                    let b = BYTES[(rnd() as usize) % BYTES.len()];
+                    match rnd() % 3 {
+                        0 => m[i] = b,
+                        1 => m.insert(i, b),
+                        _ => {
+                            m.remove(i);
+                        }
+                    }
+                    if m.is_empty() {
+                        break;
+                    }
+                }
+                let _ = parse_command(Frame::from_bytes(m));
+            }
+        }
+    }
+}

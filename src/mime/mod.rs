@@ -1,5 +1,43 @@
 //! Message structure: header fields, the MIME tree with raw offsets,
 //! ENVELOPE/BODYSTRUCTURE data and decoding for SEARCH.
+//!
+//! Public API (all of it works on the raw message bytes as stored, with LF,
+//! CRLF or mixed line ends; nothing here panics on any input):
+//!
+//! * [`parse`]`(raw: &[u8]) -> Part`: the MIME tree (RFC 2045/2046). Each
+//!   [`Part`] has raw byte ranges (`header`, `body`) and IMAP sizes
+//!   (`header_size`, `body_size`: octets and lines as if every line end were
+//!   CRLF, RFC 3501 2.3.4/7.4.2).
+//! * [`imap::envelope`]`(out: &mut Vec<u8>, raw, &Part)`: the ENVELOPE list.
+//! * [`imap::body_structure`]`(out, raw, &Part, extensible: bool)`: BODY
+//!   (`false`) or BODYSTRUCTURE (`true`).
+//! * [`imap::section_bytes`]`(raw, &Part, &Section) -> Option<Vec<u8>>`:
+//!   the octets of `BODY[section]`, CRLF line ends. `None` when the section
+//!   names a part that does not exist; the server then sends an empty
+//!   string `""` (RFC 3501 6.4.5 leaves it open; Dovecot does the same and
+//!   clients cope better with an empty string than NIL).
+//! * [`crlf::CrlfReader`]`<R: Read>`: streams BODY[] with CRLF line ends;
+//!   [`crlf::to_crlf`] and [`crlf::crlf_size`] for in-memory slices.
+//! * [`decode::header_value`]`(&[u8]) -> String`, [`decode::body_text`]`(raw,
+//!   &Part) -> String`, [`decode::charset`]`(name, &[u8]) -> Option<String>`:
+//!   text for SEARCH.
+//! * [`date::parse_rfc2822`]`(&str) -> Option<(i64, i32)>`: Date: headers
+//!   for SENTBEFORE/SENTON/SENTSINCE.
+//!
+//! Limits (`crate::limits`): header blocks beyond `MIME_HEADER_MAX` are cut
+//! for structure purposes, nesting beyond `MIME_DEPTH_MAX` and parts beyond
+//! `MIME_PARTS_MAX` are opaque leaves.
+
+pub mod crlf;
+pub mod date;
+pub mod decode;
+pub mod header;
+pub mod imap;
+
+use std::ops::Range;
+
+use crate::limits::{MIME_DEPTH_MAX, MIME_HEADER_MAX, MIME_PARTS_MAX};
+use header::Param;
 
 /// RFC 3501 6.4.5 `section`: which part of a message BODY[...] names.
 /// `part` is the list of part numbers (empty = the whole message); `text`
@@ -22,4 +60,329 @@ pub enum SectionText {
     Text,
     /// `MIME` (only after a part number)
     Mime,
+}
+
+/// Octets and lines of a piece of a message as IMAP counts them: every line
+/// end as CRLF (a bare LF counts two octets), lines = line ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Size {
+    pub octets: u64,
+    pub lines: u64,
+}
+
+impl Size {
+    /// The IMAP size of `raw[range]`.
+    pub fn of(raw: &[u8], range: Range<usize>) -> Size {
+        let s = raw.get(range).unwrap_or_default();
+        crlf::crlf_size(s)
+    }
+}
+
+/// What a part contains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A leaf: its body is the content.
+    Single,
+    /// multipart/*: the body parts between the boundaries (the preamble and
+    /// epilogue belong to no child). May be empty when no boundary was found.
+    Multipart(Vec<Part>),
+    /// message/rfc822 or message/global: the encapsulated message.
+    Message(Box<Part>),
+}
+
+/// One node of the MIME tree. Ranges index the raw message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// The header block, including the empty line that ends it (if any).
+    pub header: Range<usize>,
+    /// The body: everything after the header up to the line end before
+    /// the next boundary line of an enclosing multipart (RFC 2046 5.1.1:
+    /// that line end belongs to the boundary).
+    pub body: Range<usize>,
+    pub header_size: Size,
+    pub body_size: Size,
+    /// Media type and subtype as written in Content-Type (case kept), or
+    /// the default (RFC 2045 5.2, RFC 2046 5.1.5).
+    pub mime_type: Vec<u8>,
+    pub subtype: Vec<u8>,
+    /// Content-Type parameters, RFC 2231 reassembled. For a defaulted
+    /// content type, `charset=us-ascii` as RFC 2045 5.2 says.
+    pub params: Vec<Param>,
+    /// Content-Transfer-Encoding token, if present.
+    pub encoding: Option<Vec<u8>>,
+    pub kind: Kind,
+}
+
+impl Part {
+    /// The first Content-Type parameter `name` (case-insensitive), with
+    /// RFC 2231 extended values decoded.
+    pub fn param(&self, name: &str) -> Option<Vec<u8>> {
+        let plain = self
+            .params
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name.as_bytes()));
+        if let Some(p) = plain {
+            return Some(p.value.clone());
+        }
+        self.params
+            .iter()
+            .find(|p| {
+                p.name.len() == name.len() + 1
+                    && p.name.ends_with(b"*")
+                    && p.name[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+            })
+            .map(|p| header::param_text(p).into_bytes())
+    }
+
+    /// Content-Transfer-Encoding in lower case, `7bit` by default.
+    pub fn encoding_lower(&self) -> Vec<u8> {
+        self.encoding
+            .as_deref()
+            .unwrap_or(b"7bit")
+            .to_ascii_lowercase()
+    }
+
+    pub fn is_type(&self, ty: &str, sub: &str) -> bool {
+        self.mime_type.eq_ignore_ascii_case(ty.as_bytes())
+            && self.subtype.eq_ignore_ascii_case(sub.as_bytes())
+    }
+
+    /// The raw header fields of this part.
+    pub fn fields<'a>(&self, raw: &'a [u8]) -> Vec<header::Field<'a>> {
+        header::fields(raw, self.header.clone())
+    }
+}
+
+/// Parses the MIME structure of a whole message.
+pub fn parse(raw: &[u8]) -> Part {
+    let mut p = Parser {
+        raw,
+        boundaries: Vec::new(),
+        parts: 0,
+    };
+    p.part(0, raw.len(), 0, false).0
+}
+
+/// Where a part's scan stopped: a boundary line of an enclosing multipart.
+#[derive(Clone, Copy, Debug)]
+struct Hit {
+    /// Start of the boundary line.
+    line: usize,
+    /// Index into `Parser::boundaries`.
+    which: usize,
+    /// `--boundary--`
+    close: bool,
+    /// Start of the line after the boundary line.
+    next: usize,
+}
+
+struct Parser<'a> {
+    raw: &'a [u8],
+    /// Boundaries of the enclosing multiparts, outermost first.
+    boundaries: Vec<Vec<u8>>,
+    parts: usize,
+}
+
+impl Parser<'_> {
+    /// If the line at `pos` is a boundary line of an enclosing multipart:
+    /// the longest boundary that prefixes it, innermost on ties (RFC 2046
+    /// 5.1.2 wants inner boundaries distinct; where they are prefixes of
+    /// each other, the longest match is the one meant, as Dovecot does).
+    fn boundary_at(&self, pos: usize, end: usize) -> Option<Hit> {
+        let rest = self.raw.get(pos..end)?;
+        let after = rest.strip_prefix(b"--")?;
+        let mut best: Option<usize> = None;
+        for (i, b) in self.boundaries.iter().enumerate().rev() {
+            if after.starts_with(b) && best.is_none_or(|j| self.boundaries[j].len() < b.len()) {
+                best = Some(i);
+            }
+        }
+        let which = best?;
+        let blen = self.boundaries[which].len();
+        let close = after.get(blen..blen + 2) == Some(b"--");
+        Some(Hit {
+            line: pos,
+            which,
+            close,
+            next: header::line_end(self.raw, pos, end),
+        })
+    }
+
+    /// Scans lines from `pos` (a line start) for a boundary line.
+    fn find_boundary(&self, mut pos: usize, end: usize) -> Option<Hit> {
+        if self.boundaries.is_empty() {
+            return None;
+        }
+        while pos < end {
+            if let Some(h) = self.boundary_at(pos, end) {
+                return Some(h);
+            }
+            pos = header::line_end(self.raw, pos, end);
+        }
+        None
+    }
+
+    /// The end of content before a boundary line at `line`: the line end
+    /// before it belongs to the boundary (RFC 2046 5.1.1), unless that
+    /// line end is not part of this content (`min`).
+    fn before(&self, line: usize, min: usize) -> usize {
+        let mut e = line;
+        if e > min && self.raw.get(e - 1) == Some(&b'\n') {
+            e -= 1;
+            if e > min && self.raw.get(e - 1) == Some(&b'\r') {
+                e -= 1;
+            }
+        }
+        e
+    }
+
+    /// Parses the part starting at `start` (header first) that runs to
+    /// `end` or to the next boundary line of an enclosing multipart.
+    fn part(
+        &mut self,
+        start: usize,
+        end: usize,
+        depth: usize,
+        digest: bool,
+    ) -> (Part, Option<Hit>) {
+        self.parts += 1;
+        // The header: up to and including the first empty line.
+        let mut pos = start;
+        let mut header_end = end;
+        let mut stop = None;
+        while pos < end {
+            if let Some(h) = self.boundary_at(pos, end) {
+                header_end = self.before(pos, start);
+                stop = Some(h);
+                break;
+            }
+            let next = header::line_end(self.raw, pos, end);
+            if header::is_blank(self.raw.get(pos..next).unwrap_or_default()) {
+                header_end = next;
+                break;
+            }
+            pos = next;
+        }
+        let fields = header::fields(
+            self.raw,
+            start..header_end.min(start.saturating_add(MIME_HEADER_MAX)),
+        );
+        let ct = header::first(&fields, "Content-Type").and_then(header::content_type);
+        let (mime_type, subtype, mut params) = match ct {
+            Some(t) => {
+                let mut v = t.value.into_iter();
+                (
+                    v.next().unwrap_or_default(),
+                    v.next().unwrap_or_default(),
+                    t.params,
+                )
+            }
+            None if digest => (b"message".to_vec(), b"rfc822".to_vec(), Vec::new()),
+            None => (
+                b"text".to_vec(),
+                b"plain".to_vec(),
+                vec![Param {
+                    name: b"charset".to_vec(),
+                    value: b"us-ascii".to_vec(),
+                }],
+            ),
+        };
+        // RFC 2045 5.2: text without a charset is us-ascii; IMAP servers
+        // report it (Dovecot does).
+        if mime_type.eq_ignore_ascii_case(b"text")
+            && !params
+                .iter()
+                .any(|p| p.name.eq_ignore_ascii_case(b"charset"))
+        {
+            params.push(Param {
+                name: b"charset".to_vec(),
+                value: b"us-ascii".to_vec(),
+            });
+        }
+        let encoding = header::first(&fields, "Content-Transfer-Encoding").and_then(header::token);
+        let mut part = Part {
+            header: start..header_end,
+            body: header_end..header_end,
+            header_size: Size::of(self.raw, start..header_end),
+            body_size: Size::default(),
+            mime_type,
+            subtype,
+            params,
+            encoding,
+            kind: Kind::Single,
+        };
+        let body_start = header_end;
+        let mut body_end = end;
+        let nested_ok = depth < MIME_DEPTH_MAX && self.parts < MIME_PARTS_MAX;
+        let boundary = part.param("boundary").filter(|b| !b.is_empty());
+        if stop.is_some() {
+            body_end = body_start;
+        } else if part.mime_type.eq_ignore_ascii_case(b"multipart")
+            && nested_ok
+            && boundary.is_none()
+        {
+            // No boundary: no body parts can be found (Dovecot does the same).
+            part.kind = Kind::Multipart(Vec::new());
+            if let Some(h) = self.find_boundary(body_start, end) {
+                body_end = self.before(h.line, start);
+                stop = Some(h);
+            }
+        } else if let Some(boundary) =
+            boundary.filter(|_| part.mime_type.eq_ignore_ascii_case(b"multipart") && nested_ok)
+        {
+            let digest = part.subtype.eq_ignore_ascii_case(b"digest");
+            self.boundaries.push(boundary);
+            let own = self.boundaries.len() - 1;
+            let mut children = Vec::new();
+            let mut hit = self.find_boundary(body_start, end);
+            loop {
+                match hit {
+                    None => break,
+                    Some(h) if h.which != own => break,
+                    Some(h) if h.close => {
+                        // Epilogue: ends at an enclosing boundary or `end`.
+                        self.boundaries.truncate(own);
+                        hit = self.find_boundary(h.next, end);
+                        break;
+                    }
+                    Some(h) => {
+                        if self.parts >= MIME_PARTS_MAX {
+                            // Too many parts: the rest is opaque.
+                            hit = None;
+                            break;
+                        }
+                        let (child, next) = self.part(h.next, end, depth + 1, digest);
+                        children.push(child);
+                        hit = next;
+                    }
+                }
+            }
+            self.boundaries.truncate(own);
+            if let Some(h) = hit {
+                body_end = self.before(h.line, start);
+                stop = Some(h);
+            }
+            part.kind = Kind::Multipart(children);
+        } else if (part.is_type("message", "rfc822") || part.is_type("message", "global"))
+            && nested_ok
+        {
+            let (inner, next) = self.part(body_start, end, depth + 1, false);
+            body_end = inner.body.end;
+            stop = next;
+            part.kind = Kind::Message(Box::new(inner));
+        } else if let Some(h) = self.find_boundary(body_start, end) {
+            body_end = self.before(h.line, start);
+            stop = Some(h);
+        }
+        // A boundary right after the header's empty line takes that line's
+        // line end (RFC 2046 5.1.1): the header then has no empty line.
+        let body_start = body_start.min(body_end);
+        if body_start < part.header.end {
+            part.header.end = body_start;
+            part.header_size = Size::of(self.raw, part.header.clone());
+        }
+        part.body = body_start..body_end;
+        part.body_size = Size::of(self.raw, body_start..body_end);
+        (part, stop)
+    }
 }

@@ -274,7 +274,8 @@ fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
     if count > MESSAGES_MAX {
         return Err("too many messages");
     }
-    let mut entries = Vec::with_capacity(count);
+    // A line is at least 16 octets: never reserve more than the file holds.
+    let mut entries = Vec::with_capacity(count.min(buf.len() / 16));
     let mut last_uid = 0;
     for _ in 0..count {
         let line = next()?;
@@ -291,7 +292,11 @@ fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
         if it.next().is_some() || !valid_base(base) {
             return Err("bad message line");
         }
-        if uid <= last_uid || uid >= uid_next || modseq > highest_modseq || zone.abs() > 24 * 60 {
+        if uid <= last_uid
+            || uid >= uid_next
+            || modseq > highest_modseq
+            || zone.unsigned_abs() > 24 * 60
+        {
             return Err("message line out of order or range");
         }
         last_uid = uid;
@@ -420,6 +425,31 @@ mod tests {
             assert!(parse(&d).is_err(), "flip at {n} accepted");
         }
         assert!(parse(&data).is_ok());
+    }
+
+    /// Damage that keeps the checksum valid (another program rewrote the
+    /// file) is still refused, without panics.
+    #[test]
+    fn hostile_content_with_valid_checksum_is_refused() {
+        let good = String::from_utf8(sample().serialize()).expect("utf8");
+        let body = &good[..good.rfind("end ").expect("end")];
+        let edits: [(&str, &str); 8] = [
+            (" -300 ", " -2147483648 "),
+            ("messages 3", "messages 9999999"),
+            ("uidnext 4", "uidnext 3"),
+            ("keywords 2", "keywords 99999"),
+            ("\n2 ", "\n1 "),
+            (" ST 1 ", " ST 7 "),
+            (" ST ", " SX "),
+            ("uidvalidity 42", "uidvalidity 0"),
+        ];
+        for (from, to) in edits {
+            let mut b = body.replacen(from, to, 1);
+            assert_ne!(b, body, "{from}");
+            let sum = fnv1a(b.as_bytes());
+            b.push_str(&format!("end {sum:016x}\n"));
+            assert!(parse(b.as_bytes()).is_err(), "{from} -> {to} accepted");
+        }
     }
 
     #[test]

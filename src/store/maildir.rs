@@ -44,7 +44,10 @@ use super::{
     flag, Appended, Changes, FlagOp, Flags, Mailbox, MailboxInfo, Message, MessageRead, ModSeq,
     NewMessage, Result, Status, Store, StoreError, Uid,
 };
-use crate::limits::{APPEND_MAX, KEYWORDS_MAX, MAILDIR_TMP_STALE, MESSAGES_MAX, STREAM_BUFFER};
+use crate::limits::{
+    APPEND_MAX, CONTROL_FILE_MAX, INDEX_FILE_MAX, KEYWORDS_MAX, MAILBOXES_MAX, MAILDIR_TMP_STALE,
+    MESSAGES_MAX, STREAM_BUFFER,
+};
 
 const KEYWORDS_FILE: &str = "dovecot-keywords";
 const SUBSCRIPTIONS_FILE: &str = "subscriptions";
@@ -138,13 +141,22 @@ fn disk_flags(letters: &str, index_flags: &Flags, table: &[String]) -> Flags {
     f
 }
 
-/// The `:2,` letters for `flags`, keeping capitals we do not interpret
-/// (such as P, "passed") from the old letters; in ASCII order as Maildir
+/// The `:2,` letters for `flags`, keeping letters we do not interpret
+/// (capitals such as P, "passed", and keyword letters `dovecot-keywords`
+/// does not define) from the old letters; in ASCII order as Maildir
 /// requires.
 fn letters_for(flags: &Flags, table: &[String], old: &str) -> String {
+    let undefined = |c: char| {
+        c.is_ascii_lowercase()
+            && table
+                .get(usize::from(c as u8 - b'a'))
+                .is_none_or(|k| k.is_empty())
+    };
     let mut v: Vec<char> = old
         .chars()
-        .filter(|c| c.is_ascii_uppercase() && !SYSTEM_LETTERS.iter().any(|(_, l)| l == c))
+        .filter(|&c| {
+            (c.is_ascii_uppercase() && !SYSTEM_LETTERS.iter().any(|(_, l)| *l == c)) || undefined(c)
+        })
         .collect();
     for (bit, c) in SYSTEM_LETTERS {
         if flags.has(bit) {
@@ -221,9 +233,20 @@ fn crlf_size(path: &Path) -> io::Result<u64> {
     }
 }
 
+/// Reads a whole small text file, refusing one larger than `max`.
+fn read_small(path: &Path, max: u64) -> io::Result<String> {
+    let f = File::open(path)?;
+    if f.metadata()?.len() > max {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "file too large"));
+    }
+    let mut s = String::new();
+    f.take(max).read_to_string(&mut s)?;
+    Ok(s)
+}
+
 /// `dovecot-keywords`: "<number> <keyword>" lines, numbers 0-25.
 fn read_keyword_file(dir: &Path) -> Result<Option<Vec<String>>> {
-    let text = match fs::read_to_string(dir.join(KEYWORDS_FILE)) {
+    let text = match read_small(&dir.join(KEYWORDS_FILE), CONTROL_FILE_MAX) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(None),
@@ -313,11 +336,20 @@ fn lock_mailbox(dir: &Path) -> Result<Lock> {
 /// moved are reported in `taken`.
 fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
     let mut changed = false;
+    let mut imported: HashMap<String, Uid> = HashMap::new();
     let mut ix = match Index::load(dir) {
         Ok(Some(ix)) => ix,
         Ok(None) => {
             changed = true;
-            Index::new(index::new_uid_validity(root)?)
+            match read_dovecot_uidlist(dir) {
+                Some(list) => {
+                    let mut ix = Index::new(list.uid_validity);
+                    ix.uid_next = list.uid_next;
+                    imported = list.uids;
+                    ix
+                }
+                None => Index::new(index::new_uid_validity(root)?),
+            }
         }
         Err(StoreError::Corrupt(why)) => {
             // Never trust a damaged index with UIDs: start over under a new
@@ -400,7 +432,8 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
     drop(known);
     // Maildir names start with the delivery time: name order is arrival
     // order, near enough.
-    fresh.sort_by(|a, b| a.0.cmp(&b.0));
+    // Files Dovecot knew come first, in its UID order, and keep its UIDs.
+    fresh.sort_by_cached_key(|(b, _)| (imported.get(b).copied().unwrap_or(Uid::MAX), b.clone()));
     for (base, f) in fresh {
         if ix.entries.len() >= MESSAGES_MAX || ix.uid_next == Uid::MAX {
             log::warn!("{}: message limit reached", dir.display());
@@ -425,8 +458,13 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
         };
         let (_, letters) = split_name(&f.name);
         let flags = disk_flags(letters, &Flags::default(), &ix.keywords);
-        let uid = ix.uid_next;
-        ix.uid_next += 1;
+        let uid = match imported.get(&base) {
+            Some(&u) if ix.entries.last().is_none_or(|e| e.uid < u) && u < ix.uid_next => u,
+            _ => {
+                ix.uid_next += 1;
+                ix.uid_next - 1
+            }
+        };
         let modseq = ix.bump();
         ix.entries.push(Entry {
             uid,
@@ -449,10 +487,71 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
     })
 }
 
+/// What a `dovecot-uidlist` says.
+struct UidList {
+    uid_validity: u32,
+    uid_next: Uid,
+    uids: HashMap<String, Uid>,
+}
+
+/// Reads Dovecot's `dovecot-uidlist` (versions 1 and 3), so that users
+/// moving from Dovecot keep their UIDVALIDITY and UIDs. Used only when a
+/// mailbox has no index of ours yet; anything doubtful means "no list".
+///
+/// Version 3: a header `3 V<uidvalidity> N<nextuid> ...`, then lines
+/// `<uid> [<ext fields>] :<file name>`. Version 1: `1 <uidvalidity>
+/// <nextuid>`, then `<uid> <file name>`.
+fn read_dovecot_uidlist(dir: &Path) -> Option<UidList> {
+    let text = read_small(&dir.join("dovecot-uidlist"), INDEX_FILE_MAX).ok()?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next()?.split(' ').collect();
+    let (version, uid_validity, mut uid_next) = match header.as_slice() {
+        ["1", v, n, ..] => (1, v.parse().ok()?, n.parse().ok()?),
+        ["3", rest @ ..] => {
+            let field = |k: char| {
+                rest.iter()
+                    .find_map(|f| f.strip_prefix(k))
+                    .and_then(|v| v.parse::<u32>().ok())
+            };
+            (3, field('V')?, field('N')?)
+        }
+        _ => return None,
+    };
+    if uid_validity == 0 || uid_next == 0 {
+        return None;
+    }
+    let mut uids = HashMap::new();
+    for line in lines {
+        let (uid, rest) = line.split_once(' ')?;
+        let uid: Uid = uid.parse().ok()?;
+        let name = if version == 3 {
+            rest.split_once(':')?.1
+        } else {
+            rest
+        };
+        let (base, _) = split_name(name);
+        if uid == 0 || !valid_base(base) || uids.len() >= MESSAGES_MAX {
+            return None;
+        }
+        uid_next = uid_next.max(uid.checked_add(1)?);
+        uids.insert(base.to_string(), uid);
+    }
+    Some(UidList {
+        uid_validity,
+        uid_next,
+        uids,
+    })
+}
+
 static DELIVERY_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn hostname() -> String {
-    let h = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+fn hostname() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(read_hostname)
+}
+
+fn read_hostname() -> String {
+    let h = read_small(Path::new("/proc/sys/kernel/hostname"), 4096).unwrap_or_default();
     let h: String = h
         .trim()
         .chars()
@@ -482,11 +581,13 @@ fn unique_base() -> String {
 }
 
 fn set_mtime(path: &Path, secs: i64) -> io::Result<()> {
+    let d = Duration::from_secs(secs.unsigned_abs());
     let t = if secs >= 0 {
-        UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
+        UNIX_EPOCH.checked_add(d)
     } else {
-        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
-    };
+        UNIX_EPOCH.checked_sub(d)
+    }
+    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "date out of range"))?;
     OpenOptions::new().write(true).open(path)?.set_modified(t)
 }
 
@@ -736,6 +837,10 @@ impl Maildir {
             if !entry.file_type()?.is_dir() {
                 continue;
             }
+            if out.len() >= MAILBOXES_MAX {
+                log::warn!("{}: too many mailboxes, rest ignored", self.root.display());
+                break;
+            }
             let p = entry.path();
             let sel = ["cur", "new", "tmp"]
                 .iter()
@@ -777,7 +882,7 @@ impl Maildir {
     }
 
     fn read_subscriptions(&self) -> Result<Vec<String>> {
-        match fs::read_to_string(self.root.join(SUBSCRIPTIONS_FILE)) {
+        match read_small(&self.root.join(SUBSCRIPTIONS_FILE), CONTROL_FILE_MAX) {
             Ok(t) => Ok(t
                 .lines()
                 .filter(|l| !l.is_empty())
@@ -1633,6 +1738,15 @@ mod tests {
             "0 Junk\n"
         );
         assert_eq!(cur_names(&root), vec!["2000.M1P1.host:2,Fa".to_string()]);
+        // letters nobody defined, and P (passed), survive our renames
+        fs::rename(
+            root.join("cur/2000.M1P1.host:2,Fa"),
+            root.join("cur/2000.M1P1.host:2,FPaz"),
+        )
+        .expect("rename");
+        a.store(&[0], FlagOp::Add, &seen()).expect("store");
+        assert_eq!(cur_names(&root), vec!["2000.M1P1.host:2,FPSaz".to_string()]);
+        b.sync(true).expect("b sync");
         // b expunges; a hears of it
         b.store(
             &[0],
@@ -1882,6 +1996,36 @@ mod tests {
         drop(mb);
         let mb = s.open("INBOX", false).expect("open");
         assert_eq!(mb.messages()[0].flags.keywords.len(), 30);
+    }
+
+    #[test]
+    fn dovecot_uidlist_imported() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        fs::write(root.join("cur/100.M1P1.host,S=2,W=3:2,S"), "a\n").expect("w");
+        fs::write(root.join("cur/101.M1P1.host:2,"), "bb\n").expect("w");
+        fs::write(root.join("new/102.M1P1.host"), "c\n").expect("w");
+        fs::write(
+            root.join("dovecot-uidlist"),
+            "3 V1234 N20 Gabc\n7 W3 :100.M1P1.host,S=2,W=3\n12 :101.M1P1.host\n",
+        )
+        .expect("w");
+        let mb = s.open("INBOX", false).expect("open");
+        assert_eq!(mb.uid_validity(), 1234);
+        let uids: Vec<Uid> = mb.messages().iter().map(|m| m.uid).collect();
+        assert_eq!(uids, vec![7, 12, 20]);
+        assert_eq!(mb.uid_next(), 21);
+    }
+
+    /// A file without W= is read once for its size, then the index answers.
+    #[test]
+    fn size_counted_once_then_cached() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        fs::write(root.join("cur/100.M1P1.host:2,"), "a\nb\n").expect("w");
+        assert_eq!(s.open("INBOX", false).expect("open").messages()[0].size, 6);
+        fs::write(root.join("cur/100.M1P1.host:2,"), "much longer now\n").expect("w");
+        assert_eq!(s.open("INBOX", false).expect("open").messages()[0].size, 6);
     }
 
     /// SELECT must not read message files: 20,000 files whose names say

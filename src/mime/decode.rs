@@ -1,0 +1,408 @@
+//! Decoding to UTF-8 text for SEARCH (RFC 3501 6.4.4): RFC 2047
+//! encoded-words in header fields, Content-Transfer-Encoding and charsets
+//! of text parts, and the client's own SEARCH CHARSET strings.
+
+use super::{header, Kind, Part};
+
+/// Converts `bytes` in the charset `name` to UTF-8. None when the charset is
+/// unknown (SEARCH answers `[BADCHARSET]`). Invalid sequences become U+FFFD.
+pub fn charset(name: &str, bytes: &[u8]) -> Option<String> {
+    let name = name.trim();
+    let lower = name.to_ascii_lowercase();
+    match lower.as_str() {
+        "utf-7" | "unicode-1-1-utf-7" | "csunicode11utf7" => return Some(utf7(bytes)),
+        // RFC 2045 5.2: the default; 8-bit octets in it are broken input,
+        // read them as UTF-8 (the most likely truth) rather than refuse.
+        "us-ascii" | "ascii" | "ansi_x3.4-1968" | "iso646-us" | "us" => {
+            return Some(String::from_utf8_lossy(bytes).into_owned())
+        }
+        _ => {}
+    }
+    let enc = encoding_rs::Encoding::for_label_no_replacement(lower.as_bytes())?;
+    if enc == encoding_rs::UTF_8 {
+        return Some(String::from_utf8_lossy(bytes).into_owned());
+    }
+    let (s, _) = enc.decode_without_bom_handling(bytes);
+    Some(s.into_owned())
+}
+
+/// Like `charset`, but an unknown charset falls back to lossy UTF-8: mail
+/// text must always be searchable.
+fn charset_lossy(name: &str, bytes: &[u8]) -> String {
+    charset(name, bytes).unwrap_or_else(|| String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// RFC 2152 UTF-7.
+fn utf7(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    let mut units: Vec<u16> = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = bytes.get(i) {
+        i += 1;
+        if c != b'+' {
+            out.push(if c < 0x80 { c as char } else { '\u{fffd}' });
+            continue;
+        }
+        if bytes.get(i) == Some(&b'-') {
+            i += 1;
+            out.push('+');
+            continue;
+        }
+        let (mut acc, mut bits) = (0u32, 0u32);
+        units.clear();
+        while let Some(v) = bytes.get(i).and_then(|&c| b64_value(c)) {
+            i += 1;
+            acc = (acc << 6) | u32::from(v);
+            bits += 6;
+            if bits >= 16 {
+                bits -= 16;
+                units.push((acc >> bits) as u16);
+                acc &= (1 << bits) - 1;
+            }
+        }
+        if bytes.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        out.extend(char::decode_utf16(units.iter().copied()).map(|r| r.unwrap_or('\u{fffd}')));
+    }
+    out
+}
+
+fn b64_value(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
+}
+
+/// Base64 (RFC 2045 6.8). Characters outside the alphabet are ignored, as
+/// the RFC asks; decoding stops at the first `=` pad.
+pub fn base64(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in s {
+        if c == b'=' {
+            break;
+        }
+        let Some(v) = b64_value(c) else { continue };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Quoted-printable (RFC 2045 6.7): `=XX`, soft line breaks `=` at the end
+/// of a line (trailing white space allowed), trailing white space of hard
+/// lines dropped. A malformed `=` is kept literally.
+pub fn quoted_printable(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for line in s.split_inclusive(|&c| c == b'\n') {
+        let (body, eol) = match line.strip_suffix(b"\n") {
+            Some(b) => match b.strip_suffix(b"\r") {
+                Some(b) => (b, true),
+                None => (b, true),
+            },
+            None => (line, false),
+        };
+        let body = &body[..body
+            .iter()
+            .rposition(|&c| c != b' ' && c != b'\t')
+            .map_or(0, |i| i + 1)];
+        let (body, soft) = match body.strip_suffix(b"=") {
+            Some(b) => (b, true),
+            None => (body, false),
+        };
+        let mut i = 0;
+        while let Some(&c) = body.get(i) {
+            if c == b'=' {
+                if let (Some(h), Some(l)) = (
+                    body.get(i + 1).and_then(|&c| hex(c)),
+                    body.get(i + 2).and_then(|&c| hex(c)),
+                ) {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(c);
+            i += 1;
+        }
+        if eol && !soft {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
+/// `%XX` decoding of RFC 2231 extended values.
+pub fn percent(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&c) = s.get(i) {
+        if c == b'%' {
+            if let (Some(h), Some(l)) = (
+                s.get(i + 1).and_then(|&c| hex(c)),
+                s.get(i + 2).and_then(|&c| hex(c)),
+            ) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// One RFC 2047 encoded-word at the start of `s`: its decoded text and its
+/// length in `s`.
+fn encoded_word(s: &[u8]) -> Option<(String, usize)> {
+    let rest = s.strip_prefix(b"=?")?;
+    let q1 = rest.iter().position(|&c| c == b'?')?;
+    let cs = rest.get(..q1)?;
+    let enc = *rest.get(q1 + 1)?;
+    if rest.get(q1 + 2) != Some(&b'?') {
+        return None;
+    }
+    let text_start = q1 + 3;
+    let text_len = rest
+        .get(text_start..)?
+        .windows(2)
+        .position(|w| w == b"?=")?;
+    let text = rest.get(text_start..text_start + text_len)?;
+    if text.iter().any(|c| c.is_ascii_whitespace()) || cs.iter().any(|c| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let bytes = match enc {
+        b'B' | b'b' => base64(text),
+        b'Q' | b'q' => {
+            let mut out = Vec::with_capacity(text.len());
+            let mut i = 0;
+            while let Some(&c) = text.get(i) {
+                match c {
+                    b'_' => out.push(b' '),
+                    b'=' => {
+                        if let (Some(h), Some(l)) = (
+                            text.get(i + 1).and_then(|&c| hex(c)),
+                            text.get(i + 2).and_then(|&c| hex(c)),
+                        ) {
+                            out.push(h << 4 | l);
+                            i += 2;
+                        } else {
+                            out.push(c);
+                        }
+                    }
+                    _ => out.push(c),
+                }
+                i += 1;
+            }
+            out
+        }
+        _ => return None,
+    };
+    // RFC 2231 5: charset*language.
+    let cs = String::from_utf8_lossy(cs);
+    let cs = cs.split('*').next().unwrap_or_default();
+    Some((charset_lossy(cs, &bytes), 2 + text_start + text_len + 2))
+}
+
+/// A header field value as text: unfolded, RFC 2047 encoded-words decoded
+/// (white space between adjacent encoded-words dropped, RFC 2047 6.2),
+/// 8-bit octets outside encoded-words read as UTF-8 (lossy).
+pub fn header_value(raw: &[u8]) -> String {
+    let v = header::unfold(raw);
+    let mut out = String::new();
+    let mut plain: Vec<u8> = Vec::new();
+    let mut pending_ws: Vec<u8> = Vec::new();
+    let mut last_was_word = false;
+    let mut i = 0;
+    while i < v.len() {
+        let rest = &v[i..];
+        if rest.starts_with(b"=?") {
+            if let Some((text, n)) = encoded_word(rest) {
+                if !(last_was_word && plain.is_empty()) {
+                    plain.extend_from_slice(&pending_ws);
+                }
+                out.push_str(&String::from_utf8_lossy(&plain));
+                plain.clear();
+                pending_ws.clear();
+                out.push_str(&text);
+                last_was_word = true;
+                i += n;
+                continue;
+            }
+        }
+        let c = v[i];
+        if c == b' ' || c == b'\t' {
+            pending_ws.push(c);
+        } else {
+            plain.append(&mut pending_ws);
+            plain.push(c);
+            last_was_word = false;
+        }
+        i += 1;
+    }
+    plain.append(&mut pending_ws);
+    out.push_str(&String::from_utf8_lossy(&plain));
+    out.trim().to_string()
+}
+
+/// The decoded content of one leaf part: transfer encoding removed, text
+/// charsets converted to UTF-8.
+pub fn part_text(raw: &[u8], part: &Part) -> String {
+    let body = raw.get(part.body.clone()).unwrap_or_default();
+    let bytes = match part.encoding_lower().as_slice() {
+        b"base64" => base64(body),
+        b"quoted-printable" => quoted_printable(body),
+        _ => body.to_vec(),
+    };
+    let cs = part
+        .param("charset")
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .unwrap_or_else(|| "us-ascii".into());
+    charset_lossy(&cs, &bytes)
+}
+
+/// The decoded text of every text part of the message (including those of
+/// encapsulated messages, whose header fields are added decoded), joined
+/// by newlines: what SEARCH BODY and TEXT look in.
+pub fn body_text(raw: &[u8], part: &Part) -> String {
+    let mut out = String::new();
+    collect_text(raw, part, &mut out);
+    out
+}
+
+fn collect_text(raw: &[u8], part: &Part, out: &mut String) {
+    match &part.kind {
+        Kind::Multipart(children) => {
+            for c in children {
+                collect_text(raw, c, out);
+            }
+        }
+        Kind::Message(m) => {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            for f in header::fields(raw, m.header.clone()) {
+                out.push_str(&String::from_utf8_lossy(f.name));
+                out.push_str(": ");
+                out.push_str(&header_value(f.value));
+                out.push('\n');
+            }
+            collect_text(raw, m, out);
+        }
+        Kind::Single => {
+            if part.mime_type.eq_ignore_ascii_case(b"text") {
+                if !out.is_empty() && !out.ends_with('\n') {
+                    out.push('\n');
+                }
+                out.push_str(&part_text(raw, part));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_words() {
+        assert_eq!(
+            header_value(b" =?ISO-8859-1?Q?Andr=E9?= Pirard <PIRARD@vm1.ulg.ac.be>"),
+            "Andr\u{e9} Pirard <PIRARD@vm1.ulg.ac.be>"
+        );
+        // RFC 2047 8: white space between adjacent encoded-words vanishes.
+        assert_eq!(
+            header_value(b"(=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?=)"),
+            "(ab)"
+        );
+        assert_eq!(
+            header_value(b"(=?ISO-8859-1?Q?a?=\r\n    =?ISO-8859-1?Q?b?=)"),
+            "(ab)"
+        );
+        assert_eq!(header_value(b"(=?ISO-8859-1?Q?a_b?=)"), "(a b)");
+        assert_eq!(header_value(b"(=?ISO-8859-1?Q?a?= b)"), "(a b)");
+        assert_eq!(
+            header_value(b"=?utf-8?B?4oKs?= and =?UTF-8?b?4oKs?="),
+            "\u{20ac} and \u{20ac}"
+        );
+        assert_eq!(
+            header_value(b"=?koi8-r?B?8NLJ18XU?="),
+            "\u{41f}\u{440}\u{438}\u{432}\u{435}\u{442}"
+        );
+        assert_eq!(
+            header_value(b"=?iso-2022-jp?B?GyRCJUYlOSVIGyhC?="),
+            "\u{30c6}\u{30b9}\u{30c8}"
+        );
+        assert_eq!(header_value(b"=?windows-1252?Q?=80?="), "\u{20ac}");
+        assert_eq!(header_value(b"=?utf-7?Q?+AKM-1?="), "\u{a3}1");
+        assert_eq!(
+            header_value(b"=?us-ascii*en?Q?Keith_Moore?="),
+            "Keith Moore"
+        );
+        // Unknown charsets and broken words degrade, never panic.
+        assert_eq!(header_value(b"=?x-nonsense?Q?abc?="), "abc");
+        assert_eq!(header_value(b"=?utf-8?Q?abc"), "=?utf-8?Q?abc");
+        assert_eq!(header_value(b"=?utf-8?X?abc?="), "=?utf-8?X?abc?=");
+        assert_eq!(header_value(b"=??="), "=??=");
+        assert_eq!(header_value(b"caf\xc3\xa9 \xff"), "caf\u{e9} \u{fffd}");
+    }
+
+    #[test]
+    fn qp_soft_breaks() {
+        assert_eq!(
+            quoted_printable(b"a=3Db=\r\nc  \nd=\t \ne=ZZ=4"),
+            b"a=bc\r\nde=ZZ=4"
+        );
+        assert_eq!(quoted_printable(b"caf=C3=A9=\n"), "caf\u{e9}".as_bytes());
+    }
+
+    #[test]
+    fn base64_with_garbage() {
+        assert_eq!(base64(b"aGVs\r\nbG8=\r\n"), b"hello");
+        assert_eq!(base64(b"aG!!Vs*bG8"), b"hello");
+        assert_eq!(base64(b"aGVsbG8=garbage"), b"hello");
+        assert_eq!(base64(b"a"), b"");
+        assert_eq!(base64(b""), b"");
+    }
+
+    #[test]
+    fn search_charset() {
+        assert_eq!(charset("ISO-8859-1", b"\xe9").as_deref(), Some("\u{e9}"));
+        assert_eq!(
+            charset("utf-8", "\u{e9}".as_bytes()).as_deref(),
+            Some("\u{e9}")
+        );
+        assert_eq!(charset("GB2312", b"\xc4\xe3").as_deref(), Some("\u{4f60}"));
+        assert_eq!(charset("big5", b"\xa4\xa4").as_deref(), Some("\u{4e2d}"));
+        assert_eq!(charset("x-unknown", b"abc"), None);
+        assert_eq!(charset("US-ASCII", b"abc").as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn body_text_of_every_text_part() {
+        let raw = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Transfer-Encoding: base64\nContent-Type: text/plain; charset=iso-8859-1\n\n6Q==\n--b\nContent-Type: image/png\n\nxx\n--b\nContent-Type: message/rfc822\n\nSubject: =?utf-8?Q?=E2=82=AC?=\n\ninner\n--b--\n";
+        let p = crate::mime::parse(raw);
+        assert_eq!(body_text(raw, &p), "\u{e9}\nSubject: \u{20ac}\ninner");
+    }
+}

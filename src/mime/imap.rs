@@ -1,0 +1,887 @@
+//! IMAP views of a parsed message: ENVELOPE, BODY/BODYSTRUCTURE
+//! (RFC 3501 7.4.2, 9) and BODY[section] octets (RFC 3501 6.4.5).
+//!
+//! Strings go out through `imap::response`; header values are sent raw
+//! (encoded-words stay encoded), unfolded. Display names and subjects are
+//! "for humans": runs of white space become one space and the ends are
+//! trimmed, as Dovecot does; NUL, which no IMAP string may carry (RFC 3501
+//! 9 CHAR8), becomes 0x80 (the private encoder `text`).
+
+use super::header::{self, Field, Param};
+use super::{crlf, Kind, Part, Section, SectionText};
+use crate::imap::response::string;
+
+/// Header value as an IMAP string: CR/LF removed, ends trimmed, NUL
+/// replaced. Empty values become NIL when `nil_if_empty`.
+fn value_string(out: &mut Vec<u8>, v: Option<&[u8]>) {
+    match v {
+        None => out.extend_from_slice(b"NIL"),
+        Some(v) => {
+            let v = header::unfold(v);
+            let v: Vec<u8> = header::trim(&v)
+                .iter()
+                .map(|&c| if c == 0 { 0x80 } else { c })
+                .collect();
+            string(out, &v);
+        }
+    }
+}
+
+/// A string for humans: white space runs (SP, TAB, CR, LF) collapsed to
+/// one space, leading and trailing white space removed, NUL as 0x80.
+fn human(v: &[u8]) -> Vec<u8> {
+    let mut o = Vec::with_capacity(v.len());
+    let mut ws = false;
+    for &c in v {
+        match c {
+            b' ' | b'\t' | b'\r' | b'\n' => ws = true,
+            c => {
+                if ws && !o.is_empty() {
+                    o.push(b' ');
+                }
+                ws = false;
+                o.push(if c == 0 { 0x80 } else { c });
+            }
+        }
+    }
+    o
+}
+
+fn text(out: &mut Vec<u8>, v: &[u8]) {
+    let v: Vec<u8> = v.iter().map(|&c| if c == 0 { 0x80 } else { c }).collect();
+    string(out, &v);
+}
+
+fn ntext(out: &mut Vec<u8>, v: Option<&[u8]>) {
+    match v {
+        Some(v) => text(out, v),
+        None => out.extend_from_slice(b"NIL"),
+    }
+}
+
+/// RFC 3501 7.4.2 ENVELOPE of the message whose header is `part.header`.
+pub fn envelope(out: &mut Vec<u8>, raw: &[u8], part: &Part) {
+    let fields = part.fields(raw);
+    let get = |name: &str| header::first(&fields, name);
+    out.push(b'(');
+    value_string(out, get("Date"));
+    out.push(b' ');
+    match get("Subject") {
+        Some(s) => string(out, &human(s)),
+        None => out.extend_from_slice(b"NIL"),
+    }
+    let from = get("From");
+    for (name, default) in [
+        ("From", None),
+        ("Sender", from),
+        ("Reply-To", from),
+        ("To", None),
+        ("Cc", None),
+        ("Bcc", None),
+    ] {
+        out.push(b' ');
+        // All fields of that name together: a message with two Cc: fields
+        // has both lists' recipients.
+        let v: Vec<u8> = fields
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|f| f.value)
+            .collect::<Vec<_>>()
+            .join(&b","[..]);
+        let list = Some(address::parse_list(&v)).filter(|l| !l.is_empty());
+        let list = match (list, default) {
+            (Some(l), _) => Some(l),
+            (None, Some(d)) => Some(address::parse_list(d)).filter(|l| !l.is_empty()),
+            (None, None) => None,
+        };
+        match list {
+            None => out.extend_from_slice(b"NIL"),
+            Some(l) => address::write_list(out, &l),
+        }
+    }
+    out.push(b' ');
+    value_string(out, get("In-Reply-To"));
+    out.push(b' ');
+    value_string(out, get("Message-ID"));
+    out.push(b')');
+}
+
+fn params(out: &mut Vec<u8>, ps: &[Param]) {
+    if ps.is_empty() {
+        out.extend_from_slice(b"NIL");
+        return;
+    }
+    out.push(b'(');
+    for (i, p) in ps.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        text(out, &p.name);
+        out.push(b' ');
+        text(out, &p.value);
+    }
+    out.push(b')');
+}
+
+/// RFC 3501 7.4.2 BODY (`extensible` = false) or BODYSTRUCTURE (true).
+pub fn body_structure(out: &mut Vec<u8>, raw: &[u8], part: &Part, extensible: bool) {
+    let fields = part.fields(raw);
+    let get = |name: &str| header::first(&fields, name);
+    out.push(b'(');
+    if let Kind::Multipart(children) = &part.kind {
+        if children.is_empty() {
+            // A multipart without body parts is not allowed (RFC 2046
+            // 5.1.1 body-part count >= 1); present one empty text/plain
+            // part, as Dovecot does, so clients get valid syntax.
+            out.extend_from_slice(
+                b"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0",
+            );
+            if extensible {
+                out.extend_from_slice(b" NIL NIL NIL NIL");
+            }
+            out.push(b')');
+        }
+        for c in children {
+            body_structure(out, raw, c, extensible);
+        }
+        out.push(b' ');
+        text(out, &part.subtype);
+        if extensible {
+            out.push(b' ');
+            params(out, &part.params);
+            extension(out, &fields);
+        }
+        out.push(b')');
+        return;
+    }
+    if let Kind::Message(_) = part.kind {
+        // Fixed spelling, as RFC 3501 9 body-type-msg writes it.
+        out.extend_from_slice(b"\"message\" \"rfc822\"");
+    } else {
+        text(out, &part.mime_type);
+        out.push(b' ');
+        text(out, &part.subtype);
+    }
+    out.push(b' ');
+    params(out, &part.params);
+    out.push(b' ');
+    value_string(out, get("Content-ID"));
+    out.push(b' ');
+    value_string(out, get("Content-Description"));
+    out.push(b' ');
+    match &part.encoding {
+        Some(e) => text(out, e),
+        None => out.extend_from_slice(b"\"7bit\""),
+    }
+    out.extend_from_slice(format!(" {}", part.body_size.octets).as_bytes());
+    if let Kind::Message(m) = &part.kind {
+        out.push(b' ');
+        envelope(out, raw, m);
+        out.push(b' ');
+        body_structure(out, raw, m, extensible);
+        out.extend_from_slice(format!(" {}", part.body_size.lines).as_bytes());
+    } else if part.mime_type.eq_ignore_ascii_case(b"text") {
+        out.extend_from_slice(format!(" {}", part.body_size.lines).as_bytes());
+    }
+    if extensible {
+        out.push(b' ');
+        value_string(out, get("Content-MD5"));
+        extension(out, &fields);
+    }
+    out.push(b')');
+}
+
+/// body-ext-1part / body-ext-mpart after md5 or params: disposition,
+/// language, location.
+fn extension(out: &mut Vec<u8>, fields: &[Field<'_>]) {
+    out.push(b' ');
+    match header::first(fields, "Content-Disposition").and_then(header::disposition) {
+        Some(d) => {
+            out.push(b'(');
+            text(out, d.value.first().map_or(&b""[..], |v| v));
+            out.push(b' ');
+            params(out, &d.params);
+            out.push(b')');
+        }
+        None => out.extend_from_slice(b"NIL"),
+    }
+    out.push(b' ');
+    let lang = header::first(fields, "Content-Language")
+        .map(header::language)
+        .unwrap_or_default();
+    match lang.as_slice() {
+        [] => out.extend_from_slice(b"NIL"),
+        [one] => text(out, one),
+        many => {
+            out.push(b'(');
+            for (i, l) in many.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                text(out, l);
+            }
+            out.push(b')');
+        }
+    }
+    out.push(b' ');
+    let loc = header::first(fields, "Content-Location").map(|v| {
+        let v = header::unfold(v);
+        v.iter()
+            .filter(|c| !c.is_ascii_whitespace())
+            .copied()
+            .collect::<Vec<u8>>()
+    });
+    ntext(out, loc.as_deref().filter(|v| !v.is_empty()));
+}
+
+/// Finds the part that section numbers `nums` name (RFC 3501 6.4.5). The
+/// bool says whether the result is a message (the top level, or the
+/// message inside a message/rfc822 part) rather than a body part.
+fn resolve<'p>(root: &'p Part, nums: &[u32]) -> Option<(&'p Part, bool)> {
+    let mut cur = root;
+    let mut is_msg = true;
+    for &n in nums {
+        if !is_msg {
+            match &cur.kind {
+                Kind::Message(m) => {
+                    cur = m;
+                    is_msg = true;
+                }
+                Kind::Multipart(_) => {}
+                Kind::Single => return None,
+            }
+        }
+        let idx = usize::try_from(n).ok()?.checked_sub(1)?;
+        match &cur.kind {
+            Kind::Multipart(ch) => {
+                cur = ch.get(idx)?;
+                is_msg = false;
+            }
+            // Part 1 of a non-multipart message is its body.
+            _ if is_msg && idx == 0 => is_msg = false,
+            _ => return None,
+        }
+    }
+    Some((cur, is_msg))
+}
+
+/// The octets of BODY[section], every line end as CRLF. None when the
+/// section does not exist (the caller sends `""`).
+pub fn section_bytes(raw: &[u8], part: &Part, section: &Section) -> Option<Vec<u8>> {
+    let (p, is_msg) = resolve(part, &section.part)?;
+    let get = |r: std::ops::Range<usize>| raw.get(r).map(crlf::to_crlf);
+    let msg = || -> Option<&Part> {
+        if is_msg {
+            return Some(p);
+        }
+        match &p.kind {
+            Kind::Message(m) => Some(m),
+            _ => None,
+        }
+    };
+    match &section.text {
+        None if section.part.is_empty() => Some(crlf::to_crlf(raw)),
+        None => get(p.body.clone()),
+        Some(SectionText::Mime) => {
+            if section.part.is_empty() {
+                return None;
+            }
+            get(p.header.clone())
+        }
+        Some(SectionText::Header) => get(msg()?.header.clone()),
+        Some(SectionText::Text) => get(msg()?.body.clone()),
+        Some(SectionText::HeaderFields { not, fields }) => {
+            let m = msg()?;
+            let mut out = Vec::new();
+            for f in m.fields(raw) {
+                let listed = fields
+                    .iter()
+                    .any(|n| n.as_bytes().eq_ignore_ascii_case(f.name));
+                if listed != *not {
+                    let mut bytes = crlf::to_crlf(raw.get(f.raw.clone()).unwrap_or_default());
+                    if !bytes.ends_with(b"\n") {
+                        bytes.extend_from_slice(b"\r\n");
+                    }
+                    out.extend_from_slice(&bytes);
+                }
+            }
+            // HEADER.FIELDS ends with an empty line; HEADER.FIELDS.NOT keeps
+            // the header's own (a header cut short has none), as Dovecot.
+            let h = raw.get(m.header.clone()).unwrap_or_default();
+            if !*not || h.ends_with(b"\n\n") || h.ends_with(b"\n\r\n") || h == b"\n" || h == b"\r\n"
+            {
+                out.extend_from_slice(b"\r\n");
+            }
+            Some(out)
+        }
+    }
+}
+
+/// RFC 5322 3.4 address lists, read the way IMAP servers present them in
+/// ENVELOPE (RFC 3501 7.4.2).
+pub mod address {
+    use super::{human, ntext, string};
+
+    /// One envelope address, or a group start (`mailbox` = group name,
+    /// `host` None) or group end (all None).
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct Address {
+        pub name: Option<Vec<u8>>,
+        pub route: Option<Vec<u8>>,
+        pub mailbox: Option<Vec<u8>>,
+        pub host: Option<Vec<u8>>,
+    }
+
+    pub fn write_list(out: &mut Vec<u8>, list: &[Address]) {
+        out.push(b'(');
+        for a in list {
+            out.push(b'(');
+            match &a.name {
+                Some(n) => string(out, &human(n)),
+                None => out.extend_from_slice(b"NIL"),
+            }
+            out.push(b' ');
+            ntext(out, a.route.as_deref());
+            out.push(b' ');
+            // RFC 3501 7.4.2: NIL host means group syntax, so a mailbox
+            // without a domain (or without a local part) gets a visible
+            // placeholder instead, as Dovecot sends.
+            let group = a.host.is_none() && a.name.is_none() && a.route.is_none();
+            let mailbox = match &a.mailbox {
+                Some(m) if m.is_empty() && !group => Some(&b"MISSING_MAILBOX"[..]),
+                m => m.as_deref(),
+            };
+            ntext(out, mailbox);
+            out.push(b' ');
+            ntext(out, a.host.as_deref());
+            out.push(b')');
+        }
+        out.push(b')');
+    }
+
+    struct P<'a> {
+        s: &'a [u8],
+        pos: usize,
+        /// Text of the last comment skipped.
+        comment: Option<Vec<u8>>,
+    }
+
+    fn is_atext(c: u8) -> bool {
+        c.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&c) || c >= 0x80
+    }
+
+    impl P<'_> {
+        fn peek(&self) -> Option<u8> {
+            self.s.get(self.pos).copied()
+        }
+
+        fn cfws(&mut self) {
+            loop {
+                match self.peek() {
+                    Some(b' ' | b'\t' | b'\r' | b'\n') => self.pos += 1,
+                    Some(b'(') => {
+                        let mut depth = 0usize;
+                        let mut text = Vec::new();
+                        while let Some(c) = self.peek() {
+                            self.pos += 1;
+                            match c {
+                                b'\\' => {
+                                    if let Some(e) = self.peek() {
+                                        self.pos += 1;
+                                        text.push(e);
+                                    }
+                                }
+                                b'(' => {
+                                    if depth > 0 {
+                                        text.push(c);
+                                    }
+                                    depth += 1;
+                                }
+                                b')' => {
+                                    depth -= 1;
+                                    if depth == 0 {
+                                        break;
+                                    }
+                                    text.push(c);
+                                }
+                                b'\r' | b'\n' => {}
+                                _ => text.push(c),
+                            }
+                        }
+                        self.comment = Some(text);
+                    }
+                    _ => return,
+                }
+            }
+        }
+
+        fn quoted(&mut self, out: &mut Vec<u8>) {
+            self.pos += 1;
+            while let Some(c) = self.peek() {
+                self.pos += 1;
+                match c {
+                    b'"' => return,
+                    b'\\' => {
+                        if let Some(e) = self.peek() {
+                            self.pos += 1;
+                            out.push(e);
+                        }
+                    }
+                    b'\r' | b'\n' => {}
+                    _ => out.push(c),
+                }
+            }
+        }
+
+        /// atext and dots.
+        fn atom_or_dot(&mut self, out: &mut Vec<u8>) -> bool {
+            let start = self.pos;
+            while let Some(c) = self.peek() {
+                if is_atext(c) || c == b'.' {
+                    out.push(c);
+                    self.pos += 1;
+                } else {
+                    break;
+                }
+            }
+            self.pos > start
+        }
+
+        /// RFC 5322 phrase (obs-phrase: dots allowed), words separated by
+        /// one space.
+        fn phrase(&mut self) -> Vec<u8> {
+            let mut out = Vec::new();
+            loop {
+                self.cfws();
+                let start = out.len();
+                if start > 0 {
+                    out.push(b' ');
+                }
+                let ok = match self.peek() {
+                    Some(b'"') => {
+                        self.quoted(&mut out);
+                        true
+                    }
+                    _ => self.atom_or_dot(&mut out),
+                };
+                if !ok {
+                    out.truncate(start);
+                    return out;
+                }
+            }
+        }
+
+        /// dot-atom or quoted-string local part / domain: pieces joined
+        /// by dots, CFWS dropped.
+        fn dot_atom(&mut self, out: &mut Vec<u8>) {
+            loop {
+                self.cfws();
+                match self.peek() {
+                    Some(b'"') => {
+                        // A quoted local part keeps its quotes so the
+                        // address stays valid when re-assembled.
+                        let mut q = Vec::new();
+                        self.quoted(&mut q);
+                        out.push(b'"');
+                        for c in q {
+                            if c == b'"' || c == b'\\' {
+                                out.push(b'\\');
+                            }
+                            out.push(c);
+                        }
+                        out.push(b'"');
+                    }
+                    Some(b'[') => {
+                        // domain-literal
+                        while let Some(c) = self.peek() {
+                            self.pos += 1;
+                            if c != b'\r' && c != b'\n' {
+                                out.push(c);
+                            }
+                            if c == b']' {
+                                break;
+                            }
+                        }
+                    }
+                    _ => {
+                        if !self.atom_or_dot(out) {
+                            return;
+                        }
+                    }
+                }
+                self.cfws();
+                if !matches!(self.peek(), Some(b'.' | b'"')) {
+                    return;
+                }
+            }
+        }
+
+        /// `local@domain` into the address.
+        fn addr_spec(&mut self, a: &mut Address) {
+            let mut local = Vec::new();
+            self.dot_atom(&mut local);
+            a.mailbox = Some(local);
+            self.cfws();
+            let mut dom = Vec::new();
+            if self.peek() == Some(b'@') {
+                self.pos += 1;
+                self.dot_atom(&mut dom);
+            }
+            a.host = Some(if dom.is_empty() {
+                b"MISSING_DOMAIN".to_vec()
+            } else {
+                dom
+            });
+        }
+
+        /// `<[route:]addr-spec>`; the `<` is next.
+        fn angle(&mut self, a: &mut Address) {
+            self.pos += 1;
+            self.cfws();
+            if self.peek() == Some(b'@') {
+                // obs-route: @a,@b:
+                let start = self.pos;
+                while let Some(c) = self.peek() {
+                    if c == b':' || c == b'>' {
+                        break;
+                    }
+                    self.pos += 1;
+                }
+                let route: Vec<u8> = self.s[start..self.pos]
+                    .iter()
+                    .filter(|c| !c.is_ascii_whitespace())
+                    .copied()
+                    .collect();
+                a.route = Some(route);
+                if self.peek() == Some(b':') {
+                    self.pos += 1;
+                }
+            }
+            self.addr_spec(a);
+            self.cfws();
+            // Skip to the closing bracket.
+            while let Some(c) = self.peek() {
+                self.pos += 1;
+                if c == b'>' {
+                    break;
+                }
+            }
+        }
+
+        /// One mailbox (name-addr or addr-spec), `None` if there is none.
+        fn mailbox(&mut self) -> Option<Address> {
+            let start = self.pos;
+            self.comment = None;
+            let name = self.phrase();
+            self.cfws();
+            let mut a = Address::default();
+            if self.peek() == Some(b'<') {
+                a.name = Some(name).filter(|n| !n.is_empty());
+                self.angle(&mut a);
+            } else {
+                self.pos = start;
+                self.cfws();
+                if matches!(self.peek(), None | Some(b',' | b';')) {
+                    return None;
+                }
+                // `addr (Name)`: the last comment is the name.
+                self.comment = None;
+                self.addr_spec(&mut a);
+            }
+            self.cfws();
+            if a.name.is_none() {
+                a.name = self.comment.take().filter(|c| !c.is_empty());
+            }
+            Some(a)
+        }
+
+        /// Skips to just past the next `,` (or `;` in a group).
+        fn skip_to_sep(&mut self, in_group: bool) {
+            while let Some(c) = self.peek() {
+                match c {
+                    b',' => {
+                        self.pos += 1;
+                        return;
+                    }
+                    b';' if in_group => return,
+                    b'"' => {
+                        let mut d = Vec::new();
+                        self.quoted(&mut d);
+                    }
+                    b'(' => self.cfws(),
+                    _ => self.pos += 1,
+                }
+            }
+        }
+
+        /// Is the next thing `phrase ":"` (a group)?
+        fn group_name(&mut self) -> Option<Vec<u8>> {
+            let start = self.pos;
+            let name = self.phrase();
+            self.cfws();
+            if self.peek() == Some(b':') {
+                self.pos += 1;
+                return Some(name);
+            }
+            self.pos = start;
+            None
+        }
+    }
+
+    /// Parses an address-list header value. Unparseable pieces are
+    /// skipped; the result may be empty.
+    pub fn parse_list(v: &[u8]) -> Vec<Address> {
+        let mut p = P {
+            s: v,
+            pos: 0,
+            comment: None,
+        };
+        let mut out = Vec::new();
+        loop {
+            p.cfws();
+            let Some(c) = p.peek() else { break };
+            if c == b',' {
+                p.pos += 1;
+                continue;
+            }
+            let before = p.pos;
+            if let Some(g) = p.group_name() {
+                out.push(Address {
+                    mailbox: Some(g),
+                    ..Address::default()
+                });
+                loop {
+                    p.cfws();
+                    match p.peek() {
+                        None => break,
+                        Some(b';') => {
+                            p.pos += 1;
+                            break;
+                        }
+                        Some(b',') => p.pos += 1,
+                        Some(_) => {
+                            let at = p.pos;
+                            if let Some(a) = p.mailbox() {
+                                out.push(a);
+                            }
+                            if p.pos == at {
+                                p.pos += 1;
+                            }
+                            p.cfws();
+                            if !matches!(p.peek(), None | Some(b';' | b',')) {
+                                p.skip_to_sep(true);
+                            }
+                        }
+                    }
+                }
+                out.push(Address::default());
+            } else {
+                if let Some(a) = p.mailbox() {
+                    out.push(a);
+                }
+                p.cfws();
+                if p.peek() != Some(b',') {
+                    p.skip_to_sep(false);
+                }
+            }
+            if p.pos == before {
+                p.pos += 1;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mime::parse;
+
+    fn env(raw: &[u8]) -> String {
+        let mut o = Vec::new();
+        envelope(&mut o, raw, &parse(raw));
+        String::from_utf8_lossy(&o).into_owned()
+    }
+
+    fn bs(raw: &[u8], ext: bool) -> String {
+        let mut o = Vec::new();
+        body_structure(&mut o, raw, &parse(raw), ext);
+        String::from_utf8_lossy(&o).into_owned()
+    }
+
+    fn sec(raw: &[u8], nums: &[u32], text: Option<SectionText>) -> Option<String> {
+        let s = Section {
+            part: nums.to_vec(),
+            text,
+        };
+        section_bytes(raw, &parse(raw), &s).map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+
+    #[test]
+    fn envelope_basic_and_groups() {
+        let raw = b"Date: Fri, 5 Jan 2001\r\n 12:00:00 +0000\r\nSubject: =?utf-8?Q?hi?=  there\r\nFrom: \"Doe, J.\" <j@x.org> (cmt)\r\nTo: A Group:a@b.c, B <b@d>;, z@y\r\nCc: undisclosed-recipients:;\r\nMessage-ID: <1@x>\r\n\r\n";
+        assert_eq!(env(raw), "(\"Fri, 5 Jan 2001 12:00:00 +0000\" \"=?utf-8?Q?hi?= there\" \
+            ((\"Doe, J.\" NIL \"j\" \"x.org\")) ((\"Doe, J.\" NIL \"j\" \"x.org\")) ((\"Doe, J.\" NIL \"j\" \"x.org\")) \
+            ((NIL NIL \"A Group\" NIL)(NIL NIL \"a\" \"b.c\")(\"B\" NIL \"b\" \"d\")(NIL NIL NIL NIL)(NIL NIL \"z\" \"y\")) \
+            ((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL)) NIL NIL \"<1@x>\")");
+        assert_eq!(env(b""), "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+        assert_eq!(
+            env(b"From: a@b (Real Name)\nSender: <@r1,@r2:s@t>\n"),
+            "(NIL NIL ((\"Real Name\" NIL \"a\" \"b\")) ((NIL \"@r1,@r2\" \"s\" \"t\")) ((\"Real Name\" NIL \"a\" \"b\")) NIL NIL NIL NIL NIL)"
+        );
+    }
+
+    const NESTED: &[u8] = b"From: a@b\nContent-Type: multipart/mixed; boundary=\"outer\"\n\npreamble\n--outer\nContent-Type: text/plain; charset=utf-8\n\nhello\n--outer\nContent-Type: multipart/alternative; boundary=outerinner\n\n--outerinner\n\nalt1\n--outerinner\nContent-Type: text/html\n\n<p>x</p>\n--outerinner--\nepi\n--outer\nContent-Type: message/rfc822\n\nSubject: inner\nContent-Type: multipart/mixed; boundary=x\n\n--x\n\nin1\n--x--\n--outer--\nepilogue\n";
+
+    #[test]
+    fn nested_multiparts_with_prefix_boundaries() {
+        assert_eq!(
+            bs(NESTED, false),
+            "((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 5 0)\
+             ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 4 0)\
+             (\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 8 0) \"alternative\")\
+             (\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 78 \
+             (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL) \
+             ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 0) \"mixed\") 6) \"mixed\")"
+        );
+        assert_eq!(sec(NESTED, &[2, 2], None).as_deref(), Some("<p>x</p>"));
+        assert_eq!(
+            sec(NESTED, &[2, 2], Some(SectionText::Mime)).as_deref(),
+            Some("Content-Type: text/html\r\n\r\n")
+        );
+        assert_eq!(sec(NESTED, &[3, 1], None).as_deref(), Some("in1"));
+        assert_eq!(
+            sec(NESTED, &[3], Some(SectionText::Header)).as_deref(),
+            Some("Subject: inner\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n")
+        );
+        assert_eq!(
+            sec(NESTED, &[3], Some(SectionText::Text)).as_deref(),
+            Some("--x\r\n\r\nin1\r\n--x--")
+        );
+        assert_eq!(sec(NESTED, &[3, 2], None), None);
+        assert_eq!(sec(NESTED, &[4], None), None);
+        assert_eq!(sec(NESTED, &[1, 1], None), None);
+        assert_eq!(sec(NESTED, &[0], None), None);
+        assert_eq!(
+            sec(
+                NESTED,
+                &[],
+                Some(SectionText::HeaderFields {
+                    not: false,
+                    fields: vec!["content-type".into(), "X".into()]
+                })
+            )
+            .as_deref(),
+            Some("Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n")
+        );
+        assert_eq!(
+            sec(
+                NESTED,
+                &[],
+                Some(SectionText::HeaderFields {
+                    not: true,
+                    fields: vec!["content-type".into()]
+                })
+            )
+            .as_deref(),
+            Some("From: a@b\r\n\r\n")
+        );
+    }
+
+    #[test]
+    fn lf_and_crlf_give_identical_output() {
+        let crlf = crlf::to_crlf(NESTED);
+        assert_eq!(bs(NESTED, true), bs(&crlf, true));
+        assert_eq!(env(NESTED), env(&crlf));
+        for nums in [&[][..], &[1], &[2], &[2, 1], &[3], &[3, 1]] {
+            for t in [
+                None,
+                Some(SectionText::Mime),
+                Some(SectionText::Header),
+                Some(SectionText::Text),
+            ] {
+                assert_eq!(
+                    sec(NESTED, nums, t.clone()),
+                    sec(&crlf, nums, t),
+                    "{nums:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn single_part_sections() {
+        let raw = b"Subject: x\n\nline1\nline2";
+        assert_eq!(sec(raw, &[1], None).as_deref(), Some("line1\r\nline2"));
+        assert_eq!(
+            sec(raw, &[], Some(SectionText::Text)).as_deref(),
+            Some("line1\r\nline2")
+        );
+        assert_eq!(
+            sec(raw, &[1], Some(SectionText::Mime)).as_deref(),
+            Some("Subject: x\r\n\r\n")
+        );
+        assert_eq!(sec(raw, &[2], None), None);
+        assert_eq!(sec(raw, &[1, 1], None), None);
+        assert_eq!(
+            bs(raw, true),
+            "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 12 1 NIL NIL NIL NIL)"
+        );
+    }
+
+    #[test]
+    fn broken_mime_gives_structure() {
+        // Boundary never appears: a multipart without parts.
+        let raw = b"Content-Type: multipart/mixed; boundary=zz\n\nno parts\n";
+        assert_eq!(
+            bs(raw, false),
+            "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0) \"mixed\")"
+        );
+        // No close delimiter: the last part runs to the end.
+        let raw = b"Content-Type: multipart/mixed; boundary=zz\n\n--zz\n\nabc\n";
+        assert_eq!(
+            bs(raw, false),
+            "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 1) \"mixed\")"
+        );
+        // Header without body, NUL bytes and 8-bit octets in the header.
+        let raw = b"Subject: a\0b\xe9\nContent-Type: text/plain; name=\"\xe9\"";
+        let mut o = Vec::new();
+        envelope(&mut o, raw, &parse(raw));
+        assert_eq!(
+            o,
+            b"(NIL {4}\r\na\x80b\xe9 NIL NIL NIL NIL NIL NIL NIL NIL)"
+        );
+        let p = parse(raw);
+        assert_eq!(p.body, raw.len()..raw.len());
+        // Garbage never panics.
+        for raw in [
+            &b""[..],
+            b"\n",
+            b"\r\n\r\n",
+            b"--",
+            b":\n\n--",
+            b"Content-Type: multipart/x; boundary=\"\"\n\n--\n",
+        ] {
+            let p = parse(raw);
+            let mut o = Vec::new();
+            body_structure(&mut o, raw, &p, true);
+            envelope(&mut o, raw, &p);
+        }
+    }
+
+    #[test]
+    fn rfc2231_in_bodystructure() {
+        let raw = b"Content-Type: application/octet-stream;\n name*0*=utf-8''%E2%82;\n name*1*=%AC.txt\nContent-Disposition: attachment; filename*=\"utf-8''a%20b\"\nContent-Language: en, de\n\nx";
+        assert_eq!(bs(raw, true), "(\"application\" \"octet-stream\" (\"name*\" \"utf-8''%E2%82%AC.txt\") NIL NIL \"7bit\" 1 NIL (\"attachment\" (\"filename*\" \"utf-8''a%20b\")) (\"en\" \"de\") NIL)");
+        assert_eq!(
+            parse(raw).param("name"),
+            Some("\u{20ac}.txt".as_bytes().to_vec())
+        );
+    }
+
+    #[test]
+    fn digest_defaults_to_message_rfc822() {
+        let raw = b"Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: s\n\nb\n--d--\n";
+        assert_eq!(bs(raw, false), "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 15 (NIL \"s\" NIL NIL NIL NIL NIL NIL NIL NIL) (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 0) 2) \"digest\")");
+    }
+}
