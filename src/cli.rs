@@ -43,7 +43,9 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "-c" => o.config_file = Some(it.next().ok_or("-c needs a file")?.into()),
-            "-o" => o.overrides.push(it.next().ok_or("-o needs KEY=VALUE")?.clone()),
+            "-o" => o
+                .overrides
+                .push(it.next().ok_or("-o needs KEY=VALUE")?.clone()),
             "--tls" => o.tls = true,
             "--wrapped" => o.wrapped = true,
             "--listen" => o.listen = Some(it.next().ok_or("--listen needs an address")?.clone()),
@@ -114,7 +116,10 @@ pub fn check(config: &Config) -> Vec<String> {
         p.push(format!("login_user {}: no such user", config.login_user));
     }
     if !config.login_chroot.is_dir() {
-        p.push(format!("login_chroot {}: not a directory", config.login_chroot.display()));
+        p.push(format!(
+            "login_chroot {}: not a directory",
+            config.login_chroot.display()
+        ));
     }
     p
 }
@@ -146,7 +151,10 @@ fn listen(addr: &str, args: &[String]) -> std::io::Result<()> {
             Ok(s) => s,
             Err(_) => continue,
         };
-        let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         let (ip, port) = peer.rsplit_once(':').unwrap_or((&peer, ""));
         let out = match stream.try_clone() {
             Ok(s) => s,
@@ -182,7 +190,8 @@ pub fn current_user() -> Option<(String, PathBuf)> {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let entry = passwd.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 7 && f[2].parse::<u32>().ok() == Some(uid)).then(|| (f[0].to_string(), PathBuf::from(f[5])))
+        (f.len() >= 7 && f[2].parse::<u32>().ok() == Some(uid))
+            .then(|| (f[0].to_string(), PathBuf::from(f[5])))
     });
     let home = std::env::var_os("HOME").map(PathBuf::from);
     match (entry, home) {
@@ -206,7 +215,16 @@ mod tests {
 
     #[test]
     fn arguments() {
-        let o = parse_args(&v(&["-c", "/x", "-o", "a=b", "--tls", "--listen", "127.0.0.1:1"])).unwrap();
+        let o = parse_args(&v(&[
+            "-c",
+            "/x",
+            "-o",
+            "a=b",
+            "--tls",
+            "--listen",
+            "127.0.0.1:1",
+        ]))
+        .unwrap();
         assert_eq!(o.config_file, Some("/x".into()));
         assert_eq!(o.overrides, vec!["a=b"]);
         assert!(o.tls && !o.wrapped && !o.check);
@@ -222,7 +240,10 @@ mod tests {
         c.login_user = "no-such-user-xyz".into();
         let p = check(&c);
         assert!(p.iter().any(|s| s.contains("tls_cert")), "{p:?}");
-        assert!(p.iter().any(|s| s.contains("tls_cert and tls_key")), "{p:?}");
+        assert!(
+            p.iter().any(|s| s.contains("tls_cert and tls_key")),
+            "{p:?}"
+        );
         assert!(p.iter().any(|s| s.contains("no-such-user-xyz")), "{p:?}");
     }
 }

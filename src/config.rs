@@ -99,9 +99,9 @@ impl Config {
                     if line.is_empty() || line.starts_with('#') {
                         continue;
                     }
-                    let (k, v) = line
-                        .split_once('=')
-                        .ok_or_else(|| format!("{}:{}: expected key = value", path.display(), n + 1))?;
+                    let (k, v) = line.split_once('=').ok_or_else(|| {
+                        format!("{}:{}: expected key = value", path.display(), n + 1)
+                    })?;
                     config
                         .set(k.trim(), v.trim())
                         .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
@@ -114,7 +114,9 @@ impl Config {
             let (k, v) = o
                 .split_once('=')
                 .ok_or_else(|| format!("-o {o}: expected key=value"))?;
-            config.set(k.trim(), v.trim()).map_err(|e| format!("-o {o}: {e}"))?;
+            config
+                .set(k.trim(), v.trim())
+                .map_err(|e| format!("-o {o}: {e}"))?;
         }
         Ok(config)
     }
@@ -209,12 +211,24 @@ impl Config {
         let _ = writeln!(s, "login_chroot = {}", self.login_chroot.display());
         let _ = writeln!(s, "first_valid_uid = {}", self.first_valid_uid);
         let _ = writeln!(s, "mail_privileged_group = {}", self.mail_privileged_group);
-        let _ = writeln!(s, "allow_plaintext_auth = {}", yn(self.allow_plaintext_auth));
-        let _ = writeln!(s, "allow_anonymous_login = {}", yn(self.allow_anonymous_login));
+        let _ = writeln!(
+            s,
+            "allow_plaintext_auth = {}",
+            yn(self.allow_plaintext_auth)
+        );
+        let _ = writeln!(
+            s,
+            "allow_anonymous_login = {}",
+            yn(self.allow_anonymous_login)
+        );
         let _ = writeln!(s, "tls_cert = {}", self.tls_cert);
         let _ = writeln!(s, "tls_key = {}", self.tls_key);
         let _ = writeln!(s, "syslog_facility = {}", self.syslog_facility);
-        let _ = writeln!(s, "auth_failure_delay = {}ms", self.auth_failure_delay.as_millis());
+        let _ = writeln!(
+            s,
+            "auth_failure_delay = {}ms",
+            self.auth_failure_delay.as_millis()
+        );
         let _ = writeln!(s, "auth_max_failures = {}", self.auth_max_failures);
         let _ = writeln!(s, "mbox_locks = {}", locks.join(" "));
         s
@@ -266,7 +280,12 @@ fn expand(template: &str, user: &str, home: &Path) -> Result<PathBuf, String> {
             Some('n') => out.push_str(local),
             Some('d') => out.push_str(domain),
             Some('%') => out.push('%'),
-            other => return Err(format!("mail_location: unknown variable %{}", other.unwrap_or(' '))),
+            other => {
+                return Err(format!(
+                    "mail_location: unknown variable %{}",
+                    other.unwrap_or(' ')
+                ))
+            }
         }
     }
     // A user name is data: it must not be able to make the path climb.
@@ -275,7 +294,10 @@ fn expand(template: &str, user: &str, home: &Path) -> Result<PathBuf, String> {
     }
     let p = PathBuf::from(out);
     if !p.is_absolute() {
-        return Err(format!("mail_location: {} is not an absolute path", p.display()));
+        return Err(format!(
+            "mail_location: {} is not an absolute path",
+            p.display()
+        ));
     }
     Ok(p)
 }
@@ -359,7 +381,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.mail_location_for("bob", Path::new("/home/bob")).unwrap(),
-            MailLocation::Mbox { root: "/home/bob/mail".into(), inbox: "/var/mail/bob".into() }
+            MailLocation::Mbox {
+                root: "/home/bob/mail".into(),
+                inbox: "/var/mail/bob".into()
+            }
         );
         let mut c = Config::defaults(Service::Imap);
         c.set("mail_location", "maildir:/srv/mail/%d/%n").unwrap();

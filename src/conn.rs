@@ -26,7 +26,14 @@ const INPUT_BUFFER: usize = 16 * 1024;
 impl<R: Read> Input<R> {
     /// Input without a timeout (tests drive the session with byte strings).
     pub fn new(inner: R) -> Input<R> {
-        Input { inner, fd: None, timeout: None, buf: vec![0; INPUT_BUFFER].into(), pos: 0, len: 0 }
+        Input {
+            inner,
+            fd: None,
+            timeout: None,
+            buf: vec![0; INPUT_BUFFER].into(),
+            pos: 0,
+            len: 0,
+        }
     }
 
     /// Input that polls `fd` (the descriptor `inner` reads from) before each
@@ -61,7 +68,10 @@ impl<R: Read> Input<R> {
         let (Some(fd), Some(t)) = (&self.fd, self.timeout) else {
             return Ok(());
         };
-        let ts = Timespec { tv_sec: t.as_secs() as i64, tv_nsec: t.subsec_nanos() as _ };
+        let ts = Timespec {
+            tv_sec: t.as_secs() as i64,
+            tv_nsec: t.subsec_nanos() as _,
+        };
         loop {
             let mut fds = [PollFd::new(fd, PollFlags::IN)];
             match poll(&mut fds, Some(&ts)) {
@@ -104,14 +114,45 @@ impl<R: Read> BufRead for Input<R> {
     }
 }
 
+/// Input the session can wait on: IDLE waits for the client's DONE while
+/// looking at the mailbox now and then.
+pub trait ClientInput: BufRead {
+    /// True when input is ready (or the input cannot be polled: tests),
+    /// false when `timeout` passed without any.
+    fn poll_input(&mut self, timeout: Duration) -> io::Result<bool>;
+}
+
+impl<R: Read> ClientInput for Input<R> {
+    fn poll_input(&mut self, timeout: Duration) -> io::Result<bool> {
+        if self.pos < self.len || self.fd.is_none() {
+            return Ok(true);
+        }
+        let saved = self.timeout.replace(timeout);
+        let r = self.wait_readable();
+        self.timeout = saved;
+        match r {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// The client on fds 0 and 1, as xinetd, stunnel, sshd and `--listen` give
 /// it: duplicated into owned files so that nothing else writes through them.
 pub fn stdio() -> io::Result<(Input<std::fs::File>, io::BufWriter<std::fs::File>)> {
     let rfd = io::stdin().as_fd().try_clone_to_owned()?;
     let pollfd = rfd.try_clone()?;
     let wfd = io::stdout().as_fd().try_clone_to_owned()?;
-    let input = Input::with_timeout(std::fs::File::from(rfd), pollfd, crate::limits::IMAP_LOGIN_TIMEOUT);
-    Ok((input, io::BufWriter::with_capacity(crate::limits::STREAM_BUFFER, std::fs::File::from(wfd))))
+    let input = Input::with_timeout(
+        std::fs::File::from(rfd),
+        pollfd,
+        crate::limits::IMAP_LOGIN_TIMEOUT,
+    );
+    Ok((
+        input,
+        io::BufWriter::with_capacity(crate::limits::STREAM_BUFFER, std::fs::File::from(wfd)),
+    ))
 }
 
 /// Writes `data` and flushes: the unit of a response that the client waits

@@ -114,3 +114,8 @@ pub const CONTROL_FILE_MAX: u64 = 1024 * 1024;
 /// Most mailbox directories LIST reports; the rest are ignored (and logged),
 /// so a tree with millions of folders cannot exhaust memory.
 pub const MAILBOXES_MAX: usize = 100_000;
+
+/// How often IDLE looks at the mailbox for changes by others: short enough
+/// that new mail shows within seconds, long enough that an idling client
+/// costs nothing (a look is two directory stats when nothing changed).
+pub const IDLE_CHECK_INTERVAL: Duration = Duration::from_secs(2);

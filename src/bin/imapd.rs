@@ -1,1 +1,20 @@
-fn main() {}
+//! imapd: one IMAP connection on stdin/stdout. See `imapd --help`.
+
+use mailaccess::cli::{self, Start};
+use mailaccess::config::Service;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match cli::start(Service::Imap, "imapd", &args) {
+        Start::Exit(text, code) => {
+            // Only before serving: --check, --help and argument errors.
+            if code == 0 {
+                print!("{text}");
+            } else {
+                eprint!("{text}");
+            }
+            std::process::exit(code);
+        }
+        Start::Serve(config, opts) => std::process::exit(mailaccess::imap::serve(&config, &opts)),
+    }
+}

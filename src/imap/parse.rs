@@ -6,7 +6,8 @@
 //! The grammar is the RFC's, with the tolerances Dovecot has and clients
 //! rely on: keywords in any case, a bare LF as line end (in `frame.rs`), a
 //! one-digit day in `date-time`, and unpadded base64 in SASL-IR.
-//! Everything else is refused with BAD rather than guessed at: 8-bit octets
+//! UTF-8 in quoted strings (RFC 9051's QUOTED-CHAR). Everything else is
+//! refused with BAD rather than guessed at: other 8-bit octets
 //! or NUL in quoted strings, NUL in literals, 0 or overflow in numbers,
 //! extra spaces, unknown flags beginning with `\`.
 
@@ -350,6 +351,23 @@ impl Parser<'_> {
                 Some(c) if is_text_char(c) => {
                     self.pos += 1;
                     out.push(c);
+                }
+                // RFC 9051 9 QUOTED-CHAR admits UTF-8 (UTF8-2/3/4), and
+                // clients send UTF-8 search strings quoted (Dovecot takes
+                // them): accept a whole valid UTF-8 sequence, nothing else.
+                Some(c @ 0xc2..=0xf4) => {
+                    let len = match c {
+                        0xc2..=0xdf => 2,
+                        0xe0..=0xef => 3,
+                        0xf0..=0xf4 => 4,
+                        _ => 0,
+                    };
+                    let seq = self.data.get(self.pos..self.pos + len).unwrap_or_default();
+                    if len == 0 || seq.len() != len || std::str::from_utf8(seq).is_err() {
+                        return Err(Bad::new("Invalid UTF-8 in quoted string"));
+                    }
+                    out.extend_from_slice(seq);
+                    self.pos += len;
                 }
                 Some(_) => {
                     return Err(Bad::new(
@@ -1760,7 +1778,15 @@ mod tests {
         ] {
             bad(b, Some("a"));
         }
-        bad_bytes(b"a SEARCH TEXT \"\xc3\xa4\"\r\n", Some("a"));
+        // RFC 9051: UTF-8 in a quoted string is taken; invalid UTF-8 is not.
+        match parse_bytes(b"a SEARCH TEXT \"\xc3\xa4\"\r\n").unwrap().body {
+            CommandBody::Search { criteria, .. } => {
+                assert_eq!(criteria, SearchKey::Text("\u{e4}".into()))
+            }
+            other => panic!("{other:?}"),
+        }
+        bad_bytes(b"a SEARCH TEXT \"\xc3\"\r\n", Some("a"));
+        bad_bytes(b"a SEARCH TEXT \"\xc3\x28\"\r\n", Some("a"));
     }
 
     #[test]
@@ -1991,8 +2017,12 @@ mod tests {
         assert_eq!(pw(b"a LOGIN u \"a\\\\b\\\"c\"\r\n").unwrap(), b"a\\b\"c");
         assert_eq!(pw(b"a LOGIN u \"({%*]})\"\r\n").unwrap(), b"({%*]})");
         assert_eq!(pw(b"a LOGIN u NIL\r\n").unwrap(), b"NIL");
+        assert_eq!(
+            pw(b"a LOGIN u \"\xc3\xa4\"\r\n").unwrap(),
+            "\u{e4}".as_bytes()
+        );
         for b in [
-            &b"a LOGIN u \"\xc3\xa4\"\r\n"[..],
+            &b"a LOGIN u \"\xed\xa0\x80\"\r\n"[..],
             b"a LOGIN u \"a\\b\"\r\n",
             b"a LOGIN u \"a\0b\"\r\n",
             b"a LOGIN u \"a\rb\"\r\n",

@@ -1461,6 +1461,9 @@ impl Mailbox for MaildirMailbox {
         if dirty {
             ix.save(&self.dir)?;
         }
+        // The caller reports new keywords itself (FLAGS before the FETCH
+        // that uses them), so sync must not report them again.
+        self.keywords = ix.keywords.clone();
         self.highest_modseq = ix.highest_modseq;
         Ok(changed)
     }

@@ -1,0 +1,61 @@
+//! Commands valid in any state (RFC 3501 6.1) and the small extensions that
+//! only talk about the server: ID (RFC 2971), ENABLE (RFC 5161),
+//! NAMESPACE (RFC 2342), and CHECK (RFC 3501 6.4.1).
+
+use crate::imap::response;
+use crate::imap::session::{Done, Result, Session, State};
+
+pub fn capability(s: &mut Session) -> Result<Done> {
+    let caps = s.capabilities();
+    s.out
+        .write_all(format!("* CAPABILITY {caps}\r\n").as_bytes())?;
+    Done::ok("Capability completed.")
+}
+
+/// NOOP does nothing but let the session report changes, which it does after
+/// every command.
+pub fn noop(_s: &mut Session) -> Result<Done> {
+    Done::ok("NOOP completed.")
+}
+
+pub fn check(_s: &mut Session) -> Result<Done> {
+    Done::ok("CHECK completed.")
+}
+
+pub fn logout(s: &mut Session) -> Result<Done> {
+    s.out.write_all(b"* BYE Logging out\r\n")?;
+    s.state = State::Logout;
+    Done::ok("Logout completed.")
+}
+
+/// RFC 2971: we say who we are; what the client says is only logged.
+pub fn id(s: &mut Session, params: Option<Vec<(String, Option<String>)>>) -> Result<Done> {
+    if let Some(p) = params {
+        let shown: Vec<String> = p
+            .iter()
+            .take(30)
+            .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("NIL")))
+            .collect();
+        log::info!("client id: {}", shown.join(", "));
+    }
+    let mut out = b"* ID (\"name\" \"mailaccess\" \"version\" ".to_vec();
+    response::string(&mut out, env!("CARGO_PKG_VERSION").as_bytes());
+    out.extend_from_slice(b")\r\n");
+    s.out.write_all(&out)?;
+    Done::ok("ID completed.")
+}
+
+/// RFC 5161: we have no capability that needs enabling yet, so ENABLE
+/// enables nothing and says so with an empty ENABLED response.
+pub fn enable(s: &mut Session, _caps: Vec<String>) -> Result<Done> {
+    s.out.write_all(b"* ENABLED\r\n")?;
+    Done::ok("ENABLE completed.")
+}
+
+/// RFC 2342: one personal namespace with the store's separator.
+pub fn namespace(s: &mut Session) -> Result<Done> {
+    let sep = s.store()?.separator();
+    s.out
+        .write_all(format!("* NAMESPACE ((\"\" \"{sep}\")) NIL NIL\r\n").as_bytes())?;
+    Done::ok("Namespace completed.")
+}

@@ -1,0 +1,347 @@
+//! FETCH and UID FETCH (RFC 3501 6.4.5, 7.4.2).
+//!
+//! Message data is read only as far as the items need: flags, UID, size and
+//! INTERNALDATE come from the view (no file is opened); ENVELOPE and header
+//! sections read only the header; BODY[] of a large message is streamed with
+//! its line ends made CRLF, never held in memory whole.
+
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+
+use chrono::{FixedOffset, TimeZone};
+
+use crate::imap::cmd::indexes;
+use crate::imap::command::{FetchItem, SequenceSet};
+use crate::imap::response;
+use crate::imap::session::{self, Done, Error, Result, Session, State};
+use crate::limits;
+use crate::mime::{self, crlf::CrlfReader};
+use crate::store::{flag, FlagOp, Flags, Mailbox, Message, StoreError};
+
+/// What of a message's content the items need.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    Nothing,
+    Header,
+    Whole,
+}
+
+fn need(item: &FetchItem) -> Need {
+    match item {
+        FetchItem::Envelope | FetchItem::Rfc822Header => Need::Header,
+        FetchItem::Body | FetchItem::BodyStructure | FetchItem::Rfc822 | FetchItem::Rfc822Text => {
+            Need::Whole
+        }
+        FetchItem::BodySection { section, .. } => match (&section.part[..], &section.text) {
+            ([], Some(mime::SectionText::Header | mime::SectionText::HeaderFields { .. })) => {
+                Need::Header
+            }
+            _ => Need::Whole,
+        },
+        _ => Need::Nothing,
+    }
+}
+
+/// Whole-message sections of messages larger than this are streamed from
+/// the file instead of being read into memory.
+const STREAM_ABOVE: u64 = 1024 * 1024;
+
+fn is_whole_message(item: &FetchItem) -> bool {
+    match item {
+        FetchItem::Rfc822 => true,
+        FetchItem::BodySection { section, .. } => section.part.is_empty() && section.text.is_none(),
+        _ => false,
+    }
+}
+
+pub fn fetch(s: &mut Session, set: &SequenceSet, items: &[FetchItem], uid: bool) -> Result<Done> {
+    // Borrow the writer and the mailbox separately, so bodies can stream.
+    let out: &mut dyn Write = &mut *s.out;
+    let State::Selected(sel) = &mut s.state else {
+        return Err(Error::Bad("No mailbox selected".into()));
+    };
+    let mailbox = sel.mailbox.as_mut();
+    let idx = indexes(mailbox.messages(), set, uid)?;
+    let mut items = items.to_vec();
+    // RFC 3501 6.4.8: UID FETCH always returns UID.
+    if uid && !items.contains(&FetchItem::Uid) {
+        items.insert(0, FetchItem::Uid);
+    }
+    // RFC 3501 6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT set \Seen.
+    let mut seen_now: HashSet<usize> = HashSet::new();
+    let sets_seen = items
+        .iter()
+        .any(|i| i.section().is_some_and(|(seen, _, _)| seen));
+    if sets_seen && !mailbox.read_only() {
+        let unseen: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|&i| !mailbox.messages()[i].flags.has(flag::SEEN))
+            .collect();
+        if !unseen.is_empty() {
+            let seen = Flags {
+                system: flag::SEEN,
+                keywords: Vec::new(),
+            };
+            seen_now = mailbox
+                .store(&unseen, FlagOp::Add, &seen)?
+                .into_iter()
+                .collect();
+        }
+    }
+    let want = items.iter().map(need).max().unwrap_or(Need::Nothing);
+    let mut vanished = 0usize;
+    for &i in &idx {
+        let m = mailbox.messages()[i].clone();
+        match fetch_one(out, mailbox, i, &m, &items, want, seen_now.contains(&i)) {
+            Ok(()) => {}
+            // Another program removed the file: RFC 2180 4.1.2 lets us say
+            // NO for it while answering the others.
+            Err(Error::No(Some(code), _)) if code == "EXPUNGEISSUED" => vanished += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    if vanished > 0 {
+        return Err(Error::no_code(
+            "EXPUNGEISSUED",
+            "Some of the requested messages no longer exist.",
+        ));
+    }
+    Done::ok("Fetch completed.")
+}
+
+/// Writes one `* n FETCH (...)` response.
+fn fetch_one(
+    out: &mut dyn Write,
+    mailbox: &mut dyn Mailbox,
+    index: usize,
+    m: &Message,
+    items: &[FetchItem],
+    want: Need,
+    seen_now: bool,
+) -> Result<()> {
+    let seq = index + 1;
+    // Streaming case: one whole-message item of a large message and nothing
+    // else that needs content.
+    let mut raw: Option<Vec<u8>> = None;
+    let mut parsed: Option<mime::Part> = None;
+    let streaming = m.size > STREAM_ABOVE
+        && items
+            .iter()
+            .all(|i| need(i) == Need::Nothing || is_whole_message(i));
+    if want != Need::Nothing && !streaming {
+        let mut r = open(mailbox, index)?;
+        let data = if want == Need::Header {
+            read_header(&mut r)?
+        } else {
+            read_all(&mut r)?
+        };
+        parsed = Some(mime::parse(&data));
+        raw = Some(data);
+    }
+    let mut buf = format!("* {seq} FETCH (").into_bytes();
+    let mut first = true;
+    let mut flags_sent = false;
+    for item in items {
+        if !first {
+            buf.push(b' ');
+        }
+        first = false;
+        match item {
+            FetchItem::Uid => buf.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+            FetchItem::Flags => {
+                buf.extend_from_slice(b"FLAGS ");
+                session::write_message_flags(&mut buf, m);
+                flags_sent = true;
+            }
+            FetchItem::InternalDate => {
+                buf.extend_from_slice(b"INTERNALDATE \"");
+                buf.extend_from_slice(
+                    internal_date(m.internal_date, m.internal_date_zone).as_bytes(),
+                );
+                buf.push(b'"');
+            }
+            FetchItem::Rfc822Size => {
+                buf.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes())
+            }
+            FetchItem::Envelope => {
+                buf.extend_from_slice(b"ENVELOPE ");
+                if let (Some(raw), Some(p)) = (&raw, &parsed) {
+                    mime::imap::envelope(&mut buf, raw, p);
+                }
+            }
+            FetchItem::Body | FetchItem::BodyStructure => {
+                let ext = *item == FetchItem::BodyStructure;
+                buf.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+                if let (Some(raw), Some(p)) = (&raw, &parsed) {
+                    mime::imap::body_structure(&mut buf, raw, p, ext);
+                }
+            }
+            FetchItem::Rfc822
+            | FetchItem::Rfc822Header
+            | FetchItem::Rfc822Text
+            | FetchItem::BodySection { .. } => {
+                let Some((_, section, partial)) = item.section() else {
+                    continue;
+                };
+                item.echo(&mut buf);
+                buf.push(b' ');
+                if streaming && is_whole_message(item) {
+                    out.write_all(&buf)?;
+                    buf.clear();
+                    stream_whole(out, mailbox, index, partial)?;
+                    continue;
+                }
+                let (Some(raw), Some(p)) = (&raw, &parsed) else {
+                    continue;
+                };
+                // A part that does not exist is an empty string, as Dovecot
+                // sends it (RFC 3501 6.4.5 leaves it open).
+                let bytes = mime::imap::section_bytes(raw, p, &section).unwrap_or_default();
+                response::literal(&mut buf, apply_partial(&bytes, partial));
+            }
+        }
+    }
+    if seen_now && !flags_sent {
+        // RFC 3501 6.4.5: the \Seen we just set is reported in the response.
+        buf.extend_from_slice(b" FLAGS ");
+        session::write_message_flags(&mut buf, m);
+    }
+    buf.extend_from_slice(b")\r\n");
+    out.write_all(&buf)?;
+    Ok(())
+}
+
+fn apply_partial(bytes: &[u8], partial: Option<(u32, u32)>) -> &[u8] {
+    match partial {
+        None => bytes,
+        Some((origin, len)) => {
+            let start = (origin as usize).min(bytes.len());
+            let end = start.saturating_add(len as usize).min(bytes.len());
+            &bytes[start..end]
+        }
+    }
+}
+
+fn open(mailbox: &mut dyn Mailbox, index: usize) -> Result<Box<dyn crate::store::MessageRead>> {
+    match mailbox.open_message(index) {
+        Ok(r) => Ok(r),
+        Err(StoreError::Expunged) | Err(StoreError::NotFound) => {
+            Err(Error::no_code("EXPUNGEISSUED", "Message was expunged"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn read_all(r: &mut dyn Read) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    r.read_to_end(&mut v)?;
+    Ok(v)
+}
+
+/// Reads up to and including the blank line that ends the header (or
+/// MIME_HEADER_MAX octets): ENVELOPE and header fetches need no more.
+fn read_header(r: &mut dyn Read) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = r.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(v);
+        }
+        let from = v.len().saturating_sub(3);
+        v.extend_from_slice(&chunk[..n]);
+        if let Some(end) = header_end(&v, from) {
+            v.truncate(end);
+            return Ok(v);
+        }
+        if v.len() >= limits::MIME_HEADER_MAX {
+            return Ok(v);
+        }
+    }
+}
+
+/// Offset just past the empty line ending a header, searching from `from`.
+fn header_end(v: &[u8], from: usize) -> Option<usize> {
+    if v.starts_with(b"\n") {
+        return Some(1);
+    }
+    if v.starts_with(b"\r\n") {
+        return Some(2);
+    }
+    let mut i = from;
+    while i + 1 < v.len() {
+        if v[i] == b'\n' {
+            if v[i + 1] == b'\n' {
+                return Some(i + 2);
+            }
+            if v[i + 1] == b'\r' && v.get(i + 2) == Some(&b'\n') {
+                return Some(i + 3);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Streams BODY[] (or RFC822) of a large message as a literal, line ends
+/// CRLF, in two passes over the file: one to count the octets exactly (the
+/// literal's length must be right even if the stored size is not), one to
+/// send them. Memory stays at two buffers whatever the message size.
+fn stream_whole(
+    out: &mut dyn Write,
+    mailbox: &mut dyn Mailbox,
+    index: usize,
+    partial: Option<(u32, u32)>,
+) -> Result<()> {
+    let total = io::copy(&mut CrlfReader::new(open(mailbox, index)?), &mut io::sink())?;
+    let (skip, len) = match partial {
+        None => (0, total),
+        Some((o, n)) => {
+            let start = (o as u64).min(total);
+            (start, (n as u64).min(total - start))
+        }
+    };
+    out.write_all(format!("{{{len}}}\r\n").as_bytes())?;
+    let mut r = CrlfReader::new(open(mailbox, index)?);
+    io::copy(&mut (&mut r).take(skip), &mut io::sink())?;
+    let sent = io::copy(&mut r.take(len), out)?;
+    if sent != len {
+        // The file changed between the passes: the literal cannot be
+        // completed truthfully, so the connection cannot go on.
+        return Err(Error::Fatal("message file changed while being sent".into()));
+    }
+    Ok(())
+}
+
+/// RFC 3501 `date-time`: "dd-Mon-yyyy hh:mm:ss +zzzz".
+pub fn internal_date(secs: i64, zone_minutes: i32) -> String {
+    let zone = FixedOffset::east_opt(zone_minutes * 60)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC is a valid offset"));
+    match zone.timestamp_opt(secs, 0).single() {
+        Some(t) => t.format("%d-%b-%Y %H:%M:%S %z").to_string(),
+        None => "01-Jan-1970 00:00:00 +0000".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(internal_date(0, 0), "01-Jan-1970 00:00:00 +0000");
+        assert_eq!(
+            internal_date(837_556_465, -420),
+            "16-Jul-1996 15:34:25 -0700"
+        );
+    }
+
+    #[test]
+    fn header_end_forms() {
+        assert_eq!(header_end(b"A: b\n\nbody", 0), Some(6));
+        assert_eq!(header_end(b"A: b\r\n\r\nbody", 0), Some(8));
+        assert_eq!(header_end(b"\nbody", 0), Some(1));
+        assert_eq!(header_end(b"A: b\n", 0), None);
+    }
+}

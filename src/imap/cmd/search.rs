@@ -1,0 +1,355 @@
+//! SEARCH and UID SEARCH (RFC 3501 6.4.4).
+//!
+//! Strings are compared as Unicode text, case-insensitively, after decoding
+//! the message (MIME encoded-words in headers, base64 and quoted-printable
+//! bodies, every charset encoding_rs knows) and the client's strings (from
+//! the CHARSET given). Message files are opened only when a key needs
+//! content, and only as far as it needs: headers or the whole message.
+
+use std::io::Read;
+
+use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
+
+use crate::imap::command::{SearchKey, SequenceSet};
+use crate::imap::session::{Done, Error, Result, Session, State};
+use crate::limits;
+use crate::mime;
+use crate::store::{flag, Mailbox, Message, StoreError};
+
+/// What a key needs to read of a message.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    Nothing,
+    Header,
+    Whole,
+}
+
+fn need(k: &SearchKey) -> Need {
+    use SearchKey::*;
+    match k {
+        Bcc(_) | Cc(_) | From(_) | Header(..) | Subject(_) | To(_) | SentBefore(_) | SentOn(_)
+        | SentSince(_) => Need::Header,
+        Body(_) | Text(_) => Need::Whole,
+        Not(k) => need(k),
+        Or(a, b) => need(a).max(need(b)),
+        And(ks) => ks.iter().map(need).max().unwrap_or(Need::Nothing),
+        _ => Need::Nothing,
+    }
+}
+
+/// A search key with its strings decoded to lower-case UTF-8 once, before
+/// looking at any message.
+enum Key {
+    Flag(u8, bool),
+    Keyword(String, bool),
+    Recent(bool),
+    New,
+    Seq(SequenceSet),
+    Uid(SequenceSet),
+    Size(bool, u64),
+    Date(DateField, std::cmp::Ordering, NaiveDate),
+    Header(String, String),
+    Body(String),
+    Text(String),
+    Not(Box<Key>),
+    Or(Box<Key>, Box<Key>),
+    And(Vec<Key>),
+    All,
+}
+
+#[derive(Clone, Copy)]
+enum DateField {
+    Internal,
+    Sent,
+}
+
+fn compile(k: &SearchKey, charset: &str) -> Result<Key> {
+    use std::cmp::Ordering::*;
+    use SearchKey as S;
+    let text = |b: &[u8]| -> Result<String> {
+        let s = if charset.eq_ignore_ascii_case("UTF-8") || charset.eq_ignore_ascii_case("US-ASCII")
+        {
+            String::from_utf8_lossy(b).into_owned()
+        } else {
+            mime::decode::charset(charset, b).ok_or_else(badcharset)?
+        };
+        Ok(s.to_lowercase())
+    };
+    Ok(match k {
+        S::All => Key::All,
+        S::Answered => Key::Flag(flag::ANSWERED, true),
+        S::Unanswered => Key::Flag(flag::ANSWERED, false),
+        S::Deleted => Key::Flag(flag::DELETED, true),
+        S::Undeleted => Key::Flag(flag::DELETED, false),
+        S::Draft => Key::Flag(flag::DRAFT, true),
+        S::Undraft => Key::Flag(flag::DRAFT, false),
+        S::Flagged => Key::Flag(flag::FLAGGED, true),
+        S::Unflagged => Key::Flag(flag::FLAGGED, false),
+        S::Seen => Key::Flag(flag::SEEN, true),
+        S::Unseen => Key::Flag(flag::SEEN, false),
+        S::Keyword(k) => Key::Keyword(k.clone(), true),
+        S::Unkeyword(k) => Key::Keyword(k.clone(), false),
+        S::Recent => Key::Recent(true),
+        S::Old => Key::Recent(false),
+        S::New => Key::New,
+        S::SequenceSet(s) => Key::Seq(s.clone()),
+        S::Uid(s) => Key::Uid(s.clone()),
+        S::Larger(n) => Key::Size(true, *n),
+        S::Smaller(n) => Key::Size(false, *n),
+        S::Before(d) => Key::Date(DateField::Internal, Less, *d),
+        S::On(d) => Key::Date(DateField::Internal, Equal, *d),
+        S::Since(d) => Key::Date(DateField::Internal, Greater, *d),
+        S::SentBefore(d) => Key::Date(DateField::Sent, Less, *d),
+        S::SentOn(d) => Key::Date(DateField::Sent, Equal, *d),
+        S::SentSince(d) => Key::Date(DateField::Sent, Greater, *d),
+        S::Bcc(s) => Key::Header("bcc".into(), text(s)?),
+        S::Cc(s) => Key::Header("cc".into(), text(s)?),
+        S::From(s) => Key::Header("from".into(), text(s)?),
+        S::To(s) => Key::Header("to".into(), text(s)?),
+        S::Subject(s) => Key::Header("subject".into(), text(s)?),
+        S::Header(f, s) => Key::Header(f.to_ascii_lowercase(), text(s)?),
+        S::Body(s) => Key::Body(text(s)?),
+        S::Text(s) => Key::Text(text(s)?),
+        S::Not(k) => Key::Not(Box::new(compile(k, charset)?)),
+        S::Or(a, b) => Key::Or(
+            Box::new(compile(a, charset)?),
+            Box::new(compile(b, charset)?),
+        ),
+        S::And(ks) => Key::And(
+            ks.iter()
+                .map(|k| compile(k, charset))
+                .collect::<Result<_>>()?,
+        ),
+    })
+}
+
+fn badcharset() -> Error {
+    Error::no_code("BADCHARSET (US-ASCII UTF-8)", "Unsupported charset")
+}
+
+pub fn search(
+    s: &mut Session,
+    charset: Option<&str>,
+    criteria: &SearchKey,
+    uid: bool,
+) -> Result<Done> {
+    let charset = charset.unwrap_or("US-ASCII");
+    if !charset.eq_ignore_ascii_case("UTF-8")
+        && !charset.eq_ignore_ascii_case("US-ASCII")
+        && mime::decode::charset(charset, b"").is_none()
+    {
+        return Err(badcharset());
+    }
+    let key = compile(criteria, charset)?;
+    let want = need(criteria);
+    let out: &mut dyn std::io::Write = &mut *s.out;
+    let State::Selected(sel) = &mut s.state else {
+        return Err(Error::Bad("No mailbox selected".into()));
+    };
+    let mailbox = sel.mailbox.as_mut();
+    let count = mailbox.messages().len();
+    let max_uid = mailbox.messages().last().map(|m| m.uid).unwrap_or(0);
+    let mut found = Vec::new();
+    for i in 0..count {
+        let m = mailbox.messages()[i].clone();
+        let mut content = Content::new(want);
+        let ctx = Ctx {
+            seq: i as u32 + 1,
+            max_seq: count as u32,
+            max_uid,
+        };
+        match matches(&key, &m, &ctx, &mut content, mailbox, i) {
+            Ok(true) => found.push(if uid { m.uid } else { i as u32 + 1 }),
+            Ok(false) => {}
+            // A message removed under us simply does not match.
+            Err(StoreError::Expunged) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut line = b"* SEARCH".to_vec();
+    for n in found {
+        line.extend_from_slice(format!(" {n}").as_bytes());
+    }
+    line.extend_from_slice(b"\r\n");
+    out.write_all(&line)?;
+    Done::ok("Search completed.")
+}
+
+struct Ctx {
+    seq: u32,
+    max_seq: u32,
+    max_uid: u32,
+}
+
+/// A message's content, read and decoded at most once per message.
+struct Content {
+    want: Need,
+    raw: Option<Vec<u8>>,
+    part: Option<mime::Part>,
+    body_text: Option<String>,
+}
+
+impl Content {
+    fn new(want: Need) -> Content {
+        Content {
+            want,
+            raw: None,
+            part: None,
+            body_text: None,
+        }
+    }
+
+    fn load(
+        &mut self,
+        mailbox: &mut dyn Mailbox,
+        index: usize,
+    ) -> std::result::Result<(), StoreError> {
+        if self.raw.is_none() {
+            let mut r = mailbox.open_message(index)?;
+            let mut v = Vec::new();
+            if self.want == Need::Header {
+                read_header(&mut r, &mut v)?;
+            } else {
+                r.read_to_end(&mut v)?;
+            }
+            self.part = Some(mime::parse(&v));
+            self.raw = Some(v);
+        }
+        Ok(())
+    }
+}
+
+fn read_header(r: &mut dyn Read, v: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = r.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        v.extend_from_slice(&chunk[..n]);
+        if v.windows(2).any(|w| w == b"\n\n")
+            || v.windows(4).any(|w| w == b"\r\n\r\n")
+            || v.len() >= limits::MIME_HEADER_MAX
+        {
+            return Ok(());
+        }
+    }
+}
+
+fn matches(
+    key: &Key,
+    m: &Message,
+    ctx: &Ctx,
+    c: &mut Content,
+    mailbox: &mut dyn Mailbox,
+    index: usize,
+) -> std::result::Result<bool, StoreError> {
+    Ok(match key {
+        Key::All => true,
+        Key::Flag(bit, want) => m.flags.has(*bit) == *want,
+        Key::Keyword(k, want) => m.flags.has_keyword(k) == *want,
+        Key::Recent(want) => m.recent == *want,
+        Key::New => m.recent && !m.flags.has(flag::SEEN),
+        Key::Seq(set) => set.contains(ctx.seq, ctx.max_seq),
+        Key::Uid(set) => set.contains(m.uid, ctx.max_uid),
+        Key::Size(larger, n) => {
+            if *larger {
+                m.size > *n
+            } else {
+                m.size < *n
+            }
+        }
+        Key::Date(field, ord, date) => {
+            let day = match field {
+                DateField::Internal => day_of(m.internal_date, m.internal_date_zone),
+                DateField::Sent => {
+                    c.load(mailbox, index)?;
+                    sent_date(c)
+                }
+            };
+            match day {
+                // RFC 3501: SINCE is "within or later than" the date.
+                Some(d) => match ord {
+                    std::cmp::Ordering::Greater => d >= *date,
+                    o => d.cmp(date) == *o,
+                },
+                None => false,
+            }
+        }
+        Key::Header(field, needle) => {
+            c.load(mailbox, index)?;
+            header_contains(c, field, needle)
+        }
+        Key::Body(needle) => {
+            c.load(mailbox, index)?;
+            body_contains(c, needle)
+        }
+        Key::Text(needle) => {
+            c.load(mailbox, index)?;
+            header_contains(c, "", needle) || body_contains(c, needle)
+        }
+        Key::Not(k) => !matches(k, m, ctx, c, mailbox, index)?,
+        Key::Or(a, b) => {
+            matches(a, m, ctx, c, mailbox, index)? || matches(b, m, ctx, c, mailbox, index)?
+        }
+        Key::And(ks) => {
+            for k in ks {
+                if !matches(k, m, ctx, c, mailbox, index)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+    })
+}
+
+fn day_of(secs: i64, zone_minutes: i32) -> Option<NaiveDate> {
+    let zone = FixedOffset::east_opt(zone_minutes * 60)?;
+    let t = zone.timestamp_opt(secs, 0).single()?;
+    NaiveDate::from_ymd_opt(t.year(), t.month(), t.day())
+}
+
+fn sent_date(c: &Content) -> Option<NaiveDate> {
+    let (raw, part) = (c.raw.as_ref()?, c.part.as_ref()?);
+    let value = header_values(raw, part, "date").into_iter().next()?;
+    let (secs, zone) = mime::date::parse_rfc2822(&String::from_utf8_lossy(value))?;
+    day_of(secs, zone)
+}
+
+/// A header field (or, with `field` empty, any field: TEXT) whose decoded
+/// value contains `needle`. RFC 3501: HEADER with an empty string matches
+/// every message that has the field.
+fn header_contains(c: &Content, field: &str, needle: &str) -> bool {
+    let (Some(raw), Some(part)) = (&c.raw, &c.part) else {
+        return false;
+    };
+    if field.is_empty() {
+        let header = mime::decode::header_value(raw.get(part.header.clone()).unwrap_or_default());
+        return header.to_lowercase().contains(needle);
+    }
+    header_values(raw, part, field).into_iter().any(|v| {
+        needle.is_empty()
+            || mime::decode::header_value(v)
+                .to_lowercase()
+                .contains(needle)
+    })
+}
+
+fn body_contains(c: &mut Content, needle: &str) -> bool {
+    if c.body_text.is_none() {
+        let (Some(raw), Some(part)) = (&c.raw, &c.part) else {
+            return false;
+        };
+        c.body_text = Some(mime::decode::body_text(raw, part).to_lowercase());
+    }
+    c.body_text.as_deref().is_some_and(|t| t.contains(needle))
+}
+
+/// The raw values of the header fields called `name`, in message order.
+fn header_values<'r>(raw: &'r [u8], part: &mime::Part, name: &str) -> Vec<&'r [u8]> {
+    mime::header::fields(raw, part.header.clone())
+        .into_iter()
+        .filter(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|f| f.value)
+        .collect()
+}

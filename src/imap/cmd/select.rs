@@ -1,0 +1,63 @@
+//! SELECT, EXAMINE (RFC 3501 6.3.1, 6.3.2), CLOSE (6.4.2), UNSELECT
+//! (RFC 3691).
+
+use crate::imap::session::{self, Done, Error, Result, Selected, Session, State};
+use crate::store::flag;
+
+pub fn select(s: &mut Session, name: &str, read_only: bool) -> Result<Done> {
+    // RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected, so the old
+    // one is closed first (without expunging).
+    if matches!(s.state, State::Selected(_)) {
+        s.state = State::Authenticated;
+    }
+    let mailbox = s.store()?.open(name, read_only)?;
+    let mut out = Vec::new();
+    session::write_flags_responses(&mut out, mailbox.as_ref());
+    let messages = mailbox.messages();
+    let recent = messages.iter().filter(|m| m.recent).count();
+    out.extend_from_slice(
+        format!("* {} EXISTS\r\n* {recent} RECENT\r\n", messages.len()).as_bytes(),
+    );
+    if let Some(first) = messages.iter().position(|m| !m.flags.has(flag::SEEN)) {
+        out.extend_from_slice(format!("* OK [UNSEEN {}] First unseen.\r\n", first + 1).as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "* OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] Predicted next UID\r\n",
+            mailbox.uid_validity(),
+            mailbox.uid_next()
+        )
+        .as_bytes(),
+    );
+    s.out.write_all(&out)?;
+    let ro = mailbox.read_only();
+    s.state = State::Selected(Selected {
+        name: name.to_string(),
+        mailbox,
+    });
+    if ro {
+        Done::code("READ-ONLY", "Examine completed.")
+    } else {
+        Done::code("READ-WRITE", "Select completed.")
+    }
+}
+
+/// RFC 3501 6.4.2: expunge silently (no untagged EXPUNGE) unless read-only,
+/// then leave the selected state.
+pub fn close(s: &mut Session) -> Result<Done> {
+    let sel = s.selected()?;
+    let result = if sel.mailbox.read_only() {
+        Ok(Vec::new())
+    } else {
+        sel.mailbox.expunge(None)
+    };
+    s.state = State::Authenticated;
+    result.map_err(Error::from)?;
+    Done::ok("Close completed.")
+}
+
+pub fn unselect(s: &mut Session) -> Result<Done> {
+    s.selected()?;
+    s.state = State::Authenticated;
+    Done::ok("Unselect completed.")
+}

@@ -1,0 +1,49 @@
+//! STATUS (RFC 3501 6.3.10), with SIZE (RFC 8438).
+
+use crate::imap::command::StatusItem;
+use crate::imap::response;
+use crate::imap::session::{Done, Result, Session, State};
+
+pub fn status(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Done> {
+    // RFC 3501 6.3.10 lets STATUS of the selected mailbox be refused; we
+    // answer it, from the session's own view so the counts agree with what
+    // the client was told.
+    let st = match &s.state {
+        State::Selected(sel) if sel.name == name => {
+            let mb = sel.mailbox.as_ref();
+            let msgs = mb.messages();
+            crate::store::Status {
+                messages: msgs.len() as u32,
+                recent: msgs.iter().filter(|m| m.recent).count() as u32,
+                uid_next: mb.uid_next(),
+                uid_validity: mb.uid_validity(),
+                unseen: msgs
+                    .iter()
+                    .filter(|m| !m.flags.has(crate::store::flag::SEEN))
+                    .count() as u32,
+                highest_modseq: mb.highest_modseq(),
+                size: msgs.iter().map(|m| m.size).sum(),
+            }
+        }
+        _ => s.store()?.status(name)?,
+    };
+    let mut out = b"* STATUS ".to_vec();
+    response::mailbox(&mut out, name);
+    out.extend_from_slice(b" (");
+    let parts: Vec<String> = items
+        .iter()
+        .map(|i| match i {
+            StatusItem::Messages => format!("MESSAGES {}", st.messages),
+            StatusItem::Recent => format!("RECENT {}", st.recent),
+            StatusItem::UidNext => format!("UIDNEXT {}", st.uid_next),
+            StatusItem::UidValidity => format!("UIDVALIDITY {}", st.uid_validity),
+            StatusItem::Unseen => format!("UNSEEN {}", st.unseen),
+            StatusItem::Size => format!("SIZE {}", st.size),
+            StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", st.highest_modseq),
+        })
+        .collect();
+    out.extend_from_slice(parts.join(" ").as_bytes());
+    out.extend_from_slice(b")\r\n");
+    s.out.write_all(&out)?;
+    Done::ok("Status completed.")
+}

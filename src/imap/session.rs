@@ -1,0 +1,440 @@
+//! The IMAP session: the state machine of RFC 3501 3, which command is
+//! allowed in which state (one table), and the reporting of changes made by
+//! others (EXISTS, RECENT, EXPUNGE, FETCH FLAGS) where RFC 3501 7.4.1 allows.
+//! Command behaviour lives in `cmd/`, one file per command or family.
+
+use std::io::{self, Write};
+
+use crate::conn::ClientInput;
+
+use crate::imap::cmd;
+use crate::imap::command::{Command, CommandBody};
+use crate::imap::frame::{self, FrameError};
+use crate::imap::parse;
+use crate::limits;
+use crate::store::{flag, Changes, Flags, Mailbox, Message, Store, StoreError};
+
+/// RFC 3501 3: the four states. The selected mailbox lives in its state, so
+/// no command can reach a mailbox that is not selected.
+pub enum State {
+    NotAuthenticated,
+    Authenticated,
+    Selected(Selected),
+    Logout,
+}
+
+/// The selected mailbox and what the session must remember about it.
+pub struct Selected {
+    pub name: String,
+    pub mailbox: Box<dyn Mailbox>,
+}
+
+/// How a command failed, and so what the client is told.
+#[derive(Debug)]
+pub enum Error {
+    /// Tagged BAD: the command was not understood or not valid here.
+    Bad(String),
+    /// Tagged NO with an optional response code (RFC 5530 names).
+    No(Option<String>, String),
+    /// The session cannot go on: BYE if possible, then exit.
+    Fatal(String),
+}
+
+impl Error {
+    pub fn no(text: impl Into<String>) -> Error {
+        Error::No(None, text.into())
+    }
+    pub fn no_code(code: &str, text: impl Into<String>) -> Error {
+        Error::No(Some(code.into()), text.into())
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::Fatal(format!("I/O error: {e}"))
+    }
+}
+
+impl From<StoreError> for Error {
+    /// The store's errors with the RFC 5530 response code each deserves.
+    fn from(e: StoreError) -> Error {
+        let text = e.to_string();
+        match e {
+            StoreError::NotFound => Error::no_code("NONEXISTENT", text),
+            StoreError::AlreadyExists => Error::no_code("ALREADYEXISTS", text),
+            StoreError::BadName(_) => Error::no_code("CANNOT", text),
+            StoreError::NotAllowed(_) => Error::no_code("CANNOT", text),
+            StoreError::Limit(_) => Error::no_code("LIMIT", text),
+            StoreError::Expunged => Error::no_code("EXPUNGEISSUED", text),
+            StoreError::InUse => Error::no_code("INUSE", text),
+            StoreError::Corrupt(_) => Error::no_code("CORRUPTION", text),
+            StoreError::Io(ref io) => {
+                log::error!("store: {io}");
+                Error::no_code(
+                    "SERVERBUG",
+                    "Internal error occurred. Refer to server log for more information.",
+                )
+            }
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A command's successful outcome: the tagged OK's response code and text.
+pub struct Done {
+    pub code: Option<String>,
+    pub text: String,
+}
+
+impl Done {
+    pub fn ok(text: impl Into<String>) -> Result<Done> {
+        Ok(Done {
+            code: None,
+            text: text.into(),
+        })
+    }
+    pub fn code(code: impl Into<String>, text: impl Into<String>) -> Result<Done> {
+        Ok(Done {
+            code: Some(code.into()),
+            text: text.into(),
+        })
+    }
+}
+
+/// What the main loop does after a command.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The capabilities this server implements, in every authenticated state.
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND LIST-SUBSCRIBED? STATUS=SIZE";
+
+pub struct Session<'a> {
+    pub state: State,
+    pub store: Option<Box<dyn Store>>,
+    pub out: &'a mut dyn Write,
+    bad_commands: u32,
+}
+
+impl<'a> Session<'a> {
+    /// A session for a user who is already authenticated (PREAUTH: ssh,
+    /// mutt's `tunnel=`, mbsync's `Tunnel`).
+    pub fn preauth(store: Box<dyn Store>, out: &'a mut dyn Write) -> Session<'a> {
+        Session {
+            state: State::Authenticated,
+            store: Some(store),
+            out,
+            bad_commands: 0,
+        }
+    }
+
+    pub fn capabilities(&self) -> String {
+        CAPABILITIES.replace(" LIST-SUBSCRIBED?", "")
+    }
+
+    /// Runs the session until LOGOUT, EOF, timeout or a fatal error.
+    pub fn run<R: ClientInput>(&mut self, input: &mut R, greeting: &str) -> io::Result<()> {
+        self.out.write_all(greeting.as_bytes())?;
+        self.out.flush()?;
+        loop {
+            let frame =
+                match frame::read_command(input, &mut *self.out, &mut crate::imap::spool_file) {
+                    Ok(f) => f,
+                    Err(FrameError::Eof) => return Ok(()),
+                    Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::TimedOut => {
+                        let _ = self.send(b"* BYE Disconnected for inactivity.\r\n");
+                        return Ok(());
+                    }
+                    Err(FrameError::Io(e)) => return Err(e),
+                    Err(e) => {
+                        // The frame was refused before it was complete (too
+                        // long, literal too big): the framer says what to tell.
+                        if let Some(line) = e.response() {
+                            self.send(&line)?;
+                        }
+                        if e.is_fatal() || self.count_bad() {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                };
+            let command = match parse::parse_command(frame) {
+                Ok(c) => c,
+                Err(e) => {
+                    let tag = e.tag.as_deref().unwrap_or("*");
+                    self.send(format!("{tag} BAD {}\r\n", e.message).as_bytes())?;
+                    if self.count_bad() {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            if self.command(command, input)? == Flow::Stop {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Counts a bad command; true when the limit is reached and BYE was sent.
+    fn count_bad(&mut self) -> bool {
+        self.bad_commands += 1;
+        if self.bad_commands >= limits::IMAP_BAD_COMMANDS_MAX {
+            let _ = self.send(b"* BYE Too many invalid IMAP commands.\r\n");
+            return true;
+        }
+        false
+    }
+
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.out.write_all(data)?;
+        self.out.flush()
+    }
+
+    fn command<R: ClientInput>(&mut self, command: Command, input: &mut R) -> io::Result<Flow> {
+        let Command { tag, body } = command;
+        let name = body.name();
+        if let Err(why) = allowed(&self.state, &body) {
+            self.send(format!("{tag} BAD {why}\r\n").as_bytes())?;
+            return Ok(if self.count_bad() {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            });
+        }
+        let expunge_ok = reports_expunge(&body);
+        let result = cmd::dispatch(self, &tag, body, input);
+        // Changes made by others go out before the tagged reply.
+        let result = match result {
+            Ok(done) => self.report_changes(expunge_ok).map(|_| done),
+            Err(Error::Fatal(e)) => Err(Error::Fatal(e)),
+            Err(e) => {
+                let _ = self.report_changes(expunge_ok);
+                Err(e)
+            }
+        };
+        let mut line = Vec::new();
+        match result {
+            Ok(done) => {
+                self.bad_commands = 0;
+                line.extend_from_slice(tag.as_bytes());
+                line.extend_from_slice(b" OK ");
+                if let Some(code) = done.code {
+                    line.extend_from_slice(format!("[{code}] ").as_bytes());
+                }
+                line.extend_from_slice(done.text.as_bytes());
+            }
+            Err(Error::No(code, text)) => {
+                line.extend_from_slice(tag.as_bytes());
+                line.extend_from_slice(b" NO ");
+                if let Some(code) = code {
+                    line.extend_from_slice(format!("[{code}] ").as_bytes());
+                }
+                line.extend_from_slice(text.as_bytes());
+            }
+            Err(Error::Bad(text)) => {
+                self.send(format!("{tag} BAD {text}\r\n").as_bytes())?;
+                return Ok(if self.count_bad() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                });
+            }
+            Err(Error::Fatal(why)) => {
+                log::error!("{name}: {why}");
+                let _ = self.send(b"* BYE Internal error, closing the connection.\r\n");
+                return Err(io::Error::other(why));
+            }
+        }
+        line.extend_from_slice(b"\r\n");
+        self.send(&line)?;
+        Ok(if matches!(self.state, State::Logout) {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        })
+    }
+
+    /// Syncs the selected mailbox and reports what others changed. With
+    /// `expunge_ok` false (during FETCH, STORE, SEARCH by sequence number,
+    /// RFC 3501 7.4.1) expunges are held back for a later command.
+    pub fn report_changes(&mut self, expunge_ok: bool) -> Result<()> {
+        let State::Selected(sel) = &mut self.state else {
+            return Ok(());
+        };
+        let changes = sel.mailbox.sync(expunge_ok)?;
+        let mut out = Vec::new();
+        write_changes(&mut out, sel.mailbox.as_ref(), &changes);
+        self.out.write_all(&out)?;
+        Ok(())
+    }
+
+    pub fn store(&mut self) -> Result<&mut dyn Store> {
+        match self.store.as_deref_mut() {
+            Some(s) => Ok(s),
+            None => Err(Error::Bad("Not authenticated".into())),
+        }
+    }
+
+    pub fn selected(&mut self) -> Result<&mut Selected> {
+        match &mut self.state {
+            State::Selected(s) => Ok(s),
+            _ => Err(Error::Bad("No mailbox selected".into())),
+        }
+    }
+}
+
+/// Writes the untagged responses for `changes` (RFC 3501 7.3.1, 7.3.2,
+/// 7.4.1, 7.4.2).
+pub fn write_changes(out: &mut Vec<u8>, mailbox: &dyn Mailbox, changes: &Changes) {
+    for seq in &changes.expunged {
+        out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+    }
+    if changes.keywords_changed {
+        write_flags_responses(out, mailbox);
+    }
+    if let Some(n) = changes.exists {
+        out.extend_from_slice(format!("* {n} EXISTS\r\n").as_bytes());
+    }
+    // RECENT goes with EXISTS: an expunge lowers it too, but the client
+    // counts that itself (as Dovecot, which sends RECENT only with EXISTS).
+    if let (Some(_), Some(n)) = (changes.exists, changes.recent) {
+        out.extend_from_slice(format!("* {n} RECENT\r\n").as_bytes());
+    }
+    let messages = mailbox.messages();
+    for &seq in &changes.flags {
+        if let Some(m) = messages.get(seq as usize - 1) {
+            out.extend_from_slice(format!("* {seq} FETCH (UID {} FLAGS ", m.uid).as_bytes());
+            write_message_flags(out, m);
+            out.extend_from_slice(b")\r\n");
+        }
+    }
+}
+
+/// `* FLAGS` and `* OK [PERMANENTFLAGS]` (RFC 3501 7.2.6, 7.1).
+pub fn write_flags_responses(out: &mut Vec<u8>, mailbox: &dyn Mailbox) {
+    let keywords = mailbox.keywords();
+    out.extend_from_slice(b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+    for k in &keywords {
+        out.push(b' ');
+        out.extend_from_slice(k.as_bytes());
+    }
+    out.extend_from_slice(b")\r\n");
+    if mailbox.read_only() {
+        out.extend_from_slice(b"* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n");
+        return;
+    }
+    out.extend_from_slice(b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+    for k in &keywords {
+        out.push(b' ');
+        out.extend_from_slice(k.as_bytes());
+    }
+    if mailbox.can_create_keywords() {
+        out.extend_from_slice(b" \\*");
+    }
+    out.extend_from_slice(b")] Flags permitted.\r\n");
+}
+
+/// RFC 3501 `flag-list` of a stored flag set (no `\Recent`).
+pub fn write_flag_list(out: &mut Vec<u8>, flags: &Flags) {
+    out.push(b'(');
+    let mut first = true;
+    for (bit, name) in flag::ALL {
+        if flags.has(bit) {
+            if !first {
+                out.push(b' ');
+            }
+            first = false;
+            out.extend_from_slice(name.as_bytes());
+        }
+    }
+    for k in &flags.keywords {
+        if !first {
+            out.push(b' ');
+        }
+        first = false;
+        out.extend_from_slice(k.as_bytes());
+    }
+    out.push(b')');
+}
+
+/// A message's FLAGS as FETCH shows them: stored flags plus `\Recent`.
+pub fn write_message_flags(out: &mut Vec<u8>, m: &Message) {
+    let mut list = Vec::new();
+    write_flag_list(&mut list, &m.flags);
+    if m.recent {
+        list.pop();
+        if list.len() > 1 {
+            list.push(b' ');
+        }
+        list.extend_from_slice(b"\\Recent)");
+    }
+    out.extend_from_slice(&list);
+}
+
+/// The one table of which command is valid in which state (RFC 3501 6).
+fn allowed(state: &State, body: &CommandBody) -> std::result::Result<(), &'static str> {
+    use CommandBody::*;
+    let selected = matches!(state, State::Selected(_));
+    let authenticated = selected || matches!(state, State::Authenticated);
+    match body {
+        Capability | Noop | Logout | Id(_) => Ok(()),
+        StartTls | Authenticate { .. } | Login { .. } => {
+            if authenticated {
+                Err("Already authenticated.")
+            } else {
+                Ok(())
+            }
+        }
+        Select { .. }
+        | Examine { .. }
+        | Create { .. }
+        | Delete { .. }
+        | Rename { .. }
+        | Subscribe { .. }
+        | Unsubscribe { .. }
+        | List { .. }
+        | Lsub { .. }
+        | Status { .. }
+        | Append { .. }
+        | Namespace
+        | Enable(_)
+        | Idle => {
+            if authenticated {
+                Ok(())
+            } else {
+                Err("Please log in first.")
+            }
+        }
+        Check
+        | Close
+        | Unselect
+        | Expunge { .. }
+        | Search { .. }
+        | Fetch { .. }
+        | Store { .. }
+        | Copy { .. }
+        | Move { .. } => {
+            if selected {
+                Ok(())
+            } else if authenticated {
+                Err("No mailbox selected.")
+            } else {
+                Err("Please log in first.")
+            }
+        }
+    }
+}
+
+/// RFC 3501 7.4.1: no EXPUNGE while responding to FETCH, STORE or SEARCH
+/// (the UID forms may), nor, in practice, to a command that reports
+/// sequence numbers of its own.
+fn reports_expunge(body: &CommandBody) -> bool {
+    use CommandBody::*;
+    !matches!(
+        body,
+        Fetch { uid: false, .. } | Store { uid: false, .. } | Search { uid: false, .. }
+    )
+}
