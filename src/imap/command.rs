@@ -313,11 +313,20 @@ pub struct AppendMessage {
 /// The octets of an APPEND message literal: small ones in memory, larger
 /// ones in a spool file (positioned at its start) so that memory does not
 /// grow with message size.
-#[derive(Debug)]
 pub enum Literal {
     Memory(Vec<u8>),
     /// The file and the number of octets in it.
     File(File, u64),
+}
+
+/// Only the length: a message does not belong in a log line.
+impl fmt::Debug for Literal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Literal::Memory(v) => write!(f, "Memory({} octets)", v.len()),
+            Literal::File(_, n) => write!(f, "File({n} octets)"),
+        }
+    }
 }
 
 impl Literal {
@@ -406,10 +415,11 @@ impl SequenceSet {
 
     /// Whether `n` is in the set, `*` being `max`.
     pub fn contains(&self, n: u32, max: u32) -> bool {
-        self.0.iter().any(|&(a, b)| {
-            let (a, b) = (a.resolve(max), b.resolve(max));
-            a.min(b) <= n && n <= a.max(b)
-        })
+        n != 0
+            && self.0.iter().any(|&(a, b)| {
+                let (a, b) = (a.resolve(max), b.resolve(max));
+                a.min(b) <= n && n <= a.max(b)
+            })
     }
 
     /// The largest explicit number in the set (ignoring `*`), so that a

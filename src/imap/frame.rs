@@ -21,6 +21,7 @@
 //!   octets is the connection closed;
 //! * an over-long line is read to its end and thrown away likewise.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 
@@ -119,6 +120,20 @@ impl FrameError {
         }
     }
 }
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Io(e) => write!(f, "I/O error: {e}"),
+            FrameError::Eof => f.write_str("client closed the connection"),
+            FrameError::TooLong { .. } => f.write_str("command line too long"),
+            FrameError::LiteralTooBig { .. } => f.write_str("literal too large"),
+            FrameError::Flood => f.write_str("too much data after a refused command"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
 
 impl From<io::Error> for FrameError {
     fn from(e: io::Error) -> Self {

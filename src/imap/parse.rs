@@ -41,6 +41,14 @@ impl ParseError {
     }
 }
 
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
 /// Parses one complete command.
 pub fn parse_command(frame: Frame) -> Result<Command, ParseError> {
     let (data, spooled) = frame.into_parts();
