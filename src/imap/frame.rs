@@ -421,6 +421,10 @@ fn discard_command<R: BufRead + ?Sized>(input: &mut R, mut budget: u64) -> Resul
                 budget = budget.checked_sub(n).ok_or(FrameError::Flood)?;
                 discard(input, n)?;
             }
+            // `}` whose `{` fell out of the tail (`{000...05+}`): we cannot
+            // tell where the command ends, and must not take the client's
+            // literal octets for commands.
+            None if tail.ends_with(b"}") && !tail.contains(&b'{') => return Err(FrameError::Flood),
             _ => return Ok(()),
         }
     }
@@ -749,6 +753,15 @@ mod tests {
         let f = read_command(&mut client, &mut Shared(out.clone()), &mut spool).unwrap();
         assert_eq!(f.bytes(), b"c NOOP");
         assert!(out.borrow().is_empty());
+    }
+
+    #[test]
+    fn unreadable_literal_in_discarded_line_closes() {
+        let mut input = b"a7 LOGIN ".to_vec();
+        input.extend(std::iter::repeat_n(b'x', IMAP_LINE_MAX));
+        input.extend_from_slice(format!(" {{{}5+}}\r\nNOOP\r\n", "0".repeat(40)).as_bytes());
+        let (r, _, _, _) = run(vec![(input, 0)]);
+        assert!(matches!(r, Err(FrameError::Flood)));
     }
 
     #[test]
