@@ -177,6 +177,37 @@ impl CommandBody {
     }
 }
 
+impl CommandBody {
+    /// Whether the command refers to messages by sequence number, so that
+    /// no untagged EXPUNGE may be sent while it runs (RFC 3501 7.4.1;
+    /// Dovecot's COMMAND_FLAG_USES_SEQS). A UID SEARCH whose criteria
+    /// contain a sequence set uses them too.
+    pub fn uses_sequence_numbers(&self) -> bool {
+        match self {
+            CommandBody::Fetch { uid, .. }
+            | CommandBody::Store { uid, .. }
+            | CommandBody::Copy { uid, .. }
+            | CommandBody::Move { uid, .. } => !uid,
+            CommandBody::Search { uid, criteria, .. } => !uid || criteria.has_sequence_set(),
+            _ => false,
+        }
+    }
+}
+
+impl SearchKey {
+    /// Whether a bare sequence set (message numbers) occurs anywhere in
+    /// the key.
+    pub fn has_sequence_set(&self) -> bool {
+        match self {
+            SearchKey::SequenceSet(_) => true,
+            SearchKey::Not(k) => k.has_sequence_set(),
+            SearchKey::Or(a, b) => a.has_sequence_set() || b.has_sequence_set(),
+            SearchKey::And(v) => v.iter().any(SearchKey::has_sequence_set),
+            _ => false,
+        }
+    }
+}
+
 /// Written by hand so that a password or SASL response never reaches a log
 /// through `{:?}`.
 impl fmt::Debug for CommandBody {
@@ -639,6 +670,35 @@ mod tests {
             set(&[(Value(1), Value(u32::MAX))]).ranges(u32::MAX).len(),
             1
         );
+    }
+
+    #[test]
+    fn sequence_number_users() {
+        let set = SequenceSet(vec![(Value(1), Star)]);
+        let search = |uid, criteria| CommandBody::Search {
+            charset: None,
+            criteria,
+            uid,
+        };
+        assert!(search(false, SearchKey::All).uses_sequence_numbers());
+        assert!(!search(true, SearchKey::All).uses_sequence_numbers());
+        let nested = SearchKey::Or(
+            Box::new(SearchKey::Seen),
+            Box::new(SearchKey::Not(Box::new(SearchKey::SequenceSet(
+                set.clone(),
+            )))),
+        );
+        assert!(search(true, nested).uses_sequence_numbers());
+        assert!(!search(true, SearchKey::Uid(set.clone())).uses_sequence_numbers());
+        let fetch = |uid| CommandBody::Fetch {
+            set: set.clone(),
+            items: vec![],
+            uid,
+        };
+        assert!(fetch(false).uses_sequence_numbers());
+        assert!(!fetch(true).uses_sequence_numbers());
+        assert!(!CommandBody::Noop.uses_sequence_numbers());
+        assert!(!CommandBody::Expunge { uids: None }.uses_sequence_numbers());
     }
 
     #[test]
