@@ -756,6 +756,27 @@ mod tests {
     }
 
     #[test]
+    fn line_one_over_the_limit_ending_in_literal_plus() {
+        // The line end is read with the line (no CR to tell it apart), so
+        // the announced literal must still be skipped.
+        let mut input = b"a7 LOGIN ".to_vec();
+        input.resize(IMAP_LINE_MAX + 1 - 5, b'x');
+        input.extend_from_slice(b" {3+}\nabc\r\nb NOOP\r\n");
+        let out = Rc::new(RefCell::new(Vec::new()));
+        let mut client = Client {
+            chunks: vec![(input, 0)],
+            next: 0,
+            pos: 0,
+            out: out.clone(),
+        };
+        let mut spool = || -> io::Result<File> { panic!("no spool") };
+        let r = read_command(&mut client, &mut Shared(out.clone()), &mut spool);
+        assert!(matches!(r, Err(FrameError::TooLong { .. })));
+        let f = read_command(&mut client, &mut Shared(out.clone()), &mut spool).unwrap();
+        assert_eq!(f.bytes(), b"b NOOP");
+    }
+
+    #[test]
     fn unreadable_literal_in_discarded_line_closes() {
         let mut input = b"a7 LOGIN ".to_vec();
         input.extend(std::iter::repeat_n(b'x', IMAP_LINE_MAX));

@@ -2017,6 +2017,33 @@ mod tests {
         assert!(e.message.contains("8-bit"), "{e:?}");
     }
 
+    /// C: several commands in one stream, as a session reads them.
+    #[test]
+    fn transcript_stays_in_step() {
+        let stream = b"a1 LOGIN {3}\r\njoe {2+}\r\npw\r\na2 SELECT {5}\r\ninbox\r\n\
+            a3 BOGUS\r\na4 UID FETCH 1:* (FLAGS)\r\n";
+        let mut r = BufReader::with_capacity(3, &stream[..]);
+        let mut out = Vec::new();
+        let mut next = || parse_command(read_command(&mut r, &mut out, &mut spool).unwrap());
+        assert!(matches!(next().unwrap().body, CommandBody::Login { .. }));
+        assert!(
+            matches!(next().unwrap().body, CommandBody::Select { mailbox } if mailbox == "INBOX")
+        );
+        assert_eq!(
+            next().unwrap_err().response(),
+            b"a3 BAD Unknown command\r\n"
+        );
+        let c = next().unwrap();
+        assert_eq!(c.tag, "a4");
+        assert!(matches!(c.body, CommandBody::Fetch { uid: true, .. }));
+        assert!(matches!(
+            read_command(&mut r, &mut out, &mut spool),
+            Err(FrameError::Eof)
+        ));
+        // S: one continuation for each synchronising literal, none for {2+}.
+        assert_eq!(out, b"+ Ready for literal data\r\n".repeat(2));
+    }
+
     #[test]
     fn malformed_commands_get_bad_with_tag() {
         assert_eq!(bad("a1 FOO\r\n", Some("a1")), "Unknown command");
