@@ -310,7 +310,9 @@ fn read_line_into<R: BufRead + ?Sized>(
             Some(i) if i <= room => {
                 buf.extend_from_slice(&avail[..i]);
                 input.consume(i + 1);
-                if buf.last() == Some(&b'\r') {
+                // Only a CR of this line: the buffer may end in a
+                // literal's octets.
+                if buf.len() > start && buf.last() == Some(&b'\r') {
                     buf.pop();
                 }
                 if buf.len() - start > max {
@@ -661,6 +663,14 @@ mod tests {
     }
 
     #[test]
+    fn literal_ending_in_cr_then_empty_line() {
+        let (d, _) = frame_all_ways(b"a LOGIN u {2+}\r\nx\r\n");
+        assert_eq!(d, b"a LOGIN u {2+}\r\nx\r");
+        let (d, _) = frame_all_ways(b"a LOGIN u {2+}\r\nx\r\r\n");
+        assert_eq!(d, b"a LOGIN u {2+}\r\nx\r");
+    }
+
+    #[test]
     fn non_synchronising_literals_get_none() {
         let (d, c) = frame_all_ways(b"a LOGIN {3+}\r\njoe {7+}\r\nhunter2\r\n");
         assert_eq!(d, b"a LOGIN {3+}\r\njoe {7+}\r\nhunter2");
@@ -944,6 +954,57 @@ mod tests {
         let e = read_line(&mut c).unwrap_err();
         assert_eq!(e.response().unwrap(), b"* BAD Command line too long\r\n");
         assert_eq!(read_line(&mut c).unwrap(), b"*");
+    }
+
+    /// Random streams made of command-like pieces: the framer never panics
+    /// and always stops (each call consumes input or reports an error).
+    #[test]
+    fn random_streams_never_panic() {
+        const PIECES: &[&[u8]] = &[
+            b"a ",
+            b"APPEND ",
+            b"x ",
+            b"{3}",
+            b"{2+}",
+            b"{0}",
+            b"{99999999}",
+            b"{1+}",
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b"}",
+            b"{",
+            b"+",
+            b"abc",
+            b"\0",
+            b"\xff",
+            b" ",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as usize
+        };
+        for _ in 0..3000 {
+            let mut input = Vec::new();
+            for _ in 0..rnd() % 12 {
+                input.extend_from_slice(PIECES[rnd() % PIECES.len()]);
+            }
+            let mut r = io::BufReader::with_capacity(1 + rnd() % 4, &input[..]);
+            let mut out = Vec::new();
+            let mut spool = tempfile::tempfile;
+            for _ in 0..=input.len() {
+                match read_command(&mut r, &mut out, &mut spool) {
+                    Ok(f) => {
+                        let _ = crate::imap::parse::parse_command(f);
+                    }
+                    Err(e) if e.is_fatal() => break,
+                    Err(_) => {}
+                }
+            }
+        }
     }
 
     #[test]
