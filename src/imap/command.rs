@@ -177,6 +177,37 @@ impl CommandBody {
     }
 }
 
+impl CommandBody {
+    /// Whether the command refers to messages by sequence number, so that
+    /// no untagged EXPUNGE may be sent while it runs (RFC 3501 7.4.1;
+    /// Dovecot's COMMAND_FLAG_USES_SEQS). A UID SEARCH whose criteria
+    /// contain a sequence set uses them too.
+    pub fn uses_sequence_numbers(&self) -> bool {
+        match self {
+            CommandBody::Fetch { uid, .. }
+            | CommandBody::Store { uid, .. }
+            | CommandBody::Copy { uid, .. }
+            | CommandBody::Move { uid, .. } => !uid,
+            CommandBody::Search { uid, criteria, .. } => !uid || criteria.has_sequence_set(),
+            _ => false,
+        }
+    }
+}
+
+impl SearchKey {
+    /// Whether a bare sequence set (message numbers) occurs anywhere in
+    /// the key.
+    pub fn has_sequence_set(&self) -> bool {
+        match self {
+            SearchKey::SequenceSet(_) => true,
+            SearchKey::Not(k) => k.has_sequence_set(),
+            SearchKey::Or(a, b) => a.has_sequence_set() || b.has_sequence_set(),
+            SearchKey::And(v) => v.iter().any(SearchKey::has_sequence_set),
+            _ => false,
+        }
+    }
+}
+
 /// Written by hand so that a password or SASL response never reaches a log
 /// through `{:?}`.
 impl fmt::Debug for CommandBody {
@@ -313,11 +344,20 @@ pub struct AppendMessage {
 /// The octets of an APPEND message literal: small ones in memory, larger
 /// ones in a spool file (positioned at its start) so that memory does not
 /// grow with message size.
-#[derive(Debug)]
 pub enum Literal {
     Memory(Vec<u8>),
     /// The file and the number of octets in it.
     File(File, u64),
+}
+
+/// Only the length: a message does not belong in a log line.
+impl fmt::Debug for Literal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Literal::Memory(v) => write!(f, "Memory({} octets)", v.len()),
+            Literal::File(_, n) => write!(f, "File({n} octets)"),
+        }
+    }
 }
 
 impl Literal {
@@ -406,10 +446,11 @@ impl SequenceSet {
 
     /// Whether `n` is in the set, `*` being `max`.
     pub fn contains(&self, n: u32, max: u32) -> bool {
-        self.0.iter().any(|&(a, b)| {
-            let (a, b) = (a.resolve(max), b.resolve(max));
-            a.min(b) <= n && n <= a.max(b)
-        })
+        n != 0
+            && self.0.iter().any(|&(a, b)| {
+                let (a, b) = (a.resolve(max), b.resolve(max));
+                a.min(b) <= n && n <= a.max(b)
+            })
     }
 
     /// The largest explicit number in the set (ignoring `*`), so that a
@@ -629,6 +670,35 @@ mod tests {
             set(&[(Value(1), Value(u32::MAX))]).ranges(u32::MAX).len(),
             1
         );
+    }
+
+    #[test]
+    fn sequence_number_users() {
+        let set = SequenceSet(vec![(Value(1), Star)]);
+        let search = |uid, criteria| CommandBody::Search {
+            charset: None,
+            criteria,
+            uid,
+        };
+        assert!(search(false, SearchKey::All).uses_sequence_numbers());
+        assert!(!search(true, SearchKey::All).uses_sequence_numbers());
+        let nested = SearchKey::Or(
+            Box::new(SearchKey::Seen),
+            Box::new(SearchKey::Not(Box::new(SearchKey::SequenceSet(
+                set.clone(),
+            )))),
+        );
+        assert!(search(true, nested).uses_sequence_numbers());
+        assert!(!search(true, SearchKey::Uid(set.clone())).uses_sequence_numbers());
+        let fetch = |uid| CommandBody::Fetch {
+            set: set.clone(),
+            items: vec![],
+            uid,
+        };
+        assert!(fetch(false).uses_sequence_numbers());
+        assert!(!fetch(true).uses_sequence_numbers());
+        assert!(!CommandBody::Noop.uses_sequence_numbers());
+        assert!(!CommandBody::Expunge { uids: None }.uses_sequence_numbers());
     }
 
     #[test]

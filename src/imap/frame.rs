@@ -21,6 +21,7 @@
 //!   octets is the connection closed;
 //! * an over-long line is read to its end and thrown away likewise.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 
@@ -119,6 +120,20 @@ impl FrameError {
         }
     }
 }
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Io(e) => write!(f, "I/O error: {e}"),
+            FrameError::Eof => f.write_str("client closed the connection"),
+            FrameError::TooLong { .. } => f.write_str("command line too long"),
+            FrameError::LiteralTooBig { .. } => f.write_str("literal too large"),
+            FrameError::Flood => f.write_str("too much data after a refused command"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
 
 impl From<io::Error> for FrameError {
     fn from(e: io::Error) -> Self {
@@ -295,7 +310,9 @@ fn read_line_into<R: BufRead + ?Sized>(
             Some(i) if i <= room => {
                 buf.extend_from_slice(&avail[..i]);
                 input.consume(i + 1);
-                if buf.last() == Some(&b'\r') {
+                // Only a CR of this line: the buffer may end in a
+                // literal's octets.
+                if buf.len() > start && buf.last() == Some(&b'\r') {
                     buf.pop();
                 }
                 if buf.len() - start > max {
@@ -406,6 +423,10 @@ fn discard_command<R: BufRead + ?Sized>(input: &mut R, mut budget: u64) -> Resul
                 budget = budget.checked_sub(n).ok_or(FrameError::Flood)?;
                 discard(input, n)?;
             }
+            // `}` whose `{` fell out of the tail (`{000...05+}`): we cannot
+            // tell where the command ends, and must not take the client's
+            // literal octets for commands.
+            None if tail.ends_with(b"}") && !tail.contains(&b'{') => return Err(FrameError::Flood),
             _ => return Ok(()),
         }
     }
@@ -642,6 +663,14 @@ mod tests {
     }
 
     #[test]
+    fn literal_ending_in_cr_then_empty_line() {
+        let (d, _) = frame_all_ways(b"a LOGIN u {2+}\r\nx\r\n");
+        assert_eq!(d, b"a LOGIN u {2+}\r\nx\r");
+        let (d, _) = frame_all_ways(b"a LOGIN u {2+}\r\nx\r\r\n");
+        assert_eq!(d, b"a LOGIN u {2+}\r\nx\r");
+    }
+
+    #[test]
     fn non_synchronising_literals_get_none() {
         let (d, c) = frame_all_ways(b"a LOGIN {3+}\r\njoe {7+}\r\nhunter2\r\n");
         assert_eq!(d, b"a LOGIN {3+}\r\njoe {7+}\r\nhunter2");
@@ -734,6 +763,36 @@ mod tests {
         let f = read_command(&mut client, &mut Shared(out.clone()), &mut spool).unwrap();
         assert_eq!(f.bytes(), b"c NOOP");
         assert!(out.borrow().is_empty());
+    }
+
+    #[test]
+    fn line_one_over_the_limit_ending_in_literal_plus() {
+        // The line end is read with the line (no CR to tell it apart), so
+        // the announced literal must still be skipped.
+        let mut input = b"a7 LOGIN ".to_vec();
+        input.resize(IMAP_LINE_MAX + 1 - 5, b'x');
+        input.extend_from_slice(b" {3+}\nabc\r\nb NOOP\r\n");
+        let out = Rc::new(RefCell::new(Vec::new()));
+        let mut client = Client {
+            chunks: vec![(input, 0)],
+            next: 0,
+            pos: 0,
+            out: out.clone(),
+        };
+        let mut spool = || -> io::Result<File> { panic!("no spool") };
+        let r = read_command(&mut client, &mut Shared(out.clone()), &mut spool);
+        assert!(matches!(r, Err(FrameError::TooLong { .. })));
+        let f = read_command(&mut client, &mut Shared(out.clone()), &mut spool).unwrap();
+        assert_eq!(f.bytes(), b"b NOOP");
+    }
+
+    #[test]
+    fn unreadable_literal_in_discarded_line_closes() {
+        let mut input = b"a7 LOGIN ".to_vec();
+        input.extend(std::iter::repeat_n(b'x', IMAP_LINE_MAX));
+        input.extend_from_slice(format!(" {{{}5+}}\r\nNOOP\r\n", "0".repeat(40)).as_bytes());
+        let (r, _, _, _) = run(vec![(input, 0)]);
+        assert!(matches!(r, Err(FrameError::Flood)));
     }
 
     #[test]
@@ -895,6 +954,57 @@ mod tests {
         let e = read_line(&mut c).unwrap_err();
         assert_eq!(e.response().unwrap(), b"* BAD Command line too long\r\n");
         assert_eq!(read_line(&mut c).unwrap(), b"*");
+    }
+
+    /// Random streams made of command-like pieces: the framer never panics
+    /// and always stops (each call consumes input or reports an error).
+    #[test]
+    fn random_streams_never_panic() {
+        const PIECES: &[&[u8]] = &[
+            b"a ",
+            b"APPEND ",
+            b"x ",
+            b"{3}",
+            b"{2+}",
+            b"{0}",
+            b"{99999999}",
+            b"{1+}",
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b"}",
+            b"{",
+            b"+",
+            b"abc",
+            b"\0",
+            b"\xff",
+            b" ",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as usize
+        };
+        for _ in 0..3000 {
+            let mut input = Vec::new();
+            for _ in 0..rnd() % 12 {
+                input.extend_from_slice(PIECES[rnd() % PIECES.len()]);
+            }
+            let mut r = io::BufReader::with_capacity(1 + rnd() % 4, &input[..]);
+            let mut out = Vec::new();
+            let mut spool = tempfile::tempfile;
+            for _ in 0..=input.len() {
+                match read_command(&mut r, &mut out, &mut spool) {
+                    Ok(f) => {
+                        let _ = crate::imap::parse::parse_command(f);
+                    }
+                    Err(e) if e.is_fatal() => break,
+                    Err(_) => {}
+                }
+            }
+        }
     }
 
     #[test]

@@ -42,6 +42,14 @@ impl ParseError {
     }
 }
 
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
 /// Parses one complete command.
 pub fn parse_command(frame: Frame) -> Result<Command, ParseError> {
     let (data, spooled) = frame.into_parts();
@@ -2037,6 +2045,33 @@ mod tests {
         }
         let e = pw(b"a LOGIN u \"\xff\"\r\n").unwrap_err();
         assert!(e.message.contains("8-bit"), "{e:?}");
+    }
+
+    /// C: several commands in one stream, as a session reads them.
+    #[test]
+    fn transcript_stays_in_step() {
+        let stream = b"a1 LOGIN {3}\r\njoe {2+}\r\npw\r\na2 SELECT {5}\r\ninbox\r\n\
+            a3 BOGUS\r\na4 UID FETCH 1:* (FLAGS)\r\n";
+        let mut r = BufReader::with_capacity(3, &stream[..]);
+        let mut out = Vec::new();
+        let mut next = || parse_command(read_command(&mut r, &mut out, &mut spool).unwrap());
+        assert!(matches!(next().unwrap().body, CommandBody::Login { .. }));
+        assert!(
+            matches!(next().unwrap().body, CommandBody::Select { mailbox } if mailbox == "INBOX")
+        );
+        assert_eq!(
+            next().unwrap_err().response(),
+            b"a3 BAD Unknown command\r\n"
+        );
+        let c = next().unwrap();
+        assert_eq!(c.tag, "a4");
+        assert!(matches!(c.body, CommandBody::Fetch { uid: true, .. }));
+        assert!(matches!(
+            read_command(&mut r, &mut out, &mut spool),
+            Err(FrameError::Eof)
+        ));
+        // S: one continuation for each synchronising literal, none for {2+}.
+        assert_eq!(out, b"+ Ready for literal data\r\n".repeat(2));
     }
 
     #[test]
