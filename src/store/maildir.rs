@@ -386,7 +386,9 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
                     taken.insert(base.to_string());
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(StoreError::Io(e)),
+                // One odd file (a name too long for ":2,") must not make the
+                // whole mailbox unusable: it stays in new/, not \Recent.
+                Err(e) => log::warn!("{}: cannot move {name} to cur/: {e}", dir.display()),
             }
         }
     }
@@ -781,7 +783,42 @@ impl Maildir {
             .mode(0o700)
             .create(&root)?;
         make_maildir(&root)?;
-        Ok(Maildir { root })
+        let store = Maildir { root };
+        store.clean_staging();
+        Ok(store)
+    }
+
+    /// Removes staging directories (`.~create.*`, `.~delete.*`,
+    /// `.~rename.*`) that a crash left behind. None ever holds a message:
+    /// create and rename stage only an empty Maildir and its index, delete
+    /// stages what is being deleted. Only old ones are touched, so that an
+    /// operation in progress in another process is never disturbed.
+    fn clean_staging(&self) {
+        let Ok(rd) = fs::read_dir(&self.root) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for entry in rd.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                continue;
+            };
+            if !["create", "delete", "rename"]
+                .iter()
+                .any(|w| name.starts_with(&format!(".~{w}.")))
+            {
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > MAILDIR_TMP_STALE);
+            if old && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -1015,6 +1052,9 @@ impl Store for Maildir {
             // Remove the link itself, never what it points at.
             fs::remove_file(&path)?;
             return Ok(());
+        }
+        if !m.is_dir() {
+            return Err(StoreError::NotFound);
         }
         if has_children && !folders.get(name).copied().unwrap_or(false) {
             return Err(StoreError::NotAllowed(
