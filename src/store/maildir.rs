@@ -2057,6 +2057,76 @@ mod tests {
         assert_eq!(mb.uid_next(), 21);
     }
 
+    /// One thread appends while another session syncs and flags: every
+    /// message ends up with one UID, the same in both views.
+    #[test]
+    fn concurrent_append_and_sync() {
+        let (_t, s) = store();
+        let root = s.root().to_path_buf();
+        let r2 = root.clone();
+        let writer = std::thread::spawn(move || {
+            let mut s = Maildir::open_store(r2).expect("store");
+            for i in 0..40 {
+                let body = format!("m{i}\r\n");
+                let mut data = body.as_bytes();
+                let mut m = [NewMessage {
+                    flags: Flags::default(),
+                    internal_date: None,
+                    data: &mut data,
+                    len: body.len() as u64,
+                }];
+                s.append("INBOX", &mut m).expect("append");
+            }
+        });
+        let mut s2 = Maildir::open_store(root.clone()).expect("store");
+        let mut mb = s2.open("INBOX", false).expect("open");
+        for _ in 0..40 {
+            mb.sync(true).expect("sync");
+            let n = mb.messages().len();
+            if n > 0 {
+                mb.store(&[n - 1], FlagOp::Add, &seen()).expect("store");
+            }
+        }
+        writer.join().expect("join");
+        mb.sync(true).expect("sync");
+        let uids: Vec<Uid> = mb.messages().iter().map(|m| m.uid).collect();
+        assert_eq!(uids, (1..=40).collect::<Vec<_>>());
+        let other = s2.open("INBOX", true).expect("open");
+        assert_eq!(
+            other.messages(),
+            mb.messages()
+                .iter()
+                .map(|m| Message {
+                    recent: false,
+                    ..m.clone()
+                })
+                .collect::<Vec<_>>()
+        );
+    }
+
+    /// What a crash leaves (a half-written tmp/ file, an unrenamed index
+    /// file) is never taken for a message or an index.
+    #[test]
+    fn crash_leftovers_are_ignored() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        append(&mut s, "INBOX", "a\r\n", Flags::default());
+        let v = s.status("INBOX").expect("status").uid_validity;
+        fs::write(root.join("tmp/123.M1P9.host"), "half a mess").expect("w");
+        fs::write(
+            root.join("mailaccess-index.tmp"),
+            "mailaccess-index 1\nuidval",
+        )
+        .expect("w");
+        let mb = s.open("INBOX", false).expect("open");
+        assert_eq!(mb.uid_validity(), v);
+        assert_eq!(mb.messages().len(), 1);
+        assert!(
+            root.join("tmp/123.M1P9.host").exists(),
+            "fresh tmp file kept"
+        );
+    }
+
     /// A file without W= is read once for its size, then the index answers.
     #[test]
     fn size_counted_once_then_cached() {
