@@ -442,10 +442,16 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
             break;
         }
         let path = dir.join(f.sub.dir()).join(&f.name);
+        // A file that vanished (renamed meanwhile: the next scan finds it)
+        // or cannot be read gets no UID yet; one bad file must not make the
+        // whole mailbox unusable.
         let meta = match fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(StoreError::Io(e)),
+            Err(e) => {
+                log::warn!("{}: {e}", path.display());
+                continue;
+            }
         };
         if !meta.file_type().is_file() {
             continue;
@@ -455,7 +461,10 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
             None => match crlf_size(&path) {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(StoreError::Io(e)),
+                Err(e) => {
+                    log::warn!("{}: {e}", path.display());
+                    continue;
+                }
             },
         };
         let (_, letters) = split_name(&f.name);
