@@ -743,6 +743,10 @@ fn commit(root: &Path, dir: &Path, prepared: &[Prepared]) -> Result<Appended> {
             });
             uids.push(uid);
         }
+        // The renames and links are durable before the index says so.
+        for sub in [Sub::New, Sub::Cur] {
+            File::open(dir.join(sub.dir()))?.sync_all()?;
+        }
         r.index.save(dir)?;
         Ok(())
     })();
@@ -1550,7 +1554,7 @@ impl Mailbox for MaildirMailbox {
             r.index.entries.retain(|e| !gone_uids.contains(&e.uid));
             r.index.bump();
             r.index.save(&self.dir)?;
-            File::open(&self.dir)?.sync_all()?;
+            File::open(self.dir.join("cur"))?.sync_all()?;
         }
         let mut seqs = Vec::with_capacity(removed.len());
         for &i in removed.iter().rev() {
