@@ -26,6 +26,11 @@
 //! The index is written last: a crash before that leaves the files, which
 //! the next scan finds as new messages; nothing is lost.
 //!
+//! Line ends: APPEND stores messages with LF line ends (CRLF turned into
+//! LF, as Dovecot and every Maildir MUA expect). `open_message` gives the
+//! bytes as stored; `Message::size` is the CRLF size (`W=`), so FETCH must
+//! turn each bare LF into CRLF when it sends a body.
+//!
 //! Create without parents: Maildir++ is flat, so "a.b" needs no "a" on disk;
 //! LIST then shows "a" as `\Noselect \HasChildren`, as Dovecot does.
 
