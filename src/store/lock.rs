@@ -27,6 +27,11 @@ impl Lock {
     /// Takes an exclusive lock on `path`, creating the file (mode 0600) if
     /// needed; retries with growing pauses until `LOCK_WAIT_MAX` has passed.
     pub fn exclusive(path: &Path) -> Result<Lock> {
+        Lock::exclusive_within(path, LOCK_WAIT_MAX)
+    }
+
+    /// `exclusive` with another bound on the wait.
+    pub fn exclusive_within(path: &Path, wait: Duration) -> Result<Lock> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -42,7 +47,7 @@ impl Lock {
                 Err(e) if e == Errno::WOULDBLOCK || e == Errno::INTR => {}
                 Err(e) => return Err(StoreError::Io(e.into())),
             }
-            if start.elapsed() >= LOCK_WAIT_MAX {
+            if start.elapsed() >= wait {
                 return Err(StoreError::InUse);
             }
             sleep(pause);
@@ -73,5 +78,16 @@ mod tests {
         sleep(Duration::from_millis(50));
         drop(l);
         assert!(t.join().expect("join").is_ok());
+    }
+
+    #[test]
+    fn held_lock_gives_in_use_not_a_hang() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("lock");
+        let _l = Lock::exclusive(&p).expect("first");
+        let start = Instant::now();
+        let r = Lock::exclusive_within(&p, Duration::from_millis(200));
+        assert!(matches!(r, Err(StoreError::InUse)));
+        assert!(start.elapsed() < Duration::from_secs(5));
     }
 }

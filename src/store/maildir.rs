@@ -26,6 +26,11 @@
 //! The index is written last: a crash before that leaves the files, which
 //! the next scan finds as new messages; nothing is lost.
 //!
+//! Line ends: APPEND stores messages with LF line ends (CRLF turned into
+//! LF, as Dovecot and every Maildir MUA expect). `open_message` gives the
+//! bytes as stored; `Message::size` is the CRLF size (`W=`), so FETCH must
+//! turn each bare LF into CRLF when it sends a body.
+//!
 //! Create without parents: Maildir++ is flat, so "a.b" needs no "a" on disk;
 //! LIST then shows "a" as `\Noselect \HasChildren`, as Dovecot does.
 
@@ -386,7 +391,9 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
                     taken.insert(base.to_string());
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(StoreError::Io(e)),
+                // One odd file (a name too long for ":2,") must not make the
+                // whole mailbox unusable: it stays in new/, not \Recent.
+                Err(e) => log::warn!("{}: cannot move {name} to cur/: {e}", dir.display()),
             }
         }
     }
@@ -440,10 +447,16 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
             break;
         }
         let path = dir.join(f.sub.dir()).join(&f.name);
+        // A file that vanished (renamed meanwhile: the next scan finds it)
+        // or cannot be read gets no UID yet; one bad file must not make the
+        // whole mailbox unusable.
         let meta = match fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(StoreError::Io(e)),
+            Err(e) => {
+                log::warn!("{}: {e}", path.display());
+                continue;
+            }
         };
         if !meta.file_type().is_file() {
             continue;
@@ -453,7 +466,10 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
             None => match crlf_size(&path) {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(StoreError::Io(e)),
+                Err(e) => {
+                    log::warn!("{}: {e}", path.display());
+                    continue;
+                }
             },
         };
         let (_, letters) = split_name(&f.name);
@@ -732,6 +748,10 @@ fn commit(root: &Path, dir: &Path, prepared: &[Prepared]) -> Result<Appended> {
             });
             uids.push(uid);
         }
+        // The renames and links are durable before the index says so.
+        for sub in [Sub::New, Sub::Cur] {
+            File::open(dir.join(sub.dir()))?.sync_all()?;
+        }
         r.index.save(dir)?;
         Ok(())
     })();
@@ -781,7 +801,42 @@ impl Maildir {
             .mode(0o700)
             .create(&root)?;
         make_maildir(&root)?;
-        Ok(Maildir { root })
+        let store = Maildir { root };
+        store.clean_staging();
+        Ok(store)
+    }
+
+    /// Removes staging directories (`.~create.*`, `.~delete.*`,
+    /// `.~rename.*`) that a crash left behind. None ever holds a message:
+    /// create and rename stage only an empty Maildir and its index, delete
+    /// stages what is being deleted. Only old ones are touched, so that an
+    /// operation in progress in another process is never disturbed.
+    fn clean_staging(&self) {
+        let Ok(rd) = fs::read_dir(&self.root) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for entry in rd.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                continue;
+            };
+            if !["create", "delete", "rename"]
+                .iter()
+                .any(|w| name.starts_with(&format!(".~{w}.")))
+            {
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > MAILDIR_TMP_STALE);
+            if old && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -1015,6 +1070,9 @@ impl Store for Maildir {
             // Remove the link itself, never what it points at.
             fs::remove_file(&path)?;
             return Ok(());
+        }
+        if !m.is_dir() {
+            return Err(StoreError::NotFound);
         }
         if has_children && !folders.get(name).copied().unwrap_or(false) {
             return Err(StoreError::NotAllowed(
@@ -1504,7 +1562,7 @@ impl Mailbox for MaildirMailbox {
             r.index.entries.retain(|e| !gone_uids.contains(&e.uid));
             r.index.bump();
             r.index.save(&self.dir)?;
-            File::open(&self.dir)?.sync_all()?;
+            File::open(self.dir.join("cur"))?.sync_all()?;
         }
         let mut seqs = Vec::with_capacity(removed.len());
         for &i in removed.iter().rev() {
@@ -2018,6 +2076,76 @@ mod tests {
         let uids: Vec<Uid> = mb.messages().iter().map(|m| m.uid).collect();
         assert_eq!(uids, vec![7, 12, 20]);
         assert_eq!(mb.uid_next(), 21);
+    }
+
+    /// One thread appends while another session syncs and flags: every
+    /// message ends up with one UID, the same in both views.
+    #[test]
+    fn concurrent_append_and_sync() {
+        let (_t, s) = store();
+        let root = s.root().to_path_buf();
+        let r2 = root.clone();
+        let writer = std::thread::spawn(move || {
+            let mut s = Maildir::open_store(r2).expect("store");
+            for i in 0..40 {
+                let body = format!("m{i}\r\n");
+                let mut data = body.as_bytes();
+                let mut m = [NewMessage {
+                    flags: Flags::default(),
+                    internal_date: None,
+                    data: &mut data,
+                    len: body.len() as u64,
+                }];
+                s.append("INBOX", &mut m).expect("append");
+            }
+        });
+        let mut s2 = Maildir::open_store(root.clone()).expect("store");
+        let mut mb = s2.open("INBOX", false).expect("open");
+        for _ in 0..40 {
+            mb.sync(true).expect("sync");
+            let n = mb.messages().len();
+            if n > 0 {
+                mb.store(&[n - 1], FlagOp::Add, &seen()).expect("store");
+            }
+        }
+        writer.join().expect("join");
+        mb.sync(true).expect("sync");
+        let uids: Vec<Uid> = mb.messages().iter().map(|m| m.uid).collect();
+        assert_eq!(uids, (1..=40).collect::<Vec<_>>());
+        let other = s2.open("INBOX", true).expect("open");
+        assert_eq!(
+            other.messages(),
+            mb.messages()
+                .iter()
+                .map(|m| Message {
+                    recent: false,
+                    ..m.clone()
+                })
+                .collect::<Vec<_>>()
+        );
+    }
+
+    /// What a crash leaves (a half-written tmp/ file, an unrenamed index
+    /// file) is never taken for a message or an index.
+    #[test]
+    fn crash_leftovers_are_ignored() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        append(&mut s, "INBOX", "a\r\n", Flags::default());
+        let v = s.status("INBOX").expect("status").uid_validity;
+        fs::write(root.join("tmp/123.M1P9.host"), "half a mess").expect("w");
+        fs::write(
+            root.join("mailaccess-index.tmp"),
+            "mailaccess-index 1\nuidval",
+        )
+        .expect("w");
+        let mb = s.open("INBOX", false).expect("open");
+        assert_eq!(mb.uid_validity(), v);
+        assert_eq!(mb.messages().len(), 1);
+        assert!(
+            root.join("tmp/123.M1P9.host").exists(),
+            "fresh tmp file kept"
+        );
     }
 
     /// A file without W= is read once for its size, then the index answers.

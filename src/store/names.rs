@@ -10,7 +10,8 @@
 //! further and upper-cases an "INBOX" first component followed by the
 //! separator, so that "inbox.foo" means "INBOX.foo"; we do not, following the
 //! RFC, which means a client that relied on that Dovecot behaviour sees a
-//! different folder.)
+//! different folder. This is from memory of Dovecot's behaviour and has not
+//! been checked against its source here.)
 
 use crate::limits::{MAILBOX_DEPTH_MAX, MAILBOX_NAME_MAX};
 
