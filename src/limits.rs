@@ -119,3 +119,10 @@ pub const MAILBOXES_MAX: usize = 100_000;
 /// that new mail shows within seconds, long enough that an idling client
 /// costs nothing (a look is two directory stats when nothing changed).
 pub const IDLE_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long a Maildir directory's modification time must have stood before
+/// an unchanged time is taken to mean "nothing changed" and a sync skips the
+/// scan. File systems tick in milliseconds (ext4, tmpfs) or seconds (some
+/// network file systems); a change within the same tick as the last one
+/// would otherwise hide behind an unchanged time.
+pub const MAILDIR_STAMP_SETTLE: Duration = Duration::from_secs(1);

@@ -1261,6 +1261,39 @@ pub struct MaildirMailbox {
     slots: Vec<Slot>,
     /// Highest UID ever in the view: anything above is new.
     last_uid: Uid,
+    /// What the last full look saw, and when it started: lets `sync` skip
+    /// the directory scan when nothing changed.
+    seen: Option<(Stamp, SystemTime)>,
+    /// The view holds messages removed on disk but not yet reported.
+    held_back: bool,
+}
+
+/// Modification times of what a sync reads: new/, cur/, the index and the
+/// keyword file. Any delivery, flag change (rename), expunge (unlink) or
+/// index update by another process changes at least one of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Stamp([Option<SystemTime>; 4]);
+
+impl Stamp {
+    fn of(dir: &Path) -> Stamp {
+        let m = |p: PathBuf| fs::metadata(p).and_then(|m| m.modified()).ok();
+        Stamp([
+            m(dir.join("new")),
+            m(dir.join("cur")),
+            m(dir.join(index::INDEX_FILE)),
+            m(dir.join(KEYWORDS_FILE)),
+        ])
+    }
+
+    /// True when `self` was taken at `at` and every time in it was at least
+    /// a second older: a later change within the same timestamp tick
+    /// cannot then hide behind an unchanged time.
+    fn settled(&self, at: SystemTime) -> bool {
+        self.0.iter().flatten().all(|t| {
+            t.checked_add(crate::limits::MAILDIR_STAMP_SETTLE)
+                .is_some_and(|t| t < at)
+        })
+    }
 }
 
 impl MaildirMailbox {
@@ -1268,11 +1301,15 @@ impl MaildirMailbox {
         if !read_only {
             clean_tmp(&dir);
         }
+        let stamp = Stamp::of(&dir);
+        let started = SystemTime::now();
         let r = {
             let _lock = lock_mailbox(&dir)?;
             refresh(&root, &dir, !read_only)?
         };
         let mut mb = MaildirMailbox {
+            seen: Some((stamp, started)),
+            held_back: false,
             root,
             dir,
             read_only,
@@ -1372,8 +1409,21 @@ impl Mailbox for MaildirMailbox {
     }
 
     fn sync(&mut self, allow_expunge: bool) -> Result<Changes> {
+        // DESIGN.md 5: a command on a quiet mailbox costs four stats, not a
+        // scan of every file name and a read of the index.
+        let stamp = Stamp::of(&self.dir);
+        if !self.held_back {
+            if let Some((seen, at)) = &self.seen {
+                if *seen == stamp && seen.settled(*at) {
+                    return Ok(Changes::default());
+                }
+            }
+        }
+        let started = SystemTime::now();
         let (lock, r) = self.locked_refresh(!self.read_only)?;
         drop(lock);
+        self.seen = Some((stamp, started));
+        self.held_back = false;
         let mut changes = Changes::default();
         let old_recent = self.view.iter().filter(|m| m.recent).count();
         let mut flag_uids = Vec::new();
@@ -1395,7 +1445,10 @@ impl Mailbox for MaildirMailbox {
                     removed.push(pos);
                     continue;
                 }
-                None => s.file = None,
+                None => {
+                    s.file = None;
+                    self.held_back = true;
+                }
             }
             self.view.push(m);
             self.slots.push(s);
@@ -1644,6 +1697,34 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn quiet_sync_skips_the_scan_but_sees_changes() {
+        let (t, mut s) = store();
+        append(&mut s, "INBOX", "Subject: a\r\n\r\nx\r\n", seen());
+        let dir = t.path().join("Maildir");
+        let mut mb = s.open("INBOX", false).expect("open");
+        // Let the directory times settle, then look once so the stamp is
+        // taken on a settled mailbox.
+        std::thread::sleep(crate::limits::MAILDIR_STAMP_SETTLE + Duration::from_millis(100));
+        assert!(mb.sync(true).expect("sync").is_empty());
+        // Damage the index but keep its time: a sync that read it would
+        // rebuild under a new UIDVALIDITY and fail; a skipping one cannot see it.
+        let ix = dir.join(index::INDEX_FILE);
+        let mtime = fs::metadata(&ix).and_then(|m| m.modified()).expect("mtime");
+        let len = fs::metadata(&ix).expect("meta").len();
+        fs::write(&ix, vec![b'x'; len as usize]).expect("damage");
+        File::options()
+            .write(true)
+            .open(&ix)
+            .and_then(|f| f.set_modified(mtime))
+            .expect("set mtime");
+        assert!(mb.sync(true).expect("skipped sync").is_empty());
+        // A delivery changes new/'s time: the next sync scans and finds the
+        // damaged index (so it reads the index again).
+        deliver(&dir, "9.M9.x", "Subject: b\n\ny\n");
+        assert!(matches!(mb.sync(true), Err(StoreError::Corrupt(_))));
     }
 
     #[test]
