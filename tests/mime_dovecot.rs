@@ -122,6 +122,18 @@ impl Rd<'_> {
     }
 }
 
+/// A one-line rendering of a value for failure messages (every string
+/// quoted, so literal and quoted forms look the same).
+fn canon(v: &V) -> String {
+    match v {
+        V::Nil => "NIL".into(),
+        V::Num(n) => n.to_string(),
+        V::Atom(a) => String::from_utf8_lossy(a).into_owned(),
+        V::Str(s) => format!("{:?}", String::from_utf8_lossy(s)),
+        V::List(l) => format!("({})", l.iter().map(canon).collect::<Vec<_>>().join(" ")),
+    }
+}
+
 fn parse_value(s: &[u8]) -> V {
     Rd { s, pos: 0 }.value()
 }
@@ -277,7 +289,29 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "BODY[1]",
         "RFC 2046 5.1.1: the CRLF before a boundary belongs to the boundary",
     ),
+    // A nested multipart whose close delimiter `--inner--` is followed at
+    // once by the outer `--outer` line: by RFC 2046 5.1.1 (`delimiter :=
+    // CRLF dash-boundary`, `close-delimiter transport-padding [CRLF
+    // epilogue]`) the CRLF after `--inner--` is the outer delimiter's, so
+    // the nested part ends with `--inner--`. Dovecot counts that CRLF in
+    // the nested part too (2 octets more).
+    ("nested_rfc822.eml", "BODYSTRUCTURE", OUTER_CRLF),
+    ("nested_rfc822.eml", "BODY", OUTER_CRLF),
+    ("nested_rfc822.eml", "BODY[2]", OUTER_CRLF),
+    ("nested_rfc822.eml", "BODY[2.TEXT]", OUTER_CRLF),
+    ("prefix_boundaries.eml", "BODY[1]", OUTER_CRLF),
+    ("prefix_boundaries.eml", "BODY[2]", OUTER_CRLF),
+    // A folded Content-Location: white space in a URI taken from text is
+    // not part of it (RFC 3986 appendix C; RFC 2557 4.4.1 on folding this
+    // field); we send `http://example.org/x.txt`, Dovecot keeps a space.
+    (
+        "rfc2231.eml",
+        "BODYSTRUCTURE",
+        "RFC 3986 appendix C: folding white space is not part of a URI",
+    ),
 ];
+
+const OUTER_CRLF: &str = "RFC 2046 5.1.1: the CRLF after a close delimiter followed by an outer delimiter is the outer one's";
 
 fn messages() -> Vec<(String, Vec<u8>)> {
     let mut v = Vec::new();
@@ -382,8 +416,8 @@ fn matches_dovecot() {
                     ok = false;
                     failures.push(format!(
                         "{name} {item}:\n  ours:    {}\n  dovecot: {}",
-                        String::from_utf8_lossy(&ours),
-                        String::from_utf8_lossy(theirs_raw)
+                        canon(&ours_v),
+                        canon(theirs)
                     ));
                 }
             }

@@ -1,5 +1,7 @@
 //! CRLF normalisation: IMAP sends every line end as CRLF (RFC 3501 2.3.4
-//! counts sizes that way), while mail files may hold bare LFs.
+//! counts sizes that way), while mail files may hold bare LFs. The same
+//! pass replaces NUL, which no IMAP4rev1 literal may carry (RFC 3501 9
+//! CHAR8), by 0x80, as Dovecot does; sizes do not change.
 
 use std::io::{self, Read};
 
@@ -16,7 +18,8 @@ pub fn crlf_size(s: &[u8]) -> Size {
     }
 }
 
-/// `s` with every bare LF turned into CRLF (CRLF and lone CR stay).
+/// `s` with every bare LF turned into CRLF (CRLF and lone CR stay) and
+/// NUL as 0x80.
 pub fn to_crlf(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() + s.len() / 32);
     let mut prev = 0u8;
@@ -24,14 +27,14 @@ pub fn to_crlf(s: &[u8]) -> Vec<u8> {
         if c == b'\n' && prev != b'\r' {
             out.push(b'\r');
         }
-        out.push(c);
+        out.push(if c == 0 { 0x80 } else { c });
         prev = c;
     }
     out
 }
 
 /// A reader that yields its inner reader's bytes with every bare LF turned
-/// into CRLF, for streaming BODY[] of messages too big to load. Memory use
+/// into CRLF (and NUL into 0x80), for streaming BODY[] of messages too big to load. Memory use
 /// is the caller's buffer only.
 pub struct CrlfReader<R: Read> {
     inner: R,
@@ -88,7 +91,7 @@ impl<R: Read> Read for CrlfReader<R> {
                     self.pending_lf = true;
                 }
             } else {
-                buf[n] = c;
+                buf[n] = if c == 0 { 0x80 } else { c };
                 n += 1;
             }
             self.prev_cr = c == b'\r';
@@ -118,7 +121,7 @@ mod tests {
                 lines: 2
             }
         );
-        assert_eq!(to_crlf(b"a\nb\r\nc\r"), b"a\r\nb\r\nc\r");
+        assert_eq!(to_crlf(b"a\nb\r\nc\r\0"), b"a\r\nb\r\nc\r\x80");
     }
 
     /// A reader that hands out one byte at a time.
@@ -138,7 +141,7 @@ mod tests {
 
     #[test]
     fn reader_matches_to_crlf_at_every_buffer_size() {
-        let src = b"x\ny\r\n\n\r\rz\n\nend";
+        let src = b"x\ny\r\n\n\r\rz\0\n\nend";
         for bufsize in 1..20 {
             for trickle in [false, true] {
                 let mut out = Vec::new();

@@ -5,30 +5,45 @@
 //! (encoded-words stay encoded), unfolded. Display names and subjects are
 //! "for humans": runs of white space become one space and the ends are
 //! trimmed, as Dovecot does; NUL, which no IMAP string may carry (RFC 3501
-//! 9 CHAR8), becomes 0x80 (the private encoder `text`).
+//! 9 CHAR8), becomes U+FFFD as in Dovecot 2.3 (the private encoder `text`
+//! and helper `no_nul`).
 
 use super::header::{self, Field, Param};
 use super::{crlf, Kind, Part, Section, SectionText};
 use crate::imap::response::string;
 
-/// Header value as an IMAP string: CR/LF removed, ends trimmed, NUL
-/// replaced. Empty values become NIL when `nil_if_empty`.
+/// Header value as an IMAP string: the raw value (IMAP sends header
+/// values as they are), unfolded (CR/LF removed), without the white space
+/// after the colon, NUL replaced.
 fn value_string(out: &mut Vec<u8>, v: Option<&[u8]>) {
     match v {
         None => out.extend_from_slice(b"NIL"),
         Some(v) => {
             let v = header::unfold(v);
-            let v: Vec<u8> = header::trim(&v)
+            let start = v
                 .iter()
-                .map(|&c| if c == 0 { 0x80 } else { c })
-                .collect();
-            string(out, &v);
+                .position(|c| !c.is_ascii_whitespace())
+                .unwrap_or(v.len());
+            string(out, &no_nul(&v[start..]));
         }
     }
 }
 
+/// `v` with each NUL replaced by U+FFFD.
+fn no_nul(v: &[u8]) -> Vec<u8> {
+    let mut o = Vec::with_capacity(v.len());
+    for &c in v {
+        if c == 0 {
+            o.extend_from_slice("\u{fffd}".as_bytes());
+        } else {
+            o.push(c);
+        }
+    }
+    o
+}
+
 /// A string for humans: white space runs (SP, TAB, CR, LF) collapsed to
-/// one space, leading and trailing white space removed, NUL as 0x80.
+/// one space, leading and trailing white space removed, NUL as U+FFFD.
 fn human(v: &[u8]) -> Vec<u8> {
     let mut o = Vec::with_capacity(v.len());
     let mut ws = false;
@@ -40,7 +55,11 @@ fn human(v: &[u8]) -> Vec<u8> {
                     o.push(b' ');
                 }
                 ws = false;
-                o.push(if c == 0 { 0x80 } else { c });
+                if c == 0 {
+                    o.extend_from_slice("\u{fffd}".as_bytes());
+                } else {
+                    o.push(c);
+                }
             }
         }
     }
@@ -48,8 +67,7 @@ fn human(v: &[u8]) -> Vec<u8> {
 }
 
 fn text(out: &mut Vec<u8>, v: &[u8]) {
-    let v: Vec<u8> = v.iter().map(|&c| if c == 0 { 0x80 } else { c }).collect();
-    string(out, &v);
+    string(out, &no_nul(v));
 }
 
 fn ntext(out: &mut Vec<u8>, v: Option<&[u8]>) {
@@ -154,7 +172,7 @@ pub fn body_structure(out: &mut Vec<u8>, raw: &[u8], part: &Part, extensible: bo
         out.push(b')');
         return;
     }
-    if let Kind::Message(_) = part.kind {
+    if encapsulated(part).is_some() {
         // Fixed spelling, as RFC 3501 9 body-type-msg writes it.
         out.extend_from_slice(b"\"message\" \"rfc822\"");
     } else {
@@ -174,7 +192,7 @@ pub fn body_structure(out: &mut Vec<u8>, raw: &[u8], part: &Part, extensible: bo
         None => out.extend_from_slice(b"\"7bit\""),
     }
     out.extend_from_slice(format!(" {}", part.body_size.octets).as_bytes());
-    if let Kind::Message(m) = &part.kind {
+    if let Some(m) = encapsulated(part) {
         out.push(b' ');
         envelope(out, raw, m);
         out.push(b' ');
@@ -224,6 +242,8 @@ fn extension(out: &mut Vec<u8>, fields: &[Field<'_>]) {
         }
     }
     out.push(b' ');
+    // RFC 3986 appendix C: white space in a URI taken from text (here
+    // from folding, RFC 2557 4.4.1) is not part of it.
     let loc = header::first(fields, "Content-Location").map(|v| {
         let v = header::unfold(v);
         v.iter()
@@ -239,30 +259,35 @@ fn extension(out: &mut Vec<u8>, fields: &[Field<'_>]) {
 /// message inside a message/rfc822 part) rather than a body part.
 fn resolve<'p>(root: &'p Part, nums: &[u32]) -> Option<(&'p Part, bool)> {
     let mut cur = root;
-    let mut is_msg = true;
-    for &n in nums {
-        if !is_msg {
-            match &cur.kind {
-                Kind::Message(m) => {
-                    cur = m;
-                    is_msg = true;
-                }
-                Kind::Multipart(_) => {}
-                Kind::Single => return None,
+    for (i, &n) in nums.iter().enumerate() {
+        if i > 0 {
+            if let Some(m) = encapsulated(cur) {
+                cur = m;
             }
         }
         let idx = usize::try_from(n).ok()?.checked_sub(1)?;
         match &cur.kind {
-            Kind::Multipart(ch) => {
-                cur = ch.get(idx)?;
-                is_msg = false;
-            }
-            // Part 1 of a non-multipart message is its body.
-            _ if is_msg && idx == 0 => is_msg = false,
+            Kind::Multipart(ch) if !ch.is_empty() => cur = ch.get(idx)?,
+            // Part 1 of a non-multipart message is its body. RFC 3501 says
+            // nothing of `1.1` where part 1 is not a message: like
+            // Dovecot, 1 names the part itself, other numbers nothing.
+            _ if idx == 0 => {}
             _ => return None,
         }
     }
-    Some((cur, is_msg))
+    Some((cur, nums.is_empty()))
+}
+
+/// The encapsulated message of a message/rfc822 part. message/global
+/// (RFC 6532 3.7) is parsed as a message too, for SEARCH, but IMAP4rev1
+/// knows only MESSAGE/RFC822 as a message (RFC 3501 9 media-message), so
+/// its BODYSTRUCTURE and section numbers are those of a basic part, as
+/// with Dovecot.
+fn encapsulated(p: &Part) -> Option<&Part> {
+    match &p.kind {
+        Kind::Message(m) if p.is_type("message", "rfc822") => Some(m),
+        _ => None,
+    }
 }
 
 /// The octets of BODY[section], every line end as CRLF. None when the
@@ -274,10 +299,7 @@ pub fn section_bytes(raw: &[u8], part: &Part, section: &Section) -> Option<Vec<u
         if is_msg {
             return Some(p);
         }
-        match &p.kind {
-            Kind::Message(m) => Some(m),
-            _ => None,
-        }
+        encapsulated(p)
     };
     match &section.text {
         None if section.part.is_empty() => Some(crlf::to_crlf(raw)),
@@ -364,6 +386,8 @@ pub mod address {
         pos: usize,
         /// Text of the last comment skipped.
         comment: Option<Vec<u8>>,
+        /// The last local part read was a quoted string.
+        quoted_local: bool,
     }
 
     fn is_atext(c: u8) -> bool {
@@ -478,18 +502,10 @@ pub mod address {
                 self.cfws();
                 match self.peek() {
                     Some(b'"') => {
-                        // A quoted local part keeps its quotes so the
-                        // address stays valid when re-assembled.
-                        let mut q = Vec::new();
-                        self.quoted(&mut q);
-                        out.push(b'"');
-                        for c in q {
-                            if c == b'"' || c == b'\\' {
-                                out.push(b'\\');
-                            }
-                            out.push(c);
-                        }
-                        out.push(b'"');
+                        // A quoted local part is sent as its value,
+                        // unquoted (as Dovecot does).
+                        self.quoted(out);
+                        self.quoted_local = true;
                     }
                     Some(b'[') => {
                         // domain-literal
@@ -519,14 +535,18 @@ pub mod address {
         /// `local@domain` into the address.
         fn addr_spec(&mut self, a: &mut Address) {
             let mut local = Vec::new();
+            self.quoted_local = false;
             self.dot_atom(&mut local);
-            a.mailbox = Some(local);
             self.cfws();
             let mut dom = Vec::new();
             if self.peek() == Some(b'@') {
                 self.pos += 1;
                 self.dot_atom(&mut dom);
+            } else if self.quoted_local && a.name.is_none() && local.contains(&b' ') {
+                // `"just a name"`: a display name without an address.
+                a.name = Some(std::mem::take(&mut local));
             }
+            a.mailbox = Some(local);
             a.host = Some(if dom.is_empty() {
                 b"MISSING_DOMAIN".to_vec()
             } else {
@@ -552,7 +572,15 @@ pub mod address {
                     .filter(|c| !c.is_ascii_whitespace())
                     .copied()
                     .collect();
-                a.route = Some(route);
+                // obs-route = obs-domain-list ":", each "@" domain.
+                let valid = route
+                    .split(|&c| c == b',')
+                    .all(|d| d.len() > 1 && d.first() == Some(&b'@') && !d[1..].contains(&b'@'));
+                a.route = Some(if valid {
+                    route
+                } else {
+                    b"INVALID_ROUTE".to_vec()
+                });
                 if self.peek() == Some(b':') {
                     self.pos += 1;
                 }
@@ -635,6 +663,7 @@ pub mod address {
             s: v,
             pos: 0,
             comment: None,
+            quoted_local: false,
         };
         let mut out = Vec::new();
         loop {
@@ -760,7 +789,9 @@ mod tests {
         );
         assert_eq!(sec(NESTED, &[3, 2], None), None);
         assert_eq!(sec(NESTED, &[4], None), None);
-        assert_eq!(sec(NESTED, &[1, 1], None), None);
+        // Dovecot's reading of `1.1` for a part 1 that is not a message.
+        assert_eq!(sec(NESTED, &[1, 1], None).as_deref(), Some("hello"));
+        assert_eq!(sec(NESTED, &[1, 2], None), None);
         assert_eq!(sec(NESTED, &[0], None), None);
         assert_eq!(
             sec(
@@ -822,7 +853,8 @@ mod tests {
             Some("Subject: x\r\n\r\n")
         );
         assert_eq!(sec(raw, &[2], None), None);
-        assert_eq!(sec(raw, &[1, 1], None), None);
+        assert_eq!(sec(raw, &[1, 1], None).as_deref(), Some("line1\r\nline2"));
+        assert_eq!(sec(raw, &[1, 2], None), None);
         assert_eq!(
             bs(raw, true),
             "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 12 1 NIL NIL NIL NIL)"
@@ -849,7 +881,7 @@ mod tests {
         envelope(&mut o, raw, &parse(raw));
         assert_eq!(
             o,
-            b"(NIL {4}\r\na\x80b\xe9 NIL NIL NIL NIL NIL NIL NIL NIL)"
+            b"(NIL {6}\r\na\xef\xbf\xbdb\xe9 NIL NIL NIL NIL NIL NIL NIL NIL)"
         );
         let p = parse(raw);
         assert_eq!(p.body, raw.len()..raw.len());
