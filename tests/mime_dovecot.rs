@@ -368,7 +368,8 @@ fn matches_dovecot() {
     let md = dovecot::maildir(tmp.path());
     let parts: Vec<Part> = msgs.iter().map(|(_, raw)| mime::parse(raw)).collect();
     let mut cmds =
-        b"a EXAMINE INBOX\r\nb FETCH 1:* (ENVELOPE BODYSTRUCTURE BODY BODY.PEEK[])\r\n".to_vec();
+        b"a EXAMINE INBOX\r\nb FETCH 1:* (ENVELOPE BODYSTRUCTURE BODY BODY.PEEK[] RFC822.SIZE)\r\n"
+            .to_vec();
     let mut wanted: Vec<Vec<String>> = Vec::new();
     for (i, (raw, p)) in msgs.iter().map(|m| &m.1).zip(&parts).enumerate() {
         dovecot::add_message(&md, i + 1, raw);
@@ -439,6 +440,12 @@ fn matches_dovecot() {
                 }
             }
         };
+        let size = mime::Size::of(raw, 0..raw.len());
+        assert_eq!(
+            (p.header_size.octets + p.body_size.octets, size.octets),
+            (size.octets, size.octets)
+        );
+        check("RFC822.SIZE", size.octets.to_string().into_bytes());
         let mut o = Vec::new();
         imap::envelope(&mut o, raw, p);
         check("ENVELOPE", o);

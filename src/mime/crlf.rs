@@ -77,7 +77,8 @@ impl<R: Read> Read for CrlfReader<R> {
         let want = room.max(1);
         let mut tmp = [0u8; 8192];
         let want = want.min(tmp.len());
-        let got = self.inner.read(&mut tmp[..want])?;
+        // A reader that claims more than it was given is not trusted.
+        let got = self.inner.read(&mut tmp[..want])?.min(want);
         for &c in &tmp[..got] {
             if c == b'\n' && !self.prev_cr {
                 if n + 1 < buf.len() {

@@ -840,6 +840,59 @@ mod tests {
         }
     }
 
+    /// The FETCH response items the session builds from these functions.
+    fn fetch(raw: &[u8], items: &[&str]) -> String {
+        let p = parse(raw);
+        let mut o = b"* 1 FETCH (".to_vec();
+        for (i, it) in items.iter().enumerate() {
+            if i > 0 {
+                o.push(b' ');
+            }
+            o.extend_from_slice(it.as_bytes());
+            o.push(b' ');
+            match *it {
+                "ENVELOPE" => envelope(&mut o, raw, &p),
+                "BODY" => body_structure(&mut o, raw, &p, false),
+                "BODYSTRUCTURE" => body_structure(&mut o, raw, &p, true),
+                _ => unreachable!(),
+            }
+        }
+        o.extend_from_slice(b")\r\n");
+        String::from_utf8_lossy(&o).into_owned()
+    }
+
+    #[test]
+    fn transcript_fetch() {
+        let raw = b"Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\r\n\
+            From: Terry Gray <gray@cac.washington.edu>\r\n\
+            Subject: IMAP4rev1 WG mtg summary and minutes\r\n\
+            To: imap@cac.washington.edu\r\n\
+            cc: minutes@CNRI.Reston.VA.US, John Klensin <KLENSIN@MIT.EDU>\r\n\
+            Message-Id: <B27397-0100000@cac.washington.edu>\r\n\
+            MIME-Version: 1.0\r\n\
+            Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n\r\n\
+            body\r\n";
+        // C: a1 FETCH 1 (ENVELOPE BODY) -- the example of RFC 3501 8.
+        assert_eq!(
+            fetch(raw, &["ENVELOPE", "BODY"]),
+            "* 1 FETCH (ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \
+             \"IMAP4rev1 WG mtg summary and minutes\" \
+             ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
+             ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
+             ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
+             ((NIL NIL \"imap\" \"cac.washington.edu\")) \
+             ((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")\
+             (\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL \
+             \"<B27397-0100000@cac.washington.edu>\") \
+             BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7bit\" 6 1))\r\n"
+        );
+        // C: a2 FETCH 1 (BODYSTRUCTURE)
+        assert_eq!(
+            fetch(raw, &["BODYSTRUCTURE"]),
+            "* 1 FETCH (BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7bit\" 6 1 NIL NIL NIL NIL))\r\n"
+        );
+    }
+
     #[test]
     fn single_part_sections() {
         let raw = b"Subject: x\n\nline1\nline2";
