@@ -19,12 +19,13 @@ fn value_string(out: &mut Vec<u8>, v: Option<&[u8]>) {
     match v {
         None => out.extend_from_slice(b"NIL"),
         Some(v) => {
-            let v = header::unfold(v);
+            // Blanks after the colon go; a value that starts on the next
+            // line keeps that line's indentation (as Dovecot sends it).
             let start = v
                 .iter()
-                .position(|c| !c.is_ascii_whitespace())
+                .position(|&c| c != b' ' && c != b'\t')
                 .unwrap_or(v.len());
-            string(out, &no_nul(&v[start..]));
+            string(out, &no_nul(&header::unfold(&v[start..])));
         }
     }
 }
@@ -80,7 +81,15 @@ fn ntext(out: &mut Vec<u8>, v: Option<&[u8]>) {
 /// RFC 3501 7.4.2 ENVELOPE of the message whose header is `part.header`.
 pub fn envelope(out: &mut Vec<u8>, raw: &[u8], part: &Part) {
     let fields = part.fields(raw);
-    let get = |name: &str| header::first(&fields, name);
+    // A repeated Date, Subject, In-Reply-To or Message-ID: the last one
+    // counts, as in Dovecot (RFC 5322 3.6 allows only one).
+    let get = |name: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|f| f.value)
+    };
     out.push(b'(');
     value_string(out, get("Date"));
     out.push(b' ');
@@ -227,9 +236,9 @@ fn extension(out: &mut Vec<u8>, fields: &[Field<'_>]) {
     let lang = header::first(fields, "Content-Language")
         .map(header::language)
         .unwrap_or_default();
+    // Always the list form of body-fld-lang, even for one tag (Dovecot).
     match lang.as_slice() {
         [] => out.extend_from_slice(b"NIL"),
-        [one] => text(out, one),
         many => {
             out.push(b'(');
             for (i, l) in many.iter().enumerate() {
@@ -327,10 +336,14 @@ pub fn section_bytes(raw: &[u8], part: &Part, section: &Section) -> Option<Vec<u
                     out.extend_from_slice(&bytes);
                 }
             }
-            // HEADER.FIELDS ends with an empty line; HEADER.FIELDS.NOT keeps
-            // the header's own (a header cut short has none), as Dovecot.
+            // RFC 3501 6.4.5: the blank line is included in all header
+            // fetches, except for a message with no body and no blank line.
             let h = raw.get(m.header.clone()).unwrap_or_default();
-            if !*not || h.ends_with(b"\n\n") || h.ends_with(b"\n\r\n") || h == b"\n" || h == b"\r\n"
+            if !m.body.is_empty()
+                || h.ends_with(b"\n\n")
+                || h.ends_with(b"\n\r\n")
+                || h == b"\n"
+                || h == b"\r\n"
             {
                 out.extend_from_slice(b"\r\n");
             }
@@ -526,7 +539,9 @@ pub mod address {
                     }
                 }
                 self.cfws();
-                if !matches!(self.peek(), Some(b'.' | b'"')) {
+                // obs-local-part / obs-domain (RFC 5322 4.4): CFWS may
+                // surround the dots.
+                if !matches!(self.peek(), Some(b'.' | b'"')) && !out.ends_with(b".") {
                     return;
                 }
             }
@@ -587,6 +602,10 @@ pub mod address {
             }
             self.addr_spec(a);
             self.cfws();
+            if self.peek() != Some(b'>') {
+                // Garbage or no closing bracket: Dovecot's marker.
+                a.host = Some(b"SYNTAX_ERROR".to_vec());
+            }
             // Skip to the closing bracket.
             while let Some(c) = self.peek() {
                 self.pos += 1;

@@ -384,8 +384,20 @@ impl Parser<'_> {
         } else if (part.is_type("message", "rfc822") || part.is_type("message", "global"))
             && nested_ok
         {
-            let (inner, next) = self.part(body_start, end, depth + 1, false);
+            let (mut inner, next) = self.part(body_start, end, depth + 1, false);
             body_end = inner.body.end;
+            if let Some(h) = next {
+                // The line end before the boundary may be this part's
+                // header's empty line; then the message is empty.
+                let e = self.before(h.line, start);
+                if e < body_start {
+                    body_end = e;
+                    inner.header = e..e;
+                    inner.body = e..e;
+                    inner.header_size = Size::default();
+                    inner.body_size = Size::default();
+                }
+            }
             stop = next;
             part.kind = Kind::Message(Box::new(inner));
         } else if let Some(h) = self.find_boundary(body_start, end) {
