@@ -18,6 +18,91 @@ pub fn crlf_size(s: &[u8]) -> Size {
     }
 }
 
+/// Octets per block of `SizeIndex`.
+const BLOCK: usize = 4096;
+
+/// IMAP sizes of any range of one message in O(BLOCK) time: line ends and
+/// bare LFs counted once per block up front. Without it, the size of
+/// every part would rescan all of its descendants, so a deeply nested
+/// message would cost its size times its depth.
+pub struct SizeIndex<'a> {
+    raw: &'a [u8],
+    /// (line ends, bare LFs) before the start of each block.
+    prefix: Vec<(u64, u64)>,
+}
+
+impl<'a> SizeIndex<'a> {
+    pub fn new(raw: &'a [u8]) -> Self {
+        let mut prefix = Vec::with_capacity(raw.len() / BLOCK + 2);
+        let (mut lines, mut bare) = (0u64, 0u64);
+        prefix.push((0, 0));
+        for (b, chunk) in raw.chunks(BLOCK).enumerate() {
+            let mut prev = if b == 0 {
+                0
+            } else {
+                raw.get(b * BLOCK - 1).copied().unwrap_or(0)
+            };
+            for &c in chunk {
+                if c == b'\n' {
+                    lines += 1;
+                    if prev != b'\r' {
+                        bare += 1;
+                    }
+                }
+                prev = c;
+            }
+            prefix.push((lines, bare));
+        }
+        SizeIndex { raw, prefix }
+    }
+
+    /// (line ends, bare LFs) in `raw[..pos]`, an LF counted bare when the
+    /// octet before it in the message is not CR.
+    fn counts(&self, pos: usize) -> (u64, u64) {
+        let pos = pos.min(self.raw.len());
+        let block = pos / BLOCK;
+        let (mut lines, mut bare) = self.prefix.get(block).copied().unwrap_or_default();
+        let start = block * BLOCK;
+        let mut prev = start
+            .checked_sub(1)
+            .and_then(|i| self.raw.get(i))
+            .copied()
+            .unwrap_or(0);
+        for &c in self.raw.get(start..pos).unwrap_or_default() {
+            if c == b'\n' {
+                lines += 1;
+                if prev != b'\r' {
+                    bare += 1;
+                }
+            }
+            prev = c;
+        }
+        (lines, bare)
+    }
+
+    /// The same as `crlf_size(&raw[range])`.
+    pub fn size(&self, range: std::ops::Range<usize>) -> Size {
+        let end = range.end.min(self.raw.len());
+        let start = range.start.min(end);
+        let (l0, b0) = self.counts(start);
+        let (l1, b1) = self.counts(end);
+        let mut bare = b1 - b0;
+        // An LF at the start of the range is bare for the range alone
+        // even when a CR precedes it in the message.
+        if start > 0
+            && start < end
+            && self.raw.get(start) == Some(&b'\n')
+            && self.raw.get(start - 1) == Some(&b'\r')
+        {
+            bare += 1;
+        }
+        Size {
+            octets: (end - start) as u64 + bare,
+            lines: l1 - l0,
+        }
+    }
+}
+
 /// `s` with every bare LF turned into CRLF (CRLF and lone CR stay) and
 /// NUL as 0x80.
 pub fn to_crlf(s: &[u8]) -> Vec<u8> {
@@ -123,6 +208,37 @@ mod tests {
             }
         );
         assert_eq!(to_crlf(b"a\nb\r\nc\r\0"), b"a\r\nb\r\nc\r\x80");
+    }
+
+    #[test]
+    fn size_index_matches_direct_count() {
+        let mut raw = Vec::new();
+        let mut seed = 7u32;
+        for _ in 0..3 * BLOCK + 77 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            raw.push(match (seed >> 16) % 5 {
+                0 => b'\r',
+                1 => b'\n',
+                _ => b'x',
+            });
+        }
+        let idx = SizeIndex::new(&raw);
+        for (a, b) in [
+            (0, raw.len()),
+            (1, 2),
+            (BLOCK - 1, BLOCK + 1),
+            (5, 3 * BLOCK),
+            (BLOCK, BLOCK),
+            (100, 9000),
+            (0, 0),
+            (raw.len(), raw.len() + 5),
+        ] {
+            for (a, b) in [(a, b), (a + 1, b), (a, b.saturating_sub(1))] {
+                let end = b.min(raw.len());
+                let start = a.min(end);
+                assert_eq!(idx.size(a..b), crlf_size(&raw[start..end]), "{a}..{b}");
+            }
+        }
     }
 
     /// A reader that hands out one byte at a time.

@@ -165,6 +165,7 @@ pub fn parse(raw: &[u8]) -> Part {
         raw,
         boundaries: Vec::new(),
         parts: 0,
+        sizes: crlf::SizeIndex::new(raw),
     };
     p.part(0, raw.len(), 0, false).0
 }
@@ -187,6 +188,7 @@ struct Parser<'a> {
     /// Boundaries of the enclosing multiparts, outermost first.
     boundaries: Vec<Vec<u8>>,
     parts: usize,
+    sizes: crlf::SizeIndex<'a>,
 }
 
 impl Parser<'_> {
@@ -309,7 +311,7 @@ impl Parser<'_> {
         let mut part = Part {
             header: start..header_end,
             body: header_end..header_end,
-            header_size: Size::of(self.raw, start..header_end),
+            header_size: self.sizes.size(start..header_end),
             body_size: Size::default(),
             mime_type,
             subtype,
@@ -409,10 +411,10 @@ impl Parser<'_> {
         let body_start = body_start.min(body_end);
         if body_start < part.header.end {
             part.header.end = body_start;
-            part.header_size = Size::of(self.raw, part.header.clone());
+            part.header_size = self.sizes.size(part.header.clone());
         }
         part.body = body_start..body_end;
-        part.body_size = Size::of(self.raw, body_start..body_end);
+        part.body_size = self.sizes.size(body_start..body_end);
         (part, stop)
     }
 }
