@@ -201,6 +201,15 @@ fn sections(p: &Part, prefix: &str, is_msg: bool, out: &mut Vec<String>) {
             "{dot}HEADER.FIELDS.NOT (FROM SUBJECT CONTENT-TYPE)"
         ));
     }
+    if !is_msg && !p.is_type("message", "rfc822") {
+        // HEADER and TEXT of a part that is not a message (RFC 3501 6.4.5
+        // does not define them), and `n.1` of a leaf.
+        out.push(format!("{dot}HEADER"));
+        out.push(format!("{dot}TEXT"));
+        if let Kind::Single = p.kind {
+            out.push(format!("{dot}1"));
+        }
+    }
     match &p.kind {
         Kind::Multipart(ch) => {
             for (i, c) in ch.iter().enumerate() {
