@@ -1,5 +1,7 @@
 //! CRLF normalisation: IMAP sends every line end as CRLF (RFC 3501 2.3.4
-//! counts sizes that way), while mail files may hold bare LFs.
+//! counts sizes that way), while mail files may hold bare LFs. The same
+//! pass replaces NUL, which no IMAP4rev1 literal may carry (RFC 3501 9
+//! CHAR8), by 0x80, as Dovecot does; sizes do not change.
 
 use std::io::{self, Read};
 
@@ -16,7 +18,93 @@ pub fn crlf_size(s: &[u8]) -> Size {
     }
 }
 
-/// `s` with every bare LF turned into CRLF (CRLF and lone CR stay).
+/// Octets per block of `SizeIndex`.
+const BLOCK: usize = 4096;
+
+/// IMAP sizes of any range of one message in O(BLOCK) time: line ends and
+/// bare LFs counted once per block up front. Without it, the size of
+/// every part would rescan all of its descendants, so a deeply nested
+/// message would cost its size times its depth.
+pub struct SizeIndex<'a> {
+    raw: &'a [u8],
+    /// (line ends, bare LFs) before the start of each block.
+    prefix: Vec<(u64, u64)>,
+}
+
+impl<'a> SizeIndex<'a> {
+    pub fn new(raw: &'a [u8]) -> Self {
+        let mut prefix = Vec::with_capacity(raw.len() / BLOCK + 2);
+        let (mut lines, mut bare) = (0u64, 0u64);
+        prefix.push((0, 0));
+        for (b, chunk) in raw.chunks(BLOCK).enumerate() {
+            let mut prev = if b == 0 {
+                0
+            } else {
+                raw.get(b * BLOCK - 1).copied().unwrap_or(0)
+            };
+            for &c in chunk {
+                if c == b'\n' {
+                    lines += 1;
+                    if prev != b'\r' {
+                        bare += 1;
+                    }
+                }
+                prev = c;
+            }
+            prefix.push((lines, bare));
+        }
+        SizeIndex { raw, prefix }
+    }
+
+    /// (line ends, bare LFs) in `raw[..pos]`, an LF counted bare when the
+    /// octet before it in the message is not CR.
+    fn counts(&self, pos: usize) -> (u64, u64) {
+        let pos = pos.min(self.raw.len());
+        let block = pos / BLOCK;
+        let (mut lines, mut bare) = self.prefix.get(block).copied().unwrap_or_default();
+        let start = block * BLOCK;
+        let mut prev = start
+            .checked_sub(1)
+            .and_then(|i| self.raw.get(i))
+            .copied()
+            .unwrap_or(0);
+        for &c in self.raw.get(start..pos).unwrap_or_default() {
+            if c == b'\n' {
+                lines += 1;
+                if prev != b'\r' {
+                    bare += 1;
+                }
+            }
+            prev = c;
+        }
+        (lines, bare)
+    }
+
+    /// The same as `crlf_size(&raw[range])`.
+    pub fn size(&self, range: std::ops::Range<usize>) -> Size {
+        let end = range.end.min(self.raw.len());
+        let start = range.start.min(end);
+        let (l0, b0) = self.counts(start);
+        let (l1, b1) = self.counts(end);
+        let mut bare = b1 - b0;
+        // An LF at the start of the range is bare for the range alone
+        // even when a CR precedes it in the message.
+        if start > 0
+            && start < end
+            && self.raw.get(start) == Some(&b'\n')
+            && self.raw.get(start - 1) == Some(&b'\r')
+        {
+            bare += 1;
+        }
+        Size {
+            octets: (end - start) as u64 + bare,
+            lines: l1 - l0,
+        }
+    }
+}
+
+/// `s` with every bare LF turned into CRLF (CRLF and lone CR stay) and
+/// NUL as 0x80.
 pub fn to_crlf(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() + s.len() / 32);
     let mut prev = 0u8;
@@ -24,14 +112,14 @@ pub fn to_crlf(s: &[u8]) -> Vec<u8> {
         if c == b'\n' && prev != b'\r' {
             out.push(b'\r');
         }
-        out.push(c);
+        out.push(if c == 0 { 0x80 } else { c });
         prev = c;
     }
     out
 }
 
 /// A reader that yields its inner reader's bytes with every bare LF turned
-/// into CRLF, for streaming BODY[] of messages too big to load. Memory use
+/// into CRLF (and NUL into 0x80), for streaming BODY[] of messages too big to load. Memory use
 /// is the caller's buffer only.
 pub struct CrlfReader<R: Read> {
     inner: R,
@@ -74,7 +162,8 @@ impl<R: Read> Read for CrlfReader<R> {
         let want = room.max(1);
         let mut tmp = [0u8; 8192];
         let want = want.min(tmp.len());
-        let got = self.inner.read(&mut tmp[..want])?;
+        // A reader that claims more than it was given is not trusted.
+        let got = self.inner.read(&mut tmp[..want])?.min(want);
         for &c in &tmp[..got] {
             if c == b'\n' && !self.prev_cr {
                 if n + 1 < buf.len() {
@@ -88,7 +177,7 @@ impl<R: Read> Read for CrlfReader<R> {
                     self.pending_lf = true;
                 }
             } else {
-                buf[n] = c;
+                buf[n] = if c == 0 { 0x80 } else { c };
                 n += 1;
             }
             self.prev_cr = c == b'\r';
@@ -118,7 +207,38 @@ mod tests {
                 lines: 2
             }
         );
-        assert_eq!(to_crlf(b"a\nb\r\nc\r"), b"a\r\nb\r\nc\r");
+        assert_eq!(to_crlf(b"a\nb\r\nc\r\0"), b"a\r\nb\r\nc\r\x80");
+    }
+
+    #[test]
+    fn size_index_matches_direct_count() {
+        let mut raw = Vec::new();
+        let mut seed = 7u32;
+        for _ in 0..3 * BLOCK + 77 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            raw.push(match (seed >> 16) % 5 {
+                0 => b'\r',
+                1 => b'\n',
+                _ => b'x',
+            });
+        }
+        let idx = SizeIndex::new(&raw);
+        for (a, b) in [
+            (0, raw.len()),
+            (1, 2),
+            (BLOCK - 1, BLOCK + 1),
+            (5, 3 * BLOCK),
+            (BLOCK, BLOCK),
+            (100, 9000),
+            (0, 0),
+            (raw.len(), raw.len() + 5),
+        ] {
+            for (a, b) in [(a, b), (a + 1, b), (a, b.saturating_sub(1))] {
+                let end = b.min(raw.len());
+                let start = a.min(end);
+                assert_eq!(idx.size(a..b), crlf_size(&raw[start..end]), "{a}..{b}");
+            }
+        }
     }
 
     /// A reader that hands out one byte at a time.
@@ -138,7 +258,7 @@ mod tests {
 
     #[test]
     fn reader_matches_to_crlf_at_every_buffer_size() {
-        let src = b"x\ny\r\n\n\r\rz\n\nend";
+        let src = b"x\ny\r\n\n\r\rz\0\n\nend";
         for bufsize in 1..20 {
             for trickle in [false, true] {
                 let mut out = Vec::new();

@@ -122,6 +122,8 @@ pub struct Lexer<'a> {
     s: &'a [u8],
     pos: usize,
     specials: &'static [u8],
+    /// The last quoted string ran to the end of the input.
+    unterminated: bool,
 }
 
 /// RFC 2045 5.1 `tspecials`.
@@ -135,6 +137,7 @@ impl<'a> Lexer<'a> {
             s,
             pos: 0,
             specials,
+            unterminated: false,
         }
     }
 
@@ -199,10 +202,14 @@ impl<'a> Lexer<'a> {
     /// Folding line ends inside are removed (RFC 5322 3.2.4).
     fn quoted_rest(&mut self) -> Vec<u8> {
         let mut v = Vec::new();
+        self.unterminated = true;
         while let Some(&c) = self.s.get(self.pos) {
             self.pos += 1;
             match c {
-                b'"' => break,
+                b'"' => {
+                    self.unterminated = false;
+                    break;
+                }
                 b'\\' => {
                     if let Some(&e) = self.s.get(self.pos) {
                         self.pos += 1;
@@ -256,6 +263,10 @@ pub fn params(lx: &mut Lexer<'_>) -> Vec<Param> {
                     }
                     _ => continue,
                 };
+                if lx.unterminated {
+                    // `name="...` without the closing quote: no value.
+                    break;
+                }
                 let (base, section, extended) = split_2231(&name);
                 raw.push((base, section, extended, value));
             }

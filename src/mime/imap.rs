@@ -5,30 +5,46 @@
 //! (encoded-words stay encoded), unfolded. Display names and subjects are
 //! "for humans": runs of white space become one space and the ends are
 //! trimmed, as Dovecot does; NUL, which no IMAP string may carry (RFC 3501
-//! 9 CHAR8), becomes 0x80 (the private encoder `text`).
+//! 9 CHAR8), becomes U+FFFD as in Dovecot 2.3 (the private encoder `text`
+//! and helper `no_nul`).
 
 use super::header::{self, Field, Param};
 use super::{crlf, Kind, Part, Section, SectionText};
 use crate::imap::response::string;
 
-/// Header value as an IMAP string: CR/LF removed, ends trimmed, NUL
-/// replaced. Empty values become NIL when `nil_if_empty`.
+/// Header value as an IMAP string: the raw value (IMAP sends header
+/// values as they are), unfolded (CR/LF removed), without the white space
+/// after the colon, NUL replaced.
 fn value_string(out: &mut Vec<u8>, v: Option<&[u8]>) {
     match v {
         None => out.extend_from_slice(b"NIL"),
         Some(v) => {
-            let v = header::unfold(v);
-            let v: Vec<u8> = header::trim(&v)
+            // Blanks after the colon go; a value that starts on the next
+            // line keeps that line's indentation (as Dovecot sends it).
+            let start = v
                 .iter()
-                .map(|&c| if c == 0 { 0x80 } else { c })
-                .collect();
-            string(out, &v);
+                .position(|&c| c != b' ' && c != b'\t')
+                .unwrap_or(v.len());
+            string(out, &no_nul(&header::unfold(&v[start..])));
         }
     }
 }
 
+/// `v` with each NUL replaced by U+FFFD.
+fn no_nul(v: &[u8]) -> Vec<u8> {
+    let mut o = Vec::with_capacity(v.len());
+    for &c in v {
+        if c == 0 {
+            o.extend_from_slice("\u{fffd}".as_bytes());
+        } else {
+            o.push(c);
+        }
+    }
+    o
+}
+
 /// A string for humans: white space runs (SP, TAB, CR, LF) collapsed to
-/// one space, leading and trailing white space removed, NUL as 0x80.
+/// one space, leading and trailing white space removed, NUL as U+FFFD.
 fn human(v: &[u8]) -> Vec<u8> {
     let mut o = Vec::with_capacity(v.len());
     let mut ws = false;
@@ -40,7 +56,11 @@ fn human(v: &[u8]) -> Vec<u8> {
                     o.push(b' ');
                 }
                 ws = false;
-                o.push(if c == 0 { 0x80 } else { c });
+                if c == 0 {
+                    o.extend_from_slice("\u{fffd}".as_bytes());
+                } else {
+                    o.push(c);
+                }
             }
         }
     }
@@ -48,8 +68,7 @@ fn human(v: &[u8]) -> Vec<u8> {
 }
 
 fn text(out: &mut Vec<u8>, v: &[u8]) {
-    let v: Vec<u8> = v.iter().map(|&c| if c == 0 { 0x80 } else { c }).collect();
-    string(out, &v);
+    string(out, &no_nul(v));
 }
 
 fn ntext(out: &mut Vec<u8>, v: Option<&[u8]>) {
@@ -62,7 +81,15 @@ fn ntext(out: &mut Vec<u8>, v: Option<&[u8]>) {
 /// RFC 3501 7.4.2 ENVELOPE of the message whose header is `part.header`.
 pub fn envelope(out: &mut Vec<u8>, raw: &[u8], part: &Part) {
     let fields = part.fields(raw);
-    let get = |name: &str| header::first(&fields, name);
+    // A repeated Date, Subject, In-Reply-To or Message-ID: the last one
+    // counts, as in Dovecot (RFC 5322 3.6 allows only one).
+    let get = |name: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|f| f.value)
+    };
     out.push(b'(');
     value_string(out, get("Date"));
     out.push(b' ');
@@ -154,7 +181,7 @@ pub fn body_structure(out: &mut Vec<u8>, raw: &[u8], part: &Part, extensible: bo
         out.push(b')');
         return;
     }
-    if let Kind::Message(_) = part.kind {
+    if encapsulated(part).is_some() {
         // Fixed spelling, as RFC 3501 9 body-type-msg writes it.
         out.extend_from_slice(b"\"message\" \"rfc822\"");
     } else {
@@ -174,7 +201,7 @@ pub fn body_structure(out: &mut Vec<u8>, raw: &[u8], part: &Part, extensible: bo
         None => out.extend_from_slice(b"\"7bit\""),
     }
     out.extend_from_slice(format!(" {}", part.body_size.octets).as_bytes());
-    if let Kind::Message(m) = &part.kind {
+    if let Some(m) = encapsulated(part) {
         out.push(b' ');
         envelope(out, raw, m);
         out.push(b' ');
@@ -209,9 +236,9 @@ fn extension(out: &mut Vec<u8>, fields: &[Field<'_>]) {
     let lang = header::first(fields, "Content-Language")
         .map(header::language)
         .unwrap_or_default();
+    // Always the list form of body-fld-lang, even for one tag (Dovecot).
     match lang.as_slice() {
         [] => out.extend_from_slice(b"NIL"),
-        [one] => text(out, one),
         many => {
             out.push(b'(');
             for (i, l) in many.iter().enumerate() {
@@ -224,6 +251,8 @@ fn extension(out: &mut Vec<u8>, fields: &[Field<'_>]) {
         }
     }
     out.push(b' ');
+    // RFC 3986 appendix C: white space in a URI taken from text (here
+    // from folding, RFC 2557 4.4.1) is not part of it.
     let loc = header::first(fields, "Content-Location").map(|v| {
         let v = header::unfold(v);
         v.iter()
@@ -239,30 +268,35 @@ fn extension(out: &mut Vec<u8>, fields: &[Field<'_>]) {
 /// message inside a message/rfc822 part) rather than a body part.
 fn resolve<'p>(root: &'p Part, nums: &[u32]) -> Option<(&'p Part, bool)> {
     let mut cur = root;
-    let mut is_msg = true;
-    for &n in nums {
-        if !is_msg {
-            match &cur.kind {
-                Kind::Message(m) => {
-                    cur = m;
-                    is_msg = true;
-                }
-                Kind::Multipart(_) => {}
-                Kind::Single => return None,
+    for (i, &n) in nums.iter().enumerate() {
+        if i > 0 {
+            if let Some(m) = encapsulated(cur) {
+                cur = m;
             }
         }
         let idx = usize::try_from(n).ok()?.checked_sub(1)?;
         match &cur.kind {
-            Kind::Multipart(ch) => {
-                cur = ch.get(idx)?;
-                is_msg = false;
-            }
-            // Part 1 of a non-multipart message is its body.
-            _ if is_msg && idx == 0 => is_msg = false,
+            Kind::Multipart(ch) if !ch.is_empty() => cur = ch.get(idx)?,
+            // Part 1 of a non-multipart message is its body. RFC 3501 says
+            // nothing of `1.1` where part 1 is not a message: like
+            // Dovecot, 1 names the part itself, other numbers nothing.
+            _ if idx == 0 => {}
             _ => return None,
         }
     }
-    Some((cur, is_msg))
+    Some((cur, nums.is_empty()))
+}
+
+/// The encapsulated message of a message/rfc822 part. message/global
+/// (RFC 6532 3.7) is parsed as a message too, for SEARCH, but IMAP4rev1
+/// knows only MESSAGE/RFC822 as a message (RFC 3501 9 media-message), so
+/// its BODYSTRUCTURE and section numbers are those of a basic part, as
+/// with Dovecot.
+fn encapsulated(p: &Part) -> Option<&Part> {
+    match &p.kind {
+        Kind::Message(m) if p.is_type("message", "rfc822") => Some(m),
+        _ => None,
+    }
 }
 
 /// The octets of BODY[section], every line end as CRLF. None when the
@@ -274,10 +308,7 @@ pub fn section_bytes(raw: &[u8], part: &Part, section: &Section) -> Option<Vec<u
         if is_msg {
             return Some(p);
         }
-        match &p.kind {
-            Kind::Message(m) => Some(m),
-            _ => None,
-        }
+        encapsulated(p)
     };
     match &section.text {
         None if section.part.is_empty() => Some(crlf::to_crlf(raw)),
@@ -305,10 +336,14 @@ pub fn section_bytes(raw: &[u8], part: &Part, section: &Section) -> Option<Vec<u
                     out.extend_from_slice(&bytes);
                 }
             }
-            // HEADER.FIELDS ends with an empty line; HEADER.FIELDS.NOT keeps
-            // the header's own (a header cut short has none), as Dovecot.
+            // RFC 3501 6.4.5: the blank line is included in all header
+            // fetches, except for a message with no body and no blank line.
             let h = raw.get(m.header.clone()).unwrap_or_default();
-            if !*not || h.ends_with(b"\n\n") || h.ends_with(b"\n\r\n") || h == b"\n" || h == b"\r\n"
+            if !m.body.is_empty()
+                || h.ends_with(b"\n\n")
+                || h.ends_with(b"\n\r\n")
+                || h == b"\n"
+                || h == b"\r\n"
             {
                 out.extend_from_slice(b"\r\n");
             }
@@ -364,6 +399,8 @@ pub mod address {
         pos: usize,
         /// Text of the last comment skipped.
         comment: Option<Vec<u8>>,
+        /// The last local part read was a quoted string.
+        quoted_local: bool,
     }
 
     fn is_atext(c: u8) -> bool {
@@ -478,18 +515,10 @@ pub mod address {
                 self.cfws();
                 match self.peek() {
                     Some(b'"') => {
-                        // A quoted local part keeps its quotes so the
-                        // address stays valid when re-assembled.
-                        let mut q = Vec::new();
-                        self.quoted(&mut q);
-                        out.push(b'"');
-                        for c in q {
-                            if c == b'"' || c == b'\\' {
-                                out.push(b'\\');
-                            }
-                            out.push(c);
-                        }
-                        out.push(b'"');
+                        // A quoted local part is sent as its value,
+                        // unquoted (as Dovecot does).
+                        self.quoted(out);
+                        self.quoted_local = true;
                     }
                     Some(b'[') => {
                         // domain-literal
@@ -510,7 +539,9 @@ pub mod address {
                     }
                 }
                 self.cfws();
-                if !matches!(self.peek(), Some(b'.' | b'"')) {
+                // obs-local-part / obs-domain (RFC 5322 4.4): CFWS may
+                // surround the dots.
+                if !matches!(self.peek(), Some(b'.' | b'"')) && !out.ends_with(b".") {
                     return;
                 }
             }
@@ -519,14 +550,18 @@ pub mod address {
         /// `local@domain` into the address.
         fn addr_spec(&mut self, a: &mut Address) {
             let mut local = Vec::new();
+            self.quoted_local = false;
             self.dot_atom(&mut local);
-            a.mailbox = Some(local);
             self.cfws();
             let mut dom = Vec::new();
             if self.peek() == Some(b'@') {
                 self.pos += 1;
                 self.dot_atom(&mut dom);
+            } else if self.quoted_local && a.name.is_none() && local.contains(&b' ') {
+                // `"just a name"`: a display name without an address.
+                a.name = Some(std::mem::take(&mut local));
             }
+            a.mailbox = Some(local);
             a.host = Some(if dom.is_empty() {
                 b"MISSING_DOMAIN".to_vec()
             } else {
@@ -552,13 +587,25 @@ pub mod address {
                     .filter(|c| !c.is_ascii_whitespace())
                     .copied()
                     .collect();
-                a.route = Some(route);
+                // obs-route = obs-domain-list ":", each "@" domain.
+                let valid = route
+                    .split(|&c| c == b',')
+                    .all(|d| d.len() > 1 && d.first() == Some(&b'@') && !d[1..].contains(&b'@'));
+                a.route = Some(if valid {
+                    route
+                } else {
+                    b"INVALID_ROUTE".to_vec()
+                });
                 if self.peek() == Some(b':') {
                     self.pos += 1;
                 }
             }
             self.addr_spec(a);
             self.cfws();
+            if self.peek() != Some(b'>') {
+                // Garbage or no closing bracket: Dovecot's marker.
+                a.host = Some(b"SYNTAX_ERROR".to_vec());
+            }
             // Skip to the closing bracket.
             while let Some(c) = self.peek() {
                 self.pos += 1;
@@ -635,6 +682,7 @@ pub mod address {
             s: v,
             pos: 0,
             comment: None,
+            quoted_local: false,
         };
         let mut out = Vec::new();
         loop {
@@ -760,7 +808,9 @@ mod tests {
         );
         assert_eq!(sec(NESTED, &[3, 2], None), None);
         assert_eq!(sec(NESTED, &[4], None), None);
-        assert_eq!(sec(NESTED, &[1, 1], None), None);
+        // Dovecot's reading of `1.1` for a part 1 that is not a message.
+        assert_eq!(sec(NESTED, &[1, 1], None).as_deref(), Some("hello"));
+        assert_eq!(sec(NESTED, &[1, 2], None), None);
         assert_eq!(sec(NESTED, &[0], None), None);
         assert_eq!(
             sec(
@@ -809,6 +859,59 @@ mod tests {
         }
     }
 
+    /// The FETCH response items the session builds from these functions.
+    fn fetch(raw: &[u8], items: &[&str]) -> String {
+        let p = parse(raw);
+        let mut o = b"* 1 FETCH (".to_vec();
+        for (i, it) in items.iter().enumerate() {
+            if i > 0 {
+                o.push(b' ');
+            }
+            o.extend_from_slice(it.as_bytes());
+            o.push(b' ');
+            match *it {
+                "ENVELOPE" => envelope(&mut o, raw, &p),
+                "BODY" => body_structure(&mut o, raw, &p, false),
+                "BODYSTRUCTURE" => body_structure(&mut o, raw, &p, true),
+                _ => unreachable!(),
+            }
+        }
+        o.extend_from_slice(b")\r\n");
+        String::from_utf8_lossy(&o).into_owned()
+    }
+
+    #[test]
+    fn transcript_fetch() {
+        let raw = b"Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\r\n\
+            From: Terry Gray <gray@cac.washington.edu>\r\n\
+            Subject: IMAP4rev1 WG mtg summary and minutes\r\n\
+            To: imap@cac.washington.edu\r\n\
+            cc: minutes@CNRI.Reston.VA.US, John Klensin <KLENSIN@MIT.EDU>\r\n\
+            Message-Id: <B27397-0100000@cac.washington.edu>\r\n\
+            MIME-Version: 1.0\r\n\
+            Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n\r\n\
+            body\r\n";
+        // C: a1 FETCH 1 (ENVELOPE BODY) -- the example of RFC 3501 8.
+        assert_eq!(
+            fetch(raw, &["ENVELOPE", "BODY"]),
+            "* 1 FETCH (ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \
+             \"IMAP4rev1 WG mtg summary and minutes\" \
+             ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
+             ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
+             ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
+             ((NIL NIL \"imap\" \"cac.washington.edu\")) \
+             ((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")\
+             (\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL \
+             \"<B27397-0100000@cac.washington.edu>\") \
+             BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7bit\" 6 1))\r\n"
+        );
+        // C: a2 FETCH 1 (BODYSTRUCTURE)
+        assert_eq!(
+            fetch(raw, &["BODYSTRUCTURE"]),
+            "* 1 FETCH (BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7bit\" 6 1 NIL NIL NIL NIL))\r\n"
+        );
+    }
+
     #[test]
     fn single_part_sections() {
         let raw = b"Subject: x\n\nline1\nline2";
@@ -822,7 +925,8 @@ mod tests {
             Some("Subject: x\r\n\r\n")
         );
         assert_eq!(sec(raw, &[2], None), None);
-        assert_eq!(sec(raw, &[1, 1], None), None);
+        assert_eq!(sec(raw, &[1, 1], None).as_deref(), Some("line1\r\nline2"));
+        assert_eq!(sec(raw, &[1, 2], None), None);
         assert_eq!(
             bs(raw, true),
             "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 12 1 NIL NIL NIL NIL)"
@@ -849,7 +953,7 @@ mod tests {
         envelope(&mut o, raw, &parse(raw));
         assert_eq!(
             o,
-            b"(NIL {4}\r\na\x80b\xe9 NIL NIL NIL NIL NIL NIL NIL NIL)"
+            b"(NIL {6}\r\na\xef\xbf\xbdb\xe9 NIL NIL NIL NIL NIL NIL NIL NIL)"
         );
         let p = parse(raw);
         assert_eq!(p.body, raw.len()..raw.len());

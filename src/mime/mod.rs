@@ -148,8 +148,14 @@ impl Part {
     }
 
     /// The raw header fields of this part.
+    /// The raw header fields of this part (the first `MIME_HEADER_MAX`
+    /// octets of the header).
     pub fn fields<'a>(&self, raw: &'a [u8]) -> Vec<header::Field<'a>> {
-        header::fields(raw, self.header.clone())
+        let end = self
+            .header
+            .end
+            .min(self.header.start.saturating_add(MIME_HEADER_MAX));
+        header::fields(raw, self.header.start..end)
     }
 }
 
@@ -159,6 +165,7 @@ pub fn parse(raw: &[u8]) -> Part {
         raw,
         boundaries: Vec::new(),
         parts: 0,
+        sizes: crlf::SizeIndex::new(raw),
     };
     p.part(0, raw.len(), 0, false).0
 }
@@ -181,6 +188,7 @@ struct Parser<'a> {
     /// Boundaries of the enclosing multiparts, outermost first.
     boundaries: Vec<Vec<u8>>,
     parts: usize,
+    sizes: crlf::SizeIndex<'a>,
 }
 
 impl Parser<'_> {
@@ -303,7 +311,7 @@ impl Parser<'_> {
         let mut part = Part {
             header: start..header_end,
             body: header_end..header_end,
-            header_size: Size::of(self.raw, start..header_end),
+            header_size: self.sizes.size(start..header_end),
             body_size: Size::default(),
             mime_type,
             subtype,
@@ -314,6 +322,18 @@ impl Parser<'_> {
         let body_start = header_end;
         let mut body_end = end;
         let nested_ok = depth < MIME_DEPTH_MAX && self.parts < MIME_PARTS_MAX;
+        if !nested_ok
+            && (part.mime_type.eq_ignore_ascii_case(b"multipart")
+                || part.mime_type.eq_ignore_ascii_case(b"message"))
+        {
+            // Beyond the limits a container is opaque text (limits.rs).
+            part.mime_type = b"text".to_vec();
+            part.subtype = b"plain".to_vec();
+            part.params = vec![Param {
+                name: b"charset".to_vec(),
+                value: b"us-ascii".to_vec(),
+            }];
+        }
         let boundary = part.param("boundary").filter(|b| !b.is_empty());
         if stop.is_some() {
             body_end = body_start;
@@ -366,8 +386,20 @@ impl Parser<'_> {
         } else if (part.is_type("message", "rfc822") || part.is_type("message", "global"))
             && nested_ok
         {
-            let (inner, next) = self.part(body_start, end, depth + 1, false);
+            let (mut inner, next) = self.part(body_start, end, depth + 1, false);
             body_end = inner.body.end;
+            if let Some(h) = next {
+                // The line end before the boundary may be this part's
+                // header's empty line; then the message is empty.
+                let e = self.before(h.line, start);
+                if e < body_start {
+                    body_end = e;
+                    inner.header = e..e;
+                    inner.body = e..e;
+                    inner.header_size = Size::default();
+                    inner.body_size = Size::default();
+                }
+            }
             stop = next;
             part.kind = Kind::Message(Box::new(inner));
         } else if let Some(h) = self.find_boundary(body_start, end) {
@@ -379,10 +411,159 @@ impl Parser<'_> {
         let body_start = body_start.min(body_end);
         if body_start < part.header.end {
             part.header.end = body_start;
-            part.header_size = Size::of(self.raw, part.header.clone());
+            part.header_size = self.sizes.size(part.header.clone());
         }
         part.body = body_start..body_end;
-        part.body_size = Size::of(self.raw, body_start..body_end);
+        part.body_size = self.sizes.size(body_start..body_end);
         (part, stop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mime::imap::{body_structure, envelope, section_bytes};
+
+    /// Runs every output over `raw`: none may panic.
+    fn exercise(raw: &[u8]) {
+        let p = parse(raw);
+        let mut o = Vec::new();
+        envelope(&mut o, raw, &p);
+        body_structure(&mut o, raw, &p, true);
+        body_structure(&mut o, raw, &p, false);
+        let _ = decode::body_text(raw, &p);
+        for nums in [
+            &[][..],
+            &[1],
+            &[1, 1],
+            &[2],
+            &[2, 1],
+            &[3, 2, 1],
+            &[u32::MAX],
+            &[0],
+        ] {
+            for text in [
+                None,
+                Some(SectionText::Header),
+                Some(SectionText::Text),
+                Some(SectionText::Mime),
+                Some(SectionText::HeaderFields {
+                    not: true,
+                    fields: vec!["subject".into()],
+                }),
+            ] {
+                let s = Section {
+                    part: nums.to_vec(),
+                    text,
+                };
+                let _ = section_bytes(raw, &p, &s);
+            }
+        }
+        // Ranges always lie inside the message and in order.
+        fn check(p: &Part, len: usize) {
+            assert!(p.header.start <= p.header.end && p.header.end <= p.body.start);
+            assert!(p.body.start <= p.body.end && p.body.end <= len);
+            match &p.kind {
+                Kind::Multipart(ch) => ch.iter().for_each(|c| check(c, len)),
+                Kind::Message(m) => check(m, len),
+                Kind::Single => {}
+            }
+        }
+        check(&p, raw.len());
+    }
+
+    #[test]
+    fn mutated_messages_never_panic() {
+        let base: &[u8] = b"From: \"A\" <a@b>\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\npre\r\n--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: (c) =?utf-8?q?x?=\r\nContent-Type: multipart/alternative; boundary=xy; a*0*=utf-8''%41; a*1=\"b\"\r\n\r\n--xy\r\n\r\n=C3=A9\r\n--xy--\r\n--x\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--x--\r\n";
+        let specials = b"\r\n\0-:;\"\\()<>@,=?*'%x\xff ";
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let mut m = base.to_vec();
+            for _ in 0..(next() % 6 + 1) {
+                let pos = (next() as usize) % (m.len() + 1);
+                match next() % 3 {
+                    0 if pos < m.len() => {
+                        m.remove(pos);
+                    }
+                    1 if pos < m.len() => m[pos] = specials[(next() as usize) % specials.len()],
+                    _ => m.insert(pos, specials[(next() as usize) % specials.len()]),
+                }
+            }
+            exercise(&m);
+            let cut = (next() as usize) % (m.len() + 1);
+            exercise(&m[..cut]);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_stops_at_the_limit() {
+        // MIME_DEPTH_MAX + 20 levels of message/rfc822 in multipart.
+        let mut raw = Vec::new();
+        let levels = MIME_DEPTH_MAX + 20;
+        for i in 0..levels {
+            raw.extend_from_slice(format!("Content-Type: multipart/mixed; boundary=b{i}\n\n--b{i}\nContent-Type: message/rfc822\n\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\ninnermost\n");
+        for i in (0..levels).rev() {
+            raw.extend_from_slice(format!("--b{i}--\n").as_bytes());
+        }
+        let p = parse(&raw);
+        let mut depth = 0;
+        let mut cur = &p;
+        loop {
+            match &cur.kind {
+                Kind::Multipart(ch) => cur = &ch[0],
+                Kind::Message(m) => cur = m,
+                Kind::Single => break,
+            }
+            depth += 1;
+        }
+        assert_eq!(depth, MIME_DEPTH_MAX);
+        assert!(cur.is_type("text", "plain"));
+        exercise(&raw);
+    }
+
+    #[test]
+    fn parts_limit() {
+        let mut raw = b"Content-Type: multipart/mixed; boundary=b\n\n".to_vec();
+        for _ in 0..MIME_PARTS_MAX + 10 {
+            raw.extend_from_slice(b"--b\n\nx\n");
+        }
+        let p = parse(&raw);
+        let Kind::Multipart(ch) = &p.kind else {
+            panic!()
+        };
+        assert_eq!(ch.len(), MIME_PARTS_MAX - 1);
+        // The rest is in the last part, opaque.
+        assert!(p.body.end == raw.len());
+    }
+
+    #[test]
+    fn sizes_count_crlf() {
+        let raw = b"A: b\n\r\nline\nline2\r\nlast";
+        let p = parse(raw);
+        assert_eq!(p.header, 0..7);
+        assert_eq!(
+            p.header_size,
+            Size {
+                octets: 8,
+                lines: 2
+            }
+        );
+        assert_eq!(
+            p.body_size,
+            Size {
+                octets: 17,
+                lines: 2
+            }
+        );
+        let empty = parse(b"");
+        assert_eq!((empty.header, empty.body), (0..0, 0..0));
     }
 }

@@ -89,10 +89,11 @@ pub fn add_message(maildir: &Path, n: usize, raw: &[u8]) {
     fs::write(maildir.join("cur").join(name), raw).expect("writing message");
 }
 
-/// Runs Dovecot's imap preauthenticated on the Maildir under `dir` (made by
-/// `maildir`) with `commands` as the client's input (end with LOGOUT) and
-/// returns everything it wrote to stdout.
-pub fn run(dir: &Path, commands: &[u8]) -> Vec<u8> {
+/// The command that runs Dovecot's imap preauthenticated as `TEST_USER` on
+/// the Maildir under `dir` (made by `maildir`): writes `dir/dovecot.conf`
+/// and hands `dir` to the test user. Spawn it with piped stdin/stdout to
+/// talk IMAP interactively (benchmarks), or use `run`.
+pub fn command(dir: &Path) -> Command {
     require();
     let (uid, gid) = ensure_user(TEST_USER);
     let conf = dir.join("dovecot.conf");
@@ -111,19 +112,27 @@ pub fn run(dir: &Path, commands: &[u8]) -> Vec<u8> {
         .status()
         .expect("running chown");
     assert!(st.success(), "chown of {} failed", dir.display());
-    let mut child = Command::new("setpriv")
-        .args([
-            &format!("--reuid={uid}"),
-            &format!("--regid={gid}"),
-            "--init-groups",
-            "env",
-            "-i",
-            &format!("USER={TEST_USER}"),
-            &format!("HOME={}", dir.display()),
-            IMAP_BIN,
-            "-c",
-        ])
-        .arg(&conf)
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        &format!("--reuid={uid}"),
+        &format!("--regid={gid}"),
+        "--init-groups",
+        "env",
+        "-i",
+        &format!("USER={TEST_USER}"),
+        &format!("HOME={}", dir.display()),
+        IMAP_BIN,
+        "-c",
+    ])
+    .arg(&conf);
+    cmd
+}
+
+/// Runs Dovecot's imap on the Maildir under `dir` with `commands` as the
+/// client's input (end with LOGOUT) and returns everything it wrote to
+/// stdout.
+pub fn run(dir: &Path, commands: &[u8]) -> Vec<u8> {
+    let mut child = command(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
