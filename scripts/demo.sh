@@ -8,7 +8,7 @@ demo=$top/demo
 bin=$top/target/release
 
 mkdir -p "$demo/Maildir/cur" "$demo/Maildir/new" "$demo/Maildir/tmp"
-if [ -z "$(ls -A "$demo/Maildir/new" "$demo/Maildir/cur")" ]; then
+if [ -z "$(find "$demo/Maildir/new" "$demo/Maildir/cur" -type f)" ]; then
     now=$(date -R)
     for i in 1 2 3; do
         cat > "$demo/Maildir/new/$(date +%s).demo$i.$(hostname)" <<MSG
