@@ -1,0 +1,3 @@
+//! Authentication: credential backends (PAM, sasldb) and SASL mechanisms.
+
+pub mod pam;
