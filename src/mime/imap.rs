@@ -1,5 +1,5 @@
 //! IMAP views of a parsed message: ENVELOPE, BODY/BODYSTRUCTURE
-//! (RFC 3501 7.4.2, 9) and BODY[section] octets (RFC 3501 6.4.5).
+//! (RFC 3501 7.4.2, 9) and `BODY[section]` octets (RFC 3501 6.4.5).
 //!
 //! Strings go out through `imap::response`; header values are sent raw
 //! (encoded-words stay encoded), unfolded. Display names and subjects are
@@ -299,7 +299,7 @@ fn encapsulated(p: &Part) -> Option<&Part> {
     }
 }
 
-/// The octets of BODY[section], every line end as CRLF. None when the
+/// The octets of `BODY[section]`, every line end as CRLF. None when the
 /// section does not exist (the caller sends `""`).
 pub fn section_bytes(raw: &[u8], part: &Part, section: &Section) -> Option<Vec<u8>> {
     let (p, is_msg) = resolve(part, &section.part)?;
