@@ -501,7 +501,12 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        for _ in 0..3000 {
+        // MIME_FUZZ_ITERS=1000000 cargo test --lib mutated for a longer run.
+        let iters = std::env::var("MIME_FUZZ_ITERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3000);
+        for _ in 0..iters {
             let mut m = base.to_vec();
             for _ in 0..(next() % 6 + 1) {
                 let pos = (next() as usize) % (m.len() + 1);
