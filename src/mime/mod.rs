@@ -20,7 +20,9 @@
 //!   better with an empty string than with NIL where they expect data).
 //!   Part `1` of a non-multipart message is its body; `n.1` of a leaf part
 //!   is the part itself (Dovecot's reading). BODY[] of the whole message
-//!   is better streamed with `CrlfReader`.
+//!   is better streamed: [`imap::locate`]`(&Part, &Section) -> Located`
+//!   gives the raw range of any section but HEADER.FIELDS, for
+//!   `CrlfReader`, without copying.
 //! * [`crlf::CrlfReader`]`<R: Read>`: streams BODY[] with CRLF line ends
 //!   (and NUL as 0x80) at constant memory; [`crlf::to_crlf`],
 //!   [`crlf::crlf_size`] and [`crlf::SizeIndex`] for in-memory slices.
