@@ -351,6 +351,11 @@ const KNOWN: &[(&str, &str, &str)] = &[
         NO_BLANK,
     ),
     (
+        "empty.eml",
+        "BODY[HEADER.FIELDS (FROM SUBJECT CONTENT-TYPE)]",
+        NO_BLANK,
+    ),
+    (
         "edge_cr_only.eml",
         "BODY[HEADER.FIELDS (FROM SUBJECT CONTENT-TYPE)]",
         NO_BLANK,
