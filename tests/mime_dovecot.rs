@@ -26,7 +26,25 @@ use std::path::{Path, PathBuf};
 use common::dovecot;
 use mailaccess::mime::{self, imap, Kind, Part, Section, SectionText};
 
+/// Where CPython's email test corpus was found on the machine this test
+/// was written on; `corpus()` asks python3 first.
 const CORPUS: &str = "/root/.pyenv/versions/3.11.7/lib/python3.11/test/test_email/data";
+
+/// The directory of CPython's email test messages (msg_*.txt).
+fn corpus() -> PathBuf {
+    let asked = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import test.test_email,os;print(os.path.dirname(test.test_email.__file__)+'/data')",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    asked
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(|| PathBuf::from(CORPUS))
+}
 
 /// IMAP data as parsed from a response.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -333,6 +351,11 @@ const KNOWN: &[(&str, &str, &str)] = &[
         NO_BLANK,
     ),
     (
+        "empty.eml",
+        "BODY[HEADER.FIELDS (FROM SUBJECT CONTENT-TYPE)]",
+        NO_BLANK,
+    ),
+    (
         "edge_cr_only.eml",
         "BODY[HEADER.FIELDS (FROM SUBJECT CONTENT-TYPE)]",
         NO_BLANK,
@@ -405,9 +428,7 @@ fn messages() -> Vec<(String, Vec<u8>)> {
             ));
         }
     };
-    add_dir(Path::new(CORPUS), &|n| {
-        n.starts_with("msg_") && n.ends_with(".txt")
-    });
+    add_dir(&corpus(), &|n| n.starts_with("msg_") && n.ends_with(".txt"));
     add_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mime"),
         &|n| n.ends_with(".eml"),
@@ -438,7 +459,7 @@ fn matches_dovecot() {
     let msgs = messages();
     assert!(
         msgs.len() >= 48,
-        "CPython's email corpus is missing from {CORPUS}"
+        "CPython's email corpus (python3 test.test_email data) is missing"
     );
     let tmp = tempfile::tempdir().unwrap();
     let md = dovecot::maildir(tmp.path());

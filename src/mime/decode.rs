@@ -173,9 +173,9 @@ pub fn percent(s: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One RFC 2047 encoded-word at the start of `s`: its decoded text and its
-/// length in `s`.
-fn encoded_word(s: &[u8]) -> Option<(String, usize)> {
+/// One RFC 2047 encoded-word at the start of `s`: its charset, decoded
+/// octets and its length in `s`.
+fn encoded_word(s: &[u8]) -> Option<(String, Vec<u8>, usize)> {
     let rest = s.strip_prefix(b"=?")?;
     let q1 = rest.iter().position(|&c| c == b'?')?;
     let cs = rest.get(..q1)?;
@@ -222,7 +222,7 @@ fn encoded_word(s: &[u8]) -> Option<(String, usize)> {
     // RFC 2231 5: charset*language.
     let cs = String::from_utf8_lossy(cs);
     let cs = cs.split('*').next().unwrap_or_default();
-    Some((charset_lossy(cs, &bytes), 2 + text_start + text_len + 2))
+    Some((cs.to_string(), bytes, 2 + text_start + text_len + 2))
 }
 
 /// A header field value as text: unfolded, RFC 2047 encoded-words decoded
@@ -233,34 +233,55 @@ pub fn header_value(raw: &[u8]) -> String {
     let mut out = String::new();
     let mut plain: Vec<u8> = Vec::new();
     let mut pending_ws: Vec<u8> = Vec::new();
-    let mut last_was_word = false;
+    // Octets of adjacent encoded-words in one charset, decoded together:
+    // senders split multi-byte characters across words.
+    let mut word: Option<(String, Vec<u8>)> = None;
+    let flush = |word: &mut Option<(String, Vec<u8>)>, out: &mut String| {
+        if let Some((cs, bytes)) = word.take() {
+            out.push_str(&charset_lossy(&cs, &bytes));
+        }
+    };
     let mut i = 0;
-    while i < v.len() {
-        let rest = &v[i..];
-        if rest.starts_with(b"=?") {
-            if let Some((text, n)) = encoded_word(rest) {
-                if !(last_was_word && plain.is_empty()) {
-                    plain.extend_from_slice(&pending_ws);
+    while let Some(&c) = v.get(i) {
+        if c == b'=' {
+            if let Some((cs, bytes, n)) = v.get(i..).and_then(encoded_word) {
+                if word.is_some() && plain.is_empty() {
+                    // RFC 2047 6.2: white space between adjacent
+                    // encoded-words is not displayed.
+                    pending_ws.clear();
+                } else {
+                    plain.append(&mut pending_ws);
                 }
-                out.push_str(&String::from_utf8_lossy(&plain));
-                plain.clear();
-                pending_ws.clear();
-                out.push_str(&text);
-                last_was_word = true;
+                if !plain.is_empty() {
+                    flush(&mut word, &mut out);
+                    out.push_str(&String::from_utf8_lossy(&plain));
+                    plain.clear();
+                }
+                match &mut word {
+                    Some((wcs, wbytes)) if wcs.eq_ignore_ascii_case(&cs) => {
+                        wbytes.extend_from_slice(&bytes)
+                    }
+                    _ => {
+                        flush(&mut word, &mut out);
+                        word = Some((cs, bytes));
+                    }
+                }
                 i += n;
                 continue;
             }
         }
-        let c = v[i];
         if c == b' ' || c == b'\t' {
             pending_ws.push(c);
         } else {
+            if plain.is_empty() {
+                flush(&mut word, &mut out);
+            }
             plain.append(&mut pending_ws);
             plain.push(c);
-            last_was_word = false;
         }
         i += 1;
     }
+    flush(&mut word, &mut out);
     plain.append(&mut pending_ws);
     out.push_str(&String::from_utf8_lossy(&plain));
     out.trim().to_string()
@@ -360,6 +381,16 @@ mod tests {
             header_value(b"=?us-ascii*en?Q?Keith_Moore?="),
             "Keith Moore"
         );
+        // A UTF-8 character split across two words (\u{20ac} = E2 82 AC).
+        assert_eq!(
+            header_value(b"=?UTF-8?Q?=E2=82?= =?utf-8?Q?=AC!?="),
+            "\u{20ac}!"
+        );
+        assert_eq!(
+            header_value(b"=?UTF-8?B?4oI=?=\r\n =?UTF-8?B?rA==?= x"),
+            "\u{20ac} x"
+        );
+        assert_eq!(header_value(b"a =?utf-8?Q?b?= c =?utf-8?Q?d?="), "a b c d");
         // Unknown charsets and broken words degrade, never panic.
         assert_eq!(header_value(b"=?x-nonsense?Q?abc?="), "abc");
         assert_eq!(header_value(b"=?utf-8?Q?abc"), "=?utf-8?Q?abc");

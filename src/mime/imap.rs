@@ -1,5 +1,5 @@
 //! IMAP views of a parsed message: ENVELOPE, BODY/BODYSTRUCTURE
-//! (RFC 3501 7.4.2, 9) and BODY[section] octets (RFC 3501 6.4.5).
+//! (RFC 3501 7.4.2, 9) and `BODY[section]` octets (RFC 3501 6.4.5).
 //!
 //! Strings go out through `imap::response`; header values are sent raw
 //! (encoded-words stay encoded), unfolded. Display names and subjects are
@@ -299,57 +299,81 @@ fn encapsulated(p: &Part) -> Option<&Part> {
     }
 }
 
-/// The octets of BODY[section], every line end as CRLF. None when the
+/// Where the octets of a `BODY[section]` are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Located {
+    /// One range of the raw message: stream it through
+    /// `crlf::CrlfReader`; its IMAP length is `Size::of(raw, range)`.
+    Range(std::ops::Range<usize>),
+    /// HEADER.FIELDS[.NOT]: a selection of lines, use `section_bytes`.
+    Fields,
+    /// No such part (the server sends `""`).
+    Missing,
+}
+
+/// Locates `BODY[section]` without copying it, so the server can stream
+/// the sections of huge messages.
+pub fn locate(part: &Part, section: &Section) -> Located {
+    let Some((p, is_msg)) = resolve(part, &section.part) else {
+        return Located::Missing;
+    };
+    let msg = if is_msg { Some(p) } else { encapsulated(p) };
+    let range = match &section.text {
+        None if section.part.is_empty() => Some(p.header.start..p.body.end),
+        None => Some(p.body.clone()),
+        Some(SectionText::Mime) if section.part.is_empty() => None,
+        Some(SectionText::Mime) => Some(p.header.clone()),
+        Some(SectionText::Header) => msg.map(|m| m.header.clone()),
+        Some(SectionText::Text) => msg.map(|m| m.body.clone()),
+        Some(SectionText::HeaderFields { .. }) if msg.is_some() => return Located::Fields,
+        Some(SectionText::HeaderFields { .. }) => None,
+    };
+    range.map_or(Located::Missing, Located::Range)
+}
+
+/// The octets of `BODY[section]`, every line end as CRLF. None when the
 /// section does not exist (the caller sends `""`).
 pub fn section_bytes(raw: &[u8], part: &Part, section: &Section) -> Option<Vec<u8>> {
-    let (p, is_msg) = resolve(part, &section.part)?;
-    let get = |r: std::ops::Range<usize>| raw.get(r).map(crlf::to_crlf);
-    let msg = || -> Option<&Part> {
-        if is_msg {
-            return Some(p);
-        }
-        encapsulated(p)
+    match locate(part, section) {
+        Located::Range(r) => raw.get(r).map(crlf::to_crlf),
+        Located::Missing => None,
+        Located::Fields => header_fields(raw, part, section),
+    }
+}
+
+/// HEADER.FIELDS and HEADER.FIELDS.NOT: the selected fields in message
+/// order.
+fn header_fields(raw: &[u8], part: &Part, section: &Section) -> Option<Vec<u8>> {
+    let Some(SectionText::HeaderFields { not, fields }) = &section.text else {
+        return None;
     };
-    match &section.text {
-        None if section.part.is_empty() => Some(crlf::to_crlf(raw)),
-        None => get(p.body.clone()),
-        Some(SectionText::Mime) => {
-            if section.part.is_empty() {
-                return None;
+    let (p, is_msg) = resolve(part, &section.part)?;
+    let m = if is_msg { p } else { encapsulated(p)? };
+    let mut out = Vec::new();
+    for f in m.fields(raw) {
+        let listed = fields
+            .iter()
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(f.name));
+        if listed != *not {
+            let mut bytes = crlf::to_crlf(raw.get(f.raw.clone()).unwrap_or_default());
+            if !bytes.ends_with(b"\n") {
+                bytes.extend_from_slice(b"\r\n");
             }
-            get(p.header.clone())
-        }
-        Some(SectionText::Header) => get(msg()?.header.clone()),
-        Some(SectionText::Text) => get(msg()?.body.clone()),
-        Some(SectionText::HeaderFields { not, fields }) => {
-            let m = msg()?;
-            let mut out = Vec::new();
-            for f in m.fields(raw) {
-                let listed = fields
-                    .iter()
-                    .any(|n| n.as_bytes().eq_ignore_ascii_case(f.name));
-                if listed != *not {
-                    let mut bytes = crlf::to_crlf(raw.get(f.raw.clone()).unwrap_or_default());
-                    if !bytes.ends_with(b"\n") {
-                        bytes.extend_from_slice(b"\r\n");
-                    }
-                    out.extend_from_slice(&bytes);
-                }
-            }
-            // RFC 3501 6.4.5: the blank line is included in all header
-            // fetches, except for a message with no body and no blank line.
-            let h = raw.get(m.header.clone()).unwrap_or_default();
-            if !m.body.is_empty()
-                || h.ends_with(b"\n\n")
-                || h.ends_with(b"\n\r\n")
-                || h == b"\n"
-                || h == b"\r\n"
-            {
-                out.extend_from_slice(b"\r\n");
-            }
-            Some(out)
+            out.extend_from_slice(&bytes);
         }
     }
+    // RFC 3501 6.4.5: the blank line is included in all header
+    // fetches, except for a message with no body and no blank line.
+    let h = raw.get(m.header.clone()).unwrap_or_default();
+    if !m.body.is_empty()
+        || h.ends_with(b"\n\n")
+        || h.ends_with(b"\n\r\n")
+        || h == b"\n"
+        || h == b"\r\n"
+    {
+        out.extend_from_slice(b"\r\n");
+    }
+    Some(out)
 }
 
 /// RFC 5322 3.4 address lists, read the way IMAP servers present them in
@@ -910,6 +934,54 @@ mod tests {
             fetch(raw, &["BODYSTRUCTURE"]),
             "* 1 FETCH (BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7bit\" 6 1 NIL NIL NIL NIL))\r\n"
         );
+    }
+
+    #[test]
+    fn located_ranges_stream_like_section_bytes() {
+        use std::io::Read;
+        let p = parse(NESTED);
+        for nums in [&[][..], &[1], &[2], &[2, 1], &[2, 2], &[3], &[3, 1], &[9]] {
+            for text in [
+                None,
+                Some(SectionText::Mime),
+                Some(SectionText::Header),
+                Some(SectionText::Text),
+            ] {
+                let s = Section {
+                    part: nums.to_vec(),
+                    text,
+                };
+                let streamed = match locate(&p, &s) {
+                    Located::Range(r) => {
+                        let mut v = Vec::new();
+                        crlf::CrlfReader::new(&NESTED[r.clone()])
+                            .read_to_end(&mut v)
+                            .unwrap();
+                        assert_eq!(v.len() as u64, crate::mime::Size::of(NESTED, r).octets);
+                        Some(v)
+                    }
+                    Located::Missing => None,
+                    Located::Fields => unreachable!(),
+                };
+                assert_eq!(streamed, section_bytes(NESTED, &p, &s), "{s:?}");
+            }
+        }
+        let s = Section {
+            part: vec![3],
+            text: Some(SectionText::HeaderFields {
+                not: false,
+                fields: vec![],
+            }),
+        };
+        assert_eq!(locate(&p, &s), Located::Fields);
+        let s = Section {
+            part: vec![1],
+            text: Some(SectionText::HeaderFields {
+                not: false,
+                fields: vec![],
+            }),
+        };
+        assert_eq!(locate(&p, &s), Located::Missing);
     }
 
     #[test]
