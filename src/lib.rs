@@ -11,4 +11,5 @@ pub mod conn;
 pub mod imap;
 pub mod limits;
 pub mod mime;
+pub mod privsep;
 pub mod store;

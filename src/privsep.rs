@@ -1,0 +1,253 @@
+//! Privilege separation (DESIGN.md 1): the only code that changes uids.
+//!
+//! * `lookup` resolves a user through NSS (getpwnam_r, getgrouplist), so
+//!   LDAP or sssd accounts work as they do for login(1).
+//! * `drop_to` is every privilege drop, always the same sequence
+//!   (OpenSMTPD's): supplementary groups, gid, uid (real, effective and
+//!   saved), then proof that root cannot be regained. Any failure is fatal
+//!   to the connection.
+//! * `enter_jail` is the pre-login process's drop: chroot into an empty
+//!   directory, then `drop_to` the unprivileged login user.
+//! * `spawn_login_child` starts the pre-login process: this same binary,
+//!   exec'd with `--login-child FD`, the client on its stdin/stdout and the
+//!   socket to its privileged parent on FD. Exec rather than fork: the child
+//!   starts with nothing of the parent's memory (no credential store, no
+//!   PAM state), and there is no `fork()` in our code.
+//!
+//! The drops use the per-thread system calls (setresuid(2) as the kernel
+//! has it); `drop_to` first checks that the process has exactly one thread,
+//! so the per-thread change is the whole process's.
+
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use rustix::process::{Gid, Uid};
+
+/// A system account, as NSS gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+    /// Supplementary groups (getgrouplist), primary group included.
+    pub groups: Vec<u32>,
+}
+
+/// Looks a user up by name. `Ok(None)` when there is no such user.
+pub fn lookup(name: &str) -> io::Result<Option<User>> {
+    let c_name = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in user name"))?;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        // SAFETY: an all-zero passwd is a valid value of this plain C struct.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call; buf outlives the use
+        // of the strings getpwnam_r stores into it (copied out below).
+        let rc = unsafe {
+            libc::getpwnam_r(
+                c_name.as_ptr(),
+                &mut pw,
+                buf.as_mut_ptr() as *mut libc::c_char,
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1024 * 1024 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        if result.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: getpwnam_r succeeded: pw_name and pw_dir point to
+        // NUL-terminated strings inside buf.
+        let (pw_name, home) = unsafe {
+            (
+                CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned(),
+                PathBuf::from(CStr::from_ptr(pw.pw_dir).to_string_lossy().into_owned()),
+            )
+        };
+        let groups = group_list(&c_name, pw.pw_gid)?;
+        return Ok(Some(User {
+            name: pw_name,
+            uid: pw.pw_uid,
+            gid: pw.pw_gid,
+            home,
+            groups,
+        }));
+    }
+}
+
+/// getgrouplist(3): the user's groups, `gid` included.
+fn group_list(name: &CStr, gid: u32) -> io::Result<Vec<u32>> {
+    let mut n: libc::c_int = 64;
+    loop {
+        let mut groups = vec![0 as libc::gid_t; n as usize];
+        let mut count = n;
+        // SAFETY: groups has room for `count` entries; getgrouplist writes at
+        // most that many and sets count to the number there are.
+        let rc = unsafe { libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+        if rc >= 0 {
+            groups.truncate(count.max(0) as usize);
+            return Ok(groups);
+        }
+        if count <= n || count > 65536 {
+            return Err(io::Error::other("getgrouplist failed"));
+        }
+        n = count;
+    }
+}
+
+/// The number of threads of this process (from /proc/self/status).
+fn thread_count() -> io::Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("no Threads: line in /proc/self/status"))
+}
+
+/// Becomes `uid`/`gid` with exactly `groups` (and nothing else), then
+/// checks that it worked and that root cannot be had back.
+pub fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> Result<(), String> {
+    if uid == 0 {
+        return Err("refusing to run a session as root".into());
+    }
+    match thread_count() {
+        Ok(1) => {}
+        Ok(n) => return Err(format!("cannot drop privileges with {n} threads")),
+        Err(e) => return Err(format!("cannot count threads: {e}")),
+    }
+    let gids: Vec<Gid> = groups.iter().map(|&g| Gid::from_raw(g)).collect();
+    rustix::thread::set_thread_groups(&gids).map_err(|e| format!("setgroups: {e}"))?;
+    let g = Gid::from_raw(gid);
+    rustix::thread::set_thread_res_gid(g, g, g).map_err(|e| format!("setresgid({gid}): {e}"))?;
+    let u = Uid::from_raw(uid);
+    rustix::thread::set_thread_res_uid(u, u, u).map_err(|e| format!("setresuid({uid}): {e}"))?;
+    // Proof: every id is the new one, and going back to root fails.
+    let (r, e, s) = res_ids("Uid:")?;
+    if (r, e, s) != (uid, uid, uid) {
+        return Err(format!("uids are {r}/{e}/{s} after setresuid({uid})"));
+    }
+    let (r, e, s) = res_ids("Gid:")?;
+    if (r, e, s) != (gid, gid, gid) {
+        return Err(format!("gids are {r}/{e}/{s} after setresgid({gid})"));
+    }
+    let root = Uid::from_raw(0);
+    if rustix::thread::set_thread_res_uid(root, root, root).is_ok() {
+        return Err("setresuid(0) succeeded after the drop".into());
+    }
+    Ok(())
+}
+
+/// Real, effective and saved ids from /proc/self/status ("Uid:" / "Gid:").
+fn res_ids(key: &str) -> Result<(u32, u32, u32), String> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("/proc/self/status: {e}"))?;
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .ok_or(format!("no {key} line"))?;
+    let v: Vec<u32> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    match v[..] {
+        [r, e, s, ..] => Ok((r, e, s)),
+        _ => Err(format!("bad {key} line")),
+    }
+}
+
+/// The session side: becomes `user` (with `extra_group` kept when given,
+/// for mbox dotlocks in a mail spool), refuses uid 0 and uids below
+/// `first_valid_uid`, and changes to the home directory.
+pub fn drop_to(user: &User, first_valid_uid: u32, extra_group: Option<u32>) -> Result<(), String> {
+    if user.uid == 0 || user.uid < first_valid_uid {
+        return Err(format!(
+            "user {} has uid {} (below first_valid_uid {first_valid_uid})",
+            user.name, user.uid
+        ));
+    }
+    let mut groups = user.groups.clone();
+    if let Some(g) = extra_group {
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    drop_privileges(user.uid, user.gid, &groups)?;
+    std::env::set_current_dir(&user.home)
+        .map_err(|e| format!("chdir {}: {e}", user.home.display()))?;
+    Ok(())
+}
+
+/// The pre-login side: chroot into `dir` (empty, root-owned), then become
+/// `login_user` with no supplementary groups.
+pub fn enter_jail(login_user: &User, dir: &Path) -> Result<(), String> {
+    rustix::process::chroot(dir).map_err(|e| format!("chroot {}: {e}", dir.display()))?;
+    std::env::set_current_dir("/").map_err(|e| format!("chdir / in the jail: {e}"))?;
+    if login_user.uid == 0 {
+        return Err("login_user must not be root".into());
+    }
+    drop_privileges(login_user.uid, login_user.gid, &[login_user.gid])
+}
+
+/// Starts the pre-login process: this binary with `args` plus
+/// `--login-child FD`, the client on stdin/stdout (inherited), nothing on
+/// stderr, an empty environment, and `socket` inherited as FD.
+pub fn spawn_login_child(args: &[String], socket: OwnedFd) -> io::Result<Child> {
+    // The socket must survive exec: clear close-on-exec on it alone.
+    rustix::io::fcntl_setfd(&socket, rustix::io::FdFlags::empty())?;
+    let fd = socket.as_raw_fd();
+    let exe = std::env::current_exe()?;
+    let child = Command::new(exe)
+        .args(args)
+        .arg("--login-child")
+        .arg(fd.to_string())
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::null())
+        .env_clear()
+        .spawn();
+    drop(socket);
+    child
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_root_and_nobody() {
+        let root = lookup("root").unwrap().unwrap();
+        assert_eq!((root.uid, root.gid), (0, 0));
+        assert!(root.groups.contains(&0));
+        assert!(lookup("no-such-user-mailaccess").unwrap().is_none());
+        assert!(lookup("a\0b").is_err());
+    }
+
+    #[test]
+    fn root_and_low_uids_are_refused_before_any_change() {
+        let root = lookup("root").unwrap().unwrap();
+        assert!(drop_to(&root, 1000, None).is_err());
+        let mut low = root.clone();
+        low.uid = 500;
+        let e = drop_to(&low, 1000, None).unwrap_err();
+        assert!(e.contains("first_valid_uid"), "{e}");
+        // Still root: nothing was changed.
+        assert_eq!(
+            res_ids("Uid:").unwrap().0,
+            rustix::process::getuid().as_raw()
+        );
+    }
+}
