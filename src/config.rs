@@ -48,6 +48,8 @@ pub struct Config {
     pub tls_cert: String,
     pub tls_key: String,
     pub syslog_facility: String,
+    pub log_path: String,
+    pub log_debug: bool,
     pub auth_failure_delay: Duration,
     pub auth_max_failures: u32,
     pub mbox_locks: Vec<MboxLock>,
@@ -74,6 +76,8 @@ impl Config {
             tls_cert: String::new(),
             tls_key: String::new(),
             syslog_facility: "mail".into(),
+            log_path: "syslog".into(),
+            log_debug: false,
             auth_failure_delay: Duration::from_secs(2),
             auth_max_failures: 3,
             mbox_locks: vec![MboxLock::Dotlock, MboxLock::Fcntl],
@@ -156,7 +160,14 @@ impl Config {
             "allow_anonymous_login" => self.allow_anonymous_login = parse_bool(key, value)?,
             "tls_cert" => self.tls_cert = value.into(),
             "tls_key" => self.tls_key = value.into(),
-            "syslog_facility" => self.syslog_facility = value.into(),
+            "syslog_facility" => {
+                if value.parse::<syslog::Facility>().is_err() {
+                    return Err(format!("syslog_facility: unknown facility {value:?}"));
+                }
+                self.syslog_facility = value.into()
+            }
+            "log_path" => self.log_path = value.into(),
+            "log_debug" => self.log_debug = parse_bool(key, value)?,
             "auth_failure_delay" => self.auth_failure_delay = parse_duration(key, value)?,
             "auth_max_failures" => {
                 self.auth_max_failures = value
@@ -224,6 +235,8 @@ impl Config {
         let _ = writeln!(s, "tls_cert = {}", self.tls_cert);
         let _ = writeln!(s, "tls_key = {}", self.tls_key);
         let _ = writeln!(s, "syslog_facility = {}", self.syslog_facility);
+        let _ = writeln!(s, "log_path = {}", self.log_path);
+        let _ = writeln!(s, "log_debug = {}", yn(self.log_debug));
         let _ = writeln!(
             s,
             "auth_failure_delay = {}ms",

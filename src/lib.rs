@@ -10,6 +10,7 @@ pub mod config;
 pub mod conn;
 pub mod imap;
 pub mod limits;
+pub mod log;
 pub mod mime;
 pub mod privsep;
 pub mod store;
