@@ -164,6 +164,7 @@ impl Mechanism {
     /// `fresh` supplies its nonce, salt and time.
     pub fn start(self, host: &str, fresh: Fresh) -> Exchange {
         Exchange {
+            mechanism: self,
             host: host.to_owned(),
             fresh,
             state: State::Start(self),
@@ -382,6 +383,7 @@ impl fmt::Display for Reason {
 /// ```
 #[derive(Debug)]
 pub struct Exchange {
+    mechanism: Mechanism,
     host: String,
     fresh: Fresh,
     state: State,
@@ -432,6 +434,11 @@ struct ScramFirst {
 }
 
 impl Exchange {
+    /// The mechanism, for the log.
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
     /// The first move. `initial` is the client's initial response (RFC 4959
     /// SASL-IR, RFC 5034 4), already decoded; `Some(b"")` is an empty one
     /// (`=`), `None` none at all.
@@ -1133,6 +1140,7 @@ mod tests {
     #[test]
     fn plain_rfc4616_example() {
         let mut ex = start(Mechanism::Plain);
+        assert_eq!(ex.mechanism(), Mechanism::Plain);
         // C: a1 AUTHENTICATE PLAIN / S: +
         assert_eq!(challenge(ex.begin(None)), b"");
         let r = request(ex.step(b"\0tim\0tanstaaftanstaaf"));
