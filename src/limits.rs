@@ -126,3 +126,28 @@ pub const IDLE_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// network file systems); a change within the same tick as the last one
 /// would otherwise hide behind an unchanged time.
 pub const MAILDIR_STAMP_SETTLE: Duration = Duration::from_secs(1);
+
+/// Largest single client message in a SASL exchange, after base64 decoding.
+/// The biggest legitimate one is a PLAIN message at its field limits below
+/// (255 + 255 + 1024 octets and two NULs) or a SCRAM client-final message
+/// (about 400 octets); anything far beyond is not a login attempt.
+pub const SASL_MESSAGE_MAX: usize = 4096;
+
+/// Longest user name (authentication or authorisation identity) in octets.
+/// RFC 4616 2 requires servers to take at least 255 octets; virtual users
+/// are mail addresses, which RFC 5321 4.5.3.1.3 caps at 254 octets.
+pub const SASL_USER_MAX: usize = 255;
+
+/// Longest password in octets. RFC 4616 2 asks for at least 255; long
+/// passphrases exceed that, and the privileged side hashes what it gets, so
+/// a bound keeps a hostile client from making it hash megabytes.
+pub const SASL_PASSWORD_MAX: usize = 1024;
+
+/// Longest ANONYMOUS trace string in characters: RFC 4505 2 fixes 255.
+pub const SASL_TRACE_MAX: usize = 255;
+
+/// PBKDF2 iteration count offered in SCRAM-SHA-256 and the only one the
+/// privileged side accepts. RFC 7677 4 says at least 4096; each login costs
+/// the privileged side this many HMAC-SHA-256 rounds (a few milliseconds),
+/// and a compromised login process must not be able to ask for more.
+pub const SCRAM_ITERATIONS: u32 = 4096;

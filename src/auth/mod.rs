@@ -1,3 +1,5 @@
-//! Authentication: credential backends (PAM, sasldb) and SASL mechanisms.
+//! Authentication: credential backends (PAM, sasldb), SASL mechanisms, and
+//! the channel between the login process and its privileged parent.
 
 pub mod pam;
+pub mod sasl;
