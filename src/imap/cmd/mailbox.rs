@@ -37,7 +37,21 @@ pub fn rename(s: &mut Session, from: &str, to: &str) -> Result<Done> {
             "Target mailbox already exists",
         ));
     }
-    s.store()?.rename(from, to)?;
+    let store = s.store()?;
+    let sep = store.separator();
+    store.rename(from, to)?;
+    // The selected mailbox (or one under the renamed one) keeps its open
+    // files but now has a new name: STATUS and DELETE must know it by that
+    // name. INBOX is special (RFC 3501 6.3.5): its messages move, it stays.
+    if let State::Selected(sel) = &mut s.state {
+        if !from.eq_ignore_ascii_case("INBOX") {
+            if sel.name == from {
+                sel.name = to.to_string();
+            } else if let Some(rest) = sel.name.strip_prefix(&format!("{from}{sep}")) {
+                sel.name = format!("{to}{sep}{rest}");
+            }
+        }
+    }
     Done::ok("Rename completed.")
 }
 
