@@ -38,6 +38,10 @@ pub enum Error {
     No(Option<String>, String),
     /// The session cannot go on: BYE if possible, then exit.
     Fatal(String),
+    /// The session ends without anything being wrong with the server: the
+    /// client went away, or the selected mailbox is gone. `* BYE` with this
+    /// text if the client still listens, then a normal exit.
+    Bye(String),
 }
 
 impl Error {
@@ -209,7 +213,7 @@ impl<'a> Session<'a> {
         // Changes made by others go out before the tagged reply.
         let result = match result {
             Ok(done) => self.report_changes(expunge_ok).map(|_| done),
-            Err(Error::Fatal(e)) => Err(Error::Fatal(e)),
+            Err(e @ (Error::Fatal(_) | Error::Bye(_))) => Err(e),
             Err(e) => {
                 let _ = self.report_changes(expunge_ok);
                 Err(e)
@@ -247,6 +251,10 @@ impl<'a> Session<'a> {
                 let _ = self.send(b"* BYE Internal error, closing the connection.\r\n");
                 return Err(io::Error::other(why));
             }
+            Err(Error::Bye(text)) => {
+                let _ = self.send(format!("* BYE {text}\r\n").as_bytes());
+                return Ok(Flow::Stop);
+            }
         }
         line.extend_from_slice(b"\r\n");
         self.send(&line)?;
@@ -264,7 +272,18 @@ impl<'a> Session<'a> {
         let State::Selected(sel) = &mut self.state else {
             return Ok(());
         };
-        let changes = sel.mailbox.sync(expunge_ok)?;
+        let changes = match sel.mailbox.sync(expunge_ok) {
+            Ok(c) => c,
+            // Another session deleted or renamed the selected mailbox: its
+            // messages can no longer be reported truthfully, and every later
+            // command would fail the same way (Dovecot also says BYE here).
+            Err(StoreError::NotFound) => {
+                return Err(Error::Bye(
+                    "Selected mailbox was deleted or renamed, please reconnect.".into(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut out = Vec::new();
         write_changes(&mut out, sel.mailbox.as_ref(), &changes);
         self.out.write_all(&out)?;

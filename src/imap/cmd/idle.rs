@@ -18,11 +18,11 @@ pub fn idle<R: ClientInput>(s: &mut Session, _tag: &str, input: &mut R) -> Resul
                 Err(crate::imap::frame::FrameError::TooLong { .. }) => {
                     return Err(Error::Bad("Expected DONE.".into()))
                 }
-                Err(_) => {
-                    return Err(Error::Fatal(
-                        "client closed the connection during IDLE".into(),
-                    ))
+                // The client went away: nothing is wrong with the server.
+                Err(crate::imap::frame::FrameError::Eof) => {
+                    return Err(Error::Bye("Connection closed during IDLE.".into()))
                 }
+                Err(_) => return Err(Error::Fatal("client connection failed during IDLE".into())),
             };
             let word = String::from_utf8_lossy(&line);
             return if word.trim_end().eq_ignore_ascii_case("DONE") {
