@@ -40,6 +40,15 @@ pub fn rename(s: &mut Session, from: &str, to: &str) -> Result<Done> {
     }
     let store = s.store()?;
     let sep = store.separator();
+    // A mailbox cannot become its own descendant: hierarchical stores would
+    // loop, and with flat Maildir++ names the result (z.q -> z.q.r.s.q) is
+    // never what was meant. Dovecot refuses it the same way.
+    if to.starts_with(&format!("{from}{sep}")) {
+        return Err(Error::no_code(
+            "CANNOT",
+            "Can't rename a mailbox under itself.",
+        ));
+    }
     store.rename(from, to)?;
     // The selected mailbox (or one under the renamed one) now lives under a
     // new name: reopen it there, so the session goes on. INBOX is special
