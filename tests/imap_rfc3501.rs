@@ -791,6 +791,19 @@ fn selected_mailbox_deleted_by_another_session_ends_with_bye() {
     b.line();
     transcript(&mut b, "C: b1 DELETE Box\nS: b1 OK Delete completed.");
     finish(b);
+    // Whether the command itself succeeds (NOOP) or not (a FETCH of a
+    // message that is no longer there), the session ends with BYE.
+    transcript(&mut a, "C: a3 FETCH 1 UID\nS: * BYE {}");
+    assert_eq!(a.wait(), Some(0));
+    assert_eq!(a.stderr(), "");
+    let mut a = Server::imapd(&h);
+    a.line();
+    transcript(&mut a, "C: a1 CREATE Box\nS: a1 OK Create completed.");
+    a.command("a2", "SELECT Box");
+    let mut b = Server::imapd(&h);
+    b.line();
+    transcript(&mut b, "C: b1 RENAME Box Other\nS: b1 OK Rename completed.");
+    finish(b);
     transcript(&mut a, "C: a3 NOOP\nS: * BYE {}");
     assert_eq!(a.wait(), Some(0));
     assert_eq!(a.stderr(), "");

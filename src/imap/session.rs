@@ -214,10 +214,12 @@ impl<'a> Session<'a> {
         let result = match result {
             Ok(done) => self.report_changes(expunge_ok).map(|_| done),
             Err(e @ (Error::Fatal(_) | Error::Bye(_))) => Err(e),
-            Err(e) => {
-                let _ = self.report_changes(expunge_ok);
-                Err(e)
-            }
+            // A refused command still reports what others changed; only a
+            // reason to end the session outranks its NO or BAD.
+            Err(e) => match self.report_changes(expunge_ok) {
+                Err(end @ (Error::Fatal(_) | Error::Bye(_))) => Err(end),
+                _ => Err(e),
+            },
         };
         let mut line = Vec::new();
         match result {
