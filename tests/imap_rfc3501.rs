@@ -559,6 +559,8 @@ fn client_vanishing_mid_append_leaves_nothing() {
         ("{5000000+}", false),
         ("{5000000}", true),
         ("{100+}", false),
+        // MULTIAPPEND: the first message is complete, the second is not.
+        ("{3+}\r\nabc {5000000+}", false),
     ] {
         let h = home_with(&[SIMPLE]);
         let before = tree(h.path());

@@ -114,7 +114,7 @@ enum Flow {
 }
 
 /// The capabilities this server implements, in every authenticated state.
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND LIST-SUBSCRIBED? STATUS=SIZE";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE";
 
 pub struct Session<'a> {
     pub state: State,
@@ -136,7 +136,7 @@ impl<'a> Session<'a> {
     }
 
     pub fn capabilities(&self) -> String {
-        CAPABILITIES.replace(" LIST-SUBSCRIBED?", "")
+        CAPABILITIES.to_string()
     }
 
     /// Runs the session until LOGOUT, EOF, timeout or a fatal error.
