@@ -38,6 +38,10 @@ pub enum Error {
     No(Option<String>, String),
     /// The session cannot go on: BYE if possible, then exit.
     Fatal(String),
+    /// The session ends without anything being wrong with the server: the
+    /// client went away, or the selected mailbox is gone. `* BYE` with this
+    /// text if the client still listens, then a normal exit.
+    Bye(String),
 }
 
 impl Error {
@@ -110,7 +114,7 @@ enum Flow {
 }
 
 /// The capabilities this server implements, in every authenticated state.
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND LIST-SUBSCRIBED? STATUS=SIZE";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE";
 
 pub struct Session<'a> {
     pub state: State,
@@ -132,7 +136,7 @@ impl<'a> Session<'a> {
     }
 
     pub fn capabilities(&self) -> String {
-        CAPABILITIES.replace(" LIST-SUBSCRIBED?", "")
+        CAPABILITIES.to_string()
     }
 
     /// Runs the session until LOGOUT, EOF, timeout or a fatal error.
@@ -209,11 +213,13 @@ impl<'a> Session<'a> {
         // Changes made by others go out before the tagged reply.
         let result = match result {
             Ok(done) => self.report_changes(expunge_ok).map(|_| done),
-            Err(Error::Fatal(e)) => Err(Error::Fatal(e)),
-            Err(e) => {
-                let _ = self.report_changes(expunge_ok);
-                Err(e)
-            }
+            Err(e @ (Error::Fatal(_) | Error::Bye(_))) => Err(e),
+            // A refused command still reports what others changed; only a
+            // reason to end the session outranks its NO or BAD.
+            Err(e) => match self.report_changes(expunge_ok) {
+                Err(end @ (Error::Fatal(_) | Error::Bye(_))) => Err(end),
+                _ => Err(e),
+            },
         };
         let mut line = Vec::new();
         match result {
@@ -247,6 +253,10 @@ impl<'a> Session<'a> {
                 let _ = self.send(b"* BYE Internal error, closing the connection.\r\n");
                 return Err(io::Error::other(why));
             }
+            Err(Error::Bye(text)) => {
+                let _ = self.send(format!("* BYE {text}\r\n").as_bytes());
+                return Ok(Flow::Stop);
+            }
         }
         line.extend_from_slice(b"\r\n");
         self.send(&line)?;
@@ -264,7 +274,18 @@ impl<'a> Session<'a> {
         let State::Selected(sel) = &mut self.state else {
             return Ok(());
         };
-        let changes = sel.mailbox.sync(expunge_ok)?;
+        let changes = match sel.mailbox.sync(expunge_ok) {
+            Ok(c) => c,
+            // Another session deleted or renamed the selected mailbox: its
+            // messages can no longer be reported truthfully, and every later
+            // command would fail the same way (Dovecot also says BYE here).
+            Err(StoreError::NotFound) => {
+                return Err(Error::Bye(
+                    "Selected mailbox was deleted or renamed, please reconnect.".into(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut out = Vec::new();
         write_changes(&mut out, sel.mailbox.as_ref(), &changes);
         self.out.write_all(&out)?;

@@ -10,6 +10,12 @@ use crate::store::{NewMessage, StoreError};
 pub fn append(s: &mut Session, name: &str, mut messages: Vec<AppendMessage>) -> Result<Done> {
     // NewMessage borrows a reader, which borrows the literal: collect the
     // plain fields first, then the readers.
+    // A zero-octet message is no message (Dovecot refuses it too); refusing
+    // it before anything is written keeps MULTIAPPEND all-or-none (RFC 3502
+    // 6.3.11).
+    if messages.iter().any(|m| m.data.is_empty()) {
+        return Err(Error::no("Can't save a zero byte message."));
+    }
     let mut metas = Vec::new();
     for m in messages.iter_mut() {
         metas.push((m.flags.clone(), m.date, m.data.len()));

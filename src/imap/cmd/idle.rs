@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::conn::ClientInput;
-use crate::imap::session::{Done, Error, Result, Session, State};
+use crate::imap::session::{Done, Error, Result, Session};
 use crate::limits;
 
 pub fn idle<R: ClientInput>(s: &mut Session, _tag: &str, input: &mut R) -> Result<Done> {
@@ -18,11 +18,11 @@ pub fn idle<R: ClientInput>(s: &mut Session, _tag: &str, input: &mut R) -> Resul
                 Err(crate::imap::frame::FrameError::TooLong { .. }) => {
                     return Err(Error::Bad("Expected DONE.".into()))
                 }
-                Err(_) => {
-                    return Err(Error::Fatal(
-                        "client closed the connection during IDLE".into(),
-                    ))
+                // The client went away: nothing is wrong with the server.
+                Err(crate::imap::frame::FrameError::Eof) => {
+                    return Err(Error::Bye("Connection closed during IDLE.".into()))
                 }
+                Err(_) => return Err(Error::Fatal("client connection failed during IDLE".into())),
             };
             let word = String::from_utf8_lossy(&line);
             return if word.trim_end().eq_ignore_ascii_case("DONE") {
@@ -31,10 +31,10 @@ pub fn idle<R: ClientInput>(s: &mut Session, _tag: &str, input: &mut R) -> Resul
                 Err(Error::Bad("Expected DONE.".into()))
             };
         }
+        // RFC 2177: the server may end an IDLE that lasts too long; the
+        // session ends with BYE and no tagged reply, like any timeout.
         if started.elapsed() >= limits::IMAP_IDLE_TIMEOUT {
-            s.out.write_all(b"* BYE Disconnected for inactivity.\r\n")?;
-            s.state = State::Logout;
-            return Done::ok("Idle completed.");
+            return Err(Error::Bye("Disconnected for inactivity.".into()));
         }
         s.report_changes(true)?;
         s.out.flush()?;

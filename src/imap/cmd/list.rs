@@ -36,8 +36,13 @@ pub fn list(s: &mut Session, reference: &str, pattern: &str, lsub: bool) -> Resu
             }
         }
         // A `%` that stops at a level whose children are subscribed shows
-        // that level as \Noselect (RFC 3501 6.3.9).
+        // that level as \Noselect (RFC 3501 6.3.9). Only then: when the
+        // pattern reaches the subscribed name itself (`*`), its parents are
+        // not listed, as in Dovecot.
         for name in &subs {
+            if list_match(&full, name, sep) {
+                continue;
+            }
             let mut prefix = String::new();
             for part in name.split(sep) {
                 if !prefix.is_empty() {

@@ -1,6 +1,7 @@
 //! CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE (RFC 3501 6.3.3-6.3.7).
 
-use crate::imap::session::{Done, Error, Result, Session, State};
+use crate::imap::session::{self, Done, Error, Result, Selected, Session, State};
+use crate::store::Changes;
 
 pub fn create(s: &mut Session, name: &str) -> Result<Done> {
     // RFC 3501 6.3.3: a trailing separator only says the client intends to
@@ -37,8 +38,69 @@ pub fn rename(s: &mut Session, from: &str, to: &str) -> Result<Done> {
             "Target mailbox already exists",
         ));
     }
-    s.store()?.rename(from, to)?;
+    let store = s.store()?;
+    let sep = store.separator();
+    // A mailbox cannot become its own descendant: hierarchical stores would
+    // loop, and with flat Maildir++ names the result (z.q -> z.q.r.s.q) is
+    // never what was meant. Dovecot refuses it the same way.
+    if to.starts_with(&format!("{from}{sep}")) {
+        return Err(Error::no_code(
+            "CANNOT",
+            "Can't rename a mailbox under itself.",
+        ));
+    }
+    store.rename(from, to)?;
+    // The selected mailbox (or one under the renamed one) now lives under a
+    // new name: reopen it there, so the session goes on. INBOX is special
+    // (RFC 3501 6.3.5): its messages move away and it stays, which the next
+    // sync reports as EXPUNGEs.
+    let State::Selected(sel) = &s.state else {
+        return Done::ok("Rename completed.");
+    };
+    let new_name = if from.eq_ignore_ascii_case("INBOX") {
+        None
+    } else if sel.name == from {
+        Some(to.to_string())
+    } else {
+        sel.name
+            .strip_prefix(&format!("{from}{sep}"))
+            .map(|rest| format!("{to}{sep}{rest}"))
+    };
+    if let Some(new_name) = new_name {
+        reopen(s, new_name)?;
+    }
     Done::ok("Rename completed.")
+}
+
+/// Opens the selected mailbox again under `name`. The client's view must
+/// survive: the same UIDs in the same order, and only new messages after
+/// them (reported as EXISTS); anything else ends the session.
+fn reopen(s: &mut Session, name: String) -> Result<()> {
+    let (Some(store), State::Selected(sel)) = (s.store.as_deref_mut(), &mut s.state) else {
+        return Ok(());
+    };
+    let gone = || Error::Bye("Selected mailbox was renamed, please select it again.".into());
+    let mailbox = store
+        .open(&name, sel.mailbox.read_only())
+        .map_err(|_| gone())?;
+    let old = sel.mailbox.messages();
+    let new = mailbox.messages();
+    let same = new.len() >= old.len() && old.iter().zip(new).all(|(a, b)| a.uid == b.uid);
+    if !same {
+        return Err(gone());
+    }
+    let mut out = Vec::new();
+    if new.len() > old.len() {
+        let changes = Changes {
+            exists: Some(u32::try_from(new.len()).unwrap_or(u32::MAX)),
+            recent: Some(u32::try_from(new.iter().filter(|m| m.recent).count()).unwrap_or(0)),
+            ..Changes::default()
+        };
+        session::write_changes(&mut out, mailbox.as_ref(), &changes);
+    }
+    *sel = Selected { name, mailbox };
+    s.out.write_all(&out)?;
+    Ok(())
 }
 
 pub fn subscribe(s: &mut Session, name: &str) -> Result<Done> {

@@ -74,21 +74,23 @@ pub fn dispatch<R: ClientInput>(
 
 /// Resolves a sequence set (or UID set) against the selected mailbox's view
 /// into 0-based message indexes, in ascending order. A UID set names only
-/// the UIDs that exist (RFC 3501 6.4.8); a sequence set naming a number past
-/// the end is an error (RFC 3501 9: seq-number is within 1..EXISTS).
+/// the UIDs that exist (RFC 3501 6.4.8: a UID range past the end, even on an
+/// empty mailbox, is no error). A sequence set naming a number past the end,
+/// or `*` in an empty mailbox, is a tagged BAD (RFC 3501 9 `seq-number`:
+/// "a command that uses a message sequence number greater than the number
+/// of messages in the selected mailbox" gets BAD, "This includes "*" if the
+/// selected mailbox is empty"), as Dovecot answers it.
 pub fn indexes(
     messages: &[crate::store::Message],
     set: &crate::imap::command::SequenceSet,
     uid: bool,
 ) -> Result<Vec<usize>> {
     if uid {
-        let max = messages.last().map(|m| m.uid).unwrap_or(0);
-        if messages.is_empty() {
+        let Some(max) = messages.last().map(|m| m.uid) else {
             return Ok(Vec::new());
-        }
-        let ranges = set.ranges(max);
+        };
         let mut out = Vec::new();
-        for r in ranges {
+        for r in set.ranges(max) {
             let start = messages.partition_point(|m| m.uid < *r.start());
             for (i, m) in messages.iter().enumerate().skip(start) {
                 if m.uid > *r.end() {
@@ -100,16 +102,13 @@ pub fn indexes(
         out.dedup();
         Ok(out)
     } else {
-        // Ranges reaching past the end are cut at the end (RFC 3501 6.4.8
-        // asks for `*`-like tolerance from clients with a stale view); a set
-        // that names no existing message is an error.
-        let max = messages.len() as u32;
-        let out: Vec<usize> = set.iter(max).map(|n| n as usize - 1).collect();
-        if out.is_empty() {
+        let max = u32::try_from(messages.len()).unwrap_or(u32::MAX);
+        let past_end = set.max_number().is_some_and(|n| n > max);
+        if past_end || max == 0 {
             return Err(Error::Bad(
                 "Error in IMAP command: Invalid messageset".into(),
             ));
         }
-        Ok(out)
+        Ok(set.iter(max).map(|n| n as usize - 1).collect())
     }
 }
