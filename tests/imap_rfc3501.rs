@@ -1074,7 +1074,6 @@ fn namespace_id_enable_capability() {
 /// `buf.len() - start` (debug) or slice past the end (release): the
 /// process panics (exit 101) instead of answering. Enable once fixed.
 #[test]
-#[ignore = "frame.rs: literal ending in CR before a bare LF panics"]
 fn literal_ending_in_cr_before_bare_lf() {
     let h = Home::new();
     let mut s = Server::imapd(&h);
