@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod conn;

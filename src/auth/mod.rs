@@ -1,0 +1,2 @@
+pub mod sasldb;
+pub mod secret;
