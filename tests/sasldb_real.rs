@@ -481,3 +481,147 @@ fn lookups_during_updates() {
     assert!(found > 0);
     assert_eq!(db.password("stable", "r").unwrap(), b"stable-pw");
 }
+
+// Files saslpasswd2 cannot make: written by the DB 5.3 library itself with
+// `db5.3_load` (package db5.3-util, installed by scripts/test-deps.sh):
+// the other byte order, small pages, checksums, encryption, duplicates.
+
+const DB_LOAD: &str = "/usr/bin/db5.3_load";
+
+/// `db5.3_load -T` input: key and data lines, bytes outside printable
+/// ASCII (and the backslash) as `\xx` hex.
+fn db_load_text(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in pairs {
+        for item in [k, v] {
+            for &b in item {
+                if b.is_ascii_graphic() && b != b'\\' || b == b' ' {
+                    out.push(b);
+                } else {
+                    out.extend_from_slice(format!("\\{b:02x}").as_bytes());
+                }
+            }
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// A hash database made by libdb from `pairs`, with `db_load -c` settings.
+fn db_load(db: &Db, config: &[&str], password: Option<&str>, pairs: &[(Vec<u8>, Vec<u8>)]) {
+    assert!(
+        Path::new(DB_LOAD).exists(),
+        "{DB_LOAD} is missing: install db5.3-util (scripts/test-deps.sh does)"
+    );
+    let mut cmd = Command::new(DB_LOAD);
+    cmd.args(["-T", "-t", "hash"]);
+    for c in config {
+        cmd.args(["-c", c]);
+    }
+    if let Some(pw) = password {
+        cmd.args(["-P", pw]);
+    }
+    let mut child = cmd
+        .arg(&db.path)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run db5.3_load");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(&db_load_text(pairs))
+        .expect("write db_load input");
+    drop(stdin);
+    let out = child.wait_with_output().expect("db5.3_load");
+    assert!(
+        out.status.success(),
+        "db5.3_load {config:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn record(user: &str, realm: &str, password: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    (
+        format!("{user}\0{realm}\0{USER_PASSWORD}").into_bytes(),
+        password.to_vec(),
+    )
+}
+
+/// Users with short, long (multi-page overflow) and binary passwords and
+/// a few very long names.
+fn records() -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut pairs = Vec::new();
+    for i in 0..400 {
+        let pw: Vec<u8> = match i % 50 {
+            0 => (0..3000).map(|j| (j * 7 + i) as u8).collect(),
+            1 => vec![0, 1, 2, 255, b'\\', b'\n'],
+            _ => format!("pw{i}").into_bytes(),
+        };
+        let user = if i % 97 == 0 {
+            format!("{i}-{}", "n".repeat(1500))
+        } else {
+            format!("user{i}")
+        };
+        pairs.push(record(&user, "example.org", &pw));
+    }
+    pairs
+}
+
+fn check_all(db: &Db, pairs: &[(Vec<u8>, Vec<u8>)]) {
+    let sasldb = db.open();
+    for (k, v) in pairs {
+        let key = String::from_utf8(k.clone()).unwrap();
+        let mut parts = key.split('\0');
+        let (user, realm) = (parts.next().unwrap(), parts.next().unwrap());
+        let pw = sasldb
+            .lookup(user, realm, USER_PASSWORD)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{user} not found in {sasldb:?}"));
+        assert_eq!(pw.as_bytes(), v.as_slice(), "{user}");
+    }
+    assert_eq!(db.users().len(), pairs.len());
+    assert_eq!(db.users(), db.listed());
+}
+
+#[test]
+fn big_endian_file_from_libdb() {
+    let db = Db::new();
+    let pairs = records();
+    db_load(&db, &["db_lorder=4321"], None, &pairs);
+    assert_eq!(&db.bytes()[12..16], &[0, 6, 0x15, 0x61]);
+    check_all(&db, &pairs);
+    assert_eq!(db.password("user400", "example.org"), None);
+}
+
+#[test]
+fn small_and_large_pages_from_libdb() {
+    let pairs = records();
+    for (size, order) in [("512", "1234"), ("512", "4321"), ("65536", "1234")] {
+        let db = Db::new();
+        let page_size = format!("db_pagesize={size}");
+        let lorder = format!("db_lorder={order}");
+        db_load(&db, &[&page_size, &lorder], None, &pairs);
+        check_all(&db, &pairs);
+    }
+}
+
+#[test]
+fn refuses_checksums_encryption_duplicates_subdatabases() {
+    let pairs = vec![record("alice", "r", b"pw")];
+    let unsupported = |db: &Db| match Sasldb::open(&db.path) {
+        Err(SasldbError::Unsupported(what)) => what,
+        other => panic!("expected Unsupported, got {other:?}"),
+    };
+    let db = Db::new();
+    db_load(&db, &["chksum=1"], None, &pairs);
+    assert!(unsupported(&db).contains("checksum"));
+    let db = Db::new();
+    db_load(&db, &[], Some("a passphrase"), &pairs);
+    assert!(unsupported(&db).contains("encrypted"));
+    let db = Db::new();
+    db_load(&db, &["duplicates=1"], None, &pairs);
+    assert!(unsupported(&db).contains("duplicate"));
+    let db = Db::new();
+    db_load(&db, &["database=users"], None, &pairs);
+    assert!(unsupported(&db).contains("Btree"));
+}

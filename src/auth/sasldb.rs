@@ -111,6 +111,7 @@ pub type Result<T> = std::result::Result<T, SasldbError>;
 
 // dbinc/db_page.h and dbinc/hash.h.
 const HASH_MAGIC: u32 = 0x0006_1561;
+const BTREE_MAGIC: u32 = 0x0005_3162;
 const P_HASH_UNSORTED: u8 = 2;
 const P_OVERFLOW: u8 = 7;
 const P_HASHMETA: u8 = 8;
@@ -333,6 +334,9 @@ impl Sasldb {
             Order::Little
         } else if u32::from_be_bytes(magic) == HASH_MAGIC {
             Order::Big
+        } else if [u32::from_le_bytes(magic), u32::from_be_bytes(magic)].contains(&BTREE_MAGIC) {
+            // Also what a file with subdatabases starts with.
+            return Err(SasldbError::Unsupported("Btree database, not hash"));
         } else {
             return Err(SasldbError::NotHash);
         };
@@ -1043,9 +1047,10 @@ mod tests {
         assert!(unsupported(with(&|v| put32(v, M_FLAGS, 0x01, o))));
         assert!(unsupported(with(&|v| put32(v, M_VERSION, 10, o))));
         assert!(unsupported(with(&|v| put32(v, M_H_CHARKEY, 1, o))));
-        // A Btree file (magic 0x053162) and text are not hash files.
+        assert!(unsupported(with(&|v| put32(v, M_MAGIC, BTREE_MAGIC, o))));
+        // A Queue file and text are not hash files.
         assert!(matches!(
-            with(&|v| put32(v, M_MAGIC, 0x0005_3162, o)),
+            with(&|v| put32(v, M_MAGIC, 0x0004_2253, o)),
             SasldbError::NotHash
         ));
         assert!(matches!(
