@@ -133,11 +133,12 @@ pub const MAILDIR_STAMP_SETTLE: Duration = Duration::from_secs(1);
 /// log) cannot make the login process allocate without bound.
 pub const SASLDB_FILE_MAX: u64 = 64 * 1024 * 1024;
 
-/// How many times a sasldb lookup re-reads a file that looks corrupt.
-/// `saslpasswd2` rewrites the file in place, page by page, with no lock a
-/// reader could take; a read in the middle sees a mix of old and new pages.
-/// An update takes milliseconds, so a few tries get a consistent copy, and a
-/// file that is really damaged fails after a bounded wait.
+/// Most reads of the sasldb file for one lookup: it is read again when it
+/// looks corrupt, and once more to confirm a "no such user". `saslpasswd2`
+/// rewrites the file in place, page by page, with no lock a reader could
+/// take; a read in the middle sees a mix of old and new pages. An update
+/// takes milliseconds, so a few tries get a consistent copy, and a file that
+/// is really damaged fails after a bounded wait.
 pub const SASLDB_READ_TRIES: u32 = 5;
 
 /// Pause before re-reading a sasldb that looked corrupt, doubled each try

@@ -308,6 +308,14 @@ fn missing_and_foreign_files() {
     std::fs::write(&db.path, std::fs::read("/bin/sh").unwrap()).unwrap();
     assert!(Sasldb::open(&db.path).is_err());
     assert!(Sasldb::open(db.path.parent().unwrap()).is_err());
+    // A FIFO in its place: refused at once, not waited on.
+    std::fs::remove_file(&db.path).unwrap();
+    assert!(Command::new("mkfifo")
+        .arg(&db.path)
+        .status()
+        .unwrap()
+        .success());
+    assert!(matches!(Sasldb::open(&db.path), Err(SasldbError::Io(_))));
 }
 
 /// A small xorshift generator: reproducible "random" damage.
@@ -432,6 +440,13 @@ fn lookup_retry_waits_out_a_rewrite() {
     let pw = Sasldb::lookup_retry(&db.path, "alice", "r", USER_PASSWORD).unwrap();
     fixer.join().unwrap();
     assert_eq!(pw.unwrap().as_bytes(), b"secret");
+
+    // "No such user" is confirmed by a second read a moment later.
+    let start = Instant::now();
+    assert!(Sasldb::lookup_retry(&db.path, "bob", "r", USER_PASSWORD)
+        .unwrap()
+        .is_none());
+    assert!(start.elapsed() >= Duration::from_millis(20));
 
     // Damage that stays: refused after a bounded wait.
     let whole = db.bytes();
@@ -603,6 +618,23 @@ fn small_and_large_pages_from_libdb() {
         db_load(&db, &[&page_size, &lorder], None, &pairs);
         check_all(&db, &pairs);
     }
+}
+
+/// With `h_ffactor` and `h_nelem` set, libdb creates all buckets at once
+/// but writes only the last page: the others stay zeros, which libdb (and
+/// we) read as empty pages.
+#[test]
+fn preallocated_buckets_from_libdb() {
+    let db = Db::new();
+    let pairs: Vec<_> = records().into_iter().take(40).collect();
+    db_load(&db, &["h_ffactor=8", "h_nelem=2000"], None, &pairs);
+    let file = db.bytes();
+    let zero_pages = file
+        .chunks(4096)
+        .filter(|p| p.iter().all(|&b| b == 0))
+        .count();
+    assert!(zero_pages > 100, "{zero_pages} zero pages");
+    check_all(&db, &pairs);
 }
 
 #[test]

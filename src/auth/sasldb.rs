@@ -36,13 +36,15 @@
 //! Everything in the file is untrusted: every offset, page number and length
 //! is checked before use, every chain walk is bounded, and anything out of
 //! place is `SasldbError::Corrupt`, never a panic or an endless loop.
-//! `saslpasswd2` rewrites the file in place with nothing a reader could lock,
-//! so a read can see half an update: `Sasldb::lookup_retry` re-reads a
-//! file that looked corrupt a few times before giving up.
+//! `saslpasswd2` rewrites the file in place with nothing a reader could lock
+//! (libdb without an environment locks nothing), so a read can see half an
+//! update: `Sasldb::lookup_retry` re-reads a file that looked corrupt a few
+//! times before giving up, and confirms a "no such user" with a second read.
 
 use std::fmt;
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::thread::sleep;
 
@@ -296,7 +298,12 @@ impl Sasldb {
     /// Reads and checks the file at `path` (whole: a sasldb is small, see
     /// `limits::SASLDB_FILE_MAX`).
     pub fn open(path: impl AsRef<Path>) -> Result<Sasldb> {
-        let mut file = File::open(path)?;
+        // O_NONBLOCK: a FIFO put in the file's place must not hang the
+        // open (it changes nothing for a regular file).
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?;
         let meta = file.metadata()?;
         if !meta.is_file() {
             return Err(SasldbError::Io(io::Error::new(
@@ -447,9 +454,14 @@ impl Sasldb {
         Err(SasldbError::Corrupt("bucket chain loops"))
     }
 
-    /// `lookup` on a fresh read of `path`, read again (up to
-    /// `limits::SASLDB_READ_TRIES` times in all, with growing pauses) while
-    /// the file looks corrupt, as it can while `saslpasswd2` rewrites it.
+    /// `lookup` on a fresh read of `path`, made robust against a
+    /// concurrent `saslpasswd2`, which rewrites the file in place: a file
+    /// that looks corrupt is read again (up to `limits::SASLDB_READ_TRIES`
+    /// reads in all, with growing pauses), and "no such user" is only
+    /// believed when a second read a moment later agrees, because a read
+    /// between the writes of a bucket split can miss a key that is being
+    /// moved. That costs an unknown user one pause and one more read, less
+    /// than the delay every failed login gets anyway.
     pub fn lookup_retry(
         path: impl AsRef<Path>,
         user: &str,
@@ -459,15 +471,16 @@ impl Sasldb {
         let path = path.as_ref();
         let mut delay = SASLDB_RETRY_DELAY;
         let mut tries = 1;
+        let mut missed = false;
         loop {
             match Sasldb::open(path).and_then(|db| db.lookup(user, realm, prop)) {
-                Err(e) if e.is_corrupt() && tries < SASLDB_READ_TRIES => {
-                    sleep(delay);
-                    delay = delay.saturating_mul(2);
-                    tries += 1;
-                }
+                Err(e) if e.is_corrupt() && tries < SASLDB_READ_TRIES => {}
+                Ok(None) if !missed && tries < SASLDB_READ_TRIES => missed = true,
                 result => return result,
             }
+            sleep(delay);
+            delay = delay.saturating_mul(2);
+            tries += 1;
         }
     }
 
