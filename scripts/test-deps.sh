@@ -14,6 +14,7 @@ want fetchmail          /usr/bin/fetchmail
 want xinetd             /usr/sbin/xinetd
 want stunnel4           /usr/bin/stunnel4
 want sasl2-bin          /usr/sbin/saslpasswd2
+want db5.3-util         /usr/bin/db5.3_load
 want libpam0g-dev       /usr/include/security/pam_appl.h
 want curl               /usr/bin/curl
 want mutt               /usr/bin/mutt

@@ -151,3 +151,21 @@ pub const SASL_TRACE_MAX: usize = 255;
 /// the privileged side this many HMAC-SHA-256 rounds (a few milliseconds),
 /// and a compromised login process must not be able to ask for more.
 pub const SCRAM_ITERATIONS: u32 = 4096;
+
+/// Largest sasldb file we read. The file is read whole into memory for each
+/// login; a Cyrus sasldb costs well under 1 KiB per user, so this allows
+/// tens of thousands of users while a wrong `sasldb_path` (a disk image, a
+/// log) cannot make the login process allocate without bound.
+pub const SASLDB_FILE_MAX: u64 = 64 * 1024 * 1024;
+
+/// Most reads of the sasldb file for one lookup: it is read again when it
+/// looks corrupt, and once more to confirm a "no such user". `saslpasswd2`
+/// rewrites the file in place, page by page, with no lock a reader could
+/// take; a read in the middle sees a mix of old and new pages. An update
+/// takes milliseconds, so a few tries get a consistent copy, and a file that
+/// is really damaged fails after a bounded wait.
+pub const SASLDB_READ_TRIES: u32 = 5;
+
+/// Pause before re-reading a sasldb that looked corrupt, doubled each try
+/// (20 + 40 + 80 + 160 ms at most in all): longer than an update takes.
+pub const SASLDB_RETRY_DELAY: Duration = Duration::from_millis(20);

@@ -3,3 +3,5 @@
 
 pub mod pam;
 pub mod sasl;
+pub mod sasldb;
+pub mod secret;
