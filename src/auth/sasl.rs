@@ -75,35 +75,9 @@ const NONCE_LEN: usize = 24;
 const NONCE_ALPHABET: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// A password as the client sent it. `Debug` shows no content, and the
-/// bytes are zeroed when it is dropped.
-///
-/// Named `sasl::Password` so as not to clash with the secret type being
-/// written in `auth::secret`, which is meant to replace it.
-pub struct Password(Zeroizing<Vec<u8>>);
-
-impl Password {
-    pub fn new(bytes: Vec<u8>) -> Password {
-        Password(Zeroizing::new(bytes))
-    }
-
-    /// The password's bytes, for the one place that checks them.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl From<&[u8]> for Password {
-    fn from(bytes: &[u8]) -> Password {
-        Password::new(bytes.to_vec())
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(..)")
-    }
-}
+/// A password as the client typed it: the project's one secret type, which
+/// prints as `Secret(..)` and is zeroed on drop.
+pub use super::secret::Secret as Password;
 
 /// The SASL mechanisms this server implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -297,7 +271,7 @@ impl Request {
     /// password anyway and answer `Reject`, so that both take the same time.
     pub fn verify(&self, stored: &[u8]) -> Verdict {
         let ok = match self {
-            Request::Plaintext { password, .. } => verify_plaintext(stored, password.expose()),
+            Request::Plaintext { password, .. } => verify_plaintext(stored, password.as_bytes()),
             Request::CramMd5 {
                 challenge, digest, ..
             } => verify_cram_md5(stored, challenge.as_bytes(), digest),
@@ -1114,7 +1088,7 @@ mod tests {
 
     fn plaintext(r: &Request) -> (&str, &[u8]) {
         match r {
-            Request::Plaintext { user, password } => (user, password.expose()),
+            Request::Plaintext { user, password } => (user, password.as_bytes()),
             other => panic!("expected Plaintext, got {other:?}"),
         }
     }
@@ -1934,7 +1908,7 @@ mod tests {
         assert!(text.contains("tim") && !text.contains("tanstaaf"), "{text}");
         assert_eq!(
             format!("{:?}", Password::from(&b"tanstaaf"[..])),
-            "Password(..)"
+            "Secret(..)"
         );
     }
 
