@@ -16,6 +16,9 @@ pub struct Options {
     pub wrapped: bool,
     pub listen: Option<String>,
     pub check: bool,
+    /// Internal: this process is the login child; its parent's socket is
+    /// this fd (privsep::spawn_login_child).
+    pub login_child: Option<i32>,
 }
 
 pub fn usage(name: &str) -> String {
@@ -50,6 +53,10 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--wrapped" => o.wrapped = true,
             "--listen" => o.listen = Some(it.next().ok_or("--listen needs an address")?.clone()),
             "--check" => o.check = true,
+            "--login-child" => {
+                let fd = it.next().ok_or("--login-child needs a descriptor")?;
+                o.login_child = Some(fd.parse().map_err(|_| "--login-child needs a descriptor")?);
+            }
             _ if a.starts_with("--listen=") => o.listen = Some(a["--listen=".len()..].to_string()),
             _ => return Err(format!("unknown argument {a:?}")),
         }
@@ -61,8 +68,9 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
 pub enum Start {
     /// Print this and exit with this code (`--check`, errors).
     Exit(String, i32),
-    /// Serve the connection on fds 0/1.
-    Serve(Box<Config>, Options),
+    /// Serve the connection on fds 0/1 (`args` as given, for the login
+    /// child).
+    Serve(Box<Config>, Options, Vec<String>),
 }
 
 pub fn start(service: Service, name: &str, args: &[String]) -> Start {
@@ -91,7 +99,7 @@ pub fn start(service: Service, name: &str, args: &[String]) -> Start {
             Err(e) => Start::Exit(format!("{name}: --listen {addr}: {e}\n"), 1),
         };
     }
-    Start::Serve(Box::new(config), opts)
+    Start::Serve(Box::new(config), opts, args.to_vec())
 }
 
 /// Problems `--check` reports: what would make a connection fail later.

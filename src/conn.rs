@@ -45,6 +45,18 @@ impl<R: Read> Input<R> {
         i
     }
 
+    /// Input whose first bytes are `prefix`: what the login process had
+    /// read from the client but not used when it handed over.
+    pub fn with_prefix(inner: R, fd: OwnedFd, timeout: Duration, prefix: &[u8]) -> Input<R> {
+        let mut i = Input::with_timeout(inner, fd, timeout);
+        if prefix.len() > i.buf.len() {
+            i.buf = vec![0; prefix.len()].into();
+        }
+        i.buf[..prefix.len()].copy_from_slice(prefix);
+        i.len = prefix.len();
+        i
+    }
+
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = Some(timeout);
     }
@@ -120,6 +132,8 @@ pub trait ClientInput: BufRead {
     /// True when input is ready (or the input cannot be polled: tests),
     /// false when `timeout` passed without any.
     fn poll_input(&mut self, timeout: Duration) -> io::Result<bool>;
+    /// Bytes read but not yet consumed (see `Input::take_buffered`).
+    fn take_buffered(&mut self) -> Vec<u8>;
 }
 
 impl<R: Read> ClientInput for Input<R> {
@@ -136,6 +150,10 @@ impl<R: Read> ClientInput for Input<R> {
             Err(e) => Err(e),
         }
     }
+
+    fn take_buffered(&mut self) -> Vec<u8> {
+        Input::take_buffered(self)
+    }
 }
 
 /// The client on fds 0 and 1, as xinetd, stunnel, sshd and `--listen` give
@@ -148,6 +166,75 @@ pub fn stdio() -> io::Result<(Input<std::fs::File>, io::BufWriter<std::fs::File>
         std::fs::File::from(rfd),
         pollfd,
         crate::limits::IMAP_LOGIN_TIMEOUT,
+    );
+    Ok((
+        input,
+        io::BufWriter::with_capacity(crate::limits::STREAM_BUFFER, std::fs::File::from(wfd)),
+    ))
+}
+
+/// Who is on the other end of fds 0/1.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// `ip` (and `:port` when known), for the log and PAM_RHOST.
+    pub address: Option<String>,
+    pub ip: Option<std::net::IpAddr>,
+}
+
+impl Peer {
+    /// A client on this machine: its link cannot be sniffed, so it counts
+    /// as protected (DESIGN.md 6).
+    pub fn is_loopback(&self) -> bool {
+        self.ip.is_some_and(|ip| match ip {
+            std::net::IpAddr::V4(a) => a.is_loopback(),
+            std::net::IpAddr::V6(a) => {
+                a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        })
+    }
+}
+
+/// The client's address: getpeername(2) on fd 0 when it is an IP socket
+/// (xinetd, `--listen`), else the REMOTE_HOST/REMOTE_PORT environment that
+/// xinetd and stunnel set for the programs they start.
+pub fn peer() -> Peer {
+    if let Ok(Some(addr)) = rustix::net::getpeername(io::stdin()) {
+        if let Ok(sa) = std::net::SocketAddr::try_from(addr) {
+            let ip = match sa.ip() {
+                std::net::IpAddr::V6(v6) => v6
+                    .to_ipv4_mapped()
+                    .map(std::net::IpAddr::V4)
+                    .unwrap_or(sa.ip()),
+                ip => ip,
+            };
+            return Peer {
+                address: Some(format!("{ip}:{}", sa.port())),
+                ip: Some(ip),
+            };
+        }
+    }
+    let host = std::env::var("REMOTE_HOST").ok().filter(|h| !h.is_empty());
+    let ip = host.as_deref().and_then(|h| h.parse().ok());
+    let address = host.map(|h| match std::env::var("REMOTE_PORT") {
+        Ok(p) if !p.is_empty() => format!("{h}:{p}"),
+        _ => h,
+    });
+    Peer { address, ip }
+}
+
+/// The client on fds 0 and 1 after login: `prefix` is what the login
+/// process had read but not used; the authenticated idle timeout applies.
+pub fn stdio_after_login(
+    prefix: &[u8],
+) -> io::Result<(Input<std::fs::File>, io::BufWriter<std::fs::File>)> {
+    let rfd = io::stdin().as_fd().try_clone_to_owned()?;
+    let pollfd = rfd.try_clone()?;
+    let wfd = io::stdout().as_fd().try_clone_to_owned()?;
+    let input = Input::with_prefix(
+        std::fs::File::from(rfd),
+        pollfd,
+        crate::limits::IMAP_IDLE_TIMEOUT,
+        prefix,
     );
     Ok((
         input,
@@ -173,6 +260,20 @@ mod tests {
         let mut i = Input::with_timeout(a, fd, Duration::from_millis(50));
         let e = i.fill_buf().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn loopback_peers() {
+        let p = |s: &str| Peer {
+            address: None,
+            ip: Some(s.parse().unwrap()),
+        };
+        assert!(p("127.0.0.1").is_loopback());
+        assert!(p("127.5.0.9").is_loopback());
+        assert!(p("::1").is_loopback());
+        assert!(p("::ffff:127.0.0.1").is_loopback());
+        assert!(!p("192.0.2.1").is_loopback());
+        assert!(!Peer::default().is_loopback());
     }
 
     #[test]

@@ -13,4 +13,5 @@ pub mod limits;
 pub mod log;
 pub mod mime;
 pub mod privsep;
+pub mod serve;
 pub mod store;

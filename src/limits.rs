@@ -169,3 +169,9 @@ pub const SASLDB_READ_TRIES: u32 = 5;
 /// Pause before re-reading a sasldb that looked corrupt, doubled each try
 /// (20 + 40 + 80 + 160 ms at most in all): longer than an update takes.
 pub const SASLDB_RETRY_DELAY: Duration = Duration::from_millis(20);
+
+/// Largest message on the socket between the login process and its
+/// privileged parent: a request holds a user name and a password or SASL
+/// proof (each far below this), a handover the client's unread input, at
+/// most one input buffer.
+pub const CHANNEL_MESSAGE_MAX: usize = 64 * 1024;

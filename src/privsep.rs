@@ -118,16 +118,22 @@ fn thread_count() -> io::Result<usize> {
         .ok_or_else(|| io::Error::other("no Threads: line in /proc/self/status"))
 }
 
+/// The per-thread set*id calls change the whole process only when it has
+/// one thread: checked before every drop (and before a chroot hides /proc).
+fn single_threaded() -> Result<(), String> {
+    match thread_count() {
+        Ok(1) => Ok(()),
+        Ok(n) => Err(format!("cannot drop privileges with {n} threads")),
+        Err(e) => Err(format!("cannot count threads: {e}")),
+    }
+}
+
 /// Becomes `uid`/`gid` with exactly `groups` (and nothing else), then
-/// checks that it worked and that root cannot be had back.
-pub fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> Result<(), String> {
+/// checks that it worked and that root cannot be had back. The caller has
+/// checked `single_threaded`.
+fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> Result<(), String> {
     if uid == 0 {
         return Err("refusing to run a session as root".into());
-    }
-    match thread_count() {
-        Ok(1) => {}
-        Ok(n) => return Err(format!("cannot drop privileges with {n} threads")),
-        Err(e) => return Err(format!("cannot count threads: {e}")),
     }
     let gids: Vec<Gid> = groups.iter().map(|&g| Gid::from_raw(g)).collect();
     rustix::thread::set_thread_groups(&gids).map_err(|e| format!("setgroups: {e}"))?;
@@ -136,11 +142,11 @@ pub fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> Result<(), String>
     let u = Uid::from_raw(uid);
     rustix::thread::set_thread_res_uid(u, u, u).map_err(|e| format!("setresuid({uid}): {e}"))?;
     // Proof: every id is the new one, and going back to root fails.
-    let (r, e, s) = res_ids("Uid:")?;
+    let (r, e, s) = res_uids();
     if (r, e, s) != (uid, uid, uid) {
         return Err(format!("uids are {r}/{e}/{s} after setresuid({uid})"));
     }
-    let (r, e, s) = res_ids("Gid:")?;
+    let (r, e, s) = res_gids();
     if (r, e, s) != (gid, gid, gid) {
         return Err(format!("gids are {r}/{e}/{s} after setresgid({gid})"));
     }
@@ -151,22 +157,20 @@ pub fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> Result<(), String>
     Ok(())
 }
 
-/// Real, effective and saved ids from /proc/self/status ("Uid:" / "Gid:").
-fn res_ids(key: &str) -> Result<(u32, u32, u32), String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("/proc/self/status: {e}"))?;
-    let line = status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .ok_or(format!("no {key} line"))?;
-    let v: Vec<u32> = line
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    match v[..] {
-        [r, e, s, ..] => Ok((r, e, s)),
-        _ => Err(format!("bad {key} line")),
-    }
+/// Real, effective and saved uids (getresuid(2)).
+fn res_uids() -> (u32, u32, u32) {
+    let (mut r, mut e, mut s) = (u32::MAX, u32::MAX, u32::MAX);
+    // SAFETY: three valid pointers to u32 (uid_t) for the call to fill.
+    unsafe { libc::getresuid(&mut r, &mut e, &mut s) };
+    (r, e, s)
+}
+
+/// Real, effective and saved gids (getresgid(2)).
+fn res_gids() -> (u32, u32, u32) {
+    let (mut r, mut e, mut s) = (u32::MAX, u32::MAX, u32::MAX);
+    // SAFETY: three valid pointers to u32 (gid_t) for the call to fill.
+    unsafe { libc::getresgid(&mut r, &mut e, &mut s) };
+    (r, e, s)
 }
 
 /// The session side: becomes `user` (with `extra_group` kept when given,
@@ -185,6 +189,7 @@ pub fn drop_to(user: &User, first_valid_uid: u32, extra_group: Option<u32>) -> R
             groups.push(g);
         }
     }
+    single_threaded()?;
     drop_privileges(user.uid, user.gid, &groups)?;
     std::env::set_current_dir(&user.home)
         .map_err(|e| format!("chdir {}: {e}", user.home.display()))?;
@@ -194,6 +199,7 @@ pub fn drop_to(user: &User, first_valid_uid: u32, extra_group: Option<u32>) -> R
 /// The pre-login side: chroot into `dir` (empty, root-owned), then become
 /// `login_user` with no supplementary groups.
 pub fn enter_jail(login_user: &User, dir: &Path) -> Result<(), String> {
+    single_threaded()?;
     rustix::process::chroot(dir).map_err(|e| format!("chroot {}: {e}", dir.display()))?;
     std::env::set_current_dir("/").map_err(|e| format!("chdir / in the jail: {e}"))?;
     if login_user.uid == 0 {
@@ -210,17 +216,50 @@ pub fn spawn_login_child(args: &[String], socket: OwnedFd) -> io::Result<Child> 
     rustix::io::fcntl_setfd(&socket, rustix::io::FdFlags::empty())?;
     let fd = socket.as_raw_fd();
     let exe = std::env::current_exe()?;
-    let child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command.env_clear();
+    // Where the client is, as xinetd and stunnel tell it when fd 0 is not
+    // a socket getpeername(2) can name.
+    for key in ["REMOTE_HOST", "REMOTE_PORT"] {
+        if let Some(v) = std::env::var_os(key) {
+            command.env(key, v);
+        }
+    }
+    let child = command
         .args(args)
         .arg("--login-child")
         .arg(fd.to_string())
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::null())
-        .env_clear()
         .spawn();
     drop(socket);
     child
+}
+
+/// Takes the descriptor our parent passed (`--login-child FD`). It must be
+/// open and a socket; it is taken once, at start-up, before anything else
+/// could have opened or closed descriptors.
+pub fn inherited_fd(fd: i32) -> Result<OwnedFd, String> {
+    if fd <= 2 {
+        return Err(format!("--login-child {fd}: not a socket we passed"));
+    }
+    // SAFETY: fcntl(F_GETFD) on any int is sound; it only tells whether the
+    // descriptor is open.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(format!("--login-child {fd}: not open"));
+    }
+    // SAFETY: fd is open (checked above), was passed to this process for it
+    // alone by spawn_login_child, and nothing else in this process owns it,
+    // so the OwnedFd becomes its only owner.
+    let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let st = rustix::fs::fstat(&owned).map_err(|e| format!("--login-child {fd}: {e}"))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Socket {
+        return Err(format!("--login-child {fd}: not a socket"));
+    }
+    rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC)
+        .map_err(|e| format!("--login-child {fd}: {e}"))?;
+    Ok(owned)
 }
 
 #[cfg(test)]

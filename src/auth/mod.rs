@@ -1,7 +1,9 @@
 //! Authentication: credential backends (PAM, sasldb), SASL mechanisms, and
 //! the channel between the login process and its privileged parent.
 
+pub mod channel;
 pub mod pam;
 pub mod sasl;
 pub mod sasldb;
 pub mod secret;
+pub mod server;

@@ -15,6 +15,8 @@ fn main() {
             }
             std::process::exit(code);
         }
-        Start::Serve(config, opts) => std::process::exit(mailaccess::imap::serve(&config, &opts)),
+        Start::Serve(config, opts, args) => {
+            std::process::exit(mailaccess::imap::serve(&config, &opts, &args))
+        }
     }
 }

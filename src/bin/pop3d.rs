@@ -17,7 +17,7 @@ fn main() {
             }
             std::process::exit(code);
         }
-        Start::Serve(_, _) => {
+        Start::Serve(..) => {
             cli::silence_stderr();
             let mut out = std::io::stdout();
             let _ = out.write_all(b"-ERR [SYS/PERM] POP3 service is not available yet.\r\n");

@@ -3,6 +3,7 @@
 pub mod cmd;
 pub mod command;
 pub mod frame;
+pub mod login;
 pub mod parse;
 pub mod response;
 pub mod session;
@@ -11,8 +12,8 @@ use std::fs::File;
 use std::io;
 
 use crate::cli::Options;
-use crate::config::{Config, MailLocation};
-use crate::store::{maildir::Maildir, Store};
+use crate::config::Config;
+use crate::serve::{self, Role};
 
 /// An anonymous temporary file for an APPEND literal too large to hold in
 /// memory: O_TMPFILE, so nothing is left behind if the process dies.
@@ -28,57 +29,104 @@ pub fn spool_file() -> io::Result<File> {
     Ok(File::from(fd))
 }
 
-/// Opens the user's mail store as `mail_location` says.
-pub fn open_store(
-    config: &Config,
-    user: &str,
-    home: &std::path::Path,
-) -> Result<Box<dyn Store>, String> {
-    match config.mail_location_for(user, home)? {
-        MailLocation::Maildir(path) => match Maildir::open_store(path.clone()) {
-            Ok(m) => Ok(Box::new(m)),
-            Err(e) => Err(format!("{}: {e}", path.display())),
-        },
-        MailLocation::Mbox { .. } => Err("mbox storage is not available yet".into()),
+/// Serves one IMAP connection on fds 0 and 1; returns the exit status.
+pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
+    let bye = |text: &str| {
+        if let Ok((_, mut out)) = crate::conn::stdio() {
+            let _ = crate::conn::send(&mut out, format!("* BYE {text}\r\n").as_bytes());
+        }
+        1
+    };
+    let (role, peer) = match serve::start("imapd", config, opts) {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("{e}");
+            return bye("Server configuration problem; see the log.");
+        }
+    };
+    match role {
+        Role::Preauth { user, mail } => {
+            let store = match serve::open_store(&mail) {
+                Ok(s) => s,
+                Err(e) => {
+                    log::error!("{e}");
+                    return bye("Cannot open the mail store.");
+                }
+            };
+            let Ok((mut input, mut output)) = crate::conn::stdio() else {
+                return 1;
+            };
+            input.set_timeout(crate::limits::IMAP_IDLE_TIMEOUT);
+            let mut session = session::Session::preauth(store, &mut output);
+            let greeting = format!(
+                "* PREAUTH [CAPABILITY {}] Logged in as {user}\r\n",
+                session.capabilities()
+            );
+            finish(session.run(&mut input, &greeting))
+        }
+        Role::LoginChild(channel) => {
+            if let Err(e) = serve::enter_jail(config) {
+                log::error!("{e}");
+                return bye("Server configuration problem; see the log.");
+            }
+            let Ok((mut input, mut output)) = crate::conn::stdio() else {
+                return 1;
+            };
+            let policy = login::Policy {
+                protected: serve::link_protected(opts, &peer),
+                allow_plaintext: config.allow_plaintext_auth,
+                allow_anonymous: config.allow_anonymous_login,
+                plaintext_store: crate::auth::server::has_plaintext_store(config),
+                starttls: false,
+                host: serve::host_name(config),
+            };
+            match login::Login::new(policy, &mut output, &channel).run(&mut input, true) {
+                Ok(_) => 0,
+                Err(_) => 1,
+            }
+        }
+        Role::Parent => {
+            let (login, account) = match serve::parent(config, args, &peer) {
+                Ok(Some(l)) => l,
+                Ok(None) => return 0,
+                Err(e) => {
+                    log::error!("{e}");
+                    return bye("Internal error; see the log.");
+                }
+            };
+            let store = match serve::open_store(&account.mail) {
+                Ok(s) => s,
+                Err(e) => {
+                    log::error!("{e}");
+                    return bye("Cannot open the mail store.");
+                }
+            };
+            let Ok((mut input, mut output)) = crate::conn::stdio_after_login(&login.buffered)
+            else {
+                return 1;
+            };
+            let mut session = session::Session::preauth(store, &mut output);
+            // The login command is answered here, as the user, so nothing
+            // the client pipelined after it can be answered before it.
+            let ok = format!(
+                "{} OK [CAPABILITY {}] Logged in\r\n",
+                login.tag,
+                session.capabilities()
+            );
+            finish(session.run(&mut input, &ok))
+        }
     }
 }
 
-/// Serves one IMAP connection on fds 0 and 1; returns the exit status.
-pub fn serve(config: &Config, _opts: &Options) -> i32 {
-    crate::cli::silence_stderr();
-    let (mut input, mut output) = match crate::conn::stdio() {
-        Ok(io) => io,
-        Err(_) => return 1,
-    };
-    if rustix::process::getuid().is_root() {
-        // Login for root-started servers (PAM, sasldb, privilege separation)
-        // is a later step; refuse politely rather than serve root's mail.
-        let _ = crate::conn::send(
-            &mut output,
-            b"* BYE Login is not configured on this server.\r\n",
-        );
-        return 1;
-    }
-    let Some((user, home)) = crate::cli::current_user() else {
-        let _ = crate::conn::send(&mut output, b"* BYE Cannot find the current user.\r\n");
-        return 1;
-    };
-    let store = match open_store(config, &user, &home) {
-        Ok(s) => s,
-        Err(e) => {
-            log::error!("{e}");
-            let _ = crate::conn::send(&mut output, b"* BYE Cannot open the mail store.\r\n");
-            return 1;
+fn finish(r: io::Result<()>) -> i32 {
+    match r {
+        Ok(()) => {
+            log::info!("logout");
+            0
         }
-    };
-    input.set_timeout(crate::limits::IMAP_IDLE_TIMEOUT);
-    let mut session = session::Session::preauth(store, &mut output);
-    let greeting = format!(
-        "* PREAUTH [CAPABILITY {}] Logged in as {user}\r\n",
-        session.capabilities()
-    );
-    match session.run(&mut input, &greeting) {
-        Ok(()) => 0,
-        Err(_) => 1,
+        Err(e) => {
+            log::info!("disconnected: {e}");
+            1
+        }
     }
 }

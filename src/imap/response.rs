@@ -66,6 +66,23 @@ pub fn mailbox(out: &mut Vec<u8>, name: &str) {
     astring(out, name.as_bytes());
 }
 
+/// RFC 2971 `* ID` response: who we are. What the client said about
+/// itself is only logged (at most 30 pairs, printable).
+pub fn id(params: Option<&[(String, Option<String>)]>) -> Vec<u8> {
+    if let Some(p) = params {
+        let shown: Vec<String> = p
+            .iter()
+            .take(30)
+            .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("NIL")))
+            .collect();
+        log::info!("client id: {}", crate::log::printable(&shown.join(", ")));
+    }
+    let mut out = b"* ID (\"name\" \"mailaccess\" \"version\" ".to_vec();
+    string(&mut out, env!("CARGO_PKG_VERSION").as_bytes());
+    out.extend_from_slice(b")\r\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,18 +30,7 @@ pub fn logout(s: &mut Session) -> Result<Done> {
 
 /// RFC 2971: we say who we are; what the client says is only logged.
 pub fn id(s: &mut Session, params: Option<Vec<(String, Option<String>)>>) -> Result<Done> {
-    if let Some(p) = params {
-        let shown: Vec<String> = p
-            .iter()
-            .take(30)
-            .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("NIL")))
-            .collect();
-        log::info!("client id: {}", shown.join(", "));
-    }
-    let mut out = b"* ID (\"name\" \"mailaccess\" \"version\" ".to_vec();
-    response::string(&mut out, env!("CARGO_PKG_VERSION").as_bytes());
-    out.extend_from_slice(b")\r\n");
-    s.out.write_all(&out)?;
+    s.out.write_all(&response::id(params.as_deref()))?;
     Done::ok("ID completed.")
 }
 

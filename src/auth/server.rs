@@ -1,0 +1,275 @@
+//! The privileged side of login (DESIGN.md 1), shared by imapd and pop3d:
+//! answers the login process's requests against the credential backends
+//! (`auth` = pam and/or sasldb, in order), delays every failure by the same
+//! `auth_failure_delay` measured from the request's arrival (so an unknown
+//! user and a wrong password take the same time), counts failures, logs
+//! every attempt without its secret, and on success says who logged in.
+//!
+//! The login process is not trusted: the user that logs in is the one this
+//! side verified, whatever the handover message claims.
+
+use std::os::fd::OwnedFd;
+use std::time::Instant;
+
+use crate::auth::channel::{ToChild, ToParent};
+use crate::auth::sasl::{Request, Verdict};
+use crate::auth::sasldb;
+use crate::config::Config;
+use crate::log::printable;
+
+/// A verified login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Login {
+    /// The name the user logged in with (for sasldb: `user@realm` when a
+    /// realm was given).
+    pub user: String,
+    /// Which backend said yes.
+    pub backend: Backend,
+    /// The login process's answer tag and unread client bytes.
+    pub tag: String,
+    pub mechanism: String,
+    pub buffered: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Pam,
+    Sasldb,
+    Anonymous,
+}
+
+/// Which mechanisms the backends can serve: CRAM-MD5, SCRAM and APOP need
+/// the plaintext password, which only sasldb has.
+pub fn has_plaintext_store(config: &Config) -> bool {
+    config.auth.iter().any(|a| a == "sasldb")
+}
+
+/// Serves the login process on `channel` until it hands over a logged-in
+/// session (`Some`) or goes away (`None`: logout, disconnect, too many
+/// failures). `rhost` is the client's address, for PAM and the log.
+pub fn serve(channel: &OwnedFd, config: &Config, rhost: Option<&str>) -> Option<Login> {
+    let mut failures = 0u32;
+    let mut verified: Option<(String, Backend)> = None;
+    loop {
+        let msg = match ToParent::recv(channel) {
+            Ok(Some(m)) => m,
+            Ok(None) => return None,
+            Err(e) => {
+                log::warn!("login process: {e}");
+                return None;
+            }
+        };
+        match msg {
+            ToParent::Verify(req) => {
+                let started = Instant::now();
+                let user = printable(req.user());
+                let (verdict, backend) = verify(&req, config, rhost);
+                if verdict == Verdict::Reject {
+                    failures += 1;
+                    // One fixed delay, measured from arrival, for every
+                    // failure whatever its cause (DESIGN.md 6).
+                    if let Some(rest) = config.auth_failure_delay.checked_sub(started.elapsed()) {
+                        std::thread::sleep(rest);
+                    }
+                    let close = failures >= config.auth_max_failures;
+                    log::info!(
+                        "login failed: user={user} method={}{}",
+                        method(&req),
+                        if close { " (closing)" } else { "" }
+                    );
+                    if (ToChild::Verdict { verdict, close }).send(channel).is_err() || close {
+                        return None;
+                    }
+                } else {
+                    verified = backend.map(|b| (req.user().to_string(), b));
+                    if (ToChild::Verdict {
+                        verdict,
+                        close: false,
+                    })
+                    .send(channel)
+                    .is_err()
+                    {
+                        return None;
+                    }
+                }
+            }
+            ToParent::Anonymous { trace } => {
+                let ok = config.allow_anonymous_login;
+                let verdict = if ok { Verdict::Accept } else { Verdict::Reject };
+                if ok {
+                    verified = Some(("anonymous".into(), Backend::Anonymous));
+                } else {
+                    failures += 1;
+                }
+                log::info!(
+                    "anonymous login {}: trace={}",
+                    if ok { "accepted" } else { "refused" },
+                    printable(&trace)
+                );
+                let close = !ok && failures >= config.auth_max_failures;
+                if (ToChild::Verdict { verdict, close }).send(channel).is_err() || close {
+                    return None;
+                }
+            }
+            ToParent::Handover {
+                user: claimed,
+                tag,
+                mechanism,
+                buffered,
+            } => {
+                let Some((user, backend)) = verified.take() else {
+                    log::warn!("login process handed over without a verified login");
+                    return None;
+                };
+                if claimed != user {
+                    log::warn!(
+                        "login process claimed user {} after verifying {}",
+                        printable(&claimed),
+                        printable(&user)
+                    );
+                    return None;
+                }
+                return Some(Login {
+                    user,
+                    backend,
+                    tag,
+                    mechanism: printable(&mechanism),
+                    buffered,
+                });
+            }
+        }
+    }
+}
+
+fn method(req: &Request) -> &'static str {
+    match req {
+        Request::Plaintext { .. } => "plaintext",
+        Request::CramMd5 { .. } => "CRAM-MD5",
+        Request::Scram { .. } => "SCRAM-SHA-256",
+        Request::Apop { .. } => "APOP",
+    }
+}
+
+/// Where a verified login runs: its system account and its mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub system: crate::privsep::User,
+    pub mail: crate::config::MailLocation,
+}
+
+/// The system account a login runs as: PAM users are system users; sasldb
+/// users run as `virtual_user` when it is set (the usual virtual-mailbox
+/// set-up, `mail_location` then expanded per login name), else as the
+/// system account named like the user's local part. Refuses root and uids
+/// below `first_valid_uid`.
+pub fn account(user: &str, backend: Backend, config: &Config) -> Result<Account, String> {
+    let system_name = match backend {
+        Backend::Pam => user.to_string(),
+        Backend::Sasldb if !config.virtual_user.is_empty() => config.virtual_user.clone(),
+        Backend::Sasldb => split_realm(user, "").0.to_string(),
+        Backend::Anonymous => return Err("anonymous sessions have no account".into()),
+    };
+    let system = crate::privsep::lookup(&system_name)
+        .map_err(|e| format!("looking up {}: {e}", printable(&system_name)))?
+        .ok_or_else(|| format!("no system account {}", printable(&system_name)))?;
+    if system.uid == 0 || system.uid < config.first_valid_uid {
+        return Err(format!(
+            "{} has uid {} (first_valid_uid is {})",
+            system.name, system.uid, config.first_valid_uid
+        ));
+    }
+    let mail = config.mail_location_for(user, &system.home)?;
+    Ok(Account { system, mail })
+}
+
+/// Asks each backend in `auth` order; the first yes with a usable account
+/// wins.
+fn verify(req: &Request, config: &Config, rhost: Option<&str>) -> (Verdict, Option<Backend>) {
+    let (verdict, backend) = verify_credentials(req, config, rhost);
+    if let Some(b) = backend {
+        if let Err(e) = account(req.user(), b, config) {
+            // Right password, no usable account: a failure like any other
+            // for the client; the reason is for the administrator.
+            log::error!("login refused: user={}: {e}", printable(req.user()));
+            return (Verdict::Reject, None);
+        }
+    }
+    (verdict, backend)
+}
+
+fn verify_credentials(
+    req: &Request,
+    config: &Config,
+    rhost: Option<&str>,
+) -> (Verdict, Option<Backend>) {
+    for backend in &config.auth {
+        match backend.as_str() {
+            "pam" => {
+                // PAM can only check a password the client sent.
+                if let Request::Plaintext { user, password } = req {
+                    match crate::auth::pam::authenticate(
+                        &config.pam_service,
+                        user,
+                        password.as_bytes(),
+                        rhost,
+                    ) {
+                        Ok(()) => return (Verdict::Accept, Some(Backend::Pam)),
+                        Err(e) => log::debug!("pam: {}: {e:?}", printable(user)),
+                    }
+                }
+            }
+            "sasldb" => {
+                let (name, realm) = split_realm(req.user(), &config.sasl_realm);
+                let stored = match sasldb::Sasldb::lookup_retry(
+                    &config.sasldb_path,
+                    name,
+                    realm,
+                    sasldb::USER_PASSWORD,
+                ) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        log::error!("sasldb {}: {e}", config.sasldb_path.display());
+                        None
+                    }
+                };
+                // An unknown user is checked against a dummy secret, so
+                // that both cases do the same work.
+                let verdict = match &stored {
+                    Some(secret) => req.verify(secret.as_bytes()),
+                    None => {
+                        let _ = req.verify(b"\x00mailaccess-no-such-user");
+                        Verdict::Reject
+                    }
+                };
+                if verdict != Verdict::Reject {
+                    return (verdict, Some(Backend::Sasldb));
+                }
+            }
+            _ => {}
+        }
+    }
+    (Verdict::Reject, None)
+}
+
+/// `user@realm` -> (user, realm); a bare name takes `default_realm`.
+pub fn split_realm<'a>(user: &'a str, default_realm: &'a str) -> (&'a str, &'a str) {
+    match user.rsplit_once('@') {
+        Some((u, r)) if !u.is_empty() && !r.is_empty() => (u, r),
+        _ => (user, default_realm),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realms() {
+        assert_eq!(
+            split_realm("alice@example.org", "host"),
+            ("alice", "example.org")
+        );
+        assert_eq!(split_realm("alice", "host"), ("alice", "host"));
+        assert_eq!(split_realm("@x", "host"), ("@x", "host"));
+    }
+}

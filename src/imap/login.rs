@@ -1,0 +1,401 @@
+//! The not-authenticated IMAP state (RFC 3501 6.1, 6.2), run by the
+//! unprivileged, chrooted login process (DESIGN.md 1), like Dovecot's
+//! imap-login: it can greet, say what it can do, and relay a login to the
+//! privileged parent; it cannot touch mail. After a successful login it
+//! hands the tag and the client's unread bytes to the parent, which answers
+//! the tagged OK once it runs as the user.
+
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+
+use crate::auth::channel::{ToChild, ToParent};
+use crate::auth::sasl::{
+    self, Exchange, Fresh, Identity, Mechanism, Reason, Request, Step, Verdict,
+};
+use crate::conn::ClientInput;
+use crate::imap::command::CommandBody;
+use crate::imap::frame::{self, FrameError};
+use crate::imap::{parse, response};
+use crate::limits;
+
+/// What this connection may do before login.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// The link cannot be read by others: TLS, `--wrapped`, or loopback.
+    pub protected: bool,
+    /// `allow_plaintext_auth = yes`.
+    pub allow_plaintext: bool,
+    pub allow_anonymous: bool,
+    /// The credential store has plaintext passwords (sasldb), so CRAM-MD5
+    /// and SCRAM-SHA-256 can be offered.
+    pub plaintext_store: bool,
+    /// STARTTLS can be offered (a certificate is configured, TLS not active).
+    pub starttls: bool,
+    /// For CRAM-MD5 challenges.
+    pub host: String,
+}
+
+impl Policy {
+    /// Plaintext passwords may cross this link (RFC 3501 6.2.3 LOGINDISABLED).
+    fn plaintext_ok(&self) -> bool {
+        self.protected || self.allow_plaintext
+    }
+
+    fn offers(&self, m: Mechanism) -> bool {
+        match m {
+            Mechanism::Plain | Mechanism::Login => self.plaintext_ok(),
+            Mechanism::CramMd5 | Mechanism::ScramSha256 => self.plaintext_store,
+            Mechanism::Anonymous => self.allow_anonymous,
+        }
+    }
+
+    /// The pre-login CAPABILITY list: it tells the truth about this link.
+    pub fn capabilities(&self) -> String {
+        let mut c = String::from("IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE");
+        if self.starttls {
+            c.push_str(" STARTTLS");
+        }
+        for m in Mechanism::ALL {
+            if self.offers(m) {
+                c.push_str(" AUTH=");
+                c.push_str(m.name());
+            }
+        }
+        if !self.plaintext_ok() {
+            c.push_str(" LOGINDISABLED");
+        }
+        c
+    }
+}
+
+/// How the pre-login part ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handed over to the parent.
+    LoggedIn,
+    /// LOGOUT, disconnect, timeout, too many failures or bad commands.
+    Closed,
+    /// STARTTLS was accepted: the caller starts TLS and runs `run` again on
+    /// the encrypted link.
+    StartTls,
+}
+
+pub struct Login<'a> {
+    pub policy: Policy,
+    out: &'a mut dyn Write,
+    channel: &'a OwnedFd,
+    bad_commands: u32,
+}
+
+impl<'a> Login<'a> {
+    pub fn new(policy: Policy, out: &'a mut dyn Write, channel: &'a OwnedFd) -> Login<'a> {
+        Login {
+            policy,
+            out,
+            channel,
+            bad_commands: 0,
+        }
+    }
+
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.out.write_all(data)?;
+        self.out.flush()
+    }
+
+    /// Runs until login, logout or failure. `greet` is false after STARTTLS
+    /// (RFC 3501 6.2.1: no new greeting).
+    pub fn run<R: ClientInput>(&mut self, input: &mut R, greet: bool) -> io::Result<Outcome> {
+        if greet {
+            let g = format!(
+                "* OK [CAPABILITY {}] mailaccess ready.\r\n",
+                self.policy.capabilities()
+            );
+            self.send(g.as_bytes())?;
+        }
+        loop {
+            // Before login there is nowhere to spool a large literal: the
+            // process is chrooted into an empty directory. APPEND is not
+            // valid here anyway.
+            let mut no_spool = || {
+                Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "not logged in",
+                ))
+            };
+            let frame = match frame::read_command(input, &mut *self.out, &mut no_spool) {
+                Ok(f) => f,
+                Err(FrameError::Eof) => return Ok(Outcome::Closed),
+                Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::TimedOut => {
+                    let _ = self.send(b"* BYE Disconnected for inactivity.\r\n");
+                    return Ok(Outcome::Closed);
+                }
+                Err(FrameError::Io(_)) => return Ok(Outcome::Closed),
+                Err(e) => {
+                    if let Some(line) = e.response() {
+                        self.send(&line)?;
+                    }
+                    if e.is_fatal() || self.count_bad()? {
+                        return Ok(Outcome::Closed);
+                    }
+                    continue;
+                }
+            };
+            let command = match parse::parse_command(frame) {
+                Ok(c) => c,
+                Err(e) => {
+                    let tag = e.tag.as_deref().unwrap_or("*");
+                    self.send(format!("{tag} BAD {}\r\n", e.message).as_bytes())?;
+                    if self.count_bad()? {
+                        return Ok(Outcome::Closed);
+                    }
+                    continue;
+                }
+            };
+            let tag = command.tag;
+            let outcome = match command.body {
+                CommandBody::Capability => {
+                    let c = format!(
+                        "* CAPABILITY {}\r\n{tag} OK Capability completed.\r\n",
+                        self.policy.capabilities()
+                    );
+                    self.send(c.as_bytes())?;
+                    None
+                }
+                CommandBody::Noop => {
+                    self.send(format!("{tag} OK NOOP completed.\r\n").as_bytes())?;
+                    None
+                }
+                CommandBody::Logout => {
+                    self.send(
+                        format!("* BYE Logging out\r\n{tag} OK Logout completed.\r\n").as_bytes(),
+                    )?;
+                    Some(Outcome::Closed)
+                }
+                CommandBody::Id(params) => {
+                    let mut out = response::id(params.as_deref());
+                    out.extend_from_slice(format!("{tag} OK ID completed.\r\n").as_bytes());
+                    self.send(&out)?;
+                    None
+                }
+                CommandBody::StartTls => {
+                    if self.policy.starttls {
+                        self.send(format!("{tag} OK Begin TLS negotiation now.\r\n").as_bytes())?;
+                        Some(Outcome::StartTls)
+                    } else {
+                        self.send(format!("{tag} BAD STARTTLS is not available.\r\n").as_bytes())?;
+                        None
+                    }
+                }
+                CommandBody::Login { userid, password } => {
+                    self.login(input, &tag, userid, password)?
+                }
+                CommandBody::Authenticate {
+                    mechanism,
+                    initial_response,
+                } => self.authenticate(input, &tag, &mechanism, initial_response)?,
+                _ => {
+                    self.send(format!("{tag} BAD Please log in first.\r\n").as_bytes())?;
+                    if self.count_bad()? {
+                        Some(Outcome::Closed)
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(o) = outcome {
+                return Ok(o);
+            }
+        }
+    }
+
+    fn count_bad(&mut self) -> io::Result<bool> {
+        self.bad_commands += 1;
+        if self.bad_commands >= limits::IMAP_BAD_COMMANDS_MAX {
+            self.send(b"* BYE Too many invalid IMAP commands.\r\n")?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// RFC 3501 6.2.3 LOGIN.
+    fn login<R: ClientInput>(
+        &mut self,
+        input: &mut R,
+        tag: &str,
+        userid: Vec<u8>,
+        password: Vec<u8>,
+    ) -> io::Result<Option<Outcome>> {
+        let password = sasl::Password::new(password);
+        if !self.policy.plaintext_ok() {
+            // RFC 5530 PRIVACYREQUIRED; the password already crossed the
+            // link, so say so (as Dovecot does).
+            self.send(
+                format!(
+                    "* BAD [ALERT] Plaintext authentication not allowed without TLS, but your client did it anyway. If anyone was listening, the password was exposed.\r\n{tag} NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure connections.\r\n"
+                )
+                .as_bytes(),
+            )?;
+            return Ok(None);
+        }
+        let Ok(user) = String::from_utf8(userid) else {
+            self.send(
+                format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n").as_bytes(),
+            )?;
+            return Ok(None);
+        };
+        let request = Request::Plaintext {
+            user: user.clone(),
+            password,
+        };
+        match self.ask(request)? {
+            (Verdict::Reject, close) => self.failed(tag, close, None),
+            (_, _) => self.logged_in(input, tag, &user, "LOGIN"),
+        }
+    }
+
+    /// RFC 3501 6.2.2 AUTHENTICATE, with SASL-IR (RFC 4959).
+    fn authenticate<R: ClientInput>(
+        &mut self,
+        input: &mut R,
+        tag: &str,
+        mechanism: &str,
+        initial: Option<Vec<u8>>,
+    ) -> io::Result<Option<Outcome>> {
+        let Some(m) = Mechanism::from_name(mechanism.as_bytes()).filter(|&m| self.policy.offers(m))
+        else {
+            if Mechanism::from_name(mechanism.as_bytes()).is_some_and(|m| m.sends_plaintext()) {
+                self.send(format!("{tag} NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure connections.\r\n").as_bytes())?;
+            } else {
+                self.send(
+                    format!("{tag} NO [CANNOT] Unsupported authentication mechanism.\r\n")
+                        .as_bytes(),
+                )?;
+            }
+            return Ok(None);
+        };
+        let fresh = match Fresh::new() {
+            Ok(f) => f,
+            Err(_) => {
+                self.send(format!("{tag} NO [UNAVAILABLE] Temporary failure.\r\n").as_bytes())?;
+                return Ok(None);
+            }
+        };
+        let mut exchange: Exchange = m.start(&self.policy.host, fresh);
+        let mut step = exchange.begin(initial.as_deref());
+        loop {
+            step = match step {
+                Step::Challenge(data) => {
+                    self.send(format!("+ {}\r\n", sasl::base64_encode(&data)).as_bytes())?;
+                    let line = match frame::read_line(input) {
+                        Ok(l) => l,
+                        Err(FrameError::TooLong { .. }) => {
+                            self.send(
+                                format!("{tag} BAD Authentication response too long.\r\n")
+                                    .as_bytes(),
+                            )?;
+                            return Ok(None);
+                        }
+                        Err(_) => return Ok(Some(Outcome::Closed)),
+                    };
+                    // RFC 3501 6.2.2: "*" cancels, answered with BAD.
+                    if line == b"*" {
+                        self.send(
+                            format!("{tag} BAD Authentication aborted by client.\r\n").as_bytes(),
+                        )?;
+                        return Ok(None);
+                    }
+                    match parse::base64_decode(&line) {
+                        Some(data) => exchange.step(&data),
+                        None => {
+                            self.send(
+                                format!("{tag} BAD Invalid base64 data in continued response.\r\n")
+                                    .as_bytes(),
+                            )?;
+                            return Ok(None);
+                        }
+                    }
+                }
+                Step::Verify(request) => {
+                    let (verdict, close) = self.ask(request)?;
+                    if verdict == Verdict::Reject {
+                        return self.failed(tag, close, None);
+                    }
+                    exchange.verdict(verdict)
+                }
+                Step::Done(Identity::User(user)) => {
+                    return self.logged_in(input, tag, &user, m.name())
+                }
+                Step::Done(Identity::Anonymous { trace }) => {
+                    ToParent::Anonymous { trace }.send(self.channel)?;
+                    return match ToChild::recv(self.channel)? {
+                        Some(ToChild::Verdict {
+                            verdict: Verdict::Accept,
+                            ..
+                        }) => self.logged_in(input, tag, "anonymous", m.name()),
+                        Some(ToChild::Verdict { close, .. }) => self.failed(tag, close, None),
+                        None => Ok(Some(Outcome::Closed)),
+                    };
+                }
+                Step::Fail(reason) => {
+                    let code = match reason {
+                        Reason::Authorization => "AUTHORIZATIONFAILED",
+                        Reason::Malformed(_)
+                        | Reason::TooLong
+                        | Reason::ChannelBinding
+                        | Reason::OutOfTurn => {
+                            log::info!("AUTHENTICATE {}: {reason}", m.name());
+                            "AUTHENTICATIONFAILED"
+                        }
+                        Reason::Credentials => "AUTHENTICATIONFAILED",
+                    };
+                    return self.failed(tag, false, Some(code));
+                }
+            };
+        }
+    }
+
+    /// Relays a request to the privileged side: (verdict, close).
+    fn ask(&mut self, request: Request) -> io::Result<(Verdict, bool)> {
+        ToParent::Verify(request).send(self.channel)?;
+        match ToChild::recv(self.channel)? {
+            Some(ToChild::Verdict { verdict, close }) => Ok((verdict, close)),
+            None => Err(io::Error::other("privileged parent went away")),
+        }
+    }
+
+    fn failed(
+        &mut self,
+        tag: &str,
+        close: bool,
+        code: Option<&str>,
+    ) -> io::Result<Option<Outcome>> {
+        let code = code.unwrap_or("AUTHENTICATIONFAILED");
+        self.send(format!("{tag} NO [{code}] Authentication failed.\r\n").as_bytes())?;
+        if close {
+            self.send(b"* BYE Too many failed logins.\r\n")?;
+            return Ok(Some(Outcome::Closed));
+        }
+        Ok(None)
+    }
+
+    /// Hands the session to the parent: who, which tag to answer, and what
+    /// the client already sent after the login command (pipelining).
+    fn logged_in<R: ClientInput>(
+        &mut self,
+        input: &mut R,
+        tag: &str,
+        user: &str,
+        mechanism: &str,
+    ) -> io::Result<Option<Outcome>> {
+        self.out.flush()?;
+        let buffered = input.take_buffered();
+        ToParent::Handover {
+            user: user.to_string(),
+            tag: tag.to_string(),
+            mechanism: mechanism.to_string(),
+            buffered,
+        }
+        .send(self.channel)?;
+        Ok(Some(Outcome::LoggedIn))
+    }
+}
