@@ -300,13 +300,13 @@ fn append_copy_move() {
         S: {}
         S: {}
         S: * 1 EXISTS
-        S: * 0 RECENT
+        S: * 1 RECENT
         S: {}
         S: {}
         S: {}
         S: a4 OK [READ-WRITE] Select completed.
         C: a5 FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])
-        S: * 1 FETCH (FLAGS (\Draft) INTERNALDATE "05-Mar-2020 10:11:12 +0100" RFC822.SIZE 7 BODY[] {7}\r\nHi\r\nyou)
+        S: * 1 FETCH (FLAGS (\Draft \Recent) INTERNALDATE "05-Mar-2020 10:11:12 +0100" RFC822.SIZE 7 BODY[] {7}\r\nHi\r\nyou)
         S: a5 OK Fetch completed.
         C: a6 SELECT INBOX
         S: {}
@@ -388,4 +388,45 @@ fn too_many_bad_commands_end_the_session() {
     assert!(bye, "no BYE after many bad commands");
     assert_eq!(bad, mailaccess::limits::IMAP_BAD_COMMANDS_MAX);
     assert_eq!(s.wait(), Some(0));
+}
+
+#[test]
+fn appended_and_copied_messages_are_recent() {
+    // RFC 3501 6.3.11: \Recent is set on an appended message whatever
+    // flags it is given; 6.4.7: a copy SHOULD be \Recent too.
+    let h = home_with_two();
+    let mut s = Server::imapd(&h);
+    transcript(
+        &mut s,
+        r#"
+        S: * PREAUTH {}
+        C: a1 SELECT INBOX
+        S: {}
+        S: {}
+        S: {}
+        S: * 2 RECENT
+        S: {}
+        S: {}
+        S: {}
+        S: a1 OK [READ-WRITE] Select completed.
+        C: a2 APPEND INBOX (\Seen) {3+}
+        C: hi!
+        S: * 3 EXISTS
+        S: * 3 RECENT
+        S: a2 OK [APPENDUID {} 3] Append completed.
+        C: a3 FETCH 3 FLAGS
+        S: * 3 FETCH (FLAGS (\Seen \Recent))
+        S: a3 OK Fetch completed.
+        C: a4 COPY 1 INBOX
+        S: * 4 EXISTS
+        S: * 4 RECENT
+        S: a4 OK [COPYUID {} 1 4] Copy completed.
+        "#,
+    );
+    // A second session sees none of them as recent: they were this one's.
+    let mut t = Server::imapd(&h);
+    transcript(
+        &mut t,
+        "S: * PREAUTH {}\nC: b1 EXAMINE INBOX\nS: {}\nS: {}\nS: * 4 EXISTS\nS: * 0 RECENT",
+    );
 }

@@ -4,10 +4,13 @@
 //! Format (`mailaccess-index` in the mailbox directory), text, one item a line:
 //!
 //! ```text
-//! mailaccess-index 1
+//! mailaccess-index 2
 //! uidvalidity <u32>
 //! uidnext <u32>
 //! highestmodseq <u64>
+//! firstrecent <u32>    (UIDs from here on are \Recent to the next session
+//!                      that opens the mailbox read-write; version 1 files
+//!                      lack the line and mean "none")
 //! keywords <n>
 //! <keyword>            (n lines; line i is keyword number i; "" = unused slot)
 //! messages <m>
@@ -34,7 +37,9 @@ use crate::limits::{INDEX_FILE_MAX, KEYWORDS_MAX, KEYWORD_LEN_MAX, MESSAGES_MAX}
 pub const INDEX_FILE: &str = "mailaccess-index";
 pub const LOCK_FILE: &str = "mailaccess-index.lock";
 const INDEX_TMP: &str = "mailaccess-index.tmp";
-const MAGIC: &str = "mailaccess-index 1";
+const MAGIC: &str = "mailaccess-index 2";
+/// The first format, without `firstrecent`; still read.
+const MAGIC_V1: &str = "mailaccess-index 1";
 
 /// The store-wide record of the last UIDVALIDITY handed out.
 pub const UIDVALIDITY_FILE: &str = "mailaccess-uidvalidity";
@@ -59,6 +64,10 @@ pub struct Index {
     pub uid_validity: u32,
     pub uid_next: Uid,
     pub highest_modseq: ModSeq,
+    /// RFC 3501 2.3.2 `\Recent`: messages with a UID from here on have not
+    /// been seen by any read-write session yet. The session that raises it
+    /// (under the mailbox lock) owns their `\Recent`, as in Dovecot.
+    pub first_recent: Uid,
     /// Keyword table; position i < 26 is Maildir letter `a` + i. Empty
     /// strings are unused slots.
     pub keywords: Vec<String>,
@@ -72,6 +81,7 @@ impl Index {
             uid_validity,
             uid_next: 1,
             highest_modseq: 1,
+            first_recent: 1,
             keywords: Vec::new(),
             entries: Vec::new(),
         }
@@ -157,6 +167,7 @@ impl Index {
         let _ = writeln!(s, "uidvalidity {}", self.uid_validity);
         let _ = writeln!(s, "uidnext {}", self.uid_next);
         let _ = writeln!(s, "highestmodseq {}", self.highest_modseq);
+        let _ = writeln!(s, "firstrecent {}", self.first_recent);
         let _ = writeln!(s, "keywords {}", self.keywords.len());
         for k in &self.keywords {
             let _ = writeln!(s, "{k}");
@@ -246,9 +257,11 @@ fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
     }
     let mut lines = body.lines();
     let mut next = || lines.next().ok_or("truncated");
-    if next()? != MAGIC {
-        return Err("unknown format");
-    }
+    let version = match next()? {
+        MAGIC => 2,
+        MAGIC_V1 => 1,
+        _ => return Err("unknown format"),
+    };
     fn field<T: std::str::FromStr>(line: &str, key: &str) -> std::result::Result<T, &'static str> {
         line.strip_prefix(key)
             .and_then(|v| v.strip_prefix(' '))
@@ -258,8 +271,18 @@ fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
     let uid_validity: u32 = field(next()?, "uidvalidity")?;
     let uid_next: Uid = field(next()?, "uidnext")?;
     let highest_modseq: ModSeq = field(next()?, "highestmodseq")?;
+    let first_recent: Uid = if version >= 2 {
+        field(next()?, "firstrecent")?
+    } else {
+        uid_next
+    };
     let nkw: usize = field(next()?, "keywords")?;
-    if uid_validity == 0 || uid_next == 0 || nkw > KEYWORDS_MAX {
+    if uid_validity == 0
+        || uid_next == 0
+        || nkw > KEYWORDS_MAX
+        || first_recent == 0
+        || first_recent > uid_next
+    {
         return Err("bad header values");
     }
     let mut keywords = Vec::with_capacity(nkw);
@@ -337,6 +360,7 @@ fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
         uid_validity,
         uid_next,
         highest_modseq,
+        first_recent,
         keywords,
         entries,
     })

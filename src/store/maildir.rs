@@ -385,11 +385,10 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
             } else {
                 format!("{name}:2,")
             };
-            // RFC 3501 2.3.2: whoever wins this rename owns \Recent.
+            // The Maildir convention: a reader moves new/ to cur/. Who gets
+            // \Recent is decided by the index's firstrecent, below.
             match fs::rename(dir.join("new").join(&name), dir.join("cur").join(&target)) {
-                Ok(()) => {
-                    taken.insert(base.to_string());
-                }
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 // One odd file (a name too long for ":2,") must not make the
                 // whole mailbox unusable: it stays in new/, not \Recent.
@@ -492,6 +491,22 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
             base,
         });
         changed = true;
+    }
+    // RFC 3501 2.3.2: every message added since the last read-write look is
+    // \Recent to this session alone: it raises firstrecent under the lock.
+    // Delivered by an MTA, APPENDed or COPYed, with flags or without.
+    if take_recent {
+        let first = ix.first_recent;
+        taken.extend(
+            ix.entries
+                .iter()
+                .filter(|e| e.uid >= first)
+                .map(|e| e.base.clone()),
+        );
+        if ix.first_recent != ix.uid_next {
+            ix.first_recent = ix.uid_next;
+            changed = true;
+        }
     }
     if changed {
         ix.save(dir)?;
