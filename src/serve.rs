@@ -69,13 +69,13 @@ pub fn enter_jail(config: &Config) -> Result<(), String> {
 }
 
 /// The privileged parent: runs the login child, answers it, and on success
-/// becomes the user. Returns the login and account, or `None` when the
+/// becomes the user. Returns the login and what it serves, or `None` when the
 /// client went away without logging in.
 pub fn parent(
     config: &Config,
     args: &[String],
     peer: &Peer,
-) -> Result<Option<(Login, Account)>, String> {
+) -> Result<Option<(Login, Session)>, String> {
     let (ours, theirs) = channel::pair().map_err(|e| format!("socketpair: {e}"))?;
     let mut child = privsep::spawn_login_child(args, theirs)
         .map_err(|e| format!("starting the login process: {e}"))?;
@@ -85,15 +85,37 @@ pub fn parent(
     // the client, or the two could take turns at the input.
     let _ = child.wait();
     let Some(login) = login else { return Ok(None) };
-    let account = server::account(&login.user, login.backend, config)?;
-    privsep::drop_to(&account.system, config.first_valid_uid, None)?;
     crate::log::set_user(&login.user);
     log::info!(
         "login: method={} backend={:?}",
         login.mechanism,
         login.backend
     );
-    Ok(Some((login, account)))
+    if login.backend == server::Backend::Anonymous {
+        // No account and no mail: the session runs where the login ran,
+        // as the login user in the empty jail, on an empty store.
+        enter_jail(config)?;
+        return Ok(Some((login, Session::Anonymous)));
+    }
+    let account = server::account(&login.user, login.backend, config)?;
+    privsep::drop_to(&account.system, config.first_valid_uid, None)?;
+    Ok(Some((login, Session::User(account))))
+}
+
+/// What a logged-in session serves.
+pub enum Session {
+    User(Account),
+    /// RFC 4505 ANONYMOUS: an empty, read-only store.
+    Anonymous,
+}
+
+impl Session {
+    pub fn open_store(&self) -> Result<Box<dyn Store>, String> {
+        match self {
+            Session::User(a) => open_store(&a.mail),
+            Session::Anonymous => Ok(Box::new(crate::store::empty::Empty)),
+        }
+    }
 }
 
 /// Opens a user's mail store.

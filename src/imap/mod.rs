@@ -86,7 +86,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
             }
         }
         Role::Parent => {
-            let (login, account) = match serve::parent(config, args, &peer) {
+            let (login, session) = match serve::parent(config, args, &peer) {
                 Ok(Some(l)) => l,
                 Ok(None) => return 0,
                 Err(e) => {
@@ -94,7 +94,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                     return bye("Internal error; see the log.");
                 }
             };
-            let store = match serve::open_store(&account.mail) {
+            let store = match session.open_store() {
                 Ok(s) => s,
                 Err(e) => {
                     log::error!("{e}");

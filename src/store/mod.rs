@@ -3,6 +3,7 @@
 //! only these traits. Nothing here knows IMAP syntax: names arrive as
 //! validated wire names (modified UTF-7, `.`-separated), flags as `Flags`.
 
+pub mod empty;
 pub mod index;
 pub mod lock;
 pub mod maildir;

@@ -35,10 +35,15 @@ pub fn select(s: &mut Session, name: &str, read_only: bool) -> Result<Done> {
         name: name.to_string(),
         mailbox,
     });
-    if ro {
-        Done::code("READ-ONLY", "Examine completed.")
+    let text = if read_only {
+        "Examine completed."
     } else {
-        Done::code("READ-WRITE", "Select completed.")
+        "Select completed."
+    };
+    if ro {
+        Done::code("READ-ONLY", text)
+    } else {
+        Done::code("READ-WRITE", text)
     }
 }
 
