@@ -16,9 +16,9 @@ pub struct Options {
     pub wrapped: bool,
     pub listen: Option<String>,
     pub check: bool,
-    /// Internal: this process is the login child; its parent's socket is
-    /// this fd (privsep::spawn_login_child).
-    pub login_child: Option<i32>,
+    /// Internal: this process is the login child; its parent's sockets
+    /// (control, data) are these fds (privsep::spawn_login_child).
+    pub login_child: Option<(i32, i32)>,
 }
 
 pub fn usage(name: &str) -> String {
@@ -54,8 +54,10 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--listen" => o.listen = Some(it.next().ok_or("--listen needs an address")?.clone()),
             "--check" => o.check = true,
             "--login-child" => {
-                let fd = it.next().ok_or("--login-child needs a descriptor")?;
-                o.login_child = Some(fd.parse().map_err(|_| "--login-child needs a descriptor")?);
+                let bad = "--login-child needs two descriptors";
+                let fds = it.next().ok_or(bad)?;
+                let (c, d) = fds.split_once(',').ok_or(bad)?;
+                o.login_child = Some((c.parse().map_err(|_| bad)?, d.parse().map_err(|_| bad)?));
             }
             _ if a.starts_with("--listen=") => o.listen = Some(a["--listen=".len()..].to_string()),
             _ => return Err(format!("unknown argument {a:?}")),

@@ -222,20 +222,30 @@ pub fn peer() -> Peer {
     Peer { address, ip }
 }
 
+/// Input and output of a session.
+pub type Transport = (Input<std::fs::File>, io::BufWriter<std::fs::File>);
+
 /// The client on fds 0 and 1 after login: `prefix` is what the login
-/// process had read but not used; the authenticated idle timeout applies.
-pub fn stdio_after_login(
-    prefix: &[u8],
-) -> io::Result<(Input<std::fs::File>, io::BufWriter<std::fs::File>)> {
+/// process had read but not used.
+pub fn stdio_after_login(timeout: Duration, prefix: &[u8]) -> io::Result<Transport> {
     let rfd = io::stdin().as_fd().try_clone_to_owned()?;
-    let pollfd = rfd.try_clone()?;
     let wfd = io::stdout().as_fd().try_clone_to_owned()?;
-    let input = Input::with_prefix(
-        std::fs::File::from(rfd),
-        pollfd,
-        crate::limits::IMAP_IDLE_TIMEOUT,
-        prefix,
-    );
+    transport(rfd, wfd, timeout, prefix)
+}
+
+/// The client through the TLS relay's data socket.
+pub fn socket_transport(fd: &OwnedFd, timeout: Duration, prefix: &[u8]) -> io::Result<Transport> {
+    transport(fd.try_clone()?, fd.try_clone()?, timeout, prefix)
+}
+
+fn transport(
+    rfd: OwnedFd,
+    wfd: OwnedFd,
+    timeout: Duration,
+    prefix: &[u8],
+) -> io::Result<Transport> {
+    let pollfd = rfd.try_clone()?;
+    let input = Input::with_prefix(std::fs::File::from(rfd), pollfd, timeout, prefix);
     Ok((
         input,
         io::BufWriter::with_capacity(crate::limits::STREAM_BUFFER, std::fs::File::from(wfd)),

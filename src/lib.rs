@@ -15,3 +15,4 @@ pub mod mime;
 pub mod privsep;
 pub mod serve;
 pub mod store;
+pub mod tls;

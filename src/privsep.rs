@@ -209,12 +209,15 @@ pub fn enter_jail(login_user: &User, dir: &Path) -> Result<(), String> {
 }
 
 /// Starts the pre-login process: this binary with `args` plus
-/// `--login-child FD`, the client on stdin/stdout (inherited), nothing on
-/// stderr, an empty environment, and `socket` inherited as FD.
-pub fn spawn_login_child(args: &[String], socket: OwnedFd) -> io::Result<Child> {
-    // The socket must survive exec: clear close-on-exec on it alone.
-    rustix::io::fcntl_setfd(&socket, rustix::io::FdFlags::empty())?;
-    let fd = socket.as_raw_fd();
+/// `--login-child CONTROL,DATA`, the client on stdin/stdout (inherited),
+/// nothing on stderr, an empty environment but the client's address, and
+/// the two sockets inherited: `control` for logins, `data` for the session's
+/// plaintext when the child stays on as the TLS relay.
+pub fn spawn_login_child(args: &[String], control: OwnedFd, data: OwnedFd) -> io::Result<Child> {
+    // The sockets must survive exec: clear close-on-exec on them alone.
+    rustix::io::fcntl_setfd(&control, rustix::io::FdFlags::empty())?;
+    rustix::io::fcntl_setfd(&data, rustix::io::FdFlags::empty())?;
+    let fds = format!("{},{}", control.as_raw_fd(), data.as_raw_fd());
     let exe = std::env::current_exe()?;
     let mut command = Command::new(exe);
     command.env_clear();
@@ -228,12 +231,13 @@ pub fn spawn_login_child(args: &[String], socket: OwnedFd) -> io::Result<Child> 
     let child = command
         .args(args)
         .arg("--login-child")
-        .arg(fd.to_string())
+        .arg(fds)
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::null())
         .spawn();
-    drop(socket);
+    drop(control);
+    drop(data);
     child
 }
 

@@ -7,7 +7,8 @@
 //!   that logged in and serve the session;
 //! * `--login-child FD`: enter the jail and run the protocol's login state.
 
-use std::os::fd::OwnedFd;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
 
 use crate::auth::channel;
 use crate::auth::server::{self, Account, Login};
@@ -22,8 +23,9 @@ pub enum Role {
     /// A normal user ran us: serve them (ssh, mutt `tunnel=`, mbsync).
     Preauth { user: String, mail: MailLocation },
     /// The login child: serve the login state on fds 0/1 and relay logins
-    /// to the parent on this socket.
-    LoginChild(OwnedFd),
+    /// to the parent on `control`; with TLS, stay on after login and relay
+    /// the session's plaintext to the parent on `data`.
+    LoginChild { control: OwnedFd, data: OwnedFd },
     /// Root: the privileged parent.
     Parent,
 }
@@ -42,8 +44,10 @@ pub fn start(process: &str, config: &Config, opts: &Options) -> Result<(Role, Pe
     if let Some(a) = &peer.address {
         crate::log::set_remote(a);
     }
-    if let Some(fd) = opts.login_child {
-        return Ok((Role::LoginChild(privsep::inherited_fd(fd)?), peer));
+    if let Some((control, data)) = opts.login_child {
+        let control = privsep::inherited_fd(control)?;
+        let data = privsep::inherited_fd(data)?;
+        return Ok((Role::LoginChild { control, data }, peer));
     }
     if !rustix::process::getuid().is_root() {
         let (user, home) = crate::cli::current_user().ok_or("cannot find the current user")?;
@@ -68,38 +72,187 @@ pub fn enter_jail(config: &Config) -> Result<(), String> {
     privsep::enter_jail(&user, &config.login_chroot)
 }
 
+/// How the login state ended, for any protocol.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handed over to the parent.
+    LoggedIn,
+    /// Logout, disconnect, timeout, too many failures or bad commands.
+    Closed,
+    /// STARTTLS/STLS accepted: start TLS and run the login state again.
+    StartTls,
+}
+
+/// What the login state is told about its link.
+#[derive(Clone, Copy, Debug)]
+pub struct Link {
+    /// Send the greeting (not after STARTTLS: RFC 3501 6.2.1, RFC 2595 4).
+    pub greet: bool,
+    /// TLS is active.
+    pub tls: bool,
+    /// STARTTLS/STLS may be offered.
+    pub starttls: bool,
+}
+
+/// A protocol's login state: runs on the given link until an outcome.
+pub type LoginState<'a> =
+    dyn FnMut(&mut dyn crate::conn::ClientInput, &mut dyn Write, Link) -> io::Result<Outcome> + 'a;
+
+/// The login child, for any protocol: loads the TLS configuration (as
+/// root), enters the jail, and runs `state` on fds 0/1, over TLS from the
+/// start with `--tls`, or after STARTTLS. After a login over TLS it stays
+/// on as the relay. `Err` is a set-up problem for the log (the caller says
+/// goodbye in its protocol).
+pub fn login_child(
+    config: &Config,
+    opts: &Options,
+    data: OwnedFd,
+    state: &mut LoginState,
+) -> Result<i32, String> {
+    let tls_config = match crate::tls::server_config(config) {
+        Ok(c) => c,
+        Err(e) if opts.tls => return Err(e),
+        Err(e) => {
+            // Plain service still works; STARTTLS is simply not offered.
+            log::error!("{e}");
+            None
+        }
+    };
+    enter_jail(config)?;
+    if opts.tls {
+        let cfg = tls_config.ok_or("--tls needs tls_cert and tls_key")?;
+        return Ok(over_tls(cfg, data, state, true));
+    }
+    let (mut input, mut output) = crate::conn::stdio().map_err(|e| e.to_string())?;
+    let link = Link {
+        greet: true,
+        tls: false,
+        starttls: tls_config.is_some(),
+    };
+    match state(&mut input, &mut output, link) {
+        Ok(Outcome::StartTls) => {
+            // Nothing the client sent before the handshake may count as a
+            // command after it (RFC 3207 6, CVE-2011-0411).
+            drop(input.take_buffered());
+            let cfg = tls_config.ok_or("STARTTLS without a TLS configuration")?;
+            Ok(over_tls(cfg, data, state, false))
+        }
+        Ok(_) => Ok(0),
+        Err(_) => Ok(1),
+    }
+}
+
+fn over_tls(
+    cfg: std::sync::Arc<rustls::ServerConfig>,
+    data: OwnedFd,
+    state: &mut LoginState,
+    greet: bool,
+) -> i32 {
+    let fds = (|| {
+        Ok::<_, io::Error>((
+            io::stdin().as_fd().try_clone_to_owned()?,
+            io::stdout().as_fd().try_clone_to_owned()?,
+        ))
+    })();
+    let Ok((rfd, wfd)) = fds else { return 1 };
+    let stream =
+        match crate::tls::TlsStream::accept(cfg, rfd, wfd, crate::limits::IMAP_LOGIN_TIMEOUT) {
+            Ok(s) => s,
+            Err(e) => {
+                log::info!("TLS handshake failed: {e}");
+                return 1;
+            }
+        };
+    let shared = crate::tls::SharedTls::new(stream);
+    let mut input = crate::conn::Input::new(shared.clone());
+    let mut output = shared.clone();
+    match state(
+        &mut input,
+        &mut output,
+        Link {
+            greet,
+            tls: true,
+            starttls: false,
+        },
+    ) {
+        Ok(Outcome::LoggedIn) => {
+            drop(input);
+            crate::tls::relay(shared, data);
+            0
+        }
+        _ => {
+            shared.close();
+            0
+        }
+    }
+}
+
 /// The privileged parent: runs the login child, answers it, and on success
 /// becomes the user. Returns the login and what it serves, or `None` when the
 /// client went away without logging in.
-pub fn parent(
-    config: &Config,
-    args: &[String],
-    peer: &Peer,
-) -> Result<Option<(Login, Session)>, String> {
+pub fn parent(config: &Config, args: &[String], peer: &Peer) -> Result<Option<LoggedIn>, String> {
     let (ours, theirs) = channel::pair().map_err(|e| format!("socketpair: {e}"))?;
-    let mut child = privsep::spawn_login_child(args, theirs)
+    let (our_data, their_data) = channel::data_pair().map_err(|e| format!("socketpair: {e}"))?;
+    let mut child = privsep::spawn_login_child(args, theirs, their_data)
         .map_err(|e| format!("starting the login process: {e}"))?;
     let login = server::serve(&ours, config, peer.address.as_deref());
     drop(ours);
-    // The child exits after handing over; it must be gone before we read
-    // the client, or the two could take turns at the input.
-    let _ = child.wait();
-    let Some(login) = login else { return Ok(None) };
+    let Some(login) = login else {
+        let _ = child.wait();
+        return Ok(None);
+    };
+    // Without TLS the child exits after handing over; it must be gone
+    // before we read the client, or the two could take turns at the input.
+    // With TLS it stays on as the relay and we talk to it on `data`.
+    let data = if login.relay {
+        Some(our_data)
+    } else {
+        let _ = child.wait();
+        None
+    };
     crate::log::set_user(&login.user);
     log::info!(
         "login: method={} backend={:?}",
         login.mechanism,
         login.backend
     );
-    if login.backend == server::Backend::Anonymous {
+    let session = if login.backend == server::Backend::Anonymous {
         // No account and no mail: the session runs where the login ran,
         // as the login user in the empty jail, on an empty store.
         enter_jail(config)?;
-        return Ok(Some((login, Session::Anonymous)));
+        Session::Anonymous
+    } else {
+        let account = server::account(&login.user, login.backend, config)?;
+        privsep::drop_to(&account.system, config.first_valid_uid, None)?;
+        Session::User(account)
+    };
+    Ok(Some(LoggedIn {
+        login,
+        session,
+        data,
+    }))
+}
+
+/// A successful login, as the parent serves it.
+pub struct LoggedIn {
+    pub login: Login,
+    pub session: Session,
+    /// The TLS relay's data socket, when the client is on TLS.
+    pub data: Option<OwnedFd>,
+}
+
+impl LoggedIn {
+    /// The session's transport: the relay's data socket, or fds 0/1, with
+    /// the client's pipelined bytes first.
+    pub fn transport(
+        &self,
+        timeout: std::time::Duration,
+    ) -> std::io::Result<crate::conn::Transport> {
+        match &self.data {
+            Some(fd) => crate::conn::socket_transport(fd, timeout, &self.login.buffered),
+            None => crate::conn::stdio_after_login(timeout, &self.login.buffered),
+        }
     }
-    let account = server::account(&login.user, login.backend, config)?;
-    privsep::drop_to(&account.system, config.first_valid_uid, None)?;
-    Ok(Some((login, Session::User(account))))
 }
 
 /// What a logged-in session serves.

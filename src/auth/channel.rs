@@ -36,6 +36,7 @@ pub enum ToParent {
         tag: String,
         mechanism: String,
         buffered: Vec<u8>,
+        relay: bool,
     },
 }
 
@@ -54,6 +55,17 @@ const T_APOP: u8 = 4;
 const T_ANONYMOUS: u8 = 5;
 const T_HANDOVER: u8 = 6;
 const T_VERDICT: u8 = 10;
+
+/// The data pair: a stream socketpair carrying the session's plaintext
+/// between the parent and the TLS relay.
+pub fn data_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
+}
 
 /// A connected pair: (parent's end, child's end).
 pub fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -199,12 +211,14 @@ impl ToParent {
                 tag,
                 mechanism,
                 buffered,
+                relay,
             } => {
                 m.push(T_HANDOVER);
                 put(&mut m, user.as_bytes());
                 put(&mut m, tag.as_bytes());
                 put(&mut m, mechanism.as_bytes());
                 put(&mut m, buffered);
+                put(&mut m, &[u8::from(*relay)]);
             }
         }
         send(fd, &m)
@@ -246,6 +260,11 @@ impl ToParent {
                 tag: f.string()?,
                 mechanism: f.string()?,
                 buffered: f.bytes()?.to_vec(),
+                relay: match f.bytes()? {
+                    [0] => false,
+                    [1] => true,
+                    _ => return Err(bad("bad relay flag")),
+                },
             },
             _ => return Err(bad("unknown message type")),
         };
@@ -327,6 +346,7 @@ mod tests {
                 tag: "a1".into(),
                 mechanism: "LOGIN".into(),
                 buffered: b"b SELECT INBOX\r\n".to_vec(),
+                relay: true,
             },
         ];
         for m in &msgs {

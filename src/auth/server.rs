@@ -29,6 +29,8 @@ pub struct Login {
     pub tag: String,
     pub mechanism: String,
     pub buffered: Vec<u8>,
+    /// The login process relays TLS: the session uses the data socket.
+    pub relay: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +118,7 @@ pub fn serve(channel: &OwnedFd, config: &Config, rhost: Option<&str>) -> Option<
                 tag,
                 mechanism,
                 buffered,
+                relay,
             } => {
                 let Some((user, backend)) = verified.take() else {
                     log::warn!("login process handed over without a verified login");
@@ -135,6 +138,7 @@ pub fn serve(channel: &OwnedFd, config: &Config, rhost: Option<&str>) -> Option<
                     tag,
                     mechanism: printable(&mechanism),
                     buffered,
+                    relay,
                 });
             }
         }

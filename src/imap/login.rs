@@ -17,6 +17,7 @@ use crate::imap::command::CommandBody;
 use crate::imap::frame::{self, FrameError};
 use crate::imap::{parse, response};
 use crate::limits;
+use crate::serve::Outcome;
 
 /// What this connection may do before login.
 #[derive(Clone, Debug)]
@@ -31,6 +32,8 @@ pub struct Policy {
     pub plaintext_store: bool,
     /// STARTTLS can be offered (a certificate is configured, TLS not active).
     pub starttls: bool,
+    /// TLS is active on this link: after login this process relays it.
+    pub tls: bool,
     /// For CRAM-MD5 challenges.
     pub host: String,
 }
@@ -68,18 +71,6 @@ impl Policy {
     }
 }
 
-/// How the pre-login part ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Handed over to the parent.
-    LoggedIn,
-    /// LOGOUT, disconnect, timeout, too many failures or bad commands.
-    Closed,
-    /// STARTTLS was accepted: the caller starts TLS and runs `run` again on
-    /// the encrypted link.
-    StartTls,
-}
-
 pub struct Login<'a> {
     pub policy: Policy,
     out: &'a mut dyn Write,
@@ -104,7 +95,11 @@ impl<'a> Login<'a> {
 
     /// Runs until login, logout or failure. `greet` is false after STARTTLS
     /// (RFC 3501 6.2.1: no new greeting).
-    pub fn run<R: ClientInput>(&mut self, input: &mut R, greet: bool) -> io::Result<Outcome> {
+    pub fn run<R: ClientInput + ?Sized>(
+        &mut self,
+        input: &mut R,
+        greet: bool,
+    ) -> io::Result<Outcome> {
         if greet {
             let g = format!(
                 "* OK [CAPABILITY {}] mailaccess ready.\r\n",
@@ -218,7 +213,7 @@ impl<'a> Login<'a> {
     }
 
     /// RFC 3501 6.2.3 LOGIN.
-    fn login<R: ClientInput>(
+    fn login<R: ClientInput + ?Sized>(
         &mut self,
         input: &mut R,
         tag: &str,
@@ -254,7 +249,7 @@ impl<'a> Login<'a> {
     }
 
     /// RFC 3501 6.2.2 AUTHENTICATE, with SASL-IR (RFC 4959).
-    fn authenticate<R: ClientInput>(
+    fn authenticate<R: ClientInput + ?Sized>(
         &mut self,
         input: &mut R,
         tag: &str,
@@ -380,7 +375,7 @@ impl<'a> Login<'a> {
 
     /// Hands the session to the parent: who, which tag to answer, and what
     /// the client already sent after the login command (pipelining).
-    fn logged_in<R: ClientInput>(
+    fn logged_in<R: ClientInput + ?Sized>(
         &mut self,
         input: &mut R,
         tag: &str,
@@ -394,6 +389,7 @@ impl<'a> Login<'a> {
             tag: tag.to_string(),
             mechanism: mechanism.to_string(),
             buffered,
+            relay: self.policy.tls,
         }
         .send(self.channel)?;
         Ok(Some(Outcome::LoggedIn))

@@ -64,29 +64,36 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
             );
             finish(session.run(&mut input, &greeting))
         }
-        Role::LoginChild(channel) => {
-            if let Err(e) = serve::enter_jail(config) {
-                log::error!("{e}");
-                return bye("Server configuration problem; see the log.");
-            }
-            let Ok((mut input, mut output)) = crate::conn::stdio() else {
-                return 1;
+        Role::LoginChild { control, data } => {
+            let mut state = |input: &mut dyn crate::conn::ClientInput,
+                             out: &mut dyn io::Write,
+                             link: serve::Link| {
+                let policy = login::Policy {
+                    protected: link.tls || serve::link_protected(opts, &peer),
+                    allow_plaintext: config.allow_plaintext_auth,
+                    allow_anonymous: config.allow_anonymous_login,
+                    plaintext_store: crate::auth::server::has_plaintext_store(config),
+                    starttls: link.starttls,
+                    tls: link.tls,
+                    host: serve::host_name(config),
+                };
+                login::Login::new(policy, out, &control).run(input, link.greet)
             };
-            let policy = login::Policy {
-                protected: serve::link_protected(opts, &peer),
-                allow_plaintext: config.allow_plaintext_auth,
-                allow_anonymous: config.allow_anonymous_login,
-                plaintext_store: crate::auth::server::has_plaintext_store(config),
-                starttls: false,
-                host: serve::host_name(config),
-            };
-            match login::Login::new(policy, &mut output, &channel).run(&mut input, true) {
-                Ok(_) => 0,
-                Err(_) => 1,
+            match serve::login_child(config, opts, data, &mut state) {
+                Ok(code) => code,
+                Err(e) => {
+                    log::error!("{e}");
+                    // With --tls nothing but TLS may reach the client.
+                    if opts.tls {
+                        1
+                    } else {
+                        bye("Server configuration problem; see the log.")
+                    }
+                }
             }
         }
         Role::Parent => {
-            let (login, session) = match serve::parent(config, args, &peer) {
+            let logged_in = match serve::parent(config, args, &peer) {
                 Ok(Some(l)) => l,
                 Ok(None) => return 0,
                 Err(e) => {
@@ -94,14 +101,14 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                     return bye("Internal error; see the log.");
                 }
             };
-            let store = match session.open_store() {
+            let store = match logged_in.session.open_store() {
                 Ok(s) => s,
                 Err(e) => {
                     log::error!("{e}");
                     return bye("Cannot open the mail store.");
                 }
             };
-            let Ok((mut input, mut output)) = crate::conn::stdio_after_login(&login.buffered)
+            let Ok((mut input, mut output)) = logged_in.transport(crate::limits::IMAP_IDLE_TIMEOUT)
             else {
                 return 1;
             };
@@ -110,7 +117,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
             // the client pipelined after it can be answered before it.
             let ok = format!(
                 "{} OK [CAPABILITY {}] Logged in\r\n",
-                login.tag,
+                logged_in.login.tag,
                 session.capabilities()
             );
             finish(session.run(&mut input, &ok))

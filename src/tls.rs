@@ -1,0 +1,338 @@
+//! TLS with rustls (ring provider): the server configuration from PEM files,
+//! and a blocking TLS stream over the client's descriptors.
+//!
+//! TLS 1.2 and 1.3 only; RSA, ECDSA and Ed25519 keys (PKCS#1, PKCS#8,
+//! SEC1), certificate chains. A key that does not match the certificate is
+//! refused when loading (rustls compares the public keys), with a log line
+//! that names the files.
+//!
+//! The handshake and all decryption run in the unprivileged, chrooted login
+//! process (DESIGN.md 1): the configuration is loaded while it is still root,
+//! before the jail.
+
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ServerConfig, ServerConnection};
+
+use crate::config::Config;
+
+/// The server configuration for `tls_cert` and `tls_key`, or `None` when
+/// TLS is not configured. `Err` says which file is wrong and why.
+pub fn server_config(config: &Config) -> Result<Option<Arc<ServerConfig>>, String> {
+    if config.tls_cert.is_empty() && config.tls_key.is_empty() {
+        return Ok(None);
+    }
+    if config.tls_cert.is_empty() || config.tls_key.is_empty() {
+        return Err("tls_cert and tls_key must be set together".into());
+    }
+    load(Path::new(&config.tls_cert), Path::new(&config.tls_key)).map(Some)
+}
+
+pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("tls_cert {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("tls_cert {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "tls_cert {}: no certificate in the file",
+            cert.display()
+        ));
+    }
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls_key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| {
+            format!(
+                "tls_cert {} and tls_key {}: {e}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    Ok(Arc::new(config))
+}
+
+/// A TLS connection over the client's input and output descriptors, read
+/// and written in blocking fashion. Reads wait at most `timeout` for the
+/// client (poll on the input descriptor, but only when rustls holds no
+/// decrypted bytes already).
+pub struct TlsStream {
+    conn: ServerConnection,
+    input: std::fs::File,
+    output: std::fs::File,
+    timeout: Duration,
+}
+
+impl TlsStream {
+    /// Runs the handshake; on failure the alert is sent and the reason
+    /// returned for the log.
+    pub fn accept(
+        config: Arc<ServerConfig>,
+        input: OwnedFd,
+        output: OwnedFd,
+        timeout: Duration,
+    ) -> io::Result<TlsStream> {
+        let conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        let mut s = TlsStream {
+            conn,
+            input: input.into(),
+            output: output.into(),
+            timeout,
+        };
+        while s.conn.is_handshaking() {
+            if s.conn.wants_write() {
+                s.flush_tls()?;
+                continue;
+            }
+            if !s.fill()? {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "client closed during the TLS handshake",
+                ));
+            }
+        }
+        s.flush_tls()?;
+        Ok(s)
+    }
+
+    /// The descriptor reads come from (for the relay's poll).
+    pub fn input_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.input.as_fd()
+    }
+
+    /// Reads and processes TLS records from the client: `false` at EOF.
+    fn fill(&mut self) -> io::Result<bool> {
+        wait_readable(&self.input, Some(self.timeout))?;
+        let n = loop {
+            match self.conn.read_tls(&mut self.input) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r?,
+            }
+        };
+        if n == 0 {
+            return Ok(false);
+        }
+        if let Err(e) = self.conn.process_new_packets() {
+            // Tell the client why (the alert), then give up.
+            let _ = self.flush_tls();
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("TLS: {e}"),
+            ));
+        }
+        Ok(true)
+    }
+
+    /// Decrypted bytes rustls already holds, without reading the socket.
+    fn buffered(&mut self, out: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.conn.reader().read(out) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            // An EOF without close_notify: the peer is gone all the same.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Some(0)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn flush_tls(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            self.conn.write_tls(&mut self.output)?;
+        }
+        self.output.flush()
+    }
+
+    /// Sends close_notify (RFC 8446 6.1) and flushes it.
+    pub fn close(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush_tls();
+    }
+
+    /// One step of the relay: whatever the client sent, decrypted, or
+    /// `None` at the end of the connection.
+    pub fn read_available(&mut self, out: &mut [u8]) -> io::Result<Option<usize>> {
+        loop {
+            if let Some(n) = self.buffered(out)? {
+                return Ok(if n == 0 { None } else { Some(n) });
+            }
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Whether decrypted bytes are waiting (so the relay must not poll).
+    pub fn has_plaintext(&mut self) -> bool {
+        // A zero-length read tells nothing; peek by processing state.
+        self.conn
+            .process_new_packets()
+            .map(|s| s.plaintext_bytes_to_read() > 0)
+            .unwrap_or(false)
+    }
+
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+}
+
+impl Read for TlsStream {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        Ok(self.read_available(out)?.unwrap_or(0))
+    }
+}
+
+impl Write for TlsStream {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.conn.writer().write(data)?;
+        // Keep rustls's buffer small: push records out as they form.
+        if self.conn.wants_write() {
+            self.conn.write_tls(&mut self.output)?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.conn.writer().flush()?;
+        self.flush_tls()
+    }
+}
+
+/// One TLS connection used for reading (through `conn::Input`) and
+/// writing at once, in one thread.
+#[derive(Clone)]
+pub struct SharedTls(Rc<RefCell<TlsStream>>);
+
+impl SharedTls {
+    pub fn new(s: TlsStream) -> SharedTls {
+        SharedTls(Rc::new(RefCell::new(s)))
+    }
+
+    pub fn close(&self) {
+        self.0.borrow_mut().close();
+    }
+}
+
+impl Read for SharedTls {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.0.borrow_mut().read(out)
+    }
+}
+
+impl Write for SharedTls {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.borrow_mut().flush()
+    }
+}
+
+/// After a login over TLS the login process stays on as the relay
+/// (DESIGN.md 1): client TLS <-> plaintext on `data` to the session, which
+/// runs as the user and never holds the TLS keys. Ends when either side
+/// closes; sends close_notify when the session ends.
+pub fn relay(tls: SharedTls, data: OwnedFd) {
+    let mut data = std::fs::File::from(data);
+    let mut tls = tls.0.borrow_mut();
+    tls.set_timeout(crate::limits::IMAP_IDLE_TIMEOUT);
+    let mut buf = vec![0u8; crate::limits::STREAM_BUFFER];
+    loop {
+        // Decrypted bytes rustls already holds go first: the socket may
+        // have nothing more to say.
+        if tls.has_plaintext() {
+            match tls.read_available(&mut buf) {
+                Ok(Some(n)) => {
+                    if data.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                _ => break,
+            }
+        }
+        let mut fds = [
+            PollFd::new(&tls.input, PollFlags::IN),
+            PollFd::new(&data, PollFlags::IN),
+        ];
+        match poll(&mut fds, None) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => break,
+        }
+        let client = !fds[0].revents().is_empty();
+        let session = !fds[1].revents().is_empty();
+        if client {
+            match tls.read_available(&mut buf) {
+                Ok(Some(n)) => {
+                    if data.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                // The client left (close_notify, EOF or a TLS error).
+                Ok(None) | Err(_) => {
+                    let _ = rustix::net::shutdown(&data, rustix::net::Shutdown::Write);
+                    return;
+                }
+            }
+        }
+        if session {
+            match data.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tls.write_all(&buf[..n]).and_then(|_| tls.flush()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    tls.close();
+}
+
+/// Waits until `fd` is readable, at most `timeout` (forever with `None`).
+pub fn wait_readable(fd: impl AsFd, timeout: Option<Duration>) -> io::Result<()> {
+    let ts = timeout.map(|t| Timespec {
+        tv_sec: t.as_secs() as i64,
+        tv_nsec: t.subsec_nanos() as _,
+    });
+    loop {
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, ts.as_ref()) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_and_unpaired_files_are_explained() {
+        let mut c = crate::config::Config::defaults(crate::config::Service::Imap);
+        assert!(server_config(&c).unwrap().is_none());
+        c.tls_cert = "/nonexistent/cert.pem".into();
+        let e = server_config(&c).unwrap_err();
+        assert!(e.contains("together"), "{e}");
+        c.tls_key = "/nonexistent/key.pem".into();
+        let e = server_config(&c).unwrap_err();
+        assert!(e.contains("/nonexistent/cert.pem"), "{e}");
+    }
+}
