@@ -107,15 +107,12 @@ pub fn start(service: Service, name: &str, args: &[String]) -> Start {
 /// Problems `--check` reports: what would make a connection fail later.
 pub fn check(config: &Config) -> Vec<String> {
     let mut p = Vec::new();
-    for (what, path) in [("tls_cert", &config.tls_cert), ("tls_key", &config.tls_key)] {
-        if !path.is_empty() {
-            if let Err(e) = std::fs::File::open(path) {
-                p.push(format!("{what} {path}: {e}"));
-            }
-        }
-    }
-    if config.tls_cert.is_empty() != config.tls_key.is_empty() {
-        p.push("tls_cert and tls_key must be set together".into());
+    if let Err(e) = crate::tls::server_config(config) {
+        p.push(e);
+    } else if !config.tls_cert.is_empty() {
+        p.extend(crate::tls::expiry_problem(std::path::Path::new(
+            &config.tls_cert,
+        )));
     }
     if config.auth.iter().any(|a| a == "sasldb") {
         if let Err(e) = std::fs::File::open(&config.sasldb_path) {

@@ -48,6 +48,21 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
             cert.display()
         ));
     }
+    if let Some(t) = not_after(&chain[0]) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        if t < now {
+            // Served anyway: the client decides; but the administrator
+            // must hear of it.
+            log::warn!(
+                "tls_cert {}: the certificate expired {}",
+                cert.display(),
+                date(t)
+            );
+        }
+    }
     let key_der =
         PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls_key {}: {e}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -64,6 +79,80 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
             )
         })?;
     Ok(Arc::new(config))
+}
+
+/// The end of a certificate's validity (X.509 `notAfter`), in seconds since
+/// the epoch. A minimal DER walk: Certificate -> tbsCertificate -> skip
+/// [0] version, serialNumber, signature, issuer -> validity -> notAfter.
+pub fn not_after(der: &[u8]) -> Option<i64> {
+    let (_, cert, _) = tlv(der)?;
+    let (_, tbs, _) = tlv(cert)?;
+    let mut rest = tbs;
+    let (tag, _, r) = tlv(rest)?;
+    if tag == 0xa0 {
+        rest = r;
+    }
+    for _ in 0..3 {
+        rest = tlv(rest)?.2; // serialNumber, signature, issuer
+    }
+    let (_, validity, _) = tlv(rest)?;
+    let (_, _, after) = tlv(validity)?; // notBefore
+    let (tag, time, _) = tlv(after)?;
+    let text = std::str::from_utf8(time).ok()?;
+    let (year, rest) = match tag {
+        0x17 => {
+            // UTCTime: YYMMDDHHMMSSZ, years 1950-2049 (RFC 5280 4.1.2.5.1).
+            let yy: i32 = text.get(..2)?.parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, text.get(2..)?)
+        }
+        0x18 => (text.get(..4)?.parse().ok()?, text.get(4..)?),
+        _ => return None,
+    };
+    let num = |a: usize| rest.get(a..a + 2).and_then(|v| v.parse::<u32>().ok());
+    let date = chrono::NaiveDate::from_ymd_opt(year, num(0)?, num(2)?)?;
+    let t = date.and_hms_opt(num(4)?, num(6)?, num(8)?)?;
+    Some(t.and_utc().timestamp())
+}
+
+/// One DER element: (tag, contents, what follows).
+fn tlv(d: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, d) = d.split_first()?;
+    let (&first, d) = d.split_first()?;
+    let (len, d) = if first < 0x80 {
+        (first as usize, d)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let (bytes, d) = d.split_at_checked(n)?;
+        (bytes.iter().fold(0usize, |a, &b| (a << 8) | b as usize), d)
+    };
+    let (content, rest) = d.split_at_checked(len)?;
+    Some((tag, content, rest))
+}
+
+/// For `--check`: a line when the leaf certificate in `cert` has expired.
+pub fn expiry_problem(cert: &Path) -> Option<String> {
+    let der = CertificateDer::pem_file_iter(cert).ok()?.next()?.ok()?;
+    let t = not_after(&der)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs() as i64;
+    (t < now).then(|| {
+        format!(
+            "tls_cert {}: the certificate expired {}",
+            cert.display(),
+            date(t)
+        )
+    })
+}
+
+fn date(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
 }
 
 /// A TLS connection over the client's input and output descriptors, read
@@ -323,6 +412,28 @@ pub fn wait_readable(fd: impl AsFd, timeout: Option<Duration>) -> io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn not_after_of_real_certificates() {
+        // Made by: openssl req -x509 -newkey ec -pkeyopt
+        // ec_paramgen_curve:P-256 -nodes -subj /CN=t -days 7300
+        // (openssl x509 -enddate: notAfter=Nov 16 06:09:29 2046 GMT).
+        let pem = b"-----BEGIN CERTIFICATE-----
+MIIBbjCCAROgAwIBAgIUfjX31mcWmI7Y38boPCC/I3G3LhowCgYIKoZIzj0EAwIw
+DDEKMAgGA1UEAwwBdDAeFw0yNjExMjEwNjA5MjlaFw00NjExMTYwNjA5MjlaMAwx
+CjAIBgNVBAMMAXQwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQi1QO9A0EWz7ro
++Q3ovu594UmP1oTrpLXIWx7cV7M3CI239vXGR6oAOPwljUzRaZn92tXxPMd+FtWB
+B9t0lSLDo1MwUTAdBgNVHQ4EFgQU0edim7DnlgdRXtMrLqtUg4XltZkwHwYDVR0j
+BBgwFoAU0edim7DnlgdRXtMrLqtUg4XltZkwDwYDVR0TAQH/BAUwAwEB/zAKBggq
+hkjOPQQDAgNJADBGAiEAoWGB0A4H4OmUsAMW3aanYK5xcPCUHQDBYsBAhpwTIAEC
+IQDbezhy9pf0lL6Wn6p+2JL8cc9j8y4IWJJj53qtlmHsYQ==
+-----END CERTIFICATE-----
+";
+        let der = CertificateDer::from_pem_slice(pem).unwrap();
+        assert_eq!(not_after(&der), Some(2_425_961_369));
+        assert_eq!(not_after(b"\x30\x03\x02\x01"), None);
+        assert_eq!(not_after(b""), None);
+    }
 
     #[test]
     fn missing_and_unpaired_files_are_explained() {
