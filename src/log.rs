@@ -3,7 +3,9 @@
 //! session's remote address and, once known, its user, so one connection's
 //! lines can be followed:
 //!
-//!     imapd[4711]: 192.0.2.7: login: user=alice method=LOGIN
+//! ```text
+//! imapd[4711]: 192.0.2.7:51234 user=alice: login: method=LOGIN backend=Pam
+//! ```
 //!
 //! The syslog socket is connected at start-up, before any chroot, and the
 //! log file opened before any privilege drop: both survive them. Nothing is
