@@ -21,8 +21,6 @@ pub struct Input<R> {
     len: usize,
 }
 
-const INPUT_BUFFER: usize = 16 * 1024;
-
 impl<R: Read> Input<R> {
     /// Input without a timeout (tests drive the session with byte strings).
     pub fn new(inner: R) -> Input<R> {
@@ -30,7 +28,7 @@ impl<R: Read> Input<R> {
             inner,
             fd: None,
             timeout: None,
-            buf: vec![0; INPUT_BUFFER].into(),
+            buf: vec![0; crate::limits::INPUT_BUFFER].into(),
             pos: 0,
             len: 0,
         }

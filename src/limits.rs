@@ -85,6 +85,16 @@ pub const MAILBOX_NAME_MAX: usize = 240;
 /// Deepest mailbox hierarchy.
 pub const MAILBOX_DEPTH_MAX: usize = 16;
 
+/// Whole-message FETCH (BODY[], RFC822) of a message larger than this is
+/// streamed from the file in two passes (count, then send) instead of being
+/// read into memory: small messages are faster read once, large ones must
+/// not cost their size in memory (DESIGN.md 5).
+pub const FETCH_STREAM_ABOVE: u64 = 1024 * 1024;
+
+/// Client input buffer. Bigger than any command line needs at once (the
+/// framer accumulates), small enough to hand over whole after login.
+pub const INPUT_BUFFER: usize = 16 * 1024;
+
 /// Buffer used to stream message bodies to the client: memory does not grow
 /// with message size.
 pub const STREAM_BUFFER: usize = 64 * 1024;

@@ -42,10 +42,6 @@ fn need(item: &FetchItem) -> Need {
     }
 }
 
-/// Whole-message sections of messages larger than this are streamed from
-/// the file instead of being read into memory.
-const STREAM_ABOVE: u64 = 1024 * 1024;
-
 fn is_whole_message(item: &FetchItem) -> bool {
     match item {
         FetchItem::Rfc822 => true,
@@ -125,7 +121,7 @@ fn fetch_one(
     // else that needs content.
     let mut raw: Option<Vec<u8>> = None;
     let mut parsed: Option<mime::Part> = None;
-    let streaming = m.size > STREAM_ABOVE
+    let streaming = m.size > limits::FETCH_STREAM_ABOVE
         && items
             .iter()
             .all(|i| need(i) == Need::Nothing || is_whole_message(i));
