@@ -132,7 +132,13 @@ fn fetch_one(
         } else {
             read_all(&mut r)?
         };
-        parsed = Some(mime::parse(&data));
+        // BODY[] and RFC822 need only the bytes; parse only for structure.
+        if items
+            .iter()
+            .any(|i| need(i) != Need::Nothing && !is_whole_message(i))
+        {
+            parsed = Some(mime::parse(&data));
+        }
         raw = Some(data);
     }
     let mut buf = format!("* {seq} FETCH (").into_bytes();
@@ -188,12 +194,15 @@ fn fetch_one(
                     stream_whole(out, mailbox, index, partial)?;
                     continue;
                 }
-                let (Some(raw), Some(p)) = (&raw, &parsed) else {
-                    continue;
+                let bytes = match (&raw, &parsed) {
+                    (Some(raw), _) if is_whole_message(item) => mime::crlf::to_crlf(raw),
+                    // A part that does not exist is an empty string, as
+                    // Dovecot sends it (RFC 3501 6.4.5 leaves it open).
+                    (Some(raw), Some(p)) => {
+                        mime::imap::section_bytes(raw, p, &section).unwrap_or_default()
+                    }
+                    _ => continue,
                 };
-                // A part that does not exist is an empty string, as Dovecot
-                // sends it (RFC 3501 6.4.5 leaves it open).
-                let bytes = mime::imap::section_bytes(raw, p, &section).unwrap_or_default();
                 response::literal(&mut buf, apply_partial(&bytes, partial));
             }
         }
