@@ -275,7 +275,9 @@ fn parse_duration(key: &str, v: &str) -> Result<Duration, String> {
 
 /// Expands `~` (at the start of a path), `%u`, `%n`, `%d`, `%%`.
 fn expand(template: &str, user: &str, home: &Path) -> Result<PathBuf, String> {
-    let (local, domain) = user.split_once('@').unwrap_or((user, ""));
+    // The last @ separates the domain, as in a realm (a local part may hold
+    // an @ of its own).
+    let (local, domain) = user.rsplit_once('@').unwrap_or((user, ""));
     let mut out = String::new();
     let mut rest = template;
     if let Some(r) = rest.strip_prefix('~') {

@@ -182,7 +182,16 @@ pub fn account(user: &str, backend: Backend, config: &Config) -> Result<Account,
             system.name, system.uid, config.first_valid_uid
         ));
     }
-    let mail = config.mail_location_for(user, &system.home)?;
+    // A sasldb user is one user whether it typed `bob` or `bob@realm`:
+    // %u, %n and %d expand from the canonical `user@realm`.
+    let canonical = match backend {
+        Backend::Sasldb => {
+            let (name, realm) = split_realm(user, &config.sasl_realm);
+            format!("{name}@{realm}")
+        }
+        _ => user.to_string(),
+    };
+    let mail = config.mail_location_for(&canonical, &system.home)?;
     Ok(Account { system, mail })
 }
 

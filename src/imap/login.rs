@@ -36,6 +36,10 @@ pub struct Policy {
     pub tls: bool,
     /// For CRAM-MD5 challenges.
     pub host: String,
+    /// `auth_failure_delay` and `auth_max_failures`, for failures decided
+    /// here (a malformed exchange): the parent applies them to the rest.
+    pub failure_delay: std::time::Duration,
+    pub max_failures: u32,
 }
 
 impl Policy {
@@ -76,6 +80,8 @@ pub struct Login<'a> {
     out: &'a mut dyn Write,
     channel: &'a OwnedFd,
     bad_commands: u32,
+    /// Failed logins on this connection, whoever decided them.
+    failures: u32,
 }
 
 impl<'a> Login<'a> {
@@ -85,6 +91,7 @@ impl<'a> Login<'a> {
             out,
             channel,
             bad_commands: 0,
+            failures: 0,
         }
     }
 
@@ -233,17 +240,14 @@ impl<'a> Login<'a> {
             return Ok(None);
         }
         let Ok(user) = String::from_utf8(userid) else {
-            self.send(
-                format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n").as_bytes(),
-            )?;
-            return Ok(None);
+            return self.failed(tag, false, None, true);
         };
         let request = Request::Plaintext {
             user: user.clone(),
             password,
         };
         match self.ask(request)? {
-            (Verdict::Reject, close) => self.failed(tag, close, None),
+            (Verdict::Reject, close) => self.failed(tag, close, None, false),
             (_, _) => self.logged_in(input, tag, &user, "LOGIN"),
         }
     }
@@ -313,7 +317,7 @@ impl<'a> Login<'a> {
                 Step::Verify(request) => {
                     let (verdict, close) = self.ask(request)?;
                     if verdict == Verdict::Reject {
-                        return self.failed(tag, close, None);
+                        return self.failed(tag, close, None, false);
                     }
                     exchange.verdict(verdict)
                 }
@@ -327,7 +331,9 @@ impl<'a> Login<'a> {
                             verdict: Verdict::Accept,
                             ..
                         }) => self.logged_in(input, tag, "anonymous", m.name()),
-                        Some(ToChild::Verdict { close, .. }) => self.failed(tag, close, None),
+                        Some(ToChild::Verdict { close, .. }) => {
+                            self.failed(tag, close, None, false)
+                        }
                         None => Ok(Some(Outcome::Closed)),
                     };
                 }
@@ -343,7 +349,7 @@ impl<'a> Login<'a> {
                         }
                         Reason::Credentials => "AUTHENTICATIONFAILED",
                     };
-                    return self.failed(tag, false, Some(code));
+                    return self.failed(tag, false, Some(code), true);
                 }
             };
         }
@@ -358,12 +364,21 @@ impl<'a> Login<'a> {
         }
     }
 
+    /// A failed login. `local`: decided here without asking the parent (a
+    /// malformed exchange), so the delay is applied here; every failure
+    /// counts towards `auth_max_failures` (DESIGN.md 6).
     fn failed(
         &mut self,
         tag: &str,
         close: bool,
         code: Option<&str>,
+        local: bool,
     ) -> io::Result<Option<Outcome>> {
+        self.failures += 1;
+        if local {
+            std::thread::sleep(self.policy.failure_delay);
+        }
+        let close = close || self.failures >= self.policy.max_failures;
         let code = code.unwrap_or("AUTHENTICATIONFAILED");
         self.send(format!("{tag} NO [{code}] Authentication failed.\r\n").as_bytes())?;
         if close {

@@ -76,6 +76,8 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                     starttls: link.starttls,
                     tls: link.tls,
                     host: serve::host_name(config),
+                    failure_delay: config.auth_failure_delay,
+                    max_failures: config.auth_max_failures,
                 };
                 login::Login::new(policy, out, &control).run(input, link.greet)
             };
