@@ -23,12 +23,7 @@ const BAD_PW: &str = "n0t-the-Passw0rd";
 const METHODS: [&str; 4] = ["LOGIN", "PLAIN", "CRAM-MD5", "SCRAM-SHA-256"];
 
 fn case(user: &str, password: &str, method: &str, ok: bool, subject: Option<&str>) -> String {
-    let subject = subject
-        .map(|s| format!(r#", "subject": "{s}""#))
-        .unwrap_or_default();
-    format!(
-        r#"{{"user": "{user}", "password": "{password}", "method": "{method}", "ok": {ok}, "caps": ["AUTH=PLAIN", "AUTH=CRAM-MD5", "AUTH=SCRAM-SHA-256"]{subject}}}"#
-    )
+    sasl_case(user, password, method, ok, subject)
 }
 
 /// The sasldb and the listener.

@@ -408,7 +408,18 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// SIGTERM, a bounded wait, then SIGKILL; panics if it will not end.
     pub fn stop(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let end = Instant::now() + WAIT;
         while Instant::now() < end {
@@ -426,6 +437,26 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One case for tests/clients/login_sasl.py (JSON; the values must not
+/// need escaping).
+pub fn sasl_case(
+    user: &str,
+    password: &str,
+    method: &str,
+    ok: bool,
+    subject: Option<&str>,
+) -> String {
+    for v in [user, password, method, subject.unwrap_or("")] {
+        assert!(!v.contains(['"', '\\']), "{v:?} needs JSON escaping");
+    }
+    let subject = subject
+        .map(|s| format!(r#", "subject": "{s}""#))
+        .unwrap_or_default();
+    format!(
+        r#"{{"user": "{user}", "password": "{password}", "method": "{method}", "ok": {ok}, "caps": ["AUTH=PLAIN", "AUTH=CRAM-MD5", "AUTH=SCRAM-SHA-256"]{subject}}}"#
+    )
 }
 
 /// Runs tests/clients/login_sasl.py against 127.0.0.1:port with the
