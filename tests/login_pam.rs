@@ -384,3 +384,138 @@ fn no_password_in_the_log_and_nothing_on_stderr() {
         }
     }
 }
+
+#[test]
+fn pipelined_big_append_behind_login_is_handed_over_intact() {
+    pam_users();
+    let s = Setup::new();
+    let md = s.maildir(ALICE, ALICE);
+    let mut srv = Server::start(s.imapd_loopback(&[]));
+    greeting(&mut srv);
+    // Far more than the login process reads ahead: part of the literal is
+    // in its buffer at the handover, the rest still in the pipe.
+    let mut msg = String::from("Subject: big piped\r\n\r\n");
+    while msg.len() < 300_000 {
+        msg.push_str(
+            "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n",
+        );
+    }
+    let mut data = format!(
+        "a LOGIN {ALICE} \"{PASSWORD}\"\r\nb APPEND INBOX {{{}+}}\r\n",
+        msg.len()
+    )
+    .into_bytes();
+    data.extend_from_slice(msg.as_bytes());
+    data.extend_from_slice(b"\r\nc STATUS INBOX (MESSAGES)\r\nd LOGOUT\r\n");
+    // One write; the server reads it while it is written.
+    srv.write(&data);
+    let lines = until_eof(&mut srv);
+    assert_eq!(tags(&lines), ["a", "b", "c", "d"], "{lines:?}");
+    assert!(
+        lines.contains(&"* STATUS INBOX (MESSAGES 1)\r\n".to_string()),
+        "{lines:?}"
+    );
+    let files: Vec<_> = ["new", "cur"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(md.join(d)).unwrap().flatten())
+        .collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(files[0].path()).unwrap(),
+        msg.replace("\r\n", "\n")
+    );
+}
+
+#[test]
+fn pipelined_behind_the_last_authenticate_response_line() {
+    pam_users();
+    let s = Setup::new();
+    s.maildir(ALICE, ALICE);
+    let mut srv = Server::start(s.imapd_loopback(&[]));
+    greeting(&mut srv);
+    srv.send("a AUTHENTICATE PLAIN");
+    assert_eq!(srv.line(), "+ \r\n");
+    srv.write(
+        format!(
+            "{}\r\nb SELECT INBOX\r\nc LOGOUT\r\n",
+            plain(ALICE, PASSWORD)
+        )
+        .as_bytes(),
+    );
+    let lines = until_eof(&mut srv);
+    assert_eq!(tags(&lines), ["a", "b", "c"], "{lines:?}");
+    assert!(lines[0].starts_with("a OK [CAPABILITY "), "{lines:?}");
+}
+
+#[test]
+fn login_with_synchronising_literals() {
+    pam_users();
+    let s = Setup::new();
+    s.maildir(ALICE, ALICE);
+    let mut srv = Server::start(s.imapd_loopback(&[]));
+    greeting(&mut srv);
+    srv.send(&format!("a LOGIN {{{}}}", ALICE.len()));
+    assert!(srv.line().starts_with("+ "));
+    srv.send(&format!("{ALICE} {{{}}}", PASSWORD.len()));
+    assert!(srv.line().starts_with("+ "));
+    srv.send(PASSWORD);
+    assert!(srv.line().starts_with("a OK [CAPABILITY "));
+    logout(&mut srv);
+}
+
+#[test]
+fn plain_with_another_authorization_identity_is_refused() {
+    pam_users();
+    let s = Setup::new();
+    s.maildir(ALICE, ALICE);
+    let mut srv = Server::start(s.imapd_loopback(&[]));
+    greeting(&mut srv);
+    let msg = base64(format!("{BOB}\0{ALICE}\0{PASSWORD}").as_bytes());
+    let r = srv.command("a", &format!("AUTHENTICATE PLAIN {msg}"));
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].starts_with("a NO ["), "{r:?}");
+    // The same identity twice is fine.
+    let msg = base64(format!("{ALICE}\0{ALICE}\0{PASSWORD}").as_bytes());
+    let r = srv.command("b", &format!("AUTHENTICATE PLAIN {msg}"));
+    assert!(r[0].starts_with("b OK [CAPABILITY "), "{r:?}");
+    let r = srv.command("c", "SELECT INBOX");
+    assert!(tagged(&r, "c").starts_with("c OK"), "{r:?}");
+    logout(&mut srv);
+}
+
+#[test]
+fn right_password_below_first_valid_uid_is_refused_like_a_wrong_one() {
+    pam_users();
+    let s = Setup::new();
+    s.maildir(ALICE, ALICE);
+    let (uid, _) = uid_of(ALICE).unwrap();
+    let mut srv = Server::start(s.imapd_loopback(&[&format!("first_valid_uid={}", uid + 1)]));
+    greeting(&mut srv);
+    let r = srv.command("a", &format!("LOGIN {ALICE} \"{PASSWORD}\""));
+    assert_eq!(r, vec![format!("a {FAILED}")]);
+    let r = srv.command("b", "SELECT INBOX");
+    assert!(r[0].starts_with("b BAD"), "{r:?}");
+    logout(&mut srv);
+    let log = s.log();
+    assert!(log.contains("first_valid_uid"), "{log}");
+}
+
+#[test]
+fn a_user_name_cannot_forge_log_lines() {
+    pam_users();
+    let s = Setup::new();
+    let mut srv = Server::start(s.imapd_loopback(&[]));
+    greeting(&mut srv);
+    let evil = "nobody\r\nNov 21 00:00:00 imapd[1]: info: FORGED login: user=root";
+    let r = srv.command("a", &format!("LOGIN {{{}+}}\r\n{evil} {WRONG}", evil.len()));
+    assert_eq!(r, vec![format!("a {FAILED}")]);
+    logout(&mut srv);
+    let log = s.log();
+    assert!(log.contains("FORGED"), "{log}");
+    for l in log.lines() {
+        assert!(
+            !l.starts_with("Nov 21 00:00:00"),
+            "forged line in the log: {log}"
+        );
+    }
+}

@@ -50,9 +50,49 @@ fn check_login_child(parent: u32, jail: &Path) -> u32 {
         readlink(format!("/proc/{child}/fd/0")),
         readlink(format!("/proc/{parent}/fd/0"))
     );
+    assert_no_capabilities(child);
+    // Its environment is empty but for where the client is.
+    let env = std::fs::read(format!("/proc/{child}/environ")).unwrap();
+    for var in env.split(|&b| b == 0).filter(|v| !v.is_empty()) {
+        let var = String::from_utf8_lossy(var);
+        assert!(
+            var.starts_with("REMOTE_HOST=") || var.starts_with("REMOTE_PORT="),
+            "login child environment has {var}"
+        );
+    }
+    // Nothing open but the client, /dev/null, its log file and the socket
+    // to the parent: no credential store, no PAM file.
+    for e in std::fs::read_dir(format!("/proc/{child}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let target = std::fs::read_link(e.path()).unwrap();
+        let t = target.to_string_lossy();
+        assert!(
+            t.starts_with("pipe:")
+                || t.starts_with("socket:")
+                || t == "/dev/null"
+                || t.ends_with("imapd.log"),
+            "login child has fd {} open on {t}",
+            e.file_name().to_string_lossy()
+        );
+    }
     // The parent waits as root for the child's requests.
     assert_eq!(ids_of_parent(parent).uid, [0; 4], "privileged parent");
     child
+}
+
+/// CapPrm, CapEff and CapAmb of a process are all zero.
+fn assert_no_capabilities(pid: u32) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    for field in ["CapPrm:", "CapEff:", "CapAmb:"] {
+        let v = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .unwrap_or_else(|| panic!("no {field}"))
+            .trim();
+        assert_eq!(u64::from_str_radix(v, 16).unwrap(), 0, "{pid} {field} {v}");
+    }
 }
 
 fn ids_of_parent(pid: u32) -> Ids {
@@ -86,6 +126,7 @@ fn login_child_is_jailed_and_session_runs_as_the_user() {
     want.sort();
     assert_eq!(groups, want, "session supplementary groups");
     no_children(parent);
+    assert_no_capabilities(parent);
     assert_eq!(readlink(format!("/proc/{parent}/root")), Path::new("/"));
 
     let msg = "Subject: owned\r\n\r\nmine\r\n";
