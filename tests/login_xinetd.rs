@@ -15,35 +15,8 @@ const XINETD: &str = "/usr/sbin/xinetd";
 const REALM: &str = "example.org";
 const DAVE_PW: &str = "d4ve-xinetd-Pw";
 
-#[test]
-fn pam_and_sasldb_users_log_in_through_xinetd() {
-    assert!(
-        std::path::Path::new(XINETD).exists(),
-        "{XINETD} missing: install xinetd (scripts/test-deps.sh does)"
-    );
-    pam_users();
-    let s = Setup::new();
-    s.maildir(ALICE, ALICE);
-    let db = s.path().join("sasldb2");
-    saslpasswd(&db, REALM, "dave", DAVE_PW);
-    // The sasldb user runs as mailtest, mail under %u = dave@example.org.
-    let dave_home = s.mail().join(format!("dave@{REALM}"));
-    std::fs::create_dir(&dave_home).unwrap();
-    sh(&format!("chown mailtest: '{}'", dave_home.display()));
-
-    let port = free_port();
-    let server_args = [
-        "-c /dev/null".to_string(),
-        format!("-o log_path={}", s.log_path().display()),
-        "-o auth=pam,sasldb".into(),
-        format!("-o pam_service={PAM_SERVICE}"),
-        format!("-o sasldb_path={}", db.display()),
-        format!("-o sasl_realm={REALM}"),
-        "-o virtual_user=mailtest".into(),
-        format!("-o mail_location=maildir:{}/%u/Maildir", s.mail().display()),
-        "-o auth_failure_delay=20ms".into(),
-    ]
-    .join(" ");
+/// Starts xinetd in the foreground with one service: imapd on bind:port.
+fn start_xinetd(s: &Setup, bind: &str, port: u16, server_args: &str) -> Daemon {
     let conf = s.path().join("xinetd.conf");
     std::fs::write(
         &conf,
@@ -55,7 +28,7 @@ fn pam_and_sasldb_users_log_in_through_xinetd() {
              \tprotocol = tcp\n\
              \twait = no\n\
              \tuser = root\n\
-             \tbind = 127.0.0.1\n\
+             \tbind = {bind}\n\
              \tport = {port}\n\
              \tserver = {IMAPD}\n\
              \tserver_args = {server_args}\n\
@@ -80,7 +53,44 @@ fn pam_and_sasldb_users_log_in_through_xinetd() {
         .spawn()
         .expect("start xinetd");
     let mut xinetd = Daemon { child };
-    wait_for_port(port, &mut xinetd.child);
+    wait_for_port_at(bind, port, &mut xinetd.child);
+    xinetd
+}
+
+fn require_xinetd() {
+    assert!(
+        std::path::Path::new(XINETD).exists(),
+        "{XINETD} missing: install xinetd (scripts/test-deps.sh does)"
+    );
+}
+
+#[test]
+fn pam_and_sasldb_users_log_in_through_xinetd() {
+    require_xinetd();
+    pam_users();
+    let s = Setup::new();
+    s.maildir(ALICE, ALICE);
+    let db = s.path().join("sasldb2");
+    saslpasswd(&db, REALM, "dave", DAVE_PW);
+    // The sasldb user runs as mailtest, mail under %u = dave@example.org.
+    let dave_home = s.mail().join(format!("dave@{REALM}"));
+    std::fs::create_dir(&dave_home).unwrap();
+    sh(&format!("chown mailtest: '{}'", dave_home.display()));
+
+    let port = free_port();
+    let server_args = [
+        "-c /dev/null".to_string(),
+        format!("-o log_path={}", s.log_path().display()),
+        "-o auth=pam,sasldb".into(),
+        format!("-o pam_service={PAM_SERVICE}"),
+        format!("-o sasldb_path={}", db.display()),
+        format!("-o sasl_realm={REALM}"),
+        "-o virtual_user=mailtest".into(),
+        format!("-o mail_location=maildir:{}/%u/Maildir", s.mail().display()),
+        "-o auth_failure_delay=20ms".into(),
+    ]
+    .join(" ");
+    let mut xinetd = start_xinetd(&s, "127.0.0.1", port, &server_args);
 
     let cases = [
         sasl_case(ALICE, PASSWORD, "LOGIN", true, Some("alice via xinetd")),
@@ -167,4 +177,81 @@ fn pam_and_sasldb_users_log_in_through_xinetd() {
         let text = std::fs::read_to_string(files[0].path()).unwrap();
         assert!(text.contains(subject), "{text}");
     }
+}
+
+/// This machine's first non-loopback IPv4 address (`hostname -I`).
+fn non_loopback_address() -> String {
+    let out = Command::new("hostname")
+        .arg("-I")
+        .output()
+        .expect("hostname -I");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace()
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .unwrap_or_else(|| panic!("no non-loopback IPv4 address on this machine: {text:?}"))
+        .to_string()
+}
+
+/// A client that is not on loopback, as xinetd reports it (getpeername on
+/// the socket): no plaintext login, LOGINDISABLED; CRAM-MD5 and SCRAM
+/// still work, since they send no password.
+#[test]
+fn a_non_loopback_client_gets_logindisabled_through_xinetd() {
+    require_xinetd();
+    pam_users();
+    let ip = non_loopback_address();
+    let s = Setup::new();
+    s.maildir(ALICE, ALICE);
+    let db = s.path().join("sasldb2");
+    saslpasswd(&db, REALM, "dave", DAVE_PW);
+    let dave_home = s.mail().join(format!("dave@{REALM}"));
+    std::fs::create_dir(&dave_home).unwrap();
+    sh(&format!("chown mailtest: '{}'", dave_home.display()));
+    let port = free_port();
+    let server_args = [
+        "-c /dev/null".to_string(),
+        format!("-o log_path={}", s.log_path().display()),
+        "-o auth=pam,sasldb".into(),
+        format!("-o pam_service={PAM_SERVICE}"),
+        format!("-o sasldb_path={}", db.display()),
+        format!("-o sasl_realm={REALM}"),
+        "-o virtual_user=mailtest".into(),
+        format!("-o mail_location=maildir:{}/%u/Maildir", s.mail().display()),
+        "-o auth_failure_delay=20ms".into(),
+    ]
+    .join(" ");
+    let mut xinetd = start_xinetd(&s, &ip, port, &server_args);
+    let caps = r#""caps": ["LOGINDISABLED", "AUTH=CRAM-MD5", "AUTH=SCRAM-SHA-256"], "nocaps": ["AUTH=PLAIN", "AUTH=LOGIN"]"#;
+    let dave = format!("dave@{REALM}");
+    let cases = [
+        format!(
+            r#"{{"user": "{ALICE}", "password": "{PASSWORD}", "method": "LOGIN", "ok": false, "code": "PRIVACYREQUIRED", {caps}}}"#
+        ),
+        format!(
+            r#"{{"user": "{ALICE}", "password": "{PASSWORD}", "method": "PLAIN", "ok": false, "code": "PRIVACYREQUIRED", {caps}}}"#
+        ),
+        format!(
+            r#"{{"user": "{dave}", "password": "{DAVE_PW}", "method": "CRAM-MD5", "ok": true, {caps}}}"#
+        ),
+        format!(
+            r#"{{"user": "{dave}", "password": "{DAVE_PW}", "method": "SCRAM-SHA-256", "ok": true, {caps}}}"#
+        ),
+    ];
+    let out = python_client_at(&ip, port, &format!("[{}]", cases.join(",")));
+    assert!(out.contains("login_sasl: all ok"), "{out}");
+    xinetd.stop();
+    let log = s.log();
+    assert!(log.contains(&format!("{ip}:")), "{log}");
+    assert!(!log.contains("127.0.0.1"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "user={dave}: login: method=SCRAM-SHA-256 backend=Sasldb"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains(&format!("user={ALICE}: login:")), "{log}");
+    assert!(!log.contains(PASSWORD), "{log}");
 }

@@ -6,7 +6,10 @@ written by this project; it also checks the server's signature).
 Usage: login_sasl.py HOST PORT CASES_JSON, where CASES_JSON is a list of
   {"user": ..., "password": ..., "method": "LOGIN"|"PLAIN"|"CRAM-MD5"|"SCRAM-SHA-256",
    "ok": true|false, "subject": "..." (optional: APPEND a message),
-   "caps": [...] (optional: capabilities the greeting must have)}
+   "caps": [...] (optional: capabilities the greeting must have),
+   "nocaps": [...] (optional: capabilities it must not have),
+   "code": "..." (optional: the response code of a refusal, default
+   AUTHENTICATIONFAILED)}
 Each case is one connection. Exits non-zero on the first mismatch."""
 import imaplib
 import json
@@ -43,6 +46,8 @@ for n, case in enumerate(cases):
     M = imaplib.IMAP4(host, port, timeout=20)
     for cap in case.get("caps", []):
         assert cap in M.capabilities, (what, cap, M.capabilities)
+    for cap in case.get("nocaps", []):
+        assert cap not in M.capabilities, (what, cap, M.capabilities)
     method, user, pw = case["method"], case["user"], case["password"]
     state = None
     try:
@@ -59,7 +64,8 @@ for n, case in enumerate(cases):
             raise SystemExit(f"{what}: unknown method")
     except imaplib.IMAP4.error as e:
         assert not case["ok"], f"{what}: refused: {e}"
-        assert "AUTHENTICATIONFAILED" in str(e), (what, str(e))
+        code = case.get("code", "AUTHENTICATIONFAILED")
+        assert f"[{code}]" in str(e), (what, str(e))
         M.logout()
         print(f"{what}: refused as expected")
         continue

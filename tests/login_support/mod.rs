@@ -383,10 +383,15 @@ pub fn free_port() -> u16 {
 
 /// Waits (bounded) until something accepts on 127.0.0.1:port.
 pub fn wait_for_port(port: u16, child: &mut Child) {
+    wait_for_port_at("127.0.0.1", port, child)
+}
+
+/// Waits (bounded) until something accepts on host:port.
+pub fn wait_for_port_at(host: &str, port: u16, child: &mut Child) {
     let end = Instant::now() + WAIT;
     loop {
         if std::net::TcpStream::connect_timeout(
-            &format!("127.0.0.1:{port}").parse().unwrap(),
+            &format!("{host}:{port}").parse().unwrap(),
             Duration::from_millis(200),
         )
         .is_ok()
@@ -462,9 +467,14 @@ pub fn sasl_case(
 /// Runs tests/clients/login_sasl.py against 127.0.0.1:port with the
 /// given JSON list of cases; fails the test with its output on failure.
 pub fn python_client(port: u16, cases: &str) -> String {
+    python_client_at("127.0.0.1", port, cases)
+}
+
+/// The same against `host`.
+pub fn python_client_at(host: &str, port: u16, cases: &str) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/login_sasl.py");
     let out: Output = Command::new("timeout")
-        .args(["60", "python3", script, "127.0.0.1"])
+        .args(["60", "python3", script, host])
         .arg(port.to_string())
         .arg(cases)
         .output()
