@@ -278,3 +278,60 @@ fn sasldb_bare_and_qualified_names_are_the_same_mailbox() {
     );
     assert_eq!(messages(&md), ["typed bare", "typed with realm"]);
 }
+
+/// Without `virtual_user` a sasldb login runs as the system account named
+/// like its local part: never root, never below first_valid_uid, and as
+/// that account when it is a normal user. With `virtual_user = root`
+/// nobody gets in.
+#[test]
+fn sasldb_users_never_run_as_root_or_system_accounts() {
+    pam_users();
+    let s = Setup::new();
+    let db = s.path().join("sasldb2");
+    for u in ["root", "mailaccess", "daemon", ALICE] {
+        saslpasswd(&db, REALM, u, ALICE_PW);
+    }
+    s.maildir(&format!("{ALICE}@{REALM}"), ALICE);
+    let sasl_opts = |virtual_user: &str| -> Vec<String> {
+        vec![
+            "auth=sasldb".into(),
+            format!("sasldb_path={}", db.display()),
+            format!("sasl_realm={REALM}"),
+            format!("virtual_user={virtual_user}"),
+            "auth_max_failures=10".into(),
+        ]
+    };
+    let opts = sasl_opts("");
+    let opts: Vec<&str> = opts.iter().map(|s| s.as_str()).collect();
+    let mut srv = common::Server::start(s.imapd_loopback(&opts));
+    greeting(&mut srv);
+    for (tag, u) in [("a", "root"), ("b", "mailaccess"), ("c", "daemon")] {
+        let r = srv.command(tag, &format!("LOGIN {u}@{REALM} {ALICE_PW}"));
+        assert_eq!(
+            r,
+            vec![format!(
+                "{tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
+            )],
+            "{u}"
+        );
+    }
+    let r = srv.command("d", &format!("LOGIN {ALICE}@{REALM} {ALICE_PW}"));
+    assert!(r[0].starts_with("d OK [CAPABILITY "), "{r:?}");
+    let (uid, gid) = uid_of(ALICE).unwrap();
+    let ids = ids(srv.child.id());
+    assert_eq!((ids.uid, ids.gid), (vec![uid; 4], vec![gid; 4]));
+    logout(&mut srv);
+
+    let opts = sasl_opts("root");
+    let opts: Vec<&str> = opts.iter().map(|s| s.as_str()).collect();
+    let mut srv = common::Server::start(s.imapd_loopback(&opts));
+    greeting(&mut srv);
+    let r = srv.command("a", &format!("LOGIN {ALICE}@{REALM} {ALICE_PW}"));
+    assert_eq!(
+        r,
+        vec!["a NO [AUTHENTICATIONFAILED] Authentication failed.\r\n".to_string()]
+    );
+    logout(&mut srv);
+    let log = s.log();
+    assert!(log.contains("uid 0"), "{log}");
+}
