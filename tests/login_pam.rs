@@ -556,3 +556,35 @@ fn malformed_logins_are_delayed_and_counted_too() {
     let log = s.log();
     assert_eq!(log.matches("login failed").count(), 3, "{log}");
 }
+
+/// `--tls` means "this connection is TLS" (ports 993/995). Without TLS on
+/// the wire (none is configured here, and none is implemented yet) the
+/// server must not greet in cleartext offering plaintext logins, and must
+/// never accept a password sent in the clear: a non-loopback client of an
+/// `imapd --tls` xinetd service would otherwise send its password unencrypted
+/// and have it accepted.
+#[test]
+#[ignore = "bug: --tls only sets Policy.protected (serve::link_protected); the connection stays cleartext, greets with AUTH=PLAIN and accepts LOGIN"]
+fn tls_flag_without_tls_never_takes_a_cleartext_password() {
+    pam_users();
+    let s = Setup::new();
+    s.maildir(ALICE, ALICE);
+    // A client that is not on loopback (as xinetd would report it).
+    let mut cmd = s.imapd(&[]);
+    cmd.arg("--tls").env("REMOTE_HOST", "192.0.2.7");
+    let mut srv = Server::start(cmd);
+    srv.write(format!("a LOGIN {ALICE} \"{PASSWORD}\"\r\nb LOGOUT\r\n").as_bytes());
+    let lines = until_eof(&mut srv);
+    for l in &lines {
+        assert!(
+            !(l.starts_with("* OK") && l.contains("AUTH=PLAIN")),
+            "cleartext greeting offering plaintext login under --tls: {lines:?}"
+        );
+        assert!(
+            !l.starts_with("a OK"),
+            "cleartext LOGIN accepted under --tls: {lines:?}"
+        );
+    }
+    let log = s.log();
+    assert!(!log.contains("login: method"), "{log}");
+}
