@@ -271,6 +271,21 @@ fn a_session_cannot_reach_another_users_mail_by_any_name() {
     greeting(&mut srv);
     let r = srv.command("a", &format!("LOGIN alice@{REALM} {VPW}"));
     assert!(r[0].starts_with("a OK"), "{r:?}");
+    // The session keeps nothing of the credential stores open or mapped.
+    let pid = srv.child.id();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let t = std::fs::read_link(e.path()).unwrap();
+        assert!(
+            t != db && !t.starts_with("/etc/shadow") && !t.starts_with("/etc/pam.d"),
+            "the session has {} open",
+            t.display()
+        );
+    }
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    assert!(!maps.contains("sasldb2"), "{maps}");
     let r = srv.command("b", "SELECT INBOX");
     assert!(r.contains(&"* 1 EXISTS\r\n".to_string()), "{r:?}");
 
