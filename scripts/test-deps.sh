@@ -37,3 +37,10 @@ fi
 
 # The mail user of the end-to-end tests: a real unprivileged account.
 id mailtest >/dev/null 2>&1 || useradd --create-home --shell /bin/sh mailtest
+
+# Login tests (tests/login_*.rs): the unprivileged pre-login user and its
+# empty, root-owned jail (login_user and login_chroot defaults).
+id mailaccess >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin mailaccess
+install -d -o root -g root -m 0755 /var/empty
+# A SCRAM-SHA-256 client not written by us, for tests/clients/login_sasl.py.
+python3 -c 'import scramp' 2>/dev/null || python3 -m pip install -q scramp
