@@ -525,7 +525,6 @@ fn a_user_name_cannot_forge_log_lines() {
 /// failed logins too: they must wait auth_failure_delay and count towards
 /// auth_max_failures like any other.
 #[test]
-#[ignore = "bug: the login process answers these itself (imap/login.rs Login::login from_utf8 branch, authenticate Step::Fail(Malformed)): NO at once, no delay, not counted, not logged"]
 fn malformed_logins_are_delayed_and_counted_too() {
     pam_users();
     let s = Setup::new();
@@ -564,7 +563,6 @@ fn malformed_logins_are_delayed_and_counted_too() {
 /// `imapd --tls` xinetd service would otherwise send its password unencrypted
 /// and have it accepted.
 #[test]
-#[ignore = "bug: --tls only sets Policy.protected (serve::link_protected); the connection stays cleartext, greets with AUTH=PLAIN and accepts LOGIN"]
 fn tls_flag_without_tls_never_takes_a_cleartext_password() {
     pam_users();
     let s = Setup::new();

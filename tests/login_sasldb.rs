@@ -249,7 +249,6 @@ fn sasldb_bare_user_takes_sasl_realm_for_every_mechanism() {
 /// sasldb entry, the same password), so they must get the same mail, in
 /// the `%d` = realm directory.
 #[test]
-#[ignore = "bug: a bare sasldb login gets %d empty (mail/bob/Maildir), the same user with @realm gets mail/example.org/bob/Maildir: config::expand is given the typed name, not the verified user@realm"]
 fn sasldb_bare_and_qualified_names_are_the_same_mailbox() {
     let sasl = start();
     let cases = [

@@ -240,14 +240,14 @@ impl<'a> Login<'a> {
             return Ok(None);
         }
         let Ok(user) = String::from_utf8(userid) else {
-            return self.failed(tag, false, None, true);
+            return self.failed(tag, false, None, Some("LOGIN: user name not UTF-8".into()));
         };
         let request = Request::Plaintext {
             user: user.clone(),
             password,
         };
         match self.ask(request)? {
-            (Verdict::Reject, close) => self.failed(tag, close, None, false),
+            (Verdict::Reject, close) => self.failed(tag, close, None, None),
             (_, _) => self.logged_in(input, tag, &user, "LOGIN"),
         }
     }
@@ -317,7 +317,7 @@ impl<'a> Login<'a> {
                 Step::Verify(request) => {
                     let (verdict, close) = self.ask(request)?;
                     if verdict == Verdict::Reject {
-                        return self.failed(tag, close, None, false);
+                        return self.failed(tag, close, None, None);
                     }
                     exchange.verdict(verdict)
                 }
@@ -331,25 +331,17 @@ impl<'a> Login<'a> {
                             verdict: Verdict::Accept,
                             ..
                         }) => self.logged_in(input, tag, "anonymous", m.name()),
-                        Some(ToChild::Verdict { close, .. }) => {
-                            self.failed(tag, close, None, false)
-                        }
+                        Some(ToChild::Verdict { close, .. }) => self.failed(tag, close, None, None),
                         None => Ok(Some(Outcome::Closed)),
                     };
                 }
                 Step::Fail(reason) => {
                     let code = match reason {
                         Reason::Authorization => "AUTHORIZATIONFAILED",
-                        Reason::Malformed(_)
-                        | Reason::TooLong
-                        | Reason::ChannelBinding
-                        | Reason::OutOfTurn => {
-                            log::info!("AUTHENTICATE {}: {reason}", m.name());
-                            "AUTHENTICATIONFAILED"
-                        }
-                        Reason::Credentials => "AUTHENTICATIONFAILED",
+                        _ => "AUTHENTICATIONFAILED",
                     };
-                    return self.failed(tag, false, Some(code), true);
+                    let why = format!("AUTHENTICATE {}: {reason}", m.name());
+                    return self.failed(tag, false, Some(code), Some(why));
                 }
             };
         }
@@ -364,18 +356,20 @@ impl<'a> Login<'a> {
         }
     }
 
-    /// A failed login. `local`: decided here without asking the parent (a
-    /// malformed exchange), so the delay is applied here; every failure
-    /// counts towards `auth_max_failures` (DESIGN.md 6).
+    /// A failed login. `local` (with the reason, for the log): decided here
+    /// without asking the parent (a malformed exchange), so the delay is
+    /// applied and the failure logged here; the parent does both for the
+    /// rest. Every failure counts towards `auth_max_failures` (DESIGN.md 6).
     fn failed(
         &mut self,
         tag: &str,
         close: bool,
         code: Option<&str>,
-        local: bool,
+        local: Option<String>,
     ) -> io::Result<Option<Outcome>> {
         self.failures += 1;
-        if local {
+        if let Some(why) = local {
+            log::info!("login failed: {why}");
             std::thread::sleep(self.policy.failure_delay);
         }
         let close = close || self.failures >= self.policy.max_failures;
