@@ -384,3 +384,109 @@ fn second_session_gets_in_use_at_pass_and_bad_logins_get_auth() {
     );
     assert_eq!(e.cmd("QUIT"), "+OK Logging out.\r\n");
 }
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    m.update(data);
+    m.finalize().into_bytes().into()
+}
+
+#[test]
+fn sasl_mechanisms_of_a_plaintext_store_cram_md5_scram_login() {
+    use mailaccess::auth::sasl::base64_encode;
+    use mailaccess::imap::parse::base64_decode;
+    user("mapop-sasl", "unused-pam-password", &[b"Subject: s\n\nx\n"]);
+    let pw = "sasl pass";
+    let d = Pop3d::start(&[("mapop-sasl", pw)]);
+
+    // CRAM-MD5 through curl (RFC 2195).
+    let url = format!("pop3://mapop-sasl:sasl%20pass@127.0.0.1:{}/", d.port);
+    let (ok, out, err) = run(
+        Command::new("curl").args([
+            "-sS",
+            "--max-time",
+            "30",
+            "--login-options",
+            "AUTH=CRAM-MD5",
+            &url,
+        ]),
+        Duration::from_secs(60),
+    );
+    assert!(ok, "{err}\n{}", d.log());
+    assert_eq!(out, "1 17\r\n");
+
+    // SCRAM-SHA-256 (RFC 5802, RFC 5034): server-final comes as a
+    // challenge, answered with an empty line.
+    let mut c = Client::connect(d.port);
+    let greeting = c.line();
+    assert!(greeting.contains('<'), "APOP timestamp: {greeting}");
+    let capa = {
+        let mut v = vec![c.cmd("CAPA")];
+        while v.last().unwrap() != ".\r\n" {
+            v.push(c.line());
+        }
+        v
+    };
+    assert!(
+        capa.contains(&"SASL PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256\r\n".to_string()),
+        "{capa:?}"
+    );
+    let bare = "n=mapop-sasl,r=clientnonce123";
+    let first = c.cmd(&format!(
+        "AUTH SCRAM-SHA-256 {}",
+        base64_encode(format!("n,,{bare}").as_bytes())
+    ));
+    let server_first =
+        base64_decode(first.trim_end().strip_prefix("+ ").unwrap().as_bytes()).unwrap();
+    let server_first = String::from_utf8(server_first).unwrap();
+    let mut nonce = "";
+    let mut salt = Vec::new();
+    let mut iterations = 0;
+    for attr in server_first.split(',') {
+        match attr.split_at(2) {
+            ("r=", v) => nonce = v,
+            ("s=", v) => salt = base64_decode(v.as_bytes()).unwrap(),
+            ("i=", v) => iterations = v.parse().unwrap(),
+            _ => {}
+        }
+    }
+    assert!(nonce.starts_with("clientnonce123"));
+    let mut salted = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(pw.as_bytes(), &salt, iterations, &mut salted);
+    let client_key = hmac_sha256(&salted, b"Client Key");
+    use sha2::Digest;
+    let stored_key: [u8; 32] = sha2::Sha256::digest(client_key).into();
+    let without_proof = format!("c=biws,r={nonce}");
+    let auth_message = format!("{bare},{server_first},{without_proof}");
+    let signature = hmac_sha256(&stored_key, auth_message.as_bytes());
+    let proof: Vec<u8> = client_key
+        .iter()
+        .zip(signature)
+        .map(|(a, b)| a ^ b)
+        .collect();
+    let last = c.cmd(&base64_encode(
+        format!("{without_proof},p={}", base64_encode(&proof)).as_bytes(),
+    ));
+    let server_key = hmac_sha256(&salted, b"Server Key");
+    let want = format!(
+        "v={}",
+        base64_encode(&hmac_sha256(&server_key, auth_message.as_bytes()))
+    );
+    assert_eq!(last, format!("+ {}\r\n", base64_encode(want.as_bytes())));
+    assert_eq!(c.cmd(""), "+OK Logged in, 1 messages.\r\n");
+    assert_eq!(c.cmd("QUIT"), "+OK Logging out.\r\n");
+
+    // LOGIN with its two challenges, and a `*` cancel.
+    let mut c = Client::connect(d.port);
+    c.line();
+    assert_eq!(c.cmd("AUTH LOGIN"), "+ VXNlcm5hbWU6\r\n");
+    assert_eq!(c.cmd("*"), "-ERR Authentication aborted by client.\r\n");
+    assert_eq!(c.cmd("AUTH LOGIN"), "+ VXNlcm5hbWU6\r\n");
+    assert_eq!(c.cmd(&base64_encode(b"mapop-sasl")), "+ UGFzc3dvcmQ6\r\n");
+    assert_eq!(
+        c.cmd(&base64_encode(pw.as_bytes())),
+        "+OK Logged in, 1 messages.\r\n"
+    );
+    assert_eq!(c.cmd("QUIT"), "+OK Logging out.\r\n");
+}

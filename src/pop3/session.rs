@@ -464,6 +464,31 @@ mod tests {
     }
 
     #[test]
+    fn idle_timeout_ends_without_update() {
+        use std::os::fd::AsFd;
+        let (dir, mb) = maildrop(&[b"a\r\n"]);
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        std::io::Write::write_all(&mut b, b"DELE 1\r\n").unwrap();
+        let fd = a.as_fd().try_clone_to_owned().unwrap();
+        let mut input =
+            crate::conn::Input::with_timeout(a, fd, std::time::Duration::from_millis(100));
+        let mut out = Vec::new();
+        let e = Session::new(mb, &mut out).run(&mut input, "").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "+OK Message 1 deleted.\r\n-ERR Disconnected for inactivity.\r\n"
+        );
+        let root = dir.path().join("Maildir");
+        let n: usize = ["new", "cur"]
+            .iter()
+            .map(|d| std::fs::read_dir(root.join(d)).unwrap().count())
+            .sum();
+        assert_eq!(n, 1, "no UPDATE after a timeout");
+        drop(b);
+    }
+
+    #[test]
     fn uidl_format() {
         assert_eq!(uidl(0x5f00_0001, 7), "000000075F000001");
     }
