@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 const SERVICE: &str = "mailaccess-pop3-test";
@@ -41,12 +41,17 @@ fn setup_service() {
 /// `password` for PAM.
 fn user(name: &str, password: &str, messages: &[&[u8]]) -> PathBuf {
     setup_service();
+    // useradd and chpasswd lock /etc/passwd and /etc/shadow, and fail
+    // rather than wait when another test holds the lock.
+    static ACCOUNTS: Mutex<()> = Mutex::new(());
+    let guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
     let home = Path::new(HOMES).join(name);
     sh(&format!(
         "id {name} >/dev/null 2>&1 || useradd -M -d {} --shell /usr/sbin/nologin {name}",
         home.display()
     ));
     sh(&format!("echo '{name}:{password}' | chpasswd"));
+    drop(guard);
     let _ = std::fs::remove_dir_all(&home);
     for sub in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(home.join("Maildir").join(sub)).unwrap();
