@@ -111,8 +111,9 @@ impl<'a> Login<'a> {
         loop {
             // AUTH may carry an initial response longer than 255 octets
             // (RFC 5034 4); any other command may not (RFC 2449 4).
+            // The line may hold a password (PASS, an AUTH initial response).
             let line = match parse::read_line(input, parse::SASL_LINE_MAX) {
-                Ok(l) => l,
+                Ok(l) => zeroize::Zeroizing::new(l),
                 Err(LineError::Eof) => return Ok(Outcome::Closed),
                 Err(LineError::Io(e)) if e.kind() == io::ErrorKind::TimedOut => {
                     let _ = self.send(b"-ERR Disconnected for inactivity.\r\n");
@@ -293,11 +294,12 @@ impl<'a> Login<'a> {
             return self.error(b"-ERR Unsupported authentication mechanism.\r\n");
         };
         // RFC 5034 4: `=` is an empty initial response.
-        let initial = match initial.as_deref() {
+        let initial = initial.map(zeroize::Zeroizing::new);
+        let initial = match initial.as_deref().map(Vec::as_slice) {
             None => None,
-            Some(b"=") => Some(Vec::new()),
+            Some(b"=") => Some(zeroize::Zeroizing::new(Vec::new())),
             Some(data) => match base64_decode(data) {
-                Some(d) => Some(d),
+                Some(d) => Some(zeroize::Zeroizing::new(d)),
                 None => return self.error(b"-ERR Invalid base64 data in initial response.\r\n"),
             },
         };
@@ -309,7 +311,7 @@ impl<'a> Login<'a> {
             }
         };
         let mut exchange: Exchange = m.start(&self.policy.host, fresh);
-        let mut step = exchange.begin(initial.as_deref());
+        let mut step = exchange.begin(initial.as_deref().map(Vec::as_slice));
         loop {
             step = match step {
                 Step::Challenge(data) => {

@@ -42,6 +42,8 @@ pub struct Maildrop {
 pub fn open_error_line(e: &StoreError) -> &'static str {
     match e {
         StoreError::InUse => "-ERR [IN-USE] The maildrop is in use by another POP3 session.\r\n",
+        // Not going to change by trying again (an unsupported mail_location).
+        StoreError::NotAllowed(_) => "-ERR [SYS/PERM] Cannot open the maildrop.\r\n",
         _ => "-ERR [SYS/TEMP] Cannot open the maildrop.\r\n",
     }
 }

@@ -272,7 +272,9 @@ impl<'a> Session<'a> {
             }
             Err(e) => {
                 log::error!("message {n}: {e}");
-                return self.err("[SYS/TEMP] Cannot read the message.");
+                self.send(b"-ERR [SYS/TEMP] Cannot read the message.\r\n")?;
+                // The server's trouble, not the client's: not counted.
+                return Ok(Outcome::Continue);
             }
         };
         let size = self.mailbox.messages()[i].size;
@@ -304,7 +306,7 @@ impl<'a> Session<'a> {
             })
             .collect();
         let dele: Vec<usize> = (0..messages.len()).filter(|&i| self.deleted[i]).collect();
-        let was_deleted: Vec<usize> = dele
+        let newly_marked: Vec<usize> = dele
             .iter()
             .copied()
             .filter(|&i| !messages[i].flags.has(flag::DELETED))
@@ -332,7 +334,7 @@ impl<'a> Session<'a> {
         if let Err(e) = self.mailbox.store(&dele, FlagOp::Add, &f) {
             log::error!("marking messages deleted: {e}");
             // All or nothing: take back the marks that did get set.
-            if let Err(e) = self.mailbox.store(&was_deleted, FlagOp::Remove, &f) {
+            if let Err(e) = self.mailbox.store(&newly_marked, FlagOp::Remove, &f) {
                 log::error!("taking back \\Deleted: {e}");
             }
             return "-ERR [SYS/TEMP] Cannot delete messages; none were removed.\r\n".into();
