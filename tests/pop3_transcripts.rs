@@ -504,3 +504,25 @@ fn empty_maildrop_and_missing_maildir() {
         ",
     );
 }
+
+#[test]
+fn maildrop_that_cannot_be_opened_gets_sys_codes() {
+    let h = Home::new();
+    // A Maildir the user may not create: try again later ([SYS/TEMP]).
+    let mut s = Server::start(server_command(
+        env!("CARGO_BIN_EXE_pop3d"),
+        &h,
+        &["-o", "mail_location=maildir:/proc/mailaccess-no/Maildir"],
+    ));
+    assert_eq!(s.line(), "-ERR [SYS/TEMP] Cannot open the maildrop.\r\n");
+    assert_eq!(s.wait(), Some(1));
+    // A storage this build cannot serve: trying again will not help.
+    let mut s = Server::start(server_command(
+        env!("CARGO_BIN_EXE_pop3d"),
+        &h,
+        &["-o", "mail_location=mbox:~/mail:INBOX=/var/mail/%u"],
+    ));
+    assert_eq!(s.line(), "-ERR [SYS/PERM] Cannot open the maildrop.\r\n");
+    assert_eq!(s.wait(), Some(1));
+    assert_eq!(s.stderr(), "");
+}
