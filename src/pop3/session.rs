@@ -7,7 +7,8 @@
 //! read.
 //!
 //! STAT, LIST and UIDL use the sizes and UIDs of the index: they never open
-//! a message file. RETR and TOP stream the file through `CrlfReader` and
+//! a message file. RETR and TOP stream the file through `CrlfReader` (NUL
+//! and every other octet as stored; only line ends change) and
 //! the byte-stuffer; memory does not grow with the message.
 
 use std::io::{self, Write};
@@ -20,12 +21,12 @@ use crate::pop3::parse::{self, Command, LineError};
 use crate::store::{flag, FlagOp, Flags, Mailbox, StoreError, Uid};
 
 /// The unique-id of a message (RFC 1939 7 UIDL): Dovecot's default
-/// `pop3_uidl_format` `%08Xu%08Xv`, so that it never changes while the
+/// `pop3_uidl_format` `%08Xu%08Xv` (which Dovecot prints in lower case), so that it never changes while the
 /// message exists (deliveries, IMAP moving it from new/ to cur/, flags,
 /// restarts do not touch UID or UIDVALIDITY), and a maildrop whose
 /// `dovecot-uidlist` we imported keeps the UIDLs its POP3 clients know.
 pub fn uidl(uid_validity: u32, uid: Uid) -> String {
-    format!("{uid:08X}{uid_validity:08X}")
+    format!("{uid:08x}{uid_validity:08x}")
 }
 
 /// The capabilities (RFC 2449 5) in the TRANSACTION state; the
@@ -283,7 +284,7 @@ impl<'a> Session<'a> {
             Some(_) => "+OK\r\n".to_string(),
         };
         self.out.write_all(first.as_bytes())?;
-        let mut reader = CrlfReader::new(file);
+        let mut reader = CrlfReader::transparent(file);
         let mut stuffer = Stuffer::new(&mut *self.out, top);
         // After `+OK` an error cannot be told to the client any more: the
         // connection ends (the caller logs it).
@@ -492,6 +493,6 @@ mod tests {
 
     #[test]
     fn uidl_format() {
-        assert_eq!(uidl(0x5f00_0001, 7), "000000075F000001");
+        assert_eq!(uidl(0x5f00_0001, 7), "000000075f000001");
     }
 }
