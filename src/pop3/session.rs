@@ -155,14 +155,15 @@ impl<'a> Session<'a> {
             }
             Command::List(None) => {
                 let (n, size) = self.totals();
-                let mut r = format!("+OK {n} messages ({size} octets)\r\n");
+                // Written line by line into the buffered writer: a large
+                // maildrop's listing is never held whole.
+                write!(self.out, "+OK {n} messages ({size} octets)\r\n")?;
                 for (i, m) in self.mailbox.messages().iter().enumerate() {
                     if !self.deleted[i] {
-                        r.push_str(&format!("{} {}\r\n", i + 1, m.size));
+                        write!(self.out, "{} {}\r\n", i + 1, m.size)?;
                     }
                 }
-                r.push_str(".\r\n");
-                self.send(r.as_bytes())?;
+                self.send(b".\r\n")?;
                 Ok(Outcome::Continue)
             }
             Command::List(Some(n)) => match self.index(n) {
@@ -174,14 +175,13 @@ impl<'a> Session<'a> {
             },
             Command::Uidl(None) => {
                 let v = self.mailbox.uid_validity();
-                let mut r = String::from("+OK\r\n");
+                self.out.write_all(b"+OK\r\n")?;
                 for (i, m) in self.mailbox.messages().iter().enumerate() {
                     if !self.deleted[i] {
-                        r.push_str(&format!("{} {}\r\n", i + 1, uidl(v, m.uid)));
+                        write!(self.out, "{} {}\r\n", i + 1, uidl(v, m.uid))?;
                     }
                 }
-                r.push_str(".\r\n");
-                self.send(r.as_bytes())?;
+                self.send(b".\r\n")?;
                 Ok(Outcome::Continue)
             }
             Command::Uidl(Some(n)) => match self.index(n) {
