@@ -526,3 +526,40 @@ fn maildrop_that_cannot_be_opened_gets_sys_codes() {
     assert_eq!(s.wait(), Some(1));
     assert_eq!(s.stderr(), "");
 }
+
+#[test]
+fn stat_list_uidl_never_open_message_files() {
+    let h = home3();
+    let mut s = pop3d(&h);
+    transcript(&mut s, "S: +OK {}\nC: QUIT\nS: +OK Logging out.");
+    s.wait();
+    // Now indexed: make every message unreadable to the server.
+    use std::os::unix::fs::PermissionsExt;
+    for d in ["cur", "new"] {
+        for e in std::fs::read_dir(h.maildir().join(d)).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
+        }
+    }
+    let total = crlf_len(M1) + crlf_len(M2) + crlf_len(M3);
+    let mut s = pop3d(&h);
+    transcript(
+        &mut s,
+        &format!(
+            r"
+            S: +OK mailaccess POP3 ready, 3 messages.
+            C: STAT
+            S: +OK 3 {total}
+            C: LIST 3
+            S: +OK 3 {}
+            C: UIDL 2
+            S: +OK 2 00000002{{}}
+            C: RETR 1
+            S: -ERR [SYS/TEMP] Cannot read the message.
+            C: QUIT
+            S: +OK Logging out.
+            ",
+            crlf_len(M3)
+        ),
+    );
+}
