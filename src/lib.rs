@@ -12,6 +12,7 @@ pub mod imap;
 pub mod limits;
 pub mod log;
 pub mod mime;
+pub mod pop3;
 pub mod privsep;
 pub mod serve;
 pub mod store;

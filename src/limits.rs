@@ -58,6 +58,17 @@ pub const POP3_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Erroneous POP3 commands before the session is closed.
 pub const POP3_BAD_COMMANDS_MAX: u32 = 20;
 
+/// Most octets of one over-long POP3 line read and thrown away before the
+/// connection is closed: a line that long is not a POP3 client's. Costs
+/// time, never memory.
+pub const POP3_DISCARD_MAX: usize = 64 * 1024;
+
+/// Longest wait for the maildrop lock another POP3 session holds. A session
+/// that just sent QUIT holds it while it deletes; a client that reconnects
+/// at once should wait for that, not get `[IN-USE]`. A session still in
+/// TRANSACTION holds it for minutes: past this the answer is `[IN-USE]`.
+pub const POP3_LOCK_WAIT: Duration = Duration::from_secs(2);
+
 /// Largest header block of one MIME part kept in memory while parsing
 /// structure; longer header blocks are cut (the bytes are still served
 /// verbatim by BODY[]).

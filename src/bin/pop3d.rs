@@ -1,7 +1,4 @@
-//! pop3d: one POP3 connection on stdin/stdout. The POP3 protocol arrives
-//! in its own step; until then it refuses politely (RFC 1939 -ERR greeting).
-
-use std::io::Write;
+//! pop3d: one POP3 connection on stdin/stdout. See `pop3d --help`.
 
 use mailaccess::cli::{self, Start};
 use mailaccess::config::Service;
@@ -10,6 +7,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match cli::start(Service::Pop3, "pop3d", &args) {
         Start::Exit(text, code) => {
+            // Only before serving: --check, --help and argument errors.
             if code == 0 {
                 print!("{text}");
             } else {
@@ -17,12 +15,8 @@ fn main() {
             }
             std::process::exit(code);
         }
-        Start::Serve(..) => {
-            cli::silence_stderr();
-            let mut out = std::io::stdout();
-            let _ = out.write_all(b"-ERR [SYS/PERM] POP3 service is not available yet.\r\n");
-            let _ = out.flush();
-            std::process::exit(1);
+        Start::Serve(config, opts, args) => {
+            std::process::exit(mailaccess::pop3::serve(&config, &opts, &args))
         }
     }
 }

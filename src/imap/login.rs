@@ -43,12 +43,15 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Plaintext passwords may cross this link (RFC 3501 6.2.3 LOGINDISABLED).
-    fn plaintext_ok(&self) -> bool {
+    /// Plaintext passwords may cross this link (RFC 3501 6.2.3 LOGINDISABLED;
+    /// POP3 USER and RFC 2449 `USER` capability).
+    pub fn plaintext_ok(&self) -> bool {
         self.protected || self.allow_plaintext
     }
 
-    fn offers(&self, m: Mechanism) -> bool {
+    /// Whether `m` is offered on this link with this backend; POP3's SASL
+    /// capability and AUTH use the same rule.
+    pub fn offers(&self, m: Mechanism) -> bool {
         match m {
             Mechanism::Plain | Mechanism::Login => self.plaintext_ok(),
             Mechanism::CramMd5 | Mechanism::ScramSha256 => self.plaintext_store,

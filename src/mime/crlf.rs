@@ -123,6 +123,8 @@ pub fn to_crlf(s: &[u8]) -> Vec<u8> {
 /// is the caller's buffer only.
 pub struct CrlfReader<R: Read> {
     inner: R,
+    /// NUL becomes 0x80 (IMAP); `transparent` keeps it (POP3).
+    map_nul: bool,
     /// The last byte read from `inner` was CR.
     prev_cr: bool,
     /// An LF whose CR was emitted at the end of the previous `read`.
@@ -133,8 +135,19 @@ impl<R: Read> CrlfReader<R> {
     pub fn new(inner: R) -> Self {
         CrlfReader {
             inner,
+            map_nul: true,
             prev_cr: false,
             pending_lf: false,
+        }
+    }
+
+    /// Only line ends change; every other octet, NUL included, passes as
+    /// it is. For POP3, whose RFC 1939 3 data is any octets (Dovecot's
+    /// pop3 sends NUL as stored).
+    pub fn transparent(inner: R) -> Self {
+        CrlfReader {
+            map_nul: false,
+            ..CrlfReader::new(inner)
         }
     }
 
@@ -177,7 +190,7 @@ impl<R: Read> Read for CrlfReader<R> {
                     self.pending_lf = true;
                 }
             } else {
-                buf[n] = if c == 0 { 0x80 } else { c };
+                buf[n] = if c == 0 && self.map_nul { 0x80 } else { c };
                 n += 1;
             }
             self.prev_cr = c == b'\r';
@@ -254,6 +267,15 @@ mod tests {
                 _ => Ok(0),
             }
         }
+    }
+
+    #[test]
+    fn transparent_reader_keeps_nul() {
+        let mut out = Vec::new();
+        CrlfReader::transparent(&b"a\0\nb\r\n\0"[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"a\0\r\nb\r\n\0");
     }
 
     #[test]
