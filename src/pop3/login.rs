@@ -21,14 +21,7 @@ use crate::limits;
 use crate::pop3::parse::{self, Command, LineError};
 use crate::pop3::session::{capa_response, CAPABILITIES};
 
-/// How the pre-login part ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Handed over to the parent.
-    LoggedIn,
-    /// QUIT, disconnect, timeout, too many failures or errors.
-    Closed,
-}
+pub use crate::serve::Outcome;
 
 const PLAINTEXT_REFUSED: &[u8] =
     b"-ERR [AUTH] Plaintext authentication disallowed on non-secure connections.\r\n";
@@ -91,6 +84,10 @@ impl<'a> Login<'a> {
                 if !mechanisms.is_empty() {
                     c.push(format!("SASL {}", mechanisms.join(" ")));
                 }
+                // RFC 2595 4: STLS only while TLS can still be started.
+                if self.policy.starttls {
+                    c.push("STLS".into());
+                }
             }
         }
         c
@@ -104,10 +101,17 @@ impl<'a> Login<'a> {
             .collect()
     }
 
-    /// Runs until login, QUIT or failure.
-    pub fn run<R: ClientInput>(&mut self, input: &mut R) -> io::Result<Outcome> {
-        let g = self.greeting();
-        self.send(g.as_bytes())?;
+    /// Runs until login, QUIT, STLS or failure. `greet` is false after STLS
+    /// (RFC 2595 4: the server does not greet again).
+    pub fn run<R: ClientInput + ?Sized>(
+        &mut self,
+        input: &mut R,
+        greet: bool,
+    ) -> io::Result<Outcome> {
+        if greet {
+            let g = self.greeting();
+            self.send(g.as_bytes())?;
+        }
         loop {
             // AUTH may carry an initial response longer than 255 octets
             // (RFC 5034 4); any other command may not (RFC 2449 4).
@@ -180,6 +184,10 @@ impl<'a> Login<'a> {
                     mechanism: Some(m),
                     initial,
                 } => self.authenticate(input, &m, initial)?,
+                Command::Stls if self.policy.starttls => {
+                    self.send(b"+OK Begin TLS negotiation.\r\n")?;
+                    Some(Outcome::StartTls)
+                }
                 Command::Stls => self.error(b"-ERR STLS is not available.\r\n")?,
                 Command::Stat
                 | Command::List(_)
@@ -232,7 +240,7 @@ impl<'a> Login<'a> {
     }
 
     /// RFC 1939 7 PASS, right after USER.
-    fn pass<R: ClientInput>(
+    fn pass<R: ClientInput + ?Sized>(
         &mut self,
         input: &mut R,
         password: Vec<u8>,
@@ -255,7 +263,7 @@ impl<'a> Login<'a> {
     }
 
     /// RFC 1939 7 APOP.
-    fn apop<R: ClientInput>(
+    fn apop<R: ClientInput + ?Sized>(
         &mut self,
         input: &mut R,
         name: &[u8],
@@ -280,7 +288,7 @@ impl<'a> Login<'a> {
     }
 
     /// RFC 5034 AUTH with a mechanism.
-    fn authenticate<R: ClientInput>(
+    fn authenticate<R: ClientInput + ?Sized>(
         &mut self,
         input: &mut R,
         mechanism: &[u8],
@@ -385,7 +393,7 @@ impl<'a> Login<'a> {
 
     /// Hands the session to the parent: who, and what the client already
     /// sent after the login command (PIPELINING). POP3 has no tag.
-    fn logged_in<R: ClientInput>(
+    fn logged_in<R: ClientInput + ?Sized>(
         &mut self,
         input: &mut R,
         user: &str,
@@ -398,6 +406,7 @@ impl<'a> Login<'a> {
             tag: String::new(),
             mechanism: mechanism.to_string(),
             buffered,
+            relay: self.policy.tls,
         }
         .send(self.channel)?;
         Ok(Some(Outcome::LoggedIn))
@@ -416,7 +425,10 @@ mod tests {
             allow_anonymous: false,
             plaintext_store,
             starttls: false,
+            tls: false,
             host: "pop.example.org".into(),
+            failure_delay: std::time::Duration::ZERO,
+            max_failures: 3,
         }
     }
 
@@ -458,7 +470,9 @@ mod tests {
         });
         let mut out = Vec::new();
         let mut input = crate::conn::Input::new(script);
-        Login::new(p, &mut out, &child).run(&mut input).unwrap();
+        Login::new(p, &mut out, &child)
+            .run(&mut input, true)
+            .unwrap();
         drop(child);
         let h = fake.join().unwrap();
         (String::from_utf8(out).unwrap(), h)
@@ -505,6 +519,7 @@ mod tests {
                 tag,
                 buffered,
                 mechanism,
+                relay: false,
             }) => {
                 assert_eq!((user.as_str(), tag.as_str()), ("alice", ""));
                 assert_eq!(mechanism, "USER");

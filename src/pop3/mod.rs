@@ -98,32 +98,38 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
             );
             transaction(drop, &mut input, &mut output, &greeting)
         }
-        Role::LoginChild(channel) => {
-            if let Err(e) = serve::enter_jail(config) {
-                log::error!("{e}");
-                return say(b"-ERR [SYS/PERM] Server configuration problem; see the log.\r\n");
-            }
-            let Ok((mut input, mut output)) = crate::conn::stdio() else {
-                return 1;
+        Role::LoginChild { control, data } => {
+            let mut state = |input: &mut dyn crate::conn::ClientInput,
+                             out: &mut dyn Write,
+                             link: serve::Link| {
+                let policy = crate::imap::login::Policy {
+                    protected: link.tls || serve::link_protected(opts, &peer),
+                    allow_plaintext: config.allow_plaintext_auth,
+                    // An anonymous POP3 session would have no maildrop.
+                    allow_anonymous: false,
+                    plaintext_store: crate::auth::server::has_plaintext_store(config),
+                    starttls: link.starttls,
+                    tls: link.tls,
+                    host: serve::host_name(config),
+                    failure_delay: config.auth_failure_delay,
+                    max_failures: config.auth_max_failures,
+                };
+                login::Login::new(policy, out, &control).run(input, link.greet)
             };
-            // RFC 1939 3: the inactivity timer is at least 10 minutes, in
-            // every state.
-            input.set_timeout(crate::limits::POP3_IDLE_TIMEOUT);
-            let policy = crate::imap::login::Policy {
-                protected: serve::link_protected(opts, &peer),
-                allow_plaintext: config.allow_plaintext_auth,
-                allow_anonymous: config.allow_anonymous_login,
-                plaintext_store: crate::auth::server::has_plaintext_store(config),
-                starttls: false,
-                host: serve::host_name(config),
-            };
-            match login::Login::new(policy, &mut output, &channel).run(&mut input) {
-                Ok(_) => 0,
-                Err(_) => 1,
+            match serve::login_child(config, opts, data, &mut state) {
+                Ok(code) => code,
+                Err(e) => {
+                    log::error!("{e}");
+                    if opts.tls {
+                        1
+                    } else {
+                        say(b"-ERR [SYS/PERM] Server configuration problem; see the log.\r\n")
+                    }
+                }
             }
         }
         Role::Parent => {
-            let (login, account) = match serve::parent(config, args, &peer) {
+            let logged_in = match serve::parent(config, args, &peer) {
                 Ok(Some(l)) => l,
                 Ok(None) => return 0,
                 Err(e) => {
@@ -131,21 +137,24 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                     return say(b"-ERR [SYS/TEMP] Internal error; see the log.\r\n");
                 }
             };
+            let serve::Session::User(account) = &logged_in.session else {
+                return say(b"-ERR [SYS/PERM] No maildrop for this login.\r\n");
+            };
             // Answered here, as the user, with the lock held: so the answer
             // to PASS can be [IN-USE], and nothing the client pipelined
             // after it is answered before it.
+            let Ok((mut input, mut output)) = logged_in.transport(crate::limits::POP3_IDLE_TIMEOUT)
+            else {
+                return 1;
+            };
             let drop = match open_maildrop(&account.mail) {
                 Ok(d) => d,
                 Err(e) => {
                     log::error!("maildrop: {e}");
-                    return say(open_error_line(&e).as_bytes());
+                    let _ = crate::conn::send(&mut output, open_error_line(&e).as_bytes());
+                    return 1;
                 }
             };
-            let Ok((mut input, mut output)) = crate::conn::stdio_after_login(&login.buffered)
-            else {
-                return 1;
-            };
-            input.set_timeout(crate::limits::POP3_IDLE_TIMEOUT);
             let ok = format!(
                 "+OK Logged in, {} messages.\r\n",
                 drop.mailbox.messages().len()

@@ -23,7 +23,7 @@ pub enum LineError {
 
 /// Reads one line of at most `max` octets, CRLF (or a bare LF) included,
 /// and returns it without its line end.
-pub fn read_line<R: BufRead>(input: &mut R, max: usize) -> Result<Vec<u8>, LineError> {
+pub fn read_line<R: BufRead + ?Sized>(input: &mut R, max: usize) -> Result<Vec<u8>, LineError> {
     let mut line = Vec::new();
     let mut discarded: usize = 0;
     loop {
