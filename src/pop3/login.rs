@@ -36,6 +36,8 @@ pub struct Login<'a> {
     /// The name given with USER, waiting for PASS.
     user: Option<String>,
     errors: u32,
+    /// Failed logins on this connection, whoever decided them.
+    failures: u32,
 }
 
 impl<'a> Login<'a> {
@@ -54,6 +56,7 @@ impl<'a> Login<'a> {
             apop,
             user: None,
             errors: 0,
+            failures: 0,
         }
     }
 
@@ -257,7 +260,7 @@ impl<'a> Login<'a> {
             password,
         };
         match self.ask(request)? {
-            (Verdict::Reject, close) => self.failed(close),
+            (Verdict::Reject, close) => self.failed(close, None),
             _ => self.logged_in(input, &user, "USER"),
         }
     }
@@ -275,14 +278,11 @@ impl<'a> Login<'a> {
         };
         let request = match apop.request(name, digest) {
             Ok(r) => r,
-            Err(reason) => {
-                log::info!("APOP: {reason}");
-                return self.failed(false);
-            }
+            Err(reason) => return self.failed(false, Some(format!("APOP: {reason}"))),
         };
         let user = request.user().to_string();
         match self.ask(request)? {
-            (Verdict::Reject, close) => self.failed(close),
+            (Verdict::Reject, close) => self.failed(close, None),
             _ => self.logged_in(input, &user, "APOP"),
         }
     }
@@ -348,7 +348,7 @@ impl<'a> Login<'a> {
                 Step::Verify(request) => {
                     let (verdict, close) = self.ask(request)?;
                     if verdict == Verdict::Reject {
-                        return self.failed(close);
+                        return self.failed(close, None);
                     }
                     exchange.verdict(verdict)
                 }
@@ -360,13 +360,12 @@ impl<'a> Login<'a> {
                             verdict: Verdict::Accept,
                             ..
                         }) => self.logged_in(input, "anonymous", m.name()),
-                        Some(ToChild::Verdict { close, .. }) => self.failed(close),
+                        Some(ToChild::Verdict { close, .. }) => self.failed(close, None),
                         None => Ok(Some(Outcome::Closed)),
                     };
                 }
                 Step::Fail(reason) => {
-                    log::info!("AUTH {}: {reason}", m.name());
-                    return self.failed(false);
+                    return self.failed(false, Some(format!("AUTH {}: {reason}", m.name())));
                 }
             };
         }
@@ -383,9 +382,16 @@ impl<'a> Login<'a> {
 
     /// RFC 3206 4: `[AUTH]` says the credentials were wrong; after the
     /// last failure allowed the connection closes.
-    fn failed(&mut self, close: bool) -> io::Result<Option<Outcome>> {
+    fn failed(&mut self, close: bool, local: Option<String>) -> io::Result<Option<Outcome>> {
+        // Failures decided here (malformed) are delayed and logged here;
+        // the parent does both for the rest. All count (DESIGN.md 6).
+        self.failures += 1;
+        if let Some(why) = local {
+            log::info!("login failed: {why}");
+            std::thread::sleep(self.policy.failure_delay);
+        }
         self.send(AUTH_FAILED)?;
-        if close {
+        if close || self.failures >= self.policy.max_failures {
             return Ok(Some(Outcome::Closed));
         }
         Ok(None)
