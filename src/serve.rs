@@ -124,10 +124,12 @@ pub fn login_child(
         return Ok(over_tls(cfg, data, state, true));
     }
     let (mut input, mut output) = crate::conn::stdio().map_err(|e| e.to_string())?;
+    // --wrapped: stunnel or ssh already protects the link; offering
+    // STARTTLS on top would only confuse clients.
     let link = Link {
         greet: true,
         tls: false,
-        starttls: tls_config.is_some(),
+        starttls: tls_config.is_some() && !opts.wrapped,
     };
     match state(&mut input, &mut output, link) {
         Ok(Outcome::StartTls) => {
