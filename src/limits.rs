@@ -196,3 +196,12 @@ pub const SASLDB_RETRY_DELAY: Duration = Duration::from_millis(20);
 /// proof (each far below this), a handover the client's unread input, at
 /// most one input buffer.
 pub const CHANNEL_MESSAGE_MAX: usize = 64 * 1024;
+
+/// Largest mailbox cache file (ENVELOPE/BODYSTRUCTURE per message, a few
+/// hundred octets each): room for a million messages; past it the cache is
+/// started anew rather than read into memory.
+pub const CACHE_FILE_MAX: u64 = 512 * 1024 * 1024;
+
+/// Largest single cached item. An ENVELOPE or BODYSTRUCTURE beyond this
+/// (thousands of parts or recipients) is recomputed each time instead.
+pub const CACHE_ITEM_MAX: usize = 256 * 1024;

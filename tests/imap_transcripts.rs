@@ -430,3 +430,42 @@ fn appended_and_copied_messages_are_recent() {
         "S: * PREAUTH {}\nC: b1 EXAMINE INBOX\nS: {}\nS: {}\nS: * 4 EXISTS\nS: * 0 RECENT",
     );
 }
+
+#[test]
+fn envelope_and_bodystructure_come_from_the_cache() {
+    // DESIGN.md 5: computed once, then served from the mailbox's cache
+    // without opening the message file.
+    let h = home_with_two();
+    let mut s = Server::imapd(&h);
+    s.line();
+    s.command("a1", "SELECT INBOX");
+    let first = s.command("a2", "FETCH 1:2 (ENVELOPE BODYSTRUCTURE BODY)");
+    assert!(first.last().unwrap().starts_with("a2 OK"), "{first:?}");
+    s.command("a3", "LOGOUT");
+    // Make every message file unreadable to the server (it runs as the
+    // test user, or as its owner when not root: mode 000 stops both).
+    for sub in ["cur", "new"] {
+        for e in std::fs::read_dir(h.maildir().join(sub)).unwrap() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(e.unwrap().path(), std::fs::Permissions::from_mode(0o000))
+                .unwrap();
+        }
+    }
+    let mut t = Server::imapd(&h);
+    t.line();
+    t.command("b1", "SELECT INBOX");
+    let second = t.command("b2", "FETCH 1:2 (ENVELOPE BODYSTRUCTURE BODY)");
+    assert_eq!(
+        first,
+        second
+            .iter()
+            .map(|l| l.replacen("b2 ", "a2 ", 1))
+            .collect::<Vec<_>>()
+    );
+    // The body itself is not cached: reading it now fails.
+    let body = t.command("b3", "FETCH 1 BODY.PEEK[TEXT]");
+    assert!(
+        body.last().unwrap().starts_with("b3 NO") || body.last().unwrap().starts_with("b3 BAD"),
+        "{body:?}"
+    );
+}

@@ -1281,6 +1281,8 @@ pub struct MaildirMailbox {
     seen: Option<(Stamp, SystemTime)>,
     /// The view holds messages removed on disk but not yet reported.
     held_back: bool,
+    /// ENVELOPE/BODYSTRUCTURE cache (DESIGN.md 5).
+    cache: super::cache::Cache,
 }
 
 /// Modification times of what a sync reads: new/, cur/, the index and the
@@ -1325,6 +1327,7 @@ impl MaildirMailbox {
         let mut mb = MaildirMailbox {
             seen: Some((stamp, started)),
             held_back: false,
+            cache: super::cache::Cache::new(&dir, r.index.uid_validity),
             root,
             dir,
             read_only,
@@ -1669,6 +1672,23 @@ impl Mailbox for MaildirMailbox {
             });
         }
         commit(&self.root, &ddir, &prepared)
+    }
+
+    fn cached(&mut self, index: usize, kind: super::cache::Kind) -> Option<Vec<u8>> {
+        let uid = self.view.get(index)?.uid;
+        self.cache.get(uid, kind).map(|v| v.to_vec())
+    }
+
+    fn cache(&mut self, index: usize, kind: super::cache::Kind, data: &[u8]) {
+        if let Some(m) = self.view.get(index) {
+            self.cache.put(m.uid, kind, data);
+        }
+    }
+
+    fn flush_cache(&mut self) {
+        // A read-only session may still cache: the data is the same for
+        // every session and costs nothing but the file.
+        self.cache.flush();
     }
 }
 

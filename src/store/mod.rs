@@ -3,6 +3,7 @@
 //! only these traits. Nothing here knows IMAP syntax: names arrive as
 //! validated wire names (modified UTF-7, `.`-separated), flags as `Flags`.
 
+pub mod cache;
 pub mod empty;
 pub mod index;
 pub mod lock;
@@ -295,4 +296,13 @@ pub trait Mailbox {
     /// Copies messages (0-based indexes) into another mailbox of the same
     /// store, keeping flags and internal dates.
     fn copy(&mut self, indexes: &[usize], dest: &str) -> Result<Appended>;
+    /// Cached derived data of message `index` (DESIGN.md 5), when the store
+    /// keeps a cache and has it.
+    fn cached(&mut self, _index: usize, _kind: cache::Kind) -> Option<Vec<u8>> {
+        None
+    }
+    /// Offers derived data of message `index` for the cache.
+    fn cache(&mut self, _index: usize, _kind: cache::Kind, _data: &[u8]) {}
+    /// Writes what was offered to the cache since the last call.
+    fn flush_cache(&mut self) {}
 }

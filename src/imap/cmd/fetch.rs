@@ -16,6 +16,7 @@ use crate::imap::response;
 use crate::imap::session::{self, Done, Error, Result, Session, State};
 use crate::limits;
 use crate::mime::{self, crlf::CrlfReader};
+use crate::store::cache::Kind as CacheKind;
 use crate::store::{flag, FlagOp, Flags, Mailbox, Message, StoreError};
 
 /// What of a message's content the items need.
@@ -97,6 +98,7 @@ pub fn fetch(s: &mut Session, set: &SequenceSet, items: &[FetchItem], uid: bool)
             Err(e) => return Err(e),
         }
     }
+    mailbox.flush_cache();
     if vanished > 0 {
         return Err(Error::no_code(
             "EXPUNGEISSUED",
@@ -117,6 +119,23 @@ fn fetch_one(
     seen_now: bool,
 ) -> Result<()> {
     let seq = index + 1;
+    // DESIGN.md 5: ENVELOPE, BODY and BODYSTRUCTURE come from the mailbox's
+    // cache when it has them; only what is missing is read from the file.
+    let mut cached: [Option<Vec<u8>>; 3] = [None, None, None];
+    for item in items {
+        if let Some((slot, kind)) = cache_slot(item) {
+            if cached[slot].is_none() {
+                cached[slot] = mailbox.cached(index, kind);
+            }
+        }
+    }
+    let want = items
+        .iter()
+        .filter(|i| cache_slot(i).is_none_or(|(slot, _)| cached[slot].is_none()))
+        .map(need)
+        .max()
+        .unwrap_or(Need::Nothing)
+        .min(want);
     // Streaming case: one whole-message item of a large message and nothing
     // else that needs content.
     let mut raw: Option<Vec<u8>> = None;
@@ -166,17 +185,27 @@ fn fetch_one(
             FetchItem::Rfc822Size => {
                 buf.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes())
             }
-            FetchItem::Envelope => {
-                buf.extend_from_slice(b"ENVELOPE ");
-                if let (Some(raw), Some(p)) = (&raw, &parsed) {
-                    mime::imap::envelope(&mut buf, raw, p);
-                }
-            }
-            FetchItem::Body | FetchItem::BodyStructure => {
-                let ext = *item == FetchItem::BodyStructure;
-                buf.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
-                if let (Some(raw), Some(p)) = (&raw, &parsed) {
-                    mime::imap::body_structure(&mut buf, raw, p, ext);
+            FetchItem::Envelope | FetchItem::Body | FetchItem::BodyStructure => {
+                let Some((slot, kind)) = cache_slot(item) else {
+                    continue;
+                };
+                buf.extend_from_slice(match item {
+                    FetchItem::Envelope => b"ENVELOPE ",
+                    FetchItem::Body => b"BODY ",
+                    _ => b"BODYSTRUCTURE ",
+                });
+                if let Some(data) = &cached[slot] {
+                    buf.extend_from_slice(data);
+                } else if let (Some(raw), Some(p)) = (&raw, &parsed) {
+                    let mut data = Vec::new();
+                    match item {
+                        FetchItem::Envelope => mime::imap::envelope(&mut data, raw, p),
+                        FetchItem::Body => mime::imap::body_structure(&mut data, raw, p, false),
+                        _ => mime::imap::body_structure(&mut data, raw, p, true),
+                    }
+                    buf.extend_from_slice(&data);
+                    mailbox.cache(index, kind, &data);
+                    cached[slot] = Some(data);
                 }
             }
             FetchItem::Rfc822
@@ -215,6 +244,16 @@ fn fetch_one(
     buf.extend_from_slice(b")\r\n");
     out.write_all(&buf)?;
     Ok(())
+}
+
+/// Where a cacheable item lives in `fetch_one`'s `cached`, and its kind.
+fn cache_slot(item: &FetchItem) -> Option<(usize, CacheKind)> {
+    match item {
+        FetchItem::Envelope => Some((0, CacheKind::Envelope)),
+        FetchItem::Body => Some((1, CacheKind::Body)),
+        FetchItem::BodyStructure => Some((2, CacheKind::BodyStructure)),
+        _ => None,
+    }
 }
 
 fn apply_partial(bytes: &[u8], partial: Option<(u32, u32)>) -> &[u8] {
