@@ -56,13 +56,16 @@ impl Kind {
     }
 }
 
+/// Cached items by UID and kind.
+type Items = HashMap<(Uid, Kind), Vec<u8>>;
+
 /// A mailbox's cache, read at first use, written at `flush`.
 #[derive(Debug)]
 pub struct Cache {
     path: PathBuf,
     uid_validity: u32,
     loaded: bool,
-    items: HashMap<(Uid, Kind), Vec<u8>>,
+    items: Items,
     pending: Vec<(Uid, Kind, Vec<u8>)>,
 }
 
@@ -112,7 +115,7 @@ fn header(uid_validity: u32) -> String {
 
 /// Reads every good record; `None` when the file is missing or of another
 /// UIDVALIDITY.
-fn load(path: &Path, uid_validity: u32) -> Option<HashMap<(Uid, Kind), Vec<u8>>> {
+fn load(path: &Path, uid_validity: u32) -> Option<Items> {
     let mut f = File::open(path).ok()?;
     if f.metadata().ok()?.len() > CACHE_FILE_MAX {
         return None;
@@ -124,17 +127,14 @@ fn load(path: &Path, uid_validity: u32) -> Option<HashMap<(Uid, Kind), Vec<u8>>>
 }
 
 /// The records of `buf` and the offset where the good part ends.
-fn parse(buf: &[u8], uid_validity: u32) -> Option<(HashMap<(Uid, Kind), Vec<u8>>, usize)> {
+fn parse(buf: &[u8], uid_validity: u32) -> Option<(Items, usize)> {
     let h = header(uid_validity);
     if !buf.starts_with(h.as_bytes()) {
         return None;
     }
     let mut items = HashMap::new();
     let mut pos = h.len();
-    loop {
-        let Some(nl) = buf[pos..].iter().position(|&c| c == b'\n') else {
-            break;
-        };
+    while let Some(nl) = buf[pos..].iter().position(|&c| c == b'\n') {
         let line = &buf[pos..pos + nl];
         let mut f = line.split(|&c| c == b' ');
         let (Some(uid), Some(kind), Some(len), None) = (f.next(), f.next(), f.next(), f.next())
@@ -166,6 +166,7 @@ fn append(path: &Path, uid_validity: u32, records: &[(Uid, Kind, Vec<u8>)]) -> s
         .read(true)
         .write(true)
         .create(true)
+        .truncate(false)
         .mode(0o600)
         .open(path)?;
     let mut buf = Vec::new();
