@@ -34,7 +34,11 @@
 //! Create without parents: Maildir++ is flat, so "a.b" needs no "a" on disk;
 //! LIST then shows "a" as `\Noselect \HasChildren`, as Dovecot does.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+// Fast hashing for the per-message maps of a scan: the keys are file names
+// in the user's own Maildir, so SipHash's flood resistance buys nothing.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -200,7 +204,7 @@ fn canonical(flags: &Flags, table: &[String]) -> Flags {
 /// Reads `new/` then `cur/` (in that order, so that a message moved from
 /// new/ to cur/ meanwhile is seen at least once): base name -> file.
 fn scan(dir: &Path) -> Result<HashMap<String, DiskFile>> {
-    let mut files = HashMap::new();
+    let mut files = HashMap::default();
     for sub in [Sub::New, Sub::Cur] {
         for entry in fs::read_dir(dir.join(sub.dir()))? {
             let entry = entry?;
@@ -341,7 +345,7 @@ fn lock_mailbox(dir: &Path) -> Result<Lock> {
 /// moved are reported in `taken`.
 fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
     let mut changed = false;
-    let mut imported: HashMap<String, Uid> = HashMap::new();
+    let mut imported: HashMap<String, Uid> = HashMap::default();
     let mut ix = match Index::load(dir) {
         Ok(Some(ix)) => ix,
         Ok(None) => {
@@ -370,7 +374,7 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
     };
     changed |= merge_keyword_file(&mut ix, dir)?;
 
-    let mut taken = HashSet::new();
+    let mut taken = HashSet::default();
     if take_recent {
         for entry in fs::read_dir(dir.join("new"))? {
             let Ok(name) = entry?.file_name().into_string() else {
@@ -551,7 +555,7 @@ fn read_dovecot_uidlist(dir: &Path) -> Option<UidList> {
     if uid_validity == 0 || uid_next == 0 {
         return None;
     }
-    let mut uids = HashMap::new();
+    let mut uids = HashMap::default();
     for line in lines {
         let (uid, rest) = line.split_once(' ')?;
         let uid: Uid = uid.parse().ok()?;
@@ -1024,7 +1028,7 @@ impl Store for Maildir {
     fn list(&mut self) -> Result<Vec<MailboxInfo>> {
         let mut all = self.folders()?;
         all.insert("INBOX".to_string(), true);
-        let mut parents = HashSet::new();
+        let mut parents = HashSet::default();
         for name in all.keys() {
             for p in names::parents(name) {
                 parents.insert(p.to_string());
@@ -1604,7 +1608,7 @@ impl Mailbox for MaildirMailbox {
         let only: Option<HashSet<Uid>> = uids.map(|u| u.iter().copied().collect());
         let (_lock, mut r) = self.locked_refresh(false)?;
         let mut removed = Vec::new();
-        let mut gone_uids = HashSet::new();
+        let mut gone_uids = HashSet::default();
         for (i, m) in self.view.iter().enumerate() {
             if only.as_ref().is_some_and(|s| !s.contains(&m.uid)) {
                 continue;

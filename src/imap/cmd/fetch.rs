@@ -358,14 +358,31 @@ fn stream_whole(
     Ok(())
 }
 
-/// RFC 3501 `date-time`: "dd-Mon-yyyy hh:mm:ss +zzzz".
+/// RFC 3501 `date-time`: "dd-Mon-yyyy hh:mm:ss +zzzz". Formatted by hand:
+/// `FETCH 1:* INTERNALDATE` calls it for every message.
 pub fn internal_date(secs: i64, zone_minutes: i32) -> String {
-    let zone = FixedOffset::east_opt(zone_minutes * 60)
-        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC is a valid offset"));
-    match zone.timestamp_opt(secs, 0).single() {
-        Some(t) => t.format("%d-%b-%Y %H:%M:%S %z").to_string(),
-        None => "01-Jan-1970 00:00:00 +0000".into(),
-    }
+    use chrono::{Datelike, Timelike};
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let zone =
+        FixedOffset::east_opt(zone_minutes * 60).unwrap_or(FixedOffset::east_opt(0).expect("UTC"));
+    let Some(t) = zone.timestamp_opt(secs, 0).single() else {
+        return "01-Jan-1970 00:00:00 +0000".into();
+    };
+    let z = zone_minutes.clamp(-24 * 60 + 1, 24 * 60 - 1);
+    format!(
+        "{:02}-{}-{:04} {:02}:{:02}:{:02} {}{:02}{:02}",
+        t.day(),
+        MONTHS[t.month0() as usize],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        if z < 0 { '-' } else { '+' },
+        z.unsigned_abs() / 60,
+        z.unsigned_abs() % 60
+    )
 }
 
 #[cfg(test)]
