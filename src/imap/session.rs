@@ -209,9 +209,15 @@ impl<'a> Session<'a> {
             });
         }
         let expunge_ok = reports_expunge(&body);
+        // SELECT and EXAMINE have just built the view: nothing to report yet.
+        let fresh_view = matches!(
+            body,
+            CommandBody::Select { .. } | CommandBody::Examine { .. }
+        );
         let result = cmd::dispatch(self, &tag, body, input);
         // Changes made by others go out before the tagged reply.
         let result = match result {
+            Ok(done) if fresh_view => Ok(done),
             Ok(done) => self.report_changes(expunge_ok).map(|_| done),
             Err(e @ (Error::Fatal(_) | Error::Bye(_))) => Err(e),
             // A refused command still reports what others changed; only a
