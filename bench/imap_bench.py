@@ -58,12 +58,15 @@ SCENARIOS = {
     "b": ("FETCH 1:* ENVELOPE", "fetch"),
     "c": (f'SEARCH BODY "{WORD}"', "search"),
     "d": ("FETCH 1:* BODY.PEEK[]", "fetch-body"),
+    # Not in the default set: what opening a mailbox and a command's sync cost.
+    "s": ("NOOP", "select"),
 }
 SCENARIO_TITLE = {
     "a": "SELECT + FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
     "b": "SELECT + FETCH 1:* ENVELOPE",
     "c": f'SELECT + SEARCH BODY "{WORD}"',
     "d": "SELECT + FETCH 1:* BODY.PEEK[]",
+    "s": "SELECT + NOOP",
 }
 
 
@@ -342,6 +345,7 @@ def forget_index(server: str, home: Path) -> None:
 LITERAL = re.compile(rb"\{(\d+)\}\r\n$")
 FETCH_LINE = re.compile(rb"^\* (\d+) FETCH ")
 SIZE_ITEM = re.compile(rb"RFC822\.SIZE (\d+)")
+EXISTS_LINE = re.compile(rb"^\* (\d+) EXISTS")
 
 
 @dataclass
@@ -352,6 +356,7 @@ class Outcome:
     sizes: int = 0
     literal_octets: int = 0
     search_hits: int | None = None
+    exists: int | None = None
     tagged: dict = field(default_factory=dict)
     exit_status: int = 0
     error: str = ""
@@ -399,6 +404,8 @@ def run_session(argv: list[str], commands: list[str], timeout: float) -> Outcome
                 out.literal_octets += literal
                 if s := SIZE_ITEM.search(head):
                     out.sizes += int(s.group(1))
+            elif m := EXISTS_LINE.match(head):
+                out.exists = int(m.group(1))
             elif head.startswith(b"* SEARCH"):
                 out.search_hits = len(head.split()) - 2
             else:
@@ -460,6 +467,8 @@ def check(out: Outcome, kind: str, exp: Expect) -> str:
         return f"RFC822.SIZE total {out.sizes}, want {exp.total_size}"
     if kind == "fetch-body" and out.literal_octets != exp.total_size:
         return f"{out.literal_octets} literal octets, want {exp.total_size}"
+    if kind == "select" and out.exists != exp.count:
+        return f"SELECT said {out.exists} EXISTS, want {exp.count}"
     if kind == "search" and out.search_hits != exp.hits:
         return f"SEARCH found {out.search_hits}, want {exp.hits}"
     return ""
@@ -542,7 +551,7 @@ def main() -> int:
     ap.add_argument("--sizes", default="10000,100000", help="mailbox sizes, comma-separated (default 10000,100000)")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per figure for mailboxes up to 20000 messages (median)")
     ap.add_argument("--runs-large", type=int, default=3, help="timed runs per figure for larger mailboxes")
-    ap.add_argument("--scenarios", default="abcd", help="which of a b c d to run (default abcd)")
+    ap.add_argument("--scenarios", default="abcd", help="which of a b c d to run (default abcd; s = SELECT + NOOP, the cost of opening and of one sync)")
     ap.add_argument("--servers", default="imapd,dovecot")
     ap.add_argument("--no-first", action="store_true", help="skip the first-open (no index) runs")
     ap.add_argument("--no-rss", action="store_true", help="skip the 100 MB message RSS measurement")
