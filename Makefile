@@ -4,7 +4,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 DEMO_PORT ?= 1143
 
-.PHONY: all build release test test-deps lint demo clean
+.PHONY: all build release test test-deps lint demo clean bench
 
 all: build
 
@@ -24,6 +24,13 @@ test: test-deps
 
 test-deps:
 	sh scripts/test-deps.sh
+
+# Times imapd against Dovecot's imap on generated Maildirs and writes
+# bench/results.md (run as root; see bench/imap_bench.py --help).
+# A quick run: make bench BENCH_ARGS="--sizes 10000 --runs 3".
+BENCH_ARGS ?=
+bench: release
+	python3 bench/imap_bench.py $(BENCH_ARGS)
 
 # Starts imapd on 127.0.0.1:$(DEMO_PORT) serving a demo Maildir in ./demo.
 demo: release
