@@ -106,29 +106,46 @@ impl<'a> SizeIndex<'a> {
 /// `s` with every bare LF turned into CRLF (CRLF and lone CR stay) and
 /// NUL as 0x80.
 pub fn to_crlf(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() + s.len() / 32);
-    let mut prev = 0u8;
-    for &c in s {
-        if c == b'\n' && prev != b'\r' {
-            out.push(b'\r');
+    let mut out = Vec::with_capacity(s.len() + s.len() / 32 + 2);
+    let mut rest = s;
+    let mut prev_cr = false;
+    // Copy the runs between the octets that change, whole.
+    while let Some(at) = rest.iter().position(|&c| c == b'\n' || c == 0) {
+        out.extend_from_slice(&rest[..at]);
+        if at > 0 {
+            prev_cr = rest[at - 1] == b'\r';
         }
-        out.push(if c == 0 { 0x80 } else { c });
-        prev = c;
+        if rest[at] == 0 {
+            out.push(0x80);
+            prev_cr = false;
+        } else {
+            if !prev_cr {
+                out.push(b'\r');
+            }
+            out.push(b'\n');
+            prev_cr = false;
+        }
+        rest = &rest[at + 1..];
     }
+    out.extend_from_slice(rest);
     out
 }
 
 /// A reader that yields its inner reader's bytes with every bare LF turned
-/// into CRLF (and NUL into 0x80), for streaming BODY[] of messages too big to load. Memory use
-/// is the caller's buffer only.
+/// into CRLF (and NUL into 0x80), for streaming BODY[] of messages too big
+/// to load. It reads `STREAM_BUFFER` octets at a time and copies the runs
+/// between line ends whole, so the cost per octet is a copy, not a branch.
 pub struct CrlfReader<R: Read> {
     inner: R,
     /// NUL becomes 0x80 (IMAP); `transparent` keeps it (POP3).
     map_nul: bool,
-    /// The last byte read from `inner` was CR.
+    /// The last byte passed on was CR.
     prev_cr: bool,
     /// An LF whose CR was emitted at the end of the previous `read`.
     pending_lf: bool,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
 }
 
 impl<R: Read> CrlfReader<R> {
@@ -138,6 +155,9 @@ impl<R: Read> CrlfReader<R> {
             map_nul: true,
             prev_cr: false,
             pending_lf: false,
+            buf: vec![0; crate::limits::STREAM_BUFFER].into(),
+            pos: 0,
+            len: 0,
         }
     }
 
@@ -157,43 +177,66 @@ impl<R: Read> CrlfReader<R> {
 }
 
 impl<R: Read> Read for CrlfReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
             return Ok(0);
         }
         let mut n = 0;
         if self.pending_lf {
-            buf[0] = b'\n';
+            out[0] = b'\n';
             self.pending_lf = false;
             n = 1;
-            if buf.len() == 1 {
-                return Ok(1);
-            }
         }
-        // Read at most half the room so every LF can grow to CRLF.
-        let room = (buf.len() - n) / 2;
-        let want = room.max(1);
-        let mut tmp = [0u8; 8192];
-        let want = want.min(tmp.len());
-        // A reader that claims more than it was given is not trusted.
-        let got = self.inner.read(&mut tmp[..want])?.min(want);
-        for &c in &tmp[..got] {
-            if c == b'\n' && !self.prev_cr {
-                if n + 1 < buf.len() {
-                    buf[n] = b'\r';
-                    buf[n + 1] = b'\n';
-                    n += 2;
-                } else {
-                    // Only possible when room was 0: one byte left.
-                    buf[n] = b'\r';
-                    n += 1;
-                    self.pending_lf = true;
+        while n < out.len() {
+            if self.pos == self.len {
+                if n > 0 {
+                    // Give what we have rather than block for more.
+                    break;
                 }
-            } else {
-                buf[n] = if c == 0 && self.map_nul { 0x80 } else { c };
-                n += 1;
+                // A reader that claims more than it was given is not trusted.
+                let cap = self.buf.len();
+                self.len = self.inner.read(&mut self.buf)?.min(cap);
+                self.pos = 0;
+                if self.len == 0 {
+                    break;
+                }
             }
-            self.prev_cr = c == b'\r';
+            let map_nul = self.map_nul;
+            let chunk = &self.buf[self.pos..self.len];
+            // The run up to the next octet that changes: LF, or NUL.
+            let stop = chunk
+                .iter()
+                .position(|&c| c == b'\n' || (map_nul && c == 0))
+                .unwrap_or(chunk.len());
+            let copy = stop.min(out.len() - n);
+            out[n..n + copy].copy_from_slice(&chunk[..copy]);
+            if copy > 0 {
+                self.prev_cr = chunk[copy - 1] == b'\r';
+            }
+            n += copy;
+            self.pos += copy;
+            if copy < stop || self.pos == self.len || n == out.len() {
+                continue;
+            }
+            // At an LF or a NUL, with room for at least one octet.
+            let c = self.buf[self.pos];
+            self.pos += 1;
+            if c == 0 {
+                out[n] = 0x80;
+                n += 1;
+            } else if self.prev_cr {
+                out[n] = b'\n';
+                n += 1;
+            } else if n + 1 < out.len() {
+                out[n] = b'\r';
+                out[n + 1] = b'\n';
+                n += 2;
+            } else {
+                out[n] = b'\r';
+                n += 1;
+                self.pending_lf = true;
+            }
+            self.prev_cr = false;
         }
         Ok(n)
     }
