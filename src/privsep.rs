@@ -191,8 +191,12 @@ pub fn drop_to(user: &User, first_valid_uid: u32, extra_group: Option<u32>) -> R
     }
     single_threaded()?;
     drop_privileges(user.uid, user.gid, &groups)?;
-    std::env::set_current_dir(&user.home)
-        .map_err(|e| format!("chdir {}: {e}", user.home.display()))?;
+    // Virtual users often share an account whose home does not exist
+    // (nobody's /nonexistent); their mail_location is absolute. The home
+    // is only a convenience for the session, so "/" will do.
+    if std::env::set_current_dir(&user.home).is_err() {
+        std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+    }
     Ok(())
 }
 
