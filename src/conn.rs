@@ -198,13 +198,7 @@ impl Peer {
 pub fn peer() -> Peer {
     if let Ok(Some(addr)) = rustix::net::getpeername(io::stdin()) {
         if let Ok(sa) = std::net::SocketAddr::try_from(addr) {
-            let ip = match sa.ip() {
-                std::net::IpAddr::V6(v6) => v6
-                    .to_ipv4_mapped()
-                    .map(std::net::IpAddr::V4)
-                    .unwrap_or(sa.ip()),
-                ip => ip,
-            };
+            let ip = unmap(sa.ip());
             return Peer {
                 address: Some(format!("{ip}:{}", sa.port())),
                 ip: Some(ip),
@@ -212,12 +206,28 @@ pub fn peer() -> Peer {
         }
     }
     let host = std::env::var("REMOTE_HOST").ok().filter(|h| !h.is_empty());
-    let ip = host.as_deref().and_then(|h| h.parse().ok());
+    // stunnel listening on :: passes IPv4 clients as ::ffff:a.b.c.d.
+    let ip = host
+        .as_deref()
+        .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+        .map(unmap);
+    let host = match (ip, host) {
+        (Some(ip), Some(_)) => Some(ip.to_string()),
+        (_, h) => h,
+    };
     let address = host.map(|h| match std::env::var("REMOTE_PORT") {
         Ok(p) if !p.is_empty() => format!("{h}:{p}"),
         _ => h,
     });
     Peer { address, ip }
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn unmap(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+        ip => ip,
+    }
 }
 
 /// Input and output of a session.
