@@ -150,9 +150,13 @@ impl Certs {
             )
             .unwrap();
         }
-        // notAfter a day before notBefore: expired whatever the clock says.
+        // notAfter a day before notBefore: expired whatever the clock says
+        // (an X.509 v3 certificate, signed by the CA, otherwise valid).
         run("req -new -newkey rsa:2048 -nodes -keyout expired.key -out expired.csr -subj /CN=localhost");
-        run("x509 -req -in expired.csr -signkey expired.key -days -1 -out expired.pem");
+        run("x509 -req -in expired.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days -1 -extfile ext.cnf -out expired.pem");
+        // An X.509 v1 certificate, as old how-tos make them (no extensions).
+        run("req -new -newkey rsa:2048 -nodes -keyout v1.key -out v1.csr -subj /CN=localhost");
+        run("x509 -req -in v1.csr -signkey v1.key -days 30 -out v1.pem");
         Certs { dir }
     }
 
