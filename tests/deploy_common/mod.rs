@@ -341,10 +341,7 @@ impl Piped {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
             if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(WAIT * 3) {
-                let _ = Command::new("kill")
-                    .args(["-9", &format!("-{pid}")])
-                    .stderr(Stdio::null())
-                    .status();
+                kill_group(pid, rustix::process::Signal::KILL);
             }
         });
         Piped {
@@ -378,11 +375,16 @@ impl Piped {
 impl Drop for Piped {
     fn drop(&mut self) {
         let pid = self.child.id();
-        let _ = Command::new("kill")
-            .args(["-9", &format!("-{pid}")])
-            .stderr(Stdio::null())
-            .status();
+        kill_group(pid, rustix::process::Signal::KILL);
         let _ = self.child.wait();
+    }
+}
+
+/// Signals the process group led by `pid` (a process these tests started
+/// in its own group).
+pub fn kill_group(pid: u32, sig: rustix::process::Signal) {
+    if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process_group(p, sig);
     }
 }
 
@@ -548,20 +550,14 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         let pid = self.child.id();
-        let _ = Command::new("kill")
-            .args(["-TERM", &format!("-{pid}")])
-            .stderr(Stdio::null())
-            .status();
+        kill_group(pid, rustix::process::Signal::TERM);
         for _ in 0..100 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = Command::new("kill")
-            .args(["-9", &format!("-{pid}")])
-            .stderr(Stdio::null())
-            .status();
+        kill_group(pid, rustix::process::Signal::KILL);
         let _ = self.child.wait();
     }
 }
@@ -619,7 +615,7 @@ pub fn xinetd(services: &[String]) -> Daemon {
     let conf = dir.path().join("xinetd.conf");
     let mut text = format!(
         "defaults\n{{\n\tlog_type = FILE {}\n\tinstances = 50\n}}\n",
-        dir.path().join("xinetd.log").display()
+        dir.path().join("services.log").display()
     );
     for s in services {
         text.push_str(s);
@@ -629,6 +625,8 @@ pub fn xinetd(services: &[String]) -> Daemon {
     cmd.arg("-f")
         .arg(&conf)
         .arg("-dontfork")
+        .arg("-filelog")
+        .arg(dir.path().join("xinetd.log"))
         .arg("-pidfile")
         .arg(dir.path().join("xinetd.pid"));
     Daemon::spawn(cmd, dir)
@@ -652,10 +650,7 @@ pub fn run_limited(cmd: &mut Command, input: &[u8]) -> (bool, String, String) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         if rx.recv_timeout(WAIT * 2).is_err() {
-            let _ = Command::new("kill")
-                .args(["-9", &format!("-{pid}")])
-                .stderr(Stdio::null())
-                .status();
+            kill_group(pid, rustix::process::Signal::KILL);
         }
     });
     let out = child.wait_with_output().unwrap();
