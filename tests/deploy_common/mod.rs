@@ -566,6 +566,15 @@ impl Drop for Daemon {
 /// 127.0.0.1:`port` (UNLISTED), run `server` with `args` (the file's own
 /// server_args, e.g. --tls, are kept after them).
 pub fn xinetd_service(file: &str, port: u16, server: &str, args: &str) -> String {
+    xinetd_service_with(file, port, server, args, true)
+}
+
+/// The same, with the file's own server_args replaced by `args`.
+pub fn xinetd_service_replacing(file: &str, port: u16, server: &str, args: &str) -> String {
+    xinetd_service_with(file, port, server, args, false)
+}
+
+fn xinetd_service_with(file: &str, port: u16, server: &str, args: &str, keep: bool) -> String {
     let text = std::fs::read_to_string(repo().join(file)).unwrap();
     let mut own_args = String::new();
     let mut out = String::new();
@@ -595,6 +604,9 @@ pub fn xinetd_service(file: &str, port: u16, server: &str, args: &str) -> String
                 "\ttype = UNLISTED\n\tport = {port}\n\tbind = 127.0.0.1\n"
             ));
         }
+    }
+    if !keep {
+        own_args.clear();
     }
     let all_args = format!("{args} {own_args}");
     let all_args = all_args.trim();
@@ -694,4 +706,61 @@ pub fn read_to_end(r: &mut impl Read) -> Vec<u8> {
             Ok(n) => out.extend_from_slice(&b[..n]),
         }
     }
+}
+
+/// Rewrites a repository stunnel configuration for a test: the pid file
+/// in `dir`, the test certificate and key, `accept` per section from
+/// `ports` (section name, port), the binaries from target/release with
+/// `args` appended to execArgs; `global` lines are put first.
+pub fn stunnel_conf(
+    file: &str,
+    dir: &Path,
+    cert: &str,
+    key: &str,
+    ports: &[(&str, u16)],
+    args: &str,
+    global: &str,
+) -> String {
+    let text = std::fs::read_to_string(repo().join(file)).unwrap();
+    let mut out = String::from(global);
+    let mut section = String::new();
+    for l in text.lines() {
+        let t = l.trim();
+        if t.starts_with(';') || t.is_empty() {
+            continue;
+        }
+        let key_of = |t: &str| t.split('=').next().unwrap_or("").trim().to_string();
+        if t.starts_with('[') {
+            section = t.trim_matches(|c| c == '[' || c == ']').to_string();
+            out.push_str(l);
+        } else if key_of(t) == "pid" {
+            out.push_str(&format!("pid = {}", dir.join("stunnel.pid").display()));
+        } else if key_of(t) == "cert" {
+            out.push_str(&format!("cert = {cert}"));
+        } else if key_of(t) == "key" {
+            out.push_str(&format!("key = {key}"));
+        } else if key_of(t) == "accept" {
+            let port = ports
+                .iter()
+                .find(|(s, _)| *s == section)
+                .unwrap_or_else(|| panic!("no port for [{section}]"))
+                .1;
+            out.push_str(&format!("accept = 127.0.0.1:{port}"));
+        } else if key_of(t) == "exec" {
+            let bin = if t.contains("pop3d") { POP3D } else { IMAPD };
+            out.push_str(&format!("exec = {bin}"));
+        } else if key_of(t) == "execArgs" {
+            out.push_str(&format!("{t} {args}"));
+        } else {
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Waits until 127.0.0.1:port accepts (the probe connection is closed
+/// at once).
+pub fn wait_listening(port: u16) {
+    drop(connect(port));
 }
