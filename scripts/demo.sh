@@ -13,14 +13,15 @@
 # as you.
 #
 # Ports: the first argument (make demo DEMO_PORT=...) is the IMAP port;
-# DEMO_POP3_PORT, DEMO_IMAPS_PORT, DEMO_POP3S_PORT set the others.
+# DEMO_POP3_PORT, DEMO_IMAPS_PORT, DEMO_POP3S_PORT set the others;
+# DEMO_DIR another directory than ./demo (tests/deploy_demo.rs).
 set -eu
 port=${1:-1143}
 pop3_port=${DEMO_POP3_PORT:-1110}
 imaps_port=${DEMO_IMAPS_PORT:-1993}
 pop3s_port=${DEMO_POP3S_PORT:-1995}
 top=$(cd "$(dirname "$0")/.." && pwd)
-demo=$top/demo
+demo=${DEMO_DIR:-$top/demo}
 bin=$top/target/release
 user=demo
 password=demo
