@@ -337,3 +337,21 @@ fn check_reports_a_key_that_does_not_match() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("problem:") && text.contains(&key), "{text}");
 }
+
+/// xinetd.d/imaps (`--tls`) installed before tls_cert/tls_key are set:
+/// each connection is closed without a byte and the log says why.
+#[test]
+fn implicit_tls_without_a_certificate() {
+    pam_user();
+    let log = Log::new();
+    let mut args = base_args(PAM_IMAP, &log);
+    args.push("--tls".into());
+    let mut p = Piped::start(IMAPD, &args, REMOTE);
+    let mut io = take_io(&mut p);
+    io.close_write();
+    assert!(read_to_end(&mut io).is_empty());
+    assert!(p.exited_within(WAIT).is_some());
+    assert_eq!(p.stderr(), "");
+    let t = log.wait_for("tls_cert");
+    assert!(t.contains("tls_cert") && t.contains("tls_key"), "{t}");
+}
