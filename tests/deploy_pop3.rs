@@ -372,7 +372,7 @@ fn stunnel_daemon_pop3s() {
         &certs.path("ed.key"),
         &[("imaps", imaps), ("pop3s", pop3s)],
         &base_args(PAM_POP3, &log).join(" "),
-        "foreground = yes\n",
+        "",
     );
     let path = dir.path().join("stunnel.conf");
     std::fs::write(&path, conf).unwrap();

@@ -40,7 +40,7 @@ fn daemon() -> Setup {
         &certs.path("ec.key"),
         &[("imaps", imaps), ("pop3s", pop3s)],
         &base_args(PAM_IMAP, &log).join(" "),
-        "foreground = yes\n",
+        "",
     );
     let path = dir.path().join("stunnel.conf");
     std::fs::write(&path, conf).unwrap();
