@@ -4,7 +4,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 DEMO_PORT ?= 1143
 
-.PHONY: all build release test test-deps lint demo clean bench
+.PHONY: all build release test test-deps lint demo clean bench install uninstall
 
 all: build
 
@@ -35,6 +35,18 @@ bench: release
 # Starts imapd on 127.0.0.1:$(DEMO_PORT) serving a demo Maildir in ./demo.
 demo: release
 	sh scripts/demo.sh $(DEMO_PORT)
+
+# Installs the release binaries (build them first: make release), man
+# pages, PAM and xinetd service files (xinetd services disabled) and
+# /etc/mailaccess.conf, never overwriting a file that exists; creates the
+# user mailaccess and /var/empty when installing for real (DESTDIR empty).
+# See scripts/install.sh and README "Installing".
+install:
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" sh scripts/install.sh install
+
+# Removes what install put there; configuration files only when unchanged.
+uninstall:
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" sh scripts/install.sh uninstall
 
 clean:
 	$(CARGO) clean

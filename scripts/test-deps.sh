@@ -15,11 +15,15 @@ want xinetd             /usr/sbin/xinetd
 want stunnel4           /usr/bin/stunnel4
 want sasl2-bin          /usr/sbin/saslpasswd2
 want db5.3-util         /usr/bin/db5.3_load
-want libpam0g-dev       /usr/include/security/pam_appl.h
 want curl               /usr/bin/curl
 want mutt               /usr/bin/mutt
 want util-linux         /usr/bin/setpriv
 want strace             /usr/bin/strace
+want openssl            /usr/bin/openssl
+want man-db             /usr/bin/man
+want groff-base         /usr/bin/groff
+want make               /usr/bin/make
+want adduser            /usr/sbin/adduser
 
 if [ "$(id -u)" != 0 ]; then
     [ -z "$need" ] || { echo "test-deps: missing packages:$need (run make test as root to install them)"; exit 1; }
