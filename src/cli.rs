@@ -68,8 +68,12 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
 
 /// What a binary does once its options are parsed.
 pub enum Start {
-    /// Print this and exit with this code (`--check`, errors).
+    /// Print this (stdout for code 0, else stderr) and exit with the code:
+    /// `--help`, argument and configuration errors.
     Exit(String, i32),
+    /// `--check`: the report goes to stdout; the code says whether problems
+    /// were found.
+    Report(String, i32),
     /// Serve the connection on fds 0/1 (`args` as given, for the login
     /// child).
     Serve(Box<Config>, Options, Vec<String>),
@@ -93,7 +97,7 @@ pub fn start(service: Service, name: &str, args: &[String]) -> Start {
         for p in &problems {
             out.push_str(&format!("problem: {p}\n"));
         }
-        return Start::Exit(out, if problems.is_empty() { 0 } else { 1 });
+        return Start::Report(out, if problems.is_empty() { 0 } else { 1 });
     }
     if let Some(addr) = &opts.listen {
         return match listen(addr, args) {

@@ -125,7 +125,6 @@ fn demo_serves_the_demo_account_and_stops_on_ctrl_c() {
 /// needed, yet imapd changes into it after login and fails, answering a
 /// correct password with "* BYE Internal error".
 #[test]
-#[ignore = "bug: privsep::drop_to fails with chdir /nonexistent for a virtual_user without a home (nobody)"]
 fn virtual_user_without_a_home_can_log_in() {
     require_root();
     require_tool("/usr/sbin/saslpasswd2");

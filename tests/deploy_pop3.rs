@@ -61,7 +61,6 @@ fn pop3d_piped(certs: &Certs, log: &Log, remote: &str, extra: &[&str]) -> Piped 
 // ---- STLS over pipes, as xinetd runs pop3d --------------------------------
 
 #[test]
-#[ignore = "needs pop3d"]
 fn no_user_before_stls_and_login_after_it() {
     let certs = Certs::new();
     let log = Log::new();
@@ -106,7 +105,6 @@ fn no_user_before_stls_and_login_after_it() {
 }
 
 #[test]
-#[ignore = "needs pop3d"]
 fn commands_sent_with_stls_are_not_run_after_the_handshake() {
     let certs = Certs::new();
     let log = Log::new();
@@ -133,7 +131,6 @@ fn commands_sent_with_stls_are_not_run_after_the_handshake() {
 }
 
 #[test]
-#[ignore = "needs pop3d"]
 fn stls_after_login_is_refused() {
     let certs = Certs::new();
     let log = Log::new();
@@ -148,7 +145,6 @@ fn stls_after_login_is_refused() {
 }
 
 #[test]
-#[ignore = "needs pop3d"]
 fn wrapped_offers_no_stls_and_allows_user() {
     let certs = Certs::new();
     let log = Log::new();
@@ -163,7 +159,6 @@ fn wrapped_offers_no_stls_and_allows_user() {
 }
 
 #[test]
-#[ignore = "needs pop3d"]
 fn implicit_tls_each_key_type() {
     for leaf in ["rsa", "ec", "ed"] {
         let certs = Certs::new();
@@ -184,7 +179,6 @@ fn implicit_tls_each_key_type() {
 }
 
 #[test]
-#[ignore = "needs pop3d"]
 fn mismatched_key_with_implicit_tls_sends_nothing() {
     let certs = Certs::new();
     let log = Log::new();
@@ -208,7 +202,6 @@ fn mismatched_key_with_implicit_tls_sends_nothing() {
 }
 
 #[test]
-#[ignore = "needs pop3d"]
 fn garbage_instead_of_client_hello() {
     let certs = Certs::new();
     let log = Log::new();
@@ -261,7 +254,6 @@ fn xinetd_setup() -> Xinetd {
 }
 
 #[test]
-#[ignore = "needs pop3d"]
 fn xinetd_plain_pop3_login_through_pam() {
     let s = xinetd_setup();
     let (ok, out, err) = python(&format!(
@@ -287,7 +279,6 @@ fn xinetd_plain_pop3_login_through_pam() {
 }
 
 #[test]
-#[ignore = "needs pop3d"]
 fn xinetd_pop3s_python_curl_and_openssl_stls() {
     let s = xinetd_setup();
     let (ok, out, err) = python(&format!(
@@ -354,7 +345,6 @@ fn xinetd_pop3s_python_curl_and_openssl_stls() {
 // ---- stunnel --------------------------------------------------------------
 
 #[test]
-#[ignore = "needs pop3d"]
 fn stunnel_daemon_pop3s() {
     require_tool(STUNNEL);
     pam_user();
@@ -396,7 +386,6 @@ fn stunnel_daemon_pop3s() {
 }
 
 #[test]
-#[ignore = "needs pop3d"]
 fn stunnel_inetd_mode_pop3s() {
     require_tool(STUNNEL);
     pam_user();

@@ -199,7 +199,6 @@ fn expired_certificate_still_serves() {
 
 /// ... and says so in the log, so the administrator renews it.
 #[test]
-#[ignore = "expired-cert warning not implemented"]
 fn expired_certificate_is_logged() {
     let certs = Certs::new();
     let log = Log::new();
@@ -321,7 +320,6 @@ fn check_accepts_a_good_pair() {
 }
 
 #[test]
-#[ignore = "bug: --check only opens tls_cert/tls_key; it does not load them, so a mismatched pair passes"]
 fn check_reports_a_key_that_does_not_match() {
     let certs = Certs::new();
     let key = certs.path("ec.key");

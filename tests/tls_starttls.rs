@@ -207,7 +207,6 @@ fn wrapped_allows_plaintext_login_from_anywhere() {
 /// wrong (a TLS-in-TLS upgrade stunnel clients never expect), even when
 /// tls_cert is set in the shared configuration for the xinetd services.
 #[test]
-#[ignore = "bug: imapd --wrapped offers STARTTLS when tls_cert/tls_key are set (serve::login_child sets starttls from the TLS config alone)"]
 fn wrapped_does_not_offer_starttls() {
     let certs = Certs::new();
     let log = Log::new();

@@ -6,6 +6,10 @@ use mailaccess::config::Service;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match cli::start(Service::Imap, "imapd", &args) {
+        Start::Report(text, code) => {
+            print!("{text}");
+            std::process::exit(code);
+        }
         Start::Exit(text, code) => {
             // Only before serving: --check, --help and argument errors.
             if code == 0 {
