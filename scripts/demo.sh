@@ -70,18 +70,9 @@ if ! command -v saslpasswd2 >/dev/null 2>&1; then
     exec setpriv --reuid=nobody --regid=nogroup --clear-groups sh "$0" "$port"
 fi
 
-# The account the demo user runs as: nobody, whose uid first_valid_uid
-# must then allow. imapd changes to the account's home directory after
-# login, so it must exist; where nobody's (/nonexistent) does not, use
-# "games" (home /usr/games), another account that owns nothing.
+# The account the demo user runs as: nobody (a virtual user, as on a real
+# virtual-mailbox server), whose uid first_valid_uid must then allow.
 run_as=nobody
-home=$(getent passwd nobody | cut -d: -f6)
-if [ ! -d "$home" ]; then
-    for u in games daemon; do
-        h=$(getent passwd $u | cut -d: -f6)
-        if [ -n "$h" ] && [ -d "$h" ]; then run_as=$u; break; fi
-    done
-fi
 uid=$(id -u "$run_as")
 chown -R "$run_as" "$demo/Maildir"
 chmod 700 "$demo/Maildir"
