@@ -427,3 +427,67 @@ fn stunnel_inetd_mode_pop3s() {
     );
     assert!(ok && out.contains("Subject: deploy test"), "{out}\n{err}");
 }
+
+/// Issue 4: fetchmail downloading a maildrop through the real xinetd with a
+/// real PAM login. `keep`, so the shared test maildrop stays as it is for
+/// the other tests; a second run fetches nothing (UIDL).
+#[test]
+fn xinetd_fetchmail_downloads_and_remembers() {
+    assert!(
+        std::path::Path::new("/usr/bin/fetchmail").exists(),
+        "fetchmail is missing: apt-get install fetchmail (make test does)"
+    );
+    let s = xinetd_setup();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("mbox");
+    let rc = work.path().join("fetchmailrc");
+    // `sslproto ""`: plain POP3 on loopback (STLS has its own tests).
+    std::fs::write(
+        &rc,
+        format!(
+            "set no syslog\npoll 127.0.0.1 with protocol pop3 service {}:\n  user \"{USER}\" there with password \"{PASSWORD}\" is \"root\" here\n  options keep sslproto \"\" mda \"/bin/sh -c 'cat >> {}'\"\n",
+            s.pop3,
+            out.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let fetch = || {
+        std::process::Command::new("timeout")
+            .arg("60")
+            .arg("fetchmail")
+            .arg("-f")
+            .arg(&rc)
+            .arg("--idfile")
+            .arg(work.path().join("fetchids"))
+            .arg("--pidfile")
+            .arg(work.path().join("pid"))
+            .args(["-v", "--nosyslog"])
+            .env("HOME", work.path())
+            .output()
+            .unwrap()
+    };
+    let first = fetch();
+    let text = String::from_utf8_lossy(&first.stdout).into_owned()
+        + &String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{text}");
+    let mbox = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(mbox.matches("Subject: deploy test").count(), 1, "{mbox}");
+    let t = s.log.wait_for("login:");
+    assert!(
+        t.contains("127.0.0.1") && t.contains(&format!("user={USER}")),
+        "{t}"
+    );
+    // fetchmail exits 1 ("no mail") when UIDL says nothing is new.
+    let second = fetch();
+    let text = String::from_utf8_lossy(&second.stdout).into_owned()
+        + &String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{text}");
+    let mbox = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        mbox.matches("Subject: deploy test").count(),
+        1,
+        "fetched twice: {mbox}"
+    );
+}
