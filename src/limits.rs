@@ -175,3 +175,17 @@ pub const SASLDB_RETRY_DELAY: Duration = Duration::from_millis(20);
 /// proof (each far below this), a handover the client's unread input, at
 /// most one input buffer.
 pub const CHANNEL_MESSAGE_MAX: usize = 64 * 1024;
+
+/// A dotlock (`mbox.lock`) older than this is taken to be left by a crashed
+/// process and is removed. Delivery and our rewrites hold one for seconds;
+/// five minutes is what procmail and liblockfile also use.
+pub const MBOX_DOTLOCK_STALE: Duration = Duration::from_secs(5 * 60);
+
+/// Longest `From ` separator line examined for the envelope date; real ones
+/// are under 200 octets, and a longer line is body text.
+pub const MBOX_FROM_LINE_MAX: usize = 1000;
+
+/// Largest mbox file we map and parse. Beyond this the mailbox is refused
+/// (`[LIMIT]`) rather than letting one file exhaust the address space on
+/// 32-bit systems or take minutes per sync.
+pub const MBOX_FILE_MAX: u64 = 16 * 1024 * 1024 * 1024;

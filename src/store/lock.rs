@@ -1,21 +1,25 @@
-//! Advisory locks on lock files, with a bounded wait.
+//! Advisory locks on lock files, with a bounded wait; and the locks of an
+//! mbox file as other mail programs take them (`MboxGuard`).
 //!
 //! We use `flock(2)` (through rustix's safe wrapper; std's `File::try_lock`
 //! needs Rust 1.89, newer than our MSRV): the kernel drops it when the
 //! process dies, so a crash never leaves a stale lock behind. A lock that cannot be had within `LOCK_WAIT_MAX` is
 //! `StoreError::InUse`: a session never hangs on another one.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use rustix::fs::{flock, FlockOperation};
+use rustix::fs::{fcntl_lock, flock, FlockOperation};
 use rustix::io::Errno;
 
 use super::{Result, StoreError};
-use crate::limits::LOCK_WAIT_MAX;
+use crate::config::MboxLock;
+use crate::limits::{LOCK_WAIT_MAX, MBOX_DOTLOCK_STALE};
 
 /// An exclusive lock, held until dropped.
 #[derive(Debug)]
@@ -61,6 +65,208 @@ impl Drop for Lock {
         // Closing the file releases the lock anyway; unlocking first only
         // makes it explicit. An error here cannot be acted upon.
         let _ = flock(&self.file, FlockOperation::Unlock);
+    }
+}
+
+/// The locks of one mbox file, held until dropped.
+///
+/// Order (the one Debian's MTAs, procmail, mutt and Dovecot use): the dotlock
+/// `PATH.lock` first, then the file is opened, then the kernel locks
+/// (fcntl, flock, lockf) on the open file, in the configured order. Opening
+/// after the dotlock matters: a rewrite renames a new file into place while
+/// holding the dotlock, so whoever waited on it opens the new file. With no
+/// dotlock configured, the open file is compared with the path after
+/// locking, and the locks are taken again if the path now names another
+/// file.
+///
+/// `lockf` is fcntl record locking under another name (glibc's lockf locks
+/// from the current offset, 0 here, to the end with `F_SETLK`), so it is the
+/// same lock as `fcntl`; both are POSIX record locks, owned by the process:
+/// two threads of one process do not exclude each other with them, only
+/// with the dotlock (each of our sessions is its own process).
+#[derive(Debug)]
+pub struct MboxGuard {
+    file: File,
+    dotlock: Option<PathBuf>,
+    flocked: bool,
+}
+
+impl MboxGuard {
+    /// Takes the locks `kinds` on the mbox at `path` within `wait`.
+    /// `write`: exclusive locks and a read-write file, created (mode 0600)
+    /// if missing; otherwise only the kernel locks, shared (as Dovecot's
+    /// `mbox_read_locks = fcntl`), unless the dotlock is the only one
+    /// configured. A missing file without `write` is `NotFound`.
+    pub fn lock(path: &Path, kinds: &[MboxLock], write: bool, wait: Duration) -> Result<MboxGuard> {
+        let deadline = Instant::now() + wait;
+        let only_dotlock = kinds.iter().all(|k| *k == MboxLock::Dotlock);
+        let use_dotlock = kinds.contains(&MboxLock::Dotlock) && (write || only_dotlock);
+        loop {
+            let dotlock = if use_dotlock {
+                Some(dotlock(path, deadline)?)
+            } else {
+                None
+            };
+            let mut guard = MboxGuard {
+                file: match open_mbox(path, write) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        if let Some(d) = &dotlock {
+                            let _ = fs::remove_file(d);
+                        }
+                        return Err(e.into());
+                    }
+                },
+                dotlock,
+                flocked: false,
+            };
+            for k in kinds {
+                match k {
+                    MboxLock::Dotlock => {}
+                    MboxLock::Fcntl | MboxLock::Lockf => {
+                        let op = if write {
+                            FlockOperation::NonBlockingLockExclusive
+                        } else {
+                            FlockOperation::NonBlockingLockShared
+                        };
+                        retry(deadline, || fcntl_lock(&guard.file, op))?;
+                    }
+                    MboxLock::Flock => {
+                        let op = if write {
+                            FlockOperation::NonBlockingLockExclusive
+                        } else {
+                            FlockOperation::NonBlockingLockShared
+                        };
+                        retry(deadline, || flock(&guard.file, op))?;
+                        guard.flocked = true;
+                    }
+                }
+            }
+            if guard.dotlock.is_some() || same_file(&guard.file, path)? {
+                return Ok(guard);
+            }
+            // Replaced while we waited: lock the new file instead.
+            drop(guard);
+            if Instant::now() >= deadline {
+                return Err(StoreError::InUse);
+            }
+        }
+    }
+
+    /// The locked file, open for reading (and writing when locked for it).
+    /// Never open the mbox a second time while holding the guard: closing
+    /// any descriptor of a file drops the process's fcntl locks on it.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+impl Drop for MboxGuard {
+    fn drop(&mut self) {
+        // Kernel locks go with the descriptor; release them before the
+        // dotlock so that nobody holding the dotlock finds them still set.
+        let _ = fcntl_lock(&self.file, FlockOperation::NonBlockingUnlock);
+        if self.flocked {
+            let _ = flock(&self.file, FlockOperation::Unlock);
+        }
+        if let Some(d) = &self.dotlock {
+            let _ = fs::remove_file(d);
+        }
+    }
+}
+
+fn open_mbox(path: &Path, write: bool) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true);
+    if write {
+        o.write(true).create(true).truncate(false).mode(0o600);
+    }
+    o.custom_flags(
+        rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::CLOEXEC.bits() as i32,
+    );
+    o.open(path)
+}
+
+fn same_file(f: &File, path: &Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let a = f.metadata()?;
+    match fs::symlink_metadata(path) {
+        Ok(b) => Ok(a.dev() == b.dev() && a.ino() == b.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StoreError::Io(e)),
+    }
+}
+
+/// Retries a non-blocking lock with growing pauses until `deadline`.
+fn retry(deadline: Instant, mut f: impl FnMut() -> rustix::io::Result<()>) -> Result<()> {
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match f() {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if e == Errno::WOULDBLOCK
+                    || e == Errno::AGAIN
+                    || e == Errno::ACCESS
+                    || e == Errno::INTR => {}
+            Err(e) => return Err(StoreError::Io(e.into())),
+        }
+        if Instant::now() >= deadline {
+            return Err(StoreError::InUse);
+        }
+        sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+static DOTLOCK_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Takes `PATH.lock` the NFS-safe way (as liblockfile does): a uniquely
+/// named file is created, hard-linked to the lock name, and the lock is ours
+/// when the unique file then has two links (link(2) over NFS may report
+/// failure after succeeding, or success after failing). A lock file older
+/// than `MBOX_DOTLOCK_STALE` is left by a dead process and is removed.
+pub fn dotlock(path: &Path, deadline: Instant) -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or(StoreError::NotAllowed("mbox path has no file name"))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let lock = dir.join(format!("{name}.lock"));
+    let n = DOTLOCK_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.lk{}.{n}", std::process::id()));
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        // The pid, as liblockfile writes it; content is informational.
+        let _ = writeln!(f, "{}", std::process::id());
+        drop(f);
+        let _ = fs::hard_link(&tmp, &lock);
+        let links = fs::metadata(&tmp).map(|m| m.nlink()).unwrap_or(0);
+        let _ = fs::remove_file(&tmp);
+        if links == 2 {
+            return Ok(lock);
+        }
+        if let Ok(m) = fs::symlink_metadata(&lock) {
+            let age = m
+                .modified()
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok());
+            if age.is_some_and(|a| a > MBOX_DOTLOCK_STALE) {
+                log::warn!("{}: removing stale lock file", lock.display());
+                let _ = fs::remove_file(&lock);
+                continue;
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(StoreError::InUse);
+        }
+        sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }
 

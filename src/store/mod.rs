@@ -7,6 +7,7 @@ pub mod empty;
 pub mod index;
 pub mod lock;
 pub mod maildir;
+pub mod mbox;
 pub mod names;
 
 use std::fmt;

@@ -1,0 +1,3 @@
+//! mbox storage (placeholder while being built).
+
+pub mod parse;
