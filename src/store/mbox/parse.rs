@@ -59,6 +59,9 @@ pub struct Msg {
     pub zone: i32,
     /// Whether lines end in CRLF (judged by the `From ` line).
     pub crlf: bool,
+    /// Length of the blank line that ends `header` (0: none, the header
+    /// ran to the end of the message).
+    pub blank: usize,
 }
 
 impl Msg {
@@ -165,6 +168,7 @@ fn message(data: &[u8], at: usize) -> (Msg, usize, Option<Base>, bool) {
         date,
         zone,
         crlf,
+        blank: 0,
     };
     let mut base = None;
     let mut pseudo = false;
@@ -181,6 +185,7 @@ fn message(data: &[u8], at: usize) -> (Msg, usize, Option<Base>, bool) {
         let e = line_end(data, p);
         let line = &data[p..e];
         if line == b"\n" || line == b"\r\n" {
+            m.blank = line.len();
             body_start = e;
             break;
         }

@@ -1,0 +1,637 @@
+//! One mbox file under its locks: reading it into a `Snapshot`, rewriting
+//! it, appending to it.
+//!
+//! State lives in the file, as UW-IMAP and Dovecot keep it: `X-IMAPbase:
+//! UIDVALIDITY LASTUID KEYWORDS` in the first message, `X-UID`, `Status`
+//! (R = \Seen, O = not \Recent), `X-Status` (A, F, T, D) and `X-Keywords`
+//! in each. A small state file `ROOT/.imap/NAME/mailaccess-mbox-state`
+//! ("UIDVALIDITY UIDNEXT") keeps them while the file is empty or has no
+//! `X-IMAPbase` yet (an MTA created it), so that an emptied mailbox keeps
+//! its UIDVALIDITY and never reuses a UID.
+//!
+//! UIDs of messages without a valid `X-UID` (new deliveries) are assigned
+//! in file order from the highest UID ever used; every session computes the
+//! same ones, and a read-write session writes them (with `Status: O`,
+//! claiming `\Recent`) by rewriting the file.
+//!
+//! Rewrites write a new file next to the old one, fsync it, check that the
+//! old one has not changed size under the lock, and rename it into place:
+//! at every instant the path names a complete mbox, so a `kill -9` loses
+//! nothing. Appends write at the end under the lock and fsync; a failed
+//! append truncates back to the old end.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use memmap2::Mmap;
+
+use super::parse::{self, Msg};
+use crate::config::MboxLock;
+use crate::limits::{APPEND_MAX, CONTROL_FILE_MAX, KEYWORDS_MAX, MBOX_FILE_MAX};
+use crate::store::lock::MboxGuard;
+use crate::store::{flag, index, Flags, Result, StoreError, Uid};
+
+/// Our state file in the mailbox's control directory.
+pub const STATE_FILE: &str = "mailaccess-mbox-state";
+
+/// Where one mailbox's file and control directory are.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub path: PathBuf,
+    /// `ROOT/.imap/NAME`: our state file (Dovecot keeps its index there).
+    pub ctl: PathBuf,
+    /// `ROOT/.imap`: the store-wide UIDVALIDITY counter.
+    pub ctl_root: PathBuf,
+    pub locks: Vec<MboxLock>,
+    pub wait: Duration,
+}
+
+/// What identifies one version of the file: a change to any of these
+/// means another look.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_ns: i64,
+}
+
+impl Stamp {
+    fn of(m: &fs::Metadata) -> Stamp {
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime: m.mtime(),
+            mtime_ns: m.mtime_nsec(),
+        }
+    }
+
+    /// The stamp of the file at `path` now (None: missing).
+    pub fn at(path: &Path) -> Option<Stamp> {
+        fs::symlink_metadata(path).ok().map(|m| Stamp::of(&m))
+    }
+}
+
+/// One message as the file holds it.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub uid: Uid,
+    pub flags: Flags,
+    /// `Status: O` is in the file.
+    pub old: bool,
+    /// The file's `X-UID` is this entry's UID.
+    pub persisted: bool,
+    pub size: u64,
+    pub msg: Msg,
+}
+
+/// The file's messages and state, read under a lock.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub stamp: Option<Stamp>,
+    pub uid_validity: u32,
+    pub uid_next: Uid,
+    /// The file's `X-IMAPbase` says what `uid_validity` says.
+    pub base_ok: bool,
+    pub keywords: Vec<String>,
+    pub entries: Vec<Entry>,
+    /// The last message's From line and header, to recognise the file when
+    /// it has grown.
+    pub tail: Vec<u8>,
+}
+
+fn tail_of(data: &[u8], entries: &[Entry]) -> Vec<u8> {
+    entries
+        .last()
+        .and_then(|l| data.get(l.msg.from.start..l.msg.header.end))
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default()
+}
+
+impl Snapshot {
+    /// Whether a read-write session must write the file: UIDs not yet in
+    /// it, messages nobody has claimed as `\Recent`, or no `X-IMAPbase`.
+    pub fn needs_write(&self) -> bool {
+        !self.entries.is_empty()
+            && (!self.base_ok || self.entries.iter().any(|e| !e.persisted || !e.old))
+    }
+
+    pub fn find(&self, uid: Uid) -> Option<usize> {
+        self.entries.binary_search_by_key(&uid, |e| e.uid).ok()
+    }
+}
+
+/// A read-only memory map of the locked file, or nothing for an empty one.
+pub struct Map(Option<Mmap>);
+
+impl Map {
+    pub fn new(file: &File) -> Result<Map> {
+        let len = file.metadata()?.len();
+        if len == 0 {
+            return Ok(Map(None));
+        }
+        if len > MBOX_FILE_MAX {
+            return Err(StoreError::Limit("mbox file too large"));
+        }
+        // SAFETY: the map is read-only and lives only while the caller holds
+        // the mbox locks, so cooperating programs neither write nor truncate
+        // the file meanwhile; our own rewrites never modify a file in place.
+        // A program ignoring the locks could truncate it and make a read
+        // fault, which is the documented hazard of mapping shared files;
+        // this is the one memory map DESIGN.md allows here.
+        #[allow(unsafe_code)]
+        let m = unsafe { Mmap::map(file)? };
+        Ok(Map(Some(m)))
+    }
+
+    pub fn data(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+pub fn read_state(ctl: &Path) -> Option<(u32, Uid)> {
+    let mut s = String::new();
+    File::open(ctl.join(STATE_FILE))
+        .ok()?
+        .take(CONTROL_FILE_MAX)
+        .read_to_string(&mut s)
+        .ok()?;
+    let mut it = s.split_ascii_whitespace();
+    let v = it.next()?.parse().ok()?;
+    let n = it.next()?.parse().ok()?;
+    Some((v, n))
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn write_state(ctl: &Path, uid_validity: u32, uid_next: Uid) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(ctl)?;
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = ctl.join(format!("{STATE_FILE}.{}.{n}.tmp", std::process::id()));
+    let r = (|| -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        writeln!(f, "{uid_validity} {uid_next}")?;
+        f.sync_all()?;
+        fs::rename(&tmp, ctl.join(STATE_FILE))
+    })();
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    Ok(r?)
+}
+
+/// Forgets a mailbox's state (DELETE), so a new one gets a new UIDVALIDITY.
+pub fn remove_state(ctl: &Path) {
+    let _ = fs::remove_file(ctl.join(STATE_FILE));
+    let _ = fs::remove_dir(ctl);
+}
+
+/// Gives a new (empty) mailbox its UIDVALIDITY.
+pub fn new_state(ctx: &Ctx) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&ctx.ctl_root)?;
+    let v = index::new_uid_validity(&ctx.ctl_root)?;
+    write_state(&ctx.ctl, v, 1)
+}
+
+impl Ctx {
+    /// Locks the file: `write` for rewrites and appends.
+    pub fn lock(&self, write: bool) -> Result<MboxGuard> {
+        MboxGuard::lock(&self.path, &self.locks, write, self.wait)
+    }
+
+    /// Reads the locked file. `prev`, a snapshot of an earlier version,
+    /// lets a file that only grew be parsed from its last known message.
+    pub fn load(&self, guard: &MboxGuard, map: &Map, prev: Option<&Snapshot>) -> Result<Snapshot> {
+        let stamp = Stamp::of(&guard.file().metadata()?);
+        let data = map.data();
+        if data.len() as u64 != stamp.size {
+            return Err(StoreError::InUse);
+        }
+        let mut msgs: Vec<(Msg, Option<u64>)> = Vec::new();
+        let base;
+        // A file that only grew (new mail appended) keeps its messages:
+        // parse from the last known one, whose From line and header must
+        // still be where they were.
+        let reuse = prev.filter(|p| {
+            p.stamp.as_ref().is_some_and(|ps| {
+                ps.dev == stamp.dev && ps.ino == stamp.ino && ps.size <= stamp.size
+            }) && p
+                .entries
+                .last()
+                .is_some_and(|l| data.get(l.msg.from.start..l.msg.header.end) == Some(&p.tail[..]))
+        });
+        match reuse.and_then(|p| Some((p, p.entries.split_last()?))) {
+            Some((p, (last, keep))) => {
+                let tail = parse::parse_from(data, last.msg.from.start).map_err(|e| {
+                    StoreError::Corrupt(format!("{}: {}", self.path.display(), e.0))
+                })?;
+                msgs.extend(keep.iter().map(|e| (e.msg.clone(), Some(e.size))));
+                msgs.extend(tail.messages.into_iter().map(|m| (m, None)));
+                base = if last.msg.from.start == 0 {
+                    tail.base
+                } else {
+                    p.base_ok.then(|| parse::Base {
+                        uid_validity: p.uid_validity,
+                        uid_last: 0,
+                        keywords: p.keywords.clone(),
+                    })
+                };
+            }
+            None => {
+                let all = parse::parse(data).map_err(|e| {
+                    StoreError::Corrupt(format!("{}: {}", self.path.display(), e.0))
+                })?;
+                base = all.base;
+                msgs.extend(all.messages.into_iter().map(|m| (m, None)));
+            }
+        }
+        let state = read_state(&self.ctl);
+        let uid_validity = match (&base, state) {
+            (Some(b), _) => b.uid_validity,
+            (None, Some((v, _))) => v,
+            (None, None) => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&self.ctl_root)?;
+                let v = index::new_uid_validity(&self.ctl_root)?;
+                write_state(&self.ctl, v, 1)?;
+                v
+            }
+        };
+        let mut floor = base.as_ref().map_or(0, |b| b.uid_last);
+        if let Some((v, n)) = state {
+            if v == uid_validity {
+                floor = floor.max(n.saturating_sub(1));
+            }
+        }
+        if let Some(p) = prev {
+            if p.uid_validity == uid_validity {
+                floor = floor.max(p.uid_next.saturating_sub(1));
+            }
+        }
+        let mut keywords: Vec<String> = Vec::new();
+        let mut add_kw = |k: &str| {
+            if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) && keywords.len() < KEYWORDS_MAX
+            {
+                keywords.push(k.to_string());
+            }
+        };
+        for k in base.iter().flat_map(|b| b.keywords.iter()) {
+            add_kw(k);
+        }
+        let mut last: Uid = 0;
+        let mut entries = Vec::with_capacity(msgs.len());
+        for (m, size) in msgs {
+            let (uid, persisted) = match m.uid {
+                Some(u) if u > last => (u, true),
+                _ => {
+                    let u = last
+                        .max(floor)
+                        .checked_add(1)
+                        .ok_or(StoreError::Limit("UIDs exhausted"))?;
+                    (u, false)
+                }
+            };
+            last = uid;
+            for k in &m.flags.keywords {
+                add_kw(k);
+            }
+            entries.push(Entry {
+                uid,
+                flags: m.flags.clone(),
+                old: m.old,
+                persisted,
+                size: size.unwrap_or_else(|| m.size(data)),
+                msg: m,
+            });
+        }
+        let uid_next = last
+            .max(floor)
+            .checked_add(1)
+            .ok_or(StoreError::Limit("UIDs exhausted"))?;
+        Ok(Snapshot {
+            stamp: Some(stamp),
+            uid_validity,
+            uid_next,
+            base_ok: base.is_some(),
+            keywords,
+            tail: tail_of(data, &entries),
+            entries,
+        })
+    }
+
+    /// Replaces the file by one holding `snap`'s entries with their flags
+    /// and UIDs (all written, all claimed `Status: O` when `claim`), under
+    /// the write lock `guard`. Returns the snapshot of the new file.
+    pub fn rewrite(&self, guard: &MboxGuard, map: &Map, snap: &Snapshot) -> Result<Snapshot> {
+        let data = map.data();
+        let old_meta = guard.file().metadata()?;
+        if Some(Stamp::of(&old_meta)) != snap.stamp {
+            return Err(StoreError::InUse);
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let name = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("mbox");
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.mailaccess-{}-{n}.tmp", std::process::id()));
+        let r = (|| -> Result<Snapshot> {
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            // Keep the spool's group and mode (mail group, 0660) where allowed.
+            let _ = rustix::fs::fchown(&f, None, Some(rustix::fs::Gid::from_raw(old_meta.gid())));
+            let _ = f.set_permissions(fs::Permissions::from_mode(old_meta.mode() & 0o7777));
+            let mut out = BufWriter::with_capacity(1 << 16, &f);
+            let uid_last = snap.uid_next.saturating_sub(1);
+            for (i, e) in snap.entries.iter().enumerate() {
+                let base = (i == 0).then_some((snap.uid_validity, uid_last, &snap.keywords[..]));
+                write_entry(&mut out, data, e, base)?;
+            }
+            out.flush()?;
+            drop(out);
+            f.sync_all()?;
+            // Under the lock nothing may have changed; a program that
+            // ignores our locks and appended meanwhile must not lose mail.
+            if Stamp::of(&guard.file().metadata()?) != Stamp::of(&old_meta)
+                || Stamp::at(&self.path).map(|s| (s.dev, s.ino))
+                    != Some((old_meta.dev(), old_meta.ino()))
+            {
+                return Err(StoreError::InUse);
+            }
+            let newmap = Map::new(&f)?;
+            fs::rename(&tmp, &self.path)?;
+            File::open(dir)?.sync_all()?;
+            write_state(&self.ctl, snap.uid_validity, snap.uid_next)?;
+            let fresh = self.load_file(&f, &newmap, snap)?;
+            Ok(fresh)
+        })();
+        if r.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        r
+    }
+
+    /// `load` for a file we just wrote and still hold open.
+    fn load_file(&self, f: &File, map: &Map, written: &Snapshot) -> Result<Snapshot> {
+        let stamp = Stamp::of(&f.metadata()?);
+        let p = parse::parse(map.data())
+            .map_err(|e| StoreError::Corrupt(format!("rewritten file: {}", e.0)))?;
+        if p.messages.len() != written.entries.len() {
+            return Err(StoreError::Corrupt(
+                "rewritten file does not parse back".into(),
+            ));
+        }
+        let entries: Vec<Entry> = p
+            .messages
+            .into_iter()
+            .zip(&written.entries)
+            .map(|(m, e)| Entry {
+                uid: e.uid,
+                flags: e.flags.clone(),
+                old: e.old,
+                persisted: true,
+                size: m.size(map.data()),
+                msg: m,
+            })
+            .collect();
+        Ok(Snapshot {
+            stamp: Some(stamp),
+            uid_validity: written.uid_validity,
+            uid_next: written.uid_next,
+            base_ok: !written.entries.is_empty(),
+            keywords: written.keywords.clone(),
+            tail: tail_of(map.data(), &entries),
+            entries,
+        })
+    }
+
+    /// Appends messages (raw bytes as a client sent them) at the end of the
+    /// locked file, with UIDs from `snap.uid_next`; all or nothing.
+    /// `snap` must have no entry needing a write (UIDs stay ascending).
+    pub fn append(
+        &self,
+        guard: &MboxGuard,
+        map: &Map,
+        snap: &Snapshot,
+        messages: &[(Vec<u8>, Flags, i64)],
+    ) -> Result<Vec<Uid>> {
+        let data = map.data();
+        let mut f = guard.file();
+        let end = f.seek(SeekFrom::End(0))?;
+        if end != data.len() as u64 {
+            return Err(StoreError::InUse);
+        }
+        let mut uid = snap.uid_next;
+        let mut uids = Vec::with_capacity(messages.len());
+        let r = (|| -> Result<()> {
+            let mut out = BufWriter::with_capacity(1 << 16, &mut f);
+            // A blank line must separate the last message from ours.
+            let sep: &[u8] = if data.is_empty() || data.ends_with(b"\n\n") {
+                b""
+            } else if data.ends_with(b"\n") {
+                b"\n"
+            } else {
+                b"\n\n"
+            };
+            out.write_all(sep)?;
+            for (i, (raw, flags, date)) in messages.iter().enumerate() {
+                if raw.len() as u64 > APPEND_MAX {
+                    return Err(StoreError::Limit("message too large"));
+                }
+                let one = quoted(raw, *date);
+                let p = parse::parse(&one)
+                    .map_err(|_| StoreError::Corrupt("appended message".into()))?;
+                let Some(m) = p.messages.into_iter().next() else {
+                    return Err(StoreError::Corrupt("appended message".into()));
+                };
+                let e = Entry {
+                    uid,
+                    flags: flags.clone(),
+                    old: false,
+                    persisted: true,
+                    size: 0,
+                    msg: m,
+                };
+                let base = (data.is_empty() && i == 0).then(|| {
+                    (
+                        snap.uid_validity,
+                        snap.uid_next + messages.len() as u32 - 1,
+                        &snap.keywords[..],
+                    )
+                });
+                write_entry(&mut out, &one, &e, base)?;
+                uids.push(uid);
+                uid = uid
+                    .checked_add(1)
+                    .ok_or(StoreError::Limit("UIDs exhausted"))?;
+            }
+            out.flush()?;
+            drop(out);
+            f.sync_data()?;
+            write_state(&self.ctl, snap.uid_validity, uid)?;
+            Ok(())
+        })();
+        if r.is_err() {
+            // All or nothing: cut back to where the file ended.
+            let _ = guard.file().set_len(end);
+            let _ = guard.file().sync_data();
+        }
+        r.map(|()| uids)
+    }
+}
+
+use std::os::unix::fs::PermissionsExt;
+
+/// A client's message as one mbox message: a `From ` line, LF line ends
+/// (as MTAs store mail), and every line starting with `From ` quoted as
+/// `>From ` (mboxo, as Postfix and procmail write it, so that no reader,
+/// however lax, splits it).
+fn quoted(raw: &[u8], date: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 64);
+    out.extend_from_slice(b"From MAILER-DAEMON ");
+    out.extend_from_slice(parse::format_from_date(date).as_bytes());
+    out.push(b'\n');
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let e = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |p| p + 1);
+        let mut line = &rest[..e];
+        rest = &rest[e..];
+        if line.starts_with(b"From ") {
+            out.push(b'>');
+        }
+        let crlf = line.ends_with(b"\r\n");
+        if crlf {
+            line = &line[..line.len() - 2];
+        }
+        out.extend_from_slice(line);
+        if crlf {
+            out.push(b'\n');
+        }
+    }
+    // The message's own last line end, then the separator line that the
+    // parser takes off again.
+    if !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out
+}
+
+/// Writes one message with fresh status headers (and `X-IMAPbase` when
+/// `base` is given: UIDVALIDITY, last UID, keywords), ending with the
+/// blank separator line.
+fn write_entry(
+    out: &mut impl Write,
+    data: &[u8],
+    e: &Entry,
+    base: Option<(u32, Uid, &[String])>,
+) -> io::Result<()> {
+    let eol: &[u8] = if e.msg.crlf { b"\r\n" } else { b"\n" };
+    let from = &data[e.msg.from.clone()];
+    out.write_all(from)?;
+    if !from.ends_with(b"\n") {
+        out.write_all(eol)?;
+    }
+    let fields_end = e.msg.header.end - e.msg.blank;
+    let mut at = e.msg.header.start;
+    let mut wrote_any = false;
+    let mut last_byte = b'\n';
+    for h in e
+        .msg
+        .hidden
+        .iter()
+        .chain(std::iter::once(&(fields_end..fields_end)))
+    {
+        if h.start > at {
+            let seg = &data[at..h.start];
+            out.write_all(seg)?;
+            wrote_any = true;
+            last_byte = seg[seg.len() - 1];
+        }
+        at = h.end.max(at);
+    }
+    if wrote_any && last_byte != b'\n' {
+        out.write_all(eol)?;
+    }
+    let eol_s = if e.msg.crlf { "\r\n" } else { "\n" };
+    if let Some((v, last, kws)) = base {
+        write!(out, "X-IMAPbase: {v} {last:010}")?;
+        for k in kws {
+            write!(out, " {k}")?;
+        }
+        out.write_all(eol)?;
+    }
+    write!(out, "X-UID: {}{eol_s}", e.uid)?;
+    let mut status = String::new();
+    if e.flags.has(flag::SEEN) {
+        status.push('R');
+    }
+    if e.old {
+        status.push('O');
+    }
+    if !status.is_empty() {
+        write!(out, "Status: {status}{eol_s}")?;
+    }
+    let mut xs = String::new();
+    for (bit, c) in [
+        (flag::ANSWERED, 'A'),
+        (flag::FLAGGED, 'F'),
+        (flag::DRAFT, 'T'),
+        (flag::DELETED, 'D'),
+    ] {
+        if e.flags.has(bit) {
+            xs.push(c);
+        }
+    }
+    if !xs.is_empty() {
+        write!(out, "X-Status: {xs}{eol_s}")?;
+    }
+    if !e.flags.keywords.is_empty() {
+        write!(out, "X-Keywords: {}{eol_s}", e.flags.keywords.join(" "))?;
+    }
+    out.write_all(eol)?;
+    let body = &data[e.msg.body.clone()];
+    out.write_all(body)?;
+    if !body.is_empty() && !body.ends_with(b"\n") {
+        out.write_all(eol)?;
+    }
+    out.write_all(eol)?;
+    Ok(())
+}
+
+/// The served bytes of one entry.
+pub fn served(data: &[u8], e: &Entry) -> Vec<u8> {
+    let mut out = Vec::with_capacity(e.size as usize);
+    for r in e.msg.served() {
+        if let Some(s) = data.get(r) {
+            out.extend_from_slice(s);
+        }
+    }
+    out
+}

@@ -1,0 +1,415 @@
+//! Store-level tests: `C:`-style operations through the traits, checked
+//! against the file's bytes.
+
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+use super::*;
+use crate::store::{FlagOp, Flags};
+
+const LOCKS: [MboxLock; 2] = [MboxLock::Dotlock, MboxLock::Fcntl];
+
+fn store() -> (tempfile::TempDir, MboxStore) {
+    let t = tempfile::tempdir().expect("tempdir");
+    let s = MboxStore::open_store(
+        t.path().join("mail"),
+        t.path().join("inbox"),
+        LOCKS.to_vec(),
+    )
+    .expect("store");
+    (t, s)
+}
+
+fn flags(system: u8, kw: &[&str]) -> Flags {
+    let mut f = Flags {
+        system,
+        keywords: Vec::new(),
+    };
+    for k in kw {
+        f.insert_keyword(k);
+    }
+    f
+}
+
+fn append(s: &mut MboxStore, name: &str, body: &str, f: Flags) -> Appended {
+    let mut data = body.as_bytes();
+    let len = data.len() as u64;
+    s.append(
+        name,
+        &mut [NewMessage {
+            flags: f,
+            internal_date: Some((1_700_000_000, 0)),
+            data: &mut data,
+            len,
+        }],
+    )
+    .expect("append")
+}
+
+fn fetch(mb: &mut Box<dyn Mailbox>, i: usize) -> String {
+    let mut s = String::new();
+    mb.open_message(i)
+        .expect("open")
+        .read_to_string(&mut s)
+        .expect("read");
+    s
+}
+
+/// What an MTA does: dotlock, append a From line and the message.
+fn deliver(path: &Path, body: &str) {
+    let g = MboxGuard::lock(path, &LOCKS, true, std::time::Duration::from_secs(5)).expect("lock");
+    let mut f = g.file();
+    let len = f.metadata().expect("meta").len();
+    let sep = if len == 0 { "" } else { "\n" };
+    use std::io::{Seek, SeekFrom};
+    f.seek(SeekFrom::End(0)).expect("seek");
+    write!(
+        f,
+        "{sep}From mta@example.org Sat Nov 21 06:13:17 2026\n{body}\n"
+    )
+    .expect("write");
+}
+
+use crate::store::lock::MboxGuard;
+
+#[test]
+fn append_fetch_and_reopen_keep_uids_flags_and_hide_status_headers() {
+    let (t, mut s) = store();
+    let a = append(
+        &mut s,
+        "INBOX",
+        "Subject: one\r\n\r\nFrom me\r\nbody\r\n",
+        flags(flag::SEEN, &["$Work"]),
+    );
+    let b = append(
+        &mut s,
+        "INBOX",
+        "Subject: two\r\n\r\nx\r\n",
+        Flags::default(),
+    );
+    assert_eq!((a.uids.clone(), b.uids.clone()), (vec![1], vec![2]));
+    assert_eq!(a.uid_validity, b.uid_validity);
+    let raw = fs::read_to_string(t.path().join("inbox")).expect("read");
+    assert!(raw.starts_with("From MAILER-DAEMON "), "{raw}");
+    assert!(raw.contains("X-IMAPbase: "), "{raw}");
+    assert!(raw.contains("X-UID: 2\n"), "{raw}");
+    assert!(raw.contains("\n>From me\n"), "{raw}");
+    let mut mb = s.open("INBOX", false).expect("open");
+    assert_eq!(mb.uid_validity(), a.uid_validity);
+    assert_eq!(mb.messages().len(), 2);
+    assert_eq!(mb.messages()[0].flags, flags(flag::SEEN, &["$Work"]));
+    let m1 = fetch(&mut mb, 0);
+    assert_eq!(m1, "Subject: one\n\n>From me\nbody\n");
+    assert_eq!(
+        mb.messages()[0].size,
+        crate::mime::crlf::crlf_size(m1.as_bytes()).octets
+    );
+    assert_eq!(fetch(&mut mb, 1), "Subject: two\n\nx\n");
+    assert_eq!(mb.uid_next(), 3);
+    // SELECT took \Recent; a second session does not get it.
+    assert!(mb.messages().iter().all(|m| m.recent));
+    let mb2 = s.open("INBOX", false).expect("open");
+    assert!(mb2.messages().iter().all(|m| !m.recent));
+    assert_eq!(
+        mb2.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+}
+
+#[test]
+fn store_writes_status_headers_seen_by_other_sessions() {
+    let (t, mut s) = store();
+    append(&mut s, "INBOX", "Subject: a\n\nA\n", Flags::default());
+    append(&mut s, "INBOX", "Subject: b\n\nB\n", Flags::default());
+    let mut one = s.open("INBOX", false).expect("open");
+    let mut two = s.open("INBOX", false).expect("open");
+    let changed = one
+        .store(
+            &[0, 1],
+            FlagOp::Add,
+            &flags(
+                flag::ANSWERED | flag::FLAGGED | flag::DRAFT | flag::DELETED | flag::SEEN,
+                &["Junk"],
+            ),
+        )
+        .expect("store");
+    assert_eq!(changed, vec![0, 1]);
+    let raw = fs::read_to_string(t.path().join("inbox")).expect("read");
+    assert!(raw.contains("Status: RO\n"), "{raw}");
+    assert!(raw.contains("X-Status: AFTD\n"), "{raw}");
+    assert!(raw.contains("X-Keywords: Junk\n"), "{raw}");
+    assert!(raw.contains(" Junk\n"), "{raw}");
+    // Invisible to clients, and sizes unchanged.
+    assert_eq!(fetch(&mut one, 0), "Subject: a\n\nA\n");
+    let c = two.sync(true).expect("sync");
+    assert_eq!(c.flags, vec![1, 2]);
+    assert!(c.keywords_changed);
+    assert_eq!(two.messages()[1].flags, one.messages()[1].flags);
+    assert_eq!(two.messages()[0].size, one.messages()[0].size);
+    one.store(&[0], FlagOp::Remove, &flags(flag::DELETED, &["Junk"]))
+        .expect("store");
+    let seqs = one.expunge(None).expect("expunge");
+    assert_eq!(seqs, vec![2]);
+    let c = two.sync(true).expect("sync");
+    assert_eq!(c.expunged, vec![2]);
+    assert_eq!(c.flags, vec![1]);
+    assert_eq!(fetch(&mut two, 0), "Subject: a\n\nA\n");
+    let reopened = s.open("INBOX", true).expect("open");
+    assert_eq!(reopened.messages().len(), 1);
+    assert_eq!(reopened.messages()[0].uid, 1);
+    assert_eq!(reopened.uid_next(), 3, "the expunged UID is never reused");
+}
+
+#[test]
+fn external_delivery_gets_uids_written_once() {
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    deliver(&inbox, "Subject: d1\n\nbody 1\n");
+    let mut ro = s.open("INBOX", true).expect("examine");
+    assert_eq!(ro.messages()[0].uid, 1);
+    assert!(ro.messages()[0].recent);
+    let mut rw = s.open("INBOX", false).expect("select");
+    assert_eq!(rw.messages()[0].uid, 1);
+    assert!(rw.messages()[0].recent);
+    assert!(fs::read_to_string(&inbox)
+        .expect("read")
+        .contains("X-UID: 1\n"));
+    deliver(&inbox, "Subject: d2\n\nFrom the MTA\n");
+    let c = rw.sync(true).expect("sync");
+    assert_eq!((c.exists, c.recent), (Some(2), Some(2)));
+    assert_eq!(rw.messages()[1].uid, 2);
+    let c = ro.sync(true).expect("sync");
+    assert_eq!(c.exists, Some(2));
+    assert_eq!(ro.messages()[1].uid, 2);
+    assert_eq!(fetch(&mut ro, 1), "Subject: d2\n\nFrom the MTA\n");
+    // Nothing changed: nothing to report.
+    assert!(rw.sync(true).expect("sync").is_empty());
+}
+
+#[test]
+fn rewrite_by_another_program_changing_uidvalidity_is_an_error() {
+    let (t, mut s) = store();
+    append(&mut s, "INBOX", "Subject: a\n\nA\n", Flags::default());
+    let mut mb = s.open("INBOX", false).expect("open");
+    let inbox = t.path().join("inbox");
+    let raw = fs::read_to_string(&inbox).expect("read");
+    let v = mb.uid_validity();
+    fs::write(
+        &inbox,
+        raw.replace(&format!("X-IMAPbase: {v} "), "X-IMAPbase: 12345 "),
+    )
+    .expect("write");
+    assert!(matches!(mb.sync(true), Err(StoreError::Corrupt(_))));
+}
+
+#[test]
+fn dovecot_written_file_keeps_its_uids() {
+    // As Dovecot 2.3 wrote it (see tests/mbox_dovecot.rs for the live run).
+    let f = "From mailaccess-test@vm  Sat Nov 21 06:13:17 2026\nSubject: one\nFrom: a@b\nX-IMAPbase: 1795241597 0000000009 $Work Junk\nX-UID: 4\nStatus: R\nX-Keywords: Junk                                            \nContent-Length: 17\nX-Status: D\n\nbody one\nFrom me\n\nFrom mailaccess-test@vm  Sat Nov 21 06:13:17 2026\nSubject: two\nX-UID: 7\nStatus: RO\nX-Status: AF\nX-Keywords: $Work                                                                       \nContent-Length: 20\n\nFrom the start\nline\n\n";
+    let (t, mut s) = store();
+    fs::write(t.path().join("inbox"), f).expect("write");
+    let mut mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.uid_validity(), 1_795_241_597);
+    assert_eq!(mb.uid_next(), 10);
+    let uids: Vec<_> = mb.messages().iter().map(|m| m.uid).collect();
+    assert_eq!(uids, vec![4, 7]);
+    assert_eq!(
+        mb.messages()[0].flags,
+        flags(flag::SEEN | flag::DELETED, &["Junk"])
+    );
+    assert_eq!(
+        mb.messages()[1].flags,
+        flags(flag::ANSWERED | flag::FLAGGED | flag::SEEN, &["$Work"])
+    );
+    assert_eq!(
+        fetch(&mut mb, 0),
+        "Subject: one\nFrom: a@b\n\nbody one\nFrom me\n"
+    );
+    assert_eq!(mb.messages()[0].size, 46, "Dovecot's RFC822.SIZE");
+    assert_eq!(mb.messages()[1].size, 38);
+    // Rewritten by us, still the same UIDs.
+    let mut rw = s.open("INBOX", false).expect("open");
+    rw.store(&[1], FlagOp::Add, &flags(flag::DRAFT, &[]))
+        .expect("store");
+    let again = s.open("INBOX", true).expect("open");
+    assert_eq!(
+        again.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![4, 7]
+    );
+    assert_eq!(again.uid_next(), 10);
+    assert_eq!(again.uid_validity(), 1_795_241_597);
+}
+
+#[test]
+fn emptied_mailbox_keeps_uidvalidity_and_uidnext() {
+    let (_t, mut s) = store();
+    s.create("box").expect("create");
+    append(
+        &mut s,
+        "box",
+        "Subject: a\n\nA\n",
+        flags(flag::DELETED, &[]),
+    );
+    let mut mb = s.open("box", false).expect("open");
+    let v = mb.uid_validity();
+    assert_eq!(mb.expunge(None).expect("expunge"), vec![1]);
+    let st = s.status("box").expect("status");
+    assert_eq!((st.messages, st.uid_next, st.uid_validity), (0, 2, v));
+    let b = append(&mut s, "box", "Subject: b\n\nB\n", Flags::default());
+    assert_eq!(b.uids, vec![2]);
+    s.delete("box").expect("delete");
+    s.create("box").expect("create");
+    assert_ne!(s.status("box").expect("status").uid_validity, v);
+}
+
+#[test]
+fn missing_spool_is_an_empty_inbox() {
+    let (t, mut s) = store();
+    let mb = s.open("INBOX", false).expect("open");
+    assert_eq!(mb.messages().len(), 0);
+    assert!(!t.path().join("inbox").exists());
+    append(&mut s, "INBOX", "Subject: a\n\nA\n", Flags::default());
+    assert!(t.path().join("inbox").exists());
+}
+
+#[test]
+fn folders_create_list_rename_delete_subscribe() {
+    let (t, mut s) = store();
+    s.create("a/b").expect("create");
+    s.create("c/").expect("create dir");
+    s.create("Entw&APw-rfe").expect("create");
+    assert!(matches!(s.create("a/b"), Err(StoreError::AlreadyExists)));
+    assert!(matches!(s.create("a/b/c"), Err(StoreError::NotAllowed(_))));
+    let l = s.list().expect("list");
+    let names: Vec<_> = l
+        .iter()
+        .map(|i| (i.name.as_str(), i.noselect, i.has_children))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("Entw&APw-rfe", false, false),
+            ("INBOX", false, false),
+            ("a", true, true),
+            ("a/b", false, false),
+            ("c", true, false),
+        ]
+    );
+    append(&mut s, "a/b", "Subject: x\n\nx\n", Flags::default());
+    let v = s.status("a/b").expect("status").uid_validity;
+    s.rename("a", "z/y").expect("rename");
+    assert!(t.path().join("mail/z/y/b").is_file());
+    let st = s.status("z/y/b").expect("status");
+    assert_eq!((st.messages, st.uid_validity), (1, v));
+    assert!(matches!(s.delete("z/y"), Err(StoreError::NotAllowed(_))));
+    s.delete("z/y/b").expect("delete");
+    s.delete("z/y").expect("delete dir");
+    s.subscribe("z/y/b").expect("subscribe");
+    s.subscribe("INBOX").expect("subscribe");
+    assert_eq!(
+        fs::read_to_string(t.path().join("mail/.subscriptions")).expect("read"),
+        "V\t2\n\nz\ty\tb\nINBOX\n"
+    );
+    assert_eq!(s.subscriptions().expect("subs"), vec!["z/y/b", "INBOX"]);
+    s.unsubscribe("z/y/b").expect("unsubscribe");
+    assert_eq!(s.subscriptions().expect("subs"), vec!["INBOX"]);
+}
+
+#[test]
+fn rename_inbox_moves_messages_and_keeps_inbox() {
+    let (_t, mut s) = store();
+    append(&mut s, "INBOX", "Subject: a\n\nA\n", Flags::default());
+    let v = s.status("INBOX").expect("status").uid_validity;
+    s.rename("INBOX", "old").expect("rename");
+    let st = s.status("INBOX").expect("status");
+    assert_eq!((st.messages, st.uid_validity, st.uid_next), (0, v, 2));
+    assert_eq!(s.status("old").expect("status").messages, 1);
+}
+
+#[test]
+fn hostile_names_never_leave_the_root() {
+    let (t, mut s) = store();
+    for bad in [
+        "../x",
+        "a/../../x",
+        "/etc/passwd",
+        ".imap",
+        "a/.hidden",
+        "~x",
+        "x.lock",
+        "a//b",
+        "INBOX/x",
+        "a\tb",
+    ] {
+        assert!(s.create(bad).is_err(), "{bad}");
+        assert!(s.open(bad, true).is_err(), "{bad}");
+    }
+    let outside = t.path().join("outside");
+    fs::create_dir(&outside).expect("mkdir");
+    fs::write(outside.join("box"), "").expect("write");
+    std::os::unix::fs::symlink(&outside, t.path().join("mail/link")).expect("symlink");
+    assert!(s.open("link/box", true).is_err());
+    assert!(s.create("link/new").is_err());
+    assert!(!outside.join("new").exists());
+    assert!(s
+        .list()
+        .expect("list")
+        .iter()
+        .all(|i| !i.name.starts_with("link")));
+}
+
+#[test]
+fn held_dotlock_gives_in_use_and_stale_one_is_broken() {
+    let (t, _s) = store();
+    let inbox = t.path().join("inbox");
+    fs::write(&inbox, "").expect("write");
+    let lock = t.path().join("inbox.lock");
+    fs::write(&lock, "1").expect("write");
+    let start = std::time::Instant::now();
+    let r = MboxGuard::lock(&inbox, &LOCKS, true, std::time::Duration::from_millis(300));
+    assert!(matches!(r, Err(StoreError::InUse)));
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    // Ten minutes old: left by a dead process.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+    fs::File::options()
+        .write(true)
+        .open(&lock)
+        .expect("open")
+        .set_modified(old)
+        .expect("mtime");
+    let g = MboxGuard::lock(&inbox, &LOCKS, true, std::time::Duration::from_millis(300))
+        .expect("stale lock broken");
+    assert!(lock.exists());
+    drop(g);
+    assert!(!lock.exists());
+    let names: Vec<_> = fs::read_dir(t.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.to_string_lossy().contains(".lk")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn copy_keeps_flags_and_dates() {
+    let (_t, mut s) = store();
+    s.create("dst").expect("create");
+    append(
+        &mut s,
+        "INBOX",
+        "Subject: a\n\nA\n",
+        flags(flag::FLAGGED, &["kw"]),
+    );
+    let mut mb = s.open("INBOX", false).expect("open");
+    let r = mb.copy(&[0], "dst").expect("copy");
+    assert_eq!(r.uids, vec![1]);
+    let mut d = s.open("dst", true).expect("open");
+    assert_eq!(d.messages()[0].flags, flags(flag::FLAGGED, &["kw"]));
+    assert_eq!(d.messages()[0].internal_date, 1_700_000_000);
+    assert_eq!(fetch(&mut d, 0), "Subject: a\n\nA\n");
+    assert!(matches!(mb.copy(&[0], "nope"), Err(StoreError::NotFound)));
+}
