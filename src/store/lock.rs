@@ -220,6 +220,31 @@ fn retry(deadline: Instant, mut f: impl FnMut() -> rustix::io::Result<()>) -> Re
 
 static DOTLOCK_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// This host's name, for dotlock contents.
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether a dotlock says it belongs to a process of this host that no
+/// longer exists (killed with `kill -9`, say).
+fn owner_dead(lock: &Path) -> bool {
+    let Ok(s) = fs::read_to_string(lock) else {
+        return false;
+    };
+    let Some((pid, host)) = s.trim().split_once(':') else {
+        return false;
+    };
+    if host != hostname() || host.is_empty() {
+        return false;
+    }
+    let Some(pid) = pid.parse().ok().and_then(rustix::process::Pid::from_raw) else {
+        return false;
+    };
+    rustix::process::test_kill_process(pid) == Err(Errno::SRCH)
+}
+
 /// Takes `PATH.lock` the NFS-safe way (as liblockfile does): a uniquely
 /// named file is created, hard-linked to the lock name, and the lock is ours
 /// when the unique file then has two links (link(2) over NFS may report
@@ -242,8 +267,10 @@ pub fn dotlock(path: &Path, deadline: Instant) -> Result<PathBuf> {
             .create_new(true)
             .mode(0o644)
             .open(&tmp)?;
-        // The pid, as liblockfile writes it; content is informational.
-        let _ = writeln!(f, "{}", std::process::id());
+        // "PID:HOST", as Dovecot writes it (liblockfile's atoi reads the
+        // pid): lets a lock left by a dead process on this host be broken
+        // at once.
+        let _ = writeln!(f, "{}:{}", std::process::id(), hostname());
         drop(f);
         let _ = fs::hard_link(&tmp, &lock);
         let links = fs::metadata(&tmp).map(|m| m.nlink()).unwrap_or(0);
@@ -256,7 +283,7 @@ pub fn dotlock(path: &Path, deadline: Instant) -> Result<PathBuf> {
                 .modified()
                 .ok()
                 .and_then(|t| SystemTime::now().duration_since(t).ok());
-            if age.is_some_and(|a| a > MBOX_DOTLOCK_STALE) {
+            if age.is_some_and(|a| a > MBOX_DOTLOCK_STALE) || owner_dead(&lock) {
                 log::warn!("{}: removing stale lock file", lock.display());
                 let _ = fs::remove_file(&lock);
                 continue;

@@ -199,6 +199,40 @@ pub fn remove_state(ctl: &Path) {
     let _ = fs::remove_dir(ctl);
 }
 
+/// The state of a mailbox, created if it has none: two sessions opening a
+/// new spool at once must agree on one UIDVALIDITY, so the file is made
+/// aside and linked into place, which fails if another one got there first.
+pub fn ensure_state(ctx: &Ctx) -> Result<(u32, Uid)> {
+    if let Some(s) = read_state(&ctx.ctl) {
+        return Ok(s);
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&ctx.ctl)?;
+    let v = index::new_uid_validity(&ctx.ctl_root)?;
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = ctx
+        .ctl
+        .join(format!("{STATE_FILE}.{}.{n}.new", std::process::id()));
+    let r = (|| -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        writeln!(f, "{v} 1")?;
+        f.sync_all()?;
+        match fs::hard_link(&tmp, ctx.ctl.join(STATE_FILE)) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
+    })();
+    let _ = fs::remove_file(&tmp);
+    r?;
+    read_state(&ctx.ctl).ok_or_else(|| StoreError::Corrupt("unreadable mbox state file".into()))
+}
+
 /// Gives a new (empty) mailbox its UIDVALIDITY.
 pub fn new_state(ctx: &Ctx) -> Result<()> {
     fs::DirBuilder::new()
@@ -265,15 +299,7 @@ impl Ctx {
         let uid_validity = match (&base, state) {
             (Some(b), _) => b.uid_validity,
             (None, Some((v, _))) => v,
-            (None, None) => {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&self.ctl_root)?;
-                let v = index::new_uid_validity(&self.ctl_root)?;
-                write_state(&self.ctl, v, 1)?;
-                v
-            }
+            (None, None) => ensure_state(self)?.0,
         };
         let mut floor = base.as_ref().map_or(0, |b| b.uid_last);
         if let Some((v, n)) = state {
@@ -352,6 +378,7 @@ impl Ctx {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("mbox");
+        clean_leftovers(dir, name);
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!(".{name}.mailaccess-{}-{n}.tmp", std::process::id()));
         let r = (|| -> Result<Snapshot> {
@@ -504,6 +531,33 @@ impl Ctx {
 }
 
 use std::os::unix::fs::PermissionsExt;
+
+/// Removes what a killed rewrite left next to the mbox `name`: its new file
+/// (only the holder of the write lock writes one, and that is us now) and
+/// dotlock link files older than a minute.
+fn clean_leftovers(dir: &Path, name: &str) {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return;
+    };
+    let ours = format!(".{name}.mailaccess-");
+    let lk = format!(".{name}.lk");
+    for e in rd.flatten() {
+        let f = e.file_name();
+        let Some(f) = f.to_str() else {
+            continue;
+        };
+        let old = || {
+            e.metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|a| a > Duration::from_secs(60))
+        };
+        if (f.starts_with(&ours) && f.ends_with(".tmp")) || (f.starts_with(&lk) && old()) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
 
 /// A client's message as one mbox message: a `From ` line, LF line ends
 /// (as MTAs store mail), and every line starting with `From ` quoted as

@@ -141,7 +141,25 @@ pub(super) fn read(
     }
     drop(map);
     drop(guard);
-    let guard = ctx.lock(true)?;
+    let guard = match ctx.lock(true) {
+        Ok(g) => g,
+        // Busy, or a spool we may read but not lock for writing: serve the
+        // file as it is, UIDs as computed (every session computes the same).
+        Err(e)
+            if matches!(&e, StoreError::InUse)
+                || matches!(&e, StoreError::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied) =>
+        {
+            log::warn!("{}: cannot write UIDs: {e}", ctx.path.display());
+            let recent = snap
+                .entries
+                .iter()
+                .filter(|e| !e.old)
+                .map(|e| e.uid)
+                .collect();
+            return Ok((snap, recent));
+        }
+        Err(e) => return Err(e),
+    };
     let map = Map::new(guard.file())?;
     let mut snap = ctx.load(&guard, &map, prev)?;
     let mut recent = HashSet::new();
@@ -160,13 +178,7 @@ pub(super) fn read(
 /// The state of a mailbox whose file does not exist (a spool before the
 /// first delivery).
 fn empty(ctx: &Ctx) -> Result<Snapshot> {
-    let (uid_validity, uid_next) = match file::read_state(&ctx.ctl) {
-        Some(s) => s,
-        None => {
-            file::new_state(ctx)?;
-            file::read_state(&ctx.ctl).ok_or(StoreError::Corrupt("state file".into()))?
-        }
-    };
+    let (uid_validity, uid_next) = file::ensure_state(ctx)?;
     Ok(Snapshot {
         stamp: None,
         uid_validity,
