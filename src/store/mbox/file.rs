@@ -669,10 +669,16 @@ fn write_entry(
     if !e.flags.keywords.is_empty() {
         write!(out, "X-Keywords: {}{eol_s}", e.flags.keywords.join(" "))?;
     }
-    out.write_all(eol)?;
     let body = &data[e.msg.body.clone()];
+    let fix_end = !body.is_empty() && !body.ends_with(b"\n");
+    // As Dovecot writes it: a body holding an unquoted line that looks like
+    // a separator (Dovecot does not quote them) stays one message for us,
+    // Dovecot and mutt, and its bytes, so its RFC822.SIZE, never change.
+    let len = body.len() + if fix_end { eol.len() } else { 0 };
+    write!(out, "Content-Length: {len}{eol_s}")?;
+    out.write_all(eol)?;
     out.write_all(body)?;
-    if !body.is_empty() && !body.ends_with(b"\n") {
+    if fix_end {
         out.write_all(eol)?;
     }
     out.write_all(eol)?;

@@ -413,3 +413,28 @@ fn copy_keeps_flags_and_dates() {
     assert_eq!(fetch(&mut d, 0), "Subject: a\n\nA\n");
     assert!(matches!(mb.copy(&[0], "nope"), Err(StoreError::NotFound)));
 }
+
+#[test]
+fn unquoted_separator_in_a_body_survives_our_rewrites() {
+    // Dovecot stores bodies unquoted and relies on Content-Length.
+    let body = "x\n\nFrom bob Sat Nov 21 06:13:17 2026\ny\n";
+    let f = format!(
+        "From a Sat Nov 21 06:13:17 2026\nX-IMAPbase: 5 0000000002\nX-UID: 1\nContent-Length: {}\n\n{body}\nFrom a Sat Nov 21 06:13:17 2026\nX-UID: 2\n\nz\n",
+        body.len()
+    );
+    let (t, mut s) = store();
+    fs::write(t.path().join("inbox"), f).expect("write");
+    let mut mb = s.open("INBOX", false).expect("open");
+    assert_eq!(mb.messages().len(), 2);
+    let size = mb.messages()[0].size;
+    for _ in 0..3 {
+        mb.store(&[0, 1], FlagOp::Add, &flags(flag::SEEN, &[]))
+            .expect("store");
+        mb.store(&[0], FlagOp::Remove, &flags(flag::SEEN, &[]))
+            .expect("store");
+    }
+    let mut again = s.open("INBOX", true).expect("open");
+    assert_eq!(again.messages().len(), 2);
+    assert_eq!(again.messages()[0].size, size);
+    assert_eq!(fetch(&mut again, 0), format!("\n{body}"));
+}
