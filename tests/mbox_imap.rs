@@ -1,0 +1,150 @@
+//! Transcript tests of the built `imapd` on an mbox store
+//! (`mail_location = mbox:~/mail:INBOX=~/spool/inbox`): the spool as an MTA
+//! writes it, status headers never shown, sizes as Dovecot counts them,
+//! `/` as the separator.
+
+mod common;
+
+use common::{server_command, transcript, Home, Server};
+
+const SPOOL: &str = "From alice@example.org Mon Feb  7 21:52:25 1994\n\
+From: Alice <alice@example.org>\n\
+Subject: Hello\n\
+\n\
+Hi Bob,\n\
+From here on\n\
+>From quoted\n\
+\n\
+From carol@example.org Tue Feb  8 10:00:00 1994\n\
+From: Carol <carol@example.org>\n\
+Subject: Two\n\
+\n\
+two\n";
+
+fn mbox_home() -> Home {
+    let h = Home::new();
+    std::fs::create_dir_all(h.path().join("spool")).expect("mkdir");
+    std::fs::create_dir_all(h.path().join("mail")).expect("mkdir");
+    std::fs::write(h.path().join("spool/inbox"), SPOOL).expect("spool");
+    h.fix_owner();
+    h
+}
+
+fn imapd(h: &Home) -> Server {
+    let loc = format!(
+        "mail_location=mbox:{0}/mail:INBOX={0}/spool/inbox",
+        h.path().display()
+    );
+    Server::start(server_command(
+        env!("CARGO_BIN_EXE_imapd"),
+        h,
+        &["-o", &loc],
+    ))
+}
+
+#[test]
+fn select_fetch_store_expunge_on_the_spool() {
+    let h = mbox_home();
+    let mut s = imapd(&h);
+    transcript(
+        &mut s,
+        r"
+        S: * PREAUTH {}
+        C: a1 SELECT INBOX
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
+        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted.
+        S: * 2 EXISTS
+        S: * 2 RECENT
+        S: * OK [UNSEEN 1] First unseen.
+        S: * OK [UIDVALIDITY {}] UIDs valid
+        S: * OK [UIDNEXT 3] Predicted next UID
+        S: a1 OK [READ-WRITE] Select completed.
+        C: a2 FETCH 1:* (UID FLAGS RFC822.SIZE)
+        S: * 1 FETCH (UID 1 FLAGS (\Recent) RFC822.SIZE 88)
+        S: * 2 FETCH (UID 2 FLAGS (\Recent) RFC822.SIZE 54)
+        S: a2 OK Fetch completed.
+        C: a3 FETCH 1 BODY.PEEK[]
+        S: * 1 FETCH (BODY[] {88}\r\nFrom: Alice <alice@example.org>\r\nSubject: Hello\r\n\r\nHi Bob,\r\nFrom here on\r\n>From quoted\r\n)
+        S: a3 OK Fetch completed.
+        C: a4 STORE 1 +FLAGS (\Flagged $Work)
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work)
+        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work \*)] Flags permitted.
+        S: * 1 FETCH (FLAGS (\Flagged $Work \Recent))
+        S: a4 OK Store completed.
+        C: a5 FETCH 1 (RFC822.SIZE BODY.PEEK[HEADER])
+        S: * 1 FETCH (RFC822.SIZE 88 BODY[HEADER] {51}\r\nFrom: Alice <alice@example.org>\r\nSubject: Hello\r\n\r\n)
+        S: a5 OK Fetch completed.
+        C: a6 STORE 2 +FLAGS.SILENT (\Deleted)
+        S: a6 OK Store completed.
+        C: a7 EXPUNGE
+        S: * 2 EXPUNGE
+        S: a7 OK Expunge completed.
+        C: a8 APPEND INBOX (\Seen) {17+}
+        C: Subject: new\r\n\r\nx
+        S: * 2 EXISTS
+        S: * 2 RECENT
+        S: a8 OK [APPENDUID {} 3] Append completed.
+        C: a9 UID FETCH 3 (FLAGS BODY[])
+        S: * 2 FETCH (UID 3 FLAGS (\Seen \Recent) BODY[] {19}\r\nSubject: new\r\n\r\nx\r\n)
+        S: a9 OK Fetch completed.
+        C: b1 LOGOUT
+        S: * BYE Logging out
+        S: b1 OK Logout completed.
+        ",
+    );
+    assert_eq!(s.wait(), Some(0));
+    let raw = std::fs::read_to_string(h.path().join("spool/inbox")).expect("spool");
+    assert!(
+        raw.contains("X-UID: 1\n") && raw.contains("X-Keywords: $Work\n"),
+        "{raw}"
+    );
+    assert!(!raw.contains("Subject: Two"), "{raw}");
+}
+
+#[test]
+fn folders_with_slash_separator() {
+    let h = mbox_home();
+    let mut s = imapd(&h);
+    transcript(
+        &mut s,
+        r#"
+        S: * PREAUTH {}
+        C: a1 CREATE Archive/2024
+        S: a1 OK Create completed.
+        C: a2 LIST "" "*"
+        S: * LIST (\Noselect \HasChildren) "/" Archive
+        S: * LIST (\HasNoChildren) "/" Archive/2024
+        S: * LIST (\HasNoChildren) "/" INBOX
+        S: a2 OK List completed.
+        C: a3 SELECT INBOX
+        S: {}
+        S: {}
+        S: {}
+        S: {}
+        S: {}
+        S: {}
+        S: {}
+        S: a3 OK [READ-WRITE] Select completed.
+        C: a4 COPY 1:2 Archive/2024
+        S: a4 OK [COPYUID {} 1:2 1:2] Copy completed.
+        C: a5 STATUS Archive/2024 (MESSAGES UIDNEXT)
+        S: * STATUS Archive/2024 (MESSAGES 2 UIDNEXT 3)
+        S: a5 OK Status completed.
+        C: a6 RENAME Archive Old
+        S: a6 OK Rename completed.
+        C: a7 LIST "" "%/%"
+        S: * LIST (\HasNoChildren) "/" Old/2024
+        S: a7 OK List completed.
+        C: a8 DELETE Old/2024
+        S: a8 OK Delete completed.
+        C: a9 CREATE ../escape
+        S: a9 NO {}
+        C: b1 LOGOUT
+        S: * BYE Logging out
+        S: b1 OK Logout completed.
+        "#,
+    );
+    assert_eq!(s.wait(), Some(0));
+    assert!(h.path().join("mail/Old").is_dir());
+    assert!(!h.path().join("escape").exists());
+}
