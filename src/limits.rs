@@ -189,3 +189,13 @@ pub const MBOX_FROM_LINE_MAX: usize = 1000;
 /// (`[LIMIT]`) rather than letting one file exhaust the address space on
 /// 32-bit systems or take minutes per sync.
 pub const MBOX_FILE_MAX: u64 = 16 * 1024 * 1024 * 1024;
+
+/// mbox files at least this large get a cache of their parse
+/// (`mailaccess-mbox-index`): below it, parsing costs less than reading and
+/// writing the cache.
+pub const MBOX_CACHE_MIN: u64 = 1024 * 1024;
+
+/// Largest mbox message copied into memory when a client reads it; bigger
+/// ones are copied (under the lock) to an anonymous temporary file, so
+/// memory does not grow with message size.
+pub const MBOX_MESSAGE_MEMORY_MAX: u64 = 1024 * 1024;

@@ -29,9 +29,10 @@ use std::time::Duration;
 
 use memmap2::Mmap;
 
+use super::cache;
 use super::parse::{self, Msg};
 use crate::config::MboxLock;
-use crate::limits::{APPEND_MAX, CONTROL_FILE_MAX, KEYWORDS_MAX, MBOX_FILE_MAX};
+use crate::limits::{APPEND_MAX, CONTROL_FILE_MAX, KEYWORDS_MAX, MBOX_CACHE_MIN, MBOX_FILE_MAX};
 use crate::store::lock::MboxGuard;
 use crate::store::{flag, index, Flags, Result, StoreError, Uid};
 
@@ -48,6 +49,10 @@ pub struct Ctx {
     pub ctl_root: PathBuf,
     pub locks: Vec<MboxLock>,
     pub wait: Duration,
+    /// INBOX, whose missing file (a spool before the first delivery, or
+    /// removed when emptied) is an empty mailbox; a missing folder file
+    /// was deleted or renamed.
+    pub inbox: bool,
 }
 
 /// What identifies one version of the file: a change to any of these
@@ -70,6 +75,25 @@ impl Stamp {
             mtime: m.mtime(),
             mtime_ns: m.mtime_nsec(),
         }
+    }
+
+    pub fn fields(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.dev, self.ino, self.size, self.mtime, self.mtime_ns
+        )
+    }
+
+    pub fn from_fields(s: &str) -> Option<Stamp> {
+        let mut w = s.split(' ').map(|x| x.parse::<i64>().ok());
+        let mut n = || w.next().flatten();
+        Some(Stamp {
+            dev: u64::try_from(n()?).ok()?,
+            ino: u64::try_from(n()?).ok()?,
+            size: u64::try_from(n()?).ok()?,
+            mtime: n()?,
+            mtime_ns: n()?,
+        })
     }
 
     /// The stamp of the file at `path` now (None: missing).
@@ -101,17 +125,33 @@ pub struct Snapshot {
     pub base_ok: bool,
     pub keywords: Vec<String>,
     pub entries: Vec<Entry>,
-    /// The last message's From line and header, to recognise the file when
-    /// it has grown.
-    pub tail: Vec<u8>,
+    /// Checksums of the first and the last message's From line and header
+    /// (`0, 0` when empty): recognise the file when it has grown, or when
+    /// a cached index claims to describe it.
+    pub check: (u64, u64),
 }
 
-fn tail_of(data: &[u8], entries: &[Entry]) -> Vec<u8> {
-    entries
-        .last()
-        .and_then(|l| data.get(l.msg.from.start..l.msg.header.end))
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default()
+fn fnv1a(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in data {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The checksum of one entry's From line and header as `data` holds them
+/// (0 if `data` is too short).
+fn entry_sum(data: &[u8], e: Option<&Entry>) -> u64 {
+    e.and_then(|e| data.get(e.msg.from.start..e.msg.header.end))
+        .map_or(0, fnv1a)
+}
+
+pub fn check_of(data: &[u8], entries: &[Entry]) -> (u64, u64) {
+    (
+        entry_sum(data, entries.first()),
+        entry_sum(data, entries.last()),
+    )
 }
 
 impl Snapshot {
@@ -257,6 +297,28 @@ impl Ctx {
         if data.len() as u64 != stamp.size {
             return Err(StoreError::InUse);
         }
+        // A fresh open starts from the cache of an earlier parse, if any.
+        let cached;
+        let prev = match prev {
+            Some(p) => Some(p),
+            None => {
+                cached = cache::load(&self.ctl);
+                cached.as_ref()
+            }
+        };
+        if let Some(p) = prev {
+            if p.stamp.as_ref() == Some(&stamp) && check_of(data, &p.entries) == p.check {
+                return Ok(p.clone());
+            }
+        }
+        let snap = self.parse(data, stamp, prev)?;
+        if data.len() as u64 >= MBOX_CACHE_MIN {
+            cache::save(&self.ctl, &snap);
+        }
+        Ok(snap)
+    }
+
+    fn parse(&self, data: &[u8], stamp: Stamp, prev: Option<&Snapshot>) -> Result<Snapshot> {
         let mut msgs: Vec<(Msg, Option<u64>)> = Vec::new();
         let base;
         // A file that only grew (new mail appended) keeps its messages:
@@ -265,10 +327,9 @@ impl Ctx {
         let reuse = prev.filter(|p| {
             p.stamp.as_ref().is_some_and(|ps| {
                 ps.dev == stamp.dev && ps.ino == stamp.ino && ps.size <= stamp.size
-            }) && p
-                .entries
-                .last()
-                .is_some_and(|l| data.get(l.msg.from.start..l.msg.header.end) == Some(&p.tail[..]))
+            }) && p.entries.last().is_some_and(|l| {
+                check_of(data, &p.entries) == p.check && entry_sum(data, Some(l)) != 0
+            })
         });
         match reuse.and_then(|p| Some((p, p.entries.split_last()?))) {
             Some((p, (last, keep))) => {
@@ -358,7 +419,7 @@ impl Ctx {
             uid_next,
             base_ok: base.is_some(),
             keywords,
-            tail: tail_of(data, &entries),
+            check: check_of(data, &entries),
             entries,
         })
     }
@@ -450,8 +511,13 @@ impl Ctx {
             uid_next: written.uid_next,
             base_ok: !written.entries.is_empty(),
             keywords: written.keywords.clone(),
-            tail: tail_of(map.data(), &entries),
+            check: check_of(map.data(), &entries),
             entries,
+        })
+        .inspect(|snap| {
+            if map.data().len() as u64 >= MBOX_CACHE_MIN {
+                cache::save(&self.ctl, snap);
+            }
         })
     }
 
@@ -683,6 +749,21 @@ fn write_entry(
     }
     out.write_all(eol)?;
     Ok(())
+}
+
+/// An anonymous temporary file (O_TMPFILE: nothing is left behind if the
+/// process dies) for a message too big to copy into memory.
+pub fn anonymous_file() -> Result<File> {
+    use rustix::fs::{Mode, OFlags, CWD};
+    let dir = std::env::var_os("TMPDIR").unwrap_or_else(|| "/tmp".into());
+    let fd = rustix::fs::openat(
+        CWD,
+        dir.as_os_str(),
+        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::RUSR | Mode::WUSR,
+    )
+    .map_err(io::Error::from)?;
+    Ok(File::from(fd))
 }
 
 /// The served bytes of one entry.

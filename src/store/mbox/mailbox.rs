@@ -4,10 +4,10 @@
 //! between commands. `sync` costs one `stat` when the file is unchanged.
 
 use std::collections::HashSet;
-use std::io::Cursor;
+use std::io::{Cursor, Seek, SeekFrom, Write};
 
 use super::file::{self, Ctx, Map, Snapshot, Stamp};
-use crate::limits::KEYWORDS_MAX;
+use crate::limits::{KEYWORDS_MAX, MBOX_MESSAGE_MEMORY_MAX};
 use crate::store::{
     flag, Appended, Changes, FlagOp, Flags, Mailbox, Message, MessageRead, ModSeq, Result,
     StoreError, Uid,
@@ -121,7 +121,7 @@ pub(super) fn read(
 ) -> Result<(Snapshot, HashSet<Uid>)> {
     let guard = match ctx.lock(false) {
         Ok(g) => g,
-        Err(StoreError::NotFound) => return Ok((empty(ctx)?, HashSet::new())),
+        Err(StoreError::NotFound) if ctx.inbox => return Ok((empty(ctx)?, HashSet::new())),
         Err(e) => return Err(e),
     };
     let map = Map::new(guard.file())?;
@@ -186,7 +186,7 @@ fn empty(ctx: &Ctx) -> Result<Snapshot> {
         base_ok: false,
         keywords: Vec::new(),
         entries: Vec::new(),
-        tail: Vec::new(),
+        check: (0, 0),
     })
 }
 
@@ -294,8 +294,17 @@ impl Mailbox for MboxMailbox {
             self.current = snap;
         }
         let k = self.current.find(uid).ok_or(StoreError::Expunged)?;
-        let bytes = file::served(map.data(), &self.current.entries[k]);
-        Ok(Box::new(Cursor::new(bytes)))
+        let e = &self.current.entries[k];
+        if e.size <= MBOX_MESSAGE_MEMORY_MAX {
+            return Ok(Box::new(Cursor::new(file::served(map.data(), e))));
+        }
+        // A big message goes to an anonymous file rather than memory.
+        let mut f = file::anonymous_file()?;
+        for r in e.msg.served() {
+            f.write_all(map.data().get(r).unwrap_or_default())?;
+        }
+        f.seek(SeekFrom::Start(0))?;
+        Ok(Box::new(f))
     }
 
     fn store(&mut self, indexes: &[usize], op: FlagOp, flags: &Flags) -> Result<Vec<usize>> {

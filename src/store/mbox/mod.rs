@@ -13,6 +13,7 @@
 //! See `file.rs` for the file format and how it is written, `parse.rs` for
 //! how it is read.
 
+pub mod cache;
 pub mod file;
 pub mod mailbox;
 pub mod parse;
@@ -115,6 +116,7 @@ impl MboxStore {
             ctl_root: self.root.join(CONTROL_DIR),
             locks: self.locks.clone(),
             wait: LOCK_WAIT_MAX,
+            inbox: is_inbox(name),
         })
     }
 

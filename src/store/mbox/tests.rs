@@ -438,3 +438,91 @@ fn unquoted_separator_in_a_body_survives_our_rewrites() {
     assert_eq!(again.messages()[0].size, size);
     assert_eq!(fetch(&mut again, 0), format!("\n{body}"));
 }
+
+/// An mbox of `n` messages of about 4 KiB with X-UIDs 1..=n.
+fn big_mbox(n: u32) -> String {
+    let mut f = String::new();
+    for i in 1..=n {
+        f.push_str("From a Sat Nov 21 06:13:17 2026\n");
+        if i == 1 {
+            f.push_str(&format!("X-IMAPbase: 77 {n:010}\n"));
+        }
+        f.push_str(&format!("Subject: m{i}\nX-UID: {i:04}\nStatus: RO\n\n"));
+        for _ in 0..64 {
+            f.push_str("0123456789012345678901234567890123456789012345678901234567890123\n");
+        }
+        f.push('\n');
+    }
+    f
+}
+
+#[test]
+fn reopening_a_big_unchanged_mbox_uses_the_cache() {
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    fs::write(&inbox, big_mbox(300)).expect("write");
+    let mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.messages()[149].uid, 150);
+    assert!(t
+        .path()
+        .join("mail/.imap/INBOX")
+        .join(cache::CACHE_FILE)
+        .exists());
+    // Change a message in the middle without changing size or time: only a
+    // parse would see it, so the cache is what was used.
+    let mtime = fs::metadata(&inbox)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let raw = fs::read_to_string(&inbox).expect("read");
+    fs::write(&inbox, raw.replace("X-UID: 0150\n", "X-UID: 0999\n")).expect("write");
+    fs::File::options()
+        .write(true)
+        .open(&inbox)
+        .expect("open")
+        .set_modified(mtime)
+        .expect("mtime");
+    let mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.messages()[149].uid, 150, "the cache was not used");
+    // A delivery: parsed from the last message on, new UID.
+    deliver(&inbox, "Subject: new\n\nnew\n");
+    let mut mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.messages().len(), 301);
+    assert_eq!(mb.messages()[300].uid, 301);
+    assert_eq!(fetch(&mut mb, 300), "Subject: new\n\nnew\n");
+    // A damaged cache is ignored.
+    let c = t.path().join("mail/.imap/INBOX").join(cache::CACHE_FILE);
+    let text = fs::read_to_string(&c).expect("cache");
+    fs::write(&c, text.replacen("m 1 ", "m 2 ", 1)).expect("write");
+    fs::write(&inbox, big_mbox(300)).expect("write");
+    let mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.messages()[0].uid, 1);
+    assert_eq!(mb.messages().len(), 300);
+}
+
+#[test]
+fn big_message_is_served_from_a_file_not_memory() {
+    let (_t, mut s) = store();
+    let body = "x".repeat(70) + "\r\n";
+    let msg = format!("Subject: big\r\n\r\n{}", body.repeat(20_000));
+    append(&mut s, "INBOX", &msg, Flags::default());
+    let mut mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.messages()[0].size, msg.len() as u64);
+    let got = fetch(&mut mb, 0);
+    assert_eq!(got.len() + 20_002, msg.len());
+    assert_eq!(crate::mime::crlf::to_crlf(got.as_bytes()), msg.as_bytes());
+}
+
+#[test]
+fn deleted_folder_ends_the_selection_but_a_vanished_spool_is_empty() {
+    let (t, mut s) = store();
+    s.create("f").expect("create");
+    append(&mut s, "f", "Subject: a\n\nA\n", Flags::default());
+    append(&mut s, "INBOX", "Subject: a\n\nA\n", Flags::default());
+    let mut f = s.open("f", false).expect("open");
+    let mut inbox = s.open("INBOX", false).expect("open");
+    s.delete("f").expect("delete");
+    assert!(matches!(f.sync(true), Err(StoreError::NotFound)));
+    fs::remove_file(t.path().join("inbox")).expect("rm");
+    let c = inbox.sync(true).expect("sync");
+    assert_eq!(c.expunged, vec![1]);
+}
