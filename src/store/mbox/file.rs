@@ -162,6 +162,13 @@ impl Snapshot {
             && (!self.base_ok || self.entries.iter().any(|e| !e.persisted || !e.old))
     }
 
+    /// Whether some UID is not in the file yet (or `X-IMAPbase` is
+    /// missing): the file must be written before UIDs are handed out for
+    /// good, or appended to.
+    pub fn uids_unwritten(&self) -> bool {
+        !self.entries.is_empty() && (!self.base_ok || self.entries.iter().any(|e| !e.persisted))
+    }
+
     pub fn find(&self, uid: Uid) -> Option<usize> {
         self.entries.binary_search_by_key(&uid, |e| e.uid).ok()
     }

@@ -111,14 +111,21 @@ fn message(e: &file::Entry, recent: bool) -> Message {
     }
 }
 
-/// Reads the file; with `write`, also writes new UIDs and claims the
-/// messages not yet seen by anyone (returned: `\Recent` for this session).
-/// A missing file is an empty mailbox.
+/// Reads the file. UIDs not yet in it are written by any session (as
+/// Dovecot does), so that every session shows the same UIDs even when
+/// unwritten messages later disappear; with `claim` (a read-write session)
+/// messages nobody has seen get `Status: O` too and are returned as this
+/// session's `\Recent`. A read-only session gets the unclaimed ones as
+/// `\Recent` without taking them. A missing INBOX is empty.
 pub(super) fn read(
     ctx: &Ctx,
-    write: bool,
+    claim: bool,
     prev: Option<&Snapshot>,
 ) -> Result<(Snapshot, HashSet<Uid>)> {
+    let unclaimed = |s: &Snapshot| -> HashSet<Uid> {
+        s.entries.iter().filter(|e| !e.old).map(|e| e.uid).collect()
+    };
+    let must_write = |s: &Snapshot| s.uids_unwritten() || (claim && s.needs_write());
     let guard = match ctx.lock(false) {
         Ok(g) => g,
         Err(StoreError::NotFound) if ctx.inbox => return Ok((empty(ctx)?, HashSet::new())),
@@ -126,16 +133,11 @@ pub(super) fn read(
     };
     let map = Map::new(guard.file())?;
     let snap = ctx.load(&guard, &map, prev)?;
-    if !write || !snap.needs_write() {
-        let recent = if write {
+    if !must_write(&snap) {
+        let recent = if claim {
             HashSet::new()
         } else {
-            // Read-only sessions show \Recent without taking it.
-            snap.entries
-                .iter()
-                .filter(|e| !e.old)
-                .map(|e| e.uid)
-                .collect()
+            unclaimed(&snap)
         };
         return Ok((snap, recent));
     }
@@ -144,30 +146,32 @@ pub(super) fn read(
     let guard = match ctx.lock(true) {
         Ok(g) => g,
         // Busy, or a spool we may read but not lock for writing: serve the
-        // file as it is, UIDs as computed (every session computes the same).
+        // file as it is, UIDs as computed (every session computes the same
+        // unless unwritten messages vanish meanwhile).
         Err(e)
             if matches!(&e, StoreError::InUse)
                 || matches!(&e, StoreError::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied) =>
         {
             log::warn!("{}: cannot write UIDs: {e}", ctx.path.display());
-            let recent = snap
-                .entries
-                .iter()
-                .filter(|e| !e.old)
-                .map(|e| e.uid)
-                .collect();
+            let recent = unclaimed(&snap);
             return Ok((snap, recent));
         }
         Err(e) => return Err(e),
     };
     let map = Map::new(guard.file())?;
     let mut snap = ctx.load(&guard, &map, prev)?;
-    let mut recent = HashSet::new();
-    if snap.needs_write() {
-        for e in &mut snap.entries {
-            if !e.old {
-                recent.insert(e.uid);
-                e.old = true;
+    let mut recent = if claim {
+        HashSet::new()
+    } else {
+        unclaimed(&snap)
+    };
+    if must_write(&snap) {
+        if claim {
+            for e in &mut snap.entries {
+                if !e.old {
+                    recent.insert(e.uid);
+                    e.old = true;
+                }
             }
         }
         snap = ctx.rewrite(&guard, &map, &snap)?;

@@ -155,6 +155,9 @@ impl MboxStore {
                     continue;
                 }
                 let t = entry.file_type()?;
+                if entry.path() == self.inbox {
+                    continue; // the spool kept under the root is INBOX
+                }
                 if t.is_dir() {
                     if depth + 1 < MAILBOX_DEPTH_MAX {
                         stack.push((entry.path(), format!("{name}{SEPARATOR}"), depth + 1));
@@ -267,8 +270,7 @@ pub(crate) fn append_to(ctx: &Ctx, msgs: &[(Vec<u8>, Flags, i64)]) -> Result<App
         let guard = ctx.lock(true)?;
         let map = Map::new(guard.file())?;
         let snap = ctx.load(&guard, &map, None)?;
-        if !snap.entries.is_empty() && (!snap.base_ok || snap.entries.iter().any(|e| !e.persisted))
-        {
+        if snap.uids_unwritten() {
             // UIDs must stay ascending in the file: write the ones given to
             // new deliveries first, then append to the new file.
             ctx.rewrite(&guard, &map, &snap)?;

@@ -526,3 +526,47 @@ fn deleted_folder_ends_the_selection_but_a_vanished_spool_is_empty() {
     let c = inbox.sync(true).expect("sync");
     assert_eq!(c.expunged, vec![1]);
 }
+
+#[test]
+fn examine_writes_uids_so_a_vanished_message_never_gives_its_uid_away() {
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    deliver(&inbox, "Subject: one\n\n1\n");
+    deliver(&inbox, "Subject: two\n\n2\n");
+    let ro = s.open("INBOX", true).expect("examine");
+    assert_eq!(
+        ro.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let raw = fs::read_to_string(&inbox).expect("read");
+    assert!(raw.contains("X-UID: 2\n"), "{raw}");
+    assert!(
+        !raw.contains("Status: O"),
+        "EXAMINE must not take \\Recent: {raw}"
+    );
+    // Another program removes message 2, then mail arrives.
+    let cut = raw.rfind("From mta@").expect("second");
+    fs::write(&inbox, &raw[..cut]).expect("write");
+    deliver(&inbox, "Subject: three\n\n3\n");
+    let mb = s.open("INBOX", true).expect("examine");
+    assert_eq!(
+        mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+}
+
+#[test]
+fn spool_inside_the_root_is_only_inbox() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let root = t.path().join("mail");
+    let mut s =
+        MboxStore::open_store(root.clone(), root.join("inbox"), LOCKS.to_vec()).expect("store");
+    append(&mut s, "INBOX", "Subject: a\n\nA\n", Flags::default());
+    let names: Vec<_> = s
+        .list()
+        .expect("list")
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names, vec!["INBOX"]);
+}
