@@ -323,4 +323,39 @@ mod tests {
         assert!(matches!(r, Err(StoreError::InUse)));
         assert!(start.elapsed() < Duration::from_secs(5));
     }
+
+    #[test]
+    fn posix_lock_of_another_process_is_honoured() {
+        // Python's fcntl.lockf is F_SETLK, as MTAs lock mbox files.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("mbox");
+        std::fs::write(&p, "").expect("write");
+        let mut child = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import fcntl,sys,time\nf=open(sys.argv[1],'r+')\nfcntl.lockf(f,fcntl.LOCK_EX)\n\
+                 print('locked',flush=True)\ntime.sleep(3)",
+            )
+            .arg(&p)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("read");
+        assert_eq!(line, "locked\n");
+        let short = Duration::from_millis(200);
+        for kinds in [&[MboxLock::Fcntl][..], &[MboxLock::Lockf]] {
+            let r = MboxGuard::lock(&p, kinds, false, short);
+            assert!(matches!(r, Err(StoreError::InUse)), "{kinds:?}");
+        }
+        // flock(2) locks are a different lock.
+        assert!(MboxGuard::lock(&p, &[MboxLock::Flock], true, short).is_ok());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(MboxGuard::lock(&p, &[MboxLock::Fcntl], true, Duration::from_secs(5)).is_ok());
+    }
 }

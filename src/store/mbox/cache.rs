@@ -155,9 +155,18 @@ pub fn load(ctl: &Path) -> Option<Snapshot> {
     if !keywords.iter().all(|k| valid_keyword(k)) {
         return None;
     }
-    let mut entries = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
     for l in lines {
-        entries.push(entry(l.strip_prefix("m ")?)?);
+        let e = entry(l.strip_prefix("m ")?)?;
+        // Every range inside the file it describes, in order, UIDs
+        // ascending: a cache is never trusted to index out of bounds.
+        let after_prev = entries
+            .last()
+            .is_none_or(|p| p.msg.body.end <= e.msg.from.start && p.uid < e.uid);
+        if !after_prev || e.msg.body.end as u64 > stamp.size {
+            return None;
+        }
+        entries.push(e);
     }
     Some(Snapshot {
         stamp: Some(stamp),

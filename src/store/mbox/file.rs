@@ -61,7 +61,7 @@ pub struct Ctx {
 pub struct Stamp {
     dev: u64,
     ino: u64,
-    size: u64,
+    pub size: u64,
     mtime: i64,
     mtime_ns: i64,
 }
