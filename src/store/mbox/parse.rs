@@ -185,18 +185,20 @@ fn message(data: &[u8], at: usize) -> (Msg, usize, Option<Base>, bool) {
         let e = line_end(data, p);
         let line = &data[p..e];
         if line == b"\n" || line == b"\r\n" {
-            m.blank = line.len();
-            body_start = e;
+            if e == data.len() || is_from_line(data, e) {
+                // The blank line before the next From line (or the end)
+                // is the separator: a message with a header and no body.
+                body_start = p;
+            } else {
+                m.blank = line.len();
+                body_start = e;
+            }
             break;
         }
         if (line[0] == b' ' || line[0] == b'\t') && !fields.is_empty() {
             if let Some(f) = fields.last_mut() {
                 f.0.end = e;
             }
-        } else if is_from_line(data, p) && fields.is_empty() {
-            // A message with no header and no body: next message.
-            body_start = p;
-            break;
         } else {
             let name_end = line.iter().position(|&b| b == b':').map_or(p, |c| p + c);
             fields.push((p..e, name_end));
@@ -562,11 +564,26 @@ mod tests {
 
     #[test]
     fn message_without_body_or_header() {
+        // A From line right after a From line has no blank line before it:
+        // a (strange) header line, not a separator.
         let f = format!("{F1}{F1}Subject: x\n");
         let p = parse(f.as_bytes()).expect("parse");
-        assert_eq!(p.messages.len(), 2);
-        assert_eq!(served(f.as_bytes(), &p.messages[0]), b"");
-        assert_eq!(served(f.as_bytes(), &p.messages[1]), b"Subject: x\n");
+        assert_eq!(p.messages.len(), 1);
+        // Empty messages, and a header without a body: the blank line
+        // before the next From line is the separator.
+        let f = format!("{F1}\n{F1}Subject: x\n\n{F1}Subject: y\n\n\n{F1}Subject: z\n\n");
+        let p = parse(f.as_bytes()).expect("parse");
+        assert_eq!(p.messages.len(), 4);
+        let s: Vec<_> = p.messages.iter().map(|m| served(f.as_bytes(), m)).collect();
+        assert_eq!(
+            s,
+            vec![
+                &b""[..],
+                b"Subject: x\n",
+                b"Subject: y\n\n",
+                b"Subject: z\n"
+            ]
+        );
     }
 
     #[test]
