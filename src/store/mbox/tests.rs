@@ -2,7 +2,7 @@
 //! against the file's bytes.
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use super::*;
@@ -569,4 +569,52 @@ fn spool_inside_the_root_is_only_inbox() {
         .map(|i| i.name)
         .collect();
     assert_eq!(names, vec!["INBOX"]);
+}
+
+#[test]
+fn in_place_rewrite_by_mutt_is_reported_as_expunge_and_flags() {
+    let (t, mut s) = store();
+    for b in ["A", "B", "C"] {
+        append(
+            &mut s,
+            "INBOX",
+            &format!("Subject: {b}\n\n{b}\n"),
+            Flags::default(),
+        );
+    }
+    let mut mb = s.open("INBOX", false).expect("open");
+    let inbox = t.path().join("inbox");
+    // mutt: same file (truncate and write), message B deleted, A flagged,
+    // the headers it does not know kept (X-UID, X-IMAPbase).
+    let v = mb.uid_validity();
+    let new = format!(
+        "From x Sat Nov 21 06:13:17 2026\nSubject: A\nX-IMAPbase: {v} 0000000003\nX-UID: 1\n\
+         Status: O\nX-Status: F\n\nA\n\nFrom x Sat Nov 21 06:13:17 2026\nSubject: C\nX-UID: 3\n\
+         Status: O\n\nC\n\n"
+    );
+    let ino = fs::metadata(&inbox)
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .expect("ino");
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&inbox)
+        .and_then(|mut f| f.write_all(new.as_bytes()))
+        .expect("rewrite");
+    assert_eq!(
+        fs::metadata(&inbox)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .expect("ino"),
+        ino
+    );
+    let c = mb.sync(true).expect("sync");
+    assert_eq!(c.expunged, vec![2], "{new}");
+    assert_eq!(c.flags, vec![1]);
+    assert!(mb.messages()[0].flags.has(flag::FLAGGED));
+    assert_eq!(
+        mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+    assert_eq!(fetch(&mut mb, 0), "Subject: A\n\nA\n");
+    assert_eq!(fetch(&mut mb, 1), "Subject: C\n\nC\n");
 }
