@@ -329,11 +329,15 @@ impl Ctx {
         let mut msgs: Vec<(Msg, Option<u64>)> = Vec::new();
         let base;
         // A file that only grew (new mail appended) keeps its messages:
-        // parse from the last known one, whose From line and header must
-        // still be where they were.
+        // parse from the last known one, whose From line and header, and
+        // the first one's, must still be where they were. Any other change
+        // (same size or smaller, another inode) is a full parse. Known
+        // blind spot: another program changing a middle message in place
+        // without changing its size, then mail arriving before we look,
+        // shows that message's old flags until the next full parse.
         let reuse = prev.filter(|p| {
             p.stamp.as_ref().is_some_and(|ps| {
-                ps.dev == stamp.dev && ps.ino == stamp.ino && ps.size <= stamp.size
+                ps.dev == stamp.dev && ps.ino == stamp.ino && ps.size < stamp.size
             }) && p.entries.last().is_some_and(|l| {
                 check_of(data, &p.entries) == p.check && entry_sum(data, Some(l)) != 0
             })
