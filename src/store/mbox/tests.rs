@@ -618,3 +618,38 @@ fn in_place_rewrite_by_mutt_is_reported_as_expunge_and_flags() {
     assert_eq!(fetch(&mut mb, 0), "Subject: A\n\nA\n");
     assert_eq!(fetch(&mut mb, 1), "Subject: C\n\nC\n");
 }
+
+/// Timings on a 100 MB spool (run by hand: `cargo test --release --lib
+/// bench_big_mbox -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn bench_big_mbox() {
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    let one = big_mbox(1);
+    let mut f = String::with_capacity(one.len() * 25_000);
+    f.push_str(&big_mbox(25_000));
+    fs::write(&inbox, &f).expect("write");
+    let time = |what: &str, start: std::time::Instant| {
+        eprintln!("{what}: {:?}", start.elapsed());
+    };
+    let st = std::time::Instant::now();
+    let mb = s.open("INBOX", true).expect("open");
+    time("first open (parse, write cache)", st);
+    assert_eq!(mb.messages().len(), 25_000);
+    let st = std::time::Instant::now();
+    let mut mb = s.open("INBOX", true).expect("open");
+    time("second open (cache)", st);
+    deliver(&inbox, "Subject: new\n\nnew\n");
+    let st = std::time::Instant::now();
+    mb.sync(true).expect("sync");
+    time("sync after a delivery", st);
+    let st = std::time::Instant::now();
+    mb.sync(true).expect("sync");
+    time("sync, nothing changed", st);
+    let mut rw = s.open("INBOX", false).expect("open");
+    let st = std::time::Instant::now();
+    rw.store(&[5], FlagOp::Add, &flags(flag::FLAGGED, &[]))
+        .expect("store");
+    time("STORE one flag (rewrite 100 MB)", st);
+}
