@@ -24,8 +24,14 @@ const DIR: &str = "MAILACCESS_MBOX_TORTURE_DIR";
 const LOCKS: [MboxLock; 2] = [MboxLock::Dotlock, MboxLock::Fcntl];
 
 /// Delivers like procmail: `PATH.lock` by O_EXCL (breaking none: our
-/// sessions hold it for milliseconds), then open, fcntl lock, append.
+/// sessions hold it for milliseconds), then open, fcntl lock, append the
+/// message and the blank line that ends it (as procmail and Postfix do).
 fn mta_deliver(spool: &Path, n: usize) {
+    mta_deliver_padded(spool, n, 0);
+}
+
+/// `mta_deliver` with `pad` more body lines.
+fn mta_deliver_padded(spool: &Path, n: usize, pad: usize) {
     let lock = PathBuf::from(format!("{}.lock", spool.display()));
     loop {
         match OpenOptions::new().write(true).create_new(true).open(&lock) {
@@ -44,13 +50,13 @@ fn mta_deliver(spool: &Path, n: usize) {
         .open(spool)
         .expect("open spool");
     rustix::fs::fcntl_lock(&f, rustix::fs::FlockOperation::LockExclusive).expect("fcntl");
-    let end = f.seek(SeekFrom::End(0)).expect("seek");
-    let sep = if end == 0 { "" } else { "\n" };
+    f.seek(SeekFrom::End(0)).expect("seek");
     // A body line that looks like a separator except for the blank line,
     // and one quoted by the MTA.
     write!(
         f,
-        "{sep}From mta@example.org Sat Nov 21 06:13:17 2026\nSubject: n{n}\nX-Seq: {n}\n\nbody {n}\nFrom someone Sat Nov 21 06:13:17 2026\n\n>From quoted\n"
+        "From mta@example.org Sat Nov 21 06:13:17 2026\nSubject: n{n}\nX-Seq: {n}\n\n{}\n",
+        body(n, pad)
     )
     .expect("append");
     f.sync_all().expect("fsync");
@@ -58,7 +64,19 @@ fn mta_deliver(spool: &Path, n: usize) {
     fs::remove_file(&lock).expect("unlock");
 }
 
-/// The X-Seq numbers of all messages, through the store.
+/// The body of message `n`.
+fn body(n: usize, pad: usize) -> String {
+    let mut b = format!("body {n}\nFrom someone Sat Nov 21 06:13:17 2026\n\n>From quoted\n");
+    for i in 0..pad {
+        b.push_str(&format!(
+            "padding line {i} of message {n}, to make rewrites take a while\n"
+        ));
+    }
+    b
+}
+
+/// The X-Seq numbers of all messages, through the store; each message's
+/// bytes are checked against what was delivered.
 fn seqs(mb: &mut Box<dyn Mailbox>) -> Vec<usize> {
     let mut out = Vec::new();
     for i in 0..mb.messages().len() {
@@ -70,12 +88,17 @@ fn seqs(mb: &mut Box<dyn Mailbox>) -> Vec<usize> {
             Err(StoreError::Expunged) => continue,
             Err(e) => panic!("open_message: {e}"),
         }
-        let n = s
+        let n: usize = s
             .lines()
             .find_map(|l| l.strip_prefix("X-Seq: "))
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no X-Seq in {s:?}"));
         assert!(!s.contains("X-UID"), "status header served: {s}");
+        let b = &s[s.find("\n\n").expect("body") + 2..];
+        assert!(
+            b == body(n, 0) || b == body(n, CRASH_PAD),
+            "message {n} changed: {s:?}"
+        );
         out.push(n);
     }
     out
@@ -96,6 +119,10 @@ fn child(role: &str, dir: &Path) -> Child {
 }
 
 const DELIVERIES: usize = 300;
+
+/// Body lines of each message in the crash test: 200 messages of ~20 KiB,
+/// so that a rewrite takes long enough to be killed in the middle.
+const CRASH_PAD: usize = 300;
 
 /// Not a test of its own: the entry point of the child processes.
 #[test]
@@ -239,7 +266,7 @@ fn rewrites_killed_at_random_moments_lose_nothing() {
     let dir = t.path();
     let n = 200;
     for i in 0..n {
-        mta_deliver(&dir.join("spool"), i);
+        mta_deliver_padded(&dir.join("spool"), i, CRASH_PAD);
     }
     // Mark the deletable ones (X-Seq divisible by 5) \Deleted up front.
     {
@@ -251,6 +278,7 @@ fn rewrites_killed_at_random_moments_lose_nothing() {
             .expect("store");
     }
     let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut mid_write = 0;
     for round in 0..25 {
         let mut c = child("rewriter", dir);
         rng ^= rng << 13;
@@ -259,6 +287,13 @@ fn rewrites_killed_at_random_moments_lose_nothing() {
         std::thread::sleep(Duration::from_millis(5 + rng % 60));
         c.kill().expect("kill");
         c.wait().expect("wait");
+        if fs::read_dir(dir)
+            .expect("dir")
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains("mailaccess-"))
+        {
+            mid_write += 1;
+        }
         // The file parses and every non-deletable message is there once.
         let mut s = open_store(dir);
         let mut mb = s
@@ -278,6 +313,7 @@ fn rewrites_killed_at_random_moments_lose_nothing() {
             }
         }
     }
+    eprintln!("{mid_write} of 25 kills hit a rewrite in progress");
     // No temporary files pile up beside the spool (each rewrite cleans
     // what a killed one left).
     let mut s = open_store(dir);
