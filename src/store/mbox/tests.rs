@@ -56,19 +56,15 @@ fn fetch(mb: &mut Box<dyn Mailbox>, i: usize) -> String {
     s
 }
 
-/// What an MTA does: dotlock, append a From line and the message.
+/// What an MTA does: dotlock + fcntl, append a From line, the message and
+/// a blank line.
 fn deliver(path: &Path, body: &str) {
     let g = MboxGuard::lock(path, &LOCKS, true, std::time::Duration::from_secs(5)).expect("lock");
     let mut f = g.file();
-    let len = f.metadata().expect("meta").len();
-    let sep = if len == 0 { "" } else { "\n" };
     use std::io::{Seek, SeekFrom};
     f.seek(SeekFrom::End(0)).expect("seek");
-    write!(
-        f,
-        "{sep}From mta@example.org Sat Nov 21 06:13:17 2026\n{body}\n"
-    )
-    .expect("write");
+    // The message, then the blank line that ends it, as Postfix writes.
+    write!(f, "From mta@example.org Sat Nov 21 06:13:17 2026\n{body}\n").expect("write");
 }
 
 use crate::store::lock::MboxGuard;
