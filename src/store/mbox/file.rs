@@ -561,13 +561,14 @@ impl Ctx {
         let r = (|| -> Result<()> {
             let mut out = Counter::new(BufWriter::with_capacity(1 << 16, &mut f), 0);
             // A blank line must separate the last message from ours.
-            let sep: &[u8] = if data.is_empty() || data.ends_with(b"\n\n") {
-                b""
-            } else if data.ends_with(b"\n") {
-                b"\n"
-            } else {
-                b"\n\n"
-            };
+            let sep: &[u8] =
+                if data.is_empty() || data.ends_with(b"\n\n") || data.ends_with(b"\n\r\n") {
+                    b""
+                } else if data.ends_with(b"\n") {
+                    b"\n"
+                } else {
+                    b"\n\n"
+                };
             out.write_all(sep)?;
             for (i, (raw, flags, date)) in messages.iter().enumerate() {
                 if raw.len() as u64 > APPEND_MAX {

@@ -649,3 +649,20 @@ fn bench_big_mbox() {
         .expect("store");
     time("STORE one flag (rewrite 100 MB)", st);
 }
+
+#[test]
+fn append_to_a_crlf_file_leaves_its_last_message_alone() {
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    fs::write(
+        &inbox,
+        "From a Sat Nov 21 06:13:17 2026\r\nSubject: a\r\n\r\nA\r\n\r\n",
+    )
+    .expect("write");
+    let before = s.open("INBOX", true).expect("open").messages()[0].size;
+    append(&mut s, "INBOX", "Subject: b\r\n\r\nB\r\n", Flags::default());
+    let mut mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.messages()[0].size, before);
+    assert_eq!(fetch(&mut mb, 0), "Subject: a\r\n\r\nA\r\n");
+    assert_eq!(fetch(&mut mb, 1), "Subject: b\n\nB\n");
+}
