@@ -540,15 +540,15 @@ impl Ctx {
         Ok(snap)
     }
 
-    /// Appends messages (raw bytes as a client sent them) at the end of the
-    /// locked file, with UIDs from `snap.uid_next`; all or nothing.
-    /// `snap` must have no entry needing a write (UIDs stay ascending).
+    /// Appends messages at the end of the locked file, with UIDs from
+    /// `snap.uid_next`, streaming each from its reader; all or nothing.
+    /// `snap` must have no UID unwritten (UIDs stay ascending in the file).
     pub fn append(
         &self,
         guard: &MboxGuard,
         map: &Map,
         snap: &Snapshot,
-        messages: &[(Vec<u8>, Flags, i64)],
+        messages: &mut [Incoming<'_>],
     ) -> Result<Vec<Uid>> {
         let data = map.data();
         let mut f = guard.file();
@@ -556,10 +556,15 @@ impl Ctx {
         if end != data.len() as u64 {
             return Err(StoreError::InUse);
         }
-        let mut uid = snap.uid_next;
+        let count = u32::try_from(messages.len()).map_err(|_| StoreError::Limit("too many"))?;
+        let last = snap
+            .uid_next
+            .checked_add(count)
+            .ok_or(StoreError::Limit("UIDs exhausted"))?
+            - 1;
         let mut uids = Vec::with_capacity(messages.len());
         let r = (|| -> Result<()> {
-            let mut out = Counter::new(BufWriter::with_capacity(1 << 16, &mut f), 0);
+            let mut out = BufWriter::with_capacity(1 << 16, &mut f);
             // A blank line must separate the last message from ours.
             let sep: &[u8] =
                 if data.is_empty() || data.ends_with(b"\n\n") || data.ends_with(b"\n\r\n") {
@@ -570,41 +575,20 @@ impl Ctx {
                     b"\n\n"
                 };
             out.write_all(sep)?;
-            for (i, (raw, flags, date)) in messages.iter().enumerate() {
-                if raw.len() as u64 > APPEND_MAX {
+            for (i, m) in messages.iter_mut().enumerate() {
+                if m.len > APPEND_MAX {
                     return Err(StoreError::Limit("message too large"));
                 }
-                let one = quoted(raw, *date);
-                let p = parse::parse(&one)
-                    .map_err(|_| StoreError::Corrupt("appended message".into()))?;
-                let Some(m) = p.messages.into_iter().next() else {
-                    return Err(StoreError::Corrupt("appended message".into()));
-                };
-                let e = Entry {
-                    uid,
-                    flags: flags.clone(),
-                    old: false,
-                    persisted: true,
-                    size: 0,
-                    msg: m,
-                };
-                let base = (data.is_empty() && i == 0).then(|| {
-                    (
-                        snap.uid_validity,
-                        snap.uid_next + messages.len() as u32 - 1,
-                        &snap.keywords[..],
-                    )
-                });
-                write_entry(&mut out, &one, &e, base)?;
+                let uid = snap.uid_next + i as u32;
+                let base = (data.is_empty() && i == 0)
+                    .then(|| (snap.uid_validity, last, &snap.keywords[..]));
+                write_new(&mut out, m, uid, base)?;
                 uids.push(uid);
-                uid = uid
-                    .checked_add(1)
-                    .ok_or(StoreError::Limit("UIDs exhausted"))?;
             }
             out.flush()?;
             drop(out);
             f.sync_data()?;
-            write_state(&self.ctl, snap.uid_validity, uid)?;
+            write_state(&self.ctl, snap.uid_validity, last + 1)?;
             Ok(())
         })();
         if r.is_err() {
@@ -614,6 +598,167 @@ impl Ctx {
         }
         r.map(|()| uids)
     }
+}
+
+/// A message to append: `len` octets from `data`, as a client gave them.
+pub struct Incoming<'a> {
+    pub data: &'a mut dyn Read,
+    pub len: u64,
+    pub flags: Flags,
+    /// INTERNALDATE, written as the `From ` line's date.
+    pub date: i64,
+}
+
+/// Served bytes of a message read straight from the map (RENAME INBOX).
+pub struct Segments<'a> {
+    data: &'a [u8],
+    ranges: std::vec::IntoIter<std::ops::Range<usize>>,
+    cur: &'a [u8],
+}
+
+impl<'a> Segments<'a> {
+    pub fn new(data: &'a [u8], e: &Entry) -> (Segments<'a>, u64) {
+        let ranges = e.msg.served();
+        let len = ranges.iter().map(|r| (r.end - r.start) as u64).sum();
+        (
+            Segments {
+                data,
+                ranges: ranges.into_iter(),
+                cur: &[],
+            },
+            len,
+        )
+    }
+}
+
+impl Read for Segments<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.ranges.next() {
+                Some(r) => self.cur = self.data.get(r).unwrap_or_default(),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        self.cur = &self.cur[n..];
+        Ok(n)
+    }
+}
+
+/// Writes a client's message as one mbox message, streaming it: a `From `
+/// line with its INTERNALDATE, LF line ends (as MTAs store mail), every
+/// line starting with `From ` quoted as `>From ` (mboxo, as Postfix and
+/// procmail write, so that no reader, however lax, splits it), the
+/// client's own status fields dropped (they would set flags), ours
+/// added at the end of the header, and the blank separator line.
+fn write_new(
+    out: &mut impl Write,
+    m: &mut Incoming<'_>,
+    uid: Uid,
+    base: Option<(u32, Uid, &[String])>,
+) -> Result<()> {
+    let mut r = io::BufReader::with_capacity(1 << 16, (&mut *m.data).take(m.len));
+    writeln!(
+        out,
+        "From MAILER-DAEMON {}",
+        parse::format_from_date(m.date)
+    )?;
+    let mut line = Vec::new();
+    let mut got = 0u64;
+    let mut last = b'\n';
+    let put = |out: &mut dyn Write, line: &mut Vec<u8>, last: &mut u8| -> io::Result<()> {
+        if line.ends_with(b"\r\n") {
+            line.truncate(line.len() - 2);
+            line.push(b'\n');
+        }
+        if line.starts_with(b"From ") {
+            out.write_all(b">")?;
+        }
+        out.write_all(line)?;
+        if let Some(&b) = line.last() {
+            *last = b;
+        }
+        Ok(())
+    };
+    let mut blank = false;
+    let mut hidden = false;
+    let mut first = true;
+    loop {
+        line.clear();
+        let n = io::BufRead::read_until(&mut r, b'\n', &mut line)?;
+        got += n as u64;
+        if n == 0 {
+            break;
+        }
+        if line == b"\n" || line == b"\r\n" {
+            blank = true;
+            break;
+        }
+        let cont = !first && (line[0] == b' ' || line[0] == b'\t');
+        first = false;
+        if !cont {
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            hidden = parse::HIDDEN
+                .iter()
+                .any(|h| h.as_bytes().eq_ignore_ascii_case(name));
+        }
+        if !hidden {
+            put(out, &mut line, &mut last)?;
+        }
+    }
+    if last != b'\n' {
+        out.write_all(b"\n")?;
+    }
+    if let Some((v, l, kws)) = base {
+        write!(out, "X-IMAPbase: {v} {l:010}")?;
+        for k in kws {
+            write!(out, " {k}")?;
+        }
+        out.write_all(b"\n")?;
+    }
+    writeln!(out, "X-UID: {uid}")?;
+    if m.flags.has(flag::SEEN) {
+        out.write_all(b"Status: R\n")?;
+    }
+    let mut xs = String::new();
+    for (bit, c) in [
+        (flag::ANSWERED, 'A'),
+        (flag::FLAGGED, 'F'),
+        (flag::DRAFT, 'T'),
+        (flag::DELETED, 'D'),
+    ] {
+        if m.flags.has(bit) {
+            xs.push(c);
+        }
+    }
+    if !xs.is_empty() {
+        writeln!(out, "X-Status: {xs}")?;
+    }
+    if !m.flags.keywords.is_empty() {
+        writeln!(out, "X-Keywords: {}", m.flags.keywords.join(" "))?;
+    }
+    last = b'\n';
+    if blank {
+        out.write_all(b"\n")?;
+        loop {
+            line.clear();
+            let n = io::BufRead::read_until(&mut r, b'\n', &mut line)?;
+            got += n as u64;
+            if n == 0 {
+                break;
+            }
+            put(out, &mut line, &mut last)?;
+        }
+    }
+    if last != b'\n' {
+        out.write_all(b"\n")?;
+    }
+    out.write_all(b"\n")?;
+    if got != m.len {
+        return Err(StoreError::Io(io::ErrorKind::UnexpectedEof.into()));
+    }
+    Ok(())
 }
 
 use std::os::unix::fs::PermissionsExt;
@@ -643,44 +788,6 @@ fn clean_leftovers(dir: &Path, name: &str) {
             let _ = fs::remove_file(e.path());
         }
     }
-}
-
-/// A client's message as one mbox message: a `From ` line, LF line ends
-/// (as MTAs store mail), and every line starting with `From ` quoted as
-/// `>From ` (mboxo, as Postfix and procmail write it, so that no reader,
-/// however lax, splits it).
-fn quoted(raw: &[u8], date: i64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + 64);
-    out.extend_from_slice(b"From MAILER-DAEMON ");
-    out.extend_from_slice(parse::format_from_date(date).as_bytes());
-    out.push(b'\n');
-    let mut rest = raw;
-    while !rest.is_empty() {
-        let e = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(rest.len(), |p| p + 1);
-        let mut line = &rest[..e];
-        rest = &rest[e..];
-        if line.starts_with(b"From ") {
-            out.push(b'>');
-        }
-        let crlf = line.ends_with(b"\r\n");
-        if crlf {
-            line = &line[..line.len() - 2];
-        }
-        out.extend_from_slice(line);
-        if crlf {
-            out.push(b'\n');
-        }
-    }
-    // The message's own last line end, then the separator line that the
-    // parser takes off again.
-    if !out.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    out.push(b'\n');
-    out
 }
 
 /// A writer that counts what went through it: the offsets of what

@@ -409,14 +409,25 @@ impl Mailbox for MboxMailbox {
 
     fn copy(&mut self, indexes: &[usize], dest: &str) -> Result<Appended> {
         let dctx = (self.dest)(dest)?;
-        let mut msgs = Vec::with_capacity(indexes.len());
+        // Each message is taken (under this mailbox's lock) before the
+        // destination is locked: the two may be the same file.
+        let mut taken = Vec::with_capacity(indexes.len());
         for &i in indexes {
             let m = self.view.get(i).ok_or(StoreError::Expunged)?.clone();
             let mut r = self.open_message(i)?;
-            let mut raw = Vec::with_capacity(usize::try_from(m.size).unwrap_or(0));
-            std::io::Read::read_to_end(&mut r, &mut raw)?;
-            msgs.push((raw, m.flags.clone(), m.internal_date));
+            let len = r.seek(SeekFrom::End(0))?;
+            r.seek(SeekFrom::Start(0))?;
+            taken.push((r, len, m));
         }
-        super::append_to(&dctx, &msgs)
+        let mut msgs: Vec<file::Incoming<'_>> = taken
+            .iter_mut()
+            .map(|(r, len, m)| file::Incoming {
+                data: r,
+                len: *len,
+                flags: m.flags.clone(),
+                date: m.internal_date,
+            })
+            .collect();
+        super::append_to(&dctx, &mut msgs)
     }
 }

@@ -24,7 +24,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use self::file::{Ctx, Map};
+use self::file::{Ctx, Incoming, Map};
 use self::mailbox::MboxMailbox;
 use crate::config::MboxLock;
 use crate::limits::{
@@ -33,7 +33,7 @@ use crate::limits::{
 };
 use crate::store::names::{self, is_inbox};
 use crate::store::{
-    flag, Appended, Flags, Mailbox, MailboxInfo, NewMessage, Result, Status, Store, StoreError,
+    flag, Appended, Mailbox, MailboxInfo, NewMessage, Result, Status, Store, StoreError,
 };
 
 /// The hierarchy separator, as Dovecot's and UW-IMAP's mbox show it.
@@ -244,15 +244,25 @@ impl MboxStore {
         let guard = ictx.lock(true)?;
         let map = Map::new(guard.file())?;
         let snap = ictx.load(&guard, &map, None)?;
-        let msgs: Vec<(Vec<u8>, Flags, i64)> = snap
+        let mut segs: Vec<(file::Segments<'_>, u64)> = snap
             .entries
             .iter()
-            .map(|e| (file::served(map.data(), e), e.flags.clone(), e.msg.date))
+            .map(|e| file::Segments::new(map.data(), e))
+            .collect();
+        let mut msgs: Vec<Incoming<'_>> = segs
+            .iter_mut()
+            .zip(&snap.entries)
+            .map(|((r, len), e)| Incoming {
+                data: r,
+                len: *len,
+                flags: e.flags.clone(),
+                date: e.msg.date,
+            })
             .collect();
         self.create(to)?;
         // Copied (and fsynced) before INBOX is emptied: a crash between the
         // two leaves the messages in both places, never in neither.
-        append_to(&tctx, &msgs)?;
+        append_to(&tctx, &mut msgs)?;
         let mut empty = snap.clone();
         empty.entries.clear();
         ictx.rewrite(&guard, &map, &empty)?;
@@ -262,7 +272,7 @@ impl MboxStore {
 
 /// Appends messages to the mailbox of `ctx` (creating the file, as a spool
 /// may be missing before the first delivery): all or none.
-pub(crate) fn append_to(ctx: &Ctx, msgs: &[(Vec<u8>, Flags, i64)]) -> Result<Appended> {
+pub(crate) fn append_to(ctx: &Ctx, msgs: &mut [Incoming<'_>]) -> Result<Appended> {
     if msgs.len() > IMAP_APPEND_MESSAGES_MAX {
         return Err(StoreError::Limit("too many messages"));
     }
@@ -475,22 +485,17 @@ impl Store for MboxStore {
 
     fn append(&mut self, name: &str, messages: &mut [NewMessage<'_>]) -> Result<Appended> {
         let ctx = self.selectable(name)?;
-        let mut msgs = Vec::with_capacity(messages.len());
-        for m in messages.iter_mut() {
-            if m.len > crate::limits::APPEND_MAX {
-                return Err(StoreError::Limit("message too large"));
-            }
-            let mut raw = Vec::with_capacity(usize::try_from(m.len).unwrap_or(0));
-            (&mut m.data).take(m.len).read_to_end(&mut raw)?;
-            if raw.len() as u64 != m.len {
-                return Err(StoreError::Io(io::ErrorKind::UnexpectedEof.into()));
-            }
-            let date = m
-                .internal_date
-                .map_or_else(|| chrono::Utc::now().timestamp(), |d| d.0);
-            msgs.push((raw, m.flags.clone(), date));
-        }
-        append_to(&ctx, &msgs)
+        let now = chrono::Utc::now().timestamp();
+        let mut msgs: Vec<Incoming<'_>> = messages
+            .iter_mut()
+            .map(|m| Incoming {
+                len: m.len,
+                flags: m.flags.clone(),
+                date: m.internal_date.map_or(now, |d| d.0),
+                data: &mut *m.data,
+            })
+            .collect();
+        append_to(&ctx, &mut msgs)
     }
 }
 

@@ -666,3 +666,28 @@ fn append_to_a_crlf_file_leaves_its_last_message_alone() {
     assert_eq!(fetch(&mut mb, 0), "Subject: a\r\n\r\nA\r\n");
     assert_eq!(fetch(&mut mb, 1), "Subject: b\n\nB\n");
 }
+
+#[test]
+fn appended_status_fields_of_a_client_are_dropped() {
+    let (_t, mut s) = store();
+    append(
+        &mut s,
+        "INBOX",
+        "X-UID: 99\r\nSubject: a\r\nX-Status: D\r\nX-Keywords: evil\r\n  more\r\nStatus: RO\r\nX-IMAPbase: 1 99\r\n\r\nbody\r\n",
+        Flags::default(),
+    );
+    append(&mut s, "INBOX", "Subject: header only", Flags::default());
+    append(&mut s, "INBOX", "", flags(flag::SEEN, &[]));
+    append(&mut s, "INBOX", "\r\nno header\r\n", Flags::default());
+    let mut mb = s.open("INBOX", true).expect("open");
+    let uids: Vec<_> = mb.messages().iter().map(|m| m.uid).collect();
+    assert_eq!(uids, vec![1, 2, 3, 4]);
+    assert_eq!(mb.messages()[0].flags, Flags::default());
+    assert!(mb.messages()[0].recent);
+    assert_eq!(fetch(&mut mb, 0), "Subject: a\n\nbody\n");
+    assert_eq!(fetch(&mut mb, 1), "Subject: header only\n");
+    assert_eq!(fetch(&mut mb, 2), "");
+    assert_eq!(mb.messages()[2].flags, flags(flag::SEEN, &[]));
+    assert_eq!(fetch(&mut mb, 3), "\nno header\n");
+    assert_eq!(mb.messages()[3].size, 13);
+}
