@@ -328,6 +328,10 @@ impl Ctx {
     fn parse(&self, data: &[u8], stamp: Stamp, prev: Option<&Snapshot>) -> Result<Snapshot> {
         let mut msgs: Vec<(Msg, Option<u64>)> = Vec::new();
         let base;
+        // Messages from this index on are new since `prev`: an X-UID below
+        // `prev`'s UIDNEXT on one of them was copied from elsewhere (a UID
+        // we handed out and expunged must never come back).
+        let mut new_from = usize::MAX;
         // A file that only grew (new mail appended) keeps its messages:
         // parse from the last known one, whose From line and header, and
         // the first one's, must still be where they were. Any other change
@@ -348,6 +352,7 @@ impl Ctx {
                     StoreError::Corrupt(format!("{}: {}", self.path.display(), e.0))
                 })?;
                 msgs.extend(keep.iter().map(|e| (e.msg.clone(), Some(e.size))));
+                new_from = keep.len() + 1;
                 msgs.extend(tail.messages.into_iter().map(|m| (m, None)));
                 base = if last.msg.from.start == 0 {
                     tail.base
@@ -394,11 +399,14 @@ impl Ctx {
         for k in base.iter().flat_map(|b| b.keywords.iter()) {
             add_kw(k);
         }
+        let prev_next = prev
+            .filter(|p| p.uid_validity == uid_validity)
+            .map_or(0, |p| p.uid_next);
         let mut last: Uid = 0;
         let mut entries = Vec::with_capacity(msgs.len());
-        for (m, size) in msgs {
+        for (i, (m, size)) in msgs.into_iter().enumerate() {
             let (uid, persisted) = match m.uid {
-                Some(u) if u > last => (u, true),
+                Some(u) if u > last && (i < new_from || u >= prev_next) => (u, true),
                 _ => {
                     let u = last
                         .max(floor)

@@ -691,3 +691,25 @@ fn appended_status_fields_of_a_client_are_dropped() {
     assert_eq!(fetch(&mut mb, 3), "\nno header\n");
     assert_eq!(mb.messages()[3].size, 13);
 }
+
+#[test]
+fn copied_x_uid_of_an_expunged_uid_is_not_reused() {
+    let (t, mut s) = store();
+    for b in ["A", "B", "C"] {
+        append(
+            &mut s,
+            "INBOX",
+            &format!("Subject: {b}\n\n{b}\n"),
+            flags(flag::DELETED, &[]),
+        );
+    }
+    let mut mb = s.open("INBOX", false).expect("open");
+    mb.store(&[0], FlagOp::Remove, &flags(flag::DELETED, &[]))
+        .expect("store");
+    assert_eq!(mb.expunge(None).expect("expunge"), vec![3, 2]);
+    // Another program appends a message carrying an old X-UID.
+    deliver(&t.path().join("inbox"), "Subject: copy\nX-UID: 2\n\nx\n");
+    let c = mb.sync(true).expect("sync");
+    assert_eq!(c.exists, Some(2));
+    assert_eq!(mb.messages()[1].uid, 4);
+}
