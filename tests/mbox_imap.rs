@@ -148,3 +148,94 @@ fn folders_with_slash_separator() {
     assert!(h.path().join("mail/Old").is_dir());
     assert!(!h.path().join("escape").exists());
 }
+
+/// What an MTA does to the spool: dotlock, fcntl, append, blank line.
+fn deliver(h: &Home, subject: &str) {
+    use std::io::Write;
+    let spool = h.path().join("spool/inbox");
+    let lock = h.path().join("spool/inbox.lock");
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+        {
+            Ok(_) => break,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+        }
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&spool)
+        .expect("spool");
+    rustix::fs::fcntl_lock(&f, rustix::fs::FlockOperation::LockExclusive).expect("fcntl");
+    write!(
+        f,
+        "From mta@example.org Sat Nov 21 06:13:17 2026\nSubject: {subject}\n\n{subject}\n\n"
+    )
+    .expect("append");
+    drop(f);
+    std::fs::remove_file(&lock).expect("unlock");
+}
+
+fn select(s: &mut Server) {
+    assert!(s.line().starts_with("* PREAUTH"));
+    let r = s.command("s1", "SELECT INBOX");
+    assert!(r.last().is_some_and(|l| l.starts_with("s1 OK")), "{r:?}");
+}
+
+#[test]
+fn two_sessions_and_an_mta_see_each_other() {
+    let h = mbox_home();
+    let mut one = imapd(&h);
+    let mut two = imapd(&h);
+    select(&mut one);
+    select(&mut two);
+    deliver(&h, "three");
+    let r = one.command("a1", "NOOP");
+    assert_eq!(r[0].trim_end(), "* 3 EXISTS", "{r:?}");
+    // One's SELECT took the first two, its NOOP the new one.
+    assert_eq!(r[1].trim_end(), "* 3 RECENT", "{r:?}");
+    let r = two.command("b1", "NOOP");
+    assert_eq!(r[0].trim_end(), "* 3 EXISTS", "{r:?}");
+    assert_eq!(
+        r[1].trim_end(),
+        "* 0 RECENT",
+        "\\Recent goes to one session: {r:?}"
+    );
+    let r = one.command("a2", "UID STORE 1 +FLAGS.SILENT (\\Deleted)");
+    assert!(r[0].starts_with("a2 OK"), "{r:?}");
+    let r = one.command("a3", "EXPUNGE");
+    assert_eq!(r[0].trim_end(), "* 1 EXPUNGE", "{r:?}");
+    let r = two.command("b2", "NOOP");
+    assert_eq!(r[0].trim_end(), "* 1 EXPUNGE", "{r:?}");
+    let r = two.command(
+        "b3",
+        "UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
+    );
+    assert!(
+        r[0].contains("UID 2 ") && r[0].contains("Subject: Two"),
+        "{r:?}"
+    );
+    assert!(
+        r[1].contains("UID 3 ") && r[1].contains("Subject: three"),
+        "{r:?}"
+    );
+    // IDLE sees the next delivery.
+    two.send("i1 IDLE");
+    assert!(two.line().starts_with("+ "));
+    deliver(&h, "four");
+    assert_eq!(two.line().trim_end(), "* 3 EXISTS");
+    assert_eq!(two.line().trim_end(), "* 1 RECENT");
+    two.send("DONE");
+    assert_eq!(two.line().trim_end(), "i1 OK Idle completed.");
+    one.command("a4", "NOOP");
+    let r = one.command("a5", "UID SEARCH SUBJECT four");
+    assert_eq!(
+        r.iter()
+            .find(|l| l.starts_with("* SEARCH"))
+            .map(|l| l.trim_end()),
+        Some("* SEARCH 4"),
+        "{r:?}"
+    );
+}
