@@ -115,16 +115,14 @@ fn message(e: &file::Entry, recent: bool) -> Message {
 /// Dovecot does), so that every session shows the same UIDs even when
 /// unwritten messages later disappear; with `claim` (a read-write session)
 /// messages nobody has seen get `Status: O` too and are returned as this
-/// session's `\Recent`. A read-only session gets the unclaimed ones as
-/// `\Recent` without taking them. A missing INBOX is empty.
+/// session's `\Recent`. A read-only session (EXAMINE) shows none as
+/// `\Recent` and takes none, as the Maildir store does; STATUS counts the
+/// unclaimed ones. A missing INBOX is empty.
 pub(super) fn read(
     ctx: &Ctx,
     claim: bool,
     prev: Option<&Snapshot>,
 ) -> Result<(Snapshot, HashSet<Uid>)> {
-    let unclaimed = |s: &Snapshot| -> HashSet<Uid> {
-        s.entries.iter().filter(|e| !e.old).map(|e| e.uid).collect()
-    };
     let must_write = |s: &Snapshot| s.uids_unwritten() || (claim && s.needs_write());
     let guard = match ctx.lock(false) {
         Ok(g) => g,
@@ -134,12 +132,7 @@ pub(super) fn read(
     let map = Map::new(guard.file())?;
     let snap = ctx.load(&guard, &map, prev)?;
     if !must_write(&snap) {
-        let recent = if claim {
-            HashSet::new()
-        } else {
-            unclaimed(&snap)
-        };
-        return Ok((snap, recent));
+        return Ok((snap, HashSet::new()));
     }
     drop(map);
     drop(guard);
@@ -147,24 +140,29 @@ pub(super) fn read(
         Ok(g) => g,
         // Busy, or a spool we may read but not lock for writing: serve the
         // file as it is, UIDs as computed (every session computes the same
-        // unless unwritten messages vanish meanwhile).
+        // unless unwritten messages vanish meanwhile), a read-write session
+        // showing the unclaimed messages as \Recent without taking them.
         Err(e)
             if matches!(&e, StoreError::InUse)
                 || matches!(&e, StoreError::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied) =>
         {
             log::warn!("{}: cannot write UIDs: {e}", ctx.path.display());
-            let recent = unclaimed(&snap);
+            let recent = if claim {
+                snap.entries
+                    .iter()
+                    .filter(|e| !e.old)
+                    .map(|e| e.uid)
+                    .collect()
+            } else {
+                HashSet::new()
+            };
             return Ok((snap, recent));
         }
         Err(e) => return Err(e),
     };
     let map = Map::new(guard.file())?;
     let mut snap = ctx.load(&guard, &map, prev)?;
-    let mut recent = if claim {
-        HashSet::new()
-    } else {
-        unclaimed(&snap)
-    };
+    let mut recent = HashSet::new();
     if must_write(&snap) {
         if claim {
             for e in &mut snap.entries {
