@@ -317,10 +317,9 @@ fn mailbox_management() {
     );
 }
 
-// mbox: the INTERNALDATE is the From line's asctime date, local time
-// without a zone (the zone given to APPEND is lost, as with Dovecot's and
-// UW-IMAP's mbox), and a message stored without a final newline gets one
-// (Dovecot does the same): RFC822.SIZE 9, not 7.
+// mbox: a message stored without a final newline gets one (Dovecot does
+// the same): RFC822.SIZE 9, not 7. (The INTERNALDATE and its zone are kept
+// on the From line: "Thu Mar  5 10:11:12 2020 +0100".)
 #[test]
 fn append_copy_move() {
     let h = home_with_two();
@@ -348,7 +347,7 @@ fn append_copy_move() {
         S: {}
         S: a4 OK [READ-WRITE] Select completed.
         C: a5 FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])
-        S: * 1 FETCH (FLAGS (\Draft \Recent) INTERNALDATE "{}" RFC822.SIZE 9 BODY[] {9}\r\nHi\r\nyou\r\n)
+        S: * 1 FETCH (FLAGS (\Draft \Recent) INTERNALDATE "05-Mar-2020 10:11:12 +0100" RFC822.SIZE 9 BODY[] {9}\r\nHi\r\nyou\r\n)
         S: a5 OK Fetch completed.
         C: a6 SELECT INBOX
         S: {}

@@ -613,8 +613,10 @@ pub struct Incoming<'a> {
     pub data: &'a mut dyn Read,
     pub len: u64,
     pub flags: Flags,
-    /// INTERNALDATE, written as the `From ` line's date.
+    /// INTERNALDATE (seconds, zone minutes east), written as the `From `
+    /// line's date.
     pub date: i64,
+    pub zone: i32,
 }
 
 /// Served bytes of a message read straight from the map (RENAME INBOX).
@@ -670,7 +672,7 @@ fn write_new(
     writeln!(
         out,
         "From MAILER-DAEMON {}",
-        parse::format_from_date(m.date)
+        parse::format_from_date(m.date, m.zone)
     )?;
     let mut line = Vec::new();
     let mut got = 0u64;

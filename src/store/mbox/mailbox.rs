@@ -424,6 +424,7 @@ impl Mailbox for MboxMailbox {
                 len: *len,
                 flags: m.flags.clone(),
                 date: m.internal_date,
+                zone: m.internal_date_zone,
             })
             .collect();
         super::append_to(&dctx, &mut msgs)

@@ -257,6 +257,7 @@ impl MboxStore {
                 len: *len,
                 flags: e.flags.clone(),
                 date: e.msg.date,
+                zone: e.msg.zone,
             })
             .collect();
         self.create(to)?;
@@ -485,13 +486,15 @@ impl Store for MboxStore {
 
     fn append(&mut self, name: &str, messages: &mut [NewMessage<'_>]) -> Result<Appended> {
         let ctx = self.selectable(name)?;
-        let now = chrono::Utc::now().timestamp();
+        let now = chrono::Local::now();
+        let now = (now.timestamp(), now.offset().local_minus_utc() / 60);
         let mut msgs: Vec<Incoming<'_>> = messages
             .iter_mut()
             .map(|m| Incoming {
                 len: m.len,
                 flags: m.flags.clone(),
-                date: m.internal_date.map_or(now, |d| d.0),
+                date: m.internal_date.unwrap_or(now).0,
+                zone: m.internal_date.unwrap_or(now).1,
                 data: &mut *m.data,
             })
             .collect();

@@ -429,12 +429,17 @@ fn numeric_zone(z: &str) -> Option<i32> {
     Some(if b[0] == b'-' { -m } else { m })
 }
 
-/// The asctime form of a date, as written on `From ` lines (local time).
-pub fn format_from_date(secs: i64) -> String {
+/// The `From ` line date for `secs` shown in `zone` (minutes east):
+/// asctime, then the numeric zone after the year, a form UW-IMAP's `VALID`
+/// lists and Dovecot reads, so that INTERNALDATE keeps the zone the client
+/// gave (readers that know only asctime stop at the year).
+pub fn format_from_date(secs: i64, zone: i32) -> String {
     use chrono::TimeZone;
-    match chrono::Local.timestamp_opt(secs, 0).single() {
-        Some(t) => t.format("%a %b %e %H:%M:%S %Y").to_string(),
-        None => "Thu Jan  1 00:00:00 1970".to_string(),
+    let offset = chrono::FixedOffset::east_opt(zone * 60)
+        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("0 is a valid offset"));
+    match offset.timestamp_opt(secs, 0).single() {
+        Some(t) => t.format("%a %b %e %H:%M:%S %Y %z").to_string(),
+        None => "Thu Jan  1 00:00:00 1970 +0000".to_string(),
     }
 }
 
@@ -597,7 +602,8 @@ mod tests {
 
     #[test]
     fn date_round_trips_through_from_line() {
-        let s = format!("From x {}\n", format_from_date(1_700_000_000));
-        assert_eq!(from_line(s.as_bytes(), 0).map(|d| d.0), Some(1_700_000_000));
+        let s = format!("From x {}\n", format_from_date(1_700_000_000, 90));
+        assert_eq!(from_line(s.as_bytes(), 0), Some((1_700_000_000, 90)));
+        assert!(s.ends_with(" 2023 +0130\n"), "{s}");
     }
 }
