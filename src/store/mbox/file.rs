@@ -10,15 +10,35 @@
 //! its UIDVALIDITY and never reuses a UID.
 //!
 //! UIDs of messages without a valid `X-UID` (new deliveries) are assigned
-//! in file order from the highest UID ever used; every session computes the
-//! same ones, and a read-write session writes them (with `Status: O`,
-//! claiming `\Recent`) by rewriting the file.
+//! in file order from the highest UID ever used, and the first session to
+//! see them writes them into the file (as Dovecot does); a read-write
+//! session also writes `Status: O` on messages nobody has seen, which makes
+//! them its `\Recent`. Each rewritten message gets `Content-Length` (as
+//! Dovecot writes it), so a body line that looks like a separator never
+//! splits it.
 //!
-//! Rewrites write a new file next to the old one, fsync it, check that the
-//! old one has not changed size under the lock, and rename it into place:
+//! Rewrites write a new file next to the old one (`.NAME.mailaccess-PID-N.tmp`,
+//! owner group and mode copied), fsync it, check under the lock that the
+//! old one has not changed, rename it into place and fsync the directory:
 //! at every instant the path names a complete mbox, so a `kill -9` loses
-//! nothing. Appends write at the end under the lock and fsync; a failed
+//! nothing (a killed rewrite's temporary file is removed by the next
+//! one). Whoever waits for our dotlock opens the new file; a program that
+//! takes only fcntl locks and opened the file before the rename would
+//! append to the old one (Debian's MTAs, procmail and mutt all take the
+//! dotlock). Appends write at the end under the lock and fsync; a failed
 //! append truncates back to the old end.
+//!
+//! Lock order: the dotlock `PATH.lock` first (NFS-safe: link(2) of a unique
+//! file, stale after `MBOX_DOTLOCK_STALE` or when its `PID:HOST` is dead),
+//! then the file is opened, then fcntl/flock/lockf in the configured order
+//! (`store::lock::MboxGuard`). Reads take only the kernel locks, shared.
+//! Every wait is bounded by `LOCK_WAIT_MAX` (then `[INUSE]`). Locks are held
+//! only while the file is read or written, never between commands.
+//!
+//! Known limits: a message stored without a final newline gains one when
+//! written again or when mail is appended after it (Dovecot does the same);
+//! modseqs are not stored (every message reports 1); a rewrite costs a copy
+//! of the whole file (Dovecot rewrites in place with padding instead).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};

@@ -10,8 +10,14 @@
 //! components start with `.` or `~` or end in `.lock` are never mailboxes,
 //! and symbolic links inside the root are never followed.
 //!
-//! See `file.rs` for the file format and how it is written, `parse.rs` for
-//! how it is read.
+//! Files: `mailaccess-mbox-state` (UIDVALIDITY and UIDNEXT of an empty or
+//! new file) and `mailaccess-mbox-index` (a cache of the parse of files
+//! over `MBOX_CACHE_MIN`, see `cache.rs`) in `ROOT/.imap/NAME/`, INBOX's
+//! in `ROOT/.imap/INBOX/`; the store-wide UIDVALIDITY counter of
+//! `store::index` in `ROOT/.imap/`.
+//!
+//! See `file.rs` for the file format, locking and how files are written,
+//! `parse.rs` for how they are read.
 
 pub mod cache;
 pub mod file;
