@@ -714,3 +714,26 @@ fn copied_x_uid_of_an_expunged_uid_is_not_reused() {
     assert_eq!(c.exists, Some(2));
     assert_eq!(mb.messages()[1].uid, 4);
 }
+
+#[test]
+fn dotlock_of_a_dead_local_process_is_broken_at_once() {
+    let (t, _s) = store();
+    let inbox = t.path().join("inbox");
+    fs::write(&inbox, "").expect("write");
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    // A pid above the kernel's pid_max limit never runs.
+    fs::write(
+        t.path().join("inbox.lock"),
+        format!("99999999:{}\n", host.trim()),
+    )
+    .expect("lock");
+    let start = std::time::Instant::now();
+    let g = MboxGuard::lock(&inbox, &LOCKS, true, std::time::Duration::from_secs(5));
+    assert!(g.is_ok());
+    assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    drop(g);
+    // Another host's lock is not ours to judge: it waits.
+    fs::write(t.path().join("inbox.lock"), "99999999:elsewhere\n").expect("lock");
+    let g = MboxGuard::lock(&inbox, &LOCKS, true, std::time::Duration::from_millis(200));
+    assert!(matches!(g, Err(StoreError::InUse)));
+}
