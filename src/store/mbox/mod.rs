@@ -126,6 +126,24 @@ impl MboxStore {
         })
     }
 
+    /// Creates the directories above a mailbox path; a mailbox file on the
+    /// way cannot hold children.
+    fn make_parents(&self, path: &Path) -> Result<()> {
+        let Some(parent) = path.parent() else {
+            return Ok(());
+        };
+        let mut p = parent;
+        while p != self.root && p.starts_with(&self.root) {
+            if fs::symlink_metadata(p).is_ok_and(|m| !m.is_dir()) {
+                return Err(StoreError::NotAllowed(
+                    "a mailbox file cannot have children",
+                ));
+            }
+            p = p.parent().unwrap_or(&self.root);
+        }
+        Ok(mkdirs(parent)?)
+    }
+
     /// The context of an existing mailbox file (INBOX always exists).
     fn selectable(&self, name: &str) -> Result<Ctx> {
         let ctx = self.ctx(name)?;
@@ -343,19 +361,7 @@ impl Store for MboxStore {
         if fs::symlink_metadata(&path).is_ok() {
             return Err(StoreError::AlreadyExists);
         }
-        if let Some(parent) = path.parent() {
-            // A file on the way cannot hold children.
-            let mut p = parent;
-            while p != self.root && p.starts_with(&self.root) {
-                if fs::symlink_metadata(p).is_ok_and(|m| !m.is_dir()) {
-                    return Err(StoreError::NotAllowed(
-                        "a mailbox file cannot have children",
-                    ));
-                }
-                p = p.parent().unwrap_or(&self.root);
-            }
-            mkdirs(parent)?;
-        }
+        self.make_parents(&path)?;
         if dir_only {
             fs::DirBuilder::new().mode(0o700).create(&path)?;
             return Ok(());
@@ -416,9 +422,7 @@ impl Store for MboxStore {
         if to_path.starts_with(&from_path) {
             return Err(StoreError::NotAllowed("cannot move a mailbox into itself"));
         }
-        if let Some(parent) = to_path.parent() {
-            mkdirs(parent)?;
-        }
+        self.make_parents(&to_path)?;
         fs::rename(&from_path, &to_path)?;
         // The state (UIDVALIDITY of an empty mailbox) moves along; a
         // directory's children's states are under the renamed state dir.

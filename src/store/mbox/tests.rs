@@ -300,6 +300,10 @@ fn folders_create_list_rename_delete_subscribe() {
     let st = s.status("z/y/b").expect("status");
     assert_eq!((st.messages, st.uid_validity), (1, v));
     assert!(matches!(s.delete("z/y"), Err(StoreError::NotAllowed(_))));
+    assert!(matches!(
+        s.rename("z/y/b", "Entw&APw-rfe/x"),
+        Err(StoreError::NotAllowed(_))
+    ));
     s.delete("z/y/b").expect("delete");
     s.delete("z/y").expect("delete dir");
     s.subscribe("z/y/b").expect("subscribe");
