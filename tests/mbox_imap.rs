@@ -239,3 +239,50 @@ fn two_sessions_and_an_mta_see_each_other() {
         "{r:?}"
     );
 }
+
+#[test]
+fn spool_directory_without_write_permission_is_read_only_in_effect() {
+    if !common::is_root() {
+        return; // the server would run as the owner of everything
+    }
+    // /var/mail without mail_privileged_group: the user may read and write
+    // the spool file but may not create the dotlock beside it.
+    let h = mbox_home();
+    let mut s = imapd(&h);
+    transcript(&mut s, "S: * PREAUTH {}\nC: a0 SELECT INBOX\nS: {}\nS: {}\nS: {}\nS: {}\nS: {}\nS: {}\nS: {}\nS: a0 OK {}\nC: a00 LOGOUT\nS: {}\nS: a00 OK {}");
+    assert_eq!(s.wait(), Some(0));
+    let spool = h.path().join("spool");
+    let st = std::process::Command::new("chown")
+        .args(["root:root"])
+        .arg(&spool)
+        .status()
+        .expect("chown");
+    assert!(st.success());
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut s = imapd(&h);
+    transcript(
+        &mut s,
+        r"
+        S: * PREAUTH {}
+        C: a1 SELECT INBOX
+        S: {}
+        S: {}
+        S: * 2 EXISTS
+        S: {}
+        S: {}
+        S: {}
+        S: {}
+        S: a1 OK [READ-WRITE] Select completed.
+        C: a2 FETCH 1:* (UID)
+        S: * 1 FETCH (UID 1)
+        S: * 2 FETCH (UID 2)
+        S: a2 OK Fetch completed.
+        C: a3 STORE 1 +FLAGS (\Flagged)
+        S: a3 NO [CANNOT] no permission to lock the mailbox file for writing
+        C: a4 LOGOUT
+        S: * BYE Logging out
+        S: a4 OK Logout completed.
+        ",
+    );
+}

@@ -312,8 +312,16 @@ pub fn new_state(ctx: &Ctx) -> Result<()> {
 
 impl Ctx {
     /// Locks the file: `write` for rewrites and appends.
+    /// A spool directory we may not create the dotlock in (no
+    /// `mail_privileged_group`) is `NotAllowed`, which the client sees as
+    /// `[CANNOT]`, not an internal error.
     pub fn lock(&self, write: bool) -> Result<MboxGuard> {
-        MboxGuard::lock(&self.path, &self.locks, write, self.wait)
+        match MboxGuard::lock(&self.path, &self.locks, write, self.wait) {
+            Err(StoreError::Io(e)) if write && e.kind() == io::ErrorKind::PermissionDenied => Err(
+                StoreError::NotAllowed("no permission to lock the mailbox file for writing"),
+            ),
+            r => r,
+        }
     }
 
     /// Reads the locked file. `prev`, a snapshot of an earlier version,

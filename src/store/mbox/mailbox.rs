@@ -142,10 +142,7 @@ pub(super) fn read(
         // file as it is, UIDs as computed (every session computes the same
         // unless unwritten messages vanish meanwhile), a read-write session
         // showing the unclaimed messages as \Recent without taking them.
-        Err(e)
-            if matches!(&e, StoreError::InUse)
-                || matches!(&e, StoreError::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied) =>
-        {
+        Err(e @ (StoreError::InUse | StoreError::NotAllowed(_))) => {
             log::warn!("{}: cannot write UIDs: {e}", ctx.path.display());
             let recent = if claim {
                 snap.entries
