@@ -205,3 +205,27 @@ pub const CACHE_FILE_MAX: u64 = 512 * 1024 * 1024;
 /// Largest single cached item. An ENVELOPE or BODYSTRUCTURE beyond this
 /// (thousands of parts or recipients) is recomputed each time instead.
 pub const CACHE_ITEM_MAX: usize = 256 * 1024;
+
+/// A dotlock (`mbox.lock`) older than this is taken to be left by a crashed
+/// process and is removed. Delivery and our rewrites hold one for seconds;
+/// five minutes is what procmail and liblockfile also use.
+pub const MBOX_DOTLOCK_STALE: Duration = Duration::from_secs(5 * 60);
+
+/// Longest `From ` separator line examined for the envelope date; real ones
+/// are under 200 octets, and a longer line is body text.
+pub const MBOX_FROM_LINE_MAX: usize = 1000;
+
+/// Largest mbox file we map and parse. Beyond this the mailbox is refused
+/// (`[LIMIT]`) rather than letting one file exhaust the address space on
+/// 32-bit systems or take minutes per sync.
+pub const MBOX_FILE_MAX: u64 = 16 * 1024 * 1024 * 1024;
+
+/// mbox files at least this large get a cache of their parse
+/// (`mailaccess-mbox-index`): below it, parsing costs less than reading and
+/// writing the cache.
+pub const MBOX_CACHE_MIN: u64 = 1024 * 1024;
+
+/// Largest mbox message copied into memory when a client reads it; bigger
+/// ones are copied (under the lock) to an anonymous temporary file, so
+/// memory does not grow with message size.
+pub const MBOX_MESSAGE_MEMORY_MAX: u64 = 1024 * 1024;

@@ -13,10 +13,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use crate::auth::channel;
 use crate::auth::server::{self, Account, Login};
 use crate::cli::Options;
-use crate::config::{Config, MailLocation};
+use crate::config::{Config, MailLocation, MboxLock};
 use crate::conn::Peer;
 use crate::privsep;
-use crate::store::{maildir::Maildir, Store};
+use crate::store::{maildir::Maildir, mbox::MboxStore, Store};
 
 /// Which part of the process model this process plays.
 pub enum Role {
@@ -265,22 +265,28 @@ pub enum Session {
 }
 
 impl Session {
-    pub fn open_store(&self) -> Result<Box<dyn Store>, String> {
+    pub fn open_store(&self, mbox_locks: &[MboxLock]) -> Result<Box<dyn Store>, String> {
         match self {
-            Session::User(a) => open_store(&a.mail),
+            Session::User(a) => open_store(&a.mail, mbox_locks),
             Session::Anonymous => Ok(Box::new(crate::store::empty::Empty)),
         }
     }
 }
 
 /// Opens a user's mail store.
-pub fn open_store(mail: &MailLocation) -> Result<Box<dyn Store>, String> {
+/// `mbox_locks` (the configuration's) are the locks taken on mbox files.
+pub fn open_store(mail: &MailLocation, mbox_locks: &[MboxLock]) -> Result<Box<dyn Store>, String> {
     match mail {
         MailLocation::Maildir(path) => match Maildir::open_store(path.clone()) {
             Ok(m) => Ok(Box::new(m)),
             Err(e) => Err(format!("{}: {e}", path.display())),
         },
-        MailLocation::Mbox { .. } => Err("mbox storage is not available yet".into()),
+        MailLocation::Mbox { root, inbox } => {
+            match MboxStore::open_store(root.clone(), inbox.clone(), mbox_locks.to_vec()) {
+                Ok(m) => Ok(Box::new(m)),
+                Err(e) => Err(format!("{}: {e}", root.display())),
+            }
+        }
     }
 }
 

@@ -46,7 +46,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
     };
     match role {
         Role::Preauth { user, mail } => {
-            let store = match serve::open_store(&mail) {
+            let store = match serve::open_store(&mail, &config.mbox_locks) {
                 Ok(s) => s,
                 Err(e) => {
                     log::error!("{e}");
@@ -103,7 +103,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                     return bye("Internal error; see the log.");
                 }
             };
-            let store = match logged_in.session.open_store() {
+            let store = match logged_in.session.open_store(&config.mbox_locks) {
                 Ok(s) => s,
                 Err(e) => {
                     log::error!("{e}");

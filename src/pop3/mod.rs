@@ -19,6 +19,7 @@ pub mod parse;
 pub mod session;
 
 use std::io::{self, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
 use crate::cli::Options;
@@ -51,15 +52,24 @@ pub fn open_error_line(e: &StoreError) -> &'static str {
 /// Locks the user's maildrop and opens INBOX (RFC 1939 4: "the POP3
 /// server then acquires an exclusive-access lock on the maildrop"). The
 /// POP3 session only ever opens INBOX.
-pub fn open_maildrop(mail: &MailLocation) -> Result<Maildrop, StoreError> {
-    let root: PathBuf = match mail {
+pub fn open_maildrop(
+    mail: &MailLocation,
+    mbox_locks: &[crate::config::MboxLock],
+) -> Result<Maildrop, StoreError> {
+    // The maildrop lock lives beside our own files: the Maildir root, or
+    // the mbox tree's .imap directory (the spool directory is the MTA's).
+    let lock_dir: PathBuf = match mail {
         MailLocation::Maildir(p) => p.clone(),
-        MailLocation::Mbox { .. } => {
-            return Err(StoreError::NotAllowed("mbox storage is not available yet"))
-        }
+        MailLocation::Mbox { root, .. } => root.join(".imap"),
     };
-    let mut store = serve::open_store(mail).map_err(|e| StoreError::Io(io::Error::other(e)))?;
-    let lock = Lock::exclusive_within(&root.join(MAILDROP_LOCK), crate::limits::POP3_LOCK_WAIT)?;
+    let mut store =
+        serve::open_store(mail, mbox_locks).map_err(|e| StoreError::Io(io::Error::other(e)))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&lock_dir)?;
+    let lock =
+        Lock::exclusive_within(&lock_dir.join(MAILDROP_LOCK), crate::limits::POP3_LOCK_WAIT)?;
     let mailbox = store.open("INBOX", false)?;
     Ok(Maildrop { mailbox, lock })
 }
@@ -81,7 +91,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
     };
     match role {
         Role::Preauth { mail, .. } => {
-            let drop = match open_maildrop(&mail) {
+            let drop = match open_maildrop(&mail, &config.mbox_locks) {
                 Ok(d) => d,
                 Err(e) => {
                     log::error!("maildrop: {e}");
@@ -147,7 +157,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
             else {
                 return 1;
             };
-            let drop = match open_maildrop(&account.mail) {
+            let drop = match open_maildrop(&account.mail, &config.mbox_locks) {
                 Ok(d) => d,
                 Err(e) => {
                     log::error!("maildrop: {e}");

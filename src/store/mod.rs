@@ -8,6 +8,7 @@ pub mod empty;
 pub mod index;
 pub mod lock;
 pub mod maildir;
+pub mod mbox;
 pub mod names;
 
 use std::fmt;

@@ -1,0 +1,429 @@
+//! One open mbox mailbox and a session's view of it.
+//!
+//! The locks are held only while the file is read or written, never
+//! between commands. `sync` costs one `stat` when the file is unchanged.
+
+use std::collections::HashSet;
+use std::io::{Cursor, Seek, SeekFrom, Write};
+
+use super::file::{self, Ctx, Map, Snapshot, Stamp};
+use crate::limits::{KEYWORDS_MAX, MBOX_MESSAGE_MEMORY_MAX};
+use crate::store::{
+    flag, Appended, Changes, FlagOp, Flags, Mailbox, Message, MessageRead, ModSeq, Result,
+    StoreError, Uid,
+};
+
+/// Modseqs are not stored in mbox files: every message reports 1.
+const MODSEQ: ModSeq = 1;
+
+/// Finds the file of a COPY destination in the same store.
+pub type DestFn = Box<dyn Fn(&str) -> Result<Ctx>>;
+
+pub struct MboxMailbox {
+    ctx: Ctx,
+    read_only: bool,
+    uid_validity: u32,
+    uid_next: Uid,
+    keywords: Vec<String>,
+    view: Vec<Message>,
+    /// The file as last read (offsets by UID); may be newer than the view.
+    current: Snapshot,
+    /// The file version the view reflects.
+    seen: Option<Stamp>,
+    /// Messages removed from the file but kept in the view.
+    held_back: bool,
+    /// Highest UID in the view: anything above is new.
+    last_uid: Uid,
+    /// Messages this session claimed (`Status: O`) in a rewrite before they
+    /// entered the view: `\Recent` here when they do.
+    claimed: HashSet<Uid>,
+    /// Opens the destination of COPY.
+    pub(super) dest: DestFn,
+}
+
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl MboxMailbox {
+    pub(super) fn open(ctx: Ctx, read_only: bool, dest: DestFn) -> Result<MboxMailbox> {
+        let (snap, recent) = read(&ctx, !read_only, None)?;
+        let mut mb = MboxMailbox {
+            uid_validity: snap.uid_validity,
+            uid_next: snap.uid_next,
+            keywords: snap.keywords.clone(),
+            view: Vec::with_capacity(snap.entries.len()),
+            seen: snap.stamp.clone(),
+            current: snap,
+            held_back: false,
+            last_uid: 0,
+            claimed: HashSet::new(),
+            read_only,
+            ctx,
+            dest,
+        };
+        for e in &mb.current.entries {
+            mb.view.push(message(e, recent.contains(&e.uid)));
+        }
+        mb.last_uid = mb.view.last().map_or(0, |m| m.uid);
+        Ok(mb)
+    }
+
+    fn check_validity(&self, snap: &Snapshot) -> Result<()> {
+        if snap.uid_validity != self.uid_validity {
+            return Err(StoreError::Corrupt(
+                "UIDVALIDITY changed; the mailbox must be selected again".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Changes the file under the write lock: `edit` gets a fresh snapshot
+    /// and says whether it changed anything; then the file is rewritten.
+    fn modify(&mut self, edit: impl FnOnce(&mut Snapshot) -> bool) -> Result<Snapshot> {
+        let guard = self.ctx.lock(true)?;
+        let map = Map::new(guard.file())?;
+        let mut snap = self.ctx.load(&guard, &map, Some(&self.current))?;
+        self.check_validity(&snap)?;
+        if edit(&mut snap) || snap.needs_write() {
+            for e in &mut snap.entries {
+                if !e.old && e.uid > self.last_uid {
+                    self.claimed.insert(e.uid);
+                }
+                e.old = true;
+            }
+            snap = self.ctx.rewrite(&guard, &map, &snap)?;
+        }
+        self.current = snap.clone();
+        Ok(snap)
+    }
+}
+
+fn message(e: &file::Entry, recent: bool) -> Message {
+    Message {
+        uid: e.uid,
+        flags: e.flags.clone(),
+        recent,
+        modseq: MODSEQ,
+        internal_date: e.msg.date,
+        internal_date_zone: e.msg.zone,
+        size: e.size,
+    }
+}
+
+/// Reads the file. UIDs not yet in it are written by any session (as
+/// Dovecot does), so that every session shows the same UIDs even when
+/// unwritten messages later disappear; with `claim` (a read-write session)
+/// messages nobody has seen get `Status: O` too and are returned as this
+/// session's `\Recent`. A read-only session (EXAMINE) shows none as
+/// `\Recent` and takes none, as the Maildir store does; STATUS counts the
+/// unclaimed ones. A missing INBOX is empty.
+pub(super) fn read(
+    ctx: &Ctx,
+    claim: bool,
+    prev: Option<&Snapshot>,
+) -> Result<(Snapshot, HashSet<Uid>)> {
+    let must_write = |s: &Snapshot| s.uids_unwritten() || (claim && s.needs_write());
+    let guard = match ctx.lock(false) {
+        Ok(g) => g,
+        Err(StoreError::NotFound) if ctx.inbox => return Ok((empty(ctx)?, HashSet::new())),
+        Err(e) => return Err(e),
+    };
+    let map = Map::new(guard.file())?;
+    let snap = ctx.load(&guard, &map, prev)?;
+    if !must_write(&snap) {
+        return Ok((snap, HashSet::new()));
+    }
+    drop(map);
+    drop(guard);
+    let guard = match ctx.lock(true) {
+        Ok(g) => g,
+        // Busy, or a spool we may read but not lock for writing: serve the
+        // file as it is, UIDs as computed (every session computes the same
+        // unless unwritten messages vanish meanwhile), a read-write session
+        // showing the unclaimed messages as \Recent without taking them.
+        Err(e @ (StoreError::InUse | StoreError::NotAllowed(_))) => {
+            log::warn!("{}: cannot write UIDs: {e}", ctx.path.display());
+            let recent = if claim {
+                snap.entries
+                    .iter()
+                    .filter(|e| !e.old)
+                    .map(|e| e.uid)
+                    .collect()
+            } else {
+                HashSet::new()
+            };
+            return Ok((snap, recent));
+        }
+        Err(e) => return Err(e),
+    };
+    let map = Map::new(guard.file())?;
+    let mut snap = ctx.load(&guard, &map, prev)?;
+    let mut recent = HashSet::new();
+    if must_write(&snap) {
+        if claim {
+            for e in &mut snap.entries {
+                if !e.old {
+                    recent.insert(e.uid);
+                    e.old = true;
+                }
+            }
+        }
+        snap = ctx.rewrite(&guard, &map, &snap)?;
+    }
+    Ok((snap, recent))
+}
+
+/// The state of a mailbox whose file does not exist (a spool before the
+/// first delivery).
+fn empty(ctx: &Ctx) -> Result<Snapshot> {
+    let (uid_validity, uid_next) = file::ensure_state(ctx)?;
+    Ok(Snapshot {
+        stamp: None,
+        uid_validity,
+        uid_next,
+        base_ok: false,
+        keywords: Vec::new(),
+        entries: Vec::new(),
+        check: (0, 0),
+    })
+}
+
+impl Mailbox for MboxMailbox {
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn uid_validity(&self) -> u32 {
+        self.uid_validity
+    }
+
+    fn uid_next(&self) -> Uid {
+        self.uid_next
+    }
+
+    fn highest_modseq(&self) -> ModSeq {
+        MODSEQ
+    }
+
+    fn messages(&self) -> &[Message] {
+        &self.view
+    }
+
+    fn keywords(&self) -> Vec<String> {
+        self.keywords.clone()
+    }
+
+    fn can_create_keywords(&self) -> bool {
+        self.keywords.len() < KEYWORDS_MAX
+    }
+
+    fn sync(&mut self, allow_expunge: bool) -> Result<Changes> {
+        let now = Stamp::at(&self.ctx.path);
+        if !self.held_back && now == self.seen && self.current.stamp == now {
+            return Ok(Changes::default());
+        }
+        let (snap, recent) = read(&self.ctx, !self.read_only, Some(&self.current))?;
+        self.check_validity(&snap)?;
+        self.seen = snap.stamp.clone();
+        self.held_back = false;
+        let mut changes = Changes::default();
+        let old_recent = self.view.iter().filter(|m| m.recent).count();
+        let mut flag_uids = Vec::new();
+        let mut removed = Vec::new();
+        let view = std::mem::take(&mut self.view);
+        for (pos, mut m) in view.into_iter().enumerate() {
+            match snap.find(m.uid) {
+                Some(k) => {
+                    let e = &snap.entries[k];
+                    if e.flags != m.flags {
+                        m.flags = e.flags.clone();
+                        flag_uids.push(m.uid);
+                    }
+                    m.size = e.size;
+                }
+                None if allow_expunge => {
+                    removed.push(pos);
+                    continue;
+                }
+                None => self.held_back = true,
+            }
+            self.view.push(m);
+        }
+        changes.expunged = removed.iter().rev().map(|&p| len32(p + 1)).collect();
+        let first_new = snap.entries.partition_point(|e| e.uid <= self.last_uid);
+        let mut added = 0;
+        for e in &snap.entries[first_new..] {
+            let r = recent.contains(&e.uid) || self.claimed.remove(&e.uid);
+            self.view.push(message(e, r));
+            self.last_uid = e.uid;
+            added += 1;
+        }
+        for uid in flag_uids {
+            if let Ok(p) = self.view.binary_search_by_key(&uid, |m| m.uid) {
+                changes.flags.push(len32(p + 1));
+            }
+        }
+        if added > 0 {
+            changes.exists = Some(len32(self.view.len()));
+        }
+        let now_recent = self.view.iter().filter(|m| m.recent).count();
+        if changes.exists.is_some() || now_recent != old_recent {
+            changes.recent = Some(len32(now_recent));
+        }
+        if snap.keywords != self.keywords {
+            changes.keywords_changed = true;
+            self.keywords = snap.keywords.clone();
+        }
+        self.uid_next = snap.uid_next;
+        self.current = snap;
+        Ok(changes)
+    }
+
+    fn open_message(&mut self, index: usize) -> Result<Box<dyn MessageRead>> {
+        let uid = self.view.get(index).ok_or(StoreError::Expunged)?.uid;
+        // A copy taken under the lock: mutt rewrites files in place, so
+        // offsets are only good while the lock is held.
+        let guard = self.ctx.lock(false)?;
+        let map = Map::new(guard.file())?;
+        let now = file::Stamp::at(&self.ctx.path);
+        if self.current.stamp != now || now.is_none() {
+            let snap = self.ctx.load(&guard, &map, Some(&self.current))?;
+            self.check_validity(&snap)?;
+            self.current = snap;
+        }
+        let k = self.current.find(uid).ok_or(StoreError::Expunged)?;
+        let e = &self.current.entries[k];
+        if e.size <= MBOX_MESSAGE_MEMORY_MAX {
+            return Ok(Box::new(Cursor::new(file::served(map.data(), e))));
+        }
+        // A big message goes to an anonymous file rather than memory.
+        let mut f = file::anonymous_file()?;
+        for r in e.msg.served() {
+            f.write_all(map.data().get(r).unwrap_or_default())?;
+        }
+        f.seek(SeekFrom::Start(0))?;
+        Ok(Box::new(f))
+    }
+
+    fn store(&mut self, indexes: &[usize], op: FlagOp, flags: &Flags) -> Result<Vec<usize>> {
+        if self.read_only {
+            return Err(StoreError::NotAllowed("mailbox is read-only"));
+        }
+        let uids: Vec<(usize, Uid)> = indexes
+            .iter()
+            .filter_map(|&i| self.view.get(i).map(|m| (i, m.uid)))
+            .collect();
+        if op != FlagOp::Remove {
+            let mut all = self.keywords.clone();
+            for k in &flags.keywords {
+                if !all.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                    all.push(k.clone());
+                }
+            }
+            if all.len() > KEYWORDS_MAX {
+                return Err(StoreError::Limit("too many keywords"));
+            }
+        }
+        let snap = self.modify(|snap| {
+            let mut changed = false;
+            for (_, uid) in &uids {
+                if let Some(k) = snap.find(*uid) {
+                    changed |= snap.entries[k].flags.apply(op, flags);
+                }
+            }
+            if op != FlagOp::Remove {
+                for k in &flags.keywords {
+                    if !snap.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                        snap.keywords.push(k.clone());
+                        changed = true;
+                    }
+                }
+            }
+            changed
+        })?;
+        let mut changed = Vec::new();
+        for (i, uid) in uids {
+            let Some(k) = snap.find(uid) else {
+                continue; // gone; the next sync reports it
+            };
+            let e = &snap.entries[k];
+            if let Some(m) = self.view.get_mut(i) {
+                if m.flags != e.flags {
+                    m.flags = e.flags.clone();
+                    changed.push(i);
+                }
+            }
+        }
+        // The caller reports new keywords itself.
+        self.keywords = snap.keywords.clone();
+        Ok(changed)
+    }
+
+    fn expunge(&mut self, uids: Option<&[Uid]>) -> Result<Vec<u32>> {
+        if self.read_only {
+            return Err(StoreError::NotAllowed("mailbox is read-only"));
+        }
+        let only: Option<HashSet<Uid>> = uids.map(|u| u.iter().copied().collect());
+        let wanted: HashSet<Uid> = self
+            .view
+            .iter()
+            .filter(|m| only.as_ref().is_none_or(|s| s.contains(&m.uid)))
+            .map(|m| m.uid)
+            .collect();
+        let mut gone = HashSet::new();
+        let snap = self.modify(|snap| {
+            let before = snap.entries.len();
+            snap.entries.retain(|e| {
+                let del = wanted.contains(&e.uid) && e.flags.has(flag::DELETED);
+                if del {
+                    gone.insert(e.uid);
+                }
+                !del
+            });
+            snap.entries.len() != before
+        })?;
+        let mut removed = Vec::new();
+        for (i, m) in self.view.iter().enumerate() {
+            if !wanted.contains(&m.uid) {
+                continue;
+            }
+            let vanished = snap.find(m.uid).is_none() && m.flags.has(flag::DELETED);
+            if gone.contains(&m.uid) || vanished {
+                removed.push(i);
+            }
+        }
+        let mut seqs = Vec::with_capacity(removed.len());
+        for &i in removed.iter().rev() {
+            self.view.remove(i);
+            seqs.push(len32(i + 1));
+        }
+        self.uid_next = self.uid_next.max(snap.uid_next);
+        Ok(seqs)
+    }
+
+    fn copy(&mut self, indexes: &[usize], dest: &str) -> Result<Appended> {
+        let dctx = (self.dest)(dest)?;
+        // Each message is taken (under this mailbox's lock) before the
+        // destination is locked: the two may be the same file.
+        let mut taken = Vec::with_capacity(indexes.len());
+        for &i in indexes {
+            let m = self.view.get(i).ok_or(StoreError::Expunged)?.clone();
+            let mut r = self.open_message(i)?;
+            let len = r.seek(SeekFrom::End(0))?;
+            r.seek(SeekFrom::Start(0))?;
+            taken.push((r, len, m));
+        }
+        let mut msgs: Vec<file::Incoming<'_>> = taken
+            .iter_mut()
+            .map(|(r, len, m)| file::Incoming {
+                data: r,
+                len: *len,
+                flags: m.flags.clone(),
+                date: m.internal_date,
+                zone: m.internal_date_zone,
+            })
+            .collect();
+        super::append_to(&dctx, &mut msgs)
+    }
+}

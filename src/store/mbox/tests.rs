@@ -1,0 +1,743 @@
+//! Store-level tests: `C:`-style operations through the traits, checked
+//! against the file's bytes.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use super::*;
+use crate::store::{FlagOp, Flags};
+
+const LOCKS: [MboxLock; 2] = [MboxLock::Dotlock, MboxLock::Fcntl];
+
+fn store() -> (tempfile::TempDir, MboxStore) {
+    let t = tempfile::tempdir().expect("tempdir");
+    let s = MboxStore::open_store(
+        t.path().join("mail"),
+        t.path().join("inbox"),
+        LOCKS.to_vec(),
+    )
+    .expect("store");
+    (t, s)
+}
+
+fn flags(system: u8, kw: &[&str]) -> Flags {
+    let mut f = Flags {
+        system,
+        keywords: Vec::new(),
+    };
+    for k in kw {
+        f.insert_keyword(k);
+    }
+    f
+}
+
+fn append(s: &mut MboxStore, name: &str, body: &str, f: Flags) -> Appended {
+    let mut data = body.as_bytes();
+    let len = data.len() as u64;
+    s.append(
+        name,
+        &mut [NewMessage {
+            flags: f,
+            internal_date: Some((1_700_000_000, 0)),
+            data: &mut data,
+            len,
+        }],
+    )
+    .expect("append")
+}
+
+fn fetch(mb: &mut Box<dyn Mailbox>, i: usize) -> String {
+    let mut s = String::new();
+    mb.open_message(i)
+        .expect("open")
+        .read_to_string(&mut s)
+        .expect("read");
+    s
+}
+
+/// What an MTA does: dotlock + fcntl, append a From line, the message and
+/// a blank line.
+fn deliver(path: &Path, body: &str) {
+    let g = MboxGuard::lock(path, &LOCKS, true, std::time::Duration::from_secs(5)).expect("lock");
+    let mut f = g.file();
+    use std::io::{Seek, SeekFrom};
+    f.seek(SeekFrom::End(0)).expect("seek");
+    // The message, then the blank line that ends it, as Postfix writes.
+    write!(f, "From mta@example.org Sat Nov 21 06:13:17 2026\n{body}\n").expect("write");
+}
+
+use crate::store::lock::MboxGuard;
+
+#[test]
+fn append_fetch_and_reopen_keep_uids_flags_and_hide_status_headers() {
+    let (t, mut s) = store();
+    let a = append(
+        &mut s,
+        "INBOX",
+        "Subject: one\r\n\r\nFrom me\r\nbody\r\n",
+        flags(flag::SEEN, &["$Work"]),
+    );
+    let b = append(
+        &mut s,
+        "INBOX",
+        "Subject: two\r\n\r\nx\r\n",
+        Flags::default(),
+    );
+    assert_eq!((a.uids.clone(), b.uids.clone()), (vec![1], vec![2]));
+    assert_eq!(a.uid_validity, b.uid_validity);
+    let raw = fs::read_to_string(t.path().join("inbox")).expect("read");
+    assert!(raw.starts_with("From MAILER-DAEMON "), "{raw}");
+    assert!(raw.contains("X-IMAPbase: "), "{raw}");
+    assert!(raw.contains("X-UID: 2\n"), "{raw}");
+    assert!(raw.contains("\n>From me\n"), "{raw}");
+    let mut mb = s.open("INBOX", false).expect("open");
+    assert_eq!(mb.uid_validity(), a.uid_validity);
+    assert_eq!(mb.messages().len(), 2);
+    assert_eq!(mb.messages()[0].flags, flags(flag::SEEN, &["$Work"]));
+    let m1 = fetch(&mut mb, 0);
+    assert_eq!(m1, "Subject: one\n\n>From me\nbody\n");
+    assert_eq!(
+        mb.messages()[0].size,
+        crate::mime::crlf::crlf_size(m1.as_bytes()).octets
+    );
+    assert_eq!(fetch(&mut mb, 1), "Subject: two\n\nx\n");
+    assert_eq!(mb.uid_next(), 3);
+    // SELECT took \Recent; a second session does not get it.
+    assert!(mb.messages().iter().all(|m| m.recent));
+    let mb2 = s.open("INBOX", false).expect("open");
+    assert!(mb2.messages().iter().all(|m| !m.recent));
+    assert_eq!(
+        mb2.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+}
+
+#[test]
+fn store_writes_status_headers_seen_by_other_sessions() {
+    let (t, mut s) = store();
+    append(&mut s, "INBOX", "Subject: a\n\nA\n", Flags::default());
+    append(&mut s, "INBOX", "Subject: b\n\nB\n", Flags::default());
+    let mut one = s.open("INBOX", false).expect("open");
+    let mut two = s.open("INBOX", false).expect("open");
+    let changed = one
+        .store(
+            &[0, 1],
+            FlagOp::Add,
+            &flags(
+                flag::ANSWERED | flag::FLAGGED | flag::DRAFT | flag::DELETED | flag::SEEN,
+                &["Junk"],
+            ),
+        )
+        .expect("store");
+    assert_eq!(changed, vec![0, 1]);
+    let raw = fs::read_to_string(t.path().join("inbox")).expect("read");
+    assert!(raw.contains("Status: RO\n"), "{raw}");
+    assert!(raw.contains("X-Status: AFTD\n"), "{raw}");
+    assert!(raw.contains("X-Keywords: Junk\n"), "{raw}");
+    assert!(raw.contains(" Junk\n"), "{raw}");
+    // Invisible to clients, and sizes unchanged.
+    assert_eq!(fetch(&mut one, 0), "Subject: a\n\nA\n");
+    let c = two.sync(true).expect("sync");
+    assert_eq!(c.flags, vec![1, 2]);
+    assert!(c.keywords_changed);
+    assert_eq!(two.messages()[1].flags, one.messages()[1].flags);
+    assert_eq!(two.messages()[0].size, one.messages()[0].size);
+    one.store(&[0], FlagOp::Remove, &flags(flag::DELETED, &["Junk"]))
+        .expect("store");
+    let seqs = one.expunge(None).expect("expunge");
+    assert_eq!(seqs, vec![2]);
+    let c = two.sync(true).expect("sync");
+    assert_eq!(c.expunged, vec![2]);
+    assert_eq!(c.flags, vec![1]);
+    assert_eq!(fetch(&mut two, 0), "Subject: a\n\nA\n");
+    let reopened = s.open("INBOX", true).expect("open");
+    assert_eq!(reopened.messages().len(), 1);
+    assert_eq!(reopened.messages()[0].uid, 1);
+    assert_eq!(reopened.uid_next(), 3, "the expunged UID is never reused");
+}
+
+#[test]
+fn external_delivery_gets_uids_written_once() {
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    deliver(&inbox, "Subject: d1\n\nbody 1\n");
+    let mut ro = s.open("INBOX", true).expect("examine");
+    assert_eq!(ro.messages()[0].uid, 1);
+    assert!(!ro.messages()[0].recent, "EXAMINE never shows \\Recent");
+    assert_eq!(s.status("INBOX").expect("status").recent, 1);
+    let mut rw = s.open("INBOX", false).expect("select");
+    assert_eq!(rw.messages()[0].uid, 1);
+    assert!(rw.messages()[0].recent);
+    assert!(fs::read_to_string(&inbox)
+        .expect("read")
+        .contains("X-UID: 1\n"));
+    deliver(&inbox, "Subject: d2\n\nFrom the MTA\n");
+    let c = rw.sync(true).expect("sync");
+    assert_eq!((c.exists, c.recent), (Some(2), Some(2)));
+    assert_eq!(rw.messages()[1].uid, 2);
+    let c = ro.sync(true).expect("sync");
+    assert_eq!(c.exists, Some(2));
+    assert_eq!(ro.messages()[1].uid, 2);
+    assert_eq!(fetch(&mut ro, 1), "Subject: d2\n\nFrom the MTA\n");
+    // Nothing changed: nothing to report.
+    assert!(rw.sync(true).expect("sync").is_empty());
+}
+
+#[test]
+fn rewrite_by_another_program_changing_uidvalidity_is_an_error() {
+    let (t, mut s) = store();
+    append(&mut s, "INBOX", "Subject: a\n\nA\n", Flags::default());
+    let mut mb = s.open("INBOX", false).expect("open");
+    let inbox = t.path().join("inbox");
+    let raw = fs::read_to_string(&inbox).expect("read");
+    let v = mb.uid_validity();
+    fs::write(
+        &inbox,
+        raw.replace(&format!("X-IMAPbase: {v} "), "X-IMAPbase: 12345 "),
+    )
+    .expect("write");
+    assert!(matches!(mb.sync(true), Err(StoreError::Corrupt(_))));
+}
+
+#[test]
+fn dovecot_written_file_keeps_its_uids() {
+    // As Dovecot 2.3 wrote it (see tests/mbox_dovecot.rs for the live run).
+    let f = "From mailaccess-test@vm  Sat Nov 21 06:13:17 2026\nSubject: one\nFrom: a@b\nX-IMAPbase: 1795241597 0000000009 $Work Junk\nX-UID: 4\nStatus: R\nX-Keywords: Junk                                            \nContent-Length: 17\nX-Status: D\n\nbody one\nFrom me\n\nFrom mailaccess-test@vm  Sat Nov 21 06:13:17 2026\nSubject: two\nX-UID: 7\nStatus: RO\nX-Status: AF\nX-Keywords: $Work                                                                       \nContent-Length: 20\n\nFrom the start\nline\n\n";
+    let (t, mut s) = store();
+    fs::write(t.path().join("inbox"), f).expect("write");
+    let mut mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.uid_validity(), 1_795_241_597);
+    assert_eq!(mb.uid_next(), 10);
+    let uids: Vec<_> = mb.messages().iter().map(|m| m.uid).collect();
+    assert_eq!(uids, vec![4, 7]);
+    assert_eq!(
+        mb.messages()[0].flags,
+        flags(flag::SEEN | flag::DELETED, &["Junk"])
+    );
+    assert_eq!(
+        mb.messages()[1].flags,
+        flags(flag::ANSWERED | flag::FLAGGED | flag::SEEN, &["$Work"])
+    );
+    assert_eq!(
+        fetch(&mut mb, 0),
+        "Subject: one\nFrom: a@b\n\nbody one\nFrom me\n"
+    );
+    assert_eq!(mb.messages()[0].size, 46, "Dovecot's RFC822.SIZE");
+    assert_eq!(mb.messages()[1].size, 38);
+    // Rewritten by us, still the same UIDs.
+    let mut rw = s.open("INBOX", false).expect("open");
+    rw.store(&[1], FlagOp::Add, &flags(flag::DRAFT, &[]))
+        .expect("store");
+    let again = s.open("INBOX", true).expect("open");
+    assert_eq!(
+        again.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![4, 7]
+    );
+    assert_eq!(again.uid_next(), 10);
+    assert_eq!(again.uid_validity(), 1_795_241_597);
+}
+
+#[test]
+fn emptied_mailbox_keeps_uidvalidity_and_uidnext() {
+    let (_t, mut s) = store();
+    s.create("box").expect("create");
+    append(
+        &mut s,
+        "box",
+        "Subject: a\n\nA\n",
+        flags(flag::DELETED, &[]),
+    );
+    let mut mb = s.open("box", false).expect("open");
+    let v = mb.uid_validity();
+    assert_eq!(mb.expunge(None).expect("expunge"), vec![1]);
+    let st = s.status("box").expect("status");
+    assert_eq!((st.messages, st.uid_next, st.uid_validity), (0, 2, v));
+    let b = append(&mut s, "box", "Subject: b\n\nB\n", Flags::default());
+    assert_eq!(b.uids, vec![2]);
+    s.delete("box").expect("delete");
+    s.create("box").expect("create");
+    assert_ne!(s.status("box").expect("status").uid_validity, v);
+}
+
+#[test]
+fn missing_spool_is_an_empty_inbox() {
+    let (t, mut s) = store();
+    let mb = s.open("INBOX", false).expect("open");
+    assert_eq!(mb.messages().len(), 0);
+    assert!(!t.path().join("inbox").exists());
+    append(&mut s, "INBOX", "Subject: a\n\nA\n", Flags::default());
+    assert!(t.path().join("inbox").exists());
+}
+
+#[test]
+fn folders_create_list_rename_delete_subscribe() {
+    let (t, mut s) = store();
+    s.create("a/b").expect("create");
+    s.create("c/").expect("create dir");
+    s.create("Entw&APw-rfe").expect("create");
+    assert!(matches!(s.create("a/b"), Err(StoreError::AlreadyExists)));
+    assert!(matches!(s.create("a/b/c"), Err(StoreError::NotAllowed(_))));
+    let l = s.list().expect("list");
+    let names: Vec<_> = l
+        .iter()
+        .map(|i| (i.name.as_str(), i.noselect, i.has_children))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("Entw&APw-rfe", false, false),
+            ("INBOX", false, false),
+            ("a", true, true),
+            ("a/b", false, false),
+            ("c", true, false),
+        ]
+    );
+    append(&mut s, "a/b", "Subject: x\n\nx\n", Flags::default());
+    let v = s.status("a/b").expect("status").uid_validity;
+    s.rename("a", "z/y").expect("rename");
+    assert!(t.path().join("mail/z/y/b").is_file());
+    let st = s.status("z/y/b").expect("status");
+    assert_eq!((st.messages, st.uid_validity), (1, v));
+    assert!(matches!(s.delete("z/y"), Err(StoreError::NotAllowed(_))));
+    assert!(matches!(
+        s.rename("z/y/b", "Entw&APw-rfe/x"),
+        Err(StoreError::NotAllowed(_))
+    ));
+    s.delete("z/y/b").expect("delete");
+    s.delete("z/y").expect("delete dir");
+    s.subscribe("z/y/b").expect("subscribe");
+    s.subscribe("INBOX").expect("subscribe");
+    assert_eq!(
+        fs::read_to_string(t.path().join("mail/.subscriptions")).expect("read"),
+        "V\t2\n\nz\ty\tb\nINBOX\n"
+    );
+    assert_eq!(s.subscriptions().expect("subs"), vec!["z/y/b", "INBOX"]);
+    s.unsubscribe("z/y/b").expect("unsubscribe");
+    assert_eq!(s.subscriptions().expect("subs"), vec!["INBOX"]);
+}
+
+#[test]
+fn rename_inbox_moves_messages_and_keeps_inbox() {
+    let (_t, mut s) = store();
+    append(&mut s, "INBOX", "Subject: a\n\nA\n", Flags::default());
+    let v = s.status("INBOX").expect("status").uid_validity;
+    s.rename("INBOX", "old").expect("rename");
+    let st = s.status("INBOX").expect("status");
+    assert_eq!((st.messages, st.uid_validity, st.uid_next), (0, v, 2));
+    assert_eq!(s.status("old").expect("status").messages, 1);
+}
+
+#[test]
+fn hostile_names_never_leave_the_root() {
+    let (t, mut s) = store();
+    for bad in [
+        "../x",
+        "a/../../x",
+        "/etc/passwd",
+        ".imap",
+        "a/.hidden",
+        "~x",
+        "x.lock",
+        "a//b",
+        "INBOX/x",
+        "a\tb",
+    ] {
+        assert!(s.create(bad).is_err(), "{bad}");
+        assert!(s.open(bad, true).is_err(), "{bad}");
+    }
+    let outside = t.path().join("outside");
+    fs::create_dir(&outside).expect("mkdir");
+    fs::write(outside.join("box"), "").expect("write");
+    std::os::unix::fs::symlink(&outside, t.path().join("mail/link")).expect("symlink");
+    assert!(s.open("link/box", true).is_err());
+    assert!(s.create("link/new").is_err());
+    assert!(!outside.join("new").exists());
+    assert!(s
+        .list()
+        .expect("list")
+        .iter()
+        .all(|i| !i.name.starts_with("link")));
+}
+
+#[test]
+fn held_dotlock_gives_in_use_and_stale_one_is_broken() {
+    let (t, _s) = store();
+    let inbox = t.path().join("inbox");
+    fs::write(&inbox, "").expect("write");
+    let lock = t.path().join("inbox.lock");
+    fs::write(&lock, "1").expect("write");
+    let start = std::time::Instant::now();
+    let r = MboxGuard::lock(&inbox, &LOCKS, true, std::time::Duration::from_millis(300));
+    assert!(matches!(r, Err(StoreError::InUse)));
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    // Ten minutes old: left by a dead process.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+    fs::File::options()
+        .write(true)
+        .open(&lock)
+        .expect("open")
+        .set_modified(old)
+        .expect("mtime");
+    let g = MboxGuard::lock(&inbox, &LOCKS, true, std::time::Duration::from_millis(300))
+        .expect("stale lock broken");
+    assert!(lock.exists());
+    drop(g);
+    assert!(!lock.exists());
+    let names: Vec<_> = fs::read_dir(t.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.to_string_lossy().contains(".lk")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn copy_keeps_flags_and_dates() {
+    let (_t, mut s) = store();
+    s.create("dst").expect("create");
+    append(
+        &mut s,
+        "INBOX",
+        "Subject: a\n\nA\n",
+        flags(flag::FLAGGED, &["kw"]),
+    );
+    let mut mb = s.open("INBOX", false).expect("open");
+    let r = mb.copy(&[0], "dst").expect("copy");
+    assert_eq!(r.uids, vec![1]);
+    let mut d = s.open("dst", true).expect("open");
+    assert_eq!(d.messages()[0].flags, flags(flag::FLAGGED, &["kw"]));
+    assert_eq!(d.messages()[0].internal_date, 1_700_000_000);
+    assert_eq!(fetch(&mut d, 0), "Subject: a\n\nA\n");
+    assert!(matches!(mb.copy(&[0], "nope"), Err(StoreError::NotFound)));
+}
+
+#[test]
+fn unquoted_separator_in_a_body_survives_our_rewrites() {
+    // Dovecot stores bodies unquoted and relies on Content-Length.
+    let body = "x\n\nFrom bob Sat Nov 21 06:13:17 2026\ny\n";
+    let f = format!(
+        "From a Sat Nov 21 06:13:17 2026\nX-IMAPbase: 5 0000000002\nX-UID: 1\nContent-Length: {}\n\n{body}\nFrom a Sat Nov 21 06:13:17 2026\nX-UID: 2\n\nz\n",
+        body.len()
+    );
+    let (t, mut s) = store();
+    fs::write(t.path().join("inbox"), f).expect("write");
+    let mut mb = s.open("INBOX", false).expect("open");
+    assert_eq!(mb.messages().len(), 2);
+    let size = mb.messages()[0].size;
+    for _ in 0..3 {
+        mb.store(&[0, 1], FlagOp::Add, &flags(flag::SEEN, &[]))
+            .expect("store");
+        mb.store(&[0], FlagOp::Remove, &flags(flag::SEEN, &[]))
+            .expect("store");
+    }
+    let mut again = s.open("INBOX", true).expect("open");
+    assert_eq!(again.messages().len(), 2);
+    assert_eq!(again.messages()[0].size, size);
+    assert_eq!(fetch(&mut again, 0), format!("\n{body}"));
+}
+
+/// An mbox of `n` messages of about 4 KiB with X-UIDs 1..=n.
+fn big_mbox(n: u32) -> String {
+    let mut f = String::new();
+    for i in 1..=n {
+        f.push_str("From a Sat Nov 21 06:13:17 2026\n");
+        if i == 1 {
+            f.push_str(&format!("X-IMAPbase: 77 {n:010}\n"));
+        }
+        f.push_str(&format!("Subject: m{i}\nX-UID: {i:04}\nStatus: RO\n\n"));
+        for _ in 0..64 {
+            f.push_str("0123456789012345678901234567890123456789012345678901234567890123\n");
+        }
+        f.push('\n');
+    }
+    f
+}
+
+#[test]
+fn reopening_a_big_unchanged_mbox_uses_the_cache() {
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    fs::write(&inbox, big_mbox(300)).expect("write");
+    let mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.messages()[149].uid, 150);
+    assert!(t
+        .path()
+        .join("mail/.imap/INBOX")
+        .join(cache::CACHE_FILE)
+        .exists());
+    // Change a message in the middle without changing size or time: only a
+    // parse would see it, so the cache is what was used.
+    let mtime = fs::metadata(&inbox)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let raw = fs::read_to_string(&inbox).expect("read");
+    fs::write(&inbox, raw.replace("X-UID: 0150\n", "X-UID: 0999\n")).expect("write");
+    fs::File::options()
+        .write(true)
+        .open(&inbox)
+        .expect("open")
+        .set_modified(mtime)
+        .expect("mtime");
+    let mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.messages()[149].uid, 150, "the cache was not used");
+    // A delivery: parsed from the last message on, new UID.
+    deliver(&inbox, "Subject: new\n\nnew\n");
+    let mut mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.messages().len(), 301);
+    assert_eq!(mb.messages()[300].uid, 301);
+    assert_eq!(fetch(&mut mb, 300), "Subject: new\n\nnew\n");
+    // A damaged cache is ignored.
+    let c = t.path().join("mail/.imap/INBOX").join(cache::CACHE_FILE);
+    let text = fs::read_to_string(&c).expect("cache");
+    fs::write(&c, text.replacen("m 1 ", "m 2 ", 1)).expect("write");
+    fs::write(&inbox, big_mbox(300)).expect("write");
+    let mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.messages()[0].uid, 1);
+    assert_eq!(mb.messages().len(), 300);
+}
+
+#[test]
+fn big_message_is_served_from_a_file_not_memory() {
+    let (_t, mut s) = store();
+    let body = "x".repeat(70) + "\r\n";
+    let msg = format!("Subject: big\r\n\r\n{}", body.repeat(20_000));
+    append(&mut s, "INBOX", &msg, Flags::default());
+    let mut mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.messages()[0].size, msg.len() as u64);
+    let got = fetch(&mut mb, 0);
+    assert_eq!(got.len() + 20_002, msg.len());
+    assert_eq!(crate::mime::crlf::to_crlf(got.as_bytes()), msg.as_bytes());
+}
+
+#[test]
+fn deleted_folder_ends_the_selection_but_a_vanished_spool_is_empty() {
+    let (t, mut s) = store();
+    s.create("f").expect("create");
+    append(&mut s, "f", "Subject: a\n\nA\n", Flags::default());
+    append(&mut s, "INBOX", "Subject: a\n\nA\n", Flags::default());
+    let mut f = s.open("f", false).expect("open");
+    let mut inbox = s.open("INBOX", false).expect("open");
+    s.delete("f").expect("delete");
+    assert!(matches!(f.sync(true), Err(StoreError::NotFound)));
+    fs::remove_file(t.path().join("inbox")).expect("rm");
+    let c = inbox.sync(true).expect("sync");
+    assert_eq!(c.expunged, vec![1]);
+}
+
+#[test]
+fn examine_writes_uids_so_a_vanished_message_never_gives_its_uid_away() {
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    deliver(&inbox, "Subject: one\n\n1\n");
+    deliver(&inbox, "Subject: two\n\n2\n");
+    let ro = s.open("INBOX", true).expect("examine");
+    assert_eq!(
+        ro.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let raw = fs::read_to_string(&inbox).expect("read");
+    assert!(raw.contains("X-UID: 2\n"), "{raw}");
+    assert!(
+        !raw.contains("Status: O"),
+        "EXAMINE must not take \\Recent: {raw}"
+    );
+    // Another program removes message 2, then mail arrives.
+    let cut = raw.rfind("From mta@").expect("second");
+    fs::write(&inbox, &raw[..cut]).expect("write");
+    deliver(&inbox, "Subject: three\n\n3\n");
+    let mb = s.open("INBOX", true).expect("examine");
+    assert_eq!(
+        mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+}
+
+#[test]
+fn spool_inside_the_root_is_only_inbox() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let root = t.path().join("mail");
+    let mut s =
+        MboxStore::open_store(root.clone(), root.join("inbox"), LOCKS.to_vec()).expect("store");
+    append(&mut s, "INBOX", "Subject: a\n\nA\n", Flags::default());
+    let names: Vec<_> = s
+        .list()
+        .expect("list")
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names, vec!["INBOX"]);
+}
+
+#[test]
+fn in_place_rewrite_by_mutt_is_reported_as_expunge_and_flags() {
+    let (t, mut s) = store();
+    for b in ["A", "B", "C"] {
+        append(
+            &mut s,
+            "INBOX",
+            &format!("Subject: {b}\n\n{b}\n"),
+            Flags::default(),
+        );
+    }
+    let mut mb = s.open("INBOX", false).expect("open");
+    let inbox = t.path().join("inbox");
+    // mutt: same file (truncate and write), message B deleted, A flagged,
+    // the headers it does not know kept (X-UID, X-IMAPbase).
+    let v = mb.uid_validity();
+    let new = format!(
+        "From x Sat Nov 21 06:13:17 2026\nSubject: A\nX-IMAPbase: {v} 0000000003\nX-UID: 1\n\
+         Status: O\nX-Status: F\n\nA\n\nFrom x Sat Nov 21 06:13:17 2026\nSubject: C\nX-UID: 3\n\
+         Status: O\n\nC\n\n"
+    );
+    let ino = fs::metadata(&inbox)
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .expect("ino");
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&inbox)
+        .and_then(|mut f| f.write_all(new.as_bytes()))
+        .expect("rewrite");
+    assert_eq!(
+        fs::metadata(&inbox)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .expect("ino"),
+        ino
+    );
+    let c = mb.sync(true).expect("sync");
+    assert_eq!(c.expunged, vec![2], "{new}");
+    assert_eq!(c.flags, vec![1]);
+    assert!(mb.messages()[0].flags.has(flag::FLAGGED));
+    assert_eq!(
+        mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+    assert_eq!(fetch(&mut mb, 0), "Subject: A\n\nA\n");
+    assert_eq!(fetch(&mut mb, 1), "Subject: C\n\nC\n");
+}
+
+/// Timings on a 100 MB spool (run by hand: `cargo test --release --lib
+/// bench_big_mbox -- --ignored --nocapture`).
+#[test]
+#[ignore = "a benchmark, not a test: run by hand (see above)"]
+fn bench_big_mbox() {
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    let one = big_mbox(1);
+    let mut f = String::with_capacity(one.len() * 25_000);
+    f.push_str(&big_mbox(25_000));
+    fs::write(&inbox, &f).expect("write");
+    let time = |what: &str, start: std::time::Instant| {
+        eprintln!("{what}: {:?}", start.elapsed());
+    };
+    let st = std::time::Instant::now();
+    let mb = s.open("INBOX", true).expect("open");
+    time("first open (parse, write cache)", st);
+    assert_eq!(mb.messages().len(), 25_000);
+    let st = std::time::Instant::now();
+    let mut mb = s.open("INBOX", true).expect("open");
+    time("second open (cache)", st);
+    deliver(&inbox, "Subject: new\n\nnew\n");
+    let st = std::time::Instant::now();
+    mb.sync(true).expect("sync");
+    time("sync after a delivery", st);
+    let st = std::time::Instant::now();
+    mb.sync(true).expect("sync");
+    time("sync, nothing changed", st);
+    let mut rw = s.open("INBOX", false).expect("open");
+    let st = std::time::Instant::now();
+    rw.store(&[5], FlagOp::Add, &flags(flag::FLAGGED, &[]))
+        .expect("store");
+    time("STORE one flag (rewrite 100 MB)", st);
+}
+
+#[test]
+fn append_to_a_crlf_file_leaves_its_last_message_alone() {
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    fs::write(
+        &inbox,
+        "From a Sat Nov 21 06:13:17 2026\r\nSubject: a\r\n\r\nA\r\n\r\n",
+    )
+    .expect("write");
+    let before = s.open("INBOX", true).expect("open").messages()[0].size;
+    append(&mut s, "INBOX", "Subject: b\r\n\r\nB\r\n", Flags::default());
+    let mut mb = s.open("INBOX", true).expect("open");
+    assert_eq!(mb.messages()[0].size, before);
+    assert_eq!(fetch(&mut mb, 0), "Subject: a\r\n\r\nA\r\n");
+    assert_eq!(fetch(&mut mb, 1), "Subject: b\n\nB\n");
+}
+
+#[test]
+fn appended_status_fields_of_a_client_are_dropped() {
+    let (_t, mut s) = store();
+    append(
+        &mut s,
+        "INBOX",
+        "X-UID: 99\r\nSubject: a\r\nX-Status: D\r\nX-Keywords: evil\r\n  more\r\nStatus: RO\r\nX-IMAPbase: 1 99\r\n\r\nbody\r\n",
+        Flags::default(),
+    );
+    append(&mut s, "INBOX", "Subject: header only", Flags::default());
+    append(&mut s, "INBOX", "", flags(flag::SEEN, &[]));
+    append(&mut s, "INBOX", "\r\nno header\r\n", Flags::default());
+    let mut mb = s.open("INBOX", true).expect("open");
+    let uids: Vec<_> = mb.messages().iter().map(|m| m.uid).collect();
+    assert_eq!(uids, vec![1, 2, 3, 4]);
+    assert_eq!(mb.messages()[0].flags, Flags::default());
+    assert_eq!(s.status("INBOX").expect("status").recent, 4);
+    assert_eq!(fetch(&mut mb, 0), "Subject: a\n\nbody\n");
+    assert_eq!(fetch(&mut mb, 1), "Subject: header only\n");
+    assert_eq!(fetch(&mut mb, 2), "");
+    assert_eq!(mb.messages()[2].flags, flags(flag::SEEN, &[]));
+    assert_eq!(fetch(&mut mb, 3), "\nno header\n");
+    assert_eq!(mb.messages()[3].size, 13);
+}
+
+#[test]
+fn copied_x_uid_of_an_expunged_uid_is_not_reused() {
+    let (t, mut s) = store();
+    for b in ["A", "B", "C"] {
+        append(
+            &mut s,
+            "INBOX",
+            &format!("Subject: {b}\n\n{b}\n"),
+            flags(flag::DELETED, &[]),
+        );
+    }
+    let mut mb = s.open("INBOX", false).expect("open");
+    mb.store(&[0], FlagOp::Remove, &flags(flag::DELETED, &[]))
+        .expect("store");
+    assert_eq!(mb.expunge(None).expect("expunge"), vec![3, 2]);
+    // Another program appends a message carrying an old X-UID.
+    deliver(&t.path().join("inbox"), "Subject: copy\nX-UID: 2\n\nx\n");
+    let c = mb.sync(true).expect("sync");
+    assert_eq!(c.exists, Some(2));
+    assert_eq!(mb.messages()[1].uid, 4);
+}
+
+#[test]
+fn dotlock_of_a_dead_local_process_is_broken_at_once() {
+    let (t, _s) = store();
+    let inbox = t.path().join("inbox");
+    fs::write(&inbox, "").expect("write");
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    // A pid above the kernel's pid_max limit never runs.
+    fs::write(
+        t.path().join("inbox.lock"),
+        format!("99999999:{}\n", host.trim()),
+    )
+    .expect("lock");
+    let start = std::time::Instant::now();
+    let g = MboxGuard::lock(&inbox, &LOCKS, true, std::time::Duration::from_secs(5));
+    assert!(g.is_ok());
+    assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    drop(g);
+    // Another host's lock is not ours to judge: it waits.
+    fs::write(t.path().join("inbox.lock"), "99999999:elsewhere\n").expect("lock");
+    let g = MboxGuard::lock(&inbox, &LOCKS, true, std::time::Duration::from_millis(200));
+    assert!(matches!(g, Err(StoreError::InUse)));
+}
