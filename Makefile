@@ -4,7 +4,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 DEMO_PORT ?= 1143
 
-.PHONY: all build release test test-deps lint demo clean bench install uninstall
+.PHONY: all build release test test-deps lint demo clean bench install uninstall fuzz
 
 all: build
 
@@ -51,3 +51,13 @@ uninstall:
 clean:
 	$(CARGO) clean
 	rm -rf demo
+
+# Runs every fuzz target (fuzz/fuzz_targets) for FUZZ_SECONDS each with
+# cargo-fuzz on the stable toolchain (no sanitizer: -s none); installs
+# cargo-fuzz first when missing. Crashes land in fuzz/artifacts/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	for t in $$(cd fuzz && $(CARGO) fuzz list); do \
+	    $(CARGO) fuzz run -s none -O $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
+	done
