@@ -1028,24 +1028,7 @@ impl Store for Maildir {
     fn list(&mut self) -> Result<Vec<MailboxInfo>> {
         let mut all = self.folders()?;
         all.insert("INBOX".to_string(), true);
-        let mut parents = HashSet::default();
-        for name in all.keys() {
-            for p in names::parents(name) {
-                parents.insert(p.to_string());
-            }
-        }
-        for p in &parents {
-            all.entry(p.clone()).or_insert(false);
-        }
-        Ok(all
-            .into_iter()
-            .map(|(name, sel)| MailboxInfo {
-                has_children: parents.contains(&name),
-                noselect: !sel,
-                marked: None,
-                name,
-            })
-            .collect())
+        Ok(super::with_parents(all, SEPARATOR))
     }
 
     fn create(&mut self, name: &str) -> Result<()> {

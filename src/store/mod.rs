@@ -246,6 +246,32 @@ impl From<io::Error> for StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// LIST's view of a store: the mailboxes that exist (name -> selectable),
+/// completed with every parent level as `\Noselect` where it is not a
+/// mailbox itself (RFC 3501 6.3.8), and `\HasChildren` where it has any.
+pub fn with_parents(
+    mut all: std::collections::BTreeMap<String, bool>,
+    sep: char,
+) -> Vec<MailboxInfo> {
+    let mut parents = std::collections::BTreeSet::new();
+    for name in all.keys() {
+        for (i, _) in name.match_indices(sep) {
+            parents.insert(name[..i].to_string());
+        }
+    }
+    for p in &parents {
+        all.entry(p.clone()).or_insert(false);
+    }
+    all.into_iter()
+        .map(|(name, selectable)| MailboxInfo {
+            has_children: parents.contains(&name),
+            noselect: !selectable,
+            marked: None,
+            name,
+        })
+        .collect()
+}
+
 /// One user's mailboxes. Names are wire names (modified UTF-7, `.` as the
 /// hierarchy separator); "INBOX" in any case is the inbox.
 pub trait Store {

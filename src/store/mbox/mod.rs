@@ -24,7 +24,7 @@ pub mod file;
 pub mod mailbox;
 pub mod parse;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -328,24 +328,7 @@ impl Store for MboxStore {
     fn list(&mut self) -> Result<Vec<MailboxInfo>> {
         let mut all = self.walk()?;
         all.insert("INBOX".to_string(), true);
-        let mut parents = HashSet::new();
-        for name in all.keys() {
-            for (i, _) in name.match_indices(SEPARATOR) {
-                parents.insert(name[..i].to_string());
-            }
-        }
-        for p in &parents {
-            all.entry(p.clone()).or_insert(false);
-        }
-        Ok(all
-            .into_iter()
-            .map(|(name, sel)| MailboxInfo {
-                has_children: parents.contains(&name),
-                noselect: !sel,
-                marked: None,
-                name,
-            })
-            .collect())
+        Ok(super::with_parents(all, SEPARATOR))
     }
 
     fn create(&mut self, name: &str) -> Result<()> {

@@ -632,7 +632,7 @@ fn bench_big_mbox() {
     f.push_str(&big_mbox(25_000));
     fs::write(&inbox, &f).expect("write");
     let time = |what: &str, start: std::time::Instant| {
-        eprintln!("{what}: {:?}", start.elapsed());
+        println!("{what}: {:?}", start.elapsed());
     };
     let st = std::time::Instant::now();
     let mb = s.open("INBOX", true).expect("open");
