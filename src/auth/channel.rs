@@ -273,6 +273,16 @@ impl ToParent {
     }
 }
 
+/// Login side: relays `request` to the privileged parent and waits for its
+/// answer: (verdict, close after this failure).
+pub fn ask(fd: impl AsFd + Copy, request: Request) -> io::Result<(Verdict, bool)> {
+    ToParent::Verify(request).send(fd)?;
+    match ToChild::recv(fd)? {
+        Some(ToChild::Verdict { verdict, close }) => Ok((verdict, close)),
+        None => Err(io::Error::other("privileged parent went away")),
+    }
+}
+
 impl ToChild {
     pub fn send(&self, fd: impl AsFd) -> io::Result<()> {
         let ToChild::Verdict { verdict, close } = self;

@@ -249,7 +249,7 @@ impl<'a> Login<'a> {
             user: user.clone(),
             password,
         };
-        match self.ask(request)? {
+        match crate::auth::channel::ask(self.channel, request)? {
             (Verdict::Reject, close) => self.failed(tag, close, None, None),
             (_, _) => self.logged_in(input, tag, &user, "LOGIN"),
         }
@@ -318,7 +318,7 @@ impl<'a> Login<'a> {
                     }
                 }
                 Step::Verify(request) => {
-                    let (verdict, close) = self.ask(request)?;
+                    let (verdict, close) = crate::auth::channel::ask(self.channel, request)?;
                     if verdict == Verdict::Reject {
                         return self.failed(tag, close, None, None);
                     }
@@ -347,15 +347,6 @@ impl<'a> Login<'a> {
                     return self.failed(tag, false, Some(code), Some(why));
                 }
             };
-        }
-    }
-
-    /// Relays a request to the privileged side: (verdict, close).
-    fn ask(&mut self, request: Request) -> io::Result<(Verdict, bool)> {
-        ToParent::Verify(request).send(self.channel)?;
-        match ToChild::recv(self.channel)? {
-            Some(ToChild::Verdict { verdict, close }) => Ok((verdict, close)),
-            None => Err(io::Error::other("privileged parent went away")),
         }
     }
 

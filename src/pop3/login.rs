@@ -259,7 +259,7 @@ impl<'a> Login<'a> {
             user: user.clone(),
             password,
         };
-        match self.ask(request)? {
+        match crate::auth::channel::ask(self.channel, request)? {
             (Verdict::Reject, close) => self.failed(close, None),
             _ => self.logged_in(input, &user, "USER"),
         }
@@ -281,7 +281,7 @@ impl<'a> Login<'a> {
             Err(reason) => return self.failed(false, Some(format!("APOP: {reason}"))),
         };
         let user = request.user().to_string();
-        match self.ask(request)? {
+        match crate::auth::channel::ask(self.channel, request)? {
             (Verdict::Reject, close) => self.failed(close, None),
             _ => self.logged_in(input, &user, "APOP"),
         }
@@ -346,7 +346,7 @@ impl<'a> Login<'a> {
                     }
                 }
                 Step::Verify(request) => {
-                    let (verdict, close) = self.ask(request)?;
+                    let (verdict, close) = crate::auth::channel::ask(self.channel, request)?;
                     if verdict == Verdict::Reject {
                         return self.failed(close, None);
                     }
@@ -368,15 +368,6 @@ impl<'a> Login<'a> {
                     return self.failed(false, Some(format!("AUTH {}: {reason}", m.name())));
                 }
             };
-        }
-    }
-
-    /// Relays a request to the privileged side: (verdict, close).
-    fn ask(&mut self, request: Request) -> io::Result<(Verdict, bool)> {
-        ToParent::Verify(request).send(self.channel)?;
-        match ToChild::recv(self.channel)? {
-            Some(ToChild::Verdict { verdict, close }) => Ok((verdict, close)),
-            None => Err(io::Error::other("privileged parent went away")),
         }
     }
 
