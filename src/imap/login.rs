@@ -43,6 +43,29 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The policy for a link as configured: what this connection may do
+    /// before login, in either protocol. ANONYMOUS only where the protocol
+    /// has something to serve with it (`anonymous`).
+    pub fn for_link(
+        config: &crate::config::Config,
+        opts: &crate::cli::Options,
+        peer: &crate::conn::Peer,
+        link: crate::serve::Link,
+        anonymous: bool,
+    ) -> Policy {
+        Policy {
+            protected: link.tls || crate::serve::link_protected(opts, peer),
+            allow_plaintext: config.allow_plaintext_auth,
+            allow_anonymous: anonymous,
+            plaintext_store: crate::auth::server::has_plaintext_store(config),
+            starttls: link.starttls,
+            tls: link.tls,
+            host: crate::serve::host_name(config),
+            failure_delay: config.auth_failure_delay,
+            max_failures: config.auth_max_failures,
+        }
+    }
+
     /// Plaintext passwords may cross this link (RFC 3501 6.2.3 LOGINDISABLED;
     /// POP3 USER and RFC 2449 `USER` capability).
     pub fn plaintext_ok(&self) -> bool {

@@ -112,18 +112,8 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
             let mut state = |input: &mut dyn crate::conn::ClientInput,
                              out: &mut dyn Write,
                              link: serve::Link| {
-                let policy = crate::imap::login::Policy {
-                    protected: link.tls || serve::link_protected(opts, &peer),
-                    allow_plaintext: config.allow_plaintext_auth,
-                    // An anonymous POP3 session would have no maildrop.
-                    allow_anonymous: false,
-                    plaintext_store: crate::auth::server::has_plaintext_store(config),
-                    starttls: link.starttls,
-                    tls: link.tls,
-                    host: serve::host_name(config),
-                    failure_delay: config.auth_failure_delay,
-                    max_failures: config.auth_max_failures,
-                };
+                // An anonymous POP3 session would have no maildrop.
+                let policy = crate::imap::login::Policy::for_link(config, opts, &peer, link, false);
                 login::Login::new(policy, out, &control).run(input, link.greet)
             };
             match serve::login_child(config, opts, data, &mut state) {
