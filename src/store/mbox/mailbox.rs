@@ -39,6 +39,8 @@ pub struct MboxMailbox {
     claimed: HashSet<Uid>,
     /// Opens the destination of COPY.
     pub(super) dest: DestFn,
+    /// ENVELOPE/BODYSTRUCTURE cache beside our state (DESIGN.md 5).
+    cache: crate::store::cache::Cache,
 }
 
 fn len32(n: usize) -> u32 {
@@ -48,6 +50,7 @@ fn len32(n: usize) -> u32 {
 impl MboxMailbox {
     pub(super) fn open(ctx: Ctx, read_only: bool, dest: DestFn) -> Result<MboxMailbox> {
         let (snap, recent) = read(&ctx, !read_only, None)?;
+        let uid_validity = snap.uid_validity;
         let mut mb = MboxMailbox {
             uid_validity: snap.uid_validity,
             uid_next: snap.uid_next,
@@ -59,6 +62,7 @@ impl MboxMailbox {
             last_uid: 0,
             claimed: HashSet::new(),
             read_only,
+            cache: crate::store::cache::Cache::new(&ctx.ctl, uid_validity),
             ctx,
             dest,
         };
@@ -425,5 +429,20 @@ impl Mailbox for MboxMailbox {
             })
             .collect();
         super::append_to(&dctx, &mut msgs)
+    }
+
+    fn cached(&mut self, index: usize, kind: crate::store::cache::Kind) -> Option<Vec<u8>> {
+        let uid = self.view.get(index)?.uid;
+        self.cache.get(uid, kind).map(|v| v.to_vec())
+    }
+
+    fn cache(&mut self, index: usize, kind: crate::store::cache::Kind, data: &[u8]) {
+        if let Some(m) = self.view.get(index) {
+            self.cache.put(m.uid, kind, data);
+        }
+    }
+
+    fn flush_cache(&mut self) {
+        self.cache.flush();
     }
 }
