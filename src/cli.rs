@@ -187,6 +187,34 @@ fn listen(addr: &str, args: &[String]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Ends a process that will not serve: `--help`, `--check`, argument and
+/// configuration errors. When a client is already waiting on fd 0 (a
+/// socket: xinetd, stunnel) an error must not go to stderr, which is that
+/// client: it goes to syslog, and the client gets its protocol's refusal.
+pub fn exit(service: Service, name: &str, text: &str, code: i32) -> ! {
+    use std::io::Write;
+    let client_waiting = rustix::fs::fstat(std::io::stdin())
+        .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket)
+        .unwrap_or(false);
+    if code == 0 {
+        print!("{text}");
+    } else if client_waiting {
+        silence_stderr();
+        crate::log::init(name, "syslog", "mail", false);
+        log::error!("{}", text.trim_end());
+        let refusal: &[u8] = match service {
+            Service::Imap => b"* BYE Server configuration problem; see the log.\r\n",
+            Service::Pop3 => b"-ERR [SYS/PERM] Server configuration problem; see the log.\r\n",
+        };
+        let mut out = std::io::stdout();
+        let _ = out.write_all(refusal);
+        let _ = out.flush();
+    } else {
+        eprint!("{text}");
+    }
+    std::process::exit(code)
+}
+
 /// After start-up nothing may reach fd 2: under xinetd it is the client.
 pub fn silence_stderr() {
     if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {

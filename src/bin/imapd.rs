@@ -10,15 +10,7 @@ fn main() {
             print!("{text}");
             std::process::exit(code);
         }
-        Start::Exit(text, code) => {
-            // Only before serving: --check, --help and argument errors.
-            if code == 0 {
-                print!("{text}");
-            } else {
-                eprint!("{text}");
-            }
-            std::process::exit(code);
-        }
+        Start::Exit(text, code) => cli::exit(Service::Imap, "imapd", &text, code),
         Start::Serve(config, opts, args) => {
             std::process::exit(mailaccess::imap::serve(&config, &opts, &args))
         }

@@ -1,0 +1,73 @@
+//! A configuration broken while the service runs (an administrator's typo
+//! in /etc/mailaccess.conf under xinetd): the next client gets its
+//! protocol's refusal, never the error text, which goes to the log.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn refusal(bin: &str, expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("mailaccess.conf");
+    std::fs::write(&conf, "auth = pam\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(bin)
+        .arg("-c")
+        .arg(&conf)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stream = None;
+    for _ in 0..100 {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            stream = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The connection above proves the listener is up; close it unused.
+    drop(stream.expect("listener did not come up"));
+    // The typo: an unknown key.
+    std::fs::write(&conf, "auth = pam\nallow_plaintxt_auth = yes\n").unwrap();
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut all = String::new();
+    let mut line = String::new();
+    while r.read_line(&mut line).unwrap_or(0) > 0 {
+        all.push_str(&line);
+        line.clear();
+    }
+    let _ = (&s).write_all(b"");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        all, expected,
+        "the client must get the refusal and nothing else"
+    );
+}
+
+#[test]
+fn imapd_says_bye() {
+    refusal(
+        env!("CARGO_BIN_EXE_imapd"),
+        "* BYE Server configuration problem; see the log.\r\n",
+    );
+}
+
+#[test]
+fn pop3d_says_err() {
+    refusal(
+        env!("CARGO_BIN_EXE_pop3d"),
+        "-ERR [SYS/PERM] Server configuration problem; see the log.\r\n",
+    );
+}
