@@ -677,7 +677,22 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.output != "-":
-        Path(args.output).write_text("# Benchmark results\n\nCommand: `" + " ".join(["python3", "bench/imap_bench.py", *sys.argv[1:]]) + "`\n\n" + text)
+        out = Path(args.output)
+        # The IMAP figures are the file's first part; the sections other
+        # benchmarks add ("## POP3", "## mbox") are kept.
+        others = ""
+        if out.exists():
+            old = out.read_text()
+            at = old.find("\n## ")
+            others = old[at:] if at >= 0 else ""
+        out.write_text(
+            "# Benchmark results\n\nCommand: `"
+            + " ".join(["python3", "bench/imap_bench.py", *sys.argv[1:]])
+            + "`\n\n"
+            + text.rstrip("\n")
+            + "\n"
+            + others
+        )
         log(f"written to {args.output}")
     return 1 if failures else 0
 
