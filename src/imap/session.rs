@@ -208,7 +208,9 @@ impl<'a> Session<'a> {
                 Flow::Continue
             });
         }
-        let expunge_ok = reports_expunge(&body);
+        // RFC 3501 7.4.1: no EXPUNGE while a command that uses sequence
+        // numbers runs.
+        let expunge_ok = !body.uses_sequence_numbers();
         // SELECT and EXAMINE have just built the view: nothing to report yet.
         let fresh_view = matches!(
             body,
@@ -453,15 +455,4 @@ fn allowed(state: &State, body: &CommandBody) -> std::result::Result<(), &'stati
             }
         }
     }
-}
-
-/// RFC 3501 7.4.1: no EXPUNGE while responding to FETCH, STORE or SEARCH
-/// (the UID forms may), nor, in practice, to a command that reports
-/// sequence numbers of its own.
-fn reports_expunge(body: &CommandBody) -> bool {
-    use CommandBody::*;
-    !matches!(
-        body,
-        Fetch { uid: false, .. } | Store { uid: false, .. } | Search { uid: false, .. }
-    )
 }
