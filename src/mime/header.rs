@@ -427,9 +427,63 @@ pub fn language(v: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// Reads a message's header block: up to and including the blank line that
+/// ends it (or MIME_HEADER_MAX octets). ENVELOPE, header fetches and header
+/// SEARCH keys need no more of the file.
+pub fn read_block(r: &mut dyn std::io::Read) -> std::io::Result<Vec<u8>> {
+    let mut v = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = r.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(v);
+        }
+        let from = v.len().saturating_sub(3);
+        v.extend_from_slice(&chunk[..n]);
+        if let Some(end) = header_end(&v, from) {
+            v.truncate(end);
+            return Ok(v);
+        }
+        if v.len() >= crate::limits::MIME_HEADER_MAX {
+            return Ok(v);
+        }
+    }
+}
+
+/// Offset just past the empty line ending a header, searching from `from`.
+fn header_end(v: &[u8], from: usize) -> Option<usize> {
+    if v.starts_with(b"\n") {
+        return Some(1);
+    }
+    if v.starts_with(b"\r\n") {
+        return Some(2);
+    }
+    let mut i = from;
+    while i + 1 < v.len() {
+        if v[i] == b'\n' {
+            if v[i + 1] == b'\n' {
+                return Some(i + 2);
+            }
+            if v[i + 1] == b'\r' && v.get(i + 2) == Some(&b'\n') {
+                return Some(i + 3);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_end_forms() {
+        assert_eq!(header_end(b"A: b\n\nbody", 0), Some(6));
+        assert_eq!(header_end(b"A: b\r\n\r\nbody", 0), Some(8));
+        assert_eq!(header_end(b"\nbody", 0), Some(1));
+        assert_eq!(header_end(b"A: b\n", 0), None);
+    }
 
     fn p(v: &str) -> Vec<(String, String)> {
         content_type(v.as_bytes())

@@ -147,7 +147,7 @@ fn fetch_one(
     if want != Need::Nothing && !streaming {
         let mut r = open(mailbox, index)?;
         let data = if want == Need::Header {
-            read_header(&mut r)?
+            mime::header::read_block(&mut r)?
         } else {
             read_all(&mut r)?
         };
@@ -283,51 +283,6 @@ fn read_all(r: &mut dyn Read) -> Result<Vec<u8>> {
     Ok(v)
 }
 
-/// Reads up to and including the blank line that ends the header (or
-/// MIME_HEADER_MAX octets): ENVELOPE and header fetches need no more.
-fn read_header(r: &mut dyn Read) -> Result<Vec<u8>> {
-    let mut v = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = r.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(v);
-        }
-        let from = v.len().saturating_sub(3);
-        v.extend_from_slice(&chunk[..n]);
-        if let Some(end) = header_end(&v, from) {
-            v.truncate(end);
-            return Ok(v);
-        }
-        if v.len() >= limits::MIME_HEADER_MAX {
-            return Ok(v);
-        }
-    }
-}
-
-/// Offset just past the empty line ending a header, searching from `from`.
-fn header_end(v: &[u8], from: usize) -> Option<usize> {
-    if v.starts_with(b"\n") {
-        return Some(1);
-    }
-    if v.starts_with(b"\r\n") {
-        return Some(2);
-    }
-    let mut i = from;
-    while i + 1 < v.len() {
-        if v[i] == b'\n' {
-            if v[i + 1] == b'\n' {
-                return Some(i + 2);
-            }
-            if v[i + 1] == b'\r' && v.get(i + 2) == Some(&b'\n') {
-                return Some(i + 3);
-            }
-        }
-        i += 1;
-    }
-    None
-}
-
 /// Streams BODY[] (or RFC822) of a large message as a literal, line ends
 /// CRLF, in two passes over the file: one to count the octets exactly (the
 /// literal's length must be right even if the stored size is not), one to
@@ -396,13 +351,5 @@ mod tests {
             internal_date(837_556_465, -420),
             "16-Jul-1996 15:34:25 -0700"
         );
-    }
-
-    #[test]
-    fn header_end_forms() {
-        assert_eq!(header_end(b"A: b\n\nbody", 0), Some(6));
-        assert_eq!(header_end(b"A: b\r\n\r\nbody", 0), Some(8));
-        assert_eq!(header_end(b"\nbody", 0), Some(1));
-        assert_eq!(header_end(b"A: b\n", 0), None);
     }
 }

@@ -12,7 +12,6 @@ use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
 
 use crate::imap::command::{SearchKey, SequenceSet};
 use crate::imap::session::{Done, Error, Result, Session, State};
-use crate::limits;
 use crate::mime;
 use crate::store::{flag, Mailbox, Message, StoreError};
 
@@ -206,33 +205,17 @@ impl Content {
     ) -> std::result::Result<(), StoreError> {
         if self.raw.is_none() {
             let mut r = mailbox.open_message(index)?;
-            let mut v = Vec::new();
-            if self.want == Need::Header {
-                read_header(&mut r, &mut v)?;
+            let v = if self.want == Need::Header {
+                mime::header::read_block(&mut r)?
             } else {
+                let mut v = Vec::new();
                 r.read_to_end(&mut v)?;
-            }
+                v
+            };
             self.part = Some(mime::parse(&v));
             self.raw = Some(v);
         }
         Ok(())
-    }
-}
-
-fn read_header(r: &mut dyn Read, v: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = r.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        v.extend_from_slice(&chunk[..n]);
-        if v.windows(2).any(|w| w == b"\n\n")
-            || v.windows(4).any(|w| w == b"\r\n\r\n")
-            || v.len() >= limits::MIME_HEADER_MAX
-        {
-            return Ok(());
-        }
     }
 }
 
