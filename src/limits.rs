@@ -229,3 +229,9 @@ pub const MBOX_CACHE_MIN: u64 = 1024 * 1024;
 /// ones are copied (under the lock) to an anonymous temporary file, so
 /// memory does not grow with message size.
 pub const MBOX_MESSAGE_MEMORY_MAX: u64 = 1024 * 1024;
+
+/// Pauses between tries of a lock held by another process: short at first
+/// (index updates take milliseconds), doubling up to the longer one so a
+/// waiting session does not spin; the whole wait is bounded by the caller.
+pub const LOCK_PAUSE_MIN: Duration = Duration::from_millis(2);
+pub const LOCK_PAUSE_MAX: Duration = Duration::from_millis(100);

@@ -19,7 +19,7 @@ use rustix::io::Errno;
 
 use super::{Result, StoreError};
 use crate::config::MboxLock;
-use crate::limits::{LOCK_WAIT_MAX, MBOX_DOTLOCK_STALE};
+use crate::limits::{LOCK_PAUSE_MAX, LOCK_PAUSE_MIN, LOCK_WAIT_MAX, MBOX_DOTLOCK_STALE};
 
 /// An exclusive lock, held until dropped.
 #[derive(Debug)]
@@ -43,20 +43,10 @@ impl Lock {
             .truncate(false)
             .mode(0o600)
             .open(path)?;
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(2);
-        loop {
-            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Ok(Lock { file }),
-                Err(e) if e == Errno::WOULDBLOCK || e == Errno::INTR => {}
-                Err(e) => return Err(StoreError::Io(e.into())),
-            }
-            if start.elapsed() >= wait {
-                return Err(StoreError::InUse);
-            }
-            sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(100));
-        }
+        retry(Instant::now() + wait, || {
+            flock(&file, FlockOperation::NonBlockingLockExclusive)
+        })?;
+        Ok(Lock { file })
     }
 }
 
@@ -199,7 +189,7 @@ fn same_file(f: &File, path: &Path) -> Result<bool> {
 
 /// Retries a non-blocking lock with growing pauses until `deadline`.
 fn retry(deadline: Instant, mut f: impl FnMut() -> rustix::io::Result<()>) -> Result<()> {
-    let mut pause = Duration::from_millis(2);
+    let mut pause = LOCK_PAUSE_MIN;
     loop {
         match f() {
             Ok(()) => return Ok(()),
@@ -214,7 +204,7 @@ fn retry(deadline: Instant, mut f: impl FnMut() -> rustix::io::Result<()>) -> Re
             return Err(StoreError::InUse);
         }
         sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(100));
+        pause = (pause * 2).min(LOCK_PAUSE_MAX);
     }
 }
 
@@ -260,7 +250,7 @@ pub fn dotlock(path: &Path, deadline: Instant) -> Result<PathBuf> {
     let lock = dir.join(format!("{name}.lock"));
     let n = DOTLOCK_COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.lk{}.{n}", std::process::id()));
-    let mut pause = Duration::from_millis(2);
+    let mut pause = LOCK_PAUSE_MIN;
     loop {
         let mut f = OpenOptions::new()
             .write(true)
@@ -293,7 +283,7 @@ pub fn dotlock(path: &Path, deadline: Instant) -> Result<PathBuf> {
             return Err(StoreError::InUse);
         }
         sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(100));
+        pause = (pause * 2).min(LOCK_PAUSE_MAX);
     }
 }
 
