@@ -34,8 +34,13 @@ fn refusal(bin: &str, expected: &str) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    // The connection above proves the listener is up; close it unused.
+    // The connection above proves a listener is up; that it is ours, that
+    // our server did not fail to bind, the still-running process proves.
     drop(stream.expect("listener did not come up"));
+    assert!(
+        server.try_wait().unwrap().is_none(),
+        "{bin} --listen exited (port {port} taken?)"
+    );
     // The typo: an unknown key.
     std::fs::write(&conf, "auth = pam\nallow_plaintxt_auth = yes\n").unwrap();
     let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -56,16 +61,14 @@ fn refusal(bin: &str, expected: &str) {
     );
 }
 
+/// One test, so the two listeners never run at once (each picks a free
+/// port by binding port 0 and releasing it, which two at once could share).
 #[test]
-fn imapd_says_bye() {
+fn imapd_says_bye_and_pop3d_says_err() {
     refusal(
         env!("CARGO_BIN_EXE_imapd"),
         "* BYE Server configuration problem; see the log.\r\n",
     );
-}
-
-#[test]
-fn pop3d_says_err() {
     refusal(
         env!("CARGO_BIN_EXE_pop3d"),
         "-ERR [SYS/PERM] Server configuration problem; see the log.\r\n",
