@@ -52,6 +52,7 @@ uninstall:
 
 clean:
 	$(CARGO) clean
+	if [ -L demo ]; then rm -rf "$$(readlink demo)"; fi
 	rm -rf demo
 
 # Runs every fuzz target (fuzz/fuzz_targets) for FUZZ_SECONDS each with

@@ -15,6 +15,12 @@
 # Ports: the first argument (make demo DEMO_PORT=...) is the IMAP port;
 # DEMO_POP3_PORT, DEMO_IMAPS_PORT, DEMO_POP3S_PORT set the others;
 # DEMO_DIR another directory than ./demo (tests/deploy_demo.rs).
+#
+# As root, the sessions run as nobody, who must reach the Maildir: when the
+# demo directory is not reachable by nobody (a checkout in /root, or in a
+# directory made by mktemp -d), the demo lives in DEMO_FALLBACK_DIR
+# (/var/tmp/mailaccess-demo) instead and ./demo is a symbolic link to it;
+# "make clean" removes both.
 set -eu
 port=${1:-1143}
 pop3_port=${DEMO_POP3_PORT:-1110}
@@ -31,6 +37,41 @@ for b in imapd pop3d; do
 done
 
 umask 022
+if [ "$(id -u)" = 0 ]; then
+    # The logins need saslpasswd2 (the demo account) and openssl (the
+    # certificate): install them on a fresh Debian, as make test does.
+    need=""
+    command -v saslpasswd2 >/dev/null 2>&1 || need="$need sasl2-bin"
+    command -v openssl >/dev/null 2>&1 || need="$need openssl"
+    if [ -n "$need" ]; then
+        echo "demo: installing$need (apt-get)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null \
+            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null; } \
+            || { echo "demo: could not install$need; install them (apt-get install$need) and run make demo again" >&2; exit 1; }
+    fi
+
+    # Can nobody (the sessions' user) reach $1? Every directory on the way
+    # must let it through.
+    reachable() {
+        setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c 'cd "$1"' _ "$1" 2>/dev/null
+    }
+    parent=$(dirname "$demo")
+    if [ -L "$demo" ] || ! reachable "$parent"; then
+        fallback=${DEMO_FALLBACK_DIR:-/var/tmp/mailaccess-demo}
+        [ ! -L "$demo" ] || fallback=$(readlink "$demo")
+        if [ -e "$demo" ] && [ ! -L "$demo" ]; then
+            echo "demo: $demo is not reachable by nobody, who the sessions run as;" >&2
+            echo "demo: remove it (make clean) to let the demo live in $fallback, or use a checkout outside /root" >&2
+            exit 1
+        fi
+        [ -L "$demo" ] || echo "demo: $parent is closed to nobody (the sessions' user): the demo lives in $fallback, linked from $demo"
+        mkdir -p "$fallback"
+        chmod 755 "$fallback"
+        reachable "$fallback" || { echo "demo: $fallback is not reachable by nobody either; set DEMO_FALLBACK_DIR" >&2; exit 1; }
+        ln -sfn "$fallback" "$demo"
+        demo=$fallback
+    fi
+fi
 mkdir -p "$demo/Maildir/cur" "$demo/Maildir/new" "$demo/Maildir/tmp"
 if [ -z "$(find "$demo/Maildir/new" "$demo/Maildir/cur" -type f)" ]; then
     now=$(date -R)
@@ -64,11 +105,6 @@ TXT
 if [ "$(id -u)" != 0 ]; then
     preauth
 fi
-if ! command -v saslpasswd2 >/dev/null 2>&1; then
-    echo "demo: saslpasswd2 is missing (apt-get install sasl2-bin); falling back to the preauthenticated demo as nobody"
-    chown -R nobody "$demo"
-    exec setpriv --reuid=nobody --regid=nogroup --clear-groups sh "$0" "$port"
-fi
 
 # The account the demo user runs as: nobody (a virtual user, as on a real
 # virtual-mailbox server), whose uid first_valid_uid must then allow.
@@ -88,18 +124,12 @@ printf '%s' "$password" | saslpasswd2 -p -c -f "$demo/sasldb2" -u demo "$user"
 chmod 600 "$demo/sasldb2"
 
 # A self-signed certificate for 127.0.0.1 and localhost.
-tls=no
-if command -v openssl >/dev/null 2>&1; then
-    if [ ! -s "$demo/cert.pem" ] || [ ! -s "$demo/key.pem" ]; then
-        openssl req -x509 -newkey rsa:2048 -nodes -days 365 \
-            -keyout "$demo/key.pem" -out "$demo/cert.pem" \
-            -subj "/CN=localhost" \
-            -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
-        chmod 600 "$demo/key.pem"
-    fi
-    tls=yes
-else
-    echo "demo: openssl is missing: no TLS ports (apt-get install openssl)"
+if [ ! -s "$demo/cert.pem" ] || [ ! -s "$demo/key.pem" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 365 \
+        -keyout "$demo/key.pem" -out "$demo/cert.pem" \
+        -subj "/CN=localhost" \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+    chmod 600 "$demo/key.pem"
 fi
 
 cat > "$demo/mailaccess.conf" <<CONF
@@ -114,10 +144,9 @@ login_user = nobody
 login_chroot = $demo/empty
 log_path = $demo/log
 auth_failure_delay = 1s
+tls_cert = $demo/cert.pem
+tls_key = $demo/key.pem
 CONF
-if [ "$tls" = yes ]; then
-    printf 'tls_cert = %s\ntls_key = %s\n' "$demo/cert.pem" "$demo/key.pem" >> "$demo/mailaccess.conf"
-fi
 
 pids=""
 stop() { # exit status
@@ -137,10 +166,8 @@ serve() { # binary port [--tls]
 }
 serve imapd "$port"
 serve pop3d "$pop3_port"
-if [ "$tls" = yes ]; then
-    serve imapd "$imaps_port" --tls
-    serve pop3d "$pop3s_port" --tls
-fi
+serve imapd "$imaps_port" --tls
+serve pop3d "$pop3s_port" --tls
 sleep 0.5
 for p in $pids; do
     kill -0 "$p" 2>/dev/null || { echo "demo: a server did not start (port in use?)" >&2; exit 1; }
@@ -152,19 +179,13 @@ mailaccess demo: user "$user", password "$password" (sasldb in $demo/sasldb2;
 sessions run as $run_as, the login process as nobody in $demo/empty).
   IMAP   127.0.0.1:$port   (STARTTLS; plaintext login allowed: loopback)
   POP3   127.0.0.1:$pop3_port   (STLS)
-TXT
-[ "$tls" = no ] || cat <<TXT
   IMAPS  127.0.0.1:$imaps_port   (implicit TLS, self-signed $demo/cert.pem)
   POP3S  127.0.0.1:$pop3s_port   (implicit TLS)
-TXT
-cat <<TXT
 Log: $demo/log
 
 curl:
   curl -u $user:$password 'imap://127.0.0.1:$port/INBOX;UID=1'
   curl -u $user:$password pop3://127.0.0.1:$pop3_port/1
-TXT
-[ "$tls" = no ] || cat <<TXT
   curl -k -u $user:$password 'imaps://127.0.0.1:$imaps_port/INBOX;UID=1'
   curl -k --ssl-reqd -u $user:$password 'imap://127.0.0.1:$port/INBOX'
   curl -k -u $user:$password pop3s://127.0.0.1:$pop3s_port/
@@ -176,10 +197,6 @@ Thunderbird: Account Settings > Add Mail Account > Configure manually:
   incoming IMAP, server 127.0.0.1, port $imaps_port, SSL/TLS, Normal password,
   user name $user (or POP3 on $pop3s_port); accept the security exception for
   the self-signed certificate. Outgoing mail is not part of the demo.
-TXT
-[ "$tls" = yes ] || cat <<TXT
-mutt:
-  mutt -f imap://$user@127.0.0.1:$port/INBOX
 TXT
 echo "Press Ctrl-C to stop."
 wait

@@ -15,22 +15,55 @@ use deploy_common::*;
 
 #[test]
 fn demo_serves_the_demo_account_and_stops_on_ctrl_c() {
-    require_root();
-    require_tool("/usr/sbin/saslpasswd2");
-    require_tool("/usr/bin/curl");
     let dir = tempfile::Builder::new()
         .prefix("mailaccess-demo")
         .tempdir()
         .unwrap();
-    // The sessions run as an unprivileged user: it must reach the Maildir.
+    // A checkout nobody (the sessions' user) can reach: the demo is ./demo.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let demo = dir.path().join("demo");
+    run_demo(dir.path(), &demo, None);
+    assert!(demo.is_dir() && !demo.is_symlink());
+}
+
+/// A checkout in /root or in a mktemp -d directory (0700): nobody cannot
+/// reach ./demo, and every login used to fail. The demo moves to a
+/// directory nobody can reach and ./demo links to it.
+#[test]
+fn demo_works_from_a_directory_closed_to_others() {
+    let dir = tempfile::Builder::new()
+        .prefix("mailaccess-demo")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let open = tempfile::Builder::new()
+        .prefix("mailaccess-demo-open")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fallback = open.path().join("demo");
+    let demo = dir.path().join("demo");
+    run_demo(dir.path(), &demo, Some(&fallback));
+    assert_eq!(std::fs::read_link(&demo).unwrap(), fallback);
+    assert!(fallback.join("Maildir").is_dir());
+}
+
+/// Runs scripts/demo.sh with its directory at `demo` (output in `dir`),
+/// checks every command it prints, then stops it with Ctrl-C.
+fn run_demo(dir: &std::path::Path, demo: &std::path::Path, fallback: Option<&std::path::Path>) {
+    require_root();
+    require_tool("/usr/sbin/saslpasswd2");
+    require_tool("/usr/bin/curl");
     let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
-    let out = std::fs::File::create(dir.path().join("demo.out")).unwrap();
-    let mut child = Command::new("sh")
+    let out = std::fs::File::create(dir.join("demo.out")).unwrap();
+    let mut command = Command::new("sh");
+    if let Some(f) = fallback {
+        command.env("DEMO_FALLBACK_DIR", f);
+    }
+    let mut child = command
         .arg(repo().join("scripts/demo.sh"))
         .arg(ports[0].to_string())
-        .env("DEMO_DIR", &demo)
+        .env("DEMO_DIR", demo)
         .env("DEMO_POP3_PORT", ports[1].to_string())
         .env("DEMO_IMAPS_PORT", ports[2].to_string())
         .env("DEMO_POP3S_PORT", ports[3].to_string())
@@ -48,7 +81,7 @@ fn demo_serves_the_demo_account_and_stops_on_ctrl_c() {
         }
     }
     let _stop = Stop(pid);
-    let printed = || std::fs::read_to_string(dir.path().join("demo.out")).unwrap_or_default();
+    let printed = || std::fs::read_to_string(dir.join("demo.out")).unwrap_or_default();
     let end = Instant::now() + WAIT;
     while !printed().contains("Press Ctrl-C") {
         assert!(Instant::now() < end, "demo did not start: {}", printed());
