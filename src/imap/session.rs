@@ -54,7 +54,12 @@ impl Error {
 }
 
 impl From<io::Error> for Error {
+    /// An error reading one message's file is a NO for the command; any
+    /// other I/O error (the client's connection) ends the session.
     fn from(e: io::Error) -> Error {
+        if crate::store::is_message_fault(&e) {
+            return StoreError::Unreadable(e.to_string()).into();
+        }
         Error::Fatal(format!("I/O error: {e}"))
     }
 }
@@ -72,6 +77,13 @@ impl From<StoreError> for Error {
             StoreError::Expunged => Error::no_code("EXPUNGEISSUED", text),
             StoreError::InUse => Error::no_code("INUSE", text),
             StoreError::Corrupt(_) => Error::no_code("CORRUPTION", text),
+            StoreError::Unreadable(why) => {
+                log::warn!("{why}");
+                Error::no_code(
+                    UNAVAILABLE,
+                    "A message cannot be read now; see the server log.",
+                )
+            }
             StoreError::Io(ref io) => {
                 log::error!("store: {io}");
                 Error::no_code(
@@ -84,6 +96,9 @@ impl From<StoreError> for Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// RFC 5530's code for a message whose file cannot be read now.
+pub const UNAVAILABLE: &str = "UNAVAILABLE";
 
 /// A command's successful outcome: the tagged OK's response code and text.
 pub struct Done {

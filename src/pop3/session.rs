@@ -278,6 +278,14 @@ impl<'a> Session<'a> {
                 return Ok(Outcome::Continue);
             }
         };
+        // The first read comes before `+OK`, so that a file that cannot be
+        // read at all (EIO, a directory) is a `-ERR` and the session goes on.
+        let mut file = io::BufReader::with_capacity(limits::STREAM_BUFFER, file);
+        if let Err(e) = io::BufRead::fill_buf(&mut file) {
+            log::error!("message {n}: {e}");
+            self.send(b"-ERR [SYS/TEMP] Cannot read the message.\r\n")?;
+            return Ok(Outcome::Continue);
+        }
         let size = self.mailbox.messages()[i].size;
         let first = match top {
             None => format!("+OK {size} octets\r\n"),

@@ -17,9 +17,7 @@
 //! of the file, in one write each batch.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::lock::Lock;
@@ -116,7 +114,7 @@ fn header(uid_validity: u32) -> String {
 /// Reads every good record; `None` when the file is missing or of another
 /// UIDVALIDITY.
 fn load(path: &Path, uid_validity: u32) -> Option<Items> {
-    let mut f = File::open(path).ok()?;
+    let mut f = crate::store::open::read(path).ok()?;
     if f.metadata().ok()?.len() > CACHE_FILE_MAX {
         return None;
     }
@@ -162,13 +160,7 @@ fn parse(buf: &[u8], uid_validity: u32) -> Option<(Items, usize)> {
 fn append(path: &Path, uid_validity: u32, records: &[(Uid, Kind, Vec<u8>)]) -> std::io::Result<()> {
     let _lock = Lock::exclusive(&path.with_extension("lock"))
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = crate::store::open::read_write(path)?;
     let mut buf = Vec::new();
     f.read_to_end(&mut buf)?;
     // Start anew on another UIDVALIDITY, on growth past the limit, or on a
@@ -199,6 +191,7 @@ fn append(path: &Path, uid_validity: u32, records: &[(Uid, Kind, Vec<u8>)]) -> s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     #[test]
     fn round_trip_and_damage() {

@@ -25,9 +25,7 @@
 //! as a whole: the caller then builds a new index under a new UIDVALIDITY,
 //! so no message ever gets a second UID under the same UIDVALIDITY.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Read;
 use std::path::Path;
 
 use super::lock::Lock;
@@ -36,7 +34,6 @@ use crate::limits::{INDEX_FILE_MAX, KEYWORDS_MAX, KEYWORD_LEN_MAX, MESSAGES_MAX}
 
 pub const INDEX_FILE: &str = "mailaccess-index";
 pub const LOCK_FILE: &str = "mailaccess-index.lock";
-const INDEX_TMP: &str = "mailaccess-index.tmp";
 const MAGIC: &str = "mailaccess-index 2";
 /// The first format, without `firstrecent`; still read.
 const MAGIC_V1: &str = "mailaccess-index 1";
@@ -124,9 +121,13 @@ impl Index {
 
     /// Reads and checks `dir/mailaccess-index`. `Ok(None)`: there is none.
     pub fn load(dir: &Path) -> Result<Option<Index>> {
-        let mut f = match File::open(dir.join(INDEX_FILE)) {
+        let mut f = match crate::store::open::read(&dir.join(INDEX_FILE)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            // A FIFO or a link in its place: damage, rebuilt like any other.
+            Err(e) if crate::store::open::is_not_regular(&e) => {
+                return Err(StoreError::Corrupt(format!("index: {e}")))
+            }
             Err(e) => return Err(StoreError::Io(e)),
         };
         if f.metadata()?.len() > INDEX_FILE_MAX {
@@ -145,18 +146,7 @@ impl Index {
     /// The caller holds the mailbox lock.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let data = self.serialize();
-        let tmp = dir.join(INDEX_TMP);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&data)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, dir.join(INDEX_FILE))?;
-        File::open(dir)?.sync_all()?;
+        crate::store::open::replace(&dir.join(INDEX_FILE), &data, true)?;
         Ok(())
     }
 
@@ -375,8 +365,10 @@ pub fn new_uid_validity(root: &Path) -> Result<u32> {
     // conflict, so this must not be a lock a caller may already hold.
     let _lock = Lock::exclusive(&root.join(UIDVALIDITY_LOCK))?;
     let path = root.join(UIDVALIDITY_FILE);
-    let last: u32 = match fs::read_to_string(&path) {
-        Ok(s) => s.trim().parse().unwrap_or(0),
+    let mut text = String::new();
+    let read = crate::store::open::read(&path).and_then(|f| f.take(64).read_to_string(&mut text));
+    let last: u32 = match read {
+        Ok(_) => text.trim().parse().unwrap_or(0),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(e) => return Err(StoreError::Io(e)),
     };
@@ -386,17 +378,7 @@ pub fn new_uid_validity(root: &Path) -> Result<u32> {
         last.checked_add(1)
             .ok_or(StoreError::Limit("UIDVALIDITY exhausted"))?,
     );
-    let tmp = root.join(format!("{UIDVALIDITY_FILE}.tmp"));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    writeln!(f, "{v}")?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, &path)?;
+    crate::store::open::replace(&path, format!("{v}\n").as_bytes(), true)?;
     Ok(v)
 }
 

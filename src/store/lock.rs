@@ -7,7 +7,7 @@
 //! `StoreError::InUse`: a session never hangs on another one.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,13 +36,17 @@ impl Lock {
 
     /// `exclusive` with another bound on the wait.
     pub fn exclusive_within(path: &Path, wait: Duration) -> Result<Lock> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)?;
+        let open = || crate::store::open::read_write(path);
+        let file = match open() {
+            // A FIFO or a symbolic link planted as our lock file holds no
+            // lock of anyone's: replace it with a lock file.
+            Err(e) if crate::store::open::is_not_regular(&e) => {
+                log::warn!("{}: {e}; replacing it", path.display());
+                fs::remove_file(path)?;
+                open()?
+            }
+            r => r?,
+        };
         retry(Instant::now() + wait, || {
             flock(&file, FlockOperation::NonBlockingLockExclusive)
         })?;
@@ -171,10 +175,7 @@ fn open_mbox(path: &Path, write: bool) -> std::io::Result<File> {
     if write {
         o.write(true).create(true).truncate(false).mode(0o600);
     }
-    o.custom_flags(
-        rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::CLOEXEC.bits() as i32,
-    );
-    o.open(path)
+    crate::store::open::regular(path, &mut o)
 }
 
 fn same_file(f: &File, path: &Path) -> Result<bool> {
@@ -220,7 +221,10 @@ fn hostname() -> String {
 /// Whether a dotlock says it belongs to a process of this host that no
 /// longer exists (killed with `kill -9`, say).
 fn owner_dead(lock: &Path) -> bool {
-    let Ok(s) = fs::read_to_string(lock) else {
+    let mut s = String::new();
+    let Ok(_) = crate::store::open::read(lock)
+        .and_then(|f| std::io::Read::take(f, 64).read_to_string(&mut s))
+    else {
         return false;
     };
     let Some((pid, host)) = s.trim().split_once(':') else {
@@ -252,11 +256,10 @@ pub fn dotlock(path: &Path, deadline: Instant) -> Result<PathBuf> {
     let tmp = dir.join(format!(".{name}.lk{}.{n}", std::process::id()));
     let mut pause = LOCK_PAUSE_MIN;
     loop {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)?;
+        let mut f = crate::store::open::regular(
+            &tmp,
+            OpenOptions::new().write(true).create_new(true).mode(0o644),
+        )?;
         // "PID:HOST", as Dovecot writes it (liblockfile's atoi reads the
         // pid): lets a lock left by a dead process on this host be broken
         // at once.

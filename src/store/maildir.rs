@@ -223,7 +223,7 @@ fn scan(dir: &Path) -> Result<HashMap<String, DiskFile>> {
 
 /// RFC822.SIZE of a stored file: its length plus one CR for every bare LF.
 fn crlf_size(path: &Path) -> io::Result<u64> {
-    let mut f = File::open(path)?;
+    let mut f = crate::store::open::read(path)?;
     let mut buf = vec![0u8; STREAM_BUFFER];
     let mut size = 0u64;
     let mut prev = 0u8;
@@ -244,7 +244,7 @@ fn crlf_size(path: &Path) -> io::Result<u64> {
 
 /// Reads a whole small text file, refusing one larger than `max`.
 fn read_small(path: &Path, max: u64) -> io::Result<String> {
-    let f = File::open(path)?;
+    let f = crate::store::open::read(path)?;
     if f.metadata()?.len() > max {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "file too large"));
     }
@@ -285,25 +285,11 @@ fn write_keyword_file(dir: &Path, table: &[String]) -> Result<()> {
             s.push_str(&format!("{n} {k}\n"));
         }
     }
-    write_replace(&dir.join(KEYWORDS_FILE), s.as_bytes())
-}
-
-/// Writes a small file as a whole: new file, fsync, rename.
-fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, path)?;
-    Ok(())
+    Ok(super::open::replace(
+        &dir.join(KEYWORDS_FILE),
+        s.as_bytes(),
+        true,
+    )?)
 }
 
 /// Makes the index's keyword table agree with `dovecot-keywords` (which
@@ -623,17 +609,16 @@ fn set_mtime(path: &Path, secs: i64) -> io::Result<()> {
         UNIX_EPOCH.checked_sub(d)
     }
     .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "date out of range"))?;
-    OpenOptions::new().write(true).open(path)?.set_modified(t)
+    crate::store::open::regular(path, OpenOptions::new().write(true))?.set_modified(t)
 }
 
 /// Writes `len` octets from `data` into a new file `path`, CRLF turned into
 /// LF as Maildir programs expect; returns (stored size, CRLF size).
 fn write_message(data: &mut dyn Read, len: u64, path: &Path) -> Result<(u64, u64)> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = crate::store::open::regular(
+        path,
+        OpenOptions::new().write(true).create_new(true).mode(0o600),
+    )?;
     let mut buf = vec![0u8; STREAM_BUFFER];
     let mut out = Vec::with_capacity(STREAM_BUFFER + 1);
     let mut left = len;
@@ -696,12 +681,11 @@ struct Prepared {
 fn copy_via_tmp(src: &Path, dir: &Path, target: &Path, date: i64) -> Result<()> {
     let tmp = dir.join("tmp").join(unique_base());
     let r = (|| -> Result<()> {
-        let mut from = File::open(src)?;
-        let mut to = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut from = crate::store::open::read(src)?;
+        let mut to = crate::store::open::regular(
+            &tmp,
+            OpenOptions::new().write(true).create_new(true).mode(0o600),
+        )?;
         io::copy(&mut from, &mut to)?;
         to.sync_all()?;
         drop(to);
@@ -819,6 +803,9 @@ impl Maildir {
             .recursive(true)
             .mode(0o700)
             .create(&root)?;
+        // Administrators link ~/Maildir elsewhere: the root itself may be a
+        // symbolic link (inside the tree none is followed).
+        let root = fs::canonicalize(&root)?;
         make_maildir(&root)?;
         let store = Maildir { root };
         store.clean_staging();
@@ -973,7 +960,11 @@ impl Maildir {
             s.push_str(n);
             s.push('\n');
         }
-        write_replace(&self.root.join(SUBSCRIPTIONS_FILE), s.as_bytes())
+        Ok(super::open::replace(
+            &self.root.join(SUBSCRIPTIONS_FILE),
+            s.as_bytes(),
+            true,
+        )?)
     }
 
     /// RFC 3501 6.3.5: INBOX's messages move to a new mailbox `to` (keeping
@@ -1495,15 +1486,15 @@ impl Mailbox for MaildirMailbox {
     fn open_message(&mut self, index: usize) -> Result<Box<dyn MessageRead>> {
         for _ in 0..2 {
             let p = self.locate(index)?;
-            match File::open(&p) {
-                Ok(f) => return Ok(Box::new(f)),
+            match crate::store::open::read(&p) {
+                Ok(f) => return Ok(Box::new(super::MessageFile(f))),
                 // Renamed between locate and open: look again.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     if let Some(s) = self.slots.get_mut(index) {
                         s.file = None;
                     }
                 }
-                Err(e) => return Err(StoreError::Io(e)),
+                Err(e) => return Err(StoreError::Unreadable(format!("{}: {e}", p.display()))),
             }
         }
         Err(StoreError::Expunged)

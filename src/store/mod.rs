@@ -10,6 +10,7 @@ pub mod lock;
 pub mod maildir;
 pub mod mbox;
 pub mod names;
+pub mod open;
 
 use std::fmt;
 use std::io::{self, Read};
@@ -194,6 +195,48 @@ pub struct NewMessage<'a> {
 pub trait MessageRead: Read + io::Seek + Send {}
 impl<T: Read + io::Seek + Send> MessageRead for T {}
 
+/// A message file as `Mailbox::open_message` gives it: every read error is
+/// marked as a fault of this message (`is_message_fault`), so that the
+/// protocol answers NO for this message and goes on, where an error on the
+/// client's connection ends the session (DESIGN.md 3, errors).
+pub struct MessageFile<R>(pub R);
+
+impl<R: Read> Read for MessageFile<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(message_fault)
+    }
+}
+
+impl<R: io::Seek> io::Seek for MessageFile<R> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.0.seek(pos).map_err(message_fault)
+    }
+}
+
+/// What a read error of a message file carries inside its `io::Error`.
+#[derive(Debug)]
+struct MessageFault(io::Error);
+
+impl fmt::Display for MessageFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "reading a message file: {}", self.0)
+    }
+}
+
+impl std::error::Error for MessageFault {}
+
+fn message_fault(e: io::Error) -> io::Error {
+    if is_message_fault(&e) {
+        return e;
+    }
+    io::Error::new(e.kind(), MessageFault(e))
+}
+
+/// Whether `e` came from reading a message file (see `MessageFile`).
+pub fn is_message_fault(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<MessageFault>())
+}
+
 /// Storage errors. Each says what a client should be told; `Io` and
 /// `Corrupt` are also logged.
 #[derive(Debug)]
@@ -214,6 +257,10 @@ pub enum StoreError {
     InUse,
     /// A file was not what it should be; the store recovered what it could.
     Corrupt(String),
+    /// One message's file cannot be read (EIO, EACCES, a directory, a FIFO
+    /// or a symbolic link where the file should be): that message fails,
+    /// the session goes on. The text is for the log, not the client.
+    Unreadable(String),
     Io(io::Error),
 }
 
@@ -228,6 +275,7 @@ impl fmt::Display for StoreError {
             StoreError::Expunged => f.write_str("Message has been expunged"),
             StoreError::InUse => f.write_str("Mailbox is locked by another process"),
             StoreError::Corrupt(why) => write!(f, "Mailbox data is damaged: {why}"),
+            StoreError::Unreadable(why) => write!(f, "Message cannot be read: {why}"),
             StoreError::Io(e) => write!(f, "Internal error: {e}"),
         }
     }
@@ -238,6 +286,7 @@ impl std::error::Error for StoreError {}
 impl From<io::Error> for StoreError {
     fn from(e: io::Error) -> Self {
         match e.kind() {
+            _ if is_message_fault(&e) => StoreError::Unreadable(e.to_string()),
             io::ErrorKind::NotFound => StoreError::NotFound,
             _ => StoreError::Io(e),
         }

@@ -87,7 +87,7 @@ pub fn fetch(s: &mut Session, set: &SequenceSet, items: &[FetchItem], uid: bool)
         }
     }
     let want = items.iter().map(need).max().unwrap_or(Need::Nothing);
-    let mut vanished = 0usize;
+    let (mut vanished, mut unreadable) = (0usize, 0usize);
     for &i in &idx {
         let m = mailbox.messages()[i].clone();
         match fetch_one(out, mailbox, i, &m, &items, want, seen_now.contains(&i)) {
@@ -95,10 +95,19 @@ pub fn fetch(s: &mut Session, set: &SequenceSet, items: &[FetchItem], uid: bool)
             // Another program removed the file: RFC 2180 4.1.2 lets us say
             // NO for it while answering the others.
             Err(Error::No(Some(code), _)) if code == "EXPUNGEISSUED" => vanished += 1,
+            // One file cannot be read (EIO, EACCES, not a regular file):
+            // the others are still answered, and the session goes on.
+            Err(Error::No(Some(code), _)) if code == session::UNAVAILABLE => unreadable += 1,
             Err(e) => return Err(e),
         }
     }
     mailbox.flush_cache();
+    if unreadable > 0 {
+        return Err(Error::no_code(
+            session::UNAVAILABLE,
+            "Some of the requested messages cannot be read now; see the server log.",
+        ));
+    }
     if vanished > 0 {
         return Err(Error::no_code(
             "EXPUNGEISSUED",
@@ -218,9 +227,8 @@ fn fetch_one(
                 item.echo(&mut buf);
                 buf.push(b' ');
                 if streaming && is_whole_message(item) {
-                    out.write_all(&buf)?;
+                    stream_whole(out, &buf, mailbox, index, partial)?;
                     buf.clear();
-                    stream_whole(out, mailbox, index, partial)?;
                     continue;
                 }
                 let bytes = match (&raw, &parsed) {
@@ -284,16 +292,22 @@ fn read_all(r: &mut dyn Read) -> Result<Vec<u8>> {
 }
 
 /// Streams BODY[] (or RFC822) of a large message as a literal, line ends
-/// CRLF, in two passes over the file: one to count the octets exactly (the
-/// literal's length must be right even if the stored size is not), one to
-/// send them. Memory stays at two buffers whatever the message size.
+/// CRLF, after `prefix` (the response so far), in two passes over the file:
+/// one to count the octets exactly (the literal's length must be right even
+/// if the stored size is not), one to send them. Memory stays at two
+/// buffers whatever the message size. Nothing is written before the first
+/// pass has read the whole file, so a file that cannot be read is a NO for
+/// this message; once the literal has begun, any error ends the session.
 fn stream_whole(
     out: &mut dyn Write,
+    prefix: &[u8],
     mailbox: &mut dyn Mailbox,
     index: usize,
     partial: Option<(u32, u32)>,
 ) -> Result<()> {
     let total = io::copy(&mut CrlfReader::new(open(mailbox, index)?), &mut io::sink())?;
+    let mut second = open(mailbox, index)?;
+    out.write_all(prefix)?;
     let (skip, len) = match partial {
         None => (0, total),
         Some((o, n)) => {
@@ -302,9 +316,12 @@ fn stream_whole(
         }
     };
     out.write_all(format!("{{{len}}}\r\n").as_bytes())?;
-    let mut r = CrlfReader::new(open(mailbox, index)?);
-    io::copy(&mut (&mut r).take(skip), &mut io::sink())?;
-    let sent = io::copy(&mut r.take(len), out)?;
+    let mut r = CrlfReader::new(&mut second);
+    let sent = (|| {
+        io::copy(&mut (&mut r).take(skip), &mut io::sink())?;
+        io::copy(&mut r.take(len), out)
+    })()
+    .map_err(|e| Error::Fatal(format!("sending a message: {e}")))?;
     if sent != len {
         // The file changed between the passes: the literal cannot be
         // completed truthfully, so the connection cannot go on.

@@ -11,7 +11,7 @@ use std::io::Read;
 use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
 
 use crate::imap::command::{SearchKey, SequenceSet};
-use crate::imap::session::{Done, Error, Result, Session, State};
+use crate::imap::session::{self, Done, Error, Result, Session, State};
 use crate::mime;
 use crate::store::{flag, Mailbox, Message, StoreError};
 
@@ -149,6 +149,7 @@ pub fn search(
     let count = mailbox.messages().len();
     let max_uid = mailbox.messages().last().map(|m| m.uid).unwrap_or(0);
     let mut found = Vec::new();
+    let mut unreadable = 0usize;
     for i in 0..count {
         let m = mailbox.messages()[i].clone();
         let mut content = Content::new(want);
@@ -162,6 +163,12 @@ pub fn search(
             Ok(false) => {}
             // A message removed under us simply does not match.
             Err(StoreError::Expunged) | Err(StoreError::NotFound) => {}
+            // A file that cannot be read does not match; the others are
+            // still searched and the tagged NO says the result is partial.
+            Err(StoreError::Unreadable(why)) => {
+                log::warn!("{why}");
+                unreadable += 1;
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -171,6 +178,12 @@ pub fn search(
     }
     line.extend_from_slice(b"\r\n");
     out.write_all(&line)?;
+    if unreadable > 0 {
+        return Err(Error::no_code(
+            session::UNAVAILABLE,
+            "Some messages cannot be read now and were not searched; see the server log.",
+        ));
+    }
     Done::ok("Search completed.")
 }
 

@@ -21,9 +21,8 @@
 //! it, separated by spaces (a keyword holds no space).
 
 use std::fmt::Write as _;
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{self};
+use std::io::Read;
 use std::path::Path;
 
 use super::file::{Entry, Snapshot, Stamp};
@@ -103,29 +102,18 @@ pub fn save(ctl: &Path, snap: &Snapshot) {
         s.push('\n');
     }
     let _ = writeln!(s, "sum {}", fnv1a(s.as_bytes()));
-    let tmp = ctl.join(format!("{CACHE_FILE}.{}.tmp", std::process::id()));
-    let r = (|| -> std::io::Result<()> {
-        fs::DirBuilder::new().recursive(true).create(ctl)?;
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(s.as_bytes())?;
-        // No fsync: after a crash the checksum refuses a torn file, and a
-        // lost one costs a parse.
-        fs::rename(&tmp, ctl.join(CACHE_FILE))
-    })();
-    if r.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
+    // No fsync: after a crash the checksum refuses a torn file, and a lost
+    // one costs a parse.
+    let _ = fs::DirBuilder::new()
+        .recursive(true)
+        .create(ctl)
+        .and_then(|()| crate::store::open::replace(&ctl.join(CACHE_FILE), s.as_bytes(), false));
 }
 
 /// Reads the cache, if it is whole; the caller checks it against the file.
 pub fn load(ctl: &Path) -> Option<Snapshot> {
     let mut s = String::new();
-    File::open(ctl.join(CACHE_FILE))
+    crate::store::open::read(&ctl.join(CACHE_FILE))
         .ok()?
         .take(INDEX_FILE_MAX)
         .read_to_string(&mut s)

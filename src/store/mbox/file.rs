@@ -224,7 +224,7 @@ impl Map {
 
 pub fn read_state(ctl: &Path) -> Option<(u32, Uid)> {
     let mut s = String::new();
-    File::open(ctl.join(STATE_FILE))
+    crate::store::open::read(&ctl.join(STATE_FILE))
         .ok()?
         .take(CONTROL_FILE_MAX)
         .read_to_string(&mut s)
@@ -245,11 +245,10 @@ fn write_state(ctl: &Path, uid_validity: u32, uid_next: Uid) -> Result<()> {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = ctl.join(format!("{STATE_FILE}.{}.{n}.tmp", std::process::id()));
     let r = (|| -> io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut f = crate::store::open::regular(
+            &tmp,
+            OpenOptions::new().write(true).create_new(true).mode(0o600),
+        )?;
         writeln!(f, "{uid_validity} {uid_next}")?;
         f.sync_all()?;
         fs::rename(&tmp, ctl.join(STATE_FILE))
@@ -283,11 +282,10 @@ pub fn ensure_state(ctx: &Ctx) -> Result<(u32, Uid)> {
         .ctl
         .join(format!("{STATE_FILE}.{}.{n}.new", std::process::id()));
     let r = (|| -> io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut f = crate::store::open::regular(
+            &tmp,
+            OpenOptions::new().write(true).create_new(true).mode(0o600),
+        )?;
         writeln!(f, "{v} 1")?;
         f.sync_all()?;
         match fs::hard_link(&tmp, ctx.ctl.join(STATE_FILE)) {
@@ -490,12 +488,14 @@ impl Ctx {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!(".{name}.mailaccess-{}-{n}.tmp", std::process::id()));
         let r = (|| -> Result<Snapshot> {
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
+            let f = crate::store::open::regular(
+                &tmp,
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600),
+            )?;
             // Keep the spool's group and mode (mail group, 0660) where allowed.
             let _ = rustix::fs::fchown(&f, None, Some(rustix::fs::Gid::from_raw(old_meta.gid())));
             let _ = f.set_permissions(fs::Permissions::from_mode(old_meta.mode() & 0o7777));

@@ -26,7 +26,7 @@ pub mod parse;
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -201,7 +201,7 @@ impl MboxStore {
 
     fn read_subscriptions(&self) -> Result<Vec<String>> {
         let mut s = String::new();
-        match fs::File::open(self.root.join(SUBSCRIPTIONS_FILE)) {
+        match crate::store::open::read(&self.root.join(SUBSCRIPTIONS_FILE)) {
             Ok(f) => {
                 f.take(CONTROL_FILE_MAX).read_to_string(&mut s)?;
             }
@@ -237,24 +237,11 @@ impl MboxStore {
             s.push_str(&n.replace(SEPARATOR, "\t"));
             s.push('\n');
         }
-        let tmp = self
-            .root
-            .join(format!("{SUBSCRIPTIONS_FILE}.{}.tmp", std::process::id()));
-        let r = (|| -> io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(s.as_bytes())?;
-            f.sync_all()?;
-            fs::rename(&tmp, self.root.join(SUBSCRIPTIONS_FILE))
-        })();
-        if r.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        Ok(r?)
+        Ok(crate::store::open::replace(
+            &self.root.join(SUBSCRIPTIONS_FILE),
+            s.as_bytes(),
+            true,
+        )?)
     }
 
     /// RFC 3501 6.3.5: INBOX's messages move to `to`; INBOX stays, empty,
@@ -352,12 +339,10 @@ impl Store for MboxStore {
         let ctx = self.ctx(name)?;
         file::remove_state(&ctx.ctl);
         file::new_state(&ctx)?;
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
+        match crate::store::open::regular(
+            &path,
+            OpenOptions::new().write(true).create_new(true).mode(0o600),
+        ) {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(StoreError::AlreadyExists),
             Err(e) => Err(e.into()),

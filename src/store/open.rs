@@ -1,0 +1,208 @@
+//! The one way to open a file under a mail store (DESIGN.md 4, "opening
+//! files").
+//!
+//! Every file a store opens (message files, indexes, caches, keyword and
+//! subscription files, lock files, mbox files) may have been replaced by
+//! another program or by the user with something hostile: a FIFO, whose
+//! `open(2)` blocks until a writer comes (and the idle timeout cannot fire
+//! while we are blocked in the kernel), a device, a directory, or a symbolic
+//! link to another user's or the system's files. So:
+//!
+//! * `O_NOFOLLOW`: a symbolic link as the last component is refused (ELOOP),
+//!   also when creating, so a planted link cannot make us write elsewhere;
+//! * `O_NONBLOCK`: opening a FIFO or device returns at once;
+//! * `fstat` must then say "regular file", or the open is refused;
+//! * then `O_NONBLOCK` is cleared again, so reads behave normally;
+//! * `O_CLOEXEC` always (std sets it).
+//!
+//! Directories on the way are followed as the kernel resolves them: an
+//! administrator's symlinked `~/Maildir` works; what is inside a mail store
+//! is checked by the stores themselves (names never contain `/` or `..`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::OFlags;
+
+/// Opens `path` for reading, as a regular file only.
+pub fn read(path: &Path) -> io::Result<File> {
+    regular(path, OpenOptions::new().read(true))
+}
+
+/// Opens `path` for reading and writing, creating it (mode 0600) when
+/// missing, as a regular file only: lock files and append-only caches.
+pub fn read_write(path: &Path) -> io::Result<File> {
+    regular(
+        path,
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600),
+    )
+}
+
+/// Opens `path` with `options` (which may create it), as a regular file only.
+pub fn regular(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+    let file = options
+        .custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC).bits() as i32)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: is a symbolic link", path.display()),
+                )
+            } else {
+                e
+            }
+        })?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: not a regular file", path.display()),
+        ));
+    }
+    let flags = rustix::fs::fcntl_getfl(&file)?;
+    rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK)?;
+    Ok(file)
+}
+
+static REPLACE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Replaces the small file `path` as a whole (DESIGN.md 4: nothing is
+/// lost): a new file beside it (unique to this process, never through a
+/// link), written, then when `durable` fsynced, renamed over `path`, and the
+/// directory fsynced. A crash leaves the old file or the new one, never a
+/// torn one. Without `durable` (a cache whose loss costs only a rebuild)
+/// there is no fsync.
+pub fn replace(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let n = REPLACE_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut tmp_name = name.to_owned();
+    tmp_name.push(format!(".{}.{n}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let r = (|| {
+        let mut f = regular(
+            &tmp,
+            OpenOptions::new().write(true).create_new(true).mode(0o600),
+        )?;
+        f.write_all(data)?;
+        if durable {
+            f.sync_all()?;
+        }
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
+/// Whether `e` is `regular`'s refusal of something that is not a regular
+/// file (a FIFO, a device, a directory, a symbolic link).
+pub fn is_not_regular(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::InvalidData
+        || e.raw_os_error() == Some(libc::EISDIR)
+        || e.raw_os_error() == Some(libc::ELOOP)
+        // O_WRONLY|O_NONBLOCK of a FIFO that no one reads.
+        || e.raw_os_error() == Some(libc::ENXIO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn regular_files_open_and_read_normally() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m");
+        std::fs::write(&p, b"hello").unwrap();
+        let mut s = String::new();
+        read(&p).unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "hello");
+        let f = read(&p).unwrap();
+        let fl = rustix::fs::fcntl_getfl(&f).unwrap();
+        assert!(!fl.contains(OFlags::NONBLOCK));
+    }
+
+    #[test]
+    fn replace_writes_the_whole_file_and_leaves_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state");
+        replace(&p, b"one", true).unwrap();
+        replace(&p, b"two", false).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+        // A planted link where the file is: replaced, its target untouched.
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"keep").unwrap();
+        std::fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink(&target, &p).unwrap();
+        replace(&p, b"three", true).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert!(!p.is_symlink());
+    }
+
+    #[test]
+    fn a_fifo_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fifo");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &p, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+        let t = Instant::now();
+        let e = read(&p).unwrap_err();
+        assert!(is_not_regular(&e), "{e}");
+        // With write access too (a lock file), as open(2) of a FIFO O_WRONLY
+        // would block as well.
+        let e = regular(&p, OpenOptions::new().write(true).create(true)).unwrap_err();
+        assert!(is_not_regular(&e), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn symlinks_and_directories_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"secret").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = read(&link).unwrap_err();
+        assert!(is_not_regular(&e), "{e}");
+        // Creating through a planted link writes nothing at its target.
+        let e = regular(&link, OpenOptions::new().write(true).create(true)).unwrap_err();
+        assert!(is_not_regular(&e), "{e}");
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        let e = regular(&dangling, OpenOptions::new().write(true).create(true)).unwrap_err();
+        assert!(is_not_regular(&e), "{e}");
+        assert!(!dir.path().join("nowhere").exists());
+        let e = read(dir.path()).unwrap_err();
+        assert!(is_not_regular(&e), "{e}");
+        // A link to a directory on the way is followed.
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::File::create(sub.join("f"))
+            .unwrap()
+            .write_all(b"x")
+            .unwrap();
+        let sublink = dir.path().join("sublink");
+        std::os::unix::fs::symlink(&sub, &sublink).unwrap();
+        assert!(read(&sublink.join("f")).is_ok());
+    }
+}
