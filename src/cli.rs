@@ -87,6 +87,13 @@ pub fn start(service: Service, name: &str, args: &[String]) -> Start {
         Ok(o) => o,
         Err(e) => return Start::Exit(format!("{name}: {e}\n{}", usage(name)), 2),
     };
+    // Nothing our starter left open reaches any role (DESIGN.md 6); only the
+    // login child's two sockets are deliberately passed.
+    let keep: Vec<i32> = opts
+        .login_child
+        .map(|(c, d)| vec![c, d])
+        .unwrap_or_default();
+    crate::privsep::close_inherited_fds(&keep);
     let config = match Config::load(service, opts.config_file.as_deref(), &opts.overrides) {
         Ok(c) => c,
         Err(e) => return Start::Exit(format!("{name}: {e}\n"), 2),

@@ -270,6 +270,53 @@ pub fn inherited_fd(fd: i32) -> Result<OwnedFd, String> {
     Ok(owned)
 }
 
+/// Closes every descriptor above 2 but `keep` (the login child's sockets),
+/// first thing in every role: whatever started us (xinetd, stunnel, an
+/// ssh session, a shell with `3>file`) may have left files open, and the
+/// chrooted login child or the user's session must not hold them.
+pub fn close_inherited_fds(keep: &[i32]) {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first = 3u32;
+    for k in keep.iter().copied().chain(std::iter::once(u32::MAX)) {
+        if k > first {
+            let last = if k == u32::MAX { u32::MAX } else { k - 1 };
+            // SAFETY: close_range(2) only closes descriptors; nothing in
+            // this process owns one above 2 yet at start-up but those in
+            // `keep`, which are skipped.
+            let rc = unsafe { libc::close_range(first, last, 0) };
+            if rc != 0 {
+                close_listed(first, last);
+            }
+        }
+        first = k.saturating_add(1);
+    }
+}
+
+/// close_range's fallback (a kernel before 5.9): the descriptors
+/// /proc/self/fd lists between `first` and `last`.
+fn close_listed(first: u32, last: u32) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<u32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| (first..=last).contains(fd))
+        .collect();
+    // The directory's own descriptor is closed by now (dir was consumed);
+    // closing its number again only returns EBADF.
+    for fd in fds {
+        // SAFETY: as above; a descriptor already closed gives EBADF.
+        unsafe { libc::close(fd as i32) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -218,16 +218,20 @@ pub fn parent(config: &Config, args: &[String], peer: &Peer) -> Result<Option<Lo
         login.mechanism,
         login.backend
     );
-    let session = if login.backend == server::Backend::Anonymous {
-        // No account and no mail: the session runs where the login ran,
-        // as the login user in the empty jail, on an empty store.
-        enter_jail(config)?;
-        Session::Anonymous
-    } else {
-        let account = server::account(&login.user, login.backend, config)?;
-        privsep::drop_to(&account.system, config.first_valid_uid, None)?;
-        Session::User(account)
-    };
+    // From here on the client may be on TLS (through the relay): a failure
+    // is told through `LoggedIn::transport`, never on fds 0/1.
+    let session = (|| {
+        if login.backend == server::Backend::Anonymous {
+            // No account and no mail: the session runs where the login ran,
+            // as the login user in the empty jail, on an empty store.
+            enter_jail(config)?;
+            Ok(Session::Anonymous)
+        } else {
+            let account = server::account(&login.user, login.backend, config)?;
+            privsep::drop_to(&account.system, config.first_valid_uid, None)?;
+            Ok(Session::User(account))
+        }
+    })();
     Ok(Some(LoggedIn {
         login,
         session,
@@ -235,10 +239,14 @@ pub fn parent(config: &Config, args: &[String], peer: &Peer) -> Result<Option<Lo
     }))
 }
 
-/// A successful login, as the parent serves it.
+/// A successful login, as the parent serves it. Every byte to the client
+/// from here on goes through `transport`: on TLS, fds 0/1 carry the TLS
+/// records of the relay, and plaintext there would be a protocol breach.
 pub struct LoggedIn {
     pub login: Login,
-    pub session: Session,
+    /// What the session serves, or why it cannot be served (to be logged,
+    /// and answered through `transport`).
+    pub session: Result<Session, String>,
     /// The TLS relay's data socket, when the client is on TLS.
     pub data: Option<OwnedFd>,
 }

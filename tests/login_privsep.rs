@@ -465,3 +465,48 @@ fn an_inbox_whose_dirs_are_symlinks_to_another_users_is_refused() {
     );
     assert_eq!(after, before, "bob's Maildir changed");
 }
+
+/// The descriptors of `pid` that are open on `file`.
+fn fds_on(pid: u32, file: &Path) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == file))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Started with files open above fd 2 (as `imapd 3>file` from a shell, or a
+/// careless inetd leaves them), neither the root parent, nor the chrooted
+/// login child, nor the user's session holds them.
+#[test]
+fn inherited_descriptors_are_closed_in_every_role() {
+    pam_users();
+    let s = Setup::new();
+    s.maildir(ALICE, ALICE);
+    let secret = s.path().join("inherited");
+    std::fs::write(&secret, "root's open file\n").unwrap();
+    let inner = s.imapd_loopback(&[]);
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c")
+        .arg("exec 3>>\"$0\" 7<\"$0\" 9<\"$0\"; exec \"$@\"")
+        .arg(&secret)
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let mut srv = Server::start(c);
+    greeting(&mut srv);
+    let parent = srv.child.id();
+    assert_eq!(fds_on(parent, &secret), Vec::<String>::new(), "parent");
+    let child = only_child(parent);
+    assert_eq!(fds_on(child, &secret), Vec::<String>::new(), "login child");
+    let r = srv.command("b", &format!("LOGIN {ALICE} \"{PASSWORD}\""));
+    assert!(r[0].starts_with("b OK"), "{r:?}");
+    assert_eq!(fds_on(parent, &secret), Vec::<String>::new(), "session");
+    logout(&mut srv);
+}

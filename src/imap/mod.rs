@@ -95,20 +95,37 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                 Ok(Some(l)) => l,
                 Ok(None) => return 0,
                 Err(e) => {
+                    // Before the login child ran: with --tls the client
+                    // waits for a handshake, and gets nothing.
                     log::error!("{e}");
-                    return bye("Internal error; see the log.");
-                }
-            };
-            let store = match logged_in.session.open_store(&config.mbox_locks) {
-                Ok(s) => s,
-                Err(e) => {
-                    log::error!("{e}");
-                    return bye("Cannot open the mail store.");
+                    return if opts.tls {
+                        1
+                    } else {
+                        bye("Internal error; see the log.")
+                    };
                 }
             };
             let Ok((mut input, mut output)) = logged_in.transport(crate::limits::IMAP_IDLE_TIMEOUT)
             else {
                 return 1;
+            };
+            let mut refuse = |text: &str| {
+                let _ = crate::conn::send(&mut output, format!("* BYE {text}\r\n").as_bytes());
+                1
+            };
+            let opened = match &logged_in.session {
+                Ok(session) => session.open_store(&config.mbox_locks).map_err(|e| {
+                    log::error!("{e}");
+                    "Cannot open the mail store."
+                }),
+                Err(e) => {
+                    log::error!("{e}");
+                    Err("Internal error; see the log.")
+                }
+            };
+            let store = match opened {
+                Ok(s) => s,
+                Err(text) => return refuse(text),
             };
             let mut session = session::Session::preauth(store, &mut output);
             // The login command is answered here, as the user, so nothing

@@ -133,19 +133,41 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                 Ok(Some(l)) => l,
                 Ok(None) => return 0,
                 Err(e) => {
+                    // Before the login child ran: with --tls the client
+                    // waits for a handshake, and gets nothing.
                     log::error!("{e}");
-                    return say(b"-ERR [SYS/TEMP] Internal error; see the log.\r\n");
+                    return if opts.tls {
+                        1
+                    } else {
+                        say(b"-ERR [SYS/TEMP] Internal error; see the log.\r\n")
+                    };
                 }
-            };
-            let serve::Session::User(account) = &logged_in.session else {
-                return say(b"-ERR [SYS/PERM] No maildrop for this login.\r\n");
             };
             // Answered here, as the user, with the lock held: so the answer
             // to PASS can be [IN-USE], and nothing the client pipelined
-            // after it is answered before it.
+            // after it is answered before it. Through the transport: the
+            // client may be on TLS.
             let Ok((mut input, mut output)) = logged_in.transport(crate::limits::POP3_IDLE_TIMEOUT)
             else {
                 return 1;
+            };
+            let account = match &logged_in.session {
+                Ok(serve::Session::User(account)) => account,
+                Ok(serve::Session::Anonymous) => {
+                    let _ = crate::conn::send(
+                        &mut output,
+                        b"-ERR [SYS/PERM] No maildrop for this login.\r\n",
+                    );
+                    return 1;
+                }
+                Err(e) => {
+                    log::error!("{e}");
+                    let _ = crate::conn::send(
+                        &mut output,
+                        b"-ERR [SYS/TEMP] Internal error; see the log.\r\n",
+                    );
+                    return 1;
+                }
             };
             let drop = match open_maildrop(&account.mail, &config.mbox_locks) {
                 Ok(d) => d,
