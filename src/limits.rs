@@ -233,5 +233,9 @@ pub const MBOX_MESSAGE_MEMORY_MAX: u64 = 1024 * 1024;
 /// Pauses between tries of a lock held by another process: short at first
 /// (index updates take milliseconds), doubling up to the longer one so a
 /// waiting session does not spin; the whole wait is bounded by the caller.
-pub const LOCK_PAUSE_MIN: Duration = Duration::from_millis(2);
-pub const LOCK_PAUSE_MAX: Duration = Duration::from_millis(100);
+/// The longer pause stays short: flock(2) tries are not queued, so with
+/// many sessions waiting, one that sleeps long misses every moment the lock
+/// is free and starves into `[INUSE]` (50 sessions on one mailbox did, with
+/// 100 ms); a try is one system call.
+pub const LOCK_PAUSE_MIN: Duration = Duration::from_millis(1);
+pub const LOCK_PAUSE_MAX: Duration = Duration::from_millis(10);

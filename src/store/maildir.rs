@@ -730,8 +730,17 @@ fn commit(root: &Path, dir: &Path, prepared: &[Prepared]) -> Result<Appended> {
             };
             let target = dir.join(sub.dir()).join(&name);
             if let Some(src) = &p.link_from {
-                if fs::hard_link(src, &target).is_err() {
-                    copy_via_tmp(src, dir, &target, p.date)?;
+                if let Err(e) = fs::hard_link(src, &target) {
+                    // Renamed by another session meanwhile: link it where
+                    // it is now; gone for good: expunged.
+                    let src = if e.kind() == io::ErrorKind::NotFound {
+                        relocate(src).ok_or(StoreError::Expunged)?
+                    } else {
+                        src.clone()
+                    };
+                    if fs::hard_link(&src, &target).is_err() {
+                        copy_via_tmp(&src, dir, &target, p.date)?;
+                    }
                 }
             } else if let Some(tmp) = &p.tmp {
                 fs::rename(tmp, &target)?;
@@ -775,18 +784,46 @@ fn clean_tmp(dir: &Path) {
     let Ok(rd) = fs::read_dir(dir.join("tmp")) else {
         return;
     };
-    let now = SystemTime::now();
+    // By ctime, not mtime: APPEND sets a file's mtime to the message's
+    // internal date (often years ago) before renaming it out of tmp/, and
+    // a file in flight must never look stale. ctime is the last change of
+    // the inode, which setting the mtime is too.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     for entry in rd.flatten() {
         let old = entry
             .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| now.duration_since(t).ok())
-            .is_some_and(|age| age > MAILDIR_TMP_STALE);
+            .is_ok_and(|m| now.saturating_sub(m.ctime()) > MAILDIR_TMP_STALE.as_secs() as i64);
         if old && entry.file_type().is_ok_and(|t| t.is_file()) {
             let _ = fs::remove_file(entry.path());
         }
     }
+}
+
+/// A `NotFound` while delivering into `dir` is `[TRYCREATE]` only when the
+/// mailbox itself is gone. Otherwise one of our own files vanished under us
+/// (removed by another program): a server error, never "create the mailbox
+/// and try again".
+fn delivery_error(dir: &Path, e: StoreError) -> StoreError {
+    match e {
+        StoreError::NotFound if is_real_dir(&dir.join("tmp")) => StoreError::Io(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{}: a file of this delivery vanished", dir.display()),
+        )),
+        e => e,
+    }
+}
+
+/// Where the message file `src` (of some mailbox's new/ or cur/) is now, if
+/// another session renamed it (new flags, new/ to cur/) since we looked.
+fn relocate(src: &Path) -> Option<PathBuf> {
+    let dir = src.parent()?.parent()?;
+    let name = src.file_name()?.to_str()?;
+    let (base, _) = split_name(name);
+    let f = scan(dir).ok()?.remove(base)?;
+    Some(dir.join(f.sub.dir()).join(f.name))
 }
 
 /// One user's Maildir++ tree.
@@ -1218,7 +1255,8 @@ impl Store for Maildir {
                 }
             }
             commit(&self.root, &dir, &prepared)
-        })();
+        })()
+        .map_err(|e| delivery_error(&dir, e));
         if r.is_err() {
             for p in &prepared {
                 if let Some(t) = &p.tmp {
@@ -1649,7 +1687,7 @@ impl Mailbox for MaildirMailbox {
                 flags: m.flags.clone(),
             });
         }
-        commit(&self.root, &ddir, &prepared)
+        commit(&self.root, &ddir, &prepared).map_err(|e| delivery_error(&ddir, e))
     }
 
     fn cached(&mut self, index: usize, kind: super::cache::Kind) -> Option<Vec<u8>> {
@@ -2217,6 +2255,21 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         );
+    }
+
+    /// A file in flight in tmp/ whose mtime is already the message's old
+    /// internal date is not a leftover: only its ctime says how old it is.
+    #[test]
+    fn tmp_cleanup_keeps_a_file_with_an_old_mtime() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        let f = root.join("tmp/1549605145.M1P9.host");
+        fs::write(&f, "in flight").expect("w");
+        set_mtime(&f, 1_549_605_145).expect("mtime");
+        append(&mut s, "INBOX", "a\r\n", Flags::default());
+        s.open("INBOX", false).expect("open");
+        clean_tmp(&root);
+        assert!(f.exists(), "a file in flight was removed");
     }
 
     /// What a crash leaves (a half-written tmp/ file, an unrenamed index

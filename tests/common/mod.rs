@@ -63,6 +63,20 @@ impl Home {
         self.dir.path().join("Maildir")
     }
 
+    /// Gives one file to the test user (when root).
+    pub fn chown_to_test_user(p: &Path) {
+        if !is_root() {
+            return;
+        }
+        let (uid, gid) = test_user_ids();
+        rustix::fs::chown(
+            p,
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+        )
+        .unwrap();
+    }
+
     /// Gives everything under the home to the test user (when root).
     pub fn fix_owner(&self) {
         if !is_root() {
