@@ -624,6 +624,7 @@ fn write_message(data: &mut dyn Read, len: u64, path: &Path) -> Result<(u64, u64
     let mut left = len;
     let (mut stored, mut crlf) = (0u64, 0u64);
     let mut pending_cr = false;
+    let mut last = 0u8;
     while left > 0 {
         let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
         let n = data.read(&mut buf[..want])?;
@@ -648,10 +649,13 @@ fn write_message(data: &mut dyn Read, len: u64, path: &Path) -> Result<(u64, u64
                 out.push(b);
             }
         }
+        // RFC822.SIZE counts a CR for every LF not already preceded by
+        // one, as FETCH will send it (CR CR LF is stored as CR LF).
         for &b in &out {
-            if b == b'\n' {
+            if b == b'\n' && last != b'\r' {
                 crlf += 1;
             }
+            last = b;
         }
         stored += out.len() as u64;
         f.write_all(&out)?;

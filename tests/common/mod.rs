@@ -234,6 +234,28 @@ impl Server {
         }
     }
 
+    /// The next response line as the octets sent (literals included).
+    pub fn line_bytes(&mut self) -> Vec<u8> {
+        match self.lines.recv_timeout(RESPONSE_TIMEOUT) {
+            Ok(l) => l,
+            Err(_) => panic!("no response from the server within {RESPONSE_TIMEOUT:?}"),
+        }
+    }
+
+    /// `command`, with every line as the octets sent.
+    pub fn command_bytes(&mut self, tag: &str, cmd: &str) -> Vec<Vec<u8>> {
+        self.send(&format!("{tag} {cmd}"));
+        let mut out = Vec::new();
+        loop {
+            let l = self.line_bytes();
+            let done = l.starts_with(format!("{tag} ").as_bytes());
+            out.push(l);
+            if done {
+                return out;
+            }
+        }
+    }
+
     /// None at EOF.
     pub fn try_line(&mut self, wait: Duration) -> Option<String> {
         self.lines

@@ -1,0 +1,176 @@
+//! Conformance corners (issue 19), each on both backends (Maildir and
+//! mbox), against the RFC text: sizes that match the bytes served for
+//! every kind of line end, NUL never inside a literal, mailbox names the
+//! RFC forbids, EXAMINE's counts, addresses with comments in SEARCH, MIME
+//! part headers in SEARCH TEXT, 8-bit octets in an atom, mbox folders.
+
+mod common;
+
+use common::{server_command, Home, Server};
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Maildir,
+    Mbox,
+}
+
+const BOTH: [Backend; 2] = [Backend::Maildir, Backend::Mbox];
+
+/// A home whose INBOX holds `msgs`, written as an MTA writes them (raw
+/// octets, no conversion).
+fn home(b: Backend, msgs: &[&[u8]]) -> Home {
+    let h = Home::new();
+    match b {
+        Backend::Maildir => {
+            for (i, m) in msgs.iter().enumerate() {
+                h.deliver(None, &format!("100000000{i}.M{i}P1.test"), m);
+            }
+        }
+        Backend::Mbox => {
+            std::fs::create_dir_all(h.path().join("spool")).unwrap();
+            std::fs::create_dir_all(h.path().join("mail")).unwrap();
+            let mut spool = Vec::new();
+            for m in msgs {
+                spool.extend_from_slice(b"From mta@example.org Sat Nov 21 06:13:17 2026\n");
+                spool.extend_from_slice(m);
+                spool.extend_from_slice(b"\n");
+            }
+            std::fs::write(h.path().join("spool/inbox"), spool).unwrap();
+            h.fix_owner();
+        }
+    }
+    h
+}
+
+fn imapd(b: Backend, h: &Home) -> Server {
+    let mut s = match b {
+        Backend::Maildir => Server::imapd(h),
+        Backend::Mbox => {
+            let loc = format!(
+                "mail_location=mbox:{0}/mail:INBOX={0}/spool/inbox",
+                h.path().display()
+            );
+            Server::start(server_command(
+                env!("CARGO_BIN_EXE_imapd"),
+                h,
+                &["-o", &loc],
+            ))
+        }
+    };
+    assert!(s.line().starts_with("* PREAUTH"));
+    s
+}
+
+fn ok(r: &[String], tag: &str) {
+    assert!(r.last().unwrap().starts_with(&format!("{tag} OK")), "{r:?}");
+}
+
+/// The octets of the literal that follows `item` in `line`.
+fn literal_after<'a>(line: &'a [u8], item: &str) -> &'a [u8] {
+    let at = find(line, format!("{item} {{").as_bytes())
+        .unwrap_or_else(|| panic!("{item} in {}", String::from_utf8_lossy(line)));
+    let open = at + item.len() + 2;
+    let close = open + line[open..].iter().position(|&c| c == b'}').unwrap();
+    let n: usize = std::str::from_utf8(&line[open..close])
+        .unwrap()
+        .parse()
+        .unwrap();
+    let start = close + 3;
+    &line[start..start + n]
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The number after `item` in `line`.
+fn number_after(line: &[u8], item: &str) -> u64 {
+    let at = find(line, format!("{item} ").as_bytes()).unwrap() + item.len() + 1;
+    let end = at + line[at..].iter().position(|c| !c.is_ascii_digit()).unwrap();
+    std::str::from_utf8(&line[at..end])
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Line ends of every kind, and a NUL.
+const ODD: &[&[u8]] = &[
+    b"Subject: cr cr lf\n\nline one\r\r\nline two\n",
+    b"Subject: bare cr\r\n\r\nx\ry\r\nz\r\n",
+    b"Subject: bare lf\n\nl1\nl2\n",
+    b"Subject: mixed\r\n\nl1\r\nl2\nl3\r\r\n\r\n",
+    b"Subject: nul\n\na\0b\nc\0\n",
+];
+
+/// RFC 3501 2.3.4 / 6.4.5: RFC822.SIZE is the number of octets BODY[]
+/// sends; partials are slices of those octets; a text part's size and line
+/// count in BODYSTRUCTURE are those of BODY[TEXT] as sent; no literal holds
+/// NUL (RFC 3501 9, CHAR8).
+fn check_sizes(s: &mut Server, n: usize) {
+    for i in 1..=n {
+        let r = s.command_bytes(
+            "f",
+            &format!("FETCH {i} (RFC822.SIZE BODY.PEEK[] BODY.PEEK[]<3.20> BODY.PEEK[TEXT] BODYSTRUCTURE)"),
+        );
+        let line = &r[0];
+        let text = String::from_utf8_lossy(line);
+        let size = number_after(line, "RFC822.SIZE");
+        let whole = literal_after(line, "BODY[]");
+        assert_eq!(size, whole.len() as u64, "message {i}: {text}");
+        assert!(!whole.contains(&0), "NUL in a literal: {text}");
+        let part = literal_after(line, "BODY[]<3>");
+        assert_eq!(part, &whole[3..(3 + 20).min(whole.len())], "{text}");
+        let body = literal_after(line, "BODY[TEXT]");
+        assert!(whole.ends_with(body), "{text}");
+        // ("TEXT" "PLAIN" (...) NIL NIL "7BIT" size lines)
+        let bs = line[find(line, b"BODYSTRUCTURE (").unwrap()..].to_ascii_lowercase();
+        let after = &bs[find(&bs, b"\"7bit\" ").unwrap() + 7..];
+        let fields: Vec<&str> = std::str::from_utf8(after)
+            .unwrap()
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|f| !f.is_empty())
+            .take(2)
+            .collect();
+        assert_eq!(fields[0], body.len().to_string(), "body size: {text}");
+        let lines = body.iter().filter(|&&c| c == b'\n').count();
+        assert_eq!(fields[1], lines.to_string(), "body lines: {text}");
+        // Every line end sent is CRLF.
+        for (k, &c) in whole.iter().enumerate() {
+            if c == b'\n' {
+                assert!(k > 0 && whole[k - 1] == b'\r', "bare LF sent: {text}");
+            }
+        }
+    }
+}
+
+#[test]
+fn sizes_match_the_octets_sent_for_delivered_mail() {
+    for b in BOTH {
+        let h = home(b, ODD);
+        let mut s = imapd(b, &h);
+        ok(&s.command("s", "SELECT INBOX"), "s");
+        check_sizes(&mut s, ODD.len());
+    }
+}
+
+#[test]
+fn sizes_match_the_octets_sent_for_appended_mail() {
+    for b in BOTH {
+        let h = home(b, &[]);
+        let mut s = imapd(b, &h);
+        for m in ODD {
+            s.write(format!("a APPEND INBOX {{{}+}}\r\n", m.len()).as_bytes());
+            s.write(m);
+            s.write(b"\r\n");
+            let r = s.until_tagged("a");
+            ok(&r, "a");
+        }
+        ok(&s.command("s", "SELECT INBOX"), "s");
+        check_sizes(&mut s, ODD.len());
+        // Also after a fresh open, from what was stored.
+        drop(s);
+        let mut s = imapd(b, &h);
+        ok(&s.command("s", "SELECT INBOX"), "s");
+        check_sizes(&mut s, ODD.len());
+    }
+}
