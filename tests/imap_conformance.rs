@@ -174,3 +174,79 @@ fn sizes_match_the_octets_sent_for_appended_mail() {
         check_sizes(&mut s, ODD.len());
     }
 }
+
+/// RFC 3501 5.1 (and Dovecot): the LIST wildcards `%` and `*` are refused
+/// in a new name, as are an empty hierarchy level (a leading or doubled
+/// separator) and modified UTF-7 that is not the one canonical encoding of
+/// its name; each is a NO [CANNOT] and nothing is created.
+#[test]
+fn create_and_rename_refuse_names_the_rfc_forbids() {
+    for b in BOTH {
+        let h = home(b, &[]);
+        let mut s = imapd(b, &h);
+        let sep = match b {
+            Backend::Maildir => ".",
+            Backend::Mbox => "/",
+        };
+        ok(&s.command("c", "CREATE Good"), "c");
+        let before = s.command("l", "LIST \"\" *");
+        let bad = [
+            "a%b".to_string(),
+            "a*b".to_string(),
+            "*".to_string(),
+            format!("{sep}lead"),
+            format!("a{sep}{sep}b"),
+            // "&AGE-" is "a" encoded needlessly; "&Jjo" is unterminated;
+            // "&AMk-&AMk-" two encoded runs in a row.
+            "&AGE-".to_string(),
+            "&Jjo".to_string(),
+            "&AMk-&AMk-".to_string(),
+        ];
+        for name in &bad {
+            let r = s.command("c", &format!("CREATE \"{name}\""));
+            assert!(
+                r.last().unwrap().starts_with("c NO [CANNOT]"),
+                "{b:?} CREATE {name}: {r:?}"
+            );
+            let r = s.command("r", &format!("RENAME Good \"{name}\""));
+            assert!(
+                r.last().unwrap().starts_with("r NO [CANNOT]"),
+                "{b:?} RENAME Good {name}: {r:?}"
+            );
+        }
+        assert_eq!(s.command("l", "LIST \"\" *"), before, "{b:?}");
+    }
+}
+
+/// RFC 3501 6.3.2: EXAMINE reports the same counts as SELECT (RECENT
+/// included); it only does not take `\Recent` away from anyone.
+#[test]
+fn examine_reports_recent_like_select() {
+    for b in BOTH {
+        let h = home(b, &[b"Subject: one\n\nx\n", b"Subject: two\n\ny\n"]);
+        let mut s = imapd(b, &h);
+        let r = s.command("e", "EXAMINE INBOX");
+        assert!(r.contains(&"* 2 RECENT\r\n".to_string()), "{b:?} {r:?}");
+        let r = s.command("t", "STATUS INBOX (RECENT)");
+        assert!(r[0].contains("RECENT 2"), "{b:?} {r:?}");
+        // Not taken: SELECT still gets them.
+        let r = s.command("s", "SELECT INBOX");
+        assert!(r.contains(&"* 2 RECENT\r\n".to_string()), "{b:?} {r:?}");
+    }
+}
+
+/// A raw 8-bit octet in an atom gets a BAD that says what is wrong.
+#[test]
+fn eight_bit_octets_in_an_atom_are_named_in_the_bad() {
+    for b in BOTH {
+        let h = home(b, &[]);
+        let mut s = imapd(b, &h);
+        s.write(b"a SELECT Caf\xc3\xa9x\r\n");
+        let r = s.until_tagged("a");
+        let last = r.last().unwrap();
+        assert!(last.starts_with("a BAD"), "{r:?}");
+        assert!(last.contains("8-bit"), "{r:?}");
+        let r = s.command("n", "NOOP");
+        ok(&r, "n");
+    }
+}

@@ -125,6 +125,10 @@ pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// RFC 3501 9: ATOM-CHAR is 7-bit; 8-bit text must be quoted (UTF-8,
+/// RFC 9051) or sent as a literal.
+const EIGHT_BIT_IN_ATOM: &str = "8-bit characters are allowed only in quoted strings and literals";
+
 /// A syntax error's message (see `ParseError`).
 #[derive(Debug)]
 struct Bad(String);
@@ -146,7 +150,7 @@ struct Parser<'a> {
     depth: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     // ----- Primitives -----
 
     fn peek(&self) -> Option<u8> {
@@ -199,7 +203,7 @@ impl Parser<'_> {
         }
     }
 
-    fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &[u8] {
+    fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'a [u8] {
         let start = self.pos;
         while self.peek().is_some_and(&f) {
             self.pos += 1;
@@ -244,6 +248,9 @@ impl Parser<'_> {
     /// `atom = 1*ATOM-CHAR`
     fn atom(&mut self) -> PResult<&[u8]> {
         let a = self.take_while(is_atom_char);
+        if self.peek().is_some_and(|c| c >= 0x80) {
+            return Err(Bad::new(EIGHT_BIT_IN_ATOM));
+        }
         if a.is_empty() {
             return Err(Bad::new("Expected an atom"));
         }
@@ -292,6 +299,9 @@ impl Parser<'_> {
             Some(b'"' | b'{') => self.string(),
             _ => {
                 let a = self.take_while(is_astring_char);
+                if self.peek().is_some_and(|c| c >= 0x80) {
+                    return Err(Bad::new(EIGHT_BIT_IN_ATOM));
+                }
                 if a.is_empty() {
                     return Err(if self.at_end() {
                         Bad::new("Missing argument")

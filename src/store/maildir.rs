@@ -318,8 +318,10 @@ fn merge_keyword_file(ix: &mut Index, dir: &Path) -> Result<bool> {
 struct Refreshed {
     index: Index,
     files: HashMap<String, DiskFile>,
-    /// Base names this call moved from new/ to cur/: `\Recent` for us.
-    taken: HashSet<String>,
+    /// Base names that are `\Recent` for this view: those whose `\Recent`
+    /// this call took (read-write), or that nobody has taken yet (read-only,
+    /// which shows them as SELECT would and takes nothing, RFC 3501 6.3.2).
+    recent: HashSet<String>,
 }
 
 fn lock_mailbox(dir: &Path) -> Result<Lock> {
@@ -327,8 +329,9 @@ fn lock_mailbox(dir: &Path) -> Result<Lock> {
 }
 
 /// Reconciles `dir`'s index with its files; the caller holds the lock.
-/// With `take_recent`, messages in new/ are moved to cur/ first and those we
-/// moved are reported in `taken`.
+/// With `take_recent`, messages in new/ are moved to cur/ first and the
+/// `\Recent` of every message added since the last read-write look is
+/// taken; `recent` reports them.
 fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
     let mut changed = false;
     let mut imported: HashMap<String, Uid> = HashMap::default();
@@ -360,7 +363,6 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
     };
     changed |= merge_keyword_file(&mut ix, dir)?;
 
-    let mut taken = HashSet::default();
     if take_recent {
         for entry in fs::read_dir(dir.join("new"))? {
             let Ok(name) = entry?.file_name().into_string() else {
@@ -485,18 +487,16 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
     // RFC 3501 2.3.2: every message added since the last read-write look is
     // \Recent to this session alone: it raises firstrecent under the lock.
     // Delivered by an MTA, APPENDed or COPYed, with flags or without.
-    if take_recent {
-        let first = ix.first_recent;
-        taken.extend(
-            ix.entries
-                .iter()
-                .filter(|e| e.uid >= first)
-                .map(|e| e.base.clone()),
-        );
-        if ix.first_recent != ix.uid_next {
-            ix.first_recent = ix.uid_next;
-            changed = true;
-        }
+    let first = ix.first_recent;
+    let recent = ix
+        .entries
+        .iter()
+        .filter(|e| e.uid >= first)
+        .map(|e| e.base.clone())
+        .collect();
+    if take_recent && ix.first_recent != ix.uid_next {
+        ix.first_recent = ix.uid_next;
+        changed = true;
     }
     if changed {
         ix.save(dir)?;
@@ -504,7 +504,7 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
     Ok(Refreshed {
         index: ix,
         files,
-        taken,
+        recent,
     })
 }
 
@@ -1199,11 +1199,7 @@ impl Store for Maildir {
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(Status {
             messages: len(ix.entries.len()),
-            recent: len(ix
-                .entries
-                .iter()
-                .filter(|e| r.files.get(&e.base).is_some_and(|f| f.sub == Sub::New))
-                .count()),
+            recent: len(r.recent.len()),
             uid_next: ix.uid_next,
             uid_validity: ix.uid_validity,
             unseen: len(ix
@@ -1369,7 +1365,7 @@ impl MaildirMailbox {
         self.view.push(Message {
             uid: e.uid,
             flags: e.flags.clone(),
-            recent: r.taken.contains(&e.base),
+            recent: r.recent.contains(&e.base),
             modseq: e.modseq,
             internal_date: e.date,
             internal_date_zone: e.zone,
@@ -1900,9 +1896,10 @@ mod tests {
         let mut b = s.open("INBOX", false).expect("b");
         let mut ro = s.open("INBOX", true).expect("ro");
         deliver(&root, "2000.M1P1.host", "x\n");
+        // EXAMINE sees it as \Recent too, without taking it.
         let cro = ro.sync(true).expect("ro sync");
         assert_eq!(cro.exists, Some(1));
-        assert_eq!(cro.recent, Some(0));
+        assert_eq!(cro.recent, Some(1));
         let ca = a.sync(true).expect("a sync");
         let cb = b.sync(true).expect("b sync");
         assert_eq!(ca.exists, Some(1));

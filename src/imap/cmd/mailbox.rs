@@ -12,8 +12,22 @@ pub fn create(s: &mut Session, name: &str) -> Result<Done> {
     if name.eq_ignore_ascii_case("INBOX") {
         return Err(Error::no_code("ALREADYEXISTS", "Mailbox already exists"));
     }
+    refuse_wildcards(name)?;
     store.create(name)?;
     Done::ok("Create completed.")
+}
+
+/// RFC 3501 5.1: `%` and `*` in a name could never be matched on their
+/// own by LIST, so a new name may not contain them (Dovecot refuses them
+/// too). A folder another program made with one still opens.
+fn refuse_wildcards(name: &str) -> Result<()> {
+    if name.contains(['%', '*']) {
+        return Err(Error::no_code(
+            "CANNOT",
+            "Mailbox names may not contain the LIST wildcards % or *.",
+        ));
+    }
+    Ok(())
 }
 
 pub fn delete(s: &mut Session, name: &str) -> Result<Done> {
@@ -38,6 +52,7 @@ pub fn rename(s: &mut Session, from: &str, to: &str) -> Result<Done> {
             "Target mailbox already exists",
         ));
     }
+    refuse_wildcards(to)?;
     let store = s.store()?;
     let sep = store.separator();
     // A mailbox cannot become its own descendant: hierarchical stores would

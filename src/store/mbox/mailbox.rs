@@ -119,15 +119,19 @@ fn message(e: &file::Entry, recent: bool) -> Message {
 /// Dovecot does), so that every session shows the same UIDs even when
 /// unwritten messages later disappear; with `claim` (a read-write session)
 /// messages nobody has seen get `Status: O` too and are returned as this
-/// session's `\Recent`. A read-only session (EXAMINE) shows none as
-/// `\Recent` and takes none, as the Maildir store does; STATUS counts the
-/// unclaimed ones. A missing INBOX is empty.
+/// session's `\Recent`. A read-only session (EXAMINE) is shown the
+/// unclaimed ones as `\Recent` and takes none (RFC 3501 6.3.2: the same
+/// output as SELECT), as the Maildir store does; STATUS counts them too.
+/// A missing INBOX is empty.
 pub(super) fn read(
     ctx: &Ctx,
     claim: bool,
     prev: Option<&Snapshot>,
 ) -> Result<(Snapshot, HashSet<Uid>)> {
     let must_write = |s: &Snapshot| s.uids_unwritten() || (claim && s.needs_write());
+    let unclaimed = |s: &Snapshot| -> HashSet<Uid> {
+        s.entries.iter().filter(|e| !e.old).map(|e| e.uid).collect()
+    };
     let guard = match ctx.lock(false) {
         Ok(g) => g,
         Err(StoreError::NotFound) if ctx.inbox => return Ok((empty(ctx)?, HashSet::new())),
@@ -136,7 +140,8 @@ pub(super) fn read(
     let map = Map::new(guard.file())?;
     let snap = ctx.load(&guard, &map, prev)?;
     if !must_write(&snap) {
-        return Ok((snap, HashSet::new()));
+        let recent = unclaimed(&snap);
+        return Ok((snap, recent));
     }
     drop(map);
     drop(guard);
@@ -148,22 +153,18 @@ pub(super) fn read(
         // showing the unclaimed messages as \Recent without taking them.
         Err(e @ (StoreError::InUse | StoreError::NotAllowed(_))) => {
             log::warn!("{}: cannot write UIDs: {e}", ctx.path.display());
-            let recent = if claim {
-                snap.entries
-                    .iter()
-                    .filter(|e| !e.old)
-                    .map(|e| e.uid)
-                    .collect()
-            } else {
-                HashSet::new()
-            };
+            let recent = unclaimed(&snap);
             return Ok((snap, recent));
         }
         Err(e) => return Err(e),
     };
     let map = Map::new(guard.file())?;
     let mut snap = ctx.load(&guard, &map, prev)?;
-    let mut recent = HashSet::new();
+    let mut recent = if claim {
+        HashSet::new()
+    } else {
+        unclaimed(&snap)
+    };
     if must_write(&snap) {
         if claim {
             for e in &mut snap.entries {

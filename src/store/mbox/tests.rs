@@ -164,7 +164,7 @@ fn external_delivery_gets_uids_written_once() {
     deliver(&inbox, "Subject: d1\n\nbody 1\n");
     let mut ro = s.open("INBOX", true).expect("examine");
     assert_eq!(ro.messages()[0].uid, 1);
-    assert!(!ro.messages()[0].recent, "EXAMINE never shows \\Recent");
+    assert!(ro.messages()[0].recent, "EXAMINE shows \\Recent, as SELECT");
     assert_eq!(s.status("INBOX").expect("status").recent, 1);
     let mut rw = s.open("INBOX", false).expect("select");
     assert_eq!(rw.messages()[0].uid, 1);
