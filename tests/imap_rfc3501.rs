@@ -222,7 +222,7 @@ fn nested_message_parts() {
         S: * 1 FETCH (BODY[3] {0}\r\n BODY[2.3] {0}\r\n BODY[1.TEXT] {0}\r\n BODY[2.1.HEADER.FIELDS (Subject)] {18}\r\nSubject: inner\r\n\r\n)
         S: a4 OK Fetch completed.
         C: a5 FETCH 1 FLAGS
-        S: * 1 FETCH (FLAGS ())
+        S: * 1 FETCH (FLAGS (\Recent))
         S: a5 OK Fetch completed.
         "#,
     );
@@ -300,18 +300,18 @@ fn body_bodystructure_and_macros() {
         S: * 1 FETCH (BODY (("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 5 0)("message" "rfc822" NIL NIL NIL "7bit" 248 (NIL "middle" (("B" NIL "b" "example.org")) (("B" NIL "b" "example.org")) (("B" NIL "b" "example.org")) NIL NIL NIL NIL NIL) (("message" "rfc822" NIL NIL NIL "7bit" 55 (NIL "inner" (("C" NIL "c" "example.org")) (("C" NIL "c" "example.org")) (("C" NIL "c" "example.org")) NIL NIL NIL NIL NIL) ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 12 1) 4)("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 4 0) "mixed") 18) "mixed") BODYSTRUCTURE (("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 5 0 NIL NIL NIL NIL)("message" "rfc822" NIL NIL NIL "7bit" 248 (NIL "middle" (("B" NIL "b" "example.org")) (("B" NIL "b" "example.org")) (("B" NIL "b" "example.org")) NIL NIL NIL NIL NIL) (("message" "rfc822" NIL NIL NIL "7bit" 55 (NIL "inner" (("C" NIL "c" "example.org")) (("C" NIL "c" "example.org")) (("C" NIL "c" "example.org")) NIL NIL NIL NIL NIL) ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 12 1 NIL NIL NIL NIL) 4 NIL NIL NIL NIL)("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 4 0 NIL NIL NIL NIL) "mixed" ("boundary" "m") NIL NIL NIL) 18 NIL NIL NIL NIL) "mixed" ("boundary" "o") NIL NIL NIL))
         S: a1 OK Fetch completed.
         C: a2 FETCH 2 FAST
-        S: * 2 FETCH (FLAGS () INTERNALDATE "{}" RFC822.SIZE 168)
+        S: * 2 FETCH (FLAGS (\Recent) INTERNALDATE "{}" RFC822.SIZE 168)
         S: a2 OK Fetch completed.
         C: a3 FETCH 2 ALL
-        S: * 2 FETCH (FLAGS () INTERNALDATE "{}" RFC822.SIZE 168 ENVELOPE ("Mon, 7 Feb 1994 21:52:25 -0800" "Hello" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<1@example.org>"))
+        S: * 2 FETCH (FLAGS (\Recent) INTERNALDATE "{}" RFC822.SIZE 168 ENVELOPE ("Mon, 7 Feb 1994 21:52:25 -0800" "Hello" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<1@example.org>"))
         S: a3 OK Fetch completed.
         C: a4 FETCH 2 FULL
-        S: * 2 FETCH (FLAGS () INTERNALDATE "{}" RFC822.SIZE 168 ENVELOPE ({}) BODY ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 23 2))
+        S: * 2 FETCH (FLAGS (\Recent) INTERNALDATE "{}" RFC822.SIZE 168 ENVELOPE ({}) BODY ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 23 2))
         S: a4 OK Fetch completed.
         C: a5 FETCH 2 (FULL)
         S: a5 BAD {}
         C: a6 UID FETCH 2 FAST
-        S: * 2 FETCH (UID 2 FLAGS () INTERNALDATE "{}" RFC822.SIZE 168)
+        S: * 2 FETCH (UID 2 FLAGS (\Recent) INTERNALDATE "{}" RFC822.SIZE 168)
         S: a6 OK Fetch completed.
         "#,
     );
@@ -332,8 +332,8 @@ fn examine_never_sets_seen() {
         S: * 2 FETCH (RFC822 {168}\r\n{})
         S: a2 OK Fetch completed.
         C: a3 FETCH 1:2 FLAGS
-        S: * 1 FETCH (FLAGS ())
-        S: * 2 FETCH (FLAGS ())
+        S: * 1 FETCH (FLAGS (\Recent))
+        S: * 2 FETCH (FLAGS (\Recent))
         S: a3 OK Fetch completed.
         C: a4 STATUS INBOX (UNSEEN)
         S: * STATUS INBOX (UNSEEN 2)
@@ -377,8 +377,8 @@ fn read_only_mailbox_refuses_changes() {
         C: a8 COPY 1:2 Copies
         S: a8 OK [COPYUID {} 1:2 1:2] Copy completed.
         C: a9 FETCH 1:2 FLAGS
-        S: * 1 FETCH (FLAGS ())
-        S: * 2 FETCH (FLAGS ())
+        S: * 1 FETCH (FLAGS (\Recent))
+        S: * 2 FETCH (FLAGS (\Recent))
         S: a9 OK Fetch completed.
         C: b1 CLOSE
         S: b1 OK Close completed.
@@ -456,14 +456,14 @@ fn multiappend_is_all_or_none() {
         S: {}
         S: {}
         S: * 2 EXISTS
-        S: * 0 RECENT
+        S: * 2 RECENT
         S: * OK [UNSEEN 2] First unseen.
         S: {}
         S: {}
         S: a4 OK [READ-ONLY] Examine completed.
         C: a5 FETCH 1:2 (FLAGS INTERNALDATE BODY[])
-        S: * 1 FETCH (FLAGS (\Seen) INTERNALDATE "{}" BODY[] {3}\r\nabc)
-        S: * 2 FETCH (FLAGS (\Flagged) INTERNALDATE "05-Mar-2020 10:11:12 +0100" BODY[] {4}\r\ndefg)
+        S: * 1 FETCH (FLAGS (\Seen \Recent) INTERNALDATE "{}" BODY[] {3}\r\nabc)
+        S: * 2 FETCH (FLAGS (\Flagged \Recent) INTERNALDATE "05-Mar-2020 10:11:12 +0100" BODY[] {4}\r\ndefg)
         S: a5 OK Fetch completed.
         "#,
     );

@@ -106,7 +106,7 @@ fn select_examine_status() {
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
         S: * OK [PERMANENTFLAGS ()] Read-only mailbox.
         S: * 2 EXISTS
-        S: * 0 RECENT
+        S: * 2 RECENT
         S: * OK [UNSEEN 1] First unseen.
         S: * OK [UIDVALIDITY {}] UIDs valid
         S: * OK [UIDNEXT 3] Predicted next UID
