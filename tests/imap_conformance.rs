@@ -250,3 +250,74 @@ fn eight_bit_octets_in_an_atom_are_named_in_the_bad() {
         ok(&r, "n");
     }
 }
+
+const COMMENTED: &[u8] = b"From: <user-from (comment)@ (comment) domain.org>\n\
+To: \"Some One\" (x) <some (c) . one @ ex (d) . org>\n\
+Cc: =?utf-8?q?J=C3=BCrgen?= <jurgen@example.net>, Team: a@t.example, b@t.example;\n\
+Subject: commented\n\nplain body\n";
+
+const ATTACHED: &[u8] = b"From: a@b.example\nSubject: attached\nMIME-Version: 1.0\n\
+Content-Type: multipart/mixed; boundary=zz\n\n--zz\nContent-Type: text/plain\n\nhello there\n\
+--zz\nContent-Type: application/octet-stream\n\
+Content-Disposition: attachment; filename*=utf-8''na%C3%AFve-report.pdf\n\
+Content-Transfer-Encoding: base64\n\nc2VjcmV0d29yZCBpbnNpZGU=\n--zz--\n";
+
+/// Runs each `(criteria, expected * SEARCH line)` on an INBOX holding
+/// COMMENTED and ATTACHED, on both backends.
+fn searches(cases: &[(&str, &str)]) {
+    for b in BOTH {
+        let h = home(b, &[COMMENTED, ATTACHED]);
+        let mut s = imapd(b, &h);
+        ok(&s.command("s", "SELECT INBOX"), "s");
+        for (criteria, want) in cases {
+            let r = s.command("f", &format!("SEARCH {criteria}"));
+            ok(&r, "f");
+            let got = r
+                .iter()
+                .find(|l| l.starts_with("* SEARCH"))
+                .unwrap_or_else(|| panic!("no SEARCH response: {r:?}"));
+            assert_eq!(got.trim_end(), *want, "{b:?} {criteria}");
+        }
+    }
+}
+
+/// RFC 3501 6.4.4 with RFC 5322 3.2.2/3.4: FROM, TO, CC and BCC match the
+/// addresses as written without comments and folding white space (the
+/// display name decoded, RFC 2047), as Dovecot does; HEADER stays a plain
+/// substring match of the field.
+#[test]
+fn address_keys_match_addresses_with_comments() {
+    searches(&[
+        ("FROM user-from@domain.org", "* SEARCH 1"),
+        ("FROM \"<user-from@domain.org>\"", "* SEARCH 1"),
+        ("FROM comment", "* SEARCH"),
+        ("TO some.one@ex.org", "* SEARCH 1"),
+        ("TO \"some one <some.one\"", "* SEARCH 1"),
+        ("CHARSET UTF-8 CC \"j\u{fc}rgen <jurgen@\"", "* SEARCH 1"),
+        ("CC b@t.example", "* SEARCH 1"),
+        ("CC team", "* SEARCH 1"),
+        ("BCC user", "* SEARCH"),
+        ("FROM a@b.example", "* SEARCH 2"),
+        ("HEADER FROM user-from@domain.org", "* SEARCH"),
+        ("HEADER FROM \"(comment)@\"", "* SEARCH 1"),
+    ]);
+}
+
+/// RFC 3501 6.4.4: TEXT is "the header or body", which for a MIME message
+/// includes every part's header (an attachment's file name, RFC 2231
+/// encoded, is found decoded); BODY is the decoded text of the parts only.
+#[test]
+fn text_searches_every_part_header() {
+    searches(&[
+        ("TEXT report.pdf", "* SEARCH 2"),
+        ("CHARSET UTF-8 TEXT \"na\u{ef}ve-report\"", "* SEARCH 2"),
+        ("TEXT octet-stream", "* SEARCH 2"),
+        ("BODY octet-stream", "* SEARCH"),
+        ("BODY report.pdf", "* SEARCH"),
+        ("TEXT \"hello there\"", "* SEARCH 2"),
+        ("BODY \"hello there\"", "* SEARCH 2"),
+        ("TEXT commented", "* SEARCH 1"),
+        ("BODY commented", "* SEARCH"),
+        ("TEXT \"plain body\"", "* SEARCH 1"),
+    ]);
+}

@@ -312,6 +312,54 @@ pub fn body_text(raw: &[u8], part: &Part) -> String {
     out
 }
 
+/// Every header of the message and of each of its parts, decoded, then
+/// the body text as `body_text` gives it: what SEARCH TEXT looks in
+/// (RFC 3501 6.4.4 "header or body"; an attachment's file name is in its
+/// part's header, as Dovecot finds it).
+pub fn full_text(raw: &[u8], part: &Part) -> String {
+    let mut out = String::new();
+    collect_headers(raw, part, &mut out);
+    out.push_str(&body_text(raw, part));
+    out
+}
+
+fn collect_headers(raw: &[u8], part: &Part, out: &mut String) {
+    push_fields(raw, part, out);
+    match &part.kind {
+        Kind::Multipart(children) => children.iter().for_each(|c| collect_headers(raw, c, out)),
+        Kind::Message(m) => collect_headers(raw, m, out),
+        Kind::Single => {}
+    }
+}
+
+/// A part's header fields as `Name: decoded value` lines (RFC 2047), each
+/// Content-Type or Content-Disposition followed by its RFC 2231 extended
+/// parameter values decoded, so that an encoded file name is found.
+fn push_fields(raw: &[u8], part: &Part, out: &mut String) {
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    for f in part.fields(raw) {
+        out.push_str(&String::from_utf8_lossy(f.name));
+        out.push_str(": ");
+        out.push_str(&header_value(f.value));
+        out.push('\n');
+        let typed = if f.name.eq_ignore_ascii_case(b"content-type") {
+            header::content_type(f.value)
+        } else if f.name.eq_ignore_ascii_case(b"content-disposition") {
+            header::disposition(f.value)
+        } else {
+            None
+        };
+        for p in typed.iter().flat_map(|t| &t.params) {
+            if p.name.ends_with(b"*") {
+                out.push_str(&header::param_text(p));
+                out.push('\n');
+            }
+        }
+    }
+}
+
 fn collect_text(raw: &[u8], part: &Part, out: &mut String) {
     match &part.kind {
         Kind::Multipart(children) => {
@@ -320,15 +368,7 @@ fn collect_text(raw: &[u8], part: &Part, out: &mut String) {
             }
         }
         Kind::Message(m) => {
-            if !out.is_empty() && !out.ends_with('\n') {
-                out.push('\n');
-            }
-            for f in header::fields(raw, m.header.clone()) {
-                out.push_str(&String::from_utf8_lossy(f.name));
-                out.push_str(": ");
-                out.push_str(&header_value(f.value));
-                out.push('\n');
-            }
+            push_fields(raw, m, out);
             collect_text(raw, m, out);
         }
         Kind::Single => {

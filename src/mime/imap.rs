@@ -646,7 +646,8 @@ pub mod address {
             let name = self.phrase();
             self.cfws();
             let mut a = Address::default();
-            if self.peek() == Some(b'<') {
+            let angle = self.peek() == Some(b'<');
+            if angle {
                 a.name = Some(name).filter(|n| !n.is_empty());
                 self.angle(&mut a);
             } else {
@@ -660,7 +661,9 @@ pub mod address {
                 self.addr_spec(&mut a);
             }
             self.cfws();
-            if a.name.is_none() {
+            // A comment names only a bare addr-spec; in or after `<...>` it
+            // is just CFWS (RFC 5322 3.4; Dovecot reads it the same way).
+            if a.name.is_none() && !angle {
                 a.name = self.comment.take().filter(|c| !c.is_empty());
             }
             Some(a)
@@ -787,6 +790,21 @@ mod tests {
             text,
         };
         section_bytes(raw, &parse(raw), &s).map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+
+    /// Which comment is a name: only one in or after a bare addr-spec;
+    /// with `<...>` comments are white space (Dovecot's ENVELOPE too).
+    #[test]
+    fn comment_names_only_a_bare_addr_spec() {
+        let names = |v: &[u8]| -> Vec<Option<Vec<u8>>> {
+            address::parse_list(v).into_iter().map(|a| a.name).collect()
+        };
+        assert_eq!(names(b"a@b.c (Name2)"), [Some(b"Name2".to_vec())]);
+        assert_eq!(names(b"a(N6)@b.c"), [Some(b"N6".to_vec())]);
+        assert_eq!(names(b"<a@b.c> (Name1)"), [None]);
+        assert_eq!(names(b"(N5) <a@b.c>"), [None]);
+        assert_eq!(names(b"<a (x) @b.c>"), [None]);
+        assert_eq!(names(b"<user (c)@ (c) domain.org>"), [None]);
     }
 
     #[test]

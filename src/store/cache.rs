@@ -6,7 +6,7 @@
 //! The file (`mailaccess-cache` beside the index) is append-only:
 //!
 //! ```text
-//! mailaccess-cache 1 <uidvalidity>\n
+//! mailaccess-cache 2 <uidvalidity>\n
 //! <uid> <kind> <length>\n<length octets>\n      (one record per item)
 //! ```
 //!
@@ -25,7 +25,9 @@ use super::Uid;
 use crate::limits::{CACHE_FILE_MAX, CACHE_ITEM_MAX};
 
 pub const CACHE_FILE: &str = "mailaccess-cache";
-const MAGIC: &str = "mailaccess-cache 1";
+/// The version says how the items were computed: 2 since ENVELOPE stopped
+/// taking a comment inside `<...>` as the display name.
+const MAGIC: &str = "mailaccess-cache 2";
 
 /// What is cached about a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -48,6 +48,8 @@ enum Key {
     Size(bool, u64),
     Date(DateField, std::cmp::Ordering, NaiveDate),
     Header(String, String),
+    /// FROM, TO, CC, BCC: the field's addresses (see `address_text`).
+    Address(&'static str, String),
     Body(String),
     Text(String),
     Not(Box<Key>),
@@ -101,10 +103,10 @@ fn compile(k: &SearchKey, charset: &str) -> Result<Key> {
         S::SentBefore(d) => Key::Date(DateField::Sent, Less, *d),
         S::SentOn(d) => Key::Date(DateField::Sent, Equal, *d),
         S::SentSince(d) => Key::Date(DateField::Sent, Greater, *d),
-        S::Bcc(s) => Key::Header("bcc".into(), text(s)?),
-        S::Cc(s) => Key::Header("cc".into(), text(s)?),
-        S::From(s) => Key::Header("from".into(), text(s)?),
-        S::To(s) => Key::Header("to".into(), text(s)?),
+        S::Bcc(s) => Key::Address("bcc", text(s)?),
+        S::Cc(s) => Key::Address("cc", text(s)?),
+        S::From(s) => Key::Address("from", text(s)?),
+        S::To(s) => Key::Address("to", text(s)?),
         S::Subject(s) => Key::Header("subject".into(), text(s)?),
         S::Header(f, s) => Key::Header(f.to_ascii_lowercase(), text(s)?),
         S::Body(s) => Key::Body(text(s)?),
@@ -199,6 +201,7 @@ struct Content {
     raw: Option<Vec<u8>>,
     part: Option<mime::Part>,
     body_text: Option<String>,
+    full_text: Option<String>,
 }
 
 impl Content {
@@ -208,6 +211,7 @@ impl Content {
             raw: None,
             part: None,
             body_text: None,
+            full_text: None,
         }
     }
 
@@ -276,13 +280,17 @@ fn matches(
             c.load(mailbox, index)?;
             header_contains(c, field, needle)
         }
+        Key::Address(field, needle) => {
+            c.load(mailbox, index)?;
+            address_contains(c, field, needle)
+        }
         Key::Body(needle) => {
             c.load(mailbox, index)?;
             body_contains(c, needle)
         }
         Key::Text(needle) => {
             c.load(mailbox, index)?;
-            header_contains(c, "", needle) || body_contains(c, needle)
+            text_contains(c, needle)
         }
         Key::Not(k) => !matches(k, m, ctx, c, mailbox, index)?,
         Key::Or(a, b) => {
@@ -312,17 +320,12 @@ fn sent_date(c: &Content) -> Option<NaiveDate> {
     day_of(secs, zone)
 }
 
-/// A header field (or, with `field` empty, any field: TEXT) whose decoded
-/// value contains `needle`. RFC 3501: HEADER with an empty string matches
-/// every message that has the field.
+/// A header field whose decoded value contains `needle`. RFC 3501: HEADER
+/// with an empty string matches every message that has the field.
 fn header_contains(c: &Content, field: &str, needle: &str) -> bool {
     let (Some(raw), Some(part)) = (&c.raw, &c.part) else {
         return false;
     };
-    if field.is_empty() {
-        let header = mime::decode::header_value(raw.get(part.header.clone()).unwrap_or_default());
-        return header.to_lowercase().contains(needle);
-    }
     header_values(raw, part, field).into_iter().any(|v| {
         needle.is_empty()
             || mime::decode::header_value(v)
@@ -331,14 +334,90 @@ fn header_contains(c: &Content, field: &str, needle: &str) -> bool {
     })
 }
 
+/// An address field one of whose addresses, written without comments and
+/// folding (RFC 5322 3.2.2) as `display name <local@domain>` (or
+/// `<local@domain>`), contains
+/// `needle` (as Dovecot matches FROM/TO/CC/BCC). A value with no address
+/// that can be parsed is matched as text.
+fn address_contains(c: &Content, field: &str, needle: &str) -> bool {
+    let (Some(raw), Some(part)) = (&c.raw, &c.part) else {
+        return false;
+    };
+    header_values(raw, part, field)
+        .into_iter()
+        .any(|v| needle.is_empty() || address_text(v).to_lowercase().contains(needle))
+}
+
+fn address_text(value: &[u8]) -> String {
+    use mime::imap::address::parse_list;
+    let list = parse_list(value);
+    if list.is_empty() {
+        return mime::decode::header_value(value);
+    }
+    let mut out = String::new();
+    for a in list {
+        let text = |b: &Option<Vec<u8>>| {
+            String::from_utf8_lossy(b.as_deref().unwrap_or_default()).into_owned()
+        };
+        match (&a.name, &a.mailbox, &a.host) {
+            // A group's end.
+            (None, None, None) => out.push(';'),
+            // A group's start: its name.
+            (None, Some(_), None) if a.route.is_none() => {
+                out.push_str(&text(&a.mailbox));
+                out.push_str(": ");
+            }
+            _ => {
+                if let Some(n) = &a.name {
+                    out.push_str(&mime::decode::header_value(n));
+                    out.push(' ');
+                }
+                out.push_str(&format!("<{}@{}>", text(&a.mailbox), text(&a.host)));
+                out.push_str(", ");
+            }
+        }
+    }
+    out
+}
+
+/// TEXT: every header and the body text (`mime::decode::full_text`).
+fn text_contains(c: &mut Content, needle: &str) -> bool {
+    decoded_contains(
+        &c.raw,
+        &c.part,
+        &mut c.full_text,
+        mime::decode::full_text,
+        needle,
+    )
+}
+
+/// BODY: the decoded text of the parts (`mime::decode::body_text`).
 fn body_contains(c: &mut Content, needle: &str) -> bool {
-    if c.body_text.is_none() {
-        let (Some(raw), Some(part)) = (&c.raw, &c.part) else {
+    decoded_contains(
+        &c.raw,
+        &c.part,
+        &mut c.body_text,
+        mime::decode::body_text,
+        needle,
+    )
+}
+
+/// Whether `decode` of the message, made lower case once per message and
+/// kept in `slot`, contains `needle`.
+fn decoded_contains(
+    raw: &Option<Vec<u8>>,
+    part: &Option<mime::Part>,
+    slot: &mut Option<String>,
+    decode: fn(&[u8], &mime::Part) -> String,
+    needle: &str,
+) -> bool {
+    if slot.is_none() {
+        let (Some(raw), Some(part)) = (raw, part) else {
             return false;
         };
-        c.body_text = Some(mime::decode::body_text(raw, part).to_lowercase());
+        *slot = Some(decode(raw, part).to_lowercase());
     }
-    c.body_text.as_deref().is_some_and(|t| t.contains(needle))
+    slot.as_deref().is_some_and(|t| t.contains(needle))
 }
 
 /// The raw values of the header fields called `name`, in message order.
