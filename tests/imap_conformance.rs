@@ -321,3 +321,64 @@ fn text_searches_every_part_header() {
         ("TEXT \"plain body\"", "* SEARCH 1"),
     ]);
 }
+
+/// RFC 3501 6.3.3-6.3.5 on mbox, whose folders are files and directories
+/// (answers as Dovecot gives them on the same store): a trailing separator
+/// makes a directory that can then hold mailboxes; a mailbox file cannot;
+/// DELETE and RENAME of a name that is a directory, a file, under a file or
+/// nothing at all each get the RFC's answer, never SERVERBUG. Maildir gets
+/// the same commands and must never answer SERVERBUG either.
+#[test]
+fn mbox_folders_directories_and_files() {
+    let steps: &[(&str, &str)] = &[
+        ("CREATE imaptest/", "OK"),
+        ("CREATE imaptest/test", "OK"),
+        ("CREATE imaptest/test2/", "OK"),
+        ("DELETE imaptest/test2", "OK"),
+        ("DELETE imaptest/test2", "NO [NONEXISTENT]"),
+        ("CREATE file", "OK"),
+        ("CREATE file/sub", "NO [CANNOT]"),
+        ("DELETE file/sub", "NO [NONEXISTENT]"),
+        ("RENAME file/sub x", "NO [NONEXISTENT]"),
+        ("RENAME imaptest/test file/x", "NO [CANNOT]"),
+        ("DELETE imaptest", "NO"),
+        ("RENAME imaptest dir2", "OK"),
+        ("CREATE dir2", "NO [ALREADYEXISTS]"),
+        ("DELETE nonexist", "NO [NONEXISTENT]"),
+        ("RENAME nonexist y", "NO [NONEXISTENT]"),
+        ("DELETE dir2/test", "OK"),
+        ("DELETE dir2", "OK"),
+    ];
+    for b in BOTH {
+        let h = home(b, &[]);
+        let mut s = imapd(b, &h);
+        for (i, (cmd, want)) in steps.iter().enumerate() {
+            let cmd = match b {
+                Backend::Mbox => cmd.to_string(),
+                Backend::Maildir => cmd.replace('/', "."),
+            };
+            let tag = format!("t{i}");
+            let r = s.command(&tag, &cmd);
+            let last = r.last().unwrap();
+            assert!(!last.contains("SERVERBUG"), "{b:?} {cmd}: {r:?}");
+            if let Backend::Mbox = b {
+                assert!(
+                    last.starts_with(&format!("{tag} {want}")),
+                    "{cmd}: want {want}, got {r:?}"
+                );
+            }
+        }
+        if let Backend::Mbox = b {
+            let r = s.command("l", "LIST \"\" *");
+            assert_eq!(
+                r,
+                [
+                    "* LIST (\\HasNoChildren) \"/\" INBOX\r\n",
+                    "* LIST (\\HasNoChildren) \"/\" file\r\n",
+                    "l OK List completed.\r\n"
+                ]
+            );
+            assert!(!h.path().join("mail/dir2").exists());
+        }
+    }
+}

@@ -287,7 +287,9 @@ impl From<io::Error> for StoreError {
     fn from(e: io::Error) -> Self {
         match e.kind() {
             _ if is_message_fault(&e) => StoreError::Unreadable(e.to_string()),
-            io::ErrorKind::NotFound => StoreError::NotFound,
+            // A component of the path is a file: a mailbox file has no
+            // children (mbox), so the name does not exist.
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => StoreError::NotFound,
             _ => StoreError::Io(e),
         }
     }

@@ -4,15 +4,16 @@ use crate::imap::session::{self, Done, Error, Result, Selected, Session, State};
 use crate::store::Changes;
 
 pub fn create(s: &mut Session, name: &str) -> Result<Done> {
-    // RFC 3501 6.3.3: a trailing separator only says the client intends to
-    // create children under it.
+    // RFC 3501 6.3.3: a trailing separator says the client intends to
+    // create children under it; the store decides what that means (an
+    // mbox store makes a directory, Maildir++ a folder).
     let store = s.store()?;
     let sep = store.separator();
-    let name = name.strip_suffix(sep).unwrap_or(name);
-    if name.eq_ignore_ascii_case("INBOX") {
+    let bare = name.strip_suffix(sep).unwrap_or(name);
+    if bare.eq_ignore_ascii_case("INBOX") {
         return Err(Error::no_code("ALREADYEXISTS", "Mailbox already exists"));
     }
-    refuse_wildcards(name)?;
+    refuse_wildcards(bare)?;
     store.create(name)?;
     Done::ok("Create completed.")
 }
