@@ -382,3 +382,29 @@ fn mbox_folders_directories_and_files() {
         }
     }
 }
+
+/// RFC 3501 7.4.2 with RFC 5322 3.2.2: ENVELOPE's address structure drops
+/// comments and folding inside an address; a comment names only a bare
+/// addr-spec. Dovecot gives the same From; for the To with CFWS around the
+/// dots of the local part and domain (RFC 5322 4.4 obs-local-part,
+/// obs-domain) it gives MISSING_MAILBOX/SYNTAX_ERROR, we the address.
+#[test]
+fn envelope_addresses_without_comments() {
+    for b in BOTH {
+        let h = home(b, &[COMMENTED]);
+        let mut s = imapd(b, &h);
+        ok(&s.command("s", "EXAMINE INBOX"), "s");
+        let r = s.command("f", "FETCH 1 ENVELOPE");
+        ok(&r, "f");
+        assert_eq!(
+            r[0],
+            "* 1 FETCH (ENVELOPE (NIL \"commented\" \
+             ((NIL NIL \"user-from\" \"domain.org\")) ((NIL NIL \"user-from\" \"domain.org\")) \
+             ((NIL NIL \"user-from\" \"domain.org\")) ((\"Some One\" NIL \"some.one\" \"ex.org\")) \
+             ((\"=?utf-8?q?J=C3=BCrgen?=\" NIL \"jurgen\" \"example.net\")(NIL NIL \"Team\" NIL)\
+             (NIL NIL \"a\" \"t.example\")(NIL NIL \"b\" \"t.example\")(NIL NIL NIL NIL)) \
+             NIL NIL NIL))\r\n",
+            "{b:?}"
+        );
+    }
+}
