@@ -17,16 +17,13 @@
 //! Dovecot writes it), so a body line that looks like a separator never
 //! splits it.
 //!
-//! Rewrites write a new file next to the old one (`.NAME.mailaccess-PID-N.tmp`,
-//! owner group and mode copied), fsync it, check under the lock that the
-//! old one has not changed, rename it into place and fsync the directory:
-//! at every instant the path names a complete mbox, so a `kill -9` loses
-//! nothing (a killed rewrite's temporary file is removed by the next
-//! one). Whoever waits for our dotlock opens the new file; a program that
-//! takes only fcntl locks and opened the file before the rename would
-//! append to the old one (Debian's MTAs, procmail and mutt all take the
-//! dotlock). Appends write at the end under the lock and fsync; a failed
-//! append truncates back to the old end.
+//! Rewrites go in place from the first octet that changes, through a redo
+//! journal in the control directory (`inplace.rs`): a `kill -9` at any
+//! instant loses nothing, the next lock finishes the rewrite before anyone
+//! reads the file, and the file keeps its inode, owner, group and mode
+//! (a user cannot create files in Debian's `/var/mail`). Appends write at
+//! the end under the lock and fsync; a failed append truncates back to the
+//! old end.
 //!
 //! Lock order: the dotlock `PATH.lock` first (NFS-safe: link(2) of a unique
 //! file, stale after `MBOX_DOTLOCK_STALE` or when its `PID:HOST` is dead),
@@ -37,8 +34,9 @@
 //!
 //! Known limits: a message stored without a final newline gains one when
 //! written again or when mail is appended after it (Dovecot does the same);
-//! modseqs are not stored (every message reports 1); a rewrite costs a copy
-//! of the whole file (Dovecot rewrites in place with padding instead).
+//! modseqs are not stored (every message reports 1); a change near the
+//! start of a big file rewrites everything after it (Dovecot keeps padding
+//! in the headers to change flags without moving the rest).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -49,8 +47,8 @@ use std::time::Duration;
 
 use memmap2::Mmap;
 
-use super::cache;
 use super::parse::{self, Msg};
+use super::{cache, inplace};
 use crate::config::MboxLock;
 use crate::limits::{APPEND_MAX, CONTROL_FILE_MAX, KEYWORDS_MAX, MBOX_CACHE_MIN, MBOX_FILE_MAX};
 use crate::store::lock::MboxGuard;
@@ -208,7 +206,8 @@ impl Map {
         }
         // SAFETY: the map is read-only and lives only while the caller holds
         // the mbox locks, so cooperating programs neither write nor truncate
-        // the file meanwhile; our own rewrites never modify a file in place.
+        // the file meanwhile; our own in-place rewrite holds the write lock
+        // (no other session maps the file) and takes its own map by value.
         // A program ignoring the locks could truncate it and make a read
         // fault, which is the documented hazard of mapping shared files;
         // this is the one memory map DESIGN.md allows here.
@@ -313,7 +312,26 @@ impl Ctx {
     /// A spool directory we may not create the dotlock in (no
     /// `mail_privileged_group`) is `NotAllowed`, which the client sees as
     /// `[CANNOT]`, not an internal error.
+    /// A rewrite that was cut short (`inplace`) is finished first, under
+    /// the write lock, so that nobody reads a half-written file.
     pub fn lock(&self, write: bool) -> Result<MboxGuard> {
+        let guard = self.lock_file(write)?;
+        if !inplace::pending(&self.ctl) {
+            return Ok(guard);
+        }
+        if write {
+            inplace::recover(&self.ctl, &self.path, guard.file())?;
+            return Ok(guard);
+        }
+        drop(guard);
+        {
+            let w = self.lock_file(true)?;
+            inplace::recover(&self.ctl, &self.path, w.file())?;
+        }
+        self.lock_file(false)
+    }
+
+    fn lock_file(&self, write: bool) -> Result<MboxGuard> {
         match MboxGuard::lock(&self.path, &self.locks, write, self.wait) {
             Err(StoreError::Io(e)) if write && e.kind() == io::ErrorKind::PermissionDenied => Err(
                 StoreError::NotAllowed("no permission to lock the mailbox file for writing"),
@@ -469,65 +487,68 @@ impl Ctx {
         })
     }
 
-    /// Replaces the file by one holding `snap`'s entries with their flags
-    /// and UIDs (all written, all claimed `Status: O` when `claim`), under
-    /// the write lock `guard`. Returns the snapshot of the new file.
-    pub fn rewrite(&self, guard: &MboxGuard, map: &Map, snap: &Snapshot) -> Result<Snapshot> {
-        let data = map.data();
+    /// Rewrites the file in place to hold `snap`'s entries with their
+    /// flags and UIDs, under the write lock `guard`, through the redo
+    /// journal of `inplace` (from the first octet that changes). Takes the
+    /// caller's map of the file: nobody may read one while it changes.
+    /// Returns the snapshot of the new file.
+    pub fn rewrite(&self, guard: &MboxGuard, map: Map, snap: &Snapshot) -> Result<Snapshot> {
         let old_meta = guard.file().metadata()?;
         if Some(Stamp::of(&old_meta)) != snap.stamp {
             return Err(StoreError::InUse);
         }
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let name = self
-            .path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("mbox");
-        clean_leftovers(dir, name);
-        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.mailaccess-{}-{n}.tmp", std::process::id()));
-        let r = (|| -> Result<Snapshot> {
-            let f = crate::store::open::regular(
-                &tmp,
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600),
-            )?;
-            // Keep the spool's group and mode (mail group, 0660) where allowed.
-            let _ = rustix::fs::fchown(&f, None, Some(rustix::fs::Gid::from_raw(old_meta.gid())));
-            let _ = f.set_permissions(fs::Permissions::from_mode(old_meta.mode() & 0o7777));
-            let mut out = Counter::new(BufWriter::with_capacity(1 << 16, &f), 0);
-            let uid_last = snap.uid_next.saturating_sub(1);
-            let mut written = Vec::with_capacity(snap.entries.len());
+        if let Some(dir) = self.path.parent() {
+            clean_leftovers(
+                dir,
+                self.path.file_name().and_then(|n| n.to_str()).unwrap_or(""),
+            );
+        }
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.ctl)?;
+        let journal = inplace::Journal::create(&self.ctl)?;
+        let data = map.data();
+        let mut out = Counter::new(journal.writer(data), 0);
+        let uid_last = snap.uid_next.saturating_sub(1);
+        let mut written = Vec::with_capacity(snap.entries.len());
+        let r = (|| -> io::Result<()> {
             for (i, e) in snap.entries.iter().enumerate() {
                 let base = (i == 0).then_some((snap.uid_validity, uid_last, &snap.keywords[..]));
                 written.push(write_entry(&mut out, data, e, base)?);
             }
-            out.flush()?;
-            drop(out);
-            f.sync_all()?;
-            // Under the lock nothing may have changed; a program that
-            // ignores our locks and appended meanwhile must not lose mail.
-            if Stamp::of(&guard.file().metadata()?) != Stamp::of(&old_meta)
-                || Stamp::at(&self.path).map(|s| (s.dev, s.ino))
-                    != Some((old_meta.dev(), old_meta.ino()))
-            {
-                return Err(StoreError::InUse);
-            }
-            let newmap = Map::new(&f)?;
-            fs::rename(&tmp, &self.path)?;
-            File::open(dir)?.sync_all()?;
-            write_state(&self.ctl, snap.uid_validity, snap.uid_next)?;
-            let fresh = self.load_file(&f, &newmap, snap, written)?;
-            Ok(fresh)
+            out.flush()
         })();
-        if r.is_err() {
-            let _ = fs::remove_file(&tmp);
+        if let Err(e) = r {
+            drop(out);
+            journal.discard();
+            return Err(e.into());
         }
-        r
+        let sealed = match journal.finish(out.into_inner(), &old_meta) {
+            Ok(t) => journal.seal(t),
+            Err(e) => {
+                journal.discard();
+                return Err(e);
+            }
+        };
+        // Under the lock nothing may have changed; a program that ignores
+        // our locks and appended meanwhile must not lose mail.
+        if Stamp::of(&guard.file().metadata()?) != Stamp::of(&old_meta)
+            || Stamp::at(&self.path).map(|s| (s.dev, s.ino))
+                != Some((old_meta.dev(), old_meta.ino()))
+        {
+            if let Some(s) = sealed {
+                s.discard();
+            }
+            return Err(StoreError::InUse);
+        }
+        drop(map);
+        if let Some(s) = sealed {
+            s.apply(guard.file())?;
+        }
+        write_state(&self.ctl, snap.uid_validity, snap.uid_next)?;
+        let newmap = Map::new(guard.file())?;
+        self.load_file(guard.file(), &newmap, snap, written)
     }
 
     /// The snapshot of a file we just wrote (`entries` as `write_entry`
@@ -799,8 +820,6 @@ fn write_new(
     Ok(())
 }
 
-use std::os::unix::fs::PermissionsExt;
-
 /// Removes what a killed rewrite left next to the mbox `name`: its new file
 /// (only the holder of the write lock writes one, and that is us now) and
 /// dotlock link files older than a minute.
@@ -838,6 +857,10 @@ pub struct Counter<W: Write> {
 impl<W: Write> Counter<W> {
     pub fn new(inner: W, start: usize) -> Counter<W> {
         Counter { inner, n: start }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.inner
     }
 }
 

@@ -96,7 +96,7 @@ impl MboxMailbox {
                 }
                 e.old = true;
             }
-            snap = self.ctx.rewrite(&guard, &map, &snap)?;
+            snap = self.ctx.rewrite(&guard, map, &snap)?;
         }
         self.current = snap.clone();
         Ok(snap)
@@ -174,7 +174,7 @@ pub(super) fn read(
                 }
             }
         }
-        snap = ctx.rewrite(&guard, &map, &snap)?;
+        snap = ctx.rewrite(&guard, map, &snap)?;
     }
     Ok((snap, recent))
 }

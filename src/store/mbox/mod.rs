@@ -21,6 +21,7 @@
 
 pub mod cache;
 pub mod file;
+pub mod inplace;
 pub mod mailbox;
 pub mod parse;
 
@@ -277,7 +278,9 @@ impl MboxStore {
         append_to(&tctx, &mut msgs)?;
         let mut empty = snap.clone();
         empty.entries.clear();
-        ictx.rewrite(&guard, &map, &empty)?;
+        drop(msgs);
+        drop(segs);
+        ictx.rewrite(&guard, map, &empty)?;
         Ok(())
     }
 }
@@ -295,7 +298,7 @@ pub(crate) fn append_to(ctx: &Ctx, msgs: &mut [Incoming<'_>]) -> Result<Appended
         if snap.uids_unwritten() {
             // UIDs must stay ascending in the file: write the ones given to
             // new deliveries first, then append to the new file.
-            ctx.rewrite(&guard, &map, &snap)?;
+            ctx.rewrite(&guard, map, &snap)?;
             continue;
         }
         let uids = ctx.append(&guard, &map, &snap, msgs)?;

@@ -1,0 +1,577 @@
+//! Rewriting an mbox file in place, safely, with a redo journal.
+//!
+//! Why in place: a user may not create files in the spool directory
+//! (Debian's `/var/mail` is root:mail 2775), and `mail_privileged_group`
+//! is held only to create the dotlock there (never to write a new file and
+//! rename it over the spool). In place also keeps what others rely on: the
+//! inode their fcntl locks are on, the owner, group and mode.
+//!
+//! How (`Journal`), all under the mailbox's write lock:
+//!
+//! 1. The new file's bytes from the first one that differs from the old
+//!    file (`start`) to its end are written to the journal
+//!    `ROOT/.imap/NAME/mailaccess-mbox-rewrite`, then a trailer line naming
+//!    the file (device, inode), `start`, the old and the new length and a
+//!    checksum of those bytes, then fsync. Until the trailer is on disk the
+//!    mbox is untouched; a journal without a good trailer is only removed.
+//! 2. The mbox is made `max(old, new)` long, the journal's bytes are written
+//!    at `start`, it is cut to the new length and fsynced; then the journal
+//!    is removed.
+//!
+//! Recovery (`recover`, run by whoever takes the lock next, before anyone
+//! reads the file): a good journal is applied again from the start (every
+//! step above can be repeated). If the file's length is none of the three
+//! the steps can leave, a program appended to it after the crash (an MTA
+//! that broke our stale dotlock): the appended mail, which starts with a
+//! `From ` line at one of those three lengths, is copied aside
+//! (`mailaccess-mbox-salvage`, fsynced), the journal applied, and the mail
+//! put back after the new end. Anything else is left as it is, with both
+//! files, for the administrator, and the mailbox reports `[CORRUPTION]`:
+//! nothing is lost either way.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::store::{Result, StoreError};
+
+pub const JOURNAL_FILE: &str = "mailaccess-mbox-rewrite";
+pub const SALVAGE_FILE: &str = "mailaccess-mbox-salvage";
+const MAGIC: &str = "mailaccess-mbox-rewrite 1";
+/// The trailer line is shorter than this.
+const TRAILER_MAX: u64 = 200;
+/// Copy buffer.
+const CHUNK: usize = 1 << 16;
+
+fn fnv1a(h: u64, data: &[u8]) -> u64 {
+    let mut h = h;
+    for &b in data {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// What the journal's trailer says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trailer {
+    dev: u64,
+    ino: u64,
+    start: u64,
+    old_len: u64,
+    new_len: u64,
+    sum: u64,
+}
+
+impl Trailer {
+    fn line(&self) -> String {
+        format!(
+            "\n{MAGIC} {} {} {} {} {} {:016x}\n",
+            self.dev, self.ino, self.start, self.old_len, self.new_len, self.sum
+        )
+    }
+
+    fn payload_len(&self) -> u64 {
+        self.new_len - self.start
+    }
+
+    /// Reads and checks the journal: the trailer, then the checksum of the
+    /// bytes before it. `None`: not a complete journal.
+    fn read(j: &File) -> io::Result<Option<Trailer>> {
+        let len = j.metadata()?.len();
+        let tail_at = len.saturating_sub(TRAILER_MAX);
+        let mut tail = vec![0u8; (len - tail_at) as usize];
+        j.read_exact_at(&mut tail, tail_at)?;
+        let Some(nl) = tail
+            .strip_suffix(b"\n")
+            .and_then(|t| t.iter().rposition(|&c| c == b'\n'))
+        else {
+            return Ok(None);
+        };
+        let Ok(line) = std::str::from_utf8(&tail[nl + 1..tail.len() - 1]) else {
+            return Ok(None);
+        };
+        let Some(rest) = line.strip_prefix(MAGIC) else {
+            return Ok(None);
+        };
+        let f: Vec<&str> = rest.split_ascii_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+        let (Some(dev), Some(ino), Some(start), Some(old_len), Some(new_len)) =
+            (num(0), num(1), num(2), num(3), num(4))
+        else {
+            return Ok(None);
+        };
+        let Some(sum) = f.get(5).and_then(|v| u64::from_str_radix(v, 16).ok()) else {
+            return Ok(None);
+        };
+        let t = Trailer {
+            dev,
+            ino,
+            start,
+            old_len,
+            new_len,
+            sum,
+        };
+        // The payload ends where the trailer line (with its leading LF)
+        // begins.
+        let payload_end = tail_at + nl as u64;
+        if f.len() != 6 || start > new_len || t.payload_len() != payload_end {
+            return Ok(None);
+        }
+        let mut h = FNV_START;
+        let mut buf = vec![0u8; CHUNK];
+        let mut at = 0u64;
+        while at < payload_end {
+            let n = (payload_end - at).min(CHUNK as u64) as usize;
+            j.read_exact_at(&mut buf[..n], at)?;
+            h = fnv1a(h, &buf[..n]);
+            at += n as u64;
+        }
+        Ok((h == sum).then_some(t))
+    }
+}
+
+fn journal_path(ctl: &Path) -> PathBuf {
+    ctl.join(JOURNAL_FILE)
+}
+
+/// Whether a rewrite of this mailbox was cut short and must be finished
+/// before the file is read: one `stat`.
+pub fn pending(ctl: &Path) -> bool {
+    fs::symlink_metadata(journal_path(ctl)).is_ok()
+}
+
+/// A rewrite being prepared: `Journal::writer` takes the new file's bytes
+/// in order and keeps those from the first difference with `old`.
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+impl Journal {
+    /// Starts a journal in the control directory `ctl` (which exists).
+    pub fn create(ctl: &Path) -> Result<Journal> {
+        let path = journal_path(ctl);
+        let file = crate::store::open::regular(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600),
+        )?;
+        Ok(Journal { path, file })
+    }
+
+    /// Where the new file's bytes go, compared with `old` as they come.
+    pub fn writer<'a>(&'a self, old: &'a [u8]) -> Diverge<'a> {
+        Diverge {
+            old,
+            out: io::BufWriter::with_capacity(CHUNK, &self.file),
+            pos: 0,
+            start: None,
+            sum: FNV_START,
+        }
+    }
+
+    /// Finishes the journal after `w` took the whole new file: writes the
+    /// trailer for the mbox `target` (its metadata before the rewrite) and
+    /// fsyncs. `None` when the new file is the old one: nothing to do.
+    pub fn finish(&self, w: Diverge<'_>, target: &fs::Metadata) -> Result<Option<Trailer>> {
+        let old_len = w.old.len() as u64;
+        let new_len = w.pos;
+        let (start, sum) = (w.start, w.sum);
+        let mut out = w
+            .out
+            .into_inner()
+            .map_err(|e| StoreError::Io(e.into_error()))?;
+        let start = match start {
+            Some(s) => s,
+            None if new_len == old_len => return Ok(None),
+            // The new file is the old one cut short.
+            None => new_len,
+        };
+        let t = Trailer {
+            dev: target.dev(),
+            ino: target.ino(),
+            start,
+            old_len,
+            new_len,
+            sum,
+        };
+        out.write_all(t.line().as_bytes())?;
+        self.file.sync_all()?;
+        Ok(Some(t))
+    }
+
+    /// The journal `finish` sealed, ready to apply; without a trailer
+    /// (nothing to do) it is removed.
+    pub fn seal(self, trailer: Option<Trailer>) -> Option<Sealed> {
+        match trailer {
+            Some(trailer) => Some(Sealed {
+                journal: self,
+                trailer,
+            }),
+            None => {
+                self.discard();
+                None
+            }
+        }
+    }
+
+    /// Gives up a rewrite before it touched the mbox.
+    pub fn discard(self) {
+        drop(self.file);
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// A writer that compares what it is given with the old file and writes
+/// to the journal from the first byte that differs.
+pub struct Diverge<'a> {
+    old: &'a [u8],
+    out: io::BufWriter<&'a File>,
+    /// Octets of the new file taken so far.
+    pos: u64,
+    start: Option<u64>,
+    sum: u64,
+}
+
+impl Write for Diverge<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let rest = match self.start {
+            Some(_) => buf,
+            None => {
+                let at = self.pos as usize;
+                let old = self.old.get(at..).unwrap_or_default();
+                let same = buf.iter().zip(old).take_while(|(a, b)| a == b).count();
+                if same == buf.len() {
+                    self.pos += buf.len() as u64;
+                    return Ok(buf.len());
+                }
+                self.start = Some(self.pos + same as u64);
+                &buf[same..]
+            }
+        };
+        self.out.write_all(rest)?;
+        self.sum = fnv1a(self.sum, rest);
+        self.pos += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// A sealed journal, ready to be applied.
+pub struct Sealed {
+    journal: Journal,
+    trailer: Trailer,
+}
+
+impl Sealed {
+    /// Gives up before the mbox was touched.
+    pub fn discard(self) {
+        self.journal.discard();
+    }
+
+    /// Writes the rewrite into `mbox` (open for writing, under the write
+    /// lock; nobody may hold a map of it) and removes the journal.
+    pub fn apply(self, mbox: &File) -> Result<()> {
+        apply(&self.journal.file, &self.trailer, mbox)?;
+        drop(self.journal.file);
+        fs::remove_file(&self.journal.path)?;
+        Ok(())
+    }
+}
+
+/// Step 2: every part can be done again with the same result.
+fn apply(j: &File, t: &Trailer, mbox: &File) -> io::Result<()> {
+    let big = t.old_len.max(t.new_len);
+    if mbox.metadata()?.len() < big {
+        mbox.set_len(big)?;
+    }
+    copy_at(j, 0, mbox, t.start, t.payload_len())?;
+    mbox.set_len(t.new_len)?;
+    mbox.sync_all()
+}
+
+/// Copies `len` octets from `from` at `src` to `to` at `dst`.
+fn copy_at(from: &File, src: u64, to: &File, dst: u64, len: u64) -> io::Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(CHUNK as u64) as usize;
+        from.read_exact_at(&mut buf[..n], src + done)?;
+        to.write_all_at(&buf[..n], dst + done)?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// Finishes a rewrite that was cut short (see the module's comment), under
+/// the mailbox's write lock on `mbox`, before anything reads it.
+pub fn recover(ctl: &Path, mbox_path: &Path, mbox: &File) -> Result<()> {
+    let jp = journal_path(ctl);
+    let j = match crate::store::open::read(&jp) {
+        Ok(j) => j,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let sp = ctl.join(SALVAGE_FILE);
+    let meta = mbox.metadata()?;
+    let t = match Trailer::read(&j)? {
+        Some(t) if t.dev == meta.dev() && t.ino == meta.ino() => t,
+        other => {
+            // Cut short before it was sealed (the mbox is untouched), or
+            // for a file that is no longer there.
+            if other.is_some() {
+                log::warn!(
+                    "{}: rewrite journal of another file removed",
+                    mbox_path.display()
+                );
+            }
+            drop(j);
+            let _ = fs::remove_file(&sp);
+            fs::remove_file(&jp)?;
+            return Ok(());
+        }
+    };
+    let cur = meta.len();
+    let big = t.old_len.max(t.new_len);
+    let salvage = match crate::store::open::read(&sp) {
+        Ok(s) => Some(s),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    let salvage = match salvage {
+        Some(s) => Some(s),
+        None if [t.old_len, t.new_len, big].contains(&cur) => None,
+        None => Some(set_aside(mbox, &t, cur, &sp).ok_or_else(|| {
+            log::error!(
+                "{}: a rewrite was cut short and the file changed since; left as it is \
+                 with {} for the administrator",
+                mbox_path.display(),
+                jp.display()
+            );
+            StoreError::Corrupt("interrupted rewrite needs the administrator".into())
+        })??),
+    };
+    apply(&j, &t, mbox)?;
+    if let Some(s) = salvage {
+        let n = s.metadata()?.len();
+        mbox.set_len(t.new_len + n)?;
+        copy_at(&s, 0, mbox, t.new_len, n)?;
+        mbox.sync_all()?;
+        drop(s);
+        fs::remove_file(&sp)?;
+        log::warn!(
+            "{}: {n} octets delivered after an interrupted rewrite were kept",
+            mbox_path.display()
+        );
+    }
+    drop(j);
+    fs::remove_file(&jp)?;
+    log::warn!(
+        "{}: an interrupted rewrite was completed",
+        mbox_path.display()
+    );
+    Ok(())
+}
+
+/// Copies mail appended after a crash (from the highest of the lengths the
+/// rewrite can leave at which a `From ` line starts) to the salvage file.
+/// `None`: no such place, so it cannot be told what the file holds.
+fn set_aside(mbox: &File, t: &Trailer, cur: u64, sp: &Path) -> Option<Result<File>> {
+    let mut at: Vec<u64> = vec![t.old_len, t.new_len, t.old_len.max(t.new_len)];
+    at.sort_unstable();
+    at.dedup();
+    let from = at.into_iter().rev().find(|&x| {
+        let mut b = [0u8; 5];
+        x + 5 <= cur && mbox.read_exact_at(&mut b, x).is_ok() && &b == b"From "
+    })?;
+    Some((|| -> Result<File> {
+        let s = crate::store::open::regular(
+            sp,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600),
+        )?;
+        copy_at(mbox, from, &s, 0, cur - from)?;
+        s.sync_all()?;
+        Ok(s)
+    })())
+}
+
+/// Reads a whole small file (tests).
+#[cfg(test)]
+fn read_all(p: &Path) -> Vec<u8> {
+    fs::read(p).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Journals `new` against the file at `p` (holding `old`); returns the
+    /// sealed journal without applying it.
+    fn prepare(ctl: &Path, p: &Path, new: &[u8]) -> Option<Sealed> {
+        let old = read_all(p);
+        let meta = fs::metadata(p).unwrap();
+        let j = Journal::create(ctl).unwrap();
+        let mut w = j.writer(&old);
+        // In odd pieces, as write_entry gives them.
+        for piece in new.chunks(7) {
+            w.write_all(piece).unwrap();
+        }
+        let t = j.finish(w, &meta).unwrap();
+        j.seal(t)
+    }
+
+    /// What a crash after step `step` of `apply` leaves: 1 the file
+    /// lengthened, 2 half the new bytes written, 3 all, 4 the file cut to
+    /// its new length. Returns the file, open for writing.
+    fn crash_after(s: Sealed, p: &Path, step: u32) -> File {
+        let t = s.trailer;
+        let f = rw(p);
+        if step >= 1 {
+            f.set_len(t.old_len.max(t.new_len)).unwrap();
+        }
+        if step >= 2 {
+            copy_at(&s.journal.file, 0, &f, t.start, t.payload_len() / 2).unwrap();
+        }
+        if step >= 3 {
+            copy_at(&s.journal.file, 0, &f, t.start, t.payload_len()).unwrap();
+        }
+        if step >= 4 {
+            f.set_len(t.new_len).unwrap();
+        }
+        f
+    }
+
+    fn rw(p: &Path) -> File {
+        OpenOptions::new().read(true).write(true).open(p).unwrap()
+    }
+
+    #[test]
+    fn applies_from_the_first_difference() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("mbox");
+        for (old, new) in [
+            (
+                &b"From a\n\nabc\n\nFrom b\n\ndef\n\n"[..],
+                &b"From a\n\nabc\n\n"[..],
+            ),
+            (b"From a\n\nabc\n\n", b"From a\nStatus: O\n\nabc\n\n"),
+            (b"From a\n\nabc\n\n", b"From a\n\nabd\n\nFrom c\n\nxyz\n\n"),
+            (b"", b"From a\n\nx\n\n"),
+            (b"From a\n\nx\n\n", b""),
+        ] {
+            fs::write(&p, old).unwrap();
+            let s = prepare(d.path(), &p, new).expect("a change");
+            if !old.is_empty() && !new.is_empty() {
+                assert!(s.trailer.start > 0, "only the tail is journaled");
+            }
+            s.apply(&rw(&p)).unwrap();
+            assert_eq!(read_all(&p), new);
+            assert!(!pending(d.path()));
+        }
+        fs::write(&p, b"same\n").unwrap();
+        assert!(prepare(d.path(), &p, b"same\n").is_none());
+        assert!(!pending(d.path()));
+    }
+
+    /// A crash at each step of `apply`: recovery ends with the new file.
+    #[test]
+    fn recovery_finishes_a_rewrite_cut_short_anywhere() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("mbox");
+        let old = b"From a\n\none\n\nFrom b\n\ntwo two two\n\nFrom c\n\nthree\n\n";
+        for new in [
+            &b"From a\nStatus: RO\n\none\n\n"[..],
+            b"From a\n\none\n\nFrom b\n\ntwo two two!\n\nFrom c\n\nthree\n\nFrom d\n\nfour\n\n",
+        ] {
+            for crash in 0..5 {
+                fs::write(&p, old).unwrap();
+                let f = crash_after(prepare(d.path(), &p, new).unwrap(), &p, crash);
+                assert!(pending(d.path()));
+                recover(d.path(), &p, &f).unwrap();
+                assert_eq!(read_all(&p), new, "crash after step {crash}");
+                assert!(!pending(d.path()));
+            }
+        }
+    }
+
+    /// An MTA appended after the crash: its mail is kept after the new end.
+    #[test]
+    fn mail_appended_after_a_crash_is_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("mbox");
+        let old = b"From a\n\none\n\nFrom b\n\ntwo\n\n";
+        let new = b"From a\nStatus: O\n\none\n\n";
+        let mta = b"From mta\n\nnew mail\n\n";
+        for crash in [0, 3, 4] {
+            fs::write(&p, old).unwrap();
+            let f = crash_after(prepare(d.path(), &p, new).unwrap(), &p, crash);
+            let end = f.metadata().unwrap().len();
+            f.write_all_at(mta, end).unwrap();
+            recover(d.path(), &p, &f).unwrap();
+            let mut want = new.to_vec();
+            want.extend_from_slice(mta);
+            assert_eq!(read_all(&p), want, "crash after step {crash}");
+            assert!(!pending(d.path()));
+            assert!(!d.path().join(SALVAGE_FILE).exists());
+        }
+    }
+
+    /// A journal cut short before its trailer, or damaged: the mbox is
+    /// untouched and the journal goes.
+    #[test]
+    fn unsealed_or_damaged_journal_is_dropped() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("mbox");
+        let old = b"From a\n\none\n\n";
+        fs::write(&p, old).unwrap();
+        fs::write(d.path().join(JOURNAL_FILE), b"From a\nStatus: O\n\non").unwrap();
+        recover(d.path(), &p, &rw(&p)).unwrap();
+        assert_eq!(read_all(&p), old);
+        assert!(!pending(d.path()));
+        let s = prepare(d.path(), &p, b"From a\nStatus: O\n\none\n\n").unwrap();
+        drop(s);
+        let jp = d.path().join(JOURNAL_FILE);
+        let mut j = read_all(&jp);
+        j[3] ^= 1;
+        fs::write(&jp, &j).unwrap();
+        recover(d.path(), &p, &rw(&p)).unwrap();
+        assert_eq!(read_all(&p), old);
+        assert!(!pending(d.path()));
+    }
+
+    /// A file changed in a way no crash explains is left alone, journal
+    /// included, and reported.
+    #[test]
+    fn unexplained_change_is_left_for_the_administrator() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("mbox");
+        fs::write(&p, b"From a\n\none\n\n").unwrap();
+        let s = prepare(d.path(), &p, b"From a\nStatus: O\n\none\n\n").unwrap();
+        drop(s);
+        let f = rw(&p);
+        f.write_all_at(b"garbage", 13).unwrap();
+        let before = read_all(&p);
+        assert!(matches!(
+            recover(d.path(), &p, &f),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert_eq!(read_all(&p), before);
+        assert!(pending(d.path()));
+    }
+}
