@@ -43,8 +43,7 @@ pub struct User {
 pub fn lookup(name: &str) -> io::Result<Option<User>> {
     let c_name = CString::new(name)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in user name"))?;
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
+    let found = nss(|buf| {
         // SAFETY: an all-zero passwd is a valid value of this plain C struct.
         let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
@@ -59,15 +58,8 @@ pub fn lookup(name: &str) -> io::Result<Option<User>> {
                 &mut result,
             )
         };
-        if rc == libc::ERANGE && buf.len() < 1024 * 1024 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if result.is_null() {
-            return Ok(None);
+        if rc != 0 || result.is_null() {
+            return (rc, None);
         }
         // SAFETY: getpwnam_r succeeded: pw_name and pw_dir point to
         // NUL-terminated strings inside buf.
@@ -77,14 +69,32 @@ pub fn lookup(name: &str) -> io::Result<Option<User>> {
                 PathBuf::from(CStr::from_ptr(pw.pw_dir).to_string_lossy().into_owned()),
             )
         };
-        let groups = group_list(&c_name, pw.pw_gid)?;
-        return Ok(Some(User {
-            name: pw_name,
-            uid: pw.pw_uid,
-            gid: pw.pw_gid,
-            home,
-            groups,
-        }));
+        (0, Some((pw_name, home, pw.pw_uid, pw.pw_gid)))
+    })?;
+    let Some((pw_name, home, uid, gid)) = found else {
+        return Ok(None);
+    };
+    let groups = group_list(&c_name, gid)?;
+    Ok(Some(User {
+        name: pw_name,
+        uid,
+        gid,
+        home,
+        groups,
+    }))
+}
+
+/// Runs a reentrant NSS lookup (getpwnam_r, getgrnam_r) with a buffer
+/// that grows while it says ERANGE. `call` returns the function's result
+/// code and what it found, copied out of the buffer.
+fn nss<T>(mut call: impl FnMut(&mut [u8]) -> (libc::c_int, Option<T>)) -> io::Result<Option<T>> {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match call(&mut buf) {
+            (libc::ERANGE, _) if buf.len() < 1024 * 1024 => buf.resize(buf.len() * 4, 0),
+            (0, found) => return Ok(found),
+            (rc, _) => return Err(io::Error::from_raw_os_error(rc)),
+        }
     }
 }
 
@@ -131,14 +141,23 @@ fn single_threaded() -> Result<(), String> {
 /// Becomes `uid`/`gid` with exactly `groups` (and nothing else), then
 /// checks that it worked and that root cannot be had back. The caller has
 /// checked `single_threaded`.
-fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> Result<(), String> {
+/// With `saved_gid`, that group stays the saved set-group-ID only (not
+/// effective, not supplementary), for `with_privileged_group`.
+fn drop_privileges(
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+    saved_gid: Option<u32>,
+) -> Result<(), String> {
     if uid == 0 {
         return Err("refusing to run a session as root".into());
     }
     let gids: Vec<Gid> = groups.iter().map(|&g| Gid::from_raw(g)).collect();
     rustix::thread::set_thread_groups(&gids).map_err(|e| format!("setgroups: {e}"))?;
     let g = Gid::from_raw(gid);
-    rustix::thread::set_thread_res_gid(g, g, g).map_err(|e| format!("setresgid({gid}): {e}"))?;
+    let saved = saved_gid.unwrap_or(gid);
+    rustix::thread::set_thread_res_gid(g, g, Gid::from_raw(saved))
+        .map_err(|e| format!("setresgid({gid}): {e}"))?;
     let u = Uid::from_raw(uid);
     rustix::thread::set_thread_res_uid(u, u, u).map_err(|e| format!("setresuid({uid}): {e}"))?;
     // Proof: every id is the new one, and going back to root fails.
@@ -147,7 +166,7 @@ fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> Result<(), String> {
         return Err(format!("uids are {r}/{e}/{s} after setresuid({uid})"));
     }
     let (r, e, s) = res_gids();
-    if (r, e, s) != (gid, gid, gid) {
+    if (r, e, s) != (gid, gid, saved) {
         return Err(format!("gids are {r}/{e}/{s} after setresgid({gid})"));
     }
     let root = Uid::from_raw(0);
@@ -173,24 +192,30 @@ fn res_gids() -> (u32, u32, u32) {
     (r, e, s)
 }
 
-/// The session side: becomes `user` (with `extra_group` kept when given,
-/// for mbox dotlocks in a mail spool), refuses uid 0 and uids below
-/// `first_valid_uid`, and changes to the home directory.
-pub fn drop_to(user: &User, first_valid_uid: u32, extra_group: Option<u32>) -> Result<(), String> {
+/// The session side: becomes `user`, refuses uid 0 and uids below
+/// `first_valid_uid`, and changes to the home directory. A
+/// `privileged_group` the user is not in already (Dovecot's and UW-IMAP's
+/// `mail_privileged_group`) is kept as the saved set-group-ID only: it is
+/// the effective group just while `with_privileged_group` creates or
+/// removes a file in the mail spool (a dotlock, a missing INBOX), never
+/// while a message or another user's spool file could be read.
+pub fn drop_to(
+    user: &User,
+    first_valid_uid: u32,
+    privileged_group: Option<u32>,
+) -> Result<(), String> {
     if user.uid == 0 || user.uid < first_valid_uid {
         return Err(format!(
             "user {} has uid {} (below first_valid_uid {first_valid_uid})",
             user.name, user.uid
         ));
     }
-    let mut groups = user.groups.clone();
-    if let Some(g) = extra_group {
-        if !groups.contains(&g) {
-            groups.push(g);
-        }
-    }
+    let saved = privileged_group.filter(|g| *g != user.gid && !user.groups.contains(g));
     single_threaded()?;
-    drop_privileges(user.uid, user.gid, &groups)?;
+    drop_privileges(user.uid, user.gid, &user.groups, saved)?;
+    if let Some(g) = saved {
+        let _ = PRIVILEGED_GID.set(g);
+    }
     // Virtual users often share an account whose home does not exist
     // (nobody's /nonexistent); their mail_location is absolute. The home
     // is only a convenience for the session, so "/" will do.
@@ -209,7 +234,61 @@ pub fn enter_jail(login_user: &User, dir: &Path) -> Result<(), String> {
     if login_user.uid == 0 {
         return Err("login_user must not be root".into());
     }
-    drop_privileges(login_user.uid, login_user.gid, &[login_user.gid])
+    drop_privileges(login_user.uid, login_user.gid, &[login_user.gid], None)
+}
+
+/// The `mail_privileged_group` kept as saved set-group-ID by `drop_to`.
+static PRIVILEGED_GID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// Runs `f` with the privileged group as the effective group (when the
+/// session kept one; otherwise just runs `f`), then gives it up again.
+/// For the mbox store's files in the spool directory only. The session is
+/// one thread (checked at the drop), so the per-thread call is the
+/// process's. If the group cannot be given up, the process must not go on.
+pub fn with_privileged_group<T>(f: impl FnOnce() -> T) -> T {
+    let Some(&g) = PRIVILEGED_GID.get() else {
+        return f();
+    };
+    let (real, _, _) = res_gids();
+    let keep = Gid::from_raw(real);
+    // Effective only; real and saved stay as they are (-1 in C).
+    if rustix::thread::set_thread_res_gid(keep, Gid::from_raw(g), Gid::from_raw(g)).is_err() {
+        return f();
+    }
+    let r = f();
+    if rustix::thread::set_thread_res_gid(keep, keep, Gid::from_raw(g)).is_err() {
+        log::error!("cannot give up the privileged group {g}; exiting");
+        std::process::exit(75);
+    }
+    r
+}
+
+/// Whether the session keeps a privileged group (for the log).
+pub fn has_privileged_group() -> bool {
+    PRIVILEGED_GID.get().is_some()
+}
+
+/// The gid of the group `name` (getgrnam_r), `None` when there is none.
+pub fn group_id(name: &str) -> io::Result<Option<u32>> {
+    let c_name = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in group name"))?;
+    nss(|buf| {
+        // SAFETY: an all-zero group is a valid value of this plain C struct.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call; only gr_gid, a plain
+        // integer, is read afterwards.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                c_name.as_ptr(),
+                &mut gr,
+                buf.as_mut_ptr() as *mut libc::c_char,
+                buf.len(),
+                &mut result,
+            )
+        };
+        (rc, (rc == 0 && !result.is_null()).then_some(gr.gr_gid))
+    })
 }
 
 /// Starts the pre-login process: this binary with `args` plus

@@ -228,7 +228,8 @@ pub fn parent(config: &Config, args: &[String], peer: &Peer) -> Result<Option<Lo
             Ok(Session::Anonymous)
         } else {
             let account = server::account(&login.user, login.backend, config)?;
-            privsep::drop_to(&account.system, config.first_valid_uid, None)?;
+            let group = privileged_group(&account, config);
+            privsep::drop_to(&account.system, config.first_valid_uid, group)?;
             Ok(Session::User(account))
         }
     })();
@@ -304,5 +305,25 @@ pub fn host_name(config: &Config) -> String {
         "localhost".into()
     } else {
         config.sasl_realm.clone()
+    }
+}
+
+/// `mail_privileged_group` for an mbox session (a Maildir needs no spool);
+/// an empty setting or a group that does not exist means none (logged).
+fn privileged_group(account: &Account, config: &Config) -> Option<u32> {
+    let name = config.mail_privileged_group.trim();
+    if name.is_empty() || !matches!(account.mail, MailLocation::Mbox { .. }) {
+        return None;
+    }
+    match privsep::group_id(name) {
+        Ok(Some(g)) => Some(g),
+        Ok(None) => {
+            log::warn!("mail_privileged_group {name}: no such group");
+            None
+        }
+        Err(e) => {
+            log::warn!("mail_privileged_group {name}: {e}");
+            None
+        }
     }
 }

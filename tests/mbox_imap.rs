@@ -246,7 +246,8 @@ fn spool_directory_without_write_permission_is_read_only_in_effect() {
         return; // the server would run as the owner of everything
     }
     // /var/mail without mail_privileged_group: the user may read and write
-    // the spool file but may not create the dotlock beside it.
+    // the spool file but may not create the dotlock beside it, so the
+    // mailbox is selected read-only (RFC 3501 6.3.1), its messages shown.
     let h = mbox_home();
     let mut s = imapd(&h);
     transcript(&mut s, "S: * PREAUTH {}\nC: a0 SELECT INBOX\nS: {}\nS: {}\nS: {}\nS: {}\nS: {}\nS: {}\nS: {}\nS: a0 OK {}\nC: a00 LOGOUT\nS: {}\nS: a00 OK {}");
@@ -273,13 +274,13 @@ fn spool_directory_without_write_permission_is_read_only_in_effect() {
         S: {}
         S: {}
         S: {}
-        S: a1 OK [READ-WRITE] Select completed.
+        S: a1 OK [READ-ONLY] Select completed.
         C: a2 FETCH 1:* (UID)
         S: * 1 FETCH (UID 1)
         S: * 2 FETCH (UID 2)
         S: a2 OK Fetch completed.
         C: a3 STORE 1 +FLAGS (\Flagged)
-        S: a3 NO [CANNOT] no permission to lock the mailbox file for writing
+        S: a3 NO [READ-ONLY] Mailbox is read-only.
         C: a4 LOGOUT
         S: * BYE Logging out
         S: a4 OK Logout completed.

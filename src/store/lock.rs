@@ -97,18 +97,18 @@ impl MboxGuard {
         let use_dotlock = kinds.contains(&MboxLock::Dotlock) && (write || only_dotlock);
         loop {
             let dotlock = if use_dotlock {
-                Some(dotlock(path, deadline)?)
+                Some(in_spool(|| dotlock(path, deadline))?)
             } else {
                 None
             };
             let mut guard = MboxGuard {
-                file: match open_mbox(path, write) {
+                file: match in_spool(|| open_mbox(path, write).map_err(StoreError::from)) {
                     Ok(f) => f,
                     Err(e) => {
                         if let Some(d) = &dotlock {
-                            let _ = fs::remove_file(d);
+                            remove_in_spool(d);
                         }
-                        return Err(e.into());
+                        return Err(e);
                     }
                 },
                 dotlock,
@@ -164,9 +164,31 @@ impl Drop for MboxGuard {
             let _ = flock(&self.file, FlockOperation::Unlock);
         }
         if let Some(d) = &self.dotlock {
-            let _ = fs::remove_file(d);
+            remove_in_spool(d);
         }
     }
+}
+
+/// Runs `f`, a creation of a file in the mbox's directory, again with
+/// `mail_privileged_group` as the effective group when it was refused
+/// (a user cannot create files in Debian's `/var/mail`, root:mail 2775):
+/// the dotlock, or an INBOX spool file not delivered to yet. As Dovecot
+/// does, the group is used only when the plain attempt fails.
+fn in_spool<T>(f: impl Fn() -> Result<T>) -> Result<T> {
+    match f() {
+        Err(StoreError::Io(e))
+            if e.kind() == std::io::ErrorKind::PermissionDenied
+                && crate::privsep::has_privileged_group() =>
+        {
+            crate::privsep::with_privileged_group(f)
+        }
+        r => r,
+    }
+}
+
+/// Removes a dotlock, with the privileged group if that is what it takes.
+fn remove_in_spool(lock: &Path) {
+    let _ = in_spool(|| fs::remove_file(lock).map_err(StoreError::from));
 }
 
 fn open_mbox(path: &Path, write: bool) -> std::io::Result<File> {

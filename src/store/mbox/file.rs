@@ -331,6 +331,30 @@ impl Ctx {
         self.lock_file(false)
     }
 
+    /// Why this session cannot change the file, if it cannot: no write
+    /// permission on it, or (with dotlocks) none to create the dotlock in
+    /// its directory and no `mail_privileged_group` to do it with (a
+    /// session started as the user on Debian's `/var/mail`). Such a
+    /// mailbox is opened read-only rather than failing every change.
+    pub fn unwritable(&self) -> Option<String> {
+        use rustix::fs::{accessat, Access, AtFlags, CWD};
+        let can = |p: &Path, a: Access| accessat(CWD, p, a, AtFlags::EACCESS).is_ok();
+        if self.path.exists() && !can(&self.path, Access::WRITE_OK) {
+            return Some(format!("no write permission on {}", self.path.display()));
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        if self.locks.contains(&MboxLock::Dotlock)
+            && !can(dir, Access::WRITE_OK | Access::EXEC_OK)
+            && !crate::privsep::has_privileged_group()
+        {
+            return Some(format!(
+                "cannot create the dotlock in {} (no mail_privileged_group)",
+                dir.display()
+            ));
+        }
+        None
+    }
+
     fn lock_file(&self, write: bool) -> Result<MboxGuard> {
         match MboxGuard::lock(&self.path, &self.locks, write, self.wait) {
             Err(StoreError::Io(e)) if write && e.kind() == io::ErrorKind::PermissionDenied => Err(

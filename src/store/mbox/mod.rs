@@ -462,6 +462,13 @@ impl Store for MboxStore {
             locks: self.locks.clone(),
         };
         let dest = Box::new(move |n: &str| store.selectable(n));
+        // RFC 3501 6.3.1: a mailbox the session cannot change is selected
+        // READ-ONLY, its messages shown, rather than refusing each change.
+        let read_only = read_only
+            || ctx.unwritable().is_some_and(|why| {
+                log::warn!("{name}: opened read-only: {why}");
+                true
+            });
         Ok(Box::new(MboxMailbox::open(ctx, read_only, dest)?))
     }
 
