@@ -31,6 +31,7 @@ static SPOOL: Mutex<()> = Mutex::new(());
 
 const SPOOL_DIR: &str = "/var/mail";
 const PROCMAIL: &str = "/usr/bin/procmail";
+const POP3D: &str = env!("CARGO_BIN_EXE_pop3d");
 
 fn spool_file() -> PathBuf {
     Path::new(SPOOL_DIR).join(ALICE)
@@ -230,32 +231,42 @@ fn spool_without_the_group_is_shown_read_only() {
 
     // Started as the user (ssh, a tunnel): no way to the group.
     let home = s.mail().join(ALICE);
-    let mut cmd = Command::new("setpriv");
-    cmd.args([
-        &format!("--reuid={ALICE}"),
-        &format!("--regid={ALICE}"),
-        "--init-groups",
-        "env",
-        "-i",
-        &format!("HOME={}", home.display()),
-        IMAPD,
-        "-c",
-        "/dev/null",
-        "-o",
-        &format!("log_path={}", s.log_path().display()),
-        "-o",
-        &format!(
-            "mail_location=mbox:{}/mail:INBOX={}",
-            home.display(),
-            spool_file().display()
-        ),
-    ]);
-    let mut srv = Server::start(cmd);
+    let as_user = |server: &str| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            &format!("--reuid={ALICE}"),
+            &format!("--regid={ALICE}"),
+            "--init-groups",
+            "env",
+            "-i",
+            &format!("HOME={}", home.display()),
+            server,
+            "-c",
+            "/dev/null",
+            "-o",
+            &format!("log_path={}", s.log_path().display()),
+            "-o",
+            &format!(
+                "mail_location=mbox:{}/mail:INBOX={}",
+                home.display(),
+                spool_file().display()
+            ),
+        ]);
+        cmd
+    };
+    let mut srv = Server::start(as_user(IMAPD));
     assert!(srv.line().starts_with("* PREAUTH"));
     let r = srv.command("s", "SELECT INBOX");
     assert!(r.contains(&"* 2 EXISTS\r\n".to_string()), "{r:?}");
     assert!(tagged(&r, "s").starts_with("s OK [READ-ONLY]"), "{r:?}");
     logout(&mut srv);
+    // pop3d the same way: the messages are there, DELE says it cannot be.
+    let mut srv = Server::start(as_user(POP3D));
+    assert!(srv.line().starts_with("+OK"));
+    srv.write(b"STAT\r\nDELE 1\r\nQUIT\r\n");
+    assert!(srv.line().starts_with("+OK 2 "));
+    assert!(srv.line().starts_with("-ERR [SYS/PERM]"));
+    assert!(srv.line().starts_with("+OK"));
     assert_eq!(
         std::fs::read(spool_file()).unwrap(),
         before,

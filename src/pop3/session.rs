@@ -194,6 +194,11 @@ impl<'a> Session<'a> {
             Command::Retr(n) => self.retr(n, None),
             Command::Top { msg, lines } => self.retr(msg, Some(lines)),
             Command::Dele(n) => match self.index(n) {
+                // A maildrop this session cannot change (an mbox spool it
+                // cannot lock): say so now, not at QUIT (RFC 2449 SYS/PERM).
+                Ok(_) if self.mailbox.read_only() => {
+                    self.err("[SYS/PERM] The maildrop is read-only; see the server log.")
+                }
                 Ok(i) => {
                     self.deleted[i] = true;
                     self.ok(&format!("Message {n} deleted."))
