@@ -74,6 +74,17 @@ pub const POP3_LOCK_WAIT: Duration = Duration::from_secs(2);
 /// verbatim by BODY[]).
 pub const MIME_HEADER_MAX: usize = 256 * 1024;
 
+/// The window through which the MIME parser reads a large message file
+/// (`mime::source::FileSource`): the structure of a message of any size is
+/// found with this much of it in memory (issue 20). Big enough that a
+/// header block or a boundary line rarely needs a second read.
+pub const MIME_WINDOW: usize = 256 * 1024;
+
+/// How much of a memory-mapped mbox a big message is copied out of at a
+/// time before those pages are let go again (`Map::release_before`): the
+/// session's resident memory stays this order of size, not the message's.
+pub const MBOX_COPY_CHUNK: usize = 1 << 20;
+
 /// Deepest MIME nesting parsed (multipart inside message/rfc822 inside ...);
 /// deeper parts are treated as opaque text/plain, as Dovecot does.
 pub const MIME_DEPTH_MAX: usize = 100;

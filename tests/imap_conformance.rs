@@ -6,60 +6,7 @@
 
 mod common;
 
-use common::{server_command, Home, Server};
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Maildir,
-    Mbox,
-}
-
-const BOTH: [Backend; 2] = [Backend::Maildir, Backend::Mbox];
-
-/// A home whose INBOX holds `msgs`, written as an MTA writes them (raw
-/// octets, no conversion).
-fn home(b: Backend, msgs: &[&[u8]]) -> Home {
-    let h = Home::new();
-    match b {
-        Backend::Maildir => {
-            for (i, m) in msgs.iter().enumerate() {
-                h.deliver(None, &format!("100000000{i}.M{i}P1.test"), m);
-            }
-        }
-        Backend::Mbox => {
-            std::fs::create_dir_all(h.path().join("spool")).unwrap();
-            std::fs::create_dir_all(h.path().join("mail")).unwrap();
-            let mut spool = Vec::new();
-            for m in msgs {
-                spool.extend_from_slice(b"From mta@example.org Sat Nov 21 06:13:17 2026\n");
-                spool.extend_from_slice(m);
-                spool.extend_from_slice(b"\n");
-            }
-            std::fs::write(h.path().join("spool/inbox"), spool).unwrap();
-            h.fix_owner();
-        }
-    }
-    h
-}
-
-fn imapd(b: Backend, h: &Home) -> Server {
-    let mut s = match b {
-        Backend::Maildir => Server::imapd(h),
-        Backend::Mbox => {
-            let loc = format!(
-                "mail_location=mbox:{0}/mail:INBOX={0}/spool/inbox",
-                h.path().display()
-            );
-            Server::start(server_command(
-                env!("CARGO_BIN_EXE_imapd"),
-                h,
-                &["-o", &loc],
-            ))
-        }
-    };
-    assert!(s.line().starts_with("* PREAUTH"));
-    s
-}
+use common::{home_on as home, imapd_on as imapd, Backend, Server, BOTH};
 
 fn ok(r: &[String], tag: &str) {
     assert!(r.last().unwrap().starts_with(&format!("{tag} OK")), "{r:?}");

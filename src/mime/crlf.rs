@@ -5,6 +5,7 @@
 
 use std::io::{self, Read};
 
+use super::source::Source;
 use super::Size;
 
 /// The IMAP size of `s`: octets with each bare LF counted as CRLF, and
@@ -24,25 +25,23 @@ const BLOCK: usize = 4096;
 /// IMAP sizes of any range of one message in O(BLOCK) time: line ends and
 /// bare LFs counted once per block up front. Without it, the size of
 /// every part would rescan all of its descendants, so a deeply nested
-/// message would cost its size times its depth.
-pub struct SizeIndex<'a> {
-    raw: &'a [u8],
+/// message would cost its size times its depth. The message may be in
+/// memory or a file (`Source`); the index is 16 octets per block.
+pub struct SizeIndex<'a, S: Source + ?Sized> {
+    raw: &'a S,
     /// (line ends, bare LFs) before the start of each block.
     prefix: Vec<(u64, u64)>,
 }
 
-impl<'a> SizeIndex<'a> {
-    pub fn new(raw: &'a [u8]) -> Self {
+impl<'a, S: Source + ?Sized> SizeIndex<'a, S> {
+    pub fn new(raw: &'a S) -> Self {
         let mut prefix = Vec::with_capacity(raw.len() / BLOCK + 2);
         let (mut lines, mut bare) = (0u64, 0u64);
         prefix.push((0, 0));
-        for (b, chunk) in raw.chunks(BLOCK).enumerate() {
-            let mut prev = if b == 0 {
-                0
-            } else {
-                raw.get(b * BLOCK - 1).copied().unwrap_or(0)
-            };
-            for &c in chunk {
+        let mut prev = 0u8;
+        let mut in_block = 0usize;
+        raw.each(0..raw.len(), &mut |piece| {
+            for &c in piece {
                 if c == b'\n' {
                     lines += 1;
                     if prev != b'\r' {
@@ -50,7 +49,14 @@ impl<'a> SizeIndex<'a> {
                     }
                 }
                 prev = c;
+                in_block += 1;
+                if in_block == BLOCK {
+                    prefix.push((lines, bare));
+                    in_block = 0;
+                }
             }
+        });
+        if in_block > 0 {
             prefix.push((lines, bare));
         }
         SizeIndex { raw, prefix }
@@ -65,10 +71,9 @@ impl<'a> SizeIndex<'a> {
         let start = block * BLOCK;
         let mut prev = start
             .checked_sub(1)
-            .and_then(|i| self.raw.get(i))
-            .copied()
+            .and_then(|i| self.raw.byte(i))
             .unwrap_or(0);
-        for &c in self.raw.get(start..pos).unwrap_or_default() {
+        for &c in self.raw.octets(start..pos).iter() {
             if c == b'\n' {
                 lines += 1;
                 if prev != b'\r' {
@@ -91,8 +96,8 @@ impl<'a> SizeIndex<'a> {
         // even when a CR precedes it in the message.
         if start > 0
             && start < end
-            && self.raw.get(start) == Some(&b'\n')
-            && self.raw.get(start - 1) == Some(&b'\r')
+            && self.raw.byte(start) == Some(b'\n')
+            && self.raw.byte(start - 1) == Some(b'\r')
         {
             bare += 1;
         }
@@ -278,7 +283,7 @@ mod tests {
                 _ => b'x',
             });
         }
-        let idx = SizeIndex::new(&raw);
+        let idx = SizeIndex::new(&raw[..]);
         for (a, b) in [
             (0, raw.len()),
             (1, 2),

@@ -9,6 +9,7 @@
 //! and helper `no_nul`).
 
 use super::header::{self, Field, Param};
+use super::source::Source;
 use super::{crlf, Kind, Part, Section, SectionText};
 use crate::imap::response::string;
 
@@ -79,8 +80,9 @@ fn ntext(out: &mut Vec<u8>, v: Option<&[u8]>) {
 }
 
 /// RFC 3501 7.4.2 ENVELOPE of the message whose header is `part.header`.
-pub fn envelope(out: &mut Vec<u8>, raw: &[u8], part: &Part) {
-    let fields = part.fields(raw);
+pub fn envelope<S: Source + ?Sized>(out: &mut Vec<u8>, raw: &S, part: &Part) {
+    let h = part.header_bytes(raw);
+    let fields = header::fields(&h, 0..h.len());
     // A repeated Date, Subject, In-Reply-To or Message-ID: the last one
     // counts, as in Dovecot (RFC 5322 3.6 allows only one).
     let get = |name: &str| {
@@ -151,8 +153,14 @@ fn params(out: &mut Vec<u8>, ps: &[Param]) {
 }
 
 /// RFC 3501 7.4.2 BODY (`extensible` = false) or BODYSTRUCTURE (true).
-pub fn body_structure(out: &mut Vec<u8>, raw: &[u8], part: &Part, extensible: bool) {
-    let fields = part.fields(raw);
+pub fn body_structure<S: Source + ?Sized>(
+    out: &mut Vec<u8>,
+    raw: &S,
+    part: &Part,
+    extensible: bool,
+) {
+    let h = part.header_bytes(raw);
+    let fields = header::fields(&h, 0..h.len());
     let get = |name: &str| header::first(&fields, name);
     out.push(b'(');
     if let Kind::Multipart(children) = &part.kind {
@@ -341,21 +349,36 @@ pub fn section_bytes(raw: &[u8], part: &Part, section: &Section) -> Option<Vec<u
     }
 }
 
+/// HEADER.FIELDS and HEADER.FIELDS.NOT of `section` (`locate` said
+/// `Fields`), from a message in memory or a file: bounded by the header.
+pub fn section_fields<S: Source + ?Sized>(
+    raw: &S,
+    part: &Part,
+    section: &Section,
+) -> Option<Vec<u8>> {
+    match locate(part, section) {
+        Located::Range(_) => None,
+        Located::Missing => None,
+        Located::Fields => header_fields(raw, part, section),
+    }
+}
+
 /// HEADER.FIELDS and HEADER.FIELDS.NOT: the selected fields in message
 /// order.
-fn header_fields(raw: &[u8], part: &Part, section: &Section) -> Option<Vec<u8>> {
+fn header_fields<S: Source + ?Sized>(raw: &S, part: &Part, section: &Section) -> Option<Vec<u8>> {
     let Some(SectionText::HeaderFields { not, fields }) = &section.text else {
         return None;
     };
     let (p, is_msg) = resolve(part, &section.part)?;
     let m = if is_msg { p } else { encapsulated(p)? };
     let mut out = Vec::new();
-    for f in m.fields(raw) {
+    let h = m.header_bytes(raw);
+    for f in header::fields(&h, 0..h.len()) {
         let listed = fields
             .iter()
             .any(|n| n.as_bytes().eq_ignore_ascii_case(f.name));
         if listed != *not {
-            let mut bytes = crlf::to_crlf(raw.get(f.raw.clone()).unwrap_or_default());
+            let mut bytes = crlf::to_crlf(h.get(f.raw.clone()).unwrap_or_default());
             if !bytes.ends_with(b"\n") {
                 bytes.extend_from_slice(b"\r\n");
             }
@@ -364,7 +387,8 @@ fn header_fields(raw: &[u8], part: &Part, section: &Section) -> Option<Vec<u8>> 
     }
     // RFC 3501 6.4.5: the blank line is included in all header
     // fetches, except for a message with no body and no blank line.
-    let h = raw.get(m.header.clone()).unwrap_or_default();
+    let h = raw.octets(m.header.end.saturating_sub(3).max(m.header.start)..m.header.end);
+    let h: &[u8] = &h;
     if !m.body.is_empty()
         || h.ends_with(b"\n\n")
         || h.ends_with(b"\n\r\n")
@@ -1040,7 +1064,7 @@ mod tests {
         // Header without body, NUL bytes and 8-bit octets in the header.
         let raw = b"Subject: a\0b\xe9\nContent-Type: text/plain; name=\"\xe9\"";
         let mut o = Vec::new();
-        envelope(&mut o, raw, &parse(raw));
+        envelope(&mut o, &raw[..], &parse(raw));
         assert_eq!(
             o,
             b"(NIL {6}\r\na\xef\xbf\xbdb\xe9 NIL NIL NIL NIL NIL NIL NIL NIL)"

@@ -53,11 +53,13 @@ pub mod date;
 pub mod decode;
 pub mod header;
 pub mod imap;
+pub mod source;
 
 use std::ops::Range;
 
 use crate::limits::{MIME_DEPTH_MAX, MIME_HEADER_MAX, MIME_PARTS_MAX};
 use header::Param;
+use source::Source;
 
 /// RFC 3501 6.4.5 `section`: which part of a message BODY[...] names.
 /// `part` is the list of part numbers (empty = the whole message); `text`
@@ -167,7 +169,6 @@ impl Part {
             && self.subtype.eq_ignore_ascii_case(sub.as_bytes())
     }
 
-    /// The raw header fields of this part.
     /// The raw header fields of this part (the first `MIME_HEADER_MAX`
     /// octets of the header).
     pub fn fields<'a>(&self, raw: &'a [u8]) -> Vec<header::Field<'a>> {
@@ -177,10 +178,28 @@ impl Part {
             .min(self.header.start.saturating_add(MIME_HEADER_MAX));
         header::fields(raw, self.header.start..end)
     }
+
+    /// The header block of this part (its first `MIME_HEADER_MAX` octets):
+    /// parse it with `header::fields(&h, 0..h.len())`; the fields' `raw`
+    /// ranges are then relative to the block.
+    pub fn header_bytes<'s, S: Source + ?Sized>(&self, raw: &'s S) -> std::borrow::Cow<'s, [u8]> {
+        let end = self
+            .header
+            .end
+            .min(self.header.start.saturating_add(MIME_HEADER_MAX));
+        raw.octets(self.header.start..end)
+    }
 }
 
 /// Parses the MIME structure of a whole message.
 pub fn parse(raw: &[u8]) -> Part {
+    parse_source(raw)
+}
+
+/// The same as `parse`, for a message in memory or read through a
+/// bounded window (`source::FileSource`): memory stays constant whatever
+/// the message's size, but for the tree itself.
+pub fn parse_source<S: Source + ?Sized>(raw: &S) -> Part {
     let mut p = Parser {
         raw,
         boundaries: Vec::new(),
@@ -203,21 +222,30 @@ struct Hit {
     next: usize,
 }
 
-struct Parser<'a> {
-    raw: &'a [u8],
+struct Parser<'a, S: Source + ?Sized> {
+    raw: &'a S,
     /// Boundaries of the enclosing multiparts, outermost first.
     boundaries: Vec<Vec<u8>>,
     parts: usize,
-    sizes: crlf::SizeIndex<'a>,
+    sizes: crlf::SizeIndex<'a, S>,
 }
 
-impl Parser<'_> {
+impl<S: Source + ?Sized> Parser<'_, S> {
+    /// The position after the line end of the line at `pos`, or `end`.
+    fn line_end(&self, pos: usize, end: usize) -> usize {
+        self.raw.find(b'\n', pos..end).map_or(end, |i| i + 1)
+    }
+
     /// If the line at `pos` is a boundary line of an enclosing multipart:
     /// the longest boundary that prefixes it, innermost on ties (RFC 2046
     /// 5.1.2 wants inner boundaries distinct; where they are prefixes of
     /// each other, the longest match is the one meant, as Dovecot does).
     fn boundary_at(&self, pos: usize, end: usize) -> Option<Hit> {
-        let rest = self.raw.get(pos..end)?;
+        // Only as much of the line as the longest boundary needs.
+        let longest = self.boundaries.iter().map(Vec::len).max()?;
+        let rest = self
+            .raw
+            .octets(pos..end.min(pos.saturating_add(longest + 4)));
         let after = rest.strip_prefix(b"--")?;
         let mut best: Option<usize> = None;
         for (i, b) in self.boundaries.iter().enumerate().rev() {
@@ -232,7 +260,7 @@ impl Parser<'_> {
             line: pos,
             which,
             close,
-            next: header::line_end(self.raw, pos, end),
+            next: self.line_end(pos, end),
         })
     }
 
@@ -245,7 +273,7 @@ impl Parser<'_> {
             if let Some(h) = self.boundary_at(pos, end) {
                 return Some(h);
             }
-            pos = header::line_end(self.raw, pos, end);
+            pos = self.line_end(pos, end);
         }
         None
     }
@@ -255,9 +283,9 @@ impl Parser<'_> {
     /// line end is not part of this content (`min`).
     fn before(&self, line: usize, min: usize) -> usize {
         let mut e = line;
-        if e > min && self.raw.get(e - 1) == Some(&b'\n') {
+        if e > min && self.raw.byte(e - 1) == Some(b'\n') {
             e -= 1;
-            if e > min && self.raw.get(e - 1) == Some(&b'\r') {
+            if e > min && self.raw.byte(e - 1) == Some(b'\r') {
                 e -= 1;
             }
         }
@@ -284,17 +312,17 @@ impl Parser<'_> {
                 stop = Some(h);
                 break;
             }
-            let next = header::line_end(self.raw, pos, end);
-            if header::is_blank(self.raw.get(pos..next).unwrap_or_default()) {
+            let next = self.line_end(pos, end);
+            if next - pos <= 2 && header::is_blank(&self.raw.octets(pos..next)) {
                 header_end = next;
                 break;
             }
             pos = next;
         }
-        let fields = header::fields(
-            self.raw,
-            start..header_end.min(start.saturating_add(MIME_HEADER_MAX)),
-        );
+        let hdr = self
+            .raw
+            .octets(start..header_end.min(start.saturating_add(MIME_HEADER_MAX)));
+        let fields = header::fields(&hdr, 0..hdr.len());
         let ct = header::first(&fields, "Content-Type").and_then(header::content_type);
         let (mime_type, subtype, mut params) = match ct {
             Some(t) => {

@@ -375,3 +375,59 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     }
     true
 }
+
+// ---- Both backends ----
+
+/// The two stores, for tests that must hold on both.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Maildir,
+    Mbox,
+}
+
+pub const BOTH: [Backend; 2] = [Backend::Maildir, Backend::Mbox];
+
+/// A home whose INBOX holds `msgs`, written as an MTA writes them (raw
+/// octets, no conversion).
+pub fn home_on(b: Backend, msgs: &[&[u8]]) -> Home {
+    let h = Home::new();
+    match b {
+        Backend::Maildir => {
+            for (i, m) in msgs.iter().enumerate() {
+                h.deliver(None, &format!("100000000{i}.M{i}P1.test"), m);
+            }
+        }
+        Backend::Mbox => {
+            std::fs::create_dir_all(h.path().join("spool")).unwrap();
+            std::fs::create_dir_all(h.path().join("mail")).unwrap();
+            let mut spool = Vec::new();
+            for m in msgs {
+                spool.extend_from_slice(b"From mta@example.org Sat Nov 21 06:13:17 2026\n");
+                spool.extend_from_slice(m);
+                spool.extend_from_slice(b"\n");
+            }
+            std::fs::write(h.path().join("spool/inbox"), spool).unwrap();
+            h.fix_owner();
+        }
+    }
+    h
+}
+
+pub fn imapd_on(b: Backend, h: &Home) -> Server {
+    let mut s = match b {
+        Backend::Maildir => Server::imapd(h),
+        Backend::Mbox => {
+            let loc = format!(
+                "mail_location=mbox:{0}/mail:INBOX={0}/spool/inbox",
+                h.path().display()
+            );
+            Server::start(server_command(
+                env!("CARGO_BIN_EXE_imapd"),
+                h,
+                &["-o", &loc],
+            ))
+        }
+    };
+    assert!(s.line().starts_with("* PREAUTH"));
+    s
+}

@@ -15,6 +15,8 @@ use crate::imap::command::{FetchItem, SequenceSet};
 use crate::imap::response;
 use crate::imap::session::{self, Done, Error, Result, Session, State};
 use crate::limits;
+use crate::mime::imap::Located;
+use crate::mime::source::{FileSource, RangeReader, Source};
 use crate::mime::{self, crlf::CrlfReader};
 use crate::store::cache::Kind as CacheKind;
 use crate::store::{flag, FlagOp, Flags, Mailbox, Message, StoreError};
@@ -145,15 +147,23 @@ fn fetch_one(
         .max()
         .unwrap_or(Need::Nothing)
         .min(want);
-    // Streaming case: one whole-message item of a large message and nothing
-    // else that needs content.
-    let mut raw: Option<Vec<u8>> = None;
+    // A large message is read through a bounded window (issue 20): its
+    // structure found in one pass, sections streamed from the file.
+    let mut content = Content::None;
     let mut parsed: Option<mime::Part> = None;
-    let streaming = m.size > limits::FETCH_STREAM_ABOVE
-        && items
-            .iter()
-            .all(|i| need(i) == Need::Nothing || is_whole_message(i));
-    if want != Need::Nothing && !streaming {
+    let structure = items
+        .iter()
+        .any(|i| need(i) != Need::Nothing && !is_whole_message(i));
+    if want == Need::Whole && m.size > limits::FETCH_STREAM_ABOVE {
+        let src = FileSource::new(open(mailbox, index)?)?;
+        if structure {
+            parsed = Some(mime::parse_source(&src));
+            if let Some(e) = src.take_error() {
+                return Err(e.into());
+            }
+        }
+        content = Content::File(src);
+    } else if want != Need::Nothing {
         let mut r = open(mailbox, index)?;
         let data = if want == Need::Header {
             mime::header::read_block(&mut r)?
@@ -161,13 +171,10 @@ fn fetch_one(
             read_all(&mut r)?
         };
         // BODY[] and RFC822 need only the bytes; parse only for structure.
-        if items
-            .iter()
-            .any(|i| need(i) != Need::Nothing && !is_whole_message(i))
-        {
+        if structure {
             parsed = Some(mime::parse(&data));
         }
-        raw = Some(data);
+        content = Content::Memory(data);
     }
     let mut buf = format!("* {seq} FETCH (").into_bytes();
     let mut first = true;
@@ -205,7 +212,7 @@ fn fetch_one(
                 });
                 if let Some(data) = &cached[slot] {
                     buf.extend_from_slice(data);
-                } else if let (Some(raw), Some(p)) = (&raw, &parsed) {
+                } else if let (Some(raw), Some(p)) = (content.source(), &parsed) {
                     let mut data = Vec::new();
                     match item {
                         FetchItem::Envelope => mime::imap::envelope(&mut data, raw, p),
@@ -226,16 +233,30 @@ fn fetch_one(
                 };
                 item.echo(&mut buf);
                 buf.push(b' ');
-                if streaming && is_whole_message(item) {
-                    stream_whole(out, &buf, mailbox, index, partial)?;
-                    buf.clear();
-                    continue;
-                }
-                let bytes = match (&raw, &parsed) {
-                    (Some(raw), _) if is_whole_message(item) => mime::crlf::to_crlf(raw),
+                let bytes = match (&content, &parsed) {
+                    (Content::File(src), p) => {
+                        let located = match p {
+                            _ if is_whole_message(item) => Located::Range(0..src.len()),
+                            Some(p) => mime::imap::locate(p, &section),
+                            None => continue,
+                        };
+                        match located {
+                            Located::Range(r) => {
+                                stream_range(out, &buf, src, r, partial)?;
+                                buf.clear();
+                                continue;
+                            }
+                            Located::Fields => parsed
+                                .as_ref()
+                                .and_then(|p| mime::imap::section_fields(src, p, &section))
+                                .unwrap_or_default(),
+                            Located::Missing => Vec::new(),
+                        }
+                    }
+                    (Content::Memory(raw), _) if is_whole_message(item) => mime::crlf::to_crlf(raw),
                     // A part that does not exist is an empty string, as
                     // Dovecot sends it (RFC 3501 6.4.5 leaves it open).
-                    (Some(raw), Some(p)) => {
+                    (Content::Memory(raw), Some(p)) => {
                         mime::imap::section_bytes(raw, p, &section).unwrap_or_default()
                     }
                     _ => continue,
@@ -291,22 +312,48 @@ fn read_all(r: &mut dyn Read) -> Result<Vec<u8>> {
     Ok(v)
 }
 
-/// Streams BODY[] (or RFC822) of a large message as a literal, line ends
-/// CRLF, after `prefix` (the response so far), in two passes over the file:
-/// one to count the octets exactly (the literal's length must be right even
-/// if the stored size is not), one to send them. Memory stays at two
-/// buffers whatever the message size. Nothing is written before the first
-/// pass has read the whole file, so a file that cannot be read is a NO for
-/// this message; once the literal has begun, any error ends the session.
-fn stream_whole(
+/// A message's content as `fetch_one` read it.
+enum Content {
+    None,
+    /// A small message, or a header block, in memory.
+    Memory(Vec<u8>),
+    /// A large message, read through a bounded window.
+    File(FileSource<Box<dyn crate::store::MessageRead>>),
+}
+
+impl Content {
+    fn source(&self) -> Option<&dyn Source> {
+        match self {
+            Content::None => None,
+            Content::Memory(v) => Some(v),
+            Content::File(f) => Some(f),
+        }
+    }
+}
+
+/// Streams `range` of a large message (BODY[], a section, a partial) as a
+/// literal, line ends CRLF, after `prefix` (the response so far), in two
+/// passes over the file: one to count the octets exactly (the literal's
+/// length must be right even if the stored size is not), one to send
+/// them; a partial skips what comes before it without keeping it. Memory
+/// stays at two buffers whatever the message size. Nothing is written
+/// before the first pass has read the whole range, so a file that cannot
+/// be read is a NO for this message; once the literal has begun, any error
+/// ends the session.
+fn stream_range(
     out: &mut dyn Write,
     prefix: &[u8],
-    mailbox: &mut dyn Mailbox,
-    index: usize,
+    src: &FileSource<Box<dyn crate::store::MessageRead>>,
+    range: std::ops::Range<usize>,
     partial: Option<(u32, u32)>,
 ) -> Result<()> {
-    let total = io::copy(&mut CrlfReader::new(open(mailbox, index)?), &mut io::sink())?;
-    let mut second = open(mailbox, index)?;
+    let total = io::copy(
+        &mut CrlfReader::new(RangeReader::new(src, range.clone())),
+        &mut io::sink(),
+    )?;
+    if let Some(e) = src.take_error() {
+        return Err(e.into());
+    }
     out.write_all(prefix)?;
     let (skip, len) = match partial {
         None => (0, total),
@@ -316,13 +363,13 @@ fn stream_whole(
         }
     };
     out.write_all(format!("{{{len}}}\r\n").as_bytes())?;
-    let mut r = CrlfReader::new(&mut second);
+    let mut r = CrlfReader::new(RangeReader::new(src, range));
     let sent = (|| {
         io::copy(&mut (&mut r).take(skip), &mut io::sink())?;
         io::copy(&mut r.take(len), out)
     })()
     .map_err(|e| Error::Fatal(format!("sending a message: {e}")))?;
-    if sent != len {
+    if sent != len || src.take_error().is_some() {
         // The file changed between the passes: the literal cannot be
         // completed truthfully, so the connection cannot go on.
         return Err(Error::Fatal("message file changed while being sent".into()));

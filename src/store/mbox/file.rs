@@ -47,6 +47,9 @@ use std::time::Duration;
 
 use memmap2::Mmap;
 
+/// The page size madvise(2) works in (x86-64 and arm64 Linux).
+const PAGE: usize = 4096;
+
 use super::parse::{self, Msg};
 use super::{cache, inplace};
 use crate::config::MboxLock;
@@ -214,6 +217,27 @@ impl Map {
         #[allow(unsafe_code)]
         let m = unsafe { Mmap::map(file)? };
         Ok(Map(Some(m)))
+    }
+
+    /// Says that `data()[..pos]` is not needed for now: its pages leave
+    /// this process's resident set (they stay in the page cache, and a
+    /// later read faults them in again), so going through a big mbox costs
+    /// a window of memory, not the file's size (issue 20). The whole start
+    /// is let go each time: a later pass may have read it again, and
+    /// madvise(2) over pages that are not resident costs little.
+    pub fn release_before(&self, pos: usize) {
+        let Some(m) = &self.0 else {
+            return;
+        };
+        let to = pos.min(m.len()) & !(PAGE - 1);
+        if to == 0 {
+            return;
+        }
+        // SAFETY: a shared, read-only mapping of a file: dropping its pages
+        // loses nothing, the next read of them reads the file again. Slices
+        // of it held meanwhile see the same octets.
+        #[allow(unsafe_code)]
+        let _ = unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, to) };
     }
 
     pub fn data(&self) -> &[u8] {
@@ -386,14 +410,20 @@ impl Ctx {
                 return Ok(p.clone());
             }
         }
-        let snap = self.parse(data, stamp, prev)?;
+        let snap = self.parse(data, stamp, prev, &|pos| map.release_before(pos))?;
         if data.len() as u64 >= MBOX_CACHE_MIN {
             cache::save(&self.ctl, &snap);
         }
         Ok(snap)
     }
 
-    fn parse(&self, data: &[u8], stamp: Stamp, prev: Option<&Snapshot>) -> Result<Snapshot> {
+    fn parse(
+        &self,
+        data: &[u8],
+        stamp: Stamp,
+        prev: Option<&Snapshot>,
+        release: &dyn Fn(usize),
+    ) -> Result<Snapshot> {
         let mut msgs: Vec<(Msg, Option<u64>)> = Vec::new();
         let base;
         // Messages from this index on are new since `prev`: an X-UID below
@@ -416,9 +446,10 @@ impl Ctx {
         });
         match reuse.and_then(|p| Some((p, p.entries.split_last()?))) {
             Some((p, (last, keep))) => {
-                let tail = parse::parse_from(data, last.msg.from.start).map_err(|e| {
-                    StoreError::Corrupt(format!("{}: {}", self.path.display(), e.0))
-                })?;
+                let tail = parse::parse_from_releasing(data, last.msg.from.start, release)
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!("{}: {}", self.path.display(), e.0))
+                    })?;
                 msgs.extend(keep.iter().map(|e| (e.msg.clone(), Some(e.size))));
                 new_from = keep.len() + 1;
                 msgs.extend(tail.messages.into_iter().map(|m| (m, None)));
@@ -433,7 +464,7 @@ impl Ctx {
                 };
             }
             None => {
-                let all = parse::parse(data).map_err(|e| {
+                let all = parse::parse_from_releasing(data, 0, release).map_err(|e| {
                     StoreError::Corrupt(format!("{}: {}", self.path.display(), e.0))
                 })?;
                 base = all.base;
@@ -492,7 +523,7 @@ impl Ctx {
                 flags: m.flags.clone(),
                 old: m.old,
                 persisted,
-                size: size.unwrap_or_else(|| m.size(data)),
+                size: size.unwrap_or_else(|| m.size_releasing(data, release)),
                 msg: m,
             });
         }
@@ -539,7 +570,9 @@ impl Ctx {
         let r = (|| -> io::Result<()> {
             for (i, e) in snap.entries.iter().enumerate() {
                 let base = (i == 0).then_some((snap.uid_validity, uid_last, &snap.keywords[..]));
-                written.push(write_entry(&mut out, data, e, base)?);
+                written.push(write_entry(&mut out, data, e, base, &|p| {
+                    map.release_before(p)
+                })?);
             }
             out.flush()
         })();
@@ -908,6 +941,7 @@ fn write_entry<W: Write>(
     data: &[u8],
     e: &Entry,
     base: Option<(u32, Uid, &[String])>,
+    release: &dyn Fn(usize),
 ) -> io::Result<Entry> {
     let eol: &[u8] = if e.msg.crlf { b"\r\n" } else { b"\n" };
     let eol_s = if e.msg.crlf { "\r\n" } else { "\n" };
@@ -1005,7 +1039,12 @@ fn write_entry<W: Write>(
         added += 1;
     }
     let body_start = out.n;
-    out.write_all(body)?;
+    let mut at = e.msg.body.start;
+    for chunk in body.chunks(crate::limits::MBOX_COPY_CHUNK) {
+        out.write_all(chunk)?;
+        at += chunk.len();
+        release(at);
+    }
     if fix_end {
         out.write_all(eol)?;
         added += 1;
@@ -1125,7 +1164,7 @@ mod tests {
             let mut placed = Vec::new();
             for (i, e) in entries.iter().enumerate() {
                 let base = (i == 0).then_some((5, entries.len() as u32, &[][..]));
-                placed.push(write_entry(&mut out, data, e, base).expect("write"));
+                placed.push(write_entry(&mut out, data, e, base, &|_| {}).expect("write"));
             }
             let out = out.inner;
             let again = entries_of(&out).unwrap_or_else(|| panic!("unparsable: {f:?}"));
@@ -1153,5 +1192,51 @@ mod tests {
                 assert_eq!(b.msg.uid, Some(b.uid), "{f:?}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod release_tests {
+    use super::*;
+
+    /// Resident kB of the mapping that holds `addr` (/proc/self/smaps),
+    /// so that other tests running meanwhile do not count.
+    fn rss_of(addr: usize) -> u64 {
+        let s = fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for l in s.lines() {
+            if let Some((range, _)) = l.split_once(' ') {
+                if let Some((a, b)) = range.split_once('-') {
+                    if let (Ok(a), Ok(b)) =
+                        (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                    {
+                        inside = (a..b).contains(&addr);
+                        continue;
+                    }
+                }
+            }
+            if let Some(v) = l.strip_prefix("Rss:").filter(|_| inside) {
+                return v.trim().trim_end_matches("kB").trim().parse().unwrap();
+            }
+        }
+        panic!("no mapping at {addr:x}");
+    }
+
+    /// Pages let go by `release_before` leave the resident set.
+    #[test]
+    fn released_pages_leave_the_resident_set() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("big");
+        fs::write(&p, vec![b'x'; 32 << 20]).unwrap();
+        let f = File::open(&p).unwrap();
+        let map = Map::new(&f).unwrap();
+        let at = map.data().as_ptr() as usize;
+        let sum: u64 = map.data().iter().step_by(4096).map(|&b| u64::from(b)).sum();
+        assert!(sum > 0);
+        let touched = rss_of(at);
+        map.release_before(map.data().len());
+        let after = rss_of(at);
+        assert!(touched >= 31 * 1024, "{touched}");
+        assert!(after < 1024, "{touched} {after}");
     }
 }

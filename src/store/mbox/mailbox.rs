@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::io::{Cursor, Seek, SeekFrom, Write};
 
 use super::file::{self, Ctx, Map, Snapshot, Stamp};
-use crate::limits::{KEYWORDS_MAX, MBOX_MESSAGE_MEMORY_MAX};
+use crate::limits::{KEYWORDS_MAX, MBOX_COPY_CHUNK, MBOX_MESSAGE_MEMORY_MAX};
 use crate::store::{
     flag, Appended, Changes, FlagOp, Flags, Mailbox, Message, MessageRead, ModSeq, Result,
     StoreError, Uid,
@@ -305,7 +305,11 @@ impl Mailbox for MboxMailbox {
         // A big message goes to an anonymous file rather than memory.
         let mut f = file::anonymous_file()?;
         for r in e.msg.served() {
-            f.write_all(map.data().get(r).unwrap_or_default())?;
+            let piece = map.data().get(r.clone()).unwrap_or_default();
+            for (i, chunk) in piece.chunks(MBOX_COPY_CHUNK).enumerate() {
+                f.write_all(chunk)?;
+                map.release_before(r.start + (i + 1) * MBOX_COPY_CHUNK);
+            }
         }
         f.seek(SeekFrom::Start(0))?;
         Ok(Box::new(f))

@@ -84,10 +84,29 @@ impl Msg {
 
     /// RFC822.SIZE: the served bytes with every line end as CRLF.
     pub fn size(&self, data: &[u8]) -> u64 {
-        self.served()
-            .into_iter()
-            .map(|r| crate::mime::crlf::crlf_size(&data[r]).octets)
-            .sum()
+        self.size_releasing(data, &|_| {})
+    }
+
+    /// `size`, counted a window at a time, telling `release` (see
+    /// `parse_from_releasing`) what it has read.
+    pub fn size_releasing(&self, data: &[u8], release: &dyn Fn(usize)) -> u64 {
+        let mut total = 0u64;
+        for r in self.served() {
+            let mut prev = 0u8;
+            let mut at = r.start;
+            for chunk in data[r].chunks(RELEASE_STEP) {
+                let lines = chunk.iter().filter(|&&c| c == b'\n').count() as u64;
+                let mut crlf = chunk.windows(2).filter(|w| w == b"\r\n").count() as u64;
+                if prev == b'\r' && chunk.first() == Some(&b'\n') {
+                    crlf += 1;
+                }
+                total += chunk.len() as u64 + lines - crlf;
+                prev = chunk.last().copied().unwrap_or(prev);
+                at += chunk.len();
+                release(at);
+            }
+        }
+        total
     }
 }
 
@@ -120,6 +139,21 @@ pub fn parse(data: &[u8]) -> Result<Parsed, NotMbox> {
 /// Parses from `start`, which must be the start of a `From ` line (or the
 /// end of the file): lets a grown file be read from its last known message.
 pub fn parse_from(data: &[u8], start: usize) -> Result<Parsed, NotMbox> {
+    parse_from_releasing(data, start, &|_| {})
+}
+
+/// How far the scan goes between two calls of `release`.
+const RELEASE_STEP: usize = 4 << 20;
+
+/// `parse_from`, calling `release(pos)` as it goes when nothing before
+/// `pos` will be read again by the parse (but a few octets of look-back),
+/// so that a memory-mapped file can let those pages go: scanning a big
+/// mbox then costs a window of memory, not its size (issue 20).
+pub fn parse_from_releasing(
+    data: &[u8],
+    start: usize,
+    release: &dyn Fn(usize),
+) -> Result<Parsed, NotMbox> {
     let mut out = Parsed::default();
     if start >= data.len() {
         return Ok(out);
@@ -130,7 +164,7 @@ pub fn parse_from(data: &[u8], start: usize) -> Result<Parsed, NotMbox> {
     let mut at = start;
     let mut first = start == 0;
     while at < data.len() {
-        let (m, next, base, pseudo) = message(data, at);
+        let (m, next, base, pseudo) = message(data, at, release);
         if first {
             out.base = base;
         }
@@ -153,7 +187,7 @@ fn line_end(data: &[u8], at: usize) -> usize {
 /// Parses the message whose `From ` line starts at `at`; returns it, where
 /// the next message starts, the folder state if it carries one, and whether
 /// it is UW-IMAP's pseudo-message.
-fn message(data: &[u8], at: usize) -> (Msg, usize, Option<Base>, bool) {
+fn message(data: &[u8], at: usize, release: &dyn Fn(usize)) -> (Msg, usize, Option<Base>, bool) {
     let from_end = line_end(data, at);
     let crlf = data[at..from_end].ends_with(b"\r\n");
     let (date, zone) = from_line(data, at).unwrap_or((0, 0));
@@ -276,7 +310,7 @@ fn message(data: &[u8], at: usize) -> (Msg, usize, Option<Base>, bool) {
     pseudo = pseudo && has_subject;
     let (end, next) = content_length
         .and_then(|n| trusted_length(data, body_start, n))
-        .unwrap_or_else(|| scan_end(data, body_start));
+        .unwrap_or_else(|| scan_end(data, body_start, release));
     m.body = body_start..end.max(body_start);
     (m, next, base, pseudo)
 }
@@ -307,9 +341,14 @@ fn trusted_length(data: &[u8], body: usize, n: usize) -> Option<(usize, usize)> 
 /// Finds the end of the message whose body starts at `body` and where the
 /// next one starts: the next valid `From ` line after a blank line, or the
 /// end of the file. The blank line is the separator.
-fn scan_end(data: &[u8], body: usize) -> (usize, usize) {
+fn scan_end(data: &[u8], body: usize, release: &dyn Fn(usize)) -> (usize, usize) {
     let mut p = body;
+    let mut told = body;
     loop {
+        if p - told >= RELEASE_STEP {
+            release(p);
+            told = p;
+        }
         if p >= data.len() {
             return (strip_separator(data, data.len(), body), data.len());
         }
