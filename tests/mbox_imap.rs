@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{server_command, transcript, Home, Server};
+use common::{transcript, Home, Server};
 
 const SPOOL: &str = "From alice@example.org Mon Feb  7 21:52:25 1994\n\
 From: Alice <alice@example.org>\n\
@@ -31,15 +31,7 @@ fn mbox_home() -> Home {
 }
 
 fn imapd(h: &Home) -> Server {
-    let loc = format!(
-        "mail_location=mbox:{0}/mail:INBOX={0}/spool/inbox",
-        h.path().display()
-    );
-    Server::start(server_command(
-        env!("CARGO_BIN_EXE_imapd"),
-        h,
-        &["-o", &loc],
-    ))
+    common::mbox_imapd(h)
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{server_command, transcript, Home, Server};
+use common::{transcript, Home, Server};
 
 /// The mbox spool as an MTA writes it: each message after a `From ` line
 /// and followed by a blank line.
@@ -29,15 +29,7 @@ fn mbox_home(msgs: &[&[u8]]) -> Home {
 }
 
 fn imapd(h: &Home) -> Server {
-    let loc = format!(
-        "mail_location=mbox:{0}/mail:INBOX={0}/spool/inbox",
-        h.path().display()
-    );
-    Server::start(server_command(
-        env!("CARGO_BIN_EXE_imapd"),
-        h,
-        &["-o", &loc],
-    ))
+    common::mbox_imapd(h)
 }
 
 const MSG1: &[u8] = b"From: Alice <alice@example.org>\n\

@@ -158,24 +158,26 @@ impl<R: Read + Seek> Source for FileSource<R> {
     }
 
     fn find(&self, byte: u8, range: Range<usize>) -> Option<usize> {
-        let end = range.end.min(self.len);
-        let mut pos = range.start.min(end);
-        let mut inner = self.inner.borrow_mut();
-        while pos < end {
-            let got = inner.at(pos, self.len, 1);
-            if got.is_empty() {
-                return None;
-            }
-            let n = got.len().min(end - pos);
-            if let Some(i) = got[..n].iter().position(|&c| c == byte) {
-                return Some(pos + i);
-            }
-            pos += n;
-        }
-        None
+        let mut found = None;
+        self.walk(range, &mut |pos, piece| {
+            found = piece.iter().position(|&c| c == byte).map(|i| pos + i);
+            found.is_none()
+        });
+        found
     }
 
     fn each(&self, range: Range<usize>, f: &mut dyn FnMut(&[u8])) {
+        self.walk(range, &mut |_, piece| {
+            f(piece);
+            true
+        });
+    }
+}
+
+impl<R: Read + Seek> FileSource<R> {
+    /// Visits `range` window by window (`f` gets each piece's position)
+    /// while `f` says to go on.
+    fn walk(&self, range: Range<usize>, f: &mut dyn FnMut(usize, &[u8]) -> bool) {
         let end = range.end.min(self.len);
         let mut pos = range.start.min(end);
         let mut inner = self.inner.borrow_mut();
@@ -185,7 +187,9 @@ impl<R: Read + Seek> Source for FileSource<R> {
                 return;
             }
             let n = got.len().min(end - pos);
-            f(&got[..n]);
+            if !f(pos, &got[..n]) {
+                return;
+            }
             pos += n;
         }
     }

@@ -416,18 +416,21 @@ pub fn home_on(b: Backend, msgs: &[&[u8]]) -> Home {
 pub fn imapd_on(b: Backend, h: &Home) -> Server {
     let mut s = match b {
         Backend::Maildir => Server::imapd(h),
-        Backend::Mbox => {
-            let loc = format!(
-                "mail_location=mbox:{0}/mail:INBOX={0}/spool/inbox",
-                h.path().display()
-            );
-            Server::start(server_command(
-                env!("CARGO_BIN_EXE_imapd"),
-                h,
-                &["-o", &loc],
-            ))
-        }
+        Backend::Mbox => mbox_imapd(h),
     };
     assert!(s.line().starts_with("* PREAUTH"));
     s
+}
+
+/// imapd on `h`'s mbox store: folders in `mail/`, INBOX `spool/inbox`.
+pub fn mbox_imapd(h: &Home) -> Server {
+    let loc = format!(
+        "mail_location=mbox:{0}/mail:INBOX={0}/spool/inbox",
+        h.path().display()
+    );
+    Server::start(server_command(
+        env!("CARGO_BIN_EXE_imapd"),
+        h,
+        &["-o", &loc],
+    ))
 }
