@@ -208,3 +208,92 @@ fn a_big_message_is_served_in_bounded_memory() {
         assert!(r.last().unwrap().starts_with("l OK"), "{r:?}");
     }
 }
+
+/// A message with big text parts in base64 (UTF-8) and quoted-printable
+/// (ISO-8859-1) full of numbered words, and a big attachment.
+fn searchable() -> Vec<u8> {
+    let mut m = b"From: a@example.org\nSubject: search me\nMIME-Version: 1.0\n\
+Content-Type: multipart/mixed; boundary=zz\n\n--zz\n\
+Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
+        .to_vec();
+    let mut text = String::new();
+    for i in 0..60_000 {
+        text.push_str(&format!("filler words {i} and needle-{i} \u{e9}t\u{e9}\n"));
+    }
+    let b64 = mailaccess::auth::sasl::base64_encode(text.as_bytes()).into_bytes();
+    for line in b64.chunks(76) {
+        m.extend_from_slice(line);
+        m.push(b'\n');
+    }
+    m.extend_from_slice(
+        b"--zz\nContent-Type: text/plain; charset=iso-8859-1\n\
+Content-Transfer-Encoding: quoted-printable\n\n",
+    );
+    for i in 0..40_000 {
+        m.extend_from_slice(
+            format!(
+                "caf=E9-{i} is a word on a line that is long enough to be =\nsoft-broken here\n"
+            )
+            .as_bytes(),
+        );
+    }
+    m.extend_from_slice(
+        b"--zz\nContent-Type: application/octet-stream\n\
+Content-Disposition: attachment; filename=\"data.bin\"\nContent-Transfer-Encoding: base64\n\n",
+    );
+    let junk = vec![b'q'; 12 << 20];
+    let b64 = mailaccess::auth::sasl::base64_encode(&junk).into_bytes();
+    for line in b64.chunks(76) {
+        m.extend_from_slice(line);
+        m.push(b'\n');
+    }
+    m.extend_from_slice(b"--zz--\n");
+    m
+}
+
+/// SEARCH BODY and TEXT decode a big message a window at a time: words
+/// anywhere in it are found (many of them straddle two windows), in
+/// bounded memory.
+#[test]
+fn a_big_message_is_searched_in_bounded_memory() {
+    let raw = searchable();
+    for b in BOTH {
+        let h = home_on(b, &[&raw]);
+        let mut s = imapd_on(b, &h);
+        let r = s.command("s", "EXAMINE INBOX");
+        assert!(r.last().unwrap().starts_with("s OK"), "{r:?}");
+        let mut check = |criteria: &str, hit: bool| {
+            let r = s.command("q", &format!("SEARCH {criteria}"));
+            assert!(
+                r.last().unwrap().starts_with("q OK"),
+                "{b:?} {criteria}: {r:?}"
+            );
+            let want = if hit {
+                "* SEARCH 1\r\n"
+            } else {
+                "* SEARCH\r\n"
+            };
+            assert_eq!(r[0], want, "{b:?} {criteria}");
+        };
+        for i in (0..60_000).step_by(997) {
+            check(&format!("BODY needle-{i}"), true);
+        }
+        check("BODY \"needle-59999 \"", true);
+        check("CHARSET UTF-8 BODY \"needle-7 \u{c9}T\u{c9}\"", true);
+        for i in (0..40_000).step_by(1999) {
+            check(&format!("CHARSET UTF-8 BODY \"caf\u{e9}-{i} is\""), true);
+        }
+        check("BODY \"long enough to be soft-broken\"", true);
+        check("BODY needle-60000", false);
+        check("BODY data.bin", false);
+        check("TEXT data.bin", true);
+        check("TEXT \"search me\"", true);
+        check("OR BODY absent-word TEXT octet-stream", true);
+        let peak = vm_hwm_kb(s.child.id());
+        eprintln!(
+            "{b:?}: SEARCH peak RSS {peak} kB for a {} kB message",
+            raw.len() / 1024
+        );
+        assert!(peak < RSS_MAX_KB, "{b:?}: peak RSS {peak} kB");
+    }
+}

@@ -2,6 +2,7 @@
 //! encoded-words in header fields, Content-Transfer-Encoding and charsets
 //! of text parts, and the client's own SEARCH CHARSET strings.
 
+use super::source::Source;
 use super::{header, Kind, Part};
 
 /// Converts `bytes` in the charset `name` to UTF-8. None when the charset is
@@ -324,7 +325,7 @@ pub fn full_text(raw: &[u8], part: &Part) -> String {
 }
 
 fn collect_headers(raw: &[u8], part: &Part, out: &mut String) {
-    push_fields(raw, part, out);
+    push_fields(&part.header_bytes(raw), out);
     match &part.kind {
         Kind::Multipart(children) => children.iter().for_each(|c| collect_headers(raw, c, out)),
         Kind::Message(m) => collect_headers(raw, m, out),
@@ -335,11 +336,11 @@ fn collect_headers(raw: &[u8], part: &Part, out: &mut String) {
 /// A part's header fields as `Name: decoded value` lines (RFC 2047), each
 /// Content-Type or Content-Disposition followed by its RFC 2231 extended
 /// parameter values decoded, so that an encoded file name is found.
-fn push_fields(raw: &[u8], part: &Part, out: &mut String) {
+fn push_fields(header_block: &[u8], out: &mut String) {
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
-    for f in part.fields(raw) {
+    for f in header::fields(header_block, 0..header_block.len()) {
         out.push_str(&String::from_utf8_lossy(f.name));
         out.push_str(": ");
         out.push_str(&header_value(f.value));
@@ -368,7 +369,7 @@ fn collect_text(raw: &[u8], part: &Part, out: &mut String) {
             }
         }
         Kind::Message(m) => {
-            push_fields(raw, m, out);
+            push_fields(&m.header_bytes(raw), out);
             collect_text(raw, m, out);
         }
         Kind::Single => {
@@ -378,6 +379,146 @@ fn collect_text(raw: &[u8], part: &Part, out: &mut String) {
                 }
                 out.push_str(&part_text(raw, part));
             }
+        }
+    }
+}
+
+/// `full_text` (with `headers`) or `body_text` of a message of any size,
+/// given to `out` piece by piece as it is decoded from `raw` (memory or a
+/// window on a file): transfer encodings and charsets are decoded a
+/// window at a time, so memory does not grow with the message (issue 20).
+/// Pieces end anywhere, even inside a word: a match must be looked for
+/// across them.
+pub fn stream_text<S: Source + ?Sized>(
+    raw: &S,
+    part: &Part,
+    headers: bool,
+    out: &mut dyn FnMut(&str),
+) {
+    if headers {
+        let mut h = String::new();
+        stream_headers(raw, part, &mut h);
+        out(&h);
+    }
+    stream_parts(raw, part, out);
+}
+
+fn stream_headers<S: Source + ?Sized>(raw: &S, part: &Part, out: &mut String) {
+    push_fields(&part.header_bytes(raw), out);
+    match &part.kind {
+        Kind::Multipart(children) => children.iter().for_each(|c| stream_headers(raw, c, out)),
+        Kind::Message(m) => stream_headers(raw, m, out),
+        Kind::Single => {}
+    }
+}
+
+fn stream_parts<S: Source + ?Sized>(raw: &S, part: &Part, out: &mut dyn FnMut(&str)) {
+    match &part.kind {
+        Kind::Multipart(children) => children.iter().for_each(|c| stream_parts(raw, c, out)),
+        Kind::Message(m) => {
+            let mut text = String::from("\n");
+            push_fields(&m.header_bytes(raw), &mut text);
+            out(&text);
+            stream_parts(raw, m, out);
+        }
+        Kind::Single if part.mime_type.eq_ignore_ascii_case(b"text") => {
+            out("\n");
+            let cs = part
+                .param("charset")
+                .map(|v| String::from_utf8_lossy(&v).to_ascii_lowercase())
+                .unwrap_or_else(|| "us-ascii".into());
+            let enc = match cs.as_str() {
+                "us-ascii" | "ascii" | "ansi_x3.4-1968" | "iso646-us" | "us" => encoding_rs::UTF_8,
+                c => encoding_rs::Encoding::for_label_no_replacement(c.as_bytes())
+                    .unwrap_or(encoding_rs::UTF_8),
+            };
+            let mut text = enc.new_decoder_without_bom_handling();
+            let mut transfer = Transfer::new(&part.encoding_lower());
+            let mut decoded = Vec::new();
+            let mut s = String::new();
+            let mut emit = |bytes: &[u8], last: bool, out: &mut dyn FnMut(&str)| {
+                s.clear();
+                s.reserve(
+                    text.max_utf8_buffer_length(bytes.len())
+                        .unwrap_or(bytes.len() * 3 + 16),
+                );
+                let _ = text.decode_to_string(bytes, &mut s, last);
+                if !s.is_empty() {
+                    out(&s);
+                }
+            };
+            raw.each(part.body.clone(), &mut |piece| {
+                decoded.clear();
+                transfer.feed(piece, &mut decoded);
+                emit(&decoded, false, out);
+            });
+            decoded.clear();
+            transfer.finish(&mut decoded);
+            emit(&decoded, true, out);
+        }
+        Kind::Single => {}
+    }
+}
+
+/// Content-Transfer-Encoding, decoded a piece at a time.
+enum Transfer {
+    Identity,
+    /// Base64 state: bits not yet output, their count, and whether the
+    /// `=` pad ended the data.
+    Base64(u32, u32, bool),
+    /// Quoted-printable is decoded by lines: the line not yet complete.
+    Qp(Vec<u8>),
+}
+
+/// A quoted-printable line longer than this is decoded without waiting
+/// for its end (RFC 2045 lines are at most 76 octets).
+const QP_CARRY_MAX: usize = 64 * 1024;
+
+impl Transfer {
+    fn new(encoding: &[u8]) -> Transfer {
+        match encoding {
+            b"base64" => Transfer::Base64(0, 0, false),
+            b"quoted-printable" => Transfer::Qp(Vec::new()),
+            _ => Transfer::Identity,
+        }
+    }
+
+    fn feed(&mut self, piece: &[u8], out: &mut Vec<u8>) {
+        match self {
+            Transfer::Identity => out.extend_from_slice(piece),
+            Transfer::Base64(acc, bits, done) => {
+                for &c in piece {
+                    if *done || c == b'=' {
+                        *done = true;
+                        break;
+                    }
+                    let Some(v) = b64_value(c) else { continue };
+                    *acc = (*acc << 6) | u32::from(v);
+                    *bits += 6;
+                    if *bits >= 8 {
+                        *bits -= 8;
+                        out.push((*acc >> *bits) as u8);
+                        *acc &= (1 << *bits) - 1;
+                    }
+                }
+            }
+            Transfer::Qp(carry) => {
+                carry.extend_from_slice(piece);
+                let cut = match carry.iter().rposition(|&c| c == b'\n') {
+                    Some(i) => i + 1,
+                    None if carry.len() > QP_CARRY_MAX => carry.len(),
+                    None => return,
+                };
+                out.extend_from_slice(&quoted_printable(&carry[..cut]));
+                carry.drain(..cut);
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        if let Transfer::Qp(carry) = self {
+            out.extend_from_slice(&quoted_printable(carry));
+            carry.clear();
         }
     }
 }

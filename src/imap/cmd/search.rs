@@ -12,8 +12,10 @@ use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
 
 use crate::imap::command::{SearchKey, SequenceSet};
 use crate::imap::session::{self, Done, Error, Result, Session, State};
+use crate::limits;
 use crate::mime;
-use crate::store::{flag, Mailbox, Message, StoreError};
+use crate::mime::source::FileSource;
+use crate::store::{flag, Mailbox, Message, MessageRead, StoreError};
 
 /// What a key needs to read of a message.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -154,7 +156,7 @@ pub fn search(
     let mut unreadable = 0usize;
     for i in 0..count {
         let m = mailbox.messages()[i].clone();
-        let mut content = Content::new(want);
+        let mut content = Content::new(want, m.size);
         let ctx = Ctx {
             seq: i as u32 + 1,
             max_seq: count as u32,
@@ -195,21 +197,27 @@ struct Ctx {
     max_uid: u32,
 }
 
-/// A message's content, read and decoded at most once per message.
+/// A message's content, read and decoded at most once per message. A
+/// large one is not read into memory: `raw` is then its header block and
+/// `file` a window on it, whose text is decoded as it is searched.
 struct Content {
     want: Need,
+    size: u64,
     raw: Option<Vec<u8>>,
     part: Option<mime::Part>,
+    file: Option<FileSource<Box<dyn MessageRead>>>,
     body_text: Option<String>,
     full_text: Option<String>,
 }
 
 impl Content {
-    fn new(want: Need) -> Content {
+    fn new(want: Need, size: u64) -> Content {
         Content {
             want,
+            size,
             raw: None,
             part: None,
+            file: None,
             body_text: None,
             full_text: None,
         }
@@ -222,6 +230,17 @@ impl Content {
     ) -> std::result::Result<(), StoreError> {
         if self.raw.is_none() {
             let mut r = mailbox.open_message(index)?;
+            if self.want == Need::Whole && self.size > limits::FETCH_STREAM_ABOVE {
+                let src = FileSource::new(r)?;
+                let part = mime::parse_source(&src);
+                if let Some(e) = src.take_error() {
+                    return Err(e.into());
+                }
+                self.raw = Some(part.header_bytes(&src).into_owned());
+                self.part = Some(part);
+                self.file = Some(src);
+                return Ok(());
+            }
             let v = if self.want == Need::Header {
                 mime::header::read_block(&mut r)?
             } else {
@@ -286,11 +305,11 @@ fn matches(
         }
         Key::Body(needle) => {
             c.load(mailbox, index)?;
-            body_contains(c, needle)
+            body_contains(c, needle)?
         }
         Key::Text(needle) => {
             c.load(mailbox, index)?;
-            text_contains(c, needle)
+            text_contains(c, needle)?
         }
         Key::Not(k) => !matches(k, m, ctx, c, mailbox, index)?,
         Key::Or(a, b) => {
@@ -381,25 +400,91 @@ fn address_text(value: &[u8]) -> String {
 }
 
 /// TEXT: every header and the body text (`mime::decode::full_text`).
-fn text_contains(c: &mut Content, needle: &str) -> bool {
-    decoded_contains(
+fn text_contains(c: &mut Content, needle: &str) -> std::result::Result<bool, StoreError> {
+    if let (Some(src), Some(part)) = (&c.file, &c.part) {
+        return streamed_contains(src, part, true, needle);
+    }
+    Ok(decoded_contains(
         &c.raw,
         &c.part,
         &mut c.full_text,
         mime::decode::full_text,
         needle,
-    )
+    ))
 }
 
 /// BODY: the decoded text of the parts (`mime::decode::body_text`).
-fn body_contains(c: &mut Content, needle: &str) -> bool {
-    decoded_contains(
+fn body_contains(c: &mut Content, needle: &str) -> std::result::Result<bool, StoreError> {
+    if let (Some(src), Some(part)) = (&c.file, &c.part) {
+        return streamed_contains(src, part, false, needle);
+    }
+    Ok(decoded_contains(
         &c.raw,
         &c.part,
         &mut c.body_text,
         mime::decode::body_text,
         needle,
-    )
+    ))
+}
+
+/// Looks for `needle` in a large message's text as it is decoded, a
+/// window at a time (`mime::decode::stream_text`), in bounded memory.
+fn streamed_contains(
+    src: &FileSource<Box<dyn MessageRead>>,
+    part: &mime::Part,
+    headers: bool,
+    needle: &str,
+) -> std::result::Result<bool, StoreError> {
+    let mut finder = Finder::new(needle);
+    mime::decode::stream_text(src, part, headers, &mut |piece| finder.feed(piece));
+    if let Some(e) = src.take_error() {
+        return Err(e.into());
+    }
+    Ok(finder.found)
+}
+
+/// A case-insensitive substring search over text given in pieces: the end
+/// of what was seen (one character less than the needle) is kept, so that
+/// a match across two pieces is found.
+struct Finder<'n> {
+    needle: &'n str,
+    keep: usize,
+    tail: String,
+    found: bool,
+}
+
+impl<'n> Finder<'n> {
+    /// `needle` is already lower case.
+    fn new(needle: &'n str) -> Finder<'n> {
+        Finder {
+            needle,
+            keep: needle.chars().count().saturating_sub(1),
+            tail: String::new(),
+            found: needle.is_empty(),
+        }
+    }
+
+    fn feed(&mut self, piece: &str) {
+        if self.found {
+            return;
+        }
+        self.tail.push_str(&piece.to_lowercase());
+        if self.tail.contains(self.needle) {
+            self.found = true;
+            return;
+        }
+        // Keep the last `keep` characters.
+        let cut = match self.keep {
+            0 => self.tail.len(),
+            k => self
+                .tail
+                .char_indices()
+                .rev()
+                .nth(k - 1)
+                .map_or(0, |(i, _)| i),
+        };
+        self.tail.drain(..cut);
+    }
 }
 
 /// Whether `decode` of the message, made lower case once per message and
@@ -427,4 +512,33 @@ fn header_values<'r>(raw: &'r [u8], part: &mime::Part, name: &str) -> Vec<&'r [u
         .filter(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
         .map(|f| f.value)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Finder;
+
+    /// A match split across two pieces at any character is found; text
+    /// without it is not.
+    #[test]
+    fn finder_finds_matches_across_pieces() {
+        let text = "Some Text with Caf\u{e9}-N\u{c9}EDLE inside, and more";
+        for needle in ["caf\u{e9}-n\u{e9}edle", "t", "more", "some text"] {
+            let cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+            for &a in &cuts {
+                for &b in cuts.iter().filter(|&&b| b >= a) {
+                    let mut f = Finder::new(needle);
+                    for piece in [&text[..a], &text[a..b], &text[b..]] {
+                        f.feed(piece);
+                    }
+                    assert!(f.found, "{needle:?} cut at {a} and {b}");
+                }
+            }
+        }
+        let mut f = Finder::new("absent");
+        for piece in text.split_inclusive(' ') {
+            f.feed(piece);
+        }
+        assert!(!f.found);
+    }
 }
