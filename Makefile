@@ -28,8 +28,9 @@ test-deps:
 # Times imapd against Dovecot's imap on generated Maildirs and writes
 # bench/results.md (run as root; see bench/imap_bench.py --help).
 # A quick run: make bench BENCH_ARGS="--sizes 10000 --runs 3".
-# Not run here: bench/pop3_bench.py (POP3) and bench/mbox_bench.py (a 1 GB
-# mbox INBOX, appends to bench/results.md), each run as root by hand.
+# Not run here: bench/pop3_bench.py (POP3), bench/mbox_bench.py (a 1 GB
+# mbox INBOX, appends to bench/results.md) and bench/memory_bench.py (peak
+# RSS per request on a 200 MB message), each run as root by hand.
 BENCH_ARGS ?=
 bench: release
 	python3 bench/imap_bench.py $(BENCH_ARGS)

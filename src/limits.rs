@@ -80,10 +80,9 @@ pub const MIME_HEADER_MAX: usize = 256 * 1024;
 /// header block or a boundary line rarely needs a second read.
 pub const MIME_WINDOW: usize = 256 * 1024;
 
-/// How much of a memory-mapped mbox a big message is copied out of at a
-/// time before those pages are let go again (`Map::release_before`): the
-/// session's resident memory stays this order of size, not the message's.
-pub const MBOX_COPY_CHUNK: usize = 1 << 20;
+/// The buffer a big mbox message is copied out of the mbox with (pread,
+/// not the memory map, so its pages never count in the session's memory).
+pub const MBOX_COPY_CHUNK: usize = 64 << 10;
 
 /// Deepest MIME nesting parsed (multipart inside message/rfc822 inside ...);
 /// deeper parts are treated as opaque text/plain, as Dovecot does.

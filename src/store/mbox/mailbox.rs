@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::io::{Cursor, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 
 use super::file::{self, Ctx, Map, Snapshot, Stamp};
 use crate::limits::{KEYWORDS_MAX, MBOX_COPY_CHUNK, MBOX_MESSAGE_MEMORY_MAX};
@@ -303,12 +304,18 @@ impl Mailbox for MboxMailbox {
             return Ok(Box::new(Cursor::new(file::served(map.data(), e))));
         }
         // A big message goes to an anonymous file rather than memory.
+        // Copied with pread(2), not through the map: mapped pages would
+        // count in this process's memory as they pass (issue 20).
+        drop(map);
         let mut f = file::anonymous_file()?;
+        let mut buf = vec![0u8; MBOX_COPY_CHUNK];
         for r in e.msg.served() {
-            let piece = map.data().get(r.clone()).unwrap_or_default();
-            for (i, chunk) in piece.chunks(MBOX_COPY_CHUNK).enumerate() {
-                f.write_all(chunk)?;
-                map.release_before(r.start + (i + 1) * MBOX_COPY_CHUNK);
+            let mut at = r.start;
+            while at < r.end {
+                let n = (r.end - at).min(MBOX_COPY_CHUNK);
+                guard.file().read_exact_at(&mut buf[..n], at as u64)?;
+                f.write_all(&buf[..n])?;
+                at += n;
             }
         }
         f.seek(SeekFrom::Start(0))?;

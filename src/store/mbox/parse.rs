@@ -143,7 +143,7 @@ pub fn parse_from(data: &[u8], start: usize) -> Result<Parsed, NotMbox> {
 }
 
 /// How far the scan goes between two calls of `release`.
-const RELEASE_STEP: usize = 4 << 20;
+const RELEASE_STEP: usize = 256 << 10;
 
 /// `parse_from`, calling `release(pos)` as it goes when nothing before
 /// `pos` will be read again by the parse (but a few octets of look-back),
