@@ -263,7 +263,9 @@ def main() -> int:
     table = [
         f"## Memory\n\nPeak RSS (MB, /usr/bin/time %M) of one session: SELECT INBOX and the request, "
         f"on one {a.size_mb} MB message (text part + base64 attachment, LF line ends); "
-        "Dovecot 2.3 on the same file. `bench/memory_bench.py`.\n",
+        "Dovecot 2.3 on the same file. `bench/memory_bench.py`. On mbox the first session "
+        "(FETCH BODY[]) writes the X-UID headers into the file, COPY appends to the same file "
+        "and the POP3 RETR session claims the copy: those three rewrite the mbox in place.\n",
         "| request | imapd Maildir | Dovecot Maildir | imapd mbox | Dovecot mbox |",
         "|---|---:|---:|---:|---:|",
         *("| " + " | ".join(r) + " |" for r in rows),
