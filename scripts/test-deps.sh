@@ -33,8 +33,12 @@ fi
 if [ -n "$need" ]; then
     echo "test-deps: installing$need"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends $need >/dev/null
+    # Another apt or dpkg (unattended-upgrades, say) may hold the lock:
+    # wait for it up to 5 minutes rather than fail at once.
+    wait="-o DPkg::Lock::Timeout=300"
+    apt-get $wait update -qq || { echo "test-deps: apt-get update failed (is another apt running?)"; exit 1; }
+    apt-get $wait install -y -qq --no-install-recommends $need >/dev/null ||
+        { echo "test-deps: could not install$need (apt lock held for 5 minutes, or no network)"; exit 1; }
     # Debian starts the daemons it installs; the tests start their own.
     for s in dovecot xinetd stunnel4; do
         systemctl stop $s >/dev/null 2>&1 || service $s stop >/dev/null 2>&1 || true

@@ -24,6 +24,7 @@ pub struct Options {
 pub fn usage(name: &str) -> String {
     format!(
         "usage: {name} [-c FILE] [-o KEY=VALUE]... [--tls] [--wrapped] [--listen ADDR] [--check]\n\
+         \x20      {name} --version | --help\n\
          \n\
          Serves one {proto} connection on stdin/stdout (xinetd, stunnel, ssh).\n\
          Run as a normal user it serves that user's own mail, preauthenticated.\n\
@@ -34,7 +35,9 @@ pub fn usage(name: &str) -> String {
          --wrapped        the link is already protected (stunnel, ssh)\n\
          --listen ADDR    accept TCP connections on ADDR (e.g. 127.0.0.1:1143) and\n\
          \x20                serve each in a child process (development, demo)\n\
-         --check          print the effective configuration and problems, then exit\n",
+         --check          print the effective configuration and problems (or\n\
+         \x20                \"configuration OK\"), then exit: 0 when there is none\n\
+         --version        print the version and exit\n",
         proto = if name.contains("pop") { "POP3" } else { "IMAP" }
     )
 }
@@ -83,6 +86,12 @@ pub fn start(service: Service, name: &str, args: &[String]) -> Start {
     if args.iter().any(|a| a == "--help" || a == "-h") {
         return Start::Exit(usage(name), 0);
     }
+    if args.iter().any(|a| a == "--version" || a == "-V") {
+        return Start::Exit(
+            format!("{name} (mailaccess) {}\n", env!("CARGO_PKG_VERSION")),
+            0,
+        );
+    }
     let opts = match parse_args(args) {
         Ok(o) => o,
         Err(e) => return Start::Exit(format!("{name}: {e}\n{}", usage(name)), 2),
@@ -103,6 +112,9 @@ pub fn start(service: Service, name: &str, args: &[String]) -> Start {
         let mut out = config.dump();
         for p in &problems {
             out.push_str(&format!("problem: {p}\n"));
+        }
+        if problems.is_empty() {
+            out.push_str("configuration OK\n");
         }
         return Start::Report(out, if problems.is_empty() { 0 } else { 1 });
     }

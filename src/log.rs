@@ -112,15 +112,28 @@ pub fn printable(s: &str) -> String {
         .collect()
 }
 
+/// The level a record is logged at. rustls's own warnings are about what
+/// a peer sent (an IP address as SNI, as fetchmail and mutt send when given
+/// one; an alert): the handshake's outcome is logged by `tls.rs`, so they
+/// are debug detail, not something an administrator must act on.
+fn level_of(metadata: &Metadata) -> Level {
+    if metadata.target().starts_with("rustls") {
+        metadata.level().max(Level::Debug)
+    } else {
+        metadata.level()
+    }
+}
+
 impl log::Log for SessionLogger {
     fn enabled(&self, metadata: &Metadata) -> bool {
-        metadata.level() <= self.level
+        level_of(metadata) <= self.level
     }
 
     fn log(&self, record: &Record) {
         if !self.enabled(record.metadata()) {
             return;
         }
+        let level = level_of(record.metadata());
         let prefix = match self.context.lock() {
             Ok(c) => match (&c.user, c.remote.is_empty()) {
                 (Some(u), false) => format!("{} user={}: ", c.remote, u),
@@ -136,7 +149,7 @@ impl log::Log for SessionLogger {
         };
         // A log that cannot be written is not a reason to fail a session.
         let _ = match &mut *sink {
-            Sink::Syslog(s) => match record.level() {
+            Sink::Syslog(s) => match level {
                 Level::Error => s.err(text),
                 Level::Warn => s.warning(text),
                 Level::Info => s.info(text),
@@ -145,12 +158,8 @@ impl log::Log for SessionLogger {
             .map_err(|_| ()),
             Sink::File(f, tag) => {
                 let now = chrono::Local::now().format("%b %e %H:%M:%S");
-                writeln!(
-                    f,
-                    "{now} {tag}: {}: {text}",
-                    record.level().as_str().to_lowercase()
-                )
-                .map_err(|_| ())
+                writeln!(f, "{now} {tag}: {}: {text}", level.as_str().to_lowercase())
+                    .map_err(|_| ())
             }
             Sink::Nowhere => Ok(()),
         };
@@ -161,6 +170,27 @@ impl log::Log for SessionLogger {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// rustls's warnings (an IP address as SNI, from fetchmail or mutt)
+    /// are debug detail; our own warnings stay warnings.
+    #[test]
+    fn rustls_warnings_are_debug() {
+        let m = |target: &'static str, level| {
+            log::MetadataBuilder::new()
+                .target(target)
+                .level(level)
+                .build()
+        };
+        assert_eq!(
+            level_of(&m("rustls::server::hs", Level::Warn)),
+            Level::Debug
+        );
+        assert_eq!(level_of(&m("rustls", Level::Error)), Level::Debug);
+        assert_eq!(level_of(&m("rustls", Level::Trace)), Level::Trace);
+        assert_eq!(level_of(&m("mailaccess::tls", Level::Warn)), Level::Warn);
+    }
+
     #[test]
     fn control_characters_cannot_forge_lines() {
         assert_eq!(super::printable("a\r\nb\0c\td"), "a??b?c?d");

@@ -74,3 +74,23 @@ fn imapd_says_bye_and_pop3d_says_err() {
         "-ERR [SYS/PERM] Server configuration problem; see the log.\r\n",
     );
 }
+
+/// `--version` names the program and the package version, on stdout, for
+/// both binaries; nothing else is done (no configuration is read).
+#[test]
+fn version_is_printed() {
+    for (bin, name) in [
+        (env!("CARGO_BIN_EXE_imapd"), "imapd"),
+        (env!("CARGO_BIN_EXE_pop3d"), "pop3d"),
+    ] {
+        let out = std::process::Command::new(bin)
+            .args(["-c", "/nonexistent/file", "--version"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{name} (mailaccess) {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}

@@ -206,7 +206,14 @@ fn example_documents_every_key_with_its_default() {
         .output()
         .unwrap();
     let dump = String::from_utf8_lossy(&out.stdout).into_owned();
-    for l in dump.lines().filter(|l| !l.starts_with("problem:")) {
+    assert!(
+        dump.ends_with("configuration OK\n") != dump.contains("problem:"),
+        "{dump}"
+    );
+    for l in dump
+        .lines()
+        .filter(|l| !l.starts_with("problem:") && *l != "configuration OK")
+    {
         let (k, v) = l
             .split_once(" = ")
             .unwrap_or((l.trim_end_matches(" ="), ""));
