@@ -52,11 +52,28 @@ fn install_and_uninstall_in_a_staging_directory() {
     );
     for b in ["imapd", "pop3d"] {
         let p = d.join("usr/sbin").join(b);
+        // Installed stripped: the same program without its debug sections.
+        let built = repo().join("target/release").join(b);
+        let stripped = d.join(format!("{b}.stripped"));
+        let st = Command::new("strip")
+            .arg("-o")
+            .arg(&stripped)
+            .arg(&built)
+            .status()
+            .unwrap();
+        assert!(st.success());
         assert_eq!(
             std::fs::read(&p).unwrap(),
-            std::fs::read(repo().join("target/release").join(b)).unwrap(),
+            std::fs::read(&stripped).unwrap(),
             "{b}"
         );
+        let installed = std::fs::metadata(&p).unwrap().len();
+        assert!(
+            installed * 2 < std::fs::metadata(&built).unwrap().len(),
+            "{b}: {installed}"
+        );
+        let out = Command::new(&p).arg("--version").output().unwrap();
+        assert!(out.status.success(), "{b} --version");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
