@@ -19,7 +19,9 @@
 # uninstall:
 #   - removes the programs, man pages and examples;
 #   - removes each configuration file only if it is still exactly as
-#     install wrote it; a file you changed is kept (and listed);
+#     install wrote it; a file you changed is kept (and listed); an xinetd
+#     service you only enabled is removed, one changed otherwise is kept
+#     disabled, and a running xinetd is reloaded;
 #   - keeps the user mailaccess and /var/empty (other programs may use
 #     them; "deluser --system mailaccess" removes the user).
 set -eu
@@ -119,16 +121,46 @@ uninstall)
         rm -f "$docdir/$f"
     done
     rmdir "$docdir/stunnel" "$docdir" 2>/dev/null || true
+    # The programs are gone: no xinetd service may stay enabled to exec
+    # them. A service file that differs only by being enabled is removed;
+    # one changed otherwise is kept, disabled.
+    disabled() { sed 's/^\([[:space:]]*disable[[:space:]]*=[[:space:]]*\)no/\1yes/' "$1"; }
     conffiles | while read -r src dest; do
         if [ -e "$dest" ]; then
-            if cmp -s "$staged/$src" "$dest"; then
-                rm -f "$dest"
-                echo "uninstall: removed $dest"
-            else
-                echo "uninstall: kept $dest (changed since install)"
-            fi
+            case "$dest" in
+            */xinetd.d/*)
+                if disabled "$dest" | cmp -s "$staged/$src" -; then
+                    rm -f "$dest"
+                    echo "uninstall: removed $dest"
+                else
+                    if ! disabled "$dest" | cmp -s "$dest" -; then
+                        disabled "$dest" >"$dest.mailaccess-new" && mv "$dest.mailaccess-new" "$dest"
+                        echo "uninstall: kept $dest (changed since install), now disabled"
+                    else
+                        echo "uninstall: kept $dest (changed since install)"
+                    fi
+                fi
+                ;;
+            *)
+                if cmp -s "$staged/$src" "$dest"; then
+                    rm -f "$dest"
+                    echo "uninstall: removed $dest"
+                else
+                    echo "uninstall: kept $dest (changed since install)"
+                fi
+                ;;
+            esac
         fi
     done
+    # xinetd forgets removed or disabled services when told to reload.
+    if [ -z "$DESTDIR" ] && pidof xinetd >/dev/null 2>&1; then
+        if systemctl reload xinetd >/dev/null 2>&1 || service xinetd reload >/dev/null 2>&1 ||
+            kill -HUP $(pidof xinetd) 2>/dev/null; then
+            echo "uninstall: xinetd reloaded"
+        else
+            echo "uninstall: reload xinetd yourself: service xinetd reload"
+        fi
+    fi
     echo "uninstall: done; the user mailaccess and /var/empty are kept"
     ;;
 *)

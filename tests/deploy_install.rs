@@ -135,9 +135,41 @@ fn install_and_uninstall_in_a_staging_directory() {
         "auth = sasldb\n"
     );
 
+    // Enabled as the README says (imap), and enabled and changed (pop3s).
+    let enable = |f: &str| {
+        let p = d.join(f);
+        let t: String = std::fs::read_to_string(&p)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("disable") {
+                    l.replace("yes", "no") + "\n"
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&p, t).unwrap();
+    };
+    enable("etc/xinetd.d/imap");
+    enable("etc/xinetd.d/pop3s");
+    let p = d.join("etc/xinetd.d/pop3s");
+    let t = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, format!("# mine\n{t}")).unwrap();
+
     // Uninstall: programs and pages go, unchanged configuration goes,
-    // changed configuration stays.
+    // changed configuration stays; no service stays enabled.
     let out = make("uninstall", d);
+    let pop3s = std::fs::read_to_string(&p).unwrap_or_default();
+    assert!(pop3s.starts_with("# mine\n"), "{out}");
+    assert!(
+        pop3s
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["disable", "=", "yes"]),
+        "{pop3s}"
+    );
+    assert!(out.contains("now disabled"), "{out}");
+    std::fs::remove_file(&p).unwrap();
     for gone in [
         "usr/sbin/imapd",
         "usr/sbin/pop3d",
