@@ -19,7 +19,7 @@ Maildir).
 
 Run as root from the repository after `cargo build --release`:
 
-    python3 bench/memory_bench.py [--size-mb 200] [--output bench/results.md]
+    python3 bench/memory_bench.py [--size-mb 200] [--mbox-mb 1000] [--output bench/results.md]
 
 Python 3.11, standard library only. The table is printed and replaces the
 section "Memory" of bench/results.md (--output - for none).
@@ -69,8 +69,15 @@ def chown(path: Path) -> None:
     subprocess.run(["chown", "-R", f"{USER}:{USER}", str(path)], check=True)
 
 
-def homes(root: Path, msg: bytes) -> dict:
-    """server/backend -> home directory with the message and configs."""
+FILLER = (
+    b"From filler@example.org Sat Nov 21 06:13:17 2026\nFrom: filler@example.org\n"
+    b"Subject: filler\n\n" + b"Some ordinary mail text of a usual length.\n" * 400 + b"\n"
+)
+
+
+def homes(root: Path, msg: bytes, fillers: int) -> dict:
+    """server/backend -> home directory with the message and configs. The
+    mbox holds `fillers` ordinary messages before the big one."""
     out = {}
     for server in ("ours", "dovecot"):
         for backend in ("maildir", "mbox"):
@@ -83,6 +90,8 @@ def homes(root: Path, msg: bytes) -> dict:
             else:
                 (home / "mail").mkdir(parents=True, exist_ok=True)
                 with open(home / "inbox", "wb") as f:
+                    for _ in range(fillers):
+                        f.write(FILLER)
                     f.write(b"From big@example.org Sat Nov 21 06:13:17 2026\n")
                     f.write(msg)
                     f.write(b"\n")
@@ -205,6 +214,9 @@ def pop3_row(server, home, command):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size-mb", type=int, default=200)
+    ap.add_argument(
+        "--mbox-mb", type=int, default=0, help="pad the mbox with ordinary mail before the big message to this size"
+    )
     ap.add_argument("--output", default=str(REPO / "bench/results.md"))
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -216,17 +228,18 @@ def main() -> int:
     os.chmod(root, 0o755)
     try:
         msg = message(a.size_mb)
-        h = homes(root, msg)
+        fillers = max(0, (a.mbox_mb - a.size_mb) * 1024 * 1024 // len(FILLER))
+        h = homes(root, msg, fillers)
         requests = [
-            ("FETCH 1 BODY.PEEK[]", "FETCH 1 BODY[]"),
-            ("FETCH 1 BODY.PEEK[TEXT]<0.10>", "FETCH 1 BODY[TEXT]<0.10>"),
-            ("FETCH 1 BODY.PEEK[1]<0.10>", "FETCH 1 BODY[1]<0.10>"),
-            ("FETCH 1 BODY.PEEK[2]", "FETCH 1 BODY[2]"),
-            ("FETCH 1 BODY.PEEK[1.MIME]", "FETCH 1 BODY.PEEK[1.MIME]"),
-            ("FETCH 1 BODYSTRUCTURE", "FETCH 1 BODYSTRUCTURE"),
+            ("FETCH * BODY.PEEK[]", "FETCH BODY[]"),
+            ("FETCH * BODY.PEEK[TEXT]<0.10>", "FETCH BODY[TEXT]<0.10>"),
+            ("FETCH * BODY.PEEK[1]<0.10>", "FETCH BODY[1]<0.10>"),
+            ("FETCH * BODY.PEEK[2]", "FETCH BODY[2]"),
+            ("FETCH * BODY.PEEK[1.MIME]", "FETCH BODY.PEEK[1.MIME]"),
+            ("FETCH * BODYSTRUCTURE", "FETCH BODYSTRUCTURE"),
             (f"SEARCH BODY {WORD}", "SEARCH BODY word"),
             (f"SEARCH TEXT {WORD}", "SEARCH TEXT word"),
-            ("COPY 1 INBOX", "COPY"),
+            ("COPY * INBOX", "COPY"),
         ]
         rows = []
         for cmd, label in requests:
@@ -250,11 +263,12 @@ def main() -> int:
                 row.append(f"{kb / 1024:.1f}" if ok else f"failed ({kb / 1024:.1f})")
         rows.append(row)
         print(" | ".join(row), flush=True)
-        for cmd in ("RETR 1", "TOP 1 10"):
-            row = [f"POP3 {cmd}"]
+        for cmd in ("RETR {n}", "TOP {n} 10"):
+            row = ["POP3 " + cmd.replace(" {n}", "")]
             for backend in ("maildir", "mbox"):
+                n = 1 if backend == "maildir" else fillers + 1
                 for server in ("ours", "dovecot"):
-                    kb, ok = pop3_row(server, h[(server, backend)], cmd)
+                    kb, ok = pop3_row(server, h[(server, backend)], cmd.format(n=n))
                     row.append(f"{kb / 1024:.1f}" if ok else f"failed ({kb / 1024:.1f})")
             rows.append(row)
             print(" | ".join(row), flush=True)
@@ -262,7 +276,9 @@ def main() -> int:
         shutil.rmtree(root, ignore_errors=True)
     table = [
         f"## Memory\n\nPeak RSS (MB, /usr/bin/time %M) of one session: SELECT INBOX and the request, "
-        f"on one {a.size_mb} MB message (text part + base64 attachment, LF line ends); "
+        f"on one {a.size_mb} MB message (text part + base64 attachment, LF line ends"
+        + (f"; the mbox holds {fillers} ordinary messages before it, {a.mbox_mb} MB in all" if fillers else "")
+        + "); "
         "Dovecot 2.3 on the same file. `bench/memory_bench.py`. On mbox the first session "
         "(FETCH BODY[]) writes the X-UID headers into the file, COPY appends to the same file "
         "and the POP3 RETR session claims the copy: those three rewrite the mbox in place.\n",

@@ -195,14 +195,15 @@ impl Snapshot {
     }
 }
 
-/// A read-only memory map of the locked file, or nothing for an empty one.
-pub struct Map(Option<Mmap>);
+/// A read-only memory map of the locked file, or nothing for an empty one,
+/// and how far `release_before` has let it go.
+pub struct Map(Option<Mmap>, std::cell::Cell<usize>);
 
 impl Map {
     pub fn new(file: &File) -> Result<Map> {
         let len = file.metadata()?.len();
         if len == 0 {
-            return Ok(Map(None));
+            return Ok(Map(None, Default::default()));
         }
         if len > MBOX_FILE_MAX {
             return Err(StoreError::Limit("mbox file too large"));
@@ -216,28 +217,35 @@ impl Map {
         // this is the one memory map DESIGN.md allows here.
         #[allow(unsafe_code)]
         let m = unsafe { Mmap::map(file)? };
-        Ok(Map(Some(m)))
+        Ok(Map(Some(m), Default::default()))
     }
 
     /// Says that `data()[..pos]` is not needed for now: its pages leave
     /// this process's resident set (they stay in the page cache, and a
     /// later read faults them in again), so going through a big mbox costs
-    /// a window of memory, not the file's size (issue 20). The whole start
-    /// is let go each time: a later pass may have read it again, and
-    /// madvise(2) over pages that are not resident costs little.
+    /// a window of memory, not the file's size (issue 20). Passes go
+    /// forward: only what lies between the last call and `pos` is let go,
+    /// unless `pos` is behind it (a new pass), which starts over from 0.
     pub fn release_before(&self, pos: usize) {
         let Some(m) = &self.0 else {
             return;
         };
         let to = pos.min(m.len()) & !(PAGE - 1);
-        if to == 0 {
+        let done = self.1.get();
+        let from = if to < done { 0 } else { done };
+        if to <= from {
             return;
         }
         // SAFETY: a shared, read-only mapping of a file: dropping its pages
         // loses nothing, the next read of them reads the file again. Slices
         // of it held meanwhile see the same octets.
         #[allow(unsafe_code)]
-        let _ = unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, to) };
+        let r = unsafe {
+            m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+        };
+        if r.is_ok() {
+            self.1.set(to);
+        }
     }
 
     pub fn data(&self) -> &[u8] {
@@ -632,10 +640,11 @@ impl Ctx {
             {
                 return Err(bad());
             }
-        } else if entries
-            .iter()
-            .any(|e| parse::from_line(data, e.msg.from.start).is_none())
-            || entries.last().map_or(0, |e| e.msg.body.end) > data.len()
+        } else if entries.iter().any(|e| {
+            let bad = parse::from_line(data, e.msg.from.start).is_none();
+            map.release_before(e.msg.from.start);
+            bad
+        }) || entries.last().map_or(0, |e| e.msg.body.end) > data.len()
         {
             return Err(bad());
         }

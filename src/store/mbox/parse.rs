@@ -165,6 +165,10 @@ pub fn parse_from_releasing(
     let mut first = start == 0;
     while at < data.len() {
         let (m, next, base, pseudo) = message(data, at, release);
+        // Many small messages: let go of what is behind every so often.
+        if next / RELEASE_STEP != at / RELEASE_STEP {
+            release(next);
+        }
         if first {
             out.base = base;
         }
