@@ -8,6 +8,8 @@
 #
 # install:
 #   - imapd, pop3d               -> $PREFIX/sbin (replaced)
+#   - systemd socket units       -> $PREFIX/lib/systemd/system (replaced,
+#                                   not enabled)
 #   - imapd.8 pop3d.8 mailaccess.conf.5 -> $PREFIX/share/man (replaced)
 #   - stunnel/ and the example   -> $PREFIX/share/doc/mailaccess (replaced)
 #   - /etc/pam.d/imap, pop3, /etc/xinetd.d/imap, pop3, imaps, pop3s and
@@ -35,6 +37,9 @@ SYSCONFDIR=${SYSCONFDIR:-/etc}
 sbindir=$DESTDIR$PREFIX/sbin
 mandir=$DESTDIR$PREFIX/share/man
 docdir=$DESTDIR$PREFIX/share/doc/mailaccess
+# systemd finds units in /usr/local/lib/systemd/system and /lib/systemd/system.
+unitdir=$DESTDIR$PREFIX/lib/systemd/system
+units="imap.socket imap@.service imaps.socket imaps@.service pop3.socket pop3@.service pop3s.socket pop3s@.service"
 etc=$DESTDIR$SYSCONFDIR
 
 # The configuration files as installed: xinetd services point at
@@ -90,6 +95,12 @@ install)
     for f in $examples; do
         install -m 644 "$top/$f" "$docdir/$f"
     done
+    # systemd socket units, installed but not enabled (no port opened).
+    install -d -m 755 "$unitdir"
+    for u in $units; do
+        sed -e "s|/usr/local/sbin/|$PREFIX/sbin/|" "$top/systemd/$u" >"$unitdir/$u"
+        chmod 644 "$unitdir/$u"
+    done
     conffiles | while read -r src dest; do
         if [ -e "$dest" ]; then
             echo "install: kept existing $dest (ours: $docdir or the source tree)"
@@ -121,6 +132,9 @@ uninstall)
         rm -f "$docdir/$f"
     done
     rmdir "$docdir/stunnel" "$docdir" 2>/dev/null || true
+    for u in $units; do
+        rm -f "$unitdir/$u"
+    done
     # The programs are gone: no xinetd service may stay enabled to exec
     # them. A service file that differs only by being enabled is removed;
     # one changed otherwise is kept, disabled.

@@ -18,6 +18,7 @@ want db5.3-util         /usr/bin/db5.3_load
 want curl               /usr/bin/curl
 want mutt               /usr/bin/mutt
 want procmail           /usr/bin/procmail
+want systemd            /usr/bin/systemd-socket-activate
 want util-linux         /usr/bin/setpriv
 want strace             /usr/bin/strace
 want openssl            /usr/bin/openssl

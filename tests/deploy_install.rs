@@ -80,6 +80,20 @@ fn install_and_uninstall_in_a_staging_directory() {
             0o755
         );
     }
+    // systemd units, pointing at PREFIX, not enabled (nothing links them).
+    for u in [
+        "imap.socket",
+        "imaps@.service",
+        "pop3.socket",
+        "pop3s@.service",
+    ] {
+        let text = std::fs::read_to_string(d.join("usr/lib/systemd/system").join(u)).unwrap();
+        assert!(!text.contains("/usr/local/"), "{u}: {text}");
+        if u.ends_with(".service") {
+            assert!(text.contains("ExecStart=/usr/sbin/"), "{u}: {text}");
+        }
+    }
+    assert!(!d.join("etc/systemd").exists(), "a unit was enabled");
     for m in [
         "usr/share/man/man8/imapd.8",
         "usr/share/man/man8/pop3d.8",
@@ -176,6 +190,8 @@ fn install_and_uninstall_in_a_staging_directory() {
         "usr/share/man/man8/imapd.8",
         "usr/share/man/man5/mailaccess.conf.5",
         "usr/share/doc/mailaccess",
+        "usr/lib/systemd/system/imap.socket",
+        "usr/lib/systemd/system/pop3s@.service",
         "etc/pam.d/imap",
         "etc/xinetd.d/imap",
         "etc/xinetd.d/imaps",
