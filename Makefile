@@ -4,7 +4,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 DEMO_PORT ?= 1143
 
-.PHONY: all build release test test-deps lint demo clean bench install uninstall fuzz
+.PHONY: all build release test test-deps lint demo clean bench install uninstall fuzz deb
 
 all: build
 
@@ -46,6 +46,11 @@ demo: release
 # See scripts/install.sh and README "Installing".
 install:
 	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" sh scripts/install.sh install
+
+# Builds mailaccess_VERSION_ARCH.deb (scripts/deb.sh): the files of make
+# install under /usr and /etc, /etc files as conffiles, nothing enabled.
+deb: release
+	sh scripts/deb.sh
 
 # Removes what install put there; configuration files only when unchanged.
 uninstall:
