@@ -81,18 +81,7 @@ fn package_installs_serves_and_purges_cleanly() {
     // The installed imapd, as imap@.service runs it, logs a PAM user in.
     pam_user();
     let log = Log::new();
-    let port = free_port();
-    let mut cmd = Command::new("/usr/bin/systemd-socket-activate");
-    cmd.args(["--inetd", "--accept", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("/usr/sbin/imapd")
-        .args(base_args(PAM_IMAP, &log));
-    let _d = Daemon::spawn(cmd, tempfile::tempdir().unwrap());
-    let end = std::time::Instant::now() + WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < end, "not listening");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let (_d, port) = socket_activate("/usr/sbin/imapd", &base_args(PAM_IMAP, &log));
     let (ok, out, err) = python(&format!(
         "import imaplib\n\
          m = imaplib.IMAP4('127.0.0.1', {port})\n\

@@ -12,7 +12,6 @@ use std::process::Command;
 
 use deploy_common::*;
 
-const ACTIVATE: &str = "/usr/bin/systemd-socket-activate";
 const ANALYZE: &str = "/usr/bin/systemd-analyze";
 const POP3D: &str = env!("CARGO_BIN_EXE_pop3d");
 
@@ -66,29 +65,11 @@ fn units_verify_cleanly() {
     }
 }
 
-/// `systemd-socket-activate` running `bin` with the service's arguments
-/// plus the test's on a free port.
+/// `bin` with the service's arguments plus the test's, socket-activated.
 fn activate(bin: &str, service: &str, extra: &[String]) -> (Daemon, u16) {
-    require_tool(ACTIVATE);
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(ACTIVATE);
-    cmd.args(["--inetd", "--accept", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg(bin)
-        .args(exec_args(service))
-        .args(extra);
-    let d = Daemon::spawn(cmd, dir);
-    let end = std::time::Instant::now() + WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < end,
-            "not listening: {}",
-            d.stderr()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    (d, port)
+    let mut args = exec_args(service);
+    args.extend_from_slice(extra);
+    socket_activate(bin, &args)
 }
 
 #[test]

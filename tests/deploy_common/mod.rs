@@ -764,3 +764,27 @@ pub fn stunnel_conf(
 pub fn wait_listening(port: u16) {
     drop(connect(port));
 }
+
+/// Debian's `systemd-socket-activate --inetd --accept` on a free loopback
+/// port running `program args` per connection, as a socket unit with
+/// `Accept=yes` would; returns once the port accepts.
+pub fn socket_activate(program: &str, args: &[String]) -> (Daemon, u16) {
+    require_tool("/usr/bin/systemd-socket-activate");
+    let port = free_port();
+    let mut cmd = Command::new("/usr/bin/systemd-socket-activate");
+    cmd.args(["--inetd", "--accept", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(program)
+        .args(args);
+    let d = Daemon::spawn(cmd, tempfile::tempdir().unwrap());
+    let end = std::time::Instant::now() + WAIT;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < end,
+            "not listening: {}",
+            d.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (d, port)
+}
