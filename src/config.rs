@@ -53,6 +53,136 @@ pub struct Config {
     pub auth_failure_delay: Duration,
     pub auth_max_failures: u32,
     pub mbox_locks: Vec<MboxLock>,
+    pub pop3_uidl_format: UidlFormat,
+}
+
+/// `pop3_uidl_format`: a message's POP3 unique-id (RFC 1939 7 UIDL) made
+/// from its UID (`%u`) and its mailbox's UIDVALIDITY (`%v`), written as
+/// Dovecot writes the setting: `%08Xu` is the UID in 8 hexadecimal digits,
+/// zero-padded (in lower case, as Dovecot prints it), `%010u` zero-padded
+/// decimal, `%%` a percent sign. Users moving from another server keep
+/// their UIDLs (and fetchmail and Outlook do not download everything
+/// again) with its format: Dovecot `%08Xu%08Xv` (the default), Dovecot
+/// 0.99, Cyrus 2.1.4+ and UW-IMAP's ipop3d `%v.%u`, Courier (version 1)
+/// and older Cyrus `%u`, Courier (version 2) `%v-%u`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UidlFormat {
+    text: String,
+    pieces: Vec<UidlPiece>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum UidlPiece {
+    Text(String),
+    /// `u` or `v`, with its width, zero padding and hexadecimal.
+    Var {
+        var: char,
+        width: usize,
+        zero: bool,
+        hex: bool,
+    },
+}
+
+impl UidlFormat {
+    pub fn parse(text: &str) -> Result<UidlFormat, String> {
+        let bad = |why: &str| Err(format!("pop3_uidl_format {text:?}: {why}"));
+        let mut pieces = Vec::new();
+        let mut it = text.chars().peekable();
+        let mut lit = String::new();
+        while let Some(c) = it.next() {
+            if c != '%' {
+                // RFC 1939 7: a unique-id is printable ASCII, no space.
+                if !('\x21'..='\x7e').contains(&c) {
+                    return bad("only printable ASCII without spaces may appear");
+                }
+                lit.push(c);
+                continue;
+            }
+            if it.peek() == Some(&'%') {
+                it.next();
+                lit.push('%');
+                continue;
+            }
+            if !lit.is_empty() {
+                pieces.push(UidlPiece::Text(std::mem::take(&mut lit)));
+            }
+            let zero = it.peek() == Some(&'0');
+            let mut width = 0usize;
+            while let Some(d) = it.peek().and_then(|c| c.to_digit(10)) {
+                it.next();
+                width = width * 10 + d as usize;
+                if width > 20 {
+                    return bad("a width above 20");
+                }
+            }
+            if width > 0 && !zero {
+                // Space padding would put spaces into the unique-id.
+                return bad("a width must start with 0 (%08u)");
+            }
+            let hex = it.peek() == Some(&'X');
+            if hex {
+                it.next();
+            }
+            match it.next() {
+                Some(var @ ('u' | 'v')) => pieces.push(UidlPiece::Var {
+                    var,
+                    width,
+                    zero,
+                    hex,
+                }),
+                _ => return bad("only %u (UID), %v (UIDVALIDITY) and %% are known"),
+            }
+        }
+        if !lit.is_empty() {
+            pieces.push(UidlPiece::Text(lit));
+        }
+        if !pieces
+            .iter()
+            .any(|p| matches!(p, UidlPiece::Var { var: 'u', .. }))
+        {
+            return bad("without %u, messages would share one UIDL");
+        }
+        let f = UidlFormat {
+            text: text.to_string(),
+            pieces,
+        };
+        // RFC 1939 7: at most 70 characters.
+        if f.render(u32::MAX, u32::MAX).len() > 70 {
+            return bad("longer than the 70 characters RFC 1939 allows");
+        }
+        Ok(f)
+    }
+
+    /// The unique-id of the message `uid` in a mailbox of `uid_validity`.
+    pub fn render(&self, uid_validity: u32, uid: u32) -> String {
+        let mut out = String::new();
+        for p in &self.pieces {
+            match p {
+                UidlPiece::Text(t) => out.push_str(t),
+                UidlPiece::Var {
+                    var,
+                    width,
+                    zero,
+                    hex,
+                } => {
+                    let n = if *var == 'u' { uid } else { uid_validity };
+                    let v = if *hex {
+                        format!("{n:x}")
+                    } else {
+                        n.to_string()
+                    };
+                    let pad = if *zero { '0' } else { ' ' };
+                    out.extend(std::iter::repeat_n(pad, width.saturating_sub(v.len())));
+                    out.push_str(&v);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
 }
 
 impl Config {
@@ -78,6 +208,7 @@ impl Config {
             syslog_facility: "mail".into(),
             log_path: "syslog".into(),
             log_debug: false,
+            pop3_uidl_format: UidlFormat::parse("%08Xu%08Xv").expect("the default parses"),
             auth_failure_delay: Duration::from_secs(2),
             auth_max_failures: 3,
             mbox_locks: vec![MboxLock::Dotlock, MboxLock::Fcntl],
@@ -168,6 +299,7 @@ impl Config {
             }
             "log_path" => self.log_path = value.into(),
             "log_debug" => self.log_debug = parse_bool(key, value)?,
+            "pop3_uidl_format" => self.pop3_uidl_format = UidlFormat::parse(value)?,
             "auth_failure_delay" => self.auth_failure_delay = parse_duration(key, value)?,
             "auth_max_failures" => {
                 self.auth_max_failures = value
@@ -244,6 +376,7 @@ impl Config {
         );
         let _ = writeln!(s, "auth_max_failures = {}", self.auth_max_failures);
         let _ = writeln!(s, "mbox_locks = {}", locks.join(" "));
+        let _ = writeln!(s, "pop3_uidl_format = {}", self.pop3_uidl_format.as_str());
         s
     }
 }

@@ -249,7 +249,10 @@ fn example_settings() -> BTreeMap<String, String> {
         if let Some(rest) = l.strip_prefix('#') {
             if let Some((k, v)) = rest.split_once('=') {
                 let k = k.trim();
-                if !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                if !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                {
                     m.entry(k.to_string()).or_insert(v.trim().to_string());
                 }
             }

@@ -133,6 +133,16 @@ fn as_user(dir: &Path, bin: &str) -> Command {
     c
 }
 
+/// Gives `path` (and all under it) to the test user.
+fn chown(uid: &str, gid: &str, path: &Path) {
+    let st = Command::new("chown")
+        .args(["-R", &format!("{uid}:{gid}")])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
 #[test]
 fn uidl_list_retr_top_match_dovecot() {
     dovecot::require();
@@ -164,12 +174,7 @@ fn uidl_list_retr_top_match_dovecot() {
         ),
     )
     .unwrap();
-    let st = Command::new("chown")
-        .args(["-R", &format!("{uid}:{gid}")])
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    chown(&uid, &gid, dir);
 
     let mut script = String::from("UIDL\r\n");
     let mut multi = vec![true];
@@ -232,4 +237,61 @@ fn uidl_list_retr_top_match_dovecot() {
         "the known difference went away: update this test"
     );
     assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// `pop3_uidl_format` with the formats other servers used gives the UIDLs
+/// Dovecot's pop3 gives with the same setting on the same Maildir (its
+/// `dovecot-uidlist` is imported, so UIDs and UIDVALIDITY are the same).
+#[test]
+fn uidl_formats_match_dovecot() {
+    dovecot::require();
+    let (uid, gid) = dovecot::ensure_user(dovecot::TEST_USER);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let md = dovecot::maildir(dir);
+    for (i, m) in messages().iter().take(12).enumerate() {
+        dovecot::add_message(&md, i + 1, m);
+    }
+    chown(&uid, &gid, dir);
+    for format in ["%08Xu%08Xv", "%v.%u", "%u", "%v-%u", "%08Xv%08Xu"] {
+        let conf = dir.join("dovecot.conf");
+        fs::write(
+            &conf,
+            format!(
+                "mail_location = maildir:{}\nssl = no\nlog_path = /dev/null\n\
+                 info_log_path = /dev/null\nprotocols = pop3\nlisten =\n\
+                 pop3_uidl_format = {format}\n",
+                md.display()
+            ),
+        )
+        .unwrap();
+        chown(&uid, &gid, &conf);
+        let mut dc = as_user(dir, POP3_BIN);
+        dc.arg("-c").arg(&conf);
+        let theirs = split(
+            &run(dc, b"UIDL\r\nQUIT\r\n".to_vec()),
+            &[true, false],
+            false,
+        );
+        let mut ours = as_user(dir, env!("CARGO_BIN_EXE_pop3d"));
+        ours.args(["-c", "/dev/null", "-o"])
+            .arg(format!("mail_location=maildir:{}", md.display()))
+            .arg("-o")
+            .arg(format!("pop3_uidl_format={format}"));
+        let ours = split(
+            &run(ours, b"UIDL\r\nQUIT\r\n".to_vec()),
+            &[true, false],
+            true,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&ours[0]),
+            String::from_utf8_lossy(&theirs[0]),
+            "{format}"
+        );
+        assert!(
+            ours[0].len() > 40,
+            "{format}: {:?}",
+            String::from_utf8_lossy(&ours[0])
+        );
+    }
 }

@@ -106,7 +106,13 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                 "+OK mailaccess POP3 ready, {} messages.\r\n",
                 drop.mailbox.messages().len()
             );
-            transaction(drop, &mut input, &mut output, &greeting)
+            transaction(
+                drop,
+                &mut input,
+                &mut output,
+                &greeting,
+                &config.pop3_uidl_format,
+            )
         }
         Role::LoginChild { control, data } => {
             let mut state = |input: &mut dyn crate::conn::ClientInput,
@@ -181,7 +187,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                 "+OK Logged in, {} messages.\r\n",
                 drop.mailbox.messages().len()
             );
-            transaction(drop, &mut input, &mut output, &ok)
+            transaction(drop, &mut input, &mut output, &ok, &config.pop3_uidl_format)
         }
     }
 }
@@ -191,9 +197,12 @@ fn transaction<R: crate::conn::ClientInput>(
     input: &mut R,
     output: &mut dyn Write,
     first: &str,
+    uidl: &crate::config::UidlFormat,
 ) -> i32 {
     let Maildrop { mailbox, lock } = drop;
-    let r = session::Session::new(mailbox, output).run(input, first);
+    let r = session::Session::new(mailbox, output)
+        .with_uidl(uidl.clone())
+        .run(input, first);
     // Held through UPDATE; released only now.
     std::mem::drop(lock);
     match r {

@@ -13,21 +13,13 @@
 
 use std::io::{self, Write};
 
+use crate::config::{Config, UidlFormat};
 use crate::conn::ClientInput;
 use crate::limits;
 use crate::mime::crlf::CrlfReader;
 use crate::pop3::multiline::Stuffer;
 use crate::pop3::parse::{self, Command, LineError};
 use crate::store::{flag, FlagOp, Flags, Mailbox, StoreError, Uid};
-
-/// The unique-id of a message (RFC 1939 7 UIDL): Dovecot's default
-/// `pop3_uidl_format` `%08Xu%08Xv` (which Dovecot prints in lower case), so that it never changes while the
-/// message exists (deliveries, IMAP moving it from new/ to cur/, flags,
-/// restarts do not touch UID or UIDVALIDITY), and a maildrop whose
-/// `dovecot-uidlist` we imported keeps the UIDLs its POP3 clients know.
-pub fn uidl(uid_validity: u32, uid: Uid) -> String {
-    format!("{uid:08x}{uid_validity:08x}")
-}
 
 /// The capabilities (RFC 2449 5) in the TRANSACTION state; the
 /// AUTHORIZATION state adds USER and SASL where they are offered.
@@ -70,6 +62,12 @@ pub struct Session<'a> {
     retrieved: Vec<bool>,
     out: &'a mut dyn Write,
     errors: u32,
+    /// How UIDL makes a unique-id (`pop3_uidl_format`). It never changes
+    /// while the message exists: deliveries, IMAP moving it from new/ to
+    /// cur/, flags and restarts do not touch UID or UIDVALIDITY, and a
+    /// maildrop whose `dovecot-uidlist` we imported keeps the UIDLs its
+    /// POP3 clients know.
+    uidl: UidlFormat,
 }
 
 impl<'a> Session<'a> {
@@ -81,7 +79,14 @@ impl<'a> Session<'a> {
             retrieved: vec![false; n],
             out,
             errors: 0,
+            uidl: Config::defaults(crate::config::Service::Pop3).pop3_uidl_format,
         }
+    }
+
+    /// The UIDL format to use instead of the default.
+    pub fn with_uidl(mut self, format: UidlFormat) -> Self {
+        self.uidl = format;
+        self
     }
 
     fn send(&mut self, data: &[u8]) -> io::Result<()> {
@@ -178,7 +183,7 @@ impl<'a> Session<'a> {
                 self.out.write_all(b"+OK\r\n")?;
                 for (i, m) in self.mailbox.messages().iter().enumerate() {
                     if !self.deleted[i] {
-                        write!(self.out, "{} {}\r\n", i + 1, uidl(v, m.uid))?;
+                        write!(self.out, "{} {}\r\n", i + 1, self.uidl.render(v, m.uid))?;
                     }
                 }
                 self.send(b".\r\n")?;
@@ -186,7 +191,9 @@ impl<'a> Session<'a> {
             }
             Command::Uidl(Some(n)) => match self.index(n) {
                 Ok(i) => {
-                    let id = uidl(self.mailbox.uid_validity(), self.mailbox.messages()[i].uid);
+                    let id = self
+                        .uidl
+                        .render(self.mailbox.uid_validity(), self.mailbox.messages()[i].uid);
                     self.ok(&format!("{n} {id}"))
                 }
                 Err(e) => self.err(e),
@@ -505,7 +512,27 @@ mod tests {
     }
 
     #[test]
-    fn uidl_format() {
-        assert_eq!(uidl(0x5f00_0001, 7), "000000075f000001");
+    fn uidl_formats() {
+        let f = |t: &str| {
+            crate::config::UidlFormat::parse(t)
+                .unwrap()
+                .render(0x5f00_0001, 7)
+        };
+        assert_eq!(f("%08Xu%08Xv"), "000000075f000001");
+        assert_eq!(f("%v.%u"), "1593835521.7");
+        assert_eq!(f("%u"), "7");
+        assert_eq!(f("%v-%u"), "1593835521-7");
+        assert_eq!(f("%05u%%x"), "00007%x");
+        for bad in [
+            "%v",
+            "%8u",
+            "%q",
+            "a b%u",
+            "%u\u{e9}",
+            "%0999u",
+            &"x".repeat(70),
+        ] {
+            assert!(crate::config::UidlFormat::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }
