@@ -321,7 +321,7 @@ fn mbox_folders_directories_and_files() {
                 r,
                 [
                     "* LIST (\\HasNoChildren) \"/\" INBOX\r\n",
-                    "* LIST (\\HasNoChildren) \"/\" file\r\n",
+                    "* LIST (\\Noinferiors) \"/\" file\r\n",
                     "l OK List completed.\r\n"
                 ]
             );

@@ -105,7 +105,7 @@ fn folders_with_slash_separator() {
         S: a1 OK Create completed.
         C: a2 LIST "" "*"
         S: * LIST (\Noselect \HasChildren) "/" Archive
-        S: * LIST (\HasNoChildren) "/" Archive/2024
+        S: * LIST (\Noinferiors) "/" Archive/2024
         S: * LIST (\HasNoChildren) "/" INBOX
         S: a2 OK List completed.
         C: a3 SELECT INBOX
@@ -125,7 +125,7 @@ fn folders_with_slash_separator() {
         C: a6 RENAME Archive Old
         S: a6 OK Rename completed.
         C: a7 LIST "" "%/%"
-        S: * LIST (\HasNoChildren) "/" Old/2024
+        S: * LIST (\Noinferiors) "/" Old/2024
         S: a7 OK List completed.
         C: a8 DELETE Old/2024
         S: a8 OK Delete completed.

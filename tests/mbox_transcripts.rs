@@ -256,13 +256,13 @@ fn mailbox_management() {
         S: a3 OK Create completed.
         C: a4 LIST "" "*"
         S: * LIST (\HasNoChildren) "/" INBOX
-        S: * LIST (\HasNoChildren) "/" K&AOQ-se
+        S: * LIST (\Noinferiors) "/" K&AOQ-se
         S: * LIST (\Noselect \HasChildren) "/" Work
-        S: * LIST (\HasNoChildren) "/" Work/Projects
+        S: * LIST (\Noinferiors) "/" Work/Projects
         S: a4 OK List completed.
         C: a5 LIST "" "%"
         S: * LIST (\HasNoChildren) "/" INBOX
-        S: * LIST (\HasNoChildren) "/" K&AOQ-se
+        S: * LIST (\Noinferiors) "/" K&AOQ-se
         S: * LIST (\Noselect \HasChildren) "/" Work
         S: a5 OK List completed.
         C: a6 LIST "" ""
@@ -282,7 +282,7 @@ fn mailbox_management() {
         S: a12 OK Rename completed.
         C: a13 LIST "" "Play*"
         S: * LIST (\Noselect \HasChildren) "/" Play
-        S: * LIST (\HasNoChildren) "/" Play/Projects
+        S: * LIST (\Noinferiors) "/" Play/Projects
         S: a13 OK List completed.
         C: a14 SUBSCRIBE Play
         S: a14 OK Subscribe completed.

@@ -30,6 +30,7 @@ impl Store for Empty {
 
     fn list(&mut self) -> Result<Vec<MailboxInfo>> {
         Ok(vec![MailboxInfo {
+            noinferiors: false,
             name: "INBOX".into(),
             noselect: false,
             has_children: false,

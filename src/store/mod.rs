@@ -155,6 +155,9 @@ pub struct MailboxInfo {
     pub name: String,
     /// Exists only as a parent of others (RFC 3501 `\Noselect`).
     pub noselect: bool,
+    /// Can never have children (RFC 3501 `\Noinferiors`): an mbox folder
+    /// is a file.
+    pub noinferiors: bool,
     pub has_children: bool,
     /// New mail since last looked at, if the store can tell cheaply
     /// (`Some(true)` = `\Marked`, `Some(false)` = `\Unmarked`).
@@ -317,6 +320,7 @@ pub fn with_parents(
         .map(|(name, selectable)| MailboxInfo {
             has_children: parents.contains(&name),
             noselect: !selectable,
+            noinferiors: false,
             marked: None,
             name,
         })

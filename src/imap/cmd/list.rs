@@ -64,7 +64,11 @@ pub fn list(s: &mut Session, reference: &str, pattern: &str, lsub: bool) -> Resu
             if mb.noselect {
                 attrs.push("\\Noselect");
             }
-            attrs.push(if mb.has_children {
+            // RFC 3348 3: \HasNoChildren is not sent with \Noinferiors
+            // (it says as much already).
+            attrs.push(if mb.noinferiors {
+                "\\Noinferiors"
+            } else if mb.has_children {
                 "\\HasChildren"
             } else {
                 "\\HasNoChildren"

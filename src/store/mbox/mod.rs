@@ -318,7 +318,13 @@ impl Store for MboxStore {
     fn list(&mut self) -> Result<Vec<MailboxInfo>> {
         let mut all = self.walk()?;
         all.insert("INBOX".to_string(), true);
-        Ok(super::with_parents(all, SEPARATOR))
+        let mut list = super::with_parents(all, SEPARATOR);
+        // A folder is a file, which can hold no folders (Dovecot shows
+        // these \NoInferiors too); INBOX, the spool, is left as it is.
+        for mb in &mut list {
+            mb.noinferiors = !mb.noselect && !mb.has_children && !is_inbox(&mb.name);
+        }
+        Ok(list)
     }
 
     fn create(&mut self, name: &str) -> Result<()> {
