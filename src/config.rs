@@ -83,6 +83,13 @@ enum UidlPiece {
     },
 }
 
+/// Dovecot's default, so that users moving from Dovecot keep their UIDLs.
+impl Default for UidlFormat {
+    fn default() -> UidlFormat {
+        UidlFormat::parse("%08Xu%08Xv").expect("the default parses")
+    }
+}
+
 impl UidlFormat {
     pub fn parse(text: &str) -> Result<UidlFormat, String> {
         let bad = |why: &str| Err(format!("pop3_uidl_format {text:?}: {why}"));
@@ -208,7 +215,7 @@ impl Config {
             syslog_facility: "mail".into(),
             log_path: "syslog".into(),
             log_debug: false,
-            pop3_uidl_format: UidlFormat::parse("%08Xu%08Xv").expect("the default parses"),
+            pop3_uidl_format: UidlFormat::default(),
             auth_failure_delay: Duration::from_secs(2),
             auth_max_failures: 3,
             mbox_locks: vec![MboxLock::Dotlock, MboxLock::Fcntl],

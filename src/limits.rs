@@ -81,8 +81,19 @@ pub const MIME_HEADER_MAX: usize = 256 * 1024;
 pub const MIME_WINDOW: usize = 256 * 1024;
 
 /// The buffer a big mbox message is copied out of the mbox with (pread,
-/// not the memory map, so its pages never count in the session's memory).
+/// not the memory map, so its pages never count in the session's memory),
+/// and an in-place rewrite's journal copied into it.
 pub const MBOX_COPY_CHUNK: usize = 64 << 10;
+
+/// How far a pass over a memory-mapped mbox goes before it lets the pages
+/// behind it go (`Map::release_before`): the session's resident memory
+/// stays this order of size (plus the kernel's read-ahead), not the file's.
+pub const MBOX_RELEASE_STEP: usize = 256 << 10;
+
+/// A quoted-printable line longer than this is decoded in SEARCH without
+/// waiting for its end (RFC 2045 6.7: lines are at most 76 octets), so a
+/// hostile part without line ends costs this much memory, not its size.
+pub const QP_LINE_MAX: usize = 64 << 10;
 
 /// Deepest MIME nesting parsed (multipart inside message/rfc822 inside ...);
 /// deeper parts are treated as opaque text/plain, as Dovecot does.

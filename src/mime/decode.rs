@@ -84,20 +84,7 @@ fn b64_value(c: u8) -> Option<u8> {
 /// the RFC asks; decoding stops at the first `=` pad.
 pub fn base64(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in s {
-        if c == b'=' {
-            break;
-        }
-        let Some(v) = b64_value(c) else { continue };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
+    Transfer::new(b"base64").feed(s, &mut out);
     out
 }
 
@@ -324,7 +311,7 @@ pub fn full_text(raw: &[u8], part: &Part) -> String {
     out
 }
 
-fn collect_headers(raw: &[u8], part: &Part, out: &mut String) {
+fn collect_headers<S: Source + ?Sized>(raw: &S, part: &Part, out: &mut String) {
     push_fields(&part.header_bytes(raw), out);
     match &part.kind {
         Kind::Multipart(children) => children.iter().for_each(|c| collect_headers(raw, c, out)),
@@ -397,19 +384,10 @@ pub fn stream_text<S: Source + ?Sized>(
 ) {
     if headers {
         let mut h = String::new();
-        stream_headers(raw, part, &mut h);
+        collect_headers(raw, part, &mut h);
         out(&h);
     }
     stream_parts(raw, part, out);
-}
-
-fn stream_headers<S: Source + ?Sized>(raw: &S, part: &Part, out: &mut String) {
-    push_fields(&part.header_bytes(raw), out);
-    match &part.kind {
-        Kind::Multipart(children) => children.iter().for_each(|c| stream_headers(raw, c, out)),
-        Kind::Message(m) => stream_headers(raw, m, out),
-        Kind::Single => {}
-    }
 }
 
 fn stream_parts<S: Source + ?Sized>(raw: &S, part: &Part, out: &mut dyn FnMut(&str)) {
@@ -470,10 +448,6 @@ enum Transfer {
     Qp(Vec<u8>),
 }
 
-/// A quoted-printable line longer than this is decoded without waiting
-/// for its end (RFC 2045 lines are at most 76 octets).
-const QP_CARRY_MAX: usize = 64 * 1024;
-
 impl Transfer {
     fn new(encoding: &[u8]) -> Transfer {
         match encoding {
@@ -506,7 +480,7 @@ impl Transfer {
                 carry.extend_from_slice(piece);
                 let cut = match carry.iter().rposition(|&c| c == b'\n') {
                     Some(i) => i + 1,
-                    None if carry.len() > QP_CARRY_MAX => carry.len(),
+                    None if carry.len() > crate::limits::QP_LINE_MAX => carry.len(),
                     None => return,
                 };
                 out.extend_from_slice(&quoted_printable(&carry[..cut]));

@@ -169,16 +169,6 @@ impl Part {
             && self.subtype.eq_ignore_ascii_case(sub.as_bytes())
     }
 
-    /// The raw header fields of this part (the first `MIME_HEADER_MAX`
-    /// octets of the header).
-    pub fn fields<'a>(&self, raw: &'a [u8]) -> Vec<header::Field<'a>> {
-        let end = self
-            .header
-            .end
-            .min(self.header.start.saturating_add(MIME_HEADER_MAX));
-        header::fields(raw, self.header.start..end)
-    }
-
     /// The header block of this part (its first `MIME_HEADER_MAX` octets):
     /// parse it with `header::fields(&h, 0..h.len())`; the fields' `raw`
     /// ranges are then relative to the block.

@@ -13,7 +13,7 @@
 
 use std::io::{self, Write};
 
-use crate::config::{Config, UidlFormat};
+use crate::config::UidlFormat;
 use crate::conn::ClientInput;
 use crate::limits;
 use crate::mime::crlf::CrlfReader;
@@ -79,7 +79,7 @@ impl<'a> Session<'a> {
             retrieved: vec![false; n],
             out,
             errors: 0,
-            uidl: Config::defaults(crate::config::Service::Pop3).pop3_uidl_format,
+            uidl: UidlFormat::default(),
         }
     }
 

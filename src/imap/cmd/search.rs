@@ -305,11 +305,11 @@ fn matches(
         }
         Key::Body(needle) => {
             c.load(mailbox, index)?;
-            body_contains(c, needle)?
+            text_contains(c, needle, false)?
         }
         Key::Text(needle) => {
             c.load(mailbox, index)?;
-            text_contains(c, needle)?
+            text_contains(c, needle, true)?
         }
         Key::Not(k) => !matches(k, m, ctx, c, mailbox, index)?,
         Key::Or(a, b) => {
@@ -399,32 +399,23 @@ fn address_text(value: &[u8]) -> String {
     out
 }
 
-/// TEXT: every header and the body text (`mime::decode::full_text`).
-fn text_contains(c: &mut Content, needle: &str) -> std::result::Result<bool, StoreError> {
+/// TEXT (`headers`: every header and the body text,
+/// `mime::decode::full_text`) or BODY (the decoded text of the parts,
+/// `mime::decode::body_text`).
+fn text_contains(
+    c: &mut Content,
+    needle: &str,
+    headers: bool,
+) -> std::result::Result<bool, StoreError> {
     if let (Some(src), Some(part)) = (&c.file, &c.part) {
-        return streamed_contains(src, part, true, needle);
+        return streamed_contains(src, part, headers, needle);
     }
-    Ok(decoded_contains(
-        &c.raw,
-        &c.part,
-        &mut c.full_text,
-        mime::decode::full_text,
-        needle,
-    ))
-}
-
-/// BODY: the decoded text of the parts (`mime::decode::body_text`).
-fn body_contains(c: &mut Content, needle: &str) -> std::result::Result<bool, StoreError> {
-    if let (Some(src), Some(part)) = (&c.file, &c.part) {
-        return streamed_contains(src, part, false, needle);
-    }
-    Ok(decoded_contains(
-        &c.raw,
-        &c.part,
-        &mut c.body_text,
-        mime::decode::body_text,
-        needle,
-    ))
+    let (slot, decode): (_, fn(&[u8], &mime::Part) -> String) = if headers {
+        (&mut c.full_text, mime::decode::full_text)
+    } else {
+        (&mut c.body_text, mime::decode::body_text)
+    };
+    Ok(decoded_contains(&c.raw, &c.part, slot, decode, needle))
 }
 
 /// Looks for `needle` in a large message's text as it is decoded, a

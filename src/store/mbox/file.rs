@@ -560,12 +560,6 @@ impl Ctx {
         if Some(Stamp::of(&old_meta)) != snap.stamp {
             return Err(StoreError::InUse);
         }
-        if let Some(dir) = self.path.parent() {
-            clean_leftovers(
-                dir,
-                self.path.file_name().and_then(|n| n.to_str()).unwrap_or(""),
-            );
-        }
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -886,10 +880,14 @@ fn write_new(
     Ok(())
 }
 
-/// Removes what a killed rewrite left next to the mbox `name`: its new file
-/// (only the holder of the write lock writes one, and that is us now) and
-/// dotlock link files older than a minute.
-fn clean_leftovers(dir: &Path, name: &str) {
+/// Removes what killed processes left next to the mbox at `path`: dotlock
+/// link files older than a minute, and the new file of a rewrite by an
+/// older version of this program (which wrote one and renamed it; a
+/// version still doing so only fails its rename, the old file intact).
+pub fn clean_leftovers(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
     let Ok(rd) = fs::read_dir(dir) else {
         return;
     };

@@ -41,8 +41,7 @@ pub const SALVAGE_FILE: &str = "mailaccess-mbox-salvage";
 const MAGIC: &str = "mailaccess-mbox-rewrite 1";
 /// The trailer line is shorter than this.
 const TRAILER_MAX: u64 = 200;
-/// Copy buffer.
-const CHUNK: usize = 1 << 16;
+use crate::limits::MBOX_COPY_CHUNK as CHUNK;
 
 fn fnv1a(h: u64, data: &[u8]) -> u64 {
     let mut h = h;
@@ -302,7 +301,7 @@ fn apply(j: &File, t: &Trailer, mbox: &File) -> io::Result<()> {
 }
 
 /// Copies `len` octets from `from` at `src` to `to` at `dst`.
-fn copy_at(from: &File, src: u64, to: &File, dst: u64, len: u64) -> io::Result<()> {
+pub(super) fn copy_at(from: &File, src: u64, to: &File, dst: u64, len: u64) -> io::Result<()> {
     let mut buf = vec![0u8; CHUNK];
     let mut done = 0u64;
     while done < len {

@@ -4,11 +4,10 @@
 //! between commands. `sync` costs one `stat` when the file is unchanged.
 
 use std::collections::HashSet;
-use std::io::{Cursor, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{Cursor, Seek, SeekFrom};
 
 use super::file::{self, Ctx, Map, Snapshot, Stamp};
-use crate::limits::{KEYWORDS_MAX, MBOX_COPY_CHUNK, MBOX_MESSAGE_MEMORY_MAX};
+use crate::limits::{KEYWORDS_MAX, MBOX_MESSAGE_MEMORY_MAX};
 use crate::store::{
     flag, Appended, Changes, FlagOp, Flags, Mailbox, Message, MessageRead, ModSeq, Result,
     StoreError, Uid,
@@ -50,6 +49,11 @@ fn len32(n: usize) -> u32 {
 
 impl MboxMailbox {
     pub(super) fn open(ctx: Ctx, read_only: bool, dest: DestFn) -> Result<MboxMailbox> {
+        if !read_only {
+            // Once a session, not at every rewrite: a big spool directory
+            // is read whole.
+            file::clean_leftovers(&ctx.path);
+        }
         let (snap, recent) = read(&ctx, !read_only, None)?;
         let uid_validity = snap.uid_validity;
         let mut mb = MboxMailbox {
@@ -308,15 +312,11 @@ impl Mailbox for MboxMailbox {
         // count in this process's memory as they pass (issue 20).
         drop(map);
         let mut f = file::anonymous_file()?;
-        let mut buf = vec![0u8; MBOX_COPY_CHUNK];
+        let mut at = 0u64;
         for r in e.msg.served() {
-            let mut at = r.start;
-            while at < r.end {
-                let n = (r.end - at).min(MBOX_COPY_CHUNK);
-                guard.file().read_exact_at(&mut buf[..n], at as u64)?;
-                f.write_all(&buf[..n])?;
-                at += n;
-            }
+            let len = (r.end - r.start) as u64;
+            super::inplace::copy_at(guard.file(), r.start as u64, &f, at, len)?;
+            at += len;
         }
         f.seek(SeekFrom::Start(0))?;
         Ok(Box::new(f))

@@ -20,7 +20,7 @@
 
 use std::ops::Range;
 
-use crate::limits::MBOX_FROM_LINE_MAX;
+use crate::limits::{MBOX_FROM_LINE_MAX, MBOX_RELEASE_STEP as RELEASE_STEP};
 use crate::store::{flag, index::valid_keyword, Flags, Uid};
 
 /// Header fields that hold mailbox state, never shown to clients (the set
@@ -95,12 +95,11 @@ impl Msg {
             let mut prev = 0u8;
             let mut at = r.start;
             for chunk in data[r].chunks(RELEASE_STEP) {
-                let lines = chunk.iter().filter(|&&c| c == b'\n').count() as u64;
-                let mut crlf = chunk.windows(2).filter(|w| w == b"\r\n").count() as u64;
+                total += crate::mime::crlf::crlf_size(chunk).octets;
+                // An LF whose CR ended the previous chunk is not bare.
                 if prev == b'\r' && chunk.first() == Some(&b'\n') {
-                    crlf += 1;
+                    total -= 1;
                 }
-                total += chunk.len() as u64 + lines - crlf;
                 prev = chunk.last().copied().unwrap_or(prev);
                 at += chunk.len();
                 release(at);
@@ -141,9 +140,6 @@ pub fn parse(data: &[u8]) -> Result<Parsed, NotMbox> {
 pub fn parse_from(data: &[u8], start: usize) -> Result<Parsed, NotMbox> {
     parse_from_releasing(data, start, &|_| {})
 }
-
-/// How far the scan goes between two calls of `release`.
-const RELEASE_STEP: usize = 256 << 10;
 
 /// `parse_from`, calling `release(pos)` as it goes when nothing before
 /// `pos` will be read again by the parse (but a few octets of look-back),
