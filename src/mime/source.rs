@@ -195,31 +195,36 @@ impl<R: Read + Seek> FileSource<R> {
     }
 }
 
-/// Reads `range` of a source in order (for `crlf::CrlfReader`).
-pub struct RangeReader<'a, S: Source + ?Sized> {
-    src: &'a S,
-    pos: usize,
-    end: usize,
+/// Reads a range of a `FileSource`'s file straight from the file (no
+/// window, no copy), for streaming a section: see `FileSource::reader`.
+pub struct Direct<'a, R> {
+    inner: std::cell::RefMut<'a, Inner<R>>,
+    left: u64,
 }
 
-impl<'a, S: Source + ?Sized> RangeReader<'a, S> {
-    pub fn new(src: &'a S, range: Range<usize>) -> Self {
-        let end = range.end.min(src.len());
-        RangeReader {
-            src,
-            pos: range.start.min(end),
-            end,
-        }
+impl<R: Read + Seek> Read for Direct<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let got = self.inner.file.read(&mut buf[..n])?;
+        self.left -= got as u64;
+        Ok(got)
     }
 }
 
-impl<S: Source + ?Sized> Read for RangeReader<'_, S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.end - self.pos);
-        let got = self.src.octets(self.pos..self.pos + n);
-        buf[..got.len()].copy_from_slice(&got);
-        self.pos += got.len();
-        Ok(got.len())
+impl<R: Read + Seek> FileSource<R> {
+    /// The octets of `range` (cut to the file) read in order straight from
+    /// the file, as BODY[] and sections are streamed.
+    pub fn reader(&self, range: Range<usize>) -> io::Result<Direct<'_, R>> {
+        let end = range.end.min(self.len);
+        let start = range.start.min(end);
+        let mut inner = self.inner.borrow_mut();
+        inner.file.seek(SeekFrom::Start(start as u64))?;
+        Ok(Direct {
+            inner,
+            left: (end - start) as u64,
+        })
     }
 }
 

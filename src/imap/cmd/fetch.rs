@@ -16,7 +16,7 @@ use crate::imap::response;
 use crate::imap::session::{self, Done, Error, Result, Session, State};
 use crate::limits;
 use crate::mime::imap::Located;
-use crate::mime::source::{FileSource, RangeReader, Source};
+use crate::mime::source::{FileSource, Source};
 use crate::mime::{self, crlf::CrlfReader};
 use crate::store::cache::Kind as CacheKind;
 use crate::store::{flag, FlagOp, Flags, Mailbox, Message, StoreError};
@@ -348,12 +348,9 @@ fn stream_range(
     partial: Option<(u32, u32)>,
 ) -> Result<()> {
     let total = io::copy(
-        &mut CrlfReader::new(RangeReader::new(src, range.clone())),
+        &mut CrlfReader::new(src.reader(range.clone())?),
         &mut io::sink(),
     )?;
-    if let Some(e) = src.take_error() {
-        return Err(e.into());
-    }
     out.write_all(prefix)?;
     let (skip, len) = match partial {
         None => (0, total),
@@ -363,13 +360,13 @@ fn stream_range(
         }
     };
     out.write_all(format!("{{{len}}}\r\n").as_bytes())?;
-    let mut r = CrlfReader::new(RangeReader::new(src, range));
+    let mut r = CrlfReader::new(src.reader(range)?);
     let sent = (|| {
         io::copy(&mut (&mut r).take(skip), &mut io::sink())?;
         io::copy(&mut r.take(len), out)
     })()
     .map_err(|e| Error::Fatal(format!("sending a message: {e}")))?;
-    if sent != len || src.take_error().is_some() {
+    if sent != len {
         // The file changed between the passes: the literal cannot be
         // completed truthfully, so the connection cannot go on.
         return Err(Error::Fatal("message file changed while being sent".into()));
