@@ -11,7 +11,7 @@ through setpriv, exactly as the tests run them. Run as a normal user, the
 servers run as that user.
 
 "first" runs start with no index of the server's own in the Maildir (imapd's
-`mailaccess-*` and Dovecot's `dovecot*` files are deleted before each run), so
+`mailaccess*` and Dovecot's `dovecot*` files are deleted before each run), so
 they show what the first open of a mailbox costs; "warm" runs reuse the index
 the previous run left, as every later session of a real installation does.
 The page cache is never dropped (the machine is shared): "first" means "no
@@ -332,7 +332,7 @@ def server_argv(server: str, home: Path, imapd: Path) -> list[str]:
 
 def forget_index(server: str, home: Path) -> None:
     """Deletes the server's own index files from the Maildir."""
-    prefix = "mailaccess-" if server == "imapd" else "dovecot"
+    prefix = "mailaccess" if server == "imapd" else "dovecot"
     md = home / "Maildir"
     for p in md.iterdir():
         if p.name.startswith(prefix):
@@ -352,6 +352,10 @@ EXISTS_LINE = re.compile(rb"^\* (\d+) EXISTS")
 class Outcome:
     seconds: float
     maxrss_kb: int
+    # CPU seconds (user + system) and octets written to storage (ru_oublock)
+    # of the server process, from wait4.
+    cpu: float = 0.0
+    written: int = 0
     fetches: int = 0
     sizes: int = 0
     literal_octets: int = 0
@@ -429,6 +433,8 @@ def run_session(argv: list[str], commands: list[str], timeout: float) -> Outcome
         timer.cancel()
         p.stdout.close()
     out.maxrss_kb = ru.ru_maxrss
+    out.cpu = ru.ru_utime + ru.ru_stime
+    out.written = ru.ru_oublock * 512
     out.exit_status = p.returncode
     if killed:
         out.error = f"killed after {timeout}s"

@@ -188,6 +188,8 @@ fn fifos_in_place_of_index_lock_and_keywords_files_do_not_hang_select() {
     let h = home_with_three();
     for f in [
         "mailaccess-index",
+        "mailaccess.index",
+        "mailaccess.index.log",
         "mailaccess-index.lock",
         "dovecot-keywords",
         "mailaccess-store.lock",

@@ -8,8 +8,8 @@
 //! more than 26 keywords are kept only in our index). `subscriptions` holds
 //! one subscribed name per line.
 //!
-//! UIDs, modseqs, sizes and INTERNALDATEs are kept in `mailaccess-index` of
-//! each mailbox directory (see `index.rs`), so opening a mailbox reads
+//! UIDs, modseqs, sizes and INTERNALDATEs are kept in the index of
+//! each mailbox directory (`index/`: a main file and its log), so opening a mailbox reads
 //! directory entries and that file only: a message file is read once, when
 //! it is first seen and its name has no `W=` size.
 //!
@@ -317,6 +317,8 @@ fn merge_keyword_file(ix: &mut Index, dir: &Path) -> Result<bool> {
 /// A mailbox's files and index, brought into agreement under its lock.
 struct Refreshed {
     index: Index,
+    /// What the index files hold now (`None`: not in the current format).
+    snapshot: Option<index::Snapshot>,
     files: HashMap<String, DiskFile>,
     /// Base names that are `\Recent` for this view: those whose `\Recent`
     /// this call took (read-write), or that nobody has taken yet (read-only,
@@ -335,8 +337,13 @@ fn lock_mailbox(dir: &Path) -> Result<Lock> {
 fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
     let mut changed = false;
     let mut imported: HashMap<String, Uid> = HashMap::default();
+    let mut snapshot = None;
     let mut ix = match Index::load(dir) {
-        Ok(Some(ix)) => ix,
+        Ok(Some((ix, snap))) => {
+            changed |= snap.is_none();
+            snapshot = snap;
+            ix
+        }
         Ok(None) => {
             changed = true;
             match read_dovecot_uidlist(dir) {
@@ -499,9 +506,10 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
         changed = true;
     }
     if changed {
-        ix.save(dir)?;
+        snapshot = Some(ix.save(dir, snapshot.as_ref())?);
     }
     Ok(Refreshed {
+        snapshot,
         index: ix,
         files,
         recent,
@@ -768,7 +776,7 @@ fn commit(root: &Path, dir: &Path, prepared: &[Prepared]) -> Result<Appended> {
         for sub in [Sub::New, Sub::Cur] {
             File::open(dir.join(sub.dir()))?.sync_all()?;
         }
-        r.index.save(dir)?;
+        r.index.save(dir, r.snapshot.as_ref())?;
         Ok(())
     })();
     if let Err(e) = result {
@@ -973,7 +981,7 @@ impl Maildir {
         let r = (|| -> Result<()> {
             make_maildir(&st)?;
             File::create(st.join(MAILDIRFOLDER))?;
-            Index::new(index::new_uid_validity(&self.root)?).save(&st)?;
+            Index::new(index::new_uid_validity(&self.root)?).save(&st, None)?;
             fs::rename(&st, path)?;
             Ok(())
         })();
@@ -1027,7 +1035,7 @@ impl Maildir {
         let _target = lock_mailbox(&st)?;
         let mut tix = r.index.clone();
         tix.uid_validity = index::new_uid_validity(&self.root)?;
-        tix.save(&st)?;
+        tix.save(&st, None)?;
         if let Some(table) = read_keyword_file(&self.root)? {
             write_keyword_file(&st, &table)?;
         }
@@ -1047,7 +1055,7 @@ impl Maildir {
         }
         r.index.entries.clear();
         r.index.bump();
-        r.index.save(&self.root)?;
+        r.index.save(&self.root, r.snapshot.as_ref())?;
         Ok(())
     }
 }
@@ -1301,7 +1309,7 @@ pub struct MaildirMailbox {
     cache: super::cache::Cache,
 }
 
-/// Modification times of what a sync reads: new/, cur/, the index and the
+/// Modification times of what a sync reads: new/, cur/, the index log and the
 /// keyword file. Any delivery, flag change (rename), expunge (unlink) or
 /// index update by another process changes at least one of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1313,7 +1321,7 @@ impl Stamp {
         Stamp([
             m(dir.join("new")),
             m(dir.join("cur")),
-            m(dir.join(index::INDEX_FILE)),
+            m(dir.join(index::LOG_FILE)),
             m(dir.join(KEYWORDS_FILE)),
         ])
     }
@@ -1604,7 +1612,7 @@ impl Mailbox for MaildirMailbox {
             }
         }
         if dirty {
-            ix.save(&self.dir)?;
+            ix.save(&self.dir, r.snapshot.as_ref())?;
         }
         // The caller reports new keywords itself (FLAGS before the FETCH
         // that uses them), so sync must not report them again.
@@ -1648,7 +1656,7 @@ impl Mailbox for MaildirMailbox {
         if !gone_uids.is_empty() {
             r.index.entries.retain(|e| !gone_uids.contains(&e.uid));
             r.index.bump();
-            r.index.save(&self.dir)?;
+            r.index.save(&self.dir, r.snapshot.as_ref())?;
             File::open(self.dir.join("cur"))?.sync_all()?;
         }
         let mut seqs = Vec::with_capacity(removed.len());

@@ -1,0 +1,366 @@
+//! The per-mailbox index (DESIGN.md 4): UIDVALIDITY, UIDNEXT,
+//! HIGHESTMODSEQ and, per message, its UID, modseq, CRLF size, INTERNALDATE,
+//! flags and the backend's locator (the Maildir base name).
+//!
+//! On disk it is two files in the mailbox directory, both written only
+//! under the mailbox lock (`LOCK_FILE`):
+//!
+//! * the main file `mailaccess.index` (`file.rs`): a header, fixed-size
+//!   records, the keyword table and the names, with a checksum; replaced
+//!   as a whole (new file, fsync, rename) only when the log is folded;
+//! * the transaction log `mailaccess.index.log` (`log.rs`): the changes
+//!   since, one checksummed record each (append, flags, expunge, keyword,
+//!   counters), appended and fsynced by each commit. A commit writes what
+//!   changed, not the mailbox.
+//!
+//! A main file that fails any check, or a log damaged anywhere but at its
+//! torn tail, is never trusted: the caller builds a new index under a new,
+//! strictly greater UIDVALIDITY, so no message ever has two UIDs under one.
+//! A torn tail (a commit cut short by a crash, never acknowledged) is
+//! dropped, and UIDNEXT and HIGHESTMODSEQ are raised past anything it could
+//! have handed out. The first, text format (`text.rs`) is read once and
+//! replaced.
+
+mod file;
+mod log;
+mod text;
+
+use std::io::Read;
+use std::path::Path;
+
+use super::lock::Lock;
+use super::{flag, Flags, ModSeq, Result, StoreError, Uid};
+use crate::limits::{
+    INDEX_FILE_MAX, INDEX_LOG_FOLD_MAX, INDEX_LOG_FOLD_MIN, KEYWORDS_MAX, KEYWORD_LEN_MAX,
+};
+
+pub use file::INDEX_FILE;
+pub use log::LOG_FILE;
+pub use text::TEXT_INDEX_FILE;
+pub const LOCK_FILE: &str = "mailaccess-index.lock";
+
+/// The store-wide record of the last UIDVALIDITY handed out.
+pub const UIDVALIDITY_FILE: &str = "mailaccess-uidvalidity";
+const UIDVALIDITY_LOCK: &str = "mailaccess-uidvalidity.lock";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub uid: Uid,
+    pub modseq: ModSeq,
+    /// RFC822.SIZE (CRLF line ends).
+    pub size: u64,
+    /// INTERNALDATE, seconds since the epoch, and its zone (minutes east).
+    pub date: i64,
+    pub zone: i32,
+    pub flags: Flags,
+    /// The file name up to its `:`.
+    pub base: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Index {
+    pub uid_validity: u32,
+    pub uid_next: Uid,
+    pub highest_modseq: ModSeq,
+    /// RFC 3501 2.3.2 `\Recent`: messages with a UID from here on have not
+    /// been seen by any read-write session yet. The session that raises it
+    /// (under the mailbox lock) owns their `\Recent`, as in Dovecot.
+    pub first_recent: Uid,
+    /// Keyword table; position i < 26 is Maildir letter `a` + i. Empty
+    /// strings are unused slots.
+    pub keywords: Vec<String>,
+    /// Sorted by UID.
+    pub entries: Vec<Entry>,
+}
+
+impl Index {
+    pub fn new(uid_validity: u32) -> Index {
+        Index {
+            uid_validity,
+            uid_next: 1,
+            highest_modseq: 1,
+            first_recent: 1,
+            keywords: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Position of a keyword in the table (case-insensitive).
+    pub fn keyword_pos(&self, k: &str) -> Option<usize> {
+        self.keywords
+            .iter()
+            .position(|x| !x.is_empty() && x.eq_ignore_ascii_case(k))
+    }
+
+    /// Adds a keyword to the table if missing; returns its position.
+    pub fn add_keyword(&mut self, k: &str) -> Result<usize> {
+        if let Some(p) = self.keyword_pos(k) {
+            return Ok(p);
+        }
+        if !valid_keyword(k) {
+            return Err(StoreError::NotAllowed("invalid keyword"));
+        }
+        if let Some(p) = self.keywords.iter().position(|x| x.is_empty()) {
+            self.keywords[p] = k.to_string();
+            return Ok(p);
+        }
+        if self.keywords.len() >= KEYWORDS_MAX {
+            return Err(StoreError::Limit("too many keywords in this mailbox"));
+        }
+        self.keywords.push(k.to_string());
+        Ok(self.keywords.len() - 1)
+    }
+
+    pub fn bump(&mut self) -> ModSeq {
+        self.highest_modseq += 1;
+        self.highest_modseq
+    }
+
+    pub fn find(&self, uid: Uid) -> Option<usize> {
+        self.entries.binary_search_by_key(&uid, |e| e.uid).ok()
+    }
+
+    /// Reads `dir`'s index: the main file and the log after it (or the
+    /// old text file). `Ok(None)`: there is none. With the snapshot, a
+    /// later `save` appends only what changed; without it (the old format,
+    /// or a log that is not the main file's), `save` writes a new main file.
+    pub fn load(dir: &Path) -> Result<Option<(Index, Option<Snapshot>)>> {
+        let Some((mut ix, log_id, main_len)) = file::read(dir)? else {
+            return Ok(text::load(dir)?.map(|ix| (ix, None)));
+        };
+        let snap = log::replay(dir, log_id, &mut ix)?.map(|r| {
+            let mut s = Snapshot::of(&ix, log_id, r.end, main_len);
+            if r.torn {
+                // Not yet on disk: the next commit writes the raised counters.
+                s.uid_next = 0;
+            }
+            s
+        });
+        Ok(Some((ix, snap)))
+    }
+
+    /// Makes the files say what `self` says. The caller holds the mailbox
+    /// lock and loaded `since` under it. Every entry that changed since
+    /// has a higher modseq than `since` knew (each change bumps it, as
+    /// RFC 7162 needs anyway), so the changes are found by one walk.
+    pub fn save(&self, dir: &Path, since: Option<&Snapshot>) -> Result<Snapshot> {
+        let Some(s) = since.filter(|s| s.uid_validity == self.uid_validity) else {
+            return self.fold(dir);
+        };
+        let Some(records) = self.delta(s) else {
+            return self.fold(dir);
+        };
+        if records.is_empty() {
+            return Ok(Snapshot::of(self, s.log_id, s.log_end, s.main_len));
+        }
+        let Some(end) = log::append(dir, s.log_id, s.log_end, &records)? else {
+            return self.fold(dir);
+        };
+        // Fold when replaying the log would cost more than reading the
+        // main file it changes (half its size), within fixed bounds.
+        let bound = (s.main_len / 2).clamp(INDEX_LOG_FOLD_MIN, INDEX_LOG_FOLD_MAX);
+        if end > bound {
+            return self.fold(dir);
+        }
+        Ok(Snapshot::of(self, s.log_id, end, s.main_len))
+    }
+
+    /// Writes a new main file and starts a new, empty log for it.
+    fn fold(&self, dir: &Path) -> Result<Snapshot> {
+        let log_id = log::new_id();
+        // The new log first: a crash after the main file's rename leaves
+        // the old log, whose id no longer matches, so it is ignored.
+        let fresh = log::create(dir, log_id)?;
+        let main_len = file::write(dir, self, log_id)?;
+        log::install(dir, &fresh)?;
+        match std::fs::remove_file(dir.join(TEXT_INDEX_FILE)) {
+            Ok(()) => log::sync_dir(dir)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::Io(e)),
+        }
+        Ok(Snapshot::of(self, log_id, log::HEADER_LEN, main_len))
+    }
+
+    /// The log records that turn `s` into `self`; `None` when only a new
+    /// main file can (a keyword slot emptied or renamed).
+    fn delta(&self, s: &Snapshot) -> Option<Vec<log::Record>> {
+        let mut out = Vec::new();
+        for (i, k) in self.keywords.iter().enumerate() {
+            match s.keywords.get(i) {
+                Some(old) if old == k => {}
+                Some(old) if !old.is_empty() => return None,
+                _ => out.push(log::Record::Keyword(i as u16, k.clone())),
+            }
+        }
+        if self.keywords.len() < s.keywords.len() {
+            return None;
+        }
+        // Expunged: in the snapshot, not here. Both lists are UID-sorted.
+        let mut here = self.entries.iter().map(|e| e.uid).peekable();
+        for &uid in &s.uids {
+            while here.next_if(|&u| u < uid).is_some() {}
+            if here.next_if(|&u| u == uid).is_none() {
+                out.push(log::Record::Expunge(uid, self.highest_modseq));
+            }
+        }
+        for e in self.entries.iter().filter(|e| e.modseq > s.highest_modseq) {
+            let kws = self.positions(&e.flags);
+            if s.uids.binary_search(&e.uid).is_ok() {
+                out.push(log::Record::Flags(e.uid, e.modseq, e.flags.system, kws));
+            } else {
+                out.push(log::Record::Append(e.clone(), kws));
+            }
+        }
+        if !out.is_empty()
+            || self.uid_next != s.uid_next
+            || self.first_recent != s.first_recent
+            || self.highest_modseq != s.highest_modseq
+        {
+            out.push(log::Record::State {
+                uid_next: self.uid_next,
+                first_recent: self.first_recent,
+                highest_modseq: self.highest_modseq,
+            });
+        }
+        Some(out)
+    }
+
+    /// Keyword-table positions of `flags`' keywords (all are in the table).
+    fn positions(&self, flags: &Flags) -> Vec<u16> {
+        flags
+            .keywords
+            .iter()
+            .filter_map(|k| self.keyword_pos(k))
+            .map(|p| p as u16)
+            .collect()
+    }
+
+    /// Flags from system bits and keyword positions; `None` when a
+    /// position is not a keyword of the table.
+    fn flags_of(&self, system: u8, kws: &[u16]) -> Option<Flags> {
+        if system & !ALL_SYSTEM != 0 {
+            return None;
+        }
+        let mut flags = Flags {
+            system,
+            keywords: Vec::new(),
+        };
+        for &p in kws {
+            match self.keywords.get(usize::from(p)) {
+                Some(k) if !k.is_empty() => flags.insert_keyword(k),
+                _ => return None,
+            }
+        }
+        Some(flags)
+    }
+}
+
+/// Reads a whole index file of at most `INDEX_FILE_MAX` octets.
+/// `Ok(None)`: there is none. Anything but a regular file in its place is
+/// damage, rebuilt like any other.
+fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    let mut f = match crate::store::open::read(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if crate::store::open::is_not_regular(&e) => {
+            return Err(StoreError::Corrupt(format!("index: {e}")))
+        }
+        Err(e) => return Err(StoreError::Io(e)),
+    };
+    if f.metadata()?.len() > INDEX_FILE_MAX {
+        return Err(StoreError::Corrupt("index file too large".into()));
+    }
+    let mut buf = Vec::new();
+    Read::by_ref(&mut f)
+        .take(INDEX_FILE_MAX)
+        .read_to_end(&mut buf)?;
+    Ok(Some(buf))
+}
+
+/// Every system flag bit.
+const ALL_SYSTEM: u8 = flag::SEEN | flag::ANSWERED | flag::FLAGGED | flag::DELETED | flag::DRAFT;
+
+/// What the files held when an `Index` was loaded or saved: lets `save`
+/// append only the difference.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    log_id: u64,
+    /// Where the next log record goes.
+    log_end: u64,
+    main_len: u64,
+    uid_validity: u32,
+    uid_next: Uid,
+    first_recent: Uid,
+    highest_modseq: ModSeq,
+    keywords: Vec<String>,
+    uids: Vec<Uid>,
+}
+
+impl Snapshot {
+    fn of(ix: &Index, log_id: u64, log_end: u64, main_len: u64) -> Snapshot {
+        Snapshot {
+            log_id,
+            log_end,
+            main_len,
+            uid_validity: ix.uid_validity,
+            uid_next: ix.uid_next,
+            first_recent: ix.first_recent,
+            highest_modseq: ix.highest_modseq,
+            keywords: ix.keywords.clone(),
+            uids: ix.entries.iter().map(|e| e.uid).collect(),
+        }
+    }
+}
+
+/// System flags and their Maildir letters, in ASCII order.
+pub const SYSTEM_LETTERS: [(u8, char); 5] = [
+    (flag::DRAFT, 'D'),
+    (flag::FLAGGED, 'F'),
+    (flag::ANSWERED, 'R'),
+    (flag::SEEN, 'S'),
+    (flag::DELETED, 'T'),
+];
+
+/// An IMAP flag-keyword atom we are willing to store: it must also be safe
+/// as a line of `dovecot-keywords` and a token of the index.
+pub fn valid_keyword(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= KEYWORD_LEN_MAX
+        && !k.starts_with('\\')
+        && k.bytes()
+            .all(|b| b > 0x20 && b < 0x7f && !b"(){%*\"\\]".contains(&b))
+}
+
+/// A base name we can keep in the index: one token of printable ASCII.
+pub fn valid_base(b: &str) -> bool {
+    !b.is_empty() && b.len() <= 255 && b.bytes().all(|c| c > 0x20 && c < 0x7f && c != b'/')
+}
+
+/// Hands out a new UIDVALIDITY for `root`'s store: the current time in
+/// seconds, but always strictly greater than any handed out before (kept in
+/// `mailaccess-uidvalidity` under its own lock), so that a mailbox deleted
+/// and re-created within one second still gets a new one.
+pub fn new_uid_validity(root: &Path) -> Result<u32> {
+    // Its own lock file: flock locks of one process on two descriptors
+    // conflict, so this must not be a lock a caller may already hold.
+    let _lock = Lock::exclusive(&root.join(UIDVALIDITY_LOCK))?;
+    let path = root.join(UIDVALIDITY_FILE);
+    let mut text = String::new();
+    let read = crate::store::open::read(&path).and_then(|f| f.take(64).read_to_string(&mut text));
+    let last: u32 = match read {
+        Ok(_) => text.trim().parse().unwrap_or(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(StoreError::Io(e)),
+    };
+    let now = chrono::Utc::now().timestamp();
+    let now = u32::try_from(now).unwrap_or(u32::MAX);
+    let v = now.max(
+        last.checked_add(1)
+            .ok_or(StoreError::Limit("UIDVALIDITY exhausted"))?,
+    );
+    crate::store::open::replace(&path, format!("{v}\n").as_bytes(), true)?;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests;

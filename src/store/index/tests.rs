@@ -1,0 +1,287 @@
+use super::*;
+use std::fs;
+
+pub(super) fn sample() -> Index {
+    let mut ix = Index::new(42);
+    ix.add_keyword("$Forwarded").expect("kw");
+    ix.add_keyword("Junk").expect("kw");
+    let mut flags = Flags {
+        system: flag::SEEN | flag::DELETED,
+        keywords: vec![],
+    };
+    flags.insert_keyword("Junk");
+    for uid in 1..4 {
+        let m = ix.bump();
+        ix.entries.push(Entry {
+            uid,
+            modseq: m,
+            size: 100 + u64::from(uid),
+            date: 1_700_000_000,
+            zone: -300,
+            flags: flags.clone(),
+            base: format!("1700000000.M{uid}P1.host,S=10,W=12"),
+        });
+    }
+    ix.uid_next = 4;
+    ix
+}
+
+fn entry(ix: &mut Index, base: &str) -> Entry {
+    let uid = ix.uid_next;
+    ix.uid_next += 1;
+    Entry {
+        uid,
+        modseq: ix.bump(),
+        size: 7,
+        date: 1_700_000_100,
+        zone: 60,
+        flags: Flags::default(),
+        base: base.to_string(),
+    }
+}
+
+/// One commit of each kind of change, on top of `ix`.
+fn changed(mut ix: Index) -> Index {
+    let k = ix.find(2).expect("uid 2");
+    ix.add_keyword("Work").expect("kw");
+    ix.entries[k].flags.insert_keyword("Work");
+    ix.entries[k].flags.system |= flag::FLAGGED;
+    ix.entries[k].modseq = ix.bump();
+    ix.entries.remove(0);
+    ix.bump();
+    let e = entry(&mut ix, "1700000100.M9P1.host");
+    ix.entries.push(e);
+    ix.first_recent = ix.uid_next;
+    ix
+}
+
+fn load(dir: &Path) -> (Index, Option<Snapshot>) {
+    Index::load(dir).expect("load").expect("an index")
+}
+
+fn len(p: PathBuf) -> u64 {
+    fs::metadata(p).expect("stat").len()
+}
+
+use std::path::PathBuf;
+
+#[test]
+fn round_trip_through_main_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ix = sample();
+    ix.save(dir.path(), None).expect("save");
+    let (got, snap) = load(dir.path());
+    assert_eq!(got, ix);
+    assert!(snap.is_some());
+}
+
+#[test]
+fn a_commit_appends_what_changed_and_leaves_the_main_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    sample().save(dir.path(), None).expect("save");
+    let main = fs::read(dir.path().join(INDEX_FILE)).expect("main");
+    let (ix, snap) = load(dir.path());
+    let log_before = len(dir.path().join(LOG_FILE));
+    let after = changed(ix);
+    let snap2 = after.save(dir.path(), snap.as_ref()).expect("save");
+    assert_eq!(fs::read(dir.path().join(INDEX_FILE)).expect("main"), main);
+    let grew = len(dir.path().join(LOG_FILE)) - log_before;
+    assert!(grew > 0 && grew < 300, "log grew by {grew}");
+    let (got, _) = load(dir.path());
+    assert_eq!(got, after);
+    // Nothing changed: nothing written.
+    got.save(dir.path(), Some(&snap2)).expect("save");
+    assert_eq!(len(dir.path().join(LOG_FILE)) - log_before, grew);
+}
+
+#[test]
+fn one_flag_change_in_a_big_index_writes_one_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ix = Index::new(7);
+    for n in 0..20_000 {
+        let e = entry(&mut ix, &format!("1700000000.M{n}P1.host,S=10,W=12"));
+        ix.entries.push(e);
+    }
+    ix.save(dir.path(), None).expect("save");
+    let main = len(dir.path().join(INDEX_FILE));
+    let (mut ix, snap) = load(dir.path());
+    let before = len(dir.path().join(LOG_FILE));
+    ix.entries[12_345].flags.system |= flag::SEEN;
+    ix.entries[12_345].modseq = ix.bump();
+    ix.save(dir.path(), snap.as_ref()).expect("save");
+    let wrote = len(dir.path().join(LOG_FILE)) - before;
+    assert!(wrote < 80, "one flag change wrote {wrote} octets");
+    assert!(main > 1_000_000, "main file {main}");
+    assert_eq!(load(dir.path()).0, ix);
+}
+
+#[test]
+fn the_log_is_folded_past_its_bound() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    sample().save(dir.path(), None).expect("save");
+    let (mut ix, mut snap) = load(dir.path());
+    let mut folded = false;
+    for n in 0..3000 {
+        let e = entry(&mut ix, &format!("1700000200.M{n}P2.host"));
+        ix.entries.push(e);
+        let s = ix.save(dir.path(), snap.as_ref()).expect("save");
+        folded |= s.log_end == log::HEADER_LEN;
+        snap = Some(s);
+        let bound =
+            (len(dir.path().join(INDEX_FILE)) / 2).clamp(INDEX_LOG_FOLD_MIN, INDEX_LOG_FOLD_MAX);
+        assert!(len(dir.path().join(LOG_FILE)) <= bound + 200);
+    }
+    assert!(folded);
+    assert_eq!(load(dir.path()).0, ix);
+}
+
+#[test]
+fn every_truncation_and_bit_flip_of_the_main_file_is_refused() {
+    let data = file::encode(&sample(), 99).expect("encode");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join(INDEX_FILE);
+    for n in 0..data.len() {
+        fs::write(&p, &data[..n]).expect("write");
+        assert!(
+            matches!(Index::load(dir.path()), Err(StoreError::Corrupt(_))),
+            "cut at {n}"
+        );
+    }
+    for n in 0..data.len() {
+        let mut d = data.clone();
+        d[n] ^= 0x10;
+        fs::write(&p, &d).expect("write");
+        assert!(Index::load(dir.path()).is_err(), "flip at {n} accepted");
+    }
+}
+
+/// A log cut anywhere (a crash mid-commit) loads; no UID is given to
+/// another message and UIDNEXT never goes back.
+#[test]
+fn a_log_cut_anywhere_loads_and_keeps_every_uid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = sample();
+    first.save(dir.path(), None).expect("save");
+    let (ix, snap) = load(dir.path());
+    let after = changed(ix);
+    after.save(dir.path(), snap.as_ref()).expect("save");
+    let log = fs::read(dir.path().join(LOG_FILE)).expect("log");
+    let p = dir.path().join(LOG_FILE);
+    let known: Vec<(Uid, String)> = first
+        .entries
+        .iter()
+        .chain(&after.entries)
+        .map(|e| (e.uid, e.base.clone()))
+        .collect();
+    for cut in log::HEADER_LEN as usize..=log.len() {
+        fs::write(&p, &log[..cut]).expect("write");
+        let (got, snap) = load(dir.path());
+        assert!(got.uid_next >= first.uid_next, "cut {cut}");
+        for e in &got.entries {
+            assert!(known.contains(&(e.uid, e.base.clone())), "cut {cut}: {e:?}");
+        }
+        // The next commit drops the tail and the result loads cleanly.
+        let mut next = got.clone();
+        next.highest_modseq += 1;
+        next.save(dir.path(), snap.as_ref()).expect("save");
+        let (again, _) = load(dir.path());
+        assert_eq!(again, next, "cut {cut}");
+    }
+}
+
+#[test]
+fn damage_before_the_end_of_the_log_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    sample().save(dir.path(), None).expect("save");
+    let (ix, snap) = load(dir.path());
+    let after = changed(ix);
+    let snap = after.save(dir.path(), snap.as_ref()).expect("save");
+    let mut more = after.clone();
+    more.entries[0].flags.system ^= flag::SEEN;
+    more.entries[0].modseq = more.bump();
+    more.save(dir.path(), Some(&snap)).expect("save");
+    let p = dir.path().join(LOG_FILE);
+    let log = fs::read(&p).expect("log");
+    let mut d = log.clone();
+    d[log::HEADER_LEN as usize + 9] ^= 0x04;
+    fs::write(&p, &d).expect("write");
+    assert!(matches!(
+        Index::load(dir.path()),
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn a_log_of_another_main_file_is_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    sample().save(dir.path(), None).expect("save");
+    let (ix, snap) = load(dir.path());
+    changed(ix.clone())
+        .save(dir.path(), snap.as_ref())
+        .expect("save");
+    let log = fs::read(dir.path().join(LOG_FILE)).expect("log");
+    // A fold cut short after the main file's rename: the old log stays.
+    ix.save(dir.path(), None).expect("fold");
+    fs::write(dir.path().join(LOG_FILE), log).expect("write");
+    let (got, snap) = load(dir.path());
+    assert_eq!(got, ix);
+    assert!(snap.is_none(), "the next save must start a new log");
+}
+
+#[test]
+fn the_text_index_is_migrated_and_removed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ix = sample();
+    fs::write(dir.path().join(TEXT_INDEX_FILE), text::serialize(&ix)).expect("write");
+    let (got, snap) = load(dir.path());
+    assert_eq!(got, ix);
+    assert!(snap.is_none());
+    got.save(dir.path(), None).expect("save");
+    assert!(!dir.path().join(TEXT_INDEX_FILE).exists());
+    assert_eq!(load(dir.path()).0, ix);
+}
+
+#[test]
+fn a_renamed_keyword_slot_writes_a_new_main_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    sample().save(dir.path(), None).expect("save");
+    let (mut ix, snap) = load(dir.path());
+    for e in &mut ix.entries {
+        e.flags.remove_keyword("Junk");
+    }
+    ix.keywords[1] = "Other".into();
+    ix.bump();
+    let s = ix.save(dir.path(), snap.as_ref()).expect("save");
+    assert_eq!(s.log_end, log::HEADER_LEN);
+    assert_eq!(load(dir.path()).0, ix);
+}
+
+#[test]
+fn every_log_record_round_trips() {
+    let mut e = entry(&mut Index::new(1), "x.y");
+    e.flags.system = flag::SEEN;
+    let records = [
+        log::Record::Append(e, vec![3, 0]),
+        log::Record::Flags(5, 9, flag::DRAFT, vec![1]),
+        log::Record::Expunge(4, 10),
+        log::Record::Keyword(2, "Junk".into()),
+        log::Record::State {
+            uid_next: 9,
+            first_recent: 3,
+            highest_modseq: 11,
+        },
+    ];
+    for r in records {
+        let data = log::encode_for_test(&r);
+        assert_eq!(log::decode_for_test(&data), Ok((r, data.len())));
+    }
+}
+
+#[test]
+fn uid_validity_strictly_increases() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = new_uid_validity(dir.path()).expect("a");
+    let b = new_uid_validity(dir.path()).expect("b");
+    let c = new_uid_validity(dir.path()).expect("c");
+    assert!(a < b && b < c);
+}
