@@ -314,8 +314,30 @@ fn merge_keyword_file(ix: &mut Index, dir: &Path) -> Result<bool> {
     Ok(false)
 }
 
+/// `dir`'s index for a delivery, under the lock: read, not reconciled with
+/// the files (a delivery needs only the next UID and the keyword table;
+/// the next look at the mailbox reconciles), so that an APPEND costs what
+/// it writes, not a scan of the mailbox. A missing, old-format or damaged
+/// index is made by a full refresh instead. `files` and `recent` are empty.
+fn load_index(root: &Path, dir: &Path) -> Result<Refreshed> {
+    if let Ok(Some((mut index, snapshot @ Some(_)))) = Index::load(dir) {
+        merge_keyword_file(&mut index, dir)?;
+        return Ok(Refreshed {
+            took_recent: false,
+            index,
+            snapshot,
+            files: HashMap::default(),
+            recent: HashSet::default(),
+        });
+    }
+    refresh(root, dir, false)
+}
+
 /// A mailbox's files and index, brought into agreement under its lock.
+#[derive(Debug)]
 struct Refreshed {
+    /// Made with `take_recent` (see `refresh`).
+    took_recent: bool,
     index: Index,
     /// What the index files hold now (`None`: not in the current format).
     snapshot: Option<index::Snapshot>,
@@ -509,6 +531,7 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
         snapshot = Some(ix.save(dir, snapshot.as_ref())?);
     }
     Ok(Refreshed {
+        took_recent: take_recent,
         snapshot,
         index: ix,
         files,
@@ -714,7 +737,7 @@ fn copy_via_tmp(src: &Path, dir: &Path, target: &Path, date: i64) -> Result<()> 
 /// Puts prepared messages into `dir` and gives them UIDs, all or none.
 fn commit(root: &Path, dir: &Path, prepared: &[Prepared]) -> Result<Appended> {
     let _lock = lock_mailbox(dir)?;
-    let mut r = refresh(root, dir, false)?;
+    let mut r = load_index(root, dir)?;
     let table_before = r.index.keywords.clone();
     for p in prepared {
         for k in &p.flags.keywords {
@@ -1300,24 +1323,32 @@ pub struct MaildirMailbox {
     slots: Vec<Slot>,
     /// Highest UID ever in the view: anything above is new.
     last_uid: Uid,
-    /// What the last full look saw, and when it started: lets `sync` skip
-    /// the directory scan when nothing changed.
+    /// The stamp of the files when `state` was last known to match them,
+    /// and when it was taken: lets a command skip the directory scan and
+    /// the index read when nothing changed.
     seen: Option<(Stamp, SystemTime)>,
+    /// The index and the files as of `seen`.
+    state: Option<Refreshed>,
     /// The view holds messages removed on disk but not yet reported.
     held_back: bool,
     /// ENVELOPE/BODYSTRUCTURE cache (DESIGN.md 5).
     cache: super::cache::Cache,
 }
 
-/// Modification times of what a sync reads: new/, cur/, the index log and the
-/// keyword file. Any delivery, flag change (rename), expunge (unlink) or
-/// index update by another process changes at least one of them.
+/// What a sync reads, as `stat` shows it: new/, cur/, the index log and
+/// the keyword file (modification time, size, inode). Any delivery, flag
+/// change (rename), expunge (unlink), commit (the log grows) or fold (a new
+/// log) by another process changes at least one of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Stamp([Option<SystemTime>; 4]);
+struct Stamp([Option<(SystemTime, u64, u64)>; 4]);
 
 impl Stamp {
     fn of(dir: &Path) -> Stamp {
-        let m = |p: PathBuf| fs::metadata(p).and_then(|m| m.modified()).ok();
+        let m = |p: PathBuf| {
+            fs::metadata(p)
+                .and_then(|m| Ok((m.modified()?, m.len(), m.ino())))
+                .ok()
+        };
         Stamp([
             m(dir.join("new")),
             m(dir.join("cur")),
@@ -1330,9 +1361,20 @@ impl Stamp {
     /// a second older: a later change within the same timestamp tick
     /// cannot then hide behind an unchanged time.
     fn settled(&self, at: SystemTime) -> bool {
-        self.0.iter().flatten().all(|t| {
+        self.0.iter().flatten().all(|(t, _, _)| {
             t.checked_add(crate::limits::MAILDIR_STAMP_SETTLE)
                 .is_some_and(|t| t < at)
+        })
+    }
+
+    /// Until a second after its newest time, an unsettled stamp is taken
+    /// as it is (a change of another program in the same tick is found by
+    /// the look after that, as Dovecot does): a burst of our own changes
+    /// must not cost a scan each.
+    fn young(&self, now: SystemTime) -> bool {
+        self.0.iter().flatten().any(|(t, _, _)| {
+            t.checked_add(crate::limits::MAILDIR_STAMP_SETTLE)
+                .is_some_and(|t| now < t)
         })
     }
 }
@@ -1342,14 +1384,14 @@ impl MaildirMailbox {
         if !read_only {
             clean_tmp(&dir);
         }
-        let stamp = Stamp::of(&dir);
-        let started = SystemTime::now();
-        let r = {
+        let (r, seen) = {
             let _lock = lock_mailbox(&dir)?;
-            refresh(&root, &dir, !read_only)?
+            let r = refresh(&root, &dir, !read_only)?;
+            (r, (Stamp::of(&dir), SystemTime::now()))
         };
         let mut mb = MaildirMailbox {
-            seen: Some((stamp, started)),
+            seen: Some(seen),
+            state: None,
             held_back: false,
             cache: super::cache::Cache::new(&dir, r.index.uid_validity),
             root,
@@ -1366,6 +1408,7 @@ impl MaildirMailbox {
         for e in &r.index.entries {
             mb.push(e, &r);
         }
+        mb.state = Some(r);
         Ok(mb)
     }
 
@@ -1386,8 +1429,35 @@ impl MaildirMailbox {
         self.last_uid = e.uid;
     }
 
-    fn locked_refresh(&self, take_recent: bool) -> Result<(Lock, Refreshed)> {
+    /// Whether `stamp`, taken now, says the files are as `state` has them.
+    fn trusted(&self, stamp: &Stamp) -> bool {
+        self.state.is_some()
+            && self.seen.as_ref().is_some_and(|(seen, at)| {
+                seen == stamp && (seen.settled(*at) || seen.young(SystemTime::now()))
+            })
+    }
+
+    /// Takes the mailbox lock and makes `state` match the files: as it is
+    /// when nothing changed since it was taken (unless `force`), by a full
+    /// refresh otherwise. Returns the lock and the state, taken out of
+    /// `self` until `settle` puts it back.
+    fn lock_state(&mut self, take_recent: bool, force: bool) -> Result<(Lock, Refreshed)> {
         let lock = lock_mailbox(&self.dir)?;
+        if !force && self.trusted(&Stamp::of(&self.dir)) {
+            if let Some(r) = self.state.take() {
+                // New messages seen by a look that took no \Recent must be
+                // looked at again by one that does.
+                let unseen = r
+                    .index
+                    .entries
+                    .last()
+                    .is_some_and(|e| e.uid > self.last_uid);
+                if !take_recent || r.took_recent || !unseen {
+                    return Ok((lock, r));
+                }
+            }
+        }
+        self.state = None;
         let r = refresh(&self.root, &self.dir, take_recent)?;
         if r.index.uid_validity != self.uid_validity {
             return Err(StoreError::Corrupt(
@@ -1395,6 +1465,98 @@ impl MaildirMailbox {
             ));
         }
         Ok((lock, r))
+    }
+
+    /// Records the files' stamp as of now as the one `state` matches; the
+    /// caller holds the lock (so no other session can commit meanwhile).
+    fn mark_seen(&mut self) {
+        self.seen = Some((Stamp::of(&self.dir), SystemTime::now()));
+    }
+
+    /// STORE on the messages at `indexes` with the lock held and `r`
+    /// current; pushes the indexes whose flags changed onto `changed` and
+    /// returns those whose file was not where `r` said.
+    fn store_locked(
+        &mut self,
+        r: &mut Refreshed,
+        indexes: &[usize],
+        op: FlagOp,
+        flags: &Flags,
+        changed: &mut Vec<usize>,
+    ) -> Result<Vec<usize>> {
+        let ix = &mut r.index;
+        let table_before = ix.keywords.clone();
+        if op != FlagOp::Remove {
+            for k in &flags.keywords {
+                ix.add_keyword(k)?;
+            }
+        }
+        if ix.keywords[..ix.keywords.len().min(LETTERS)]
+            != table_before[..table_before.len().min(LETTERS)]
+        {
+            write_keyword_file(&self.dir, &ix.keywords)?;
+        }
+        let mut dirty = ix.keywords != table_before;
+        let mut missing = Vec::new();
+        for &i in indexes {
+            let Some(uid) = self.view.get(i).map(|m| m.uid) else {
+                continue;
+            };
+            let Some(k) = ix.find(uid) else {
+                continue; // gone; the next sync reports it
+            };
+            let mut nf = ix.entries[k].flags.clone();
+            if nf.apply(op, flags) {
+                nf = canonical(&nf, &ix.keywords);
+                let base = ix.entries[k].base.clone();
+                let Some(f) = r.files.get(&base) else {
+                    continue;
+                };
+                let (_, old_letters) = split_name(&f.name);
+                let name = format!("{base}:2,{}", letters_for(&nf, &ix.keywords, old_letters));
+                let from = self.dir.join(f.sub.dir()).join(&f.name);
+                let to = self.dir.join("cur").join(&name);
+                if from != to {
+                    match fs::rename(&from, &to) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            missing.push(i);
+                            continue;
+                        }
+                        Err(e) => return Err(StoreError::Io(e)),
+                    }
+                }
+                let modseq = ix.bump();
+                let e = &mut ix.entries[k];
+                e.flags = nf;
+                e.modseq = modseq;
+                dirty = true;
+                let file = DiskFile {
+                    sub: Sub::Cur,
+                    name,
+                };
+                if let Some(s) = self.slots.get_mut(i) {
+                    s.file = Some(file.clone());
+                }
+                r.files.insert(base, file);
+            }
+            let e = &ix.entries[k];
+            if let Some(m) = self.view.get_mut(i) {
+                if m.flags != e.flags {
+                    m.flags = e.flags.clone();
+                    changed.push(i);
+                }
+                m.modseq = e.modseq;
+            }
+        }
+        if dirty {
+            r.snapshot = Some(ix.save(&self.dir, r.snapshot.as_ref())?);
+        }
+        // The caller reports new keywords itself (FLAGS before the FETCH
+        // that uses them), so sync must not report them again.
+        self.keywords = ix.keywords.clone();
+        self.highest_modseq = ix.highest_modseq;
+        Ok(missing)
     }
 
     /// The path of message `index`, looking for it again if it was renamed.
@@ -1453,18 +1615,12 @@ impl Mailbox for MaildirMailbox {
     fn sync(&mut self, allow_expunge: bool) -> Result<Changes> {
         // DESIGN.md 5: a command on a quiet mailbox costs four stats, not a
         // scan of every file name and a read of the index.
-        let stamp = Stamp::of(&self.dir);
-        if !self.held_back {
-            if let Some((seen, at)) = &self.seen {
-                if *seen == stamp && seen.settled(*at) {
-                    return Ok(Changes::default());
-                }
-            }
+        if !self.held_back && self.trusted(&Stamp::of(&self.dir)) {
+            return Ok(Changes::default());
         }
-        let started = SystemTime::now();
-        let (lock, r) = self.locked_refresh(!self.read_only)?;
+        let (lock, r) = self.lock_state(!self.read_only, false)?;
+        self.mark_seen();
         drop(lock);
-        self.seen = Some((stamp, started));
         self.held_back = false;
         let mut changes = Changes::default();
         let old_recent = self.view.iter().filter(|m| m.recent).count();
@@ -1526,6 +1682,7 @@ impl Mailbox for MaildirMailbox {
         self.keywords = r.index.keywords.clone();
         self.uid_next = r.index.uid_next;
         self.highest_modseq = r.index.highest_modseq;
+        self.state = Some(r);
         Ok(changes)
     }
 
@@ -1550,74 +1707,30 @@ impl Mailbox for MaildirMailbox {
         if self.read_only {
             return Err(StoreError::NotAllowed("mailbox is read-only"));
         }
-        let (_lock, mut r) = self.locked_refresh(false)?;
-        let ix = &mut r.index;
-        let table_before = ix.keywords.clone();
-        if op != FlagOp::Remove {
-            for k in &flags.keywords {
-                ix.add_keyword(k)?;
-            }
-        }
-        if ix.keywords[..ix.keywords.len().min(LETTERS)]
-            != table_before[..table_before.len().min(LETTERS)]
-        {
-            write_keyword_file(&self.dir, &ix.keywords)?;
-        }
-        let mut dirty = ix.keywords != table_before;
         let mut changed = Vec::new();
-        for &i in indexes {
-            let Some(uid) = self.view.get(i).map(|m| m.uid) else {
-                continue;
+        let mut pending = indexes.to_vec();
+        // The state in memory names each file as it was; a file another
+        // program renamed since is not found (rename is atomic), and then
+        // the mailbox is looked at again, once, for those messages.
+        for attempt in 0..2 {
+            let (_lock, mut r) = self.lock_state(false, attempt > 0)?;
+            let result = self.store_locked(&mut r, &pending, op, flags, &mut changed);
+            let missing = match result {
+                Ok(m) => m,
+                Err(e) => {
+                    self.state = None;
+                    return Err(e);
+                }
             };
-            let Some(k) = ix.find(uid) else {
-                continue; // gone; the next sync reports it
-            };
-            let mut nf = ix.entries[k].flags.clone();
-            if nf.apply(op, flags) {
-                nf = canonical(&nf, &ix.keywords);
-                let base = ix.entries[k].base.clone();
-                let Some(f) = r.files.get(&base) else {
-                    continue;
-                };
-                let (_, old_letters) = split_name(&f.name);
-                let name = format!("{base}:2,{}", letters_for(&nf, &ix.keywords, old_letters));
-                let from = self.dir.join(f.sub.dir()).join(&f.name);
-                let to = self.dir.join("cur").join(&name);
-                if from != to {
-                    match fs::rename(&from, &to) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(StoreError::Io(e)),
-                    }
-                }
-                let modseq = ix.bump();
-                let e = &mut ix.entries[k];
-                e.flags = nf;
-                e.modseq = modseq;
-                dirty = true;
-                if let Some(s) = self.slots.get_mut(i) {
-                    s.file = Some(DiskFile {
-                        sub: Sub::Cur,
-                        name,
-                    });
-                }
-            }
-            let e = &ix.entries[k];
-            if let Some(m) = self.view.get_mut(i) {
-                if m.flags != e.flags {
-                    m.flags = e.flags.clone();
-                    changed.push(i);
-                }
-                m.modseq = e.modseq;
+            self.mark_seen();
+            self.state = Some(r);
+            pending = missing;
+            if pending.is_empty() {
+                break;
             }
         }
-        if dirty {
-            ix.save(&self.dir, r.snapshot.as_ref())?;
-        }
-        // The caller reports new keywords itself (FLAGS before the FETCH
-        // that uses them), so sync must not report them again.
-        self.keywords = ix.keywords.clone();
-        self.highest_modseq = ix.highest_modseq;
+        changed.sort_unstable();
+        changed.dedup();
         Ok(changed)
     }
 
@@ -1626,38 +1739,76 @@ impl Mailbox for MaildirMailbox {
             return Err(StoreError::NotAllowed("mailbox is read-only"));
         }
         let only: Option<HashSet<Uid>> = uids.map(|u| u.iter().copied().collect());
-        let (_lock, mut r) = self.locked_refresh(false)?;
         let mut removed = Vec::new();
-        let mut gone_uids = HashSet::default();
-        for (i, m) in self.view.iter().enumerate() {
-            if only.as_ref().is_some_and(|s| !s.contains(&m.uid)) {
-                continue;
-            }
-            match r.index.find(m.uid) {
-                Some(k) => {
-                    let e = &r.index.entries[k];
-                    if !e.flags.has(flag::DELETED) {
-                        continue;
-                    }
-                    if let Some(f) = r.files.get(&e.base) {
-                        match fs::remove_file(self.dir.join(f.sub.dir()).join(&f.name)) {
-                            Ok(()) => {}
-                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                            Err(e) => return Err(StoreError::Io(e)),
-                        }
-                    }
-                    gone_uids.insert(m.uid);
+        for attempt in 0..2 {
+            let (_lock, mut r) = self.lock_state(false, attempt > 0)?;
+            let mut gone_uids = HashSet::default();
+            let mut renamed = false;
+            let mut failed = None;
+            removed.clear();
+            for (i, m) in self.view.iter().enumerate() {
+                if only.as_ref().is_some_and(|s| !s.contains(&m.uid)) {
+                    continue;
                 }
-                None if m.flags.has(flag::DELETED) => {}
-                None => continue,
+                match r.index.find(m.uid) {
+                    Some(k) => {
+                        let e = &r.index.entries[k];
+                        if !e.flags.has(flag::DELETED) {
+                            continue;
+                        }
+                        if let Some(f) = r.files.get(&e.base) {
+                            match fs::remove_file(self.dir.join(f.sub.dir()).join(&f.name)) {
+                                Ok(()) => {}
+                                // Renamed by another program (its flags may
+                                // have changed): look again before deciding.
+                                Err(e) if e.kind() == io::ErrorKind::NotFound && attempt == 0 => {
+                                    renamed = true;
+                                    continue;
+                                }
+                                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                                Err(e) => {
+                                    failed = Some(StoreError::Io(e));
+                                    break;
+                                }
+                            }
+                        }
+                        gone_uids.insert(m.uid);
+                    }
+                    None if m.flags.has(flag::DELETED) => {}
+                    None => continue,
+                }
+                removed.push(i);
             }
-            removed.push(i);
-        }
-        if !gone_uids.is_empty() {
-            r.index.entries.retain(|e| !gone_uids.contains(&e.uid));
-            r.index.bump();
-            r.index.save(&self.dir, r.snapshot.as_ref())?;
-            File::open(self.dir.join("cur"))?.sync_all()?;
+            if !gone_uids.is_empty() {
+                for e in r
+                    .index
+                    .entries
+                    .iter()
+                    .filter(|e| gone_uids.contains(&e.uid))
+                {
+                    r.files.remove(&e.base);
+                }
+                r.index.entries.retain(|e| !gone_uids.contains(&e.uid));
+                r.index.bump();
+                let saved = File::open(self.dir.join("cur"))
+                    .and_then(|d| d.sync_all())
+                    .map_err(StoreError::Io)
+                    .and_then(|()| r.index.save(&self.dir, r.snapshot.as_ref()));
+                match saved {
+                    Ok(snap) => r.snapshot = Some(snap),
+                    Err(e) => failed = failed.or(Some(e)),
+                }
+            }
+            if let Some(e) = failed {
+                self.state = None;
+                return Err(e);
+            }
+            self.highest_modseq = r.index.highest_modseq;
+            self.mark_seen();
+            self.state = Some(r);
+            if !renamed {
+                break;
+            }
         }
         let mut seqs = Vec::with_capacity(removed.len());
         for &i in removed.iter().rev() {
@@ -1665,7 +1816,6 @@ impl Mailbox for MaildirMailbox {
             self.slots.remove(i);
             seqs.push(u32::try_from(i + 1).unwrap_or(u32::MAX));
         }
-        self.highest_modseq = r.index.highest_modseq;
         Ok(seqs)
     }
 
@@ -1756,6 +1906,124 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    fn with(system: u8) -> Flags {
+        Flags {
+            system,
+            keywords: vec![],
+        }
+    }
+
+    /// Right after our own change the state in memory is used without a
+    /// scan; a file another program renamed meanwhile is found again
+    /// (rename and unlink fail on the old name), and its flags are kept.
+    #[test]
+    fn store_and_expunge_after_another_program_renamed_the_file() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        append(&mut s, "INBOX", "a\n", seen());
+        append(&mut s, "INBOX", "b\n", with(flag::DELETED));
+        let mut a = s.open("INBOX", false).expect("a");
+        a.store(&[0], FlagOp::Add, &with(flag::FLAGGED))
+            .expect("store");
+        let names = cur_names(&root);
+        assert!(
+            names[0].ends_with(":2,FS") && names[1].ends_with(":2,T"),
+            "{names:?}"
+        );
+        // mutt takes \Seen from the first and \Deleted from the second.
+        let first = names[0].trim_end_matches('S').to_string();
+        let second = names[1].trim_end_matches('T').to_string();
+        fs::rename(
+            root.join("cur").join(&names[0]),
+            root.join("cur").join(&first),
+        )
+        .expect("rename");
+        fs::rename(
+            root.join("cur").join(&names[1]),
+            root.join("cur").join(&second),
+        )
+        .expect("rename");
+        a.store(&[0], FlagOp::Add, &with(flag::ANSWERED))
+            .expect("store");
+        assert!(a.expunge(None).expect("expunge").is_empty());
+        let names = cur_names(&root);
+        assert!(names[0].ends_with(":2,FR"), "{names:?}");
+        assert_eq!(names[1], second);
+        assert_eq!(a.messages().len(), 2);
+        let b = s.open("INBOX", true).expect("b");
+        assert_eq!(b.messages()[0].flags, with(flag::FLAGGED | flag::ANSWERED));
+        assert_eq!(b.messages()[1].flags, Flags::default());
+    }
+
+    /// Commits of two sessions within one clock tick: each sees the
+    /// other's and none is lost. The tick is made by putting the times
+    /// back; the log's size, in the stamp, still tells.
+    #[test]
+    fn two_sessions_committing_in_one_tick_lose_nothing() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        for body in ["a\n", "b\n", "c\n"] {
+            append(&mut s, "INBOX", body, Flags::default());
+        }
+        let mut a = s.open("INBOX", false).expect("a");
+        let mut b = s.open("INBOX", false).expect("b");
+        let times = |root: &Path| -> Vec<SystemTime> {
+            ["cur", "new", index::LOG_FILE]
+                .iter()
+                .map(|p| {
+                    fs::metadata(root.join(p))
+                        .and_then(|m| m.modified())
+                        .expect("stat")
+                })
+                .collect()
+        };
+        let put_back = |root: &Path, t: &[SystemTime]| {
+            for (p, t) in ["cur", "new", index::LOG_FILE].iter().zip(t) {
+                File::open(root.join(p))
+                    .and_then(|f| f.set_modified(*t))
+                    .expect("utime");
+            }
+        };
+        for _ in 0..5 {
+            a.store(&[0], FlagOp::Add, &with(flag::FLAGGED)).expect("a");
+            let t = times(&root);
+            b.store(&[1], FlagOp::Add, &with(flag::SEEN)).expect("b");
+            put_back(&root, &t);
+            a.store(&[2], FlagOp::Add, &with(flag::DRAFT)).expect("a");
+            let t = times(&root);
+            b.store(&[0], FlagOp::Remove, &with(flag::FLAGGED))
+                .expect("b");
+            put_back(&root, &t);
+            let ca = a.sync(true).expect("a sync");
+            assert_eq!(ca.flags, vec![1, 2], "{ca:?}");
+            a.store(&[1], FlagOp::Remove, &with(flag::SEEN)).expect("a");
+            a.store(&[2], FlagOp::Remove, &with(flag::DRAFT))
+                .expect("a");
+            b.sync(true).expect("b sync");
+        }
+        a.store(&[2], FlagOp::Add, &with(flag::DRAFT)).expect("a");
+        let c = s.open("INBOX", true).expect("c");
+        let got: Vec<u8> = c.messages().iter().map(|m| m.flags.system).collect();
+        assert_eq!(got, vec![0, 0, flag::DRAFT]);
+    }
+
+    /// APPEND reads the index without scanning the mailbox: a message an
+    /// MTA delivered meanwhile still gets its own UID at the next look.
+    #[test]
+    fn append_beside_a_delivery_gives_each_its_own_uid() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        append(&mut s, "INBOX", "a\n", Flags::default());
+        let mut a = s.open("INBOX", false).expect("a");
+        deliver(&root, "3000.M1P1.host", "mta\n");
+        let got = append(&mut s, "INBOX", "b\n", seen());
+        let c = a.sync(true).expect("sync");
+        assert_eq!(c.exists, Some(3));
+        let uids: Vec<Uid> = a.messages().iter().map(|m| m.uid).collect();
+        assert!(uids.windows(2).all(|w| w[0] < w[1]), "{uids:?}");
+        assert!(uids.contains(&got.uids[0]));
     }
 
     #[test]

@@ -369,7 +369,17 @@ pub fn append(dir: &Path, id: u64, at: u64, records: &[Record]) -> Result<Option
     for r in records {
         buf.extend_from_slice(&encode(r));
     }
-    if f.metadata()?.len() != at {
+    let len = f.metadata()?.len();
+    if len != at {
+        // Only a torn tail may be cut: records there are another commit's,
+        // made after the caller's snapshot (a caller bug; never lose them).
+        let mut next = vec![0u8; (len.saturating_sub(at) as usize).min(FRAME + PAYLOAD_MAX)];
+        let n = f.read_at(&mut next, at)?;
+        if len < at || decode(&next[..n]).is_ok() {
+            return Err(StoreError::Corrupt(
+                "index log changed since it was read".into(),
+            ));
+        }
         f.set_len(at)?;
     }
     f.write_all_at(&buf, at)?;

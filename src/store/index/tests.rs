@@ -277,6 +277,23 @@ fn every_log_record_round_trips() {
     }
 }
 
+/// A save from a snapshot older than the log (a caller that did not
+/// reload) is refused and cuts nothing.
+#[test]
+fn a_stale_snapshot_never_cuts_anothers_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    sample().save(dir.path(), None).expect("save");
+    let (a, sa) = load(dir.path());
+    let (mut b, sb) = load(dir.path());
+    let after = changed(a);
+    after.save(dir.path(), sa.as_ref()).expect("save");
+    let log = fs::read(dir.path().join(LOG_FILE)).expect("log");
+    b.entries[0].modseq = b.bump();
+    assert!(b.save(dir.path(), sb.as_ref()).is_err());
+    assert_eq!(fs::read(dir.path().join(LOG_FILE)).expect("log"), log);
+    assert_eq!(load(dir.path()).0, after);
+}
+
 #[test]
 fn uid_validity_strictly_increases() {
     let dir = tempfile::tempdir().expect("tempdir");
