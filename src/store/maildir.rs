@@ -80,13 +80,6 @@ impl Sub {
     }
 }
 
-/// Where a message file is now.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct DiskFile {
-    sub: Sub,
-    name: String,
-}
-
 fn mkdir(p: &Path) -> io::Result<()> {
     match fs::DirBuilder::new().mode(0o700).create(p) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && is_real_dir(p) => Ok(()),
@@ -202,23 +195,31 @@ fn canonical(flags: &Flags, table: &[String]) -> Flags {
 }
 
 /// Reads `new/` then `cur/` (in that order, so that a message moved from
-/// new/ to cur/ meanwhile is seen at least once): base name -> file.
-fn scan(dir: &Path) -> Result<HashMap<String, DiskFile>> {
-    let mut files = HashMap::default();
+/// new/ to cur/ meanwhile is seen at least once), calling `each` with
+/// every message file's name and whether it is in new/.
+fn scan(dir: &Path, mut each: impl FnMut(String, bool)) -> Result<()> {
     for sub in [Sub::New, Sub::Cur] {
         for entry in fs::read_dir(dir.join(sub.dir()))? {
-            let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else {
+            let Ok(name) = entry?.file_name().into_string() else {
                 continue;
             };
             let (base, _) = split_name(&name);
             if name.starts_with('.') || !valid_base(base) {
                 continue;
             }
-            files.insert(base.to_string(), DiskFile { sub, name });
+            each(name, sub == Sub::New);
         }
     }
-    Ok(files)
+    Ok(())
+}
+
+/// The subdirectory of a file that is in new/ or not.
+fn place(new: bool) -> Sub {
+    if new {
+        Sub::New
+    } else {
+        Sub::Cur
+    }
 }
 
 /// RFC822.SIZE of a stored file: its length plus one CR for every bare LF.
@@ -318,7 +319,7 @@ fn merge_keyword_file(ix: &mut Index, dir: &Path) -> Result<bool> {
 /// the files (a delivery needs only the next UID and the keyword table;
 /// the next look at the mailbox reconciles), so that an APPEND costs what
 /// it writes, not a scan of the mailbox. A missing, old-format or damaged
-/// index is made by a full refresh instead. `files` and `recent` are empty.
+/// index is made by a full refresh instead. Nothing in it is `\\Recent`.
 fn load_index(root: &Path, dir: &Path) -> Result<Refreshed> {
     if let Ok(Some((mut index, snapshot @ Some(_)))) = Index::load(dir) {
         merge_keyword_file(&mut index, dir)?;
@@ -326,8 +327,7 @@ fn load_index(root: &Path, dir: &Path) -> Result<Refreshed> {
             took_recent: false,
             index,
             snapshot,
-            files: HashMap::default(),
-            recent: HashSet::default(),
+            recent_from: Uid::MAX,
         });
     }
     refresh(root, dir, false)
@@ -341,11 +341,11 @@ struct Refreshed {
     index: Index,
     /// What the index files hold now (`None`: not in the current format).
     snapshot: Option<index::Snapshot>,
-    files: HashMap<String, DiskFile>,
-    /// Base names that are `\Recent` for this view: those whose `\Recent`
-    /// this call took (read-write), or that nobody has taken yet (read-only,
-    /// which shows them as SELECT would and takes nothing, RFC 3501 6.3.2).
-    recent: HashSet<String>,
+    /// Messages from this UID on are `\Recent` for this view: those whose
+    /// `\Recent` this call took (read-write), or that nobody has taken yet
+    /// (read-only, which shows them as SELECT would and takes nothing,
+    /// RFC 3501 6.3.2).
+    recent_from: Uid,
 }
 
 fn lock_mailbox(dir: &Path) -> Result<Lock> {
@@ -390,7 +390,8 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
         }
         Err(e) => return Err(e),
     };
-    changed |= merge_keyword_file(&mut ix, dir)?;
+    let table_changed = merge_keyword_file(&mut ix, dir)?;
+    changed |= table_changed;
 
     if take_recent {
         for entry in fs::read_dir(dir.join("new"))? {
@@ -418,55 +419,94 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
         }
     }
 
-    let mut files = scan(dir)?;
-    if ix.entries.iter().any(|e| !files.contains_key(&e.base)) {
-        // readdir may miss a file that another program renames while we
-        // read (a flag change by mutt); look once more before calling it
-        // expunged.
-        for (b, f) in scan(dir)? {
-            files.entry(b).or_insert(f);
+    let mut seen = vec![false; ix.entries.len()];
+    let mut moved: Vec<(usize, String, bool)> = Vec::new();
+    let mut fresh: HashMap<String, (String, bool)> = HashMap::default();
+    {
+        let by_base: HashMap<&str, usize> = ix
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(k, e)| (e.base(), k))
+            .collect();
+        let mut look = |seen: &mut Vec<bool>| -> Result<()> {
+            scan(dir, |name, new| {
+                let (base, _) = split_name(&name);
+                match by_base.get(base) {
+                    Some(&k) => {
+                        let e = &ix.entries[k];
+                        // In both places (moved to cur/ while we read):
+                        // cur/, read last, wins.
+                        if e.name != name || e.new != new || (seen[k] && !new) {
+                            moved.push((k, name, new));
+                        }
+                        seen[k] = true;
+                    }
+                    None => {
+                        let base = base.to_string();
+                        match fresh.get(&base) {
+                            Some((_, false)) if new => {}
+                            _ => {
+                                fresh.insert(base, (name, new));
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        look(&mut seen)?;
+        if seen.iter().any(|s| !s) {
+            // readdir may miss a file that another program renames while
+            // we read (a flag change by mutt); look once more before
+            // calling it expunged.
+            let mut again = vec![false; seen.len()];
+            look(&mut again)?;
+            for (s, a) in seen.iter_mut().zip(again) {
+                *s |= a;
+            }
         }
     }
-
+    // Stable: of two sightings of one file, the later one wins.
+    moved.sort_by_key(|m| m.0);
+    let mut moved = moved.into_iter().peekable();
     let old = std::mem::take(&mut ix.entries);
     let mut kept = Vec::with_capacity(old.len());
-    for mut e in old {
-        match files.get(&e.base) {
-            None => {
-                ix.bump();
+    for (k, mut e) in old.into_iter().enumerate() {
+        let mut renamed = false;
+        while let Some((_, name, new)) = moved.next_if(|m| m.0 == k) {
+            e.name = name;
+            e.new = new;
+            renamed = true;
+        }
+        if !seen[k] {
+            ix.bump();
+            changed = true;
+            continue;
+        }
+        if renamed || table_changed {
+            let (_, letters) = split_name(&e.name);
+            let fl = disk_flags(letters, &e.flags, &ix.keywords);
+            if fl != e.flags || renamed {
+                e.flags = fl;
+                e.modseq = ix.bump();
                 changed = true;
             }
-            Some(f) => {
-                let (_, letters) = split_name(&f.name);
-                let fl = disk_flags(letters, &e.flags, &ix.keywords);
-                if fl != e.flags {
-                    e.flags = fl;
-                    e.modseq = ix.bump();
-                    changed = true;
-                }
-                kept.push(e);
-            }
         }
+        kept.push(e);
     }
     ix.entries = kept;
 
-    let known: HashSet<&str> = ix.entries.iter().map(|e| e.base.as_str()).collect();
-    let mut fresh: Vec<(String, DiskFile)> = files
-        .iter()
-        .filter(|(b, _)| !known.contains(b.as_str()))
-        .map(|(b, f)| (b.clone(), f.clone()))
-        .collect();
-    drop(known);
+    let mut fresh: Vec<(String, (String, bool))> = fresh.into_iter().collect();
     // Maildir names start with the delivery time: name order is arrival
     // order, near enough.
     // Files Dovecot knew come first, in its UID order, and keep its UIDs.
     fresh.sort_by_cached_key(|(b, _)| (imported.get(b).copied().unwrap_or(Uid::MAX), b.clone()));
-    for (base, f) in fresh {
+    for (base, (name, new)) in fresh {
         if ix.entries.len() >= MESSAGES_MAX || ix.uid_next == Uid::MAX {
             log::warn!("{}: message limit reached", dir.display());
             break;
         }
-        let path = dir.join(f.sub.dir()).join(&f.name);
+        let path = dir.join(place(new).dir()).join(&name);
         // A file that vanished (renamed meanwhile: the next scan finds it)
         // or cannot be read gets no UID yet; one bad file must not make the
         // whole mailbox unusable.
@@ -492,7 +532,7 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
                 }
             },
         };
-        let (_, letters) = split_name(&f.name);
+        let (_, letters) = split_name(&name);
         let flags = disk_flags(letters, &Flags::default(), &ix.keywords);
         let uid = match imported.get(&base) {
             Some(&u) if ix.entries.last().is_none_or(|e| e.uid < u) && u < ix.uid_next => u,
@@ -509,20 +549,15 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
             date: meta.mtime(),
             zone: 0,
             flags,
-            base,
+            name,
+            new,
         });
         changed = true;
     }
     // RFC 3501 2.3.2: every message added since the last read-write look is
     // \Recent to this session alone: it raises firstrecent under the lock.
     // Delivered by an MTA, APPENDed or COPYed, with flags or without.
-    let first = ix.first_recent;
-    let recent = ix
-        .entries
-        .iter()
-        .filter(|e| e.uid >= first)
-        .map(|e| e.base.clone())
-        .collect();
+    let recent_from = ix.first_recent;
     if take_recent && ix.first_recent != ix.uid_next {
         ix.first_recent = ix.uid_next;
         changed = true;
@@ -534,8 +569,7 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
         took_recent: take_recent,
         snapshot,
         index: ix,
-        files,
-        recent,
+        recent_from,
     })
 }
 
@@ -791,7 +825,8 @@ fn commit(root: &Path, dir: &Path, prepared: &[Prepared]) -> Result<Appended> {
                 date: p.date,
                 zone: p.zone,
                 flags,
-                base: p.base.clone(),
+                name: name.clone(),
+                new: sub == Sub::New,
             });
             uids.push(uid);
         }
@@ -857,8 +892,14 @@ fn relocate(src: &Path) -> Option<PathBuf> {
     let dir = src.parent()?.parent()?;
     let name = src.file_name()?.to_str()?;
     let (base, _) = split_name(name);
-    let f = scan(dir).ok()?.remove(base)?;
-    Some(dir.join(f.sub.dir()).join(f.name))
+    let mut found = None;
+    scan(dir, |n, new| {
+        if split_name(&n).0 == base {
+            found = Some(dir.join(place(new).dir()).join(n));
+        }
+    })
+    .ok()?;
+    found
 }
 
 /// One user's Maildir++ tree.
@@ -1066,14 +1107,13 @@ impl Maildir {
         // From here the messages are in one of the two places at every
         // instant; a crash leaves some in each, both indexed.
         for e in &r.index.entries {
-            if let Some(f) = r.files.get(&e.base) {
-                let from = self.root.join(f.sub.dir()).join(&f.name);
-                let to = target.join(f.sub.dir()).join(&f.name);
-                match fs::rename(from, to) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(StoreError::Io(e)),
-                }
+            let sub = place(e.new).dir();
+            let from = self.root.join(sub).join(&e.name);
+            let to = target.join(sub).join(&e.name);
+            match fs::rename(from, to) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::Io(e)),
             }
         }
         r.index.entries.clear();
@@ -1230,7 +1270,7 @@ impl Store for Maildir {
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(Status {
             messages: len(ix.entries.len()),
-            recent: len(r.recent.len()),
+            recent: len(ix.entries.iter().filter(|e| e.uid >= r.recent_from).count()),
             uid_next: ix.uid_next,
             uid_validity: ix.uid_validity,
             unseen: len(ix
@@ -1299,15 +1339,6 @@ impl Store for Maildir {
     }
 }
 
-/// Where one message of the view is.
-#[derive(Clone, Debug)]
-struct Slot {
-    base: String,
-    /// `None` once the file is gone (kept in the view until expunge is
-    /// allowed).
-    file: Option<DiskFile>,
-}
-
 /// One open Maildir mailbox and this session's view of it.
 #[derive(Debug)]
 pub struct MaildirMailbox {
@@ -1320,7 +1351,6 @@ pub struct MaildirMailbox {
     /// The keyword table as last reported (by open or sync).
     keywords: Vec<String>,
     view: Vec<Message>,
-    slots: Vec<Slot>,
     /// Highest UID ever in the view: anything above is new.
     last_uid: Uid,
     /// The stamp of the files when `state` was last known to match them,
@@ -1402,7 +1432,6 @@ impl MaildirMailbox {
             highest_modseq: r.index.highest_modseq,
             keywords: r.index.keywords.clone(),
             view: Vec::with_capacity(r.index.entries.len()),
-            slots: Vec::with_capacity(r.index.entries.len()),
             last_uid: 0,
         };
         for e in &r.index.entries {
@@ -1416,15 +1445,11 @@ impl MaildirMailbox {
         self.view.push(Message {
             uid: e.uid,
             flags: e.flags.clone(),
-            recent: r.recent.contains(&e.base),
+            recent: e.uid >= r.recent_from,
             modseq: e.modseq,
             internal_date: e.date,
             internal_date_zone: e.zone,
             size: e.size,
-        });
-        self.slots.push(Slot {
-            base: e.base.clone(),
-            file: r.files.get(&e.base).cloned(),
         });
         self.last_uid = e.uid;
     }
@@ -1508,13 +1533,10 @@ impl MaildirMailbox {
             let mut nf = ix.entries[k].flags.clone();
             if nf.apply(op, flags) {
                 nf = canonical(&nf, &ix.keywords);
-                let base = ix.entries[k].base.clone();
-                let Some(f) = r.files.get(&base) else {
-                    continue;
-                };
-                let (_, old_letters) = split_name(&f.name);
+                let e = &ix.entries[k];
+                let (base, old_letters) = split_name(&e.name);
                 let name = format!("{base}:2,{}", letters_for(&nf, &ix.keywords, old_letters));
-                let from = self.dir.join(f.sub.dir()).join(&f.name);
+                let from = self.dir.join(place(e.new).dir()).join(&e.name);
                 let to = self.dir.join("cur").join(&name);
                 if from != to {
                     match fs::rename(&from, &to) {
@@ -1530,15 +1552,9 @@ impl MaildirMailbox {
                 let e = &mut ix.entries[k];
                 e.flags = nf;
                 e.modseq = modseq;
+                e.name = name;
+                e.new = false;
                 dirty = true;
-                let file = DiskFile {
-                    sub: Sub::Cur,
-                    name,
-                };
-                if let Some(s) = self.slots.get_mut(i) {
-                    s.file = Some(file.clone());
-                }
-                r.files.insert(base, file);
             }
             let e = &ix.entries[k];
             if let Some(m) = self.view.get_mut(i) {
@@ -1559,23 +1575,18 @@ impl MaildirMailbox {
         Ok(missing)
     }
 
-    /// The path of message `index`, looking for it again if it was renamed.
-    fn locate(&mut self, index: usize) -> Result<PathBuf> {
-        let slot = self.slots.get(index).ok_or(StoreError::Expunged)?;
-        if let Some(f) = &slot.file {
-            let p = self.dir.join(f.sub.dir()).join(&f.name);
-            if fs::symlink_metadata(&p).is_ok() {
-                return Ok(p);
-            }
+    /// The path of message `index` as the state has it; with `force` (the
+    /// file was not there), after looking at the mailbox again.
+    fn locate(&mut self, index: usize, force: bool) -> Result<PathBuf> {
+        let uid = self.view.get(index).ok_or(StoreError::Expunged)?.uid;
+        if force || self.state.is_none() {
+            let (_lock, r) = self.lock_state(false, force)?;
+            self.mark_seen();
+            self.state = Some(r);
         }
-        let base = slot.base.clone();
-        let files = scan(&self.dir)?;
-        let f = files.get(&base).ok_or(StoreError::Expunged)?;
-        let p = self.dir.join(f.sub.dir()).join(&f.name);
-        if let Some(s) = self.slots.get_mut(index) {
-            s.file = Some(f.clone());
-        }
-        Ok(p)
+        let r = self.state.as_ref().ok_or(StoreError::Expunged)?;
+        let e = &r.index.entries[r.index.find(uid).ok_or(StoreError::Expunged)?];
+        Ok(self.dir.join(place(e.new).dir()).join(&e.name))
     }
 
     fn table_keywords(table: &[String]) -> Vec<String> {
@@ -1627,12 +1638,10 @@ impl Mailbox for MaildirMailbox {
         let mut flag_uids = Vec::new();
         let mut removed = Vec::new();
         let view = std::mem::take(&mut self.view);
-        let slots = std::mem::take(&mut self.slots);
-        for (pos, (mut m, mut s)) in view.into_iter().zip(slots).enumerate() {
+        for (pos, mut m) in view.into_iter().enumerate() {
             match r.index.find(m.uid) {
                 Some(k) => {
                     let e = &r.index.entries[k];
-                    s.file = r.files.get(&e.base).cloned();
                     if e.flags != m.flags {
                         m.flags = e.flags.clone();
                         flag_uids.push(m.uid);
@@ -1643,13 +1652,9 @@ impl Mailbox for MaildirMailbox {
                     removed.push(pos);
                     continue;
                 }
-                None => {
-                    s.file = None;
-                    self.held_back = true;
-                }
+                None => self.held_back = true,
             }
             self.view.push(m);
-            self.slots.push(s);
         }
         // Highest first: each number is then valid when it is sent.
         changes.expunged = removed
@@ -1687,16 +1692,12 @@ impl Mailbox for MaildirMailbox {
     }
 
     fn open_message(&mut self, index: usize) -> Result<Box<dyn MessageRead>> {
-        for _ in 0..2 {
-            let p = self.locate(index)?;
+        for attempt in 0..2 {
+            let p = self.locate(index, attempt > 0)?;
             match crate::store::open::read(&p) {
                 Ok(f) => return Ok(Box::new(super::MessageFile(f))),
-                // Renamed between locate and open: look again.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    if let Some(s) = self.slots.get_mut(index) {
-                        s.file = None;
-                    }
-                }
+                // Renamed by another program since: look again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(StoreError::Unreadable(format!("{}: {e}", p.display()))),
             }
         }
@@ -1756,20 +1757,18 @@ impl Mailbox for MaildirMailbox {
                         if !e.flags.has(flag::DELETED) {
                             continue;
                         }
-                        if let Some(f) = r.files.get(&e.base) {
-                            match fs::remove_file(self.dir.join(f.sub.dir()).join(&f.name)) {
-                                Ok(()) => {}
-                                // Renamed by another program (its flags may
-                                // have changed): look again before deciding.
-                                Err(e) if e.kind() == io::ErrorKind::NotFound && attempt == 0 => {
-                                    renamed = true;
-                                    continue;
-                                }
-                                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                                Err(e) => {
-                                    failed = Some(StoreError::Io(e));
-                                    break;
-                                }
+                        match fs::remove_file(self.dir.join(place(e.new).dir()).join(&e.name)) {
+                            Ok(()) => {}
+                            // Renamed by another program (its flags may have
+                            // changed): look again before deciding.
+                            Err(e) if e.kind() == io::ErrorKind::NotFound && attempt == 0 => {
+                                renamed = true;
+                                continue;
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                            Err(e) => {
+                                failed = Some(StoreError::Io(e));
+                                break;
                             }
                         }
                         gone_uids.insert(m.uid);
@@ -1780,14 +1779,6 @@ impl Mailbox for MaildirMailbox {
                 removed.push(i);
             }
             if !gone_uids.is_empty() {
-                for e in r
-                    .index
-                    .entries
-                    .iter()
-                    .filter(|e| gone_uids.contains(&e.uid))
-                {
-                    r.files.remove(&e.base);
-                }
                 r.index.entries.retain(|e| !gone_uids.contains(&e.uid));
                 r.index.bump();
                 let saved = File::open(self.dir.join("cur"))
@@ -1813,7 +1804,6 @@ impl Mailbox for MaildirMailbox {
         let mut seqs = Vec::with_capacity(removed.len());
         for &i in removed.iter().rev() {
             self.view.remove(i);
-            self.slots.remove(i);
             seqs.push(u32::try_from(i + 1).unwrap_or(u32::MAX));
         }
         Ok(seqs)
@@ -1826,10 +1816,13 @@ impl Mailbox for MaildirMailbox {
         let ddir = store.selectable(dest)?;
         let mut prepared = Vec::with_capacity(indexes.len());
         for &i in indexes {
-            let path = self.locate(i)?;
+            let path = self.locate(i, false)?;
             let m = self.view.get(i).ok_or(StoreError::Expunged)?;
-            let src_base = &self.slots[i].base;
-            let stored = size_field(src_base, 'S');
+            let file = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let stored = size_field(split_name(file).0, 'S');
             let mut base = unique_base();
             if let Some(s) = stored {
                 base.push_str(&format!(",S={s}"));

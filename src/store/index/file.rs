@@ -6,13 +6,14 @@
 //!          firstrecent u32, count u32, highestmodseq u64, log id u64,
 //!          keyword-section length u32, position-section length u32,
 //!          name-section length u32, 12 zero octets
-//! records  count x 48 octets, UID order: uid u32, system flags u8, 0 u8,
+//! records  count x 48 octets, UID order: uid u32, system flags u8, place u8
+//!          (1: the file is in new/, 0: in cur/),
 //!          name length u16, zone (minutes east) i32, name offset u32,
 //!          modseq u64, CRLF size u64, internal date i64,
 //!          keyword-position offset u32 (in u16 units), count u16, 0 u16
 //! keywords per table slot: length u16, the keyword ("" = unused slot)
 //! positions u16 keyword-table positions, the records' lists one after another
-//! names    the Maildir base names, one after another
+//! names    the Maildir file names, one after another
 //! trailer  FNV-1a 64 of every octet before it
 //! ```
 //!
@@ -71,8 +72,8 @@ pub(super) fn encode(ix: &Index, log_id: u64) -> Result<Vec<u8>> {
         }
         records.extend_from_slice(&e.uid.to_le_bytes());
         records.push(e.flags.system);
-        records.push(0);
-        records.extend_from_slice(&u16_of(e.base.len())?.to_le_bytes());
+        records.push(u8::from(e.new));
+        records.extend_from_slice(&u16_of(e.name.len())?.to_le_bytes());
         records.extend_from_slice(&e.zone.to_le_bytes());
         records.extend_from_slice(&u32_of(names.len())?.to_le_bytes());
         records.extend_from_slice(&e.modseq.to_le_bytes());
@@ -81,7 +82,7 @@ pub(super) fn encode(ix: &Index, log_id: u64) -> Result<Vec<u8>> {
         records.extend_from_slice(&kw_off.to_le_bytes());
         records.extend_from_slice(&u16_of(kws.len())?.to_le_bytes());
         records.extend_from_slice(&[0, 0]);
-        names.extend_from_slice(e.base.as_bytes());
+        names.extend_from_slice(e.name.as_bytes());
     }
     let mut keywords = Vec::new();
     for k in &ix.keywords {
@@ -174,7 +175,7 @@ pub(super) fn check_entry(ix: &Index, e: &Entry) -> std::result::Result<(), &'st
         || e.uid >= ix.uid_next
         || e.modseq > ix.highest_modseq
         || e.zone.unsigned_abs() > 24 * 60
-        || !valid_base(&e.base)
+        || !valid_base(&e.name)
     {
         return Err("message record out of order or range");
     }
@@ -231,7 +232,10 @@ fn decode(buf: &[u8]) -> std::result::Result<(Index, u64), &'static str> {
         let mut c = Cursor::new(r);
         let uid = c.u32()?;
         let system = c.u8()?;
-        c.u8()?;
+        let place = c.u8()?;
+        if place > 1 {
+            return Err("bad place");
+        }
         let name_len = usize::from(c.u16()?);
         let zone = c.i32()?;
         let name_off = c.u32()? as usize;
@@ -260,7 +264,8 @@ fn decode(buf: &[u8]) -> std::result::Result<(Index, u64), &'static str> {
             date,
             zone,
             flags,
-            base: name.to_string(),
+            name: name.to_string(),
+            new: place == 1,
         };
         check_entry(&ix, &e)?;
         ix.entries.push(e);

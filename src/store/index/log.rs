@@ -8,9 +8,10 @@
 //! record  0x52 0x4c, kind u8, payload length u32, payload,
 //!         FNV-1a 64 of every octet of the record before it
 //!   1 append   uid u32, modseq u64, size u64, date i64, zone i32,
-//!              system flags u8, keyword count u16, positions u16..., name
-//!              length u16, name
-//!   2 flags    uid u32, modseq u64, system flags u8, count u16, positions
+//!              system flags u8, place u8 (1: new/), keyword count u16,
+//!              positions u16..., name length u16, name
+//!   2 flags    uid u32, modseq u64, system flags u8, place u8, count u16,
+//!              positions, name length u16, name (the file as renamed)
 //!   3 expunge  uid u32, modseq u64
 //!   4 keyword  table position u16, length u16, keyword
 //!   5 state    uidnext u32, firstrecent u32, highestmodseq u64 (ends
@@ -29,7 +30,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::file::{check_entry, check_header, Cursor};
-use super::{valid_keyword, Entry, Index};
+use super::{valid_base, valid_keyword, Entry, Index};
 use crate::limits::{INDEX_FILE_MAX, KEYWORDS_MAX};
 use crate::store::{ModSeq, Result, StoreError, Uid};
 
@@ -41,7 +42,7 @@ const RECORD_MAGIC: [u8; 2] = [0x52, 0x4c];
 const FRAME: usize = 2 + 1 + 4 + 8;
 /// The smallest append record: a torn tail of n octets can have handed
 /// out at most n / this many UIDs.
-const MIN_APPEND: usize = FRAME + 4 + 8 + 8 + 8 + 4 + 1 + 2 + 2 + 1;
+const MIN_APPEND: usize = FRAME + 4 + 8 + 8 + 8 + 4 + 1 + 1 + 2 + 2 + 1;
 /// No record we write is longer (a name, 256 keyword positions).
 const PAYLOAD_MAX: usize = 4096;
 
@@ -49,7 +50,16 @@ const PAYLOAD_MAX: usize = 4096;
 pub enum Record {
     /// A new message and its keywords' table positions.
     Append(Entry, Vec<u16>),
-    Flags(Uid, ModSeq, u8, Vec<u16>),
+    /// New flags of a message, and its file's name and place after the
+    /// rename that set them.
+    Flags {
+        uid: Uid,
+        modseq: ModSeq,
+        system: u8,
+        keywords: Vec<u16>,
+        new: bool,
+        name: String,
+    },
     Expunge(Uid, ModSeq),
     Keyword(u16, String),
     State {
@@ -120,16 +130,27 @@ fn encode(r: &Record) -> Vec<u8> {
             p.extend_from_slice(&e.date.to_le_bytes());
             p.extend_from_slice(&e.zone.to_le_bytes());
             p.push(e.flags.system);
+            p.push(u8::from(e.new));
             kws(&mut p, k);
-            p.extend_from_slice(&(e.base.len() as u16).to_le_bytes());
-            p.extend_from_slice(e.base.as_bytes());
+            p.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+            p.extend_from_slice(e.name.as_bytes());
             1
         }
-        Record::Flags(uid, modseq, system, k) => {
+        Record::Flags {
+            uid,
+            modseq,
+            system,
+            keywords,
+            new,
+            name,
+        } => {
             p.extend_from_slice(&uid.to_le_bytes());
             p.extend_from_slice(&modseq.to_le_bytes());
             p.push(*system);
-            kws(&mut p, k);
+            p.push(u8::from(*new));
+            kws(&mut p, keywords);
+            p.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            p.extend_from_slice(name.as_bytes());
             2
         }
         Record::Expunge(uid, modseq) => {
@@ -185,6 +206,18 @@ fn decode(data: &[u8]) -> std::result::Result<(Record, usize), &'static str> {
         let n = usize::from(c.u16()?);
         (0..n).map(|_| c.u16()).collect()
     };
+    let place = |c: &mut Cursor| -> std::result::Result<bool, &'static str> {
+        match c.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err("bad place"),
+        }
+    };
+    let name = |c: &mut Cursor| -> std::result::Result<String, &'static str> {
+        let n = usize::from(c.u16()?);
+        let s = std::str::from_utf8(c.take(n)?).map_err(|_| "bad name")?;
+        Ok(s.to_string())
+    };
     let r = match kind {
         1 => {
             let uid = c.u32()?;
@@ -193,9 +226,8 @@ fn decode(data: &[u8]) -> std::result::Result<(Record, usize), &'static str> {
             let date = c.i64()?;
             let zone = c.i32()?;
             let system = c.u8()?;
+            let new = place(&mut c)?;
             let k = kws(&mut c)?;
-            let n = usize::from(c.u16()?);
-            let base = std::str::from_utf8(c.take(n)?).map_err(|_| "bad name")?;
             let flags = crate::store::Flags {
                 system,
                 keywords: Vec::new(),
@@ -207,11 +239,19 @@ fn decode(data: &[u8]) -> std::result::Result<(Record, usize), &'static str> {
                 date,
                 zone,
                 flags,
-                base: base.to_string(),
+                name: name(&mut c)?,
+                new,
             };
             Record::Append(e, k)
         }
-        2 => Record::Flags(c.u32()?, c.u64()?, c.u8()?, kws(&mut c)?),
+        2 => Record::Flags {
+            uid: c.u32()?,
+            modseq: c.u64()?,
+            system: c.u8()?,
+            new: place(&mut c)?,
+            keywords: kws(&mut c)?,
+            name: name(&mut c)?,
+        },
         3 => Record::Expunge(c.u32()?, c.u64()?),
         4 => {
             let pos = c.u16()?;
@@ -243,11 +283,24 @@ fn apply(ix: &mut Index, r: Record) -> std::result::Result<(), &'static str> {
             check_entry(ix, &e)?;
             ix.entries.push(e);
         }
-        Record::Flags(uid, modseq, system, kws) => {
-            let flags = ix.flags_of(system, &kws).ok_or("bad flags")?;
+        Record::Flags {
+            uid,
+            modseq,
+            system,
+            keywords,
+            new,
+            name,
+        } => {
+            let flags = ix.flags_of(system, &keywords).ok_or("bad flags")?;
             let k = ix.find(uid).ok_or("flags of a message not in the index")?;
-            ix.entries[k].flags = flags;
-            ix.entries[k].modseq = modseq;
+            if !valid_base(&name) {
+                return Err("bad name");
+            }
+            let e = &mut ix.entries[k];
+            e.flags = flags;
+            e.modseq = modseq;
+            e.new = new;
+            e.name = name;
             ix.highest_modseq = ix.highest_modseq.max(modseq);
         }
         Record::Expunge(uid, modseq) => {

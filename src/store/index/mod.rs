@@ -1,6 +1,6 @@
 //! The per-mailbox index (DESIGN.md 4): UIDVALIDITY, UIDNEXT,
 //! HIGHESTMODSEQ and, per message, its UID, modseq, CRLF size, INTERNALDATE,
-//! flags and the backend's locator (the Maildir base name).
+//! flags and the backend's locator (the Maildir file name as last seen).
 //!
 //! On disk it is two files in the mailbox directory, both written only
 //! under the mailbox lock (`LOCK_FILE`):
@@ -53,8 +53,17 @@ pub struct Entry {
     pub date: i64,
     pub zone: i32,
     pub flags: Flags,
-    /// The file name up to its `:`.
-    pub base: String,
+    /// The file's name as last seen (base name, then `:2,` and flags).
+    pub name: String,
+    /// The file was in new/ (else cur/).
+    pub new: bool,
+}
+
+impl Entry {
+    /// The file name up to its `:`: what stays when flags change.
+    pub fn base(&self) -> &str {
+        self.name.split(':').next().unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,7 +215,14 @@ impl Index {
         for e in self.entries.iter().filter(|e| e.modseq > s.highest_modseq) {
             let kws = self.positions(&e.flags);
             if s.uids.binary_search(&e.uid).is_ok() {
-                out.push(log::Record::Flags(e.uid, e.modseq, e.flags.system, kws));
+                out.push(log::Record::Flags {
+                    uid: e.uid,
+                    modseq: e.modseq,
+                    system: e.flags.system,
+                    keywords: kws,
+                    new: e.new,
+                    name: e.name.clone(),
+                });
             } else {
                 out.push(log::Record::Append(e.clone(), kws));
             }
@@ -331,7 +347,7 @@ pub fn valid_keyword(k: &str) -> bool {
             .all(|b| b > 0x20 && b < 0x7f && !b"(){%*\"\\]".contains(&b))
 }
 
-/// A base name we can keep in the index: one token of printable ASCII.
+/// A file name we can keep in the index: one token of printable ASCII.
 pub fn valid_base(b: &str) -> bool {
     !b.is_empty() && b.len() <= 255 && b.bytes().all(|c| c > 0x20 && c < 0x7f && c != b'/')
 }

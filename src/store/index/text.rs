@@ -77,7 +77,7 @@ pub(super) fn serialize(ix: &Index) -> Vec<u8> {
         let _ = writeln!(
             s,
             "{} {} {} {} {} {} {} {}",
-            e.uid, e.modseq, e.size, e.date, e.zone, sys, kws, e.base
+            e.uid, e.modseq, e.size, e.date, e.zone, sys, kws, e.name
         );
     }
     let sum = fnv1a(s.as_bytes());
@@ -204,7 +204,9 @@ fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
             date,
             zone,
             flags,
-            base: base.to_string(),
+            // The name up to its flags: the first scan finds the rest.
+            name: base.to_string(),
+            new: false,
         });
     }
     if lines.next().is_some() {
