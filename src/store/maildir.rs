@@ -393,6 +393,57 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
     let table_changed = merge_keyword_file(&mut ix, dir)?;
     changed |= table_changed;
 
+    // Nothing to read when new/ and cur/ have not changed since a scan
+    // that saw them settled (and nothing in new/ is to be moved to cur/).
+    let quick = !table_changed
+        && ix.scanned[0] != 0
+        && dir_times(dir) == ix.scanned
+        && !(take_recent && ix.entries.iter().any(|e| e.new));
+    if !quick {
+        changed |= reconcile(dir, &mut ix, &imported, table_changed, take_recent)?;
+    }
+    // RFC 3501 2.3.2: every message added since the last read-write look is
+    // \Recent to this session alone: it raises firstrecent under the lock.
+    // Delivered by an MTA, APPENDed or COPYed, with flags or without.
+    let recent_from = ix.first_recent;
+    if take_recent && ix.first_recent != ix.uid_next {
+        ix.first_recent = ix.uid_next;
+        changed = true;
+    }
+    if changed {
+        snapshot = Some(ix.save(dir, snapshot.as_ref())?);
+    }
+    Ok(Refreshed {
+        took_recent: take_recent,
+        snapshot,
+        index: ix,
+        recent_from,
+    })
+}
+
+/// Times of new/ and cur/ (ns since the epoch; 0 when unknown), as
+/// `Index::scanned` keeps them.
+fn dir_times(dir: &Path) -> [i64; 2] {
+    ["new", "cur"].map(|d| {
+        fs::metadata(dir.join(d))
+            .map(|m| m.mtime() * 1_000_000_000 + m.mtime_nsec())
+            .unwrap_or(0)
+    })
+}
+
+/// Reads new/ and cur/ whole and makes `ix` say what they hold: renamed
+/// files (flags changed by other programs), removed ones, new ones (with
+/// `imported` UIDs first). With `take_recent`, new/ is moved to cur/ first.
+/// Records the directories' times for the next open when they had stood
+/// for a settling time. Returns whether `ix` changed.
+fn reconcile(
+    dir: &Path,
+    ix: &mut Index,
+    imported: &HashMap<String, Uid>,
+    table_changed: bool,
+    take_recent: bool,
+) -> Result<bool> {
+    let mut changed = false;
     if take_recent {
         for entry in fs::read_dir(dir.join("new"))? {
             let Ok(name) = entry?.file_name().into_string() else {
@@ -419,6 +470,11 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
         }
     }
 
+    // Taken before the scan: a change while we read makes them differ.
+    let times = dir_times(dir);
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
     let mut seen = vec![false; ix.entries.len()];
     let mut moved: Vec<(usize, String, bool)> = Vec::new();
     let mut fresh: HashMap<String, (String, bool)> = HashMap::default();
@@ -554,23 +610,16 @@ fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
         });
         changed = true;
     }
-    // RFC 3501 2.3.2: every message added since the last read-write look is
-    // \Recent to this session alone: it raises firstrecent under the lock.
-    // Delivered by an MTA, APPENDed or COPYed, with flags or without.
-    let recent_from = ix.first_recent;
-    if take_recent && ix.first_recent != ix.uid_next {
-        ix.first_recent = ix.uid_next;
+    let settle = i64::try_from(crate::limits::MAILDIR_STAMP_SETTLE.as_nanos()).unwrap_or(i64::MAX);
+    let settled = times
+        .iter()
+        .all(|&t| t != 0 && t.saturating_add(settle) < started);
+    let record = if settled { times } else { [0, 0] };
+    if ix.scanned != record {
+        ix.scanned = record;
         changed = true;
     }
-    if changed {
-        snapshot = Some(ix.save(dir, snapshot.as_ref())?);
-    }
-    Ok(Refreshed {
-        took_recent: take_recent,
-        snapshot,
-        index: ix,
-        recent_from,
-    })
+    Ok(changed)
 }
 
 /// What a `dovecot-uidlist` says.
@@ -2000,6 +2049,36 @@ mod tests {
         let c = s.open("INBOX", true).expect("c");
         let got: Vec<u8> = c.messages().iter().map(|m| m.flags.system).collect();
         assert_eq!(got, vec![0, 0, flag::DRAFT]);
+    }
+
+    /// An open reads new/ and cur/ only when their times differ from
+    /// those of the last scan that saw them settled.
+    #[test]
+    fn open_skips_the_scan_while_the_directories_are_unchanged() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        append(&mut s, "INBOX", "a\n", seen());
+        append(&mut s, "INBOX", "b\n", seen());
+        let past = SystemTime::now() - Duration::from_secs(60);
+        let set = |d: &str, t: SystemTime| {
+            File::open(root.join(d))
+                .and_then(|f| f.set_modified(t))
+                .expect("utime");
+        };
+        set("new", past);
+        set("cur", past);
+        assert_eq!(s.open("INBOX", false).expect("open").messages().len(), 2);
+        // A file slipped in without changing the times: not seen, so the
+        // directories were not read.
+        fs::write(root.join("cur/3000.M1P1.host:2,S"), "c\n").expect("write");
+        set("cur", past);
+        assert_eq!(s.open("INBOX", false).expect("open").messages().len(), 2);
+        // Any change of the times: read again.
+        set("cur", past + Duration::from_secs(1));
+        assert_eq!(s.open("INBOX", false).expect("open").messages().len(), 3);
+        fs::write(root.join("tmp/x"), "d\n").expect("write");
+        fs::rename(root.join("tmp/x"), root.join("new/4000.M1P1.host")).expect("rename");
+        assert_eq!(s.open("INBOX", false).expect("open").messages().len(), 4);
     }
 
     /// APPEND reads the index without scanning the mailbox: a message an

@@ -2,10 +2,11 @@
 //! its log. Little-endian, checksummed as a whole:
 //!
 //! ```text
-//! header   64 octets: magic "mlaidx\0\x01", uidvalidity u32, uidnext u32,
+//! header   80 octets: magic "mlaidx\0\x02", uidvalidity u32, uidnext u32,
 //!          firstrecent u32, count u32, highestmodseq u64, log id u64,
 //!          keyword-section length u32, position-section length u32,
-//!          name-section length u32, 12 zero octets
+//!          name-section length u32, new/ and cur/ times at the last full
+//!          scan i64 x 2 (`Index::scanned`), 12 zero octets
 //! records  count x 48 octets, UID order: uid u32, system flags u8, place u8
 //!          (1: the file is in new/, 0: in cur/),
 //!          name length u16, zone (minutes east) i32, name offset u32,
@@ -27,8 +28,8 @@ use crate::limits::{KEYWORDS_MAX, MESSAGES_MAX};
 use crate::store::{Result, StoreError};
 
 pub const INDEX_FILE: &str = "mailaccess.index";
-const MAGIC: &[u8; 8] = b"mlaidx\0\x01";
-const HEADER: usize = 64;
+const MAGIC: &[u8; 8] = b"mlaidx\0\x02";
+const HEADER: usize = 80;
 const RECORD: usize = 48;
 const TRAILER: usize = 8;
 
@@ -102,6 +103,9 @@ pub(super) fn encode(ix: &Index, log_id: u64) -> Result<Vec<u8>> {
     out.extend_from_slice(&u32_of(keywords.len())?.to_le_bytes());
     out.extend_from_slice(&u32_of(positions.len())?.to_le_bytes());
     out.extend_from_slice(&u32_of(names.len())?.to_le_bytes());
+    for t in ix.scanned {
+        out.extend_from_slice(&t.to_le_bytes());
+    }
     out.resize(HEADER, 0);
     out.extend_from_slice(&records);
     out.extend_from_slice(&keywords);
@@ -203,6 +207,7 @@ fn decode(buf: &[u8]) -> std::result::Result<(Index, u64), &'static str> {
     let kw_len = h.u32()? as usize;
     let pos_len = h.u32()? as usize;
     let names_len = h.u32()? as usize;
+    ix.scanned = [h.i64()?, h.i64()?];
     check_header(&ix)?;
     if count > MESSAGES_MAX {
         return Err("too many messages");

@@ -14,8 +14,8 @@
 //!              positions, name length u16, name (the file as renamed)
 //!   3 expunge  uid u32, modseq u64
 //!   4 keyword  table position u16, length u16, keyword
-//!   5 state    uidnext u32, firstrecent u32, highestmodseq u64 (ends
-//!              every commit)
+//!   5 state    uidnext u32, firstrecent u32, highestmodseq u64, new/ and
+//!              cur/ times of the last full scan i64 x 2 (ends every commit)
 //! ```
 //!
 //! A log whose header is not the main file's (a fold cut short) is ignored:
@@ -66,6 +66,7 @@ pub enum Record {
         uid_next: Uid,
         first_recent: Uid,
         highest_modseq: ModSeq,
+        scanned: [i64; 2],
     },
 }
 
@@ -168,10 +169,14 @@ fn encode(r: &Record) -> Vec<u8> {
             uid_next,
             first_recent,
             highest_modseq,
+            scanned,
         } => {
             p.extend_from_slice(&uid_next.to_le_bytes());
             p.extend_from_slice(&first_recent.to_le_bytes());
             p.extend_from_slice(&highest_modseq.to_le_bytes());
+            for t in scanned {
+                p.extend_from_slice(&t.to_le_bytes());
+            }
             5
         }
     };
@@ -263,6 +268,7 @@ fn decode(data: &[u8]) -> std::result::Result<(Record, usize), &'static str> {
             uid_next: c.u32()?,
             first_recent: c.u32()?,
             highest_modseq: c.u64()?,
+            scanned: [c.i64()?, c.i64()?],
         },
         _ => return Err("unknown record"),
     };
@@ -327,12 +333,14 @@ fn apply(ix: &mut Index, r: Record) -> std::result::Result<(), &'static str> {
             uid_next,
             first_recent,
             highest_modseq,
+            scanned,
         } => {
             if uid_next < ix.uid_next || highest_modseq < ix.highest_modseq {
                 return Err("counters went back");
             }
             ix.uid_next = uid_next;
             ix.first_recent = first_recent;
+            ix.scanned = scanned;
             ix.highest_modseq = highest_modseq;
             check_header(ix)?;
         }

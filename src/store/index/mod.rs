@@ -75,6 +75,11 @@ pub struct Index {
     /// been seen by any read-write session yet. The session that raises it
     /// (under the mailbox lock) owns their `\Recent`, as in Dovecot.
     pub first_recent: Uid,
+    /// Modification times (ns since the epoch) of new/ and cur/ when they
+    /// were last read whole, if they had then stood for a settling time
+    /// (0: unknown). The same times at the next open mean that the
+    /// directories hold what the index says, and they are not read.
+    pub scanned: [i64; 2],
     /// Keyword table; position i < 26 is Maildir letter `a` + i. Empty
     /// strings are unused slots.
     pub keywords: Vec<String>,
@@ -89,6 +94,7 @@ impl Index {
             uid_next: 1,
             highest_modseq: 1,
             first_recent: 1,
+            scanned: [0, 0],
             keywords: Vec::new(),
             entries: Vec::new(),
         }
@@ -230,11 +236,13 @@ impl Index {
         if !out.is_empty()
             || self.uid_next != s.uid_next
             || self.first_recent != s.first_recent
+            || self.scanned != s.scanned
             || self.highest_modseq != s.highest_modseq
         {
             out.push(log::Record::State {
                 uid_next: self.uid_next,
                 first_recent: self.first_recent,
+                scanned: self.scanned,
                 highest_modseq: self.highest_modseq,
             });
         }
@@ -307,6 +315,7 @@ pub struct Snapshot {
     uid_validity: u32,
     uid_next: Uid,
     first_recent: Uid,
+    scanned: [i64; 2],
     highest_modseq: ModSeq,
     keywords: Vec<String>,
     uids: Vec<Uid>,
@@ -321,6 +330,7 @@ impl Snapshot {
             uid_validity: ix.uid_validity,
             uid_next: ix.uid_next,
             first_recent: ix.first_recent,
+            scanned: ix.scanned,
             highest_modseq: ix.highest_modseq,
             keywords: ix.keywords.clone(),
             uids: ix.entries.iter().map(|e| e.uid).collect(),

@@ -278,6 +278,7 @@ fn every_log_record_round_trips() {
             uid_next: 9,
             first_recent: 3,
             highest_modseq: 11,
+            scanned: [5, -1],
         },
     ];
     for r in records {

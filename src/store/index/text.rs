@@ -217,6 +217,7 @@ fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
         uid_next,
         highest_modseq,
         first_recent,
+        scanned: [0, 0],
         keywords,
         entries,
     })
