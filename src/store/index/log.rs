@@ -99,8 +99,17 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// Writes an empty log for `id` beside the real one (fsynced); `install`
 /// puts it in place.
 pub fn create(dir: &Path, id: u64) -> Result<PathBuf> {
+    // What a fold killed midway left (ours or another process's: we hold
+    // the lock, so no other fold is running).
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(super::INDEX_FILE) && (name.ends_with(".new") || name.ends_with(".tmp"))
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     let tmp = dir.join(format!("{LOG_FILE}.{}.new", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
     let f = crate::store::open::regular(
         &tmp,
         OpenOptions::new().write(true).create_new(true).mode(0o600),
