@@ -163,6 +163,7 @@ le!(i64, i64);
 /// log replay keeps.
 pub(super) fn check_header(ix: &Index) -> std::result::Result<(), &'static str> {
     if ix.uid_validity == 0
+        || !modseq_ok(ix.highest_modseq)
         || ix.uid_next == 0
         || ix.first_recent == 0
         || ix.first_recent > ix.uid_next
@@ -170,6 +171,12 @@ pub(super) fn check_header(ix: &Index) -> std::result::Result<(), &'static str> 
         return Err("bad header values");
     }
     Ok(())
+}
+
+/// RFC 7162: modseqs are 63-bit; room is left to count up from any we
+/// accept.
+pub(super) fn modseq_ok(m: u64) -> bool {
+    m < 1 << 62
 }
 
 /// Checks one entry against the index it goes into (after the last one).
@@ -186,7 +193,7 @@ pub(super) fn check_entry(ix: &Index, e: &Entry) -> std::result::Result<(), &'st
     Ok(())
 }
 
-fn decode(buf: &[u8]) -> std::result::Result<(Index, u64), &'static str> {
+pub(super) fn decode(buf: &[u8]) -> std::result::Result<(Index, u64), &'static str> {
     if buf.len() < HEADER + TRAILER {
         return Err("truncated");
     }

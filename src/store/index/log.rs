@@ -290,6 +290,14 @@ fn decode(data: &[u8]) -> std::result::Result<(Record, usize), &'static str> {
 /// Applies one record to `ix`, checking it as the main file's reader
 /// checks the same values.
 fn apply(ix: &mut Index, r: Record) -> std::result::Result<(), &'static str> {
+    let modseq = match &r {
+        Record::Append(e, _) => e.modseq,
+        Record::Flags { modseq, .. } | Record::Expunge(_, modseq) => *modseq,
+        Record::Keyword(..) | Record::State { .. } => 0,
+    };
+    if !super::file::modseq_ok(modseq) {
+        return Err("modseq out of range");
+    }
     match r {
         Record::Append(mut e, kws) => {
             e.flags = ix.flags_of(e.flags.system, &kws).ok_or("bad flags")?;
@@ -379,6 +387,11 @@ pub fn replay(dir: &Path, id: u64, ix: &mut Index) -> Result<Option<Replayed>> {
     Read::by_ref(&mut f)
         .take(INDEX_FILE_MAX)
         .read_to_end(&mut buf)?;
+    replay_bytes(&buf, id, ix)
+}
+
+/// `replay` of a log's bytes.
+pub fn replay_bytes(buf: &[u8], id: u64, ix: &mut Index) -> Result<Option<Replayed>> {
     if buf.len() < HEADER_LEN as usize || buf[..HEADER_LEN as usize] != header(id)[..] {
         return Ok(None);
     }
@@ -404,7 +417,11 @@ pub fn replay(dir: &Path, id: u64, ix: &mut Index) -> Result<Option<Replayed>> {
                     .uid_next
                     .checked_add(most)
                     .ok_or_else(|| corrupt("UIDs exhausted"))?;
-                ix.highest_modseq += u64::from(most);
+                ix.highest_modseq = ix
+                    .highest_modseq
+                    .checked_add(u64::from(most))
+                    .filter(|&m| super::file::modseq_ok(m))
+                    .ok_or_else(|| corrupt("modseqs exhausted"))?;
                 return Ok(Some(Replayed {
                     end: pos as u64,
                     torn: true,

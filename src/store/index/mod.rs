@@ -279,6 +279,32 @@ impl Index {
     }
 }
 
+/// Reads `data` as each of the index's files in turn: the main file, a
+/// log (its id taken from its own header) over an empty index, and the
+/// first text format; for the fuzz target and the corpus test
+/// (`tests/index_corpus.rs`). Damage is refused, never a panic. Returns
+/// how many of the three readings accepted it.
+pub fn read_any(data: &[u8]) -> usize {
+    let mut accepted = 0;
+    if let Ok((ix, _)) = file::decode(data) {
+        accepted += 1;
+        let _ = file::encode(&ix, 1);
+    }
+    let id = data
+        .get(8..16)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes);
+    let mut ix = Index::new(1);
+    if let Ok(Some(_)) = log::replay_bytes(data, id, &mut ix) {
+        accepted += 1;
+        let _ = ix.delta(&Snapshot::of(&Index::new(1), id, 0, 0));
+    }
+    if text::parse(data).is_ok() {
+        accepted += 1;
+    }
+    accepted
+}
+
 /// Reads a whole index file of at most `INDEX_FILE_MAX` octets.
 /// `Ok(None)`: there is none. Anything but a regular file in its place is
 /// damage, rebuilt like any other.

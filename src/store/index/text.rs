@@ -94,7 +94,7 @@ pub(super) fn fnv1a(data: &[u8]) -> u64 {
     h
 }
 
-fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
+pub(super) fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
     let text = std::str::from_utf8(buf).map_err(|_| "not UTF-8")?;
     let body_end = text
         .trim_end_matches('\n')
