@@ -1,21 +1,23 @@
 //! The index's main file, `mailaccess.index`: the state as of the start of
-//! its log. Little-endian, checksummed as a whole:
+//! its log. Little-endian; every section has its own checksum, so that it
+//! is read as a stream (a few buffers, never the whole file):
 //!
 //! ```text
-//! header   80 octets: magic "mlaidx\0\x02", uidvalidity u32, uidnext u32,
+//! header   128 octets: magic "mlaidx\0\x03", uidvalidity u32, uidnext u32,
 //!          firstrecent u32, count u32, highestmodseq u64, log id u64,
 //!          keyword-section length u32, position-section length u32,
-//!          name-section length u32, new/ and cur/ times at the last full
-//!          scan i64 x 2 (`Index::scanned`), 12 zero octets
+//!          name-section length u32, 0 u32, new/ and cur/ times at the last
+//!          full scan i64 x 2 (`Index::scanned`), FNV-1a 64 of each of the
+//!          four sections below, 16 zero octets, FNV-1a 64 of the 120
+//!          octets before it
 //! records  count x 48 octets, UID order: uid u32, system flags u8, place u8
-//!          (1: the file is in new/, 0: in cur/),
-//!          name length u16, zone (minutes east) i32, name offset u32,
-//!          modseq u64, CRLF size u64, internal date i64,
-//!          keyword-position offset u32 (in u16 units), count u16, 0 u16
+//!          (1: the file is in new/, 0: in cur/), name length u16, zone
+//!          (minutes east) i32, name offset u32, modseq u64, CRLF size u64,
+//!          internal date i64, keyword-position offset u32 (in u16 units),
+//!          count u16, 0 u16
 //! keywords per table slot: length u16, the keyword ("" = unused slot)
-//! positions u16 keyword-table positions, the records' lists one after another
-//! names    the Maildir file names, one after another
-//! trailer  FNV-1a 64 of every octet before it
+//! positions u16 keyword-table positions, the records' lists in record order
+//! names    the Maildir file names, in record order
 //! ```
 //!
 //! Fixed-size records keep a message's place computable, so that a later
@@ -24,14 +26,15 @@
 use std::path::Path;
 
 use super::{valid_base, valid_keyword, Entry, Index};
-use crate::limits::{KEYWORDS_MAX, MESSAGES_MAX};
+use crate::limits::{INDEX_FILE_MAX, KEYWORDS_MAX, MESSAGES_MAX};
 use crate::store::{Result, StoreError};
 
 pub const INDEX_FILE: &str = "mailaccess.index";
-const MAGIC: &[u8; 8] = b"mlaidx\0\x02";
-const HEADER: usize = 80;
+const MAGIC: &[u8; 8] = b"mlaidx\0\x03";
+const HEADER: usize = 128;
 const RECORD: usize = 48;
-const TRAILER: usize = 8;
+/// Where the header's own checksum is.
+const HEADER_SUM: usize = HEADER - 8;
 
 /// Writes `ix` as the main file (new file, fsync, rename, fsync the
 /// directory); returns its length.
@@ -44,14 +47,126 @@ pub fn write(dir: &Path, ix: &Index, log_id: u64) -> Result<u64> {
 /// Reads and checks the main file: the index, its log's id and the file's
 /// length. `Ok(None)`: there is none.
 pub fn read(dir: &Path) -> Result<Option<(Index, u64, u64)>> {
-    let Some(buf) = super::read_file(&dir.join(INDEX_FILE))? else {
-        return Ok(None);
+    let f = match crate::store::open::read(&dir.join(INDEX_FILE)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // A FIFO or a link in its place: damage, rebuilt like any other.
+        Err(e) if crate::store::open::is_not_regular(&e) => {
+            return Err(StoreError::Corrupt(format!("index: {e}")))
+        }
+        Err(e) => return Err(StoreError::Io(e)),
     };
-    let len = buf.len() as u64;
-    decode(&buf)
+    let len = f.metadata()?.len();
+    if len > INDEX_FILE_MAX {
+        return Err(StoreError::Corrupt("index file too large".into()));
+    }
+    decode(&f, len)
         .map(|(ix, id)| Some((ix, id, len)))
-        .map_err(|why| StoreError::Corrupt(format!("index: {why}")))
+        .map_err(|e| match e {
+            Bad::Io(e) => StoreError::Io(e),
+            Bad::Data(why) => StoreError::Corrupt(format!("index: {why}")),
+        })
 }
+
+/// Why a main file was not read.
+pub(super) enum Bad {
+    Io(std::io::Error),
+    Data(&'static str),
+}
+
+impl From<&'static str> for Bad {
+    fn from(why: &'static str) -> Bad {
+        Bad::Data(why)
+    }
+}
+
+/// What the main file is read from: the file (pread) or, for the fuzz
+/// target, bytes.
+pub(super) trait At {
+    fn read_at(&self, buf: &mut [u8], off: u64) -> std::io::Result<usize>;
+}
+
+impl At for std::fs::File {
+    fn read_at(&self, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(self, buf, off)
+    }
+}
+
+impl At for [u8] {
+    fn read_at(&self, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+        let off = usize::try_from(off).unwrap_or(usize::MAX).min(self.len());
+        let n = buf.len().min(self.len() - off);
+        buf[..n].copy_from_slice(&self[off..off + n]);
+        Ok(n)
+    }
+}
+
+/// One section read front to back through a small buffer, its checksum
+/// kept as it goes.
+struct Stream<'a, A: At + ?Sized> {
+    src: &'a A,
+    /// File offset of `buf[0]`.
+    at: u64,
+    end: u64,
+    buf: Vec<u8>,
+    pos: usize,
+    sum: u64,
+}
+
+impl<'a, A: At + ?Sized> Stream<'a, A> {
+    fn new(src: &'a A, at: u64, len: u64) -> Stream<'a, A> {
+        Stream {
+            src,
+            at,
+            end: at + len,
+            buf: Vec::new(),
+            pos: 0,
+            sum: super::text::FNV_START,
+        }
+    }
+
+    /// The next `n` octets of the section.
+    fn take(&mut self, n: usize) -> std::result::Result<&[u8], Bad> {
+        if self.buf.len() - self.pos < n {
+            self.at += self.pos as u64;
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            let want = (STREAM_CHUNK.max(n) as u64).min(self.end - self.at) as usize;
+            let have = self.buf.len();
+            if want < n {
+                return Err(Bad::Data("truncated"));
+            }
+            self.buf.resize(want, 0);
+            let mut got = have;
+            while got < want {
+                match self.src.read_at(&mut self.buf[got..], self.at + got as u64) {
+                    Ok(0) => return Err(Bad::Data("truncated")),
+                    Ok(k) => got += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Bad::Io(e)),
+                }
+            }
+        }
+        let out = &self.buf[self.pos..self.pos + n];
+        self.sum = super::text::fnv1a_more(self.sum, out);
+        self.pos += n;
+        Ok(out)
+    }
+
+    /// Checks that the whole section was read and its checksum is `want`.
+    fn finish(&self, want: u64) -> std::result::Result<(), Bad> {
+        if self.at + self.pos as u64 != self.end {
+            return Err(Bad::Data("section longer than its records"));
+        }
+        if self.sum != want {
+            return Err(Bad::Data("checksum mismatch"));
+        }
+        Ok(())
+    }
+}
+
+/// Octets read from a section at a time.
+const STREAM_CHUNK: usize = 64 * 1024;
 
 fn u16_of(n: usize) -> Result<u16> {
     u16::try_from(n).map_err(|_| StoreError::Limit("index field too long"))
@@ -90,9 +205,8 @@ pub(super) fn encode(ix: &Index, log_id: u64) -> Result<Vec<u8>> {
         keywords.extend_from_slice(&u16_of(k.len())?.to_le_bytes());
         keywords.extend_from_slice(k.as_bytes());
     }
-    let mut out = Vec::with_capacity(
-        HEADER + records.len() + keywords.len() + positions.len() + names.len() + TRAILER,
-    );
+    let mut out =
+        Vec::with_capacity(HEADER + records.len() + keywords.len() + positions.len() + names.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&ix.uid_validity.to_le_bytes());
     out.extend_from_slice(&ix.uid_next.to_le_bytes());
@@ -103,16 +217,20 @@ pub(super) fn encode(ix: &Index, log_id: u64) -> Result<Vec<u8>> {
     out.extend_from_slice(&u32_of(keywords.len())?.to_le_bytes());
     out.extend_from_slice(&u32_of(positions.len())?.to_le_bytes());
     out.extend_from_slice(&u32_of(names.len())?.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
     for t in ix.scanned {
         out.extend_from_slice(&t.to_le_bytes());
     }
-    out.resize(HEADER, 0);
+    for section in [&records, &keywords, &positions, &names] {
+        out.extend_from_slice(&super::text::fnv1a(section).to_le_bytes());
+    }
+    out.resize(HEADER_SUM, 0);
+    let sum = super::text::fnv1a(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
     out.extend_from_slice(&records);
     out.extend_from_slice(&keywords);
     out.extend_from_slice(&positions);
     out.extend_from_slice(&names);
-    let sum = super::text::fnv1a(&out);
-    out.extend_from_slice(&sum.to_le_bytes());
     Ok(out)
 }
 
@@ -193,17 +311,20 @@ pub(super) fn check_entry(ix: &Index, e: &Entry) -> std::result::Result<(), &'st
     Ok(())
 }
 
-pub(super) fn decode(buf: &[u8]) -> std::result::Result<(Index, u64), &'static str> {
-    if buf.len() < HEADER + TRAILER {
-        return Err("truncated");
+/// Reads a main file of `len` octets from `src`: the index and its log's id.
+pub(super) fn decode<A: At + ?Sized>(src: &A, len: u64) -> std::result::Result<(Index, u64), Bad> {
+    let mut head = [0u8; HEADER];
+    if len < HEADER as u64 || src.read_at(&mut head, 0).map_err(Bad::Io)? != HEADER {
+        return Err(Bad::Data("truncated"));
     }
-    let (body, sum) = buf.split_at(buf.len() - TRAILER);
-    if u64::from_le_bytes(sum.try_into().map_err(|_| "truncated")?) != super::text::fnv1a(body) {
-        return Err("checksum mismatch");
-    }
-    let mut h = Cursor::new(&body[..HEADER]);
+    let mut h = Cursor::new(&head);
     if h.take(8)? != MAGIC {
-        return Err("unknown format");
+        return Err(Bad::Data("unknown format"));
+    }
+    if u64::from_le_bytes(head[HEADER_SUM..].try_into().map_err(|_| "truncated")?)
+        != super::text::fnv1a(&head[..HEADER_SUM])
+    {
+        return Err(Bad::Data("header checksum mismatch"));
     }
     let mut ix = Index::new(h.u32()?);
     ix.uid_next = h.u32()?;
@@ -211,42 +332,54 @@ pub(super) fn decode(buf: &[u8]) -> std::result::Result<(Index, u64), &'static s
     let count = h.u32()? as usize;
     ix.highest_modseq = h.u64()?;
     let log_id = h.u64()?;
-    let kw_len = h.u32()? as usize;
-    let pos_len = h.u32()? as usize;
-    let names_len = h.u32()? as usize;
+    let kw_len = u64::from(h.u32()?);
+    let pos_len = u64::from(h.u32()?);
+    let names_len = u64::from(h.u32()?);
+    h.u32()?;
     ix.scanned = [h.i64()?, h.i64()?];
+    let sums = [h.u64()?, h.u64()?, h.u64()?, h.u64()?];
     check_header(&ix)?;
     if count > MESSAGES_MAX {
-        return Err("too many messages");
+        return Err(Bad::Data("too many messages"));
     }
-    let mut rest = Cursor::new(&body[HEADER..]);
-    let records = rest.take(count.checked_mul(RECORD).ok_or("truncated")?)?;
-    let mut kw = Cursor::new(rest.take(kw_len)?);
-    let positions = rest.take(pos_len)?;
-    let names = rest.take(names_len)?;
-    if !rest.done() || pos_len % 2 != 0 {
-        return Err("section lengths do not add up");
+    let rec_len = (count * RECORD) as u64;
+    if HEADER as u64 + rec_len + kw_len + pos_len + names_len != len || pos_len % 2 != 0 {
+        return Err(Bad::Data("section lengths do not add up"));
     }
-    while !kw.done() {
+    let mut at = HEADER as u64;
+    let mut records = Stream::new(src, at, rec_len);
+    at += rec_len;
+    let mut kw = Stream::new(src, at, kw_len);
+    at += kw_len;
+    let mut positions = Stream::new(src, at, pos_len);
+    at += pos_len;
+    let mut names = Stream::new(src, at, names_len);
+    let mut kw_read = 0;
+    while kw_read < kw_len {
         if ix.keywords.len() >= KEYWORDS_MAX {
-            return Err("too many keywords");
+            return Err(Bad::Data("too many keywords"));
         }
-        let n = usize::from(kw.u16()?);
+        let n = usize::from(u16::from_le_bytes(
+            kw.take(2)?.try_into().map_err(|_| "truncated")?,
+        ));
         let k = std::str::from_utf8(kw.take(n)?).map_err(|_| "bad keyword")?;
         if !k.is_empty() && !valid_keyword(k) {
-            return Err("bad keyword");
+            return Err(Bad::Data("bad keyword"));
         }
         ix.keywords.push(k.to_string());
+        kw_read += 2 + n as u64;
     }
+    kw.finish(sums[1])?;
     ix.entries.reserve_exact(count);
+    let (mut name_at, mut kw_at) = (0usize, 0usize);
     let mut kws = Vec::new();
-    for r in records.chunks_exact(RECORD) {
-        let mut c = Cursor::new(r);
+    for _ in 0..count {
+        let mut c = Cursor::new(records.take(RECORD)?);
         let uid = c.u32()?;
         let system = c.u8()?;
         let place = c.u8()?;
         if place > 1 {
-            return Err("bad place");
+            return Err(Bad::Data("bad place"));
         }
         let name_len = usize::from(c.u16()?);
         let zone = c.i32()?;
@@ -254,16 +387,18 @@ pub(super) fn decode(buf: &[u8]) -> std::result::Result<(Index, u64), &'static s
         let modseq = c.u64()?;
         let size = c.u64()?;
         let date = c.i64()?;
-        let kw_off = c.u32()? as usize * 2;
-        let kw_n = usize::from(c.u16()?) * 2;
-        let name = names
-            .get(name_off..name_off.checked_add(name_len).ok_or("bad name")?)
-            .ok_or("bad name")?;
-        let name = std::str::from_utf8(name).map_err(|_| "bad name")?;
-        let list = positions
-            .get(kw_off..kw_off.checked_add(kw_n).ok_or("bad keywords")?)
-            .ok_or("bad keywords")?;
+        let kw_off = c.u32()? as usize;
+        let kw_n = usize::from(c.u16()?);
+        // Names and keyword lists are in record order, one after another.
+        if name_off != name_at || kw_off != kw_at {
+            return Err(Bad::Data("records out of order"));
+        }
+        name_at += name_len;
+        kw_at += kw_n;
+        let name = std::str::from_utf8(names.take(name_len)?).map_err(|_| "bad name")?;
+        let name = name.to_string();
         kws.clear();
+        let list = positions.take(kw_n * 2)?;
         kws.extend(
             list.chunks_exact(2)
                 .map(|p| u16::from_le_bytes([p[0], p[1]])),
@@ -276,11 +411,14 @@ pub(super) fn decode(buf: &[u8]) -> std::result::Result<(Index, u64), &'static s
             date,
             zone,
             flags,
-            name: name.to_string(),
+            name,
             new: place == 1,
         };
         check_entry(&ix, &e)?;
         ix.entries.push(e);
     }
+    records.finish(sums[0])?;
+    positions.finish(sums[2])?;
+    names.finish(sums[3])?;
     Ok((ix, log_id))
 }

@@ -286,7 +286,7 @@ impl Index {
 /// how many of the three readings accepted it.
 pub fn read_any(data: &[u8]) -> usize {
     let mut accepted = 0;
-    if let Ok((ix, _)) = file::decode(data) {
+    if let Ok((ix, _)) = file::decode(data, data.len() as u64) {
         accepted += 1;
         let _ = file::encode(&ix, 1);
     }

@@ -85,8 +85,15 @@ pub(super) fn serialize(ix: &Index) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// FNV-1a 64's starting value.
+pub(super) const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
 pub(super) fn fnv1a(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_more(FNV_START, data)
+}
+
+/// FNV-1a 64 of more data after the octets that gave `h`.
+pub(super) fn fnv1a_more(mut h: u64, data: &[u8]) -> u64 {
     for &b in data {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
