@@ -1830,10 +1830,10 @@ impl Mailbox for MaildirMailbox {
             if !gone_uids.is_empty() {
                 r.index.entries.retain(|e| !gone_uids.contains(&e.uid));
                 r.index.bump();
-                let saved = File::open(self.dir.join("cur"))
-                    .and_then(|d| d.sync_all())
-                    .map_err(StoreError::Io)
-                    .and_then(|()| r.index.save(&self.dir, r.snapshot.as_ref()));
+                // The unlinks are not fsynced (as Dovecot does): a power
+                // failure may bring an expunged message back, under a new
+                // UID, never lose one.
+                let saved = r.index.save(&self.dir, r.snapshot.as_ref());
                 match saved {
                     Ok(snap) => r.snapshot = Some(snap),
                     Err(e) => failed = failed.or(Some(e)),

@@ -435,8 +435,12 @@ pub fn replay_bytes(buf: &[u8], id: u64, ix: &mut Index) -> Result<Option<Replay
     }))
 }
 
-/// Appends `records` at `at` (dropping a torn tail there) and fsyncs; the
-/// new end. `Ok(None)`: the log is not log `id` any more (removed by hand):
+/// Appends `records` at `at` (dropping a torn tail there); the new end.
+/// A commit that hands out UIDs or removes messages is fdatasynced before
+/// it returns (a client is told of it next); one of flag changes only is
+/// not: on Maildir the flags are in the file names, whose renames are not
+/// fsynced either (as Dovecot's `mail_fsync = optimized`), and the next
+/// scan takes them from the names. `Ok(None)`: the log is not log `id` any more (removed by hand):
 /// the caller writes a new main file instead.
 pub fn append(dir: &Path, id: u64, at: u64, records: &[Record]) -> Result<Option<u64>> {
     let f = match crate::store::open::regular(
@@ -470,7 +474,12 @@ pub fn append(dir: &Path, id: u64, at: u64, records: &[Record]) -> Result<Option
         f.set_len(at)?;
     }
     f.write_all_at(&buf, at)?;
-    f.sync_data()?;
+    if records
+        .iter()
+        .any(|r| matches!(r, Record::Append(..) | Record::Expunge(..)))
+    {
+        f.sync_data()?;
+    }
     Ok(Some(at + buf.len() as u64))
 }
 
