@@ -437,6 +437,13 @@ impl SequenceSet {
         out
     }
 
+    /// Whether `n` is in `ranges` (as `ranges` gives them: sorted, merged),
+    /// in O(log ranges).
+    pub fn in_ranges(ranges: &[RangeInclusive<u32>], n: u32) -> bool {
+        let i = ranges.partition_point(|r| *r.end() < n);
+        ranges.get(i).is_some_and(|r| r.contains(&n))
+    }
+
     /// Every number of the set within `1..=max`, ascending, each once.
     /// For UID sets prefer `contains` or `ranges`: `1:*` over a mailbox
     /// whose highest UID is large yields many numbers that are not in use.
@@ -444,7 +451,8 @@ impl SequenceSet {
         self.ranges(max).into_iter().flatten()
     }
 
-    /// Whether `n` is in the set, `*` being `max`.
+    /// Whether `n` is in the set, `*` being `max`. Looks at every range:
+    /// for many lookups, resolve once with `ranges` and use `in_ranges`.
     pub fn contains(&self, n: u32, max: u32) -> bool {
         n != 0
             && self.0.iter().any(|&(a, b)| {
@@ -670,6 +678,40 @@ mod tests {
             set(&[(Value(1), Value(u32::MAX))]).ranges(u32::MAX).len(),
             1
         );
+    }
+
+    /// `in_ranges` over `ranges` answers as `contains` for every number in
+    /// use, on random sets of many ranges (stars, reversed, overlapping).
+    #[test]
+    fn resolved_ranges_answer_as_contains() {
+        let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |m: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % m
+        };
+        for _ in 0..200 {
+            let max = 1 + next(300) as u32;
+            let v: Vec<(SeqNumber, SeqNumber)> = (0..next(40))
+                .map(|_| {
+                    let mut n = || match next(10) {
+                        0 => Star,
+                        _ => Value(1 + next(u64::from(max) + 20) as u32),
+                    };
+                    (n(), n())
+                })
+                .collect();
+            let s = set(&v);
+            let r = s.ranges(max);
+            for n in 1..=max {
+                assert_eq!(
+                    SequenceSet::in_ranges(&r, n),
+                    s.contains(n, max),
+                    "{v:?} {n}"
+                );
+            }
+        }
     }
 
     #[test]

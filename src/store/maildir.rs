@@ -357,10 +357,31 @@ fn lock_mailbox(dir: &Path) -> Result<Lock> {
 /// `\Recent` of every message added since the last read-write look is
 /// taken; `recent` reports them.
 fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
+    refresh_from(root, dir, take_recent, None)
+}
+
+/// `refresh`, starting from what this session knew (`prior`): the commits
+/// of other sessions since are read from the log, not the whole index
+/// (unless the log was folded meanwhile).
+fn refresh_from(
+    root: &Path,
+    dir: &Path,
+    take_recent: bool,
+    prior: Option<Refreshed>,
+) -> Result<Refreshed> {
     let mut changed = false;
     let mut imported: HashMap<String, Uid> = HashMap::default();
     let mut snapshot = None;
-    let mut ix = match Index::load(dir) {
+    let caught_up = prior.and_then(|p| {
+        let (mut ix, mut snap) = (p.index, p.snapshot?);
+        // Damage found on the way is found again, and handled, by a load.
+        matches!(ix.catch_up(dir, &mut snap), Ok(true)).then_some((ix, snap))
+    });
+    let loaded = match caught_up {
+        Some((ix, snap)) => Ok(Some((ix, Some(snap)))),
+        None => Index::load(dir),
+    };
+    let mut ix = match loaded {
         Ok(Some((ix, snap))) => {
             changed |= snap.is_none();
             snapshot = snap;
@@ -1529,10 +1550,10 @@ impl MaildirMailbox {
                 if !take_recent || r.took_recent || !unseen {
                     return Ok((lock, r));
                 }
+                self.state = Some(r);
             }
         }
-        self.state = None;
-        let r = refresh(&self.root, &self.dir, take_recent)?;
+        let r = refresh_from(&self.root, &self.dir, take_recent, self.state.take())?;
         if r.index.uid_validity != self.uid_validity {
             return Err(StoreError::Corrupt(
                 "UIDVALIDITY changed; the mailbox must be selected again".into(),
@@ -2081,6 +2102,124 @@ mod tests {
         assert_eq!(s.open("INBOX", false).expect("open").messages().len(), 4);
     }
 
+    /// A Maildir indexed by an earlier version (the text index, base
+    /// names only) keeps its UIDVALIDITY and every UID, and its flags
+    /// come from the file names.
+    #[test]
+    fn the_text_index_of_earlier_versions_is_converted() {
+        let (_t, s) = store();
+        let root = s.root().to_path_buf();
+        for (n, flags) in [(1, "S"), (2, "FS"), (3, "")] {
+            fs::write(
+                root.join(format!("cur/100{n}.M{n}P1.host,W=3:2,{flags}")),
+                "x\n",
+            )
+            .expect("write");
+        }
+        let text = "mailaccess-index 2\nuidvalidity 777\nuidnext 40\nhighestmodseq 9\n\
+firstrecent 40\nkeywords 0\nmessages 3\n\
+5 3 3 1000 0 S - 1001.M1P1.host,W=3\n\
+17 4 3 1000 0 - - 1002.M2P1.host,W=3\n\
+30 5 3 1000 0 - - 1003.M3P1.host,W=3\n";
+        let sum = {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for &b in text.as_bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            h
+        };
+        fs::write(
+            root.join(index::TEXT_INDEX_FILE),
+            format!("{text}end {sum:016x}\n"),
+        )
+        .expect("write");
+        let mut s = s;
+        let mb = s.open("INBOX", false).expect("open");
+        assert_eq!(mb.uid_validity(), 777);
+        let got: Vec<(Uid, u8)> = mb
+            .messages()
+            .iter()
+            .map(|m| (m.uid, m.flags.system))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(5, flag::SEEN), (17, flag::FLAGGED | flag::SEEN), (30, 0)]
+        );
+        assert!(!root.join(index::TEXT_INDEX_FILE).exists());
+        assert!(mb.highest_modseq() > 9);
+        drop(mb);
+        let again = s.open("INBOX", true).expect("open");
+        assert_eq!(again.uid_validity(), 777);
+        assert_eq!(again.messages()[2].uid, 30);
+    }
+
+    /// One session follows another's commits from the log, across the
+    /// folds that the other's many changes cause, and ends with the same
+    /// flags, UIDs and modseqs as a fresh open.
+    #[test]
+    fn a_session_follows_anothers_log_across_folds() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        for n in 0..50 {
+            append(&mut s, "INBOX", &format!("m{n}\n"), Flags::default());
+        }
+        let mut a = s.open("INBOX", false).expect("a");
+        let mut b = s.open("INBOX", false).expect("b");
+        let log_id =
+            |root: &Path| fs::read(root.join(index::LOG_FILE)).expect("log")[8..16].to_vec();
+        let first_log = log_id(&root);
+        let mut folds = 0;
+        let mut last_log = first_log.clone();
+        for i in 0..2000 {
+            let bit = if i % 3 == 0 {
+                flag::SEEN
+            } else {
+                flag::FLAGGED
+            };
+            let op = if (i / 50) % 2 == 0 {
+                FlagOp::Add
+            } else {
+                FlagOp::Remove
+            };
+            b.store(&[i % 50], op, &with(bit)).expect("b store");
+            let now = log_id(&root);
+            if now != last_log {
+                folds += 1;
+                last_log = now;
+            }
+            if i % 37 == 0 {
+                a.sync(true).expect("a sync");
+                let fa: Vec<(Uid, u8, ModSeq)> = a
+                    .messages()
+                    .iter()
+                    .map(|m| (m.uid, m.flags.system, m.modseq))
+                    .collect();
+                let fb: Vec<(Uid, u8, ModSeq)> = b
+                    .messages()
+                    .iter()
+                    .map(|m| (m.uid, m.flags.system, m.modseq))
+                    .collect();
+                assert_eq!(fa, fb, "after change {i}");
+            }
+        }
+        assert!(folds >= 2, "{folds} folds: the test proved little");
+        a.sync(true).expect("a sync");
+        let fresh = s.open("INBOX", true).expect("fresh");
+        let f: Vec<(Uid, u8, ModSeq)> = fresh
+            .messages()
+            .iter()
+            .map(|m| (m.uid, m.flags.system, m.modseq))
+            .collect();
+        let fa: Vec<(Uid, u8, ModSeq)> = a
+            .messages()
+            .iter()
+            .map(|m| (m.uid, m.flags.system, m.modseq))
+            .collect();
+        assert_eq!(fa, f);
+        assert_eq!(a.highest_modseq(), fresh.highest_modseq());
+    }
+
     /// APPEND reads the index without scanning the mailbox: a message an
     /// MTA delivered meanwhile still gets its own UID at the next look.
     #[test]
@@ -2120,9 +2259,15 @@ mod tests {
             .and_then(|f| f.set_modified(mtime))
             .expect("set mtime");
         assert!(mb.sync(true).expect("skipped sync").is_empty());
-        // A delivery changes new/'s time: the next sync scans and finds the
-        // damaged index (so it reads the index again).
+        // A delivery changes new/'s time: the next sync scans and finds it,
+        // reading only the log after what it knew (not the main file).
         deliver(&dir, "9.M9.x", "Subject: b\n\ny\n");
+        assert_eq!(mb.sync(true).expect("sync").exists, Some(2));
+        // A fresh open reads the main file, finds the damage and rebuilds
+        // under a new UIDVALIDITY; the session then learns of it.
+        let v = mb.uid_validity();
+        assert!(s.open("INBOX", true).expect("fresh").uid_validity() > v);
+        deliver(&dir, "10.M10.x", "Subject: c\n\nz\n");
         assert!(matches!(mb.sync(true), Err(StoreError::Corrupt(_))));
     }
 

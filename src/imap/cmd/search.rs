@@ -7,6 +7,7 @@
 //! content, and only as far as it needs: headers or the whole message.
 
 use std::io::Read;
+use std::ops::RangeInclusive;
 
 use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
 
@@ -45,8 +46,10 @@ enum Key {
     Keyword(String, bool),
     Recent(bool),
     New,
-    Seq(SequenceSet),
-    Uid(SequenceSet),
+    /// Resolved against the mailbox (`SequenceSet::ranges`), searched in
+    /// O(log ranges) per message.
+    Seq(Vec<RangeInclusive<u32>>),
+    Uid(Vec<RangeInclusive<u32>>),
     Size(bool, u64),
     Date(DateField, std::cmp::Ordering, NaiveDate),
     Header(String, String),
@@ -66,7 +69,14 @@ enum DateField {
     Sent,
 }
 
-fn compile(k: &SearchKey, charset: &str) -> Result<Key> {
+/// The largest sequence number and UID in use, for `*` and ranges.
+#[derive(Clone, Copy)]
+struct Max {
+    seq: u32,
+    uid: u32,
+}
+
+fn compile(k: &SearchKey, charset: &str, max: Max) -> Result<Key> {
     use std::cmp::Ordering::*;
     use SearchKey as S;
     let text = |b: &[u8]| -> Result<String> {
@@ -95,8 +105,8 @@ fn compile(k: &SearchKey, charset: &str) -> Result<Key> {
         S::Recent => Key::Recent(true),
         S::Old => Key::Recent(false),
         S::New => Key::New,
-        S::SequenceSet(s) => Key::Seq(s.clone()),
-        S::Uid(s) => Key::Uid(s.clone()),
+        S::SequenceSet(s) => Key::Seq(s.ranges(max.seq)),
+        S::Uid(s) => Key::Uid(s.ranges(max.uid)),
         S::Larger(n) => Key::Size(true, *n),
         S::Smaller(n) => Key::Size(false, *n),
         S::Before(d) => Key::Date(DateField::Internal, Less, *d),
@@ -113,14 +123,14 @@ fn compile(k: &SearchKey, charset: &str) -> Result<Key> {
         S::Header(f, s) => Key::Header(f.to_ascii_lowercase(), text(s)?),
         S::Body(s) => Key::Body(text(s)?),
         S::Text(s) => Key::Text(text(s)?),
-        S::Not(k) => Key::Not(Box::new(compile(k, charset)?)),
+        S::Not(k) => Key::Not(Box::new(compile(k, charset, max)?)),
         S::Or(a, b) => Key::Or(
-            Box::new(compile(a, charset)?),
-            Box::new(compile(b, charset)?),
+            Box::new(compile(a, charset, max)?),
+            Box::new(compile(b, charset, max)?),
         ),
         S::And(ks) => Key::And(
             ks.iter()
-                .map(|k| compile(k, charset))
+                .map(|k| compile(k, charset, max))
                 .collect::<Result<_>>()?,
         ),
     })
@@ -143,7 +153,6 @@ pub fn search(
     {
         return Err(badcharset());
     }
-    let key = compile(criteria, charset)?;
     let want = need(criteria);
     let out: &mut dyn std::io::Write = &mut *s.out;
     let State::Selected(sel) = &mut s.state else {
@@ -151,17 +160,17 @@ pub fn search(
     };
     let mailbox = sel.mailbox.as_mut();
     let count = mailbox.messages().len();
-    let max_uid = mailbox.messages().last().map(|m| m.uid).unwrap_or(0);
+    let max = Max {
+        seq: u32::try_from(count).unwrap_or(u32::MAX),
+        uid: mailbox.messages().last().map(|m| m.uid).unwrap_or(0),
+    };
+    let key = compile(criteria, charset, max)?;
     let mut found = Vec::new();
     let mut unreadable = 0usize;
     for i in 0..count {
         let m = mailbox.messages()[i].clone();
         let mut content = Content::new(want, m.size);
-        let ctx = Ctx {
-            seq: i as u32 + 1,
-            max_seq: count as u32,
-            max_uid,
-        };
+        let ctx = Ctx { seq: i as u32 + 1 };
         match matches(&key, &m, &ctx, &mut content, mailbox, i) {
             Ok(true) => found.push(if uid { m.uid } else { i as u32 + 1 }),
             Ok(false) => {}
@@ -193,8 +202,6 @@ pub fn search(
 
 struct Ctx {
     seq: u32,
-    max_seq: u32,
-    max_uid: u32,
 }
 
 /// A message's content, read and decoded at most once per message. A
@@ -269,8 +276,8 @@ fn matches(
         Key::Keyword(k, want) => m.flags.has_keyword(k) == *want,
         Key::Recent(want) => m.recent == *want,
         Key::New => m.recent && !m.flags.has(flag::SEEN),
-        Key::Seq(set) => set.contains(ctx.seq, ctx.max_seq),
-        Key::Uid(set) => set.contains(m.uid, ctx.max_uid),
+        Key::Seq(r) => SequenceSet::in_ranges(r, ctx.seq),
+        Key::Uid(r) => SequenceSet::in_ranges(r, m.uid),
         Key::Size(larger, n) => {
             if *larger {
                 m.size > *n

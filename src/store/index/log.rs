@@ -395,8 +395,13 @@ pub fn replay_bytes(buf: &[u8], id: u64, ix: &mut Index) -> Result<Option<Replay
     if buf.len() < HEADER_LEN as usize || buf[..HEADER_LEN as usize] != header(id)[..] {
         return Ok(None);
     }
+    replay_records(&buf[HEADER_LEN as usize..], HEADER_LEN, ix).map(Some)
+}
+
+/// Applies the records of `tail`, the log from offset `base` on.
+fn replay_records(buf: &[u8], base: u64, ix: &mut Index) -> Result<Replayed> {
     let corrupt = |why: &str| StoreError::Corrupt(format!("index log: {why}"));
-    let mut pos = HEADER_LEN as usize;
+    let mut pos = 0;
     while pos < buf.len() {
         match decode(&buf[pos..]) {
             Ok((r, n)) => {
@@ -422,17 +427,41 @@ pub fn replay_bytes(buf: &[u8], id: u64, ix: &mut Index) -> Result<Option<Replay
                     .checked_add(u64::from(most))
                     .filter(|&m| super::file::modseq_ok(m))
                     .ok_or_else(|| corrupt("modseqs exhausted"))?;
-                return Ok(Some(Replayed {
-                    end: pos as u64,
+                return Ok(Replayed {
+                    end: base + pos as u64,
                     torn: true,
-                }));
+                });
             }
         }
     }
-    Ok(Some(Replayed {
-        end: pos as u64,
+    Ok(Replayed {
+        end: base + pos as u64,
         torn: false,
-    }))
+    })
+}
+
+/// Applies what log `id` holds from offset `at` on (the commits other
+/// sessions made since this one read up to `at`). `Ok(None)`: the log is
+/// not that log any more (folded meanwhile) or is shorter: read the index
+/// again instead.
+pub fn tail(dir: &Path, id: u64, at: u64, ix: &mut Index) -> Result<Option<Replayed>> {
+    let f = match crate::store::open::read(&dir.join(LOG_FILE)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if crate::store::open::is_not_regular(&e) => return Ok(None),
+        Err(e) => return Err(StoreError::Io(e)),
+    };
+    let mut head = [0u8; HEADER_LEN as usize];
+    if f.read_exact_at(&mut head, 0).is_err() || head[..] != header(id)[..] {
+        return Ok(None);
+    }
+    let len = f.metadata()?.len();
+    if len < at || len - at > INDEX_FILE_MAX {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; (len - at) as usize];
+    f.read_exact_at(&mut buf, at)?;
+    replay_records(&buf, at, ix).map(Some)
 }
 
 /// Appends `records` at `at` (dropping a torn tail there); the new end.

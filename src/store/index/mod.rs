@@ -154,6 +154,24 @@ impl Index {
         Ok(Some((ix, snap)))
     }
 
+    /// Brings `self`, as `snap` says the files held it, up to date with the
+    /// commits other sessions appended to the log since (the caller holds
+    /// the lock): what changed is read, not the index. `Ok(false)`: the log
+    /// was folded or replaced meanwhile; load the index again instead.
+    pub fn catch_up(&mut self, dir: &Path, snap: &mut Snapshot) -> Result<bool> {
+        if snap.uid_validity != self.uid_validity {
+            return Ok(false);
+        }
+        let Some(r) = log::tail(dir, snap.log_id, snap.log_end, self)? else {
+            return Ok(false);
+        };
+        *snap = Snapshot::of(self, snap.log_id, r.end, snap.main_len);
+        if r.torn {
+            snap.uid_next = 0;
+        }
+        Ok(true)
+    }
+
     /// Makes the files say what `self` says. The caller holds the mailbox
     /// lock and loaded `since` under it. Every entry that changed since
     /// has a higher modseq than `since` knew (each change bumps it, as
