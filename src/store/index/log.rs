@@ -440,12 +440,12 @@ fn replay_records(buf: &[u8], base: u64, ix: &mut Index) -> Result<Replayed> {
     })
 }
 
-/// Applies what log `id` holds from offset `at` on (the commits other
-/// sessions made since this one read up to `at`). `Ok(None)`: the log is
-/// not that log any more (folded meanwhile) or is shorter: read the index
-/// again instead.
-pub fn tail(dir: &Path, id: u64, at: u64, ix: &mut Index) -> Result<Option<Replayed>> {
-    let f = match crate::store::open::read(&dir.join(LOG_FILE)) {
+/// Opens the log if it is log `id` (for writing too with `write`).
+fn open_log(dir: &Path, id: u64, write: bool) -> Result<Option<File>> {
+    let f = match crate::store::open::regular(
+        &dir.join(LOG_FILE),
+        OpenOptions::new().read(true).write(write),
+    ) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) if crate::store::open::is_not_regular(&e) => return Ok(None),
@@ -455,6 +455,17 @@ pub fn tail(dir: &Path, id: u64, at: u64, ix: &mut Index) -> Result<Option<Repla
     if f.read_exact_at(&mut head, 0).is_err() || head[..] != header(id)[..] {
         return Ok(None);
     }
+    Ok(Some(f))
+}
+
+/// Applies what log `id` holds from offset `at` on (the commits other
+/// sessions made since this one read up to `at`). `Ok(None)`: the log is
+/// not that log any more (folded meanwhile) or is shorter: read the index
+/// again instead.
+pub fn tail(dir: &Path, id: u64, at: u64, ix: &mut Index) -> Result<Option<Replayed>> {
+    let Some(f) = open_log(dir, id, false)? else {
+        return Ok(None);
+    };
     let len = f.metadata()?.len();
     if len < at || len - at > INDEX_FILE_MAX {
         return Ok(None);
@@ -469,22 +480,12 @@ pub fn tail(dir: &Path, id: u64, at: u64, ix: &mut Index) -> Result<Option<Repla
 /// it returns (a client is told of it next); one of flag changes only is
 /// not: on Maildir the flags are in the file names, whose renames are not
 /// fsynced either (as Dovecot's `mail_fsync = optimized`), and the next
-/// scan takes them from the names. `Ok(None)`: the log is not log `id` any more (removed by hand):
-/// the caller writes a new main file instead.
+/// scan takes them from the names. `Ok(None)`: the log is not log `id`
+/// any more (removed by hand): the caller writes a new main file instead.
 pub fn append(dir: &Path, id: u64, at: u64, records: &[Record]) -> Result<Option<u64>> {
-    let f = match crate::store::open::regular(
-        &dir.join(LOG_FILE),
-        OpenOptions::new().read(true).write(true),
-    ) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if crate::store::open::is_not_regular(&e) => return Ok(None),
-        Err(e) => return Err(StoreError::Io(e)),
-    };
-    let mut head = [0u8; HEADER_LEN as usize];
-    if f.read_exact_at(&mut head, 0).is_err() || head[..] != header(id)[..] {
+    let Some(f) = open_log(dir, id, true)? else {
         return Ok(None);
-    }
+    };
     let mut buf = Vec::new();
     for r in records {
         buf.extend_from_slice(&encode(r));
