@@ -231,6 +231,11 @@ pub const CHANNEL_MESSAGE_MAX: usize = 64 * 1024;
 /// started anew rather than read into memory.
 pub const CACHE_FILE_MAX: u64 = 512 * 1024 * 1024;
 
+/// A session appends what it computed for the cache once this much waits
+/// (and at the end of each command): a first `FETCH 1:* ENVELOPE` of a big
+/// mailbox holds this much, not every ENVELOPE.
+pub const CACHE_FLUSH_EVERY: usize = 256 * 1024;
+
 /// Largest single cached item. An ENVELOPE or BODYSTRUCTURE beyond this
 /// (thousands of parts or recipients) is recomputed each time instead.
 pub const CACHE_ITEM_MAX: usize = 256 * 1024;

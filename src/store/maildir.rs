@@ -1913,7 +1913,7 @@ impl Mailbox for MaildirMailbox {
 
     fn cached(&mut self, index: usize, kind: super::cache::Kind) -> Option<Vec<u8>> {
         let uid = self.view.get(index)?.uid;
-        self.cache.get(uid, kind).map(|v| v.to_vec())
+        self.cache.get(uid, kind)
     }
 
     fn cache(&mut self, index: usize, kind: super::cache::Kind, data: &[u8]) {

@@ -445,7 +445,7 @@ impl Mailbox for MboxMailbox {
 
     fn cached(&mut self, index: usize, kind: crate::store::cache::Kind) -> Option<Vec<u8>> {
         let uid = self.view.get(index)?.uid;
-        self.cache.get(uid, kind).map(|v| v.to_vec())
+        self.cache.get(uid, kind)
     }
 
     fn cache(&mut self, index: usize, kind: crate::store::cache::Kind, data: &[u8]) {
