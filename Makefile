@@ -63,10 +63,14 @@ clean:
 
 # Runs every fuzz target (fuzz/fuzz_targets) for FUZZ_SECONDS each with
 # cargo-fuzz on the stable toolchain (no sanitizer: -s none); installs
-# cargo-fuzz first when missing. Crashes land in fuzz/artifacts/.
+# cargo-fuzz first when missing. New inputs go to fuzz/corpus/TARGET (not
+# in git), starting from the committed seeds in fuzz/seeds/TARGET where
+# there are any. Crashes land in fuzz/artifacts/.
 FUZZ_SECONDS ?= 60
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	for t in $$(cd fuzz && $(CARGO) fuzz list); do \
-	    $(CARGO) fuzz run -s none -O $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
+	    mkdir -p fuzz/corpus/$$t; \
+	    $(CARGO) fuzz run -s none -O $$t fuzz/corpus/$$t $$(ls -d fuzz/seeds/$$t 2>/dev/null) \
+	        -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
 	done

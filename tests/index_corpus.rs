@@ -1,6 +1,6 @@
 //! The index readers on hostile bytes, in `make test` (the fuzz target
 //! `fuzz/fuzz_targets/index_files.rs` runs the same function for as long
-//! as one likes): the committed corpus `fuzz/corpus/index_files/`, fresh
+//! as one likes): the committed seeds `fuzz/seeds/index_files/`, fresh
 //! seeds made by the current code (a main file, a log with every kind of
 //! record, a text index), and every truncation and single-bit flip of
 //! each seed. Nothing may panic; each seed is accepted by its reader and
@@ -15,7 +15,7 @@ use mailaccess::store::maildir::Maildir;
 use mailaccess::store::{flag, FlagOp, Flags, NewMessage, Store};
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/index_files")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/index_files")
 }
 
 /// A main file and a log holding appends, flag changes with keywords,
@@ -94,7 +94,7 @@ fn seeds_are_read_and_every_mutation_is_survived() {
 fn committed_corpus_is_survived() {
     let dir = corpus_dir();
     let mut n = 0;
-    for e in fs::read_dir(&dir).expect("fuzz/corpus/index_files") {
+    for e in fs::read_dir(&dir).expect("fuzz/seeds/index_files") {
         let data = fs::read(e.expect("entry").path()).expect("read");
         let _ = read_any(&data);
         n += 1;
