@@ -520,6 +520,27 @@ def timed(server, home, imapd, scenario, exp, runs, first, timeout):
     return statistics.median(times), ""
 
 
+def floor_seconds(home: Path, runs: int) -> float:
+    """The physical floor of scenario d: `cat` of the same message files
+    into a pipe that this script reads, as it reads a server's output
+    (median of `runs`)."""
+    cur = home / "Maildir" / "cur"
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        p = subprocess.Popen(
+            ["sh", "-c", "ls -f | grep -v '^[.]' | xargs cat"], cwd=cur, stdout=subprocess.PIPE, bufsize=0
+        )
+        r = open(p.stdout.fileno(), "rb", buffering=1 << 20, closefd=False)
+        while r.read(1 << 20):
+            pass
+        r.close()
+        p.wait()
+        p.stdout.close()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def fmt(v):
     return "FAIL" if v is None else f"{v:.3f}"
 
@@ -586,6 +607,7 @@ def main() -> int:
 
     load_before = os.getloadavg()[0]
     rows = []
+    floors: dict[int, float] = {}
     for size in sizes:
         runs = args.runs if size <= 20000 else args.runs_large
         log(f"mailbox of {size} messages")
@@ -605,6 +627,9 @@ def main() -> int:
                         log(f"    {v:.3f}s")
                     res[(s, first)] = (v, why)
             rows.append((sc, size, runs, res))
+            if sc == "d" and "imapd" in homes:
+                floors[size] = floor_seconds(homes["imapd"], runs)
+                log(f"  floor (cat into a pipe) {floors[size]:.3f}s")
 
     rss = {}
     if not args.no_rss:
@@ -660,6 +685,14 @@ def main() -> int:
         for (s, f), (v, why) in res.items():
             if why:
                 failures.append(f"{sc}/{size}/{s}/{'first' if f else 'warm'}: {why}")
+    for size, fl in floors.items():
+        warm = next((res[("imapd", False)][0] for sc, sz, _, res in rows if sc == "d" and sz == size), None)
+        ratio_floor = f"{warm / fl:.2f}" if warm else "-"
+        lines.append("")
+        lines.append(
+            f"Floor of d on {size} messages (`cat` of the same files into a pipe read by this script, "
+            f"median): {fl:.3f} s; imapd warm / floor = {ratio_floor}."
+        )
     if rss:
         lines.append("")
         lines.append(f"Peak RSS of the server process (/usr/bin/time -f %M) for SELECT + FETCH 1 BODY.PEEK[] of one {BIG_SIZE // 2**20} MB message (target for imapd: under 20 MB):")
