@@ -143,6 +143,11 @@ pub const INDEX_FILE_MAX: u64 = 512 * 1024 * 1024;
 pub const INDEX_LOG_FOLD_MIN: u64 = 64 * 1024;
 pub const INDEX_LOG_FOLD_MAX: u64 = 1024 * 1024;
 
+/// Longest index-log record payload we read: no record we write is longer
+/// (a file name of 255 octets, 256 keyword positions), so a longer length
+/// field is damage.
+pub const INDEX_LOG_RECORD_MAX: usize = 4096;
+
 /// Most messages in one mailbox. UIDs are 32-bit; this keeps the in-memory
 /// view bounded.
 pub const MESSAGES_MAX: usize = 10_000_000;
@@ -235,6 +240,10 @@ pub const CACHE_FILE_MAX: u64 = 512 * 1024 * 1024;
 /// (and at the end of each command): a first `FETCH 1:* ENVELOPE` of a big
 /// mailbox holds this much, not every ENVELOPE.
 pub const CACHE_FLUSH_EVERY: usize = 256 * 1024;
+
+/// Longest record header line of the cache file ("<uid> <kind> <length>"):
+/// anything longer is damage, and the good part ends before it.
+pub const CACHE_RECORD_HEADER_MAX: u64 = 64;
 
 /// Largest single cached item. An ENVELOPE or BODYSTRUCTURE beyond this
 /// (thousands of parts or recipients) is recomputed each time instead.

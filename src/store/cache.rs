@@ -26,12 +26,14 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::lock::Lock;
 use super::Uid;
-use crate::limits::{CACHE_FILE_MAX, CACHE_FLUSH_EVERY, CACHE_ITEM_MAX};
+use crate::limits::{
+    CACHE_FILE_MAX, CACHE_FLUSH_EVERY, CACHE_ITEM_MAX, CACHE_RECORD_HEADER_MAX, STREAM_BUFFER,
+};
 
 pub const CACHE_FILE: &str = "mailaccess-cache";
 /// The version says how the items were computed: 2 since ENVELOPE stopped
@@ -79,7 +81,8 @@ pub struct Cache {
     offsets: Offsets,
     /// The good part of the file read so far ends here.
     end: u64,
-    pending: Vec<(Uid, Kind, Vec<u8>)>,
+    /// Computed here, not yet appended.
+    pending: HashMap<(Uid, Kind), Vec<u8>>,
     pending_len: usize,
 }
 
@@ -92,7 +95,7 @@ impl Cache {
             loaded: false,
             offsets: HashMap::new(),
             end: 0,
-            pending: Vec::new(),
+            pending: HashMap::new(),
             pending_len: 0,
         }
     }
@@ -114,17 +117,17 @@ impl Cache {
             let f = self.file.as_ref()?;
             return f.read_exact_at(&mut buf, at).ok().map(|()| buf);
         }
-        self.pending
-            .iter()
-            .find(|(u, k, _)| *u == uid && *k == kind)
-            .map(|(_, _, d)| d.clone())
+        self.pending.get(&(uid, kind)).cloned()
     }
 
     pub fn put(&mut self, uid: Uid, kind: Kind, data: &[u8]) {
-        if data.len() > CACHE_ITEM_MAX || self.offsets.contains_key(&(uid, kind)) {
+        if data.len() > CACHE_ITEM_MAX
+            || self.offsets.contains_key(&(uid, kind))
+            || self.pending.contains_key(&(uid, kind))
+        {
             return;
         }
-        self.pending.push((uid, kind, data.to_vec()));
+        self.pending.insert((uid, kind), data.to_vec());
         self.pending_len += data.len() + 32;
         if self.pending_len >= CACHE_FLUSH_EVERY {
             self.flush();
@@ -146,7 +149,7 @@ impl Cache {
 
     /// Appends `records` under the file's lock, after taking in what other
     /// sessions appended since this one read, and records where they went.
-    fn append(&mut self, records: &[(Uid, Kind, Vec<u8>)]) -> std::io::Result<()> {
+    fn append(&mut self, records: &HashMap<(Uid, Kind), Vec<u8>>) -> std::io::Result<()> {
         let _lock = Lock::exclusive(&self.path.with_extension("lock"))
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut f = crate::store::open::read_write(&self.path)?;
@@ -155,10 +158,7 @@ impl Cache {
         // not shorter): read on from where this session stopped.
         let same = match (&self.file, f.metadata()) {
             (Some(old), Ok(m)) => {
-                old.metadata().is_ok_and(|o| {
-                    std::os::unix::fs::MetadataExt::ino(&o)
-                        == std::os::unix::fs::MetadataExt::ino(&m)
-                }) && len >= self.end
+                old.metadata().is_ok_and(|o| o.ino() == m.ino()) && len >= self.end
             }
             _ => false,
         };
@@ -187,7 +187,7 @@ impl Cache {
         }
         let mut at = f.seek(SeekFrom::End(0))?;
         let mut out = Vec::new();
-        for (uid, kind, data) in records {
+        for ((uid, kind), data) in records {
             if self.offsets.contains_key(&(*uid, *kind)) {
                 continue;
             }
@@ -216,7 +216,7 @@ fn header(uid_validity: u32) -> String {
 /// returns them and the offset where the good part ends. `None`: not a
 /// cache of this UIDVALIDITY.
 fn scan(f: &File, uid_validity: u32, from: u64, mut offsets: Offsets) -> Option<(Offsets, u64)> {
-    let mut r = BufReader::with_capacity(64 * 1024, f);
+    let mut r = BufReader::with_capacity(STREAM_BUFFER, f);
     r.seek(SeekFrom::Start(from)).ok()?;
     let mut pos = from;
     let mut line = Vec::new();
@@ -233,7 +233,7 @@ fn scan(f: &File, uid_validity: u32, from: u64, mut offsets: Offsets) -> Option<
         line.clear();
         // A record header is short; a longer line is garbage.
         let n = Read::by_ref(&mut r)
-            .take(64)
+            .take(CACHE_RECORD_HEADER_MAX)
             .read_until(b'\n', &mut line)
             .ok()?;
         if n == 0 || line.last() != Some(&b'\n') {

@@ -26,7 +26,7 @@
 use std::path::Path;
 
 use super::{valid_base, valid_keyword, Entry, Index};
-use crate::limits::{INDEX_FILE_MAX, KEYWORDS_MAX, MESSAGES_MAX};
+use crate::limits::{KEYWORDS_MAX, MESSAGES_MAX, STREAM_BUFFER};
 use crate::store::{Result, StoreError};
 
 pub const INDEX_FILE: &str = "mailaccess.index";
@@ -47,19 +47,10 @@ pub fn write(dir: &Path, ix: &Index, log_id: u64) -> Result<u64> {
 /// Reads and checks the main file: the index, its log's id and the file's
 /// length. `Ok(None)`: there is none.
 pub fn read(dir: &Path) -> Result<Option<(Index, u64, u64)>> {
-    let f = match crate::store::open::read(&dir.join(INDEX_FILE)) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        // A FIFO or a link in its place: damage, rebuilt like any other.
-        Err(e) if crate::store::open::is_not_regular(&e) => {
-            return Err(StoreError::Corrupt(format!("index: {e}")))
-        }
-        Err(e) => return Err(StoreError::Io(e)),
+    let Some(f) = super::open_file(&dir.join(INDEX_FILE))? else {
+        return Ok(None);
     };
     let len = f.metadata()?.len();
-    if len > INDEX_FILE_MAX {
-        return Err(StoreError::Corrupt("index file too large".into()));
-    }
     decode(&f, len)
         .map(|(ix, id)| Some((ix, id, len)))
         .map_err(|e| match e {
@@ -131,7 +122,7 @@ impl<'a, A: At + ?Sized> Stream<'a, A> {
             self.at += self.pos as u64;
             self.buf.drain(..self.pos);
             self.pos = 0;
-            let want = (STREAM_CHUNK.max(n) as u64).min(self.end - self.at) as usize;
+            let want = (STREAM_BUFFER.max(n) as u64).min(self.end - self.at) as usize;
             let have = self.buf.len();
             if want < n {
                 return Err(Bad::Data("truncated"));
@@ -164,9 +155,6 @@ impl<'a, A: At + ?Sized> Stream<'a, A> {
         Ok(())
     }
 }
-
-/// Octets read from a section at a time.
-const STREAM_CHUNK: usize = 64 * 1024;
 
 fn u16_of(n: usize) -> Result<u16> {
     u16::try_from(n).map_err(|_| StoreError::Limit("index field too long"))

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use super::file::{check_entry, check_header, Cursor};
 use super::{valid_base, valid_keyword, Entry, Index};
-use crate::limits::{INDEX_FILE_MAX, KEYWORDS_MAX};
+use crate::limits::{INDEX_FILE_MAX, INDEX_LOG_RECORD_MAX, KEYWORDS_MAX};
 use crate::store::{ModSeq, Result, StoreError, Uid};
 
 pub const LOG_FILE: &str = "mailaccess.index.log";
@@ -43,8 +43,6 @@ const FRAME: usize = 2 + 1 + 4 + 8;
 /// The smallest append record: a torn tail of n octets can have handed
 /// out at most n / this many UIDs.
 const MIN_APPEND: usize = FRAME + 4 + 8 + 8 + 8 + 4 + 1 + 1 + 2 + 2 + 1;
-/// No record we write is longer (a name, 256 keyword positions).
-const PAYLOAD_MAX: usize = 4096;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
@@ -207,7 +205,7 @@ fn decode(data: &[u8]) -> std::result::Result<(Record, usize), &'static str> {
     }
     let kind = c.u8()?;
     let len = c.u32()? as usize;
-    if len > PAYLOAD_MAX {
+    if len > INDEX_LOG_RECORD_MAX {
         return Err("record too long");
     }
     let payload = c.take(len)?;
@@ -377,11 +375,8 @@ pub struct Replayed {
 /// `id`. `Ok(None)`: there is no log of that id (the main file has it
 /// all, and the next commit must start a new log).
 pub fn replay(dir: &Path, id: u64, ix: &mut Index) -> Result<Option<Replayed>> {
-    let mut f = match crate::store::open::read(&dir.join(LOG_FILE)) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if crate::store::open::is_not_regular(&e) => return Ok(None),
-        Err(e) => return Err(StoreError::Io(e)),
+    let Some(mut f) = open_log(dir, id, false)? else {
+        return Ok(None);
     };
     let mut buf = Vec::new();
     Read::by_ref(&mut f)
@@ -494,7 +489,8 @@ pub fn append(dir: &Path, id: u64, at: u64, records: &[Record]) -> Result<Option
     if len != at {
         // Only a torn tail may be cut: records there are another commit's,
         // made after the caller's snapshot (a caller bug; never lose them).
-        let mut next = vec![0u8; (len.saturating_sub(at) as usize).min(FRAME + PAYLOAD_MAX)];
+        let mut next =
+            vec![0u8; (len.saturating_sub(at) as usize).min(FRAME + INDEX_LOG_RECORD_MAX)];
         let n = f.read_at(&mut next, at)?;
         if len < at || decode(&next[..n]).is_ok() {
             return Err(StoreError::Corrupt(

@@ -323,11 +323,11 @@ pub fn read_any(data: &[u8]) -> usize {
     accepted
 }
 
-/// Reads a whole index file of at most `INDEX_FILE_MAX` octets.
-/// `Ok(None)`: there is none. Anything but a regular file in its place is
-/// damage, rebuilt like any other.
-fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
-    let mut f = match crate::store::open::read(path) {
+/// Opens an index file of at most `INDEX_FILE_MAX` octets. `Ok(None)`:
+/// there is none. Anything but a regular file in its place, or a file too
+/// large, is damage, rebuilt like any other.
+fn open_file(path: &Path) -> Result<Option<std::fs::File>> {
+    let f = match crate::store::open::read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) if crate::store::open::is_not_regular(&e) => {
@@ -338,6 +338,16 @@ fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
     if f.metadata()?.len() > INDEX_FILE_MAX {
         return Err(StoreError::Corrupt("index file too large".into()));
     }
+    Ok(Some(f))
+}
+
+/// Reads a whole index file of at most `INDEX_FILE_MAX` octets.
+/// `Ok(None)`: there is none. Anything but a regular file in its place is
+/// damage, rebuilt like any other.
+fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    let Some(mut f) = open_file(path)? else {
+        return Ok(None);
+    };
     let mut buf = Vec::new();
     Read::by_ref(&mut f)
         .take(INDEX_FILE_MAX)
