@@ -5,7 +5,8 @@
 //! client would have been told). After each kill, a fresh look checks:
 //! UIDVALIDITY is unchanged and no message changed UID; every acknowledged
 //! APPEND is there with its UID, every acknowledged EXPUNGE is gone, every
-//! acknowledged flag is set; only the one operation in flight may have
+//! acknowledged flag is set, the expunge history names every expunged
+//! UID and no present one; only the one operation in flight may have
 //! gone either way. Log folds happen along the way (every few hundred
 //! changes on this mailbox); a fourth child does nothing but fold, so
 //! that kills land in the middle of one (they are counted).
@@ -250,12 +251,29 @@ impl Model {
                 "{round}: acknowledged APPEND of {seq} as UID {uid} lost"
             );
         }
+        // The expunge history (QRESYNC's VANISHED) names every UID
+        // acknowledged expunged, and no message's.
+        let (ix, _) = Index::load(&dir.join("Maildir"))
+            .expect("load")
+            .expect("index");
+        let vanished = ix.vanished_since(0);
+        let in_history = |uid: u32| vanished.iter().any(|r| r.contains(&uid));
         for uid in &expunged {
             assert!(
                 !now.contains_key(uid),
                 "{round}: expunged UID {uid} is back"
             );
+            assert!(
+                in_history(*uid),
+                "{round}: expunged UID {uid} not in the history"
+            );
             flags.remove(uid);
+        }
+        for uid in now.keys() {
+            assert!(
+                !in_history(*uid),
+                "{round}: UID {uid} both here and vanished"
+            );
         }
         for (uid, (seq, got)) in &now {
             match self.seq_of.get(uid) {

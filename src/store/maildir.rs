@@ -393,6 +393,8 @@ fn refresh_from(
                 Some(list) => {
                     let mut ix = Index::new(list.uid_validity);
                     ix.uid_next = list.uid_next;
+                    // What Dovecot expunged is not known.
+                    ix.vanished_from = ix.highest_modseq;
                     imported = list.uids;
                     ix
                 }
@@ -548,6 +550,7 @@ fn reconcile(
     let mut moved = moved.into_iter().peekable();
     let old = std::mem::take(&mut ix.entries);
     let mut kept = Vec::with_capacity(old.len());
+    let mut gone = Vec::new();
     for (k, mut e) in old.into_iter().enumerate() {
         let mut renamed = false;
         while let Some((_, name, new)) = moved.next_if(|m| m.0 == k) {
@@ -556,7 +559,9 @@ fn reconcile(
             renamed = true;
         }
         if !seen[k] {
-            ix.bump();
+            // Gone (expunged by another program): taken out below.
+            gone.push(e.uid);
+            kept.push(e);
             changed = true;
             continue;
         }
@@ -572,6 +577,8 @@ fn reconcile(
         kept.push(e);
     }
     ix.entries = kept;
+    // UID order: a binary search finds them.
+    ix.expunge(|e| gone.binary_search(&e.uid).is_ok());
 
     let mut fresh: Vec<(String, (String, bool))> = fresh.into_iter().collect();
     // Maildir names start with the delivery time: name order is arrival
@@ -612,7 +619,7 @@ fn reconcile(
         let (_, letters) = split_name(&name);
         let flags = disk_flags(letters, &Flags::default(), &ix.keywords);
         let uid = match imported.get(&base) {
-            Some(&u) if ix.entries.last().is_none_or(|e| e.uid < u) && u < ix.uid_next => u,
+            Some(&u) if ix.last_uid() < u && u < ix.uid_next => u,
             _ => {
                 ix.uid_next += 1;
                 ix.uid_next - 1
@@ -1186,7 +1193,7 @@ impl Maildir {
                 Err(e) => return Err(StoreError::Io(e)),
             }
         }
-        r.index.entries.clear();
+        r.index.expunge(|_| true);
         r.index.bump();
         r.index.save(&self.root, r.snapshot.as_ref())?;
         Ok(())
@@ -1849,8 +1856,7 @@ impl Mailbox for MaildirMailbox {
                 removed.push(i);
             }
             if !gone_uids.is_empty() {
-                r.index.entries.retain(|e| !gone_uids.contains(&e.uid));
-                r.index.bump();
+                r.index.expunge(|e| gone_uids.contains(&e.uid));
                 // The unlinks are not fsynced (as Dovecot does): a power
                 // failure may bring an expunged message back, under a new
                 // UID, never lose one.
@@ -2358,6 +2364,10 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         assert_eq!(c.expunged, vec![2]);
         assert_eq!(mb.messages().len(), 1);
         assert!(mb.sync(true).expect("sync").is_empty());
+        // In the expunge history, after the flag change.
+        let (ix, _) = Index::load(&root).expect("load").expect("index");
+        assert_eq!(ix.vanished_since(mb.messages()[0].modseq), [2..=2]);
+        assert!(ix.vanished_since(ix.highest_modseq).is_empty());
     }
 
     #[test]
@@ -2464,11 +2474,14 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
             append(&mut s, "INBOX", "m\r\n", del.clone());
         }
         let mut mb = s.open("INBOX", false).expect("open");
+        let before = mb.highest_modseq();
         assert_eq!(mb.expunge(Some(&[1, 3])).expect("expunge"), vec![3, 1]);
         assert_eq!(
             mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
             vec![2]
         );
+        let (ix, _) = Index::load(s.root()).expect("load").expect("index");
+        assert_eq!(ix.vanished_since(before), [1..=1, 3..=3]);
     }
 
     #[test]

@@ -3,13 +3,14 @@
 //! is read as a stream (a few buffers, never the whole file):
 //!
 //! ```text
-//! header   128 octets: magic "mlaidx\0\x03", uidvalidity u32, uidnext u32,
+//! header   128 octets: magic "mlaidx\0\x04", uidvalidity u32, uidnext u32,
 //!          firstrecent u32, count u32, highestmodseq u64, log id u64,
 //!          keyword-section length u32, position-section length u32,
-//!          name-section length u32, 0 u32, new/ and cur/ times at the last
-//!          full scan i64 x 2 (`Index::scanned`), FNV-1a 64 of each of the
-//!          four sections below, 16 zero octets, FNV-1a 64 of the 120
-//!          octets before it
+//!          name-section length u32, history-section length u32, new/ and
+//!          cur/ times at the last full scan i64 x 2 (`Index::scanned`),
+//!          FNV-1a 64 of each of the first four sections below, the modseq
+//!          the history starts from u64 (`Index::vanished_from`), FNV-1a 64
+//!          of the history section, FNV-1a 64 of the 120 octets before it
 //! records  count x 48 octets, UID order: uid u32, system flags u8, place u8
 //!          (1: the file is in new/, 0: in cur/), name length u16, zone
 //!          (minutes east) i32, name offset u32, modseq u64, CRLF size u64,
@@ -18,21 +19,30 @@
 //! keywords per table slot: length u16, the keyword ("" = unused slot)
 //! positions u16 keyword-table positions, the records' lists in record order
 //! names    the Maildir file names, in record order
+//! history  the expunge history (`Index::vanished`), 16 octets a run: first
+//!          UID u32, last UID u32, modseq u64
 //! ```
+//!
+//! Format 3 (magic ending `\x03`, the history-section length, its start
+//! and checksum 0) kept no expunge history; it is read as one whose
+//! history starts at its HIGHESTMODSEQ.
 //!
 //! Fixed-size records keep a message's place computable, so that a later
 //! reader can map the file and read one record without parsing the rest.
 
 use std::path::Path;
 
-use super::{valid_base, valid_keyword, Entry, Index};
+use super::{valid_base, valid_keyword, Entry, Index, Vanished};
 use crate::limits::{KEYWORDS_MAX, MESSAGES_MAX, STREAM_BUFFER};
 use crate::store::{Result, StoreError};
 
 pub const INDEX_FILE: &str = "mailaccess.index";
-const MAGIC: &[u8; 8] = b"mlaidx\0\x03";
+const MAGIC: &[u8; 8] = b"mlaidx\0\x04";
+/// The format before the expunge history.
+const MAGIC_3: &[u8; 8] = b"mlaidx\0\x03";
 const HEADER: usize = 128;
 const RECORD: usize = 48;
+const RUN: usize = 16;
 /// Where the header's own checksum is.
 const HEADER_SUM: usize = HEADER - 8;
 
@@ -193,8 +203,15 @@ pub(super) fn encode(ix: &Index, log_id: u64) -> Result<Vec<u8>> {
         keywords.extend_from_slice(&u16_of(k.len())?.to_le_bytes());
         keywords.extend_from_slice(k.as_bytes());
     }
-    let mut out =
-        Vec::with_capacity(HEADER + records.len() + keywords.len() + positions.len() + names.len());
+    let mut history = Vec::with_capacity(ix.vanished.len() * RUN);
+    for v in &ix.vanished {
+        history.extend_from_slice(&v.lo.to_le_bytes());
+        history.extend_from_slice(&v.hi.to_le_bytes());
+        history.extend_from_slice(&v.modseq.to_le_bytes());
+    }
+    let mut out = Vec::with_capacity(
+        HEADER + records.len() + keywords.len() + positions.len() + names.len() + history.len(),
+    );
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&ix.uid_validity.to_le_bytes());
     out.extend_from_slice(&ix.uid_next.to_le_bytes());
@@ -205,20 +222,22 @@ pub(super) fn encode(ix: &Index, log_id: u64) -> Result<Vec<u8>> {
     out.extend_from_slice(&u32_of(keywords.len())?.to_le_bytes());
     out.extend_from_slice(&u32_of(positions.len())?.to_le_bytes());
     out.extend_from_slice(&u32_of(names.len())?.to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&u32_of(history.len())?.to_le_bytes());
     for t in ix.scanned {
         out.extend_from_slice(&t.to_le_bytes());
     }
     for section in [&records, &keywords, &positions, &names] {
         out.extend_from_slice(&super::text::fnv1a(section).to_le_bytes());
     }
-    out.resize(HEADER_SUM, 0);
+    out.extend_from_slice(&ix.vanished_from.to_le_bytes());
+    out.extend_from_slice(&super::text::fnv1a(&history).to_le_bytes());
     let sum = super::text::fnv1a(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out.extend_from_slice(&records);
     out.extend_from_slice(&keywords);
     out.extend_from_slice(&positions);
     out.extend_from_slice(&names);
+    out.extend_from_slice(&history);
     Ok(out)
 }
 
@@ -287,7 +306,7 @@ pub(super) fn modseq_ok(m: u64) -> bool {
 
 /// Checks one entry against the index it goes into (after the last one).
 pub(super) fn check_entry(ix: &Index, e: &Entry) -> std::result::Result<(), &'static str> {
-    if ix.entries.last().is_some_and(|l| l.uid >= e.uid)
+    if ix.last_uid() >= e.uid
         || e.uid == 0
         || e.uid >= ix.uid_next
         || e.modseq > ix.highest_modseq
@@ -299,6 +318,24 @@ pub(super) fn check_entry(ix: &Index, e: &Entry) -> std::result::Result<(), &'st
     Ok(())
 }
 
+/// Checks a run of the expunge history against the index it goes into
+/// (after its last run, the messages all read): no message's UID is in it,
+/// and one lies between it and the run before.
+fn check_vanished(ix: &Index, v: &Vanished) -> std::result::Result<(), &'static str> {
+    let after = ix.vanished.last().map_or(0, |p| p.hi);
+    if v.lo == 0
+        || v.lo > v.hi
+        || v.hi >= ix.uid_next
+        || v.lo <= after
+        || v.modseq > ix.highest_modseq
+        || ix.live_between(v.lo - 1, v.hi + 1)
+        || (after != 0 && !ix.live_between(after, v.lo))
+    {
+        return Err("expunge history out of order or range");
+    }
+    Ok(())
+}
+
 /// Reads a main file of `len` octets from `src`: the index and its log's id.
 pub(super) fn decode<A: At + ?Sized>(src: &A, len: u64) -> std::result::Result<(Index, u64), Bad> {
     let mut head = [0u8; HEADER];
@@ -306,9 +343,11 @@ pub(super) fn decode<A: At + ?Sized>(src: &A, len: u64) -> std::result::Result<(
         return Err(Bad::Data("truncated"));
     }
     let mut h = Cursor::new(&head);
-    if h.take(8)? != MAGIC {
-        return Err(Bad::Data("unknown format"));
-    }
+    let version_3 = match h.take(8)? {
+        m if m == MAGIC => false,
+        m if m == MAGIC_3 => true,
+        _ => return Err(Bad::Data("unknown format")),
+    };
     if u64::from_le_bytes(head[HEADER_SUM..].try_into().map_err(|_| "truncated")?)
         != super::text::fnv1a(&head[..HEADER_SUM])
     {
@@ -323,15 +362,31 @@ pub(super) fn decode<A: At + ?Sized>(src: &A, len: u64) -> std::result::Result<(
     let kw_len = u64::from(h.u32()?);
     let pos_len = u64::from(h.u32()?);
     let names_len = u64::from(h.u32()?);
-    h.u32()?;
+    let history_len = u64::from(h.u32()?);
     ix.scanned = [h.i64()?, h.i64()?];
     let sums = [h.u64()?, h.u64()?, h.u64()?, h.u64()?];
+    ix.vanished_from = h.u64()?;
+    let mut history_sum = h.u64()?;
+    if version_3 {
+        if history_len != 0 || ix.vanished_from != 0 || history_sum != 0 {
+            return Err(Bad::Data("bad header values"));
+        }
+        ix.vanished_from = ix.highest_modseq;
+        history_sum = super::text::fnv1a(&[]);
+    }
     check_header(&ix)?;
+    if ix.vanished_from > ix.highest_modseq {
+        return Err(Bad::Data("bad header values"));
+    }
     if count > MESSAGES_MAX {
         return Err(Bad::Data("too many messages"));
     }
     let rec_len = (count * RECORD) as u64;
-    if HEADER as u64 + rec_len + kw_len + pos_len + names_len != len || pos_len % 2 != 0 {
+    if HEADER as u64 + rec_len + kw_len + pos_len + names_len + history_len != len
+        || pos_len % 2 != 0
+        || history_len % RUN as u64 != 0
+        || history_len > (count as u64 + 1) * RUN as u64
+    {
         return Err(Bad::Data("section lengths do not add up"));
     }
     let mut at = HEADER as u64;
@@ -342,6 +397,8 @@ pub(super) fn decode<A: At + ?Sized>(src: &A, len: u64) -> std::result::Result<(
     let mut positions = Stream::new(src, at, pos_len);
     at += pos_len;
     let mut names = Stream::new(src, at, names_len);
+    at += names_len;
+    let mut history = Stream::new(src, at, history_len);
     let mut kw_read = 0;
     while kw_read < kw_len {
         if ix.keywords.len() >= KEYWORDS_MAX {
@@ -408,5 +465,16 @@ pub(super) fn decode<A: At + ?Sized>(src: &A, len: u64) -> std::result::Result<(
     records.finish(sums[0])?;
     positions.finish(sums[2])?;
     names.finish(sums[3])?;
+    for _ in 0..history_len / RUN as u64 {
+        let mut c = Cursor::new(history.take(RUN)?);
+        let v = Vanished {
+            lo: c.u32()?,
+            hi: c.u32()?,
+            modseq: c.u64()?,
+        };
+        check_vanished(&ix, &v)?;
+        ix.vanished.push(v);
+    }
+    history.finish(history_sum)?;
     Ok((ix, log_id))
 }

@@ -330,6 +330,7 @@ fn apply(ix: &mut Index, r: Record) -> std::result::Result<(), &'static str> {
                 .ok_or("expunge of a message not in the index")?;
             ix.entries.remove(k);
             ix.highest_modseq = ix.highest_modseq.max(modseq);
+            ix.vanish(uid, modseq);
         }
         Record::Keyword(pos, k) => {
             let pos = usize::from(pos);

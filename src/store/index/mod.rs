@@ -26,6 +26,7 @@ mod log;
 mod text;
 
 use std::io::Read;
+use std::ops::RangeInclusive;
 use std::path::Path;
 
 use super::lock::Lock;
@@ -85,6 +86,23 @@ pub struct Index {
     pub keywords: Vec<String>,
     /// Sorted by UID.
     pub entries: Vec<Entry>,
+    /// The expunge history (RFC 7162 3.2.5.2): runs of expunged UIDs,
+    /// sorted, with a message between any two (`vanish` joins them
+    /// otherwise), so it never outgrows the mailbox and is never trimmed.
+    pub vanished: Vec<Vanished>,
+    /// Every expunge with a higher modseq is in `vanished`; older ones may
+    /// not be (an index of the first formats kept none).
+    pub vanished_from: ModSeq,
+}
+
+/// UIDs `lo..=hi` are no message's; the last of them was expunged at
+/// `modseq`. A run may include UIDs never handed out (a commit lost in a
+/// crash): RFC 7162 lets VANISHED (EARLIER) name UIDs the client never had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vanished {
+    pub lo: Uid,
+    pub hi: Uid,
+    pub modseq: ModSeq,
 }
 
 impl Index {
@@ -97,7 +115,109 @@ impl Index {
             scanned: [0, 0],
             keywords: Vec::new(),
             entries: Vec::new(),
+            vanished: Vec::new(),
+            vanished_from: 0,
         }
+    }
+
+    /// The highest UID a message has or had: a new message's must be above.
+    pub fn last_uid(&self) -> Uid {
+        let live = self.entries.last().map_or(0, |e| e.uid);
+        live.max(self.vanished.last().map_or(0, |v| v.hi))
+    }
+
+    /// Removes the messages `gone` picks, at one new modseq, and keeps
+    /// their UIDs in the expunge history. Returns how many went.
+    pub fn expunge(&mut self, mut gone: impl FnMut(&Entry) -> bool) -> usize {
+        let mut uids = Vec::new();
+        self.entries.retain(|e| {
+            let g = gone(e);
+            if g {
+                uids.push(e.uid);
+            }
+            !g
+        });
+        if !uids.is_empty() {
+            let modseq = self.bump();
+            for uid in &uids {
+                self.vanish(*uid, modseq);
+            }
+        }
+        uids.len()
+    }
+
+    /// Records that `uid`, no longer a message here, was expunged at
+    /// `modseq`: it joins the runs beside it that no message separates it
+    /// from, their modseq the highest of theirs.
+    fn vanish(&mut self, uid: Uid, modseq: ModSeq) {
+        let at = self.vanished.partition_point(|v| v.hi < uid);
+        if let Some(v) = self.vanished.get_mut(at).filter(|v| v.lo <= uid) {
+            v.modseq = v.modseq.max(modseq);
+            return;
+        }
+        let mut run = Vanished {
+            lo: uid,
+            hi: uid,
+            modseq,
+        };
+        let (mut from, mut to) = (at, at);
+        if let Some(v) = at.checked_sub(1).map(|k| self.vanished[k]) {
+            if !self.live_between(v.hi, uid) {
+                from -= 1;
+                run.lo = v.lo;
+                run.modseq = run.modseq.max(v.modseq);
+            }
+        }
+        if let Some(&v) = self.vanished.get(at) {
+            if !self.live_between(uid, v.lo) {
+                to += 1;
+                run.hi = v.hi;
+                run.modseq = run.modseq.max(v.modseq);
+            }
+        }
+        self.vanished.splice(from..to, [run]);
+    }
+
+    /// Whether a message has a UID strictly between `a` and `b`.
+    fn live_between(&self, a: Uid, b: Uid) -> bool {
+        let k = self.entries.partition_point(|e| e.uid <= a);
+        self.entries.get(k).is_some_and(|e| e.uid < b)
+    }
+
+    /// The modseq of `uid`'s expunge, if the history has it.
+    fn vanished_modseq(&self, uid: Uid) -> Option<ModSeq> {
+        let at = self.vanished.partition_point(|v| v.hi < uid);
+        self.vanished
+            .get(at)
+            .filter(|v| v.lo <= uid)
+            .map(|v| v.modseq)
+    }
+
+    /// The UIDs expunged after `since` (RFC 7162 VANISHED (EARLIER)), as
+    /// sorted, disjoint ranges. Where the history does not reach back that
+    /// far, every UID below UIDNEXT that is no message's: more than were
+    /// expunged since, as RFC 7162 3.2.5.2 allows.
+    pub fn vanished_since(&self, since: ModSeq) -> Vec<RangeInclusive<Uid>> {
+        if since >= self.vanished_from {
+            return self
+                .vanished
+                .iter()
+                .filter(|v| v.modseq > since)
+                .map(|v| v.lo..=v.hi)
+                .collect();
+        }
+        let mut out = Vec::new();
+        let mut next: Uid = 1;
+        for e in &self.entries {
+            if e.uid > next {
+                out.push(next..=e.uid - 1);
+            }
+            next = e.uid + 1;
+        }
+        if next < self.uid_next {
+            out.push(next..=self.uid_next - 1);
+        }
+        out
     }
 
     /// Position of a keyword in the table (case-insensitive).
@@ -233,7 +353,11 @@ impl Index {
         for &uid in &s.uids {
             while here.next_if(|&u| u < uid).is_some() {}
             if here.next_if(|&u| u == uid).is_none() {
-                out.push(log::Record::Expunge(uid, self.highest_modseq));
+                let modseq = self.vanished_modseq(uid);
+                out.push(log::Record::Expunge(
+                    uid,
+                    modseq.unwrap_or(self.highest_modseq),
+                ));
             }
         }
         for e in self.entries.iter().filter(|e| e.modseq > s.highest_modseq) {

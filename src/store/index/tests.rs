@@ -49,8 +49,7 @@ fn changed(mut ix: Index) -> Index {
     ix.entries[k].flags.insert_keyword("Work");
     ix.entries[k].flags.system |= flag::FLAGGED;
     ix.entries[k].modseq = ix.bump();
-    ix.entries.remove(0);
-    ix.bump();
+    assert_eq!(ix.expunge(|e| e.uid == 1), 1);
     let e = entry(&mut ix, "1700000100.M9P1.host");
     ix.entries.push(e);
     ix.first_recent = ix.uid_next;
@@ -233,8 +232,10 @@ fn a_log_of_another_main_file_is_ignored() {
 #[test]
 fn the_text_index_is_migrated_and_removed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ix = sample();
+    let mut ix = sample();
     fs::write(dir.path().join(TEXT_INDEX_FILE), text::serialize(&ix)).expect("write");
+    // It kept no expunge history.
+    ix.vanished_from = ix.highest_modseq;
     let (got, snap) = load(dir.path());
     assert_eq!(got, ix);
     assert!(snap.is_none());
@@ -311,4 +312,136 @@ fn uid_validity_strictly_increases() {
     let b = new_uid_validity(dir.path()).expect("b");
     let c = new_uid_validity(dir.path()).expect("c");
     assert!(a < b && b < c);
+}
+
+/// An index of messages with UIDs 1..=n.
+fn numbered(n: u32) -> Index {
+    let mut ix = Index::new(9);
+    for k in 0..n {
+        let e = entry(&mut ix, &format!("1700000000.M{k}P1.host"));
+        ix.entries.push(e);
+    }
+    ix
+}
+
+fn runs(ix: &Index) -> Vec<(Uid, Uid, ModSeq)> {
+    ix.vanished.iter().map(|v| (v.lo, v.hi, v.modseq)).collect()
+}
+
+#[test]
+fn expunged_uids_join_the_run_no_message_separates_them_from() {
+    let mut ix = numbered(10);
+    let m1 = {
+        ix.expunge(|e| e.uid == 3);
+        ix.highest_modseq
+    };
+    ix.expunge(|e| e.uid == 5);
+    let m2 = ix.highest_modseq;
+    assert_eq!(runs(&ix), [(3, 3, m1), (5, 5, m2)]);
+    // 4 was all that kept them apart.
+    ix.expunge(|e| e.uid == 4);
+    let m3 = ix.highest_modseq;
+    assert_eq!(runs(&ix), [(3, 5, m3)]);
+    // Two at once, one of them the last message.
+    ix.expunge(|e| e.uid == 8 || e.uid == 10);
+    let m4 = ix.highest_modseq;
+    assert_eq!(runs(&ix), [(3, 5, m3), (8, 8, m4), (10, 10, m4)]);
+    assert_eq!(ix.last_uid(), 10);
+    assert_eq!(ix.vanished_since(m3 - 1), [3..=5, 8..=8, 10..=10]);
+    assert_eq!(ix.vanished_since(m3), [8..=8, 10..=10]);
+    assert!(ix.vanished_since(m4).is_empty());
+    // Every message gone: one run, never more runs than messages + 1.
+    ix.expunge(|_| true);
+    assert_eq!(runs(&ix), [(1, 10, ix.highest_modseq)]);
+    // A history that starts later answers with every UID that is no
+    // message's, whatever was asked.
+    let mut ix = numbered(6);
+    ix.expunge(|e| e.uid == 2);
+    ix.vanished_from = ix.highest_modseq;
+    ix.entries.retain(|e| e.uid != 4);
+    assert_eq!(ix.vanished_since(0), [2..=2, 4..=4]);
+    assert!(ix.vanished_since(ix.highest_modseq).is_empty());
+}
+
+#[test]
+fn the_expunge_history_survives_log_and_fold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ix = numbered(2000);
+    ix.expunge(|e| e.uid % 3 == 0 && e.uid < 100);
+    ix.save(dir.path(), None).expect("save");
+    let (mut ix, snap) = load(dir.path());
+    assert_eq!(ix.vanished.len(), 33);
+    // A second session replays the log: the same runs, the same modseqs.
+    ix.expunge(|e| e.uid == 1 || e.uid == 2 || e.uid == 500);
+    let snap = ix.save(dir.path(), snap.as_ref()).expect("save");
+    let (got, _) = load(dir.path());
+    assert_eq!(runs(&got), runs(&ix));
+    assert_eq!(got.vanished[0].lo, 1);
+    // Folded (many commits): the main file keeps it.
+    let main = fs::read(dir.path().join(INDEX_FILE)).expect("main");
+    let mut snap = Some(snap);
+    let mut ix = got;
+    let mut n = 0;
+    while fs::read(dir.path().join(INDEX_FILE)).expect("main") == main {
+        assert!(n < 1900, "never folded");
+        let k = ix.entries.len() - 1 - n;
+        ix.entries[k].flags.system ^= flag::SEEN;
+        ix.entries[k].modseq = ix.bump();
+        snap = Some(ix.save(dir.path(), snap.as_ref()).expect("save"));
+        n += 1;
+    }
+    let (got, _) = load(dir.path());
+    assert_eq!(runs(&got), runs(&ix));
+    assert_eq!(got, ix);
+}
+
+#[test]
+fn a_format_3_main_file_is_read_with_a_history_from_its_highest_modseq() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ix = sample();
+    let mut data = file::encode(&ix, 5).expect("encode");
+    // Format 3: the history fields were zero, the magic ended in 3.
+    data[7] = 3;
+    data[104..120].fill(0);
+    let sum = text::fnv1a(&data[..120]);
+    data[120..128].copy_from_slice(&sum.to_le_bytes());
+    fs::write(dir.path().join(INDEX_FILE), &data).expect("write");
+    let (got, _) = load(dir.path());
+    assert_eq!(got.entries, ix.entries);
+    assert!(got.vanished.is_empty());
+    assert_eq!(got.vanished_from, ix.highest_modseq);
+    // Nothing known from before: every UID below UIDNEXT not a message's.
+    let mut got = got;
+    got.uid_next = 9;
+    assert_eq!(got.vanished_since(0), [4..=8]);
+}
+
+#[test]
+fn a_history_naming_a_message_is_refused() {
+    let mut ix = numbered(5);
+    ix.expunge(|e| e.uid == 2);
+    let good = file::encode(&ix, 5).expect("encode");
+    assert!(file::decode(&good[..], good.len() as u64).is_ok());
+    // The same file claiming 2..=3 vanished while 3 is a message.
+    let mut bad = ix.clone();
+    bad.vanished[0].hi = 3;
+    let data = file::encode(&bad, 5).expect("encode");
+    assert!(file::decode(&data[..], data.len() as u64).is_err());
+    // Two runs with no message between them.
+    let mut bad = numbered(5);
+    bad.entries.retain(|e| e.uid != 2 && e.uid != 3);
+    bad.vanished = vec![
+        Vanished {
+            lo: 2,
+            hi: 2,
+            modseq: 1,
+        },
+        Vanished {
+            lo: 3,
+            hi: 3,
+            modseq: 1,
+        },
+    ];
+    let data = file::encode(&bad, 5).expect("encode");
+    assert!(file::decode(&data[..], data.len() as u64).is_err());
 }

@@ -227,6 +227,9 @@ pub(super) fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
         scanned: [0, 0],
         keywords,
         entries,
+        // The text format kept no expunge history.
+        vanished: Vec::new(),
+        vanished_from: highest_modseq,
     })
 }
 
@@ -238,8 +241,10 @@ mod tests {
     #[test]
     fn round_trip() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ix = sample();
+        let mut ix = sample();
         std::fs::write(dir.path().join(TEXT_INDEX_FILE), serialize(&ix)).expect("write");
+        // It kept no expunge history.
+        ix.vanished_from = ix.highest_modseq;
         assert_eq!(load(dir.path()).expect("load"), Some(ix));
     }
 
