@@ -236,6 +236,12 @@ pub const CHANNEL_MESSAGE_MAX: usize = 64 * 1024;
 /// started anew rather than read into memory.
 pub const CACHE_FILE_MAX: u64 = 512 * 1024 * 1024;
 
+/// A cache file is compacted (rewritten with the items of messages that
+/// are still there) when at least half of it is items of expunged
+/// messages and it is at least this large: below it, the dead items cost
+/// less than the rewrite.
+pub const CACHE_COMPACT_MIN: u64 = 1024 * 1024;
+
 /// A session appends what it computed for the cache once this much waits
 /// (and at the end of each command): a first `FETCH 1:* ENVELOPE` of a big
 /// mailbox holds this much, not every ENVELOPE.

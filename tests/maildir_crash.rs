@@ -11,6 +11,12 @@
 //! changes on this mailbox); a fourth child does nothing but fold, so
 //! that kills land in the middle of one (they are counted).
 //!
+//! The cache gets the same treatment: a fifth child appends items in
+//! batches while every earlier batch counts as expunged, so the file is
+//! compacted every few batches; after each kill, every item the cache
+//! holds is the right one for its UID, the last acknowledged batch is all
+//! there, and no more than one `.tmp` file is ever left.
+//!
 //! The child is this test binary run again with an environment variable
 //! naming the role.
 
@@ -21,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
+use mailaccess::store::cache::{Cache, Kind, CACHE_FILE};
 use mailaccess::store::index::{self, Index};
 use mailaccess::store::lock::Lock;
 use mailaccess::store::maildir::Maildir;
@@ -84,12 +91,16 @@ fn child_role() {
         return;
     };
     let dir = PathBuf::from(dir);
-    let mut rng: u64 = seed.parse::<u64>().expect("seed") | 1;
+    let seed = seed.parse::<u64>().expect("seed");
+    let mut rng: u64 = seed | 1;
     let mut acks = OpenOptions::new()
         .append(true)
         .create(true)
         .open(dir.join("acks"))
         .expect("acks");
+    if role == "compact" {
+        compact_child(&dir, seed as u32, &mut acks);
+    }
     let mut s = store(&dir);
     let mut mb = s.open("INBOX", false).expect("open");
     let mut seq = 100_000 * (rng % 1000) as usize;
@@ -155,6 +166,30 @@ fn child_role() {
             }
             other => panic!("unknown role {other}"),
         }
+    }
+}
+
+const CACHE_VALIDITY: u32 = 77;
+const BATCH: u32 = 100;
+
+fn cache_item(uid: u32) -> Vec<u8> {
+    format!("(item of {uid})").repeat(150).into_bytes()
+}
+
+/// Caches batches of items from UID `base` on, each batch leaving only
+/// itself alive (as if every message before it had been expunged).
+fn compact_child(dir: &Path, mut base: u32, acks: &mut fs::File) -> ! {
+    let mut cache = Cache::new(&dir.join("Maildir"), CACHE_VALIDITY);
+    loop {
+        let first = base;
+        let live = move |uid: u32| uid >= first;
+        note(acks, format!("B C {base}"));
+        for uid in base..base + BATCH {
+            cache.put(uid, Kind::Envelope, &cache_item(uid), &live);
+        }
+        cache.flush(&live);
+        note(acks, format!("K C {base}"));
+        base += BATCH;
     }
 }
 
@@ -373,4 +408,70 @@ fn expunges_killed_at_random_lose_nothing_acknowledged() {
 #[test]
 fn folds_killed_at_random_lose_nothing() {
     killed_at_random("fold", 0x94d0_49bb_1331_11eb);
+}
+
+#[test]
+fn cache_compactions_killed_at_random_serve_no_wrong_item() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let dir = t.path();
+    fs::create_dir_all(dir.join("Maildir")).expect("mkdir");
+    let mut rng: u64 = 0x7f4a_7c15_9e37_79b9;
+    let (mut mid_compaction, mut batches, mut most_tmp) = (0, 0, 0);
+    for round in 0..KILLS as u64 {
+        let base = 1 + round * 10_000_000;
+        let mut c = child("compact", dir, base);
+        std::thread::sleep(Duration::from_millis(30 + next(&mut rng) % 300));
+        c.kill().expect("kill");
+        c.wait().expect("wait");
+        let tmp = fs::read_dir(dir.join("Maildir"))
+            .expect("dir")
+            .flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with(&format!("{CACHE_FILE}.")) && n.ends_with(".tmp")
+            })
+            .count();
+        if tmp > 0 {
+            mid_compaction += 1;
+        }
+        most_tmp = most_tmp.max(tmp);
+        let notes = fs::read_to_string(dir.join("acks")).unwrap_or_default();
+        let _ = fs::remove_file(dir.join("acks"));
+        let lines: Vec<&str> = notes.lines().collect();
+        batches += lines.iter().filter(|l| l.starts_with("K C")).count();
+        let mut cache = Cache::new(&dir.join("Maildir"), CACHE_VALIDITY);
+        let last_base: u32 = lines
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix("B C "))
+            .map_or(base as u32, |b| b.parse().expect("base"));
+        for uid in base as u32..last_base + BATCH {
+            if let Some(got) = cache.get(uid, Kind::Envelope) {
+                assert_eq!(got, cache_item(uid), "round {round}: UID {uid} wrong item");
+            }
+        }
+        // Nothing in flight after it: the last acknowledged batch is there.
+        if let Some(b) = lines.last().and_then(|l| l.strip_prefix("K C ")) {
+            let b: u32 = b.parse().expect("base");
+            for uid in b..b + BATCH {
+                assert_eq!(
+                    cache.get(uid, Kind::Envelope),
+                    Some(cache_item(uid)),
+                    "round {round}: acknowledged UID {uid} lost"
+                );
+            }
+        }
+    }
+    eprintln!(
+        "compact: {KILLS} kills, {batches} acknowledged batches, {mid_compaction} kills in a compaction"
+    );
+    assert!(batches > KILLS, "the children did almost nothing");
+    assert!(
+        mid_compaction > 0,
+        "no kill hit a compaction: the test proved nothing"
+    );
+    assert!(
+        most_tmp <= 1,
+        "{most_tmp} .tmp files left: leftovers not removed"
+    );
 }

@@ -14,7 +14,16 @@
 //! record at the end after a crash, garbage) only costs recomputing. A
 //! damaged tail is cut off; a file of another UIDVALIDITY, or one grown
 //! past `CACHE_FILE_MAX`, is started anew. Appends happen under an flock
-//! of the file, in one write each batch.
+//! of the file (`mailaccess-cache.lock`), in one write each batch.
+//!
+//! **Compaction**: when at least half of a file of `CACHE_COMPACT_MIN` or
+//! more is items of expunged messages, the appending session writes a new
+//! file with the rest (streamed item by item, fsynced) and renames it over
+//! the old one; starting anew is the same with nothing kept. A session
+//! still reading the old file keeps reading it (its offsets stay true of
+//! that inode) and takes the new one in at its next append. A crash leaves
+//! the old file or the new one, and a `.tmp` file that the next compaction
+//! removes.
 //!
 //! Never read whole: the first `get` reads the record headers once (a
 //! streaming pass) into an index of offsets, and each item is read with
@@ -26,13 +35,14 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::lock::Lock;
-use super::Uid;
+use super::{Message, Uid};
 use crate::limits::{
-    CACHE_FILE_MAX, CACHE_FLUSH_EVERY, CACHE_ITEM_MAX, CACHE_RECORD_HEADER_MAX, STREAM_BUFFER,
+    CACHE_COMPACT_MIN, CACHE_FILE_MAX, CACHE_FLUSH_EVERY, CACHE_ITEM_MAX, CACHE_RECORD_HEADER_MAX,
+    STREAM_BUFFER,
 };
 
 pub const CACHE_FILE: &str = "mailaccess-cache";
@@ -120,7 +130,9 @@ impl Cache {
         self.pending.get(&(uid, kind)).cloned()
     }
 
-    pub fn put(&mut self, uid: Uid, kind: Kind, data: &[u8]) {
+    /// Keeps `data` for the next flush; `live` says which UIDs are still
+    /// messages (`live_in`), for the compaction a flush may do.
+    pub fn put(&mut self, uid: Uid, kind: Kind, data: &[u8], live: &dyn Fn(Uid) -> bool) {
         if data.len() > CACHE_ITEM_MAX
             || self.offsets.contains_key(&(uid, kind))
             || self.pending.contains_key(&(uid, kind))
@@ -130,26 +142,31 @@ impl Cache {
         self.pending.insert((uid, kind), data.to_vec());
         self.pending_len += data.len() + 32;
         if self.pending_len >= CACHE_FLUSH_EVERY {
-            self.flush();
+            self.flush(live);
         }
     }
 
-    /// Appends what was computed since the last flush. Failure is not an
-    /// error: the cache only saves work.
-    pub fn flush(&mut self) {
+    /// Appends what was computed since the last flush, compacting the file
+    /// first when expunged messages' items fill half of it. Failure is not
+    /// an error: the cache only saves work.
+    pub fn flush(&mut self, live: &dyn Fn(Uid) -> bool) {
         if self.pending.is_empty() {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
         self.pending_len = 0;
-        if let Err(e) = self.append(&pending) {
+        if let Err(e) = self.append(&pending, live) {
             log::debug!("{}: {e}", self.path.display());
         }
     }
 
     /// Appends `records` under the file's lock, after taking in what other
     /// sessions appended since this one read, and records where they went.
-    fn append(&mut self, records: &HashMap<(Uid, Kind), Vec<u8>>) -> std::io::Result<()> {
+    fn append(
+        &mut self,
+        records: &HashMap<(Uid, Kind), Vec<u8>>,
+        live: &dyn Fn(Uid) -> bool,
+    ) -> std::io::Result<()> {
         let _lock = Lock::exclusive(&self.path.with_extension("lock"))
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut f = crate::store::open::read_write(&self.path)?;
@@ -177,34 +194,134 @@ impl Cache {
             Some((o, good)) if len < CACHE_FILE_MAX => (o, good),
             _ => (Offsets::new(), 0),
         };
+        // A record's header line is about this long.
+        const HEAD: u64 = 16;
+        let dead: u64 = offsets
+            .iter()
+            .filter(|((uid, _), _)| !live(*uid))
+            .map(|(_, &(_, n))| u64::from(n) + HEAD)
+            .sum();
+        if good == 0 || (good >= CACHE_COMPACT_MIN && dead * 2 >= good) {
+            let mut keep: Vec<_> = offsets.into_iter().filter(|((u, _), _)| live(*u)).collect();
+            // File order: the old file is read front to back.
+            keep.sort_unstable_by_key(|(_, (at, _))| *at);
+            return self.rewrite(&f, keep, records);
+        }
         self.offsets = offsets;
-        if good == 0 {
-            f.set_len(0)?;
-            f.seek(SeekFrom::Start(0))?;
-            f.write_all(header(self.uid_validity).as_bytes())?;
-        } else if good < len {
+        if good < len {
             f.set_len(good)?;
         }
         let mut at = f.seek(SeekFrom::End(0))?;
         let mut out = Vec::new();
-        for ((uid, kind), data) in records {
-            if self.offsets.contains_key(&(*uid, *kind)) {
-                continue;
+        // Noted only once written: a failed write must not leave offsets
+        // where another session's items will go.
+        let mut written = Offsets::new();
+        for (key, data) in records {
+            if !self.offsets.contains_key(key) {
+                write_item(&mut out, &mut written, &mut at, *key, data)?;
             }
-            let head = format!("{uid} {} {}\n", kind.letter() as char, data.len());
-            out.extend_from_slice(head.as_bytes());
-            self.offsets
-                .insert((*uid, *kind), (at + out.len() as u64, data.len() as u32));
-            out.extend_from_slice(data);
-            out.push(b'\n');
         }
         f.write_all(&out)?;
-        at += out.len() as u64;
+        self.offsets.extend(written);
         self.end = at;
         self.file = Some(f);
         self.loaded = true;
         Ok(())
     }
+}
+
+impl Cache {
+    /// Writes a new file holding the `keep` items of `old` and `records`,
+    /// and renames it over the old one (the caller holds the lock).
+    fn rewrite(
+        &mut self,
+        old: &File,
+        keep: Vec<((Uid, Kind), (u64, u32))>,
+        records: &HashMap<(Uid, Kind), Vec<u8>>,
+    ) -> std::io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        // What a compaction killed midway left (we hold the lock: no other
+        // compaction is running).
+        for e in std::fs::read_dir(dir)?.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(&format!("{CACHE_FILE}.")) && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let tmp = dir.join(format!("{CACHE_FILE}.{}.tmp", std::process::id()));
+        let f = crate::store::open::regular(
+            &tmp,
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600),
+        )?;
+        let r = (|| {
+            let mut offsets = Offsets::new();
+            let mut w = std::io::BufWriter::with_capacity(STREAM_BUFFER, &f);
+            let mut at = header(self.uid_validity).len() as u64;
+            w.write_all(header(self.uid_validity).as_bytes())?;
+            let mut buf = Vec::new();
+            for (key, (from, len)) in keep {
+                buf.resize(len as usize, 0);
+                old.read_exact_at(&mut buf, from)?;
+                write_item(&mut w, &mut offsets, &mut at, key, &buf)?;
+            }
+            for (key, data) in records {
+                if !offsets.contains_key(key) {
+                    write_item(&mut w, &mut offsets, &mut at, *key, data)?;
+                }
+            }
+            w.flush()?;
+            drop(w);
+            // Durable before it takes the old one's place: a crash must
+            // not leave a file whose items read back as zeros.
+            f.sync_data()?;
+            std::fs::rename(&tmp, &self.path)?;
+            Ok((offsets, at))
+        })();
+        match r {
+            Ok((offsets, end)) => {
+                self.offsets = offsets;
+                self.end = end;
+                self.file = Some(f);
+                self.loaded = true;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Writes one record at `at` through `w` and notes where its item went.
+fn write_item(
+    w: &mut impl Write,
+    offsets: &mut Offsets,
+    at: &mut u64,
+    key: (Uid, Kind),
+    data: &[u8],
+) -> std::io::Result<()> {
+    let head = format!("{} {} {}\n", key.0, key.1.letter() as char, data.len());
+    w.write_all(head.as_bytes())?;
+    w.write_all(data)?;
+    w.write_all(b"\n")?;
+    offsets.insert(key, (*at + head.len() as u64, data.len() as u32));
+    *at += (head.len() + data.len() + 1) as u64;
+    Ok(())
+}
+
+/// Which UIDs may still be asked about, for a session whose messages are
+/// `view` (in UID order): those, and any above its last (another session's
+/// appends it has not seen yet). UIDs are never handed out twice, so one
+/// below that is not in the view was expunged.
+pub fn live_in(view: &[Message]) -> impl Fn(Uid) -> bool + '_ {
+    let last = view.last().map_or(0, |m| m.uid);
+    move |uid| uid > last || view.binary_search_by_key(&uid, |m| m.uid).is_ok()
 }
 
 fn header(uid_validity: u32) -> String {
@@ -272,14 +389,106 @@ mod tests {
     use super::*;
     use std::fs::OpenOptions;
 
+    /// Every UID a message: nothing to compact away.
+    const ALL: &dyn Fn(Uid) -> bool = &|_| true;
+
+    fn item(uid: Uid) -> Vec<u8> {
+        format!("(envelope of {uid})").repeat(100).into_bytes()
+    }
+
+    fn file_len(d: &Path) -> u64 {
+        std::fs::metadata(d.join(CACHE_FILE)).unwrap().len()
+    }
+
+    /// Items of expunged messages are dropped once they fill half the
+    /// file; a session reading the old file meanwhile keeps getting the
+    /// right items, and takes the new file in at its next append.
+    #[test]
+    fn expunged_items_are_compacted_away() {
+        let d = tempfile::tempdir().unwrap();
+        let n = (3 * CACHE_COMPACT_MIN / item(1).len() as u64) as Uid;
+        let mut a = Cache::new(d.path(), 5);
+        for uid in 1..=n {
+            a.put(uid, Kind::Envelope, &item(uid), ALL);
+        }
+        a.flush(ALL);
+        let full = file_len(d.path());
+        assert!(full > 2 * CACHE_COMPACT_MIN, "{full}");
+        let mut b = Cache::new(d.path(), 5);
+        assert_eq!(b.get(n, Kind::Envelope), Some(item(n)));
+        let inode = std::fs::metadata(d.path().join(CACHE_FILE)).unwrap().ino();
+        // A third of the messages expunged: not yet.
+        let live = |uid: Uid| uid > n / 3;
+        a.put(n + 1, Kind::Envelope, &item(n + 1), &live);
+        a.flush(&live);
+        assert!(file_len(d.path()) > full);
+        // Two thirds: compacted into a new file.
+        let live = |uid: Uid| uid > 2 * n / 3;
+        a.put(n + 2, Kind::Envelope, &item(n + 2), &live);
+        a.flush(&live);
+        let after = file_len(d.path());
+        assert!(after < full / 2, "{after} of {full}");
+        assert_ne!(
+            std::fs::metadata(d.path().join(CACHE_FILE)).unwrap().ino(),
+            inode
+        );
+        let mut c = Cache::new(d.path(), 5);
+        for uid in [1, n / 3, 2 * n / 3] {
+            assert_eq!(c.get(uid, Kind::Envelope), None, "{uid}");
+        }
+        for uid in [2 * n / 3 + 1, n, n + 1, n + 2] {
+            assert_eq!(c.get(uid, Kind::Envelope), Some(item(uid)), "{uid}");
+        }
+        // b still reads the old file, right items, old ones included.
+        assert_eq!(b.get(1, Kind::Envelope), Some(item(1)));
+        assert_eq!(b.get(n - 1, Kind::Envelope), Some(item(n - 1)));
+        // and after its next append reads the new one, with a's items.
+        b.put(n + 3, Kind::Body, b"b", &live);
+        b.flush(&live);
+        assert_eq!(b.get(n + 2, Kind::Envelope), Some(item(n + 2)));
+        assert_eq!(c.get(n + 3, Kind::Body), None, "c read the file before");
+        assert_eq!(
+            Cache::new(d.path(), 5).get(n + 3, Kind::Body).as_deref(),
+            Some(&b"b"[..])
+        );
+        // No .tmp file is left.
+        let left: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn live_in_a_view_is_its_uids_and_anything_above() {
+        let view: Vec<Message> = [2, 5, 9]
+            .into_iter()
+            .map(|uid| Message {
+                uid,
+                flags: crate::store::Flags::default(),
+                recent: false,
+                modseq: 1,
+                internal_date: 0,
+                internal_date_zone: 0,
+                size: 0,
+            })
+            .collect();
+        let live = live_in(&view);
+        let got: Vec<Uid> = (1..12).filter(|&u| live(u)).collect();
+        assert_eq!(got, [2, 5, 9, 10, 11]);
+        assert!(live_in(&[])(1));
+    }
+
     #[test]
     fn round_trip_and_damage() {
         let d = tempfile::tempdir().unwrap();
         let mut c = Cache::new(d.path(), 7);
         assert!(c.get(1, Kind::Envelope).is_none());
-        c.put(1, Kind::Envelope, b"(NIL \"a\nb\" NIL)");
-        c.put(2, Kind::BodyStructure, b"");
-        c.flush();
+        c.put(1, Kind::Envelope, b"(NIL \"a\nb\" NIL)", ALL);
+        c.put(2, Kind::BodyStructure, b"", ALL);
+        c.flush(ALL);
         let mut c = Cache::new(d.path(), 7);
         assert_eq!(
             c.get(1, Kind::Envelope).as_deref(),
@@ -295,8 +504,8 @@ mod tests {
         f.write_all(b"3 E 100\nshort").unwrap();
         let mut c = Cache::new(d.path(), 7);
         assert!(c.get(3, Kind::Envelope).is_none());
-        c.put(4, Kind::Body, b"x");
-        c.flush();
+        c.put(4, Kind::Body, b"x", ALL);
+        c.flush(ALL);
         let mut c = Cache::new(d.path(), 7);
         assert_eq!(c.get(4, Kind::Body).as_deref(), Some(&b"x"[..]));
         assert_eq!(
@@ -307,8 +516,8 @@ mod tests {
         std::fs::write(&path, b"\xff\xfe garbage").unwrap();
         let mut c = Cache::new(d.path(), 7);
         assert!(c.get(1, Kind::Envelope).is_none());
-        c.put(5, Kind::Envelope, b"e");
-        c.flush();
+        c.put(5, Kind::Envelope, b"e", ALL);
+        c.flush(ALL);
         assert_eq!(
             Cache::new(d.path(), 7).get(5, Kind::Envelope).as_deref(),
             Some(&b"e"[..])
@@ -345,13 +554,13 @@ mod tests {
         let mut b = Cache::new(d.path(), 3);
         assert!(a.get(1, Kind::Envelope).is_none());
         assert!(b.get(1, Kind::Envelope).is_none());
-        a.put(1, Kind::Envelope, b"one");
-        a.flush();
-        b.put(2, Kind::Body, b"two");
-        b.flush();
+        a.put(1, Kind::Envelope, b"one", ALL);
+        a.flush(ALL);
+        b.put(2, Kind::Body, b"two", ALL);
+        b.flush(ALL);
         assert_eq!(b.get(1, Kind::Envelope).as_deref(), Some(&b"one"[..]));
-        a.put(3, Kind::Envelope, b"three");
-        a.flush();
+        a.put(3, Kind::Envelope, b"three", ALL);
+        a.flush(ALL);
         assert_eq!(a.get(2, Kind::Body).as_deref(), Some(&b"two"[..]));
         let mut c = Cache::new(d.path(), 3);
         for (uid, kind, want) in [
@@ -370,7 +579,7 @@ mod tests {
         let mut c = Cache::new(d.path(), 3);
         let item = vec![b'e'; 1000];
         for uid in 1..=(3 * CACHE_FLUSH_EVERY / 1000) as u32 {
-            c.put(uid, Kind::Envelope, &item);
+            c.put(uid, Kind::Envelope, &item, ALL);
         }
         let written = std::fs::metadata(d.path().join(CACHE_FILE)).unwrap().len();
         assert!(written as usize >= 2 * CACHE_FLUSH_EVERY, "{written}");

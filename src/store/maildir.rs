@@ -1924,14 +1924,15 @@ impl Mailbox for MaildirMailbox {
 
     fn cache(&mut self, index: usize, kind: super::cache::Kind, data: &[u8]) {
         if let Some(m) = self.view.get(index) {
-            self.cache.put(m.uid, kind, data);
+            self.cache
+                .put(m.uid, kind, data, &super::cache::live_in(&self.view));
         }
     }
 
     fn flush_cache(&mut self) {
         // A read-only session may still cache: the data is the same for
         // every session and costs nothing but the file.
-        self.cache.flush();
+        self.cache.flush(&super::cache::live_in(&self.view));
     }
 }
 

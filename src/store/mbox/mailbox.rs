@@ -450,11 +450,12 @@ impl Mailbox for MboxMailbox {
 
     fn cache(&mut self, index: usize, kind: crate::store::cache::Kind, data: &[u8]) {
         if let Some(m) = self.view.get(index) {
-            self.cache.put(m.uid, kind, data);
+            self.cache
+                .put(m.uid, kind, data, &crate::store::cache::live_in(&self.view));
         }
     }
 
     fn flush_cache(&mut self) {
-        self.cache.flush();
+        self.cache.flush(&crate::store::cache::live_in(&self.view));
     }
 }
