@@ -107,13 +107,13 @@ fn child_role() {
     loop {
         match role.as_str() {
             "store" => {
-                let i = (next(&mut rng) % mb.messages().len() as u64) as usize;
+                let i = (next(&mut rng) % mb.count() as u64) as usize;
                 let bit = if next(&mut rng) % 2 == 0 {
                     flag::FLAGGED
                 } else {
                     flag::SEEN
                 };
-                let m = &mb.messages()[i];
+                let m = &mb.message(i);
                 let (uid, before) = (m.uid, m.flags.system);
                 let op = if before & bit == 0 {
                     FlagOp::Add
@@ -133,7 +133,7 @@ fn child_role() {
             }
             "expunge" => {
                 mb.sync(true).expect("sync");
-                let n = mb.messages().len();
+                let n = mb.count();
                 if n <= MESSAGES / 2 {
                     // Keep something to expunge: refill.
                     seq += 1;
@@ -143,8 +143,8 @@ fn child_role() {
                     continue;
                 }
                 let i = (next(&mut rng) % n as u64) as usize;
-                let uid = mb.messages()[i].uid;
-                let after = (mb.messages()[i].flags.system | flag::DELETED) & WATCHED;
+                let uid = mb.message(i).uid;
+                let after = (mb.message(i).flags.system | flag::DELETED) & WATCHED;
                 note(&mut acks, format!("B F {uid} {after}"));
                 mb.store(&[i], FlagOp::Add, &only(flag::DELETED))
                     .expect("store");
@@ -210,8 +210,8 @@ fn look(dir: &Path) -> (u32, HashMap<u32, (usize, u8)>) {
     let mut s = store(dir);
     let mut mb = s.open("INBOX", true).expect("open after kill");
     let mut out = HashMap::new();
-    for i in 0..mb.messages().len() {
-        let m = mb.messages()[i].clone();
+    for i in 0..mb.count() {
+        let m = mb.message(i);
         let mut text = String::new();
         mb.open_message(i)
             .expect("message file")

@@ -174,7 +174,7 @@ fn dovecot_and_we_agree_on_uids_flags_and_bytes() {
     assert_eq!(mb.uid_validity(), validity);
     assert_eq!(mb.uid_next(), 5);
     let mine: BTreeMap<u32, (Vec<String>, u64)> = mb
-        .messages()
+        .collect_messages()
         .iter()
         .map(|m| (m.uid, (imap_flags(&m.flags), m.size)))
         .collect();
@@ -235,7 +235,7 @@ fn dovecot_and_we_agree_on_uids_flags_and_bytes() {
     assert_eq!(a.uids, vec![5]);
     let again = s.open("INBOX", true).expect("open");
     let mine: BTreeMap<u32, (Vec<String>, u64)> = again
-        .messages()
+        .collect_messages()
         .iter()
         .map(|m| (m.uid, (imap_flags(&m.flags), m.size)))
         .collect();

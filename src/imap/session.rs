@@ -347,11 +347,12 @@ pub fn write_changes(out: &mut Vec<u8>, mailbox: &dyn Mailbox, changes: &Changes
     if let (Some(_), Some(n)) = (changes.exists, changes.recent) {
         out.extend_from_slice(format!("* {n} RECENT\r\n").as_bytes());
     }
-    let messages = mailbox.messages();
     for &seq in &changes.flags {
-        if let Some(m) = messages.get(seq as usize - 1) {
+        let i = seq as usize - 1;
+        if i < mailbox.count() {
+            let m = mailbox.message(i);
             out.extend_from_slice(format!("* {seq} FETCH (UID {} FLAGS ", m.uid).as_bytes());
-            write_message_flags(out, m);
+            write_message_flags(out, &m);
             out.extend_from_slice(b")\r\n");
         }
     }

@@ -104,7 +104,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
             input.set_timeout(crate::limits::POP3_IDLE_TIMEOUT);
             let greeting = format!(
                 "+OK mailaccess POP3 ready, {} messages.\r\n",
-                drop.mailbox.messages().len()
+                drop.mailbox.count()
             );
             transaction(
                 drop,
@@ -183,10 +183,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                     return 1;
                 }
             };
-            let ok = format!(
-                "+OK Logged in, {} messages.\r\n",
-                drop.mailbox.messages().len()
-            );
+            let ok = format!("+OK Logged in, {} messages.\r\n", drop.mailbox.count());
             transaction(drop, &mut input, &mut output, &ok, &config.pop3_uidl_format)
         }
     }

@@ -72,7 +72,7 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     pub fn new(mailbox: Box<dyn Mailbox>, out: &'a mut dyn Write) -> Session<'a> {
-        let n = mailbox.messages().len();
+        let n = mailbox.count();
         Session {
             mailbox,
             deleted: vec![false; n],
@@ -163,9 +163,9 @@ impl<'a> Session<'a> {
                 // Written line by line into the buffered writer: a large
                 // maildrop's listing is never held whole.
                 write!(self.out, "+OK {n} messages ({size} octets)\r\n")?;
-                for (i, m) in self.mailbox.messages().iter().enumerate() {
+                for i in 0..self.mailbox.count() {
                     if !self.deleted[i] {
-                        write!(self.out, "{} {}\r\n", i + 1, m.size)?;
+                        write!(self.out, "{} {}\r\n", i + 1, self.mailbox.message(i).size)?;
                     }
                 }
                 self.send(b".\r\n")?;
@@ -173,7 +173,7 @@ impl<'a> Session<'a> {
             }
             Command::List(Some(n)) => match self.index(n) {
                 Ok(i) => {
-                    let size = self.mailbox.messages()[i].size;
+                    let size = self.mailbox.message(i).size;
                     self.ok(&format!("{n} {size}"))
                 }
                 Err(e) => self.err(e),
@@ -181,9 +181,10 @@ impl<'a> Session<'a> {
             Command::Uidl(None) => {
                 let v = self.mailbox.uid_validity();
                 self.out.write_all(b"+OK\r\n")?;
-                for (i, m) in self.mailbox.messages().iter().enumerate() {
+                for i in 0..self.mailbox.count() {
                     if !self.deleted[i] {
-                        write!(self.out, "{} {}\r\n", i + 1, self.uidl.render(v, m.uid))?;
+                        let uid = self.mailbox.uid(i);
+                        write!(self.out, "{} {}\r\n", i + 1, self.uidl.render(v, uid))?;
                     }
                 }
                 self.send(b".\r\n")?;
@@ -193,7 +194,7 @@ impl<'a> Session<'a> {
                 Ok(i) => {
                     let id = self
                         .uidl
-                        .render(self.mailbox.uid_validity(), self.mailbox.messages()[i].uid);
+                        .render(self.mailbox.uid_validity(), self.mailbox.uid(i));
                     self.ok(&format!("{n} {id}"))
                 }
                 Err(e) => self.err(e),
@@ -252,12 +253,11 @@ impl<'a> Session<'a> {
 
     /// Messages not marked deleted, and their total size.
     fn totals(&self) -> (usize, u64) {
-        self.mailbox
-            .messages()
-            .iter()
-            .zip(&self.deleted)
-            .filter(|(_, d)| !**d)
-            .fold((0, 0), |(n, s), (m, _)| (n + 1, s + m.size))
+        (0..self.mailbox.count())
+            .filter(|&i| !self.deleted[i])
+            .fold((0, 0), |(n, s), i| {
+                (n + 1, s + self.mailbox.message(i).size)
+            })
     }
 
     /// RFC 1939 5: a message number names a message of the maildrop that is
@@ -298,7 +298,7 @@ impl<'a> Session<'a> {
             self.send(b"-ERR [SYS/TEMP] Cannot read the message.\r\n")?;
             return Ok(Outcome::Continue);
         }
-        let size = self.mailbox.messages()[i].size;
+        let size = self.mailbox.message(i).size;
         let first = match top {
             None => format!("+OK {size} octets\r\n"),
             Some(_) => "+OK\r\n".to_string(),
@@ -320,19 +320,19 @@ impl<'a> Session<'a> {
     /// RFC 1939 6, the UPDATE state: `\Seen` for retrieved messages, then
     /// the deletions, all or none. Returns the response line.
     fn update(&mut self) -> String {
-        let messages = self.mailbox.messages();
-        let seen: Vec<usize> = (0..messages.len())
+        let mb = self.mailbox.as_ref();
+        let seen: Vec<usize> = (0..mb.count())
             .filter(|&i| {
-                self.retrieved[i] && !self.deleted[i] && !messages[i].flags.has(flag::SEEN)
+                self.retrieved[i] && !self.deleted[i] && !mb.message(i).flags.has(flag::SEEN)
             })
             .collect();
-        let dele: Vec<usize> = (0..messages.len()).filter(|&i| self.deleted[i]).collect();
+        let dele: Vec<usize> = (0..mb.count()).filter(|&i| self.deleted[i]).collect();
         let newly_marked: Vec<usize> = dele
             .iter()
             .copied()
-            .filter(|&i| !messages[i].flags.has(flag::DELETED))
+            .filter(|&i| !mb.message(i).flags.has(flag::DELETED))
             .collect();
-        let uids: Vec<Uid> = dele.iter().map(|&i| messages[i].uid).collect();
+        let uids: Vec<Uid> = dele.iter().map(|&i| mb.uid(i)).collect();
         let retrieved = self.retrieved.iter().filter(|r| **r).count();
         if !seen.is_empty() {
             let f = Flags {
@@ -468,8 +468,8 @@ mod tests {
         );
         assert_eq!(count(), 1);
         let mb = store.open("INBOX", false).unwrap();
-        assert_eq!(mb.messages().len(), 1);
-        assert!(mb.messages()[0].flags.has(flag::SEEN), "RETR marks \\Seen");
+        assert_eq!(mb.count(), 1);
+        assert!(mb.message(0).flags.has(flag::SEEN), "RETR marks \\Seen");
     }
 
     #[test]

@@ -1688,8 +1688,16 @@ impl Mailbox for MaildirMailbox {
         self.highest_modseq
     }
 
-    fn messages(&self) -> &[Message] {
-        &self.view
+    fn count(&self) -> usize {
+        self.view.len()
+    }
+
+    fn message(&self, index: usize) -> Message {
+        self.view[index].clone()
+    }
+
+    fn uid(&self, index: usize) -> Uid {
+        self.view[index].uid
     }
 
     fn keywords(&self) -> Vec<String> {
@@ -2021,10 +2029,10 @@ mod tests {
         let names = cur_names(&root);
         assert!(names[0].ends_with(":2,FR"), "{names:?}");
         assert_eq!(names[1], second);
-        assert_eq!(a.messages().len(), 2);
+        assert_eq!(a.count(), 2);
         let b = s.open("INBOX", true).expect("b");
-        assert_eq!(b.messages()[0].flags, with(flag::FLAGGED | flag::ANSWERED));
-        assert_eq!(b.messages()[1].flags, Flags::default());
+        assert_eq!(b.message(0).flags, with(flag::FLAGGED | flag::ANSWERED));
+        assert_eq!(b.message(1).flags, Flags::default());
     }
 
     /// Commits of two sessions within one clock tick: each sees the
@@ -2075,7 +2083,11 @@ mod tests {
         }
         a.store(&[2], FlagOp::Add, &with(flag::DRAFT)).expect("a");
         let c = s.open("INBOX", true).expect("c");
-        let got: Vec<u8> = c.messages().iter().map(|m| m.flags.system).collect();
+        let got: Vec<u8> = c
+            .collect_messages()
+            .iter()
+            .map(|m| m.flags.system)
+            .collect();
         assert_eq!(got, vec![0, 0, flag::DRAFT]);
     }
 
@@ -2095,18 +2107,18 @@ mod tests {
         };
         set("new", past);
         set("cur", past);
-        assert_eq!(s.open("INBOX", false).expect("open").messages().len(), 2);
+        assert_eq!(s.open("INBOX", false).expect("open").count(), 2);
         // A file slipped in without changing the times: not seen, so the
         // directories were not read.
         fs::write(root.join("cur/3000.M1P1.host:2,S"), "c\n").expect("write");
         set("cur", past);
-        assert_eq!(s.open("INBOX", false).expect("open").messages().len(), 2);
+        assert_eq!(s.open("INBOX", false).expect("open").count(), 2);
         // Any change of the times: read again.
         set("cur", past + Duration::from_secs(1));
-        assert_eq!(s.open("INBOX", false).expect("open").messages().len(), 3);
+        assert_eq!(s.open("INBOX", false).expect("open").count(), 3);
         fs::write(root.join("tmp/x"), "d\n").expect("write");
         fs::rename(root.join("tmp/x"), root.join("new/4000.M1P1.host")).expect("rename");
-        assert_eq!(s.open("INBOX", false).expect("open").messages().len(), 4);
+        assert_eq!(s.open("INBOX", false).expect("open").count(), 4);
     }
 
     /// A Maildir indexed by an earlier version (the text index, base
@@ -2145,7 +2157,7 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         let mb = s.open("INBOX", false).expect("open");
         assert_eq!(mb.uid_validity(), 777);
         let got: Vec<(Uid, u8)> = mb
-            .messages()
+            .collect_messages()
             .iter()
             .map(|m| (m.uid, m.flags.system))
             .collect();
@@ -2158,7 +2170,7 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         drop(mb);
         let again = s.open("INBOX", true).expect("open");
         assert_eq!(again.uid_validity(), 777);
-        assert_eq!(again.messages()[2].uid, 30);
+        assert_eq!(again.message(2).uid, 30);
     }
 
     /// One session follows another's commits from the log, across the
@@ -2198,12 +2210,12 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
             if i % 37 == 0 {
                 a.sync(true).expect("a sync");
                 let fa: Vec<(Uid, u8, ModSeq)> = a
-                    .messages()
+                    .collect_messages()
                     .iter()
                     .map(|m| (m.uid, m.flags.system, m.modseq))
                     .collect();
                 let fb: Vec<(Uid, u8, ModSeq)> = b
-                    .messages()
+                    .collect_messages()
                     .iter()
                     .map(|m| (m.uid, m.flags.system, m.modseq))
                     .collect();
@@ -2214,12 +2226,12 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         a.sync(true).expect("a sync");
         let fresh = s.open("INBOX", true).expect("fresh");
         let f: Vec<(Uid, u8, ModSeq)> = fresh
-            .messages()
+            .collect_messages()
             .iter()
             .map(|m| (m.uid, m.flags.system, m.modseq))
             .collect();
         let fa: Vec<(Uid, u8, ModSeq)> = a
-            .messages()
+            .collect_messages()
             .iter()
             .map(|m| (m.uid, m.flags.system, m.modseq))
             .collect();
@@ -2239,7 +2251,7 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         let got = append(&mut s, "INBOX", "b\n", seen());
         let c = a.sync(true).expect("sync");
         assert_eq!(c.exists, Some(3));
-        let uids: Vec<Uid> = a.messages().iter().map(|m| m.uid).collect();
+        let uids: Vec<Uid> = a.collect_messages().iter().map(|m| m.uid).collect();
         assert!(uids.windows(2).all(|w| w[0] < w[1]), "{uids:?}");
         assert!(uids.contains(&got.uids[0]));
     }
@@ -2287,19 +2299,22 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         assert_eq!(b.uids, vec![2]);
         assert_eq!(a.uid_validity, b.uid_validity);
         let mb = s.open("INBOX", false).expect("open");
-        let uids: Vec<Uid> = mb.messages().iter().map(|m| m.uid).collect();
+        let uids: Vec<Uid> = mb.collect_messages().iter().map(|m| m.uid).collect();
         assert_eq!(uids, vec![1, 2]);
-        assert_eq!(mb.messages()[0].size, 17);
-        assert_eq!(mb.messages()[0].internal_date, 1_000_000_000);
-        assert_eq!(mb.messages()[0].internal_date_zone, 60);
-        assert!(mb.messages()[1].flags.has(flag::SEEN));
+        assert_eq!(mb.message(0).size, 17);
+        assert_eq!(mb.message(0).internal_date, 1_000_000_000);
+        assert_eq!(mb.message(0).internal_date_zone, 60);
+        assert!(mb.message(1).flags.has(flag::SEEN));
         let v = mb.uid_validity();
         drop(mb);
         let mut s2 = Maildir::open_store(s.root().to_path_buf()).expect("reopen");
         let mut mb = s2.open("inbox", false).expect("open");
         assert_eq!(mb.uid_validity(), v);
         assert_eq!(
-            mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+            mb.collect_messages()
+                .iter()
+                .map(|m| m.uid)
+                .collect::<Vec<_>>(),
             vec![1, 2]
         );
         let mut body = String::new();
@@ -2332,14 +2347,14 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         let (_t, mut s) = store();
         let root = s.root().to_path_buf();
         let mut mb = s.open("INBOX", false).expect("open");
-        assert!(mb.messages().is_empty());
+        assert!(mb.count() == 0);
         deliver(&root, "1000.M1P1.host", "a\n");
         deliver(&root, "1001.M1P1.host", "bb\n");
         let c = mb.sync(true).expect("sync");
         assert_eq!(c.exists, Some(2));
         assert_eq!(c.recent, Some(2));
-        assert_eq!(mb.messages()[1].size, 4);
-        assert!(mb.messages().iter().all(|m| m.recent));
+        assert_eq!(mb.message(1).size, 4);
+        assert!(mb.collect_messages().iter().all(|m| m.recent));
         // mutt marks the first one seen
         let names = cur_names(&root);
         assert_eq!(names[0], "1000.M1P1.host:2,");
@@ -2352,22 +2367,22 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         let c = mb.sync(true).expect("sync");
         assert_eq!(c.flags, vec![1]);
         assert_eq!(c.exists, None);
-        assert!(mb.messages()[0].flags.has(flag::SEEN));
+        assert!(mb.message(0).flags.has(flag::SEEN));
         assert!(mb.highest_modseq() > before);
-        assert!(mb.messages()[0].modseq > before);
+        assert!(mb.message(0).modseq > before);
         // and deletes the second
         fs::remove_file(root.join("cur/1001.M1P1.host:2,")).expect("unlink");
         let c = mb.sync(false).expect("sync");
         assert!(c.expunged.is_empty());
-        assert_eq!(mb.messages().len(), 2);
+        assert_eq!(mb.count(), 2);
         assert!(matches!(mb.open_message(1), Err(StoreError::Expunged)));
         let c = mb.sync(true).expect("sync");
         assert_eq!(c.expunged, vec![2]);
-        assert_eq!(mb.messages().len(), 1);
+        assert_eq!(mb.count(), 1);
         assert!(mb.sync(true).expect("sync").is_empty());
         // In the expunge history, after the flag change.
         let (ix, _) = Index::load(&root).expect("load").expect("index");
-        assert_eq!(ix.vanished_since(mb.messages()[0].modseq), [2..=2]);
+        assert_eq!(ix.vanished_since(mb.message(0).modseq), [2..=2]);
         assert!(ix.vanished_since(ix.highest_modseq).is_empty());
     }
 
@@ -2410,7 +2425,7 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         assert_eq!(cb.exists, Some(1));
         assert_eq!(ca.recent, Some(1));
         assert_eq!(cb.recent, Some(0));
-        assert_eq!(a.messages()[0].uid, b.messages()[0].uid);
+        assert_eq!(a.message(0).uid, b.message(0).uid);
         // a's STORE is reported to b, not to a
         let changed = a
             .store(
@@ -2423,13 +2438,13 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
             )
             .expect("store");
         assert_eq!(changed, vec![0]);
-        assert!(a.messages()[0].flags.has_keyword("junk"));
+        assert!(a.message(0).flags.has_keyword("junk"));
         let ca = a.sync(true).expect("a sync");
         assert!(ca.flags.is_empty());
         let cb = b.sync(true).expect("b sync");
         assert_eq!(cb.flags, vec![1]);
         assert!(cb.keywords_changed);
-        assert!(b.messages()[0].flags.has(flag::FLAGGED));
+        assert!(b.message(0).flags.has(flag::FLAGGED));
         assert_eq!(b.keywords(), vec!["Junk".to_string()]);
         assert_eq!(
             fs::read_to_string(root.join(KEYWORDS_FILE)).expect("kw"),
@@ -2456,7 +2471,7 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         )
         .expect("store");
         assert_eq!(b.expunge(None).expect("expunge"), vec![1]);
-        assert!(b.messages().is_empty());
+        assert!(b.count() == 0);
         assert_eq!(a.sync(true).expect("a sync").expunged, vec![1]);
         assert!(matches!(
             ro.store(&[0], FlagOp::Add, &seen()),
@@ -2478,7 +2493,10 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         let before = mb.highest_modseq();
         assert_eq!(mb.expunge(Some(&[1, 3])).expect("expunge"), vec![3, 1]);
         assert_eq!(
-            mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+            mb.collect_messages()
+                .iter()
+                .map(|m| m.uid)
+                .collect::<Vec<_>>(),
             vec![2]
         );
         let (ix, _) = Index::load(s.root()).expect("load").expect("index");
@@ -2501,7 +2519,7 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         fs::write(&ixp, b"\xff\x00garbage").expect("garbage");
         let mb = s.open("INBOX", false).expect("open");
         assert!(mb.uid_validity() > st.uid_validity);
-        assert_eq!(mb.messages().len(), 2);
+        assert_eq!(mb.count(), 2);
     }
 
     #[test]
@@ -2601,7 +2619,10 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         assert!(s.status("INBOX.child").is_ok());
         let mb = s.open("Old", true).expect("open");
         assert_eq!(
-            mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+            mb.collect_messages()
+                .iter()
+                .map(|m| m.uid)
+                .collect::<Vec<_>>(),
             vec![1, 2]
         );
         let a = append(&mut s, "INBOX", "3\r\n", Flags::default());
@@ -2678,10 +2699,10 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         assert_eq!(a.uids, vec![1]);
         assert!(matches!(mb.copy(&[0], "Nope"), Err(StoreError::NotFound)));
         let d = s.open("Dest", false).expect("open");
-        let m = &d.messages()[0];
+        let m = &d.message(0);
         assert_eq!(m.flags, fl);
         assert_eq!(m.internal_date, 1_000_000_000);
-        assert_eq!(m.size, mb.messages()[0].size);
+        assert_eq!(m.size, mb.message(0).size);
     }
 
     #[test]
@@ -2696,7 +2717,7 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         mb.store(&[0], FlagOp::Add, &all).expect("store");
         drop(mb);
         let mb = s.open("INBOX", false).expect("open");
-        assert_eq!(mb.messages()[0].flags.keywords.len(), 30);
+        assert_eq!(mb.message(0).flags.keywords.len(), 30);
     }
 
     #[test]
@@ -2713,7 +2734,7 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         .expect("w");
         let mb = s.open("INBOX", false).expect("open");
         assert_eq!(mb.uid_validity(), 1234);
-        let uids: Vec<Uid> = mb.messages().iter().map(|m| m.uid).collect();
+        let uids: Vec<Uid> = mb.collect_messages().iter().map(|m| m.uid).collect();
         assert_eq!(uids, vec![7, 12, 20]);
         assert_eq!(mb.uid_next(), 21);
     }
@@ -2743,19 +2764,19 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         let mut mb = s2.open("INBOX", false).expect("open");
         for _ in 0..40 {
             mb.sync(true).expect("sync");
-            let n = mb.messages().len();
+            let n = mb.count();
             if n > 0 {
                 mb.store(&[n - 1], FlagOp::Add, &seen()).expect("store");
             }
         }
         writer.join().expect("join");
         mb.sync(true).expect("sync");
-        let uids: Vec<Uid> = mb.messages().iter().map(|m| m.uid).collect();
+        let uids: Vec<Uid> = mb.collect_messages().iter().map(|m| m.uid).collect();
         assert_eq!(uids, (1..=40).collect::<Vec<_>>());
         let other = s2.open("INBOX", true).expect("open");
         assert_eq!(
-            other.messages(),
-            mb.messages()
+            other.collect_messages(),
+            mb.collect_messages()
                 .iter()
                 .map(|m| Message {
                     recent: false,
@@ -2796,7 +2817,7 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         .expect("w");
         let mb = s.open("INBOX", false).expect("open");
         assert_eq!(mb.uid_validity(), v);
-        assert_eq!(mb.messages().len(), 1);
+        assert_eq!(mb.count(), 1);
         assert!(
             root.join("tmp/123.M1P9.host").exists(),
             "fresh tmp file kept"
@@ -2809,9 +2830,9 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         let (_t, mut s) = store();
         let root = s.root().to_path_buf();
         fs::write(root.join("cur/100.M1P1.host:2,"), "a\nb\n").expect("w");
-        assert_eq!(s.open("INBOX", false).expect("open").messages()[0].size, 6);
+        assert_eq!(s.open("INBOX", false).expect("open").message(0).size, 6);
         fs::write(root.join("cur/100.M1P1.host:2,"), "much longer now\n").expect("w");
-        assert_eq!(s.open("INBOX", false).expect("open").messages()[0].size, 6);
+        assert_eq!(s.open("INBOX", false).expect("open").message(0).size, 6);
     }
 
     /// SELECT must not read message files: 20,000 files whose names say
@@ -2832,9 +2853,9 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
             .expect("write");
         }
         let mut mb = s.open("INBOX", false).expect("open");
-        assert_eq!(mb.messages().len(), 20_000);
-        assert!(mb.messages().iter().all(|m| m.size == 1234));
-        assert_eq!(mb.messages()[19_999].uid, 20_000);
+        assert_eq!(mb.count(), 20_000);
+        assert!(mb.collect_messages().iter().all(|m| m.size == 1234));
+        assert_eq!(mb.message(19_999).uid, 20_000);
         assert!(mb.sync(true).expect("sync").is_empty());
         let st = s.status("INBOX").expect("status");
         assert_eq!(st.size, 20_000 * 1234);

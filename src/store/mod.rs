@@ -105,7 +105,7 @@ pub enum FlagOp {
     Remove,
 }
 
-/// One message as a session sees it. Sequence number n is `messages()[n-1]`.
+/// One message as a session sees it. Sequence number n is `message(n-1)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     pub uid: Uid,
@@ -355,8 +355,36 @@ pub trait Mailbox {
     fn uid_validity(&self) -> u32;
     fn uid_next(&self) -> Uid;
     fn highest_modseq(&self) -> ModSeq;
-    /// The session's view; sequence number n is index n-1.
-    fn messages(&self) -> &[Message];
+    /// How many messages the session's view holds (EXISTS). Sequence
+    /// number n is index n-1 of the view.
+    fn count(&self) -> usize;
+    /// Message `index` (0-based) of the view, built on demand: the view
+    /// need not hold a `Message` per message (DESIGN.md 4, the selected
+    /// view). Panics past `count()`, as indexing does.
+    fn message(&self, index: usize) -> Message;
+    /// The UID of message `index`, without the rest.
+    fn uid(&self, index: usize) -> Uid {
+        self.message(index).uid
+    }
+    /// Where `uid` is in the view (`Ok`), or where it would go (`Err`):
+    /// the view is in UID order.
+    fn find_uid(&self, uid: Uid) -> std::result::Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.count());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.uid(mid).cmp(&uid) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
+    }
+    /// Every message of the view, one by one: for tests and other callers
+    /// that need them all at once (a session streams them instead).
+    fn collect_messages(&self) -> Vec<Message> {
+        (0..self.count()).map(|i| self.message(i)).collect()
+    }
     /// Keywords defined in this mailbox, for FLAGS and PERMANENTFLAGS.
     fn keywords(&self) -> Vec<String>;
     /// Whether new keywords may still be created (PERMANENTFLAGS `\*`).

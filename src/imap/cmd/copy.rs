@@ -7,7 +7,7 @@ use crate::store::{flag, FlagOp, Flags, StoreError};
 
 pub fn copy(s: &mut Session, set: &SequenceSet, dest: &str, uid: bool, mv: bool) -> Result<Done> {
     let sel = s.selected()?;
-    let idx = indexes(sel.mailbox.messages(), set, uid)?;
+    let idx = indexes(sel.mailbox.as_ref(), set, uid)?;
     let done = if mv {
         "Move completed."
     } else {
@@ -19,7 +19,7 @@ pub fn copy(s: &mut Session, set: &SequenceSet, dest: &str, uid: bool, mv: bool)
     if mv && sel.mailbox.read_only() {
         return Err(Error::no_code("READ-ONLY", "Mailbox is read-only."));
     }
-    let src_uids: Vec<u32> = idx.iter().map(|&i| sel.mailbox.messages()[i].uid).collect();
+    let src_uids: Vec<u32> = idx.iter().map(|&i| sel.mailbox.uid(i)).collect();
     let appended = match sel.mailbox.copy(&idx, dest) {
         Ok(a) => a,
         Err(StoreError::NotFound) => {

@@ -11,13 +11,8 @@ pub fn expunge(s: &mut Session, uids: Option<&SequenceSet>) -> Result<Done> {
     }
     let only: Option<Vec<u32>> = match uids {
         Some(set) => {
-            let msgs = sel.mailbox.messages();
-            Some(
-                indexes(msgs, set, true)?
-                    .iter()
-                    .map(|&i| msgs[i].uid)
-                    .collect(),
-            )
+            let mb = sel.mailbox.as_ref();
+            Some(indexes(mb, set, true)?.iter().map(|&i| mb.uid(i)).collect())
         }
         None => None,
     };

@@ -60,7 +60,7 @@ pub fn fetch(s: &mut Session, set: &SequenceSet, items: &[FetchItem], uid: bool)
         return Err(Error::Bad("No mailbox selected".into()));
     };
     let mailbox = sel.mailbox.as_mut();
-    let idx = indexes(mailbox.messages(), set, uid)?;
+    let idx = indexes(mailbox, set, uid)?;
     let mut items = items.to_vec();
     // RFC 3501 6.4.8: UID FETCH always returns UID.
     if uid && !items.contains(&FetchItem::Uid) {
@@ -75,7 +75,7 @@ pub fn fetch(s: &mut Session, set: &SequenceSet, items: &[FetchItem], uid: bool)
         let unseen: Vec<usize> = idx
             .iter()
             .copied()
-            .filter(|&i| !mailbox.messages()[i].flags.has(flag::SEEN))
+            .filter(|&i| !mailbox.message(i).flags.has(flag::SEEN))
             .collect();
         if !unseen.is_empty() {
             let seen = Flags {
@@ -91,7 +91,7 @@ pub fn fetch(s: &mut Session, set: &SequenceSet, items: &[FetchItem], uid: bool)
     let want = items.iter().map(need).max().unwrap_or(Need::Nothing);
     let (mut vanished, mut unreadable) = (0usize, 0usize);
     for &i in &idx {
-        let m = mailbox.messages()[i].clone();
+        let m = mailbox.message(i);
         match fetch_one(out, mailbox, i, &m, &items, want, seen_now.contains(&i)) {
             Ok(()) => {}
             // Another program removed the file: RFC 2180 4.1.2 lets us say

@@ -99,17 +99,17 @@ fn reopen(s: &mut Session, name: String) -> Result<()> {
     let mailbox = store
         .open(&name, sel.mailbox.read_only())
         .map_err(|_| gone())?;
-    let old = sel.mailbox.messages();
-    let new = mailbox.messages();
-    let same = new.len() >= old.len() && old.iter().zip(new).all(|(a, b)| a.uid == b.uid);
+    let (old, new) = (sel.mailbox.count(), mailbox.count());
+    let same = new >= old && (0..old).all(|i| sel.mailbox.uid(i) == mailbox.uid(i));
     if !same {
         return Err(gone());
     }
     let mut out = Vec::new();
-    if new.len() > old.len() {
+    if new > old {
+        let recent = (0..new).filter(|&i| mailbox.message(i).recent).count();
         let changes = Changes {
-            exists: Some(u32::try_from(new.len()).unwrap_or(u32::MAX)),
-            recent: Some(u32::try_from(new.iter().filter(|m| m.recent).count()).unwrap_or(0)),
+            exists: Some(u32::try_from(new).unwrap_or(u32::MAX)),
+            recent: Some(u32::try_from(recent).unwrap_or(0)),
             ..Changes::default()
         };
         session::write_changes(&mut out, mailbox.as_ref(), &changes);

@@ -81,19 +81,20 @@ pub fn dispatch<R: ClientInput>(
 /// of messages in the selected mailbox" gets BAD, "This includes "*" if the
 /// selected mailbox is empty"), as Dovecot answers it.
 pub fn indexes(
-    messages: &[crate::store::Message],
+    mailbox: &dyn crate::store::Mailbox,
     set: &crate::imap::command::SequenceSet,
     uid: bool,
 ) -> Result<Vec<usize>> {
+    let count = mailbox.count();
     if uid {
-        let Some(max) = messages.last().map(|m| m.uid) else {
+        let Some(max) = count.checked_sub(1).map(|last| mailbox.uid(last)) else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for r in set.ranges(max) {
-            let start = messages.partition_point(|m| m.uid < *r.start());
-            for (i, m) in messages.iter().enumerate().skip(start) {
-                if m.uid > *r.end() {
+            let start = mailbox.find_uid(*r.start()).unwrap_or_else(|at| at);
+            for i in start..count {
+                if mailbox.uid(i) > *r.end() {
                     break;
                 }
                 out.push(i);
@@ -102,7 +103,7 @@ pub fn indexes(
         out.dedup();
         Ok(out)
     } else {
-        let max = u32::try_from(messages.len()).unwrap_or(u32::MAX);
+        let max = u32::try_from(count).unwrap_or(u32::MAX);
         let past_end = set.max_number().is_some_and(|n| n > max);
         if past_end || max == 0 {
             return Err(Error::Bad(

@@ -159,16 +159,16 @@ pub fn search(
         return Err(Error::Bad("No mailbox selected".into()));
     };
     let mailbox = sel.mailbox.as_mut();
-    let count = mailbox.messages().len();
+    let count = mailbox.count();
     let max = Max {
         seq: u32::try_from(count).unwrap_or(u32::MAX),
-        uid: mailbox.messages().last().map(|m| m.uid).unwrap_or(0),
+        uid: count.checked_sub(1).map_or(0, |last| mailbox.uid(last)),
     };
     let key = compile(criteria, charset, max)?;
     let mut found = Vec::new();
     let mut unreadable = 0usize;
     for i in 0..count {
-        let m = mailbox.messages()[i].clone();
+        let m = mailbox.message(i);
         let mut content = Content::new(want, m.size);
         let ctx = Ctx { seq: i as u32 + 1 };
         match matches(&key, &m, &ctx, &mut content, mailbox, i) {

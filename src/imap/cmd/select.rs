@@ -13,12 +13,17 @@ pub fn select(s: &mut Session, name: &str, read_only: bool) -> Result<Done> {
     let mailbox = s.store()?.open(name, read_only)?;
     let mut out = Vec::new();
     session::write_flags_responses(&mut out, mailbox.as_ref());
-    let messages = mailbox.messages();
-    let recent = messages.iter().filter(|m| m.recent).count();
-    out.extend_from_slice(
-        format!("* {} EXISTS\r\n* {recent} RECENT\r\n", messages.len()).as_bytes(),
-    );
-    if let Some(first) = messages.iter().position(|m| !m.flags.has(flag::SEEN)) {
+    let count = mailbox.count();
+    let (mut recent, mut unseen) = (0, None);
+    for i in 0..count {
+        let m = mailbox.message(i);
+        recent += usize::from(m.recent);
+        if unseen.is_none() && !m.flags.has(flag::SEEN) {
+            unseen = Some(i);
+        }
+    }
+    out.extend_from_slice(format!("* {count} EXISTS\r\n* {recent} RECENT\r\n").as_bytes());
+    if let Some(first) = unseen {
         out.extend_from_slice(format!("* OK [UNSEEN {}] First unseen.\r\n", first + 1).as_bytes());
     }
     out.extend_from_slice(

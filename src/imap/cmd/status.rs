@@ -11,19 +11,22 @@ pub fn status(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Done>
     let st = match &s.state {
         State::Selected(sel) if sel.name == name => {
             let mb = sel.mailbox.as_ref();
-            let msgs = mb.messages();
-            crate::store::Status {
-                messages: msgs.len() as u32,
-                recent: msgs.iter().filter(|m| m.recent).count() as u32,
+            let mut st = crate::store::Status {
+                messages: mb.count() as u32,
+                recent: 0,
                 uid_next: mb.uid_next(),
                 uid_validity: mb.uid_validity(),
-                unseen: msgs
-                    .iter()
-                    .filter(|m| !m.flags.has(crate::store::flag::SEEN))
-                    .count() as u32,
+                unseen: 0,
                 highest_modseq: mb.highest_modseq(),
-                size: msgs.iter().map(|m| m.size).sum(),
+                size: 0,
+            };
+            for i in 0..mb.count() {
+                let m = mb.message(i);
+                st.recent += u32::from(m.recent);
+                st.unseen += u32::from(!m.flags.has(crate::store::flag::SEEN));
+                st.size += m.size;
             }
+            st
         }
         _ => s.store()?.status(name)?,
     };

@@ -14,7 +14,7 @@ pub fn store(
     uid: bool,
 ) -> Result<Done> {
     let sel = s.selected()?;
-    let idx = indexes(sel.mailbox.messages(), set, uid)?;
+    let idx = indexes(sel.mailbox.as_ref(), set, uid)?;
     if sel.mailbox.read_only() {
         return Err(Error::no_code("READ-ONLY", "Mailbox is read-only."));
     }
@@ -26,9 +26,8 @@ pub fn store(
         session::write_flags_responses(&mut out, sel.mailbox.as_ref());
     }
     if !silent {
-        let msgs = sel.mailbox.messages();
         for &i in &idx {
-            let m = &msgs[i];
+            let m = &sel.mailbox.message(i);
             out.extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
             if uid {
                 out.extend_from_slice(format!("UID {} ", m.uid).as_bytes());

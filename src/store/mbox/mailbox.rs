@@ -216,8 +216,16 @@ impl Mailbox for MboxMailbox {
         MODSEQ
     }
 
-    fn messages(&self) -> &[Message] {
-        &self.view
+    fn count(&self) -> usize {
+        self.view.len()
+    }
+
+    fn message(&self, index: usize) -> Message {
+        self.view[index].clone()
+    }
+
+    fn uid(&self, index: usize) -> Uid {
+        self.view[index].uid
     }
 
     fn keywords(&self) -> Vec<String> {

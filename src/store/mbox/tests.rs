@@ -93,22 +93,25 @@ fn append_fetch_and_reopen_keep_uids_flags_and_hide_status_headers() {
     assert!(raw.contains("\n>From me\n"), "{raw}");
     let mut mb = s.open("INBOX", false).expect("open");
     assert_eq!(mb.uid_validity(), a.uid_validity);
-    assert_eq!(mb.messages().len(), 2);
-    assert_eq!(mb.messages()[0].flags, flags(flag::SEEN, &["$Work"]));
+    assert_eq!(mb.count(), 2);
+    assert_eq!(mb.message(0).flags, flags(flag::SEEN, &["$Work"]));
     let m1 = fetch(&mut mb, 0);
     assert_eq!(m1, "Subject: one\n\n>From me\nbody\n");
     assert_eq!(
-        mb.messages()[0].size,
+        mb.message(0).size,
         crate::mime::crlf::crlf_size(m1.as_bytes()).octets
     );
     assert_eq!(fetch(&mut mb, 1), "Subject: two\n\nx\n");
     assert_eq!(mb.uid_next(), 3);
     // SELECT took \Recent; a second session does not get it.
-    assert!(mb.messages().iter().all(|m| m.recent));
+    assert!(mb.collect_messages().iter().all(|m| m.recent));
     let mb2 = s.open("INBOX", false).expect("open");
-    assert!(mb2.messages().iter().all(|m| !m.recent));
+    assert!(mb2.collect_messages().iter().all(|m| !m.recent));
     assert_eq!(
-        mb2.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        mb2.collect_messages()
+            .iter()
+            .map(|m| m.uid)
+            .collect::<Vec<_>>(),
         vec![1, 2]
     );
 }
@@ -141,8 +144,8 @@ fn store_writes_status_headers_seen_by_other_sessions() {
     let c = two.sync(true).expect("sync");
     assert_eq!(c.flags, vec![1, 2]);
     assert!(c.keywords_changed);
-    assert_eq!(two.messages()[1].flags, one.messages()[1].flags);
-    assert_eq!(two.messages()[0].size, one.messages()[0].size);
+    assert_eq!(two.message(1).flags, one.message(1).flags);
+    assert_eq!(two.message(0).size, one.message(0).size);
     one.store(&[0], FlagOp::Remove, &flags(flag::DELETED, &["Junk"]))
         .expect("store");
     let seqs = one.expunge(None).expect("expunge");
@@ -152,8 +155,8 @@ fn store_writes_status_headers_seen_by_other_sessions() {
     assert_eq!(c.flags, vec![1]);
     assert_eq!(fetch(&mut two, 0), "Subject: a\n\nA\n");
     let reopened = s.open("INBOX", true).expect("open");
-    assert_eq!(reopened.messages().len(), 1);
-    assert_eq!(reopened.messages()[0].uid, 1);
+    assert_eq!(reopened.count(), 1);
+    assert_eq!(reopened.message(0).uid, 1);
     assert_eq!(reopened.uid_next(), 3, "the expunged UID is never reused");
 }
 
@@ -163,22 +166,22 @@ fn external_delivery_gets_uids_written_once() {
     let inbox = t.path().join("inbox");
     deliver(&inbox, "Subject: d1\n\nbody 1\n");
     let mut ro = s.open("INBOX", true).expect("examine");
-    assert_eq!(ro.messages()[0].uid, 1);
-    assert!(ro.messages()[0].recent, "EXAMINE shows \\Recent, as SELECT");
+    assert_eq!(ro.message(0).uid, 1);
+    assert!(ro.message(0).recent, "EXAMINE shows \\Recent, as SELECT");
     assert_eq!(s.status("INBOX").expect("status").recent, 1);
     let mut rw = s.open("INBOX", false).expect("select");
-    assert_eq!(rw.messages()[0].uid, 1);
-    assert!(rw.messages()[0].recent);
+    assert_eq!(rw.message(0).uid, 1);
+    assert!(rw.message(0).recent);
     assert!(fs::read_to_string(&inbox)
         .expect("read")
         .contains("X-UID: 1\n"));
     deliver(&inbox, "Subject: d2\n\nFrom the MTA\n");
     let c = rw.sync(true).expect("sync");
     assert_eq!((c.exists, c.recent), (Some(2), Some(2)));
-    assert_eq!(rw.messages()[1].uid, 2);
+    assert_eq!(rw.message(1).uid, 2);
     let c = ro.sync(true).expect("sync");
     assert_eq!(c.exists, Some(2));
-    assert_eq!(ro.messages()[1].uid, 2);
+    assert_eq!(ro.message(1).uid, 2);
     assert_eq!(fetch(&mut ro, 1), "Subject: d2\n\nFrom the MTA\n");
     // Nothing changed: nothing to report.
     assert!(rw.sync(true).expect("sync").is_empty());
@@ -209,29 +212,33 @@ fn dovecot_written_file_keeps_its_uids() {
     let mut mb = s.open("INBOX", true).expect("open");
     assert_eq!(mb.uid_validity(), 1_795_241_597);
     assert_eq!(mb.uid_next(), 10);
-    let uids: Vec<_> = mb.messages().iter().map(|m| m.uid).collect();
+    let uids: Vec<_> = mb.collect_messages().iter().map(|m| m.uid).collect();
     assert_eq!(uids, vec![4, 7]);
     assert_eq!(
-        mb.messages()[0].flags,
+        mb.message(0).flags,
         flags(flag::SEEN | flag::DELETED, &["Junk"])
     );
     assert_eq!(
-        mb.messages()[1].flags,
+        mb.message(1).flags,
         flags(flag::ANSWERED | flag::FLAGGED | flag::SEEN, &["$Work"])
     );
     assert_eq!(
         fetch(&mut mb, 0),
         "Subject: one\nFrom: a@b\n\nbody one\nFrom me\n"
     );
-    assert_eq!(mb.messages()[0].size, 46, "Dovecot's RFC822.SIZE");
-    assert_eq!(mb.messages()[1].size, 38);
+    assert_eq!(mb.message(0).size, 46, "Dovecot's RFC822.SIZE");
+    assert_eq!(mb.message(1).size, 38);
     // Rewritten by us, still the same UIDs.
     let mut rw = s.open("INBOX", false).expect("open");
     rw.store(&[1], FlagOp::Add, &flags(flag::DRAFT, &[]))
         .expect("store");
     let again = s.open("INBOX", true).expect("open");
     assert_eq!(
-        again.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        again
+            .collect_messages()
+            .iter()
+            .map(|m| m.uid)
+            .collect::<Vec<_>>(),
         vec![4, 7]
     );
     assert_eq!(again.uid_next(), 10);
@@ -264,7 +271,7 @@ fn emptied_mailbox_keeps_uidvalidity_and_uidnext() {
 fn missing_spool_is_an_empty_inbox() {
     let (t, mut s) = store();
     let mb = s.open("INBOX", false).expect("open");
-    assert_eq!(mb.messages().len(), 0);
+    assert_eq!(mb.count(), 0);
     assert!(!t.path().join("inbox").exists());
     append(&mut s, "INBOX", "Subject: a\n\nA\n", Flags::default());
     assert!(t.path().join("inbox").exists());
@@ -409,8 +416,8 @@ fn copy_keeps_flags_and_dates() {
     let r = mb.copy(&[0], "dst").expect("copy");
     assert_eq!(r.uids, vec![1]);
     let mut d = s.open("dst", true).expect("open");
-    assert_eq!(d.messages()[0].flags, flags(flag::FLAGGED, &["kw"]));
-    assert_eq!(d.messages()[0].internal_date, 1_700_000_000);
+    assert_eq!(d.message(0).flags, flags(flag::FLAGGED, &["kw"]));
+    assert_eq!(d.message(0).internal_date, 1_700_000_000);
     assert_eq!(fetch(&mut d, 0), "Subject: a\n\nA\n");
     assert!(matches!(mb.copy(&[0], "nope"), Err(StoreError::NotFound)));
 }
@@ -426,8 +433,8 @@ fn unquoted_separator_in_a_body_survives_our_rewrites() {
     let (t, mut s) = store();
     fs::write(t.path().join("inbox"), f).expect("write");
     let mut mb = s.open("INBOX", false).expect("open");
-    assert_eq!(mb.messages().len(), 2);
-    let size = mb.messages()[0].size;
+    assert_eq!(mb.count(), 2);
+    let size = mb.message(0).size;
     for _ in 0..3 {
         mb.store(&[0, 1], FlagOp::Add, &flags(flag::SEEN, &[]))
             .expect("store");
@@ -435,8 +442,8 @@ fn unquoted_separator_in_a_body_survives_our_rewrites() {
             .expect("store");
     }
     let mut again = s.open("INBOX", true).expect("open");
-    assert_eq!(again.messages().len(), 2);
-    assert_eq!(again.messages()[0].size, size);
+    assert_eq!(again.count(), 2);
+    assert_eq!(again.message(0).size, size);
     assert_eq!(fetch(&mut again, 0), format!("\n{body}"));
 }
 
@@ -463,7 +470,7 @@ fn reopening_a_big_unchanged_mbox_uses_the_cache() {
     let inbox = t.path().join("inbox");
     fs::write(&inbox, big_mbox(300)).expect("write");
     let mb = s.open("INBOX", true).expect("open");
-    assert_eq!(mb.messages()[149].uid, 150);
+    assert_eq!(mb.message(149).uid, 150);
     assert!(t
         .path()
         .join("mail/.imap/INBOX")
@@ -483,12 +490,12 @@ fn reopening_a_big_unchanged_mbox_uses_the_cache() {
         .set_modified(mtime)
         .expect("mtime");
     let mb = s.open("INBOX", true).expect("open");
-    assert_eq!(mb.messages()[149].uid, 150, "the cache was not used");
+    assert_eq!(mb.message(149).uid, 150, "the cache was not used");
     // A delivery: parsed from the last message on, new UID.
     deliver(&inbox, "Subject: new\n\nnew\n");
     let mut mb = s.open("INBOX", true).expect("open");
-    assert_eq!(mb.messages().len(), 301);
-    assert_eq!(mb.messages()[300].uid, 301);
+    assert_eq!(mb.count(), 301);
+    assert_eq!(mb.message(300).uid, 301);
     assert_eq!(fetch(&mut mb, 300), "Subject: new\n\nnew\n");
     // A damaged cache is ignored.
     let c = t.path().join("mail/.imap/INBOX").join(cache::CACHE_FILE);
@@ -496,8 +503,8 @@ fn reopening_a_big_unchanged_mbox_uses_the_cache() {
     fs::write(&c, text.replacen("m 1 ", "m 2 ", 1)).expect("write");
     fs::write(&inbox, big_mbox(300)).expect("write");
     let mb = s.open("INBOX", true).expect("open");
-    assert_eq!(mb.messages()[0].uid, 1);
-    assert_eq!(mb.messages().len(), 300);
+    assert_eq!(mb.message(0).uid, 1);
+    assert_eq!(mb.count(), 300);
 }
 
 #[test]
@@ -507,7 +514,7 @@ fn big_message_is_served_from_a_file_not_memory() {
     let msg = format!("Subject: big\r\n\r\n{}", body.repeat(20_000));
     append(&mut s, "INBOX", &msg, Flags::default());
     let mut mb = s.open("INBOX", true).expect("open");
-    assert_eq!(mb.messages()[0].size, msg.len() as u64);
+    assert_eq!(mb.message(0).size, msg.len() as u64);
     let got = fetch(&mut mb, 0);
     assert_eq!(got.len() + 20_002, msg.len());
     assert_eq!(crate::mime::crlf::to_crlf(got.as_bytes()), msg.as_bytes());
@@ -536,7 +543,10 @@ fn examine_writes_uids_so_a_vanished_message_never_gives_its_uid_away() {
     deliver(&inbox, "Subject: two\n\n2\n");
     let ro = s.open("INBOX", true).expect("examine");
     assert_eq!(
-        ro.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        ro.collect_messages()
+            .iter()
+            .map(|m| m.uid)
+            .collect::<Vec<_>>(),
         vec![1, 2]
     );
     let raw = fs::read_to_string(&inbox).expect("read");
@@ -551,7 +561,10 @@ fn examine_writes_uids_so_a_vanished_message_never_gives_its_uid_away() {
     deliver(&inbox, "Subject: three\n\n3\n");
     let mb = s.open("INBOX", true).expect("examine");
     assert_eq!(
-        mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        mb.collect_messages()
+            .iter()
+            .map(|m| m.uid)
+            .collect::<Vec<_>>(),
         vec![1, 3]
     );
 }
@@ -611,9 +624,12 @@ fn in_place_rewrite_by_mutt_is_reported_as_expunge_and_flags() {
     let c = mb.sync(true).expect("sync");
     assert_eq!(c.expunged, vec![2], "{new}");
     assert_eq!(c.flags, vec![1]);
-    assert!(mb.messages()[0].flags.has(flag::FLAGGED));
+    assert!(mb.message(0).flags.has(flag::FLAGGED));
     assert_eq!(
-        mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+        mb.collect_messages()
+            .iter()
+            .map(|m| m.uid)
+            .collect::<Vec<_>>(),
         vec![1, 3]
     );
     assert_eq!(fetch(&mut mb, 0), "Subject: A\n\nA\n");
@@ -637,7 +653,7 @@ fn bench_big_mbox() {
     let st = std::time::Instant::now();
     let mb = s.open("INBOX", true).expect("open");
     time("first open (parse, write cache)", st);
-    assert_eq!(mb.messages().len(), 25_000);
+    assert_eq!(mb.count(), 25_000);
     let st = std::time::Instant::now();
     let mut mb = s.open("INBOX", true).expect("open");
     time("second open (cache)", st);
@@ -664,10 +680,10 @@ fn append_to_a_crlf_file_leaves_its_last_message_alone() {
         "From a Sat Nov 21 06:13:17 2026\r\nSubject: a\r\n\r\nA\r\n\r\n",
     )
     .expect("write");
-    let before = s.open("INBOX", true).expect("open").messages()[0].size;
+    let before = s.open("INBOX", true).expect("open").message(0).size;
     append(&mut s, "INBOX", "Subject: b\r\n\r\nB\r\n", Flags::default());
     let mut mb = s.open("INBOX", true).expect("open");
-    assert_eq!(mb.messages()[0].size, before);
+    assert_eq!(mb.message(0).size, before);
     assert_eq!(fetch(&mut mb, 0), "Subject: a\r\n\r\nA\r\n");
     assert_eq!(fetch(&mut mb, 1), "Subject: b\n\nB\n");
 }
@@ -685,16 +701,16 @@ fn appended_status_fields_of_a_client_are_dropped() {
     append(&mut s, "INBOX", "", flags(flag::SEEN, &[]));
     append(&mut s, "INBOX", "\r\nno header\r\n", Flags::default());
     let mut mb = s.open("INBOX", true).expect("open");
-    let uids: Vec<_> = mb.messages().iter().map(|m| m.uid).collect();
+    let uids: Vec<_> = mb.collect_messages().iter().map(|m| m.uid).collect();
     assert_eq!(uids, vec![1, 2, 3, 4]);
-    assert_eq!(mb.messages()[0].flags, Flags::default());
+    assert_eq!(mb.message(0).flags, Flags::default());
     assert_eq!(s.status("INBOX").expect("status").recent, 4);
     assert_eq!(fetch(&mut mb, 0), "Subject: a\n\nbody\n");
     assert_eq!(fetch(&mut mb, 1), "Subject: header only\n");
     assert_eq!(fetch(&mut mb, 2), "");
-    assert_eq!(mb.messages()[2].flags, flags(flag::SEEN, &[]));
+    assert_eq!(mb.message(2).flags, flags(flag::SEEN, &[]));
     assert_eq!(fetch(&mut mb, 3), "\nno header\n");
-    assert_eq!(mb.messages()[3].size, 13);
+    assert_eq!(mb.message(3).size, 13);
 }
 
 #[test]
@@ -716,7 +732,7 @@ fn copied_x_uid_of_an_expunged_uid_is_not_reused() {
     deliver(&t.path().join("inbox"), "Subject: copy\nX-UID: 2\n\nx\n");
     let c = mb.sync(true).expect("sync");
     assert_eq!(c.exists, Some(2));
-    assert_eq!(mb.messages()[1].uid, 4);
+    assert_eq!(mb.message(1).uid, 4);
 }
 
 #[test]
