@@ -26,17 +26,22 @@ want man-db             /usr/bin/man
 want groff-base         /usr/bin/groff
 want make               /usr/bin/make
 want adduser            /usr/sbin/adduser
+# Libraries of Courier's imapd and pop3d (extracted below, not installed).
+lib=/usr/lib/$(uname -m)-linux-gnu
+want libidn12           $lib/libidn.so.12
+want libgdbm6           $lib/libgdbm.so.6
+want libstdc++6         $lib/libstdc++.so.6
 
 if [ "$(id -u)" != 0 ]; then
     [ -z "$need" ] || { echo "test-deps: missing packages:$need (run make test as root to install them)"; exit 1; }
     exit 0
 fi
+# Another apt or dpkg (unattended-upgrades, say) may hold the lock: wait
+# for it up to 5 minutes rather than fail at once.
+wait="-o DPkg::Lock::Timeout=300"
 if [ -n "$need" ]; then
     echo "test-deps: installing$need"
     export DEBIAN_FRONTEND=noninteractive
-    # Another apt or dpkg (unattended-upgrades, say) may hold the lock:
-    # wait for it up to 5 minutes rather than fail at once.
-    wait="-o DPkg::Lock::Timeout=300"
     apt-get $wait update -qq || { echo "test-deps: apt-get update failed (is another apt running?)"; exit 1; }
     apt-get $wait install -y -qq --no-install-recommends $need >/dev/null ||
         { echo "test-deps: could not install$need (apt lock held for 5 minutes, or no network)"; exit 1; }
@@ -44,6 +49,22 @@ if [ -n "$need" ]; then
     for s in dovecot xinetd stunnel4; do
         systemctl stop $s >/dev/null 2>&1 || service $s stop >/dev/null 2>&1 || true
     done
+fi
+
+# Courier-IMAP's imapd and pop3d, for tests/courier_import.rs (mail written
+# by the real Courier, then read by us). Debian's Courier packages conflict
+# with Dovecot's, so they are downloaded and unpacked here, not installed.
+courier=/var/cache/mailaccess-test/courier
+if [ ! -x $courier/usr/bin/imapd ] || [ ! -x $courier/usr/lib/courier/courier/courierpop3d ]; then
+    echo "test-deps: unpacking Courier-IMAP into $courier"
+    debs="courier-imap courier-pop courier-base courier-authlib libcourier-unicode4 libgamin0"
+    tmp=$(mktemp -d)
+    ( cd "$tmp" && { apt-get $wait download -qq $debs 2>/dev/null ||
+        { apt-get $wait update -qq && apt-get $wait download -qq $debs 2>/dev/null; }; } ) ||
+        { rm -rf "$tmp"; echo "test-deps: could not download Courier-IMAP (no network?)"; exit 1; }
+    rm -rf $courier && mkdir -p $courier
+    for d in "$tmp"/*.deb; do dpkg-deb -x "$d" $courier; done
+    rm -rf "$tmp"
 fi
 
 # The mail user of the end-to-end tests: a real unprivileged account.

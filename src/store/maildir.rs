@@ -46,9 +46,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::courier;
 use super::index::{self, valid_base, Entry, Index, SYSTEM_LETTERS};
 use super::lock::Lock;
 use super::names::{self, is_inbox, SEPARATOR};
+use super::open::read_small;
 use super::{
     flag, Appended, Changes, FlagOp, Flags, Mailbox, MailboxInfo, Message, MessageRead, ModSeq,
     NewMessage, Result, Status, Store, StoreError, Uid,
@@ -244,16 +246,6 @@ fn crlf_size(path: &Path) -> io::Result<u64> {
 }
 
 /// Reads a whole small text file, refusing one larger than `max`.
-fn read_small(path: &Path, max: u64) -> io::Result<String> {
-    let f = crate::store::open::read(path)?;
-    if f.metadata()?.len() > max {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "file too large"));
-    }
-    let mut s = String::new();
-    f.take(max).read_to_string(&mut s)?;
-    Ok(s)
-}
-
 /// `dovecot-keywords`: "<number> <keyword>" lines, numbers 0-25.
 fn read_keyword_file(dir: &Path) -> Result<Option<Vec<String>>> {
     let text = match read_small(&dir.join(KEYWORDS_FILE), CONTROL_FILE_MAX) {
@@ -371,6 +363,7 @@ fn refresh_from(
 ) -> Result<Refreshed> {
     let mut changed = false;
     let mut imported: HashMap<String, Uid> = HashMap::default();
+    let mut courier_keywords = HashMap::default();
     let mut snapshot = None;
     let caught_up = prior.and_then(|p| {
         let (mut ix, mut snap) = (p.index, p.snapshot?);
@@ -389,7 +382,7 @@ fn refresh_from(
         }
         Ok(None) => {
             changed = true;
-            match read_dovecot_uidlist(dir) {
+            let ix = match read_dovecot_uidlist(dir) {
                 Some(list) => {
                     let mut ix = Index::new(list.uid_validity);
                     ix.uid_next = list.uid_next;
@@ -398,8 +391,20 @@ fn refresh_from(
                     imported = list.uids;
                     ix
                 }
-                None => Index::new(index::new_uid_validity(root)?),
-            }
+                None => match courier::read_uiddb(dir) {
+                    Some((uid_validity, uid_next, uids)) => {
+                        let mut ix = Index::new(uid_validity);
+                        ix.uid_next = uid_next;
+                        // What Courier expunged is not known.
+                        ix.vanished_from = ix.highest_modseq;
+                        imported = uids;
+                        ix
+                    }
+                    None => Index::new(index::new_uid_validity(root)?),
+                },
+            };
+            courier_keywords = courier::read_keywords(dir);
+            ix
         }
         Err(StoreError::Corrupt(why)) => {
             // Never trust a damaged index with UIDs: start over under a new
@@ -425,6 +430,9 @@ fn refresh_from(
     if !quick {
         changed |= reconcile(dir, &mut ix, &imported, table_changed, take_recent)?;
     }
+    if !courier_keywords.is_empty() {
+        changed |= import_keywords(dir, &mut ix, &courier_keywords)?;
+    }
     // RFC 3501 2.3.2: every message added since the last read-write look is
     // \Recent to this session alone: it raises firstrecent under the lock.
     // Delivered by an MTA, APPENDed or COPYed, with flags or without.
@@ -442,6 +450,71 @@ fn refresh_from(
         index: ix,
         recent_from,
     })
+}
+
+/// Gives the messages in cur/ the keywords Courier kept for them
+/// (`courier::read_keywords`): added to the keyword table (and
+/// `dovecot-keywords`, first, so that the letters mean something to
+/// whoever reads them), then to each file's name, as a STORE would.
+/// Returns whether `ix` changed.
+fn import_keywords(
+    dir: &Path,
+    ix: &mut Index,
+    keywords: &HashMap<String, Vec<String>>,
+) -> Result<bool> {
+    let table_before = ix.keywords.clone();
+    for kws in keywords.values() {
+        for k in kws {
+            if let Err(e) = ix.add_keyword(k) {
+                log::warn!("{}: Courier keyword {k} not imported: {e}", dir.display());
+            }
+        }
+    }
+    if ix.keywords[..ix.keywords.len().min(LETTERS)]
+        != table_before[..table_before.len().min(LETTERS)]
+    {
+        write_keyword_file(dir, &ix.keywords)?;
+    }
+    let mut changed = ix.keywords != table_before;
+    for k in 0..ix.entries.len() {
+        let e = &ix.entries[k];
+        let Some(kws) = keywords.get(e.base()).filter(|_| !e.new) else {
+            continue;
+        };
+        let mut flags = e.flags.clone();
+        for kw in kws.iter().filter(|kw| ix.keyword_pos(kw).is_some()) {
+            flags.insert_keyword(kw);
+        }
+        let flags = canonical(&flags, &ix.keywords);
+        if flags == e.flags {
+            continue;
+        }
+        let (base, old_letters) = split_name(&e.name);
+        let name = format!(
+            "{base}:2,{}",
+            letters_for(&flags, &ix.keywords, old_letters)
+        );
+        let cur = dir.join("cur");
+        match fs::rename(cur.join(&e.name), cur.join(&name)) {
+            Ok(()) => {}
+            // Gone or renamed meanwhile: it keeps what its name says.
+            Err(err) => {
+                log::warn!(
+                    "{}: keywords of {} not imported: {err}",
+                    dir.display(),
+                    e.name
+                );
+                continue;
+            }
+        }
+        let modseq = ix.bump();
+        let e = &mut ix.entries[k];
+        e.flags = flags;
+        e.name = name;
+        e.modseq = modseq;
+        changed = true;
+    }
+    Ok(changed)
 }
 
 /// Times of new/ and cur/ (ns since the epoch; 0 when unknown), as
@@ -1139,7 +1212,11 @@ impl Maildir {
                 .filter(|l| !l.is_empty())
                 .map(str::to_string)
                 .collect()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            // Never written by us: Courier's, if the user comes from it
+            // (the next SUBSCRIBE or UNSUBSCRIBE writes ours from them).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Ok(courier::read_subscriptions(&self.root).unwrap_or_default())
+            }
             Err(e) => Err(StoreError::Io(e)),
         }
     }

@@ -4,6 +4,7 @@
 //! validated wire names (modified UTF-7, `.`-separated), flags as `Flags`.
 
 pub mod cache;
+pub mod courier;
 pub mod empty;
 pub mod index;
 pub mod lock;

@@ -112,6 +112,18 @@ pub fn replace(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
     r
 }
 
+/// Reads the small file `path` whole, refusing one of more than `max`
+/// octets (a control file grown out of bounds is damage, not data).
+pub fn read_small(path: &Path, max: u64) -> io::Result<String> {
+    let f = read(path)?;
+    if f.metadata()?.len() > max {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "file too large"));
+    }
+    let mut s = String::new();
+    io::Read::read_to_string(&mut io::Read::take(f, max), &mut s)?;
+    Ok(s)
+}
+
 /// Whether `e` is `regular`'s refusal of something that is not a regular
 /// file (a FIFO, a device, a directory, a symbolic link).
 pub fn is_not_regular(e: &io::Error) -> bool {
