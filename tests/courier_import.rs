@@ -11,6 +11,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+mod common {
+    pub mod dovecot;
+}
+
 use mailaccess::store::maildir::Maildir;
 use mailaccess::store::{flag, Mailbox, Store};
 
@@ -27,21 +31,16 @@ fn courier_root() -> PathBuf {
     root
 }
 
-/// Runs Courier's imapd preauthenticated on `maildir` with `commands`;
-/// its output.
-fn courier_imapd(maildir: &Path, commands: &[&str]) -> String {
+/// Runs Courier's `program` (under the unpacked root) preauthenticated
+/// on `maildir` with `input`; its output.
+fn courier(maildir: &Path, program: &str, input: &str) -> String {
     let root = courier_root();
     let libs = format!(
         "{}:{}",
         root.join("usr/lib").display(),
         root.join("usr/lib/x86_64-linux-gnu").display()
     );
-    let mut input = String::new();
-    for (n, c) in commands.iter().enumerate() {
-        input.push_str(&format!("c{n} {c}\r\n"));
-    }
-    input.push_str("z LOGOUT\r\n");
-    let mut child = Command::new(root.join("usr/bin/imapd"))
+    let mut child = Command::new(root.join(program))
         .arg(".")
         .current_dir(maildir)
         .env_clear()
@@ -55,7 +54,7 @@ fn courier_imapd(maildir: &Path, commands: &[&str]) -> String {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("Courier imapd");
+        .expect("Courier server");
     child
         .stdin
         .take()
@@ -63,7 +62,18 @@ fn courier_imapd(maildir: &Path, commands: &[&str]) -> String {
         .write_all(input.as_bytes())
         .expect("write");
     let out = child.wait_with_output().expect("wait");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Courier's imapd on `maildir` with `commands`, each of which it must
+/// accept; its output.
+fn courier_imapd(maildir: &Path, commands: &[&str]) -> String {
+    let mut input = String::new();
+    for (n, c) in commands.iter().enumerate() {
+        input.push_str(&format!("c{n} {c}\r\n"));
+    }
+    input.push_str("z LOGOUT\r\n");
+    let text = courier(maildir, "usr/bin/imapd", &input);
     for (n, c) in commands.iter().enumerate() {
         assert!(
             text.contains(&format!("\r\nc{n} OK")),
@@ -71,6 +81,35 @@ fn courier_imapd(maildir: &Path, commands: &[&str]) -> String {
         );
     }
     text
+}
+
+/// The unique-ids of a POP3 `UIDL` listing, sorted.
+fn uidls(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .split("+OK")
+        .nth(2)
+        .unwrap_or_else(|| panic!("no UIDL listing in {text:?}"))
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(_, u)| u.trim().to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// A Maildir of `n` messages in new/, as an MTA leaves them.
+fn delivered(dir: &Path, n: usize) -> PathBuf {
+    let md = dir.join("Maildir");
+    for d in ["cur", "new", "tmp"] {
+        fs::create_dir_all(md.join(d)).expect("mkdir");
+    }
+    for k in 1..=n {
+        fs::write(
+            md.join(format!("new/17000000{k:02}.M{k}P1.host")),
+            format!("From: a@example.org\nSubject: message {k}\n\nbody {k}\n"),
+        )
+        .expect("deliver");
+    }
+    md
 }
 
 /// `* n FETCH (UID u FLAGS (...))` lines: UID -> flags without `\Recent`,
@@ -130,17 +169,7 @@ fn ours(flags: &mailaccess::store::Flags) -> Vec<String> {
 #[test]
 fn a_maildir_courier_worked_on_keeps_uids_flags_keywords_and_subscriptions() {
     let t = tempfile::tempdir().expect("tempdir");
-    let md = t.path().join("Maildir");
-    for d in ["cur", "new", "tmp"] {
-        fs::create_dir_all(md.join(d)).expect("mkdir");
-    }
-    for n in 1..=6 {
-        fs::write(
-            md.join(format!("new/17000000{n:02}.M{n}P1.host")),
-            format!("From: a@example.org\nSubject: message {n}\n\nbody {n}\n"),
-        )
-        .expect("deliver");
-    }
+    let md = delivered(t.path(), 6);
     let sent = "Subject: sent\r\n\r\nsent body\r\n";
     let append = format!("APPEND INBOX.Sent (\\Seen) {{{}}}\r\n{sent}", sent.len());
     courier_imapd(
@@ -217,4 +246,61 @@ fn a_maildir_courier_worked_on_keeps_uids_flags_keywords_and_subscriptions() {
         last > *courier_inbox.keys().last().expect("uids"),
         "new UID {last}"
     );
+}
+
+/// POP3 users moving from Courier: our pop3d gives every message the
+/// UIDL Courier's pop3d gave it, so fetchmail and Outlook download
+/// nothing again.
+#[test]
+fn pop3_users_moving_from_courier_keep_their_uidls() {
+    let (uid, gid) = common::dovecot::ensure_user(common::dovecot::TEST_USER);
+    let t = tempfile::tempdir().expect("tempdir");
+    let md = delivered(t.path(), 4);
+    // Courier's IMAP numbers them one way; its pop3d another (its own list).
+    courier_imapd(
+        &md,
+        &["SELECT INBOX", "STORE 2 +FLAGS (\\Deleted)", "EXPUNGE"],
+    );
+    let theirs = uidls(&courier(
+        &md,
+        "usr/lib/courier/courier/courierpop3d",
+        "UIDL\r\nQUIT\r\n",
+    ));
+    assert_eq!(theirs.len(), 3, "{theirs:?}");
+    assert!(theirs.iter().all(|u| u.starts_with("UID")), "{theirs:?}");
+    let st = Command::new("chown")
+        .args(["-R", &format!("{uid}:{gid}")])
+        .arg(t.path())
+        .status()
+        .expect("chown");
+    assert!(st.success());
+    let out = Command::new("setpriv")
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={gid}"),
+            "--init-groups",
+            "--",
+            env!("CARGO_BIN_EXE_pop3d"),
+            "-c",
+            "/dev/null",
+            "-o",
+            &format!("mail_location=maildir:{}", md.display()),
+        ])
+        .env_clear()
+        .env("USER", common::dovecot::TEST_USER)
+        .env("HOME", t.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"UIDL\r\nQUIT\r\n")?;
+            c.wait_with_output()
+        })
+        .expect("our pop3d");
+    let ours = uidls(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(ours, theirs, "our pop3d's UIDLs against Courier's");
 }

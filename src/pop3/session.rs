@@ -183,8 +183,7 @@ impl<'a> Session<'a> {
                 self.out.write_all(b"+OK\r\n")?;
                 for i in 0..self.mailbox.count() {
                     if !self.deleted[i] {
-                        let uid = self.mailbox.uid(i);
-                        write!(self.out, "{} {}\r\n", i + 1, self.uidl.render(v, uid))?;
+                        write!(self.out, "{} {}\r\n", i + 1, self.unique_id(v, i))?;
                     }
                 }
                 self.send(b".\r\n")?;
@@ -192,9 +191,7 @@ impl<'a> Session<'a> {
             }
             Command::Uidl(Some(n)) => match self.index(n) {
                 Ok(i) => {
-                    let id = self
-                        .uidl
-                        .render(self.mailbox.uid_validity(), self.mailbox.uid(i));
+                    let id = self.unique_id(self.mailbox.uid_validity(), i);
                     self.ok(&format!("{n} {id}"))
                 }
                 Err(e) => self.err(e),
@@ -249,6 +246,14 @@ impl<'a> Session<'a> {
     fn err(&mut self, text: &str) -> io::Result<Outcome> {
         self.send(format!("-ERR {text}\r\n").as_bytes())?;
         Ok(Outcome::Error)
+    }
+
+    /// RFC 1939 7 unique-id of message `i`: the one the server before us
+    /// gave it, if the store kept it, else from `pop3_uidl_format`.
+    fn unique_id(&self, uid_validity: u32, i: usize) -> String {
+        self.mailbox
+            .pop3_uidl(i)
+            .unwrap_or_else(|| self.uidl.render(uid_validity, self.mailbox.uid(i)))
     }
 
     /// Messages not marked deleted, and their total size.

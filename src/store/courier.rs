@@ -15,7 +15,11 @@
 //!   says of it; a file `.<n>.<base name>` does the same where no plain one
 //!   exists, the highest `<n>` winning;
 //! * `courierimapsubscribed` at the root: one folder a line, as Courier
-//!   names them on the wire (`INBOX.Sent` for our `Sent`).
+//!   names them on the wire (`INBOX.Sent` for our `Sent`);
+//! * `courierpop3dsizelist` in INBOX, Courier pop3d's own numbering: a
+//!   header `/3 <next> <uidvalidity>`, then `<file name> <size>
+//!   <n>:<uidvalidity>:<flag>` per message, whose UIDL is
+//!   `UID<n>-<uidvalidity>`.
 //!
 //! Anything doubtful means "nothing to import": the mailbox then gets a
 //! new UIDVALIDITY, as it would without the files.
@@ -31,6 +35,7 @@ use crate::limits::{CONTROL_FILE_MAX, INDEX_FILE_MAX, KEYWORDS_MAX, MESSAGES_MAX
 pub const UIDDB_FILE: &str = "courierimapuiddb";
 pub const KEYWORDS_DIR: &str = "courierimapkeywords";
 pub const SUBSCRIBED_FILE: &str = "courierimapsubscribed";
+pub const POP3_SIZELIST_FILE: &str = "courierpop3dsizelist";
 
 /// `courierimapuiddb`: UIDVALIDITY, the next UID, and base name -> UID.
 pub fn read_uiddb(dir: &Path) -> Option<(u32, Uid, HashMap<String, Uid>)> {
@@ -127,6 +132,40 @@ pub fn read_keywords(dir: &Path) -> HashMap<String, Vec<String>> {
     out
 }
 
+/// `courierpop3dsizelist`: base name -> the UIDL Courier's pop3d gave.
+pub fn read_pop3_uidls(dir: &Path) -> HashMap<String, String> {
+    let mut out = HashMap::default();
+    let Ok(text) = read_small(&dir.join(POP3_SIZELIST_FILE), INDEX_FILE_MAX) else {
+        return out;
+    };
+    let mut lines = text.lines();
+    if !lines.next().is_some_and(|h| h.starts_with("/3 ")) {
+        log::warn!(
+            "{}: {POP3_SIZELIST_FILE} of an unknown version: POP3 UIDLs not kept",
+            dir.display()
+        );
+        return out;
+    }
+    for line in lines {
+        let mut f = line.rsplitn(3, ' ');
+        let (Some(id), Some(_size), Some(name)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let mut id = id.split(':');
+        let (Some(n), Some(v)) = (id.next(), id.next()) else {
+            continue;
+        };
+        if n.parse::<u64>().is_err() || v.parse::<u64>().is_err() || out.len() >= MESSAGES_MAX {
+            continue;
+        }
+        let base = name.split(':').next().unwrap_or_default();
+        if valid_base(base) {
+            out.insert(base.to_string(), format!("UID{n}-{v}"));
+        }
+    }
+    out
+}
+
 /// `courierimapsubscribed`, in our names (`INBOX.Sent` -> `Sent`).
 pub fn read_subscriptions(root: &Path) -> Option<Vec<String>> {
     let text = read_small(&root.join(SUBSCRIBED_FILE), CONTROL_FILE_MAX).ok()?;
@@ -196,6 +235,16 @@ mod tests {
         assert_eq!(kw["b.host"], ["$Label1", "Junk"]);
         assert_eq!(kw["c.host"], ["Twelve"]);
         assert!(!kw.contains_key("d.host"));
+
+        fs::write(
+            d.join(POP3_SIZELIST_FILE),
+            "/3 3 1796537861\na.host:2,S 34 1:1796537861:0\nb.host:2, 34 2:1796537861:0\nbad\n",
+        )
+        .unwrap();
+        let p = read_pop3_uidls(d);
+        assert_eq!(p["a.host"], "UID1-1796537861");
+        assert_eq!(p["b.host"], "UID2-1796537861");
+        assert_eq!(p.len(), 2);
 
         fs::write(
             d.join(SUBSCRIBED_FILE),

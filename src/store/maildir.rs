@@ -62,6 +62,8 @@ use crate::limits::{
 
 const KEYWORDS_FILE: &str = "dovecot-keywords";
 const SUBSCRIPTIONS_FILE: &str = "subscriptions";
+/// POP3 UIDLs kept from the server before us (`write_pop3_uidls`).
+const POP3_UIDL_FILE: &str = "mailaccess-pop3-uidl";
 const MAILDIRFOLDER: &str = "maildirfolder";
 const STORE_LOCK_FILE: &str = "mailaccess-store.lock";
 /// Maildir file names carry keywords as the letters a-z.
@@ -364,6 +366,7 @@ fn refresh_from(
     let mut changed = false;
     let mut imported: HashMap<String, Uid> = HashMap::default();
     let mut courier_keywords = HashMap::default();
+    let mut pop3_uidls = HashMap::default();
     let mut snapshot = None;
     let caught_up = prior.and_then(|p| {
         let (mut ix, mut snap) = (p.index, p.snapshot?);
@@ -389,6 +392,7 @@ fn refresh_from(
                     // What Dovecot expunged is not known.
                     ix.vanished_from = ix.highest_modseq;
                     imported = list.uids;
+                    pop3_uidls = list.pop3;
                     ix
                 }
                 None => match courier::read_uiddb(dir) {
@@ -404,6 +408,9 @@ fn refresh_from(
                 },
             };
             courier_keywords = courier::read_keywords(dir);
+            if pop3_uidls.is_empty() {
+                pop3_uidls = courier::read_pop3_uidls(dir);
+            }
             ix
         }
         Err(StoreError::Corrupt(why)) => {
@@ -433,6 +440,9 @@ fn refresh_from(
     if !courier_keywords.is_empty() {
         changed |= import_keywords(dir, &mut ix, &courier_keywords)?;
     }
+    if !pop3_uidls.is_empty() {
+        write_pop3_uidls(dir, &ix, &pop3_uidls)?;
+    }
     // RFC 3501 2.3.2: every message added since the last read-write look is
     // \Recent to this session alone: it raises firstrecent under the lock.
     // Delivered by an MTA, APPENDed or COPYed, with flags or without.
@@ -450,6 +460,40 @@ fn refresh_from(
         index: ix,
         recent_from,
     })
+}
+
+/// Keeps the POP3 UIDLs the previous server gave (`pop3_uidls`, by base
+/// name) in `POP3_UIDL_FILE`, by UID: `<uid> <uidl>` lines. Only UIDLs
+/// RFC 1939 allows (1 to 70 characters 0x21-0x7E) are kept.
+fn write_pop3_uidls(dir: &Path, ix: &Index, pop3_uidls: &HashMap<String, String>) -> Result<()> {
+    let mut text = String::new();
+    for e in &ix.entries {
+        if let Some(u) = pop3_uidls.get(e.base()).filter(|u| valid_uidl(u)) {
+            text.push_str(&format!("{} {u}\n", e.uid));
+        }
+    }
+    Ok(super::open::replace(
+        &dir.join(POP3_UIDL_FILE),
+        text.as_bytes(),
+        true,
+    )?)
+}
+
+fn valid_uidl(u: &str) -> bool {
+    (1..=70).contains(&u.len()) && u.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// The POP3 UIDLs kept from the previous server, by UID (empty when none).
+fn read_pop3_uidls(dir: &Path) -> HashMap<Uid, String> {
+    let Ok(text) = read_small(&dir.join(POP3_UIDL_FILE), INDEX_FILE_MAX) else {
+        return HashMap::default();
+    };
+    text.lines()
+        .filter_map(|l| {
+            let (uid, u) = l.split_once(' ')?;
+            Some((uid.parse().ok()?, u.to_string())).filter(|(_, u)| valid_uidl(u))
+        })
+        .collect()
 }
 
 /// Gives the messages in cur/ the keywords Courier kept for them
@@ -728,6 +772,8 @@ struct UidList {
     uid_validity: u32,
     uid_next: Uid,
     uids: HashMap<String, Uid>,
+    /// Base name -> POP3 UIDL, from `P` fields (kept by a migration).
+    pop3: HashMap<String, String>,
 }
 
 /// Reads Dovecot's `dovecot-uidlist` (versions 1 and 3), so that users
@@ -757,11 +803,21 @@ fn read_dovecot_uidlist(dir: &Path) -> Option<UidList> {
         return None;
     }
     let mut uids = HashMap::default();
+    let mut pop3 = HashMap::default();
     for line in lines {
         let (uid, rest) = line.split_once(' ')?;
         let uid: Uid = uid.parse().ok()?;
         let name = if version == 3 {
-            rest.split_once(':')?.1
+            // Extension fields, then " :" and the name.
+            let (ext, name) = match rest.strip_prefix(':') {
+                Some(name) => ("", name),
+                None => rest.split_once(" :")?,
+            };
+            if let Some(p) = ext.split(' ').find_map(|f| f.strip_prefix('P')) {
+                let (base, _) = split_name(name);
+                pop3.insert(base.to_string(), p.to_string());
+            }
+            name
         } else {
             rest
         };
@@ -776,6 +832,7 @@ fn read_dovecot_uidlist(dir: &Path) -> Option<UidList> {
         uid_validity,
         uid_next,
         uids,
+        pop3,
     })
 }
 
@@ -1517,6 +1574,8 @@ pub struct MaildirMailbox {
     held_back: bool,
     /// ENVELOPE/BODYSTRUCTURE cache (DESIGN.md 5).
     cache: super::cache::Cache,
+    /// POP3 UIDLs kept from the previous server, by UID.
+    pop3_uidls: HashMap<Uid, String>,
 }
 
 /// What a sync reads, as `stat` shows it: new/, cur/, the index log and
@@ -1578,6 +1637,7 @@ impl MaildirMailbox {
             state: None,
             held_back: false,
             cache: super::cache::Cache::new(&dir, r.index.uid_validity),
+            pop3_uidls: read_pop3_uidls(&dir),
             root,
             dir,
             read_only,
@@ -2012,6 +2072,11 @@ impl Mailbox for MaildirMailbox {
             self.cache
                 .put(m.uid, kind, data, &super::cache::live_in(&self.view));
         }
+    }
+
+    fn pop3_uidl(&self, index: usize) -> Option<String> {
+        let uid = self.view.get(index)?.uid;
+        self.pop3_uidls.get(&uid).cloned()
     }
 
     fn flush_cache(&mut self) {
@@ -2806,7 +2871,12 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         fs::write(root.join("new/102.M1P1.host"), "c\n").expect("w");
         fs::write(
             root.join("dovecot-uidlist"),
-            "3 V1234 N20 Gabc\n7 W3 :100.M1P1.host,S=2,W=3\n12 :101.M1P1.host\n",
+            // A POP3 UIDL kept by a migration (with a colon in it), and
+            // one RFC 1939 does not allow (too long): not kept.
+            format!(
+                "3 V1234 N20 Gabc\n7 W3 Pold:uidl-7 :100.M1P1.host,S=2,W=3\n12 P{} :101.M1P1.host\n",
+                "x".repeat(71)
+            ),
         )
         .expect("w");
         let mb = s.open("INBOX", false).expect("open");
@@ -2814,6 +2884,13 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         let uids: Vec<Uid> = mb.collect_messages().iter().map(|m| m.uid).collect();
         assert_eq!(uids, vec![7, 12, 20]);
         assert_eq!(mb.uid_next(), 21);
+        assert_eq!(mb.pop3_uidl(0).as_deref(), Some("old:uidl-7"));
+        assert_eq!(mb.pop3_uidl(1), None);
+        assert_eq!(mb.pop3_uidl(2), None);
+        // Kept once imported: the next open reads our index, not the list.
+        fs::remove_file(root.join("dovecot-uidlist")).expect("rm");
+        let mb = s.open("INBOX", false).expect("open");
+        assert_eq!(mb.pop3_uidl(0).as_deref(), Some("old:uidl-7"));
     }
 
     /// One thread appends while another session syncs and flags: every

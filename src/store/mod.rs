@@ -416,4 +416,9 @@ pub trait Mailbox {
     fn cache(&mut self, _index: usize, _kind: cache::Kind, _data: &[u8]) {}
     /// Writes what was offered to the cache since the last call.
     fn flush_cache(&mut self) {}
+    /// The POP3 UIDL the server before us gave message `index`, when the
+    /// store kept it (a mailbox moved from Courier or Dovecot).
+    fn pop3_uidl(&self, _index: usize) -> Option<String> {
+        None
+    }
 }
