@@ -236,6 +236,12 @@ pub const CHANNEL_MESSAGE_MAX: usize = 64 * 1024;
 /// started anew rather than read into memory.
 pub const CACHE_FILE_MAX: u64 = 512 * 1024 * 1024;
 
+/// Spaces kept at the end of a message's `X-Keywords:` line in an mbox
+/// when its status lines are first written: room for `Status: RO`, all of
+/// `X-Status` and a keyword or two, so that a later flag change rewrites
+/// those lines in place instead of moving the rest of the file.
+pub const MBOX_STATUS_PADDING: usize = 48;
+
 /// A cache file is compacted (rewritten with the items of messages that
 /// are still there) when at least half of it is items of expunged
 /// messages and it is at least this large: below it, the dead items cost

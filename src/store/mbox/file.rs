@@ -854,9 +854,10 @@ fn write_new(
     if !xs.is_empty() {
         writeln!(out, "X-Status: {xs}")?;
     }
-    if !m.flags.keywords.is_empty() {
-        writeln!(out, "X-Keywords: {}", m.flags.keywords.join(" "))?;
-    }
+    // Padded as `write_entry` pads, with room for the Content-Length line
+    // a rewrite adds: the first flag change stays in place.
+    let pad = crate::limits::MBOX_STATUS_PADDING + "Content-Length: \n".len() + 20;
+    writeln!(out, "X-Keywords: {}{:pad$}", m.flags.keywords.join(" "), "")?;
     last = b'\n';
     if blank {
         out.write_all(b"\n")?;
@@ -983,23 +984,19 @@ fn write_entry<W: Write>(
         out.write_all(eol)?;
         added += 1;
     }
-    let mut hidden = Vec::with_capacity(6);
-    let mut line = |out: &mut Counter<W>, text: String| -> io::Result<()> {
-        let start = out.n;
-        out.write_all(text.as_bytes())?;
-        out.write_all(eol)?;
-        hidden.push(start..out.n);
-        Ok(())
-    };
+    // The status lines, written together at the end of the header; the
+    // X-Keywords line is always there and padded with spaces, so that the
+    // next change of flags finds room where they are.
+    let mut lines: Vec<String> = Vec::with_capacity(6);
     if let Some((v, last, kws)) = base {
         let mut t = format!("X-IMAPbase: {v} {last:010}");
         for k in kws {
             t.push(' ');
             t.push_str(k);
         }
-        line(out, t)?;
+        lines.push(t);
     }
-    line(out, format!("X-UID: {}", e.uid))?;
+    lines.push(format!("X-UID: {}", e.uid));
     let mut status = String::new();
     if e.flags.has(flag::SEEN) {
         status.push('R');
@@ -1008,7 +1005,7 @@ fn write_entry<W: Write>(
         status.push('O');
     }
     if !status.is_empty() {
-        line(out, format!("Status: {status}"))?;
+        lines.push(format!("Status: {status}"));
     }
     let mut xs = String::new();
     for (bit, c) in [
@@ -1022,19 +1019,41 @@ fn write_entry<W: Write>(
         }
     }
     if !xs.is_empty() {
-        line(out, format!("X-Status: {xs}"))?;
+        lines.push(format!("X-Status: {xs}"));
     }
-    if !e.flags.keywords.is_empty() {
-        line(out, format!("X-Keywords: {}", e.flags.keywords.join(" ")))?;
-    }
+    let keywords_line = lines.len();
+    lines.push(format!("X-Keywords: {}", e.flags.keywords.join(" ")));
     let body = &data[e.msg.body.clone()];
     let fix_end = !body.is_empty() && !body.ends_with(b"\n");
     // As Dovecot writes it: a body holding an unquoted line that looks like
     // a separator (Dovecot does not quote them) stays one message for us,
     // Dovecot and mutt, and its bytes, so its RFC822.SIZE, never change.
     let len = body.len() + if fix_end { eol.len() } else { 0 };
-    line(out, format!("Content-Length: {len}"))?;
+    lines.push(format!("Content-Length: {len}"));
     let _ = eol_s;
+    // As long as the old lines (ours, written together at the end of the
+    // header) had room, the new ones take exactly their place.
+    let needed: usize = lines.iter().map(|l| l.len() + eol.len()).sum();
+    let old = &e.msg.hidden;
+    let together = old.windows(2).all(|w| w[0].end == w[1].start);
+    let room = match (old.first(), old.last()) {
+        (Some(f), Some(l)) if together && l.end == fields_end => l.end - f.start,
+        _ => 0,
+    };
+    let target = if room >= needed {
+        room
+    } else {
+        needed + crate::limits::MBOX_STATUS_PADDING
+    };
+    let pad = target - needed;
+    lines[keywords_line].extend(std::iter::repeat_n(' ', pad));
+    let mut hidden = Vec::with_capacity(lines.len());
+    for l in &lines {
+        let start = out.n;
+        out.write_all(l.as_bytes())?;
+        out.write_all(eol)?;
+        hidden.push(start..out.n);
+    }
     // A message without the blank line (header only) stays without it.
     let mut blank = 0;
     if e.msg.blank > 0 {

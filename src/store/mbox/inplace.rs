@@ -8,15 +8,24 @@
 //!
 //! How (`Journal`), all under the mailbox's write lock:
 //!
-//! 1. The new file's bytes from the first one that differs from the old
-//!    file (`start`) to its end are written to the journal
-//!    `ROOT/.imap/NAME/mailaccess-mbox-rewrite`, then a trailer line naming
-//!    the file (device, inode), `start`, the old and the new length and a
-//!    checksum of those bytes, then fsync. Until the trailer is on disk the
-//!    mbox is untouched; a journal without a good trailer is only removed.
-//! 2. The mbox is made `max(old, new)` long, the journal's bytes are written
-//!    at `start`, it is cut to the new length and fsynced; then the journal
-//!    is removed.
+//! 1. The runs of the new file's bytes that differ from the old file's at
+//!    the same place (runs closer than `SEGMENT_GAP` joined) are written to
+//!    the journal `ROOT/.imap/NAME/mailaccess-mbox-rewrite`, each followed
+//!    by its offset and length (u64 little-endian each), then a trailer
+//!    line naming the file (device, inode), the first changed offset, the
+//!    old and the new length, the payload's length and a checksum of it,
+//!    then fsync. Until the trailer is on disk the mbox is untouched; a
+//!    journal without a good trailer is only removed. A flag change that
+//!    fits the padding of its message's status lines (`file.rs`) leaves
+//!    every other octet where it was, so it writes those lines, not the
+//!    rest of the file.
+//! 2. The mbox is made `max(old, new)` long, each run is written at its
+//!    offset, the file is cut to the new length and fsynced; then the
+//!    journal is removed.
+//!
+//! The first journal format (a single run from the first difference to
+//! the new end, no offsets) is still applied, for a crash left by an
+//! earlier version.
 //!
 //! Recovery (`recover`, run by whoever takes the lock next, before anyone
 //! reads the file): a good journal is applied again from the start (every
@@ -38,7 +47,9 @@ use crate::store::{Result, StoreError};
 
 pub const JOURNAL_FILE: &str = "mailaccess-mbox-rewrite";
 pub const SALVAGE_FILE: &str = "mailaccess-mbox-salvage";
-const MAGIC: &str = "mailaccess-mbox-rewrite 1";
+const MAGIC: &str = "mailaccess-mbox-rewrite 2";
+/// The first format: no `end` (the payload ran to the new length).
+const MAGIC_1: &str = "mailaccess-mbox-rewrite 1";
 /// The trailer line is shorter than this.
 const TRAILER_MAX: u64 = 200;
 use crate::limits::MBOX_COPY_CHUNK as CHUNK;
@@ -54,27 +65,35 @@ fn fnv1a(h: u64, data: &[u8]) -> u64 {
 
 const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
+/// Two runs of changed octets closer than this are journaled as one (the
+/// equal octets between them too): a run costs 16 octets of offset and
+/// length.
+const SEGMENT_GAP: u64 = 64;
+/// Offset and length after each run.
+const FOOTER: u64 = 16;
+
 /// What the journal's trailer says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Trailer {
     dev: u64,
     ino: u64,
+    /// The first octet that changes.
     start: u64,
     old_len: u64,
     new_len: u64,
+    /// Octets of the journal before the trailer.
+    payload: u64,
+    /// Format 1: the payload is one run at `start`, without its footer.
+    single: bool,
     sum: u64,
 }
 
 impl Trailer {
     fn line(&self) -> String {
         format!(
-            "\n{MAGIC} {} {} {} {} {} {:016x}\n",
-            self.dev, self.ino, self.start, self.old_len, self.new_len, self.sum
+            "\n{MAGIC} {} {} {} {} {} {} {:016x}\n",
+            self.dev, self.ino, self.start, self.old_len, self.new_len, self.payload, self.sum
         )
-    }
-
-    fn payload_len(&self) -> u64 {
-        self.new_len - self.start
     }
 
     /// Reads and checks the journal: the trailer, then the checksum of the
@@ -93,8 +112,10 @@ impl Trailer {
         let Ok(line) = std::str::from_utf8(&tail[nl + 1..tail.len() - 1]) else {
             return Ok(None);
         };
-        let Some(rest) = line.strip_prefix(MAGIC) else {
-            return Ok(None);
+        let (rest, single) = match (line.strip_prefix(MAGIC), line.strip_prefix(MAGIC_1)) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => return Ok(None),
         };
         let f: Vec<&str> = rest.split_ascii_whitespace().collect();
         let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
@@ -103,7 +124,17 @@ impl Trailer {
         else {
             return Ok(None);
         };
-        let Some(sum) = f.get(5).and_then(|v| u64::from_str_radix(v, 16).ok()) else {
+        // Format 1: "dev ino start old new sum", its payload `start..new`.
+        let (payload, fields) = if single {
+            (new_len.checked_sub(start), 6)
+        } else {
+            (num(5), 7)
+        };
+        let (Some(payload), Some(sum)) = (
+            payload,
+            f.get(fields - 1)
+                .and_then(|v| u64::from_str_radix(v, 16).ok()),
+        ) else {
             return Ok(None);
         };
         let t = Trailer {
@@ -112,12 +143,14 @@ impl Trailer {
             start,
             old_len,
             new_len,
+            payload,
+            single,
             sum,
         };
         // The payload ends where the trailer line (with its leading LF)
         // begins.
         let payload_end = tail_at + nl as u64;
-        if f.len() != 6 || start > new_len || t.payload_len() != payload_end {
+        if f.len() != fields || start > new_len.max(old_len) || payload != payload_end {
             return Ok(None);
         }
         let mut h = FNV_START;
@@ -130,6 +163,35 @@ impl Trailer {
             at += n as u64;
         }
         Ok((h == sum).then_some(t))
+    }
+
+    /// The runs of a checked journal: (place in the journal, offset in the
+    /// mbox, length). `None`: they do not add up (never written so).
+    fn runs(&self, j: &File) -> io::Result<Option<Vec<(u64, u64, u64)>>> {
+        if self.single {
+            return Ok(Some(vec![(0, self.start, self.payload)]));
+        }
+        let big = self.old_len.max(self.new_len);
+        let mut out = Vec::new();
+        let mut at = self.payload;
+        while at > 0 {
+            if at < FOOTER {
+                return Ok(None);
+            }
+            let mut f = [0u8; FOOTER as usize];
+            j.read_exact_at(&mut f, at - FOOTER)?;
+            let off = u64::from_le_bytes(f[..8].try_into().unwrap_or_default());
+            let len = u64::from_le_bytes(f[8..].try_into().unwrap_or_default());
+            let Some(from) = (at - FOOTER).checked_sub(len) else {
+                return Ok(None);
+            };
+            if off.checked_add(len).is_none_or(|e| e > big) {
+                return Ok(None);
+            }
+            out.push((from, off, len));
+            at = from;
+        }
+        Ok(Some(out))
     }
 }
 
@@ -173,6 +235,9 @@ impl Journal {
             out: io::BufWriter::with_capacity(CHUNK, &self.file),
             pos: 0,
             start: None,
+            run: None,
+            same: 0,
+            written: 0,
             sum: FNV_START,
         }
     }
@@ -180,10 +245,11 @@ impl Journal {
     /// Finishes the journal after `w` took the whole new file: writes the
     /// trailer for the mbox `target` (its metadata before the rewrite) and
     /// fsyncs. `None` when the new file is the old one: nothing to do.
-    pub fn finish(&self, w: Diverge<'_>, target: &fs::Metadata) -> Result<Option<Trailer>> {
+    pub fn finish(&self, mut w: Diverge<'_>, target: &fs::Metadata) -> Result<Option<Trailer>> {
+        w.close_run()?;
         let old_len = w.old.len() as u64;
         let new_len = w.pos;
-        let (start, sum) = (w.start, w.sum);
+        let (start, sum, payload) = (w.start, w.sum, w.written);
         let mut out = w
             .out
             .into_inner()
@@ -200,6 +266,8 @@ impl Journal {
             start,
             old_len,
             new_len,
+            payload,
+            single: false,
             sum,
         };
         out.write_all(t.line().as_bytes())?;
@@ -230,34 +298,90 @@ impl Journal {
 }
 
 /// A writer that compares what it is given with the old file and writes
-/// to the journal from the first byte that differs.
+/// the runs that differ to the journal.
 pub struct Diverge<'a> {
     old: &'a [u8],
     out: io::BufWriter<&'a File>,
     /// Octets of the new file taken so far.
     pos: u64,
+    /// The first octet that differs.
     start: Option<u64>,
+    /// The run being written: its offset and length so far.
+    run: Option<(u64, u64)>,
+    /// Octets just before `pos`, after the run, equal to the old file's at
+    /// the same place: joined to the run if a difference follows soon.
+    same: u64,
+    /// Octets of journal written.
+    written: u64,
     sum: u64,
+}
+
+impl Diverge<'_> {
+    fn put(&mut self, b: &[u8]) -> io::Result<()> {
+        self.out.write_all(b)?;
+        self.sum = fnv1a(self.sum, b);
+        self.written += b.len() as u64;
+        Ok(())
+    }
+
+    /// Ends the run being written with its offset and length.
+    fn close_run(&mut self) -> io::Result<()> {
+        if let Some((off, len)) = self.run.take() {
+            let mut f = off.to_le_bytes().to_vec();
+            f.extend_from_slice(&len.to_le_bytes());
+            self.put(&f)?;
+        }
+        self.same = 0;
+        Ok(())
+    }
 }
 
 impl Write for Diverge<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let rest = match self.start {
-            Some(_) => buf,
-            None => {
-                let at = self.pos as usize;
-                let old = self.old.get(at..).unwrap_or_default();
-                let same = buf.iter().zip(old).take_while(|(a, b)| a == b).count();
-                if same == buf.len() {
-                    self.pos += buf.len() as u64;
-                    return Ok(buf.len());
-                }
-                self.start = Some(self.pos + same as u64);
-                &buf[same..]
+        let mut i = 0;
+        while i < buf.len() {
+            let at = self.pos + i as u64;
+            let old = self.old.get(at as usize..).unwrap_or_default();
+            let rest = &buf[i..];
+            let same = rest.iter().zip(old).take_while(|(a, b)| a == b).count();
+            i += same;
+            self.same += same as u64;
+            if i == buf.len() {
+                break;
             }
-        };
-        self.out.write_all(rest)?;
-        self.sum = fnv1a(self.sum, rest);
+            // A difference at `i`, running until the next equal octet.
+            let old = &old[same..];
+            let differ = rest[same..]
+                .iter()
+                .enumerate()
+                .take_while(|(k, b)| old.get(*k) != Some(b))
+                .count();
+            let here = self.pos + i as u64;
+            self.start.get_or_insert(here);
+            match self.run {
+                // Right after the run: it goes on.
+                Some(_) if self.same == 0 => {}
+                Some(_) if self.same <= SEGMENT_GAP => {
+                    // Close behind: the equal octets between join the run.
+                    let old: &[u8] = self.old;
+                    let gap = &old[(here - self.same) as usize..here as usize];
+                    self.put(gap)?;
+                    if let Some((_, len)) = &mut self.run {
+                        *len += self.same;
+                    }
+                    self.same = 0;
+                }
+                _ => {
+                    self.close_run()?;
+                    self.run = Some((here, 0));
+                }
+            }
+            self.put(&buf[i..i + differ])?;
+            if let Some((_, len)) = &mut self.run {
+                *len += differ as u64;
+            }
+            i += differ;
+        }
         self.pos += buf.len() as u64;
         Ok(buf.len())
     }
@@ -291,11 +415,19 @@ impl Sealed {
 
 /// Step 2: every part can be done again with the same result.
 fn apply(j: &File, t: &Trailer, mbox: &File) -> io::Result<()> {
+    let runs = t.runs(j)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "rewrite journal runs do not add up",
+        )
+    })?;
     let big = t.old_len.max(t.new_len);
     if mbox.metadata()?.len() < big {
         mbox.set_len(big)?;
     }
-    copy_at(j, 0, mbox, t.start, t.payload_len())?;
+    for (from, off, len) in runs {
+        copy_at(j, from, mbox, off, len)?;
+    }
     mbox.set_len(t.new_len)?;
     mbox.sync_all()
 }
@@ -444,11 +576,16 @@ mod tests {
         if step >= 1 {
             f.set_len(t.old_len.max(t.new_len)).unwrap();
         }
+        let runs = t.runs(&s.journal.file).unwrap().unwrap();
         if step >= 2 {
-            copy_at(&s.journal.file, 0, &f, t.start, t.payload_len() / 2).unwrap();
+            // The first run, half of it.
+            let (from, off, len) = runs[runs.len() - 1];
+            copy_at(&s.journal.file, from, &f, off, len / 2).unwrap();
         }
         if step >= 3 {
-            copy_at(&s.journal.file, 0, &f, t.start, t.payload_len()).unwrap();
+            for &(from, off, len) in &runs {
+                copy_at(&s.journal.file, from, &f, off, len).unwrap();
+            }
         }
         if step >= 4 {
             f.set_len(t.new_len).unwrap();
@@ -486,6 +623,50 @@ mod tests {
         fs::write(&p, b"same\n").unwrap();
         assert!(prepare(d.path(), &p, b"same\n").is_none());
         assert!(!pending(d.path()));
+    }
+
+    /// The same length with changes in two places far apart: only the
+    /// changed runs are journaled, and crash recovery still ends with the
+    /// new file; a journal of the first format (one run to the new end,
+    /// no offsets) is still applied.
+    #[test]
+    fn journals_only_the_runs_that_change() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("mbox");
+        let (mid, tail) = ("y".repeat(5_000), "x".repeat(10_000));
+        let old =
+            format!("From a\nStatus: R   \n\none\n{mid}\nFrom b\nStatus: O   \n\ntwo\n\n{tail}");
+        let new =
+            format!("From a\nStatus: RO  \n\none\n{mid}\nFrom b\nStatus: RO  \n\ntwo\n\n{tail}");
+        for crash in 0..5 {
+            fs::write(&p, &old).unwrap();
+            let s = prepare(d.path(), &p, new.as_bytes()).unwrap();
+            let first = old.find("R   ").unwrap() as u64 + 1;
+            assert_eq!(s.trailer.start, first);
+            let runs = s.trailer.runs(&s.journal.file).unwrap().unwrap();
+            let second = old.rfind("O   ").unwrap() as u64;
+            // "R   " -> "RO  ": one octet; "O   " -> "RO  ": two.
+            assert_eq!(runs, [(1 + FOOTER, second, 2), (0, first, 1)]);
+            assert!(fs::metadata(d.path().join(JOURNAL_FILE)).unwrap().len() < 200);
+            let f = crash_after(s, &p, crash);
+            recover(d.path(), &p, &f).unwrap();
+            assert_eq!(read_all(&p), new.as_bytes(), "crash after step {crash}");
+        }
+        // Format 1: "<magic 1> dev ino start old_len new_len sum".
+        fs::write(&p, b"From a\n\none\n\n").unwrap();
+        let meta = fs::metadata(&p).unwrap();
+        let payload = b"two\n\n";
+        let line = format!(
+            "\n{MAGIC_1} {} {} 8 13 13 {:016x}\n",
+            meta.dev(),
+            meta.ino(),
+            fnv1a(FNV_START, payload)
+        );
+        let mut j = payload.to_vec();
+        j.extend_from_slice(line.as_bytes());
+        fs::write(d.path().join(JOURNAL_FILE), j).unwrap();
+        recover(d.path(), &p, &rw(&p)).unwrap();
+        assert_eq!(read_all(&p), b"From a\n\ntwo\n\n");
     }
 
     /// A crash at each step of `apply`: recovery ends with the new file.

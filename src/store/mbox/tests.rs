@@ -137,8 +137,9 @@ fn store_writes_status_headers_seen_by_other_sessions() {
     let raw = fs::read_to_string(t.path().join("inbox")).expect("read");
     assert!(raw.contains("Status: RO\n"), "{raw}");
     assert!(raw.contains("X-Status: AFTD\n"), "{raw}");
-    assert!(raw.contains("X-Keywords: Junk\n"), "{raw}");
-    assert!(raw.contains(" Junk\n"), "{raw}");
+    // Padded: room for later changes in place.
+    assert!(raw.contains("X-Keywords: Junk   "), "{raw}");
+    assert!(raw.contains(" 0000000002 Junk\n"), "{raw}");
     // Invisible to clients, and sizes unchanged.
     assert_eq!(fetch(&mut one, 0), "Subject: a\n\nA\n");
     let c = two.sync(true).expect("sync");
@@ -756,4 +757,83 @@ fn dotlock_of_a_dead_local_process_is_broken_at_once() {
     fs::write(t.path().join("inbox.lock"), "99999999:elsewhere\n").expect("lock");
     let g = MboxGuard::lock(&inbox, &LOCKS, true, std::time::Duration::from_millis(200));
     assert!(matches!(g, Err(StoreError::InUse)));
+}
+
+/// Octets this thread has passed to write(2) and pwrite(2) so far.
+fn written_by_this_thread() -> u64 {
+    let io = fs::read_to_string("/proc/thread-self/io").expect("/proc/thread-self/io");
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar: "))
+        .and_then(|v| v.parse().ok())
+        .expect("wchar")
+}
+
+/// A flag change that fits the padding of its message's status lines
+/// rewrites them in place: a few hundred octets written to the journal and
+/// the file, not the rest of a 2 MB mbox; one that does not fit moves the
+/// rest, once, and leaves new padding. (The parse cache,
+/// `mailaccess-mbox-index`, is still written whole after each change: that
+/// goes when mbox moves onto the index log, issue 10.)
+#[test]
+fn a_flag_change_is_written_in_place() {
+    let (t, mut s) = store();
+    // Text that differs wherever it is shifted to.
+    let body = |n: usize| {
+        let text: String = (0..2000)
+            .map(|k| char::from(b'a' + ((k * 7 + n * 13 + k / 26) % 26) as u8))
+            .collect();
+        format!("Subject: m{n}\n\n{text}\n")
+    };
+    for n in 0..1000 {
+        append(&mut s, "INBOX", &body(n), Flags::default());
+    }
+    let size = fs::metadata(t.path().join("inbox")).expect("stat").len();
+    assert!(size > 2_000_000, "{size}");
+    let mut mb = s.open("INBOX", false).expect("open");
+    let cache = || {
+        fs::metadata(t.path().join("mail/.imap/INBOX").join(cache::CACHE_FILE))
+            .map_or(0, |m| m.len())
+    };
+    // APPEND left room too: the first change stays in place as well.
+    for (i, f) in [
+        (0, flags(flag::FLAGGED, &[])),
+        (1, flags(flag::SEEN, &[])),
+        (500, flags(flag::ANSWERED | flag::DELETED, &["Junk"])),
+        (0, flags(flag::SEEN | flag::DRAFT, &["$Work"])),
+    ] {
+        let before = written_by_this_thread();
+        mb.store(&[i], FlagOp::Add, &f).expect("store");
+        let wrote = written_by_this_thread() - before - cache();
+        assert!(wrote < 4096, "STORE on message {i} wrote {wrote} octets");
+    }
+    let now = fs::metadata(t.path().join("inbox")).expect("stat").len();
+    assert_eq!(now, size, "nothing moved");
+    // Every other session and a fresh open see the flags.
+    let again = s.open("INBOX", true).expect("open");
+    assert!(again.message(500).flags.has(flag::DELETED));
+    assert_eq!(again.message(500).flags.keywords, ["Junk"]);
+    assert!(again.message(0).flags.has(flag::DRAFT | flag::FLAGGED));
+    assert_eq!(fetch(&mut mb, 0), body(0));
+    // Too many keywords for the padding: the rest moves, once.
+    let many: Vec<String> = (0..12).map(|n| format!("keyword{n}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let before = written_by_this_thread();
+    mb.store(&[2], FlagOp::Add, &flags(0, &many))
+        .expect("store");
+    let wrote = written_by_this_thread() - before;
+    assert!(wrote > 1_000_000, "{wrote}");
+    let before = written_by_this_thread();
+    mb.store(&[2], FlagOp::Remove, &flags(0, &many[..3]))
+        .expect("store");
+    let wrote = written_by_this_thread() - before - cache();
+    assert!(wrote < 4096, "{wrote}");
+    assert_eq!(
+        s.open("INBOX", true)
+            .expect("open")
+            .message(2)
+            .flags
+            .keywords
+            .len(),
+        9
+    );
 }
