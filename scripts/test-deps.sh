@@ -26,6 +26,7 @@ want man-db             /usr/bin/man
 want groff-base         /usr/bin/groff
 want make               /usr/bin/make
 want adduser            /usr/sbin/adduser
+want lintian            /usr/bin/lintian
 # Libraries of Courier's imapd and pop3d (extracted below, not installed).
 lib=/usr/lib/$(uname -m)-linux-gnu
 want libidn12           $lib/libidn.so.12

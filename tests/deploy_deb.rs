@@ -39,6 +39,15 @@ fn package_installs_serves_and_purges_cleanly() {
     let built = run(Command::new("sh").arg(repo().join("scripts/deb.sh")));
     let deb = built.lines().last().unwrap().trim().to_string();
     assert!(deb.ends_with(".deb"), "{built}");
+    // Debian's checker finds no error and no warning (the informational
+    // tags left are explained in scripts/deb.sh).
+    require_tool("/usr/bin/lintian");
+    let tags = run(Command::new("lintian").args(["--tag-display-limit", "0", &deb]));
+    let bad: Vec<&str> = tags
+        .lines()
+        .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
+        .collect();
+    assert!(bad.is_empty(), "lintian: {bad:#?}");
     for f in ["/etc/pam.d/imap", "/etc/mailaccess.conf", "/usr/sbin/imapd"] {
         assert!(
             !std::path::Path::new(f).exists(),
@@ -57,7 +66,9 @@ fn package_installs_serves_and_purges_cleanly() {
         "/etc/pam.d/imap",
         "/etc/xinetd.d/imaps",
         "/usr/lib/systemd/system/imap.socket",
-        "/usr/share/man/man8/imapd.8",
+        "/usr/share/man/man8/imapd.8.gz",
+        "/usr/share/doc/mailaccess/copyright",
+        "/usr/share/doc/mailaccess/changelog.gz",
     ] {
         assert!(
             files.lines().any(|l| l == f),
