@@ -19,7 +19,15 @@
 //! ```
 //! HIDDEN is `-` or `start-end,start-end`; the message's keywords follow
 //! it, separated by spaces (a keyword holds no space).
+//!
+//! A rewrite in place (flags changed, the same messages) writes only the
+//! entries that changed, into `mailaccess-mbox-index.delta`: its `base`
+//! line names the cache's stamp, then come the new stamp, state and
+//! keyword lines and the changed `m` lines, and a checksum. A delta of
+//! another cache is ignored; one past a sixteenth of the messages is
+//! folded into a new cache.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{self};
 use std::io::Read;
@@ -32,6 +40,12 @@ use crate::store::{index::valid_keyword, Flags};
 
 pub const CACHE_FILE: &str = "mailaccess-mbox-index";
 const MAGIC: &str = "mailaccess-mbox-index 1";
+/// Changes since the cache was written whole (`save_change`).
+pub const DELTA_FILE: &str = "mailaccess-mbox-index.delta";
+const DELTA_MAGIC: &str = "mailaccess-mbox-delta 1";
+/// A delta of up to this many messages (or a sixteenth of them) is kept
+/// before the cache is written whole again.
+const DELTA_MIN: usize = 256;
 
 fn fnv1a(data: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -42,14 +56,8 @@ fn fnv1a(data: &[u8]) -> u64 {
     h
 }
 
-/// Writes the cache for `snap` (best effort: a cache that cannot be
-/// written is only a slower next open).
-pub fn save(ctl: &Path, snap: &Snapshot) {
-    let Some(st) = &snap.stamp else {
-        return;
-    };
-    let mut s = String::with_capacity(128 + snap.entries.len() * 96);
-    let _ = writeln!(s, "{MAGIC}");
+/// The header lines of the cache and of a delta: stamp, state, keywords.
+fn head(s: &mut String, st: &Stamp, snap: &Snapshot) {
     let _ = writeln!(s, "stamp {}", st.fields());
     let _ = writeln!(
         s,
@@ -66,54 +74,137 @@ pub fn save(ctl: &Path, snap: &Snapshot) {
         s.push_str(k);
     }
     s.push('\n');
-    for e in &snap.entries {
-        let m = &e.msg;
-        let _ = write!(
-            s,
-            "m {} {} {} {} {} {} {} {} {} {} {} {} {} {} ",
-            e.uid,
-            e.flags.system,
-            u8::from(e.old),
-            u8::from(e.persisted),
-            e.size,
-            m.from.start,
-            m.from.end,
-            m.header.end,
-            m.body.start,
-            m.body.end,
-            m.date,
-            m.zone,
-            u8::from(m.crlf),
-            m.blank
-        );
-        if m.hidden.is_empty() {
-            s.push('-');
-        }
-        for (i, h) in m.hidden.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            let _ = write!(s, "{}-{}", h.start, h.end);
-        }
-        for k in &e.flags.keywords {
-            s.push(' ');
-            s.push_str(k);
-        }
-        s.push('\n');
+}
+
+/// One `m` line.
+fn entry_line(s: &mut String, e: &Entry) {
+    let m = &e.msg;
+    let _ = write!(
+        s,
+        "m {} {} {} {} {} {} {} {} {} {} {} {} {} {} ",
+        e.uid,
+        e.flags.system,
+        u8::from(e.old),
+        u8::from(e.persisted),
+        e.size,
+        m.from.start,
+        m.from.end,
+        m.header.end,
+        m.body.start,
+        m.body.end,
+        m.date,
+        m.zone,
+        u8::from(m.crlf),
+        m.blank
+    );
+    if m.hidden.is_empty() {
+        s.push('-');
     }
-    let _ = writeln!(s, "sum {}", fnv1a(s.as_bytes()));
-    // No fsync: after a crash the checksum refuses a torn file, and a lost
-    // one costs a parse.
+    for (i, h) in m.hidden.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(s, "{}-{}", h.start, h.end);
+    }
+    for k in &e.flags.keywords {
+        s.push(' ');
+        s.push_str(k);
+    }
+    s.push('\n');
+}
+
+/// Writes `text` and its checksum line as `file` in `ctl`. No fsync:
+/// after a crash the checksum refuses a torn file, and a lost one costs a
+/// parse.
+fn write_summed(ctl: &Path, file: &str, mut text: String) {
+    let sum = fnv1a(text.as_bytes());
+    let _ = writeln!(text, "sum {sum}");
     let _ = fs::DirBuilder::new()
         .recursive(true)
         .create(ctl)
-        .and_then(|()| crate::store::open::replace(&ctl.join(CACHE_FILE), s.as_bytes(), false));
+        .and_then(|()| crate::store::open::replace(&ctl.join(file), text.as_bytes(), false));
 }
 
-/// Reads the cache, if it is whole; the caller checks it against the file.
-pub fn load(ctl: &Path) -> Option<Snapshot> {
+/// Writes the cache for `snap` (best effort: a cache that cannot be
+/// written is only a slower next open), and no delta.
+pub fn save(ctl: &Path, snap: &Snapshot) {
+    let Some(st) = &snap.stamp else {
+        return;
+    };
+    let mut s = String::with_capacity(128 + snap.entries.len() * 96);
+    let _ = writeln!(s, "{MAGIC}");
+    head(&mut s, st, snap);
+    for e in &snap.entries {
+        entry_line(&mut s, e);
+    }
+    write_summed(ctl, CACHE_FILE, s);
+    let _ = fs::remove_file(ctl.join(DELTA_FILE));
+}
+
+/// Records a rewrite of the file from the version of stamp `before` to
+/// `after`. When the cache and delta on disk describe that version and it
+/// holds the same messages as `after` (flags changed in place), only the
+/// entries that differ from what they say are written, into the delta
+/// file `DELTA_FILE` (merged with the delta already there): a STORE on a
+/// big mbox reads the cache but writes a few lines, not the whole cache.
+/// Otherwise, or when the delta would pass a sixteenth of the messages
+/// (`DELTA_MIN` at least), the whole cache.
+pub fn save_change(ctl: &Path, before: Option<&Stamp>, after: &Snapshot) {
+    let (Some(st), Some(before)) = (&after.stamp, before) else {
+        return save(ctl, after);
+    };
+    let Some((cache_st, delta)) = current(ctl).filter(|(_, d)| d.stamp.as_ref() == Some(before))
+    else {
+        return save(ctl, after);
+    };
+    // What the cache and delta say, merged: the entries to compare with.
+    let Some(cached) = load(ctl).filter(|c| {
+        c.stamp.as_ref() == Some(before)
+            && c.entries.len() == after.entries.len()
+            && c.entries
+                .iter()
+                .zip(&after.entries)
+                .all(|(a, b)| a.uid == b.uid)
+    }) else {
+        return save(ctl, after);
+    };
+    let mut lines = delta.lines;
+    let (mut a, mut b) = (String::new(), String::new());
+    for (x, y) in cached.entries.iter().zip(&after.entries) {
+        a.clear();
+        b.clear();
+        entry_line(&mut a, x);
+        entry_line(&mut b, y);
+        if a != b {
+            lines.insert(y.uid, b.clone());
+        }
+    }
+    if lines.len() > DELTA_MIN.max(after.entries.len() / 16) {
+        return save(ctl, after);
+    }
+    let mut s = String::with_capacity(128 + lines.len() * 96);
+    let _ = writeln!(s, "{DELTA_MAGIC}");
+    let _ = writeln!(s, "base {}", cache_st.fields());
+    head(&mut s, st, after);
+    for l in lines.values() {
+        s.push_str(l);
+    }
+    write_summed(ctl, DELTA_FILE, s);
+}
+
+/// What the delta file holds: the file version it brings the cache to,
+/// and its `m` lines by UID.
+struct Delta {
+    stamp: Option<Stamp>,
+    state: String,
+    kw: String,
+    lines: BTreeMap<u32, String>,
+}
+
+/// Reads a whole, checksummed file of `ctl`.
+fn read_summed(ctl: &Path, file: &str) -> Option<String> {
     let mut s = String::new();
-    crate::store::open::read(&ctl.join(CACHE_FILE))
+    crate::store::open::read(&ctl.join(file))
         .ok()?
         .take(INDEX_FILE_MAX)
         .read_to_string(&mut s)
@@ -123,18 +214,80 @@ pub fn load(ctl: &Path) -> Option<Snapshot> {
     if fnv1a(&s.as_bytes()[..body_end]) != sum {
         return None;
     }
-    let mut lines = s[..body_end].lines();
+    s.truncate(body_end);
+    Some(s)
+}
+
+/// The cache's stamp, and the delta over it (an empty one when there is
+/// none or it is not of this cache): together, the file version the two
+/// describe.
+fn current(ctl: &Path) -> Option<(Stamp, Delta)> {
+    // The cache's first two lines only.
+    let mut head = [0u8; 256];
+    let f = crate::store::open::read(&ctl.join(CACHE_FILE)).ok()?;
+    let n = std::os::unix::fs::FileExt::read_at(&f, &mut head, 0).ok()?;
+    let text = std::str::from_utf8(&head[..n]).ok()?;
+    let mut lines = text.lines();
     if lines.next()? != MAGIC {
         return None;
     }
+    let base = Stamp::from_fields(lines.next()?.strip_prefix("stamp ")?)?;
+    let delta = read_delta(ctl, &base).unwrap_or_else(|| Delta {
+        stamp: Some(base.clone()),
+        state: String::new(),
+        kw: String::new(),
+        lines: BTreeMap::new(),
+    });
+    Some((base, delta))
+}
+
+/// The delta over the cache of stamp `base`, if there is a whole one.
+fn read_delta(ctl: &Path, base: &Stamp) -> Option<Delta> {
+    let s = read_summed(ctl, DELTA_FILE)?;
+    let mut lines = s.lines();
+    if lines.next()? != DELTA_MAGIC
+        || Stamp::from_fields(lines.next()?.strip_prefix("base ")?)? != *base
+    {
+        return None;
+    }
     let stamp = Stamp::from_fields(lines.next()?.strip_prefix("stamp ")?)?;
-    let mut st = lines.next()?.strip_prefix("state ")?.split(' ');
+    let state = lines.next()?.strip_prefix("state ")?.to_string();
+    let kw = lines.next()?.strip_prefix("kw")?.to_string();
+    let mut out = BTreeMap::new();
+    for l in lines {
+        let uid = l.strip_prefix("m ")?.split(' ').next()?.parse().ok()?;
+        out.insert(uid, format!("{l}\n"));
+    }
+    Some(Delta {
+        stamp: Some(stamp),
+        state,
+        kw,
+        lines: out,
+    })
+}
+
+/// Reads the cache, if it is whole; the caller checks it against the file.
+pub fn load(ctl: &Path) -> Option<Snapshot> {
+    let s = read_summed(ctl, CACHE_FILE)?;
+    let mut lines = s.lines();
+    if lines.next()? != MAGIC {
+        return None;
+    }
+    let mut stamp = Stamp::from_fields(lines.next()?.strip_prefix("stamp ")?)?;
+    let mut state = lines.next()?.strip_prefix("state ")?.to_string();
+    let mut kw = lines.next()?.strip_prefix("kw")?.to_string();
+    let delta = read_delta(ctl, &stamp);
+    if let Some(d) = &delta {
+        stamp = d.stamp.clone()?;
+        state = d.state.clone();
+        kw = d.kw.clone();
+    }
+    let mut st = state.split(' ');
     let mut n = || -> Option<u64> { st.next()?.parse().ok() };
     let uid_validity = u32::try_from(n()?).ok()?;
     let uid_next = u32::try_from(n()?).ok()?;
     let base_ok = n()? == 1;
     let check = (n()?, n()?);
-    let kw = lines.next()?.strip_prefix("kw")?;
     let keywords: Vec<String> = kw
         .split(' ')
         .filter(|k| !k.is_empty())
@@ -144,8 +297,12 @@ pub fn load(ctl: &Path) -> Option<Snapshot> {
         return None;
     }
     let mut entries: Vec<Entry> = Vec::new();
+    let mut changed = delta.map(|d| d.lines).unwrap_or_default();
     for l in lines {
-        let e = entry(l.strip_prefix("m ")?)?;
+        let mut e = entry(l.strip_prefix("m ")?)?;
+        if let Some(d) = changed.remove(&e.uid) {
+            e = entry(d.trim_end().strip_prefix("m ")?)?;
+        }
         // Every range inside the file it describes, in order, UIDs
         // ascending: a cache is never trusted to index out of bounds.
         let after_prev = entries
@@ -155,6 +312,9 @@ pub fn load(ctl: &Path) -> Option<Snapshot> {
             return None;
         }
         entries.push(e);
+    }
+    if !changed.is_empty() {
+        return None; // a delta naming messages the cache has not
     }
     Some(Snapshot {
         stamp: Some(stamp),

@@ -652,7 +652,7 @@ impl Ctx {
             entries,
         };
         if data.len() as u64 >= MBOX_CACHE_MIN {
-            cache::save(&self.ctl, &snap);
+            cache::save_change(&self.ctl, written.stamp.as_ref(), &snap);
         }
         Ok(snap)
     }

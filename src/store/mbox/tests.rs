@@ -771,9 +771,8 @@ fn written_by_this_thread() -> u64 {
 /// A flag change that fits the padding of its message's status lines
 /// rewrites them in place: a few hundred octets written to the journal and
 /// the file, not the rest of a 2 MB mbox; one that does not fit moves the
-/// rest, once, and leaves new padding. (The parse cache,
-/// `mailaccess-mbox-index`, is still written whole after each change: that
-/// goes when mbox moves onto the index log, issue 10.)
+/// rest, once, and leaves new padding. The parse cache gets a delta of the
+/// changed messages, not a new copy of itself.
 #[test]
 fn a_flag_change_is_written_in_place() {
     let (t, mut s) = store();
@@ -790,10 +789,6 @@ fn a_flag_change_is_written_in_place() {
     let size = fs::metadata(t.path().join("inbox")).expect("stat").len();
     assert!(size > 2_000_000, "{size}");
     let mut mb = s.open("INBOX", false).expect("open");
-    let cache = || {
-        fs::metadata(t.path().join("mail/.imap/INBOX").join(cache::CACHE_FILE))
-            .map_or(0, |m| m.len())
-    };
     // APPEND left room too: the first change stays in place as well.
     for (i, f) in [
         (0, flags(flag::FLAGGED, &[])),
@@ -803,7 +798,7 @@ fn a_flag_change_is_written_in_place() {
     ] {
         let before = written_by_this_thread();
         mb.store(&[i], FlagOp::Add, &f).expect("store");
-        let wrote = written_by_this_thread() - before - cache();
+        let wrote = written_by_this_thread() - before;
         assert!(wrote < 4096, "STORE on message {i} wrote {wrote} octets");
     }
     let now = fs::metadata(t.path().join("inbox")).expect("stat").len();
@@ -814,6 +809,13 @@ fn a_flag_change_is_written_in_place() {
     assert_eq!(again.message(500).flags.keywords, ["Junk"]);
     assert!(again.message(0).flags.has(flag::DRAFT | flag::FLAGGED));
     assert_eq!(fetch(&mut mb, 0), body(0));
+    // A fresh open reads the cache and its delta, not the file: the flags
+    // it shows are those of the delta.
+    let ctl = t.path().join("mail/.imap/INBOX");
+    assert!(ctl.join(cache::DELTA_FILE).exists());
+    let cached = cache::load(&ctl).expect("cache and delta");
+    assert!(cached.entries[500].flags.has(flag::DELETED));
+    assert_eq!(cached.entries[0].flags.keywords, ["$Work"]);
     // Too many keywords for the padding: the rest moves, once.
     let many: Vec<String> = (0..12).map(|n| format!("keyword{n}")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
@@ -825,7 +827,7 @@ fn a_flag_change_is_written_in_place() {
     let before = written_by_this_thread();
     mb.store(&[2], FlagOp::Remove, &flags(0, &many[..3]))
         .expect("store");
-    let wrote = written_by_this_thread() - before - cache();
+    let wrote = written_by_this_thread() - before;
     assert!(wrote < 4096, "{wrote}");
     assert_eq!(
         s.open("INBOX", true)
@@ -836,4 +838,39 @@ fn a_flag_change_is_written_in_place() {
             .len(),
         9
     );
+}
+
+/// The parse cache's delta: folded into a new cache once it names more
+/// than its share of the messages; a damaged delta, or one of another
+/// cache, is not used (the file is parsed instead, and says the truth).
+#[test]
+fn the_cache_delta_folds_and_is_never_trusted_blindly() {
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    fs::write(&inbox, big_mbox(300)).expect("write");
+    let ctl = t.path().join("mail/.imap/INBOX");
+    let mut mb = s.open("INBOX", false).expect("open");
+    // The first change writes status lines everywhere: a whole cache.
+    mb.store(&[0], FlagOp::Add, &flags(flag::FLAGGED, &[]))
+        .expect("store");
+    assert!(!ctl.join(cache::DELTA_FILE).exists());
+    let draft = flags(flag::DRAFT, &[]);
+    mb.store(&[7], FlagOp::Add, &draft).expect("store");
+    assert!(ctl.join(cache::DELTA_FILE).exists());
+    // A damaged delta: not used; the open parses and finds the flags.
+    let d = fs::read(ctl.join(cache::DELTA_FILE)).expect("delta");
+    let mut bad = d.clone();
+    let at = bad.len() / 2;
+    bad[at] ^= 1;
+    fs::write(ctl.join(cache::DELTA_FILE), &bad).expect("write");
+    assert!(cache::load(&ctl).is_none_or(|c| c.stamp != file::Stamp::at(&inbox)));
+    let again = s.open("INBOX", true).expect("open");
+    assert!(again.message(7).flags.has(flag::DRAFT));
+    // More changes than a delta holds (256): folded into a new cache.
+    let all: Vec<usize> = (0..300).collect();
+    mb.store(&all, FlagOp::Add, &draft).expect("store");
+    assert!(!ctl.join(cache::DELTA_FILE).exists());
+    let c = cache::load(&ctl).expect("cache");
+    assert_eq!(c.stamp, file::Stamp::at(&inbox));
+    assert!(c.entries.iter().all(|e| e.flags.has(flag::DRAFT)));
 }
