@@ -929,6 +929,29 @@ impl<W: Write> Counter<W> {
     }
 }
 
+/// A writer of a new version of a file that can be told that the next
+/// octets are the old file's at the same place, without being given them.
+pub trait Skip {
+    /// Takes `n` such octets; `false` when this writer needs the octets
+    /// themselves (then nothing was taken).
+    fn skip(&mut self, _n: usize) -> io::Result<bool> {
+        Ok(false)
+    }
+}
+
+impl Skip for Vec<u8> {}
+
+impl<W: Write + Skip> Counter<W> {
+    /// `Skip::skip` through the counter.
+    fn skip(&mut self, n: usize) -> io::Result<bool> {
+        let skipped = self.inner.skip(n)?;
+        if skipped {
+            self.n += n;
+        }
+        Ok(skipped)
+    }
+}
+
 impl<W: Write> Write for Counter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let k = self.inner.write(buf)?;
@@ -944,7 +967,7 @@ impl<W: Write> Write for Counter<W> {
 /// Writes one message with fresh status headers (and `X-IMAPbase` when
 /// `base` is given: UIDVALIDITY, last UID, keywords), ending with the
 /// blank separator line; returns where its parts now are and its size.
-fn write_entry<W: Write>(
+fn write_entry<W: Write + Skip>(
     out: &mut Counter<W>,
     data: &[u8],
     e: &Entry,
@@ -1065,11 +1088,17 @@ fn write_entry<W: Write>(
         added += 1;
     }
     let body_start = out.n;
-    let mut at = e.msg.body.start;
-    for chunk in body.chunks(crate::limits::MBOX_COPY_CHUNK) {
-        out.write_all(chunk)?;
-        at += chunk.len();
-        release(at);
+    // A body that stays where it was is the same octets: not read at all
+    // (a flag change in a big mbox touches the changed headers only).
+    if body_start == e.msg.body.start && out.skip(body.len())? {
+        release(e.msg.body.end);
+    } else {
+        let mut at = e.msg.body.start;
+        for chunk in body.chunks(crate::limits::MBOX_COPY_CHUNK) {
+            out.write_all(chunk)?;
+            at += chunk.len();
+            release(at);
+        }
     }
     if fix_end {
         out.write_all(eol)?;

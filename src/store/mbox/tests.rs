@@ -816,6 +816,16 @@ fn a_flag_change_is_written_in_place() {
     let cached = cache::load(&ctl).expect("cache and delta");
     assert!(cached.entries[500].flags.has(flag::DELETED));
     assert_eq!(cached.entries[0].flags.keywords, ["$Work"]);
+    // And the file itself says it all (bodies untouched, skipped unread):
+    // parsed afresh, without the cache.
+    fs::remove_file(ctl.join(cache::CACHE_FILE)).expect("rm cache");
+    let mut fresh = s.open("INBOX", true).expect("open");
+    assert!(fresh.message(500).flags.has(flag::ANSWERED | flag::DELETED));
+    assert!(fresh.message(1).flags.has(flag::SEEN));
+    assert_eq!(fresh.message(0).flags.keywords, ["$Work"]);
+    for n in [0, 1, 2, 499, 500, 501, 999] {
+        assert_eq!(fetch(&mut fresh, n), body(n), "message {n}");
+    }
     // Too many keywords for the padding: the rest moves, once.
     let many: Vec<String> = (0..12).map(|n| format!("keyword{n}")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
