@@ -19,6 +19,13 @@ Scenarios: (a) SELECT INBOX + FETCH 1:* (FLAGS RFC822.SIZE), (b) SELECT INBOX
 * "re-open": the state of the previous session kept (one untimed session
   first, after the last first-open run).
 
+Scenario (s), "single STORE": after one untimed session on a pristine copy
+(SELECT + `STORE 1 +FLAGS (\Flagged)`, which makes each server write its
+state into the file), each run is a session of SELECT + one `STORE n +FLAGS
+(\Seen)` on a message further on: seconds and octets written to storage
+(the process's ru_oublock x 512, the journal and caches included), median
+of N.
+
 Every run's output is checked (tagged OK for every command, EXISTS and one
 FETCH line per message), so a failing server is never timed as fast. The page
 cache is never dropped (the machine is shared).
@@ -232,12 +239,33 @@ def timed(server, work, src, imapd, scenario, count, runs, first, timeout, sizes
     return statistics.median(times), ""
 
 
+def store_runs(server, work, src, imapd, count, runs, timeout):
+    """(median seconds, median octets written, why) of single-STORE sessions."""
+    home = fresh_home(server, work, src)
+    argv = server_argv(server, home, imapd)
+    out = ib.run_session(argv, ["SELECT INBOX", "STORE 1 +FLAGS (\\Flagged)", "LOGOUT"], timeout)
+    if out.error or out.exists != count:
+        return None, None, "first session: " + (out.error or f"{out.exists} EXISTS")
+    os.sync()
+    times, written = [], []
+    for k in range(runs):
+        n = 1000 * (k + 2)
+        out = ib.run_session(argv, ["SELECT INBOX", f"STORE {n} +FLAGS (\\Seen)", "LOGOUT"], timeout)
+        if out.error or out.exists != count:
+            return None, None, out.error or f"{out.exists} EXISTS"
+        times.append(out.seconds)
+        written.append(out.written)
+        log(f"    {out.seconds:.3f}s {out.written / 1e3:.0f} kB written")
+        os.sync()
+    return statistics.median(times), statistics.median(written), ""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--messages", type=int, default=50000)
     ap.add_argument("--size-mb", type=int, default=1000, help="approximate size of the mbox in MB (default 1000)")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per figure (median)")
-    ap.add_argument("--scenarios", default="ab")
+    ap.add_argument("--scenarios", default="abs", help="a, b (FETCH, first and re-open), s (single STORE)")
     ap.add_argument("--servers", default="imapd,dovecot")
     ap.add_argument("--cache", default="/var/tmp/mailaccess-mboxbench-cache", help="where the generated mbox is kept")
     ap.add_argument("--workdir", default="/var/tmp/mailaccess-mboxbench", help="where the servers' copies go")
@@ -266,8 +294,17 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o755)
 
-    rows, failures, sizes = [], [], {}
+    rows, failures, sizes, stores = [], [], {}, {}
     for sc in args.scenarios:
+        if sc == "s":
+            for s in servers:
+                log(f"  {s:8} single STORE x{args.runs}")
+                t, w, why = store_runs(s, work, src, imapd, args.messages, args.runs, args.timeout)
+                if why:
+                    log(f"    FAILED: {why}")
+                    failures.append(f"s/{s}: {why}")
+                stores[s] = (t, w)
+            continue
         res = {}
         for s in servers:
             for first in (True, False):
@@ -298,9 +335,12 @@ def main() -> int:
         f"Seconds per whole session (spawn to exit), median of {args.runs}; ratio = imapd / Dovecot "
         "(above 1 means imapd is slower). The page cache is not dropped; `sync` after each copy.",
         "",
-        "| scenario | imapd first | imapd re-open | dovecot first | dovecot re-open | ratio first | ratio re-open |",
-        "|---|---:|---:|---:|---:|---:|---:|",
     ]
+    if rows:
+        lines += [
+            "| scenario | imapd first | imapd re-open | dovecot first | dovecot re-open | ratio first | ratio re-open |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
     for sc, res in rows:
         def g(s, f):
             return res.get((s, f))
@@ -313,6 +353,20 @@ def main() -> int:
             f"{cell('dovecot', True)} | {cell('dovecot', False)} | "
             f"{ib.ratio(g('imapd', True), g('dovecot', True))} | {ib.ratio(g('imapd', False), g('dovecot', False))} |"
         )
+    if stores:
+        t = {s: v[0] for s, v in stores.items()}
+        w = {s: v[1] for s, v in stores.items()}
+        kb = lambda v: "-" if v is None else f"{v / 1e3:.0f} kB"  # noqa: E731
+        lines += [
+            "",
+            "Single STORE (scenario s): a session of SELECT + one `STORE n +FLAGS (\\Seen)` after a first "
+            f"session wrote each server's state; median of {args.runs}.",
+            "",
+            "| | imapd | dovecot | ratio |",
+            "|---|---:|---:|---:|",
+            f"| seconds | {ib.fmt(t.get('imapd'))} | {ib.fmt(t.get('dovecot'))} | {ib.ratio(t.get('imapd'), t.get('dovecot'))} |",
+            f"| written | {kb(w.get('imapd'))} | {kb(w.get('dovecot'))} | {ib.ratio(w.get('imapd'), w.get('dovecot'))} |",
+        ]
     if sizes:
         lines.append("")
         lines.append(
