@@ -62,9 +62,11 @@ pub struct Config {
 /// zero-padded (in lower case, as Dovecot prints it), `%010u` zero-padded
 /// decimal, `%%` a percent sign. Users moving from another server keep
 /// their UIDLs (and fetchmail and Outlook do not download everything
-/// again) with its format: Dovecot `%08Xu%08Xv` (the default), Dovecot
-/// 0.99, Cyrus 2.1.4+ and UW-IMAP's ipop3d `%v.%u`, Courier (version 1)
-/// and older Cyrus `%u`, Courier (version 2) `%v-%u`.
+/// again) with its format: Dovecot `%08Xu%08Xv` (the default), UW-IMAP's
+/// ipop3d `%08Xv%08Xu` (its source prints `%08lx%08lx` of UIDVALIDITY and
+/// UID), Dovecot 0.99 and Cyrus 2.1.4+ `%v.%u`, older Cyrus `%u`.
+/// Courier's pop3d numbers messages on its own; its UIDLs are imported
+/// with the mailbox (`store::courier`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UidlFormat {
     text: String,

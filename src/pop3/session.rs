@@ -524,6 +524,11 @@ mod tests {
                 .render(0x5f00_0001, 7)
         };
         assert_eq!(f("%08Xu%08Xv"), "000000075f000001");
+        // UW-IMAP's ipop3d: sprintf "%08lx%08lx" of UIDVALIDITY and UID.
+        assert_eq!(
+            f("%08Xv%08Xu"),
+            format!("{:08x}{:08x}", 0x5f00_0001u32, 7u32)
+        );
         assert_eq!(f("%v.%u"), "1593835521.7");
         assert_eq!(f("%u"), "7");
         assert_eq!(f("%v-%u"), "1593835521-7");
