@@ -108,14 +108,38 @@ fn open_store(dir: &Path) -> MboxStore {
     MboxStore::open_store(dir.join("mail"), dir.join("spool"), LOCKS.to_vec()).expect("store")
 }
 
-fn child(role: &str, dir: &Path) -> Child {
-    Command::new(std::env::current_exe().expect("exe"))
+/// A child process that is killed and reaped when the test lets go of it,
+/// also when the test fails: none is left running.
+struct Kid(Child);
+
+impl std::ops::Deref for Kid {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Kid {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn child(role: &str, dir: &Path) -> Kid {
+    Kid(Command::new(std::env::current_exe().expect("exe"))
         .args(["--exact", "child_role", "--nocapture", "--test-threads=1"])
         .env(ROLE, role)
         .env(DIR, dir)
         .stdout(std::process::Stdio::null())
         .spawn()
-        .expect("spawn child")
+        .expect("spawn child"))
 }
 
 const DELIVERIES: usize = 300;
