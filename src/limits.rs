@@ -242,6 +242,17 @@ pub const CACHE_FILE_MAX: u64 = 512 * 1024 * 1024;
 /// those lines in place instead of moving the rest of the file.
 pub const MBOX_STATUS_PADDING: usize = 48;
 
+/// Two runs of changed octets of an mbox rewrite closer than this are
+/// journaled as one, the equal octets between them too: a run costs 16
+/// octets of offset and length in the journal.
+pub const MBOX_JOURNAL_RUN_GAP: u64 = 64;
+
+/// The mbox parse cache's delta file (flag changes in place) holds up to
+/// this many messages, or a sixteenth of the mailbox if more, before the
+/// cache is written whole again: past that, reading the delta at each
+/// open costs about what writing the cache does.
+pub const MBOX_CACHE_DELTA_MIN: usize = 256;
+
 /// A cache file is compacted (rewritten with the items of messages that
 /// are still there) when at least half of it is items of expunged
 /// messages and it is at least this large: below it, the dead items cost

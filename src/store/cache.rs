@@ -194,14 +194,17 @@ impl Cache {
             Some((o, good)) if len < CACHE_FILE_MAX => (o, good),
             _ => (Offsets::new(), 0),
         };
-        // A record's header line is about this long.
-        const HEAD: u64 = 16;
-        let dead: u64 = offsets
-            .iter()
-            .filter(|((uid, _), _)| !live(*uid))
-            .map(|(_, &(_, n))| u64::from(n) + HEAD)
-            .sum();
-        if good == 0 || (good >= CACHE_COMPACT_MIN && dead * 2 >= good) {
+        // Only a file big enough to compact is looked through for dead
+        // items (a record's header line is about 16 octets).
+        let mostly_dead = good >= CACHE_COMPACT_MIN && {
+            let dead: u64 = offsets
+                .iter()
+                .filter(|((uid, _), _)| !live(*uid))
+                .map(|(_, &(_, n))| u64::from(n) + 16)
+                .sum();
+            dead * 2 >= good
+        };
+        if good == 0 || mostly_dead {
             let mut keep: Vec<_> = offsets.into_iter().filter(|((u, _), _)| live(*u)).collect();
             // File order: the old file is read front to back.
             keep.sort_unstable_by_key(|(_, (at, _))| *at);

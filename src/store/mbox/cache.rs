@@ -35,7 +35,7 @@ use std::path::Path;
 
 use super::file::{Entry, Snapshot, Stamp};
 use super::parse::Msg;
-use crate::limits::INDEX_FILE_MAX;
+use crate::limits::{INDEX_FILE_MAX, MBOX_CACHE_DELTA_MIN};
 use crate::store::{index::valid_keyword, Flags};
 
 pub const CACHE_FILE: &str = "mailaccess-mbox-index";
@@ -43,9 +43,6 @@ const MAGIC: &str = "mailaccess-mbox-index 1";
 /// Changes since the cache was written whole (`save_change`).
 pub const DELTA_FILE: &str = "mailaccess-mbox-index.delta";
 const DELTA_MAGIC: &str = "mailaccess-mbox-delta 1";
-/// A delta of up to this many messages (or a sixteenth of them) is kept
-/// before the cache is written whole again.
-const DELTA_MIN: usize = 256;
 
 fn fnv1a(data: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -148,7 +145,7 @@ pub fn save(ctl: &Path, snap: &Snapshot) {
 /// file `DELTA_FILE` (merged with the delta already there): a STORE on a
 /// big mbox reads the cache but writes a few lines, not the whole cache.
 /// Otherwise, or when the delta would pass a sixteenth of the messages
-/// (`DELTA_MIN` at least), the whole cache.
+/// (`MBOX_CACHE_DELTA_MIN` at least), the whole cache.
 pub fn save_change(ctl: &Path, before: Option<&Stamp>, after: &Snapshot) {
     let (Some(st), Some(before)) = (&after.stamp, before) else {
         return save(ctl, after);
@@ -179,7 +176,7 @@ pub fn save_change(ctl: &Path, before: Option<&Stamp>, after: &Snapshot) {
             lines.insert(y.uid, b.clone());
         }
     }
-    if lines.len() > DELTA_MIN.max(after.entries.len() / 16) {
+    if lines.len() > MBOX_CACHE_DELTA_MIN.max(after.entries.len() / 16) {
         return save(ctl, after);
     }
     let mut s = String::with_capacity(128 + lines.len() * 96);

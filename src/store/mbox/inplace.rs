@@ -9,7 +9,7 @@
 //! How (`Journal`), all under the mailbox's write lock:
 //!
 //! 1. The runs of the new file's bytes that differ from the old file's at
-//!    the same place (runs closer than `SEGMENT_GAP` joined) are written to
+//!    the same place (runs closer than `MBOX_JOURNAL_RUN_GAP` joined) are written to
 //!    the journal `ROOT/.imap/NAME/mailaccess-mbox-rewrite`, each followed
 //!    by its offset and length (u64 little-endian each), then a trailer
 //!    line naming the file (device, inode), the first changed offset, the
@@ -52,7 +52,7 @@ const MAGIC: &str = "mailaccess-mbox-rewrite 2";
 const MAGIC_1: &str = "mailaccess-mbox-rewrite 1";
 /// The trailer line is shorter than this.
 const TRAILER_MAX: u64 = 200;
-use crate::limits::MBOX_COPY_CHUNK as CHUNK;
+use crate::limits::{MBOX_COPY_CHUNK as CHUNK, MBOX_JOURNAL_RUN_GAP};
 
 fn fnv1a(h: u64, data: &[u8]) -> u64 {
     let mut h = h;
@@ -65,10 +65,6 @@ fn fnv1a(h: u64, data: &[u8]) -> u64 {
 
 const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
-/// Two runs of changed octets closer than this are journaled as one (the
-/// equal octets between them too): a run costs 16 octets of offset and
-/// length.
-const SEGMENT_GAP: u64 = 64;
 /// Offset and length after each run.
 const FOOTER: u64 = 16;
 
@@ -361,7 +357,7 @@ impl Write for Diverge<'_> {
             match self.run {
                 // Right after the run: it goes on.
                 Some(_) if self.same == 0 => {}
-                Some(_) if self.same <= SEGMENT_GAP => {
+                Some(_) if self.same <= MBOX_JOURNAL_RUN_GAP => {
                     // Close behind: the equal octets between join the run.
                     let old: &[u8] = self.old;
                     let gap = &old[(here - self.same) as usize..here as usize];
