@@ -51,6 +51,7 @@ use super::index::{self, valid_base, Entry, Index, SYSTEM_LETTERS};
 use super::lock::Lock;
 use super::names::{self, is_inbox, SEPARATOR};
 use super::open::read_small;
+use super::view::View;
 use super::{
     flag, Appended, Changes, FlagOp, Flags, Mailbox, MailboxInfo, Message, MessageRead, ModSeq,
     NewMessage, Result, Status, Store, StoreError, Uid,
@@ -351,32 +352,62 @@ fn lock_mailbox(dir: &Path) -> Result<Lock> {
 /// `\Recent` of every message added since the last read-write look is
 /// taken; `recent` reports them.
 fn refresh(root: &Path, dir: &Path, take_recent: bool) -> Result<Refreshed> {
-    refresh_from(root, dir, take_recent, None)
+    refresh_from(root, dir, take_recent, None, false)
 }
 
-/// `refresh`, starting from what this session knew (`prior`): the commits
-/// of other sessions since are read from the log, not the whole index
-/// (unless the log was folded meanwhile).
+/// `refresh`, starting from what this session knew (`prior`): with
+/// `trust_prior`, the commits of other sessions since are read from the
+/// log, not the whole index (unless the log was folded meanwhile). The
+/// entries of `prior` that are gone are left in `Index::dropped`.
 fn refresh_from(
     root: &Path,
     dir: &Path,
     take_recent: bool,
     prior: Option<Refreshed>,
+    trust_prior: bool,
 ) -> Result<Refreshed> {
     let mut changed = false;
     let mut imported: HashMap<String, Uid> = HashMap::default();
     let mut courier_keywords = HashMap::default();
     let mut pop3_uidls = HashMap::default();
     let mut snapshot = None;
-    let caught_up = prior.and_then(|p| {
-        let (mut ix, mut snap) = (p.index, p.snapshot?);
-        // Damage found on the way is found again, and handled, by a load.
-        matches!(ix.catch_up(dir, &mut snap), Ok(true)).then_some((ix, snap))
-    });
+    // What this session knew, when the log cannot bring it up to date:
+    // its entries that the index loaded instead lacks are dropped.
+    let mut stale = None;
+    let caught_up = match prior {
+        Some(Refreshed {
+            index: mut ix,
+            snapshot: Some(mut snap),
+            ..
+        }) if trust_prior => {
+            // Damage found on the way is found again, and handled, by a load.
+            if matches!(ix.catch_up(dir, &mut snap), Ok(true)) {
+                Some((ix, snap))
+            } else {
+                stale = Some(ix);
+                None
+            }
+        }
+        Some(p) => {
+            stale = Some(p.index);
+            None
+        }
+        None => None,
+    };
     let loaded = match caught_up {
         Some((ix, snap)) => Ok(Some((ix, Some(snap)))),
         None => Index::load(dir),
     };
+    let loaded = loaded.map(|l| {
+        l.map(|(mut ix, snap)| {
+            if let Some(old) = stale.filter(|o| o.uid_validity == ix.uid_validity) {
+                let mut dropped = old.dropped.0;
+                dropped.extend(old.entries.into_iter().filter(|e| ix.find(e.uid).is_none()));
+                ix.dropped.0.splice(0..0, dropped);
+            }
+            (ix, snap)
+        })
+    });
     let mut ix = match loaded {
         Ok(Some((ix, snap))) => {
             changed |= snap.is_none();
@@ -1561,15 +1592,20 @@ pub struct MaildirMailbox {
     highest_modseq: ModSeq,
     /// The keyword table as last reported (by open or sync).
     keywords: Vec<String>,
-    view: Vec<Message>,
+    /// What the client was told; the rest of each message is in `state`.
+    view: View,
     /// Highest UID ever in the view: anything above is new.
     last_uid: Uid,
     /// The stamp of the files when `state` was last known to match them,
     /// and when it was taken: lets a command skip the directory scan and
     /// the index read when nothing changed.
     seen: Option<(Stamp, SystemTime)>,
-    /// The index and the files as of `seen`.
+    /// The index and the files as of `seen`. `None` only after a look at
+    /// the mailbox failed; the next command looks again.
     state: Option<Refreshed>,
+    /// `state` may say what the files do not (a change failed half-way):
+    /// the next look reads the index again instead of catching up.
+    stale: bool,
     /// The view holds messages removed on disk but not yet reported.
     held_back: bool,
     /// ENVELOPE/BODYSTRUCTURE cache (DESIGN.md 5).
@@ -1622,6 +1658,19 @@ impl Stamp {
     }
 }
 
+/// Message `e` of the index as the view shows it.
+fn message_of(e: &Entry, recent: bool) -> Message {
+    Message {
+        uid: e.uid,
+        flags: e.flags.clone(),
+        recent,
+        modseq: e.modseq,
+        internal_date: e.date,
+        internal_date_zone: e.zone,
+        size: e.size,
+    }
+}
+
 impl MaildirMailbox {
     fn open(root: PathBuf, dir: PathBuf, read_only: bool) -> Result<MaildirMailbox> {
         if !read_only {
@@ -1635,6 +1684,7 @@ impl MaildirMailbox {
         let mut mb = MaildirMailbox {
             seen: Some(seen),
             state: None,
+            stale: false,
             held_back: false,
             cache: super::cache::Cache::new(&dir, r.index.uid_validity),
             pop3_uidls: read_pop3_uidls(&dir),
@@ -1645,27 +1695,41 @@ impl MaildirMailbox {
             uid_next: r.index.uid_next,
             highest_modseq: r.index.highest_modseq,
             keywords: r.index.keywords.clone(),
-            view: Vec::with_capacity(r.index.entries.len()),
+            view: View::with_capacity(r.index.entries.len()),
             last_uid: 0,
         };
         for e in &r.index.entries {
             mb.push(e, &r);
         }
-        mb.state = Some(r);
+        mb.keep_state(r);
         Ok(mb)
     }
 
     fn push(&mut self, e: &Entry, r: &Refreshed) {
-        self.view.push(Message {
-            uid: e.uid,
-            flags: e.flags.clone(),
-            recent: e.uid >= r.recent_from,
-            modseq: e.modseq,
-            internal_date: e.date,
-            internal_date_zone: e.zone,
-            size: e.size,
-        });
+        self.view.push(e.uid, e.modseq, e.uid >= r.recent_from);
         self.last_uid = e.uid;
+    }
+
+    /// Makes `r` the state: the entries it dropped that the view still
+    /// shows become the view's ghosts.
+    fn keep_state(&mut self, mut r: Refreshed) {
+        self.take_dropped(&mut r);
+        self.state = Some(r);
+    }
+
+    fn take_dropped(&mut self, r: &mut Refreshed) {
+        for e in std::mem::take(&mut r.index.dropped.0) {
+            let recent = self.view.is_recent(e.uid);
+            self.view.add_ghost(message_of(&e, recent));
+        }
+    }
+
+    /// After a change failed half-way: `r` is kept for what the view
+    /// shows, and the next look reads the files again.
+    fn keep_stale(&mut self, r: Refreshed) {
+        self.keep_state(r);
+        self.stale = true;
+        self.seen = None;
     }
 
     /// Whether `stamp`, taken now, says the files are as `state` has them.
@@ -1697,7 +1761,9 @@ impl MaildirMailbox {
                 self.state = Some(r);
             }
         }
-        let r = refresh_from(&self.root, &self.dir, take_recent, self.state.take())?;
+        let trust = !std::mem::take(&mut self.stale);
+        let mut r = refresh_from(&self.root, &self.dir, take_recent, self.state.take(), trust)?;
+        self.take_dropped(&mut r);
         if r.index.uid_validity != self.uid_validity {
             return Err(StoreError::Corrupt(
                 "UIDVALIDITY changed; the mailbox must be selected again".into(),
@@ -1738,7 +1804,7 @@ impl MaildirMailbox {
         let mut dirty = ix.keywords != table_before;
         let mut missing = Vec::new();
         for &i in indexes {
-            let Some(uid) = self.view.get(i).map(|m| m.uid) else {
+            let Some(uid) = self.view.get(i) else {
                 continue;
             };
             let Some(k) = ix.find(uid) else {
@@ -1771,12 +1837,9 @@ impl MaildirMailbox {
                 dirty = true;
             }
             let e = &ix.entries[k];
-            if let Some(m) = self.view.get_mut(i) {
-                if m.flags != e.flags {
-                    m.flags = e.flags.clone();
-                    changed.push(i);
-                }
-                m.modseq = e.modseq;
+            if self.view.told(i) != e.modseq {
+                self.view.set_told(i, e.modseq);
+                changed.push(i);
             }
         }
         if dirty {
@@ -1792,11 +1855,11 @@ impl MaildirMailbox {
     /// The path of message `index` as the state has it; with `force` (the
     /// file was not there), after looking at the mailbox again.
     fn locate(&mut self, index: usize, force: bool) -> Result<PathBuf> {
-        let uid = self.view.get(index).ok_or(StoreError::Expunged)?.uid;
+        let uid = self.view.get(index).ok_or(StoreError::Expunged)?;
         if force || self.state.is_none() {
             let (_lock, r) = self.lock_state(false, force)?;
             self.mark_seen();
-            self.state = Some(r);
+            self.keep_state(r);
         }
         let r = self.state.as_ref().ok_or(StoreError::Expunged)?;
         let e = &r.index.entries[r.index.find(uid).ok_or(StoreError::Expunged)?];
@@ -1830,11 +1893,42 @@ impl Mailbox for MaildirMailbox {
     }
 
     fn message(&self, index: usize) -> Message {
-        self.view[index].clone()
+        let uid = self.view.uid(index);
+        if let Some(g) = self.view.ghost(uid) {
+            return g.clone();
+        }
+        let recent = self.view.is_recent(uid);
+        let entry = self.state.as_ref().and_then(|r| {
+            let entries = &r.index.entries;
+            // The view is usually the index itself: try the same place first.
+            let k = match entries.get(index) {
+                Some(e) if e.uid == uid => Some(index),
+                _ => r.index.find(uid),
+            };
+            k.map(|k| &entries[k])
+        });
+        match entry {
+            Some(e) => message_of(e, recent),
+            // Only after a look at the mailbox failed (the command that
+            // looked was answered NO): the UID and nothing else.
+            None => Message {
+                uid,
+                flags: Flags::default(),
+                recent,
+                modseq: self.view.told(index),
+                internal_date: 0,
+                internal_date_zone: 0,
+                size: 0,
+            },
+        }
     }
 
     fn uid(&self, index: usize) -> Uid {
-        self.view[index].uid
+        self.view.uid(index)
+    }
+
+    fn find_uid(&self, uid: Uid) -> std::result::Result<usize, usize> {
+        self.view.find(uid)
     }
 
     fn keywords(&self) -> Vec<String> {
@@ -1856,27 +1950,39 @@ impl Mailbox for MaildirMailbox {
         drop(lock);
         self.held_back = false;
         let mut changes = Changes::default();
-        let old_recent = self.view.iter().filter(|m| m.recent).count();
+        let old_recent = self.view.recent_count();
         let mut flag_uids = Vec::new();
         let mut removed = Vec::new();
-        let view = std::mem::take(&mut self.view);
-        for (pos, mut m) in view.into_iter().enumerate() {
-            match r.index.find(m.uid) {
-                Some(k) => {
-                    let e = &r.index.entries[k];
-                    if e.flags != m.flags {
-                        m.flags = e.flags.clone();
-                        flag_uids.push(m.uid);
-                    }
-                    m.modseq = e.modseq;
-                }
-                None if allow_expunge => {
-                    removed.push(pos);
-                    continue;
-                }
-                None => self.held_back = true,
+        let mut told = Vec::new();
+        let mut held_back = false;
+        self.view.retain(|pos, uid| match r.index.find(uid) {
+            Some(k) => {
+                told.push((pos, r.index.entries[k].modseq));
+                true
             }
-            self.view.push(m);
+            None if allow_expunge => {
+                removed.push(pos);
+                false
+            }
+            None => {
+                held_back = true;
+                true
+            }
+        });
+        self.held_back = held_back;
+        // `told` holds positions before the removals: each is moved down
+        // by the removals before it.
+        let mut gone = removed.iter().peekable();
+        let mut shift = 0;
+        for (pos, modseq) in told {
+            while gone.next_if(|&&g| g < pos).is_some() {
+                shift += 1;
+            }
+            let at = pos - shift;
+            if self.view.told(at) != modseq {
+                self.view.set_told(at, modseq);
+                flag_uids.push(self.view.uid(at));
+            }
         }
         // Highest first: each number is then valid when it is sent.
         changes.expunged = removed
@@ -1891,7 +1997,7 @@ impl Mailbox for MaildirMailbox {
             added += 1;
         }
         for uid in flag_uids {
-            if let Ok(p) = self.view.binary_search_by_key(&uid, |m| m.uid) {
+            if let Ok(p) = self.view.find(uid) {
                 changes.flags.push(u32::try_from(p + 1).unwrap_or(u32::MAX));
             }
         }
@@ -1899,7 +2005,7 @@ impl Mailbox for MaildirMailbox {
         if added > 0 {
             changes.exists = Some(len(self.view.len()));
         }
-        let recent = self.view.iter().filter(|m| m.recent).count();
+        let recent = self.view.recent_count();
         if changes.exists.is_some() || recent != old_recent {
             changes.recent = Some(len(recent));
         }
@@ -1909,7 +2015,7 @@ impl Mailbox for MaildirMailbox {
         self.keywords = r.index.keywords.clone();
         self.uid_next = r.index.uid_next;
         self.highest_modseq = r.index.highest_modseq;
-        self.state = Some(r);
+        self.keep_state(r);
         Ok(changes)
     }
 
@@ -1941,12 +2047,12 @@ impl Mailbox for MaildirMailbox {
             let missing = match result {
                 Ok(m) => m,
                 Err(e) => {
-                    self.state = None;
+                    self.keep_stale(r);
                     return Err(e);
                 }
             };
             self.mark_seen();
-            self.state = Some(r);
+            self.keep_state(r);
             pending = missing;
             if pending.is_empty() {
                 break;
@@ -1969,11 +2075,11 @@ impl Mailbox for MaildirMailbox {
             let mut renamed = false;
             let mut failed = None;
             removed.clear();
-            for (i, m) in self.view.iter().enumerate() {
-                if only.as_ref().is_some_and(|s| !s.contains(&m.uid)) {
+            for (i, &uid) in self.view.uids().iter().enumerate() {
+                if only.as_ref().is_some_and(|s| !s.contains(&uid)) {
                     continue;
                 }
-                match r.index.find(m.uid) {
+                match r.index.find(uid) {
                     Some(k) => {
                         let e = &r.index.entries[k];
                         if !e.flags.has(flag::DELETED) {
@@ -1993,9 +2099,13 @@ impl Mailbox for MaildirMailbox {
                                 break;
                             }
                         }
-                        gone_uids.insert(m.uid);
+                        gone_uids.insert(uid);
                     }
-                    None if m.flags.has(flag::DELETED) => {}
+                    // Expunged by another, after it was \Deleted here.
+                    None if self
+                        .view
+                        .ghost(uid)
+                        .is_some_and(|g| g.flags.has(flag::DELETED)) => {}
                     None => continue,
                 }
                 removed.push(i);
@@ -2012,21 +2122,24 @@ impl Mailbox for MaildirMailbox {
                 }
             }
             if let Some(e) = failed {
-                self.state = None;
+                self.keep_stale(r);
                 return Err(e);
             }
             self.highest_modseq = r.index.highest_modseq;
             self.mark_seen();
-            self.state = Some(r);
+            self.keep_state(r);
             if !renamed {
                 break;
             }
         }
-        let mut seqs = Vec::with_capacity(removed.len());
-        for &i in removed.iter().rev() {
-            self.view.remove(i);
-            seqs.push(u32::try_from(i + 1).unwrap_or(u32::MAX));
-        }
+        // Highest first: each number is then valid when it is sent.
+        let seqs = removed
+            .iter()
+            .rev()
+            .map(|&i| u32::try_from(i + 1).unwrap_or(u32::MAX))
+            .collect();
+        let mut gone = removed.into_iter().peekable();
+        self.view.retain(|i, _| gone.next_if_eq(&i).is_none());
         Ok(seqs)
     }
 
@@ -2038,7 +2151,7 @@ impl Mailbox for MaildirMailbox {
         let mut prepared = Vec::with_capacity(indexes.len());
         for &i in indexes {
             let path = self.locate(i, false)?;
-            let m = self.view.get(i).ok_or(StoreError::Expunged)?;
+            let m = self.message(i);
             let file = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -2063,26 +2176,25 @@ impl Mailbox for MaildirMailbox {
     }
 
     fn cached(&mut self, index: usize, kind: super::cache::Kind) -> Option<Vec<u8>> {
-        let uid = self.view.get(index)?.uid;
+        let uid = self.view.get(index)?;
         self.cache.get(uid, kind)
     }
 
     fn cache(&mut self, index: usize, kind: super::cache::Kind, data: &[u8]) {
-        if let Some(m) = self.view.get(index) {
-            self.cache
-                .put(m.uid, kind, data, &super::cache::live_in(&self.view));
+        if let Some(uid) = self.view.get(index) {
+            self.cache.put(uid, kind, data, &self.view.live());
         }
     }
 
     fn pop3_uidl(&self, index: usize) -> Option<String> {
-        let uid = self.view.get(index)?.uid;
+        let uid = self.view.get(index)?;
         self.pop3_uidls.get(&uid).cloned()
     }
 
     fn flush_cache(&mut self) {
         // A read-only session may still cache: the data is the same for
         // every session and costs nothing but the file.
-        self.cache.flush(&super::cache::live_in(&self.view));
+        self.cache.flush(&self.view.live());
     }
 }
 
@@ -2517,6 +2629,9 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         let c = mb.sync(false).expect("sync");
         assert!(c.expunged.is_empty());
         assert_eq!(mb.count(), 2);
+        // Until its EXPUNGE is sent, it answers as it did.
+        let ghost = mb.message(1);
+        assert_eq!((ghost.uid, ghost.size, ghost.recent), (2, 4, true));
         assert!(matches!(mb.open_message(1), Err(StoreError::Expunged)));
         let c = mb.sync(true).expect("sync");
         assert_eq!(c.expunged, vec![2]);
@@ -2526,6 +2641,50 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         let (ix, _) = Index::load(&root).expect("load").expect("index");
         assert_eq!(ix.vanished_since(mb.message(0).modseq), [2..=2]);
         assert!(ix.vanished_since(ix.highest_modseq).is_empty());
+    }
+
+    #[test]
+    fn a_message_expunged_by_another_session_answers_until_reported() {
+        let (_t, mut s) = store();
+        for body in ["one\r\n", "two two\r\n", "three\r\n"] {
+            append(&mut s, "INBOX", body, Flags::default());
+        }
+        let mut a = s.open("INBOX", false).expect("a");
+        let mut b = s.open("INBOX", false).expect("b");
+        let deleted = Flags {
+            system: flag::DELETED,
+            keywords: vec![],
+        };
+        b.store(&[1], FlagOp::Add, &deleted).expect("store");
+        assert_eq!(a.sync(true).expect("a sync").flags, vec![2]);
+        let before = a.message(1);
+        assert!(before.flags.has(flag::DELETED));
+        assert_eq!(b.expunge(None).expect("expunge"), vec![2]);
+        // FETCH, STORE and SEARCH may not report an expunge: a holds it.
+        let c = a.sync(false).expect("a sync");
+        assert!(c.expunged.is_empty());
+        assert_eq!(a.count(), 3);
+        assert_eq!(a.message(1), before);
+        assert_eq!(a.message(2).size, 7);
+        // A's own EXPUNGE reports it: it was \Deleted when a last saw it.
+        assert_eq!(a.expunge(None).expect("a expunge"), vec![2]);
+        assert_eq!(a.count(), 2);
+        assert_eq!(
+            a.collect_messages()
+                .iter()
+                .map(|m| m.uid)
+                .collect::<Vec<_>>(),
+            [1, 3]
+        );
+        assert!(a.sync(true).expect("a sync").is_empty());
+        // One removed on disk by another program, then reported by a sync.
+        let root = s.root().to_path_buf();
+        let name = cur_names(&root).remove(0);
+        fs::remove_file(root.join("cur").join(name)).expect("unlink");
+        assert!(a.sync(false).expect("a sync").expunged.is_empty());
+        assert_eq!(a.message(0).size, 5);
+        assert_eq!(a.sync(true).expect("a sync").expunged, vec![1]);
+        assert_eq!(a.message(0).uid, 3);
     }
 
     #[test]

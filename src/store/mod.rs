@@ -12,6 +12,7 @@ pub mod maildir;
 pub mod mbox;
 pub mod names;
 pub mod open;
+pub mod view;
 
 use std::fmt;
 use std::io::{self, Read};

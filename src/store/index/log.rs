@@ -328,7 +328,8 @@ fn apply(ix: &mut Index, r: Record) -> std::result::Result<(), &'static str> {
             let k = ix
                 .find(uid)
                 .ok_or("expunge of a message not in the index")?;
-            ix.entries.remove(k);
+            let e = ix.entries.remove(k);
+            ix.dropped.0.push(e);
             ix.highest_modseq = ix.highest_modseq.max(modseq);
             ix.vanish(uid, modseq);
         }

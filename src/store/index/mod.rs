@@ -93,7 +93,23 @@ pub struct Index {
     /// Every expunge with a higher modseq is in `vanished`; older ones may
     /// not be (an index of the first formats kept none).
     pub vanished_from: ModSeq,
+    /// The entries removed since the owner last took them: what a session
+    /// keeps of messages it has not yet reported expunged.
+    pub dropped: Dropped,
 }
+
+/// Entries an `Index` removed (`Index::dropped`): kept for its owner, not
+/// part of the index's value, so never saved and never compared.
+#[derive(Clone, Debug, Default)]
+pub struct Dropped(pub Vec<Entry>);
+
+impl PartialEq for Dropped {
+    fn eq(&self, _: &Dropped) -> bool {
+        true
+    }
+}
+
+impl Eq for Dropped {}
 
 /// UIDs `lo..=hi` are no message's; the last of them was expunged at
 /// `modseq`. A run may include UIDs never handed out (a commit lost in a
@@ -117,6 +133,7 @@ impl Index {
             entries: Vec::new(),
             vanished: Vec::new(),
             vanished_from: 0,
+            dropped: Dropped::default(),
         }
     }
 
@@ -127,23 +144,28 @@ impl Index {
     }
 
     /// Removes the messages `gone` picks, at one new modseq, and keeps
-    /// their UIDs in the expunge history. Returns how many went.
+    /// their UIDs in the expunge history (and the entries in `dropped`).
+    /// Returns how many went.
     pub fn expunge(&mut self, mut gone: impl FnMut(&Entry) -> bool) -> usize {
-        let mut uids = Vec::new();
-        self.entries.retain(|e| {
-            let g = gone(e);
-            if g {
-                uids.push(e.uid);
-            }
-            !g
-        });
-        if !uids.is_empty() {
-            let modseq = self.bump();
-            for uid in &uids {
-                self.vanish(*uid, modseq);
+        let before = self.dropped.0.len();
+        let mut kept = Vec::with_capacity(self.entries.len());
+        for e in std::mem::take(&mut self.entries) {
+            if gone(&e) {
+                self.dropped.0.push(e);
+            } else {
+                kept.push(e);
             }
         }
-        uids.len()
+        self.entries = kept;
+        let went = self.dropped.0.len() - before;
+        if went > 0 {
+            let modseq = self.bump();
+            for k in before..self.dropped.0.len() {
+                let uid = self.dropped.0[k].uid;
+                self.vanish(uid, modseq);
+            }
+        }
+        went
     }
 
     /// Records that `uid`, no longer a message here, was expunged at

@@ -220,6 +220,7 @@ pub(super) fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
         return Err("trailing data");
     }
     Ok(Index {
+        dropped: super::Dropped::default(),
         uid_validity,
         uid_next,
         highest_modseq,

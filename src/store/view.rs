@@ -1,0 +1,227 @@
+//! A session's view of its selected mailbox (DESIGN.md 4, the selected
+//! view): which messages its client has been told of, in sequence order,
+//! at a few octets a message. The rest of a message (flags, size, dates)
+//! is read from the backend's state when asked for; the view keeps only
+//! what the state cannot give back:
+//!
+//! * each message's UID (sequence number n is position n-1) and the modseq
+//!   of the flags last reported for it, so that a sync reports a FETCH for
+//!   exactly the messages whose modseq moved on;
+//! * the UIDs whose `\Recent` this session holds, as runs;
+//! * ghosts: a copy of each message that left the state (expunged by
+//!   another session or program) before this view could report its
+//!   EXPUNGE (RFC 3501 7.4.1 forbids that during FETCH, STORE and SEARCH),
+//!   so that it still answers as it did until then.
+
+use std::collections::HashMap;
+
+use super::{Message, ModSeq, Uid};
+
+#[derive(Debug, Default)]
+pub struct View {
+    uids: Vec<Uid>,
+    told: Vec<ModSeq>,
+    /// Runs `lo..=hi` of UIDs whose `\Recent` is this view's: a UID of the
+    /// view in a run is `\Recent`, others are not (a run may span UIDs
+    /// that are not in the view).
+    recent: Vec<(Uid, Uid)>,
+    /// The last message pushed was `\Recent`: the next may extend its run.
+    run_open: bool,
+    ghosts: HashMap<Uid, Message>,
+}
+
+impl View {
+    pub fn with_capacity(n: usize) -> View {
+        View {
+            uids: Vec::with_capacity(n),
+            told: Vec::with_capacity(n),
+            ..View::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.uids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.uids.is_empty()
+    }
+
+    /// The UIDs in sequence order (ascending).
+    pub fn uids(&self) -> &[Uid] {
+        &self.uids
+    }
+
+    /// The UID of position `i`; panics past the end, as indexing does.
+    pub fn uid(&self, i: usize) -> Uid {
+        self.uids[i]
+    }
+
+    pub fn get(&self, i: usize) -> Option<Uid> {
+        self.uids.get(i).copied()
+    }
+
+    /// Where `uid` is (`Ok`) or would go (`Err`).
+    pub fn find(&self, uid: Uid) -> std::result::Result<usize, usize> {
+        self.uids.binary_search(&uid)
+    }
+
+    /// The modseq of what was last reported of position `i`.
+    pub fn told(&self, i: usize) -> ModSeq {
+        self.told[i]
+    }
+
+    pub fn set_told(&mut self, i: usize, modseq: ModSeq) {
+        if let Some(t) = self.told.get_mut(i) {
+            *t = modseq;
+        }
+    }
+
+    /// Adds a message above every UID in the view.
+    pub fn push(&mut self, uid: Uid, modseq: ModSeq, recent: bool) {
+        debug_assert!(self.uids.last().is_none_or(|&u| u < uid));
+        self.uids.push(uid);
+        self.told.push(modseq);
+        if recent {
+            match self.recent.last_mut() {
+                Some(run) if self.run_open => run.1 = uid,
+                _ => self.recent.push((uid, uid)),
+            }
+        }
+        self.run_open = recent;
+    }
+
+    /// Whether `uid`'s `\Recent` is this view's.
+    pub fn is_recent(&self, uid: Uid) -> bool {
+        let at = self.recent.partition_point(|r| r.1 < uid);
+        self.recent.get(at).is_some_and(|r| r.0 <= uid)
+    }
+
+    /// How many messages of the view are `\Recent` (RECENT).
+    pub fn recent_count(&self) -> usize {
+        self.recent
+            .iter()
+            .map(|&(lo, hi)| {
+                self.uids.partition_point(|&u| u <= hi) - self.uids.partition_point(|&u| u < lo)
+            })
+            .sum()
+    }
+
+    /// Keeps the positions `keep` says yes to (in order), and forgets the
+    /// ghosts of the others.
+    pub fn retain(&mut self, mut keep: impl FnMut(usize, Uid) -> bool) {
+        let mut to = 0;
+        for from in 0..self.uids.len() {
+            let uid = self.uids[from];
+            if keep(from, uid) {
+                self.uids[to] = uid;
+                self.told[to] = self.told[from];
+                to += 1;
+            } else {
+                self.ghosts.remove(&uid);
+            }
+        }
+        self.uids.truncate(to);
+        self.told.truncate(to);
+    }
+
+    /// A message that left the state while still in the view, as it was
+    /// then: kept until its EXPUNGE is reported. Ignored for a UID the
+    /// view does not hold.
+    pub fn add_ghost(&mut self, m: Message) {
+        if self.find(m.uid).is_ok() {
+            self.ghosts.entry(m.uid).or_insert(m);
+        }
+    }
+
+    pub fn ghost(&self, uid: Uid) -> Option<&Message> {
+        self.ghosts.get(&uid)
+    }
+
+    /// The UIDs of the view and anything above: what a cache keeps items of.
+    pub fn live(&self) -> impl Fn(Uid) -> bool + '_ {
+        let last = self.uids.last().copied().unwrap_or(0);
+        move |uid| uid > last || self.uids.binary_search(&uid).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(uid: Uid) -> Message {
+        Message {
+            uid,
+            flags: Default::default(),
+            recent: false,
+            modseq: 1,
+            internal_date: 0,
+            internal_date_zone: 0,
+            size: 0,
+        }
+    }
+
+    #[test]
+    fn recent_runs_cover_only_what_was_pushed_recent() {
+        let mut v = View::default();
+        for (uid, r) in [
+            (1, false),
+            (2, true),
+            (3, true),
+            (5, false),
+            (7, true),
+            (9, true),
+        ] {
+            v.push(uid, 1, r);
+        }
+        let recent: Vec<Uid> = v
+            .uids()
+            .iter()
+            .copied()
+            .filter(|&u| v.is_recent(u))
+            .collect();
+        assert_eq!(recent, [2, 3, 7, 9]);
+        assert!(!v.is_recent(5) && !v.is_recent(1) && !v.is_recent(10));
+        assert_eq!(v.recent_count(), 4);
+        v.retain(|_, u| u != 3 && u != 9);
+        assert_eq!(v.uids(), [1, 2, 5, 7]);
+        assert_eq!(v.recent_count(), 2);
+        v.push(10, 1, true);
+        assert!(v.is_recent(10));
+        assert_eq!(v.recent_count(), 3);
+    }
+
+    #[test]
+    fn retain_keeps_told_modseqs_in_step_and_drops_ghosts() {
+        let mut v = View::default();
+        for uid in 1..=5 {
+            v.push(uid, u64::from(uid) * 10, false);
+        }
+        v.add_ghost(msg(2));
+        v.add_ghost(msg(4));
+        v.add_ghost(msg(9)); // not in the view: ignored
+        assert!(v.ghost(9).is_none());
+        v.retain(|i, _| i != 1);
+        assert_eq!(v.uids(), [1, 3, 4, 5]);
+        assert_eq!(
+            (0..4).map(|i| v.told(i)).collect::<Vec<_>>(),
+            [10, 30, 40, 50]
+        );
+        assert!(v.ghost(2).is_none());
+        assert_eq!(v.ghost(4).map(|m| m.uid), Some(4));
+        assert_eq!(v.find(4), Ok(2));
+        assert_eq!(v.find(2), Err(1));
+    }
+
+    #[test]
+    fn live_is_the_view_and_anything_above() {
+        let mut v = View::default();
+        for uid in [2, 5, 9] {
+            v.push(uid, 1, false);
+        }
+        let live = v.live();
+        assert!(live(2) && live(5) && live(9) && live(10));
+        assert!(!live(1) && !live(3));
+        assert!(View::default().live()(1));
+    }
+}
