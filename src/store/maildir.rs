@@ -400,9 +400,9 @@ fn refresh_from(
     };
     let loaded = loaded.map(|l| {
         l.map(|(mut ix, snap)| {
-            if let Some(old) = stale.filter(|o| o.uid_validity == ix.uid_validity) {
-                let mut dropped = old.dropped.0;
-                dropped.extend(old.entries.into_iter().filter(|e| ix.find(e.uid).is_none()));
+            if let Some(mut old) = stale.filter(|o| o.uid_validity == ix.uid_validity) {
+                let mut dropped = std::mem::take(&mut old.dropped.0);
+                dropped.extend(old.iter().filter(|e| ix.find(e.uid).is_none()));
                 ix.dropped.0.splice(0..0, dropped);
             }
             (ix, snap)
@@ -464,7 +464,7 @@ fn refresh_from(
     let quick = !table_changed
         && ix.scanned[0] != 0
         && dir_times(dir) == ix.scanned
-        && !(take_recent && ix.entries.iter().any(|e| e.new));
+        && !(take_recent && ix.iter().any(|e| e.new));
     if !quick {
         changed |= reconcile(dir, &mut ix, &imported, table_changed, take_recent)?;
     }
@@ -498,7 +498,7 @@ fn refresh_from(
 /// RFC 1939 allows (1 to 70 characters 0x21-0x7E) are kept.
 fn write_pop3_uidls(dir: &Path, ix: &Index, pop3_uidls: &HashMap<String, String>) -> Result<()> {
     let mut text = String::new();
-    for e in &ix.entries {
+    for e in ix.iter() {
         if let Some(u) = pop3_uidls.get(e.base()).filter(|u| valid_uidl(u)) {
             text.push_str(&format!("{} {u}\n", e.uid));
         }
@@ -551,8 +551,8 @@ fn import_keywords(
         write_keyword_file(dir, &ix.keywords)?;
     }
     let mut changed = ix.keywords != table_before;
-    for k in 0..ix.entries.len() {
-        let e = &ix.entries[k];
+    for k in 0..ix.len() {
+        let mut e = ix.get(k);
         let Some(kws) = keywords.get(e.base()).filter(|_| !e.new) else {
             continue;
         };
@@ -582,11 +582,10 @@ fn import_keywords(
                 continue;
             }
         }
-        let modseq = ix.bump();
-        let e = &mut ix.entries[k];
+        e.modseq = ix.bump();
         e.flags = flags;
         e.name = name;
-        e.modseq = modseq;
+        ix.set(k, e);
         changed = true;
     }
     Ok(changed)
@@ -646,25 +645,25 @@ fn reconcile(
     let started = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    let mut seen = vec![false; ix.entries.len()];
+    let mut seen = vec![false; ix.len()];
     let mut moved: Vec<(usize, String, bool)> = Vec::new();
     let mut fresh: HashMap<String, (String, bool)> = HashMap::default();
     {
-        let by_base: HashMap<&str, usize> = ix
-            .entries
+        let known: Vec<(String, bool)> = ix.iter().map(|e| (e.name, e.new)).collect();
+        let by_base: HashMap<&str, usize> = known
             .iter()
             .enumerate()
-            .map(|(k, e)| (e.base(), k))
+            .map(|(k, (name, _))| (split_name(name).0, k))
             .collect();
         let mut look = |seen: &mut Vec<bool>| -> Result<()> {
             scan(dir, |name, new| {
                 let (base, _) = split_name(&name);
                 match by_base.get(base) {
                     Some(&k) => {
-                        let e = &ix.entries[k];
+                        let (was, was_new) = &known[k];
                         // In both places (moved to cur/ while we read):
                         // cur/, read last, wins.
-                        if e.name != name || e.new != new || (seen[k] && !new) {
+                        if *was != name || *was_new != new || (seen[k] && !new) {
                             moved.push((k, name, new));
                         }
                         seen[k] = true;
@@ -696,35 +695,36 @@ fn reconcile(
     // Stable: of two sightings of one file, the later one wins.
     moved.sort_by_key(|m| m.0);
     let mut moved = moved.into_iter().peekable();
-    let old = std::mem::take(&mut ix.entries);
-    let mut kept = Vec::with_capacity(old.len());
     let mut gone = Vec::new();
-    for (k, mut e) in old.into_iter().enumerate() {
-        let mut renamed = false;
+    for (k, &seen) in seen.iter().enumerate() {
+        let mut renamed = None;
         while let Some((_, name, new)) = moved.next_if(|m| m.0 == k) {
-            e.name = name;
-            e.new = new;
-            renamed = true;
+            renamed = Some((name, new));
         }
-        if !seen[k] {
+        if !seen {
             // Gone (expunged by another program): taken out below.
-            gone.push(e.uid);
-            kept.push(e);
+            gone.push(ix.uid_at(k));
             changed = true;
             continue;
         }
-        if renamed || table_changed {
-            let (_, letters) = split_name(&e.name);
-            let fl = disk_flags(letters, &e.flags, &ix.keywords);
-            if fl != e.flags || renamed {
-                e.flags = fl;
-                e.modseq = ix.bump();
-                changed = true;
-            }
+        if renamed.is_none() && !table_changed {
+            continue;
         }
-        kept.push(e);
+        let mut e = ix.get(k);
+        let was_renamed = renamed.is_some();
+        if let Some((name, new)) = renamed {
+            e.name = name;
+            e.new = new;
+        }
+        let (_, letters) = split_name(&e.name);
+        let fl = disk_flags(letters, &e.flags, &ix.keywords);
+        if fl != e.flags || was_renamed {
+            e.flags = fl;
+            e.modseq = ix.bump();
+            ix.set(k, e);
+            changed = true;
+        }
     }
-    ix.entries = kept;
     // UID order: a binary search finds them.
     ix.expunge(|e| gone.binary_search(&e.uid).is_ok());
 
@@ -734,7 +734,7 @@ fn reconcile(
     // Files Dovecot knew come first, in its UID order, and keep its UIDs.
     fresh.sort_by_cached_key(|(b, _)| (imported.get(b).copied().unwrap_or(Uid::MAX), b.clone()));
     for (base, (name, new)) in fresh {
-        if ix.entries.len() >= MESSAGES_MAX || ix.uid_next == Uid::MAX {
+        if ix.len() >= MESSAGES_MAX || ix.uid_next == Uid::MAX {
             log::warn!("{}: message limit reached", dir.display());
             break;
         }
@@ -774,7 +774,7 @@ fn reconcile(
             }
         };
         let modseq = ix.bump();
-        ix.entries.push(Entry {
+        ix.push(Entry {
             uid,
             modseq,
             size,
@@ -1025,7 +1025,7 @@ fn commit(root: &Path, dir: &Path, prepared: &[Prepared]) -> Result<Appended> {
     let mut uids = Vec::new();
     let result = (|| -> Result<()> {
         for p in prepared {
-            if r.index.entries.len() >= MESSAGES_MAX || r.index.uid_next == Uid::MAX {
+            if r.index.len() >= MESSAGES_MAX || r.index.uid_next == Uid::MAX {
                 return Err(StoreError::Limit("too many messages in mailbox"));
             }
             let flags = canonical(&p.flags, &r.index.keywords);
@@ -1056,7 +1056,7 @@ fn commit(root: &Path, dir: &Path, prepared: &[Prepared]) -> Result<Appended> {
             let uid = r.index.uid_next;
             r.index.uid_next += 1;
             let modseq = r.index.bump();
-            r.index.entries.push(Entry {
+            r.index.push(Entry {
                 uid,
                 modseq,
                 size: p.size,
@@ -1348,7 +1348,7 @@ impl Maildir {
         fs::rename(&st, &target)?;
         // From here the messages are in one of the two places at every
         // instant; a crash leaves some in each, both indexed.
-        for e in &r.index.entries {
+        for e in r.index.iter() {
             let sub = place(e.new).dir();
             let from = self.root.join(sub).join(&e.name);
             let to = target.join(sub).join(&e.name);
@@ -1511,17 +1511,13 @@ impl Store for Maildir {
         let ix = &r.index;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(Status {
-            messages: len(ix.entries.len()),
-            recent: len(ix.entries.iter().filter(|e| e.uid >= r.recent_from).count()),
+            messages: len(ix.len()),
+            recent: len(ix.len() - ix.after(r.recent_from.saturating_sub(1))),
             uid_next: ix.uid_next,
             uid_validity: ix.uid_validity,
-            unseen: len(ix
-                .entries
-                .iter()
-                .filter(|e| !e.flags.has(flag::SEEN))
-                .count()),
+            unseen: len(ix.iter().filter(|e| !e.flags.has(flag::SEEN)).count()),
             highest_modseq: ix.highest_modseq,
-            size: ix.entries.iter().map(|e| e.size).sum(),
+            size: ix.iter().map(|e| e.size).sum(),
         })
     }
 
@@ -1695,19 +1691,19 @@ impl MaildirMailbox {
             uid_next: r.index.uid_next,
             highest_modseq: r.index.highest_modseq,
             keywords: r.index.keywords.clone(),
-            view: View::with_capacity(r.index.entries.len()),
+            view: View::with_capacity(r.index.len()),
             last_uid: 0,
         };
-        for e in &r.index.entries {
-            mb.push(e, &r);
+        for k in 0..r.index.len() {
+            mb.push(r.index.uid_at(k), r.index.modseq_at(k), &r);
         }
         mb.keep_state(r);
         Ok(mb)
     }
 
-    fn push(&mut self, e: &Entry, r: &Refreshed) {
-        self.view.push(e.uid, e.modseq, e.uid >= r.recent_from);
-        self.last_uid = e.uid;
+    fn push(&mut self, uid: Uid, modseq: ModSeq, r: &Refreshed) {
+        self.view.push(uid, modseq, uid >= r.recent_from);
+        self.last_uid = uid;
     }
 
     /// Makes `r` the state: the entries it dropped that the view still
@@ -1750,11 +1746,7 @@ impl MaildirMailbox {
             if let Some(r) = self.state.take() {
                 // New messages seen by a look that took no \Recent must be
                 // looked at again by one that does.
-                let unseen = r
-                    .index
-                    .entries
-                    .last()
-                    .is_some_and(|e| e.uid > self.last_uid);
+                let unseen = r.index.after(self.last_uid) < r.index.len();
                 if !take_recent || r.took_recent || !unseen {
                     return Ok((lock, r));
                 }
@@ -1810,10 +1802,10 @@ impl MaildirMailbox {
             let Some(k) = ix.find(uid) else {
                 continue; // gone; the next sync reports it
             };
-            let mut nf = ix.entries[k].flags.clone();
+            let mut e = ix.get(k);
+            let mut nf = e.flags.clone();
             if nf.apply(op, flags) {
                 nf = canonical(&nf, &ix.keywords);
-                let e = &ix.entries[k];
                 let (base, old_letters) = split_name(&e.name);
                 let name = format!("{base}:2,{}", letters_for(&nf, &ix.keywords, old_letters));
                 let from = self.dir.join(place(e.new).dir()).join(&e.name);
@@ -1828,15 +1820,13 @@ impl MaildirMailbox {
                         Err(e) => return Err(StoreError::Io(e)),
                     }
                 }
-                let modseq = ix.bump();
-                let e = &mut ix.entries[k];
+                e.modseq = ix.bump();
                 e.flags = nf;
-                e.modseq = modseq;
                 e.name = name;
                 e.new = false;
+                ix.set(k, e.clone());
                 dirty = true;
             }
-            let e = &ix.entries[k];
             if self.view.told(i) != e.modseq {
                 self.view.set_told(i, e.modseq);
                 changed.push(i);
@@ -1862,7 +1852,7 @@ impl MaildirMailbox {
             self.keep_state(r);
         }
         let r = self.state.as_ref().ok_or(StoreError::Expunged)?;
-        let e = &r.index.entries[r.index.find(uid).ok_or(StoreError::Expunged)?];
+        let e = r.index.get(r.index.find(uid).ok_or(StoreError::Expunged)?);
         Ok(self.dir.join(place(e.new).dir()).join(&e.name))
     }
 
@@ -1899,16 +1889,16 @@ impl Mailbox for MaildirMailbox {
         }
         let recent = self.view.is_recent(uid);
         let entry = self.state.as_ref().and_then(|r| {
-            let entries = &r.index.entries;
             // The view is usually the index itself: try the same place first.
-            let k = match entries.get(index) {
-                Some(e) if e.uid == uid => Some(index),
-                _ => r.index.find(uid),
+            let k = if index < r.index.len() && r.index.uid_at(index) == uid {
+                Some(index)
+            } else {
+                r.index.find(uid)
             };
-            k.map(|k| &entries[k])
+            k.map(|k| r.index.get(k))
         });
         match entry {
-            Some(e) => message_of(e, recent),
+            Some(e) => message_of(&e, recent),
             // Only after a look at the mailbox failed (the command that
             // looked was answered NO): the UID and nothing else.
             None => Message {
@@ -1957,7 +1947,7 @@ impl Mailbox for MaildirMailbox {
         let mut held_back = false;
         self.view.retain(|pos, uid| match r.index.find(uid) {
             Some(k) => {
-                told.push((pos, r.index.entries[k].modseq));
+                told.push((pos, r.index.modseq_at(k)));
                 true
             }
             None if allow_expunge => {
@@ -1991,9 +1981,8 @@ impl Mailbox for MaildirMailbox {
             .map(|&p| u32::try_from(p + 1).unwrap_or(u32::MAX))
             .collect();
         let mut added = 0;
-        let first_new = r.index.entries.partition_point(|e| e.uid <= self.last_uid);
-        for e in &r.index.entries[first_new..] {
-            self.push(e, &r);
+        for k in r.index.after(self.last_uid)..r.index.len() {
+            self.push(r.index.uid_at(k), r.index.modseq_at(k), &r);
             added += 1;
         }
         for uid in flag_uids {
@@ -2081,7 +2070,7 @@ impl Mailbox for MaildirMailbox {
                 }
                 match r.index.find(uid) {
                     Some(k) => {
-                        let e = &r.index.entries[k];
+                        let e = r.index.get(k);
                         if !e.flags.has(flag::DELETED) {
                             continue;
                         }

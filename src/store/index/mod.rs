@@ -84,8 +84,10 @@ pub struct Index {
     /// Keyword table; position i < 26 is Maildir letter `a` + i. Empty
     /// strings are unused slots.
     pub keywords: Vec<String>,
-    /// Sorted by UID.
-    pub entries: Vec<Entry>,
+    /// Sorted by UID. Outside this module, read and changed through
+    /// `len`, `get`, `set`, `push` and `iter`, so that how entries are kept
+    /// stays this module's business.
+    entries: Vec<Entry>,
     /// The expunge history (RFC 7162 3.2.5.2): runs of expunged UIDs,
     /// sorted, with a message between any two (`vanish` joins them
     /// otherwise), so it never outgrows the mailbox and is never trimmed.
@@ -135,6 +137,52 @@ impl Index {
             vanished_from: 0,
             dropped: Dropped::default(),
         }
+    }
+
+    /// How many messages the index holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Entry `k`, in UID order; panics past `len()`, as indexing does.
+    pub fn get(&self, k: usize) -> Entry {
+        self.entries[k].clone()
+    }
+
+    /// The UID of entry `k`.
+    pub fn uid_at(&self, k: usize) -> Uid {
+        self.entries[k].uid
+    }
+
+    /// The modseq of entry `k`.
+    pub fn modseq_at(&self, k: usize) -> ModSeq {
+        self.entries[k].modseq
+    }
+
+    /// Every entry, in UID order.
+    pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.entries.iter().cloned()
+    }
+
+    /// Replaces entry `k` with `e`, which has the same UID.
+    pub fn set(&mut self, k: usize, e: Entry) {
+        debug_assert_eq!(self.entries[k].uid, e.uid);
+        self.entries[k] = e;
+    }
+
+    /// Adds `e`, whose UID is above every entry's.
+    pub fn push(&mut self, e: Entry) {
+        debug_assert!(self.entries.last().is_none_or(|l| l.uid < e.uid));
+        self.entries.push(e);
+    }
+
+    /// Where the first entry with a UID above `uid` is.
+    pub fn after(&self, uid: Uid) -> usize {
+        self.entries.partition_point(|e| e.uid <= uid)
     }
 
     /// The highest UID a message has or had: a new message's must be above.
