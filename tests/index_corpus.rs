@@ -51,7 +51,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     // bound does.
     {
         let _lock = Lock::exclusive(&root.join(index::LOCK_FILE)).expect("lock");
-        let (ix, _) = Index::load(&root).expect("load").expect("index");
+        let (mut ix, _) = Index::load(&root).expect("load").expect("index");
         ix.save(&root, None).expect("fold");
     }
     let main = fs::read(root.join(INDEX_FILE)).expect("main");

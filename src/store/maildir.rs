@@ -1895,7 +1895,7 @@ impl Mailbox for MaildirMailbox {
             } else {
                 r.index.find(uid)
             };
-            k.map(|k| r.index.get(k))
+            k.map(|k| r.index.get_without_name(k))
         });
         match entry {
             Some(e) => message_of(&e, recent),

@@ -32,6 +32,7 @@
 
 use std::path::Path;
 
+use super::entries::{Base, Entries, Source, RECORD};
 use super::{valid_base, valid_keyword, Entry, Index, Vanished};
 use crate::limits::{KEYWORDS_MAX, MESSAGES_MAX, STREAM_BUFFER};
 use crate::store::{Result, StoreError};
@@ -41,7 +42,6 @@ const MAGIC: &[u8; 8] = b"mlaidx\0\x04";
 /// The format before the expunge history.
 const MAGIC_3: &[u8; 8] = b"mlaidx\0\x03";
 const HEADER: usize = 128;
-const RECORD: usize = 48;
 const RUN: usize = 16;
 /// Where the header's own checksum is.
 const HEADER_SUM: usize = HEADER - 8;
@@ -61,7 +61,7 @@ pub fn read(dir: &Path) -> Result<Option<(Index, u64, u64)>> {
         return Ok(None);
     };
     let len = f.metadata()?.len();
-    decode(&f, len)
+    decode(Source::File(f), len)
         .map(|(ix, id)| Some((ix, id, len)))
         .map_err(|e| match e {
             Bad::Io(e) => StoreError::Io(e),
@@ -175,10 +175,10 @@ fn u32_of(n: usize) -> Result<u32> {
 }
 
 pub(super) fn encode(ix: &Index, log_id: u64) -> Result<Vec<u8>> {
-    let mut records = Vec::with_capacity(ix.entries.len() * RECORD);
+    let mut records = Vec::with_capacity(ix.len() * RECORD);
     let mut positions: Vec<u8> = Vec::new();
-    let mut names: Vec<u8> = Vec::with_capacity(ix.entries.len() * 48);
-    for e in &ix.entries {
+    let mut names: Vec<u8> = Vec::with_capacity(ix.len() * 48);
+    for e in ix.iter() {
         let kws = ix.positions(&e.flags);
         let kw_off = u32_of(positions.len() / 2)?;
         for p in &kws {
@@ -216,7 +216,7 @@ pub(super) fn encode(ix: &Index, log_id: u64) -> Result<Vec<u8>> {
     out.extend_from_slice(&ix.uid_validity.to_le_bytes());
     out.extend_from_slice(&ix.uid_next.to_le_bytes());
     out.extend_from_slice(&ix.first_recent.to_le_bytes());
-    out.extend_from_slice(&u32_of(ix.entries.len())?.to_le_bytes());
+    out.extend_from_slice(&u32_of(ix.len())?.to_le_bytes());
     out.extend_from_slice(&ix.highest_modseq.to_le_bytes());
     out.extend_from_slice(&log_id.to_le_bytes());
     out.extend_from_slice(&u32_of(keywords.len())?.to_le_bytes());
@@ -306,12 +306,24 @@ pub(super) fn modseq_ok(m: u64) -> bool {
 
 /// Checks one entry against the index it goes into (after the last one).
 pub(super) fn check_entry(ix: &Index, e: &Entry) -> std::result::Result<(), &'static str> {
-    if ix.last_uid() >= e.uid
-        || e.uid == 0
-        || e.uid >= ix.uid_next
-        || e.modseq > ix.highest_modseq
-        || e.zone.unsigned_abs() > 24 * 60
-        || !valid_base(&e.name)
+    check_values(ix, ix.last_uid(), e.uid, e.modseq, e.zone, &e.name)
+}
+
+/// `check_entry` on the values of a record that follows UID `last`.
+fn check_values(
+    ix: &Index,
+    last: u32,
+    uid: u32,
+    modseq: u64,
+    zone: i32,
+    name: &str,
+) -> std::result::Result<(), &'static str> {
+    if last >= uid
+        || uid == 0
+        || uid >= ix.uid_next
+        || modseq > ix.highest_modseq
+        || zone.unsigned_abs() > 24 * 60
+        || !valid_base(name)
     {
         return Err("message record out of order or range");
     }
@@ -336,8 +348,11 @@ fn check_vanished(ix: &Index, v: &Vanished) -> std::result::Result<(), &'static 
     Ok(())
 }
 
-/// Reads a main file of `len` octets from `src`: the index and its log's id.
-pub(super) fn decode<A: At + ?Sized>(src: &A, len: u64) -> std::result::Result<(Index, u64), Bad> {
+/// Reads a main file of `len` octets from `src`: the index and its log's
+/// id. Every section is read and checked; the records and names stay in
+/// `src`, which the index keeps (`entries.rs`).
+pub(super) fn decode(source: Source, len: u64) -> std::result::Result<(Index, u64), Bad> {
+    let src = &source;
     let mut head = [0u8; HEADER];
     if len < HEADER as u64 || src.read_at(&mut head, 0).map_err(Bad::Io)? != HEADER {
         return Err(Bad::Data("truncated"));
@@ -415,7 +430,8 @@ pub(super) fn decode<A: At + ?Sized>(src: &A, len: u64) -> std::result::Result<(
         kw_read += 2 + n as u64;
     }
     kw.finish(sums[1])?;
-    ix.entries.reserve_exact(count);
+    let mut uids = Vec::with_capacity(count);
+    let mut all_positions = Vec::new();
     let (mut name_at, mut kw_at) = (0usize, 0usize);
     let mut kws = Vec::new();
     for _ in 0..count {
@@ -441,30 +457,23 @@ pub(super) fn decode<A: At + ?Sized>(src: &A, len: u64) -> std::result::Result<(
         name_at += name_len;
         kw_at += kw_n;
         let name = std::str::from_utf8(names.take(name_len)?).map_err(|_| "bad name")?;
-        let name = name.to_string();
         kws.clear();
         let list = positions.take(kw_n * 2)?;
         kws.extend(
             list.chunks_exact(2)
                 .map(|p| u16::from_le_bytes([p[0], p[1]])),
         );
-        let flags = ix.flags_of(system, &kws).ok_or("bad flags")?;
-        let e = Entry {
-            uid,
-            modseq,
-            size,
-            date,
-            zone,
-            flags,
-            name,
-            new: place == 1,
-        };
-        check_entry(&ix, &e)?;
-        ix.entries.push(e);
+        ix.flags_of(system, &kws).ok_or("bad flags")?;
+        let last = uids.last().copied().unwrap_or(0);
+        check_values(&ix, last, uid, modseq, zone, name)?;
+        let _ = (size, date);
+        uids.push(uid);
+        all_positions.extend_from_slice(&kws);
     }
     records.finish(sums[0])?;
     positions.finish(sums[2])?;
     names.finish(sums[3])?;
+    ix.entries = Entries::of_uids(uids);
     for _ in 0..history_len / RUN as u64 {
         let mut c = Cursor::new(history.take(RUN)?);
         let v = Vanished {
@@ -476,5 +485,15 @@ pub(super) fn decode<A: At + ?Sized>(src: &A, len: u64) -> std::result::Result<(
         ix.vanished.push(v);
     }
     history.finish(history_sum)?;
+    let base = Base {
+        records_at: HEADER as u64,
+        names_at: HEADER as u64 + rec_len + kw_len + pos_len,
+        names_len,
+        count,
+        keywords: ix.keywords.clone(),
+        positions: all_positions,
+        source,
+    };
+    ix.entries.attach(base);
     Ok((ix, log_id))
 }

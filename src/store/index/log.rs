@@ -317,11 +317,12 @@ fn apply(ix: &mut Index, r: Record) -> std::result::Result<(), &'static str> {
             if !valid_base(&name) {
                 return Err("bad name");
             }
-            let e = &mut ix.entries[k];
+            let mut e = ix.entries.get(k);
             e.flags = flags;
             e.modseq = modseq;
             e.new = new;
             e.name = name;
+            ix.entries.set(k, e);
             ix.highest_modseq = ix.highest_modseq.max(modseq);
         }
         Record::Expunge(uid, modseq) => {

@@ -21,9 +21,12 @@
 //! have handed out. The first, text format (`text.rs`) is read once and
 //! replaced.
 
+mod entries;
 mod file;
 mod log;
 mod text;
+
+use entries::Entries;
 
 use std::io::Read;
 use std::ops::RangeInclusive;
@@ -85,9 +88,9 @@ pub struct Index {
     /// strings are unused slots.
     pub keywords: Vec<String>,
     /// Sorted by UID. Outside this module, read and changed through
-    /// `len`, `get`, `set`, `push` and `iter`, so that how entries are kept
-    /// stays this module's business.
-    entries: Vec<Entry>,
+    /// `len`, `get`, `set`, `push` and `iter`: most stay in the main file
+    /// (`entries.rs`).
+    entries: Entries,
     /// The expunge history (RFC 7162 3.2.5.2): runs of expunged UIDs,
     /// sorted, with a message between any two (`vanish` joins them
     /// otherwise), so it never outgrows the mailbox and is never trimmed.
@@ -132,7 +135,7 @@ impl Index {
             first_recent: 1,
             scanned: [0, 0],
             keywords: Vec::new(),
-            entries: Vec::new(),
+            entries: Entries::default(),
             vanished: Vec::new(),
             vanished_from: 0,
             dropped: Dropped::default(),
@@ -150,61 +153,60 @@ impl Index {
 
     /// Entry `k`, in UID order; panics past `len()`, as indexing does.
     pub fn get(&self, k: usize) -> Entry {
-        self.entries[k].clone()
+        self.entries.get(k)
+    }
+
+    /// Entry `k` with an empty name: what a FETCH needs, without reading
+    /// the name from the file.
+    pub fn get_without_name(&self, k: usize) -> Entry {
+        self.entries.get_with(k, false)
     }
 
     /// The UID of entry `k`.
     pub fn uid_at(&self, k: usize) -> Uid {
-        self.entries[k].uid
+        self.entries.uid(k)
     }
 
     /// The modseq of entry `k`.
     pub fn modseq_at(&self, k: usize) -> ModSeq {
-        self.entries[k].modseq
+        self.entries.modseq(k)
     }
 
     /// Every entry, in UID order.
     pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
-        self.entries.iter().cloned()
+        (0..self.entries.len()).map(|k| self.entries.get(k))
     }
 
     /// Replaces entry `k` with `e`, which has the same UID.
     pub fn set(&mut self, k: usize, e: Entry) {
-        debug_assert_eq!(self.entries[k].uid, e.uid);
-        self.entries[k] = e;
+        debug_assert_eq!(self.entries.uid(k), e.uid);
+        self.entries.set(k, e);
     }
 
     /// Adds `e`, whose UID is above every entry's.
     pub fn push(&mut self, e: Entry) {
-        debug_assert!(self.entries.last().is_none_or(|l| l.uid < e.uid));
+        debug_assert!(self.entries.last_uid().is_none_or(|l| l < e.uid));
         self.entries.push(e);
     }
 
     /// Where the first entry with a UID above `uid` is.
     pub fn after(&self, uid: Uid) -> usize {
-        self.entries.partition_point(|e| e.uid <= uid)
+        self.entries.after(uid)
     }
 
     /// The highest UID a message has or had: a new message's must be above.
     pub fn last_uid(&self) -> Uid {
-        let live = self.entries.last().map_or(0, |e| e.uid);
+        let live = self.entries.last_uid().unwrap_or(0);
         live.max(self.vanished.last().map_or(0, |v| v.hi))
     }
 
     /// Removes the messages `gone` picks, at one new modseq, and keeps
     /// their UIDs in the expunge history (and the entries in `dropped`).
     /// Returns how many went.
-    pub fn expunge(&mut self, mut gone: impl FnMut(&Entry) -> bool) -> usize {
+    pub fn expunge(&mut self, gone: impl FnMut(&Entry) -> bool) -> usize {
         let before = self.dropped.0.len();
-        let mut kept = Vec::with_capacity(self.entries.len());
-        for e in std::mem::take(&mut self.entries) {
-            if gone(&e) {
-                self.dropped.0.push(e);
-            } else {
-                kept.push(e);
-            }
-        }
-        self.entries = kept;
+        let removed = self.entries.remove_where(gone);
+        self.dropped.0.extend(removed);
         let went = self.dropped.0.len() - before;
         if went > 0 {
             let modseq = self.bump();
@@ -250,8 +252,8 @@ impl Index {
 
     /// Whether a message has a UID strictly between `a` and `b`.
     fn live_between(&self, a: Uid, b: Uid) -> bool {
-        let k = self.entries.partition_point(|e| e.uid <= a);
-        self.entries.get(k).is_some_and(|e| e.uid < b)
+        let k = self.entries.after(a);
+        k < self.entries.len() && self.entries.uid(k) < b
     }
 
     /// The modseq of `uid`'s expunge, if the history has it.
@@ -278,11 +280,12 @@ impl Index {
         }
         let mut out = Vec::new();
         let mut next: Uid = 1;
-        for e in &self.entries {
-            if e.uid > next {
-                out.push(next..=e.uid - 1);
+        for k in 0..self.entries.len() {
+            let uid = self.entries.uid(k);
+            if uid > next {
+                out.push(next..=uid - 1);
             }
-            next = e.uid + 1;
+            next = uid + 1;
         }
         if next < self.uid_next {
             out.push(next..=self.uid_next - 1);
@@ -322,7 +325,7 @@ impl Index {
     }
 
     pub fn find(&self, uid: Uid) -> Option<usize> {
-        self.entries.binary_search_by_key(&uid, |e| e.uid).ok()
+        self.entries.find(uid)
     }
 
     /// Reads `dir`'s index: the main file and the log after it (or the
@@ -366,7 +369,7 @@ impl Index {
     /// lock and loaded `since` under it. Every entry that changed since
     /// has a higher modseq than `since` knew (each change bumps it, as
     /// RFC 7162 needs anyway), so the changes are found by one walk.
-    pub fn save(&self, dir: &Path, since: Option<&Snapshot>) -> Result<Snapshot> {
+    pub fn save(&mut self, dir: &Path, since: Option<&Snapshot>) -> Result<Snapshot> {
         let Some(s) = since.filter(|s| s.uid_validity == self.uid_validity) else {
             return self.fold(dir);
         };
@@ -388,14 +391,22 @@ impl Index {
         Ok(Snapshot::of(self, s.log_id, end, s.main_len))
     }
 
-    /// Writes a new main file and starts a new, empty log for it.
-    fn fold(&self, dir: &Path) -> Result<Snapshot> {
+    /// Writes a new main file and starts a new, empty log for it. The
+    /// entries are then the new file's: what changed leaves the heap.
+    fn fold(&mut self, dir: &Path) -> Result<Snapshot> {
         let log_id = log::new_id();
         // The new log first: a crash after the main file's rename leaves
         // the old log, whose id no longer matches, so it is ignored.
         let fresh = log::create(dir, log_id)?;
         let main_len = file::write(dir, self, log_id)?;
         log::install(dir, &fresh)?;
+        // Under the lock nobody else writes it; should it not read back
+        // as written, the entries stay as they are.
+        if let Ok(Some((written, id, _))) = file::read(dir) {
+            if id == log_id && written.entries.len() == self.entries.len() {
+                self.entries = written.entries;
+            }
+        }
         match std::fs::remove_file(dir.join(TEXT_INDEX_FILE)) {
             Ok(()) => log::sync_dir(dir)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -419,7 +430,9 @@ impl Index {
             return None;
         }
         // Expunged: in the snapshot, not here. Both lists are UID-sorted.
-        let mut here = self.entries.iter().map(|e| e.uid).peekable();
+        let mut here = (0..self.entries.len())
+            .map(|k| self.entries.uid(k))
+            .peekable();
         for &uid in &s.uids {
             while here.next_if(|&u| u < uid).is_some() {}
             if here.next_if(|&u| u == uid).is_none() {
@@ -430,7 +443,10 @@ impl Index {
                 ));
             }
         }
-        for e in self.entries.iter().filter(|e| e.modseq > s.highest_modseq) {
+        // Entries still as the main file has them are older than any
+        // snapshot: only the others can have changed since.
+        let newer = self.entries.newer();
+        for e in newer.iter().filter(|e| e.modseq > s.highest_modseq) {
             let kws = self.positions(&e.flags);
             if s.uids.binary_search(&e.uid).is_ok() {
                 out.push(log::Record::Flags {
@@ -498,7 +514,8 @@ impl Index {
 /// how many of the three readings accepted it.
 pub fn read_any(data: &[u8]) -> usize {
     let mut accepted = 0;
-    if let Ok((ix, _)) = file::decode(data, data.len() as u64) {
+    let bytes = entries::Source::Bytes(data.to_vec());
+    if let Ok((ix, _)) = file::decode(bytes, data.len() as u64) {
         accepted += 1;
         let _ = file::encode(&ix, 1);
     }
@@ -581,7 +598,7 @@ impl Snapshot {
             scanned: ix.scanned,
             highest_modseq: ix.highest_modseq,
             keywords: ix.keywords.clone(),
-            uids: ix.entries.iter().map(|e| e.uid).collect(),
+            uids: (0..ix.entries.len()).map(|k| ix.entries.uid(k)).collect(),
         }
     }
 }

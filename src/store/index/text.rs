@@ -41,7 +41,7 @@ pub fn load(dir: &Path) -> Result<Option<Index>> {
 #[cfg(test)]
 pub(super) fn serialize(ix: &Index) -> Vec<u8> {
     use std::fmt::Write as _;
-    let mut s = String::with_capacity(64 + ix.entries.len() * 64);
+    let mut s = String::with_capacity(64 + ix.len() * 64);
     let _ = writeln!(s, "{MAGIC}");
     let _ = writeln!(s, "uidvalidity {}", ix.uid_validity);
     let _ = writeln!(s, "uidnext {}", ix.uid_next);
@@ -51,8 +51,8 @@ pub(super) fn serialize(ix: &Index) -> Vec<u8> {
     for k in &ix.keywords {
         let _ = writeln!(s, "{k}");
     }
-    let _ = writeln!(s, "messages {}", ix.entries.len());
-    for e in &ix.entries {
+    let _ = writeln!(s, "messages {}", ix.len());
+    for e in ix.iter() {
         let mut sys = String::new();
         for (bit, c) in SYSTEM_LETTERS {
             if e.flags.has(bit) {
@@ -227,7 +227,7 @@ pub(super) fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
         first_recent,
         scanned: [0, 0],
         keywords,
-        entries,
+        entries: super::Entries::from_vec(entries),
         // The text format kept no expunge history.
         vanished: Vec::new(),
         vanished_from: highest_modseq,
