@@ -1691,18 +1691,18 @@ impl MaildirMailbox {
             uid_next: r.index.uid_next,
             highest_modseq: r.index.highest_modseq,
             keywords: r.index.keywords.clone(),
-            view: View::with_capacity(r.index.len()),
+            view: View::with_capacity(r.index.len(), r.index.highest_modseq),
             last_uid: 0,
         };
         for k in 0..r.index.len() {
-            mb.push(r.index.uid_at(k), r.index.modseq_at(k), &r);
+            mb.push(r.index.uid_at(k), &r);
         }
         mb.keep_state(r);
         Ok(mb)
     }
 
-    fn push(&mut self, uid: Uid, modseq: ModSeq, r: &Refreshed) {
-        self.view.push(uid, modseq, uid >= r.recent_from);
+    fn push(&mut self, uid: Uid, r: &Refreshed) {
+        self.view.push(uid, uid >= r.recent_from);
         self.last_uid = uid;
     }
 
@@ -1827,8 +1827,8 @@ impl MaildirMailbox {
                 ix.set(k, e.clone());
                 dirty = true;
             }
-            if self.view.told(i) != e.modseq {
-                self.view.set_told(i, e.modseq);
+            if self.view.is_news(uid, e.modseq) {
+                self.view.tell(uid, e.modseq);
                 changed.push(i);
             }
         }
@@ -1905,7 +1905,7 @@ impl Mailbox for MaildirMailbox {
                 uid,
                 flags: Flags::default(),
                 recent,
-                modseq: self.view.told(index),
+                modseq: 0,
                 internal_date: 0,
                 internal_date_zone: 0,
                 size: 0,
@@ -1943,13 +1943,9 @@ impl Mailbox for MaildirMailbox {
         let old_recent = self.view.recent_count();
         let mut flag_uids = Vec::new();
         let mut removed = Vec::new();
-        let mut told = Vec::new();
         let mut held_back = false;
         self.view.retain(|pos, uid| match r.index.find(uid) {
-            Some(k) => {
-                told.push((pos, r.index.modseq_at(k)));
-                true
-            }
+            Some(_) => true,
             None if allow_expunge => {
                 removed.push(pos);
                 false
@@ -1960,20 +1956,12 @@ impl Mailbox for MaildirMailbox {
             }
         });
         self.held_back = held_back;
-        // `told` holds positions before the removals: each is moved down
-        // by the removals before it.
-        let mut gone = removed.iter().peekable();
-        let mut shift = 0;
-        for (pos, modseq) in told {
-            while gone.next_if(|&&g| g < pos).is_some() {
-                shift += 1;
-            }
-            let at = pos - shift;
-            if self.view.told(at) != modseq {
-                self.view.set_told(at, modseq);
-                flag_uids.push(self.view.uid(at));
+        for (uid, modseq) in r.index.newer_than(self.view.told_at()) {
+            if uid <= self.last_uid && self.view.is_news(uid, modseq) {
+                flag_uids.push(uid);
             }
         }
+        self.view.tell_all(r.index.highest_modseq);
         // Highest first: each number is then valid when it is sent.
         changes.expunged = removed
             .iter()
@@ -1982,7 +1970,7 @@ impl Mailbox for MaildirMailbox {
             .collect();
         let mut added = 0;
         for k in r.index.after(self.last_uid)..r.index.len() {
-            self.push(r.index.uid_at(k), r.index.modseq_at(k), &r);
+            self.push(r.index.uid_at(k), &r);
             added += 1;
         }
         for uid in flag_uids {

@@ -4,9 +4,10 @@
 //! is read from the backend's state when asked for; the view keeps only
 //! what the state cannot give back:
 //!
-//! * each message's UID (sequence number n is position n-1) and the modseq
-//!   of the flags last reported for it, so that a sync reports a FETCH for
-//!   exactly the messages whose modseq moved on;
+//! * each message's UID (sequence number n is position n-1), and the
+//!   modseq up to which every change was reported (`told_at`), with the
+//!   modseqs of the session's own changes reported since: a sync reports a
+//!   FETCH for exactly the messages whose modseq moved on;
 //! * the UIDs whose `\Recent` this session holds, as runs;
 //! * ghosts: a copy of each message that left the state (expunged by
 //!   another session or program) before this view could report its
@@ -20,7 +21,10 @@ use super::{Message, ModSeq, Uid};
 #[derive(Debug, Default)]
 pub struct View {
     uids: Vec<Uid>,
-    told: Vec<ModSeq>,
+    /// Every change up to this modseq was reported.
+    told_at: ModSeq,
+    /// Changes above `told_at` reported since (the session's own STOREs).
+    told: HashMap<Uid, ModSeq>,
     /// Runs `lo..=hi` of UIDs whose `\Recent` is this view's: a UID of the
     /// view in a run is `\Recent`, others are not (a run may span UIDs
     /// that are not in the view).
@@ -31,10 +35,12 @@ pub struct View {
 }
 
 impl View {
-    pub fn with_capacity(n: usize) -> View {
+    /// An empty view of a mailbox whose changes up to `told_at` need not
+    /// be reported.
+    pub fn with_capacity(n: usize, told_at: ModSeq) -> View {
         View {
             uids: Vec::with_capacity(n),
-            told: Vec::with_capacity(n),
+            told_at,
             ..View::default()
         }
     }
@@ -66,22 +72,33 @@ impl View {
         self.uids.binary_search(&uid)
     }
 
-    /// The modseq of what was last reported of position `i`.
-    pub fn told(&self, i: usize) -> ModSeq {
-        self.told[i]
+    /// The modseq up to which every change was reported.
+    pub fn told_at(&self) -> ModSeq {
+        self.told_at
     }
 
-    pub fn set_told(&mut self, i: usize, modseq: ModSeq) {
-        if let Some(t) = self.told.get_mut(i) {
-            *t = modseq;
+    /// Whether `uid` at `modseq` is news to the client.
+    pub fn is_news(&self, uid: Uid, modseq: ModSeq) -> bool {
+        modseq > self.told_at && self.told.get(&uid) != Some(&modseq)
+    }
+
+    /// `uid` at `modseq` was reported.
+    pub fn tell(&mut self, uid: Uid, modseq: ModSeq) {
+        if modseq > self.told_at {
+            self.told.insert(uid, modseq);
         }
     }
 
+    /// Every change up to `modseq` was reported.
+    pub fn tell_all(&mut self, modseq: ModSeq) {
+        self.told_at = self.told_at.max(modseq);
+        self.told.clear();
+    }
+
     /// Adds a message above every UID in the view.
-    pub fn push(&mut self, uid: Uid, modseq: ModSeq, recent: bool) {
+    pub fn push(&mut self, uid: Uid, recent: bool) {
         debug_assert!(self.uids.last().is_none_or(|&u| u < uid));
         self.uids.push(uid);
-        self.told.push(modseq);
         if recent {
             match self.recent.last_mut() {
                 Some(run) if self.run_open => run.1 = uid,
@@ -115,14 +132,13 @@ impl View {
             let uid = self.uids[from];
             if keep(from, uid) {
                 self.uids[to] = uid;
-                self.told[to] = self.told[from];
                 to += 1;
             } else {
                 self.ghosts.remove(&uid);
+                self.told.remove(&uid);
             }
         }
         self.uids.truncate(to);
-        self.told.truncate(to);
     }
 
     /// A message that left the state while still in the view, as it was
@@ -172,7 +188,7 @@ mod tests {
             (7, true),
             (9, true),
         ] {
-            v.push(uid, 1, r);
+            v.push(uid, r);
         }
         let recent: Vec<Uid> = v
             .uids()
@@ -186,16 +202,31 @@ mod tests {
         v.retain(|_, u| u != 3 && u != 9);
         assert_eq!(v.uids(), [1, 2, 5, 7]);
         assert_eq!(v.recent_count(), 2);
-        v.push(10, 1, true);
+        v.push(10, true);
         assert!(v.is_recent(10));
         assert_eq!(v.recent_count(), 3);
     }
 
     #[test]
-    fn retain_keeps_told_modseqs_in_step_and_drops_ghosts() {
+    fn news_is_what_moved_past_what_was_told() {
+        let mut v = View::with_capacity(3, 10);
+        for uid in 1..=3 {
+            v.push(uid, false);
+        }
+        assert!(!v.is_news(1, 10) && v.is_news(1, 11));
+        v.tell(2, 12);
+        assert!(!v.is_news(2, 12) && v.is_news(2, 13) && v.is_news(3, 12));
+        v.tell_all(13);
+        assert!(!v.is_news(3, 13) && v.is_news(2, 14));
+        v.tell_all(5); // never back
+        assert_eq!(v.told_at(), 13);
+    }
+
+    #[test]
+    fn retain_drops_ghosts() {
         let mut v = View::default();
         for uid in 1..=5 {
-            v.push(uid, u64::from(uid) * 10, false);
+            v.push(uid, false);
         }
         v.add_ghost(msg(2));
         v.add_ghost(msg(4));
@@ -203,10 +234,6 @@ mod tests {
         assert!(v.ghost(9).is_none());
         v.retain(|i, _| i != 1);
         assert_eq!(v.uids(), [1, 3, 4, 5]);
-        assert_eq!(
-            (0..4).map(|i| v.told(i)).collect::<Vec<_>>(),
-            [10, 30, 40, 50]
-        );
         assert!(v.ghost(2).is_none());
         assert_eq!(v.ghost(4).map(|m| m.uid), Some(4));
         assert_eq!(v.find(4), Ok(2));
@@ -217,7 +244,7 @@ mod tests {
     fn live_is_the_view_and_anything_above() {
         let mut v = View::default();
         for uid in [2, 5, 9] {
-            v.push(uid, 1, false);
+            v.push(uid, false);
         }
         let live = v.live();
         assert!(live(2) && live(5) && live(9) && live(10));

@@ -19,6 +19,7 @@ pub fn copy(s: &mut Session, set: &SequenceSet, dest: &str, uid: bool, mv: bool)
     if mv && sel.mailbox.read_only() {
         return Err(Error::no_code("READ-ONLY", "Mailbox is read-only."));
     }
+    let idx = idx.to_vec();
     let src_uids: Vec<u32> = idx.iter().map(|&i| sel.mailbox.uid(i)).collect();
     let appended = match sel.mailbox.copy(&idx, dest) {
         Ok(a) => a,

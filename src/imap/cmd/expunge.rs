@@ -12,7 +12,7 @@ pub fn expunge(s: &mut Session, uids: Option<&SequenceSet>) -> Result<Done> {
     let only: Option<Vec<u32>> = match uids {
         Some(set) => {
             let mb = sel.mailbox.as_ref();
-            Some(indexes(mb, set, true)?.iter().map(|&i| mb.uid(i)).collect())
+            Some(indexes(mb, set, true)?.iter().map(|i| mb.uid(i)).collect())
         }
         None => None,
     };

@@ -74,7 +74,6 @@ pub fn fetch(s: &mut Session, set: &SequenceSet, items: &[FetchItem], uid: bool)
     if sets_seen && !mailbox.read_only() {
         let unseen: Vec<usize> = idx
             .iter()
-            .copied()
             .filter(|&i| !mailbox.message(i).flags.has(flag::SEEN))
             .collect();
         if !unseen.is_empty() {
@@ -90,7 +89,7 @@ pub fn fetch(s: &mut Session, set: &SequenceSet, items: &[FetchItem], uid: bool)
     }
     let want = items.iter().map(need).max().unwrap_or(Need::Nothing);
     let (mut vanished, mut unreadable) = (0usize, 0usize);
-    for &i in &idx {
+    for i in idx.iter() {
         let m = mailbox.message(i);
         match fetch_one(out, mailbox, i, &m, &items, want, seen_now.contains(&i)) {
             Ok(()) => {}

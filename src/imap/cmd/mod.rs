@@ -84,23 +84,23 @@ pub fn indexes(
     mailbox: &dyn crate::store::Mailbox,
     set: &crate::imap::command::SequenceSet,
     uid: bool,
-) -> Result<Vec<usize>> {
+) -> Result<Picked> {
     let count = mailbox.count();
     if uid {
         let Some(max) = count.checked_sub(1).map(|last| mailbox.uid(last)) else {
-            return Ok(Vec::new());
+            return Ok(Picked::default());
         };
-        let mut out = Vec::new();
+        let mut out = Picked::default();
         for r in set.ranges(max) {
+            // The view is in UID order: the messages of a UID range are
+            // the ones between where its ends would go.
             let start = mailbox.find_uid(*r.start()).unwrap_or_else(|at| at);
-            for i in start..count {
-                if mailbox.uid(i) > *r.end() {
-                    break;
-                }
-                out.push(i);
-            }
+            let end = match mailbox.find_uid(*r.end()) {
+                Ok(at) => at + 1,
+                Err(at) => at,
+            };
+            out.add(start..end);
         }
-        out.dedup();
         Ok(out)
     } else {
         let max = u32::try_from(count).unwrap_or(u32::MAX);
@@ -110,6 +110,120 @@ pub fn indexes(
                 "Error in IMAP command: Invalid messageset".into(),
             ));
         }
-        Ok(set.iter(max).map(|n| n as usize - 1).collect())
+        let mut out = Picked::default();
+        for r in set.ranges(max) {
+            out.add(*r.start() as usize - 1..*r.end() as usize);
+        }
+        Ok(out)
+    }
+}
+
+/// Message indexes a command acts on, ascending, each once: kept as
+/// ranges, so that `1:*` on a big mailbox costs a few octets, not eight
+/// a message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Picked(Vec<std::ops::Range<usize>>);
+
+impl Picked {
+    /// Adds `r`, which starts at or after every range added before.
+    fn add(&mut self, r: std::ops::Range<usize>) {
+        if r.is_empty() {
+            return;
+        }
+        match self.0.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => self.0.push(r),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().flat_map(|r| r.clone())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn to_vec(&self) -> Vec<usize> {
+        self.iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::command::{SeqNumber, SequenceSet};
+    use crate::store::{flag, Flags, Mailbox, NewMessage, Store};
+
+    /// A mailbox of UIDs 1..=8 with 3, 4 and 7 expunged: 1 2 5 6 8.
+    fn mailbox() -> (tempfile::TempDir, Box<dyn Mailbox>) {
+        let t = tempfile::tempdir().expect("tempdir");
+        let mut s =
+            crate::store::maildir::Maildir::open_store(t.path().join("Maildir")).expect("store");
+        for n in 1..=8 {
+            let body = format!("Subject: {n}\r\n\r\n{n}\r\n");
+            let flags = Flags {
+                system: if [3, 4, 7].contains(&n) {
+                    flag::DELETED
+                } else {
+                    0
+                },
+                keywords: vec![],
+            };
+            let mut data = body.as_bytes();
+            let len = data.len() as u64;
+            let mut m = [NewMessage {
+                flags,
+                internal_date: None,
+                data: &mut data,
+                len,
+            }];
+            s.append("INBOX", &mut m).expect("append");
+        }
+        let mut mb = s.open("INBOX", false).expect("open");
+        mb.expunge(None).expect("expunge");
+        (t, mb)
+    }
+
+    fn set(ranges: &[(u32, Option<u32>)]) -> SequenceSet {
+        let n = |v: Option<u32>| v.map_or(SeqNumber::Star, SeqNumber::Value);
+        SequenceSet(
+            ranges
+                .iter()
+                .map(|&(a, b)| (SeqNumber::Value(a), n(b)))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn uid_sets_pick_the_messages_whose_uids_they_name() {
+        let (_t, mb) = mailbox();
+        let uids: Vec<u32> = (0..mb.count()).map(|i| mb.uid(i)).collect();
+        assert_eq!(uids, [1, 2, 5, 6, 8]);
+        let pick = |r: &[(u32, Option<u32>)]| indexes(mb.as_ref(), &set(r), true).expect("uid");
+        assert_eq!(pick(&[(3, Some(4))]).to_vec(), Vec::<usize>::new());
+        assert_eq!(pick(&[(2, Some(6))]).to_vec(), [1, 2, 3]);
+        assert_eq!(
+            pick(&[(6, Some(2)), (5, Some(5)), (8, None)]).to_vec(),
+            [1, 2, 3, 4]
+        );
+        assert_eq!(pick(&[(1, None)]).to_vec(), [0, 1, 2, 3, 4]);
+        // Past the end: the highest UID (RFC 3501 6.4.8).
+        assert_eq!(pick(&[(100, None)]).to_vec(), [4]);
+        assert_eq!(pick(&[(9, Some(100))]).to_vec(), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn sequence_sets_pick_each_number_once_in_order() {
+        let (_t, mb) = mailbox();
+        let pick = |r: &[(u32, Option<u32>)]| indexes(mb.as_ref(), &set(r), false);
+        let got = pick(&[(4, Some(2)), (1, Some(1)), (3, None)]).expect("seq");
+        assert_eq!(got.to_vec(), [0, 1, 2, 3, 4]);
+        assert_eq!(got.0.len(), 1);
+        assert_eq!(
+            pick(&[(2, Some(2)), (4, Some(4))]).expect("seq").to_vec(),
+            [1, 3]
+        );
+        assert!(matches!(pick(&[(6, Some(6))]), Err(Error::Bad(_))));
     }
 }

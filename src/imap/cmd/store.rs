@@ -19,14 +19,14 @@ pub fn store(
         return Err(Error::no_code("READ-ONLY", "Mailbox is read-only."));
     }
     let keywords_before = sel.mailbox.keywords();
-    sel.mailbox.store(&idx, op, flags)?;
+    sel.mailbox.store(&idx.to_vec(), op, flags)?;
     let mut out = Vec::new();
     if sel.mailbox.keywords() != keywords_before {
         // A new keyword: the client learns it from FLAGS (RFC 3501 7.2.6).
         session::write_flags_responses(&mut out, sel.mailbox.as_ref());
     }
     if !silent {
-        for &i in &idx {
+        for i in idx.iter() {
             let m = &sel.mailbox.message(i);
             out.extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
             if uid {

@@ -50,6 +50,8 @@ pub(super) struct Base {
     pub names_at: u64,
     pub names_len: u64,
     pub count: usize,
+    /// No record has a higher modseq (the file's HIGHESTMODSEQ).
+    pub highest_modseq: ModSeq,
     /// The keyword table the records' positions refer to.
     pub keywords: Vec<String>,
     /// The positions section.
@@ -365,6 +367,28 @@ impl Entries {
             return b;
         }
         b + self.tail.partition_point(|e| e.uid <= uid)
+    }
+
+    /// UIDs and modseqs of the entries with a modseq above `modseq`, in UID
+    /// order. Records still as the base has them are not read when the
+    /// base holds none that high.
+    pub fn newer_than(&self, modseq: ModSeq) -> Vec<(Uid, ModSeq)> {
+        let base_high = self.base.as_ref().map_or(0, |b| b.highest_modseq);
+        if modseq >= base_high {
+            let mut out: Vec<(Uid, ModSeq)> = self
+                .changed
+                .values()
+                .chain(&self.tail)
+                .filter(|e| e.modseq > modseq)
+                .map(|e| (e.uid, e.modseq))
+                .collect();
+            out.sort_unstable();
+            return out;
+        }
+        (0..self.len())
+            .map(|k| (self.uid(k), self.modseq(k)))
+            .filter(|&(_, m)| m > modseq)
+            .collect()
     }
 
     /// The entries that may have a modseq above what the base file holds:

@@ -490,6 +490,7 @@ pub(super) fn decode(source: Source, len: u64) -> std::result::Result<(Index, u6
         names_at: HEADER as u64 + rec_len + kw_len + pos_len,
         names_len,
         count,
+        highest_modseq: ix.highest_modseq,
         keywords: ix.keywords.clone(),
         positions: all_positions,
         source,

@@ -172,6 +172,13 @@ impl Index {
         self.entries.modseq(k)
     }
 
+    /// The UIDs and modseqs of the entries changed after `modseq`, in UID
+    /// order: only what changed since the main file was written is looked
+    /// at, when that is all there can be.
+    pub fn newer_than(&self, modseq: ModSeq) -> Vec<(Uid, ModSeq)> {
+        self.entries.newer_than(modseq)
+    }
+
     /// Every entry, in UID order.
     pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
         (0..self.entries.len()).map(|k| self.entries.get(k))
