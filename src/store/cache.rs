@@ -327,6 +327,29 @@ pub fn live_in(view: &[Message]) -> impl Fn(Uid) -> bool + '_ {
     move |uid| uid > last || view.binary_search_by_key(&uid, |m| m.uid).is_ok()
 }
 
+/// Reads `data` (any bytes) as a cache file of the UIDVALIDITY its first
+/// line names, then every item it indexes; for the fuzz target and the
+/// corpus test (`tests/index_corpus.rs`). Damage is refused or cut off,
+/// never a panic. Returns how many items were read, if it is a cache.
+pub fn read_any(data: &[u8]) -> Option<usize> {
+    let first = data.split(|&c| c == b'\n').next()?;
+    let uid_validity = std::str::from_utf8(first)
+        .ok()?
+        .strip_prefix(MAGIC)?
+        .trim()
+        .parse()
+        .ok()?;
+    let (offsets, end) = scan(std::io::Cursor::new(data), uid_validity, 0, Offsets::new())?;
+    let mut n = 0;
+    for &(at, len) in offsets.values() {
+        let item = data.get(at as usize..at as usize + len as usize)?;
+        if at < end && item.len() == len as usize {
+            n += 1;
+        }
+    }
+    Some(n)
+}
+
 fn header(uid_validity: u32) -> String {
     format!("{MAGIC} {uid_validity}\n")
 }
@@ -335,7 +358,12 @@ fn header(uid_validity: u32) -> String {
 /// which must be of this UIDVALIDITY) into `offsets`, skipping the items;
 /// returns them and the offset where the good part ends. `None`: not a
 /// cache of this UIDVALIDITY.
-fn scan(f: &File, uid_validity: u32, from: u64, mut offsets: Offsets) -> Option<(Offsets, u64)> {
+fn scan<R: Read + Seek>(
+    f: R,
+    uid_validity: u32,
+    from: u64,
+    mut offsets: Offsets,
+) -> Option<(Offsets, u64)> {
     let mut r = BufReader::with_capacity(STREAM_BUFFER, f);
     r.seek(SeekFrom::Start(from)).ok()?;
     let mut pos = from;

@@ -36,7 +36,7 @@ use std::path::Path;
 use super::file::{Entry, Snapshot, Stamp};
 use super::parse::Msg;
 use crate::limits::{INDEX_FILE_MAX, MBOX_CACHE_DELTA_MIN};
-use crate::store::{index::valid_keyword, Flags};
+use crate::store::{flag, index::valid_keyword, Flags};
 
 pub const CACHE_FILE: &str = "mailaccess-mbox-index";
 const MAGIC: &str = "mailaccess-mbox-index 1";
@@ -206,6 +206,11 @@ fn read_summed(ctl: &Path, file: &str) -> Option<String> {
         .take(INDEX_FILE_MAX)
         .read_to_string(&mut s)
         .ok()?;
+    summed(s)
+}
+
+/// `s` without its checksum line, if the checksum is right.
+fn summed(mut s: String) -> Option<String> {
     let body_end = s.rfind("sum ")?;
     let sum: u64 = s[body_end + 4..].trim().parse().ok()?;
     if fnv1a(&s.as_bytes()[..body_end]) != sum {
@@ -240,7 +245,10 @@ fn current(ctl: &Path) -> Option<(Stamp, Delta)> {
 
 /// The delta over the cache of stamp `base`, if there is a whole one.
 fn read_delta(ctl: &Path, base: &Stamp) -> Option<Delta> {
-    let s = read_summed(ctl, DELTA_FILE)?;
+    parse_delta(&read_summed(ctl, DELTA_FILE)?, base)
+}
+
+fn parse_delta(s: &str, base: &Stamp) -> Option<Delta> {
     let mut lines = s.lines();
     if lines.next()? != DELTA_MAGIC
         || Stamp::from_fields(lines.next()?.strip_prefix("base ")?)? != *base
@@ -266,6 +274,23 @@ fn read_delta(ctl: &Path, base: &Stamp) -> Option<Delta> {
 /// Reads the cache, if it is whole; the caller checks it against the file.
 pub fn load(ctl: &Path) -> Option<Snapshot> {
     let s = read_summed(ctl, CACHE_FILE)?;
+    parse(&s, |base| read_delta(ctl, base))
+}
+
+/// Reads `cache` and `delta` (any bytes) as the cache and its delta file;
+/// for the fuzz target and the corpus test (`tests/index_corpus.rs`).
+/// Damage is refused, never a panic. Returns how many messages were read
+/// and how many of them are `\Seen`, if any were.
+pub fn read_any(cache: &[u8], delta: &[u8]) -> Option<(usize, usize)> {
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).ok().and_then(summed);
+    let delta = text(delta);
+    let snap = parse(&text(cache)?, |base| parse_delta(delta.as_ref()?, base))?;
+    let seen = snap.entries.iter().filter(|e| e.flags.has(flag::SEEN));
+    Some((snap.entries.len(), seen.count()))
+}
+
+/// The cache's text, with the delta `delta` finds over its stamp.
+fn parse(s: &str, delta: impl FnOnce(&Stamp) -> Option<Delta>) -> Option<Snapshot> {
     let mut lines = s.lines();
     if lines.next()? != MAGIC {
         return None;
@@ -273,7 +298,7 @@ pub fn load(ctl: &Path) -> Option<Snapshot> {
     let mut stamp = Stamp::from_fields(lines.next()?.strip_prefix("stamp ")?)?;
     let mut state = lines.next()?.strip_prefix("state ")?.to_string();
     let mut kw = lines.next()?.strip_prefix("kw")?.to_string();
-    let delta = read_delta(ctl, &stamp);
+    let delta = delta(&stamp);
     if let Some(d) = &delta {
         stamp = d.stamp.clone()?;
         state = d.state.clone();
