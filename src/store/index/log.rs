@@ -474,11 +474,12 @@ pub fn tail(dir: &Path, id: u64, at: u64, ix: &mut Index) -> Result<Option<Repla
 }
 
 /// Appends `records` at `at` (dropping a torn tail there); the new end.
-/// A commit that hands out UIDs or removes messages is fdatasynced before
-/// it returns (a client is told of it next); one of flag changes only is
-/// not: on Maildir the flags are in the file names, whose renames are not
-/// fsynced either (as Dovecot's `mail_fsync = optimized`), and the next
-/// scan takes them from the names. `Ok(None)`: the log is not log `id`
+/// A commit that hands out UIDs is fdatasynced before it returns (a
+/// client is told of it next), so no UID is ever handed out twice; one of
+/// flag changes or expunges is not (DESIGN.md 4: on Maildir the flags are
+/// in the file names and the unlinks are what expunges, neither fsynced,
+/// as Dovecot's `mail_fsync = optimized`; a power failure may bring back
+/// an expunged message, never lose one). `Ok(None)`: the log is not log `id`
 /// any more (removed by hand): the caller writes a new main file instead.
 pub fn append(dir: &Path, id: u64, at: u64, records: &[Record]) -> Result<Option<u64>> {
     let Some(f) = open_log(dir, id, true)? else {
@@ -505,7 +506,7 @@ pub fn append(dir: &Path, id: u64, at: u64, records: &[Record]) -> Result<Option
     f.write_all_at(&buf, at)?;
     if records
         .iter()
-        .any(|r| matches!(r, Record::Append(..) | Record::Expunge(..)))
+        .any(|r| matches!(r, Record::Append(..)))
     {
         f.sync_data()?;
     }
