@@ -94,6 +94,12 @@ pub struct Cache {
     /// Computed here, not yet appended.
     pending: HashMap<(Uid, Kind), Vec<u8>>,
     pending_len: usize,
+    /// The file's length when this session last looked through its items
+    /// for dead ones: it looks again only once the file has doubled or
+    /// messages were expunged (`expunged`), so that a first `FETCH 1:*
+    /// ENVELOPE`, which flushes many times, does not look through every
+    /// item at each flush.
+    dead_checked: u64,
 }
 
 impl Cache {
@@ -107,7 +113,13 @@ impl Cache {
             end: 0,
             pending: HashMap::new(),
             pending_len: 0,
+            dead_checked: 0,
         }
+    }
+
+    /// Messages left the mailbox: the next flush looks for dead items.
+    pub fn expunged(&mut self) {
+        self.dead_checked = 0;
     }
 
     /// The item, read from the file (or from what waits to be written).
@@ -196,7 +208,8 @@ impl Cache {
         };
         // Only a file big enough to compact is looked through for dead
         // items (a record's header line is about 16 octets).
-        let mostly_dead = good >= CACHE_COMPACT_MIN && {
+        let mostly_dead = good >= CACHE_COMPACT_MIN.max(self.dead_checked.saturating_mul(2)) && {
+            self.dead_checked = good;
             let dead: u64 = offsets
                 .iter()
                 .filter(|((uid, _), _)| !live(*uid))
@@ -450,12 +463,18 @@ mod tests {
         let inode = std::fs::metadata(d.path().join(CACHE_FILE)).unwrap().ino();
         // A third of the messages expunged: not yet.
         let live = |uid: Uid| uid > n / 3;
+        a.expunged();
         a.put(n + 1, Kind::Envelope, &item(n + 1), &live);
         a.flush(&live);
         assert!(file_len(d.path()) > full);
-        // Two thirds: compacted into a new file.
+        // Two thirds: compacted into a new file, once the session hears of
+        // the expunges.
         let live = |uid: Uid| uid > 2 * n / 3;
         a.put(n + 2, Kind::Envelope, &item(n + 2), &live);
+        a.flush(&live);
+        assert!(file_len(d.path()) > full);
+        a.expunged();
+        a.put(n + 4, Kind::Envelope, &item(n + 4), &live);
         a.flush(&live);
         let after = file_len(d.path());
         assert!(after < full / 2, "{after} of {full}");

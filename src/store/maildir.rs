@@ -201,18 +201,21 @@ fn canonical(flags: &Flags, table: &[String]) -> Flags {
 
 /// Reads `new/` then `cur/` (in that order, so that a message moved from
 /// new/ to cur/ meanwhile is seen at least once), calling `each` with
-/// every message file's name and whether it is in new/.
-fn scan(dir: &Path, mut each: impl FnMut(String, bool)) -> Result<()> {
+/// every message file's name, whether it is in new/, and its directory
+/// entry (whose `metadata` is an `lstat` relative to the directory, with
+/// no walk of the whole path).
+fn scan(dir: &Path, mut each: impl FnMut(String, bool, &fs::DirEntry)) -> Result<()> {
     for sub in [Sub::New, Sub::Cur] {
         for entry in fs::read_dir(dir.join(sub.dir()))? {
-            let Ok(name) = entry?.file_name().into_string() else {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
             let (base, _) = split_name(&name);
             if name.starts_with('.') || !valid_base(base) {
                 continue;
             }
-            each(name, sub == Sub::New);
+            each(name, sub == Sub::New, &entry);
         }
     }
     Ok(())
@@ -647,7 +650,9 @@ fn reconcile(
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
     let mut seen = vec![false; ix.len()];
     let mut moved: Vec<(usize, String, bool)> = Vec::new();
-    let mut fresh: HashMap<String, (String, bool)> = HashMap::default();
+    // New files: name, place, and what lstat said when they were read.
+    type Fresh = (String, bool, Option<fs::Metadata>);
+    let mut fresh: HashMap<String, Fresh> = HashMap::default();
     {
         let known: Vec<(String, bool)> = ix.iter().map(|e| (e.name, e.new)).collect();
         let by_base: HashMap<&str, usize> = known
@@ -656,7 +661,7 @@ fn reconcile(
             .map(|(k, (name, _))| (split_name(name).0, k))
             .collect();
         let mut look = |seen: &mut Vec<bool>| -> Result<()> {
-            scan(dir, |name, new| {
+            scan(dir, |name, new, entry| {
                 let (base, _) = split_name(&name);
                 match by_base.get(base) {
                     Some(&k) => {
@@ -671,9 +676,10 @@ fn reconcile(
                     None => {
                         let base = base.to_string();
                         match fresh.get(&base) {
-                            Some((_, false)) if new => {}
+                            Some((_, false, _)) if new => {}
                             _ => {
-                                fresh.insert(base, (name, new));
+                                let meta = entry.metadata().ok();
+                                fresh.insert(base, (name, new, meta));
                             }
                         }
                     }
@@ -728,12 +734,12 @@ fn reconcile(
     // UID order: a binary search finds them.
     ix.expunge(|e| gone.binary_search(&e.uid).is_ok());
 
-    let mut fresh: Vec<(String, (String, bool))> = fresh.into_iter().collect();
+    let mut fresh: Vec<(String, Fresh)> = fresh.into_iter().collect();
     // Maildir names start with the delivery time: name order is arrival
     // order, near enough.
     // Files Dovecot knew come first, in its UID order, and keep its UIDs.
     fresh.sort_by_cached_key(|(b, _)| (imported.get(b).copied().unwrap_or(Uid::MAX), b.clone()));
-    for (base, (name, new)) in fresh {
+    for (base, (name, new, meta)) in fresh {
         if ix.len() >= MESSAGES_MAX || ix.uid_next == Uid::MAX {
             log::warn!("{}: message limit reached", dir.display());
             break;
@@ -742,7 +748,7 @@ fn reconcile(
         // A file that vanished (renamed meanwhile: the next scan finds it)
         // or cannot be read gets no UID yet; one bad file must not make the
         // whole mailbox unusable.
-        let meta = match fs::symlink_metadata(&path) {
+        let meta = match meta.map_or_else(|| fs::symlink_metadata(&path), Ok) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
@@ -1131,7 +1137,7 @@ fn relocate(src: &Path) -> Option<PathBuf> {
     let name = src.file_name()?.to_str()?;
     let (base, _) = split_name(name);
     let mut found = None;
-    scan(dir, |n, new| {
+    scan(dir, |n, new, _| {
         if split_name(&n).0 == base {
             found = Some(dir.join(place(new).dir()).join(n));
         }
@@ -1963,6 +1969,9 @@ impl Mailbox for MaildirMailbox {
         }
         self.view.tell_all(r.index.highest_modseq);
         // Highest first: each number is then valid when it is sent.
+        if !removed.is_empty() {
+            self.cache.expunged();
+        }
         changes.expunged = removed
             .iter()
             .rev()
@@ -2115,6 +2124,9 @@ impl Mailbox for MaildirMailbox {
             .rev()
             .map(|&i| u32::try_from(i + 1).unwrap_or(u32::MAX))
             .collect();
+        if !removed.is_empty() {
+            self.cache.expunged();
+        }
         let mut gone = removed.into_iter().peekable();
         self.view.retain(|i, _| gone.next_if_eq(&i).is_none());
         Ok(seqs)

@@ -504,10 +504,7 @@ pub fn append(dir: &Path, id: u64, at: u64, records: &[Record]) -> Result<Option
         f.set_len(at)?;
     }
     f.write_all_at(&buf, at)?;
-    if records
-        .iter()
-        .any(|r| matches!(r, Record::Append(..)))
-    {
+    if records.iter().any(|r| matches!(r, Record::Append(..))) {
         f.sync_data()?;
     }
     Ok(Some(at + buf.len() as u64))

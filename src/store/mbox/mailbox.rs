@@ -268,6 +268,9 @@ impl Mailbox for MboxMailbox {
             }
             self.view.push(m);
         }
+        if !removed.is_empty() {
+            self.cache.expunged();
+        }
         changes.expunged = removed.iter().rev().map(|&p| len32(p + 1)).collect();
         let first_new = snap.entries.partition_point(|e| e.uid <= self.last_uid);
         let mut added = 0;
@@ -416,6 +419,9 @@ impl Mailbox for MboxMailbox {
             if gone.contains(&m.uid) || vanished {
                 removed.push(i);
             }
+        }
+        if !removed.is_empty() {
+            self.cache.expunged();
         }
         let mut seqs = Vec::with_capacity(removed.len());
         for &i in removed.iter().rev() {
