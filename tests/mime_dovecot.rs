@@ -545,6 +545,16 @@ fn matches_dovecot() {
         check("RFC822.SIZE", size.octets.to_string().into_bytes());
         let mut o = Vec::new();
         imap::envelope(&mut o, raw, p);
+        // FETCH ENVELOPE alone reads the header block and parses nothing
+        // else: the same ENVELOPE.
+        let block = mime::header::read_block(&mut &raw[..]).expect("header block");
+        let mut of_header = Vec::new();
+        imap::envelope_of_header(&mut of_header, &block);
+        assert_eq!(
+            String::from_utf8_lossy(&of_header),
+            String::from_utf8_lossy(&o),
+            "{name}: ENVELOPE from the header block"
+        );
         check("ENVELOPE", o);
         let mut o = Vec::new();
         imap::body_structure(&mut o, raw, p, true);

@@ -81,8 +81,13 @@ fn ntext(out: &mut Vec<u8>, v: Option<&[u8]>) {
 
 /// RFC 3501 7.4.2 ENVELOPE of the message whose header is `part.header`.
 pub fn envelope<S: Source + ?Sized>(out: &mut Vec<u8>, raw: &S, part: &Part) {
-    let h = part.header_bytes(raw);
-    let fields = header::fields(&h, 0..h.len());
+    envelope_of_header(out, &part.header_bytes(raw));
+}
+
+/// ENVELOPE from a message's header block as `header::read_block` reads
+/// it (what `envelope` takes from the parsed message): no MIME parse.
+pub fn envelope_of_header(out: &mut Vec<u8>, h: &[u8]) {
+    let fields = header::fields(h, 0..h.len());
     // A repeated Date, Subject, In-Reply-To or Message-ID: the last one
     // counts, as in Dovecot (RFC 5322 3.6 allows only one).
     let get = |name: &str| {

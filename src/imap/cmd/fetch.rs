@@ -150,9 +150,13 @@ fn fetch_one(
     // structure found in one pass, sections streamed from the file.
     let mut content = Content::None;
     let mut parsed: Option<mime::Part> = None;
-    let structure = items
-        .iter()
-        .any(|i| need(i) != Need::Nothing && !is_whole_message(i));
+    // ENVELOPE from the header block alone needs no MIME parse.
+    let envelope_of_header = want == Need::Header;
+    let structure = items.iter().any(|i| {
+        need(i) != Need::Nothing
+            && !is_whole_message(i)
+            && !(envelope_of_header && *i == FetchItem::Envelope)
+    });
     if want == Need::Whole && m.size > limits::FETCH_STREAM_ABOVE {
         let src = FileSource::new(open(mailbox, index)?)?;
         if structure {
@@ -211,17 +215,27 @@ fn fetch_one(
                 });
                 if let Some(data) = &cached[slot] {
                     buf.extend_from_slice(data);
-                } else if let (Some(raw), Some(p)) = (content.source(), &parsed) {
-                    let mut data = Vec::new();
-                    match item {
-                        FetchItem::Envelope => mime::imap::envelope(&mut data, raw, p),
-                        FetchItem::Body => mime::imap::body_structure(&mut data, raw, p, false),
-                        _ => mime::imap::body_structure(&mut data, raw, p, true),
-                    }
-                    buf.extend_from_slice(&data);
-                    mailbox.cache(index, kind, &data);
-                    cached[slot] = Some(data);
+                    continue;
                 }
+                let mut data = Vec::new();
+                match (item, &content, content.source(), &parsed) {
+                    (FetchItem::Envelope, Content::Memory(h), _, _) if envelope_of_header => {
+                        mime::imap::envelope_of_header(&mut data, h)
+                    }
+                    (FetchItem::Envelope, _, Some(raw), Some(p)) => {
+                        mime::imap::envelope(&mut data, raw, p)
+                    }
+                    (FetchItem::Body, _, Some(raw), Some(p)) => {
+                        mime::imap::body_structure(&mut data, raw, p, false)
+                    }
+                    (_, _, Some(raw), Some(p)) => {
+                        mime::imap::body_structure(&mut data, raw, p, true)
+                    }
+                    _ => continue,
+                }
+                buf.extend_from_slice(&data);
+                mailbox.cache(index, kind, &data);
+                cached[slot] = Some(data);
             }
             FetchItem::Rfc822
             | FetchItem::Rfc822Header
