@@ -74,6 +74,11 @@ pub const POP3_LOCK_WAIT: Duration = Duration::from_secs(2);
 /// verbatim by BODY[]).
 pub const MIME_HEADER_MAX: usize = 256 * 1024;
 
+/// What `mime::header::read_block` reads first (then 8 KB at a time):
+/// most header blocks are shorter, and a FETCH ENVELOPE of many messages
+/// should copy little more than their headers out of the page cache.
+pub const HEADER_READ_FIRST: usize = 2048;
+
 /// The window through which the MIME parser reads a large message file
 /// (`mime::source::FileSource`): the structure of a message of any size is
 /// found with this much of it in memory (issue 20). Big enough that a

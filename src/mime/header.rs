@@ -432,14 +432,16 @@ pub fn language(v: &[u8]) -> Vec<Vec<u8>> {
 /// SEARCH keys need no more of the file.
 pub fn read_block(r: &mut dyn std::io::Read) -> std::io::Result<Vec<u8>> {
     let mut v = Vec::new();
-    let mut chunk = [0u8; 8192];
+    let mut want = crate::limits::HEADER_READ_FIRST;
     loop {
-        let n = r.read(&mut chunk)?;
+        let (from, start) = (v.len().saturating_sub(3), v.len());
+        v.resize(start + want, 0);
+        let n = r.read(&mut v[start..])?;
+        v.truncate(start + n);
         if n == 0 {
             return Ok(v);
         }
-        let from = v.len().saturating_sub(3);
-        v.extend_from_slice(&chunk[..n]);
+        want = 8192;
         if let Some(end) = header_end(&v, from) {
             v.truncate(end);
             return Ok(v);
@@ -483,6 +485,45 @@ mod tests {
         assert_eq!(header_end(b"A: b\r\n\r\nbody", 0), Some(8));
         assert_eq!(header_end(b"\nbody", 0), Some(1));
         assert_eq!(header_end(b"A: b\n", 0), None);
+    }
+
+    /// A reader that hands out at most `step` octets a call.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.1).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_block_stops_at_the_blank_line_however_the_reads_fall() {
+        let long = format!("X-Long: {}\r\n", "y".repeat(5000));
+        let cases: Vec<(String, &str)> = vec![
+            ("A: b\n\nbody\n".into(), "A: b\n\n"),
+            ("A: b\r\n\r\nbody".into(), "A: b\r\n\r\n"),
+            ("\nbody".into(), "\n"),
+            ("A: b\nC: d\n".into(), "A: b\nC: d\n"),
+            (format!("{long}B: c\r\n\r\nbody"), ""),
+        ];
+        for (msg, want) in &cases {
+            let want = if want.is_empty() {
+                msg.split_inclusive("\r\n\r\n").next().unwrap_or_default()
+            } else {
+                want
+            };
+            for step in [1, 2, 3, 7, 2047, 2048, 2049, 100_000] {
+                let got = read_block(&mut Trickle(msg.as_bytes(), step)).expect("read");
+                assert_eq!(String::from_utf8_lossy(&got), *want, "step {step}");
+            }
+        }
+        // No blank line within MIME_HEADER_MAX: cut there, or a little past.
+        let huge = "Z: z\n".repeat(crate::limits::MIME_HEADER_MAX / 5 * 2);
+        let got = read_block(&mut huge.as_bytes()).expect("read");
+        assert!(got.len() >= crate::limits::MIME_HEADER_MAX && got.len() < huge.len());
     }
 
     fn p(v: &str) -> Vec<(String, String)> {
