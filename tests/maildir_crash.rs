@@ -183,6 +183,9 @@ fn compact_child(dir: &Path, mut base: u32, acks: &mut fs::File) -> ! {
     loop {
         let first = base;
         let live = move |uid: u32| uid >= first;
+        // Every earlier batch's messages are gone now, as a mailbox tells
+        // its cache after an expunge.
+        cache.expunged();
         note(acks, format!("B C {base}"));
         for uid in base..base + BATCH {
             cache.put(uid, Kind::Envelope, &cache_item(uid), &live);
