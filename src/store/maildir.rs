@@ -2676,6 +2676,52 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         assert_eq!(a.message(0).uid, 3);
     }
 
+    /// The other session's expunge reaches this one through a folded log:
+    /// the index is read again, and the expunged message still answers
+    /// from what this session knew until its EXPUNGE is sent.
+    #[test]
+    fn a_message_expunged_before_a_fold_is_a_ghost_after_the_reload() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        for n in 0..20 {
+            append(
+                &mut s,
+                "INBOX",
+                &format!("m{n} {}\n", "x".repeat(n)),
+                Flags::default(),
+            );
+        }
+        let mut a = s.open("INBOX", false).expect("a");
+        let mut b = s.open("INBOX", false).expect("b");
+        let before = a.message(4);
+        b.store(&[4], FlagOp::Add, &with(flag::DELETED))
+            .expect("store");
+        b.expunge(None).expect("expunge");
+        let log_id = || fs::read(root.join(index::LOG_FILE)).expect("log")[8..16].to_vec();
+        let first = log_id();
+        let mut i = 0;
+        while log_id() == first {
+            assert!(i < 20_000, "never folded");
+            b.store(&[i % 19], FlagOp::Add, &with(flag::FLAGGED))
+                .expect("store");
+            b.store(&[i % 19], FlagOp::Remove, &with(flag::FLAGGED))
+                .expect("store");
+            i += 1;
+        }
+        let c = a.sync(false).expect("a sync");
+        assert!(c.expunged.is_empty());
+        assert_eq!(a.count(), 20);
+        let ghost = a.message(4);
+        assert_eq!(
+            (ghost.uid, ghost.size, ghost.flags.system),
+            (before.uid, before.size, 0)
+        );
+        assert!(matches!(a.open_message(4), Err(StoreError::Expunged)));
+        assert_eq!(a.sync(true).expect("a sync").expunged, vec![5]);
+        assert_eq!(a.count(), 19);
+        assert_eq!(a.message(4).uid, before.uid + 1);
+    }
+
     #[test]
     fn open_message_follows_rename() {
         let (_t, mut s) = store();
