@@ -146,6 +146,15 @@ pub const INDEX_FILE_MAX: u64 = 512 * 1024 * 1024;
 /// change) nor above the second (every session replays the log at open:
 /// 1 MiB is about 20,000 flag changes, a few milliseconds).
 pub const INDEX_LOG_FOLD_MIN: u64 = 64 * 1024;
+
+/// Where modseqs start in a mailbox imported from Dovecot's or Courier's
+/// files (which keep UIDs but not modseqs): above any modseq a client of
+/// the server before us can hold (2^40 changes is more than a mailbox
+/// sees in its life), so that its CHANGEDSINCE or QRESYNC with an old
+/// modseq gets every message and every expunge, never nothing (RFC 7162:
+/// reporting more than changed is allowed, less is not). Far below the
+/// 2^63 modseqs may reach.
+pub const IMPORTED_MODSEQ_FROM: u64 = 1 << 40;
 pub const INDEX_LOG_FOLD_MAX: u64 = 1024 * 1024;
 
 /// Longest index-log record payload we read: no record we write is longer

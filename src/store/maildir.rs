@@ -423,6 +423,7 @@ fn refresh_from(
                 Some(list) => {
                     let mut ix = Index::new(list.uid_validity);
                     ix.uid_next = list.uid_next;
+                    ix.highest_modseq = crate::limits::IMPORTED_MODSEQ_FROM;
                     // What Dovecot expunged is not known.
                     ix.vanished_from = ix.highest_modseq;
                     imported = list.uids;
@@ -433,6 +434,7 @@ fn refresh_from(
                     Some((uid_validity, uid_next, uids)) => {
                         let mut ix = Index::new(uid_validity);
                         ix.uid_next = uid_next;
+                        ix.highest_modseq = crate::limits::IMPORTED_MODSEQ_FROM;
                         // What Courier expunged is not known.
                         ix.vanished_from = ix.highest_modseq;
                         imported = uids;
@@ -3081,6 +3083,14 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         assert_eq!(mb.pop3_uidl(0).as_deref(), Some("old:uidl-7"));
         assert_eq!(mb.pop3_uidl(1), None);
         assert_eq!(mb.pop3_uidl(2), None);
+        // Modseqs start above any a client of Dovecot holds; what was
+        // expunged before is not known, so every UID that is no message's
+        // counts as expunged since any modseq from before.
+        let from = crate::limits::IMPORTED_MODSEQ_FROM;
+        assert!(mb.collect_messages().iter().all(|m| m.modseq > from));
+        assert!(mb.highest_modseq() > from);
+        let (ix, _) = Index::load(&root).expect("load").expect("index");
+        assert_eq!(ix.vanished_since(5000), [1..=6, 8..=11, 13..=19]);
         // Kept once imported: the next open reads our index, not the list.
         fs::remove_file(root.join("dovecot-uidlist")).expect("rm");
         let mb = s.open("INBOX", false).expect("open");
