@@ -541,6 +541,15 @@ def floor_seconds(home: Path, runs: int) -> float:
     return statistics.median(times)
 
 
+def report(text: str, output: str) -> None:
+    """Prints a Markdown report and appends it to `output` ('-': nowhere)."""
+    print(text)
+    if output != "-":
+        with open(output, "a") as f:
+            f.write(text)
+        print(f"appended to {output}")
+
+
 def fmt(v):
     return "FAIL" if v is None else f"{v:.3f}"
 

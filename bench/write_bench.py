@@ -114,11 +114,7 @@ def main() -> int:
         else:
             rw, rb = "-", "-"
         lines.append(f"| {w} | {cells[0]} | {cells[1]} | {rw} | {rb} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output != "-":
-        with open(args.output, "a") as f:
-            f.write(text)
+    ib.report("\n".join(lines) + "\n", args.output)
     return 0
 
 
