@@ -212,7 +212,12 @@ fn read_summed(ctl: &Path, file: &str) -> Option<String> {
 /// `s` without its checksum line, if the checksum is right.
 fn summed(mut s: String) -> Option<String> {
     let body_end = s.rfind("sum ")?;
-    let sum: u64 = s[body_end + 4..].trim().parse().ok()?;
+    // Exactly as `write_summed` ends it: digits and a line end.
+    let digits = s[body_end + 4..].strip_suffix('\n')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let sum: u64 = digits.parse().ok()?;
     if fnv1a(&s.as_bytes()[..body_end]) != sum {
         return None;
     }
