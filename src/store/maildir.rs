@@ -405,7 +405,10 @@ fn refresh_from(
         l.map(|(mut ix, snap)| {
             if let Some(mut old) = stale.filter(|o| o.uid_validity == ix.uid_validity) {
                 let mut dropped = std::mem::take(&mut old.dropped.0);
-                dropped.extend(old.iter().filter(|e| ix.find(e.uid).is_none()));
+                let gone = old
+                    .iter_without_names()
+                    .filter(|e| ix.find(e.uid).is_none());
+                dropped.extend(gone);
                 ix.dropped.0.splice(0..0, dropped);
             }
             (ix, snap)
@@ -469,7 +472,7 @@ fn refresh_from(
     let quick = !table_changed
         && ix.scanned[0] != 0
         && dir_times(dir) == ix.scanned
-        && !(take_recent && ix.iter().any(|e| e.new));
+        && !(take_recent && ix.iter_without_names().any(|e| e.new));
     if !quick {
         changed |= reconcile(dir, &mut ix, &imported, table_changed, take_recent)?;
     }
@@ -734,7 +737,7 @@ fn reconcile(
         }
     }
     // UID order: a binary search finds them.
-    ix.expunge(|e| gone.binary_search(&e.uid).is_ok());
+    ix.expunge(|uid| gone.binary_search(&uid).is_ok());
 
     let mut fresh: Vec<(String, Fresh)> = fresh.into_iter().collect();
     // Maildir names start with the delivery time: name order is arrival
@@ -1518,14 +1521,18 @@ impl Store for Maildir {
         let r = refresh(&self.root, &dir, false)?;
         let ix = &r.index;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        // One pass over the records.
+        let (unseen, size) = ix.iter_without_names().fold((0, 0), |(n, size), e| {
+            (n + usize::from(!e.flags.has(flag::SEEN)), size + e.size)
+        });
         Ok(Status {
             messages: len(ix.len()),
             recent: len(ix.len() - ix.after(r.recent_from.saturating_sub(1))),
             uid_next: ix.uid_next,
             uid_validity: ix.uid_validity,
-            unseen: len(ix.iter().filter(|e| !e.flags.has(flag::SEEN)).count()),
+            unseen: len(unseen),
             highest_modseq: ix.highest_modseq,
-            size: ix.iter().map(|e| e.size).sum(),
+            size,
         })
     }
 
@@ -2099,7 +2106,7 @@ impl Mailbox for MaildirMailbox {
                 removed.push(i);
             }
             if !gone_uids.is_empty() {
-                r.index.expunge(|e| gone_uids.contains(&e.uid));
+                r.index.expunge(|uid| gone_uids.contains(&uid));
                 // The unlinks are not fsynced (as Dovecot does): a power
                 // failure may bring an expunged message back, under a new
                 // UID, never lose one.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::file::At;
+use super::file::{fill_at, At, RawRecord};
 use super::{Entry, Flags, ModSeq, Uid};
 use crate::limits::STREAM_BUFFER;
 
@@ -58,21 +58,16 @@ pub(super) struct Base {
     pub positions: Vec<u16>,
 }
 
-/// One decoded record of a base file.
-struct Record {
-    entry: Entry,
-    name_off: u64,
-    name_len: usize,
-}
-
 impl Base {
     fn record(&self, buf: &Block, n: usize, with_name: Option<&Block>) -> Option<Entry> {
         let at = self.records_at + (n * RECORD) as u64;
         let end = self.records_at + (self.count * RECORD) as u64;
-        let rec = buf.read(&self.source, at, RECORD, end, |r| self.decode(r))??;
-        let mut e = rec.entry;
+        let rec = buf
+            .read(&self.source, at, RECORD, end, RawRecord::parse)?
+            .ok()?;
+        let mut e = self.entry(&rec)?;
         if let Some(names) = with_name {
-            let at = self.names_at + rec.name_off;
+            let at = self.names_at + rec.name_off as u64;
             let end = self.names_at + self.names_len;
             e.name = names.read(&self.source, at, rec.name_len, end, |b| {
                 std::str::from_utf8(b)
@@ -84,35 +79,30 @@ impl Base {
         Some(e)
     }
 
-    fn decode(&self, r: &[u8]) -> Option<Record> {
-        let u32_at = |i: usize| Some(u32::from_le_bytes(r.get(i..i + 4)?.try_into().ok()?));
-        let u64_at = |i: usize| Some(u64::from_le_bytes(r.get(i..i + 8)?.try_into().ok()?));
-        let u16_at = |i: usize| Some(u16::from_le_bytes(r.get(i..i + 2)?.try_into().ok()?));
-        let kw_off = u32_at(40)? as usize;
-        let kw_n = usize::from(u16_at(44)?);
+    /// The entry of record `r`, but for its name (left empty).
+    fn entry(&self, r: &RawRecord) -> Option<Entry> {
         let mut flags = Flags {
-            system: *r.get(4)?,
+            system: r.system,
             keywords: Vec::new(),
         };
-        for &p in self.positions.get(kw_off..kw_off.checked_add(kw_n)?)? {
+        for &p in self
+            .positions
+            .get(r.kw_off..r.kw_off.checked_add(r.kw_n)?)?
+        {
             match self.keywords.get(usize::from(p)) {
                 Some(k) if !k.is_empty() => flags.insert_keyword(k),
                 _ => return None,
             }
         }
-        Some(Record {
-            entry: Entry {
-                uid: u32_at(0)?,
-                modseq: u64_at(16)?,
-                size: u64_at(24)?,
-                date: u64_at(32)? as i64,
-                zone: u32_at(8)? as i32,
-                flags,
-                name: String::new(),
-                new: *r.get(5)? == 1,
-            },
-            name_off: u64::from(u32_at(12)?),
-            name_len: usize::from(u16_at(6)?),
+        Some(Entry {
+            uid: r.uid,
+            modseq: r.modseq,
+            size: r.size,
+            date: r.date,
+            zone: r.zone,
+            flags,
+            name: String::new(),
+            new: r.new,
         })
     }
 }
@@ -142,15 +132,7 @@ impl Block {
                 return None;
             }
             data.resize(want, 0);
-            let mut got = 0;
-            while got < want {
-                match src.read_at(&mut data[got..], at + got as u64) {
-                    Ok(0) => break,
-                    Ok(k) => got += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
+            let got = fill_at(src, data, at).unwrap_or(0);
             data.truncate(got);
             *start = at;
             if got < len {
@@ -310,16 +292,16 @@ impl Entries {
         e
     }
 
-    /// Removes the entries `gone` picks, in one pass; returns them.
-    pub fn remove_where(&mut self, mut gone: impl FnMut(&Entry) -> bool) -> Vec<Entry> {
+    /// Removes the entries whose UIDs `gone` picks, in one pass; returns
+    /// them (only those are read from the file).
+    pub fn remove_where(&mut self, mut gone: impl FnMut(Uid) -> bool) -> Vec<Entry> {
         let mut out = Vec::new();
         let nb = self.base_uids.len();
         let mut keep = vec![true; nb];
         for (k, keep) in keep.iter_mut().enumerate() {
-            let e = self.get(k);
-            if gone(&e) {
+            if gone(self.base_uids[k]) {
                 *keep = false;
-                out.push(e);
+                out.push(self.get(k));
             }
         }
         if !out.is_empty() {
@@ -339,7 +321,7 @@ impl Entries {
         }
         let tail = std::mem::take(&mut self.tail);
         for e in tail {
-            if gone(&e) {
+            if gone(e.uid) {
                 out.push(e);
             } else {
                 self.tail.push(e);
@@ -375,15 +357,12 @@ impl Entries {
     pub fn newer_than(&self, modseq: ModSeq) -> Vec<(Uid, ModSeq)> {
         let base_high = self.base.as_ref().map_or(0, |b| b.highest_modseq);
         if modseq >= base_high {
-            let mut out: Vec<(Uid, ModSeq)> = self
-                .changed
-                .values()
-                .chain(&self.tail)
+            return self
+                .newer()
+                .into_iter()
                 .filter(|e| e.modseq > modseq)
                 .map(|e| (e.uid, e.modseq))
                 .collect();
-            out.sort_unstable();
-            return out;
         }
         (0..self.len())
             .map(|k| (self.uid(k), self.modseq(k)))
@@ -393,10 +372,10 @@ impl Entries {
 
     /// The entries that may have a modseq above what the base file holds:
     /// the changed ones and those after the base, in UID order.
-    pub fn newer(&self) -> Vec<Entry> {
-        let mut out: Vec<Entry> = self.changed.values().cloned().collect();
+    pub fn newer(&self) -> Vec<&Entry> {
+        let mut out: Vec<&Entry> = self.changed.values().collect();
         out.sort_unstable_by_key(|e| e.uid);
-        out.extend(self.tail.iter().cloned());
+        out.extend(&self.tail);
         out
     }
 }

@@ -102,6 +102,21 @@ impl At for [u8] {
     }
 }
 
+/// Reads `buf.len()` octets at `at`, or as many as there are before the
+/// end; returns how many.
+pub(super) fn fill_at<A: At + ?Sized>(src: &A, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match src.read_at(&mut buf[got..], at + got as u64) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
 /// One section read front to back through a small buffer, its checksum
 /// kept as it goes.
 struct Stream<'a, A: At + ?Sized> {
@@ -138,14 +153,9 @@ impl<'a, A: At + ?Sized> Stream<'a, A> {
                 return Err(Bad::Data("truncated"));
             }
             self.buf.resize(want, 0);
-            let mut got = have;
-            while got < want {
-                match self.src.read_at(&mut self.buf[got..], self.at + got as u64) {
-                    Ok(0) => return Err(Bad::Data("truncated")),
-                    Ok(k) => got += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Bad::Io(e)),
-                }
+            let at = self.at + have as u64;
+            if fill_at(self.src, &mut self.buf[have..], at).map_err(Bad::Io)? < want - have {
+                return Err(Bad::Data("truncated"));
             }
         }
         let out = &self.buf[self.pos..self.pos + n];
@@ -283,6 +293,49 @@ le!(u32, u32);
 le!(i32, i32);
 le!(u64, u64);
 le!(i64, i64);
+
+/// One record of the main file as stored (the layout in the module
+/// comment), read by `decode` when the file is opened and by `entries.rs`
+/// each time an entry is asked for.
+pub(super) struct RawRecord {
+    pub uid: u32,
+    pub system: u8,
+    pub new: bool,
+    pub name_len: usize,
+    pub zone: i32,
+    pub name_off: usize,
+    pub modseq: u64,
+    pub size: u64,
+    pub date: i64,
+    pub kw_off: usize,
+    pub kw_n: usize,
+}
+
+impl RawRecord {
+    pub(super) fn parse(r: &[u8]) -> std::result::Result<RawRecord, &'static str> {
+        let mut c = Cursor::new(r);
+        let uid = c.u32()?;
+        let system = c.u8()?;
+        let new = match c.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err("bad place"),
+        };
+        Ok(RawRecord {
+            uid,
+            system,
+            new,
+            name_len: usize::from(c.u16()?),
+            zone: c.i32()?,
+            name_off: c.u32()? as usize,
+            modseq: c.u64()?,
+            size: c.u64()?,
+            date: c.i64()?,
+            kw_off: c.u32()? as usize,
+            kw_n: usize::from(c.u16()?),
+        })
+    }
+}
 
 /// Checks the index's invariants on values read from disk: the same ones a
 /// log replay keeps.
@@ -435,39 +488,24 @@ pub(super) fn decode(source: Source, len: u64) -> std::result::Result<(Index, u6
     let (mut name_at, mut kw_at) = (0usize, 0usize);
     let mut kws = Vec::new();
     for _ in 0..count {
-        let mut c = Cursor::new(records.take(RECORD)?);
-        let uid = c.u32()?;
-        let system = c.u8()?;
-        let place = c.u8()?;
-        if place > 1 {
-            return Err(Bad::Data("bad place"));
-        }
-        let name_len = usize::from(c.u16()?);
-        let zone = c.i32()?;
-        let name_off = c.u32()? as usize;
-        let modseq = c.u64()?;
-        let size = c.u64()?;
-        let date = c.i64()?;
-        let kw_off = c.u32()? as usize;
-        let kw_n = usize::from(c.u16()?);
+        let r = RawRecord::parse(records.take(RECORD)?)?;
         // Names and keyword lists are in record order, one after another.
-        if name_off != name_at || kw_off != kw_at {
+        if r.name_off != name_at || r.kw_off != kw_at {
             return Err(Bad::Data("records out of order"));
         }
-        name_at += name_len;
-        kw_at += kw_n;
-        let name = std::str::from_utf8(names.take(name_len)?).map_err(|_| "bad name")?;
+        name_at += r.name_len;
+        kw_at += r.kw_n;
+        let name = std::str::from_utf8(names.take(r.name_len)?).map_err(|_| "bad name")?;
         kws.clear();
-        let list = positions.take(kw_n * 2)?;
+        let list = positions.take(r.kw_n * 2)?;
         kws.extend(
             list.chunks_exact(2)
                 .map(|p| u16::from_le_bytes([p[0], p[1]])),
         );
-        ix.flags_of(system, &kws).ok_or("bad flags")?;
+        ix.flags_of(r.system, &kws).ok_or("bad flags")?;
         let last = uids.last().copied().unwrap_or(0);
-        check_values(&ix, last, uid, modseq, zone, name)?;
-        let _ = (size, date);
-        uids.push(uid);
+        check_values(&ix, last, r.uid, r.modseq, r.zone, name)?;
+        uids.push(r.uid);
         all_positions.extend_from_slice(&kws);
     }
     records.finish(sums[0])?;

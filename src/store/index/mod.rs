@@ -184,6 +184,12 @@ impl Index {
         (0..self.entries.len()).map(|k| self.entries.get(k))
     }
 
+    /// Every entry, in UID order, with an empty name (`get_without_name`):
+    /// for what needs the flags, sizes or places but no file.
+    pub fn iter_without_names(&self) -> impl Iterator<Item = Entry> + '_ {
+        (0..self.entries.len()).map(|k| self.entries.get_with(k, false))
+    }
+
     /// Replaces entry `k` with `e`, which has the same UID.
     pub fn set(&mut self, k: usize, e: Entry) {
         debug_assert_eq!(self.entries.uid(k), e.uid);
@@ -207,10 +213,10 @@ impl Index {
         live.max(self.vanished.last().map_or(0, |v| v.hi))
     }
 
-    /// Removes the messages `gone` picks, at one new modseq, and keeps
-    /// their UIDs in the expunge history (and the entries in `dropped`).
-    /// Returns how many went.
-    pub fn expunge(&mut self, gone: impl FnMut(&Entry) -> bool) -> usize {
+    /// Removes the messages whose UIDs `gone` picks, at one new modseq,
+    /// and keeps their UIDs in the expunge history (and the entries in
+    /// `dropped`). Returns how many went.
+    pub fn expunge(&mut self, gone: impl FnMut(Uid) -> bool) -> usize {
         let before = self.dropped.0.len();
         let removed = self.entries.remove_where(gone);
         self.dropped.0.extend(removed);
@@ -452,8 +458,12 @@ impl Index {
         }
         // Entries still as the main file has them are older than any
         // snapshot: only the others can have changed since.
-        let newer = self.entries.newer();
-        for e in newer.iter().filter(|e| e.modseq > s.highest_modseq) {
+        for e in self
+            .entries
+            .newer()
+            .into_iter()
+            .filter(|e| e.modseq > s.highest_modseq)
+        {
             let kws = self.positions(&e.flags);
             if s.uids.binary_search(&e.uid).is_ok() {
                 out.push(log::Record::Flags {

@@ -52,7 +52,7 @@ fn changed(mut ix: Index) -> Index {
         e.flags.system |= flag::FLAGGED;
         e.modseq = modseq;
     });
-    assert_eq!(ix.expunge(|e| e.uid == 1), 1);
+    assert_eq!(ix.expunge(|uid| uid == 1), 1);
     let e = entry(&mut ix, "1700000100.M9P1.host");
     ix.entries.push(e);
     ix.first_recent = ix.uid_next;
@@ -67,7 +67,7 @@ fn edit(ix: &mut Index, k: usize, f: impl FnOnce(&mut Entry)) {
 }
 
 /// Takes entries out without keeping them in the expunge history.
-fn forget(ix: &mut Index, gone: impl FnMut(&Entry) -> bool) {
+fn forget(ix: &mut Index, gone: impl FnMut(Uid) -> bool) {
     ix.entries.remove_where(gone);
 }
 
@@ -357,18 +357,18 @@ fn runs(ix: &Index) -> Vec<(Uid, Uid, ModSeq)> {
 fn expunged_uids_join_the_run_no_message_separates_them_from() {
     let mut ix = numbered(10);
     let m1 = {
-        ix.expunge(|e| e.uid == 3);
+        ix.expunge(|uid| uid == 3);
         ix.highest_modseq
     };
-    ix.expunge(|e| e.uid == 5);
+    ix.expunge(|uid| uid == 5);
     let m2 = ix.highest_modseq;
     assert_eq!(runs(&ix), [(3, 3, m1), (5, 5, m2)]);
     // 4 was all that kept them apart.
-    ix.expunge(|e| e.uid == 4);
+    ix.expunge(|uid| uid == 4);
     let m3 = ix.highest_modseq;
     assert_eq!(runs(&ix), [(3, 5, m3)]);
     // Two at once, one of them the last message.
-    ix.expunge(|e| e.uid == 8 || e.uid == 10);
+    ix.expunge(|uid| uid == 8 || uid == 10);
     let m4 = ix.highest_modseq;
     assert_eq!(runs(&ix), [(3, 5, m3), (8, 8, m4), (10, 10, m4)]);
     assert_eq!(ix.last_uid(), 10);
@@ -381,9 +381,9 @@ fn expunged_uids_join_the_run_no_message_separates_them_from() {
     // A history that starts later answers with every UID that is no
     // message's, whatever was asked.
     let mut ix = numbered(6);
-    ix.expunge(|e| e.uid == 2);
+    ix.expunge(|uid| uid == 2);
     ix.vanished_from = ix.highest_modseq;
-    forget(&mut ix, |e| e.uid == 4);
+    forget(&mut ix, |uid| uid == 4);
     assert_eq!(ix.vanished_since(0), [2..=2, 4..=4]);
     assert!(ix.vanished_since(ix.highest_modseq).is_empty());
 }
@@ -392,12 +392,12 @@ fn expunged_uids_join_the_run_no_message_separates_them_from() {
 fn the_expunge_history_survives_log_and_fold() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut ix = numbered(2000);
-    ix.expunge(|e| e.uid % 3 == 0 && e.uid < 100);
+    ix.expunge(|uid| uid % 3 == 0 && uid < 100);
     ix.save(dir.path(), None).expect("save");
     let (mut ix, snap) = load(dir.path());
     assert_eq!(ix.vanished.len(), 33);
     // A second session replays the log: the same runs, the same modseqs.
-    ix.expunge(|e| e.uid == 1 || e.uid == 2 || e.uid == 500);
+    ix.expunge(|uid| uid == 1 || uid == 2 || uid == 500);
     let snap = ix.save(dir.path(), snap.as_ref()).expect("save");
     let (got, _) = load(dir.path());
     assert_eq!(runs(&got), runs(&ix));
@@ -448,7 +448,7 @@ fn a_format_3_main_file_is_read_with_a_history_from_its_highest_modseq() {
 #[test]
 fn a_history_naming_a_message_is_refused() {
     let mut ix = numbered(5);
-    ix.expunge(|e| e.uid == 2);
+    ix.expunge(|uid| uid == 2);
     let good = file::encode(&ix, 5).expect("encode");
     assert!(file::decode(bytes(&good), good.len() as u64).is_ok());
     // The same file claiming 2..=3 vanished while 3 is a message.
@@ -458,7 +458,7 @@ fn a_history_naming_a_message_is_refused() {
     assert!(file::decode(bytes(&data), data.len() as u64).is_err());
     // Two runs with no message between them.
     let mut bad = numbered(5);
-    forget(&mut bad, |e| e.uid == 2 || e.uid == 3);
+    forget(&mut bad, |uid| uid == 2 || uid == 3);
     bad.vanished = vec![
         Vanished {
             lo: 2,
