@@ -139,42 +139,32 @@ pub fn save(ctl: &Path, snap: &Snapshot) {
 }
 
 /// Records a rewrite of the file from the version of stamp `before` to
-/// `after`. When the cache and delta on disk describe that version and it
-/// holds the same messages as `after` (flags changed in place), only the
-/// entries that differ from what they say are written, into the delta
-/// file `DELTA_FILE` (merged with the delta already there): a STORE on a
-/// big mbox reads the cache but writes a few lines, not the whole cache.
-/// Otherwise, or when the delta would pass a sixteenth of the messages
-/// (`MBOX_CACHE_DELTA_MIN` at least), the whole cache.
-pub fn save_change(ctl: &Path, before: Option<&Stamp>, after: &Snapshot) {
-    let (Some(st), Some(before)) = (&after.stamp, before) else {
+/// `after`. `touched`: `after` holds the same messages as that version at
+/// the same places, and only the entries of these indices were written
+/// (the others are that version's, unchanged). When the cache and delta on
+/// disk describe that version, the touched entries go into the delta file
+/// `DELTA_FILE` (merged with the delta already there): a STORE on a big
+/// mbox writes a few lines and reads neither the cache nor the other
+/// entries. Otherwise, or when the delta would pass a sixteenth of the
+/// messages (`MBOX_CACHE_DELTA_MIN` at least), the whole cache.
+pub fn save_change(
+    ctl: &Path,
+    before: Option<&Stamp>,
+    after: &Snapshot,
+    touched: Option<&Vec<usize>>,
+) {
+    let (Some(st), Some(before), Some(touched)) = (&after.stamp, before, touched) else {
         return save(ctl, after);
     };
     let Some((cache_st, delta)) = current(ctl).filter(|(_, d)| d.stamp.as_ref() == Some(before))
     else {
         return save(ctl, after);
     };
-    // What the cache and delta say, merged: the entries to compare with.
-    let Some(cached) = load(ctl).filter(|c| {
-        c.stamp.as_ref() == Some(before)
-            && c.entries.len() == after.entries.len()
-            && c.entries
-                .iter()
-                .zip(&after.entries)
-                .all(|(a, b)| a.uid == b.uid)
-    }) else {
-        return save(ctl, after);
-    };
     let mut lines = delta.lines;
-    let (mut a, mut b) = (String::new(), String::new());
-    for (x, y) in cached.entries.iter().zip(&after.entries) {
-        a.clear();
-        b.clear();
-        entry_line(&mut a, x);
-        entry_line(&mut b, y);
-        if a != b {
-            lines.insert(y.uid, b.clone());
-        }
+    for e in touched.iter().filter_map(|&i| after.entries.get(i)) {
+        let mut l = String::new();
+        entry_line(&mut l, e);
+        lines.insert(e.uid, l);
     }
     if lines.len() > MBOX_CACHE_DELTA_MIN.max(after.entries.len() / 16) {
         return save(ctl, after);

@@ -53,7 +53,9 @@ const PAGE: usize = 4096;
 use super::parse::{self, Msg};
 use super::{cache, inplace};
 use crate::config::MboxLock;
-use crate::limits::{APPEND_MAX, CONTROL_FILE_MAX, KEYWORDS_MAX, MBOX_CACHE_MIN, MBOX_FILE_MAX};
+use crate::limits::{
+    APPEND_MAX, CONTROL_FILE_MAX, KEYWORDS_MAX, MBOX_CACHE_MIN, MBOX_FILE_MAX, MBOX_RELEASE_STEP,
+};
 use crate::store::lock::MboxGuard;
 use crate::store::{flag, index, Flags, Result, StoreError, Uid};
 
@@ -233,7 +235,8 @@ impl Map {
         let to = pos.min(m.len()) & !(PAGE - 1);
         let done = self.1.get();
         let from = if to < done { 0 } else { done };
-        if to <= from {
+        // In steps, not a system call for every small message passed.
+        if to <= from || to - from < MBOX_RELEASE_STEP {
             return;
         }
         // SAFETY: a shared, read-only mapping of a file: dropping its pages
@@ -569,8 +572,22 @@ impl Ctx {
         let mut out = Counter::new(journal.writer(data), 0);
         let uid_last = snap.uid_next.saturating_sub(1);
         let mut written = Vec::with_capacity(snap.entries.len());
+        // The entries written anew (the others' octets stay where they
+        // are), and whether any message moved.
+        let mut touched = Vec::new();
+        let mut moved = false;
         let r = (|| -> io::Result<()> {
             for (i, e) in snap.entries.iter().enumerate() {
+                let here = out.n == e.msg.from.start;
+                let next = snap.entries.get(i + 1);
+                if let Some(span) = unchanged_span(e, next).filter(|_| i > 0 && here) {
+                    if out.skip(span)? {
+                        written.push(e.clone());
+                        continue;
+                    }
+                }
+                moved |= !here;
+                touched.push(i);
                 let base = (i == 0).then_some((snap.uid_validity, uid_last, &snap.keywords[..]));
                 written.push(write_entry(&mut out, data, e, base, &|p| {
                     map.release_before(p)
@@ -578,6 +595,9 @@ impl Ctx {
             }
             out.flush()
         })();
+        // The same messages at the same places (flags changed in place):
+        // only the touched entries can differ from the old version's.
+        let same = !moved && out.n == data.len();
         if let Err(e) = r {
             drop(out);
             journal.discard();
@@ -607,20 +627,29 @@ impl Ctx {
         }
         write_state(&self.ctl, snap.uid_validity, snap.uid_next)?;
         let newmap = Map::new(guard.file())?;
-        self.load_file(guard.file(), &newmap, snap, written)
+        self.load_file(
+            guard.file(),
+            &newmap,
+            snap,
+            written,
+            same.then_some(&touched),
+        )
     }
 
     /// The snapshot of a file we just wrote (`entries` as `write_entry`
     /// placed them) and still hold open. The layout is checked: in full by
-    /// parsing for small files, by the From line of each message for big
-    /// ones (the randomised round-trip test keeps writer and parser in
-    /// agreement).
+    /// parsing for small files, by the From line of each message written
+    /// for big ones (the randomised round-trip test keeps writer and parser
+    /// in agreement). `touched`: the same messages as the version before
+    /// at the same places, and which of them were written (the others are
+    /// the old octets, not read again).
     fn load_file(
         &self,
         f: &File,
         map: &Map,
         written: &Snapshot,
         entries: Vec<Entry>,
+        touched: Option<&Vec<usize>>,
     ) -> Result<Snapshot> {
         let stamp = Stamp::of(&f.metadata()?);
         let data = map.data();
@@ -634,11 +663,16 @@ impl Ctx {
             {
                 return Err(bad());
             }
-        } else if entries.iter().any(|e| {
-            let bad = parse::from_line(data, e.msg.from.start).is_none();
-            map.release_before(e.msg.from.start);
-            bad
-        }) || entries.last().map_or(0, |e| e.msg.body.end) > data.len()
+        } else if touched
+            .map_or_else(|| (0..entries.len()).collect(), Vec::clone)
+            .into_iter()
+            .any(|i| {
+                let at = entries[i].msg.from.start;
+                let bad = parse::from_line(data, at).is_none();
+                map.release_before(at);
+                bad
+            })
+            || entries.last().map_or(0, |e| e.msg.body.end) > data.len()
         {
             return Err(bad());
         }
@@ -652,7 +686,7 @@ impl Ctx {
             entries,
         };
         if data.len() as u64 >= MBOX_CACHE_MIN {
-            cache::save_change(&self.ctl, written.stamp.as_ref(), &snap);
+            cache::save_change(&self.ctl, written.stamp.as_ref(), &snap, touched);
         }
         Ok(snap)
     }
@@ -962,6 +996,20 @@ impl<W: Write> Write for Counter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// The length of entry `e`'s octets with its separator, when they already
+/// say what `e` says (UID, flags, `Status: O`) and the entry `next` follows
+/// right after one blank line: a rewrite that finds the entry where it was
+/// leaves those octets as they are, without reading them. (The parse only
+/// starts a message after a blank line, so the body before it ends in a
+/// line end, as `write_entry` would end it.)
+fn unchanged_span(e: &Entry, next: Option<&Entry>) -> Option<usize> {
+    let m = &e.msg;
+    let eol = if m.crlf { 2 } else { 1 };
+    let said = e.persisted && m.uid == Some(e.uid) && m.flags == e.flags && m.old == e.old;
+    let next = next?.msg.from.start;
+    (said && !m.body.is_empty() && m.body.end + eol == next).then(|| next - m.from.start)
 }
 
 /// Writes one message with fresh status headers (and `X-IMAPbase` when

@@ -761,11 +761,16 @@ fn dotlock_of_a_dead_local_process_is_broken_at_once() {
 
 /// Octets this thread has passed to write(2) and pwrite(2) so far.
 fn written_by_this_thread() -> u64 {
+    thread_io("wchar")
+}
+
+/// A counter of `/proc/thread-self/io`.
+fn thread_io(field: &str) -> u64 {
     let io = fs::read_to_string("/proc/thread-self/io").expect("/proc/thread-self/io");
     io.lines()
-        .find_map(|l| l.strip_prefix("wchar: "))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(": "))
         .and_then(|v| v.parse().ok())
-        .expect("wchar")
+        .expect(field)
 }
 
 /// A flag change that fits the padding of its message's status lines
@@ -883,4 +888,64 @@ fn the_cache_delta_folds_and_is_never_trusted_blindly() {
     let c = cache::load(&ctl).expect("cache");
     assert_eq!(c.stamp, file::Stamp::at(&inbox));
     assert!(c.entries.iter().all(|e| e.flags.has(flag::DRAFT)));
+}
+
+/// Octets this thread has passed to read(2) and pread(2) so far.
+fn read_by_this_thread() -> u64 {
+    thread_io("rchar")
+}
+
+/// A flag change in a big mbox already in our layout writes the changed
+/// message's status lines (and the first message's X-IMAPbase) and nothing
+/// else: the other messages' octets are not even compared, and the parse
+/// cache is not read, only its delta extended. What the cache and delta
+/// then say is what a parse of the file says.
+#[test]
+fn a_flag_change_touches_only_its_message() {
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    fs::write(&inbox, big_mbox(600)).expect("write");
+    let ctl = t.path().join("mail/.imap/INBOX");
+    let mut mb = s.open("INBOX", false).expect("open");
+    // Our status lines everywhere (a whole rewrite), then a delta.
+    mb.store(&[0], FlagOp::Add, &flags(flag::FLAGGED, &[]))
+        .expect("store");
+    mb.store(&[1], FlagOp::Add, &flags(flag::DRAFT, &[]))
+        .expect("store");
+    let cache_len = fs::metadata(ctl.join(cache::CACHE_FILE))
+        .expect("cache")
+        .len();
+    assert!(cache_len > 30_000, "{cache_len}");
+    let old = fs::read(&inbox).expect("read");
+    let at = |data: &[u8], what: &str| {
+        data.windows(what.len())
+            .position(|w| w == what.as_bytes())
+            .expect(what)
+    };
+    let read = read_by_this_thread();
+    mb.store(&[300], FlagOp::Add, &flags(flag::ANSWERED, &["Later"]))
+        .expect("store");
+    let read = read_by_this_thread() - read;
+    assert!(read < 8192, "the STORE read {read} octets");
+    let new = fs::read(&inbox).expect("read");
+    assert_eq!(old.len(), new.len());
+    let (second, mine) = (at(&old, "Subject: m2\n"), at(&old, "Subject: m301\n"));
+    for (p, (a, b)) in old.iter().zip(&new).enumerate() {
+        assert!(
+            a == b || p < second || (mine..mine + 400).contains(&p),
+            "octet {p} changed"
+        );
+    }
+    assert!(old != new);
+    // Cache and delta against a parse of the file, message by message.
+    let cached = s.open("INBOX", true).expect("open");
+    fs::remove_file(ctl.join(cache::CACHE_FILE)).expect("rm cache");
+    let parsed = s.open("INBOX", true).expect("open");
+    assert_eq!(cached.count(), 600);
+    for i in 0..600 {
+        assert_eq!(cached.message(i), parsed.message(i), "message {i}");
+    }
+    assert!(parsed.message(300).flags.has(flag::ANSWERED));
+    assert_eq!(parsed.message(300).flags.keywords, ["Later"]);
+    assert!(parsed.message(1).flags.has(flag::DRAFT));
 }
