@@ -293,9 +293,21 @@ fn write_state(ctl: &Path, uid_validity: u32, uid_next: Uid) -> Result<()> {
     Ok(r?)
 }
 
-/// Forgets a mailbox's state (DELETE), so a new one gets a new UIDVALIDITY.
+/// Forgets a mailbox's state (DELETE), so a new one gets a new UIDVALIDITY:
+/// our files in its control directory, and the directory when nothing else
+/// (a sub-folder's) is left in it.
 pub fn remove_state(ctl: &Path) {
-    let _ = fs::remove_file(ctl.join(STATE_FILE));
+    for f in [
+        STATE_FILE,
+        cache::CACHE_FILE,
+        cache::DELTA_FILE,
+        index::INDEX_FILE,
+        index::LOG_FILE,
+        index::LOCK_FILE,
+        crate::store::cache::CACHE_FILE,
+    ] {
+        let _ = fs::remove_file(ctl.join(f));
+    }
     let _ = fs::remove_dir(ctl);
 }
 

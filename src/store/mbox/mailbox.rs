@@ -7,14 +7,13 @@ use std::collections::HashSet;
 use std::io::{Cursor, Seek, SeekFrom};
 
 use super::file::{self, Ctx, Map, Snapshot, Stamp};
+use super::modseq::Modseqs;
 use crate::limits::{KEYWORDS_MAX, MBOX_MESSAGE_MEMORY_MAX};
+use crate::store::lock::MboxGuard;
 use crate::store::{
     flag, Appended, Changes, FlagOp, Flags, Mailbox, Message, MessageRead, ModSeq, Result,
     StoreError, Uid,
 };
-
-/// Modseqs are not stored in mbox files: every message reports 1.
-const MODSEQ: ModSeq = 1;
 
 /// Finds the file of a COPY destination in the same store.
 pub type DestFn = Box<dyn Fn(&str) -> Result<Ctx>>;
@@ -41,6 +40,8 @@ pub struct MboxMailbox {
     pub(super) dest: DestFn,
     /// ENVELOPE/BODYSTRUCTURE cache beside our state (DESIGN.md 5).
     cache: crate::store::cache::Cache,
+    /// The index that keeps the messages' modseqs, agreeing with `current`.
+    modseqs: Modseqs,
 }
 
 fn len32(n: usize) -> u32 {
@@ -54,7 +55,8 @@ impl MboxMailbox {
             // is read whole.
             file::clean_leftovers(&ctx.path);
         }
-        let (snap, recent) = read(&ctx, !read_only, None)?;
+        let mut modseqs = Modseqs::new(&ctx.ctl);
+        let (snap, recent) = read(&ctx, !read_only, None, Some(&mut modseqs))?;
         let uid_validity = snap.uid_validity;
         let mut mb = MboxMailbox {
             uid_validity: snap.uid_validity,
@@ -70,9 +72,11 @@ impl MboxMailbox {
             cache: crate::store::cache::Cache::new(&ctx.ctl, uid_validity),
             ctx,
             dest,
+            modseqs,
         };
-        for e in &mb.current.entries {
-            mb.view.push(message(e, recent.contains(&e.uid)));
+        for (k, e) in mb.current.entries.iter().enumerate() {
+            let modseq = mb.modseqs.at(k, e.uid);
+            mb.view.push(message(e, recent.contains(&e.uid), modseq));
         }
         mb.last_uid = mb.view.last().map_or(0, |m| m.uid);
         Ok(mb)
@@ -94,7 +98,16 @@ impl MboxMailbox {
         let map = Map::new(guard.file())?;
         let mut snap = self.ctx.load(&guard, &map, Some(&self.current))?;
         self.check_validity(&snap)?;
+        let before = super::modseq::digest(&snap);
+        let mut changed = Vec::new();
         if edit(&mut snap) || snap.needs_write() {
+            // What the edit changed: the file still says the old flags.
+            changed.extend(
+                snap.entries
+                    .iter()
+                    .filter(|e| e.flags != e.msg.flags)
+                    .map(|e| e.uid),
+            );
             for e in &mut snap.entries {
                 if !e.old && e.uid > self.last_uid {
                     self.claimed.insert(e.uid);
@@ -103,17 +116,25 @@ impl MboxMailbox {
             }
             snap = self.ctx.rewrite(&guard, map, &snap)?;
         }
+        // Under the mbox lock, so that the index takes the file's versions
+        // in their order. The file changed already: a failure here leaves
+        // the modseqs to the next look (the index names the version it
+        // agrees with).
+        if let Err(e) = self.modseqs.update_after(&snap, before, &changed) {
+            log::warn!("{}: modseqs not updated: {e}", self.ctx.path.display());
+        }
+        drop(guard);
         self.current = snap.clone();
         Ok(snap)
     }
 }
 
-fn message(e: &file::Entry, recent: bool) -> Message {
+fn message(e: &file::Entry, recent: bool, modseq: ModSeq) -> Message {
     Message {
         uid: e.uid,
         flags: e.flags.clone(),
         recent,
-        modseq: MODSEQ,
+        modseq,
         internal_date: e.msg.date,
         internal_date_zone: e.msg.zone,
         size: e.size,
@@ -127,26 +148,44 @@ fn message(e: &file::Entry, recent: bool) -> Message {
 /// session's `\Recent`. A read-only session (EXAMINE) is shown the
 /// unclaimed ones as `\Recent` and takes none (RFC 3501 6.3.2: the same
 /// output as SELECT), as the Maildir store does; STATUS counts them too.
-/// A missing INBOX is empty.
+/// A missing INBOX is empty. `modseqs`, if given, is brought into
+/// agreement with the version read while its lock is still held, so that
+/// the index takes the file's versions in their order.
 pub(super) fn read(
     ctx: &Ctx,
     claim: bool,
     prev: Option<&Snapshot>,
+    modseqs: Option<&mut Modseqs>,
 ) -> Result<(Snapshot, HashSet<Uid>)> {
+    let (snap, recent, guard) = read_locked(ctx, claim, prev)?;
+    if let Some(m) = modseqs {
+        m.update(&snap)?;
+    }
+    drop(guard);
+    Ok((snap, recent))
+}
+
+/// `read`, returning the lock it read under (none for a missing INBOX).
+fn read_locked(
+    ctx: &Ctx,
+    claim: bool,
+    prev: Option<&Snapshot>,
+) -> Result<(Snapshot, HashSet<Uid>, Option<MboxGuard>)> {
     let must_write = |s: &Snapshot| s.uids_unwritten() || (claim && s.needs_write());
     let unclaimed = |s: &Snapshot| -> HashSet<Uid> {
         s.entries.iter().filter(|e| !e.old).map(|e| e.uid).collect()
     };
     let guard = match ctx.lock(false) {
         Ok(g) => g,
-        Err(StoreError::NotFound) if ctx.inbox => return Ok((empty(ctx)?, HashSet::new())),
+        Err(StoreError::NotFound) if ctx.inbox => return Ok((empty(ctx)?, HashSet::new(), None)),
         Err(e) => return Err(e),
     };
     let map = Map::new(guard.file())?;
     let snap = ctx.load(&guard, &map, prev)?;
     if !must_write(&snap) {
         let recent = unclaimed(&snap);
-        return Ok((snap, recent));
+        drop(map);
+        return Ok((snap, recent, Some(guard)));
     }
     drop(map);
     drop(guard);
@@ -159,7 +198,7 @@ pub(super) fn read(
         Err(e @ (StoreError::InUse | StoreError::NotAllowed(_))) => {
             log::warn!("{}: cannot write UIDs: {e}", ctx.path.display());
             let recent = unclaimed(&snap);
-            return Ok((snap, recent));
+            return Ok((snap, recent, None));
         }
         Err(e) => return Err(e),
     };
@@ -181,7 +220,7 @@ pub(super) fn read(
         }
         snap = ctx.rewrite(&guard, map, &snap)?;
     }
-    Ok((snap, recent))
+    Ok((snap, recent, Some(guard)))
 }
 
 /// The state of a mailbox whose file does not exist (a spool before the
@@ -213,7 +252,7 @@ impl Mailbox for MboxMailbox {
     }
 
     fn highest_modseq(&self) -> ModSeq {
-        MODSEQ
+        self.modseqs.highest()
     }
 
     fn count(&self) -> usize {
@@ -241,7 +280,12 @@ impl Mailbox for MboxMailbox {
         if !self.held_back && now == self.seen && self.current.stamp == now {
             return Ok(Changes::default());
         }
-        let (snap, recent) = read(&self.ctx, !self.read_only, Some(&self.current))?;
+        let (snap, recent) = read(
+            &self.ctx,
+            !self.read_only,
+            Some(&self.current),
+            Some(&mut self.modseqs),
+        )?;
         self.check_validity(&snap)?;
         self.seen = snap.stamp.clone();
         self.held_back = false;
@@ -259,6 +303,7 @@ impl Mailbox for MboxMailbox {
                         flag_uids.push(m.uid);
                     }
                     m.size = e.size;
+                    m.modseq = self.modseqs.at(k, m.uid);
                 }
                 None if allow_expunge => {
                     removed.push(pos);
@@ -274,9 +319,9 @@ impl Mailbox for MboxMailbox {
         changes.expunged = removed.iter().rev().map(|&p| len32(p + 1)).collect();
         let first_new = snap.entries.partition_point(|e| e.uid <= self.last_uid);
         let mut added = 0;
-        for e in &snap.entries[first_new..] {
+        for (k, e) in snap.entries.iter().enumerate().skip(first_new) {
             let r = recent.contains(&e.uid) || self.claimed.remove(&e.uid);
-            self.view.push(message(e, r));
+            self.view.push(message(e, r, self.modseqs.at(k, e.uid)));
             self.last_uid = e.uid;
             added += 1;
         }
@@ -378,6 +423,7 @@ impl Mailbox for MboxMailbox {
             if let Some(m) = self.view.get_mut(i) {
                 if m.flags != e.flags {
                     m.flags = e.flags.clone();
+                    m.modseq = self.modseqs.at(k, uid);
                     changed.push(i);
                 }
             }

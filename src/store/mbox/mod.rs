@@ -11,9 +11,10 @@
 //! and symbolic links inside the root are never followed.
 //!
 //! Files: `mailaccess-mbox-state` (UIDVALIDITY and UIDNEXT of an empty or
-//! new file) and `mailaccess-mbox-index` (a cache of the parse of files
-//! over `MBOX_CACHE_MIN`, see `cache.rs`) in `ROOT/.imap/NAME/`, INBOX's
-//! in `ROOT/.imap/INBOX/`; the store-wide UIDVALIDITY counter of
+//! new file), `mailaccess-mbox-index` (a cache of the parse of files
+//! over `MBOX_CACHE_MIN`, see `cache.rs`) and the engine's index of
+//! modseqs (`modseq.rs`) in `ROOT/.imap/NAME/`, INBOX's in
+//! `ROOT/.imap/INBOX/`; the store-wide UIDVALIDITY counter of
 //! `store::index` in `ROOT/.imap/`.
 //!
 //! See `file.rs` for the file format, locking and how files are written,
@@ -23,6 +24,7 @@ pub mod cache;
 pub mod file;
 pub mod inplace;
 pub mod mailbox;
+pub mod modseq;
 pub mod parse;
 
 use std::collections::BTreeMap;
@@ -443,7 +445,8 @@ impl Store for MboxStore {
 
     fn status(&mut self, name: &str) -> Result<Status> {
         let ctx = self.selectable(name)?;
-        let (snap, _) = mailbox::read(&ctx, false, None)?;
+        let mut modseqs = modseq::Modseqs::new(&ctx.ctl);
+        let (snap, _) = mailbox::read(&ctx, false, None, Some(&mut modseqs))?;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(Status {
             messages: len(snap.entries.len()),
@@ -455,7 +458,7 @@ impl Store for MboxStore {
                 .iter()
                 .filter(|e| !e.flags.has(flag::SEEN))
                 .count()),
-            highest_modseq: 1,
+            highest_modseq: modseqs.highest(),
             size: snap.entries.iter().map(|e| e.size).sum(),
         })
     }

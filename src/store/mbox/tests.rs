@@ -307,12 +307,16 @@ fn folders_create_list_rename_delete_subscribe() {
     assert!(t.path().join("mail/z/y/b").is_file());
     let st = s.status("z/y/b").expect("status");
     assert_eq!((st.messages, st.uid_validity), (1, v));
+    // The state moved along, modseqs included (STATUS brought them).
+    let ctl = t.path().join("mail/.imap/z/y/b");
+    assert!(ctl.join(crate::store::index::INDEX_FILE).is_file());
     assert!(matches!(s.delete("z/y"), Err(StoreError::NotAllowed(_))));
     assert!(matches!(
         s.rename("z/y/b", "Entw&APw-rfe/x"),
         Err(StoreError::NotAllowed(_))
     ));
     s.delete("z/y/b").expect("delete");
+    assert!(!ctl.exists(), "DELETE leaves no state behind");
     s.delete("z/y").expect("delete dir");
     s.subscribe("z/y/b").expect("subscribe");
     s.subscribe("INBOX").expect("subscribe");
@@ -948,4 +952,121 @@ fn a_flag_change_touches_only_its_message() {
     assert!(parsed.message(300).flags.has(flag::ANSWERED));
     assert_eq!(parsed.message(300).flags.keywords, ["Later"]);
     assert!(parsed.message(1).flags.has(flag::DRAFT));
+}
+
+/// Modseqs of one mailbox, by message.
+fn modseqs(mb: &dyn Mailbox) -> Vec<u64> {
+    (0..mb.count()).map(|i| mb.message(i).modseq).collect()
+}
+
+/// Every change gets a modseq above all before it, whoever makes it: a
+/// STORE (seen by the other session's sync with the same modseq), a
+/// delivery, another program rewriting a Status line, an EXPUNGE (kept in
+/// the expunge history); an unchanged file costs no write of the index.
+#[test]
+fn every_change_to_an_mbox_gets_a_modseq() {
+    let (t, mut s) = store();
+    for n in 0..3 {
+        append(
+            &mut s,
+            "INBOX",
+            &format!("Subject: m{n}\n\nbody\n"),
+            Flags::default(),
+        );
+    }
+    let mut a = s.open("INBOX", false).expect("open");
+    let mut b = s.open("INBOX", false).expect("open");
+    let first = modseqs(a.as_ref());
+    assert_eq!(first, modseqs(b.as_ref()));
+    assert_eq!(a.highest_modseq(), *first.iter().max().expect("3"));
+    assert_eq!(
+        s.status("INBOX").expect("status").highest_modseq,
+        a.highest_modseq()
+    );
+
+    // A STORE: that message alone, above everything; the other session's
+    // sync reports the same modseq.
+    a.store(&[1], FlagOp::Add, &flags(flag::FLAGGED, &[]))
+        .expect("store");
+    let after = modseqs(a.as_ref());
+    assert!(
+        after[1] > a.highest_modseq() - 1 && after[1] > first[2],
+        "{after:?}"
+    );
+    assert_eq!((after[0], after[2]), (first[0], first[2]));
+    b.sync(true).expect("sync");
+    assert_eq!(modseqs(b.as_ref()), after);
+    assert_eq!(s.status("INBOX").expect("status").highest_modseq, after[1]);
+
+    // Nothing changed: the index is not written again.
+    let ctl = t.path().join("mail/.imap/INBOX");
+    let log = ctl.join(crate::store::index::LOG_FILE);
+    let size = fs::metadata(&log).expect("log").len();
+    drop(s.open("INBOX", true).expect("open"));
+    assert_eq!(fs::metadata(&log).expect("log").len(), size);
+
+    // Another program turns a Status line into another of the same size.
+    let inbox = t.path().join("inbox");
+    let data = fs::read(&inbox).expect("read");
+    let at = data
+        .windows(11)
+        .position(|w| w == b"Subject: m2")
+        .expect("m2");
+    let status = at
+        + data[at..]
+            .windows(8)
+            .position(|w| w == b"Status: ")
+            .expect("status");
+    let mut changed = data.clone();
+    assert_eq!(changed[status + 8], b'O');
+    changed[status + 8] = b'R'; // \Seen (and claimed again)
+    fs::write(&inbox, &changed).expect("write");
+    a.sync(true).expect("sync");
+    let third = modseqs(a.as_ref());
+    assert!(a.message(2).flags.has(flag::SEEN));
+    assert!(third[2] > after[1], "{third:?}");
+    assert_eq!(third[..2], after[..2]);
+
+    // A delivery, then an EXPUNGE: above again, and in the history.
+    deliver(&inbox, "Subject: m3\n\nnew\n");
+    a.sync(true).expect("sync");
+    assert_eq!(a.count(), 4);
+    assert!(a.message(3).modseq > third[2]);
+    a.store(&[0], FlagOp::Add, &flags(flag::DELETED, &[]))
+        .expect("store");
+    let gone_uid = a.message(0).uid;
+    a.expunge(None).expect("expunge");
+    let top = a.highest_modseq();
+    assert!(top > a.message(2).modseq);
+    let (ix, _) = crate::store::index::Index::load(&ctl)
+        .expect("load")
+        .expect("index");
+    assert_eq!(ix.vanished_since(top - 1), [gone_uid..=gone_uid]);
+    assert!(ix.vanished_since(top).is_empty());
+}
+
+/// A lost index starts again above every modseq the old one handed out:
+/// the UIDVALIDITY is the file's and stays, so the modseqs must not fall.
+#[test]
+fn a_lost_mbox_index_never_lowers_modseqs() {
+    let (t, mut s) = store();
+    append(&mut s, "INBOX", "Subject: m\n\nbody\n", Flags::default());
+    let mut a = s.open("INBOX", false).expect("open");
+    for _ in 0..5 {
+        a.store(&[0], FlagOp::Add, &flags(flag::FLAGGED, &[]))
+            .expect("store");
+        a.store(&[0], FlagOp::Remove, &flags(flag::FLAGGED, &[]))
+            .expect("store");
+    }
+    let before = a.highest_modseq();
+    let ctl = t.path().join("mail/.imap/INBOX");
+    fs::remove_file(ctl.join(crate::store::index::INDEX_FILE)).expect("rm");
+    let _ = fs::remove_file(ctl.join(crate::store::index::LOG_FILE));
+    let b = s.open("INBOX", false).expect("open");
+    assert!(
+        b.message(0).modseq > before,
+        "{} <= {before}",
+        b.message(0).modseq
+    );
+    assert_eq!(b.uid_validity(), a.uid_validity());
 }
