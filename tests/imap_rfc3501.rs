@@ -1059,13 +1059,16 @@ fn namespace_id_enable_capability() {
         C: a4 ID ("name")
         S: a4 BAD {}
         C: a5 ENABLE CONDSTORE UTF8=ACCEPT
-        S: * ENABLED
+        S: * ENABLED CONDSTORE
         S: a5 OK ENABLE completed.
         C: a6 ENABLE
         S: a6 BAD {}
         C: a7 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE
+        S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE
         S: a7 OK Capability completed.
+        C: a9 ENABLE CONDSTORE
+        S: * ENABLED
+        S: a9 OK ENABLE completed.
         C: a8 LIST "" ""
         S: * LIST (\Noselect) "." ""
         S: a8 OK List completed.

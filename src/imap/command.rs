@@ -47,11 +47,14 @@ pub enum CommandBody {
     },
 
     // --- Authenticated (RFC 3501 6.3) ---
+    /// `condstore`: the RFC 7162 `(CONDSTORE)` parameter.
     Select {
         mailbox: String,
+        condstore: bool,
     },
     Examine {
         mailbox: String,
+        condstore: bool,
     },
     Create {
         mailbox: String,
@@ -111,19 +114,14 @@ pub enum CommandBody {
     /// `items` with the macros ALL/FAST/FULL expanded. UID FETCH must also
     /// answer UID (RFC 3501 6.4.8) even when `items` lacks it; the session
     /// adds it.
+    /// `changed_since`: the RFC 7162 `(CHANGEDSINCE n)` modifier.
     Fetch {
         set: SequenceSet,
         items: Vec<FetchItem>,
         uid: bool,
+        changed_since: Option<u64>,
     },
-    /// `silent` is the `.SILENT` suffix.
-    Store {
-        set: SequenceSet,
-        op: FlagOp,
-        silent: bool,
-        flags: Flags,
-        uid: bool,
-    },
+    Store(StoreRequest),
     Copy {
         set: SequenceSet,
         mailbox: String,
@@ -170,7 +168,7 @@ impl CommandBody {
             Expunge { .. } => "EXPUNGE",
             Search { .. } => "SEARCH",
             Fetch { .. } => "FETCH",
-            Store { .. } => "STORE",
+            Store(_) => "STORE",
             Copy { .. } => "COPY",
             Move { .. } => "MOVE",
         }
@@ -185,7 +183,7 @@ impl CommandBody {
     pub fn uses_sequence_numbers(&self) -> bool {
         match self {
             CommandBody::Fetch { uid, .. }
-            | CommandBody::Store { uid, .. }
+            | CommandBody::Store(StoreRequest { uid, .. })
             | CommandBody::Copy { uid, .. }
             | CommandBody::Move { uid, .. } => !uid,
             CommandBody::Search { uid, criteria, .. } => !uid || criteria.has_sequence_set(),
@@ -194,17 +192,40 @@ impl CommandBody {
     }
 }
 
+/// RFC 3501 6.4.6 STORE / UID STORE, with RFC 7162's modifier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreRequest {
+    pub set: SequenceSet,
+    pub op: FlagOp,
+    /// The `.SILENT` suffix.
+    pub silent: bool,
+    pub flags: Flags,
+    pub uid: bool,
+    /// RFC 7162 `(UNCHANGEDSINCE n)`.
+    pub unchanged_since: Option<u64>,
+}
+
 impl SearchKey {
     /// Whether a bare sequence set (message numbers) occurs anywhere in
     /// the key.
     pub fn has_sequence_set(&self) -> bool {
-        match self {
-            SearchKey::SequenceSet(_) => true,
-            SearchKey::Not(k) => k.has_sequence_set(),
-            SearchKey::Or(a, b) => a.has_sequence_set() || b.has_sequence_set(),
-            SearchKey::And(v) => v.iter().any(SearchKey::has_sequence_set),
-            _ => false,
-        }
+        self.any(&|k| matches!(k, SearchKey::SequenceSet(_)))
+    }
+
+    /// Whether RFC 7162 MODSEQ occurs anywhere in the key.
+    pub fn has_modseq(&self) -> bool {
+        self.any(&|k| matches!(k, SearchKey::ModSeq(_)))
+    }
+
+    /// Whether `f` holds for the key or any key inside it.
+    fn any(&self, f: &dyn Fn(&SearchKey) -> bool) -> bool {
+        f(self)
+            || match self {
+                SearchKey::Not(k) => k.any(f),
+                SearchKey::Or(a, b) => a.any(f) || b.any(f),
+                SearchKey::And(v) => v.iter().any(|k| k.any(f)),
+                _ => false,
+            }
     }
 }
 
@@ -233,8 +254,16 @@ impl fmt::Debug for CommandBody {
                 .field("userid", &String::from_utf8_lossy(userid))
                 .field("password", &"<redacted>")
                 .finish(),
-            Select { mailbox } => f.debug_struct("Select").field("mailbox", mailbox).finish(),
-            Examine { mailbox } => f.debug_struct("Examine").field("mailbox", mailbox).finish(),
+            Select { mailbox, condstore } => f
+                .debug_struct("Select")
+                .field("mailbox", mailbox)
+                .field("condstore", condstore)
+                .finish(),
+            Examine { mailbox, condstore } => f
+                .debug_struct("Examine")
+                .field("mailbox", mailbox)
+                .field("condstore", condstore)
+                .finish(),
             Create { mailbox } => f.debug_struct("Create").field("mailbox", mailbox).finish(),
             Delete { mailbox } => f.debug_struct("Delete").field("mailbox", mailbox).finish(),
             Rename { from, to } => f
@@ -283,26 +312,19 @@ impl fmt::Debug for CommandBody {
                 .field("criteria", criteria)
                 .field("uid", uid)
                 .finish(),
-            Fetch { set, items, uid } => f
+            Fetch {
+                set,
+                items,
+                uid,
+                changed_since,
+            } => f
                 .debug_struct("Fetch")
                 .field("set", set)
                 .field("items", items)
                 .field("uid", uid)
+                .field("changed_since", changed_since)
                 .finish(),
-            Store {
-                set,
-                op,
-                silent,
-                flags,
-                uid,
-            } => f
-                .debug_struct("Store")
-                .field("set", set)
-                .field("op", op)
-                .field("silent", silent)
-                .field("flags", flags)
-                .field("uid", uid)
-                .finish(),
+            Store(r) => f.debug_tuple("Store").field(r).finish(),
             Copy { set, mailbox, uid } => f
                 .debug_struct("Copy")
                 .field("set", set)
@@ -512,6 +534,10 @@ pub enum SearchKey {
     Text(Vec<u8>),
     To(Vec<u8>),
     Uid(SequenceSet),
+    /// RFC 7162 `MODSEQ [entry-name entry-type] n`: changed at or after
+    /// modseq `n` (the entry, one flag's, is answered by the message's
+    /// modseq: we keep one per message, as RFC 7162 3.1.5 allows).
+    ModSeq(u64),
     Unanswered,
     Undeleted,
     Undraft,
@@ -547,6 +573,8 @@ pub enum FetchItem {
     Body,
     BodyStructure,
     Uid,
+    /// RFC 7162 `MODSEQ`.
+    ModSeq,
     /// `BODY[section]<partial>` or `BODY.PEEK[...]`; `partial` is
     /// (origin, length), length never 0.
     BodySection {
@@ -595,6 +623,7 @@ impl FetchItem {
             FetchItem::Body => b"BODY",
             FetchItem::BodyStructure => b"BODYSTRUCTURE",
             FetchItem::Uid => b"UID",
+            FetchItem::ModSeq => b"MODSEQ",
             FetchItem::BodySection {
                 section, partial, ..
             } => {
@@ -736,6 +765,7 @@ mod tests {
             set: set.clone(),
             items: vec![],
             uid,
+            changed_since: None,
         };
         assert!(fetch(false).uses_sequence_numbers());
         assert!(!fetch(true).uses_sequence_numbers());

@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 
 use crate::imap::command::{
     AppendMessage, Command, CommandBody, FetchItem, Literal, SearchKey, SeqNumber, SequenceSet,
-    StatusItem,
+    StatusItem, StoreRequest,
 };
 use crate::imap::frame::{Frame, Spooled};
 use crate::imap::response::is_atom_char;
@@ -650,9 +650,11 @@ impl<'a> Parser<'a> {
             },
             "EXAMINE" => C::Examine {
                 mailbox: self.sp_mailbox()?,
+                condstore: self.select_params()?,
             },
             "SELECT" => C::Select {
                 mailbox: self.sp_mailbox()?,
+                condstore: self.select_params()?,
             },
             "SUBSCRIBE" => C::Subscribe {
                 mailbox: self.sp_mailbox()?,
@@ -842,6 +844,47 @@ impl<'a> Parser<'a> {
         Ok(Literal::Memory(v))
     }
 
+    /// RFC 4466 `select-params = SP "(" select-param *(SP select-param)
+    /// ")"`, of which we know RFC 7162 `condstore-param = "CONDSTORE"`:
+    /// whether it was given.
+    fn select_params(&mut self) -> PResult<bool> {
+        if self.at_end() {
+            return Ok(false);
+        }
+        self.sp()?;
+        self.expect(b'(', "(")?;
+        loop {
+            if self.atom_upper()? != "CONDSTORE" {
+                return Err(Bad::new("Unknown SELECT parameter"));
+            }
+            if self.eat(b')') {
+                return Ok(true);
+            }
+            self.sp()?;
+        }
+    }
+
+    /// RFC 4466 `fetch-modifiers` / `store-modifiers`: ` (NAME n ...)`,
+    /// of which we know the one RFC 7162 modifier `name` (CHANGEDSINCE for
+    /// FETCH, UNCHANGEDSINCE for STORE) and its `mod-sequence-valzer`.
+    fn modifier(&mut self, name: &str) -> PResult<Option<u64>> {
+        if self.at_end() || self.data.get(self.pos..self.pos + 2) != Some(b" (") {
+            return Ok(None);
+        }
+        self.pos += 2;
+        loop {
+            if self.atom_upper()? != name {
+                return Err(Bad::new(&format!("Unknown modifier, {name} expected")));
+            }
+            self.sp()?;
+            let value = self.number64()?;
+            if self.eat(b')') {
+                return Ok(Some(value));
+            }
+            self.sp()?;
+        }
+    }
+
     /// `enable = "ENABLE" 1*(SP capability)` (RFC 5161); `capability = atom`
     fn enable(&mut self) -> PResult<CommandBody> {
         let mut caps = Vec::new();
@@ -900,12 +943,14 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// `store = "STORE" SP sequence-set SP store-att-flags`
+    /// `store = "STORE" SP sequence-set [store-modifiers] SP
+    ///  store-att-flags`
     /// `store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP
     ///  (flag-list / (flag *(SP flag)))`
     fn store(&mut self, uid: bool) -> PResult<CommandBody> {
         self.sp()?;
         let set = self.sequence_set()?;
+        let unchanged_since = self.modifier("UNCHANGEDSINCE")?;
         self.sp()?;
         let item = self.atom_upper()?;
         let (op, rest) = match item.as_bytes().first() {
@@ -932,13 +977,14 @@ impl<'a> Parser<'a> {
             }
             flags
         };
-        Ok(CommandBody::Store {
+        Ok(CommandBody::Store(StoreRequest {
             set,
             op,
             silent,
             flags,
             uid,
-        })
+            unchanged_since,
+        }))
     }
 
     /// `search = "SEARCH" [SP "CHARSET" SP astring] 1*(SP search-key)`
@@ -1070,6 +1116,7 @@ impl<'a> Parser<'a> {
                 self.sp()?;
                 K::Uid(self.sequence_set()?)
             }
+            "MODSEQ" => self.search_modseq()?,
             "NOT" => {
                 self.sp()?;
                 self.enter()?;
@@ -1088,6 +1135,30 @@ impl<'a> Parser<'a> {
             }
             _ => return Err(Bad::new("Unknown search key")),
         })
+    }
+
+    /// RFC 7162 `search-modsequence = "MODSEQ" [search-modseq-ext] SP
+    /// mod-sequence-valzer`, `search-modseq-ext = SP entry-name SP
+    /// entry-type-req`, `entry-name = DQUOTE "/flags/" attr-flag DQUOTE`,
+    /// `entry-type-req = "priv" / "shared" / "all"`.
+    fn search_modseq(&mut self) -> PResult<SearchKey> {
+        self.sp()?;
+        if self.peek() == Some(b'"') {
+            let name = self.string()?;
+            let flag = name
+                .get(..7)
+                .filter(|p| p.eq_ignore_ascii_case(b"/flags/"))
+                .map(|_| &name[7..]);
+            if flag.is_none_or(|f| f.is_empty() || !f.iter().all(|&c| c > b' ' && c < 0x7f)) {
+                return Err(Bad::new("Invalid MODSEQ entry name"));
+            }
+            self.sp()?;
+            if !matches!(self.atom_upper()?.as_str(), "PRIV" | "SHARED" | "ALL") {
+                return Err(Bad::new("Invalid MODSEQ entry type"));
+            }
+            self.sp()?;
+        }
+        Ok(SearchKey::ModSeq(self.number64()?))
     }
 
     fn sp_astring(&mut self) -> PResult<Vec<u8>> {
@@ -1134,7 +1205,13 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok(CommandBody::Fetch { set, items, uid })
+        let changed_since = self.modifier("CHANGEDSINCE")?;
+        Ok(CommandBody::Fetch {
+            set,
+            items,
+            uid,
+            changed_since,
+        })
     }
 
     /// `fetch-att = "ENVELOPE" / "FLAGS" / "INTERNALDATE" /
@@ -1154,6 +1231,7 @@ impl<'a> Parser<'a> {
             "RFC822.TEXT" => return Ok(F::Rfc822Text),
             "BODYSTRUCTURE" => return Ok(F::BodyStructure),
             "UID" => return Ok(F::Uid),
+            "MODSEQ" => return Ok(F::ModSeq),
             "BODY" if self.peek() != Some(b'[') => return Ok(F::Body),
             "BODY" => false,
             "BODY.PEEK" => true,
@@ -1426,8 +1504,8 @@ mod tests {
     #[test]
     fn mailbox_commands() {
         let mb = |s: &str| match body(s) {
-            CommandBody::Select { mailbox }
-            | CommandBody::Examine { mailbox }
+            CommandBody::Select { mailbox, .. }
+            | CommandBody::Examine { mailbox, .. }
             | CommandBody::Create { mailbox }
             | CommandBody::Delete { mailbox }
             | CommandBody::Subscribe { mailbox }
@@ -1605,23 +1683,101 @@ mod tests {
         ));
         assert!(matches!(
             body("a UID STORE 1 FLAGS ()\r\n"),
-            CommandBody::Store { uid: true, .. }
+            CommandBody::Store(StoreRequest { uid: true, .. })
         ));
         bad("a UID EXPUNGE\r\n", Some("a"));
         bad("a UID SELECT x\r\n", Some("a"));
         bad("a UID\r\n", Some("a"));
     }
 
+    /// RFC 7162 section 7's additions: the SELECT parameter, the FETCH and
+    /// STORE modifiers (RFC 4466 syntax), the MODSEQ FETCH item and search
+    /// key with its optional entry name and type.
+    #[test]
+    fn condstore_syntax() {
+        assert!(matches!(
+            body("a SELECT INBOX (CONDSTORE)\r\n"),
+            CommandBody::Select {
+                condstore: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            body("a EXAMINE x (condstore)\r\n"),
+            CommandBody::Examine {
+                condstore: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            body("a SELECT INBOX\r\n"),
+            CommandBody::Select {
+                condstore: false,
+                ..
+            }
+        ));
+        bad("a SELECT INBOX (QRESYNC)\r\n", Some("a"));
+        bad("a SELECT INBOX ()\r\n", Some("a"));
+        match body("a UID FETCH 1:* (FLAGS MODSEQ) (CHANGEDSINCE 12345)\r\n") {
+            CommandBody::Fetch {
+                items,
+                uid: true,
+                changed_since: Some(12345),
+                ..
+            } => assert_eq!(items, [FetchItem::Flags, FetchItem::ModSeq]),
+            b => panic!("{b:?}"),
+        }
+        assert!(matches!(
+            body("a FETCH 1 FAST (CHANGEDSINCE 1)\r\n"),
+            CommandBody::Fetch {
+                changed_since: Some(1),
+                ..
+            }
+        ));
+        bad("a FETCH 1 FLAGS (CHANGEDSINCE)\r\n", Some("a"));
+        bad("a FETCH 1 FLAGS (VANISHED)\r\n", Some("a"));
+        bad(
+            "a FETCH 1 FLAGS (CHANGEDSINCE 9223372036854775808)\r\n",
+            Some("a"),
+        );
+        match body("a STORE 1:3 (UNCHANGEDSINCE 0) +FLAGS.SILENT (\\Seen)\r\n") {
+            CommandBody::Store(StoreRequest {
+                unchanged_since: Some(0),
+                silent: true,
+                op: FlagOp::Add,
+                ..
+            }) => {}
+            b => panic!("{b:?}"),
+        }
+        bad("a STORE 1 (UNCHANGEDSINCE x) FLAGS ()\r\n", Some("a"));
+        let key = |s: &str| match body(s) {
+            CommandBody::Search { criteria, .. } => criteria,
+            b => panic!("{b:?}"),
+        };
+        assert_eq!(
+            key("a SEARCH MODSEQ 620162338\r\n"),
+            SearchKey::ModSeq(620_162_338)
+        );
+        assert_eq!(
+            key("a SEARCH MODSEQ \"/flags/\\\\draft\" all 620162338\r\n"),
+            SearchKey::ModSeq(620_162_338)
+        );
+        assert!(key("a SEARCH OR NOT MODSEQ 5 SEEN\r\n").has_modseq());
+        bad("a SEARCH MODSEQ \"/flags/\" all 1\r\n", Some("a"));
+        bad("a SEARCH MODSEQ \"/other/x\" priv 1\r\n", Some("a"));
+        bad("a SEARCH MODSEQ \"/flags/x\" nobody 1\r\n", Some("a"));
+    }
+
     #[test]
     fn store() {
         let st = |s: &str| match body(s) {
-            CommandBody::Store {
-                set: _,
+            CommandBody::Store(StoreRequest {
                 op,
                 silent,
                 flags,
-                uid: _,
-            } => (op, silent, flags),
+                unchanged_since: None,
+                ..
+            }) => (op, silent, flags),
             b => panic!("{b:?}"),
         };
         assert_eq!(
@@ -2091,7 +2247,7 @@ mod tests {
         let mut next = || parse_command(read_command(&mut r, &mut out, &mut spool).unwrap());
         assert!(matches!(next().unwrap().body, CommandBody::Login { .. }));
         assert!(
-            matches!(next().unwrap().body, CommandBody::Select { mailbox } if mailbox == "INBOX")
+            matches!(next().unwrap().body, CommandBody::Select { mailbox, .. } if mailbox == "INBOX")
         );
         assert_eq!(
             next().unwrap_err().response(),

@@ -129,13 +129,17 @@ enum Flow {
 }
 
 /// The capabilities this server implements, in every authenticated state.
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE";
 
 pub struct Session<'a> {
     pub state: State,
     pub store: Option<Box<dyn Store>>,
     pub out: &'a mut dyn Write,
     bad_commands: u32,
+    /// RFC 7162 3.1: CONDSTORE was enabled (by ENABLE or an enabling
+    /// command) and stays so for the session: SELECT says HIGHESTMODSEQ,
+    /// every FETCH of changed flags carries MODSEQ.
+    pub condstore: bool,
 }
 
 impl<'a> Session<'a> {
@@ -147,7 +151,24 @@ impl<'a> Session<'a> {
             store: Some(store),
             out,
             bad_commands: 0,
+            condstore: false,
         }
+    }
+
+    /// RFC 7162 3.1: a CONDSTORE-enabling command was given. Enabled with
+    /// a mailbox selected, the client learns its HIGHESTMODSEQ at once
+    /// (as Dovecot tells it), before the command's own responses.
+    pub fn enable_condstore(&mut self) -> Result<()> {
+        if self.condstore {
+            return Ok(());
+        }
+        self.condstore = true;
+        if let State::Selected(sel) = &self.state {
+            let n = sel.mailbox.highest_modseq();
+            self.out
+                .write_all(format!("* OK [HIGHESTMODSEQ {n}] Highest\r\n").as_bytes())?;
+        }
+        Ok(())
     }
 
     pub fn capabilities(&self) -> String {
@@ -310,7 +331,7 @@ impl<'a> Session<'a> {
             Err(e) => return Err(e.into()),
         };
         let mut out = Vec::new();
-        write_changes(&mut out, sel.mailbox.as_ref(), &changes);
+        write_changes(&mut out, sel.mailbox.as_ref(), &changes, self.condstore);
         self.out.write_all(&out)?;
         Ok(())
     }
@@ -331,8 +352,9 @@ impl<'a> Session<'a> {
 }
 
 /// Writes the untagged responses for `changes` (RFC 3501 7.3.1, 7.3.2,
-/// 7.4.1, 7.4.2).
-pub fn write_changes(out: &mut Vec<u8>, mailbox: &dyn Mailbox, changes: &Changes) {
+/// 7.4.1, 7.4.2); with `condstore`, flag changes carry their MODSEQ (RFC
+/// 7162 3.2).
+pub fn write_changes(out: &mut Vec<u8>, mailbox: &dyn Mailbox, changes: &Changes, condstore: bool) {
     for seq in &changes.expunged {
         out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
     }
@@ -353,6 +375,9 @@ pub fn write_changes(out: &mut Vec<u8>, mailbox: &dyn Mailbox, changes: &Changes
             let m = mailbox.message(i);
             out.extend_from_slice(format!("* {seq} FETCH (UID {} FLAGS ", m.uid).as_bytes());
             write_message_flags(out, &m);
+            if condstore {
+                write_modseq(out, &m);
+            }
             out.extend_from_slice(b")\r\n");
         }
     }
@@ -403,6 +428,11 @@ pub fn write_flag_list(out: &mut Vec<u8>, flags: &Flags) {
         out.extend_from_slice(k.as_bytes());
     }
     out.push(b')');
+}
+
+/// ` MODSEQ (n)`: RFC 7162 `fetch-mod-resp`, after another item.
+pub fn write_modseq(out: &mut Vec<u8>, m: &Message) {
+    out.extend_from_slice(format!(" MODSEQ ({})", m.modseq).as_bytes());
 }
 
 /// A message's FLAGS as FETCH shows them: stored flags plus `\Recent`.

@@ -125,7 +125,13 @@ impl Mailbox for EmptyMailbox {
         Err(StoreError::Expunged)
     }
 
-    fn store(&mut self, _indexes: &[usize], _op: FlagOp, _flags: &Flags) -> Result<Vec<usize>> {
+    fn store_if(
+        &mut self,
+        _indexes: &[usize],
+        _op: FlagOp,
+        _flags: &Flags,
+        _since: Option<ModSeq>,
+    ) -> Result<(Vec<usize>, Vec<usize>)> {
         Err(READ_ONLY)
     }
 

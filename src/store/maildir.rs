@@ -331,6 +331,13 @@ fn load_index(root: &Path, dir: &Path) -> Result<Refreshed> {
     refresh(root, dir, false)
 }
 
+/// What a STORE did so far: the indexes whose flags changed, and those
+/// left alone under UNCHANGEDSINCE (RFC 7162 `MODIFIED`).
+struct Done<'a> {
+    changed: &'a mut Vec<usize>,
+    modified: &'a mut Vec<usize>,
+}
+
 /// A mailbox's files and index, brought into agreement under its lock.
 #[derive(Debug)]
 struct Refreshed {
@@ -1786,15 +1793,17 @@ impl MaildirMailbox {
     }
 
     /// STORE on the messages at `indexes` with the lock held and `r`
-    /// current; pushes the indexes whose flags changed onto `changed` and
-    /// returns those whose file was not where `r` said.
+    /// current; records in `done` the indexes whose flags changed and
+    /// those whose modseq was above `since`, and returns those whose file
+    /// was not where `r` said.
     fn store_locked(
         &mut self,
         r: &mut Refreshed,
         indexes: &[usize],
         op: FlagOp,
         flags: &Flags,
-        changed: &mut Vec<usize>,
+        since: Option<ModSeq>,
+        done: &mut Done<'_>,
     ) -> Result<Vec<usize>> {
         let ix = &mut r.index;
         let table_before = ix.keywords.clone();
@@ -1818,6 +1827,10 @@ impl MaildirMailbox {
                 continue; // gone; the next sync reports it
             };
             let mut e = ix.get(k);
+            if since.is_some_and(|n| e.modseq > n) {
+                done.modified.push(i);
+                continue;
+            }
             let mut nf = e.flags.clone();
             if nf.apply(op, flags) {
                 nf = canonical(&nf, &ix.keywords);
@@ -1844,7 +1857,7 @@ impl MaildirMailbox {
             }
             if self.view.is_news(uid, e.modseq) {
                 self.view.tell(uid, e.modseq);
-                changed.push(i);
+                done.changed.push(i);
             }
         }
         if dirty {
@@ -2027,18 +2040,29 @@ impl Mailbox for MaildirMailbox {
         Err(StoreError::Expunged)
     }
 
-    fn store(&mut self, indexes: &[usize], op: FlagOp, flags: &Flags) -> Result<Vec<usize>> {
+    fn store_if(
+        &mut self,
+        indexes: &[usize],
+        op: FlagOp,
+        flags: &Flags,
+        since: Option<ModSeq>,
+    ) -> Result<(Vec<usize>, Vec<usize>)> {
         if self.read_only {
             return Err(StoreError::NotAllowed("mailbox is read-only"));
         }
         let mut changed = Vec::new();
+        let mut modified = Vec::new();
         let mut pending = indexes.to_vec();
         // The state in memory names each file as it was; a file another
         // program renamed since is not found (rename is atomic), and then
         // the mailbox is looked at again, once, for those messages.
         for attempt in 0..2 {
             let (_lock, mut r) = self.lock_state(false, attempt > 0)?;
-            let result = self.store_locked(&mut r, &pending, op, flags, &mut changed);
+            let mut done = Done {
+                changed: &mut changed,
+                modified: &mut modified,
+            };
+            let result = self.store_locked(&mut r, &pending, op, flags, since, &mut done);
             let missing = match result {
                 Ok(m) => m,
                 Err(e) => {
@@ -2055,7 +2079,7 @@ impl Mailbox for MaildirMailbox {
         }
         changed.sort_unstable();
         changed.dedup();
-        Ok(changed)
+        Ok((changed, modified))
     }
 
     fn expunge(&mut self, uids: Option<&[Uid]>) -> Result<Vec<u32>> {

@@ -400,7 +400,21 @@ pub trait Mailbox {
     /// Changes flags of the given messages (0-based indexes); returns the
     /// indexes whose flags actually changed. Our own changes are not
     /// reported again by `sync`.
-    fn store(&mut self, indexes: &[usize], op: FlagOp, flags: &Flags) -> Result<Vec<usize>>;
+    fn store(&mut self, indexes: &[usize], op: FlagOp, flags: &Flags) -> Result<Vec<usize>> {
+        self.store_if(indexes, op, flags, None)
+            .map(|(changed, _)| changed)
+    }
+    /// `store`, and with `since` RFC 7162 `UNCHANGEDSINCE`: a message whose
+    /// modseq, as the mailbox holds it under its lock, is above `since` is
+    /// left alone and named in the second list (the `MODIFIED` set); the
+    /// first is what `store` returns for the others.
+    fn store_if(
+        &mut self,
+        indexes: &[usize],
+        op: FlagOp,
+        flags: &Flags,
+        since: Option<ModSeq>,
+    ) -> Result<(Vec<usize>, Vec<usize>)>;
     /// Removes messages with `\Deleted` (only those whose UID is in `uids`,
     /// when given: UID EXPUNGE). Returns the sequence numbers in reporting
     /// order, like `Changes::expunged`, and updates the view.

@@ -34,10 +34,16 @@ pub fn id(s: &mut Session, params: Option<Vec<(String, Option<String>)>>) -> Res
     Done::ok("ID completed.")
 }
 
-/// RFC 5161: we have no capability that needs enabling yet, so ENABLE
-/// enables nothing and says so with an empty ENABLED response.
-pub fn enable(s: &mut Session, _caps: Vec<String>) -> Result<Done> {
-    s.out.write_all(b"* ENABLED\r\n")?;
+/// RFC 5161: of what can be enabled we have CONDSTORE (RFC 7162 3.1);
+/// ENABLED names what this command enabled, not what was on before.
+pub fn enable(s: &mut Session, caps: Vec<String>) -> Result<Done> {
+    let mut line = b"* ENABLED".to_vec();
+    if caps.iter().any(|c| c == "CONDSTORE") && !s.condstore {
+        s.enable_condstore()?;
+        line.extend_from_slice(b" CONDSTORE");
+    }
+    line.extend_from_slice(b"\r\n");
+    s.out.write_all(&line)?;
     Done::ok("ENABLE completed.")
 }
 

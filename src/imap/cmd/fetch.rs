@@ -53,18 +53,39 @@ fn is_whole_message(item: &FetchItem) -> bool {
     }
 }
 
-pub fn fetch(s: &mut Session, set: &SequenceSet, items: &[FetchItem], uid: bool) -> Result<Done> {
+/// `changed_since`: the RFC 7162 CHANGEDSINCE modifier (only messages
+/// whose modseq is above it, with their MODSEQ).
+pub fn fetch(
+    s: &mut Session,
+    set: &SequenceSet,
+    items: &[FetchItem],
+    uid: bool,
+    changed_since: Option<u64>,
+) -> Result<Done> {
+    // RFC 7162 3.1: MODSEQ and CHANGEDSINCE enable CONDSTORE.
+    if changed_since.is_some() || items.contains(&FetchItem::ModSeq) {
+        s.enable_condstore()?;
+    }
+    let condstore = s.condstore;
     // Borrow the writer and the mailbox separately, so bodies can stream.
     let out: &mut dyn Write = &mut *s.out;
     let State::Selected(sel) = &mut s.state else {
         return Err(Error::Bad("No mailbox selected".into()));
     };
     let mailbox = sel.mailbox.as_mut();
-    let idx = indexes(mailbox, set, uid)?;
+    let mut idx = indexes(mailbox, set, uid)?;
     let mut items = items.to_vec();
     // RFC 3501 6.4.8: UID FETCH always returns UID.
     if uid && !items.contains(&FetchItem::Uid) {
         items.insert(0, FetchItem::Uid);
+    }
+    // RFC 7162 3.1.4: CHANGEDSINCE answers with MODSEQ, for the messages
+    // changed since.
+    if let Some(n) = changed_since {
+        if !items.contains(&FetchItem::ModSeq) {
+            items.push(FetchItem::ModSeq);
+        }
+        idx = idx.filter(|i| mailbox.message(i).modseq > n);
     }
     // RFC 3501 6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT set \Seen.
     let mut seen_now: HashSet<usize> = HashSet::new();
@@ -91,7 +112,8 @@ pub fn fetch(s: &mut Session, set: &SequenceSet, items: &[FetchItem], uid: bool)
     let (mut vanished, mut unreadable) = (0usize, 0usize);
     for i in idx.iter() {
         let m = mailbox.message(i);
-        match fetch_one(out, mailbox, i, &m, &items, want, seen_now.contains(&i)) {
+        let seen_now = seen_now.contains(&i);
+        match fetch_one(out, mailbox, i, &m, &items, want, (seen_now, condstore)) {
             Ok(()) => {}
             // Another program removed the file: RFC 2180 4.1.2 lets us say
             // NO for it while answering the others.
@@ -126,7 +148,7 @@ fn fetch_one(
     m: &Message,
     items: &[FetchItem],
     want: Need,
-    seen_now: bool,
+    (seen_now, condstore): (bool, bool),
 ) -> Result<()> {
     let seq = index + 1;
     // DESIGN.md 5: ENVELOPE, BODY and BODYSTRUCTURE come from the mailbox's
@@ -189,6 +211,7 @@ fn fetch_one(
         first = false;
         match item {
             FetchItem::Uid => buf.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+            FetchItem::ModSeq => buf.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes()),
             FetchItem::Flags => {
                 buf.extend_from_slice(b"FLAGS ");
                 session::write_message_flags(&mut buf, m);
@@ -279,9 +302,13 @@ fn fetch_one(
         }
     }
     if seen_now && !flags_sent {
-        // RFC 3501 6.4.5: the \Seen we just set is reported in the response.
+        // RFC 3501 6.4.5: the \Seen we just set is reported in the response,
+        // with CONDSTORE its new modseq too (RFC 7162 3.2).
         buf.extend_from_slice(b" FLAGS ");
         session::write_message_flags(&mut buf, m);
+        if condstore && !items.contains(&FetchItem::ModSeq) {
+            session::write_modseq(&mut buf, m);
+        }
     }
     buf.extend_from_slice(b")\r\n");
     out.write_all(&buf)?;

@@ -112,7 +112,7 @@ fn reopen(s: &mut Session, name: String) -> Result<()> {
             recent: Some(u32::try_from(recent).unwrap_or(0)),
             ..Changes::default()
         };
-        session::write_changes(&mut out, mailbox.as_ref(), &changes);
+        session::write_changes(&mut out, mailbox.as_ref(), &changes, s.condstore);
     }
     *sel = Selected { name, mailbox };
     s.out.write_all(&out)?;

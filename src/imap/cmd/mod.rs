@@ -38,8 +38,8 @@ pub fn dispatch<R: ClientInput>(
         StartTls | Authenticate { .. } | Login { .. } => {
             Err(Error::Bad("Already authenticated.".into()))
         }
-        Select { mailbox } => select::select(s, &mailbox, false),
-        Examine { mailbox } => select::select(s, &mailbox, true),
+        Select { mailbox, condstore } => select::select(s, &mailbox, false, condstore),
+        Examine { mailbox, condstore } => select::select(s, &mailbox, true, condstore),
         Close => select::close(s),
         Unselect => select::unselect(s),
         Create { mailbox } => mailbox::create(s, &mailbox),
@@ -58,14 +58,13 @@ pub fn dispatch<R: ClientInput>(
             criteria,
             uid,
         } => search::search(s, charset.as_deref(), &criteria, uid),
-        Fetch { set, items, uid } => fetch::fetch(s, &set, &items, uid),
-        Store {
+        Fetch {
             set,
-            op,
-            silent,
-            flags,
+            items,
             uid,
-        } => store::store(s, &set, op, silent, &flags, uid),
+            changed_since,
+        } => fetch::fetch(s, &set, &items, uid, changed_since),
+        Store(r) => store::store(s, &r),
         Copy { set, mailbox, uid } => copy::copy(s, &set, &mailbox, uid, false),
         Move { set, mailbox, uid } => copy::copy(s, &set, &mailbox, uid, true),
         Idle => idle::idle(s, tag, input),
@@ -146,6 +145,15 @@ impl Picked {
 
     pub fn to_vec(&self) -> Vec<usize> {
         self.iter().collect()
+    }
+
+    /// The indexes `keep` keeps.
+    pub fn filter(&self, mut keep: impl FnMut(usize) -> bool) -> Picked {
+        let mut out = Picked::default();
+        for i in self.iter().filter(|&i| keep(i)) {
+            out.add(i..i + 1);
+        }
+        out
     }
 }
 

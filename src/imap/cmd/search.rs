@@ -50,6 +50,8 @@ enum Key {
     /// O(log ranges) per message.
     Seq(Vec<RangeInclusive<u32>>),
     Uid(Vec<RangeInclusive<u32>>),
+    /// RFC 7162 MODSEQ: changed at or after this modseq.
+    ModSeq(u64),
     Size(bool, u64),
     Date(DateField, std::cmp::Ordering, NaiveDate),
     Header(String, String),
@@ -107,6 +109,7 @@ fn compile(k: &SearchKey, charset: &str, max: Max) -> Result<Key> {
         S::New => Key::New,
         S::SequenceSet(s) => Key::Seq(s.ranges(max.seq)),
         S::Uid(s) => Key::Uid(s.ranges(max.uid)),
+        S::ModSeq(n) => Key::ModSeq(*n),
         S::Larger(n) => Key::Size(true, *n),
         S::Smaller(n) => Key::Size(false, *n),
         S::Before(d) => Key::Date(DateField::Internal, Less, *d),
@@ -154,6 +157,12 @@ pub fn search(
         return Err(badcharset());
     }
     let want = need(criteria);
+    // RFC 7162 3.1.5: MODSEQ enables CONDSTORE, and the answer then ends
+    // with the highest modseq of the messages found.
+    let by_modseq = criteria.has_modseq();
+    if by_modseq {
+        s.enable_condstore()?;
+    }
     let out: &mut dyn std::io::Write = &mut *s.out;
     let State::Selected(sel) = &mut s.state else {
         return Err(Error::Bad("No mailbox selected".into()));
@@ -166,13 +175,17 @@ pub fn search(
     };
     let key = compile(criteria, charset, max)?;
     let mut found = Vec::new();
+    let mut highest = 0;
     let mut unreadable = 0usize;
     for i in 0..count {
         let m = mailbox.message(i);
         let mut content = Content::new(want, m.size);
         let ctx = Ctx { seq: i as u32 + 1 };
         match matches(&key, &m, &ctx, &mut content, mailbox, i) {
-            Ok(true) => found.push(if uid { m.uid } else { i as u32 + 1 }),
+            Ok(true) => {
+                found.push(if uid { m.uid } else { i as u32 + 1 });
+                highest = highest.max(m.modseq);
+            }
             Ok(false) => {}
             // A message removed under us simply does not match.
             Err(StoreError::Expunged) | Err(StoreError::NotFound) => {}
@@ -186,8 +199,11 @@ pub fn search(
         }
     }
     let mut line = b"* SEARCH".to_vec();
-    for n in found {
+    for n in &found {
         line.extend_from_slice(format!(" {n}").as_bytes());
+    }
+    if by_modseq && !found.is_empty() {
+        line.extend_from_slice(format!(" (MODSEQ {highest})").as_bytes());
     }
     line.extend_from_slice(b"\r\n");
     out.write_all(&line)?;
@@ -278,6 +294,7 @@ fn matches(
         Key::New => m.recent && !m.flags.has(flag::SEEN),
         Key::Seq(r) => SequenceSet::in_ranges(r, ctx.seq),
         Key::Uid(r) => SequenceSet::in_ranges(r, m.uid),
+        Key::ModSeq(n) => m.modseq >= *n,
         Key::Size(larger, n) => {
             if *larger {
                 m.size > *n

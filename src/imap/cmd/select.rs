@@ -4,11 +4,16 @@
 use crate::imap::session::{self, Done, Error, Result, Selected, Session, State};
 use crate::store::flag;
 
-pub fn select(s: &mut Session, name: &str, read_only: bool) -> Result<Done> {
+/// `condstore`: the RFC 7162 `(CONDSTORE)` parameter, which enables
+/// CONDSTORE; once enabled, SELECT says the mailbox's HIGHESTMODSEQ.
+pub fn select(s: &mut Session, name: &str, read_only: bool, condstore: bool) -> Result<Done> {
     // RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected, so the old
     // one is closed first (without expunging).
     if matches!(s.state, State::Selected(_)) {
         s.state = State::Authenticated;
+    }
+    if condstore {
+        s.enable_condstore()?;
     }
     let mailbox = s.store()?.open(name, read_only)?;
     let mut out = Vec::new();
@@ -34,6 +39,15 @@ pub fn select(s: &mut Session, name: &str, read_only: bool) -> Result<Done> {
         )
         .as_bytes(),
     );
+    if s.condstore {
+        out.extend_from_slice(
+            format!(
+                "* OK [HIGHESTMODSEQ {}] Highest\r\n",
+                mailbox.highest_modseq()
+            )
+            .as_bytes(),
+        );
+    }
     s.out.write_all(&out)?;
     let ro = mailbox.read_only();
     s.state = State::Selected(Selected {

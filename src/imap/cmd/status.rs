@@ -5,6 +5,10 @@ use crate::imap::response;
 use crate::imap::session::{Done, Result, Session, State};
 
 pub fn status(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Done> {
+    // RFC 7162 3.1: STATUS (HIGHESTMODSEQ) enables CONDSTORE.
+    if items.contains(&StatusItem::HighestModSeq) {
+        s.enable_condstore()?;
+    }
     // RFC 3501 6.3.10 lets STATUS of the selected mailbox be refused; we
     // answer it, from the session's own view so the counts agree with what
     // the client was told.

@@ -92,15 +92,17 @@ impl MboxMailbox {
     }
 
     /// Changes the file under the write lock: `edit` gets a fresh snapshot
-    /// and says whether it changed anything; then the file is rewritten.
-    fn modify(&mut self, edit: impl FnOnce(&mut Snapshot) -> bool) -> Result<Snapshot> {
+    /// and the modseqs of its messages, and says whether it changed
+    /// anything; then the file is rewritten.
+    fn modify(&mut self, edit: impl FnOnce(&mut Snapshot, &Modseqs) -> bool) -> Result<Snapshot> {
         let guard = self.ctx.lock(true)?;
         let map = Map::new(guard.file())?;
         let mut snap = self.ctx.load(&guard, &map, Some(&self.current))?;
         self.check_validity(&snap)?;
+        self.modseqs.update(&snap)?;
         let before = super::modseq::digest(&snap);
         let mut changed = Vec::new();
-        if edit(&mut snap) || snap.needs_write() {
+        if edit(&mut snap, &self.modseqs) || snap.needs_write() {
             // What the edit changed: the file still says the old flags.
             changed.extend(
                 snap.entries
@@ -378,7 +380,13 @@ impl Mailbox for MboxMailbox {
         Ok(Box::new(f))
     }
 
-    fn store(&mut self, indexes: &[usize], op: FlagOp, flags: &Flags) -> Result<Vec<usize>> {
+    fn store_if(
+        &mut self,
+        indexes: &[usize],
+        op: FlagOp,
+        flags: &Flags,
+        since: Option<ModSeq>,
+    ) -> Result<(Vec<usize>, Vec<usize>)> {
         if self.read_only {
             return Err(StoreError::NotAllowed("mailbox is read-only"));
         }
@@ -397,10 +405,15 @@ impl Mailbox for MboxMailbox {
                 return Err(StoreError::Limit("too many keywords"));
             }
         }
-        let snap = self.modify(|snap| {
+        let mut modified = Vec::new();
+        let snap = self.modify(|snap, modseqs| {
             let mut changed = false;
-            for (_, uid) in &uids {
-                if let Some(k) = snap.find(*uid) {
+            for &(i, uid) in &uids {
+                if let Some(k) = snap.find(uid) {
+                    if since.is_some_and(|n| modseqs.at(k, uid) > n) {
+                        modified.push(i);
+                        continue;
+                    }
                     changed |= snap.entries[k].flags.apply(op, flags);
                 }
             }
@@ -430,7 +443,7 @@ impl Mailbox for MboxMailbox {
         }
         // The caller reports new keywords itself.
         self.keywords = snap.keywords.clone();
-        Ok(changed)
+        Ok((changed, modified))
     }
 
     fn expunge(&mut self, uids: Option<&[Uid]>) -> Result<Vec<u32>> {
@@ -445,7 +458,7 @@ impl Mailbox for MboxMailbox {
             .map(|m| m.uid)
             .collect();
         let mut gone = HashSet::new();
-        let snap = self.modify(|snap| {
+        let snap = self.modify(|snap, _| {
             let before = snap.entries.len();
             snap.entries.retain(|e| {
                 let del = wanted.contains(&e.uid) && e.flags.has(flag::DELETED);

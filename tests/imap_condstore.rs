@@ -1,0 +1,223 @@
+//! RFC 7162 CONDSTORE against the built `imapd`, on Maildir and on mbox:
+//! the examples of sections 3.1 and 3.2 (SELECT (CONDSTORE), FETCH MODSEQ,
+//! CHANGEDSINCE, STORE UNCHANGEDSINCE with MODIFIED, SEARCH MODSEQ, STATUS
+//! HIGHESTMODSEQ, ENABLE), and a change by another session arriving with
+//! its MODSEQ. Modseq values differ between the stores (an mbox index
+//! starts at the time in microseconds), so the tests check how they
+//! relate, as a client relies on them, not their numbers.
+
+mod common;
+
+use common::{home_on as home, imapd_on as imapd, Backend, Server, BOTH};
+
+const MSG: &[u8] = b"From: a@example.org\nSubject: s\n\nbody\n";
+
+/// A command's response lines, line ends taken off.
+fn run(s: &mut Server, tag: &str, cmd: &str) -> Vec<String> {
+    s.command(tag, cmd)
+        .into_iter()
+        .map(|l| l.trim_end_matches("\r\n").to_string())
+        .collect()
+}
+
+fn ok(r: &[String], tag: &str) {
+    assert!(r.last().unwrap().starts_with(&format!("{tag} OK")), "{r:?}");
+}
+
+/// The number in `item (n)` or `[item n]` in `line`.
+fn after(line: &str, item: &str) -> Option<u64> {
+    let at = line.find(item)? + item.len();
+    let digits: String = line[at..]
+        .trim_start_matches([' ', '('])
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// `* n FETCH` lines of a response, as (n, line).
+fn fetches(r: &[String]) -> Vec<(u32, String)> {
+    r.iter()
+        .filter(|l| l.contains(" FETCH ("))
+        .map(|l| (after(l, "*").expect("seq") as u32, l.clone()))
+        .collect()
+}
+
+/// MODSEQ of message `n` by FETCH.
+fn modseq(s: &mut Server, n: u32) -> u64 {
+    let r = run(s, "m", &format!("FETCH {n} (MODSEQ)"));
+    ok(&r, "m");
+    let (_, l) = fetches(&r)
+        .into_iter()
+        .find(|(k, _)| *k == n)
+        .expect("fetch");
+    after(&l, "MODSEQ").expect("MODSEQ")
+}
+
+fn session(b: Backend, n: usize) -> (common::Home, Server) {
+    let msgs = vec![MSG; n];
+    let h = home(b, &msgs);
+    let s = imapd(b, &h);
+    (h, s)
+}
+
+#[test]
+fn select_fetch_store_search_status_as_rfc_7162_shows_them() {
+    for b in BOTH {
+        let (_h, mut s) = session(b, 3);
+        // 3.1.2.1 / 3.1.8: HIGHESTMODSEQ in SELECT (CONDSTORE).
+        let r = run(&mut s, "a", "SELECT INBOX (CONDSTORE)");
+        ok(&r, "a");
+        let h0 = r
+            .iter()
+            .find_map(|l| l.strip_prefix("* OK [HIGHESTMODSEQ "))
+            .and_then(|l| after(l, ""))
+            .unwrap_or_else(|| panic!("{b:?}: no HIGHESTMODSEQ in {r:?}"));
+        // 3.1.3: FETCH MODSEQ; none is above HIGHESTMODSEQ.
+        let r = run(&mut s, "b", "FETCH 1:* (FLAGS MODSEQ)");
+        ok(&r, "b");
+        let all: Vec<u64> = fetches(&r)
+            .iter()
+            .map(|(_, l)| after(l, "MODSEQ").expect("MODSEQ"))
+            .collect();
+        assert_eq!(all.len(), 3, "{b:?} {r:?}");
+        assert_eq!(all.iter().max(), Some(&h0), "{b:?}");
+        // A STORE answers FLAGS and the new MODSEQ, above all before.
+        let r = run(&mut s, "c", "STORE 1 +FLAGS (\\Flagged)");
+        ok(&r, "c");
+        let f = fetches(&r);
+        assert_eq!(f.len(), 1, "{b:?} {r:?}");
+        assert!(f[0].1.contains("\\Flagged"), "{b:?} {r:?}");
+        let m1 = after(&f[0].1, "MODSEQ").expect("MODSEQ");
+        assert!(m1 > h0, "{b:?}: {m1} <= {h0}");
+        // 3.1.4: CHANGEDSINCE names only what changed after it.
+        let r = run(&mut s, "d", "UID FETCH 1:* (FLAGS) (CHANGEDSINCE)");
+        assert!(r[0].starts_with("d BAD "), "{b:?} {r:?}");
+        let r = run(
+            &mut s,
+            "d",
+            &format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {h0})"),
+        );
+        ok(&r, "d");
+        let f = fetches(&r);
+        assert_eq!(f.len(), 1, "{b:?} {r:?}");
+        assert_eq!(f[0].0, 1);
+        assert_eq!(after(&f[0].1, "MODSEQ"), Some(m1), "{b:?} {r:?}");
+        // 3.2: UNCHANGEDSINCE passes, .SILENT still tells the MODSEQ.
+        let r = run(
+            &mut s,
+            "e",
+            &format!("STORE 2 (UNCHANGEDSINCE {h0}) +FLAGS.SILENT (\\Seen)"),
+        );
+        assert_eq!(r.last().unwrap(), "e OK Store completed.", "{b:?} {r:?}");
+        let f = fetches(&r);
+        assert_eq!(f.len(), 1, "{b:?} {r:?}");
+        assert!(!f[0].1.contains("FLAGS"), "{b:?} {r:?}");
+        let m2 = after(&f[0].1, "MODSEQ").expect("MODSEQ");
+        assert!(m2 > m1);
+        // Example 4: one passes, one fails: MODIFIED names the UID that
+        // failed, and that message is left alone.
+        let uid = |s: &mut Server, n: u32| {
+            let r = run(s, "u", &format!("FETCH {n} (UID)"));
+            after(&fetches(&r)[0].1, "UID").expect("UID")
+        };
+        let (u1, u2) = (uid(&mut s, 1), uid(&mut s, 2));
+        let r = run(
+            &mut s,
+            "f",
+            &format!("UID STORE {u1},{u2} (UNCHANGEDSINCE {m1}) +FLAGS.SILENT (\\Deleted)"),
+        );
+        assert_eq!(
+            r.last().unwrap(),
+            &format!("f OK [MODIFIED {u2}] Conditional STORE failed."),
+            "{b:?} {r:?}"
+        );
+        let f = fetches(&r);
+        assert_eq!(f.len(), 1, "{b:?} {r:?}");
+        assert!(
+            f[0].1.contains(&format!("UID {u1} MODSEQ (")),
+            "{b:?} {r:?}"
+        );
+        let m3 = after(&f[0].1, "MODSEQ").expect("MODSEQ");
+        assert!(m3 > m2);
+        let r = run(&mut s, "g", "FETCH 2 (FLAGS)");
+        assert!(!r[0].contains("\\Deleted"), "{b:?} {r:?}");
+        // UNCHANGEDSINCE 0 always fails (3.2).
+        let r = run(
+            &mut s,
+            "h",
+            "STORE 3 (UNCHANGEDSINCE 0) +FLAGS (\\Answered)",
+        );
+        assert_eq!(r, ["h OK [MODIFIED 3] Conditional STORE failed."], "{b:?}");
+        assert_eq!(
+            modseq(&mut s, 3),
+            all[2],
+            "{b:?}: a failed STORE changes nothing"
+        );
+        // 3.1.5: SEARCH MODSEQ, with the highest modseq of what it found;
+        // the entry name and type are accepted.
+        let r = run(&mut s, "i", &format!("SEARCH MODSEQ {m2}"));
+        assert_eq!(r[0], format!("* SEARCH 1 2 (MODSEQ {m3})"), "{b:?}");
+        let r = run(
+            &mut s,
+            "j",
+            &format!("SEARCH MODSEQ \"/flags/\\\\draft\" all {m2} SEEN"),
+        );
+        assert_eq!(r[0], format!("* SEARCH 2 (MODSEQ {m2})"), "{b:?}");
+        let r = run(&mut s, "k", &format!("SEARCH MODSEQ {}", m3 + 1));
+        assert_eq!(r[0], "* SEARCH", "{b:?}: nothing found, no MODSEQ");
+        // 3.1.7: STATUS HIGHESTMODSEQ.
+        let r = run(&mut s, "l", "STATUS INBOX (HIGHESTMODSEQ)");
+        assert_eq!(
+            r[0],
+            format!("* STATUS INBOX (HIGHESTMODSEQ {m3})"),
+            "{b:?}"
+        );
+        ok(&run(&mut s, "z", "LOGOUT"), "z");
+        assert_eq!(s.wait(), Some(0));
+        assert_eq!(s.stderr(), "");
+    }
+}
+
+/// 3.1: without an enabling command no MODSEQ is sent; the first enabling
+/// command with a mailbox selected brings `* OK [HIGHESTMODSEQ]` at once;
+/// then another session's change arrives with its MODSEQ (3.2), and a
+/// later SELECT says HIGHESTMODSEQ by itself.
+#[test]
+fn enabling_mid_session_and_changes_of_others() {
+    for b in BOTH {
+        let (h, mut a) = session(b, 2);
+        let r = run(&mut a, "a", "SELECT INBOX");
+        ok(&r, "a");
+        assert!(!r.iter().any(|l| l.contains("MODSEQ")), "{b:?} {r:?}");
+        let r = run(&mut a, "b", "STORE 1 +FLAGS (\\Seen)");
+        assert!(!r[0].contains("MODSEQ"), "{b:?} {r:?}");
+        let r = run(&mut a, "c", "FETCH 2 (UID MODSEQ)");
+        ok(&r, "c");
+        let high = after(&r[0], "[HIGHESTMODSEQ").unwrap_or_else(|| panic!("{b:?} {r:?}"));
+        assert!(r[0].starts_with("* OK [HIGHESTMODSEQ "), "{b:?} {r:?}");
+        assert!(
+            after(&r[1], "MODSEQ").is_some_and(|m| m <= high),
+            "{b:?} {r:?}"
+        );
+        // Another session changes message 2.
+        let mut other = imapd(b, &h);
+        ok(&run(&mut other, "o1", "SELECT INBOX"), "o1");
+        ok(&run(&mut other, "o2", "STORE 2 +FLAGS (\\Answered)"), "o2");
+        ok(&run(&mut other, "o3", "LOGOUT"), "o3");
+        let r = run(&mut a, "d", "NOOP");
+        let f = fetches(&r);
+        assert_eq!(f.len(), 1, "{b:?} {r:?}");
+        assert!(f[0].1.contains("\\Answered"), "{b:?} {r:?}");
+        let m = after(&f[0].1, "MODSEQ").unwrap_or_else(|| panic!("{b:?} {r:?}"));
+        assert!(m > high, "{b:?}");
+        // ENABLE again enables nothing new.
+        assert_eq!(run(&mut a, "e", "ENABLE CONDSTORE")[0], "* ENABLED");
+        let r = run(&mut a, "f", "EXAMINE INBOX");
+        assert!(
+            r.contains(&format!("* OK [HIGHESTMODSEQ {m}] Highest")),
+            "{b:?} {r:?}"
+        );
+        ok(&run(&mut a, "z", "LOGOUT"), "z");
+    }
+}
