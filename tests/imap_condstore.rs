@@ -221,3 +221,137 @@ fn enabling_mid_session_and_changes_of_others() {
         ok(&run(&mut a, "z", "LOGOUT"), "z");
     }
 }
+
+/// UIDVALIDITY and HIGHESTMODSEQ of a SELECT's response.
+fn selected_state(r: &[String]) -> (u64, u64) {
+    let code = |name: &str| {
+        r.iter()
+            .find_map(|l| l.strip_prefix(&format!("* OK [{name} ")))
+            .and_then(|l| after(l, ""))
+            .unwrap_or_else(|| panic!("no {name} in {r:?}"))
+    };
+    (code("UIDVALIDITY"), code("HIGHESTMODSEQ"))
+}
+
+/// RFC 7162 3.2.5 and 3.2.6: a client that was away learns, in its
+/// SELECT (QRESYNC ...) or a UID FETCH (CHANGEDSINCE n VANISHED), what was
+/// expunged (VANISHED (EARLIER)) and what changed (FETCH UID FLAGS
+/// MODSEQ) since its modseq, only for its known UIDs when it names them;
+/// with QRESYNC enabled an EXPUNGE is reported as VANISHED (3.2.10), and
+/// reselecting says [CLOSED] (3.2.11).
+#[test]
+fn qresync_resynchronises_a_client_that_was_away() {
+    for b in BOTH {
+        let (h, mut s) = session(b, 5);
+        assert_eq!(run(&mut s, "a", "ENABLE QRESYNC")[0], "* ENABLED QRESYNC");
+        let r = run(&mut s, "b", "SELECT INBOX");
+        ok(&r, "b");
+        let (v, h0) = selected_state(&r);
+        // While the client is away: \Seen on 1, 2 and 4 expunged.
+        let mut other = imapd(b, &h);
+        ok(&run(&mut other, "o1", "ENABLE QRESYNC"), "o1");
+        ok(&run(&mut other, "o2", "SELECT INBOX"), "o2");
+        ok(
+            &run(&mut other, "o3", "STORE 1 +FLAGS.SILENT (\\Seen)"),
+            "o3",
+        );
+        ok(
+            &run(&mut other, "o4", "STORE 2,4 +FLAGS.SILENT (\\Deleted)"),
+            "o4",
+        );
+        let r = run(&mut other, "o5", "EXPUNGE");
+        assert_eq!(r, ["* VANISHED 2,4", "o5 OK Expunge completed."], "{b:?}");
+        ok(&run(&mut other, "o6", "LOGOUT"), "o6");
+        // The first session is told too, as VANISHED.
+        let r = run(&mut s, "c", "NOOP");
+        assert!(r.contains(&"* VANISHED 2,4".to_string()), "{b:?} {r:?}");
+        assert!(!r.iter().any(|l| l.contains("EXPUNGE")), "{b:?} {r:?}");
+        ok(&run(&mut s, "d", "LOGOUT"), "d");
+
+        // A new session of the client that was away.
+        let mut s = imapd(b, &h);
+        let r = run(&mut s, "e", &format!("SELECT INBOX (QRESYNC ({v} {h0}))"));
+        assert!(
+            r[0].starts_with("e BAD "),
+            "{b:?}: QRESYNC not enabled: {r:?}"
+        );
+        ok(&run(&mut s, "f", "ENABLE QRESYNC"), "f");
+        let r = run(&mut s, "g", &format!("SELECT INBOX (QRESYNC ({v} {h0}))"));
+        ok(&r, "g");
+        assert!(r.contains(&"* 3 EXISTS".to_string()), "{b:?} {r:?}");
+        let at = |l: &str| r.iter().position(|x| x.starts_with(l));
+        let gone = at("* VANISHED (EARLIER) 2,4").unwrap_or_else(|| panic!("{b:?} {r:?}"));
+        let f = fetches(&r);
+        assert_eq!(f.len(), 1, "{b:?} {r:?}");
+        assert!(
+            f[0].1
+                .starts_with("* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ ("),
+            "{b:?} {r:?}"
+        );
+        assert!(after(&f[0].1, "MODSEQ").expect("MODSEQ") > h0);
+        assert!(
+            gone < at("* 1 FETCH").expect("fetch"),
+            "VANISHED first: {r:?}"
+        );
+        // Known UIDs narrow both; [CLOSED] for the mailbox left.
+        let r = run(
+            &mut s,
+            "h",
+            &format!("SELECT INBOX (QRESYNC ({v} {h0} 3:5))"),
+        );
+        ok(&r, "h");
+        assert_eq!(r[0], "* OK [CLOSED] Previous mailbox closed.", "{b:?}");
+        assert!(
+            r.contains(&"* VANISHED (EARLIER) 4".to_string()),
+            "{b:?} {r:?}"
+        );
+        assert!(fetches(&r).is_empty(), "{b:?} {r:?}");
+        // The same by UID FETCH ... (CHANGEDSINCE n VANISHED).
+        let r = run(
+            &mut s,
+            "i",
+            &format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {h0} VANISHED)"),
+        );
+        ok(&r, "i");
+        assert_eq!(r[0], "* VANISHED (EARLIER) 2,4", "{b:?} {r:?}");
+        assert_eq!(fetches(&r).len(), 1, "{b:?} {r:?}");
+        let r = run(
+            &mut s,
+            "j",
+            &format!("UID FETCH 3:5 (FLAGS) (CHANGEDSINCE {h0} VANISHED)"),
+        );
+        assert_eq!(
+            r,
+            ["* VANISHED (EARLIER) 4", "j OK Fetch completed."],
+            "{b:?}"
+        );
+        for bad in [
+            "UID FETCH 1:* (FLAGS) (VANISHED)".to_string(),
+            format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {h0} VANISHED)"),
+        ] {
+            assert!(
+                run(&mut s, "k", &bad)[0].starts_with("k BAD "),
+                "{b:?} {bad}"
+            );
+        }
+        // Another UIDVALIDITY: nothing to resynchronise from.
+        let r = run(
+            &mut s,
+            "l",
+            &format!("EXAMINE INBOX (QRESYNC ({} {h0}))", v + 1),
+        );
+        ok(&r, "l");
+        assert!(!r.iter().any(|l| l.contains("VANISHED")), "{b:?} {r:?}");
+        assert!(fetches(&r).is_empty(), "{b:?} {r:?}");
+        // MOVE reports VANISHED too.
+        ok(&run(&mut s, "m", "CREATE Trash"), "m");
+        ok(&run(&mut s, "n", "SELECT INBOX"), "n");
+        let r = run(&mut s, "o", "MOVE 2 Trash");
+        ok(&r, "o");
+        assert!(r.contains(&"* VANISHED 3".to_string()), "{b:?} {r:?}");
+        assert!(!r.iter().any(|l| l.contains("EXPUNGE")), "{b:?} {r:?}");
+        ok(&run(&mut s, "z", "LOGOUT"), "z");
+        assert_eq!(s.wait(), Some(0));
+        assert_eq!(s.stderr(), "");
+    }
+}

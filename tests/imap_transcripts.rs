@@ -80,6 +80,7 @@ fn select_examine_status() {
         S: * OK [UIDNEXT 3] Predicted next UID
         S: a1 OK [READ-ONLY] Examine completed.
         C: a2 SELECT inbox
+        S: * OK [CLOSED] Previous mailbox closed.
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
         S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted.
         S: * 2 EXISTS
@@ -92,6 +93,7 @@ fn select_examine_status() {
         S: * STATUS INBOX (MESSAGES 2 RECENT 2 UIDNEXT 3 UNSEEN 2)
         S: a3 OK Status completed.
         C: a4 SELECT Nonexistent
+        S: * OK [CLOSED] Previous mailbox closed.
         S: a4 NO [NONEXISTENT] {}
         C: a5 FETCH 1 FLAGS
         S: a5 BAD No mailbox selected.
@@ -309,6 +311,7 @@ fn append_copy_move() {
         S: * 1 FETCH (FLAGS (\Draft \Recent) INTERNALDATE "05-Mar-2020 10:11:12 +0100" RFC822.SIZE 7 BODY[] {7}\r\nHi\r\nyou)
         S: a5 OK Fetch completed.
         C: a6 SELECT INBOX
+        S: * OK [CLOSED] Previous mailbox closed.
         S: {}
         S: {}
         S: {}

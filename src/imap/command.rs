@@ -47,14 +47,13 @@ pub enum CommandBody {
     },
 
     // --- Authenticated (RFC 3501 6.3) ---
-    /// `condstore`: the RFC 7162 `(CONDSTORE)` parameter.
     Select {
         mailbox: String,
-        condstore: bool,
+        params: SelectParams,
     },
     Examine {
         mailbox: String,
-        condstore: bool,
+        params: SelectParams,
     },
     Create {
         mailbox: String,
@@ -114,12 +113,14 @@ pub enum CommandBody {
     /// `items` with the macros ALL/FAST/FULL expanded. UID FETCH must also
     /// answer UID (RFC 3501 6.4.8) even when `items` lacks it; the session
     /// adds it.
-    /// `changed_since`: the RFC 7162 `(CHANGEDSINCE n)` modifier.
+    /// `changed_since`: the RFC 7162 `(CHANGEDSINCE n)` modifier;
+    /// `vanished` its `VANISHED` modifier (UID FETCH only).
     Fetch {
         set: SequenceSet,
         items: Vec<FetchItem>,
         uid: bool,
         changed_since: Option<u64>,
+        vanished: bool,
     },
     Store(StoreRequest),
     Copy {
@@ -192,6 +193,26 @@ impl CommandBody {
     }
 }
 
+/// RFC 4466 `select-params` we know: RFC 7162 `CONDSTORE` and `QRESYNC`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SelectParams {
+    pub condstore: bool,
+    pub qresync: Option<QresyncParam>,
+}
+
+/// RFC 7162 `qresync-param = "QRESYNC" SP "(" uidvalidity SP
+/// mod-sequence-value [SP known-uids] [SP seq-match-data] ")"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QresyncParam {
+    pub uid_validity: u32,
+    pub modseq: u64,
+    pub known_uids: Option<SequenceSet>,
+    /// `(known-sequence-set known-uid-set)`: lets a server without a
+    /// complete history narrow VANISHED (EARLIER); ours is complete, so
+    /// it is checked and not needed.
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
+}
+
 /// RFC 3501 6.4.6 STORE / UID STORE, with RFC 7162's modifier.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreRequest {
@@ -254,15 +275,15 @@ impl fmt::Debug for CommandBody {
                 .field("userid", &String::from_utf8_lossy(userid))
                 .field("password", &"<redacted>")
                 .finish(),
-            Select { mailbox, condstore } => f
+            Select { mailbox, params } => f
                 .debug_struct("Select")
                 .field("mailbox", mailbox)
-                .field("condstore", condstore)
+                .field("params", params)
                 .finish(),
-            Examine { mailbox, condstore } => f
+            Examine { mailbox, params } => f
                 .debug_struct("Examine")
                 .field("mailbox", mailbox)
-                .field("condstore", condstore)
+                .field("params", params)
                 .finish(),
             Create { mailbox } => f.debug_struct("Create").field("mailbox", mailbox).finish(),
             Delete { mailbox } => f.debug_struct("Delete").field("mailbox", mailbox).finish(),
@@ -317,12 +338,14 @@ impl fmt::Debug for CommandBody {
                 items,
                 uid,
                 changed_since,
+                vanished,
             } => f
                 .debug_struct("Fetch")
                 .field("set", set)
                 .field("items", items)
                 .field("uid", uid)
                 .field("changed_since", changed_since)
+                .field("vanished", vanished)
                 .finish(),
             Store(r) => f.debug_tuple("Store").field(r).finish(),
             Copy { set, mailbox, uid } => f
@@ -766,6 +789,7 @@ mod tests {
             items: vec![],
             uid,
             changed_since: None,
+            vanished: false,
         };
         assert!(fetch(false).uses_sequence_numbers());
         assert!(!fetch(true).uses_sequence_numbers());

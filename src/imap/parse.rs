@@ -16,8 +16,8 @@ use std::collections::VecDeque;
 use chrono::NaiveDate;
 
 use crate::imap::command::{
-    AppendMessage, Command, CommandBody, FetchItem, Literal, SearchKey, SeqNumber, SequenceSet,
-    StatusItem, StoreRequest,
+    AppendMessage, Command, CommandBody, FetchItem, Literal, QresyncParam, SearchKey, SelectParams,
+    SeqNumber, SequenceSet, StatusItem, StoreRequest,
 };
 use crate::imap::frame::{Frame, Spooled};
 use crate::imap::response::is_atom_char;
@@ -650,11 +650,11 @@ impl<'a> Parser<'a> {
             },
             "EXAMINE" => C::Examine {
                 mailbox: self.sp_mailbox()?,
-                condstore: self.select_params()?,
+                params: self.select_params()?,
             },
             "SELECT" => C::Select {
                 mailbox: self.sp_mailbox()?,
-                condstore: self.select_params()?,
+                params: self.select_params()?,
             },
             "SUBSCRIBE" => C::Subscribe {
                 mailbox: self.sp_mailbox()?,
@@ -845,20 +845,89 @@ impl<'a> Parser<'a> {
     }
 
     /// RFC 4466 `select-params = SP "(" select-param *(SP select-param)
-    /// ")"`, of which we know RFC 7162 `condstore-param = "CONDSTORE"`:
-    /// whether it was given.
-    fn select_params(&mut self) -> PResult<bool> {
+    /// ")"`, of which we know RFC 7162 `condstore-param = "CONDSTORE"` and
+    /// `qresync-param`.
+    fn select_params(&mut self) -> PResult<SelectParams> {
+        let mut params = SelectParams::default();
         if self.at_end() {
-            return Ok(false);
+            return Ok(params);
         }
         self.sp()?;
         self.expect(b'(', "(")?;
         loop {
-            if self.atom_upper()? != "CONDSTORE" {
-                return Err(Bad::new("Unknown SELECT parameter"));
+            match self.atom_upper()?.as_str() {
+                "CONDSTORE" => params.condstore = true,
+                "QRESYNC" if params.qresync.is_none() => {
+                    self.sp()?;
+                    params.qresync = Some(self.qresync_param()?);
+                }
+                _ => return Err(Bad::new("Unknown SELECT parameter")),
             }
             if self.eat(b')') {
-                return Ok(true);
+                return Ok(params);
+            }
+            self.sp()?;
+        }
+    }
+
+    /// RFC 7162 `"(" uidvalidity SP mod-sequence-value [SP known-uids]
+    /// [SP seq-match-data] ")"`, `seq-match-data = "(" known-sequence-set
+    /// SP known-uid-set ")"`.
+    fn qresync_param(&mut self) -> PResult<QresyncParam> {
+        self.expect(b'(', "(")?;
+        let uid_validity = self.nz_number()?;
+        self.sp()?;
+        let modseq = self.number64()?;
+        let mut known_uids = None;
+        let mut seq_match = None;
+        if self.eat(b' ') && self.peek() != Some(b'(') {
+            known_uids = Some(self.sequence_set()?);
+            if !self.eat(b' ') {
+                self.expect(b')', ")")?;
+                return Ok(QresyncParam {
+                    uid_validity,
+                    modseq,
+                    known_uids,
+                    seq_match,
+                });
+            }
+        }
+        if self.eat(b'(') {
+            let seqs = self.sequence_set()?;
+            self.sp()?;
+            let uids = self.sequence_set()?;
+            self.expect(b')', ")")?;
+            seq_match = Some((seqs, uids));
+        }
+        self.expect(b')', ")")?;
+        Ok(QresyncParam {
+            uid_validity,
+            modseq,
+            known_uids,
+            seq_match,
+        })
+    }
+
+    /// RFC 4466 `fetch-modifiers = SP "(" fetch-modifier *(SP
+    /// fetch-modifier) ")"`, of which we know RFC 7162 `"CHANGEDSINCE" SP
+    /// mod-sequence-value` and `"VANISHED"`.
+    fn fetch_modifiers(&mut self) -> PResult<(Option<u64>, bool)> {
+        let (mut changed_since, mut vanished) = (None, false);
+        if self.at_end() || self.data.get(self.pos..self.pos + 2) != Some(b" (") {
+            return Ok((changed_since, vanished));
+        }
+        self.pos += 2;
+        loop {
+            match self.atom_upper()?.as_str() {
+                "CHANGEDSINCE" if changed_since.is_none() => {
+                    self.sp()?;
+                    changed_since = Some(self.number64()?);
+                }
+                "VANISHED" if !vanished => vanished = true,
+                _ => return Err(Bad::new("Unknown FETCH modifier")),
+            }
+            if self.eat(b')') {
+                return Ok((changed_since, vanished));
             }
             self.sp()?;
         }
@@ -1205,12 +1274,13 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let changed_since = self.modifier("CHANGEDSINCE")?;
+        let (changed_since, vanished) = self.fetch_modifiers()?;
         Ok(CommandBody::Fetch {
             set,
             items,
             uid,
             changed_since,
+            vanished,
         })
     }
 
@@ -1695,29 +1765,58 @@ mod tests {
     /// key with its optional entry name and type.
     #[test]
     fn condstore_syntax() {
-        assert!(matches!(
-            body("a SELECT INBOX (CONDSTORE)\r\n"),
-            CommandBody::Select {
-                condstore: true,
-                ..
-            }
-        ));
-        assert!(matches!(
-            body("a EXAMINE x (condstore)\r\n"),
-            CommandBody::Examine {
-                condstore: true,
-                ..
-            }
-        ));
-        assert!(matches!(
-            body("a SELECT INBOX\r\n"),
-            CommandBody::Select {
-                condstore: false,
-                ..
-            }
-        ));
+        let params = |s: &str| match body(s) {
+            CommandBody::Select { params, .. } | CommandBody::Examine { params, .. } => params,
+            b => panic!("{b:?}"),
+        };
+        assert!(params("a SELECT INBOX (CONDSTORE)\r\n").condstore);
+        assert!(params("a EXAMINE x (condstore)\r\n").condstore);
+        assert_eq!(params("a SELECT INBOX\r\n"), SelectParams::default());
         bad("a SELECT INBOX (QRESYNC)\r\n", Some("a"));
         bad("a SELECT INBOX ()\r\n", Some("a"));
+        bad("a SELECT INBOX (UNKNOWN)\r\n", Some("a"));
+        // RFC 7162 3.2.5's examples.
+        let q =
+            params("a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))\r\n")
+                .qresync
+                .expect("qresync");
+        assert_eq!(
+            (q.uid_validity, q.modseq),
+            (67_890_007, 20_050_715_194_045_000)
+        );
+        assert_eq!(
+            q.known_uids.expect("known").ranges(1000),
+            [41..=41, 43..=211, 214..=541]
+        );
+        assert!(q.seq_match.is_none());
+        let q = params(
+            "a SELECT INBOX (CONDSTORE QRESYNC (67890007 90060115194045000 1:29997 (5000,7500,9000,9990:9999 15000,22500,27000,29970,29973,29976,29979,29982,29985,29988,29991,29994,29997)))\r\n",
+        );
+        assert!(q.condstore);
+        let q = q.qresync.expect("qresync");
+        let (seqs, uids) = q.seq_match.expect("seq-match");
+        assert_eq!(seqs.ranges(10_000)[0], 5000..=5000);
+        assert_eq!(uids.ranges(30_000).len(), 13);
+        let q = params("a EXAMINE x (QRESYNC (1 2 (1 3)))\r\n")
+            .qresync
+            .expect("q");
+        assert!(q.known_uids.is_none() && q.seq_match.is_some());
+        bad("a SELECT INBOX (QRESYNC (0 2))\r\n", Some("a"));
+        bad("a SELECT INBOX (QRESYNC (1))\r\n", Some("a"));
+        bad("a SELECT INBOX (QRESYNC (1 2 3:4 (1)))\r\n", Some("a"));
+        bad(
+            "a SELECT INBOX (QRESYNC (1 2) QRESYNC (1 2))\r\n",
+            Some("a"),
+        );
+        match body("a UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)\r\n") {
+            CommandBody::Fetch {
+                changed_since: Some(12345),
+                vanished: true,
+                ..
+            } => {}
+            b => panic!("{b:?}"),
+        }
+        bad("a UID FETCH 1 (FLAGS) (VANISHED VANISHED)\r\n", Some("a"));
         match body("a UID FETCH 1:* (FLAGS MODSEQ) (CHANGEDSINCE 12345)\r\n") {
             CommandBody::Fetch {
                 items,
@@ -1735,7 +1834,6 @@ mod tests {
             }
         ));
         bad("a FETCH 1 FLAGS (CHANGEDSINCE)\r\n", Some("a"));
-        bad("a FETCH 1 FLAGS (VANISHED)\r\n", Some("a"));
         bad(
             "a FETCH 1 FLAGS (CHANGEDSINCE 9223372036854775808)\r\n",
             Some("a"),

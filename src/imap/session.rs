@@ -12,7 +12,9 @@ use crate::imap::command::{Command, CommandBody};
 use crate::imap::frame::{self, FrameError};
 use crate::imap::parse;
 use crate::limits;
-use crate::store::{flag, Changes, Flags, Mailbox, Message, Store, StoreError};
+use std::ops::RangeInclusive;
+
+use crate::store::{flag, Changes, Flags, Mailbox, Message, Store, StoreError, Uid};
 
 /// RFC 3501 3: the four states. The selected mailbox lives in its state, so
 /// no command can reach a mailbox that is not selected.
@@ -129,7 +131,7 @@ enum Flow {
 }
 
 /// The capabilities this server implements, in every authenticated state.
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC";
 
 pub struct Session<'a> {
     pub state: State,
@@ -140,6 +142,10 @@ pub struct Session<'a> {
     /// command) and stays so for the session: SELECT says HIGHESTMODSEQ,
     /// every FETCH of changed flags carries MODSEQ.
     pub condstore: bool,
+    /// RFC 7162 3.2.3: QRESYNC was enabled (ENABLE QRESYNC): SELECT takes
+    /// the QRESYNC parameter, UID FETCH the VANISHED modifier, and
+    /// expunges are reported as `* VANISHED` instead of EXPUNGE.
+    pub qresync: bool,
 }
 
 impl<'a> Session<'a> {
@@ -152,7 +158,15 @@ impl<'a> Session<'a> {
             out,
             bad_commands: 0,
             condstore: false,
+            qresync: false,
         }
+    }
+
+    /// RFC 7162 3.2.3: ENABLE QRESYNC, which enables CONDSTORE too.
+    pub fn enable_qresync(&mut self) -> Result<()> {
+        self.enable_condstore()?;
+        self.qresync = true;
+        Ok(())
     }
 
     /// RFC 7162 3.1: a CONDSTORE-enabling command was given. Enabled with
@@ -315,6 +329,7 @@ impl<'a> Session<'a> {
     /// `expunge_ok` false (during FETCH, STORE, SEARCH by sequence number,
     /// RFC 3501 7.4.1) expunges are held back for a later command.
     pub fn report_changes(&mut self, expunge_ok: bool) -> Result<()> {
+        let on = self.enabled();
         let State::Selected(sel) = &mut self.state else {
             return Ok(());
         };
@@ -331,9 +346,17 @@ impl<'a> Session<'a> {
             Err(e) => return Err(e.into()),
         };
         let mut out = Vec::new();
-        write_changes(&mut out, sel.mailbox.as_ref(), &changes, self.condstore);
+        write_changes(&mut out, sel.mailbox.as_ref(), &changes, on);
         self.out.write_all(&out)?;
         Ok(())
+    }
+
+    /// What the client enabled, as `write_changes` needs it.
+    pub fn enabled(&self) -> Enabled {
+        Enabled {
+            condstore: self.condstore,
+            qresync: self.qresync,
+        }
     }
 
     pub fn store(&mut self) -> Result<&mut dyn Store> {
@@ -351,12 +374,25 @@ impl<'a> Session<'a> {
     }
 }
 
+/// The RFC 7162 extensions a client enabled, which change how changes
+/// are reported.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Enabled {
+    pub condstore: bool,
+    pub qresync: bool,
+}
+
 /// Writes the untagged responses for `changes` (RFC 3501 7.3.1, 7.3.2,
-/// 7.4.1, 7.4.2); with `condstore`, flag changes carry their MODSEQ (RFC
-/// 7162 3.2).
-pub fn write_changes(out: &mut Vec<u8>, mailbox: &dyn Mailbox, changes: &Changes, condstore: bool) {
-    for seq in &changes.expunged {
-        out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+/// 7.4.1, 7.4.2); with CONDSTORE flag changes carry their MODSEQ, with
+/// QRESYNC expunges are one `* VANISHED` of their UIDs (RFC 7162 3.2,
+/// 3.2.10).
+pub fn write_changes(out: &mut Vec<u8>, mailbox: &dyn Mailbox, changes: &Changes, on: Enabled) {
+    if on.qresync {
+        write_vanished(out, false, &uid_ranges(&changes.vanished));
+    } else {
+        for seq in &changes.expunged {
+            out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+        }
     }
     if changes.keywords_changed {
         write_flags_responses(out, mailbox);
@@ -375,7 +411,7 @@ pub fn write_changes(out: &mut Vec<u8>, mailbox: &dyn Mailbox, changes: &Changes
             let m = mailbox.message(i);
             out.extend_from_slice(format!("* {seq} FETCH (UID {} FLAGS ", m.uid).as_bytes());
             write_message_flags(out, &m);
-            if condstore {
+            if on.condstore {
                 write_modseq(out, &m);
             }
             out.extend_from_slice(b")\r\n");
@@ -428,6 +464,40 @@ pub fn write_flag_list(out: &mut Vec<u8>, flags: &Flags) {
         out.extend_from_slice(k.as_bytes());
     }
     out.push(b')');
+}
+
+/// RFC 7162 `* VANISHED [(EARLIER)] uids`, nothing for no UIDs.
+pub fn write_vanished(out: &mut Vec<u8>, earlier: bool, uids: &[RangeInclusive<Uid>]) {
+    if uids.is_empty() {
+        return;
+    }
+    out.extend_from_slice(b"* VANISHED ");
+    if earlier {
+        out.extend_from_slice(b"(EARLIER) ");
+    }
+    for (i, r) in uids.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if r.start() == r.end() {
+            out.extend_from_slice(r.start().to_string().as_bytes());
+        } else {
+            out.extend_from_slice(format!("{}:{}", r.start(), r.end()).as_bytes());
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Ascending UIDs as runs.
+pub fn uid_ranges(uids: &[Uid]) -> Vec<RangeInclusive<Uid>> {
+    let mut out: Vec<RangeInclusive<Uid>> = Vec::new();
+    for &u in uids {
+        match out.last_mut() {
+            Some(last) if u == last.end().saturating_add(1) => *last = *last.start()..=u,
+            _ => out.push(u..=u),
+        }
+    }
+    out
 }
 
 /// ` MODSEQ (n)`: RFC 7162 `fetch-mod-resp`, after another item.

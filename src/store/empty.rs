@@ -101,6 +101,10 @@ impl Mailbox for EmptyMailbox {
         1
     }
 
+    fn vanished_since(&self, _since: ModSeq) -> Vec<std::ops::RangeInclusive<Uid>> {
+        Vec::new()
+    }
+
     fn count(&self) -> usize {
         0
     }

@@ -1906,6 +1906,12 @@ impl Mailbox for MaildirMailbox {
         self.highest_modseq
     }
 
+    fn vanished_since(&self, since: ModSeq) -> Vec<std::ops::RangeInclusive<Uid>> {
+        self.state
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.index.vanished_since(since))
+    }
+
     fn count(&self) -> usize {
         self.view.len()
     }
@@ -1976,6 +1982,7 @@ impl Mailbox for MaildirMailbox {
             Some(_) => true,
             None if allow_expunge => {
                 removed.push(pos);
+                changes.vanished.push(uid);
                 false
             }
             None => {

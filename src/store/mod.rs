@@ -132,6 +132,8 @@ pub struct Message {
 pub struct Changes {
     /// Sequence numbers to report as EXPUNGE, in reporting order.
     pub expunged: Vec<u32>,
+    /// The UIDs of those messages, ascending (RFC 7162 VANISHED).
+    pub vanished: Vec<Uid>,
     /// Set when the number of messages differs from the last report
     /// (after the expunges above): the new EXISTS count.
     pub exists: Option<u32>,
@@ -387,6 +389,12 @@ pub trait Mailbox {
     fn collect_messages(&self) -> Vec<Message> {
         (0..self.count()).map(|i| self.message(i)).collect()
     }
+    /// RFC 7162 3.2.5.2: the UIDs expunged after modseq `since`, as sorted
+    /// ranges; where the history does not reach back that far, every UID
+    /// below UIDNEXT that is no message's (more than were expunged since,
+    /// which the RFC allows). May name UIDs the view still holds (their
+    /// expunge not reported yet): the caller leaves those out.
+    fn vanished_since(&self, since: ModSeq) -> Vec<std::ops::RangeInclusive<Uid>>;
     /// Keywords defined in this mailbox, for FLAGS and PERMANENTFLAGS.
     fn keywords(&self) -> Vec<String>;
     /// Whether new keywords may still be created (PERMANENTFLAGS `\*`).

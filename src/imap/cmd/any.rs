@@ -34,13 +34,18 @@ pub fn id(s: &mut Session, params: Option<Vec<(String, Option<String>)>>) -> Res
     Done::ok("ID completed.")
 }
 
-/// RFC 5161: of what can be enabled we have CONDSTORE (RFC 7162 3.1);
-/// ENABLED names what this command enabled, not what was on before.
+/// RFC 5161: of what can be enabled we have CONDSTORE and QRESYNC (RFC
+/// 7162 3.1, 3.2.3; QRESYNC enables CONDSTORE too); ENABLED names what
+/// this command enabled, not what was on before.
 pub fn enable(s: &mut Session, caps: Vec<String>) -> Result<Done> {
     let mut line = b"* ENABLED".to_vec();
     if caps.iter().any(|c| c == "CONDSTORE") && !s.condstore {
         s.enable_condstore()?;
         line.extend_from_slice(b" CONDSTORE");
+    }
+    if caps.iter().any(|c| c == "QRESYNC") && !s.qresync {
+        s.enable_qresync()?;
+        line.extend_from_slice(b" QRESYNC");
     }
     line.extend_from_slice(b"\r\n");
     s.out.write_all(&line)?;

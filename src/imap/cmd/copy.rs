@@ -46,11 +46,6 @@ pub fn copy(s: &mut Session, set: &SequenceSet, dest: &str, uid: bool, mv: bool)
         keywords: Vec::new(),
     };
     sel.mailbox.store(&idx, FlagOp::Add, &deleted)?;
-    let expunged = sel.mailbox.expunge(Some(&src_uids))?;
-    let mut out = Vec::new();
-    for seq in expunged {
-        out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
-    }
-    s.out.write_all(&out)?;
+    super::expunge::expunge_reported(s, Some(&src_uids))?;
     Done::ok(done)
 }

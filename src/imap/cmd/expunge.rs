@@ -2,7 +2,8 @@
 
 use crate::imap::cmd::indexes;
 use crate::imap::command::SequenceSet;
-use crate::imap::session::{Done, Error, Result, Session};
+use crate::imap::session::{self, Done, Error, Result, Session};
+use crate::store::Uid;
 
 pub fn expunge(s: &mut Session, uids: Option<&SequenceSet>) -> Result<Done> {
     let sel = s.selected()?;
@@ -16,11 +17,39 @@ pub fn expunge(s: &mut Session, uids: Option<&SequenceSet>) -> Result<Done> {
         }
         None => None,
     };
-    let expunged = sel.mailbox.expunge(only.as_deref())?;
+    expunge_reported(s, only.as_deref())?;
+    Done::ok("Expunge completed.")
+}
+
+/// Expunges (the `\Deleted` messages among `only`, when given) and says
+/// so: an EXPUNGE per message, or with QRESYNC one `* VANISHED` of their
+/// UIDs (RFC 7162 3.2.10). For EXPUNGE, UID EXPUNGE and MOVE.
+pub fn expunge_reported(s: &mut Session, only: Option<&[Uid]>) -> Result<()> {
+    let qresync = s.qresync;
+    let sel = s.selected()?;
+    // The store reports sequence numbers highest first, each as the view
+    // numbered them before: their UIDs are these.
+    let before: Vec<Uid> = if qresync {
+        (0..sel.mailbox.count())
+            .map(|i| sel.mailbox.uid(i))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let expunged = sel.mailbox.expunge(only)?;
     let mut out = Vec::new();
-    for seq in expunged {
-        out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+    if qresync {
+        let mut uids: Vec<Uid> = expunged
+            .iter()
+            .filter_map(|&seq| before.get((seq as usize).checked_sub(1)?).copied())
+            .collect();
+        uids.sort_unstable();
+        session::write_vanished(&mut out, false, &session::uid_ranges(&uids));
+    } else {
+        for seq in expunged {
+            out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+        }
     }
     s.out.write_all(&out)?;
-    Done::ok("Expunge completed.")
+    Ok(())
 }

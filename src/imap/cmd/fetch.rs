@@ -53,15 +53,22 @@ fn is_whole_message(item: &FetchItem) -> bool {
     }
 }
 
-/// `changed_since`: the RFC 7162 CHANGEDSINCE modifier (only messages
-/// whose modseq is above it, with their MODSEQ).
+/// The RFC 7162 modifiers: CHANGEDSINCE (only messages whose modseq is
+/// above it, with their MODSEQ) and VANISHED (first the UIDs of the set
+/// expunged since, as `* VANISHED (EARLIER)`; UID FETCH with CHANGEDSINCE
+/// and QRESYNC enabled only, RFC 7162 3.2.6).
 pub fn fetch(
     s: &mut Session,
     set: &SequenceSet,
     items: &[FetchItem],
     uid: bool,
-    changed_since: Option<u64>,
+    (changed_since, vanished): (Option<u64>, bool),
 ) -> Result<Done> {
+    if vanished && !(uid && changed_since.is_some() && s.qresync) {
+        return Err(Error::Bad(
+            "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled".into(),
+        ));
+    }
     // RFC 7162 3.1: MODSEQ and CHANGEDSINCE enable CONDSTORE.
     if changed_since.is_some() || items.contains(&FetchItem::ModSeq) {
         s.enable_condstore()?;
@@ -78,6 +85,13 @@ pub fn fetch(
     // RFC 3501 6.4.8: UID FETCH always returns UID.
     if uid && !items.contains(&FetchItem::Uid) {
         items.insert(0, FetchItem::Uid);
+    }
+    if let (true, Some(n)) = (vanished, changed_since) {
+        let within = set.ranges(crate::imap::cmd::qresync::max_uid(mailbox));
+        let gone = crate::imap::cmd::qresync::vanished_earlier(mailbox, n, Some(&within));
+        let mut line = Vec::new();
+        session::write_vanished(&mut line, true, &gone);
+        out.write_all(&line)?;
     }
     // RFC 7162 3.1.4: CHANGEDSINCE answers with MODSEQ, for the messages
     // changed since.

@@ -92,6 +92,7 @@ pub fn rename(s: &mut Session, from: &str, to: &str) -> Result<Done> {
 /// survive: the same UIDs in the same order, and only new messages after
 /// them (reported as EXISTS); anything else ends the session.
 fn reopen(s: &mut Session, name: String) -> Result<()> {
+    let on = s.enabled();
     let (Some(store), State::Selected(sel)) = (s.store.as_deref_mut(), &mut s.state) else {
         return Ok(());
     };
@@ -112,7 +113,7 @@ fn reopen(s: &mut Session, name: String) -> Result<()> {
             recent: Some(u32::try_from(recent).unwrap_or(0)),
             ..Changes::default()
         };
-        session::write_changes(&mut out, mailbox.as_ref(), &changes, s.condstore);
+        session::write_changes(&mut out, mailbox.as_ref(), &changes, on);
     }
     *sel = Selected { name, mailbox };
     s.out.write_all(&out)?;

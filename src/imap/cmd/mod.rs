@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod idle;
 pub mod list;
 pub mod mailbox;
+pub mod qresync;
 pub mod search;
 pub mod select;
 pub mod status;
@@ -38,8 +39,8 @@ pub fn dispatch<R: ClientInput>(
         StartTls | Authenticate { .. } | Login { .. } => {
             Err(Error::Bad("Already authenticated.".into()))
         }
-        Select { mailbox, condstore } => select::select(s, &mailbox, false, condstore),
-        Examine { mailbox, condstore } => select::select(s, &mailbox, true, condstore),
+        Select { mailbox, params } => select::select(s, &mailbox, false, &params),
+        Examine { mailbox, params } => select::select(s, &mailbox, true, &params),
         Close => select::close(s),
         Unselect => select::unselect(s),
         Create { mailbox } => mailbox::create(s, &mailbox),
@@ -63,7 +64,8 @@ pub fn dispatch<R: ClientInput>(
             items,
             uid,
             changed_since,
-        } => fetch::fetch(s, &set, &items, uid, changed_since),
+            vanished,
+        } => fetch::fetch(s, &set, &items, uid, (changed_since, vanished)),
         Store(r) => store::store(s, &r),
         Copy { set, mailbox, uid } => copy::copy(s, &set, &mailbox, uid, false),
         Move { set, mailbox, uid } => copy::copy(s, &set, &mailbox, uid, true),

@@ -1,18 +1,30 @@
 //! SELECT, EXAMINE (RFC 3501 6.3.1, 6.3.2), CLOSE (6.4.2), UNSELECT
 //! (RFC 3691).
 
+use crate::imap::cmd::qresync;
+use crate::imap::command::SelectParams;
 use crate::imap::session::{self, Done, Error, Result, Selected, Session, State};
 use crate::store::flag;
 
-/// `condstore`: the RFC 7162 `(CONDSTORE)` parameter, which enables
-/// CONDSTORE; once enabled, SELECT says the mailbox's HIGHESTMODSEQ.
-pub fn select(s: &mut Session, name: &str, read_only: bool, condstore: bool) -> Result<Done> {
+/// `params`: RFC 7162's `(CONDSTORE)`, which enables CONDSTORE (SELECT
+/// then says the mailbox's HIGHESTMODSEQ), and `(QRESYNC (...))`, which
+/// needs ENABLE QRESYNC first and adds what changed since the client's
+/// modseq (`qresync::resync`).
+pub fn select(s: &mut Session, name: &str, read_only: bool, params: &SelectParams) -> Result<Done> {
+    // RFC 7162 3.2.5: the parameter without ENABLE QRESYNC is BAD, and
+    // changes nothing.
+    if params.qresync.is_some() && !s.qresync {
+        return Err(Error::Bad("QRESYNC is not enabled".into()));
+    }
     // RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected, so the old
-    // one is closed first (without expunging).
+    // one is closed first (without expunging); RFC 7162 3.2.11 says so with
+    // [CLOSED] (as Dovecot, whether or not QRESYNC is enabled).
     if matches!(s.state, State::Selected(_)) {
         s.state = State::Authenticated;
+        s.out
+            .write_all(b"* OK [CLOSED] Previous mailbox closed.\r\n")?;
     }
-    if condstore {
+    if params.condstore {
         s.enable_condstore()?;
     }
     let mailbox = s.store()?.open(name, read_only)?;
@@ -47,6 +59,9 @@ pub fn select(s: &mut Session, name: &str, read_only: bool, condstore: bool) -> 
             )
             .as_bytes(),
         );
+    }
+    if let Some(q) = &params.qresync {
+        qresync::resync(&mut out, mailbox.as_ref(), q);
     }
     s.out.write_all(&out)?;
     let ro = mailbox.read_only();

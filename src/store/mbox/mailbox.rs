@@ -257,6 +257,10 @@ impl Mailbox for MboxMailbox {
         self.modseqs.highest()
     }
 
+    fn vanished_since(&self, since: ModSeq) -> Vec<std::ops::RangeInclusive<Uid>> {
+        self.modseqs.vanished_since(since)
+    }
+
     fn count(&self) -> usize {
         self.view.len()
     }
@@ -309,6 +313,7 @@ impl Mailbox for MboxMailbox {
                 }
                 None if allow_expunge => {
                     removed.push(pos);
+                    changes.vanished.push(m.uid);
                     continue;
                 }
                 None => self.held_back = true,

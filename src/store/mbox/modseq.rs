@@ -137,6 +137,11 @@ impl Modseqs {
         self.index.highest_modseq
     }
 
+    /// `Index::vanished_since` of the index as last agreed.
+    pub fn vanished_since(&self, since: ModSeq) -> Vec<std::ops::RangeInclusive<Uid>> {
+        self.index.vanished_since(since)
+    }
+
     /// The modseq of `uid`, the entry at position `k` of the snapshot last
     /// given to `update`; the highest when that update did not go through.
     pub fn at(&self, k: usize, uid: Uid) -> ModSeq {
