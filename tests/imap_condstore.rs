@@ -355,3 +355,63 @@ fn qresync_resynchronises_a_client_that_was_away() {
         assert_eq!(s.stderr(), "");
     }
 }
+
+/// RFC 7162 3.2: while an expunge by another session is held back (a
+/// FETCH by sequence number may not see EXPUNGE or VANISHED), a flag
+/// change of a higher modseq still goes out, and with it an untagged
+/// HIGHESTMODSEQ below the expunge's, so that a client cut off then does
+/// not resynchronise from past the expunge. The expunge follows at the
+/// next command that allows it.
+#[test]
+fn a_held_back_expunge_keeps_the_told_highestmodseq_below_it() {
+    for b in BOTH {
+        let (h, mut s) = session(b, 3);
+        ok(&run(&mut s, "a", "ENABLE QRESYNC"), "a");
+        let r = run(&mut s, "b", "SELECT INBOX");
+        let (v, h0) = selected_state(&r);
+        let mut other = imapd(b, &h);
+        ok(&run(&mut other, "o1", "SELECT INBOX"), "o1");
+        ok(
+            &run(&mut other, "o2", "STORE 2 +FLAGS.SILENT (\\Deleted)"),
+            "o2",
+        );
+        ok(&run(&mut other, "o3", "EXPUNGE"), "o3");
+        ok(
+            &run(&mut other, "o4", "STORE 1 +FLAGS.SILENT (\\Flagged)"),
+            "o4",
+        );
+        ok(&run(&mut other, "o5", "LOGOUT"), "o5");
+        let r = run(&mut s, "c", "FETCH 3 (UID)");
+        ok(&r, "c");
+        assert!(!r.iter().any(|l| l.contains("VANISHED")), "{b:?} {r:?}");
+        let flagged = r
+            .iter()
+            .find(|l| l.starts_with("* 1 FETCH") && l.contains("\\Flagged"))
+            .unwrap_or_else(|| panic!("{b:?} {r:?}"));
+        let m = after(flagged, "MODSEQ").expect("MODSEQ");
+        assert!(m > h0 + 1, "{b:?}: the expunge came first");
+        let told = r
+            .iter()
+            .find_map(|l| l.strip_prefix("* OK [HIGHESTMODSEQ "))
+            .and_then(|l| after(l, ""))
+            .unwrap_or_else(|| panic!("{b:?}: no HIGHESTMODSEQ in {r:?}"));
+        assert_eq!(told, h0, "{b:?}: below the held-back expunge");
+        let r = run(&mut s, "d", "NOOP");
+        assert_eq!(r[0], "* VANISHED 2", "{b:?} {r:?}");
+        ok(&run(&mut s, "z", "LOGOUT"), "z");
+        // A client cut off after that FETCH resynchronises from what it
+        // was told, and misses nothing.
+        let mut s = imapd(b, &h);
+        ok(&run(&mut s, "e", "ENABLE QRESYNC"), "e");
+        let r = run(&mut s, "f", &format!("SELECT INBOX (QRESYNC ({v} {told}))"));
+        assert!(
+            r.contains(&"* VANISHED (EARLIER) 2".to_string()),
+            "{b:?} {r:?}"
+        );
+        assert!(
+            r.iter()
+                .any(|l| l.starts_with("* 1 FETCH (UID 1 FLAGS (\\Flagged)")),
+            "{b:?} {r:?}"
+        );
+    }
+}

@@ -29,6 +29,21 @@ pub enum State {
 pub struct Selected {
     pub name: String,
     pub mailbox: Box<dyn Mailbox>,
+    /// The mailbox's HIGHESTMODSEQ when the client last knew all of it,
+    /// expunges included: what RFC 7162 3.2 has us tell while expunges
+    /// are held back and flag changes of higher modseqs go out.
+    pub complete_modseq: crate::store::ModSeq,
+}
+
+impl Selected {
+    pub fn new(name: String, mailbox: Box<dyn Mailbox>) -> Selected {
+        let complete_modseq = mailbox.highest_modseq();
+        Selected {
+            name,
+            mailbox,
+            complete_modseq,
+        }
+    }
 }
 
 /// How a command failed, and so what the client is told.
@@ -178,7 +193,7 @@ impl<'a> Session<'a> {
         }
         self.condstore = true;
         if let State::Selected(sel) = &self.state {
-            let n = sel.mailbox.highest_modseq();
+            let n = sel.complete_modseq;
             self.out
                 .write_all(format!("* OK [HIGHESTMODSEQ {n}] Highest\r\n").as_bytes())?;
         }
@@ -347,6 +362,15 @@ impl<'a> Session<'a> {
         };
         let mut out = Vec::new();
         write_changes(&mut out, sel.mailbox.as_ref(), &changes, on);
+        // RFC 7162 3.2: MODSEQs above an expunge not yet reported must not
+        // become the client's point to resynchronise from.
+        if !changes.held_back {
+            sel.complete_modseq = sel.mailbox.highest_modseq();
+        } else if on.condstore {
+            out.extend_from_slice(
+                format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.complete_modseq).as_bytes(),
+            );
+        }
         self.out.write_all(&out)?;
         Ok(())
     }

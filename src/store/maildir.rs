@@ -1991,6 +1991,7 @@ impl Mailbox for MaildirMailbox {
             }
         });
         self.held_back = held_back;
+        changes.held_back = held_back;
         for (uid, modseq) in r.index.newer_than(self.view.told_at()) {
             if uid <= self.last_uid && self.view.is_news(uid, modseq) {
                 flag_uids.push(uid);

@@ -144,6 +144,9 @@ pub struct Changes {
     pub flags: Vec<u32>,
     /// The keywords of the mailbox changed: a new FLAGS response is due.
     pub keywords_changed: bool,
+    /// Messages expunged by others are still in the view, their EXPUNGE
+    /// left for a sync that allows it.
+    pub held_back: bool,
 }
 
 impl Changes {

@@ -115,7 +115,7 @@ fn reopen(s: &mut Session, name: String) -> Result<()> {
         };
         session::write_changes(&mut out, mailbox.as_ref(), &changes, on);
     }
-    *sel = Selected { name, mailbox };
+    *sel = Selected::new(name, mailbox);
     s.out.write_all(&out)?;
     Ok(())
 }

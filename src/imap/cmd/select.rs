@@ -65,10 +65,7 @@ pub fn select(s: &mut Session, name: &str, read_only: bool, params: &SelectParam
     }
     s.out.write_all(&out)?;
     let ro = mailbox.read_only();
-    s.state = State::Selected(Selected {
-        name: name.to_string(),
-        mailbox,
-    });
+    s.state = State::Selected(Selected::new(name.to_string(), mailbox));
     let text = if read_only {
         "Examine completed."
     } else {

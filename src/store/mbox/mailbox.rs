@@ -324,6 +324,7 @@ impl Mailbox for MboxMailbox {
             self.cache.expunged();
         }
         changes.expunged = removed.iter().rev().map(|&p| len32(p + 1)).collect();
+        changes.held_back = self.held_back;
         let first_new = snap.entries.partition_point(|e| e.uid <= self.last_uid);
         let mut added = 0;
         for (k, e) in snap.entries.iter().enumerate().skip(first_new) {
