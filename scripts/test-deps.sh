@@ -17,6 +17,7 @@ want sasl2-bin          /usr/sbin/saslpasswd2
 want db5.3-util         /usr/bin/db5.3_load
 want curl               /usr/bin/curl
 want mutt               /usr/bin/mutt
+want neomutt            /usr/bin/neomutt
 want procmail           /usr/bin/procmail
 want systemd            /usr/bin/systemd-socket-activate
 want util-linux         /usr/bin/setpriv

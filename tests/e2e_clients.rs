@@ -1,14 +1,16 @@
-//! Real clients against the built imapd: Python's imaplib (IMAP4_stream)
-//! and mbsync (isync) syncing a Maildir both ways through `Tunnel`. Both
-//! start imapd as a preauthenticated tunnel, as a user's ssh would.
-//! Needs python3 and the isync package (`make test` installs it).
+//! Real clients against the built imapd: Python's imaplib (IMAP4_stream),
+//! mbsync (isync) syncing a Maildir both ways through `Tunnel`, and
+//! neomutt resynchronising with QRESYNC. All start imapd as a
+//! preauthenticated tunnel, as a user's ssh would.
+//! Needs python3, the isync and neomutt packages (`make test` installs
+//! them).
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::{server_command, Home};
+use common::{home_on, server_command, Backend, Home, BOTH};
 
 const MSG1: &[u8] = b"From: Alice <alice@example.org>\nTo: Bob <bob@example.org>\nSubject: Hello\n\nHi Bob,\nhow are you?\n";
 const MSG2: &[u8] = b"From: Carol <carol@example.org>\nSubject: Second\nContent-Type: text/plain; charset=utf-8\n\nGr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln\n";
@@ -16,7 +18,12 @@ const MSG2: &[u8] = b"From: Carol <carol@example.org>\nSubject: Second\nContent-
 /// The shell command line that runs imapd for `home` (for clients that
 /// take a command string).
 fn shell_command(home: &Home) -> String {
-    let c = server_command(env!("CARGO_BIN_EXE_imapd"), home, &[]);
+    shell_command_with(home, &[])
+}
+
+/// `shell_command` with more arguments for imapd.
+fn shell_command_with(home: &Home, extra: &[&str]) -> String {
+    let c = server_command(env!("CARGO_BIN_EXE_imapd"), home, extra);
     let mut parts = vec![
         format!("HOME={}", home.path().display()),
         "exec".to_string(),
@@ -48,6 +55,44 @@ fn python_imaplib() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// neomutt with `imap_qresync` and its header cache, the client issue 11
+/// names: after another client flagged one message and expunged another,
+/// its second look is a SELECT (QRESYNC ...), and what it then shows (the
+/// messages it copies) is the mailbox as it is.
+/// Needs neomutt (`scripts/test-deps.sh` installs it).
+#[test]
+fn neomutt_resynchronises_with_qresync() {
+    for b in BOTH {
+        let msgs: Vec<Vec<u8>> = (1..=3)
+            .map(|n| format!("From: a@example.org\nSubject: m{n}\n\nbody {n}\n").into_bytes())
+            .collect();
+        let msgs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+        let h = home_on(b, &msgs);
+        let loc = format!(
+            "mail_location=mbox:{0}/mail:INBOX={0}/spool/inbox",
+            h.path().display()
+        );
+        let cmd = match b {
+            Backend::Maildir => shell_command(&h),
+            Backend::Mbox => shell_command_with(&h, &["-o", &loc]),
+        };
+        let work = tempfile::tempdir().expect("tempdir");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/neomutt_qresync.py");
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(cmd)
+            .arg(work.path())
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "{b:?}: neomutt session failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 fn count_files(dir: &Path) -> usize {
