@@ -154,3 +154,44 @@ fn idle_reports_new_mail() {
     s.send("DONE");
     assert_eq!(s.line().trim_end(), "i1 OK Idle completed.");
 }
+
+/// A STORE looks at the mailbox under its lock and so takes in what others
+/// did meanwhile (another session's flag change, an MTA's delivery): that
+/// is still reported, with the STORE or at the next command, on both
+/// stores. (The Maildir store once recorded the files as seen after its
+/// own change and then stayed quiet about them.)
+#[test]
+fn what_a_store_takes_in_is_still_reported() {
+    for b in common::BOTH {
+        let h = common::home_on(b, &[MSG, MSG]);
+        let mut a = common::imapd_on(b, &h);
+        let r = a.command("s", "SELECT INBOX");
+        assert!(r.last().unwrap().starts_with("s OK"), "{r:?}");
+        let mut other = common::imapd_on(b, &h);
+        other.command("o1", "SELECT INBOX");
+        other.command("o2", "STORE 2 +FLAGS (\\Answered)");
+        other.command("o3", "LOGOUT");
+        match b {
+            common::Backend::Maildir => {
+                h.deliver(None, "3.M3.test", MSG);
+            }
+            common::Backend::Mbox => {
+                let p = h.path().join("spool/inbox");
+                let mut data = std::fs::read(&p).unwrap();
+                data.extend_from_slice(b"From mta@example.org Sat Nov 21 06:13:17 2026\n");
+                data.extend_from_slice(MSG);
+                data.extend_from_slice(b"\n");
+                std::fs::write(&p, data).unwrap();
+            }
+        }
+        let mut seen: Vec<String> = a.command("t", "STORE 1 +FLAGS (\\Seen)");
+        seen.extend(a.command("n", "NOOP"));
+        let text = seen.join("");
+        assert!(text.contains("* 3 EXISTS"), "{b:?} {seen:?}");
+        assert!(
+            seen.iter()
+                .any(|l| l.starts_with("* 2 FETCH") && l.contains("\\Answered")),
+            "{b:?} {seen:?}"
+        );
+    }
+}

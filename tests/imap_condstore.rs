@@ -415,3 +415,174 @@ fn a_held_back_expunge_keeps_the_told_highestmodseq_below_it() {
         );
     }
 }
+
+/// pop3d on `h`'s store of backend `b`.
+fn pop3d(b: Backend, h: &common::Home) -> Server {
+    let loc = format!(
+        "mail_location=mbox:{0}/mail:INBOX={0}/spool/inbox",
+        h.path().display()
+    );
+    let extra: Vec<&str> = match b {
+        Backend::Maildir => vec![],
+        Backend::Mbox => vec!["-o", &loc],
+    };
+    Server::start(common::server_command(
+        env!("CARGO_BIN_EXE_pop3d"),
+        h,
+        &extra,
+    ))
+}
+
+/// Another program marks message `n` (1-based) read: mutt renames the
+/// Maildir file; for mbox, it rewrites the Status line in place.
+fn read_by_another_program(b: Backend, h: &common::Home, n: usize) {
+    match b {
+        Backend::Maildir => {
+            let cur = h.maildir().join("cur");
+            let mut names: Vec<_> = std::fs::read_dir(&cur)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            let name = &names[n - 1];
+            let base = name.split(':').next().unwrap();
+            std::fs::rename(cur.join(name), cur.join(format!("{base}:2,S"))).unwrap();
+        }
+        Backend::Mbox => {
+            let path = h.path().join("spool/inbox");
+            let mut data = std::fs::read(&path).unwrap();
+            let starts: Vec<usize> = data
+                .windows(5)
+                .enumerate()
+                .filter(|(i, w)| *w == b"From " && (*i == 0 || data[i - 1] == b'\n'))
+                .map(|(i, _)| i)
+                .collect();
+            let at = starts[n - 1]
+                + data[starts[n - 1]..]
+                    .windows(9)
+                    .position(|w| w == b"Status: O")
+                    .expect("Status: O");
+            data[at + 8] = b'R';
+            std::fs::write(&path, data).unwrap();
+        }
+    }
+}
+
+/// RFC 7162 3.1 / issue 11: every path that changes a message moves its
+/// modseq and the expunge history: POP3 DELE (at QUIT) and RETR (its
+/// \Seen), another program marking a message read. A client that
+/// resynchronises from before gets exactly those; a client that never
+/// enabled CONDSTORE sees no MODSEQ and no VANISHED anywhere.
+#[test]
+fn every_path_moves_modseqs_and_only_enabled_clients_see_them() {
+    for b in BOTH {
+        let (h, mut s) = session(b, 4);
+        ok(&run(&mut s, "a", "ENABLE QRESYNC"), "a");
+        let r = run(&mut s, "b", "SELECT INBOX");
+        let (v, h0) = selected_state(&r);
+        ok(&run(&mut s, "c", "LOGOUT"), "c");
+        // A plain client, never enabling anything, watches.
+        let mut plain = imapd(b, &h);
+        ok(&run(&mut plain, "p1", "SELECT INBOX"), "p1");
+
+        // POP3: message 1 read, message 2 deleted.
+        let mut p = pop3d(b, &h);
+        assert!(p.line().starts_with("+OK"));
+        for cmd in ["RETR 1", "DELE 2"] {
+            p.send(cmd);
+            let l = p.line();
+            assert!(l.starts_with("+OK"), "{b:?} {cmd}: {l}");
+            if cmd.starts_with("RETR") {
+                while p.line().trim_end() != "." {}
+            }
+        }
+        p.send("QUIT");
+        assert!(p.line().starts_with("+OK"));
+        // Another program marks message 3 read (now the second of three).
+        read_by_another_program(b, &h, 2);
+
+        let r = run(&mut plain, "p2", "NOOP");
+        assert!(
+            r.iter()
+                .all(|l| !l.contains("MODSEQ") && !l.contains("VANISHED")),
+            "{b:?} {r:?}"
+        );
+        assert!(r.contains(&"* 2 EXPUNGE".to_string()), "{b:?} {r:?}");
+        ok(&run(&mut plain, "p3", "STORE 1 +FLAGS (\\Flagged)"), "p3");
+        ok(&run(&mut plain, "p4", "STORE 3 +FLAGS (\\Deleted)"), "p4");
+        let r = run(&mut plain, "p5", "EXPUNGE");
+        assert_eq!(r, ["* 3 EXPUNGE", "p5 OK Expunge completed."], "{b:?}");
+        ok(&run(&mut plain, "p6", "LOGOUT"), "p6");
+
+        // The client that was away gets exactly that.
+        let mut s = imapd(b, &h);
+        ok(&run(&mut s, "d", "ENABLE QRESYNC"), "d");
+        let r = run(&mut s, "e", &format!("SELECT INBOX (QRESYNC ({v} {h0}))"));
+        ok(&r, "e");
+        assert!(
+            r.contains(&"* VANISHED (EARLIER) 2,4".to_string()),
+            "{b:?} {r:?}"
+        );
+        let f = fetches(&r);
+        assert_eq!(f.len(), 2, "{b:?} {r:?}");
+        assert!(
+            f[0].1
+                .starts_with("* 1 FETCH (UID 1 FLAGS (\\Flagged \\Seen) MODSEQ ("),
+            "{b:?} {r:?}"
+        );
+        assert!(
+            f[1].1
+                .starts_with("* 2 FETCH (UID 3 FLAGS (\\Seen) MODSEQ ("),
+            "{b:?} {r:?}"
+        );
+        ok(&run(&mut s, "z", "LOGOUT"), "z");
+    }
+}
+
+/// RFC 7162 3.2: UNCHANGEDSINCE is checked against the message as the
+/// mailbox holds it then, not as this session last saw it: a change by
+/// another session in between makes the STORE fail for that message
+/// (MODIFIED), which is left alone, and the other session's change is
+/// reported with its MODSEQ in the same response.
+#[test]
+fn unchangedsince_sees_another_sessions_change_in_between() {
+    for b in BOTH {
+        let (h, mut s) = session(b, 2);
+        let (_, m1) = selected_state(&run(&mut s, "a", "SELECT INBOX (CONDSTORE)"));
+        let mut other = imapd(b, &h);
+        ok(&run(&mut other, "o1", "SELECT INBOX"), "o1");
+        ok(
+            &run(&mut other, "o2", "STORE 1 +FLAGS.SILENT (\\Answered)"),
+            "o2",
+        );
+        ok(&run(&mut other, "o3", "LOGOUT"), "o3");
+        let r = run(
+            &mut s,
+            "b",
+            &format!("STORE 1:2 (UNCHANGEDSINCE {m1}) +FLAGS (\\Seen)"),
+        );
+        assert_eq!(
+            r.last().unwrap(),
+            "b OK [MODIFIED 1] Conditional STORE failed.",
+            "{b:?} {r:?}"
+        );
+        let f = fetches(&r);
+        let one = f
+            .iter()
+            .find(|(n, _)| *n == 1)
+            .map(|(_, l)| l)
+            .unwrap_or_else(|| panic!("{b:?}: no news of 1 in {r:?}"));
+        assert!(
+            one.contains("\\Answered") && !one.contains("\\Seen"),
+            "{b:?} {r:?}"
+        );
+        assert!(after(one, "MODSEQ").expect("MODSEQ") > m1, "{b:?}");
+        let two = f
+            .iter()
+            .find(|(n, _)| *n == 2)
+            .map(|(_, l)| l)
+            .expect("2 stored");
+        assert!(two.contains("\\Seen"), "{b:?} {r:?}");
+        ok(&run(&mut s, "z", "LOGOUT"), "z");
+    }
+}

@@ -1786,6 +1786,24 @@ impl MaildirMailbox {
         Ok((lock, r))
     }
 
+    /// Whether `state` holds what the view has not reported: a look under
+    /// the lock for this session's own change (a STORE, an EXPUNGE) also
+    /// took in other sessions' flag changes, expunges and new mail, and the
+    /// files then match `state`, so the next sync cannot rely on them
+    /// having changed.
+    fn state_has_news(&self) -> bool {
+        let Some(r) = &self.state else {
+            return false;
+        };
+        let known = r.index.after(self.last_uid);
+        known < r.index.len()
+            || known != self.view.len()
+            || r.index
+                .newer_than(self.view.told_at())
+                .into_iter()
+                .any(|(uid, modseq)| uid <= self.last_uid && self.view.is_news(uid, modseq))
+    }
+
     /// Records the files' stamp as of now as the one `state` matches; the
     /// caller holds the lock (so no other session can commit meanwhile).
     fn mark_seen(&mut self) {
@@ -1966,7 +1984,7 @@ impl Mailbox for MaildirMailbox {
     fn sync(&mut self, allow_expunge: bool) -> Result<Changes> {
         // DESIGN.md 5: a command on a quiet mailbox costs four stats, not a
         // scan of every file name and a read of the index.
-        if !self.held_back && self.trusted(&Stamp::of(&self.dir)) {
+        if !self.held_back && self.trusted(&Stamp::of(&self.dir)) && !self.state_has_news() {
             return Ok(Changes::default());
         }
         let (lock, r) = self.lock_state(!self.read_only, false)?;

@@ -435,6 +435,11 @@ impl Mailbox for MboxMailbox {
         })?;
         let mut changed = Vec::new();
         for (i, uid) in uids {
+            // Left alone: what another session changed there is news for
+            // the next sync to report, not this STORE.
+            if modified.contains(&i) {
+                continue;
+            }
             let Some(k) = snap.find(uid) else {
                 continue; // gone; the next sync reports it
             };
