@@ -31,8 +31,10 @@ test-deps:
 # Not run here: bench/pop3_bench.py (POP3), bench/mbox_bench.py (a 1 GB
 # mbox INBOX, appends to bench/results.md), bench/memory_bench.py (peak
 # RSS per request on a 200 MB message), bench/write_bench.py (STORE, APPEND,
-# EXPUNGE on 100,000 messages) and bench/startup_bench.py (a session's
-# start-up against /bin/true), each run as root by hand.
+# EXPUNGE on 100,000 messages), bench/startup_bench.py (a session's
+# start-up against /bin/true) and bench/qresync_bench.py (QRESYNC against a
+# plain resync after 10 changes on 100,000 messages), each run as root by
+# hand.
 BENCH_ARGS ?=
 bench: release
 	python3 bench/imap_bench.py $(BENCH_ARGS)

@@ -1924,6 +1924,23 @@ impl Mailbox for MaildirMailbox {
         self.highest_modseq
     }
 
+    fn changed_since(&self, since: ModSeq) -> Vec<usize> {
+        let Some(r) = &self.state else {
+            return Vec::new();
+        };
+        // The index's changes, then their places in the view (a ghost, an
+        // expunge not reported yet, is not in the index: it answers as it
+        // was).
+        let mut out: Vec<usize> = r
+            .index
+            .newer_than(since)
+            .into_iter()
+            .filter_map(|(uid, _)| self.view.find(uid).ok())
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     fn vanished_since(&self, since: ModSeq) -> Vec<std::ops::RangeInclusive<Uid>> {
         self.state
             .as_ref()

@@ -398,6 +398,14 @@ pub trait Mailbox {
     /// which the RFC allows). May name UIDs the view still holds (their
     /// expunge not reported yet): the caller leaves those out.
     fn vanished_since(&self, since: ModSeq) -> Vec<std::ops::RangeInclusive<Uid>>;
+    /// The indexes of the view's messages whose modseq is above `since`,
+    /// ascending (RFC 7162 CHANGEDSINCE, QRESYNC): by default a look at
+    /// each message; a store with an index finds them from it.
+    fn changed_since(&self, since: ModSeq) -> Vec<usize> {
+        (0..self.count())
+            .filter(|&i| self.message(i).modseq > since)
+            .collect()
+    }
     /// Keywords defined in this mailbox, for FLAGS and PERMANENTFLAGS.
     fn keywords(&self) -> Vec<String>;
     /// Whether new keywords may still be created (PERMANENTFLAGS `\*`).

@@ -99,7 +99,9 @@ pub fn fetch(
         if !items.contains(&FetchItem::ModSeq) {
             items.push(FetchItem::ModSeq);
         }
-        idx = idx.filter(|i| mailbox.message(i).modseq > n);
+        let changed: std::collections::HashSet<usize> =
+            mailbox.changed_since(n).into_iter().collect();
+        idx = idx.filter(|i| changed.contains(&i));
     }
     // RFC 3501 6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT set \Seen.
     let mut seen_now: HashSet<usize> = HashSet::new();

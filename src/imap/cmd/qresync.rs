@@ -69,12 +69,12 @@ pub fn resync(out: &mut Vec<u8>, mb: &dyn Mailbox, q: &QresyncParam) {
     let known = q.known_uids.as_ref().map(|s| s.ranges(max_uid(mb)));
     let gone = vanished_earlier(mb, q.modseq, known.as_deref());
     session::write_vanished(out, true, &gone);
-    for i in 0..mb.count() {
+    for i in mb.changed_since(q.modseq) {
         let m = mb.message(i);
         let wanted = known
             .as_deref()
             .is_none_or(|k| crate::imap::command::SequenceSet::in_ranges(k, m.uid));
-        if m.modseq > q.modseq && wanted {
+        if wanted {
             out.extend_from_slice(format!("* {} FETCH (UID {} FLAGS ", i + 1, m.uid).as_bytes());
             session::write_message_flags(out, &m);
             session::write_modseq(out, &m);

@@ -257,6 +257,15 @@ impl Mailbox for MboxMailbox {
         self.modseqs.highest()
     }
 
+    fn changed_since(&self, since: ModSeq) -> Vec<usize> {
+        self.view
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.modseq > since)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     fn vanished_since(&self, since: ModSeq) -> Vec<std::ops::RangeInclusive<Uid>> {
         self.modseqs.vanished_since(since)
     }
