@@ -541,6 +541,34 @@ def floor_seconds(home: Path, runs: int) -> float:
     return statistics.median(times)
 
 
+def big_mailbox_args(doc: str, workloads: str | None = None) -> argparse.Namespace:
+    """The arguments of the benchmarks that work on one warm mailbox of
+    `--messages` (write_bench, qresync_bench); `--workloads` with this
+    default when given."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if workloads is not None:
+        ap.add_argument("--workloads", default=workloads)
+    ap.add_argument("--messages", type=int, default=100000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--servers", default="imapd,dovecot")
+    ap.add_argument("--workdir", default="/var/tmp/mailaccess-bench")
+    ap.add_argument("--imapd", default=str(REPO / "target/release/imapd"))
+    ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--output", default=str(REPO / "bench/results.md"), help="Markdown file the table is appended to ('-' for none)")
+    return ap.parse_args()
+
+
+def big_mailbox_homes(args: argparse.Namespace) -> tuple[Path, list[str], Expect, dict]:
+    """imapd's path, the servers, the mailbox's expectations and each
+    server's home holding a copy of it (built the first time)."""
+    servers = [s for s in args.servers.split(",") if s]
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    src = work / f"src-{args.messages}"
+    exp = build_source(src, args.messages, 1)
+    return Path(args.imapd), servers, exp, {s: copy_for(s, src, work) for s in servers}
+
+
 def report(text: str, output: str) -> None:
     """Prints a Markdown report and appends it to `output` ('-': nowhere)."""
     print(text)

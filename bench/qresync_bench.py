@@ -23,7 +23,6 @@ only.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import re
 import statistics
@@ -80,23 +79,8 @@ def uids(out: bytes) -> list[int]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--messages", type=int, default=100000)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--servers", default="imapd,dovecot")
-    ap.add_argument("--workdir", default="/var/tmp/mailaccess-bench")
-    ap.add_argument("--imapd", default=str(ib.REPO / "target/release/imapd"))
-    ap.add_argument("--timeout", type=float, default=1800)
-    ap.add_argument("--output", default=str(ib.REPO / "bench/results.md"), help="Markdown file the table is appended to ('-' for none)")
-    args = ap.parse_args()
-
-    imapd = Path(args.imapd)
-    servers = [s for s in args.servers.split(",") if s]
-    work = Path(args.workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    src = work / f"src-{args.messages}"
-    exp = ib.build_source(src, args.messages, 1)
-    homes = {s: ib.copy_for(s, src, work) for s in servers}
+    args = ib.big_mailbox_args(__doc__)
+    imapd, servers, exp, homes = ib.big_mailbox_homes(args)
     argv = {s: ib.server_argv(s, homes[s], imapd) for s in servers}
     for s in servers:
         session(argv[s], ["SELECT INBOX", "LOGOUT"], args.timeout)
