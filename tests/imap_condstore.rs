@@ -166,11 +166,24 @@ fn select_fetch_store_search_status_as_rfc_7162_shows_them() {
         assert_eq!(r[0], format!("* SEARCH 2 (MODSEQ {m2})"), "{b:?}");
         let r = run(&mut s, "k", &format!("SEARCH MODSEQ {}", m3 + 1));
         assert_eq!(r[0], "* SEARCH", "{b:?}: nothing found, no MODSEQ");
+        // An implicit \Seen (BODY[] without PEEK) is a change too: its
+        // FETCH carries the new MODSEQ (3.2).
+        let r = run(&mut s, "s", "FETCH 3 (BODY[TEXT])");
+        ok(&r, "s");
+        let seen = r
+            .iter()
+            .find(|l| l.starts_with("* 3 FETCH"))
+            .expect("fetch");
+        assert!(seen.contains("FLAGS (\\Seen"), "{b:?} {r:?}");
+        let m4 =
+            after(&r.join(" "), "MODSEQ").unwrap_or_else(|| panic!("{b:?}: no MODSEQ in {r:?}"));
+        assert!(m4 > m3, "{b:?}");
+        assert_eq!(modseq(&mut s, 3), m4, "{b:?}");
         // 3.1.7: STATUS HIGHESTMODSEQ.
         let r = run(&mut s, "l", "STATUS INBOX (HIGHESTMODSEQ)");
         assert_eq!(
             r[0],
-            format!("* STATUS INBOX (HIGHESTMODSEQ {m3})"),
+            format!("* STATUS INBOX (HIGHESTMODSEQ {m4})"),
             "{b:?}"
         );
         ok(&run(&mut s, "z", "LOGOUT"), "z");
