@@ -237,20 +237,7 @@ impl Config {
             None => (PathBuf::from(DEFAULT_CONFIG), false),
         };
         match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                for (n, line) in text.lines().enumerate() {
-                    let line = line.trim();
-                    if line.is_empty() || line.starts_with('#') {
-                        continue;
-                    }
-                    let (k, v) = line.split_once('=').ok_or_else(|| {
-                        format!("{}:{}: expected key = value", path.display(), n + 1)
-                    })?;
-                    config
-                        .set(k.trim(), v.trim())
-                        .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
-                }
-            }
+            Ok(text) => config.read_text(&text, &path.display().to_string())?,
             Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("{}: {e}", path.display())),
         }
@@ -263,6 +250,24 @@ impl Config {
                 .map_err(|e| format!("-o {o}: {e}"))?;
         }
         Ok(config)
+    }
+
+    /// Applies the `key = value` lines of a configuration file's `text`
+    /// (`#` comments and blank lines skipped); errors name `origin` and the
+    /// line.
+    pub fn read_text(&mut self, text: &str, origin: &str) -> Result<(), String> {
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| format!("{origin}:{}: expected key = value", n + 1))?;
+            self.set(k.trim(), v.trim())
+                .map_err(|e| format!("{origin}:{}: {e}", n + 1))?;
+        }
+        Ok(())
     }
 
     /// Sets one key; unknown keys and bad values are errors, so a typo in

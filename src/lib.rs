@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod conn;
+pub mod fuzz;
 pub mod imap;
 pub mod limits;
 pub mod log;

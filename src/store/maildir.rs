@@ -124,6 +124,32 @@ fn size_field(base: &str, key: char) -> Option<u64> {
     })
 }
 
+/// A Maildir file name as `reconcile` and STORE read and write it, for the
+/// fuzz target and the corpus test (`mailaccess::fuzz`): the base and
+/// its `:2,` letters, the `S=`/`W=` sizes, the flags the letters say
+/// (against a keyword table) and the letters written back for them. Panics
+/// when the letters written back are not sorted, repeat a letter, or lose
+/// a flag, which would rename a file to a name that says something else.
+pub fn read_any_name(name: &str) {
+    let (base, letters) = split_name(name);
+    let _ = (size_field(base, 'S'), size_field(base, 'W'));
+    let table: Vec<String> = ["$Junk", "", "Work"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let flags = disk_flags(letters, &Flags::default(), &table);
+    let back = letters_for(&flags, &table, letters);
+    assert!(
+        back.as_bytes().windows(2).all(|w| w[0] < w[1]),
+        "{name:?}: letters {back:?} not sorted or repeated"
+    );
+    assert_eq!(
+        disk_flags(&back, &Flags::default(), &table),
+        flags,
+        "{name:?}: {back:?} says other flags"
+    );
+}
+
 /// Flags a file name says, plus the keywords only the index can hold.
 fn disk_flags(letters: &str, index_flags: &Flags, table: &[String]) -> Flags {
     let mut f = Flags::default();
