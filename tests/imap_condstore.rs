@@ -599,3 +599,56 @@ fn unchangedsince_sees_another_sessions_change_in_between() {
         ok(&run(&mut s, "z", "LOGOUT"), "z");
     }
 }
+
+/// RFC 4731 ESEARCH (SEARCH RETURN (...)) on both stores, and its RFC 7162
+/// 3.1.5 MODSEQ: the highest modseq of the messages the answer names.
+#[test]
+fn esearch_answers_min_max_count_all_and_modseq() {
+    for b in BOTH {
+        let (_h, mut s) = session(b, 5);
+        ok(&run(&mut s, "a", "SELECT INBOX"), "a");
+        ok(&run(&mut s, "b", "STORE 2,4 +FLAGS.SILENT (\\Seen)"), "b");
+        let r = run(&mut s, "c", "SEARCH RETURN (MIN MAX COUNT) UNSEEN");
+        assert_eq!(
+            r,
+            [
+                "* ESEARCH (TAG \"c\") MIN 1 MAX 5 COUNT 3",
+                "c OK Search completed."
+            ],
+            "{b:?}"
+        );
+        let r = run(&mut s, "d", "UID SEARCH RETURN () UNSEEN");
+        assert_eq!(r[0], "* ESEARCH (TAG \"d\") UID ALL 1,3,5", "{b:?}");
+        let r = run(&mut s, "e", "SEARCH RETURN (COUNT ALL) DELETED");
+        assert_eq!(
+            r[0], "* ESEARCH (TAG \"e\") COUNT 0",
+            "{b:?}: nothing found"
+        );
+        let r = run(&mut s, "f", "SEARCH RETURN (SAVE) ALL");
+        assert!(r[0].starts_with("f BAD "), "{b:?} {r:?}");
+        // With MODSEQ: the highest modseq among what the answer names.
+        let m2 = modseq(&mut s, 2);
+        let m4 = modseq(&mut s, 4);
+        let r = run(
+            &mut s,
+            "g",
+            &format!("SEARCH RETURN (ALL) MODSEQ {}", m2.min(m4)),
+        );
+        assert_eq!(
+            r[0],
+            format!("* ESEARCH (TAG \"g\") ALL 2,4 MODSEQ {}", m2.max(m4)),
+            "{b:?}"
+        );
+        let r = run(
+            &mut s,
+            "h",
+            &format!("SEARCH RETURN (MIN) MODSEQ {}", m2.min(m4)),
+        );
+        assert_eq!(
+            r[0],
+            format!("* ESEARCH (TAG \"h\") MIN 2 MODSEQ {m2}"),
+            "{b:?}"
+        );
+        ok(&run(&mut s, "z", "LOGOUT"), "z");
+    }
+}

@@ -105,10 +105,12 @@ pub enum CommandBody {
     },
     /// `charset` as given (upper-cased); `criteria` is the AND of all keys
     /// (a single key is not wrapped in `And`).
+    /// `ret`: RFC 4731 `RETURN (...)`, answered with ESEARCH.
     Search {
         charset: Option<String>,
         criteria: SearchKey,
         uid: bool,
+        ret: Option<SearchReturn>,
     },
     /// `items` with the macros ALL/FAST/FULL expanded. UID FETCH must also
     /// answer UID (RFC 3501 6.4.8) even when `items` lacks it; the session
@@ -191,6 +193,16 @@ impl CommandBody {
             _ => false,
         }
     }
+}
+
+/// RFC 4731 `search-return-opts`: what an ESEARCH answer holds. `RETURN
+/// ()` is ALL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchReturn {
+    pub min: bool,
+    pub max: bool,
+    pub all: bool,
+    pub count: bool,
 }
 
 /// RFC 4466 `select-params` we know: RFC 7162 `CONDSTORE` and `QRESYNC`.
@@ -327,11 +339,13 @@ impl fmt::Debug for CommandBody {
                 charset,
                 criteria,
                 uid,
+                ret,
             } => f
                 .debug_struct("Search")
                 .field("charset", charset)
                 .field("criteria", criteria)
                 .field("uid", uid)
+                .field("ret", ret)
                 .finish(),
             Fetch {
                 set,
@@ -773,6 +787,7 @@ mod tests {
             charset: None,
             criteria,
             uid,
+            ret: None,
         };
         assert!(search(false, SearchKey::All).uses_sequence_numbers());
         assert!(!search(true, SearchKey::All).uses_sequence_numbers());

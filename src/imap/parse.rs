@@ -16,8 +16,8 @@ use std::collections::VecDeque;
 use chrono::NaiveDate;
 
 use crate::imap::command::{
-    AppendMessage, Command, CommandBody, FetchItem, Literal, QresyncParam, SearchKey, SelectParams,
-    SeqNumber, SequenceSet, StatusItem, StoreRequest,
+    AppendMessage, Command, CommandBody, FetchItem, Literal, QresyncParam, SearchKey, SearchReturn,
+    SelectParams, SeqNumber, SequenceSet, StatusItem, StoreRequest,
 };
 use crate::imap::frame::{Frame, Spooled};
 use crate::imap::response::is_atom_char;
@@ -1056,9 +1056,12 @@ impl<'a> Parser<'a> {
         }))
     }
 
-    /// `search = "SEARCH" [SP "CHARSET" SP astring] 1*(SP search-key)`
+    /// `search = "SEARCH" [search-return-opts] [SP "CHARSET" SP astring]
+    /// 1*(SP search-key)` (RFC 4466, 4731: `search-return-opts = SP
+    /// "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"`)
     fn search(&mut self, uid: bool) -> PResult<CommandBody> {
         self.sp()?;
+        let ret = self.search_return()?;
         let mut charset = None;
         let save = self.pos;
         if self.keyword("CHARSET") && self.peek() == Some(b' ') {
@@ -1089,7 +1092,40 @@ impl<'a> Parser<'a> {
             charset,
             criteria,
             uid,
+            ret,
         })
+    }
+
+    /// RFC 4731 `"RETURN" SP "(" [MIN / MAX / ALL / COUNT *(SP ...)] ")"
+    /// SP`, if there; `RETURN ()` means ALL.
+    fn search_return(&mut self) -> PResult<Option<SearchReturn>> {
+        let save = self.pos;
+        if !(self.keyword("RETURN") && self.eat(b' ')) {
+            self.pos = save;
+            return Ok(None);
+        }
+        self.expect(b'(', "(")?;
+        let mut r = SearchReturn::default();
+        if !self.eat(b')') {
+            loop {
+                match self.atom_upper()?.as_str() {
+                    "MIN" => r.min = true,
+                    "MAX" => r.max = true,
+                    "ALL" => r.all = true,
+                    "COUNT" => r.count = true,
+                    _ => return Err(Bad::new("Unknown SEARCH RETURN option")),
+                }
+                if self.eat(b')') {
+                    break;
+                }
+                self.sp()?;
+            }
+        }
+        if r == SearchReturn::default() {
+            r.all = true;
+        }
+        self.sp()?;
+        Ok(Some(r))
     }
 
     /// `search-key = "ALL" / "ANSWERED" / "BCC" SP astring /
@@ -1864,6 +1900,28 @@ mod tests {
         bad("a SEARCH MODSEQ \"/flags/\" all 1\r\n", Some("a"));
         bad("a SEARCH MODSEQ \"/other/x\" priv 1\r\n", Some("a"));
         bad("a SEARCH MODSEQ \"/flags/x\" nobody 1\r\n", Some("a"));
+    }
+
+    /// RFC 4731 `SEARCH RETURN (...)`: before CHARSET and the keys; `()`
+    /// is ALL; an option we do not know is BAD.
+    #[test]
+    fn search_return_options() {
+        let ret = |s: &str| match body(s) {
+            CommandBody::Search { ret, .. } => ret,
+            b => panic!("{b:?}"),
+        };
+        assert_eq!(ret("a SEARCH ALL\r\n"), None);
+        let all = SearchReturn {
+            all: true,
+            ..SearchReturn::default()
+        };
+        assert_eq!(ret("a SEARCH RETURN () ALL\r\n"), Some(all));
+        let r = ret("a UID SEARCH RETURN (MIN max Count) CHARSET UTF-8 TEXT x\r\n").expect("ret");
+        assert!(r.min && r.max && r.count && !r.all);
+        bad("a SEARCH RETURN\r\n", Some("a"));
+        bad("a SEARCH RETURN (PARTIAL 1:5) ALL\r\n", Some("a"));
+        bad("a SEARCH RETURN (MIN) \r\n", Some("a"));
+        bad("a SEARCH RETURN MIN ALL\r\n", Some("a"));
     }
 
     #[test]

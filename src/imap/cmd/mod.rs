@@ -58,7 +58,8 @@ pub fn dispatch<R: ClientInput>(
             charset,
             criteria,
             uid,
-        } => search::search(s, charset.as_deref(), &criteria, uid),
+            ret,
+        } => search::search(s, charset.as_deref(), &criteria, uid, (tag, ret)),
         Fetch {
             set,
             items,

@@ -11,7 +11,7 @@ use std::ops::RangeInclusive;
 
 use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
 
-use crate::imap::command::{SearchKey, SequenceSet};
+use crate::imap::command::{SearchKey, SearchReturn, SequenceSet};
 use crate::imap::session::{self, Done, Error, Result, Session, State};
 use crate::limits;
 use crate::mime;
@@ -148,6 +148,7 @@ pub fn search(
     charset: Option<&str>,
     criteria: &SearchKey,
     uid: bool,
+    (tag, ret): (&str, Option<SearchReturn>),
 ) -> Result<Done> {
     let charset = charset.unwrap_or("US-ASCII");
     if !charset.eq_ignore_ascii_case("UTF-8")
@@ -174,18 +175,15 @@ pub fn search(
         uid: count.checked_sub(1).map_or(0, |last| mailbox.uid(last)),
     };
     let key = compile(criteria, charset, max)?;
-    let mut found = Vec::new();
-    let mut highest = 0;
+    // Each match and its modseq.
+    let mut found: Vec<(u32, u64)> = Vec::new();
     let mut unreadable = 0usize;
     for i in 0..count {
         let m = mailbox.message(i);
         let mut content = Content::new(want, m.size);
         let ctx = Ctx { seq: i as u32 + 1 };
         match matches(&key, &m, &ctx, &mut content, mailbox, i) {
-            Ok(true) => {
-                found.push(if uid { m.uid } else { i as u32 + 1 });
-                highest = highest.max(m.modseq);
-            }
+            Ok(true) => found.push((if uid { m.uid } else { i as u32 + 1 }, m.modseq)),
             Ok(false) => {}
             // A message removed under us simply does not match.
             Err(StoreError::Expunged) | Err(StoreError::NotFound) => {}
@@ -198,14 +196,21 @@ pub fn search(
             Err(e) => return Err(e.into()),
         }
     }
-    let mut line = b"* SEARCH".to_vec();
-    for n in &found {
-        line.extend_from_slice(format!(" {n}").as_bytes());
-    }
-    if by_modseq && !found.is_empty() {
-        line.extend_from_slice(format!(" (MODSEQ {highest})").as_bytes());
-    }
-    line.extend_from_slice(b"\r\n");
+    let line = match ret {
+        None => {
+            let mut line = b"* SEARCH".to_vec();
+            for (n, _) in &found {
+                line.extend_from_slice(format!(" {n}").as_bytes());
+            }
+            let highest = found.iter().map(|&(_, m)| m).max();
+            if let (true, Some(h)) = (by_modseq, highest) {
+                line.extend_from_slice(format!(" (MODSEQ {h})").as_bytes());
+            }
+            line.extend_from_slice(b"\r\n");
+            line
+        }
+        Some(r) => esearch(tag, uid, r, &found, by_modseq),
+    };
     out.write_all(&line)?;
     if unreadable > 0 {
         return Err(Error::no_code(
@@ -214,6 +219,49 @@ pub fn search(
         ));
     }
     Done::ok("Search completed.")
+}
+
+/// RFC 4731 `* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [COUNT n] [ALL
+/// set]`, with RFC 7162 3.1.5's `MODSEQ n` when MODSEQ was searched: the
+/// highest modseq of the messages the answer names (all of them for ALL
+/// or COUNT, else the MIN and MAX ones). Nothing found: no MIN, MAX, ALL
+/// nor MODSEQ, and COUNT 0.
+fn esearch(
+    tag: &str,
+    uid: bool,
+    r: SearchReturn,
+    found: &[(u32, u64)],
+    by_modseq: bool,
+) -> Vec<u8> {
+    let mut line = format!("* ESEARCH (TAG \"{tag}\")").into_bytes();
+    if uid {
+        line.extend_from_slice(b" UID");
+    }
+    let (first, last) = (found.first(), found.last());
+    if let (true, Some((n, _))) = (r.min, first) {
+        line.extend_from_slice(format!(" MIN {n}").as_bytes());
+    }
+    if let (true, Some((n, _))) = (r.max, last) {
+        line.extend_from_slice(format!(" MAX {n}").as_bytes());
+    }
+    if r.count {
+        line.extend_from_slice(format!(" COUNT {}", found.len()).as_bytes());
+    }
+    if r.all && !found.is_empty() {
+        let numbers: Vec<u32> = found.iter().map(|&(n, _)| n).collect();
+        line.extend_from_slice(format!(" ALL {}", super::append::uid_set(&numbers)).as_bytes());
+    }
+    let named = if r.all || r.count {
+        found.iter().map(|&(_, m)| m).max()
+    } else {
+        let ends = [r.min.then_some(first), r.max.then_some(last)];
+        ends.into_iter().flatten().flatten().map(|&(_, m)| m).max()
+    };
+    if let (true, Some(h)) = (by_modseq, named) {
+        line.extend_from_slice(format!(" MODSEQ {h}").as_bytes());
+    }
+    line.extend_from_slice(b"\r\n");
+    line
 }
 
 struct Ctx {
