@@ -21,7 +21,9 @@ pub fn status(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Done>
                 uid_next: mb.uid_next(),
                 uid_validity: mb.uid_validity(),
                 unseen: 0,
-                highest_modseq: mb.highest_modseq(),
+                // What the client knows all of (RFC 7162 3.2): not past an
+                // expunge it has not been told yet.
+                highest_modseq: sel.complete_modseq,
                 size: 0,
             };
             for i in 0..mb.count() {
