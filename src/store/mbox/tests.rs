@@ -1069,4 +1069,18 @@ fn a_lost_mbox_index_never_lowers_modseqs() {
         b.message(0).modseq
     );
     assert_eq!(b.uid_validity(), a.uid_validity());
+    // A damaged one likewise: not trusted, started again above.
+    let before = b.highest_modseq();
+    let main = ctl.join(crate::store::index::INDEX_FILE);
+    let mut bytes = fs::read(&main).expect("index");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x55;
+    fs::write(&main, bytes).expect("write");
+    let c = s.open("INBOX", false).expect("open");
+    assert!(
+        c.message(0).modseq > before,
+        "{} <= {before}",
+        c.message(0).modseq
+    );
+    assert_eq!(c.message(0).uid, b.message(0).uid);
 }
