@@ -153,14 +153,8 @@ pub struct Session<'a> {
     pub store: Option<Box<dyn Store>>,
     pub out: &'a mut dyn Write,
     bad_commands: u32,
-    /// RFC 7162 3.1: CONDSTORE was enabled (by ENABLE or an enabling
-    /// command) and stays so for the session: SELECT says HIGHESTMODSEQ,
-    /// every FETCH of changed flags carries MODSEQ.
-    pub condstore: bool,
-    /// RFC 7162 3.2.3: QRESYNC was enabled (ENABLE QRESYNC): SELECT takes
-    /// the QRESYNC parameter, UID FETCH the VANISHED modifier, and
-    /// expunges are reported as `* VANISHED` instead of EXPUNGE.
-    pub qresync: bool,
+    /// What the client enabled, for the rest of the session.
+    pub enabled: Enabled,
 }
 
 impl<'a> Session<'a> {
@@ -172,15 +166,14 @@ impl<'a> Session<'a> {
             store: Some(store),
             out,
             bad_commands: 0,
-            condstore: false,
-            qresync: false,
+            enabled: Enabled::default(),
         }
     }
 
     /// RFC 7162 3.2.3: ENABLE QRESYNC, which enables CONDSTORE too.
     pub fn enable_qresync(&mut self) -> Result<()> {
         self.enable_condstore()?;
-        self.qresync = true;
+        self.enabled.qresync = true;
         Ok(())
     }
 
@@ -188,10 +181,10 @@ impl<'a> Session<'a> {
     /// a mailbox selected, the client learns its HIGHESTMODSEQ at once
     /// (as Dovecot tells it), before the command's own responses.
     pub fn enable_condstore(&mut self) -> Result<()> {
-        if self.condstore {
+        if self.enabled.condstore {
             return Ok(());
         }
-        self.condstore = true;
+        self.enabled.condstore = true;
         if let State::Selected(sel) = &self.state {
             let n = sel.complete_modseq;
             self.out
@@ -344,7 +337,7 @@ impl<'a> Session<'a> {
     /// `expunge_ok` false (during FETCH, STORE, SEARCH by sequence number,
     /// RFC 3501 7.4.1) expunges are held back for a later command.
     pub fn report_changes(&mut self, expunge_ok: bool) -> Result<()> {
-        let on = self.enabled();
+        let on = self.enabled;
         let State::Selected(sel) = &mut self.state else {
             return Ok(());
         };
@@ -375,14 +368,6 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// What the client enabled, as `write_changes` needs it.
-    pub fn enabled(&self) -> Enabled {
-        Enabled {
-            condstore: self.condstore,
-            qresync: self.qresync,
-        }
-    }
-
     pub fn store(&mut self) -> Result<&mut dyn Store> {
         match self.store.as_deref_mut() {
             Some(s) => Ok(s),
@@ -398,11 +383,16 @@ impl<'a> Session<'a> {
     }
 }
 
-/// The RFC 7162 extensions a client enabled, which change how changes
-/// are reported.
+/// The RFC 7162 extensions a client enabled; they change how changes are
+/// reported.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Enabled {
+    /// RFC 7162 3.1: by ENABLE or an enabling command: SELECT says
+    /// HIGHESTMODSEQ, every FETCH of changed flags carries MODSEQ.
     pub condstore: bool,
+    /// RFC 7162 3.2.3: by ENABLE QRESYNC: SELECT takes the QRESYNC
+    /// parameter, UID FETCH the VANISHED modifier, and expunges are
+    /// reported as `* VANISHED` instead of EXPUNGE.
     pub qresync: bool,
 }
 

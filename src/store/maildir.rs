@@ -359,9 +359,10 @@ fn load_index(root: &Path, dir: &Path) -> Result<Refreshed> {
 
 /// What a STORE did so far: the indexes whose flags changed, and those
 /// left alone under UNCHANGEDSINCE (RFC 7162 `MODIFIED`).
-struct Done<'a> {
-    changed: &'a mut Vec<usize>,
-    modified: &'a mut Vec<usize>,
+#[derive(Default)]
+struct Done {
+    changed: Vec<usize>,
+    modified: Vec<usize>,
 }
 
 /// A mailbox's files and index, brought into agreement under its lock.
@@ -1847,7 +1848,7 @@ impl MaildirMailbox {
         op: FlagOp,
         flags: &Flags,
         since: Option<ModSeq>,
-        done: &mut Done<'_>,
+        done: &mut Done,
     ) -> Result<Vec<usize>> {
         let ix = &mut r.index;
         let table_before = ix.keywords.clone();
@@ -2119,18 +2120,13 @@ impl Mailbox for MaildirMailbox {
         if self.read_only {
             return Err(StoreError::NotAllowed("mailbox is read-only"));
         }
-        let mut changed = Vec::new();
-        let mut modified = Vec::new();
+        let mut done = Done::default();
         let mut pending = indexes.to_vec();
         // The state in memory names each file as it was; a file another
         // program renamed since is not found (rename is atomic), and then
         // the mailbox is looked at again, once, for those messages.
         for attempt in 0..2 {
             let (_lock, mut r) = self.lock_state(false, attempt > 0)?;
-            let mut done = Done {
-                changed: &mut changed,
-                modified: &mut modified,
-            };
             let result = self.store_locked(&mut r, &pending, op, flags, since, &mut done);
             let missing = match result {
                 Ok(m) => m,
@@ -2146,9 +2142,9 @@ impl Mailbox for MaildirMailbox {
                 break;
             }
         }
-        changed.sort_unstable();
-        changed.dedup();
-        Ok((changed, modified))
+        done.changed.sort_unstable();
+        done.changed.dedup();
+        Ok((done.changed, done.modified))
     }
 
     fn expunge(&mut self, uids: Option<&[Uid]>) -> Result<Vec<u32>> {

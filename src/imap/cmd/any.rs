@@ -39,11 +39,11 @@ pub fn id(s: &mut Session, params: Option<Vec<(String, Option<String>)>>) -> Res
 /// this command enabled, not what was on before.
 pub fn enable(s: &mut Session, caps: Vec<String>) -> Result<Done> {
     let mut line = b"* ENABLED".to_vec();
-    if caps.iter().any(|c| c == "CONDSTORE") && !s.condstore {
+    if caps.iter().any(|c| c == "CONDSTORE") && !s.enabled.condstore {
         s.enable_condstore()?;
         line.extend_from_slice(b" CONDSTORE");
     }
-    if caps.iter().any(|c| c == "QRESYNC") && !s.qresync {
+    if caps.iter().any(|c| c == "QRESYNC") && !s.enabled.qresync {
         s.enable_qresync()?;
         line.extend_from_slice(b" QRESYNC");
     }

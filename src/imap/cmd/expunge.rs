@@ -25,7 +25,7 @@ pub fn expunge(s: &mut Session, uids: Option<&SequenceSet>) -> Result<Done> {
 /// so: an EXPUNGE per message, or with QRESYNC one `* VANISHED` of their
 /// UIDs (RFC 7162 3.2.10). For EXPUNGE, UID EXPUNGE and MOVE.
 pub fn expunge_reported(s: &mut Session, only: Option<&[Uid]>) -> Result<()> {
-    let qresync = s.qresync;
+    let qresync = s.enabled.qresync;
     let sel = s.selected()?;
     // The store reports sequence numbers highest first, each as the view
     // numbered them before: their UIDs are these.

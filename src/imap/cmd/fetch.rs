@@ -64,7 +64,7 @@ pub fn fetch(
     uid: bool,
     (changed_since, vanished): (Option<u64>, bool),
 ) -> Result<Done> {
-    if vanished && !(uid && changed_since.is_some() && s.qresync) {
+    if vanished && !(uid && changed_since.is_some() && s.enabled.qresync) {
         return Err(Error::Bad(
             "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled".into(),
         ));
@@ -73,7 +73,7 @@ pub fn fetch(
     if changed_since.is_some() || items.contains(&FetchItem::ModSeq) {
         s.enable_condstore()?;
     }
-    let condstore = s.condstore;
+    let condstore = s.enabled.condstore;
     // Borrow the writer and the mailbox separately, so bodies can stream.
     let out: &mut dyn Write = &mut *s.out;
     let State::Selected(sel) = &mut s.state else {

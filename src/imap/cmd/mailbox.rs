@@ -92,7 +92,7 @@ pub fn rename(s: &mut Session, from: &str, to: &str) -> Result<Done> {
 /// survive: the same UIDs in the same order, and only new messages after
 /// them (reported as EXISTS); anything else ends the session.
 fn reopen(s: &mut Session, name: String) -> Result<()> {
-    let on = s.enabled();
+    let on = s.enabled;
     let (Some(store), State::Selected(sel)) = (s.store.as_deref_mut(), &mut s.state) else {
         return Ok(());
     };

@@ -13,7 +13,7 @@ use crate::store::flag;
 pub fn select(s: &mut Session, name: &str, read_only: bool, params: &SelectParams) -> Result<Done> {
     // RFC 7162 3.2.5: the parameter without ENABLE QRESYNC is BAD, and
     // changes nothing.
-    if params.qresync.is_some() && !s.qresync {
+    if params.qresync.is_some() && !s.enabled.qresync {
         return Err(Error::Bad("QRESYNC is not enabled".into()));
     }
     // RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected, so the old
@@ -51,7 +51,7 @@ pub fn select(s: &mut Session, name: &str, read_only: bool, params: &SelectParam
         )
         .as_bytes(),
     );
-    if s.condstore {
+    if s.enabled.condstore {
         out.extend_from_slice(
             format!(
                 "* OK [HIGHESTMODSEQ {}] Highest\r\n",

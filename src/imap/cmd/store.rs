@@ -11,7 +11,7 @@ pub fn store(s: &mut Session, r: &StoreRequest) -> Result<Done> {
     if r.unchanged_since.is_some() {
         s.enable_condstore()?;
     }
-    let condstore = s.condstore;
+    let condstore = s.enabled.condstore;
     let sel = s.selected()?;
     let idx = indexes(sel.mailbox.as_ref(), &r.set, r.uid)?;
     if sel.mailbox.read_only() {

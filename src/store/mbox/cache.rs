@@ -151,7 +151,7 @@ pub fn save_change(
     ctl: &Path,
     before: Option<&Stamp>,
     after: &Snapshot,
-    touched: Option<&Vec<usize>>,
+    touched: Option<&[usize]>,
 ) {
     let (Some(st), Some(before), Some(touched)) = (&after.stamp, before, touched) else {
         return save(ctl, after);

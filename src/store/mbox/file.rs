@@ -644,7 +644,7 @@ impl Ctx {
             &newmap,
             snap,
             written,
-            same.then_some(&touched),
+            same.then_some(&touched[..]),
         )
     }
 
@@ -661,7 +661,7 @@ impl Ctx {
         map: &Map,
         written: &Snapshot,
         entries: Vec<Entry>,
-        touched: Option<&Vec<usize>>,
+        touched: Option<&[usize]>,
     ) -> Result<Snapshot> {
         let stamp = Stamp::of(&f.metadata()?);
         let data = map.data();
@@ -675,18 +675,22 @@ impl Ctx {
             {
                 return Err(bad());
             }
-        } else if touched
-            .map_or_else(|| (0..entries.len()).collect(), Vec::clone)
-            .into_iter()
-            .any(|i| {
+        } else {
+            // The From line of each message written (of each, without
+            // `touched`) must be where it was put.
+            let misplaced = |i: usize| {
                 let at = entries[i].msg.from.start;
                 let bad = parse::from_line(data, at).is_none();
                 map.release_before(at);
                 bad
-            })
-            || entries.last().map_or(0, |e| e.msg.body.end) > data.len()
-        {
-            return Err(bad());
+            };
+            let moved = match touched {
+                Some(t) => t.iter().any(|&i| misplaced(i)),
+                None => (0..entries.len()).any(misplaced),
+            };
+            if moved || entries.last().map_or(0, |e| e.msg.body.end) > data.len() {
+                return Err(bad());
+            }
         }
         let snap = Snapshot {
             stamp: Some(stamp),
