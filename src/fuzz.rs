@@ -140,15 +140,36 @@ fn sasl_exchange(data: &[u8]) {
 }
 
 /// The caches' files: any bytes, read as a Maildir or mbox cache file
-/// (`mailaccess-cache`) and, split at the first NUL, as an mbox parse
-/// cache and its delta (`mailaccess-mbox-index`).
+/// (`mailaccess-cache`) and, split by `split_pair`, as an mbox parse cache
+/// and its delta (`mailaccess-mbox-index`).
 fn cache_files(data: &[u8]) {
     let _ = crate::store::cache::read_any(data);
-    let (cache, delta) = match data.iter().position(|&b| b == 0) {
-        Some(i) => (&data[..i], &data[i + 1..]),
-        None => (data, &[][..]),
-    };
+    let (cache, delta) = split_pair(data);
     let _ = crate::store::mbox::cache::read_any(cache, delta);
+}
+
+/// Two files in one input (both binary): the first one's length (u32,
+/// little-endian), the first, the second. What does not say a length is
+/// the first file alone.
+pub fn split_pair(data: &[u8]) -> (&[u8], &[u8]) {
+    let Some((len, rest)) = data.split_first_chunk::<4>() else {
+        return (data, &[]);
+    };
+    match rest.split_at_checked(u32::from_le_bytes(*len) as usize) {
+        Some(pair) => pair,
+        None => (data, &[]),
+    }
+}
+
+/// The input `split_pair` splits into `a` and `b` (for writing seeds).
+pub fn join_pair(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = u32::try_from(a.len())
+        .unwrap_or(u32::MAX)
+        .to_le_bytes()
+        .to_vec();
+    out.extend_from_slice(a);
+    out.extend_from_slice(b);
+    out
 }
 
 /// An mbox file: its messages as the parse finds them, each in order and

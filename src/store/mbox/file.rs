@@ -419,20 +419,23 @@ impl Ctx {
         if data.len() as u64 != stamp.size {
             return Err(StoreError::InUse);
         }
-        // A fresh open starts from the cache of an earlier parse, if any.
+        let current = |p: &Snapshot| {
+            p.stamp.as_ref() == Some(&stamp) && check_of(data, &p.entries) == p.check
+        };
+        // A fresh open starts from the cache of an earlier parse, if any
+        // (and takes it whole when it describes this version).
         let cached;
         let prev = match prev {
+            Some(p) if current(p) => return Ok(p.clone()),
             Some(p) => Some(p),
-            None => {
-                cached = cache::load(&self.ctl);
-                cached.as_ref()
-            }
+            None => match cache::load(&self.ctl) {
+                Some(c) if current(&c) => return Ok(c),
+                c => {
+                    cached = c;
+                    cached.as_ref()
+                }
+            },
         };
-        if let Some(p) = prev {
-            if p.stamp.as_ref() == Some(&stamp) && check_of(data, &p.entries) == p.check {
-                return Ok(p.clone());
-            }
-        }
         let snap = self.parse(data, stamp, prev, &|pos| map.release_before(pos))?;
         if data.len() as u64 >= MBOX_CACHE_MIN {
             cache::save(&self.ctl, &snap);

@@ -502,14 +502,41 @@ fn reopening_a_big_unchanged_mbox_uses_the_cache() {
     assert_eq!(mb.count(), 301);
     assert_eq!(mb.message(300).uid, 301);
     assert_eq!(fetch(&mut mb, 300), "Subject: new\n\nnew\n");
-    // A damaged cache is ignored.
+    // A damaged cache is ignored: the first record's UID made 2.
     let c = t.path().join("mail/.imap/INBOX").join(cache::CACHE_FILE);
-    let text = fs::read_to_string(&c).expect("cache");
-    fs::write(&c, text.replacen("m 1 ", "m 2 ", 1)).expect("write");
+    let mut data = fs::read(&c).expect("cache");
+    let records = data
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .nth(3)
+        .expect("four text lines")
+        .0
+        + 1;
+    assert_eq!(data[records..records + 4], 1u32.to_le_bytes());
+    data[records] = 2;
+    fs::write(&c, &data).expect("write");
     fs::write(&inbox, big_mbox(300)).expect("write");
     let mb = s.open("INBOX", true).expect("open");
     assert_eq!(mb.message(0).uid, 1);
     assert_eq!(mb.count(), 300);
+    // A cache of the text format before (version 1) is not read, though it
+    // names this very file; the file is parsed and the cache written anew.
+    let good = fs::read(&c).expect("cache");
+    let stamp = String::from_utf8_lossy(&good)
+        .lines()
+        .nth(1)
+        .expect("stamp")
+        .to_string();
+    let old = format!(
+        "mailaccess-mbox-index 1\n{stamp}\nstate 1 2 1 0 0\nkw\nm 7 0 1 1 10 0 5 6 6 9 0 0 0 1 -\n"
+    );
+    fs::write(&c, old).expect("write");
+    let mb = s.open("INBOX", true).expect("open");
+    assert_eq!((mb.count(), mb.message(0).uid), (300, 1));
+    assert!(fs::read(&c)
+        .expect("cache")
+        .starts_with(b"mailaccess-mbox-index 2\n"));
 }
 
 #[test]
