@@ -16,6 +16,7 @@ pub struct Options {
     pub wrapped: bool,
     pub listen: Option<String>,
     pub check: bool,
+    pub check_sandbox: bool,
     /// Internal: this process is the login child; its parent's sockets
     /// (control, data) are these fds (privsep::spawn_login_child).
     pub login_child: Option<(i32, i32)>,
@@ -24,6 +25,7 @@ pub struct Options {
 pub fn usage(name: &str) -> String {
     format!(
         "usage: {name} [-c FILE] [-o KEY=VALUE]... [--tls] [--wrapped] [--listen ADDR] [--check]\n\
+         \x20      {name} [-c FILE] [-o KEY=VALUE]... --check-sandbox\n\
          \x20      {name} --version | --help\n\
          \n\
          Serves one {proto} connection on stdin/stdout (xinetd, stunnel, ssh).\n\
@@ -37,6 +39,9 @@ pub fn usage(name: &str) -> String {
          \x20                serve each in a child process (development, demo)\n\
          --check          print the effective configuration and problems (or\n\
          \x20                \"configuration OK\"), then exit: 0 when there is none\n\
+         --check-sandbox  seal this process as a session of the current user is\n\
+         \x20                sealed, show the proof, then make a forbidden system\n\
+         \x20                call: the process must die of it (status 159)\n\
          --version        print the version and exit\n",
         proto = if name.contains("pop") { "POP3" } else { "IMAP" }
     )
@@ -56,6 +61,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--wrapped" => o.wrapped = true,
             "--listen" => o.listen = Some(it.next().ok_or("--listen needs an address")?.clone()),
             "--check" => o.check = true,
+            "--check-sandbox" => o.check_sandbox = true,
             "--login-child" => {
                 let bad = "--login-child needs two descriptors";
                 let fds = it.next().ok_or(bad)?;
@@ -117,6 +123,9 @@ pub fn start(service: Service, name: &str, args: &[String]) -> Start {
             out.push_str("configuration OK\n");
         }
         return Start::Report(out, if problems.is_empty() { 0 } else { 1 });
+    }
+    if opts.check_sandbox {
+        crate::sandbox::check(&config, name);
     }
     if let Some(addr) = &opts.listen {
         return match listen(addr, args) {

@@ -54,6 +54,9 @@ pub struct Config {
     pub auth_max_failures: u32,
     pub mbox_locks: Vec<MboxLock>,
     pub pop3_uidl_format: UidlFormat,
+    /// Seal sessions and the login child (`sandbox.rs`); `no` only for
+    /// debugging.
+    pub sandbox: bool,
 }
 
 /// `pop3_uidl_format`: a message's POP3 unique-id (RFC 1939 7 UIDL) made
@@ -221,6 +224,7 @@ impl Config {
             auth_failure_delay: Duration::from_secs(2),
             auth_max_failures: 3,
             mbox_locks: vec![MboxLock::Dotlock, MboxLock::Fcntl],
+            sandbox: true,
         }
     }
 
@@ -303,6 +307,7 @@ impl Config {
             "mail_privileged_group" => self.mail_privileged_group = value.into(),
             "allow_plaintext_auth" => self.allow_plaintext_auth = parse_bool(key, value)?,
             "allow_anonymous_login" => self.allow_anonymous_login = parse_bool(key, value)?,
+            "sandbox" => self.sandbox = parse_bool(key, value)?,
             "tls_cert" => self.tls_cert = value.into(),
             "tls_key" => self.tls_key = value.into(),
             "syslog_facility" => {
@@ -391,6 +396,7 @@ impl Config {
         let _ = writeln!(s, "auth_max_failures = {}", self.auth_max_failures);
         let _ = writeln!(s, "mbox_locks = {}", locks.join(" "));
         let _ = writeln!(s, "pop3_uidl_format = {}", self.pop3_uidl_format.as_str());
+        let _ = writeln!(s, "sandbox = {}", yn(self.sandbox));
         s
     }
 }
@@ -493,10 +499,16 @@ fn parse_mail_location(v: &str, user: &str, home: &Path) -> Result<MailLocation,
     }
 }
 
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
+/// This host's name (uname(2): no file to open, also in a sealed
+/// session), or `localhost`.
+pub fn host_name() -> String {
+    let u = rustix::system::uname();
+    let name = u.nodename().to_string_lossy();
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name.into_owned()
+    }
 }
 
 #[cfg(test)]

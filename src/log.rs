@@ -15,6 +15,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Mutex;
 
 use log::{Level, LevelFilter, Metadata, Record};
@@ -124,6 +125,69 @@ fn level_of(metadata: &Metadata) -> Level {
     }
 }
 
+impl SessionLogger {
+    /// The remote address and user that begin each line.
+    fn prefix(&self) -> String {
+        match self.context.lock() {
+            Ok(c) => match (&c.user, c.remote.is_empty()) {
+                (Some(u), false) => format!("{} user={}: ", c.remote, u),
+                (Some(u), true) => format!("user={u}: "),
+                (None, false) => format!("{}: ", c.remote),
+                (None, true) => String::new(),
+            },
+            Err(_) => String::new(),
+        }
+    }
+}
+
+/// A log line made in advance, for a writer that cannot use this module
+/// (the sandbox's SIGSYS handler, which may not allocate or lock).
+pub struct RawLine {
+    /// The log's descriptor, open for the process's life.
+    pub fd: RawFd,
+    /// The line up to and including the text it was made with (an error).
+    pub head: Vec<u8>,
+    /// What ends it: the syslog stream's NUL, a file's line end.
+    pub tail: &'static [u8],
+    /// For a log file, whose lines begin with the local time: the UTC
+    /// offset of local time in seconds.
+    pub file_offset: Option<i64>,
+}
+
+/// The `RawLine` beginning with `text`; None when there is no log.
+pub fn raw_line(text: &str) -> Option<RawLine> {
+    let l = LOGGER.get()?;
+    let text = printable(&format!("{}{text}", l.prefix()));
+    let sink = l.sink.lock().ok()?;
+    match &*sink {
+        Sink::Syslog(s) => {
+            let f = &s.formatter;
+            let head = format!("<{}>{}[{}]: {text}", f.facility as u8 | 3, f.process, f.pid);
+            let (fd, tail): (RawFd, &'static [u8]) = match &s.backend {
+                syslog::LoggerBackend::Unix(d) => (d.as_raw_fd(), b""),
+                syslog::LoggerBackend::UnixStream(w) => (w.get_ref().as_raw_fd(), b"\0"),
+                _ => return None,
+            };
+            Some(RawLine {
+                fd,
+                head: head.into_bytes(),
+                tail,
+                file_offset: None,
+            })
+        }
+        Sink::File(file, tag) => {
+            let offset = chrono::Local::now().offset().local_minus_utc();
+            Some(RawLine {
+                fd: file.as_raw_fd(),
+                head: format!("{tag}: error: {text}").into_bytes(),
+                tail: b"\n",
+                file_offset: Some(i64::from(offset)),
+            })
+        }
+        Sink::Nowhere => None,
+    }
+}
+
 impl log::Log for SessionLogger {
     fn enabled(&self, metadata: &Metadata) -> bool {
         level_of(metadata) <= self.level
@@ -134,16 +198,7 @@ impl log::Log for SessionLogger {
             return;
         }
         let level = level_of(record.metadata());
-        let prefix = match self.context.lock() {
-            Ok(c) => match (&c.user, c.remote.is_empty()) {
-                (Some(u), false) => format!("{} user={}: ", c.remote, u),
-                (Some(u), true) => format!("user={u}: "),
-                (None, false) => format!("{}: ", c.remote),
-                (None, true) => String::new(),
-            },
-            Err(_) => String::new(),
-        };
-        let text = printable(&format!("{prefix}{}", record.args()));
+        let text = printable(&format!("{}{}", self.prefix(), record.args()));
         let Ok(mut sink) = self.sink.lock() else {
             return;
         };

@@ -16,6 +16,7 @@ use crate::cli::Options;
 use crate::config::{Config, MailLocation, MboxLock};
 use crate::conn::Peer;
 use crate::privsep;
+use crate::sandbox::{Reach, Role as SealRole};
 use crate::store::{maildir::Maildir, mbox::MboxStore, Store};
 
 /// Which part of the process model this process plays.
@@ -119,6 +120,8 @@ pub fn login_child(
         }
     };
     enter_jail(config)?;
+    // Before a byte from the client is read.
+    crate::sandbox::seal(&Reach::nothing(), SealRole::LoginChild, config.sandbox)?;
     if opts.tls {
         let cfg = tls_config.ok_or("--tls needs tls_cert and tls_key")?;
         return Ok(over_tls(cfg, data, state, true));
@@ -280,11 +283,32 @@ impl Session {
             Session::Anonymous => Ok(Box::new(crate::store::empty::Empty)),
         }
     }
+
+    /// The mail it serves (none when anonymous).
+    pub fn mail(&self) -> Option<&MailLocation> {
+        match self {
+            Session::User(a) => Some(&a.mail),
+            Session::Anonymous => None,
+        }
+    }
+}
+
+/// Seals a session that serves `mail` (none: an anonymous session), once
+/// its store is open (DESIGN.md 5). `Err`: the session must not be served.
+pub fn seal_session(config: &Config, mail: Option<&MailLocation>) -> Result<(), String> {
+    let reach = mail.map_or_else(Reach::nothing, Reach::mail);
+    crate::sandbox::seal(&reach, SealRole::Session, config.sandbox).map(|_| ())
 }
 
 /// Opens a user's mail store.
 /// `mbox_locks` (the configuration's) are the locks taken on mbox files.
 pub fn open_store(mail: &MailLocation, mbox_locks: &[MboxLock]) -> Result<Box<dyn Store>, String> {
+    // Anonymous files go in the store's own tree, which the sealed session
+    // can reach: Maildir's tmp/, the mbox tree's control directory.
+    crate::store::open::set_scratch_dir(match mail {
+        MailLocation::Maildir(path) => path.join("tmp"),
+        MailLocation::Mbox { root, .. } => root.join(crate::store::mbox::CONTROL_DIR),
+    });
     match mail {
         MailLocation::Maildir(path) => match Maildir::open_store(path.clone()) {
             Ok(m) => Ok(Box::new(m)),

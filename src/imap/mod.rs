@@ -16,17 +16,9 @@ use crate::config::Config;
 use crate::serve::{self, Role};
 
 /// An anonymous temporary file for an APPEND literal too large to hold in
-/// memory: O_TMPFILE, so nothing is left behind if the process dies.
+/// memory: nothing is left behind if the process dies.
 pub fn spool_file() -> io::Result<File> {
-    use rustix::fs::{Mode, OFlags, CWD};
-    let dir = std::env::var_os("TMPDIR").unwrap_or_else(|| "/tmp".into());
-    let fd = rustix::fs::openat(
-        CWD,
-        dir.as_os_str(),
-        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::RUSR | Mode::WUSR,
-    )?;
-    Ok(File::from(fd))
+    crate::store::open::anonymous()
 }
 
 /// Serves one IMAP connection on fds 0 and 1; returns the exit status.
@@ -53,6 +45,10 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                     return bye("Cannot open the mail store.");
                 }
             };
+            if let Err(e) = serve::seal_session(config, Some(&mail)) {
+                log::error!("{e}");
+                return bye("Internal error; see the log.");
+            }
             let Ok((mut input, mut output)) = crate::conn::stdio() else {
                 return 1;
             };
@@ -114,10 +110,20 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                 1
             };
             let opened = match &logged_in.session {
-                Ok(session) => session.open_store(&config.mbox_locks).map_err(|e| {
-                    log::error!("{e}");
-                    "Cannot open the mail store."
-                }),
+                Ok(session) => session
+                    .open_store(&config.mbox_locks)
+                    .map_err(|e| {
+                        log::error!("{e}");
+                        "Cannot open the mail store."
+                    })
+                    .and_then(|store| {
+                        serve::seal_session(config, session.mail())
+                            .map(|()| store)
+                            .map_err(|e| {
+                                log::error!("{e}");
+                                "Internal error; see the log."
+                            })
+                    }),
                 Err(e) => {
                     log::error!("{e}");
                     Err("Internal error; see the log.")

@@ -98,6 +98,10 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                     return say(open_error_line(&e).as_bytes());
                 }
             };
+            if let Err(e) = serve::seal_session(config, Some(&mail)) {
+                log::error!("{e}");
+                return say(b"-ERR [SYS/TEMP] Internal error; see the log.\r\n");
+            }
             let Ok((mut input, mut output)) = crate::conn::stdio() else {
                 return 1;
             };
@@ -183,6 +187,14 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                     return 1;
                 }
             };
+            if let Err(e) = serve::seal_session(config, Some(&account.mail)) {
+                log::error!("{e}");
+                let _ = crate::conn::send(
+                    &mut output,
+                    b"-ERR [SYS/TEMP] Internal error; see the log.\r\n",
+                );
+                return 1;
+            }
             let ok = format!("+OK Logged in, {} messages.\r\n", drop.mailbox.count());
             transaction(drop, &mut input, &mut output, &ok, &config.pop3_uidl_format)
         }

@@ -235,9 +235,7 @@ static DOTLOCK_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// This host's name, for dotlock contents.
 fn hostname() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
+    crate::config::host_name()
 }
 
 /// Whether a dotlock says it belongs to a process of this host that no

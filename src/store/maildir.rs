@@ -920,9 +920,7 @@ fn hostname() -> &'static str {
 }
 
 fn read_hostname() -> String {
-    let h = read_small(Path::new("/proc/sys/kernel/hostname"), 4096).unwrap_or_default();
-    let h: String = h
-        .trim()
+    let h: String = crate::config::host_name()
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect();

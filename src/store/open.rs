@@ -21,11 +21,63 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use rustix::fs::OFlags;
+
+/// Where `anonymous` makes its files, once a session knows its store.
+static SCRATCH: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes `dir`, a directory of the user's own mail store, the place for
+/// this process's anonymous files (big APPEND literals, big mbox
+/// messages): a sealed session reaches nothing else (DESIGN.md 5). Set
+/// once; before, `$TMPDIR` or `/tmp`.
+pub fn set_scratch_dir(dir: PathBuf) {
+    let _ = SCRATCH.set(dir);
+}
+
+/// A new file with no name, for reading and writing, that nothing is
+/// left of when the process dies: O_TMPFILE in the scratch directory
+/// (made, mode 0700, when missing); on a file system without O_TMPFILE
+/// (NFS), a unique name removed at once.
+pub fn anonymous() -> io::Result<File> {
+    use rustix::fs::{Mode, CWD};
+    let dir = match SCRATCH.get() {
+        Some(d) => d.clone(),
+        None => std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from),
+    };
+    let mode = Mode::RUSR | Mode::WUSR;
+    let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+    let mut opened = rustix::fs::openat(CWD, &dir, flags, mode);
+    if matches!(opened, Err(rustix::io::Errno::NOENT)) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        opened = rustix::fs::openat(CWD, &dir, flags, mode);
+    }
+    match opened {
+        Ok(fd) => Ok(File::from(fd)),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::ISDIR => {
+            let n = REPLACE_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!(".anonymous.{}.{n}", std::process::id()));
+            let f = regular(
+                &path,
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600),
+            )?;
+            std::fs::remove_file(&path)?;
+            Ok(f)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// Opens `path` for reading, as a regular file only.
 pub fn read(path: &Path) -> io::Result<File> {

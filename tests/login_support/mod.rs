@@ -179,7 +179,12 @@ impl Setup {
     /// imapd as root with PAM, this setup's log and mail root, a short
     /// failure delay, and no idea where the client is (no REMOTE_HOST).
     pub fn imapd(&self, extra: &[&str]) -> Command {
-        let mut c = Command::new(IMAPD);
+        self.server(IMAPD, extra)
+    }
+
+    /// The same for the binary `bin` (imapd or pop3d).
+    pub fn server(&self, bin: &str, extra: &[&str]) -> Command {
+        let mut c = Command::new(bin);
         c.arg("-c").arg("/dev/null");
         for o in [
             format!("log_path={}", self.log_path().display()),
@@ -200,7 +205,12 @@ impl Setup {
 
     /// The same with the client on loopback (as xinetd would say it).
     pub fn imapd_loopback(&self, extra: &[&str]) -> Command {
-        let mut c = self.imapd(extra);
+        self.server_loopback(IMAPD, extra)
+    }
+
+    /// `server` with the client on loopback.
+    pub fn server_loopback(&self, bin: &str, extra: &[&str]) -> Command {
+        let mut c = self.server(bin, extra);
         c.env("REMOTE_HOST", "127.0.0.1")
             .env("REMOTE_PORT", "40000");
         c

@@ -1198,16 +1198,7 @@ fn write_entry<W: Write + Skip>(
 /// An anonymous temporary file (O_TMPFILE: nothing is left behind if the
 /// process dies) for a message too big to copy into memory.
 pub fn anonymous_file() -> Result<File> {
-    use rustix::fs::{Mode, OFlags, CWD};
-    let dir = std::env::var_os("TMPDIR").unwrap_or_else(|| "/tmp".into());
-    let fd = rustix::fs::openat(
-        CWD,
-        dir.as_os_str(),
-        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::RUSR | Mode::WUSR,
-    )
-    .map_err(io::Error::from)?;
-    Ok(File::from(fd))
+    Ok(crate::store::open::anonymous()?)
 }
 
 /// The served bytes of one entry.
