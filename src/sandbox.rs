@@ -191,6 +191,9 @@ const COMMON: &[libc::c_long] = &[
     libc::SYS_rt_sigaction,
     libc::SYS_rt_sigprocmask,
     libc::SYS_rt_sigreturn,
+    // The kernel's own resumption of a sleep (a lock's pause) that a stop
+    // signal (SIGSTOP, then SIGCONT) interrupted.
+    libc::SYS_restart_syscall,
     libc::SYS_sigaltstack,
     libc::SYS_clock_gettime,
     libc::SYS_clock_nanosleep,
