@@ -9,12 +9,16 @@
 //!   client: preauthenticated (ssh), and started as root (xinetd,
 //!   stunnel) both the login child before login and the session after
 //!   it; with `sandbox = no` neither is sealed.
+//! * A session stopped and continued while it pauses for a lock goes on
+//!   (the kernel resumes the pause with restart_syscall).
 //!
 //! Needs root (the sessions run as the test user; the root roles log in
 //! real PAM users): `make test` provides it.
 
 mod common;
 mod login_support;
+
+use std::process::Command;
 
 use common::{Home, Server};
 use login_support::*;
@@ -157,6 +161,42 @@ fn preauthenticated_sessions_are_sealed_while_they_serve() {
     assert!(u.line().starts_with("* PREAUTH"));
     assert_unsealed(u.child.id(), "imapd with sandbox = no");
     assert_eq!(u.wait(), Some(0));
+}
+
+#[test]
+fn a_session_stopped_while_it_waits_for_a_lock_goes_on() {
+    require_root();
+    let h = common::home_on(common::Backend::Mbox, &[b"Subject: one\n\nbody\n"]);
+    let mut s = common::imapd_on(common::Backend::Mbox, &h);
+    let r = s.command("a", "SELECT INBOX");
+    assert!(r.last().unwrap().starts_with("a OK"), "{r:?}");
+    // Another program's dotlock, of a live process on this host: the
+    // STORE waits, pausing between attempts.
+    let host = String::from_utf8(Command::new("hostname").output().expect("hostname").stdout)
+        .expect("utf-8");
+    let lock = h.path().join("spool/inbox.lock");
+    std::fs::write(&lock, format!("{}:{}", std::process::id(), host.trim())).expect("lock");
+    s.send("b STORE 1 +FLAGS (\\Seen)");
+    // Stopped and continued, again and again, while it waits: a pause cut
+    // by the stop is resumed by the kernel's restart_syscall, which the
+    // filter must allow.
+    let pid = s.child.id().to_string();
+    for _ in 0..10 {
+        for sig in ["-STOP", "-CONT"] {
+            assert!(Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .expect("kill")
+                .success());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    std::fs::remove_file(&lock).expect("unlock");
+    let r = s.until_tagged("b");
+    assert!(r.last().unwrap().starts_with("b OK"), "{r:?}");
+    let r = s.command("z", "LOGOUT");
+    assert!(r.last().unwrap().starts_with("z OK"), "{r:?}");
+    assert_eq!(s.wait(), Some(0));
 }
 
 #[test]
