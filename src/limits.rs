@@ -180,6 +180,11 @@ pub const LOCK_WAIT_MAX: Duration = Duration::from_secs(10);
 /// not make us allocate without bound.
 pub const CONTROL_FILE_MAX: u64 = 1024 * 1024;
 
+/// The special-use file (`store/special_use.rs`): a line per mailbox that
+/// was given a use; read whole at LIST. Past this it is not read (no uses
+/// kept, names still recognised).
+pub const SPECIAL_USE_FILE_MAX: u64 = 64 * 1024;
+
 /// Most mailbox directories LIST reports; the rest are ignored (and logged),
 /// so a tree with millions of folders cannot exhaust memory.
 pub const MAILBOXES_MAX: usize = 100_000;

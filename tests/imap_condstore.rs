@@ -8,21 +8,9 @@
 
 mod common;
 
-use common::{home_on as home, imapd_on as imapd, Backend, Server, BOTH};
+use common::{home_on as home, imapd_on as imapd, ok, run, Backend, Server, BOTH};
 
 const MSG: &[u8] = b"From: a@example.org\nSubject: s\n\nbody\n";
-
-/// A command's response lines, line ends taken off.
-fn run(s: &mut Server, tag: &str, cmd: &str) -> Vec<String> {
-    s.command(tag, cmd)
-        .into_iter()
-        .map(|l| l.trim_end_matches("\r\n").to_string())
-        .collect()
-}
-
-fn ok(r: &[String], tag: &str) {
-    assert!(r.last().unwrap().starts_with(&format!("{tag} OK")), "{r:?}");
-}
 
 /// The number in `item (n)` or `[item n]` in `line`.
 fn after(line: &str, item: &str) -> Option<u64> {

@@ -6,11 +6,7 @@
 
 mod common;
 
-use common::{home_on as home, imapd_on as imapd, Backend, Server, BOTH};
-
-fn ok(r: &[String], tag: &str) {
-    assert!(r.last().unwrap().starts_with(&format!("{tag} OK")), "{r:?}");
-}
+use common::{home_on as home, imapd_on as imapd, ok, Backend, Server, BOTH};
 
 /// The octets of the literal that follows `item` in `line`.
 fn literal_after<'a>(line: &'a [u8], item: &str) -> &'a [u8] {

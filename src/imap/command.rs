@@ -24,6 +24,29 @@ pub struct Command {
     pub body: CommandBody,
 }
 
+/// LIST (RFC 3501 6.3.8) with the extended syntax of RFC 5258, the
+/// SPECIAL-USE options of RFC 6154 and the STATUS return option of RFC
+/// 5819.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListRequest {
+    /// A mailbox (INBOX normalised).
+    pub reference: String,
+    /// Each `list-mailbox` as given, wildcards included.
+    pub patterns: Vec<String>,
+    /// Selection options.
+    pub subscribed: bool,
+    pub recursive_match: bool,
+    pub special_use: bool,
+    /// Return options.
+    pub return_subscribed: bool,
+    pub return_children: bool,
+    pub return_special_use: bool,
+    pub return_status: Option<Vec<StatusItem>>,
+    /// Any of the extended syntax was used: the answer may carry extended
+    /// data (CHILDINFO).
+    pub extended: bool,
+}
+
 /// One variant per command, named after the RFC. `uid: true` means the
 /// command came with the `UID` prefix (RFC 3501 6.4.8), so its set is a UID
 /// set and its results are UIDs.
@@ -57,6 +80,8 @@ pub enum CommandBody {
     },
     Create {
         mailbox: String,
+        /// RFC 6154 `USE (...)`: the special uses asked for, as given.
+        uses: Vec<String>,
     },
     Delete {
         mailbox: String,
@@ -71,12 +96,7 @@ pub enum CommandBody {
     Unsubscribe {
         mailbox: String,
     },
-    /// `reference` is a mailbox (INBOX normalised); `pattern` is the
-    /// `list-mailbox` as given, wildcards included.
-    List {
-        reference: String,
-        pattern: String,
-    },
+    List(ListRequest),
     Lsub {
         reference: String,
         pattern: String,
@@ -157,7 +177,7 @@ impl CommandBody {
             Rename { .. } => "RENAME",
             Subscribe { .. } => "SUBSCRIBE",
             Unsubscribe { .. } => "UNSUBSCRIBE",
-            List { .. } => "LIST",
+            List(_) => "LIST",
             Lsub { .. } => "LSUB",
             Status { .. } => "STATUS",
             Append { .. } => "APPEND",
@@ -297,7 +317,11 @@ impl fmt::Debug for CommandBody {
                 .field("mailbox", mailbox)
                 .field("params", params)
                 .finish(),
-            Create { mailbox } => f.debug_struct("Create").field("mailbox", mailbox).finish(),
+            Create { mailbox, uses } => f
+                .debug_struct("Create")
+                .field("mailbox", mailbox)
+                .field("uses", uses)
+                .finish(),
             Delete { mailbox } => f.debug_struct("Delete").field("mailbox", mailbox).finish(),
             Rename { from, to } => f
                 .debug_struct("Rename")
@@ -312,11 +336,7 @@ impl fmt::Debug for CommandBody {
                 .debug_struct("Unsubscribe")
                 .field("mailbox", mailbox)
                 .finish(),
-            List { reference, pattern } => f
-                .debug_struct("List")
-                .field("reference", reference)
-                .field("pattern", pattern)
-                .finish(),
+            List(r) => r.fmt(f),
             Lsub { reference, pattern } => f
                 .debug_struct("Lsub")
                 .field("reference", reference)

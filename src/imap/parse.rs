@@ -642,9 +642,7 @@ impl<'a> Parser<'a> {
             "AUTHENTICATE" => self.authenticate()?,
             // command-auth
             "APPEND" => self.append()?,
-            "CREATE" => C::Create {
-                mailbox: self.sp_mailbox()?,
-            },
+            "CREATE" => self.create()?,
             "DELETE" => C::Delete {
                 mailbox: self.sp_mailbox()?,
             },
@@ -666,14 +664,7 @@ impl<'a> Parser<'a> {
                 from: self.sp_mailbox()?,
                 to: self.sp_mailbox()?,
             },
-            "LIST" => {
-                let reference = self.sp_mailbox()?;
-                self.sp()?;
-                C::List {
-                    reference,
-                    pattern: self.list_mailbox()?,
-                }
-            }
+            "LIST" => self.list()?,
             "LSUB" => {
                 let reference = self.sp_mailbox()?;
                 self.sp()?;
@@ -763,12 +754,135 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// RFC 4466 `create = "CREATE" SP mailbox [create-params]`,
+    /// `create-params = SP "(" create-param *(SP create-param) ")"`; the one
+    /// parameter is RFC 6154's `"USE" SP "(" [use-attr *(SP use-attr)] ")"`.
+    fn create(&mut self) -> PResult<CommandBody> {
+        let mailbox = self.sp_mailbox()?;
+        let mut uses = Vec::new();
+        if !self.at_end() {
+            self.sp()?;
+            self.expect(b'(', "(")?;
+            loop {
+                if self.atom_upper()? != "USE" {
+                    return Err(Bad::new("Unknown CREATE parameter"));
+                }
+                self.sp()?;
+                self.expect(b'(', "(")?;
+                if !self.eat(b')') {
+                    loop {
+                        self.expect(b'\\', "\\")?;
+                        let a = String::from_utf8_lossy(self.atom()?).into_owned();
+                        uses.push(format!("\\{a}"));
+                        if self.eat(b')') {
+                            break;
+                        }
+                        self.sp()?;
+                    }
+                }
+                if self.eat(b')') {
+                    break;
+                }
+                self.sp()?;
+            }
+        }
+        Ok(CommandBody::Create { mailbox, uses })
+    }
+
+    /// RFC 5258 `list = "LIST" [SP list-select-opts] SP mailbox SP
+    /// mbox-or-pat [SP list-return-opts]`; `mbox-or-pat = list-mailbox /
+    /// patterns`, `patterns = "(" list-mailbox *(SP list-mailbox) ")"`.
+    fn list(&mut self) -> PResult<CommandBody> {
+        let mut r = crate::imap::command::ListRequest::default();
+        self.sp()?;
+        if self.eat(b'(') {
+            // list-select-opts: SUBSCRIBED, REMOTE, RECURSIVEMATCH (needs a
+            // base option), RFC 6154 SPECIAL-USE.
+            r.extended = true;
+            if !self.eat(b')') {
+                loop {
+                    match self.atom_upper()?.as_str() {
+                        "SUBSCRIBED" => r.subscribed = true,
+                        "REMOTE" => {}
+                        "RECURSIVEMATCH" => r.recursive_match = true,
+                        "SPECIAL-USE" => r.special_use = true,
+                        _ => return Err(Bad::new("Unknown LIST selection option")),
+                    }
+                    if self.eat(b')') {
+                        break;
+                    }
+                    self.sp()?;
+                }
+            }
+            if r.recursive_match && !r.subscribed && !r.special_use {
+                return Err(Bad::new(
+                    "RECURSIVEMATCH needs a selection option to go with",
+                ));
+            }
+            self.sp()?;
+        }
+        r.reference = self.mailbox()?;
+        self.sp()?;
+        if self.eat(b'(') {
+            r.extended = true;
+            loop {
+                r.patterns.push(self.list_mailbox()?);
+                if self.eat(b')') {
+                    break;
+                }
+                self.sp()?;
+            }
+        } else {
+            r.patterns.push(self.list_mailbox()?);
+        }
+        if !self.at_end() {
+            // list-return-opts = "RETURN" SP "(" [return-option *(SP
+            // return-option)] ")"
+            self.sp()?;
+            if self.atom_upper()? != "RETURN" {
+                return Err(Bad::new("Expected RETURN"));
+            }
+            r.extended = true;
+            self.sp()?;
+            self.expect(b'(', "(")?;
+            if !self.eat(b')') {
+                loop {
+                    match self.atom_upper()?.as_str() {
+                        "SUBSCRIBED" => r.return_subscribed = true,
+                        "CHILDREN" => r.return_children = true,
+                        "SPECIAL-USE" => r.return_special_use = true,
+                        // RFC 5819 `"STATUS" SP "(" status-att *(SP
+                        // status-att) ")"`
+                        "STATUS" => {
+                            self.sp()?;
+                            r.return_status = Some(self.status_atts()?);
+                        }
+                        _ => return Err(Bad::new("Unknown LIST return option")),
+                    }
+                    if self.eat(b')') {
+                        break;
+                    }
+                    self.sp()?;
+                }
+            }
+        }
+        // SUBSCRIBED selection implies the SUBSCRIBED return option.
+        r.return_subscribed |= r.subscribed;
+        Ok(CommandBody::List(r))
+    }
+
     /// `status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"`
-    /// `status-att = "MESSAGES" / "RECENT" / "UIDNEXT" / "UIDVALIDITY" /
-    ///  "UNSEEN"` / RFC 8438 `"SIZE"` / RFC 7162 `"HIGHESTMODSEQ"`
     fn status(&mut self) -> PResult<CommandBody> {
         let mailbox = self.sp_mailbox()?;
         self.sp()?;
+        let items = self.status_atts()?;
+        Ok(CommandBody::Status { mailbox, items })
+    }
+
+    /// `"(" status-att *(SP status-att) ")"`, each item once.
+    /// `status-att = "MESSAGES" / "RECENT" / "UIDNEXT" / "UIDVALIDITY" /
+    ///  "UNSEEN"` / RFC 8438 `"SIZE"` / RFC 7162 `"HIGHESTMODSEQ"`
+    fn status_atts(&mut self) -> PResult<Vec<StatusItem>> {
         self.expect(b'(', "(")?;
         let mut items = Vec::new();
         loop {
@@ -790,7 +904,7 @@ impl<'a> Parser<'a> {
             }
             self.sp()?;
         }
-        Ok(CommandBody::Status { mailbox, items })
+        Ok(items)
     }
 
     /// RFC 3502: `append = "APPEND" SP mailbox 1*append-message`
@@ -1612,7 +1726,7 @@ mod tests {
         let mb = |s: &str| match body(s) {
             CommandBody::Select { mailbox, .. }
             | CommandBody::Examine { mailbox, .. }
-            | CommandBody::Create { mailbox }
+            | CommandBody::Create { mailbox, .. }
             | CommandBody::Delete { mailbox }
             | CommandBody::Subscribe { mailbox }
             | CommandBody::Unsubscribe { mailbox } => mailbox,
@@ -1632,11 +1746,54 @@ mod tests {
             b => panic!("{b:?}"),
         }
         match body("a LIST \"\" %.foo*\r\n") {
-            CommandBody::List { reference, pattern } => {
-                assert_eq!((&*reference, &*pattern), ("", "%.foo*"))
+            CommandBody::List(r) => {
+                assert_eq!(
+                    (&*r.reference, &r.patterns[..]),
+                    ("", &["%.foo*".to_string()][..])
+                );
+                assert!(!r.extended);
             }
             b => panic!("{b:?}"),
         }
+        // RFC 5258 6's examples of the extended syntax, RFC 5819's, RFC
+        // 6154's.
+        let list = |s: &str| match body(s) {
+            CommandBody::List(r) => r,
+            b => panic!("{b:?}"),
+        };
+        let r =
+            list("A01 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (\"%\" \"*/x\") RETURN (CHILDREN)\r\n");
+        assert!(r.subscribed && r.recursive_match && r.return_children && r.extended);
+        assert!(
+            r.return_subscribed,
+            "SUBSCRIBED selection implies the return option"
+        );
+        assert_eq!(r.patterns, ["%", "*/x"]);
+        let r = list("A02 LIST (remote) \"\" * RETURN (STATUS (MESSAGES UNSEEN) SPECIAL-USE)\r\n");
+        assert_eq!(
+            r.return_status,
+            Some(vec![StatusItem::Messages, StatusItem::Unseen])
+        );
+        assert!(r.return_special_use && !r.subscribed);
+        let r = list("A03 LIST (SPECIAL-USE) \"\" \"*\"\r\n");
+        assert!(r.special_use && r.extended);
+        assert!(list("A04 LIST () \"\" \"*\" RETURN ()\r\n").extended);
+        bad("a LIST (RECURSIVEMATCH) \"\" *\r\n", Some("a"));
+        bad("a LIST (FOO) \"\" *\r\n", Some("a"));
+        bad("a LIST \"\" * RETURN (FOO)\r\n", Some("a"));
+        bad("a LIST \"\" * RETURN\r\n", Some("a"));
+        bad("a LIST \"\" ()\r\n", Some("a"));
+        bad("a LIST \"\" * FOO (BAR)\r\n", Some("a"));
+        match body("a CREATE Sent (USE (\\Sent \\Archive))\r\n") {
+            CommandBody::Create { mailbox, uses } => {
+                assert_eq!(mailbox, "Sent");
+                assert_eq!(uses, ["\\Sent", "\\Archive"]);
+            }
+            b => panic!("{b:?}"),
+        }
+        bad("a CREATE x (USE (Sent))\r\n", Some("a"));
+        bad("a CREATE x (FOO (\\Sent))\r\n", Some("a"));
+        bad("a CREATE x ()\r\n", Some("a"));
         match body("a LSUB inbox \"*\"\r\n") {
             CommandBody::Lsub { reference, pattern } => {
                 assert_eq!((&*reference, &*pattern), ("INBOX", "*"))

@@ -1413,6 +1413,10 @@ impl Store for Maildir {
         SEPARATOR
     }
 
+    fn control_dir(&self) -> Option<PathBuf> {
+        Some(self.root.clone())
+    }
+
     fn list(&mut self) -> Result<Vec<MailboxInfo>> {
         let mut all = self.folders()?;
         all.insert("INBOX".to_string(), true);

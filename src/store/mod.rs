@@ -12,6 +12,7 @@ pub mod maildir;
 pub mod mbox;
 pub mod names;
 pub mod open;
+pub mod special_use;
 pub mod view;
 
 use std::fmt;
@@ -339,6 +340,11 @@ pub fn with_parents(
 pub trait Store {
     /// The hierarchy separator shown in LIST.
     fn separator(&self) -> char;
+    /// The directory for the user's own state of the store (subscriptions
+    /// aside): the special-use file. None: nothing can be kept.
+    fn control_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
     /// Every mailbox, including `\Noselect` parents.
     fn list(&mut self) -> Result<Vec<MailboxInfo>>;
     fn create(&mut self, name: &str) -> Result<()>;

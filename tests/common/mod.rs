@@ -434,3 +434,16 @@ pub fn mbox_imapd(h: &Home) -> Server {
         &["-o", &loc],
     ))
 }
+
+/// A command's response lines, line ends taken off.
+pub fn run(s: &mut Server, tag: &str, cmd: &str) -> Vec<String> {
+    s.command(tag, cmd)
+        .into_iter()
+        .map(|l| l.trim_end_matches("\r\n").to_string())
+        .collect()
+}
+
+/// The response `r` ends in `tag OK`.
+pub fn ok(r: &[String], tag: &str) {
+    assert!(r.last().unwrap().starts_with(&format!("{tag} OK")), "{r:?}");
+}

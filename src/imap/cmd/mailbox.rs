@@ -1,9 +1,9 @@
 //! CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE (RFC 3501 6.3.3-6.3.7).
 
 use crate::imap::session::{self, Done, Error, Result, Selected, Session, State};
-use crate::store::Changes;
+use crate::store::{special_use, Changes};
 
-pub fn create(s: &mut Session, name: &str) -> Result<Done> {
+pub fn create(s: &mut Session, name: &str, uses: &[String]) -> Result<Done> {
     // RFC 3501 6.3.3: a trailing separator says the client intends to
     // create children under it; the store decides what that means (an
     // mbox store makes a directory, Maildir++ a folder).
@@ -14,7 +14,37 @@ pub fn create(s: &mut Session, name: &str) -> Result<Done> {
         return Err(Error::no_code("ALREADYEXISTS", "Mailbox already exists"));
     }
     refuse_wildcards(bare)?;
+    // RFC 6154 3: a use we cannot give, or nowhere to keep it, and the
+    // mailbox is not made.
+    let mut known = Vec::new();
+    for u in uses {
+        match special_use::canonical(u) {
+            Some(c) if !known.contains(&c) => known.push(c),
+            Some(_) => {}
+            None => {
+                return Err(Error::no_code(
+                    "USEATTR",
+                    "That special use is not supported here.",
+                ))
+            }
+        }
+    }
+    let ctl = store.control_dir();
+    if !known.is_empty() && ctl.is_none() {
+        return Err(Error::no_code("USEATTR", "No special uses here."));
+    }
     store.create(name)?;
+    if let (Some(ctl), false) = (ctl, known.is_empty()) {
+        if let Err(e) = special_use::set(&ctl, bare, &known) {
+            // Made, but its use not kept: undo, so that the answer is true.
+            log::error!("{}: {e}", ctl.display());
+            let _ = store.delete(bare);
+            return Err(Error::no_code(
+                "SERVERBUG",
+                "The special use could not be kept.",
+            ));
+        }
+    }
     Done::ok("Create completed.")
 }
 
@@ -42,7 +72,13 @@ pub fn delete(s: &mut Session, name: &str) -> Result<Done> {
             s.state = State::Authenticated;
         }
     }
-    s.store()?.delete(name)?;
+    let store = s.store()?;
+    store.delete(name)?;
+    if let Some(ctl) = store.control_dir() {
+        if let Err(e) = special_use::deleted(&ctl, name) {
+            log::warn!("{}: {e}", ctl.display());
+        }
+    }
     Done::ok("Delete completed.")
 }
 
@@ -66,6 +102,11 @@ pub fn rename(s: &mut Session, from: &str, to: &str) -> Result<Done> {
         ));
     }
     store.rename(from, to)?;
+    if let Some(ctl) = store.control_dir() {
+        if let Err(e) = special_use::renamed(&ctl, from, to, sep) {
+            log::warn!("{}: {e}", ctl.display());
+        }
+    }
     // The selected mailbox (or one under the renamed one) now lives under a
     // new name: reopen it there, so the session goes on. INBOX is special
     // (RFC 3501 6.3.5): its messages move away and it stays, which the next

@@ -9,6 +9,13 @@ pub fn status(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Done>
     if items.contains(&StatusItem::HighestModSeq) {
         s.enable_condstore()?;
     }
+    let out = response(s, name, items)?;
+    s.out.write_all(&out)?;
+    Done::ok("Status completed.")
+}
+
+/// The `* STATUS` response for `name` (also LIST-STATUS's, RFC 5819).
+pub fn response(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Vec<u8>> {
     // RFC 3501 6.3.10 lets STATUS of the selected mailbox be refused; we
     // answer it, from the session's own view so the counts agree with what
     // the client was told.
@@ -53,6 +60,5 @@ pub fn status(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Done>
         .collect();
     out.extend_from_slice(parts.join(" ").as_bytes());
     out.extend_from_slice(b")\r\n");
-    s.out.write_all(&out)?;
-    Done::ok("Status completed.")
+    Ok(out)
 }

@@ -313,6 +313,10 @@ pub(crate) fn append_to(ctx: &Ctx, msgs: &mut [Incoming<'_>]) -> Result<Appended
 }
 
 impl Store for MboxStore {
+    fn control_dir(&self) -> Option<PathBuf> {
+        Some(self.root.join(CONTROL_DIR))
+    }
+
     fn separator(&self) -> char {
         SEPARATOR
     }
