@@ -586,6 +586,10 @@ pub enum SearchKey {
     SentOn(NaiveDate),
     SentSince(NaiveDate),
     Since(NaiveDate),
+    /// RFC 5032 `OLDER n`, `YOUNGER n`: an internal date at least / at
+    /// most `n` seconds before the search.
+    Older(u32),
+    Younger(u32),
     Smaller(u64),
     Subject(Vec<u8>),
     Text(Vec<u8>),

@@ -1331,6 +1331,15 @@ impl<'a> Parser<'a> {
                 self.sp()?;
                 K::Smaller(self.number64()?)
             }
+            // RFC 5032 `("OLDER" / "YOUNGER") SP nz-number`
+            "OLDER" => {
+                self.sp()?;
+                K::Older(self.nz_number()?)
+            }
+            "YOUNGER" => {
+                self.sp()?;
+                K::Younger(self.nz_number()?)
+            }
             "UID" => {
                 self.sp()?;
                 K::Uid(self.sequence_set()?)

@@ -54,6 +54,9 @@ enum Key {
     ModSeq(u64),
     Size(bool, u64),
     Date(DateField, std::cmp::Ordering, NaiveDate),
+    /// RFC 5032: the internal date at or before (OLDER) or at or after
+    /// (YOUNGER) this time, as Dovecot compares.
+    Time(std::cmp::Ordering, i64),
     Header(String, String),
     /// FROM, TO, CC, BCC: the field's addresses (see `address_text`).
     Address(&'static str, String),
@@ -115,6 +118,8 @@ fn compile(k: &SearchKey, charset: &str, max: Max) -> Result<Key> {
         S::Before(d) => Key::Date(DateField::Internal, Less, *d),
         S::On(d) => Key::Date(DateField::Internal, Equal, *d),
         S::Since(d) => Key::Date(DateField::Internal, Greater, *d),
+        S::Older(n) => Key::Time(Less, chrono::Utc::now().timestamp() - i64::from(*n)),
+        S::Younger(n) => Key::Time(Greater, chrono::Utc::now().timestamp() - i64::from(*n)),
         S::SentBefore(d) => Key::Date(DateField::Sent, Less, *d),
         S::SentOn(d) => Key::Date(DateField::Sent, Equal, *d),
         S::SentSince(d) => Key::Date(DateField::Sent, Greater, *d),
@@ -350,6 +355,7 @@ fn matches(
                 m.size < *n
             }
         }
+        Key::Time(ord, at) => m.internal_date.cmp(at) != ord.reverse(),
         Key::Date(field, ord, date) => {
             let day = match field {
                 DateField::Internal => day_of(m.internal_date, m.internal_date_zone),
