@@ -223,6 +223,8 @@ pub struct SearchReturn {
     pub max: bool,
     pub all: bool,
     pub count: bool,
+    /// RFC 5182 SAVE: the result is kept for `$`.
+    pub save: bool,
 }
 
 /// RFC 4466 `select-params` we know: RFC 7162 `CONDSTORE` and `QRESYNC`.
@@ -268,6 +270,21 @@ impl SearchKey {
     /// Whether RFC 7162 MODSEQ occurs anywhere in the key.
     pub fn has_modseq(&self) -> bool {
         self.any(&|k| matches!(k, SearchKey::ModSeq(_)))
+    }
+
+    /// Calls `f` on every set in the key: (the set, whether it is UIDs).
+    pub fn for_each_set(&mut self, f: &mut dyn FnMut(&mut SequenceSet, bool)) {
+        match self {
+            SearchKey::SequenceSet(s) => f(s, false),
+            SearchKey::Uid(s) => f(s, true),
+            SearchKey::Not(k) => k.for_each_set(f),
+            SearchKey::Or(a, b) => {
+                a.for_each_set(f);
+                b.for_each_set(f);
+            }
+            SearchKey::And(v) => v.iter_mut().for_each(|k| k.for_each_set(f)),
+            _ => {}
+        }
     }
 
     /// Whether `f` holds for the key or any key inside it.
@@ -469,6 +486,10 @@ impl Literal {
 pub enum SeqNumber {
     Value(u32),
     Star,
+    /// RFC 5182 `$`, the saved search result: stands as `($, $)` for the
+    /// whole result until `SequenceSet::fill_saved` replaces it, and names
+    /// nothing if it is not replaced.
+    Saved,
 }
 
 impl SeqNumber {
@@ -476,6 +497,7 @@ impl SeqNumber {
         match self {
             SeqNumber::Value(n) => n,
             SeqNumber::Star => max,
+            SeqNumber::Saved => 0,
         }
     }
 }
@@ -540,6 +562,35 @@ impl SequenceSet {
             })
     }
 
+    /// Whether `$` (RFC 5182) is in the set.
+    pub fn has_saved(&self) -> bool {
+        self.0.iter().any(|&(a, _)| a == SeqNumber::Saved)
+    }
+
+    /// `$` replaced by `numbers` (ascending): the saved result as message
+    /// numbers or UIDs, as the command uses them.
+    pub fn fill_saved(&mut self, numbers: &[u32]) {
+        if !self.has_saved() {
+            return;
+        }
+        let mut out: Vec<(SeqNumber, SeqNumber)> = Vec::new();
+        for &(a, b) in &self.0 {
+            if a != SeqNumber::Saved {
+                out.push((a, b));
+                continue;
+            }
+            for &n in numbers {
+                match out.last_mut() {
+                    Some((_, SeqNumber::Value(end))) if end.checked_add(1) == Some(n) => {
+                        *end = n;
+                    }
+                    _ => out.push((SeqNumber::Value(n), SeqNumber::Value(n))),
+                }
+            }
+        }
+        self.0 = out;
+    }
+
     /// The largest explicit number in the set (ignoring `*`), so that a
     /// session can refuse sequence numbers past the end (RFC 3501 9:
     /// "invalid message sequence number") while letting UIDs past the end
@@ -550,7 +601,7 @@ impl SequenceSet {
             .flat_map(|&(a, b)| [a, b])
             .filter_map(|s| match s {
                 SeqNumber::Value(n) => Some(n),
-                SeqNumber::Star => None,
+                SeqNumber::Star | SeqNumber::Saved => None,
             })
             .max()
     }
@@ -806,6 +857,16 @@ mod tests {
 
     #[test]
     fn sequence_number_users() {
+        // RFC 5182 `$`: replaced by the saved numbers, runs joined; names
+        // nothing when not replaced.
+        let mut saved = SequenceSet(vec![
+            (Value(9), Value(9)),
+            (SeqNumber::Saved, SeqNumber::Saved),
+        ]);
+        assert!(saved.ranges(100).len() == 1 && saved.has_saved());
+        saved.fill_saved(&[2, 3, 4, 7]);
+        assert!(!saved.has_saved());
+        assert_eq!(saved.ranges(100), vec![2..=4, 7..=7, 9..=9]);
         let set = SequenceSet(vec![(Value(1), Star)]);
         let search = |uid, criteria| CommandBody::Search {
             charset: None,

@@ -588,10 +588,18 @@ impl<'a> Parser<'a> {
     // ----- Sequence sets -----
 
     /// `sequence-set = (seq-number / seq-range) ["," sequence-set]`
-    /// `seq-range = seq-number ":" seq-number`
+    /// `seq-range = seq-number ":" seq-number`; RFC 5182 `sequence-set =/
+    /// seq-last-command`, `seq-last-command = "$"`.
     fn sequence_set(&mut self) -> PResult<SequenceSet> {
         let mut set = Vec::new();
         loop {
+            if self.eat(b'$') {
+                set.push((SeqNumber::Saved, SeqNumber::Saved));
+                if !self.eat(b',') {
+                    return Ok(SequenceSet(set));
+                }
+                continue;
+            }
             let a = self.seq_number()?;
             let b = if self.eat(b':') {
                 self.seq_number()?
@@ -1227,6 +1235,7 @@ impl<'a> Parser<'a> {
                     "MAX" => r.max = true,
                     "ALL" => r.all = true,
                     "COUNT" => r.count = true,
+                    "SAVE" => r.save = true,
                     _ => return Err(Bad::new("Unknown SEARCH RETURN option")),
                 }
                 if self.eat(b')') {
@@ -1275,7 +1284,7 @@ impl<'a> Parser<'a> {
                     K::And(keys)
                 });
             }
-            Some(c) if c.is_ascii_digit() || c == b'*' => {
+            Some(c) if c.is_ascii_digit() || c == b'*' || c == b'$' => {
                 return Ok(K::SequenceSet(self.sequence_set()?));
             }
             None => return Err(Bad::new("Missing search key")),
@@ -1917,7 +1926,9 @@ mod tests {
             "1::2",
             "-1",
             "1 ,2",
-            "$",
+            "$$",
+            "$:1",
+            "$,",
         ] {
             bad(&format!("a COPY {x} b\r\n"), Some("a"));
         }
@@ -2088,6 +2099,18 @@ mod tests {
         bad("a SEARCH RETURN (PARTIAL 1:5) ALL\r\n", Some("a"));
         bad("a SEARCH RETURN (MIN) \r\n", Some("a"));
         bad("a SEARCH RETURN MIN ALL\r\n", Some("a"));
+        // RFC 5182: SAVE, and `$` as a set or a search key.
+        let r = ret("a SEARCH RETURN (SAVE) $ FLAGGED\r\n").expect("ret");
+        assert!(r.save && !r.all && !r.min);
+        match body("a UID FETCH 1,$ (UID)\r\n") {
+            CommandBody::Fetch { set, uid: true, .. } => {
+                assert!(set.has_saved());
+                assert_eq!(set.max_number(), Some(1));
+            }
+            b => panic!("{b:?}"),
+        }
+        bad("a FETCH $1 (UID)\r\n", Some("a"));
+        bad("a FETCH $:2 (UID)\r\n", Some("a"));
     }
 
     #[test]

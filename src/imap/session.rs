@@ -33,6 +33,10 @@ pub struct Selected {
     /// expunges included: what RFC 7162 3.2 has us tell while expunges
     /// are held back and flag changes of higher modseqs go out.
     pub complete_modseq: crate::store::ModSeq,
+    /// RFC 5182: the UIDs of the last `SEARCH RETURN (SAVE)`, what `$`
+    /// names; empty at SELECT. Expunged ones are skipped where `$` is
+    /// used (`cmd::fill_saved`).
+    pub saved: Vec<u32>,
 }
 
 impl Selected {
@@ -42,6 +46,7 @@ impl Selected {
             name,
             mailbox,
             complete_modseq,
+            saved: Vec::new(),
         }
     }
 }
@@ -146,7 +151,7 @@ enum Flow {
 }
 
 /// The capabilities this server implements, in every authenticated state.
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES";
 
 pub struct Session<'a> {
     pub state: State,

@@ -23,10 +23,13 @@ use crate::imap::session::{Done, Error, Result, Session};
 pub fn dispatch<R: ClientInput>(
     s: &mut Session,
     tag: &str,
-    body: CommandBody,
+    mut body: CommandBody,
     input: &mut R,
 ) -> Result<Done> {
     use CommandBody::*;
+    if let crate::imap::session::State::Selected(sel) = &s.state {
+        fill_saved(&mut body, sel);
+    }
     match body {
         Capability => any::capability(s),
         Noop => any::noop(s),
@@ -72,6 +75,41 @@ pub fn dispatch<R: ClientInput>(
         Move { set, mailbox, uid } => copy::copy(s, &set, &mailbox, uid, true),
         Idle => idle::idle(s, tag, input),
     }
+}
+
+/// RFC 5182: `$` in the command's sets becomes the saved result, as UIDs
+/// or as message numbers, whichever the set holds; saved messages expunged
+/// since are left out.
+fn fill_saved(body: &mut CommandBody, sel: &crate::imap::session::Selected) {
+    use CommandBody::*;
+    let mut sets: Vec<(&mut crate::imap::command::SequenceSet, bool)> = Vec::new();
+    match body {
+        Fetch { set, uid, .. } | Copy { set, uid, .. } | Move { set, uid, .. } => {
+            sets.push((set, *uid))
+        }
+        Store(r) => sets.push((&mut r.set, r.uid)),
+        Expunge { uids: Some(set) } => sets.push((set, true)),
+        Search { criteria, .. } => criteria.for_each_set(&mut |set, uid| {
+            let (uids, seqs) = saved_numbers(sel);
+            set.fill_saved(if uid { &uids } else { &seqs });
+        }),
+        _ => {}
+    }
+    for (set, uid) in sets {
+        if set.has_saved() {
+            let (uids, seqs) = saved_numbers(sel);
+            set.fill_saved(if uid { &uids } else { &seqs });
+        }
+    }
+}
+
+/// The saved result's messages still in the view: (UIDs, numbers).
+fn saved_numbers(sel: &crate::imap::session::Selected) -> (Vec<u32>, Vec<u32>) {
+    let mb = sel.mailbox.as_ref();
+    sel.saved
+        .iter()
+        .filter_map(|&u| mb.find_uid(u).ok().map(|i| (u, i as u32 + 1)))
+        .unzip()
 }
 
 /// Resolves a sequence set (or UID set) against the selected mailbox's view

@@ -155,6 +155,10 @@ pub fn search(
     uid: bool,
     (tag, ret): (&str, Option<SearchReturn>),
 ) -> Result<Done> {
+    // RFC 5182 2.1: a SEARCH ... SAVE that fails leaves the empty set.
+    if let (Some(true), State::Selected(sel)) = (ret.map(|r| r.save), &mut s.state) {
+        sel.saved.clear();
+    }
     let charset = charset.unwrap_or("US-ASCII");
     if !charset.eq_ignore_ascii_case("UTF-8")
         && !charset.eq_ignore_ascii_case("US-ASCII")
@@ -201,7 +205,34 @@ pub fn search(
             Err(e) => return Err(e.into()),
         }
     }
+    // RFC 5182 2.1: SAVE keeps the result as UIDs (only the MIN and MAX
+    // messages when no ALL or COUNT was asked for); a SEARCH that fails
+    // leaves the empty set.
+    if let Some(r) = ret.filter(|r| r.save) {
+        let keep: Vec<u32> = if r.all || r.count || !(r.min || r.max) {
+            found.iter().map(|&(n, _)| n).collect()
+        } else {
+            let ends = [
+                found.first().filter(|_| r.min),
+                found.last().filter(|_| r.max),
+            ];
+            let mut v: Vec<u32> = ends.into_iter().flatten().map(|&(n, _)| n).collect();
+            v.dedup();
+            v
+        };
+        sel.saved = if unreadable > 0 {
+            Vec::new()
+        } else if uid {
+            keep
+        } else {
+            keep.iter()
+                .map(|&n| sel.mailbox.uid(n as usize - 1))
+                .collect()
+        };
+    }
     let line = match ret {
+        // SAVE alone: no answer but the tagged one.
+        Some(r) if r.save && !(r.min || r.max || r.all || r.count) => Vec::new(),
         None => {
             let mut line = b"* SEARCH".to_vec();
             for (n, _) in &found {
