@@ -306,3 +306,47 @@ fn list_status_follows_each_selectable_mailbox() {
         assert_eq!(statuses, selectable, "{r:?}");
     }
 }
+
+#[test]
+fn xlist_as_outlook_and_older_clients_expect() {
+    for b in BOTH {
+        let (_h, mut s, _) = session(b);
+        for name in ["Sent", "Spam", "Notes"] {
+            ok(&run(&mut s, "a", &format!("CREATE {name}")), "a");
+        }
+        let r = run(&mut s, "b", "XLIST \"\" \"*\"");
+        ok(&r, "b");
+        assert!(
+            r.iter()
+                .filter(|l| l.starts_with("* "))
+                .all(|l| l.starts_with("* XLIST (")),
+            "{r:?}"
+        );
+        let xattrs = |name: &str| {
+            let l = r
+                .iter()
+                .find(|l| l.ends_with(&format!(" {name}")))
+                .unwrap_or_else(|| panic!("{name}: {r:?}"));
+            l[l.find('(').unwrap() + 1..l.find(')').unwrap()].to_string()
+        };
+        assert!(xattrs("INBOX").contains("\\Inbox"), "{b:?}: {r:?}");
+        assert!(xattrs("Sent").contains("\\Sent"), "{r:?}");
+        assert!(
+            xattrs("Spam").contains("\\Spam") && !xattrs("Spam").contains("\\Junk"),
+            "{r:?}"
+        );
+        let notes = xattrs("Notes");
+        assert!(
+            !["\\Inbox", "\\Sent", "\\Spam"]
+                .iter()
+                .any(|a| notes.contains(a)),
+            "{r:?}"
+        );
+        // LIST itself says \Junk, and no \Inbox.
+        let r = run(&mut s, "c", "LIST \"\" \"*\"");
+        assert!(
+            uses(&r, "Spam") == ["\\Junk"] && !r.iter().any(|l| l.contains("\\Inbox")),
+            "{r:?}"
+        );
+    }
+}

@@ -45,6 +45,9 @@ pub struct ListRequest {
     /// Any of the extended syntax was used: the answer may carry extended
     /// data (CHILDINFO).
     pub extended: bool,
+    /// XLIST (Gmail's, which Outlook and older clients use instead of
+    /// SPECIAL-USE): `* XLIST`, `\Inbox` on INBOX, `\Spam` for `\Junk`.
+    pub xlist: bool,
 }
 
 /// One variant per command, named after the RFC. `uid: true` means the
@@ -177,6 +180,7 @@ impl CommandBody {
             Rename { .. } => "RENAME",
             Subscribe { .. } => "SUBSCRIBE",
             Unsubscribe { .. } => "UNSUBSCRIBE",
+            List(r) if r.xlist => "XLIST",
             List(_) => "LIST",
             Lsub { .. } => "LSUB",
             Status { .. } => "STATUS",

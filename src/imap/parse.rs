@@ -673,6 +673,17 @@ impl<'a> Parser<'a> {
                 to: self.sp_mailbox()?,
             },
             "LIST" => self.list()?,
+            // XLIST: RFC 3501 LIST's syntax.
+            "XLIST" => {
+                let reference = self.sp_mailbox()?;
+                self.sp()?;
+                C::List(crate::imap::command::ListRequest {
+                    reference,
+                    patterns: vec![self.list_mailbox()?],
+                    xlist: true,
+                    ..Default::default()
+                })
+            }
             "LSUB" => {
                 let reference = self.sp_mailbox()?;
                 self.sp()?;

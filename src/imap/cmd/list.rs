@@ -30,9 +30,10 @@ pub fn list(s: &mut Session, r: &ListRequest) -> Result<Done> {
     }
     let store = s.store()?;
     let sep = store.separator();
+    let cmd = if r.xlist { "XLIST" } else { "LIST" };
     // RFC 3501 6.3.8: an empty pattern asks for the separator and root.
     if r.patterns.iter().all(String::is_empty) && !r.subscribed && !r.special_use {
-        let line = format!("* LIST (\\Noselect) \"{sep}\" \"\"\r\n");
+        let line = format!("* {cmd} (\\Noselect) \"{sep}\" \"\"\r\n");
         s.out.write_all(line.as_bytes())?;
         return Done::ok("List completed.");
     }
@@ -132,9 +133,15 @@ pub fn list(s: &mut Session, r: &ListRequest) -> Result<Done> {
         // RFC 6154 2: the uses, also without RETURN (SPECIAL-USE), as
         // Dovecot sends them.
         if let Some(u) = uses.get(&row.name) {
-            attrs.extend(u.iter().copied());
+            attrs.extend(u.iter().map(|&a| match a {
+                "\\Junk" if r.xlist => "\\Spam",
+                a => a,
+            }));
         }
-        out.extend_from_slice(format!("* LIST ({}) \"{sep}\" ", attrs.join(" ")).as_bytes());
+        if r.xlist && row.name == "INBOX" {
+            attrs.push("\\Inbox");
+        }
+        out.extend_from_slice(format!("* {cmd} ({}) \"{sep}\" ", attrs.join(" ")).as_bytes());
         response::mailbox(&mut out, &row.name);
         if r.extended && row.childinfo {
             out.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
