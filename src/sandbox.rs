@@ -314,7 +314,11 @@ fn seccomp(role: Role) -> Result<bool, String> {
     prepare_denial_line();
     on_sigsys()?;
     // Sets no_new_privs first.
-    seccompiler::apply_filter(&program).map_err(|e| format!("seccomp: {e}"))?;
+    seccompiler::apply_filter(&program).map_err(|e| {
+        format!(
+            "seccomp: {e} (a kernel without seccomp filters: set sandbox = no to serve unsealed)"
+        )
+    })?;
     Ok(true)
 }
 
