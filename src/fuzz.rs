@@ -99,6 +99,10 @@ fn mime_message(data: &[u8]) {
         }
     }
     let _ = mime::decode::body_text(data, &part);
+    // PREVIEW: never more than its characters, never a control character.
+    let preview = mime::decode::preview(data, &part);
+    assert!(preview.chars().count() <= crate::limits::PREVIEW_CHARS);
+    assert!(!preview.chars().any(char::is_control));
     let _ = mime::decode::header_value(data);
     let _ = mime::crlf::to_crlf(data);
 }

@@ -128,6 +128,15 @@ pub const MAILBOX_DEPTH_MAX: usize = 16;
 /// not cost their size in memory (DESIGN.md 5).
 pub const FETCH_STREAM_ABOVE: u64 = 1024 * 1024;
 
+/// RFC 8970 PREVIEW: characters of text in a preview (the RFC's maximum
+/// is 256; 200 is what a client shows in a message list, as Dovecot).
+pub const PREVIEW_CHARS: usize = 200;
+
+/// Octets of a text part's body read for its preview, whatever its size:
+/// enough for `PREVIEW_CHARS` after HTML markup in nearly all mail, and a
+/// bound on the work for one message.
+pub const PREVIEW_SCAN: usize = 16 * 1024;
+
 /// Client input buffer. Bigger than any command line needs at once (the
 /// framer accumulates), small enough to hand over whole after login.
 pub const INPUT_BUFFER: usize = 16 * 1024;

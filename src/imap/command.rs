@@ -691,6 +691,9 @@ pub enum FetchItem {
     Uid,
     /// RFC 7162 `MODSEQ`.
     ModSeq,
+    /// RFC 8970 `PREVIEW` (with or without `(LAZY)`: the preview is always
+    /// made, a few KB read at most).
+    Preview,
     /// `BODY[section]<partial>` or `BODY.PEEK[...]`; `partial` is
     /// (origin, length), length never 0.
     BodySection {
@@ -740,6 +743,7 @@ impl FetchItem {
             FetchItem::BodyStructure => b"BODYSTRUCTURE",
             FetchItem::Uid => b"UID",
             FetchItem::ModSeq => b"MODSEQ",
+            FetchItem::Preview => b"PREVIEW",
             FetchItem::BodySection {
                 section, partial, ..
             } => {

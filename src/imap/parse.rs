@@ -1481,6 +1481,24 @@ impl<'a> Parser<'a> {
             "BODYSTRUCTURE" => return Ok(F::BodyStructure),
             "UID" => return Ok(F::Uid),
             "MODSEQ" => return Ok(F::ModSeq),
+            // RFC 8970 `"PREVIEW" [SP "(" preview-mod *(SP preview-mod)
+            // ")"]`, `preview-mod = "LAZY"`.
+            // A "(" after it that does not start with LAZY is the FETCH
+            // modifiers (RFC 4466), not PREVIEW's.
+            "PREVIEW" => {
+                let save = self.pos;
+                if !(self.eat(b' ') && self.eat(b'(') && self.keyword("LAZY")) {
+                    self.pos = save;
+                    return Ok(F::Preview);
+                }
+                while !self.eat(b')') {
+                    self.sp()?;
+                    if !self.keyword("LAZY") {
+                        return Err(Bad::new("Unknown PREVIEW modifier"));
+                    }
+                }
+                return Ok(F::Preview);
+            }
             "BODY" if self.peek() != Some(b'[') => return Ok(F::Body),
             "BODY" => false,
             "BODY.PEEK" => true,

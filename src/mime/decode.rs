@@ -497,9 +497,200 @@ impl Transfer {
     }
 }
 
+/// RFC 8970 PREVIEW: the start of the message's text, whitespace runs made
+/// one space, at most `PREVIEW_CHARS` characters; empty when the message
+/// has no text (only attachments). The text is the first text/plain part
+/// (text/html, its markup taken out, when an alternative or the message
+/// has no plain one) outside attachments and attached messages; only its
+/// first `PREVIEW_SCAN` octets are read.
+pub fn preview<S: Source + ?Sized>(raw: &S, part: &Part) -> String {
+    use crate::limits::{PREVIEW_CHARS, PREVIEW_SCAN};
+    let Some((leaf, html)) = preview_part(raw, part) else {
+        return String::new();
+    };
+    let end = leaf
+        .body
+        .end
+        .min(leaf.body.start.saturating_add(PREVIEW_SCAN));
+    let mut bytes = raw.octets(leaf.body.start..end).into_owned();
+    if end < leaf.body.end {
+        // Whole lines only, so that base64 and quoted-printable decode.
+        if let Some(i) = bytes.iter().rposition(|&b| b == b'\n') {
+            bytes.truncate(i + 1);
+        }
+    }
+    let decoded = match leaf.encoding_lower().as_slice() {
+        b"base64" => base64(&bytes),
+        b"quoted-printable" => quoted_printable(&bytes),
+        _ => bytes,
+    };
+    let cs = leaf
+        .param("charset")
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .unwrap_or_else(|| "us-ascii".into());
+    let text = charset_lossy(&cs, &decoded);
+    let text = if html { html_text(&text) } else { text };
+    let mut out = String::new();
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if c.is_control() {
+            continue;
+        }
+        if out.chars().count() + usize::from(space) >= PREVIEW_CHARS {
+            break;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The part a preview is made of, and whether it is HTML.
+fn preview_part<'a, S: Source + ?Sized>(raw: &S, part: &'a Part) -> Option<(&'a Part, bool)> {
+    match &part.kind {
+        Kind::Single => {
+            let fields_raw = part.header_bytes(raw);
+            let fields = header::fields(&fields_raw, 0..fields_raw.len());
+            let attachment = header::first(&fields, "Content-Disposition")
+                .and_then(header::disposition)
+                .and_then(|d| d.value.first().cloned())
+                .is_some_and(|v| v.eq_ignore_ascii_case(b"attachment"));
+            if attachment || !part.mime_type.eq_ignore_ascii_case(b"text") {
+                None
+            } else if part.subtype.eq_ignore_ascii_case(b"plain") {
+                Some((part, false))
+            } else if part.subtype.eq_ignore_ascii_case(b"html") {
+                Some((part, true))
+            } else {
+                None
+            }
+        }
+        Kind::Multipart(children) => {
+            let mut found = children.iter().filter_map(|c| preview_part(raw, c));
+            if part.subtype.eq_ignore_ascii_case(b"alternative") {
+                let all: Vec<_> = found.collect();
+                all.iter().find(|(_, html)| !html).or(all.first()).copied()
+            } else {
+                found.next()
+            }
+        }
+        // An attached message is not this message's text.
+        Kind::Message(_) => None,
+    }
+}
+
+/// The text of an HTML document: markup, comments, and the contents of
+/// `head`, `style` and `script` left out; the common entities decoded.
+fn html_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut rest = html;
+    let mut skip_until: Option<&str> = None;
+    while let Some(lt) = rest.find('<') {
+        if skip_until.is_none() {
+            out.push_str(&entities(&rest[..lt]));
+        }
+        let tag = &rest[lt..];
+        let end = if tag.starts_with("<!--") {
+            tag.find("-->").map_or(tag.len(), |i| i + 3)
+        } else {
+            tag.find('>').map_or(tag.len(), |i| i + 1)
+        };
+        let name: String = tag[1..end.min(tag.len())]
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        match skip_until {
+            Some(close) if tag.starts_with("</") && name == close => skip_until = None,
+            Some(_) => {}
+            None if !tag.starts_with("</") => {
+                skip_until = match name.as_str() {
+                    "head" => Some("head"),
+                    "style" => Some("style"),
+                    "script" => Some("script"),
+                    _ => None,
+                };
+            }
+            None => {}
+        }
+        // A tag ends a word: "a<br>b" is two.
+        out.push(' ');
+        rest = &tag[end..];
+    }
+    if skip_until.is_none() {
+        out.push_str(&entities(rest));
+    }
+    out
+}
+
+/// `&amp;`, `&lt;`, `&gt;`, `&quot;`, `&apos;`, `&nbsp;` and numeric
+/// character references; anything else as written.
+fn entities(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        // Looked for in octets: a `;` is one, so the cut is on a boundary.
+        let Some(semi) = rest.as_bytes()[..rest.len().min(12)]
+            .iter()
+            .position(|&b| b == b';')
+        else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let name = &rest[1..semi];
+        let c = match name {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            "nbsp" => Some(' '),
+            _ => name
+                .strip_prefix("#x")
+                .or_else(|| name.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match c {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[semi + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_text_leaves_markup_head_and_scripts_out() {
+        let t = html_text("<html><head><title>x</title></head><body>a<br>b &lt;c&gt; &#x41;&#66;<script>no</script>&bogus; &</body>");
+        let words: Vec<&str> = t.split_whitespace().collect();
+        assert_eq!(words, ["a", "b", "<c>", "AB", "&bogus;", "&"]);
+        assert_eq!(entities("&amp;amp; &nbsp;&#0;"), "&amp;  \u{0}");
+        // Multi-octet characters near an `&` are not cut.
+        assert_eq!(entities("&ééééééé; &é"), "&ééééééé; &é");
+    }
 
     #[test]
     fn encoded_words() {

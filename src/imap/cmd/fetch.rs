@@ -32,9 +32,11 @@ enum Need {
 fn need(item: &FetchItem) -> Need {
     match item {
         FetchItem::Envelope | FetchItem::Rfc822Header => Need::Header,
-        FetchItem::Body | FetchItem::BodyStructure | FetchItem::Rfc822 | FetchItem::Rfc822Text => {
-            Need::Whole
-        }
+        FetchItem::Body
+        | FetchItem::BodyStructure
+        | FetchItem::Rfc822
+        | FetchItem::Rfc822Text
+        | FetchItem::Preview => Need::Whole,
         FetchItem::BodySection { section, .. } => match (&section.part[..], &section.text) {
             ([], Some(mime::SectionText::Header | mime::SectionText::HeaderFields { .. })) => {
                 Need::Header
@@ -242,6 +244,14 @@ fn fetch_one(
             }
             FetchItem::Rfc822Size => {
                 buf.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes())
+            }
+            FetchItem::Preview => {
+                buf.extend_from_slice(b"PREVIEW ");
+                let text = match (content.source(), &parsed) {
+                    (Some(raw), Some(p)) => mime::decode::preview(raw, p),
+                    _ => String::new(),
+                };
+                response::string(&mut buf, text.as_bytes());
             }
             FetchItem::Envelope | FetchItem::Body | FetchItem::BodyStructure => {
                 let Some((slot, kind)) = cache_slot(item) else {
