@@ -8,7 +8,8 @@
 //! * Live sessions in every role hold the seal while they wait for the
 //!   client: preauthenticated (ssh), and started as root (xinetd,
 //!   stunnel) both the login child before login and the session after
-//!   it; with `sandbox = no` neither is sealed.
+//!   it; with `sandbox = no` neither is sealed. Over implicit TLS the
+//!   login child stays on after login as the relay, still sealed.
 //! * A session stopped and continued while it pauses for a lock goes on
 //!   (the kernel resumes the pause with restart_syscall).
 //!
@@ -16,6 +17,7 @@
 //! real PAM users): `make test` provides it.
 
 mod common;
+mod deploy_common;
 mod login_support;
 
 use std::process::Command;
@@ -250,4 +252,37 @@ fn root_roles_seal_the_login_child_and_the_session() {
         "a denial in the log:\n{}",
         s.log()
     );
+}
+
+#[test]
+fn the_tls_relay_stays_sealed_after_login() {
+    use deploy_common::{base_args, pam_user, tls, Certs, Client, Log, Piped, PAM_IMAP};
+    let certs = Certs::new();
+    let log = Log::new();
+    pam_user();
+    let mut args = base_args(PAM_IMAP, &log);
+    args.extend(certs.chain_args("rsa"));
+    args.push("--tls".into());
+    // Not loopback: the login needs TLS, which it has.
+    let mut p = Piped::start(IMAPD, &args, "192.0.2.1");
+    let io = std::mem::replace(&mut p.io, deploy_common::PipeIo { r: None, w: None });
+    let stream = tls(certs.client_config(), io).expect("handshake");
+    let mut c = Client::new(stream);
+    assert!(c.line().starts_with("* OK"));
+    let parent = p.child.id();
+    let child = only_child(parent);
+    assert_sealed(child, "login child under TLS");
+    let r = c.command(
+        "a",
+        &format!("LOGIN {} {}", deploy_common::USER, deploy_common::PASSWORD),
+    );
+    assert!(r.last().unwrap().starts_with("a OK"), "{r:?}");
+    // The session, and the login child that stays on to relay TLS.
+    assert_sealed(parent, "session under TLS");
+    assert_eq!(only_child(parent), child, "the relay is the login child");
+    assert_sealed(child, "TLS relay");
+    let r = c.command("b", "SELECT INBOX");
+    assert!(r.last().unwrap().starts_with("b OK"), "{r:?}");
+    let r = c.command("z", "LOGOUT");
+    assert!(r.last().unwrap().starts_with("z OK"), "{r:?}");
 }
