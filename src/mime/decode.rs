@@ -531,6 +531,7 @@ pub fn preview<S: Source + ?Sized>(raw: &S, part: &Part) -> String {
     let text = charset_lossy(&cs, &decoded);
     let text = if html { html_text(&text) } else { text };
     let mut out = String::new();
+    let mut chars = 0;
     let mut space = false;
     for c in text.chars() {
         if c.is_whitespace() {
@@ -540,14 +541,16 @@ pub fn preview<S: Source + ?Sized>(raw: &S, part: &Part) -> String {
         if c.is_control() {
             continue;
         }
-        if out.chars().count() + usize::from(space) >= PREVIEW_CHARS {
+        if chars + usize::from(space) >= PREVIEW_CHARS {
             break;
         }
         if space {
             out.push(' ');
+            chars += 1;
             space = false;
         }
         out.push(c);
+        chars += 1;
     }
     out
 }

@@ -233,11 +233,6 @@ fn retry(deadline: Instant, mut f: impl FnMut() -> rustix::io::Result<()>) -> Re
 
 static DOTLOCK_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// This host's name, for dotlock contents.
-fn hostname() -> String {
-    crate::config::host_name()
-}
-
 /// Whether a dotlock says it belongs to a process of this host that no
 /// longer exists (killed with `kill -9`, say).
 fn owner_dead(lock: &Path) -> bool {
@@ -250,7 +245,7 @@ fn owner_dead(lock: &Path) -> bool {
     let Some((pid, host)) = s.trim().split_once(':') else {
         return false;
     };
-    if host != hostname() || host.is_empty() {
+    if host != crate::config::host_name() || host.is_empty() {
         return false;
     }
     let Some(pid) = pid.parse().ok().and_then(rustix::process::Pid::from_raw) else {
@@ -283,7 +278,7 @@ pub fn dotlock(path: &Path, deadline: Instant) -> Result<PathBuf> {
         // "PID:HOST", as Dovecot writes it (liblockfile's atoi reads the
         // pid): lets a lock left by a dead process on this host be broken
         // at once.
-        let _ = writeln!(f, "{}:{}", std::process::id(), hostname());
+        let _ = writeln!(f, "{}:{}", std::process::id(), crate::config::host_name());
         drop(f);
         let _ = fs::hard_link(&tmp, &lock);
         let links = fs::metadata(&tmp).map(|m| m.nlink()).unwrap_or(0);

@@ -82,24 +82,20 @@ pub fn dispatch<R: ClientInput>(
 /// since are left out.
 fn fill_saved(body: &mut CommandBody, sel: &crate::imap::session::Selected) {
     use CommandBody::*;
-    let mut sets: Vec<(&mut crate::imap::command::SequenceSet, bool)> = Vec::new();
-    match body {
-        Fetch { set, uid, .. } | Copy { set, uid, .. } | Move { set, uid, .. } => {
-            sets.push((set, *uid))
-        }
-        Store(r) => sets.push((&mut r.set, r.uid)),
-        Expunge { uids: Some(set) } => sets.push((set, true)),
-        Search { criteria, .. } => criteria.for_each_set(&mut |set, uid| {
-            let (uids, seqs) = saved_numbers(sel);
-            set.fill_saved(if uid { &uids } else { &seqs });
-        }),
-        _ => {}
-    }
-    for (set, uid) in sets {
+    // Looked up once, and only for a command that has a `$`.
+    let mut numbers: Option<(Vec<u32>, Vec<u32>)> = None;
+    let mut fill = |set: &mut crate::imap::command::SequenceSet, uid: bool| {
         if set.has_saved() {
-            let (uids, seqs) = saved_numbers(sel);
-            set.fill_saved(if uid { &uids } else { &seqs });
+            let (uids, seqs) = numbers.get_or_insert_with(|| saved_numbers(sel));
+            set.fill_saved(if uid { uids } else { seqs });
         }
+    };
+    match body {
+        Fetch { set, uid, .. } | Copy { set, uid, .. } | Move { set, uid, .. } => fill(set, *uid),
+        Store(r) => fill(&mut r.set, r.uid),
+        Expunge { uids: Some(set) } => fill(set, true),
+        Search { criteria, .. } => criteria.for_each_set(&mut fill),
+        _ => {}
     }
 }
 

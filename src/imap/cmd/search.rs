@@ -208,7 +208,7 @@ pub fn search(
     // RFC 5182 2.1: SAVE keeps the result as UIDs (only the MIN and MAX
     // messages when no ALL or COUNT was asked for); a SEARCH that fails
     // leaves the empty set.
-    if let Some(r) = ret.filter(|r| r.save) {
+    if let Some(r) = ret.filter(|r| r.save && unreadable == 0) {
         let keep: Vec<u32> = if r.all || r.count || !(r.min || r.max) {
             found.iter().map(|&(n, _)| n).collect()
         } else {
@@ -220,9 +220,7 @@ pub fn search(
             v.dedup();
             v
         };
-        sel.saved = if unreadable > 0 {
-            Vec::new()
-        } else if uid {
+        sel.saved = if uid {
             keep
         } else {
             keep.iter()
