@@ -145,6 +145,11 @@ pub const INPUT_BUFFER: usize = 16 * 1024;
 /// with message size.
 pub const STREAM_BUFFER: usize = 64 * 1024;
 
+/// The window through which an mbox parse cache is read and written: a
+/// cache of 50,000 messages is about 5 MB, which a session must not hold
+/// whole beside the entries it becomes (issue 20).
+pub const MBOX_CACHE_WINDOW: usize = 64 * 1024;
+
 /// Largest index file we will read. An index holds ~40 bytes per message;
 /// this is room for millions of messages while refusing an absurd file.
 pub const INDEX_FILE_MAX: u64 = 512 * 1024 * 1024;

@@ -39,7 +39,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::lock::Lock;
-use super::{Message, Uid};
+use super::Uid;
 use crate::limits::{
     CACHE_COMPACT_MIN, CACHE_FILE_MAX, CACHE_FLUSH_EVERY, CACHE_ITEM_MAX, CACHE_RECORD_HEADER_MAX,
     STREAM_BUFFER,
@@ -331,15 +331,6 @@ fn write_item(
     Ok(())
 }
 
-/// Which UIDs may still be asked about, for a session whose messages are
-/// `view` (in UID order): those, and any above its last (another session's
-/// appends it has not seen yet). UIDs are never handed out twice, so one
-/// below that is not in the view was expunged.
-pub fn live_in(view: &[Message]) -> impl Fn(Uid) -> bool + '_ {
-    let last = view.last().map_or(0, |m| m.uid);
-    move |uid| uid > last || view.binary_search_by_key(&uid, |m| m.uid).is_ok()
-}
-
 /// Reads `data` (any bytes) as a cache file of the UIDVALIDITY its first
 /// line names, then every item it indexes; for the fuzz target and the
 /// corpus test (`tests/index_corpus.rs`). Damage is refused or cut off,
@@ -509,26 +500,6 @@ mod tests {
             .filter(|n| n.ends_with(".tmp"))
             .collect();
         assert!(left.is_empty(), "{left:?}");
-    }
-
-    #[test]
-    fn live_in_a_view_is_its_uids_and_anything_above() {
-        let view: Vec<Message> = [2, 5, 9]
-            .into_iter()
-            .map(|uid| Message {
-                uid,
-                flags: crate::store::Flags::default(),
-                recent: false,
-                modseq: 1,
-                internal_date: 0,
-                internal_date_zone: 0,
-                size: 0,
-            })
-            .collect();
-        let live = live_in(&view);
-        let got: Vec<Uid> = (1..12).filter(|&u| live(u)).collect();
-        assert_eq!(got, [2, 5, 9, 10, 11]);
-        assert!(live_in(&[])(1));
     }
 
     #[test]

@@ -134,6 +134,16 @@ static REPLACE_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// torn one. Without `durable` (a cache whose loss costs only a rebuild)
 /// there is no fsync.
 pub fn replace(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
+    replace_with(path, durable, |f| f.write_all(data))
+}
+
+/// `replace`, the new file's content written by `write` (a large file
+/// need not be in memory whole).
+pub fn replace_with(
+    path: &Path,
+    durable: bool,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
@@ -147,7 +157,7 @@ pub fn replace(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
             &tmp,
             OpenOptions::new().write(true).create_new(true).mode(0o600),
         )?;
-        f.write_all(data)?;
+        write(&mut f)?;
         if durable {
             f.sync_all()?;
         }

@@ -34,12 +34,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{self};
-use std::io::Read;
+use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
 use super::file::{Entry, Snapshot, Stamp};
 use super::parse::Msg;
-use crate::limits::{INDEX_FILE_MAX, MBOX_CACHE_DELTA_MIN};
+use crate::limits::{INDEX_FILE_MAX, MBOX_CACHE_DELTA_MIN, MBOX_CACHE_WINDOW};
 use crate::store::{flag, index::valid_keyword, Flags};
 
 pub const CACHE_FILE: &str = "mailaccess-mbox-index";
@@ -48,22 +48,151 @@ const MAGIC: &str = "mailaccess-mbox-index 2";
 pub const DELTA_FILE: &str = "mailaccess-mbox-index.delta";
 const DELTA_MAGIC: &str = "mailaccess-mbox-delta 2";
 
+const SUM_PRIME: u64 = 0x0000_0100_0000_01b3;
+
 /// FNV-1a's scheme a word at a time: eight times faster than a byte at a
 /// time, and still a bijection of the state at every step, so that any
 /// one changed word (any flipped bit) changes the result. The length goes
 /// in last, so trailing zero octets count.
 fn sum64(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut words = data.chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    let mut s = Sum64::new();
+    s.update(data);
+    s.finish()
+}
+
+/// `sum64` taken a piece at a time (the pieces of any lengths), so that a
+/// cache is written and checked without holding it whole.
+struct Sum64 {
+    h: u64,
+    /// The octets of a word not yet complete.
+    carry: [u8; 8],
+    n: usize,
+    len: u64,
+}
+
+impl Sum64 {
+    fn new() -> Sum64 {
+        Sum64 {
+            h: 0xcbf2_9ce4_8422_2325,
+            carry: [0; 8],
+            n: 0,
+            len: 0,
+        }
     }
-    let mut last = [0u8; 8];
-    last[..words.remainder().len()].copy_from_slice(words.remainder());
-    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(0x0000_0100_0000_01b3);
-    (h ^ data.len() as u64).wrapping_mul(0x0000_0100_0000_01b3)
+
+    fn word(&mut self, w: [u8; 8]) {
+        self.h = (self.h ^ u64::from_le_bytes(w)).wrapping_mul(SUM_PRIME);
+    }
+
+    fn update(&mut self, mut data: &[u8]) {
+        self.len += data.len() as u64;
+        if self.n > 0 {
+            let take = (8 - self.n).min(data.len());
+            self.carry[self.n..self.n + take].copy_from_slice(&data[..take]);
+            self.n += take;
+            data = &data[take..];
+            if self.n < 8 {
+                return;
+            }
+            self.word(self.carry);
+            self.n = 0;
+        }
+        let mut words = data.chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            self.word(b);
+        }
+        let rest = words.remainder();
+        self.carry[..rest.len()].copy_from_slice(rest);
+        self.n = rest.len();
+    }
+
+    fn finish(mut self) -> u64 {
+        let mut last = [0u8; 8];
+        last[..self.n].copy_from_slice(&self.carry[..self.n]);
+        self.word(last);
+        (self.h ^ self.len).wrapping_mul(SUM_PRIME)
+    }
+}
+
+/// Writes through to `W`, summing what it writes.
+struct SumWriter<W: Write> {
+    w: W,
+    sum: Sum64,
+}
+
+impl<W: Write> Write for SumWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.w.write(buf)?;
+        self.sum.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+}
+
+/// A checksummed file (`write_summed`) of `len` octets, read a window at a
+/// time: a cache of many messages is never in memory whole. The checksum
+/// is known only at the end (`finish`): what was read must not be used
+/// before.
+struct Summed<R: Read> {
+    r: R,
+    /// Octets before the checksum not read yet.
+    left: u64,
+    buf: Vec<u8>,
+    /// Where the reader is in `buf`.
+    pos: usize,
+    sum: Sum64,
+    /// How much is read at least at a time.
+    window: usize,
+}
+
+impl<R: Read> Summed<R> {
+    fn new(r: R, len: u64) -> Option<Summed<R>> {
+        Some(Summed {
+            r,
+            left: len.checked_sub(8)?,
+            buf: Vec::new(),
+            pos: 0,
+            sum: Sum64::new(),
+            window: MBOX_CACHE_WINDOW,
+        })
+    }
+
+    /// The octets from the read position on: at least `n` of them, or all
+    /// that are left.
+    fn fill(&mut self, n: usize) -> Option<&[u8]> {
+        if self.buf.len() - self.pos < n && self.left > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            let want = n.max(self.window) - self.buf.len();
+            let take = usize::try_from(self.left.min(want as u64)).ok()?;
+            let at = self.buf.len();
+            self.buf.resize(at + take, 0);
+            self.r.read_exact(&mut self.buf[at..]).ok()?;
+            self.sum.update(&self.buf[at..]);
+            self.left -= take as u64;
+        }
+        Some(&self.buf[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+    }
+
+    /// At the end of what the checksum covers, whether it is right.
+    fn finish(&mut self) -> Option<()> {
+        if self.left > 0 || self.pos != self.buf.len() {
+            return None;
+        }
+        let mut sum = [0u8; 8];
+        self.r.read_exact(&mut sum).ok()?;
+        let ours = std::mem::replace(&mut self.sum, Sum64::new()).finish();
+        (ours == u64::from_le_bytes(sum)).then_some(())
+    }
 }
 
 /// The header lines of the cache and of a delta: stamp, state, keywords.
@@ -130,19 +259,33 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry) -> Option<()> {
     Some(())
 }
 
-/// Writes the text lines `text`, the records `records` and their checksum
-/// as `file` in `ctl`. No fsync: after a crash the checksum refuses a torn
-/// file, and a lost one costs a parse.
-fn write_summed(ctl: &Path, file: &str, text: &str, records: &[u8]) {
-    let mut data = Vec::with_capacity(text.len() + records.len() + 8);
-    data.extend_from_slice(text.as_bytes());
-    data.extend_from_slice(records);
-    let sum = sum64(&data);
-    data.extend_from_slice(&sum.to_le_bytes());
-    let _ = fs::DirBuilder::new()
+/// Writes the text lines `text`, the records `records` writes and their
+/// checksum as `file` in `ctl`, through a buffer (a cache of many messages
+/// is never in memory whole). No fsync: after a crash the checksum refuses
+/// a torn file, and a lost one costs a parse. Whether it was written.
+fn write_summed(
+    ctl: &Path,
+    file: &str,
+    text: &str,
+    records: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> bool {
+    fs::DirBuilder::new()
         .recursive(true)
         .create(ctl)
-        .and_then(|()| crate::store::open::replace(&ctl.join(file), &data, false));
+        .and_then(|()| {
+            crate::store::open::replace_with(&ctl.join(file), false, |f| {
+                let mut w = SumWriter {
+                    w: BufWriter::with_capacity(MBOX_CACHE_WINDOW, f),
+                    sum: Sum64::new(),
+                };
+                w.write_all(text.as_bytes())?;
+                records(&mut w)?;
+                let sum = w.sum.finish();
+                w.w.write_all(&sum.to_le_bytes())?;
+                w.w.flush()
+            })
+        })
+        .is_ok()
 }
 
 /// Writes the cache for `snap` (best effort: a cache that cannot be
@@ -154,16 +297,18 @@ pub fn save(ctl: &Path, snap: &Snapshot) {
     let mut s = String::with_capacity(128);
     let _ = writeln!(s, "{MAGIC}");
     head(&mut s, st, snap);
-    let mut records = Vec::with_capacity(snap.entries.len() * 104);
     // A cache that cannot say every entry is not written: the old one
     // (naming another version) goes, so that it is not read in vain.
-    if snap
-        .entries
-        .iter()
-        .all(|e| put_entry(&mut records, e).is_some())
-    {
-        write_summed(ctl, CACHE_FILE, &s, &records);
-    } else {
+    let written = write_summed(ctl, CACHE_FILE, &s, |w| {
+        let mut r = Vec::with_capacity(128);
+        for e in &snap.entries {
+            r.clear();
+            put_entry(&mut r, e).ok_or(io::ErrorKind::InvalidData)?;
+            w.write_all(&r)?;
+        }
+        Ok(())
+    });
+    if !written {
         let _ = fs::remove_file(ctl.join(CACHE_FILE));
     }
     let _ = fs::remove_file(ctl.join(DELTA_FILE));
@@ -206,12 +351,9 @@ pub fn save_change(
     let _ = writeln!(s, "{DELTA_MAGIC}");
     let _ = writeln!(s, "base {}", cache_st.fields());
     head(&mut s, st, after);
-    write_summed(
-        ctl,
-        DELTA_FILE,
-        &s,
-        &records.into_values().flatten().collect::<Vec<u8>>(),
-    );
+    write_summed(ctl, DELTA_FILE, &s, |w| {
+        records.values().try_for_each(|r| w.write_all(r))
+    });
 }
 
 /// What the delta file holds: the file version it brings the cache to,
@@ -310,9 +452,15 @@ fn parse_delta(s: &[u8], base: &Stamp) -> Option<Delta> {
 }
 
 /// Reads the cache, if it is whole; the caller checks it against the file.
+/// The file is read a window at a time (it is replaced by renaming, never
+/// written in place, so the one opened stays whole).
 pub fn load(ctl: &Path) -> Option<Snapshot> {
-    let s = read_summed(ctl, CACHE_FILE)?;
-    parse(&s, |base| read_delta(ctl, base))
+    let f = crate::store::open::read(&ctl.join(CACHE_FILE)).ok()?;
+    let len = f.metadata().ok()?.len();
+    if len > INDEX_FILE_MAX {
+        return None;
+    }
+    parse(&mut Summed::new(f, len)?, |base| read_delta(ctl, base))
 }
 
 /// Reads `cache` and `delta` (any bytes) as the cache and its delta file;
@@ -321,16 +469,19 @@ pub fn load(ctl: &Path) -> Option<Snapshot> {
 /// and how many of them are `\Seen`, if any were.
 pub fn read_any(cache: &[u8], delta: &[u8]) -> Option<(usize, usize)> {
     let delta = summed(delta.to_vec());
-    let snap = parse(&summed(cache.to_vec())?, |base| {
-        parse_delta(delta.as_ref()?, base)
-    })?;
+    let mut s = Summed::new(cache, cache.len() as u64)?;
+    let snap = parse(&mut s, |base| parse_delta(delta.as_ref()?, base))?;
     let seen = snap.entries.iter().filter(|e| e.flags.has(flag::SEEN));
     Some((snap.entries.len(), seen.count()))
 }
 
-/// The cache's octets, with the delta `delta` finds over its stamp.
-fn parse(s: &[u8], delta: impl FnOnce(&Stamp) -> Option<Delta>) -> Option<Snapshot> {
-    let (l, mut rest) = lines(s, 4)?;
+/// The cache read from `s`, with the delta `delta` finds over its stamp;
+/// nothing unless the checksum at its end is right.
+fn parse<R: Read>(
+    s: &mut Summed<R>,
+    delta: impl FnOnce(&Stamp) -> Option<Delta>,
+) -> Option<Snapshot> {
+    let l = head_lines(s)?;
     if l[0] != MAGIC {
         return None;
     }
@@ -359,11 +510,13 @@ fn parse(s: &[u8], delta: impl FnOnce(&Stamp) -> Option<Delta>) -> Option<Snapsh
     }
     let mut entries: Vec<Entry> = Vec::new();
     let mut changed = delta.map(|d| d.records).unwrap_or_default();
-    while !rest.is_empty() {
-        let len = record_len(rest)?;
-        let (r, more) = rest.split_at(len);
-        rest = more;
-        let mut e = entry(r)?;
+    loop {
+        let len = next_record(s)?;
+        if len == 0 {
+            break;
+        }
+        let mut e = entry(s.fill(len)?.get(..len)?)?;
+        s.consume(len);
         if let Some(d) = changed.remove(&e.uid) {
             e = entry(&d)?;
         }
@@ -380,6 +533,7 @@ fn parse(s: &[u8], delta: impl FnOnce(&Stamp) -> Option<Delta>) -> Option<Snapsh
     if !changed.is_empty() {
         return None; // a delta naming messages the cache has not
     }
+    s.finish()?;
     Some(Snapshot {
         stamp: Some(stamp),
         uid_validity,
@@ -389,6 +543,48 @@ fn parse(s: &[u8], delta: impl FnOnce(&Stamp) -> Option<Delta>) -> Option<Snapsh
         entries,
         check,
     })
+}
+
+/// The first four lines of the cache (its text part).
+fn head_lines<R: Read>(s: &mut Summed<R>) -> Option<Vec<String>> {
+    head_lines_n(s, 4)
+}
+
+/// The first `n` lines of `s`.
+fn head_lines_n<R: Read>(s: &mut Summed<R>, n: usize) -> Option<Vec<String>> {
+    let mut want = 1024;
+    loop {
+        let avail = s.fill(want)?;
+        if let Some((l, rest)) = lines(avail, n) {
+            let used = avail.len() - rest.len();
+            let l = l.into_iter().map(str::to_string).collect();
+            s.consume(used);
+            return Some(l);
+        }
+        if avail.len() < want {
+            return None;
+        }
+        want *= 2;
+    }
+}
+
+/// The length of the next record of `s`, read whole into its window (0 at
+/// the end; None for one that runs past the end).
+fn next_record<R: Read>(s: &mut Summed<R>) -> Option<usize> {
+    let mut want = RECORD_FIXED;
+    loop {
+        let avail = s.fill(want)?;
+        if avail.is_empty() {
+            return Some(0);
+        }
+        if let Some(len) = record_len(avail) {
+            return Some(len);
+        }
+        if avail.len() < want {
+            return None;
+        }
+        want *= 2;
+    }
 }
 
 /// The fixed part of a record (`put_entry`).
@@ -499,4 +695,59 @@ fn entry(r: &[u8]) -> Option<Entry> {
             blank,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sum_taken_in_pieces_is_the_sum_of_the_whole() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        for len in [0, 1, 7, 8, 9, 63, 64, 999, 1000] {
+            let whole = sum64(&data[..len]);
+            for piece in [1, 3, 8, 13, 64] {
+                let mut s = Sum64::new();
+                data[..len].chunks(piece).for_each(|c| s.update(c));
+                assert_eq!(s.finish(), whole, "len {len} pieces of {piece}");
+            }
+        }
+        // Any flipped bit, and a trailing zero octet, change it.
+        let mut flipped = data.clone();
+        flipped[500] ^= 0x10;
+        assert_ne!(sum64(&flipped), sum64(&data));
+        assert_ne!(
+            sum64(&data[..999]),
+            sum64(&[&data[..999], &[0][..]].concat())
+        );
+    }
+
+    #[test]
+    fn a_cache_read_through_a_small_window_is_checked_whole() {
+        let mut file = b"line one\nline two\n".to_vec();
+        file.extend((0..300u32).map(|i| i as u8));
+        let sum = sum64(&file);
+        file.extend_from_slice(&sum.to_le_bytes());
+        let read = |bytes: &[u8]| {
+            let mut s = Summed::new(bytes, bytes.len() as u64)?;
+            s.window = 5;
+            let l = head_lines_n(&mut s, 2)?;
+            let mut n = 0;
+            while !s.fill(7)?.is_empty() {
+                let k = s.fill(7)?.len().min(7);
+                s.consume(k);
+                n += k;
+            }
+            s.finish()?;
+            Some((l, n))
+        };
+        assert_eq!(
+            read(&file),
+            Some((vec!["line one".to_string(), "line two".to_string()], 300))
+        );
+        let mut bad = file.clone();
+        bad[100] ^= 1;
+        assert_eq!(read(&bad), None);
+        assert_eq!(read(&file[..file.len() - 1]), None);
+    }
 }

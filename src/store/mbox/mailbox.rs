@@ -10,6 +10,7 @@ use super::file::{self, Ctx, Map, Snapshot, Stamp};
 use super::modseq::Modseqs;
 use crate::limits::{KEYWORDS_MAX, MBOX_MESSAGE_MEMORY_MAX};
 use crate::store::lock::MboxGuard;
+use crate::store::view::View;
 use crate::store::{
     flag, Appended, Changes, FlagOp, Flags, Mailbox, Message, MessageRead, ModSeq, Result,
     StoreError, Uid,
@@ -24,12 +25,16 @@ pub struct MboxMailbox {
     uid_validity: u32,
     uid_next: Uid,
     keywords: Vec<String>,
-    view: Vec<Message>,
+    /// The messages the client was told of (DESIGN.md 4, the selected
+    /// view): their flags, sizes and dates are read from `current`, and a
+    /// message that left the file before its EXPUNGE could be reported is
+    /// the view's ghost.
+    view: View,
     /// The file as last read (offsets by UID); may be newer than the view.
     current: Snapshot,
     /// The file version the view reflects.
     seen: Option<Stamp>,
-    /// Messages removed from the file but kept in the view.
+    /// Messages removed from the file but kept in the view (as ghosts).
     held_back: bool,
     /// Highest UID in the view: anything above is new.
     last_uid: Uid,
@@ -62,7 +67,7 @@ impl MboxMailbox {
             uid_validity: snap.uid_validity,
             uid_next: snap.uid_next,
             keywords: snap.keywords.clone(),
-            view: Vec::with_capacity(snap.entries.len()),
+            view: View::with_capacity(snap.entries.len(), modseqs.highest()),
             seen: snap.stamp.clone(),
             current: snap,
             held_back: false,
@@ -74,12 +79,39 @@ impl MboxMailbox {
             dest,
             modseqs,
         };
-        for (k, e) in mb.current.entries.iter().enumerate() {
-            let modseq = mb.modseqs.at(k, e.uid);
-            mb.view.push(message(e, recent.contains(&e.uid), modseq));
+        for e in &mb.current.entries {
+            mb.view.push(e.uid, recent.contains(&e.uid));
         }
-        mb.last_uid = mb.view.last().map_or(0, |m| m.uid);
+        mb.last_uid = mb.view.uids().last().copied().unwrap_or(0);
         Ok(mb)
+    }
+
+    /// Message `uid` as `current` has it, if it is there.
+    fn current_message(&self, uid: Uid) -> Option<Message> {
+        let k = self.current.find(uid)?;
+        let modseq = self.modseqs.at(k, uid);
+        Some(message(
+            &self.current.entries[k],
+            self.view.is_recent(uid),
+            modseq,
+        ))
+    }
+
+    /// Makes `snap` the current version of the file; the messages of the
+    /// view it no longer holds become ghosts, as `current` showed them.
+    fn replace_current(&mut self, snap: Snapshot) {
+        let mut ghosts = Vec::new();
+        let mut next = snap.entries.iter().map(|e| e.uid).peekable();
+        for &uid in self.view.uids() {
+            while next.next_if(|&u| u < uid).is_some() {}
+            if next.peek() != Some(&uid) && self.view.ghost(uid).is_none() {
+                ghosts.extend(self.current_message(uid));
+            }
+        }
+        for g in ghosts {
+            self.view.add_ghost(g);
+        }
+        self.current = snap;
     }
 
     fn check_validity(&self, snap: &Snapshot) -> Result<()> {
@@ -94,7 +126,7 @@ impl MboxMailbox {
     /// Changes the file under the write lock: `edit` gets a fresh snapshot
     /// and the modseqs of its messages, and says whether it changed
     /// anything; then the file is rewritten.
-    fn modify(&mut self, edit: impl FnOnce(&mut Snapshot, &Modseqs) -> bool) -> Result<Snapshot> {
+    fn modify(&mut self, edit: impl FnOnce(&mut Snapshot, &Modseqs) -> bool) -> Result<()> {
         let guard = self.ctx.lock(true)?;
         let map = Map::new(guard.file())?;
         let mut snap = self.ctx.load(&guard, &map, Some(&self.current))?;
@@ -126,8 +158,8 @@ impl MboxMailbox {
             log::warn!("{}: modseqs not updated: {e}", self.ctx.path.display());
         }
         drop(guard);
-        self.current = snap.clone();
-        Ok(snap)
+        self.replace_current(snap);
+        Ok(())
     }
 }
 
@@ -258,11 +290,8 @@ impl Mailbox for MboxMailbox {
     }
 
     fn changed_since(&self, since: ModSeq) -> Vec<usize> {
-        self.view
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.modseq > since)
-            .map(|(i, _)| i)
+        (0..self.view.len())
+            .filter(|&i| self.message(i).modseq > since)
             .collect()
     }
 
@@ -275,11 +304,25 @@ impl Mailbox for MboxMailbox {
     }
 
     fn message(&self, index: usize) -> Message {
-        self.view[index].clone()
+        let uid = self.view.uid(index);
+        if let Some(g) = self.view.ghost(uid) {
+            return g.clone();
+        }
+        // `replace_current` keeps every message of the view in `current`
+        // or among the ghosts; the default is never reached.
+        self.current_message(uid).unwrap_or(Message {
+            uid,
+            flags: Flags::default(),
+            recent: false,
+            modseq: self.modseqs.highest(),
+            internal_date: 0,
+            internal_date_zone: 0,
+            size: 0,
+        })
     }
 
     fn uid(&self, index: usize) -> Uid {
-        self.view[index].uid
+        self.view.uid(index)
     }
 
     fn keywords(&self) -> Vec<String> {
@@ -303,68 +346,72 @@ impl Mailbox for MboxMailbox {
         )?;
         self.check_validity(&snap)?;
         self.seen = snap.stamp.clone();
-        self.held_back = false;
+        let old_recent = self.view.recent_count();
+        let keywords_changed = snap.keywords != self.keywords;
+        self.uid_next = snap.uid_next;
+        self.replace_current(snap);
         let mut changes = Changes::default();
-        let old_recent = self.view.iter().filter(|m| m.recent).count();
-        let mut flag_uids = Vec::new();
         let mut removed = Vec::new();
-        let view = std::mem::take(&mut self.view);
-        for (pos, mut m) in view.into_iter().enumerate() {
-            match snap.find(m.uid) {
-                Some(k) => {
-                    let e = &snap.entries[k];
-                    if e.flags != m.flags {
-                        m.flags = e.flags.clone();
-                        flag_uids.push(m.uid);
-                    }
-                    m.size = e.size;
-                    m.modseq = self.modseqs.at(k, m.uid);
-                }
-                None if allow_expunge => {
-                    removed.push(pos);
-                    changes.vanished.push(m.uid);
-                    continue;
-                }
-                None => self.held_back = true,
+        let mut held_back = false;
+        let current = &self.current;
+        self.view.retain(|pos, uid| {
+            let keep = current.find(uid).is_some() || !allow_expunge;
+            if !keep {
+                removed.push(pos);
+                changes.vanished.push(uid);
+            } else if current.find(uid).is_none() {
+                held_back = true;
             }
-            self.view.push(m);
-        }
+            keep
+        });
+        self.held_back = held_back;
         if !removed.is_empty() {
             self.cache.expunged();
         }
         changes.expunged = removed.iter().rev().map(|&p| len32(p + 1)).collect();
         changes.held_back = self.held_back;
-        let first_new = snap.entries.partition_point(|e| e.uid <= self.last_uid);
+        // Flag changes: the messages whose modseq is news to the client.
+        let mut flag_uids = Vec::new();
+        for &uid in self.view.uids() {
+            if let Some(k) = self.current.find(uid) {
+                if self.view.is_news(uid, self.modseqs.at(k, uid)) {
+                    flag_uids.push(uid);
+                }
+            }
+        }
+        self.view.tell_all(self.modseqs.highest());
+        let first_new = self
+            .current
+            .entries
+            .partition_point(|e| e.uid <= self.last_uid);
         let mut added = 0;
-        for (k, e) in snap.entries.iter().enumerate().skip(first_new) {
+        for e in &self.current.entries[first_new..] {
             let r = recent.contains(&e.uid) || self.claimed.remove(&e.uid);
-            self.view.push(message(e, r, self.modseqs.at(k, e.uid)));
+            self.view.push(e.uid, r);
             self.last_uid = e.uid;
             added += 1;
         }
         for uid in flag_uids {
-            if let Ok(p) = self.view.binary_search_by_key(&uid, |m| m.uid) {
+            if let Ok(p) = self.view.find(uid) {
                 changes.flags.push(len32(p + 1));
             }
         }
         if added > 0 {
             changes.exists = Some(len32(self.view.len()));
         }
-        let now_recent = self.view.iter().filter(|m| m.recent).count();
+        let now_recent = self.view.recent_count();
         if changes.exists.is_some() || now_recent != old_recent {
             changes.recent = Some(len32(now_recent));
         }
-        if snap.keywords != self.keywords {
+        if keywords_changed {
             changes.keywords_changed = true;
-            self.keywords = snap.keywords.clone();
+            self.keywords = self.current.keywords.clone();
         }
-        self.uid_next = snap.uid_next;
-        self.current = snap;
         Ok(changes)
     }
 
     fn open_message(&mut self, index: usize) -> Result<Box<dyn MessageRead>> {
-        let uid = self.view.get(index).ok_or(StoreError::Expunged)?.uid;
+        let uid = self.view.get(index).ok_or(StoreError::Expunged)?;
         // A copy taken under the lock: mutt rewrites files in place, so
         // offsets are only good while the lock is held.
         let guard = self.ctx.lock(false)?;
@@ -373,7 +420,11 @@ impl Mailbox for MboxMailbox {
         if self.current.stamp != now || now.is_none() {
             let snap = self.ctx.load(&guard, &map, Some(&self.current))?;
             self.check_validity(&snap)?;
-            self.current = snap;
+            // Under the lock, so that the modseqs stay those of `current`.
+            if let Err(e) = self.modseqs.update(&snap) {
+                log::warn!("{}: modseqs not updated: {e}", self.ctx.path.display());
+            }
+            self.replace_current(snap);
         }
         let k = self.current.find(uid).ok_or(StoreError::Expunged)?;
         let e = &self.current.entries[k];
@@ -407,7 +458,7 @@ impl Mailbox for MboxMailbox {
         }
         let uids: Vec<(usize, Uid)> = indexes
             .iter()
-            .filter_map(|&i| self.view.get(i).map(|m| (i, m.uid)))
+            .filter_map(|&i| self.view.get(i).map(|uid| (i, uid)))
             .collect();
         if op != FlagOp::Remove {
             let mut all = self.keywords.clone();
@@ -421,7 +472,7 @@ impl Mailbox for MboxMailbox {
             }
         }
         let mut modified = Vec::new();
-        let snap = self.modify(|snap, modseqs| {
+        self.modify(|snap, modseqs| {
             let mut changed = false;
             for &(i, uid) in &uids {
                 if let Some(k) = snap.find(uid) {
@@ -449,20 +500,17 @@ impl Mailbox for MboxMailbox {
             if modified.contains(&i) {
                 continue;
             }
-            let Some(k) = snap.find(uid) else {
+            let Some(k) = self.current.find(uid) else {
                 continue; // gone; the next sync reports it
             };
-            let e = &snap.entries[k];
-            if let Some(m) = self.view.get_mut(i) {
-                if m.flags != e.flags {
-                    m.flags = e.flags.clone();
-                    m.modseq = self.modseqs.at(k, uid);
-                    changed.push(i);
-                }
+            let modseq = self.modseqs.at(k, uid);
+            if self.view.is_news(uid, modseq) {
+                self.view.tell(uid, modseq);
+                changed.push(i);
             }
         }
         // The caller reports new keywords itself.
-        self.keywords = snap.keywords.clone();
+        self.keywords = self.current.keywords.clone();
         Ok((changed, modified))
     }
 
@@ -473,12 +521,13 @@ impl Mailbox for MboxMailbox {
         let only: Option<HashSet<Uid>> = uids.map(|u| u.iter().copied().collect());
         let wanted: HashSet<Uid> = self
             .view
+            .uids()
             .iter()
-            .filter(|m| only.as_ref().is_none_or(|s| s.contains(&m.uid)))
-            .map(|m| m.uid)
+            .filter(|uid| only.as_ref().is_none_or(|s| s.contains(uid)))
+            .copied()
             .collect();
         let mut gone = HashSet::new();
-        let snap = self.modify(|snap, _| {
+        self.modify(|snap, _| {
             let before = snap.entries.len();
             snap.entries.retain(|e| {
                 let del = wanted.contains(&e.uid) && e.flags.has(flag::DELETED);
@@ -489,25 +538,29 @@ impl Mailbox for MboxMailbox {
             });
             snap.entries.len() != before
         })?;
+        // Ours, and those another program took out that were \Deleted
+        // (the view's ghosts) as the client was last told.
         let mut removed = Vec::new();
-        for (i, m) in self.view.iter().enumerate() {
-            if !wanted.contains(&m.uid) {
+        for (i, uid) in self.view.uids().iter().enumerate() {
+            if !wanted.contains(uid) {
                 continue;
             }
-            let vanished = snap.find(m.uid).is_none() && m.flags.has(flag::DELETED);
-            if gone.contains(&m.uid) || vanished {
+            let vanished = self.current.find(*uid).is_none()
+                && self
+                    .view
+                    .ghost(*uid)
+                    .is_some_and(|g| g.flags.has(flag::DELETED));
+            if gone.contains(uid) || vanished {
                 removed.push(i);
             }
         }
         if !removed.is_empty() {
             self.cache.expunged();
         }
-        let mut seqs = Vec::with_capacity(removed.len());
-        for &i in removed.iter().rev() {
-            self.view.remove(i);
-            seqs.push(len32(i + 1));
-        }
-        self.uid_next = self.uid_next.max(snap.uid_next);
+        let seqs = removed.iter().rev().map(|&i| len32(i + 1)).collect();
+        let mut gone_at = removed.into_iter().peekable();
+        self.view.retain(|i, _| gone_at.next_if_eq(&i).is_none());
+        self.uid_next = self.uid_next.max(self.current.uid_next);
         Ok(seqs)
     }
 
@@ -517,7 +570,10 @@ impl Mailbox for MboxMailbox {
         // destination is locked: the two may be the same file.
         let mut taken = Vec::with_capacity(indexes.len());
         for &i in indexes {
-            let m = self.view.get(i).ok_or(StoreError::Expunged)?.clone();
+            if i >= self.view.len() {
+                return Err(StoreError::Expunged);
+            }
+            let m = self.message(i);
             let mut r = self.open_message(i)?;
             let len = r.seek(SeekFrom::End(0))?;
             r.seek(SeekFrom::Start(0))?;
@@ -537,18 +593,17 @@ impl Mailbox for MboxMailbox {
     }
 
     fn cached(&mut self, index: usize, kind: crate::store::cache::Kind) -> Option<Vec<u8>> {
-        let uid = self.view.get(index)?.uid;
+        let uid = self.view.get(index)?;
         self.cache.get(uid, kind)
     }
 
     fn cache(&mut self, index: usize, kind: crate::store::cache::Kind, data: &[u8]) {
-        if let Some(m) = self.view.get(index) {
-            self.cache
-                .put(m.uid, kind, data, &crate::store::cache::live_in(&self.view));
+        if let Some(uid) = self.view.get(index) {
+            self.cache.put(uid, kind, data, &self.view.live());
         }
     }
 
     fn flush_cache(&mut self) {
-        self.cache.flush(&crate::store::cache::live_in(&self.view));
+        self.cache.flush(&self.view.live());
     }
 }

@@ -631,11 +631,12 @@ fn in_place_rewrite_by_mutt_is_reported_as_expunge_and_flags() {
     let mut mb = s.open("INBOX", false).expect("open");
     let inbox = t.path().join("inbox");
     // mutt: same file (truncate and write), message B deleted, A flagged,
-    // the headers it does not know kept (X-UID, X-IMAPbase).
+    // the From lines and the headers it does not know kept (X-UID,
+    // X-IMAPbase). C is as it was: only A's flags are news.
     let v = mb.uid_validity();
     let new = format!(
-        "From x Sat Nov 21 06:13:17 2026\nSubject: A\nX-IMAPbase: {v} 0000000003\nX-UID: 1\n\
-         Status: O\nX-Status: F\n\nA\n\nFrom x Sat Nov 21 06:13:17 2026\nSubject: C\nX-UID: 3\n\
+        "From x Tue Nov 14 22:13:20 2023\nSubject: A\nX-IMAPbase: {v} 0000000003\nX-UID: 1\n\
+         Status: O\nX-Status: F\n\nA\n\nFrom x Tue Nov 14 22:13:20 2023\nSubject: C\nX-UID: 3\n\
          Status: O\n\nC\n\n"
     );
     let ino = fs::metadata(&inbox)
