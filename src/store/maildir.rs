@@ -2325,7 +2325,22 @@ mod tests {
             .expect("cur")
             .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
             .collect();
-        v.sort();
+        // In delivery order: by the seconds and microseconds of the name
+        // (`M92939` comes before `M101724`, which plain sorting reverses).
+        v.sort_by_key(|n| {
+            let mut p = n.split('.');
+            let secs = p.next().and_then(|x| x.parse::<u64>().ok());
+            let usecs = p
+                .next()
+                .and_then(|x| x.strip_prefix('M'))
+                .map(|x| {
+                    x.chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect::<String>()
+                })
+                .and_then(|x| x.parse::<u64>().ok());
+            (secs, usecs, n.clone())
+        });
         v
     }
 

@@ -248,7 +248,7 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry) -> Option<()> {
     out.extend_from_slice(&m.date.to_le_bytes());
     out.extend_from_slice(&m.zone.to_le_bytes());
     out.extend_from_slice(&u32::try_from(m.blank).ok()?.to_le_bytes());
-    for h in &m.hidden {
+    for h in m.hidden.iter() {
         out.extend_from_slice(&rel(m.from.end, h.start)?.to_le_bytes());
         out.extend_from_slice(&rel(h.start, h.end)?.to_le_bytes());
     }
@@ -649,14 +649,17 @@ fn entry(r: &[u8]) -> Option<Entry> {
     let date = i64::from_le_bytes(f.take()?);
     let zone = i32::from_le_bytes(f.take()?);
     let blank = f.u32()?;
-    let mut hidden = Vec::with_capacity(nhidden);
+    let mut hidden = super::parse::Hidden::default();
+    let mut prev = fe;
     for _ in 0..nhidden {
         let a = fe.checked_add(f.u32()?)?;
         let b = a.checked_add(f.u32()?)?;
-        if b > he {
+        // In order, inside the header.
+        if a < prev || b > he {
             return None;
         }
         hidden.push(a..b);
+        prev = b;
     }
     let mut flags = Flags {
         system,

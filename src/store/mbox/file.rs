@@ -1060,7 +1060,7 @@ fn write_entry<W: Write + Skip>(
         .msg
         .hidden
         .iter()
-        .chain(std::iter::once(&(fields_end..fields_end)))
+        .chain(std::iter::once(fields_end..fields_end))
     {
         if h.start > at {
             let seg = &data[at..h.start];
@@ -1124,10 +1124,9 @@ fn write_entry<W: Write + Skip>(
     // As long as the old lines (ours, written together at the end of the
     // header) had room, the new ones take exactly their place.
     let needed: usize = lines.iter().map(|l| l.len() + eol.len()).sum();
-    let old = &e.msg.hidden;
-    let together = old.windows(2).all(|w| w[0].end == w[1].start);
-    let room = match (old.first(), old.last()) {
-        (Some(f), Some(l)) if together && l.end == fields_end => l.end - f.start,
+    // Runs next to each other are one (`parse::Hidden`).
+    let room = match e.msg.hidden.single() {
+        Some(r) if r.end == fields_end => r.end - r.start,
         _ => 0,
     };
     let target = if room >= needed {
@@ -1137,7 +1136,7 @@ fn write_entry<W: Write + Skip>(
     };
     let pad = target - needed;
     lines[keywords_line].extend(std::iter::repeat_n(' ', pad));
-    let mut hidden = Vec::with_capacity(lines.len());
+    let mut hidden = parse::Hidden::default();
     for l in &lines {
         let start = out.n;
         out.write_all(l.as_bytes())?;

@@ -49,7 +49,7 @@ pub struct Msg {
     /// The body, up to the separator.
     pub body: Range<usize>,
     /// Status header fields (with continuation lines) inside `header`.
-    pub hidden: Vec<Range<usize>>,
+    pub hidden: Hidden,
     pub uid: Option<Uid>,
     pub flags: Flags,
     /// `Status: O`: seen by a mail reader, so not `\Recent`.
@@ -70,7 +70,7 @@ impl Msg {
     pub fn served(&self) -> Vec<Range<usize>> {
         let mut out = Vec::with_capacity(self.hidden.len() + 2);
         let mut at = self.header.start;
-        for h in &self.hidden {
+        for h in self.hidden.iter() {
             if h.start > at {
                 out.push(at..h.start);
             }
@@ -106,6 +106,73 @@ impl Msg {
             }
         }
         total
+    }
+}
+
+/// A message's hidden header fields (`HIDDEN`) as runs of octets in the
+/// file, in order: fields next to each other make one run, so the status
+/// lines we write together at the end of a header are one. The first run
+/// is kept inline and most messages have no other, so a big mbox costs no
+/// allocation a message for them (issue 20).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hidden {
+    /// The first run's start and length (0: no run).
+    at: usize,
+    len: u32,
+    /// The runs after the first. Boxed on purpose: one pointer (8 octets,
+    /// none when absent) in every message, where a `Vec` would be 24.
+    #[allow(clippy::box_collection)]
+    more: Option<Box<Vec<Range<usize>>>>,
+}
+
+impl Hidden {
+    /// Adds `r`, which starts at or after the end of the last run.
+    pub fn push(&mut self, r: Range<usize>) {
+        if r.is_empty() {
+            return;
+        }
+        let first_end = self.at + self.len as usize;
+        match &mut self.more {
+            Some(more) => match more.last_mut() {
+                Some(last) if last.end == r.start => last.end = r.end,
+                _ => more.push(r),
+            },
+            None if self.len > 0 && first_end == r.start => match u32::try_from(r.end - self.at) {
+                Ok(len) => self.len = len,
+                Err(_) => self.more = Some(Box::new(vec![r])),
+            },
+            None if self.len == 0 => match u32::try_from(r.len()) {
+                Ok(len) => (self.at, self.len) = (r.start, len),
+                // Too long to keep inline (a field of over 4 GiB): the
+                // inline run stays empty and every run goes in `more`.
+                Err(_) => self.more = Some(Box::new(vec![r])),
+            },
+            None => self.more = Some(Box::new(vec![r])),
+        }
+    }
+
+    /// The runs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        let first = (self.len > 0).then(|| self.at..self.at + self.len as usize);
+        first
+            .into_iter()
+            .chain(self.more.iter().flat_map(|m| m.iter().cloned()))
+    }
+
+    /// How many runs there are.
+    pub fn len(&self) -> usize {
+        usize::from(self.len > 0) + self.more.as_ref().map_or(0, |m| m.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The one run, when there is exactly one.
+    pub fn single(&self) -> Option<Range<usize>> {
+        let mut it = self.iter();
+        let r = it.next()?;
+        it.next().is_none().then_some(r)
     }
 }
 
@@ -195,7 +262,7 @@ fn message(data: &[u8], at: usize, release: &dyn Fn(usize)) -> (Msg, usize, Opti
         from: at..from_end,
         header: from_end..from_end,
         body: from_end..from_end,
-        hidden: Vec::new(),
+        hidden: Hidden::default(),
         uid: None,
         flags: Flags::default(),
         old: false,
@@ -554,6 +621,28 @@ mod tests {
         assert_eq!(served(f, &p.messages[0]), b"Subject: a\r\n\r\nx\r\n");
         assert_eq!(served(f, &p.messages[1]), b"Subject: b\r\n\r\nno newline");
         assert_eq!(p.messages[1].size(f), 24);
+    }
+
+    #[test]
+    fn hidden_runs_next_to_each_other_are_one() {
+        let mut h = Hidden::default();
+        assert!(h.is_empty() && h.single().is_none());
+        h.push(10..20);
+        h.push(20..25);
+        assert_eq!(h.single(), Some(10..25));
+        h.push(30..31);
+        h.push(31..40);
+        h.push(50..52);
+        assert_eq!(h.iter().collect::<Vec<_>>(), vec![10..25, 30..40, 50..52]);
+        assert_eq!((h.len(), h.single()), (3, None));
+        // An empty run changes nothing.
+        h.push(60..60);
+        assert_eq!(h.len(), 3);
+        // The first run apart from the rest, as a foreign mbox has them.
+        let mut h = Hidden::default();
+        h.push(5..9);
+        h.push(12..14);
+        assert_eq!(h.iter().collect::<Vec<_>>(), vec![5..9, 12..14]);
     }
 
     #[test]
