@@ -170,6 +170,11 @@ fn entry_sum(data: &[u8], e: Option<&Entry>) -> u64 {
         .map_or(0, fnv1a)
 }
 
+/// Whether `p` describes the file of octets `data` and version `stamp`.
+fn is_version(data: &[u8], stamp: &Stamp, p: &Snapshot) -> bool {
+    p.stamp.as_ref() == Some(stamp) && check_of(data, &p.entries) == p.check
+}
+
 pub fn check_of(data: &[u8], entries: &[Entry]) -> (u64, u64) {
     (
         entry_sum(data, entries.first()),
@@ -419,9 +424,7 @@ impl Ctx {
         if data.len() as u64 != stamp.size {
             return Err(StoreError::InUse);
         }
-        let current = |p: &Snapshot| {
-            p.stamp.as_ref() == Some(&stamp) && check_of(data, &p.entries) == p.check
-        };
+        let current = |p: &Snapshot| is_version(data, &stamp, p);
         // A fresh open starts from the cache of an earlier parse, if any
         // (and takes it whole when it describes this version).
         let cached;
@@ -568,12 +571,41 @@ impl Ctx {
         })
     }
 
+    /// Whether `snap` describes the locked file as it is (its version and
+    /// the checksums of its first and last message).
+    pub fn is_current(&self, guard: &MboxGuard, map: &Map, snap: &Snapshot) -> Result<bool> {
+        let stamp = Stamp::of(&guard.file().metadata()?);
+        Ok(map.data().len() as u64 == stamp.size && is_version(map.data(), &stamp, snap))
+    }
+
+    /// Makes `snap` describe the locked file: left alone (nothing copied)
+    /// when it does already, else read again with `snap` as the earlier
+    /// version (`load`); a `snap` of no version is read afresh.
+    pub fn refresh(&self, guard: &MboxGuard, map: &Map, snap: &mut Snapshot) -> Result<()> {
+        if snap.stamp.is_some() && self.is_current(guard, map, snap)? {
+            return Ok(());
+        }
+        *snap = self.load(guard, map, snap.stamp.is_some().then_some(&*snap))?;
+        Ok(())
+    }
+
     /// Rewrites the file in place to hold `snap`'s entries with their
     /// flags and UIDs, under the write lock `guard`, through the redo
     /// journal of `inplace` (from the first octet that changes). Takes the
     /// caller's map of the file: nobody may read one while it changes.
-    /// Returns the snapshot of the new file.
-    pub fn rewrite(&self, guard: &MboxGuard, map: Map, snap: &Snapshot) -> Result<Snapshot> {
+    /// `snap` becomes the snapshot of the new file, each entry replaced as
+    /// it is written (a big mbox is never held twice). After an error it
+    /// describes no file (`stamp` None, perhaps fewer entries): the caller
+    /// reads the file again before using it.
+    pub fn rewrite(&self, guard: &MboxGuard, map: Map, snap: &mut Snapshot) -> Result<()> {
+        let r = self.rewrite_entries(guard, map, snap);
+        if r.is_err() {
+            snap.stamp = None;
+        }
+        r
+    }
+
+    fn rewrite_entries(&self, guard: &MboxGuard, map: Map, snap: &mut Snapshot) -> Result<()> {
         let old_meta = guard.file().metadata()?;
         if Some(Stamp::of(&old_meta)) != snap.stamp {
             return Err(StoreError::InUse);
@@ -586,27 +618,27 @@ impl Ctx {
         let data = map.data();
         let mut out = Counter::new(journal.writer(data), 0);
         let uid_last = snap.uid_next.saturating_sub(1);
-        let mut written = Vec::with_capacity(snap.entries.len());
+        let (uid_validity, keywords) = (snap.uid_validity, &snap.keywords);
+        let entries = &mut snap.entries;
         // The entries written anew (the others' octets stay where they
         // are), and whether any message moved.
         let mut touched = Vec::new();
         let mut moved = false;
         let r = (|| -> io::Result<()> {
-            for (i, e) in snap.entries.iter().enumerate() {
+            for i in 0..entries.len() {
+                let e = &entries[i];
                 let here = out.n == e.msg.from.start;
-                let next = snap.entries.get(i + 1);
+                let next = entries.get(i + 1);
                 if let Some(span) = unchanged_span(e, next).filter(|_| i > 0 && here) {
                     if out.skip(span)? {
-                        written.push(e.clone());
                         continue;
                     }
                 }
                 moved |= !here;
                 touched.push(i);
-                let base = (i == 0).then_some((snap.uid_validity, uid_last, &snap.keywords[..]));
-                written.push(write_entry(&mut out, data, e, base, &|p| {
-                    map.release_before(p)
-                })?);
+                let base = (i == 0).then_some((uid_validity, uid_last, &keywords[..]));
+                // The next entries still say where their old octets are.
+                entries[i] = write_entry(&mut out, data, e, base, &|p| map.release_before(p))?;
             }
             out.flush()
         })();
@@ -642,13 +674,15 @@ impl Ctx {
         }
         write_state(&self.ctl, snap.uid_validity, snap.uid_next)?;
         let newmap = Map::new(guard.file())?;
-        self.load_file(
+        let written = std::mem::take(&mut snap.entries);
+        *snap = self.load_file(
             guard.file(),
             &newmap,
             snap,
             written,
             same.then_some(&touched[..]),
-        )
+        )?;
+        Ok(())
     }
 
     /// The snapshot of a file we just wrote (`entries` as `write_entry`
@@ -699,7 +733,7 @@ impl Ctx {
             stamp: Some(stamp),
             uid_validity: written.uid_validity,
             uid_next: written.uid_next,
-            base_ok: !written.entries.is_empty(),
+            base_ok: !entries.is_empty(),
             keywords: written.keywords.clone(),
             check: check_of(data, &entries),
             entries,

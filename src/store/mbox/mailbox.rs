@@ -3,6 +3,7 @@
 //! The locks are held only while the file is read or written, never
 //! between commands. `sync` costs one `stat` when the file is unchanged.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::{Cursor, Seek, SeekFrom};
 
@@ -62,6 +63,7 @@ impl MboxMailbox {
         }
         let mut modseqs = Modseqs::new(&ctx.ctl);
         let (snap, recent) = read(&ctx, !read_only, None, Some(&mut modseqs))?;
+        let snap = snap.into_owned();
         let uid_validity = snap.uid_validity;
         let mut mb = MboxMailbox {
             uid_validity: snap.uid_validity,
@@ -129,35 +131,58 @@ impl MboxMailbox {
     fn modify(&mut self, edit: impl FnOnce(&mut Snapshot, &Modseqs) -> bool) -> Result<()> {
         let guard = self.ctx.lock(true)?;
         let map = Map::new(guard.file())?;
-        let mut snap = self.ctx.load(&guard, &map, Some(&self.current))?;
-        self.check_validity(&snap)?;
-        self.modseqs.update(&snap)?;
-        let before = super::modseq::digest(&snap);
+        self.refresh(&guard, &map)?;
+        self.modseqs.update(&self.current)?;
+        let before = super::modseq::digest(&self.current);
         let mut changed = Vec::new();
-        if edit(&mut snap, &self.modseqs) || snap.needs_write() {
+        // Edited and rewritten in place: a big mbox is not held twice.
+        if edit(&mut self.current, &self.modseqs) || self.current.needs_write() {
             // What the edit changed: the file still says the old flags.
             changed.extend(
-                snap.entries
+                self.current
+                    .entries
                     .iter()
                     .filter(|e| e.flags != e.msg.flags)
                     .map(|e| e.uid),
             );
-            for e in &mut snap.entries {
+            for e in &mut self.current.entries {
                 if !e.old && e.uid > self.last_uid {
                     self.claimed.insert(e.uid);
                 }
                 e.old = true;
             }
-            snap = self.ctx.rewrite(&guard, map, &snap)?;
+            if let Err(e) = self.ctx.rewrite(&guard, map, &mut self.current) {
+                // `current` holds the edit the file may not: read it again.
+                let fresh = Map::new(guard.file()).and_then(|m| self.ctx.load(&guard, &m, None));
+                match fresh {
+                    Ok(snap) => self.replace_current(snap),
+                    Err(again) => log::warn!(
+                        "{}: not read again after a failed rewrite: {again}",
+                        self.ctx.path.display()
+                    ),
+                }
+                return Err(e);
+            }
         }
         // Under the mbox lock, so that the index takes the file's versions
         // in their order. The file changed already: a failure here leaves
         // the modseqs to the next look (the index names the version it
         // agrees with).
-        if let Err(e) = self.modseqs.update_after(&snap, before, &changed) {
+        if let Err(e) = self.modseqs.update_after(&self.current, before, &changed) {
             log::warn!("{}: modseqs not updated: {e}", self.ctx.path.display());
         }
-        drop(guard);
+        Ok(())
+    }
+
+    /// Brings `current` to the locked file's version: nothing is read or
+    /// copied when it is that already; otherwise the view's messages the
+    /// new version lacks become ghosts.
+    fn refresh(&mut self, guard: &MboxGuard, map: &Map) -> Result<()> {
+        if self.ctx.is_current(guard, map, &self.current)? {
+            return Ok(());
+        }
+        let snap = self.ctx.load(guard, map, Some(&self.current))?;
+        self.check_validity(&snap)?;
         self.replace_current(snap);
         Ok(())
     }
@@ -184,13 +209,15 @@ fn message(e: &file::Entry, recent: bool, modseq: ModSeq) -> Message {
 /// output as SELECT), as the Maildir store does; STATUS counts them too.
 /// A missing INBOX is empty. `modseqs`, if given, is brought into
 /// agreement with the version read while its lock is still held, so that
-/// the index takes the file's versions in their order.
-pub(super) fn read(
+/// the index takes the file's versions in their order. `prev` itself is
+/// returned (borrowed, not copied) when it is the file's version and
+/// needs no write.
+pub(super) fn read<'a>(
     ctx: &Ctx,
     claim: bool,
-    prev: Option<&Snapshot>,
+    prev: Option<&'a Snapshot>,
     modseqs: Option<&mut Modseqs>,
-) -> Result<(Snapshot, HashSet<Uid>)> {
+) -> Result<(Cow<'a, Snapshot>, HashSet<Uid>)> {
     let (snap, recent, guard) = read_locked(ctx, claim, prev)?;
     if let Some(m) = modseqs {
         m.update(&snap)?;
@@ -200,26 +227,33 @@ pub(super) fn read(
 }
 
 /// `read`, returning the lock it read under (none for a missing INBOX).
-fn read_locked(
+fn read_locked<'a>(
     ctx: &Ctx,
     claim: bool,
-    prev: Option<&Snapshot>,
-) -> Result<(Snapshot, HashSet<Uid>, Option<MboxGuard>)> {
+    prev: Option<&'a Snapshot>,
+) -> Result<(Cow<'a, Snapshot>, HashSet<Uid>, Option<MboxGuard>)> {
     let must_write = |s: &Snapshot| s.uids_unwritten() || (claim && s.needs_write());
     let unclaimed = |s: &Snapshot| -> HashSet<Uid> {
         s.entries.iter().filter(|e| !e.old).map(|e| e.uid).collect()
     };
     let guard = match ctx.lock(false) {
         Ok(g) => g,
-        Err(StoreError::NotFound) if ctx.inbox => return Ok((empty(ctx)?, HashSet::new(), None)),
+        Err(StoreError::NotFound) if ctx.inbox => {
+            return Ok((Cow::Owned(empty(ctx)?), HashSet::new(), None))
+        }
         Err(e) => return Err(e),
     };
     let map = Map::new(guard.file())?;
-    let snap = ctx.load(&guard, &map, prev)?;
+    if let Some(p) = prev {
+        if ctx.is_current(&guard, &map, p)? && !must_write(p) {
+            return Ok((Cow::Borrowed(p), unclaimed(p), Some(guard)));
+        }
+    }
+    let mut snap = ctx.load(&guard, &map, prev)?;
     if !must_write(&snap) {
         let recent = unclaimed(&snap);
         drop(map);
-        return Ok((snap, recent, Some(guard)));
+        return Ok((Cow::Owned(snap), recent, Some(guard)));
     }
     drop(map);
     drop(guard);
@@ -232,12 +266,13 @@ fn read_locked(
         Err(e @ (StoreError::InUse | StoreError::NotAllowed(_))) => {
             log::warn!("{}: cannot write UIDs: {e}", ctx.path.display());
             let recent = unclaimed(&snap);
-            return Ok((snap, recent, None));
+            return Ok((Cow::Owned(snap), recent, None));
         }
         Err(e) => return Err(e),
     };
     let map = Map::new(guard.file())?;
-    let mut snap = ctx.load(&guard, &map, prev)?;
+    // The version just read, unless the file changed between the locks.
+    ctx.refresh(&guard, &map, &mut snap)?;
     let mut recent = if claim {
         HashSet::new()
     } else {
@@ -252,9 +287,9 @@ fn read_locked(
                 }
             }
         }
-        snap = ctx.rewrite(&guard, map, &snap)?;
+        ctx.rewrite(&guard, map, &mut snap)?;
     }
-    Ok((snap, recent, Some(guard)))
+    Ok((Cow::Owned(snap), recent, Some(guard)))
 }
 
 /// The state of a mailbox whose file does not exist (a spool before the
@@ -349,7 +384,10 @@ impl Mailbox for MboxMailbox {
         let old_recent = self.view.recent_count();
         let keywords_changed = snap.keywords != self.keywords;
         self.uid_next = snap.uid_next;
-        self.replace_current(snap);
+        // Borrowed: `current` is the file's version already.
+        if let Cow::Owned(snap) = snap {
+            self.replace_current(snap);
+        }
         let mut changes = Changes::default();
         let mut removed = Vec::new();
         let mut held_back = false;

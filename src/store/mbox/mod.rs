@@ -278,11 +278,11 @@ impl MboxStore {
         // Copied (and fsynced) before INBOX is emptied: a crash between the
         // two leaves the messages in both places, never in neither.
         append_to(&tctx, &mut msgs)?;
-        let mut empty = snap.clone();
-        empty.entries.clear();
         drop(msgs);
         drop(segs);
-        ictx.rewrite(&guard, map, &empty)?;
+        let mut empty = snap;
+        empty.entries.clear();
+        ictx.rewrite(&guard, map, &mut empty)?;
         Ok(())
     }
 }
@@ -296,11 +296,11 @@ pub(crate) fn append_to(ctx: &Ctx, msgs: &mut [Incoming<'_>]) -> Result<Appended
     for _ in 0..2 {
         let guard = ctx.lock(true)?;
         let map = Map::new(guard.file())?;
-        let snap = ctx.load(&guard, &map, None)?;
+        let mut snap = ctx.load(&guard, &map, None)?;
         if snap.uids_unwritten() {
             // UIDs must stay ascending in the file: write the ones given to
             // new deliveries first, then append to the new file.
-            ctx.rewrite(&guard, map, &snap)?;
+            ctx.rewrite(&guard, map, &mut snap)?;
             continue;
         }
         let uids = ctx.append(&guard, &map, &snap, msgs)?;

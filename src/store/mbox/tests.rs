@@ -1112,3 +1112,42 @@ fn a_lost_mbox_index_never_lowers_modseqs() {
     );
     assert_eq!(c.message(0).uid, b.message(0).uid);
 }
+
+/// A rewrite edits the session's own snapshot in place; when it fails
+/// (here before anything is written: its control directory is a file),
+/// the session reads the file again instead of keeping the edit it holds.
+#[test]
+fn a_failed_rewrite_leaves_the_session_with_the_file_as_it_is() {
+    let (t, mut s) = store();
+    for b in ["A", "B", "C"] {
+        append(
+            &mut s,
+            "INBOX",
+            &format!("Subject: {b}\n\nB{b}\n"),
+            Flags::default(),
+        );
+    }
+    let mut mb = s.open("INBOX", false).expect("open");
+    let ctl = t.path().join("mail/.imap/INBOX");
+    let aside = t.path().join("aside");
+    fs::rename(&ctl, &aside).expect("move aside");
+    fs::write(&ctl, "").expect("a file in its place");
+    let r = mb.store(&[1], FlagOp::Add, &flags(flag::FLAGGED, &[]));
+    assert!(r.is_err(), "{r:?}");
+    assert!(!mb.message(1).flags.has(flag::FLAGGED));
+    fs::remove_file(&ctl).expect("rm");
+    fs::rename(&aside, &ctl).expect("move back");
+    // What this session says is what a new session reads from the file.
+    let other = s.open("INBOX", true).expect("other");
+    for i in 0..3 {
+        let (a, b) = (mb.message(i), other.message(i));
+        assert_eq!((a.uid, a.size, &a.flags), (b.uid, b.size, &b.flags), "{i}");
+    }
+    assert_eq!(fetch(&mut mb, 1), "Subject: B\n\nBB\n");
+    mb.store(&[2], FlagOp::Add, &flags(flag::SEEN, &[]))
+        .expect("store again");
+    let other = s.open("INBOX", true).expect("other");
+    assert!(other.message(2).flags.has(flag::SEEN));
+    assert!(!other.message(1).flags.has(flag::FLAGGED));
+    assert_eq!(fetch(&mut mb, 2), "Subject: C\n\nBC\n");
+}
