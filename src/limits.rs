@@ -145,6 +145,12 @@ pub const INPUT_BUFFER: usize = 16 * 1024;
 /// with message size.
 pub const STREAM_BUFFER: usize = 64 * 1024;
 
+/// How many messages a parse of an mbox gathers in one piece before they
+/// are put in one array of exactly their number (about 190 KB a piece):
+/// small enough that the pieces cost little beside the array, large
+/// enough that a million messages make only a thousand of them.
+pub const MBOX_PARSE_PIECE: usize = 1024;
+
 /// The window through which an mbox parse cache is read and written: a
 /// cache of 50,000 messages is about 5 MB, which a session must not hold
 /// whole beside the entries it becomes (issue 20).

@@ -54,7 +54,8 @@ use super::parse::{self, Msg};
 use super::{cache, inplace};
 use crate::config::MboxLock;
 use crate::limits::{
-    APPEND_MAX, CONTROL_FILE_MAX, KEYWORDS_MAX, MBOX_CACHE_MIN, MBOX_FILE_MAX, MBOX_RELEASE_STEP,
+    APPEND_MAX, CONTROL_FILE_MAX, KEYWORDS_MAX, MBOX_CACHE_MIN, MBOX_FILE_MAX, MBOX_PARSE_PIECE,
+    MBOX_RELEASE_STEP,
 };
 use crate::store::lock::MboxGuard;
 use crate::store::{flag, index, Flags, Result, StoreError, Uid};
@@ -418,7 +419,15 @@ impl Ctx {
 
     /// Reads the locked file. `prev`, a snapshot of an earlier version,
     /// lets a file that only grew be parsed from its last known message.
-    pub fn load(&self, guard: &MboxGuard, map: &Map, prev: Option<&Snapshot>) -> Result<Snapshot> {
+    /// `prev`, an earlier version, may give its entries to the result
+    /// (when the file only grew): it then describes no file (`stamp`
+    /// None) and is to be replaced by what this returns.
+    pub fn load(
+        &self,
+        guard: &MboxGuard,
+        map: &Map,
+        prev: Option<&mut Snapshot>,
+    ) -> Result<Snapshot> {
         let stamp = Stamp::of(&guard.file().metadata()?);
         let data = map.data();
         if data.len() as u64 != stamp.size {
@@ -427,7 +436,7 @@ impl Ctx {
         let current = |p: &Snapshot| is_version(data, &stamp, p);
         // A fresh open starts from the cache of an earlier parse, if any
         // (and takes it whole when it describes this version).
-        let cached;
+        let mut cached;
         let prev = match prev {
             Some(p) if current(p) => return Ok(p.clone()),
             Some(p) => Some(p),
@@ -435,7 +444,7 @@ impl Ctx {
                 Some(c) if current(&c) => return Ok(c),
                 c => {
                     cached = c;
-                    cached.as_ref()
+                    cached.as_mut()
                 }
             },
         };
@@ -450,10 +459,27 @@ impl Ctx {
         &self,
         data: &[u8],
         stamp: Stamp,
-        prev: Option<&Snapshot>,
+        prev: Option<&mut Snapshot>,
         release: &dyn Fn(usize),
     ) -> Result<Snapshot> {
-        let mut msgs: Vec<(Msg, Option<u64>)> = Vec::new();
+        // What is needed of `prev` after its entries may have moved.
+        let prev_state = prev.as_deref().map(|p| (p.uid_validity, p.uid_next));
+        let mut entries: Vec<Entry> = Vec::new();
+        let corrupt =
+            |e: parse::NotMbox| StoreError::Corrupt(format!("{}: {}", self.path.display(), e.0));
+        // Each message as an entry; sizes and UIDs are given below.
+        let push = |entries: &mut Vec<Entry>, m: Msg| {
+            entries.push(Entry {
+                uid: 0,
+                flags: m.flags.clone(),
+                old: m.old,
+                persisted: false,
+                size: 0,
+                msg: m,
+            });
+        };
+        // Entries from here on are new and have no size yet.
+        let mut sized = 0;
         let base;
         // Messages from this index on are new since `prev`: an X-UID below
         // `prev`'s UIDNEXT on one of them was copied from elsewhere (a UID
@@ -466,24 +492,33 @@ impl Ctx {
         // blind spot: another program changing a middle message in place
         // without changing its size, then mail arriving before we look,
         // shows that message's old flags until the next full parse.
-        let reuse = prev.filter(|p| {
+        let grown = |p: &Snapshot| {
             p.stamp.as_ref().is_some_and(|ps| {
                 ps.dev == stamp.dev && ps.ino == stamp.ino && ps.size < stamp.size
             }) && p.entries.last().is_some_and(|l| {
                 check_of(data, &p.entries) == p.check && entry_sum(data, Some(l)) != 0
             })
-        });
-        match reuse.and_then(|p| Some((p, p.entries.split_last()?))) {
-            Some((p, (last, keep))) => {
-                let tail = parse::parse_from_releasing(data, last.msg.from.start, release)
-                    .map_err(|e| {
-                        StoreError::Corrupt(format!("{}: {}", self.path.display(), e.0))
-                    })?;
-                msgs.extend(keep.iter().map(|e| (e.msg.clone(), Some(e.size))));
-                new_from = keep.len() + 1;
-                msgs.extend(tail.messages.into_iter().map(|m| (m, None)));
-                base = if last.msg.from.start == 0 {
-                    tail.base
+        };
+        match prev {
+            Some(p) if grown(p) => {
+                let last_from = p.entries.last().map_or(0, |l| l.msg.from.start);
+                let mut tail = Vec::new();
+                let tail_base = parse::parse_each(data, last_from, release, &mut |m| tail.push(m))
+                    .map_err(corrupt)?;
+                // The earlier messages (all but the last, read again) are
+                // taken as they are: moved when every UID is in the file
+                // (then none of them can change), copied otherwise.
+                entries = if p.entries.iter().all(|e| e.persisted) {
+                    p.stamp = None;
+                    std::mem::take(&mut p.entries)
+                } else {
+                    p.entries.clone()
+                };
+                entries.pop();
+                new_from = entries.len() + 1;
+                sized = entries.len();
+                base = if last_from == 0 {
+                    tail_base
                 } else {
                     p.base_ok.then(|| parse::Base {
                         uid_validity: p.uid_validity,
@@ -491,14 +526,35 @@ impl Ctx {
                         keywords: p.keywords.clone(),
                     })
                 };
+                entries.reserve(tail.len());
+                for m in tail {
+                    push(&mut entries, m);
+                }
             }
-            None => {
-                let all = parse::parse_from_releasing(data, 0, release).map_err(|e| {
-                    StoreError::Corrupt(format!("{}: {}", self.path.display(), e.0))
-                })?;
-                base = all.base;
-                msgs.extend(all.messages.into_iter().map(|m| (m, None)));
+            _ => {
+                // Gathered in pieces, then put in one array of exactly
+                // their number: an array grown by doubling would leave its
+                // earlier copies in the heap, as resident as the last.
+                let mut pieces: Vec<Vec<Entry>> = Vec::new();
+                base = parse::parse_each(data, 0, release, &mut |m| {
+                    if pieces.last().is_none_or(|p| p.len() == MBOX_PARSE_PIECE) {
+                        pieces.push(Vec::with_capacity(MBOX_PARSE_PIECE));
+                    }
+                    if let Some(p) = pieces.last_mut() {
+                        push(p, m);
+                    }
+                })
+                .map_err(corrupt)?;
+                entries.reserve_exact(pieces.iter().map(Vec::len).sum());
+                for p in pieces {
+                    entries.extend(p);
+                }
             }
+        }
+        // A second pass, after the parse's: the map lets each go as it
+        // passes.
+        for e in &mut entries[sized..] {
+            e.size = e.msg.size_releasing(data, release);
         }
         let state = read_state(&self.ctl);
         let uid_validity = match (&base, state) {
@@ -512,11 +568,13 @@ impl Ctx {
                 floor = floor.max(n.saturating_sub(1));
             }
         }
-        if let Some(p) = prev {
-            if p.uid_validity == uid_validity {
-                floor = floor.max(p.uid_next.saturating_sub(1));
+        let prev_next = match prev_state {
+            Some((v, next)) if v == uid_validity => {
+                floor = floor.max(next.saturating_sub(1));
+                next
             }
-        }
+            _ => 0,
+        };
         let mut keywords: Vec<String> = Vec::new();
         let mut add_kw = |k: &str| {
             if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) && keywords.len() < KEYWORDS_MAX
@@ -527,13 +585,9 @@ impl Ctx {
         for k in base.iter().flat_map(|b| b.keywords.iter()) {
             add_kw(k);
         }
-        let prev_next = prev
-            .filter(|p| p.uid_validity == uid_validity)
-            .map_or(0, |p| p.uid_next);
         let mut last: Uid = 0;
-        let mut entries = Vec::with_capacity(msgs.len());
-        for (i, (m, size)) in msgs.into_iter().enumerate() {
-            let (uid, persisted) = match m.uid {
+        for (i, e) in entries.iter_mut().enumerate() {
+            let (uid, persisted) = match e.msg.uid {
                 Some(u) if u > last && (i < new_from || u >= prev_next) => (u, true),
                 _ => {
                     let u = last
@@ -544,17 +598,13 @@ impl Ctx {
                 }
             };
             last = uid;
-            for k in &m.flags.keywords {
+            (e.uid, e.persisted, e.old) = (uid, persisted, e.msg.old);
+            if e.flags != e.msg.flags {
+                e.flags = e.msg.flags.clone();
+            }
+            for k in &e.msg.flags.keywords {
                 add_kw(k);
             }
-            entries.push(Entry {
-                uid,
-                flags: m.flags.clone(),
-                old: m.old,
-                persisted,
-                size: size.unwrap_or_else(|| m.size_releasing(data, release)),
-                msg: m,
-            });
         }
         let uid_next = last
             .max(floor)
@@ -585,7 +635,11 @@ impl Ctx {
         if snap.stamp.is_some() && self.is_current(guard, map, snap)? {
             return Ok(());
         }
-        *snap = self.load(guard, map, snap.stamp.is_some().then_some(&*snap))?;
+        let new = match snap.stamp {
+            Some(_) => self.load(guard, map, Some(snap))?,
+            None => self.load(guard, map, None)?,
+        };
+        *snap = new;
         Ok(())
     }
 

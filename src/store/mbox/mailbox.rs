@@ -116,8 +116,8 @@ impl MboxMailbox {
         self.current = snap;
     }
 
-    fn check_validity(&self, snap: &Snapshot) -> Result<()> {
-        if snap.uid_validity != self.uid_validity {
+    fn check_validity(uid_validity: u32, snap: &Snapshot) -> Result<()> {
+        if snap.uid_validity != uid_validity {
             return Err(StoreError::Corrupt(
                 "UIDVALIDITY changed; the mailbox must be selected again".into(),
             ));
@@ -181,8 +181,8 @@ impl MboxMailbox {
         if self.ctx.is_current(guard, map, &self.current)? {
             return Ok(());
         }
-        let snap = self.ctx.load(guard, map, Some(&self.current))?;
-        self.check_validity(&snap)?;
+        let snap = self.ctx.load(guard, map, Some(&mut self.current))?;
+        Self::check_validity(self.uid_validity, &snap)?;
         self.replace_current(snap);
         Ok(())
     }
@@ -215,7 +215,7 @@ fn message(e: &file::Entry, recent: bool, modseq: ModSeq) -> Message {
 pub(super) fn read<'a>(
     ctx: &Ctx,
     claim: bool,
-    prev: Option<&'a Snapshot>,
+    prev: Option<&'a mut Snapshot>,
     modseqs: Option<&mut Modseqs>,
 ) -> Result<(Cow<'a, Snapshot>, HashSet<Uid>)> {
     let (snap, recent, guard) = read_locked(ctx, claim, prev)?;
@@ -230,7 +230,7 @@ pub(super) fn read<'a>(
 fn read_locked<'a>(
     ctx: &Ctx,
     claim: bool,
-    prev: Option<&'a Snapshot>,
+    prev: Option<&'a mut Snapshot>,
 ) -> Result<(Cow<'a, Snapshot>, HashSet<Uid>, Option<MboxGuard>)> {
     let must_write = |s: &Snapshot| s.uids_unwritten() || (claim && s.needs_write());
     let unclaimed = |s: &Snapshot| -> HashSet<Uid> {
@@ -244,11 +244,13 @@ fn read_locked<'a>(
         Err(e) => return Err(e),
     };
     let map = Map::new(guard.file())?;
-    if let Some(p) = prev {
-        if ctx.is_current(&guard, &map, p)? && !must_write(p) {
+    let prev = match prev {
+        Some(p) if ctx.is_current(&guard, &map, p)? && !must_write(p) => {
+            let p: &'a Snapshot = p;
             return Ok((Cow::Borrowed(p), unclaimed(p), Some(guard)));
         }
-    }
+        other => other,
+    };
     let mut snap = ctx.load(&guard, &map, prev)?;
     if !must_write(&snap) {
         let recent = unclaimed(&snap);
@@ -376,10 +378,10 @@ impl Mailbox for MboxMailbox {
         let (snap, recent) = read(
             &self.ctx,
             !self.read_only,
-            Some(&self.current),
+            Some(&mut self.current),
             Some(&mut self.modseqs),
         )?;
-        self.check_validity(&snap)?;
+        Self::check_validity(self.uid_validity, &snap)?;
         self.seen = snap.stamp.clone();
         let old_recent = self.view.recent_count();
         let keywords_changed = snap.keywords != self.keywords;
@@ -456,8 +458,8 @@ impl Mailbox for MboxMailbox {
         let map = Map::new(guard.file())?;
         let now = file::Stamp::at(&self.ctx.path);
         if self.current.stamp != now || now.is_none() {
-            let snap = self.ctx.load(&guard, &map, Some(&self.current))?;
-            self.check_validity(&snap)?;
+            let snap = self.ctx.load(&guard, &map, Some(&mut self.current))?;
+            Self::check_validity(self.uid_validity, &snap)?;
             // Under the lock, so that the modseqs stay those of `current`.
             if let Err(e) = self.modseqs.update(&snap) {
                 log::warn!("{}: modseqs not updated: {e}", self.ctx.path.display());
@@ -627,7 +629,9 @@ impl Mailbox for MboxMailbox {
                 zone: m.internal_date_zone,
             })
             .collect();
-        super::append_to(&dctx, &mut msgs)
+        // Into this same file: the snapshot in hand says its state.
+        let known = (dctx.path == self.ctx.path).then_some(&self.current);
+        super::append_to(&dctx, &mut msgs, known)
     }
 
     fn cached(&mut self, index: usize, kind: crate::store::cache::Kind) -> Option<Vec<u8>> {

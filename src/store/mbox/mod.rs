@@ -27,13 +27,14 @@ pub mod mailbox;
 pub mod modseq;
 pub mod parse;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use self::file::{Ctx, Incoming, Map};
+use self::file::{Ctx, Incoming, Map, Snapshot};
 use self::mailbox::MboxMailbox;
 use crate::config::MboxLock;
 use crate::limits::{
@@ -277,7 +278,7 @@ impl MboxStore {
         self.create(to)?;
         // Copied (and fsynced) before INBOX is emptied: a crash between the
         // two leaves the messages in both places, never in neither.
-        append_to(&tctx, &mut msgs)?;
+        append_to(&tctx, &mut msgs, None)?;
         drop(msgs);
         drop(segs);
         let mut empty = snap;
@@ -288,19 +289,29 @@ impl MboxStore {
 }
 
 /// Appends messages to the mailbox of `ctx` (creating the file, as a spool
-/// may be missing before the first delivery): all or none.
-pub(crate) fn append_to(ctx: &Ctx, msgs: &mut [Incoming<'_>]) -> Result<Appended> {
+/// may be missing before the first delivery): all or none. `known`, a
+/// session's snapshot of the same file, is used instead of reading the
+/// file's state again when it is the file's version (a COPY within one
+/// big mbox then holds its messages once, not twice).
+pub(crate) fn append_to(
+    ctx: &Ctx,
+    msgs: &mut [Incoming<'_>],
+    known: Option<&Snapshot>,
+) -> Result<Appended> {
     if msgs.len() > IMAP_APPEND_MESSAGES_MAX {
         return Err(StoreError::Limit("too many messages"));
     }
     for _ in 0..2 {
         let guard = ctx.lock(true)?;
         let map = Map::new(guard.file())?;
-        let mut snap = ctx.load(&guard, &map, None)?;
+        let snap = match known {
+            Some(k) if ctx.is_current(&guard, &map, k)? => Cow::Borrowed(k),
+            _ => Cow::Owned(ctx.load(&guard, &map, None)?),
+        };
         if snap.uids_unwritten() {
             // UIDs must stay ascending in the file: write the ones given to
             // new deliveries first, then append to the new file.
-            ctx.rewrite(&guard, map, &mut snap)?;
+            ctx.rewrite(&guard, map, &mut snap.into_owned())?;
             continue;
         }
         let uids = ctx.append(&guard, &map, &snap, msgs)?;
@@ -499,7 +510,7 @@ impl Store for MboxStore {
                 data: &mut *m.data,
             })
             .collect();
-        append_to(&ctx, &mut msgs)
+        append_to(&ctx, &mut msgs, None)
     }
 }
 

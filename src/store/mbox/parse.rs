@@ -217,7 +217,22 @@ pub fn parse_from_releasing(
     start: usize,
     release: &dyn Fn(usize),
 ) -> Result<Parsed, NotMbox> {
-    let mut out = Parsed::default();
+    let mut messages = Vec::new();
+    let base = parse_each(data, start, release, &mut |m| messages.push(m))?;
+    Ok(Parsed { base, messages })
+}
+
+/// `parse_from_releasing`, handing each message to `each` as it is found
+/// rather than collecting them (a big mbox's messages are not held twice
+/// while they become entries). Returns the folder's state, if the first
+/// message carries it.
+pub fn parse_each(
+    data: &[u8],
+    start: usize,
+    release: &dyn Fn(usize),
+    each: &mut dyn FnMut(Msg),
+) -> Result<Option<Base>, NotMbox> {
+    let mut out = None;
     if start >= data.len() {
         return Ok(out);
     }
@@ -233,10 +248,10 @@ pub fn parse_from_releasing(
             release(next);
         }
         if first {
-            out.base = base;
+            out = base;
         }
         if !(first && pseudo) {
-            out.messages.push(m);
+            each(m);
         }
         first = false;
         at = next;
