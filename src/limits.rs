@@ -85,6 +85,12 @@ pub const HEADER_READ_FIRST: usize = 2048;
 /// header block or a boundary line rarely needs a second read.
 pub const MIME_WINDOW: usize = 256 * 1024;
 
+/// How many blocks the line-end index of one message has at most
+/// (`mime::crlf::SizeIndex`, 16 octets a block), while a block stays
+/// within 4 KiB and `MIME_WINDOW`: 64 KB for any message up to 1 GB, and a
+/// part's size costs reading at most two blocks.
+pub const SIZE_INDEX_BLOCKS: usize = 4096;
+
 /// The buffer a big mbox message is copied out of the mbox with (pread,
 /// not the memory map, so its pages never count in the session's memory),
 /// and an in-place rewrite's journal copied into it.

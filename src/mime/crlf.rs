@@ -7,6 +7,7 @@ use std::io::{self, Read};
 
 use super::source::Source;
 use super::Size;
+use crate::limits::{MIME_WINDOW, SIZE_INDEX_BLOCKS};
 
 /// The IMAP size of `s`: octets with each bare LF counted as CRLF, and
 /// the number of line ends.
@@ -19,23 +20,31 @@ pub fn crlf_size(s: &[u8]) -> Size {
     }
 }
 
-/// Octets per block of `SizeIndex`.
+/// Octets per block of `SizeIndex`, at least.
 const BLOCK: usize = 4096;
 
-/// IMAP sizes of any range of one message in O(BLOCK) time: line ends and
+/// IMAP sizes of any range of one message in O(block) time: line ends and
 /// bare LFs counted once per block up front. Without it, the size of
 /// every part would rescan all of its descendants, so a deeply nested
 /// message would cost its size times its depth. The message may be in
-/// memory or a file (`Source`); the index is 16 octets per block.
+/// memory or a file (`Source`); the index is 16 octets per block, and a
+/// big message has bigger blocks (`SIZE_INDEX_BLOCKS`), so that the index
+/// stays a few tens of KB whatever the size (issue 20).
 pub struct SizeIndex<'a, S: Source + ?Sized> {
     raw: &'a S,
+    block: usize,
     /// (line ends, bare LFs) before the start of each block.
     prefix: Vec<(u64, u64)>,
 }
 
 impl<'a, S: Source + ?Sized> SizeIndex<'a, S> {
     pub fn new(raw: &'a S) -> Self {
-        let mut prefix = Vec::with_capacity(raw.len() / BLOCK + 2);
+        let block = (raw.len() / SIZE_INDEX_BLOCKS).clamp(BLOCK, MIME_WINDOW);
+        Self::with_block(raw, block)
+    }
+
+    fn with_block(raw: &'a S, block: usize) -> Self {
+        let mut prefix = Vec::with_capacity(raw.len() / block + 2);
         let (mut lines, mut bare) = (0u64, 0u64);
         prefix.push((0, 0));
         let mut prev = 0u8;
@@ -50,7 +59,7 @@ impl<'a, S: Source + ?Sized> SizeIndex<'a, S> {
                 }
                 prev = c;
                 in_block += 1;
-                if in_block == BLOCK {
+                if in_block == block {
                     prefix.push((lines, bare));
                     in_block = 0;
                 }
@@ -59,16 +68,16 @@ impl<'a, S: Source + ?Sized> SizeIndex<'a, S> {
         if in_block > 0 {
             prefix.push((lines, bare));
         }
-        SizeIndex { raw, prefix }
+        SizeIndex { raw, block, prefix }
     }
 
     /// (line ends, bare LFs) in `raw[..pos]`, an LF counted bare when the
     /// octet before it in the message is not CR.
     fn counts(&self, pos: usize) -> (u64, u64) {
         let pos = pos.min(self.raw.len());
-        let block = pos / BLOCK;
+        let block = pos / self.block;
         let (mut lines, mut bare) = self.prefix.get(block).copied().unwrap_or_default();
-        let start = block * BLOCK;
+        let start = block * self.block;
         let mut prev = start
             .checked_sub(1)
             .and_then(|i| self.raw.byte(i))
@@ -284,6 +293,8 @@ mod tests {
             });
         }
         let idx = SizeIndex::new(&raw[..]);
+        // Blocks as a big message has them (here of 100 octets).
+        let coarse = SizeIndex::with_block(&raw[..], 100);
         for (a, b) in [
             (0, raw.len()),
             (1, 2),
@@ -298,6 +309,7 @@ mod tests {
                 let end = b.min(raw.len());
                 let start = a.min(end);
                 assert_eq!(idx.size(a..b), crlf_size(&raw[start..end]), "{a}..{b}");
+                assert_eq!(coarse.size(a..b), crlf_size(&raw[start..end]), "{a}..{b}");
             }
         }
     }

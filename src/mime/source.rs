@@ -128,6 +128,8 @@ impl<R: Read + Seek> Inner<R> {
         if !enough && self.error.is_none() {
             let size = want.max(crate::limits::MIME_WINDOW).min(len - pos);
             self.buf.clear();
+            // Exactly the window: `read_to_end` alone would double it.
+            self.buf.reserve_exact(size);
             self.start = pos;
             let r = self.file.seek(SeekFrom::Start(pos as u64)).and_then(|_| {
                 (&mut self.file)
