@@ -129,11 +129,13 @@ pub enum CommandBody {
     /// `charset` as given (upper-cased); `criteria` is the AND of all keys
     /// (a single key is not wrapped in `And`).
     /// `ret`: RFC 4731 `RETURN (...)`, answered with ESEARCH.
+    /// `sort`: SORT (RFC 5256), the same search with its results ordered.
     Search {
         charset: Option<String>,
         criteria: SearchKey,
         uid: bool,
         ret: Option<SearchReturn>,
+        sort: Option<Vec<SortCriterion>>,
     },
     /// `items` with the macros ALL/FAST/FULL expanded. UID FETCH must also
     /// answer UID (RFC 3501 6.4.8) even when `items` lacks it; the session
@@ -193,6 +195,7 @@ impl CommandBody {
             Close => "CLOSE",
             Unselect => "UNSELECT",
             Expunge { .. } => "EXPUNGE",
+            Search { sort: Some(_), .. } => "SORT",
             Search { .. } => "SEARCH",
             Fetch { .. } => "FETCH",
             Store(_) => "STORE",
@@ -217,6 +220,27 @@ impl CommandBody {
             _ => false,
         }
     }
+}
+
+/// RFC 5256 `sort-key`, with RFC 5957's DISPLAYFROM and DISPLAYTO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    Arrival,
+    Cc,
+    Date,
+    From,
+    Size,
+    Subject,
+    To,
+    DisplayFrom,
+    DisplayTo,
+}
+
+/// RFC 5256 `sort-criterion = ["REVERSE" SP] sort-key`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SortCriterion {
+    pub reverse: bool,
+    pub key: SortKey,
 }
 
 /// RFC 4731 `search-return-opts`: what an ESEARCH answer holds. `RETURN
@@ -381,12 +405,14 @@ impl fmt::Debug for CommandBody {
                 criteria,
                 uid,
                 ret,
+                sort,
             } => f
                 .debug_struct("Search")
                 .field("charset", charset)
                 .field("criteria", criteria)
                 .field("uid", uid)
                 .field("ret", ret)
+                .field("sort", sort)
                 .finish(),
             Fetch {
                 set,
@@ -881,6 +907,7 @@ mod tests {
             criteria,
             uid,
             ret: None,
+            sort: None,
         };
         assert!(search(false, SearchKey::All).uses_sequence_numbers());
         assert!(!search(true, SearchKey::All).uses_sequence_numbers());

@@ -702,6 +702,7 @@ impl<'a> Parser<'a> {
             "UNSELECT" => C::Unselect,
             "EXPUNGE" => C::Expunge { uids: None },
             "SEARCH" => self.search(false)?,
+            "SORT" => self.sort(false)?,
             "FETCH" => self.fetch(false)?,
             "STORE" => self.store(false)?,
             "COPY" => self.copy(false, false)?,
@@ -726,6 +727,7 @@ impl<'a> Parser<'a> {
             "MOVE" => self.copy(true, true),
             "FETCH" => self.fetch(true),
             "SEARCH" => self.search(true),
+            "SORT" => self.sort(true),
             "STORE" => self.store(true),
             "EXPUNGE" => {
                 self.sp()?;
@@ -1199,15 +1201,32 @@ impl<'a> Parser<'a> {
         let save = self.pos;
         if self.keyword("CHARSET") && self.peek() == Some(b' ') {
             self.sp()?;
-            let c = self.astring()?;
-            if !c.iter().all(|&c| is_astring_char(c)) {
-                return Err(Bad::new("Invalid charset name"));
-            }
-            charset = Some(String::from_utf8_lossy(&c).to_ascii_uppercase());
+            charset = Some(self.charset()?);
             self.sp()?;
         } else {
             self.pos = save;
         }
+        Ok(CommandBody::Search {
+            charset,
+            criteria: self.search_keys()?,
+            uid,
+            ret,
+            sort: None,
+        })
+    }
+
+    /// `charset = atom / quoted`, upper-cased.
+    fn charset(&mut self) -> PResult<String> {
+        let c = self.astring()?;
+        if !c.iter().all(|&c| is_astring_char(c)) {
+            return Err(Bad::new("Invalid charset name"));
+        }
+        Ok(String::from_utf8_lossy(&c).to_ascii_uppercase())
+    }
+
+    /// `1*(search-key)` separated by SP, to the end of the command: their
+    /// AND (a single key is not wrapped in `And`).
+    fn search_keys(&mut self) -> PResult<SearchKey> {
         let mut keys = Vec::new();
         loop {
             keys.push(self.search_key()?);
@@ -1216,16 +1235,57 @@ impl<'a> Parser<'a> {
             }
             self.sp()?;
         }
-        let criteria = if keys.len() == 1 {
+        Ok(if keys.len() == 1 {
             keys.remove(0)
         } else {
             SearchKey::And(keys)
-        };
+        })
+    }
+
+    /// `sort = ["UID" SP] "SORT" [SP sort-return-opts] SP sort-criteria SP
+    /// search-criteria` (RFC 5256, RFC 5267 ESORT), `sort-criteria = "("
+    /// sort-criterion *(SP sort-criterion) ")"`, `search-criteria =
+    /// charset 1*(SP search-key)`: the charset is not optional here.
+    fn sort(&mut self, uid: bool) -> PResult<CommandBody> {
+        use crate::imap::command::{SortCriterion, SortKey as K};
+        self.sp()?;
+        let ret = self.search_return()?;
+        self.expect(b'(', "(")?;
+        let mut sort = Vec::new();
+        loop {
+            let mut word = self.atom_upper()?;
+            let reverse = word == "REVERSE";
+            if reverse {
+                self.sp()?;
+                word = self.atom_upper()?;
+            }
+            let key = match word.as_str() {
+                "ARRIVAL" => K::Arrival,
+                "CC" => K::Cc,
+                "DATE" => K::Date,
+                "FROM" => K::From,
+                "SIZE" => K::Size,
+                "SUBJECT" => K::Subject,
+                "TO" => K::To,
+                "DISPLAYFROM" => K::DisplayFrom,
+                "DISPLAYTO" => K::DisplayTo,
+                _ => return Err(Bad::new("Unknown sort key")),
+            };
+            sort.push(SortCriterion { reverse, key });
+            if self.eat(b')') {
+                break;
+            }
+            self.sp()?;
+        }
+        self.sp()?;
+        let charset = Some(self.charset()?);
+        self.sp()?;
         Ok(CommandBody::Search {
             charset,
-            criteria,
+            criteria: self.search_keys()?,
             uid,
             ret,
+            sort: Some(sort),
         })
     }
 

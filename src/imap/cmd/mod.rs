@@ -12,6 +12,7 @@ pub mod mailbox;
 pub mod qresync;
 pub mod search;
 pub mod select;
+pub mod sort;
 pub mod status;
 pub mod store;
 
@@ -62,7 +63,14 @@ pub fn dispatch<R: ClientInput>(
             criteria,
             uid,
             ret,
-        } => search::search(s, charset.as_deref(), &criteria, uid, (tag, ret)),
+            sort,
+        } => search::search(
+            s,
+            charset.as_deref(),
+            &criteria,
+            uid,
+            (tag, ret, sort.as_deref()),
+        ),
         Fetch {
             set,
             items,

@@ -11,7 +11,7 @@ use std::ops::RangeInclusive;
 
 use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
 
-use crate::imap::command::{SearchKey, SearchReturn, SequenceSet};
+use crate::imap::command::{SearchKey, SearchReturn, SequenceSet, SortCriterion};
 use crate::imap::session::{self, Done, Error, Result, Session, State};
 use crate::limits;
 use crate::mime;
@@ -148,12 +148,15 @@ fn badcharset() -> Error {
     Error::no_code("BADCHARSET (US-ASCII UTF-8)", "Unsupported charset")
 }
 
+/// SEARCH, and SORT when `sort` is given: the same search, its results
+/// in the order of `sort::order`, answered `* SORT` (or ESEARCH for
+/// RETURN: MIN and MAX the first and last in that order, ALL in it).
 pub fn search(
     s: &mut Session,
     charset: Option<&str>,
     criteria: &SearchKey,
     uid: bool,
-    (tag, ret): (&str, Option<SearchReturn>),
+    (tag, ret, sort): (&str, Option<SearchReturn>, Option<&[SortCriterion]>),
 ) -> Result<Done> {
     // RFC 5182 2.1: a SEARCH ... SAVE that fails leaves the empty set.
     if let (Some(true), State::Selected(sel)) = (ret.map(|r| r.save), &mut s.state) {
@@ -184,15 +187,21 @@ pub fn search(
         uid: count.checked_sub(1).map_or(0, |last| mailbox.uid(last)),
     };
     let key = compile(criteria, charset, max)?;
-    // Each match and its modseq.
+    // Each match and its modseq; for SORT, where each is in the mailbox.
     let mut found: Vec<(u32, u64)> = Vec::new();
+    let mut indexes: Vec<usize> = Vec::new();
     let mut unreadable = 0usize;
     for i in 0..count {
         let m = mailbox.message(i);
         let mut content = Content::new(want, m.size);
         let ctx = Ctx { seq: i as u32 + 1 };
         match matches(&key, &m, &ctx, &mut content, mailbox, i) {
-            Ok(true) => found.push((if uid { m.uid } else { i as u32 + 1 }, m.modseq)),
+            Ok(true) => {
+                found.push((if uid { m.uid } else { i as u32 + 1 }, m.modseq));
+                if sort.is_some() {
+                    indexes.push(i);
+                }
+            }
             Ok(false) => {}
             // A message removed under us simply does not match.
             Err(StoreError::Expunged) | Err(StoreError::NotFound) => {}
@@ -205,21 +214,26 @@ pub fn search(
             Err(e) => return Err(e.into()),
         }
     }
+    if let Some(criteria) = sort {
+        let order = super::sort::order(mailbox, &indexes, criteria)?;
+        found = order.into_iter().map(|p| found[p]).collect();
+    }
     // RFC 5182 2.1: SAVE keeps the result as UIDs (only the MIN and MAX
     // messages when no ALL or COUNT was asked for); a SEARCH that fails
     // leaves the empty set.
     if let Some(r) = ret.filter(|r| r.save && unreadable == 0) {
-        let keep: Vec<u32> = if r.all || r.count || !(r.min || r.max) {
+        let mut keep: Vec<u32> = if r.all || r.count || !(r.min || r.max) {
             found.iter().map(|&(n, _)| n).collect()
         } else {
             let ends = [
                 found.first().filter(|_| r.min),
                 found.last().filter(|_| r.max),
             ];
-            let mut v: Vec<u32> = ends.into_iter().flatten().map(|&(n, _)| n).collect();
-            v.dedup();
-            v
+            ends.into_iter().flatten().map(|&(n, _)| n).collect()
         };
+        // A set, ascending (SORT found them in its own order).
+        keep.sort_unstable();
+        keep.dedup();
         sel.saved = if uid {
             keep
         } else {
@@ -232,7 +246,11 @@ pub fn search(
         // SAVE alone: no answer but the tagged one.
         Some(r) if r.save && !(r.min || r.max || r.all || r.count) => Vec::new(),
         None => {
-            let mut line = b"* SEARCH".to_vec();
+            let mut line = if sort.is_some() {
+                b"* SORT".to_vec()
+            } else {
+                b"* SEARCH".to_vec()
+            };
             for (n, _) in &found {
                 line.extend_from_slice(format!(" {n}").as_bytes());
             }
@@ -252,7 +270,11 @@ pub fn search(
             "Some messages cannot be read now and were not searched; see the server log.",
         ));
     }
-    Done::ok("Search completed.")
+    Done::ok(if sort.is_some() {
+        "Sort completed."
+    } else {
+        "Search completed."
+    })
 }
 
 /// RFC 4731 `* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [COUNT n] [ALL

@@ -1,0 +1,362 @@
+//! SORT (RFC 5256), SORT=DISPLAY (RFC 5957) and ESORT (RFC 5267) against
+//! Dovecot 2.3 on the same Maildir: every sort key, REVERSE, several keys,
+//! search criteria, UID SORT and RETURN must give Dovecot's answer line
+//! for line. Messages are made to exercise the rules: base subjects
+//! ("Re:", "Fwd:", "(fwd)", "[blob]", "[fwd: ...]", encoded words), the
+//! first address's local part (a group's name, as ENVELOPE gives it;
+//! comments; none at all), the sent date (zones, missing or unreadable:
+//! then the arrival time), ties (kept in mailbox order, REVERSE or not).
+//! The same messages in an mbox, arriving at the same times (its From
+//! lines), give our Maildir answers.
+//!
+//! Needs root and Debian's dovecot-imapd (`make test` installs it).
+
+mod common;
+#[path = "common/dovecot.rs"]
+mod dovecot;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use common::{home_on, imapd_on, run, Backend, Home};
+
+/// (Subject, From, To, Cc, Date) of a message; `None` leaves the field
+/// out.
+type Fields = (
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+/// The messages. Bodies differ in length, so SIZE orders them too.
+const MESSAGES: &[Fields] = &[
+    (
+        Some("Re: alpha"),
+        Some("Zed <zed@x.org>"),
+        Some("b@y.org"),
+        None,
+        Some("Mon, 02 Jan 2023 10:00:00 +0000"),
+    ),
+    (
+        Some("alpha"),
+        Some("amy@x.org"),
+        Some("Carl <carl@z.org>"),
+        Some("dan@x.org"),
+        Some("Mon, 02 Jan 2023 09:00:00 -0800"),
+    ),
+    (
+        Some("Fwd: Beta (fwd)"),
+        Some("\"Bob\" <bob@x.org>"),
+        Some("undisclosed-recipients:;"),
+        Some("Eve <eve@x.org>, amy@x.org"),
+        Some("Sun, 01 Jan 2023 23:00:00 +0000"),
+    ),
+    (
+        Some("[list] Re: beta"),
+        Some("carl@x.org (Carl C)"),
+        Some("team: ann@x.org, bo@x.org;"),
+        None,
+        Some("Tue, 03 Jan 2023 08:00:00 +0100"),
+    ),
+    (None, Some("bob@x.org"), None, None, None),
+    (
+        Some("=?UTF-8?Q?Re=3A_gamma?="),
+        Some("=?UTF-8?Q?Ann?= <ann@x.org>"),
+        Some("zoe@x.org"),
+        Some("carl@x.org"),
+        Some("garbage, not a date"),
+    ),
+    (
+        Some("[PATCH] delta"),
+        Some("Dan <dan@x.org>"),
+        Some("Amy <amy@x.org>"),
+        None,
+        Some("Wed, 04 Jan 2023 12:00:00 +0000"),
+    ),
+    (
+        Some("[PATCH]"),
+        Some("Dan <dan@x.org>"),
+        Some("bob@x.org"),
+        Some("zed@x.org"),
+        Some("Wed, 04 Jan 2023 12:00:00 +0000"),
+    ),
+    (
+        Some("re: RE: Alpha"),
+        Some("AMY@x.org"),
+        Some("Bob <bob@x.org>"),
+        None,
+        Some("Thu, 05 Jan 2023 00:00:00 +0000"),
+    ),
+    (
+        Some("[fwd: Re: beta]"),
+        Some("<eve@x.org>"),
+        Some("carl@x.org"),
+        Some("ann@x.org"),
+        Some("Fri, 06 Jan 2023 00:00:00 +1400"),
+    ),
+    (
+        Some("Rework: not a reply"),
+        Some("Eve <eve@x.org>"),
+        Some("\"Amy A\" <amy@x.org>"),
+        None,
+        Some("Fri, 06 Jan 2023 00:00:00 -1200"),
+    ),
+    (
+        Some("alpha"),
+        Some("amy@x.org"),
+        Some("Carl <carl@z.org>"),
+        Some("dan@x.org"),
+        Some("Mon, 02 Jan 2023 09:00:00 -0800"),
+    ),
+    (
+        Some("  Re:   [x]  Fw: epsilon  "),
+        Some("zed@x.org"),
+        None,
+        Some("bob@x.org"),
+        Some("Sat, 07 Jan 2023 00:00:00 +0000"),
+    ),
+    (
+        Some("(fwd)"),
+        Some("fred@x.org"),
+        Some("fred@x.org"),
+        None,
+        Some("Sat, 07 Jan 2023 00:00:00 +0000"),
+    ),
+];
+
+fn message(i: usize) -> Vec<u8> {
+    let (subject, from, to, cc, date) = MESSAGES[i];
+    let mut m = String::new();
+    for (name, v) in [
+        ("Subject", subject),
+        ("From", from),
+        ("To", to),
+        ("Cc", cc),
+        ("Date", date),
+    ] {
+        if let Some(v) = v {
+            m.push_str(&format!("{name}: {v}\n"));
+        }
+    }
+    m.push_str(&format!("Message-ID: <m{i}@x.org>\n\n"));
+    // Sizes neither in message order nor all different.
+    m.push_str(&"body line\n".repeat((i * 7) % 5 + 1));
+    m.into_bytes()
+}
+
+/// Arrival times: neither in message order nor all different.
+fn arrival(i: usize) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + ((i as u64 * 5) % 7) * 3600)
+}
+
+fn set_mtime(path: &Path, t: SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(t))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+const COMMANDS: &[&str] = &[
+    "SORT (ARRIVAL) UTF-8 ALL",
+    "SORT (REVERSE ARRIVAL) UTF-8 ALL",
+    "SORT (DATE) UTF-8 ALL",
+    "SORT (REVERSE DATE) UTF-8 ALL",
+    "SORT (FROM) UTF-8 ALL",
+    "SORT (REVERSE FROM) UTF-8 ALL",
+    "SORT (TO) UTF-8 ALL",
+    "SORT (CC) UTF-8 ALL",
+    "SORT (SUBJECT) UTF-8 ALL",
+    "SORT (REVERSE SUBJECT) UTF-8 ALL",
+    "SORT (SIZE) UTF-8 ALL",
+    "SORT (REVERSE SIZE) UTF-8 ALL",
+    "SORT (DISPLAYFROM) UTF-8 ALL",
+    "SORT (DISPLAYTO) UTF-8 ALL",
+    "SORT (SUBJECT REVERSE DATE) UTF-8 ALL",
+    "SORT (REVERSE SUBJECT FROM SIZE) US-ASCII ALL",
+    "SORT (CC TO SUBJECT) UTF-8 ALL",
+    "SORT (SUBJECT) US-ASCII NOT SUBJECT beta",
+    "SORT (FROM) UTF-8 OR FROM amy TO carl",
+    "SORT (SUBJECT) UTF-8 SUBJECT nothing-matches",
+    "UID SORT (SIZE) UTF-8 UID 3:12",
+    "UID SORT (REVERSE DATE) UTF-8 2:9",
+    "SORT RETURN (MIN MAX COUNT) (SUBJECT) UTF-8 ALL",
+    "SORT RETURN (COUNT) (DATE) UTF-8 SUBJECT alpha",
+    "UID SORT RETURN (MIN MAX) (REVERSE SIZE) UTF-8 ALL",
+    "SORT RETURN (MIN) (FROM) UTF-8 SUBJECT nothing-matches",
+    "SORT RETURN (ALL) (ARRIVAL) UTF-8 ALL",
+    "SORT RETURN (ALL COUNT) (SUBJECT) UTF-8 1:9",
+    "SORT RETURN () (REVERSE SIZE) UTF-8 ALL",
+];
+
+/// The untagged answer of each command (and any failure). An ESEARCH's
+/// return data come in any order (RFC 4731 3.1): they are put in one.
+fn answers(out: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter(|l| {
+            l.starts_with("* SORT")
+                || l.starts_with("* ESEARCH")
+                || l.contains(" BAD ")
+                || l.contains(" NO ")
+        })
+        .map(|l| match l.trim_end().strip_prefix("* ESEARCH ") {
+            Some(rest) => {
+                let (head, data) = match rest.find(')') {
+                    Some(p) => rest.split_at(p + 1),
+                    None => (rest, ""),
+                };
+                let words: Vec<&str> = data.split_whitespace().collect();
+                let (uid, words) = match words.first() {
+                    Some(&"UID") => (" UID", &words[1..]),
+                    _ => ("", &words[..]),
+                };
+                let mut pairs: Vec<String> = words.chunks(2).map(|p| p.join(" ")).collect();
+                pairs.sort();
+                format!("* ESEARCH {head}{uid} {}", pairs.join(" "))
+            }
+            None => l.trim_end().to_string(),
+        })
+        .collect()
+}
+
+fn script() -> String {
+    let mut s = String::from("s SELECT INBOX\r\n");
+    for (i, c) in COMMANDS.iter().enumerate() {
+        s.push_str(&format!("t{i} {c}\r\n"));
+    }
+    s.push_str("z LOGOUT\r\n");
+    s
+}
+
+/// A Maildir INBOX of `MESSAGES` in order, arrived at `arrival`.
+fn maildir_home() -> Home {
+    let h = Home::new();
+    for i in 0..MESSAGES.len() {
+        let p = h.deliver(
+            None,
+            &format!("{}.M{i}P1.test", 1_000_000_000 + i),
+            &message(i),
+        );
+        set_mtime(&p, arrival(i));
+    }
+    h
+}
+
+fn ours(b: Backend) -> Vec<String> {
+    let msgs: Vec<Vec<u8>> = (0..MESSAGES.len()).map(message).collect();
+    let h: Home = match b {
+        Backend::Maildir => maildir_home(),
+        Backend::Mbox => {
+            // The From lines carry the arrival times.
+            let h = home_on(b, &[]);
+            let mut spool = Vec::new();
+            for (i, m) in msgs.iter().enumerate() {
+                let secs = arrival(i).duration_since(SystemTime::UNIX_EPOCH).unwrap();
+                let at = chrono::DateTime::from_timestamp(secs.as_secs() as i64, 0).unwrap();
+                spool.extend_from_slice(
+                    format!(
+                        "From mta@example.org {}\n",
+                        at.format("%a %b %e %H:%M:%S %Y")
+                    )
+                    .as_bytes(),
+                );
+                spool.extend_from_slice(m);
+                spool.extend_from_slice(b"\n");
+            }
+            std::fs::write(h.path().join("spool/inbox"), spool).unwrap();
+            h.fix_owner();
+            h
+        }
+    };
+    let mut s = imapd_on(b, &h);
+    let mut out = Vec::new();
+    for line in script().lines() {
+        let (tag, cmd) = line.split_once(' ').unwrap();
+        for l in run(&mut s, tag, cmd) {
+            out.extend_from_slice(l.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    answers(&out)
+}
+
+fn dovecot() -> Vec<String> {
+    dovecot::require();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let md = dovecot::maildir(dir.path());
+    for i in 0..MESSAGES.len() {
+        dovecot::add_message(&md, i, &message(i));
+        let name = format!("{}.M{i}P1.mailaccess:2,S", 1_000_000_000 + i);
+        set_mtime(&md.join("cur").join(name), arrival(i));
+    }
+    answers(&dovecot::run(dir.path(), script().as_bytes()))
+}
+
+#[test]
+fn sort_answers_as_dovecot_does() {
+    let theirs = dovecot();
+    let mine = ours(Backend::Maildir);
+    assert_eq!(theirs.len(), COMMANDS.len(), "Dovecot: {theirs:#?}");
+    for (i, c) in COMMANDS.iter().enumerate() {
+        assert_eq!(mine.get(i), theirs.get(i), "{c}");
+    }
+}
+
+#[test]
+fn mbox_sorts_as_maildir_does() {
+    let maildir = ours(Backend::Maildir);
+    let mbox = ours(Backend::Mbox);
+    assert_eq!(maildir.len(), COMMANDS.len(), "{maildir:#?}");
+    for (i, c) in COMMANDS.iter().enumerate() {
+        assert_eq!(mbox.get(i), maildir.get(i), "{c}");
+    }
+}
+
+#[test]
+fn sort_syntax_errors_are_bad() {
+    let h = home_on(Backend::Maildir, &[b"Subject: a\n\nx\n"]);
+    let mut s = imapd_on(Backend::Maildir, &h);
+    run(&mut s, "s", "SELECT INBOX");
+    for cmd in [
+        "SORT (SUBJECT) ALL",
+        "SORT () UTF-8 ALL",
+        "SORT (REVERSE) UTF-8 ALL",
+        "SORT (NAME) UTF-8 ALL",
+        "SORT SUBJECT UTF-8 ALL",
+        "SORT (SUBJECT) UTF-8",
+    ] {
+        let r = run(&mut s, "b", cmd);
+        assert!(r.last().unwrap().starts_with("b BAD"), "{cmd}: {r:?}");
+    }
+    let r = run(&mut s, "n", "SORT (SUBJECT) KOI8-XYZ ALL");
+    assert!(r.last().unwrap().starts_with("n NO [BADCHARSET"), "{r:?}");
+}
+
+/// RFC 5182 with RFC 5267: SORT ... RETURN (SAVE) keeps the messages found
+/// (a set: `$` names them in mailbox order), and answers nothing itself.
+#[test]
+fn sort_save_keeps_the_messages_found() {
+    let h = maildir_home();
+    let mut s = imapd_on(Backend::Maildir, &h);
+    run(&mut s, "s", "SELECT INBOX");
+    let sorted = run(&mut s, "a", "SORT (REVERSE DATE) UTF-8 SUBJECT alpha");
+    // 2 and 12 were sent at the same time: mailbox order, REVERSE or not.
+    assert_eq!(sorted[0], "* SORT 9 2 12 1", "{sorted:?}");
+    let saved = run(
+        &mut s,
+        "b",
+        "SORT RETURN (SAVE) (REVERSE DATE) UTF-8 SUBJECT alpha",
+    );
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert!(saved[0].starts_with("b OK"), "{saved:?}");
+    let r = run(&mut s, "c", "SEARCH $");
+    assert_eq!(r[0], "* SEARCH 1 2 9 12", "{r:?}");
+    let r = run(&mut s, "d", "SORT (SIZE) UTF-8 $");
+    assert!(
+        r[0].starts_with("* SORT ") && r[0].split(' ').count() == 6,
+        "{r:?}"
+    );
+}
