@@ -15,10 +15,9 @@ mod common;
 #[path = "common/dovecot.rs"]
 mod dovecot;
 
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use common::{home_on, imapd_on, run, Backend, Home};
+use common::{home_arrived, home_on, imapd_on, run, run_script, Backend};
 
 /// (Subject, From, To, Cc, Date) of a message; `None` leaves the field
 /// out.
@@ -151,14 +150,6 @@ fn arrival(i: usize) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + ((i as u64 * 5) % 7) * 3600)
 }
 
-fn set_mtime(path: &Path, t: SystemTime) {
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .and_then(|f| f.set_modified(t))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-}
-
 const COMMANDS: &[&str] = &[
     "SORT (ARRIVAL) UTF-8 ALL",
     "SORT (REVERSE ARRIVAL) UTF-8 ALL",
@@ -231,67 +222,23 @@ fn script() -> String {
     s
 }
 
-/// A Maildir INBOX of `MESSAGES` in order, arrived at `arrival`.
-fn maildir_home() -> Home {
-    let h = Home::new();
-    for i in 0..MESSAGES.len() {
-        let p = h.deliver(
-            None,
-            &format!("{}.M{i}P1.test", 1_000_000_000 + i),
-            &message(i),
-        );
-        set_mtime(&p, arrival(i));
-    }
-    h
+/// `MESSAGES`, each with its arrival time.
+fn arrived() -> Vec<(Vec<u8>, SystemTime)> {
+    (0..MESSAGES.len())
+        .map(|i| (message(i), arrival(i)))
+        .collect()
 }
 
 fn ours(b: Backend) -> Vec<String> {
-    let msgs: Vec<Vec<u8>> = (0..MESSAGES.len()).map(message).collect();
-    let h: Home = match b {
-        Backend::Maildir => maildir_home(),
-        Backend::Mbox => {
-            // The From lines carry the arrival times.
-            let h = home_on(b, &[]);
-            let mut spool = Vec::new();
-            for (i, m) in msgs.iter().enumerate() {
-                let secs = arrival(i).duration_since(SystemTime::UNIX_EPOCH).unwrap();
-                let at = chrono::DateTime::from_timestamp(secs.as_secs() as i64, 0).unwrap();
-                spool.extend_from_slice(
-                    format!(
-                        "From mta@example.org {}\n",
-                        at.format("%a %b %e %H:%M:%S %Y")
-                    )
-                    .as_bytes(),
-                );
-                spool.extend_from_slice(m);
-                spool.extend_from_slice(b"\n");
-            }
-            std::fs::write(h.path().join("spool/inbox"), spool).unwrap();
-            h.fix_owner();
-            h
-        }
-    };
+    let h = home_arrived(b, &arrived());
     let mut s = imapd_on(b, &h);
-    let mut out = Vec::new();
-    for line in script().lines() {
-        let (tag, cmd) = line.split_once(' ').unwrap();
-        for l in run(&mut s, tag, cmd) {
-            out.extend_from_slice(l.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-    }
-    answers(&out)
+    answers(run_script(&mut s, &script()).join("\r\n").as_bytes())
 }
 
 fn dovecot() -> Vec<String> {
     dovecot::require();
     let dir = tempfile::tempdir().expect("tempdir");
-    let md = dovecot::maildir(dir.path());
-    for i in 0..MESSAGES.len() {
-        dovecot::add_message(&md, i, &message(i));
-        let name = format!("{}.M{i}P1.mailaccess:2,S", 1_000_000_000 + i);
-        set_mtime(&md.join("cur").join(name), arrival(i));
-    }
+    dovecot::maildir_arrived(dir.path(), &arrived());
     answers(&dovecot::run(dir.path(), script().as_bytes()))
 }
 
@@ -320,17 +267,17 @@ fn sort_syntax_errors_are_bad() {
     let h = home_on(Backend::Maildir, &[b"Subject: a\n\nx\n"]);
     let mut s = imapd_on(Backend::Maildir, &h);
     run(&mut s, "s", "SELECT INBOX");
-    for cmd in [
-        "SORT (SUBJECT) ALL",
-        "SORT () UTF-8 ALL",
-        "SORT (REVERSE) UTF-8 ALL",
-        "SORT (NAME) UTF-8 ALL",
-        "SORT SUBJECT UTF-8 ALL",
-        "SORT (SUBJECT) UTF-8",
-    ] {
-        let r = run(&mut s, "b", cmd);
-        assert!(r.last().unwrap().starts_with("b BAD"), "{cmd}: {r:?}");
-    }
+    common::assert_all_bad(
+        &mut s,
+        &[
+            "SORT (SUBJECT) ALL",
+            "SORT () UTF-8 ALL",
+            "SORT (REVERSE) UTF-8 ALL",
+            "SORT (NAME) UTF-8 ALL",
+            "SORT SUBJECT UTF-8 ALL",
+            "SORT (SUBJECT) UTF-8",
+        ],
+    );
     let r = run(&mut s, "n", "SORT (SUBJECT) KOI8-XYZ ALL");
     assert!(r.last().unwrap().starts_with("n NO [BADCHARSET"), "{r:?}");
 }
@@ -339,7 +286,7 @@ fn sort_syntax_errors_are_bad() {
 /// (a set: `$` names them in mailbox order), and answers nothing itself.
 #[test]
 fn sort_save_keeps_the_messages_found() {
-    let h = maildir_home();
+    let h = home_arrived(Backend::Maildir, &arrived());
     let mut s = imapd_on(Backend::Maildir, &h);
     run(&mut s, "s", "SELECT INBOX");
     let sorted = run(&mut s, "a", "SORT (REVERSE DATE) UTF-8 SUBJECT alpha");

@@ -129,13 +129,14 @@ pub enum CommandBody {
     /// `charset` as given (upper-cased); `criteria` is the AND of all keys
     /// (a single key is not wrapped in `And`).
     /// `ret`: RFC 4731 `RETURN (...)`, answered with ESEARCH.
-    /// `sort`: SORT (RFC 5256), the same search with its results ordered.
+    /// `order`: SORT or THREAD (RFC 5256), the same search with its
+    /// results ordered.
     Search {
         charset: Option<String>,
         criteria: SearchKey,
         uid: bool,
         ret: Option<SearchReturn>,
-        sort: Option<Vec<SortCriterion>>,
+        order: Option<Order>,
     },
     /// `items` with the macros ALL/FAST/FULL expanded. UID FETCH must also
     /// answer UID (RFC 3501 6.4.8) even when `items` lacks it; the session
@@ -195,7 +196,14 @@ impl CommandBody {
             Close => "CLOSE",
             Unselect => "UNSELECT",
             Expunge { .. } => "EXPUNGE",
-            Search { sort: Some(_), .. } => "SORT",
+            Search {
+                order: Some(Order::Sort(_)),
+                ..
+            } => "SORT",
+            Search {
+                order: Some(Order::Thread(_)),
+                ..
+            } => "THREAD",
             Search { .. } => "SEARCH",
             Fetch { .. } => "FETCH",
             Store(_) => "STORE",
@@ -234,6 +242,20 @@ pub enum SortKey {
     To,
     DisplayFrom,
     DisplayTo,
+}
+
+/// How SORT or THREAD orders what a search found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Order {
+    Sort(Vec<SortCriterion>),
+    Thread(ThreadAlgorithm),
+}
+
+/// RFC 5256 `thread-alg`s we know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    OrderedSubject,
+    References,
 }
 
 /// RFC 5256 `sort-criterion = ["REVERSE" SP] sort-key`.
@@ -405,14 +427,14 @@ impl fmt::Debug for CommandBody {
                 criteria,
                 uid,
                 ret,
-                sort,
+                order,
             } => f
                 .debug_struct("Search")
                 .field("charset", charset)
                 .field("criteria", criteria)
                 .field("uid", uid)
                 .field("ret", ret)
-                .field("sort", sort)
+                .field("order", order)
                 .finish(),
             Fetch {
                 set,
@@ -907,7 +929,7 @@ mod tests {
             criteria,
             uid,
             ret: None,
-            sort: None,
+            order: None,
         };
         assert!(search(false, SearchKey::All).uses_sequence_numbers());
         assert!(!search(true, SearchKey::All).uses_sequence_numbers());

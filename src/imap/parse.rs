@@ -16,8 +16,8 @@ use std::collections::VecDeque;
 use chrono::NaiveDate;
 
 use crate::imap::command::{
-    AppendMessage, Command, CommandBody, FetchItem, Literal, QresyncParam, SearchKey, SearchReturn,
-    SelectParams, SeqNumber, SequenceSet, StatusItem, StoreRequest,
+    AppendMessage, Command, CommandBody, FetchItem, Literal, Order, QresyncParam, SearchKey,
+    SearchReturn, SelectParams, SeqNumber, SequenceSet, StatusItem, StoreRequest, ThreadAlgorithm,
 };
 use crate::imap::frame::{Frame, Spooled};
 use crate::imap::response::is_atom_char;
@@ -703,6 +703,7 @@ impl<'a> Parser<'a> {
             "EXPUNGE" => C::Expunge { uids: None },
             "SEARCH" => self.search(false)?,
             "SORT" => self.sort(false)?,
+            "THREAD" => self.thread(false)?,
             "FETCH" => self.fetch(false)?,
             "STORE" => self.store(false)?,
             "COPY" => self.copy(false, false)?,
@@ -728,6 +729,7 @@ impl<'a> Parser<'a> {
             "FETCH" => self.fetch(true),
             "SEARCH" => self.search(true),
             "SORT" => self.sort(true),
+            "THREAD" => self.thread(true),
             "STORE" => self.store(true),
             "EXPUNGE" => {
                 self.sp()?;
@@ -1211,7 +1213,7 @@ impl<'a> Parser<'a> {
             criteria: self.search_keys()?,
             uid,
             ret,
-            sort: None,
+            order: None,
         })
     }
 
@@ -1277,6 +1279,17 @@ impl<'a> Parser<'a> {
             }
             self.sp()?;
         }
+        self.ordered_search(uid, ret, Order::Sort(sort))
+    }
+
+    /// The rest of SORT and THREAD: `SP search-criteria`, where
+    /// `search-criteria = charset 1*(SP search-key)`.
+    fn ordered_search(
+        &mut self,
+        uid: bool,
+        ret: Option<SearchReturn>,
+        order: Order,
+    ) -> PResult<CommandBody> {
         self.sp()?;
         let charset = Some(self.charset()?);
         self.sp()?;
@@ -1285,8 +1298,20 @@ impl<'a> Parser<'a> {
             criteria: self.search_keys()?,
             uid,
             ret,
-            sort: Some(sort),
+            order: Some(order),
         })
+    }
+
+    /// `thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria`
+    /// (RFC 5256), `thread-alg = "ORDEREDSUBJECT" / "REFERENCES"`.
+    fn thread(&mut self, uid: bool) -> PResult<CommandBody> {
+        self.sp()?;
+        let algorithm = match self.atom_upper()?.as_str() {
+            "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+            "REFERENCES" => ThreadAlgorithm::References,
+            _ => return Err(Bad::new("Unknown threading algorithm")),
+        };
+        self.ordered_search(uid, None, Order::Thread(algorithm))
     }
 
     /// RFC 4731 `"RETURN" SP "(" [MIN / MAX / ALL / COUNT *(SP ...)] ")"

@@ -148,3 +148,19 @@ pub fn run(dir: &Path, commands: &[u8]) -> Vec<u8> {
     let _ = writer.join();
     out.stdout
 }
+
+/// A Maildir for Dovecot in `dir` holding `msgs` in this order, each with
+/// its arrival time (the file's modification time); returns its path.
+pub fn maildir_arrived(dir: &Path, msgs: &[(Vec<u8>, std::time::SystemTime)]) -> PathBuf {
+    let md = maildir(dir);
+    for (i, (m, at)) in msgs.iter().enumerate() {
+        add_message(&md, i, m);
+        let name = format!("{}.M{i}P1.mailaccess:2,S", 1_000_000_000 + i);
+        fs::File::options()
+            .write(true)
+            .open(md.join("cur").join(name))
+            .and_then(|f| f.set_modified(*at))
+            .expect("setting the arrival time");
+    }
+    md
+}

@@ -447,3 +447,65 @@ pub fn run(s: &mut Server, tag: &str, cmd: &str) -> Vec<String> {
 pub fn ok(r: &[String], tag: &str) {
     assert!(r.last().unwrap().starts_with(&format!("{tag} OK")), "{r:?}");
 }
+
+/// Sets a file's modification time (a Maildir message's arrival time).
+pub fn set_mtime(path: &Path, t: std::time::SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(t))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// A home whose INBOX holds `msgs` in this order, each arrived at its
+/// time: Maildir files with names in that order and that modification
+/// time, or an mbox whose From lines say it.
+pub fn home_arrived(b: Backend, msgs: &[(Vec<u8>, std::time::SystemTime)]) -> Home {
+    match b {
+        Backend::Maildir => {
+            let h = Home::new();
+            for (i, (m, at)) in msgs.iter().enumerate() {
+                let p = h.deliver(None, &format!("{}.M{i}P1.test", 1_000_000_000 + i), m);
+                set_mtime(&p, *at);
+            }
+            h
+        }
+        Backend::Mbox => {
+            let h = home_on(b, &[]);
+            let mut spool = Vec::new();
+            for (m, at) in msgs {
+                let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap();
+                let at = chrono::DateTime::from_timestamp(secs.as_secs() as i64, 0).unwrap();
+                let from = format!(
+                    "From mta@example.org {}\n",
+                    at.format("%a %b %e %H:%M:%S %Y")
+                );
+                spool.extend_from_slice(from.as_bytes());
+                spool.extend_from_slice(m);
+                spool.extend_from_slice(b"\n");
+            }
+            std::fs::write(h.path().join("spool/inbox"), spool).unwrap();
+            h.fix_owner();
+            h
+        }
+    }
+}
+
+/// Runs the commands of `script` (lines of `tag command`) one by one and
+/// returns every response line, line ends taken off.
+pub fn run_script(s: &mut Server, script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in script.lines() {
+        let (tag, cmd) = line.split_once(' ').expect("tag and command");
+        out.extend(run(s, tag, cmd));
+    }
+    out
+}
+
+/// Each of `cmds` is answered BAD.
+pub fn assert_all_bad(s: &mut Server, cmds: &[&str]) {
+    for cmd in cmds {
+        let r = run(s, "b", cmd);
+        assert!(r.last().unwrap().starts_with("b BAD"), "{cmd}: {r:?}");
+    }
+}

@@ -15,6 +15,7 @@ pub mod select;
 pub mod sort;
 pub mod status;
 pub mod store;
+pub mod thread;
 
 use crate::conn::ClientInput;
 
@@ -63,13 +64,13 @@ pub fn dispatch<R: ClientInput>(
             criteria,
             uid,
             ret,
-            sort,
+            order,
         } => search::search(
             s,
             charset.as_deref(),
             &criteria,
             uid,
-            (tag, ret, sort.as_deref()),
+            (tag, ret, order.as_ref()),
         ),
         Fetch {
             set,

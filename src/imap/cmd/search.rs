@@ -11,7 +11,7 @@ use std::ops::RangeInclusive;
 
 use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
 
-use crate::imap::command::{SearchKey, SearchReturn, SequenceSet, SortCriterion};
+use crate::imap::command::{Order, SearchKey, SearchReturn, SequenceSet};
 use crate::imap::session::{self, Done, Error, Result, Session, State};
 use crate::limits;
 use crate::mime;
@@ -148,15 +148,16 @@ fn badcharset() -> Error {
     Error::no_code("BADCHARSET (US-ASCII UTF-8)", "Unsupported charset")
 }
 
-/// SEARCH, and SORT when `sort` is given: the same search, its results
-/// in the order of `sort::order`, answered `* SORT` (or ESEARCH for
-/// RETURN: MIN and MAX the first and last in that order, ALL in it).
+/// SEARCH; SORT and THREAD when `order` says so: the same search, its
+/// results in the order of `sort::order`, answered `* SORT` (or ESEARCH
+/// for RETURN: MIN and MAX the first and last in that order, ALL in it),
+/// or as threads (`thread::thread`).
 pub fn search(
     s: &mut Session,
     charset: Option<&str>,
     criteria: &SearchKey,
     uid: bool,
-    (tag, ret, sort): (&str, Option<SearchReturn>, Option<&[SortCriterion]>),
+    (tag, ret, order): (&str, Option<SearchReturn>, Option<&Order>),
 ) -> Result<Done> {
     // RFC 5182 2.1: a SEARCH ... SAVE that fails leaves the empty set.
     if let (Some(true), State::Selected(sel)) = (ret.map(|r| r.save), &mut s.state) {
@@ -187,7 +188,8 @@ pub fn search(
         uid: count.checked_sub(1).map_or(0, |last| mailbox.uid(last)),
     };
     let key = compile(criteria, charset, max)?;
-    // Each match and its modseq; for SORT, where each is in the mailbox.
+    // Each match and its modseq; for SORT and THREAD, where each is in the
+    // mailbox.
     let mut found: Vec<(u32, u64)> = Vec::new();
     let mut indexes: Vec<usize> = Vec::new();
     let mut unreadable = 0usize;
@@ -198,7 +200,7 @@ pub fn search(
         match matches(&key, &m, &ctx, &mut content, mailbox, i) {
             Ok(true) => {
                 found.push((if uid { m.uid } else { i as u32 + 1 }, m.modseq));
-                if sort.is_some() {
+                if order.is_some() {
                     indexes.push(i);
                 }
             }
@@ -214,7 +216,13 @@ pub fn search(
             Err(e) => return Err(e.into()),
         }
     }
-    if let Some(criteria) = sort {
+    if let Some(Order::Thread(algorithm)) = order {
+        let numbers: Vec<u32> = found.iter().map(|&(n, _)| n).collect();
+        let line = super::thread::thread(mailbox, &indexes, &numbers, *algorithm)?;
+        out.write_all(&line)?;
+        return Done::ok("Thread completed.");
+    }
+    if let Some(Order::Sort(criteria)) = order {
         let order = super::sort::order(mailbox, &indexes, criteria)?;
         found = order.into_iter().map(|p| found[p]).collect();
     }
@@ -246,7 +254,7 @@ pub fn search(
         // SAVE alone: no answer but the tagged one.
         Some(r) if r.save && !(r.min || r.max || r.all || r.count) => Vec::new(),
         None => {
-            let mut line = if sort.is_some() {
+            let mut line = if order.is_some() {
                 b"* SORT".to_vec()
             } else {
                 b"* SEARCH".to_vec()
@@ -270,7 +278,7 @@ pub fn search(
             "Some messages cannot be read now and were not searched; see the server log.",
         ));
     }
-    Done::ok(if sort.is_some() {
+    Done::ok(if order.is_some() {
         "Sort completed."
     } else {
         "Search completed."

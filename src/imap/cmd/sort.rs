@@ -38,21 +38,7 @@ pub fn order(
     for &i in indexes {
         let m = mailbox.message(i);
         let header = if header_needed {
-            match mailbox.open_message(i) {
-                Ok(mut r) => match mime::header::read_block(&mut r) {
-                    Ok(h) => h,
-                    Err(e) => {
-                        log::warn!("SORT: message {}: {e}", m.uid);
-                        Vec::new()
-                    }
-                },
-                Err(StoreError::Expunged | StoreError::NotFound) => Vec::new(),
-                Err(StoreError::Unreadable(why)) => {
-                    log::warn!("{why}");
-                    Vec::new()
-                }
-                Err(e) => return Err(e),
-            }
+            header_block(mailbox, i, m.uid)?
         } else {
             Vec::new()
         };
@@ -73,6 +59,31 @@ pub fn order(
     Ok(order)
 }
 
+/// The header block of message `i` (UID `uid`); empty when the message
+/// is gone or its file cannot be read (logged), so that it sorts and
+/// threads as a message without those fields.
+pub fn header_block(mailbox: &mut dyn Mailbox, i: usize, uid: u32) -> Result<Vec<u8>, StoreError> {
+    match mailbox.open_message(i) {
+        Ok(mut r) => Ok(mime::header::read_block(&mut r).unwrap_or_else(|e| {
+            log::warn!("message {uid}: {e}");
+            Vec::new()
+        })),
+        Err(StoreError::Expunged | StoreError::NotFound) => Ok(Vec::new()),
+        Err(StoreError::Unreadable(why)) => {
+            log::warn!("{why}");
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// RFC 5256: the sent date (the Date field) in UTC, or the internal date
+/// when there is no Date field or it cannot be read.
+pub fn sent_date(m: &Message, date: Option<&[u8]>) -> i64 {
+    date.and_then(|v| mime::date::parse_rfc2822(&String::from_utf8_lossy(v)))
+        .map_or(m.internal_date, |(secs, _)| secs)
+}
+
 fn value(key: SortKey, m: &Message, fields: &[mime::header::Field<'_>]) -> Value {
     let header = |name: &str| mime::header::first(fields, name);
     match key {
@@ -80,11 +91,7 @@ fn value(key: SortKey, m: &Message, fields: &[mime::header::Field<'_>]) -> Value
         SortKey::Size => Value::Number(i64::try_from(m.size).unwrap_or(i64::MAX)),
         // RFC 5256 3: the sent date in UTC; the internal date when there
         // is no Date field or it cannot be read.
-        SortKey::Date => Value::Number(
-            header("date")
-                .and_then(|v| mime::date::parse_rfc2822(&String::from_utf8_lossy(v)))
-                .map_or(m.internal_date, |(secs, _)| secs),
-        ),
+        SortKey::Date => Value::Number(sent_date(m, header("date"))),
         // The addr-mailbox of the first address (RFC 5256 3).
         SortKey::From | SortKey::To | SortKey::Cc => {
             let name = match key {
@@ -151,6 +158,13 @@ fn fold(s: &[u8]) -> Vec<u8> {
 
 /// RFC 5256 2.1: the base subject of a decoded Subject.
 pub fn base_subject(decoded: &str) -> String {
+    base_subject_and_reply(decoded).0
+}
+
+/// `base_subject`, and whether the subject is a reply or a forward (the
+/// extraction took off a "Re:"-like leader, a "(fwd)" or a "[fwd: ]").
+pub fn base_subject_and_reply(decoded: &str) -> (String, bool) {
+    let mut reply = false;
     // (1) Tabs and line ends as spaces, runs of spaces as one.
     let mut s = String::with_capacity(decoded.len());
     for c in decoded.chars() {
@@ -171,6 +185,7 @@ pub fn base_subject(decoded: &str) -> String {
             let n = t.len();
             if n >= 5 && t.as_bytes()[n - 5..].eq_ignore_ascii_case(b"(fwd)") {
                 s.truncate(n - 5);
+                reply = true;
             } else {
                 s.truncate(n);
                 break;
@@ -179,10 +194,16 @@ pub fn base_subject(decoded: &str) -> String {
         // (3) to (5): leaders ("Re:", "Fwd: ", "[blob] Fw[x]:", spaces),
         // and a leading blob when something is left after it.
         loop {
-            let at = leader(s.as_bytes())
-                .or_else(|| blob(s.as_bytes()).filter(|&n| !s[n..].trim().is_empty()));
+            let at = leader(s.as_bytes()).or_else(|| {
+                blob(s.as_bytes())
+                    .filter(|&n| !s[n..].trim().is_empty())
+                    .map(|n| (n, false))
+            });
             match at {
-                Some(n) if n > 0 => s.drain(..n).for_each(drop),
+                Some((n, refwd)) if n > 0 => {
+                    reply |= refwd;
+                    s.drain(..n).for_each(drop);
+                }
                 _ => break,
             }
         }
@@ -190,17 +211,18 @@ pub fn base_subject(decoded: &str) -> String {
         let b = s.as_bytes();
         if b.len() >= 6 && b[..5].eq_ignore_ascii_case(b"[fwd:") && b.ends_with(b"]") {
             s = s[5..s.len() - 1].to_string();
+            reply = true;
             continue;
         }
-        return s;
+        return (s, reply);
     }
 }
 
 /// The length of a `subj-leader = (*subj-blob subj-refwd) / WSP` at the
-/// start of `s`.
-fn leader(s: &[u8]) -> Option<usize> {
+/// start of `s`, and whether it is a `subj-refwd`.
+fn leader(s: &[u8]) -> Option<(usize, bool)> {
     if s.first() == Some(&b' ') {
-        return Some(1);
+        return Some((1, false));
     }
     let mut at = 0;
     while let Some(n) = blob(&s[at..]) {
@@ -224,7 +246,7 @@ fn leader(s: &[u8]) -> Option<usize> {
     if let Some(n) = blob(&s[at..]) {
         at += n;
     }
-    (s.get(at) == Some(&b':')).then_some(at + 1)
+    (s.get(at) == Some(&b':')).then_some((at + 1, true))
 }
 
 /// The length of a `subj-blob = "[" *BLOBCHAR "]" *WSP` at the start of
