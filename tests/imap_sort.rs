@@ -307,3 +307,37 @@ fn sort_save_keeps_the_messages_found() {
         "{r:?}"
     );
 }
+
+/// The values SORT orders by are kept in the mailbox's cache: a second
+/// session sorts the same with every message file unreadable to it.
+#[test]
+fn a_second_session_sorts_from_the_cache() {
+    use std::os::unix::fs::PermissionsExt;
+    // SELECT and the commands whose search reads no message (ALL, sets),
+    // no LOGOUT.
+    let script: String = script()
+        .lines()
+        .filter(|l| {
+            l.starts_with('s') || (l.starts_with('t') && (l.ends_with(" ALL") || l.contains(':')))
+        })
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    assert!(script.lines().count() > 20, "{script}");
+    let h = home_arrived(Backend::Maildir, &arrived());
+    let first = {
+        let mut s = imapd_on(Backend::Maildir, &h);
+        answers(run_script(&mut s, &script).join("\r\n").as_bytes())
+    };
+    for sub in ["cur", "new"] {
+        for e in std::fs::read_dir(h.maildir().join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
+        }
+    }
+    let mut s = imapd_on(Backend::Maildir, &h);
+    let second = answers(run_script(&mut s, &script).join("\r\n").as_bytes());
+    assert_eq!(second, first);
+    // Without the cache the files would be needed: a FETCH of one says so.
+    let r = run(&mut s, "f", "FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]");
+    assert!(!r.last().unwrap().starts_with("f OK"), "{r:?}");
+}

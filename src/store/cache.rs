@@ -1,5 +1,6 @@
 //! A mailbox's cache of data that is costly to compute and never changes
-//! for a given message (DESIGN.md 5): ENVELOPE, BODY and BODYSTRUCTURE,
+//! for a given message (DESIGN.md 5): ENVELOPE, BODY, BODYSTRUCTURE and
+//! the header values SORT and THREAD order by,
 //! kept per UID so `FETCH 1:* ENVELOPE` on a mailbox seen before opens no
 //! message file.
 //!
@@ -56,6 +57,8 @@ pub enum Kind {
     Envelope,
     Body,
     BodyStructure,
+    /// What SORT and THREAD take from the header (`imap::cmd::sort::Keys`).
+    SortKeys,
 }
 
 impl Kind {
@@ -64,6 +67,7 @@ impl Kind {
             Kind::Envelope => b'E',
             Kind::Body => b'B',
             Kind::BodyStructure => b'S',
+            Kind::SortKeys => b'T',
         }
     }
 
@@ -72,6 +76,7 @@ impl Kind {
             b"E" => Some(Kind::Envelope),
             b"B" => Some(Kind::Body),
             b"S" => Some(Kind::BodyStructure),
+            b"T" => Some(Kind::SortKeys),
             _ => None,
         }
     }

@@ -1,9 +1,10 @@
 //! SORT and UID SORT (RFC 5256), with RFC 5957's DISPLAYFROM and
 //! DISPLAYTO; the search itself and the answer are `search::search`'s.
 //!
-//! Each message's sort values are taken once: ARRIVAL and SIZE from the
-//! state, the others from its header block (the file is read up to the
-//! blank line). Strings compare under `i;ascii-casemap`, RFC 5256's
+//! What a message is sorted and threaded by is taken from its header block
+//! once (`Keys`) and kept in the mailbox's cache (`Kind::SortKeys`), so a
+//! second SORT or THREAD reads no message file; ARRIVAL and SIZE come
+//! from the state. Strings compare under `i;ascii-casemap`, RFC 5256's
 //! default: ASCII letters folded to upper case, octet by octet. Messages
 //! equal under every key stay in mailbox order, REVERSE or not (RFC 5256
 //! 3: "sorted in the order they appear in the mailbox").
@@ -13,6 +14,7 @@ use std::cmp::Ordering;
 use crate::imap::command::{SortCriterion, SortKey};
 use crate::mime;
 use crate::mime::imap::address::{parse_list, Address};
+use crate::store::cache::Kind;
 use crate::store::{Mailbox, Message, StoreError};
 
 /// One message's value for one sort key.
@@ -23,28 +25,198 @@ enum Value {
     Text(Vec<u8>),
 }
 
+/// What SORT and THREAD take from a message's header block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Keys {
+    /// The Date field in UTC, when it can be read.
+    pub date: Option<i64>,
+    /// The base subject (RFC 5256 2.1), and whether the subject is a
+    /// reply or a forward.
+    pub subject: String,
+    pub reply: bool,
+    /// The addr-mailbox of the first From, To and Cc address.
+    pub from: Vec<u8>,
+    pub to: Vec<u8>,
+    pub cc: Vec<u8>,
+    /// RFC 5957 3's display value of the first From and To address.
+    pub display_from: String,
+    pub display_to: String,
+    /// The Message-ID, and the References (In-Reply-To's first ID when
+    /// there is no References field).
+    pub id: Option<Vec<u8>>,
+    pub references: Vec<Vec<u8>>,
+}
+
+impl Keys {
+    /// The keys of the header block `header`.
+    pub fn of(header: &[u8]) -> Keys {
+        let fields = mime::header::fields(header, 0..header.len());
+        let field = |name: &str| mime::header::first(&fields, name);
+        let first = |name: &str| field(name).and_then(|v| parse_list(v).into_iter().next());
+        let mailbox = |a: &Option<Address>| {
+            a.as_ref()
+                .and_then(|a| a.mailbox.clone())
+                .unwrap_or_default()
+        };
+        let (from, to) = (first("from"), first("to"));
+        let (subject, reply) = base_subject_and_reply(
+            &field("subject")
+                .map(mime::decode::header_value)
+                .unwrap_or_default(),
+        );
+        let references = match field("references") {
+            Some(v) => msg_ids(v),
+            None => field("in-reply-to")
+                .map(msg_ids)
+                .unwrap_or_default()
+                .into_iter()
+                .take(1)
+                .collect(),
+        };
+        Keys {
+            date: field("date")
+                .and_then(|v| mime::date::parse_rfc2822(&String::from_utf8_lossy(v)))
+                .map(|(secs, _)| secs),
+            subject,
+            reply,
+            from: mailbox(&from),
+            to: mailbox(&to),
+            cc: mailbox(&first("cc")),
+            display_from: display(from.as_ref()),
+            display_to: display(to.as_ref()),
+            id: field("message-id").and_then(|v| msg_ids(v).into_iter().next()),
+            references,
+        }
+    }
+
+    /// RFC 5256: the sent date, or the internal date when there is none.
+    pub fn sent_date(&self, m: &Message) -> i64 {
+        self.date.unwrap_or(m.internal_date)
+    }
+
+    /// The cache's form: a version octet, then each field (strings with a
+    /// 4-octet length, the date behind a presence octet).
+    fn encode(&self) -> Vec<u8> {
+        let mut out = vec![1u8];
+        let mut put = |b: &[u8]| {
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(b);
+        };
+        match self.date {
+            Some(d) => put(&d.to_le_bytes()),
+            None => put(&[]),
+        }
+        put(self.subject.as_bytes());
+        put(&[u8::from(self.reply)]);
+        for b in [&self.from, &self.to, &self.cc] {
+            put(b);
+        }
+        put(self.display_from.as_bytes());
+        put(self.display_to.as_bytes());
+        put(self.id.as_deref().unwrap_or_default());
+        put(&[u8::from(self.id.is_some())]);
+        put(&(self.references.len() as u32).to_le_bytes());
+        for r in &self.references {
+            put(r);
+        }
+        out
+    }
+
+    /// `encode`'s inverse; None for anything else (then recomputed).
+    fn decode(b: &[u8]) -> Option<Keys> {
+        let (&version, mut rest) = b.split_first()?;
+        if version != 1 {
+            return None;
+        }
+        let mut take = || -> Option<Vec<u8>> {
+            let (len, more) = rest.split_first_chunk::<4>()?;
+            let (v, more) = more.split_at_checked(u32::from_le_bytes(*len) as usize)?;
+            rest = more;
+            Some(v.to_vec())
+        };
+        let date = take()?;
+        let date = match date.len() {
+            0 => None,
+            _ => Some(i64::from_le_bytes(date.try_into().ok()?)),
+        };
+        let text = |v: Vec<u8>| String::from_utf8(v).ok();
+        let subject = text(take()?)?;
+        let reply = take()? == [1];
+        let (from, to, cc) = (take()?, take()?, take()?);
+        let (display_from, display_to) = (text(take()?)?, text(take()?)?);
+        let id = take()?;
+        let id = (take()? == [1]).then_some(id);
+        let n = u32::from_le_bytes(take()?.try_into().ok()?);
+        let references = (0..n).map(|_| take()).collect::<Option<Vec<_>>>()?;
+        if !rest.is_empty() {
+            return None;
+        }
+        Some(Keys {
+            date,
+            subject,
+            reply,
+            from,
+            to,
+            cc,
+            display_from,
+            display_to,
+            id,
+            references,
+        })
+    }
+}
+
+/// The keys of message `i` (`m`): from the cache, or read from its header
+/// block and offered to the cache. A message gone, or whose file cannot
+/// be read (logged), has the keys of an empty header, not cached.
+pub fn keys(mailbox: &mut dyn Mailbox, i: usize, m: &Message) -> Result<Keys, StoreError> {
+    if let Some(k) = mailbox
+        .cached(i, Kind::SortKeys)
+        .and_then(|b| Keys::decode(&b))
+    {
+        return Ok(k);
+    }
+    let header = match mailbox.open_message(i) {
+        Ok(mut r) => match mime::header::read_block(&mut r) {
+            Ok(h) => h,
+            Err(e) => {
+                log::warn!("message {}: {e}", m.uid);
+                return Ok(Keys::default());
+            }
+        },
+        Err(StoreError::Expunged | StoreError::NotFound) => return Ok(Keys::default()),
+        Err(StoreError::Unreadable(why)) => {
+            log::warn!("{why}");
+            return Ok(Keys::default());
+        }
+        Err(e) => return Err(e),
+    };
+    let k = Keys::of(&header);
+    mailbox.cache(i, Kind::SortKeys, &k.encode());
+    Ok(k)
+}
+
 /// The order of the messages at `indexes` of `mailbox` under `criteria`,
-/// as positions in `indexes`, which must be in mailbox order. A message
-/// whose file cannot be read sorts as if its header were empty.
+/// as positions in `indexes`, which must be in mailbox order.
 pub fn order(
     mailbox: &mut dyn Mailbox,
     indexes: &[usize],
     criteria: &[SortCriterion],
 ) -> Result<Vec<usize>, StoreError> {
-    let header_needed = criteria
+    let keys_needed = criteria
         .iter()
         .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
     let mut values: Vec<Vec<Value>> = Vec::with_capacity(indexes.len());
     for &i in indexes {
         let m = mailbox.message(i);
-        let header = if header_needed {
-            header_block(mailbox, i, m.uid)?
+        let k = if keys_needed {
+            keys(mailbox, i, &m)?
         } else {
-            Vec::new()
+            Keys::default()
         };
-        let fields = mime::header::fields(&header, 0..header.len());
-        values.push(criteria.iter().map(|c| value(c.key, &m, &fields)).collect());
+        values.push(criteria.iter().map(|c| value(c.key, &m, &k)).collect());
     }
+    mailbox.flush_cache();
     let mut order: Vec<usize> = (0..indexes.len()).collect();
     order.sort_by(|&a, &b| {
         for (k, c) in criteria.iter().enumerate() {
@@ -59,75 +231,42 @@ pub fn order(
     Ok(order)
 }
 
-/// The header block of message `i` (UID `uid`); empty when the message
-/// is gone or its file cannot be read (logged), so that it sorts and
-/// threads as a message without those fields.
-pub fn header_block(mailbox: &mut dyn Mailbox, i: usize, uid: u32) -> Result<Vec<u8>, StoreError> {
-    match mailbox.open_message(i) {
-        Ok(mut r) => Ok(mime::header::read_block(&mut r).unwrap_or_else(|e| {
-            log::warn!("message {uid}: {e}");
-            Vec::new()
-        })),
-        Err(StoreError::Expunged | StoreError::NotFound) => Ok(Vec::new()),
-        Err(StoreError::Unreadable(why)) => {
-            log::warn!("{why}");
-            Ok(Vec::new())
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// RFC 5256: the sent date (the Date field) in UTC, or the internal date
-/// when there is no Date field or it cannot be read.
-pub fn sent_date(m: &Message, date: Option<&[u8]>) -> i64 {
-    date.and_then(|v| mime::date::parse_rfc2822(&String::from_utf8_lossy(v)))
-        .map_or(m.internal_date, |(secs, _)| secs)
-}
-
-fn value(key: SortKey, m: &Message, fields: &[mime::header::Field<'_>]) -> Value {
-    let header = |name: &str| mime::header::first(fields, name);
+fn value(key: SortKey, m: &Message, k: &Keys) -> Value {
+    let text = |b: &[u8]| Value::Text(fold(b));
     match key {
         SortKey::Arrival => Value::Number(m.internal_date),
         SortKey::Size => Value::Number(i64::try_from(m.size).unwrap_or(i64::MAX)),
-        // RFC 5256 3: the sent date in UTC; the internal date when there
-        // is no Date field or it cannot be read.
-        SortKey::Date => Value::Number(sent_date(m, header("date"))),
-        // The addr-mailbox of the first address (RFC 5256 3).
-        SortKey::From | SortKey::To | SortKey::Cc => {
-            let name = match key {
-                SortKey::From => "from",
-                SortKey::To => "to",
-                _ => "cc",
-            };
-            let first = header(name).and_then(|v| first_address(&parse_list(v)));
-            Value::Text(fold(
-                first.and_then(|a| a.mailbox).unwrap_or_default().as_slice(),
-            ))
-        }
-        SortKey::Subject => Value::Text(fold(
-            base_subject(
-                &header("subject")
-                    .map(mime::decode::header_value)
-                    .unwrap_or_default(),
-            )
-            .as_bytes(),
-        )),
-        SortKey::DisplayFrom | SortKey::DisplayTo => {
-            let name = if key == SortKey::DisplayFrom {
-                "from"
-            } else {
-                "to"
-            };
-            let first = header(name).and_then(|v| first_address(&parse_list(v)));
-            Value::Text(fold(display(first.as_ref()).as_bytes()))
-        }
+        SortKey::Date => Value::Number(k.sent_date(m)),
+        // The addr-mailbox of the first address as ENVELOPE gives it (RFC
+        // 5256 3): a group's start, its name, counts, as in Dovecot.
+        SortKey::From => text(&k.from),
+        SortKey::To => text(&k.to),
+        SortKey::Cc => text(&k.cc),
+        SortKey::Subject => text(k.subject.as_bytes()),
+        SortKey::DisplayFrom => text(k.display_from.as_bytes()),
+        SortKey::DisplayTo => text(k.display_to.as_bytes()),
     }
 }
 
-/// The first address of a list as ENVELOPE gives it: a group's start
-/// (its name as the mailbox) counts, as in Dovecot.
-fn first_address(list: &[Address]) -> Option<Address> {
-    list.first().cloned()
+/// The `<...>` message identifiers of a field, in order.
+fn msg_ids(v: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut rest = v;
+    while let Some(open) = rest.iter().position(|&c| c == b'<') {
+        let Some(close) = rest[open..].iter().position(|&c| c == b'>') else {
+            break;
+        };
+        let id: Vec<u8> = rest[open + 1..open + close]
+            .iter()
+            .copied()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        if !id.is_empty() {
+            out.push(id);
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out
 }
 
 /// RFC 5957 3: the display name (decoded) when there is a non-empty one,
@@ -152,7 +291,7 @@ fn display(a: Option<&Address>) -> String {
 
 /// `i;ascii-casemap`: ASCII letters as upper case, other octets as they
 /// are.
-fn fold(s: &[u8]) -> Vec<u8> {
+pub fn fold(s: &[u8]) -> Vec<u8> {
     s.to_ascii_uppercase()
 }
 
@@ -268,7 +407,43 @@ fn blob(s: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::base_subject;
+    use super::{base_subject, msg_ids, Keys};
+
+    #[test]
+    fn message_ids_are_read_in_order() {
+        assert_eq!(
+            msg_ids(b" <a@b>\r\n <c@d> junk <e\r\n @f> <>"),
+            vec![b"a@b".to_vec(), b"c@d".to_vec(), b"e@f".to_vec()]
+        );
+        assert!(msg_ids(b"none here").is_empty());
+    }
+
+    #[test]
+    fn keys_round_trip_through_the_cache_form() {
+        let k = Keys::of(
+            b"Subject: Re: [x] hello\r\nFrom: \"A, B\" <ab@x.org>\r\nTo: team: c@x.org;\r\n\
+Date: Mon, 02 Jan 2023 10:00:00 +0100\r\nMessage-ID: <m@x>\r\nIn-Reply-To: <p@x> <q@x>\r\n\r\n",
+        );
+        assert_eq!(k.subject, "hello");
+        assert!(k.reply);
+        assert_eq!(
+            (k.from.as_slice(), k.to.as_slice(), k.cc.as_slice()),
+            (&b"ab"[..], &b"team"[..], &b""[..])
+        );
+        assert_eq!(k.display_from, "A, B");
+        assert_eq!(k.date, Some(1_672_650_000));
+        assert_eq!(k.id.as_deref(), Some(&b"m@x"[..]));
+        assert_eq!(k.references, vec![b"p@x".to_vec()]);
+        assert_eq!(Keys::decode(&k.encode()), Some(k.clone()));
+        let empty = Keys::default();
+        assert_eq!(Keys::decode(&empty.encode()), Some(empty));
+        // Damage is refused, not misread.
+        let e = k.encode();
+        for cut in 0..e.len() {
+            assert_eq!(Keys::decode(&e[..cut]), None, "{cut}");
+        }
+        assert_eq!(Keys::decode(&[&e[..], b"x"].concat()), None);
+    }
 
     #[test]
     fn base_subjects_as_rfc_5256_extracts_them() {

@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 
 use crate::imap::command::ThreadAlgorithm;
-use crate::mime;
 use crate::store::{Mailbox, StoreError};
 
 /// What threading needs of one message.
@@ -45,32 +44,17 @@ pub fn thread(
     let mut msgs = Vec::with_capacity(indexes.len());
     for (&i, &number) in indexes.iter().zip(numbers) {
         let m = mailbox.message(i);
-        let header = super::sort::header_block(mailbox, i, m.uid)?;
-        let fields = mime::header::fields(&header, 0..header.len());
-        let header = |name: &str| mime::header::first(&fields, name);
-        let (subject, reply) = super::sort::base_subject_and_reply(
-            &header("subject")
-                .map(mime::decode::header_value)
-                .unwrap_or_default(),
-        );
-        let references = match header("references") {
-            Some(v) => msg_ids(v),
-            None => header("in-reply-to")
-                .map(msg_ids)
-                .unwrap_or_default()
-                .into_iter()
-                .take(1)
-                .collect(),
-        };
+        let k = super::sort::keys(mailbox, i, &m)?;
         msgs.push(Msg {
             number,
-            subject: subject.as_bytes().to_ascii_uppercase(),
-            reply,
-            date: super::sort::sent_date(&m, header("date")),
-            id: header("message-id").and_then(|v| msg_ids(v).into_iter().next()),
-            references,
+            subject: super::sort::fold(k.subject.as_bytes()),
+            reply: k.reply,
+            date: k.sent_date(&m),
+            id: k.id,
+            references: k.references,
         });
     }
+    mailbox.flush_cache();
     let (nodes, roots) = match algorithm {
         ThreadAlgorithm::OrderedSubject => ordered_subject(&msgs),
         ThreadAlgorithm::References => references(&msgs),
@@ -84,27 +68,6 @@ pub fn thread(
     }
     out.extend_from_slice(b"\r\n");
     Ok(out)
-}
-
-/// The `<...>` message identifiers of a field, in order.
-fn msg_ids(v: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut rest = v;
-    while let Some(open) = rest.iter().position(|&c| c == b'<') {
-        let Some(close) = rest[open..].iter().position(|&c| c == b'>') else {
-            break;
-        };
-        let id: Vec<u8> = rest[open + 1..open + close]
-            .iter()
-            .copied()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        if !id.is_empty() {
-            out.push(id);
-        }
-        rest = &rest[open + close + 1..];
-    }
-    out
 }
 
 /// RFC 5256 3, ORDEREDSUBJECT: messages of one base subject make a
@@ -368,19 +331,5 @@ fn write_members(nodes: &[Node], msgs: &[Msg], n: usize, out: &mut Vec<u8>) {
                 write_list(nodes, msgs, c, out);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::msg_ids;
-
-    #[test]
-    fn message_ids_are_read_in_order() {
-        assert_eq!(
-            msg_ids(b" <a@b>\r\n <c@d> junk <e\r\n @f> <>"),
-            vec![b"a@b".to_vec(), b"c@d".to_vec(), b"e@f".to_vec()]
-        );
-        assert!(msg_ids(b"none here").is_empty());
     }
 }
