@@ -4,7 +4,7 @@
 //! code never knows which it has.
 
 use std::io::{self, BufRead, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -129,23 +129,54 @@ impl<R: Read> BufRead for Input<R> {
 pub trait ClientInput: BufRead {
     /// True when input is ready (or the input cannot be polled: tests),
     /// false when `timeout` passed without any.
-    fn poll_input(&mut self, timeout: Duration) -> io::Result<bool>;
+    fn poll_input(&mut self, timeout: Duration) -> io::Result<bool> {
+        self.poll_input_or(timeout, None).map(|w| w == Wake::Client)
+    }
+    /// Waits up to `timeout` for the client's input or for `other` to be
+    /// readable.
+    fn poll_input_or(
+        &mut self,
+        timeout: Duration,
+        other: Option<BorrowedFd<'_>>,
+    ) -> io::Result<Wake>;
     /// Bytes read but not yet consumed (see `Input::take_buffered`).
     fn take_buffered(&mut self) -> Vec<u8>;
 }
 
+/// What ended a wait for input (`ClientInput::poll_input_or`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    Client,
+    Other,
+    Timeout,
+}
+
 impl<R: Read> ClientInput for Input<R> {
-    fn poll_input(&mut self, timeout: Duration) -> io::Result<bool> {
-        if self.pos < self.len || self.fd.is_none() {
-            return Ok(true);
-        }
-        let saved = self.timeout.replace(timeout);
-        let r = self.wait_readable();
-        self.timeout = saved;
-        match r {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(false),
-            Err(e) => Err(e),
+    fn poll_input_or(
+        &mut self,
+        timeout: Duration,
+        other: Option<BorrowedFd<'_>>,
+    ) -> io::Result<Wake> {
+        let Some(fd) = self.fd.as_ref().filter(|_| self.pos >= self.len) else {
+            return Ok(Wake::Client);
+        };
+        let ts = Timespec {
+            tv_sec: timeout.as_secs() as i64,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        loop {
+            let mut fds = vec![PollFd::new(fd, PollFlags::IN)];
+            if let Some(o) = &other {
+                fds.push(PollFd::new(o, PollFlags::IN));
+            }
+            match poll(&mut fds, Some(&ts)) {
+                Ok(0) => return Ok(Wake::Timeout),
+                // The client first: its DONE ends IDLE at once.
+                Ok(_) if !fds[0].revents().is_empty() => return Ok(Wake::Client),
+                Ok(_) => return Ok(Wake::Other),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 

@@ -220,6 +220,12 @@ pub const MAILBOXES_MAX: usize = 100_000;
 /// costs nothing (a look is two directory stats when nothing changed).
 pub const IDLE_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How long IDLE waits after a watched file changed before it looks: the
+/// changes of one delivery or one session's commit (a rename, then an
+/// index log append) are taken in one look, and new mail still shows
+/// well within 100 ms.
+pub const IDLE_SETTLE: Duration = Duration::from_millis(20);
+
 /// How long a Maildir directory's modification time must have stood before
 /// an unchanged time is taken to mean "nothing changed" and a sync skips the
 /// scan. File systems tick in milliseconds (ext4, tmpfs) or seconds (some

@@ -229,6 +229,10 @@ const COMMON_X86_64: &[libc::c_long] = &[];
 /// A session's work on the mail files.
 const SESSION: &[libc::c_long] = &[
     libc::SYS_openat,
+    // IDLE's watch on the selected mailbox's files (inotify(7)).
+    libc::SYS_inotify_init1,
+    libc::SYS_inotify_add_watch,
+    libc::SYS_inotify_rm_watch,
     libc::SYS_pread64,
     libc::SYS_pwrite64,
     libc::SYS_preadv,

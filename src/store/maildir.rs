@@ -2280,6 +2280,12 @@ impl Mailbox for MaildirMailbox {
         self.pop3_uidls.get(&uid).cloned()
     }
 
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        // Deliveries into new/, renames in cur/, and the index and its
+        // log beside them (other sessions' changes).
+        vec![self.dir.join("new"), self.dir.join("cur"), self.dir.clone()]
+    }
+
     fn flush_cache(&mut self) {
         // A read-only session may still cache: the data is the same for
         // every session and costs nothing but the file.

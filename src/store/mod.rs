@@ -456,6 +456,11 @@ pub trait Mailbox {
     fn cache(&mut self, _index: usize, _kind: cache::Kind, _data: &[u8]) {}
     /// Writes what was offered to the cache since the last call.
     fn flush_cache(&mut self) {}
+    /// Files and directories whose change may be news for this mailbox
+    /// (a delivery, another session's change): IDLE watches them.
+    fn watch_paths(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
     /// The POP3 UIDL the server before us gave message `index`, when the
     /// store kept it (a mailbox moved from Courier or Dovecot).
     fn pop3_uidl(&self, _index: usize) -> Option<String> {

@@ -645,6 +645,12 @@ impl Mailbox for MboxMailbox {
         }
     }
 
+    fn watch_paths(&self) -> Vec<std::path::PathBuf> {
+        // The file (an MTA's append, another program's rewrite) and our
+        // state beside it (other sessions' changes).
+        vec![self.ctx.path.clone(), self.ctx.ctl.clone()]
+    }
+
     fn flush_cache(&mut self) {
         self.cache.flush(&self.view.live());
     }
