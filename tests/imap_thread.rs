@@ -1,4 +1,6 @@
-//! THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (RFC 5256) against Dovecot
+//! THREAD=ORDEREDSUBJECT, THREAD=REFERENCES (RFC 5256) and THREAD=REFS
+//! (REFERENCES without gathering by subject, threads in the order of
+//! their newest message) against Dovecot
 //! 2.3 on the same Maildir, answer for answer: chains through References,
 //! In-Reply-To alone, a parent that is missing (a dummy at the root with
 //! several children), replies gathered under their subject's first
@@ -141,6 +143,14 @@ const MESSAGES: &[Fields] = &[
     ),
     // 18: no date: its arrival time.
     ("plans", Some("<r@x>"), None, None, "not a date"),
+    // 19: a late reply in 1's thread (REFS puts that thread last).
+    (
+        "Re: plans",
+        Some("<s@x>"),
+        Some("<a@x> <d@x>"),
+        None,
+        "Tue, 10 Jan 2023 10:00:00 +0000",
+    ),
 ];
 
 fn message(i: usize) -> Vec<u8> {
@@ -171,6 +181,8 @@ const COMMANDS: &[&str] = &[
     "THREAD ORDEREDSUBJECT US-ASCII SUBJECT plans",
     "UID THREAD ORDEREDSUBJECT UTF-8 UID 2:12",
     "THREAD REFERENCES UTF-8 SUBJECT nothing-matches",
+    "THREAD REFS UTF-8 ALL",
+    "UID THREAD REFS UTF-8 NOT SUBJECT loop",
 ];
 
 fn script() -> String {

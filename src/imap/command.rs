@@ -256,6 +256,9 @@ pub enum Order {
 pub enum ThreadAlgorithm {
     OrderedSubject,
     References,
+    /// REFERENCES without gathering by subject, threads in the order of
+    /// their newest message (draft-ietf-morg-inthread, as Dovecot has it).
+    Refs,
 }
 
 /// RFC 5256 `sort-criterion = ["REVERSE" SP] sort-key`.

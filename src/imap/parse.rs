@@ -1309,6 +1309,7 @@ impl<'a> Parser<'a> {
         let algorithm = match self.atom_upper()?.as_str() {
             "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
             "REFERENCES" => ThreadAlgorithm::References,
+            "REFS" => ThreadAlgorithm::Refs,
             _ => return Err(Bad::new("Unknown threading algorithm")),
         };
         self.ordered_search(uid, None, Order::Thread(algorithm))

@@ -57,7 +57,8 @@ pub fn thread(
     mailbox.flush_cache();
     let (nodes, roots) = match algorithm {
         ThreadAlgorithm::OrderedSubject => ordered_subject(&msgs),
-        ThreadAlgorithm::References => references(&msgs),
+        ThreadAlgorithm::References => references(&msgs, true),
+        ThreadAlgorithm::Refs => references(&msgs, false),
     };
     let mut out = b"* THREAD".to_vec();
     if !roots.is_empty() {
@@ -122,7 +123,9 @@ fn link(nodes: &mut [Node], parent: usize, child: usize) {
 }
 
 /// RFC 5256 4, REFERENCES (after Jamie Zawinski's algorithm).
-fn references<'a>(msgs: &'a [Msg]) -> (Vec<Node>, Vec<usize>) {
+/// Without `gather`, REFS: no step (5), and the threads in the order of
+/// their newest message.
+fn references<'a>(msgs: &'a [Msg], gather: bool) -> (Vec<Node>, Vec<usize>) {
     let mut nodes: Vec<Node> = Vec::new();
     let mut by_id: HashMap<&[u8], usize> = HashMap::new();
     let mut node_for = |nodes: &mut Vec<Node>, id: &'a [u8]| -> usize {
@@ -177,6 +180,11 @@ fn references<'a>(msgs: &'a [Msg]) -> (Vec<Node>, Vec<usize>) {
         nodes[r].parent = None;
     }
     // (5) Roots of one base subject gathered.
+    if !gather {
+        let mut roots = sort_siblings(&mut nodes, msgs, roots);
+        roots.sort_by_key(|&r| (newest(&nodes, msgs, r), first_message(&nodes, r)));
+        return (nodes, roots);
+    }
     let subject_of = |nodes: &[Node], n: usize| -> Option<usize> {
         nodes[n]
             .msg
@@ -290,6 +298,16 @@ fn sort_siblings(nodes: &mut [Node], msgs: &[Msg], mut list: Vec<usize>) -> Vec<
         (first.map(|m| msgs[m].date), first)
     });
     list
+}
+
+/// The newest sent date under `n` (itself included).
+fn newest(nodes: &[Node], msgs: &[Msg], n: usize) -> Option<i64> {
+    let own = nodes[n].msg.map(|m| msgs[m].date);
+    nodes[n]
+        .children
+        .iter()
+        .map(|&c| newest(nodes, msgs, c))
+        .fold(own, |a, b| a.max(b))
 }
 
 /// The message of `n`, or of its first child, recursively.
