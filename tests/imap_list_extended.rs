@@ -350,3 +350,31 @@ fn xlist_as_outlook_and_older_clients_expect() {
         );
     }
 }
+
+/// RFC 7889 APPENDLIMIT: STATUS and LIST-STATUS answer the limit the
+/// capability names; a message over it is refused `NO [TOOBIG]` before
+/// any of it is sent.
+#[test]
+fn appendlimit_in_status_and_list_status() {
+    for b in BOTH {
+        let (_h, mut s, _sep) = session(b);
+        let r = run(&mut s, "a", "STATUS INBOX (APPENDLIMIT MESSAGES)");
+        ok(&r, "a");
+        assert_eq!(
+            r[0], "* STATUS INBOX (APPENDLIMIT 268435456 MESSAGES 1)",
+            "{b:?}"
+        );
+        let r = run(&mut s, "b", "LIST \"\" INBOX RETURN (STATUS (APPENDLIMIT))");
+        ok(&r, "b");
+        assert_eq!(
+            r[1], "* STATUS INBOX (APPENDLIMIT 268435456)",
+            "{b:?}: {r:?}"
+        );
+        let r = run(&mut s, "c", "APPEND INBOX {268435457}");
+        assert_eq!(
+            r.last().unwrap(),
+            "c NO [TOOBIG] Message too large",
+            "{b:?}"
+        );
+    }
+}

@@ -470,7 +470,8 @@ impl fmt::Debug for CommandBody {
     }
 }
 
-/// RFC 3501 9 `status-att`, plus RFC 8438 SIZE and RFC 7162 HIGHESTMODSEQ.
+/// RFC 3501 9 `status-att`, plus RFC 8438 SIZE, RFC 7162 HIGHESTMODSEQ
+/// and RFC 7889 APPENDLIMIT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatusItem {
     Messages,
@@ -480,6 +481,7 @@ pub enum StatusItem {
     Unseen,
     Size,
     HighestModSeq,
+    AppendLimit,
 }
 
 /// One message of an APPEND (RFC 3502 `append-message`).

@@ -904,7 +904,8 @@ impl<'a> Parser<'a> {
 
     /// `"(" status-att *(SP status-att) ")"`, each item once.
     /// `status-att = "MESSAGES" / "RECENT" / "UIDNEXT" / "UIDVALIDITY" /
-    ///  "UNSEEN"` / RFC 8438 `"SIZE"` / RFC 7162 `"HIGHESTMODSEQ"`
+    ///  "UNSEEN"` / RFC 8438 `"SIZE"` / RFC 7162 `"HIGHESTMODSEQ"` / RFC
+    ///  7889 `"APPENDLIMIT"`
     fn status_atts(&mut self) -> PResult<Vec<StatusItem>> {
         self.expect(b'(', "(")?;
         let mut items = Vec::new();
@@ -917,6 +918,7 @@ impl<'a> Parser<'a> {
                 "UNSEEN" => StatusItem::Unseen,
                 "SIZE" => StatusItem::Size,
                 "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+                "APPENDLIMIT" => StatusItem::AppendLimit,
                 _ => return Err(Bad::new("Unknown STATUS item")),
             };
             if !items.contains(&item) {

@@ -56,9 +56,22 @@ pub fn response(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Vec
             StatusItem::Unseen => format!("UNSEEN {}", st.unseen),
             StatusItem::Size => format!("SIZE {}", st.size),
             StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", st.highest_modseq),
+            // RFC 7889: the largest message APPEND takes, the same for
+            // every mailbox (also in the capability).
+            StatusItem::AppendLimit => format!("APPENDLIMIT {}", crate::limits::APPEND_MAX),
         })
         .collect();
     out.extend_from_slice(parts.join(" ").as_bytes());
     out.extend_from_slice(b")\r\n");
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    /// RFC 7889: the limit the capability names is the one APPEND keeps.
+    #[test]
+    fn the_capability_names_the_append_limit() {
+        let cap = format!(" APPENDLIMIT={}", crate::limits::APPEND_MAX);
+        assert!(crate::imap::session::CAPABILITIES.contains(&cap));
+    }
 }
