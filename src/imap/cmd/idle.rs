@@ -18,12 +18,15 @@ use crate::imap::session::{Done, Error, Result, Session, State};
 use crate::limits;
 
 pub fn idle<R: ClientInput>(s: &mut Session, _tag: &str, input: &mut R) -> Result<Done> {
-    s.out.write_all(b"+ idling\r\n")?;
-    s.out.flush()?;
+    // Watched first, then looked at: a change made from then on wakes us,
+    // one made before is in that first look.
     let watch = match &s.state {
         State::Selected(sel) => Watch::new(sel.mailbox.watch_paths()),
         _ => None,
     };
+    s.out.write_all(b"+ idling\r\n")?;
+    s.report_changes(true)?;
+    s.out.flush()?;
     let started = Instant::now();
     loop {
         let other = watch.as_ref().map(|w| w.fd.as_fd());

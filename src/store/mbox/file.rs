@@ -480,7 +480,6 @@ impl Ctx {
         };
         // Entries from here on are new and have no size yet.
         let mut sized = 0;
-        let base;
         // Messages from this index on are new since `prev`: an X-UID below
         // `prev`'s UIDNEXT on one of them was copied from elsewhere (a UID
         // we handed out and expunged must never come back).
@@ -499,25 +498,20 @@ impl Ctx {
                 check_of(data, &p.entries) == p.check && entry_sum(data, Some(l)) != 0
             })
         };
-        match prev {
-            Some(p) if grown(p) => {
+        // The earlier version's entries are taken over only after every
+        // step that can fail but the last (UIDs running out): an error
+        // leaves `prev` as it was.
+        let grown_from = match prev {
+            Some(p) if grown(p) => Some(p),
+            _ => None,
+        };
+        let mut tail = Vec::new();
+        let base = match grown_from.as_deref() {
+            Some(p) => {
                 let last_from = p.entries.last().map_or(0, |l| l.msg.from.start);
-                let mut tail = Vec::new();
                 let tail_base = parse::parse_each(data, last_from, release, &mut |m| tail.push(m))
                     .map_err(corrupt)?;
-                // The earlier messages (all but the last, read again) are
-                // taken as they are: moved when every UID is in the file
-                // (then none of them can change), copied otherwise.
-                entries = if p.entries.iter().all(|e| e.persisted) {
-                    p.stamp = None;
-                    std::mem::take(&mut p.entries)
-                } else {
-                    p.entries.clone()
-                };
-                entries.pop();
-                new_from = entries.len() + 1;
-                sized = entries.len();
-                base = if last_from == 0 {
+                if last_from == 0 {
                     tail_base
                 } else {
                     p.base_ok.then(|| parse::Base {
@@ -525,18 +519,14 @@ impl Ctx {
                         uid_last: 0,
                         keywords: p.keywords.clone(),
                     })
-                };
-                entries.reserve(tail.len());
-                for m in tail {
-                    push(&mut entries, m);
                 }
             }
-            _ => {
+            None => {
                 // Gathered in pieces, then put in one array of exactly
                 // their number: an array grown by doubling would leave its
                 // earlier copies in the heap, as resident as the last.
                 let mut pieces: Vec<Vec<Entry>> = Vec::new();
-                base = parse::parse_each(data, 0, release, &mut |m| {
+                let base = parse::parse_each(data, 0, release, &mut |m| {
                     if pieces.last().is_none_or(|p| p.len() == MBOX_PARSE_PIECE) {
                         pieces.push(Vec::with_capacity(MBOX_PARSE_PIECE));
                     }
@@ -549,13 +539,9 @@ impl Ctx {
                 for p in pieces {
                     entries.extend(p);
                 }
+                base
             }
-        }
-        // A second pass, after the parse's: the map lets each go as it
-        // passes.
-        for e in &mut entries[sized..] {
-            e.size = e.msg.size_releasing(data, release);
-        }
+        };
         let state = read_state(&self.ctl);
         let uid_validity = match (&base, state) {
             (Some(b), _) => b.uid_validity,
@@ -567,6 +553,29 @@ impl Ctx {
             if v == uid_validity {
                 floor = floor.max(n.saturating_sub(1));
             }
+        }
+        if let Some(p) = grown_from {
+            // The earlier messages (all but the last, read again) are
+            // taken as they are: moved when every UID is in the file
+            // (then none of them can change), copied otherwise.
+            entries = if p.entries.iter().all(|e| e.persisted) {
+                p.stamp = None;
+                std::mem::take(&mut p.entries)
+            } else {
+                p.entries.clone()
+            };
+            entries.pop();
+            new_from = entries.len() + 1;
+            sized = entries.len();
+            entries.reserve(tail.len());
+            for m in tail {
+                push(&mut entries, m);
+            }
+        }
+        // A second pass, after the parse's: the map lets each go as it
+        // passes.
+        for e in &mut entries[sized..] {
+            e.size = e.msg.size_releasing(data, release);
         }
         let prev_next = match prev_state {
             Some((v, next)) if v == uid_validity => {
