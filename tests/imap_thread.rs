@@ -226,20 +226,12 @@ fn dovecot() -> Vec<String> {
 
 #[test]
 fn thread_answers_as_dovecot_does() {
-    let theirs = dovecot();
-    let mine = ours(Backend::Maildir);
-    assert_eq!(theirs.len(), COMMANDS.len(), "Dovecot: {theirs:#?}");
-    for (i, c) in COMMANDS.iter().enumerate() {
-        assert_eq!(mine.get(i), theirs.get(i), "{c}");
-    }
+    common::assert_same_answers(COMMANDS, &ours(Backend::Maildir), &dovecot());
 }
 
 #[test]
 fn mbox_threads_as_maildir_does() {
-    let maildir = ours(Backend::Maildir);
-    let mbox = ours(Backend::Mbox);
-    assert_eq!(maildir.len(), COMMANDS.len(), "{maildir:#?}");
-    assert_eq!(mbox, maildir);
+    common::assert_same_answers(COMMANDS, &ours(Backend::Mbox), &ours(Backend::Maildir));
 }
 
 #[test]

@@ -509,3 +509,12 @@ pub fn assert_all_bad(s: &mut Server, cmds: &[&str]) {
         assert!(r.last().unwrap().starts_with("b BAD"), "{cmd}: {r:?}");
     }
 }
+
+/// `got` answers each of `commands` as `want` does (one answer line a
+/// command, in order); `want` must have one for every command.
+pub fn assert_same_answers(commands: &[&str], got: &[String], want: &[String]) {
+    assert_eq!(want.len(), commands.len(), "{want:#?}");
+    for (i, c) in commands.iter().enumerate() {
+        assert_eq!(got.get(i), want.get(i), "{c}");
+    }
+}
