@@ -78,18 +78,32 @@ impl<R: Read> Input<R> {
         let (Some(fd), Some(t)) = (&self.fd, self.timeout) else {
             return Ok(());
         };
-        let ts = Timespec {
-            tv_sec: t.as_secs() as i64,
-            tv_nsec: t.subsec_nanos() as _,
-        };
-        loop {
-            let mut fds = [PollFd::new(fd, PollFlags::IN)];
-            match poll(&mut fds, Some(&ts)) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
-                Ok(_) => return Ok(()),
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
+        match wait(fd.as_fd(), None, t)? {
+            Wake::Timeout => Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Waits up to `timeout` for `fd` or `other` to be readable; `fd` first
+/// when both are.
+fn wait(fd: BorrowedFd<'_>, other: Option<BorrowedFd<'_>>, timeout: Duration) -> io::Result<Wake> {
+    let ts = Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    let mut fds = [
+        PollFd::new(&fd, PollFlags::IN),
+        PollFd::new(other.as_ref().unwrap_or(&fd), PollFlags::IN),
+    ];
+    let n = if other.is_some() { 2 } else { 1 };
+    loop {
+        match poll(&mut fds[..n], Some(&ts)) {
+            Ok(0) => return Ok(Wake::Timeout),
+            Ok(_) if !fds[0].revents().is_empty() => return Ok(Wake::Client),
+            Ok(_) => return Ok(Wake::Other),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -160,24 +174,8 @@ impl<R: Read> ClientInput for Input<R> {
         let Some(fd) = self.fd.as_ref().filter(|_| self.pos >= self.len) else {
             return Ok(Wake::Client);
         };
-        let ts = Timespec {
-            tv_sec: timeout.as_secs() as i64,
-            tv_nsec: timeout.subsec_nanos() as _,
-        };
-        loop {
-            let mut fds = vec![PollFd::new(fd, PollFlags::IN)];
-            if let Some(o) = &other {
-                fds.push(PollFd::new(o, PollFlags::IN));
-            }
-            match poll(&mut fds, Some(&ts)) {
-                Ok(0) => return Ok(Wake::Timeout),
-                // The client first: its DONE ends IDLE at once.
-                Ok(_) if !fds[0].revents().is_empty() => return Ok(Wake::Client),
-                Ok(_) => return Ok(Wake::Other),
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        // The client first: its DONE ends IDLE at once.
+        wait(fd.as_fd(), other, timeout)
     }
 
     fn take_buffered(&mut self) -> Vec<u8> {

@@ -214,12 +214,7 @@ fn answers(out: &[u8]) -> Vec<String> {
 }
 
 fn script() -> String {
-    let mut s = String::from("s SELECT INBOX\r\n");
-    for (i, c) in COMMANDS.iter().enumerate() {
-        s.push_str(&format!("t{i} {c}\r\n"));
-    }
-    s.push_str("z LOGOUT\r\n");
-    s
+    common::select_script(COMMANDS)
 }
 
 /// `MESSAGES`, each with its arrival time.

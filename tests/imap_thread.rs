@@ -186,12 +186,7 @@ const COMMANDS: &[&str] = &[
 ];
 
 fn script() -> String {
-    let mut s = String::from("s SELECT INBOX\r\n");
-    for (i, c) in COMMANDS.iter().enumerate() {
-        s.push_str(&format!("t{i} {c}\r\n"));
-    }
-    s.push_str("z LOGOUT\r\n");
-    s
+    common::select_script(COMMANDS)
 }
 
 fn answers(out: &str) -> Vec<String> {

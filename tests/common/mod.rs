@@ -518,3 +518,14 @@ pub fn assert_same_answers(commands: &[&str], got: &[String], want: &[String]) {
         assert_eq!(got.get(i), want.get(i), "{c}");
     }
 }
+
+/// A session's commands: SELECT INBOX as `s`, each of `commands` as
+/// `t0`, `t1`, ..., then LOGOUT as `z`, CRLF after each.
+pub fn select_script(commands: &[&str]) -> String {
+    let mut s = String::from("s SELECT INBOX\r\n");
+    for (i, c) in commands.iter().enumerate() {
+        s.push_str(&format!("t{i} {c}\r\n"));
+    }
+    s.push_str("z LOGOUT\r\n");
+    s
+}

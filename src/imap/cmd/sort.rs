@@ -206,7 +206,9 @@ pub fn order(
     let keys_needed = criteria
         .iter()
         .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
-    let mut values: Vec<Vec<Value>> = Vec::with_capacity(indexes.len());
+    // Message p's value for criterion k at p * n + k.
+    let n = criteria.len();
+    let mut values: Vec<Value> = Vec::with_capacity(indexes.len() * n);
     for &i in indexes {
         let m = mailbox.message(i);
         let k = if keys_needed {
@@ -214,13 +216,13 @@ pub fn order(
         } else {
             Keys::default()
         };
-        values.push(criteria.iter().map(|c| value(c.key, &m, &k)).collect());
+        values.extend(criteria.iter().map(|c| value(c.key, &m, &k)));
     }
     mailbox.flush_cache();
     let mut order: Vec<usize> = (0..indexes.len()).collect();
     order.sort_by(|&a, &b| {
         for (k, c) in criteria.iter().enumerate() {
-            let o = values[a][k].cmp(&values[b][k]);
+            let o = values[a * n + k].cmp(&values[b * n + k]);
             let o = if c.reverse { o.reverse() } else { o };
             if o != Ordering::Equal {
                 return o;

@@ -135,7 +135,6 @@ fn references<'a>(msgs: &'a [Msg], gather: bool) -> (Vec<Node>, Vec<usize>) {
         })
     };
     // (1) Links from the References of each message, in mailbox order.
-    let mut own = Vec::with_capacity(msgs.len());
     for (k, m) in msgs.iter().enumerate() {
         // A message without an ID, or with one an earlier message has,
         // gets a node of its own.
@@ -147,7 +146,6 @@ fn references<'a>(msgs: &'a [Msg], gather: bool) -> (Vec<Node>, Vec<usize>) {
             }
         };
         nodes[me].msg = Some(k);
-        own.push(me);
         let refs: Vec<usize> = m
             .references
             .iter()
@@ -260,8 +258,7 @@ fn references<'a>(msgs: &'a [Msg], gather: bool) -> (Vec<Node>, Vec<usize>) {
     }
     roots.retain(|&r| !gone[r]);
     // (6) Siblings by sent date, a dummy by its first child's.
-    let mut roots = sort_siblings(&mut nodes, msgs, roots);
-    roots.dedup();
+    let roots = sort_siblings(&mut nodes, msgs, roots);
     (nodes, roots)
 }
 

@@ -644,11 +644,8 @@ impl Ctx {
         if snap.stamp.is_some() && self.is_current(guard, map, snap)? {
             return Ok(());
         }
-        let new = match snap.stamp {
-            Some(_) => self.load(guard, map, Some(snap))?,
-            None => self.load(guard, map, None)?,
-        };
-        *snap = new;
+        let known = snap.stamp.is_some();
+        *snap = self.load(guard, map, known.then_some(&mut *snap))?;
         Ok(())
     }
 

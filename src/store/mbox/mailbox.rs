@@ -91,12 +91,20 @@ impl MboxMailbox {
     /// Message `uid` as `current` has it, if it is there.
     fn current_message(&self, uid: Uid) -> Option<Message> {
         let k = self.current.find(uid)?;
-        let modseq = self.modseqs.at(k, uid);
         Some(message(
             &self.current.entries[k],
             self.view.is_recent(uid),
-            modseq,
+            self.modseqs.at(k, uid),
         ))
+    }
+
+    /// The modseq of message `uid` of the view (a ghost's as it left).
+    fn modseq(&self, uid: Uid) -> ModSeq {
+        match (self.view.ghost(uid), self.current.find(uid)) {
+            (Some(g), _) => g.modseq,
+            (None, Some(k)) => self.modseqs.at(k, uid),
+            (None, None) => self.modseqs.highest(),
+        }
     }
 
     /// Makes `snap` the current version of the file; the messages of the
@@ -328,7 +336,7 @@ impl Mailbox for MboxMailbox {
 
     fn changed_since(&self, since: ModSeq) -> Vec<usize> {
         (0..self.view.len())
-            .filter(|&i| self.message(i).modseq > since)
+            .filter(|&i| self.modseq(self.view.uid(i)) > since)
             .collect()
     }
 
@@ -395,14 +403,16 @@ impl Mailbox for MboxMailbox {
         let mut held_back = false;
         let current = &self.current;
         self.view.retain(|pos, uid| {
-            let keep = current.find(uid).is_some() || !allow_expunge;
-            if !keep {
+            if current.find(uid).is_some() {
+                return true;
+            }
+            if allow_expunge {
                 removed.push(pos);
                 changes.vanished.push(uid);
-            } else if current.find(uid).is_none() {
+            } else {
                 held_back = true;
             }
-            keep
+            !allow_expunge
         });
         self.held_back = held_back;
         if !removed.is_empty() {
@@ -458,13 +468,11 @@ impl Mailbox for MboxMailbox {
         let map = Map::new(guard.file())?;
         let now = file::Stamp::at(&self.ctx.path);
         if self.current.stamp != now || now.is_none() {
-            let snap = self.ctx.load(&guard, &map, Some(&mut self.current))?;
-            Self::check_validity(self.uid_validity, &snap)?;
+            self.refresh(&guard, &map)?;
             // Under the lock, so that the modseqs stay those of `current`.
-            if let Err(e) = self.modseqs.update(&snap) {
+            if let Err(e) = self.modseqs.update(&self.current) {
                 log::warn!("{}: modseqs not updated: {e}", self.ctx.path.display());
             }
-            self.replace_current(snap);
         }
         let k = self.current.find(uid).ok_or(StoreError::Expunged)?;
         let e = &self.current.entries[k];
