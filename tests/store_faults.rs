@@ -146,6 +146,16 @@ fn an_unreadable_message_is_a_no_for_that_message() {
     let r = s.command("t", "SEARCH BODY hello");
     assert!(r.contains(&"* SEARCH 1 3\r\n".to_string()), "{r:?}");
     assert!(r.last().unwrap().starts_with("t NO [UNAVAILABLE]"), "{r:?}");
+    // So do SORT and THREAD, which search first.
+    let r = s.command("o", "SORT (ARRIVAL) UTF-8 BODY hello");
+    assert!(r.contains(&"* SORT 1 3\r\n".to_string()), "{r:?}");
+    assert!(r.last().unwrap().starts_with("o NO [UNAVAILABLE]"), "{r:?}");
+    let r = s.command("h", "THREAD ORDEREDSUBJECT UTF-8 BODY hello");
+    assert!(
+        r[0].starts_with("* THREAD (1") && r[0].contains('3'),
+        "{r:?}"
+    );
+    assert!(r.last().unwrap().starts_with("h NO [UNAVAILABLE]"), "{r:?}");
 }
 
 #[test]

@@ -216,16 +216,19 @@ pub fn search(
             Err(e) => return Err(e.into()),
         }
     }
-    if let Some(Order::Thread(algorithm)) = order {
-        let numbers: Vec<u32> = found.iter().map(|&(n, _)| n).collect();
-        let line = super::thread::thread(mailbox, &indexes, &numbers, *algorithm)?;
-        out.write_all(&line)?;
-        return Done::ok("Thread completed.");
-    }
     if let Some(Order::Sort(criteria)) = order {
         let order = super::sort::order(mailbox, &indexes, criteria)?;
         found = order.into_iter().map(|p| found[p]).collect();
     }
+    let threads = match order {
+        Some(Order::Thread(algorithm)) => {
+            let numbers: Vec<u32> = found.iter().map(|&(n, _)| n).collect();
+            Some(super::thread::thread(
+                mailbox, &indexes, &numbers, *algorithm,
+            )?)
+        }
+        _ => None,
+    };
     // RFC 5182 2.1: SAVE keeps the result as UIDs (only the MIN and MAX
     // messages when no ALL or COUNT was asked for); a SEARCH that fails
     // leaves the empty set.
@@ -251,6 +254,7 @@ pub fn search(
         };
     }
     let line = match ret {
+        None if threads.is_some() => threads.unwrap_or_default(),
         // SAVE alone: no answer but the tagged one.
         Some(r) if r.save && !(r.min || r.max || r.all || r.count) => Vec::new(),
         None => {
@@ -278,7 +282,9 @@ pub fn search(
             "Some messages cannot be read now and were not searched; see the server log.",
         ));
     }
-    Done::ok(if order.is_some() {
+    Done::ok(if let Some(Order::Thread(_)) = order {
+        "Thread completed."
+    } else if order.is_some() {
         "Sort completed."
     } else {
         "Search completed."
