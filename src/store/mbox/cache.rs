@@ -11,7 +11,7 @@
 //! read:
 //!
 //! ```text
-//! mailaccess-mbox-index 2
+//! mailaccess-mbox-index 3
 //! stamp DEV INO SIZE MTIME MTIME_NS
 //! state UIDVALIDITY UIDNEXT BASE_OK CHECK_FIRST CHECK_LAST
 //! kw KEYWORD...
@@ -21,8 +21,11 @@
 //!
 //! Binary and not text because a re-open of a big mbox reads the whole
 //! cache: on 50,000 messages the text form (version 1) took half of the
-//! open to read, check and parse. A version 1 cache is not read: the file
-//! is parsed once more and the cache written again (UIDs are in the file).
+//! open to read, check and parse. Version 3 keeps 40 octets a message
+//! (where a message is, its size, date, UID and flags; its header is read
+//! again from the file when needed), version 2 kept every part's place. An
+//! older cache is not read: the file is parsed once more and the cache
+//! written again (UIDs are in the file).
 //!
 //! A rewrite in place (flags changed, the same messages) writes only the
 //! entries that changed, into `mailaccess-mbox-index.delta`: its `base`
@@ -38,15 +41,14 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
 use super::file::{Entry, Snapshot, Stamp};
-use super::parse::Msg;
 use crate::limits::{INDEX_FILE_MAX, MBOX_CACHE_DELTA_MIN, MBOX_CACHE_WINDOW};
 use crate::store::{flag, index::valid_keyword, Flags};
 
 pub const CACHE_FILE: &str = "mailaccess-mbox-index";
-const MAGIC: &str = "mailaccess-mbox-index 2";
+const MAGIC: &str = "mailaccess-mbox-index 3";
 /// Changes since the cache was written whole (`save_change`).
 pub const DELTA_FILE: &str = "mailaccess-mbox-index.delta";
-const DELTA_MAGIC: &str = "mailaccess-mbox-delta 2";
+const DELTA_MAGIC: &str = "mailaccess-mbox-delta 3";
 
 const SUM_PRIME: u64 = 0x0000_0100_0000_01b3;
 
@@ -215,48 +217,31 @@ fn head(s: &mut String, st: &Stamp, snap: &Snapshot) {
     s.push('\n');
 }
 
-/// `b - a` as a record's u32 field.
-fn rel(a: usize, b: usize) -> Option<u32> {
-    u32::try_from(b.checked_sub(a)?).ok()
-}
-
-/// One entry's record: UID (u32), system flags (u8), bits (u8: 1 `Status:
-/// O`, 2 persisted, 4 CRLF), hidden field count (u16), keyword count
-/// (u16), size (u64), From line start (u64), then u32s: From line length,
-/// header length, blank-line gap to the body; body length (u64), date
-/// (i64), zone (i32), blank line length (u32); each hidden field as two
-/// u32s (start after the From line, length); each keyword as a u8 length
-/// and its octets. None for what does not fit (the cache is not written).
-fn put_entry(out: &mut Vec<u8>, e: &Entry) -> Option<()> {
-    let m = &e.msg;
-    out.extend_from_slice(&e.uid.to_le_bytes());
-    out.push(e.flags.system);
-    out.push(u8::from(e.old) | u8::from(e.persisted) << 1 | u8::from(m.crlf) << 2);
-    out.extend_from_slice(&u16::try_from(m.hidden.len()).ok()?.to_le_bytes());
-    out.extend_from_slice(&u16::try_from(e.flags.keywords.len()).ok()?.to_le_bytes());
-    out.extend_from_slice(&e.size.to_le_bytes());
-    out.extend_from_slice(&u64::try_from(m.from.start).ok()?.to_le_bytes());
-    for (a, b) in [
-        (m.from.start, m.from.end),
-        (m.from.end, m.header.end),
-        (m.header.end, m.body.start),
-    ] {
-        out.extend_from_slice(&rel(a, b)?.to_le_bytes());
+/// One entry's record: UID (u32), system flags (u8), bits (u8, as
+/// `Entry::record` gives them: `Status: O`, persisted, the separator's
+/// length, empty body, CRLF), keyword count (u16), size, start, body end
+/// (u64s), date and zone (i64, as `Entry` packs them); each keyword as a u8
+/// length and its octets. None for what does not fit (the cache is not
+/// written).
+fn put_entry(out: &mut Vec<u8>, e: &Entry, keywords: &[String]) -> Option<()> {
+    let (uid, system, bits, fields) = e.record();
+    out.extend_from_slice(&uid.to_le_bytes());
+    out.push(system);
+    out.push(bits);
+    out.extend_from_slice(&u16::try_from(keywords.len()).ok()?.to_le_bytes());
+    for f in fields {
+        out.extend_from_slice(&f.to_le_bytes());
     }
-    let body = m.body.end.checked_sub(m.body.start)?;
-    out.extend_from_slice(&u64::try_from(body).ok()?.to_le_bytes());
-    out.extend_from_slice(&m.date.to_le_bytes());
-    out.extend_from_slice(&m.zone.to_le_bytes());
-    out.extend_from_slice(&u32::try_from(m.blank).ok()?.to_le_bytes());
-    for h in m.hidden.iter() {
-        out.extend_from_slice(&rel(m.from.end, h.start)?.to_le_bytes());
-        out.extend_from_slice(&rel(h.start, h.end)?.to_le_bytes());
-    }
-    for k in &e.flags.keywords {
+    for k in keywords {
         out.push(u8::try_from(k.len()).ok()?);
         out.extend_from_slice(k.as_bytes());
     }
     Some(())
+}
+
+/// The session's keywords of `e` in `snap`.
+fn keywords_of<'a>(snap: &'a Snapshot, e: &Entry) -> &'a [String] {
+    snap.kw.get(&e.uid).map_or(&[], |k| &k[0][..])
 }
 
 /// Writes the text lines `text`, the records `records` writes and their
@@ -303,7 +288,7 @@ pub fn save(ctl: &Path, snap: &Snapshot) {
         let mut r = Vec::with_capacity(128);
         for e in &snap.entries {
             r.clear();
-            put_entry(&mut r, e).ok_or(io::ErrorKind::InvalidData)?;
+            put_entry(&mut r, e, keywords_of(snap, e)).ok_or(io::ErrorKind::InvalidData)?;
             w.write_all(&r)?;
         }
         Ok(())
@@ -339,7 +324,7 @@ pub fn save_change(
     let mut records = delta.records;
     for e in touched.iter().filter_map(|&i| after.entries.get(i)) {
         let mut r = Vec::new();
-        if put_entry(&mut r, e).is_none() {
+        if put_entry(&mut r, e, keywords_of(after, e)).is_none() {
             return save(ctl, after);
         }
         records.insert(e.uid, r);
@@ -471,7 +456,7 @@ pub fn read_any(cache: &[u8], delta: &[u8]) -> Option<(usize, usize)> {
     let delta = summed(delta.to_vec());
     let mut s = Summed::new(cache, cache.len() as u64)?;
     let snap = parse(&mut s, |base| parse_delta(delta.as_ref()?, base))?;
-    let seen = snap.entries.iter().filter(|e| e.flags.has(flag::SEEN));
+    let seen = snap.entries.iter().filter(|e| e.has(flag::SEEN));
     Some((snap.entries.len(), seen.count()))
 }
 
@@ -509,24 +494,28 @@ fn parse<R: Read>(
         return None;
     }
     let mut entries: Vec<Entry> = Vec::new();
+    let mut kw = BTreeMap::new();
     let mut changed = delta.map(|d| d.records).unwrap_or_default();
     loop {
         let len = next_record(s)?;
         if len == 0 {
             break;
         }
-        let mut e = entry(s.fill(len)?.get(..len)?)?;
+        let (mut e, mut k) = entry(s.fill(len)?.get(..len)?)?;
         s.consume(len);
         if let Some(d) = changed.remove(&e.uid) {
-            e = entry(&d)?;
+            (e, k) = entry(&d)?;
         }
-        // Every range inside the file it describes, in order, UIDs
+        // Every message inside the file it describes, in order, UIDs
         // ascending: a cache is never trusted to index out of bounds.
         let after_prev = entries
             .last()
-            .is_none_or(|p| p.msg.body.end <= e.msg.from.start && p.uid < e.uid);
-        if !after_prev || e.msg.body.end as u64 > stamp.size {
+            .is_none_or(|p| p.end() + p.sep() <= e.start() && p.uid < e.uid);
+        if !after_prev || (e.end() + e.sep()) as u64 > stamp.size {
             return None;
+        }
+        if !k.is_empty() {
+            kw.insert(e.uid, [k.clone(), k]);
         }
         entries.push(e);
     }
@@ -535,12 +524,14 @@ fn parse<R: Read>(
     }
     s.finish()?;
     Some(Snapshot {
+        len: stamp.size,
         stamp: Some(stamp),
         uid_validity,
         uid_next,
         base_ok,
         keywords,
         entries,
+        kw,
         check,
     })
 }
@@ -588,7 +579,7 @@ fn next_record<R: Read>(s: &mut Summed<R>) -> Option<usize> {
 }
 
 /// The fixed part of a record (`put_entry`).
-const RECORD_FIXED: usize = 4 + 1 + 1 + 2 + 2 + 8 + 8 + 4 * 3 + 8 + 8 + 4 + 4;
+const RECORD_FIXED: usize = 4 + 1 + 1 + 2 + 8 * 4;
 
 /// Reads a record's fields in order.
 struct Fields<'a>(&'a [u8]);
@@ -605,14 +596,8 @@ impl Fields<'_> {
     fn u16(&mut self) -> Option<usize> {
         Some(usize::from(u16::from_le_bytes(self.take()?)))
     }
-    fn u32(&mut self) -> Option<usize> {
-        usize::try_from(u32::from_le_bytes(self.take()?)).ok()
-    }
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take()?))
-    }
-    fn at(&mut self) -> Option<usize> {
-        usize::try_from(self.u64()?).ok()
     }
 }
 
@@ -620,47 +605,22 @@ impl Fields<'_> {
 /// end).
 fn record_len(r: &[u8]) -> Option<usize> {
     let mut f = Fields(r.get(6..RECORD_FIXED)?);
-    let hidden = f.u16()?;
     let keywords = f.u16()?;
-    let mut len = RECORD_FIXED + hidden * 8;
+    let mut len = RECORD_FIXED;
     for _ in 0..keywords {
         len += 1 + usize::from(*r.get(len)?);
     }
     (len <= r.len()).then_some(len)
 }
 
-/// One record (exactly its octets).
-fn entry(r: &[u8]) -> Option<Entry> {
+/// One record (exactly its octets): the entry and its keywords.
+fn entry(r: &[u8]) -> Option<(Entry, Vec<String>)> {
     let mut f = Fields(r);
     let uid = u32::from_le_bytes(f.take()?);
     let system = f.u8()?;
     let bits = f.u8()?;
-    if bits & !7 != 0 {
-        return None;
-    }
-    let (old, persisted, crlf) = (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
-    let (nhidden, nkw) = (f.u16()?, f.u16()?);
-    let size = f.u64()?;
-    let fs = f.at()?;
-    let fe = fs.checked_add(f.u32()?)?;
-    let he = fe.checked_add(f.u32()?)?;
-    let bs = he.checked_add(f.u32()?)?;
-    let be = bs.checked_add(f.at()?)?;
-    let date = i64::from_le_bytes(f.take()?);
-    let zone = i32::from_le_bytes(f.take()?);
-    let blank = f.u32()?;
-    let mut hidden = super::parse::Hidden::default();
-    let mut prev = fe;
-    for _ in 0..nhidden {
-        let a = fe.checked_add(f.u32()?)?;
-        let b = a.checked_add(f.u32()?)?;
-        // In order, inside the header.
-        if a < prev || b > he {
-            return None;
-        }
-        hidden.push(a..b);
-        prev = b;
-    }
+    let nkw = f.u16()?;
+    let fields = [f.u64()?, f.u64()?, f.u64()?, f.u64()?];
     let mut flags = Flags {
         system,
         keywords: Vec::new(),
@@ -675,29 +635,13 @@ fn entry(r: &[u8]) -> Option<Entry> {
         }
         flags.insert_keyword(k);
     }
-    if !f.0.is_empty() || fs >= fe {
+    if !f.0.is_empty() {
         return None;
     }
-    Some(Entry {
-        uid,
-        flags: flags.clone(),
-        old,
-        persisted,
-        size,
-        msg: Msg {
-            from: fs..fe,
-            header: fe..he,
-            body: bs..be,
-            hidden,
-            uid: persisted.then_some(uid),
-            flags,
-            old,
-            date,
-            zone,
-            crlf,
-            blank,
-        },
-    })
+    Some((
+        Entry::from_record(uid, system, bits, fields)?,
+        flags.keywords,
+    ))
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@
 //! start of a big file rewrites everything after it (Dovecot keeps padding
 //! in the headers to change flags without moving the rest).
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -126,18 +127,158 @@ impl Stamp {
     }
 }
 
-/// One message as the file holds it.
-#[derive(Clone, Debug)]
+/// One message as the file holds it, packed: 40 octets (issue 20; Dovecot's
+/// mapped index costs about 45 a message). Where its header, body and
+/// hidden fields are is read again from the file when needed
+/// (`Snapshot::msg`); its keywords, which most messages have none of, are
+/// in `Snapshot::kw`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
-    pub uid: Uid,
-    pub flags: Flags,
-    /// `Status: O` is in the file.
-    pub old: bool,
-    /// The file's `X-UID` is this entry's UID.
-    pub persisted: bool,
+    /// Where its `From ` line starts.
+    start: u64,
+    /// Where its body ends; the separator's `sep` octets follow.
+    end: u64,
+    /// RFC822.SIZE: the served octets with CRLF line ends.
     pub size: u64,
-    pub msg: Msg,
+    /// The `From ` line's date (seconds) above 16 bits of zone (minutes
+    /// east).
+    when: i64,
+    /// The UID (while a parse gathers them, the file's `X-UID` or 0).
+    pub uid: Uid,
+    /// System flags as the session has them, and as the file says them.
+    system: u8,
+    file_system: u8,
+    /// `OLD`, `FILE_OLD`, `PERSISTED`, the separator's length, `EMPTY`,
+    /// `CRLF`.
+    bits: u8,
 }
+
+/// `Status: O` as the session has it (not `\Recent`).
+const OLD: u8 = 1;
+/// `Status: O` is in the file.
+const FILE_OLD: u8 = 2;
+/// The file's `X-UID` is this entry's UID.
+const PERSISTED: u8 = 4;
+/// Two bits: the separator's length.
+const SEP_SHIFT: u8 = 3;
+/// The body is empty.
+const EMPTY: u8 = 32;
+/// Lines end in CRLF (judged by the `From ` line).
+const CRLF: u8 = 64;
+
+impl Entry {
+    /// The entry of a message a parse found, whose separator takes `sep`
+    /// octets; the session's flags are the file's, its UID the file's
+    /// `X-UID` (0: none) until UIDs are given.
+    pub fn of(m: &Msg, sep: usize) -> Entry {
+        let sep = u8::try_from(sep.min(3)).unwrap_or(3);
+        Entry {
+            start: m.from.start as u64,
+            end: m.body.end as u64,
+            size: 0,
+            when: pack_date(m.date, m.zone),
+            uid: m.uid.unwrap_or(0),
+            system: m.flags.system,
+            file_system: m.flags.system,
+            bits: if m.old { OLD | FILE_OLD } else { 0 }
+                | sep << SEP_SHIFT
+                | if m.body.is_empty() { EMPTY } else { 0 }
+                | if m.crlf { CRLF } else { 0 },
+        }
+    }
+
+    /// The fields the parse cache keeps (the file says what the session
+    /// has): UID, system flags, bits, and size, start, end and date.
+    pub fn record(&self) -> (Uid, u8, u8, [u64; 4]) {
+        let bits = self.bits & !FILE_OLD;
+        let fields = [self.size, self.start, self.end, self.when as u64];
+        (self.uid, self.system, bits, fields)
+    }
+
+    /// The entry of a record of the parse cache (`record`), if it is one.
+    pub fn from_record(uid: Uid, system: u8, bits: u8, f: [u64; 4]) -> Option<Entry> {
+        let known = OLD | PERSISTED | 3 << SEP_SHIFT | EMPTY | CRLF;
+        let [size, start, end, when] = f;
+        if bits & !known != 0 || bits >> SEP_SHIFT & 3 == 3 || start >= end {
+            return None;
+        }
+        usize::try_from(end.checked_add(2)?).ok()?;
+        Some(Entry {
+            start,
+            end,
+            size,
+            when: when as i64,
+            uid,
+            system,
+            file_system: system,
+            bits: if bits & OLD != 0 {
+                bits | FILE_OLD
+            } else {
+                bits
+            },
+        })
+    }
+
+    pub fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    /// Where its body ends.
+    pub fn end(&self) -> usize {
+        self.end as usize
+    }
+
+    /// The octets of its separator (0-2), after `end`.
+    pub fn sep(&self) -> usize {
+        usize::from(self.bits >> SEP_SHIFT & 3)
+    }
+
+    /// The session's system flag `bit`.
+    pub fn has(&self, bit: u8) -> bool {
+        self.system & bit != 0
+    }
+
+    pub fn old(&self) -> bool {
+        self.bits & OLD != 0
+    }
+
+    pub fn set_old(&mut self) {
+        self.bits |= OLD;
+    }
+
+    pub fn persisted(&self) -> bool {
+        self.bits & PERSISTED != 0
+    }
+
+    pub fn date(&self) -> i64 {
+        self.when >> 16
+    }
+
+    pub fn zone(&self) -> i32 {
+        i32::from(self.when as u16 as i16)
+    }
+}
+
+/// Whether `e`'s flags in the session (keywords in `kw`) are what the file
+/// says.
+fn flags_said(e: &Entry, kw: &BTreeMap<Uid, Keywords>) -> bool {
+    e.system == e.file_system && kw.get(&e.uid).is_none_or(|k| k[0] == k[1])
+}
+
+/// Whether the file says all that `e` has in the session: its UID, flags
+/// and `Status: O`.
+fn said(e: &Entry, kw: &BTreeMap<Uid, Keywords>) -> bool {
+    e.persisted() && e.old() == (e.bits & FILE_OLD != 0) && flags_said(e, kw)
+}
+
+/// A date and zone as `Entry::when` keeps them.
+fn pack_date(date: i64, zone: i32) -> i64 {
+    date.clamp(-(1 << 47), (1 << 47) - 1) << 16 | i64::from(zone as i16 as u16)
+}
+
+/// A message's keywords: as the session has them, and as the file says
+/// them.
+pub type Keywords = [Vec<String>; 2];
 
 /// The file's messages and state, read under a lock.
 #[derive(Clone, Debug)]
@@ -149,6 +290,10 @@ pub struct Snapshot {
     pub base_ok: bool,
     pub keywords: Vec<String>,
     pub entries: Vec<Entry>,
+    /// The keywords of the messages that have any (by UID).
+    pub kw: BTreeMap<Uid, Keywords>,
+    /// The file's length (where the last message's separator ends).
+    pub len: u64,
     /// Checksums of the first and the last message's From line and header
     /// (`0, 0` when empty): recognise the file when it has grown, or when
     /// a cached index claims to describe it.
@@ -165,9 +310,10 @@ fn fnv1a(data: &[u8]) -> u64 {
 }
 
 /// The checksum of one entry's From line and header as `data` holds them
-/// (0 if `data` is too short).
+/// (0 if `data` does not hold it there).
 fn entry_sum(data: &[u8], e: Option<&Entry>) -> u64 {
-    e.and_then(|e| data.get(e.msg.from.start..e.msg.header.end))
+    e.and_then(|e| parse::reparse(data, e.start(), e.end(), e.sep()))
+        .and_then(|m| data.get(m.from.start..m.header.end))
         .map_or(0, fnv1a)
 }
 
@@ -188,18 +334,110 @@ impl Snapshot {
     /// it, messages nobody has claimed as `\Recent`, or no `X-IMAPbase`.
     pub fn needs_write(&self) -> bool {
         !self.entries.is_empty()
-            && (!self.base_ok || self.entries.iter().any(|e| !e.persisted || !e.old))
+            && (!self.base_ok || self.entries.iter().any(|e| !e.persisted() || !e.old()))
     }
 
     /// Whether some UID is not in the file yet (or `X-IMAPbase` is
     /// missing): the file must be written before UIDs are handed out for
     /// good, or appended to.
     pub fn uids_unwritten(&self) -> bool {
-        !self.entries.is_empty() && (!self.base_ok || self.entries.iter().any(|e| !e.persisted))
+        !self.entries.is_empty() && (!self.base_ok || self.entries.iter().any(|e| !e.persisted()))
     }
 
     pub fn find(&self, uid: Uid) -> Option<usize> {
         self.entries.binary_search_by_key(&uid, |e| e.uid).ok()
+    }
+
+    /// Entry `i`'s message as `data`, the file this describes, holds it;
+    /// `Corrupt` when it does not hold one there.
+    pub fn msg(&self, i: usize, data: &[u8]) -> Result<Msg> {
+        let e = self.entries.get(i).ok_or(StoreError::InUse)?;
+        parse::reparse(data, e.start(), e.end(), e.sep())
+            .ok_or_else(|| StoreError::Corrupt("mbox message not where it was".into()))
+    }
+
+    /// Entry `i`'s flags as the session has them.
+    pub fn flags(&self, i: usize) -> Flags {
+        self.flags_of(&self.entries[i])
+    }
+
+    pub fn flags_of(&self, e: &Entry) -> Flags {
+        Flags {
+            system: e.system,
+            keywords: self
+                .kw
+                .get(&e.uid)
+                .map(|k| k[0].clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Entry `i`'s flags as the file says them.
+    pub fn file_flags(&self, i: usize) -> Flags {
+        let e = &self.entries[i];
+        Flags {
+            system: e.file_system,
+            keywords: self
+                .kw
+                .get(&e.uid)
+                .map(|k| k[1].clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Gives entry `i` the flags `f` in the session.
+    pub fn set_flags(&mut self, i: usize, f: Flags) {
+        let e = &mut self.entries[i];
+        e.system = f.system;
+        let uid = e.uid;
+        self.set_keywords(uid, 0, f.keywords);
+    }
+
+    /// Applies a STORE operation to entry `i`'s flags in the session;
+    /// whether they changed.
+    pub fn apply(&mut self, i: usize, op: crate::store::FlagOp, f: &Flags) -> bool {
+        let mut flags = self.flags(i);
+        let changed = flags.apply(op, f);
+        if changed {
+            self.set_flags(i, flags);
+        }
+        changed
+    }
+
+    /// Sets one of a message's keyword lists (`which`: 0 the session's, 1
+    /// the file's); a message with none in either has no `kw` entry.
+    fn set_keywords(&mut self, uid: Uid, which: usize, k: Vec<String>) {
+        match self.kw.get_mut(&uid) {
+            Some(kw) => {
+                kw[which] = k;
+                if kw.iter().all(Vec::is_empty) {
+                    self.kw.remove(&uid);
+                }
+            }
+            None if !k.is_empty() => {
+                let mut kw = Keywords::default();
+                kw[which] = k;
+                self.kw.insert(uid, kw);
+            }
+            None => {}
+        }
+    }
+
+    /// Whether entry `i`'s flags in the session are what the file says.
+    pub fn flags_said(&self, i: usize) -> bool {
+        flags_said(&self.entries[i], &self.kw)
+    }
+
+    /// Drops the entries `keep` says no to, with their keywords.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        let kw = &mut self.kw;
+        self.entries.retain(|e| {
+            let k = keep(e);
+            if !k {
+                kw.remove(&e.uid);
+            }
+            k
+        });
     }
 }
 
@@ -467,16 +705,14 @@ impl Ctx {
         let mut entries: Vec<Entry> = Vec::new();
         let corrupt =
             |e: parse::NotMbox| StoreError::Corrupt(format!("{}: {}", self.path.display(), e.0));
+        // The file's keywords of the messages that have any: (index, keywords).
+        let mut kws: Vec<(usize, Vec<String>)> = Vec::new();
         // Each message as an entry; sizes and UIDs are given below.
-        let push = |entries: &mut Vec<Entry>, m: Msg| {
-            entries.push(Entry {
-                uid: 0,
-                flags: m.flags.clone(),
-                old: m.old,
-                persisted: false,
-                size: 0,
-                msg: m,
-            });
+        let mut push = |entries: &mut dyn FnMut(Entry) -> usize, m: Msg, next: usize| {
+            let i = entries(Entry::of(&m, next - m.body.end));
+            if !m.flags.keywords.is_empty() {
+                kws.push((i, m.flags.keywords));
+            }
         };
         // Entries from here on are new and have no size yet.
         let mut sized = 0;
@@ -508,9 +744,20 @@ impl Ctx {
         let mut tail = Vec::new();
         let base = match grown_from.as_deref() {
             Some(p) => {
-                let last_from = p.entries.last().map_or(0, |l| l.msg.from.start);
-                let tail_base = parse::parse_each(data, last_from, release, &mut |m| tail.push(m))
-                    .map_err(corrupt)?;
+                let last_from = p.entries.last().map_or(0, Entry::start);
+                // Indexes from the earlier messages on (all but the last).
+                let at = p.entries.len() - 1;
+                let tail_base = parse::parse_each(data, last_from, release, &mut |m, next| {
+                    push(
+                        &mut |e| {
+                            tail.push(e);
+                            at + tail.len() - 1
+                        },
+                        m,
+                        next,
+                    )
+                })
+                .map_err(corrupt)?;
                 if last_from == 0 {
                     tail_base
                 } else {
@@ -526,12 +773,21 @@ impl Ctx {
                 // their number: an array grown by doubling would leave its
                 // earlier copies in the heap, as resident as the last.
                 let mut pieces: Vec<Vec<Entry>> = Vec::new();
-                let base = parse::parse_each(data, 0, release, &mut |m| {
+                let mut n = 0;
+                let base = parse::parse_each(data, 0, release, &mut |m, next| {
                     if pieces.last().is_none_or(|p| p.len() == MBOX_PARSE_PIECE) {
                         pieces.push(Vec::with_capacity(MBOX_PARSE_PIECE));
                     }
                     if let Some(p) = pieces.last_mut() {
-                        push(p, m);
+                        push(
+                            &mut |e| {
+                                p.push(e);
+                                n += 1;
+                                n - 1
+                            },
+                            m,
+                            next,
+                        );
                     }
                 })
                 .map_err(corrupt)?;
@@ -543,6 +799,7 @@ impl Ctx {
             }
         };
         let state = read_state(&self.ctl);
+        let mut old_file_kw = Vec::new();
         let uid_validity = match (&base, state) {
             (Some(b), _) => b.uid_validity,
             (None, Some((v, _))) => v,
@@ -558,24 +815,41 @@ impl Ctx {
             // The earlier messages (all but the last, read again) are
             // taken as they are: moved when every UID is in the file
             // (then none of them can change), copied otherwise.
-            entries = if p.entries.iter().all(|e| e.persisted) {
+            let old_kw;
+            (entries, old_kw) = if p.entries.iter().all(Entry::persisted) {
                 p.stamp = None;
-                std::mem::take(&mut p.entries)
+                (std::mem::take(&mut p.entries), std::mem::take(&mut p.kw))
             } else {
-                p.entries.clone()
+                (p.entries.clone(), p.kw.clone())
             };
             entries.pop();
+            // What the file says of the earlier messages, read again where
+            // the UID is not in it (the X-UID it may have).
+            for (i, e) in entries.iter_mut().enumerate() {
+                let file_kw = old_kw.get(&e.uid).map(|k| k[1].clone());
+                if !e.persisted() {
+                    e.uid = parse::reparse(data, e.start(), e.end(), e.sep())
+                        .and_then(|m| m.uid)
+                        .unwrap_or(0);
+                }
+                if let Some(k) = file_kw.filter(|k| !k.is_empty()) {
+                    old_file_kw.push((i, k));
+                }
+            }
+            // In index order: the earlier messages', then the new ones'.
+            old_file_kw.append(&mut kws);
+            kws = old_file_kw;
             new_from = entries.len() + 1;
             sized = entries.len();
             entries.reserve(tail.len());
-            for m in tail {
-                push(&mut entries, m);
-            }
+            entries.append(&mut tail);
         }
         // A second pass, after the parse's: the map lets each go as it
         // passes.
         for e in &mut entries[sized..] {
-            e.size = e.msg.size_releasing(data, release);
+            if let Some(m) = parse::reparse(data, e.start(), e.end(), e.sep()) {
+                e.size = m.size_releasing(data, release);
+            }
         }
         let prev_next = match prev_state {
             Some((v, next)) if v == uid_validity => {
@@ -595,8 +869,11 @@ impl Ctx {
             add_kw(k);
         }
         let mut last: Uid = 0;
+        let mut kw = BTreeMap::new();
+        let mut kws = kws.into_iter().peekable();
         for (i, e) in entries.iter_mut().enumerate() {
-            let (uid, persisted) = match e.msg.uid {
+            let file_kw = kws.next_if(|(k, _)| *k == i).map(|(_, k)| k);
+            let (uid, persisted) = match Some(e.uid).filter(|&u| u > 0) {
                 Some(u) if u > last && (i < new_from || u >= prev_next) => (u, true),
                 _ => {
                     let u = last
@@ -607,12 +884,20 @@ impl Ctx {
                 }
             };
             last = uid;
-            (e.uid, e.persisted, e.old) = (uid, persisted, e.msg.old);
-            if e.flags != e.msg.flags {
-                e.flags = e.msg.flags.clone();
+            e.uid = uid;
+            e.bits &= !(PERSISTED | OLD);
+            if persisted {
+                e.bits |= PERSISTED;
             }
-            for k in &e.msg.flags.keywords {
-                add_kw(k);
+            if e.bits & FILE_OLD != 0 {
+                e.bits |= OLD;
+            }
+            e.system = e.file_system;
+            if let Some(k) = file_kw {
+                for k in &k {
+                    add_kw(k);
+                }
+                kw.insert(uid, [k.clone(), k]);
             }
         }
         let uid_next = last
@@ -627,6 +912,8 @@ impl Ctx {
             keywords,
             check: check_of(data, &entries),
             entries,
+            kw,
+            len: data.len() as u64,
         })
     }
 
@@ -678,8 +965,13 @@ impl Ctx {
         let data = map.data();
         let mut out = Counter::new(journal.writer(data), 0);
         let uid_last = snap.uid_next.saturating_sub(1);
-        let (uid_validity, keywords) = (snap.uid_validity, &snap.keywords);
-        let entries = &mut snap.entries;
+        let Snapshot {
+            uid_validity,
+            keywords,
+            entries,
+            kw,
+            ..
+        } = &mut *snap;
         // The entries written anew (the others' octets stay where they
         // are), and whether any message moved.
         let mut touched = Vec::new();
@@ -687,18 +979,23 @@ impl Ctx {
         let r = (|| -> io::Result<()> {
             for i in 0..entries.len() {
                 let e = &entries[i];
-                let here = out.n == e.msg.from.start;
+                let here = out.n == e.start();
                 let next = entries.get(i + 1);
-                if let Some(span) = unchanged_span(e, next).filter(|_| i > 0 && here) {
+                if let Some(span) = unchanged_span(e, next, kw).filter(|_| i > 0 && here) {
                     if out.skip(span)? {
                         continue;
                     }
                 }
                 moved |= !here;
                 touched.push(i);
-                let base = (i == 0).then_some((uid_validity, uid_last, &keywords[..]));
+                let base = (i == 0).then_some((*uid_validity, uid_last, &keywords[..]));
+                let m = parse::reparse(data, e.start(), e.end(), e.sep()).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "mbox message not where it was")
+                })?;
+                let k = kw.get(&e.uid).map(|k| k[0].clone()).unwrap_or_default();
                 // The next entries still say where their old octets are.
-                entries[i] = write_entry(&mut out, data, e, base, &|p| map.release_before(p))?;
+                entries[i] =
+                    write_entry(&mut out, data, e, &m, &k, base, &|p| map.release_before(p))?;
             }
             out.flush()
         })();
@@ -735,11 +1032,17 @@ impl Ctx {
         write_state(&self.ctl, snap.uid_validity, snap.uid_next)?;
         let newmap = Map::new(guard.file())?;
         let written = std::mem::take(&mut snap.entries);
+        // The file now says each message's keywords as the session has them.
+        let mut kw = std::mem::take(&mut snap.kw);
+        kw.retain(|_, k| {
+            k[1] = k[0].clone();
+            !k[0].is_empty()
+        });
         *snap = self.load_file(
             guard.file(),
             &newmap,
             snap,
-            written,
+            (written, kw),
             same.then_some(&touched[..]),
         )?;
         Ok(())
@@ -757,7 +1060,7 @@ impl Ctx {
         f: &File,
         map: &Map,
         written: &Snapshot,
-        entries: Vec<Entry>,
+        (entries, kw): (Vec<Entry>, BTreeMap<Uid, Keywords>),
         touched: Option<&[usize]>,
     ) -> Result<Snapshot> {
         let stamp = Stamp::of(&f.metadata()?);
@@ -767,7 +1070,7 @@ impl Ctx {
             let p = parse::parse(data).map_err(|_| bad())?;
             if p.messages.len() != entries.len()
                 || p.messages.iter().zip(&entries).any(|(m, e)| {
-                    m.from != e.msg.from || m.body != e.msg.body || m.hidden != e.msg.hidden
+                    parse::reparse(data, e.start(), e.end(), e.sep()).as_ref() != Some(m)
                 })
             {
                 return Err(bad());
@@ -776,7 +1079,7 @@ impl Ctx {
             // The From line of each message written (of each, without
             // `touched`) must be where it was put.
             let misplaced = |i: usize| {
-                let at = entries[i].msg.from.start;
+                let at = entries[i].start();
                 let bad = parse::from_line(data, at).is_none();
                 map.release_before(at);
                 bad
@@ -785,7 +1088,7 @@ impl Ctx {
                 Some(t) => t.iter().any(|&i| misplaced(i)),
                 None => (0..entries.len()).any(misplaced),
             };
-            if moved || entries.last().map_or(0, |e| e.msg.body.end) > data.len() {
+            if moved || entries.last().map_or(0, |e| e.end() + e.sep()) > data.len() {
                 return Err(bad());
             }
         }
@@ -797,6 +1100,8 @@ impl Ctx {
             keywords: written.keywords.clone(),
             check: check_of(data, &entries),
             entries,
+            kw,
+            len: data.len() as u64,
         };
         if data.len() as u64 >= MBOX_CACHE_MIN {
             cache::save_change(&self.ctl, written.stamp.as_ref(), &snap, touched);
@@ -883,8 +1188,8 @@ pub struct Segments<'a> {
 }
 
 impl<'a> Segments<'a> {
-    pub fn new(data: &'a [u8], e: &Entry) -> (Segments<'a>, u64) {
-        let ranges = e.msg.served();
+    pub fn new(data: &'a [u8], m: &Msg) -> (Segments<'a>, u64) {
+        let ranges = m.served();
         let len = ranges.iter().map(|r| (r.end - r.start) as u64).sum();
         (
             Segments {
@@ -1117,41 +1422,40 @@ impl<W: Write> Write for Counter<W> {
 /// leaves those octets as they are, without reading them. (The parse only
 /// starts a message after a blank line, so the body before it ends in a
 /// line end, as `write_entry` would end it.)
-fn unchanged_span(e: &Entry, next: Option<&Entry>) -> Option<usize> {
-    let m = &e.msg;
-    let eol = if m.crlf { 2 } else { 1 };
-    let said = e.persisted && m.uid == Some(e.uid) && m.flags == e.flags && m.old == e.old;
-    let next = next?.msg.from.start;
-    (said && !m.body.is_empty() && m.body.end + eol == next).then(|| next - m.from.start)
+fn unchanged_span(e: &Entry, next: Option<&Entry>, kw: &BTreeMap<Uid, Keywords>) -> Option<usize> {
+    let eol = if e.bits & CRLF != 0 { 2 } else { 1 };
+    let next = next?.start();
+    (said(e, kw) && e.bits & EMPTY == 0 && e.end() + eol == next).then(|| next - e.start())
 }
 
 /// Writes one message with fresh status headers (and `X-IMAPbase` when
 /// `base` is given: UIDVALIDITY, last UID, keywords), ending with the
-/// blank separator line; returns where its parts now are and its size.
+/// blank separator line; returns the entry it now is. `m` is `e`'s
+/// message, `keywords` its keywords in the session.
 fn write_entry<W: Write + Skip>(
     out: &mut Counter<W>,
     data: &[u8],
     e: &Entry,
+    m: &Msg,
+    keywords: &[String],
     base: Option<(u32, Uid, &[String])>,
     release: &dyn Fn(usize),
 ) -> io::Result<Entry> {
-    let eol: &[u8] = if e.msg.crlf { b"\r\n" } else { b"\n" };
-    let eol_s = if e.msg.crlf { "\r\n" } else { "\n" };
+    let eol: &[u8] = if m.crlf { b"\r\n" } else { b"\n" };
+    let eol_s = if m.crlf { "\r\n" } else { "\n" };
     // Line ends we add inside what clients see: each makes it 2 larger.
     let mut added = 0u64;
     let from_start = out.n;
-    let from = &data[e.msg.from.clone()];
+    let from = &data[m.from.clone()];
     out.write_all(from)?;
     if !from.ends_with(b"\n") {
         out.write_all(eol)?;
     }
-    let header_start = out.n;
-    let fields_end = e.msg.header.end - e.msg.blank;
-    let mut at = e.msg.header.start;
+    let fields_end = m.header.end - m.blank;
+    let mut at = m.header.start;
     let mut wrote_any = false;
     let mut last_byte = b'\n';
-    for h in e
-        .msg
+    for h in m
         .hidden
         .iter()
         .chain(std::iter::once(fields_end..fields_end))
@@ -1182,10 +1486,10 @@ fn write_entry<W: Write + Skip>(
     }
     lines.push(format!("X-UID: {}", e.uid));
     let mut status = String::new();
-    if e.flags.has(flag::SEEN) {
+    if e.has(flag::SEEN) {
         status.push('R');
     }
-    if e.old {
+    if e.old() {
         status.push('O');
     }
     if !status.is_empty() {
@@ -1198,7 +1502,7 @@ fn write_entry<W: Write + Skip>(
         (flag::DRAFT, 'T'),
         (flag::DELETED, 'D'),
     ] {
-        if e.flags.has(bit) {
+        if e.has(bit) {
             xs.push(c);
         }
     }
@@ -1206,8 +1510,8 @@ fn write_entry<W: Write + Skip>(
         lines.push(format!("X-Status: {xs}"));
     }
     let keywords_line = lines.len();
-    lines.push(format!("X-Keywords: {}", e.flags.keywords.join(" ")));
-    let body = &data[e.msg.body.clone()];
+    lines.push(format!("X-Keywords: {}", keywords.join(" ")));
+    let body = &data[m.body.clone()];
     let fix_end = !body.is_empty() && !body.ends_with(b"\n");
     // As Dovecot writes it: a body holding an unquoted line that looks like
     // a separator (Dovecot does not quote them) stays one message for us,
@@ -1219,7 +1523,7 @@ fn write_entry<W: Write + Skip>(
     // header) had room, the new ones take exactly their place.
     let needed: usize = lines.iter().map(|l| l.len() + eol.len()).sum();
     // Runs next to each other are one (`parse::Hidden`).
-    let room = match e.msg.hidden.single() {
+    let room = match m.hidden.single() {
         Some(r) if r.end == fields_end => r.end - r.start,
         _ => 0,
     };
@@ -1230,30 +1534,24 @@ fn write_entry<W: Write + Skip>(
     };
     let pad = target - needed;
     lines[keywords_line].extend(std::iter::repeat_n(' ', pad));
-    let mut hidden = parse::Hidden::default();
     for l in &lines {
-        let start = out.n;
         out.write_all(l.as_bytes())?;
         out.write_all(eol)?;
-        hidden.push(start..out.n);
     }
     // A message without the blank line (header only) stays without it.
-    let mut blank = 0;
-    if e.msg.blank > 0 {
-        out.write_all(&data[fields_end..e.msg.header.end])?;
-        blank = e.msg.blank;
+    if m.blank > 0 {
+        out.write_all(&data[fields_end..m.header.end])?;
     } else if !body.is_empty() {
         out.write_all(eol)?;
-        blank = eol.len();
         added += 1;
     }
     let body_start = out.n;
     // A body that stays where it was is the same octets: not read at all
     // (a flag change in a big mbox touches the changed headers only).
-    if body_start == e.msg.body.start && out.skip(body.len())? {
-        release(e.msg.body.end);
+    if body_start == m.body.start && out.skip(body.len())? {
+        release(m.body.end);
     } else {
-        let mut at = e.msg.body.start;
+        let mut at = m.body.start;
         for chunk in body.chunks(crate::limits::MBOX_COPY_CHUNK) {
             out.write_all(chunk)?;
             at += chunk.len();
@@ -1266,25 +1564,25 @@ fn write_entry<W: Write + Skip>(
     }
     let body_end = out.n;
     out.write_all(eol)?;
+    let mut bits = (e.bits & OLD) | PERSISTED | u8::try_from(eol.len()).unwrap_or(1) << SEP_SHIFT;
+    if e.old() {
+        bits |= FILE_OLD;
+    }
+    if body_end == body_start {
+        bits |= EMPTY;
+    }
+    if m.crlf {
+        bits |= CRLF;
+    }
     Ok(Entry {
-        uid: e.uid,
-        flags: e.flags.clone(),
-        old: e.old,
-        persisted: true,
+        start: from_start as u64,
+        end: body_end as u64,
         size: e.size + 2 * added,
-        msg: Msg {
-            from: from_start..header_start,
-            header: header_start..body_start,
-            body: body_start..body_end,
-            hidden,
-            uid: Some(e.uid),
-            flags: e.flags.clone(),
-            old: e.old,
-            date: e.msg.date,
-            zone: e.msg.zone,
-            crlf: e.msg.crlf,
-            blank,
-        },
+        when: e.when,
+        uid: e.uid,
+        system: e.system,
+        file_system: e.system,
+        bits,
     })
 }
 
@@ -1294,10 +1592,10 @@ pub fn anonymous_file() -> Result<File> {
     Ok(crate::store::open::anonymous()?)
 }
 
-/// The served bytes of one entry.
-pub fn served(data: &[u8], e: &Entry) -> Vec<u8> {
-    let mut out = Vec::with_capacity(e.size as usize);
-    for r in e.msg.served() {
+/// The served bytes of one message (of `size` octets).
+pub fn served(data: &[u8], m: &Msg, size: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    for r in m.served() {
         if let Some(s) = data.get(r) {
             out.extend_from_slice(s);
         }
@@ -1310,7 +1608,7 @@ mod tests {
     use super::*;
 
     /// Pieces an mbox is made of, including the awkward ones.
-    const PIECES: [&str; 14] = [
+    const PIECES: [&str; 16] = [
         "From a Sat Nov 21 06:13:17 2026\n",
         "From b Sat Nov 21 06:13:17 2026\r\n",
         "\n",
@@ -1319,7 +1617,9 @@ mod tests {
         "X-UID: 7\n",
         "Status: RO\n",
         "X-Keywords: a b\n",
+        "X-Status: AF\n",
         "Content-Length: 5\n",
+        "Content-Length: 0\n",
         " folded\n",
         "From here\n",
         ">From quoted\n",
@@ -1327,22 +1627,58 @@ mod tests {
         "no newline",
     ];
 
-    fn entries_of(data: &[u8]) -> Option<Vec<Entry>> {
+    /// Each message with its entry (UIDs from 1, all claimed and
+    /// persisted).
+    fn entries_of(data: &[u8]) -> Option<Vec<(Entry, Msg)>> {
         let p = parse::parse(data).ok()?;
+        let starts: Vec<usize> = p.messages.iter().map(|m| m.from.start).collect();
         Some(
             p.messages
                 .into_iter()
                 .enumerate()
-                .map(|(i, m)| Entry {
-                    uid: i as u32 + 1,
-                    flags: m.flags.clone(),
-                    old: true,
-                    persisted: true,
-                    size: m.size(data),
-                    msg: m,
+                .map(|(i, m)| {
+                    let next = starts.get(i + 1).copied().unwrap_or(data.len());
+                    let mut e = Entry::of(&m, next - m.body.end);
+                    e.uid = i as u32 + 1;
+                    e.bits |= OLD | FILE_OLD | PERSISTED;
+                    e.size = m.size(data);
+                    (e, m)
                 })
                 .collect(),
         )
+    }
+
+    /// Random mboxes: each message read again from where the parse found
+    /// it (`reparse`, as an entry keeps it) is the message the parse
+    /// found, hidden fields and flags included; a place that is not a
+    /// message is refused, never a panic.
+    #[test]
+    fn a_message_read_again_is_the_message_parsed() {
+        let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut checked = 0;
+        for _ in 0..3000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let mut f = String::from(PIECES[(rng % 2) as usize]);
+            for k in 0..(rng % 30) {
+                f.push_str(PIECES[((rng >> (k % 48)) as usize + k as usize) % PIECES.len()]);
+            }
+            let data = f.as_bytes();
+            let Some(entries) = entries_of(data) else {
+                continue;
+            };
+            for (e, m) in &entries {
+                assert!(e.sep() <= 2, "{f:?}");
+                let again = parse::reparse(data, e.start(), e.end(), e.sep());
+                assert_eq!(again.as_ref(), Some(m), "{f:?}");
+                checked += 1;
+            }
+            for (start, end, sep) in [(1, 5, 0), (0, data.len(), 1), (data.len(), data.len(), 0)] {
+                assert_eq!(parse::reparse(data, start, end, sep), None, "{f:?}");
+            }
+        }
+        assert!(checked > 3000, "{checked}");
     }
 
     /// Random mboxes: parsing never panics, and writing the messages with
@@ -1368,17 +1704,20 @@ mod tests {
             };
             let mut out = Counter::new(Vec::new(), 0);
             let mut placed = Vec::new();
-            for (i, e) in entries.iter().enumerate() {
+            for (i, (e, m)) in entries.iter().enumerate() {
                 let base = (i == 0).then_some((5, entries.len() as u32, &[][..]));
-                placed.push(write_entry(&mut out, data, e, base, &|_| {}).expect("write"));
+                let k = &m.flags.keywords;
+                placed.push(write_entry(&mut out, data, e, m, k, base, &|_| {}).expect("write"));
             }
             let out = out.inner;
             let again = entries_of(&out).unwrap_or_else(|| panic!("unparsable: {f:?}"));
             // Where the writer says it put things is where the parser finds
-            // them, sizes included.
-            for (p, a) in placed.iter().zip(&again) {
-                assert_eq!(p.msg, a.msg, "{f:?}");
-                assert_eq!(p.size, a.size, "{f:?}");
+            // them, sizes included; read again from there, each is the
+            // message the parser finds.
+            for (p, (a, m)) in placed.iter().zip(&again) {
+                assert_eq!(p, a, "{f:?}");
+                let back = parse::reparse(&out, p.start(), p.end(), p.sep());
+                assert_eq!(back.as_ref(), Some(m), "{f:?}");
             }
             assert_eq!(
                 again.len(),
@@ -1386,16 +1725,16 @@ mod tests {
                 "{f:?}\n=> {:?}",
                 String::from_utf8_lossy(&out)
             );
-            for (a, b) in entries.iter().zip(&again) {
-                let sa = served(data, a);
-                let sb = served(&out, b);
+            for ((a, am), (b, bm)) in entries.iter().zip(&again) {
+                let sa = served(data, am, a.size);
+                let sb = served(&out, bm, b.size);
                 if sa.ends_with(b"\n") || sa.is_empty() {
                     assert_eq!(sa, sb, "{f:?}");
                 } else {
                     assert!(sb.starts_with(&sa), "{f:?}");
                 }
-                assert_eq!(b.msg.flags, a.msg.flags, "{f:?}");
-                assert_eq!(b.msg.uid, Some(b.uid), "{f:?}");
+                assert_eq!(bm.flags, am.flags, "{f:?}");
+                assert_eq!(bm.uid, Some(b.uid), "{f:?}");
             }
         }
     }

@@ -92,7 +92,8 @@ impl MboxMailbox {
     fn current_message(&self, uid: Uid) -> Option<Message> {
         let k = self.current.find(uid)?;
         Some(message(
-            &self.current.entries[k],
+            &self.current,
+            k,
             self.view.is_recent(uid),
             self.modseqs.at(k, uid),
         ))
@@ -146,18 +147,17 @@ impl MboxMailbox {
         // Edited and rewritten in place: a big mbox is not held twice.
         if edit(&mut self.current, &self.modseqs) || self.current.needs_write() {
             // What the edit changed: the file still says the old flags.
+            let cur = &self.current;
             changed.extend(
-                self.current
-                    .entries
-                    .iter()
-                    .filter(|e| e.flags != e.msg.flags)
-                    .map(|e| e.uid),
+                (0..cur.entries.len())
+                    .filter(|&i| !cur.flags_said(i))
+                    .map(|i| cur.entries[i].uid),
             );
             for e in &mut self.current.entries {
-                if !e.old && e.uid > self.last_uid {
+                if !e.old() && e.uid > self.last_uid {
                     self.claimed.insert(e.uid);
                 }
-                e.old = true;
+                e.set_old();
             }
             if let Err(e) = self.ctx.rewrite(&guard, map, &mut self.current) {
                 // `current` holds the edit the file may not: read it again.
@@ -196,14 +196,15 @@ impl MboxMailbox {
     }
 }
 
-fn message(e: &file::Entry, recent: bool, modseq: ModSeq) -> Message {
+fn message(snap: &Snapshot, k: usize, recent: bool, modseq: ModSeq) -> Message {
+    let e = &snap.entries[k];
     Message {
         uid: e.uid,
-        flags: e.flags.clone(),
+        flags: snap.flags(k),
         recent,
         modseq,
-        internal_date: e.msg.date,
-        internal_date_zone: e.msg.zone,
+        internal_date: e.date(),
+        internal_date_zone: e.zone(),
         size: e.size,
     }
 }
@@ -242,7 +243,11 @@ fn read_locked<'a>(
 ) -> Result<(Cow<'a, Snapshot>, HashSet<Uid>, Option<MboxGuard>)> {
     let must_write = |s: &Snapshot| s.uids_unwritten() || (claim && s.needs_write());
     let unclaimed = |s: &Snapshot| -> HashSet<Uid> {
-        s.entries.iter().filter(|e| !e.old).map(|e| e.uid).collect()
+        s.entries
+            .iter()
+            .filter(|e| !e.old())
+            .map(|e| e.uid)
+            .collect()
     };
     let guard = match ctx.lock(false) {
         Ok(g) => g,
@@ -291,9 +296,9 @@ fn read_locked<'a>(
     if must_write(&snap) {
         if claim {
             for e in &mut snap.entries {
-                if !e.old {
+                if !e.old() {
                     recent.insert(e.uid);
-                    e.old = true;
+                    e.set_old();
                 }
             }
         }
@@ -313,6 +318,8 @@ fn empty(ctx: &Ctx) -> Result<Snapshot> {
         base_ok: false,
         keywords: Vec::new(),
         entries: Vec::new(),
+        kw: Default::default(),
+        len: 0,
         check: (0, 0),
     })
 }
@@ -475,9 +482,10 @@ impl Mailbox for MboxMailbox {
             }
         }
         let k = self.current.find(uid).ok_or(StoreError::Expunged)?;
-        let e = &self.current.entries[k];
-        if e.size <= MBOX_MESSAGE_MEMORY_MAX {
-            return Ok(Box::new(Cursor::new(file::served(map.data(), e))));
+        let size = self.current.entries[k].size;
+        let m = self.current.msg(k, map.data())?;
+        if size <= MBOX_MESSAGE_MEMORY_MAX {
+            return Ok(Box::new(Cursor::new(file::served(map.data(), &m, size))));
         }
         // A big message goes to an anonymous file rather than memory.
         // Copied with pread(2), not through the map: mapped pages would
@@ -485,7 +493,7 @@ impl Mailbox for MboxMailbox {
         drop(map);
         let mut f = file::anonymous_file()?;
         let mut at = 0u64;
-        for r in e.msg.served() {
+        for r in m.served() {
             let len = (r.end - r.start) as u64;
             super::inplace::copy_at(guard.file(), r.start as u64, &f, at, len)?;
             at += len;
@@ -528,7 +536,7 @@ impl Mailbox for MboxMailbox {
                         modified.push(i);
                         continue;
                     }
-                    changed |= snap.entries[k].flags.apply(op, flags);
+                    changed |= snap.apply(k, op, flags);
                 }
             }
             if op != FlagOp::Remove {
@@ -577,8 +585,8 @@ impl Mailbox for MboxMailbox {
         let mut gone = HashSet::new();
         self.modify(|snap, _| {
             let before = snap.entries.len();
-            snap.entries.retain(|e| {
-                let del = wanted.contains(&e.uid) && e.flags.has(flag::DELETED);
+            snap.retain(|e| {
+                let del = wanted.contains(&e.uid) && e.has(flag::DELETED);
                 if del {
                     gone.insert(e.uid);
                 }

@@ -259,20 +259,18 @@ impl MboxStore {
         let guard = ictx.lock(true)?;
         let map = Map::new(guard.file())?;
         let snap = ictx.load(&guard, &map, None)?;
-        let mut segs: Vec<(file::Segments<'_>, u64)> = snap
-            .entries
-            .iter()
-            .map(|e| file::Segments::new(map.data(), e))
-            .collect();
+        let mut segs: Vec<(file::Segments<'_>, u64)> = (0..snap.entries.len())
+            .map(|i| Ok(file::Segments::new(map.data(), &snap.msg(i, map.data())?)))
+            .collect::<Result<_>>()?;
         let mut msgs: Vec<Incoming<'_>> = segs
             .iter_mut()
             .zip(&snap.entries)
             .map(|((r, len), e)| Incoming {
                 data: r,
                 len: *len,
-                flags: e.flags.clone(),
-                date: e.msg.date,
-                zone: e.msg.zone,
+                flags: snap.flags_of(e),
+                date: e.date(),
+                zone: e.zone(),
             })
             .collect();
         self.create(to)?;
@@ -282,7 +280,7 @@ impl MboxStore {
         drop(msgs);
         drop(segs);
         let mut empty = snap;
-        empty.entries.clear();
+        empty.retain(|_| false);
         ictx.rewrite(&guard, map, &mut empty)?;
         Ok(())
     }
@@ -465,14 +463,10 @@ impl Store for MboxStore {
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(Status {
             messages: len(snap.entries.len()),
-            recent: len(snap.entries.iter().filter(|e| !e.old).count()),
+            recent: len(snap.entries.iter().filter(|e| !e.old()).count()),
             uid_next: snap.uid_next,
             uid_validity: snap.uid_validity,
-            unseen: len(snap
-                .entries
-                .iter()
-                .filter(|e| !e.flags.has(flag::SEEN))
-                .count()),
+            unseen: len(snap.entries.iter().filter(|e| !e.has(flag::SEEN)).count()),
             highest_modseq: modseqs.highest(),
             size: snap.entries.iter().map(|e| e.size).sum(),
         })

@@ -191,11 +191,8 @@ fn same_flags(a: &Flags, b: &Flags) -> bool {
 }
 
 /// Whether index entry `o` says what file entry `e` says.
-fn agrees(o: &Entry, e: &super::file::Entry) -> bool {
-    same_flags(&o.flags, &e.flags)
-        && o.size == e.size
-        && o.date == e.msg.date
-        && o.zone == e.msg.zone
+fn agrees(o: &Entry, e: &super::file::Entry, flags: &Flags) -> bool {
+    same_flags(&o.flags, flags) && o.size == e.size && o.date == e.date() && o.zone == e.zone()
 }
 
 /// `reconcile` where `ix` held the messages of `snap` (some perhaps gone
@@ -206,11 +203,12 @@ fn reconcile_some(ix: &mut Index, snap: &Snapshot, changed: &[Uid]) -> Result<()
         return reconcile(ix, snap);
     }
     for &uid in changed {
-        let (Some(k), Some(e)) = (ix.find(uid), snap.find(uid).map(|k| &snap.entries[k])) else {
+        let (Some(k), Some(i)) = (ix.find(uid), snap.find(uid)) else {
             continue;
         };
-        if !agrees(&ix.get_without_name(k), e) {
-            let entry = entry_of(ix, e)?;
+        let (e, flags) = (&snap.entries[i], snap.flags(i));
+        if !agrees(&ix.get_without_name(k), e, &flags) {
+            let entry = entry_of(ix, e, flags)?;
             ix.set(k, entry);
         }
     }
@@ -218,17 +216,17 @@ fn reconcile_some(ix: &mut Index, snap: &Snapshot, changed: &[Uid]) -> Result<()
 }
 
 /// The index entry for file entry `e` at a new modseq.
-fn entry_of(ix: &mut Index, e: &super::file::Entry) -> Result<Entry> {
-    for kw in &e.flags.keywords {
+fn entry_of(ix: &mut Index, e: &super::file::Entry, flags: Flags) -> Result<Entry> {
+    for kw in &flags.keywords {
         ix.add_keyword(kw)?;
     }
     Ok(Entry {
         uid: e.uid,
         modseq: ix.bump(),
         size: e.size,
-        date: e.msg.date,
-        zone: e.msg.zone,
-        flags: e.flags.clone(),
+        date: e.date(),
+        zone: e.zone(),
+        flags,
         name: NAME.to_string(),
         new: false,
     })
@@ -238,9 +236,10 @@ fn entry_of(ix: &mut Index, e: &super::file::Entry) -> Result<Entry> {
 fn reconcile(ix: &mut Index, snap: &Snapshot) -> Result<()> {
     ix.expunge(|uid| snap.find(uid).is_none());
     let mut k = 0;
-    for e in &snap.entries {
+    for (i, e) in snap.entries.iter().enumerate() {
+        let flags = snap.flags(i);
         let known = k < ix.len() && ix.uid_at(k) == e.uid;
-        if known && agrees(&ix.get_without_name(k), e) {
+        if known && agrees(&ix.get_without_name(k), e, &flags) {
             k += 1;
             continue;
         }
@@ -253,7 +252,7 @@ fn reconcile(ix: &mut Index, snap: &Snapshot) -> Result<()> {
             ix.vanished_from = ix.highest_modseq;
             return reconcile(ix, snap);
         }
-        let entry = entry_of(ix, e)?;
+        let entry = entry_of(ix, e, flags)?;
         if known {
             ix.set(k, entry);
         } else {

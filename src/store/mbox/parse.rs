@@ -218,19 +218,19 @@ pub fn parse_from_releasing(
     release: &dyn Fn(usize),
 ) -> Result<Parsed, NotMbox> {
     let mut messages = Vec::new();
-    let base = parse_each(data, start, release, &mut |m| messages.push(m))?;
+    let base = parse_each(data, start, release, &mut |m, _| messages.push(m))?;
     Ok(Parsed { base, messages })
 }
 
 /// `parse_from_releasing`, handing each message to `each` as it is found
 /// rather than collecting them (a big mbox's messages are not held twice
-/// while they become entries). Returns the folder's state, if the first
-/// message carries it.
+/// while they become entries), with where the next one starts. Returns
+/// the folder's state, if the first message carries it.
 pub fn parse_each(
     data: &[u8],
     start: usize,
     release: &dyn Fn(usize),
-    each: &mut dyn FnMut(Msg),
+    each: &mut dyn FnMut(Msg, usize),
 ) -> Result<Option<Base>, NotMbox> {
     let mut out = None;
     if start >= data.len() {
@@ -251,7 +251,7 @@ pub fn parse_each(
             out = base;
         }
         if !(first && pseudo) {
-            each(m);
+            each(m, next);
         }
         first = false;
         at = next;
@@ -270,6 +270,39 @@ fn line_end(data: &[u8], at: usize) -> usize {
 /// the next message starts, the folder state if it carries one, and whether
 /// it is UW-IMAP's pseudo-message.
 fn message(data: &[u8], at: usize, release: &dyn Fn(usize)) -> (Msg, usize, Option<Base>, bool) {
+    let (mut m, base, pseudo, content_length) = head(data, at);
+    let body_start = m.body.start;
+    let (end, next) = content_length
+        .and_then(|n| trusted_length(data, body_start, n))
+        .unwrap_or_else(|| scan_end(data, body_start, release));
+    m.body = body_start..end.max(body_start);
+    (m, next, base, pseudo)
+}
+
+/// The message an earlier parse found at `start`, whose body ended at
+/// `end` and whose separator took `sep` octets (the next message starts at
+/// `end + sep`), read again from `data`: its header is parsed as the first
+/// parse did (up to where the next message starts, so the same octets
+/// decide), its end is not looked for. None when `data` cannot hold it
+/// (a cache that does not describe this file).
+pub fn reparse(data: &[u8], start: usize, end: usize, sep: usize) -> Option<Msg> {
+    let next = end.checked_add(sep)?;
+    let data = data.get(..next)?;
+    if start >= next || from_line(data, start).is_none() {
+        return None;
+    }
+    let (mut m, _, _, _) = head(data, start);
+    if end < m.body.start {
+        return None;
+    }
+    m.body.end = end;
+    Some(m)
+}
+
+/// Parses the `From ` line and header of the message at `at`: the message
+/// with an empty body at its start, the folder state, whether it is the
+/// pseudo-message, and its `Content-Length`.
+fn head(data: &[u8], at: usize) -> (Msg, Option<Base>, bool, Option<usize>) {
     let from_end = line_end(data, at);
     let crlf = data[at..from_end].ends_with(b"\r\n");
     let (date, zone) = from_line(data, at).unwrap_or((0, 0));
@@ -390,11 +423,8 @@ fn message(data: &[u8], at: usize, release: &dyn Fn(usize)) -> (Msg, usize, Opti
             && find(&data[*n..r.end], PSEUDO_SUBJECT.as_bytes())
     });
     pseudo = pseudo && has_subject;
-    let (end, next) = content_length
-        .and_then(|n| trusted_length(data, body_start, n))
-        .unwrap_or_else(|| scan_end(data, body_start, release));
-    m.body = body_start..end.max(body_start);
-    (m, next, base, pseudo)
+    m.body = body_start..body_start;
+    (m, base, pseudo, content_length)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> bool {
