@@ -311,21 +311,30 @@ fn fnv1a(data: &[u8]) -> u64 {
 
 /// The checksum of one entry's From line and header as `data` holds them
 /// (0 if `data` does not hold it there).
-fn entry_sum(data: &[u8], e: Option<&Entry>) -> u64 {
-    e.and_then(|e| parse::reparse(data, e.start(), e.end(), e.sep()))
-        .and_then(|m| data.get(m.from.start..m.header.end))
-        .map_or(0, fnv1a)
+fn entry_sum(map: &Map, e: Option<&Entry>) -> u64 {
+    let Some(m) = e.and_then(|e| map.msg(e)) else {
+        return 0;
+    };
+    let mut buf = vec![0; m.header.end - m.from.start];
+    let read = match &map.2 {
+        Some(f) => std::os::unix::fs::FileExt::read_exact_at(f, &mut buf, m.from.start as u64),
+        None => Err(io::ErrorKind::Unsupported.into()),
+    };
+    match read {
+        Ok(()) => fnv1a(&buf),
+        Err(_) => map.data().get(m.from.start..m.header.end).map_or(0, fnv1a),
+    }
 }
 
 /// Whether `p` describes the file of octets `data` and version `stamp`.
-fn is_version(data: &[u8], stamp: &Stamp, p: &Snapshot) -> bool {
-    p.stamp.as_ref() == Some(stamp) && check_of(data, &p.entries) == p.check
+fn is_version(map: &Map, stamp: &Stamp, p: &Snapshot) -> bool {
+    p.stamp.as_ref() == Some(stamp) && check_of(map, &p.entries) == p.check
 }
 
-pub fn check_of(data: &[u8], entries: &[Entry]) -> (u64, u64) {
+pub fn check_of(map: &Map, entries: &[Entry]) -> (u64, u64) {
     (
-        entry_sum(data, entries.first()),
-        entry_sum(data, entries.last()),
+        entry_sum(map, entries.first()),
+        entry_sum(map, entries.last()),
     )
 }
 
@@ -348,11 +357,11 @@ impl Snapshot {
         self.entries.binary_search_by_key(&uid, |e| e.uid).ok()
     }
 
-    /// Entry `i`'s message as `data`, the file this describes, holds it;
-    /// `Corrupt` when it does not hold one there.
-    pub fn msg(&self, i: usize, data: &[u8]) -> Result<Msg> {
+    /// Entry `i`'s message as `map`, of the file this describes, holds
+    /// it; `Corrupt` when it does not hold one there.
+    pub fn msg(&self, i: usize, map: &Map) -> Result<Msg> {
         let e = self.entries.get(i).ok_or(StoreError::InUse)?;
-        parse::reparse(data, e.start(), e.end(), e.sep())
+        map.msg(e)
             .ok_or_else(|| StoreError::Corrupt("mbox message not where it was".into()))
     }
 
@@ -442,14 +451,15 @@ impl Snapshot {
 }
 
 /// A read-only memory map of the locked file, or nothing for an empty one,
-/// and how far `release_before` has let it go.
-pub struct Map(Option<Mmap>, std::cell::Cell<usize>);
+/// how far `release_before` has let it go, and the file (a second
+/// descriptor) for reading a header without the map (`msg`).
+pub struct Map(Option<Mmap>, std::cell::Cell<usize>, Option<File>);
 
 impl Map {
     pub fn new(file: &File) -> Result<Map> {
         let len = file.metadata()?.len();
         if len == 0 {
-            return Ok(Map(None, Default::default()));
+            return Ok(Map(None, Default::default(), None));
         }
         if len > MBOX_FILE_MAX {
             return Err(StoreError::Limit("mbox file too large"));
@@ -463,7 +473,24 @@ impl Map {
         // this is the one memory map DESIGN.md allows here.
         #[allow(unsafe_code)]
         let m = unsafe { Mmap::map(file)? };
-        Ok(Map(Some(m), Default::default()))
+        Ok(Map(Some(m), Default::default(), file.try_clone().ok()))
+    }
+
+    /// Entry `e`'s message, its header read with pread(2) rather than
+    /// through the map (`parse::reparse_read`: a session that serves or
+    /// checks one message of a big mbox maps none of its pages), through
+    /// the map when that cannot be (a header past `MIME_HEADER_MAX`).
+    pub fn msg(&self, e: &Entry) -> Option<Msg> {
+        let len = self.data().len();
+        if e.end().checked_add(e.sep()).is_none_or(|n| n > len) {
+            return None;
+        }
+        let read = |buf: &mut [u8], at: u64| match &self.2 {
+            Some(f) => std::os::unix::fs::FileExt::read_exact_at(f, buf, at),
+            None => Err(io::ErrorKind::Unsupported.into()),
+        };
+        parse::reparse_read(&read, e.start(), e.end(), e.sep())
+            .or_else(|| parse::reparse(self.data(), e.start(), e.end(), e.sep()))
     }
 
     /// Says that `data()[..pos]` is not needed for now: its pages leave
@@ -671,7 +698,7 @@ impl Ctx {
         if data.len() as u64 != stamp.size {
             return Err(StoreError::InUse);
         }
-        let current = |p: &Snapshot| is_version(data, &stamp, p);
+        let current = |p: &Snapshot| is_version(map, &stamp, p);
         // A fresh open starts from the cache of an earlier parse, if any
         // (and takes it whole when it describes this version).
         let mut cached;
@@ -686,20 +713,16 @@ impl Ctx {
                 }
             },
         };
-        let snap = self.parse(data, stamp, prev, &|pos| map.release_before(pos))?;
+        let snap = self.parse(map, stamp, prev)?;
         if data.len() as u64 >= MBOX_CACHE_MIN {
             cache::save(&self.ctl, &snap);
         }
         Ok(snap)
     }
 
-    fn parse(
-        &self,
-        data: &[u8],
-        stamp: Stamp,
-        prev: Option<&mut Snapshot>,
-        release: &dyn Fn(usize),
-    ) -> Result<Snapshot> {
+    fn parse(&self, map: &Map, stamp: Stamp, prev: Option<&mut Snapshot>) -> Result<Snapshot> {
+        let data = map.data();
+        let release = &|pos| map.release_before(pos);
         // What is needed of `prev` after its entries may have moved.
         let prev_state = prev.as_deref().map(|p| (p.uid_validity, p.uid_next));
         let mut entries: Vec<Entry> = Vec::new();
@@ -731,7 +754,7 @@ impl Ctx {
             p.stamp.as_ref().is_some_and(|ps| {
                 ps.dev == stamp.dev && ps.ino == stamp.ino && ps.size < stamp.size
             }) && p.entries.last().is_some_and(|l| {
-                check_of(data, &p.entries) == p.check && entry_sum(data, Some(l)) != 0
+                check_of(map, &p.entries) == p.check && entry_sum(map, Some(l)) != 0
             })
         };
         // The earlier version's entries are taken over only after every
@@ -910,7 +933,7 @@ impl Ctx {
             uid_next,
             base_ok: base.is_some(),
             keywords,
-            check: check_of(data, &entries),
+            check: check_of(map, &entries),
             entries,
             kw,
             len: data.len() as u64,
@@ -921,7 +944,7 @@ impl Ctx {
     /// the checksums of its first and last message).
     pub fn is_current(&self, guard: &MboxGuard, map: &Map, snap: &Snapshot) -> Result<bool> {
         let stamp = Stamp::of(&guard.file().metadata()?);
-        Ok(map.data().len() as u64 == stamp.size && is_version(map.data(), &stamp, snap))
+        Ok(map.data().len() as u64 == stamp.size && is_version(map, &stamp, snap))
     }
 
     /// Makes `snap` describe the locked file: left alone (nothing copied)
@@ -1098,7 +1121,7 @@ impl Ctx {
             uid_next: written.uid_next,
             base_ok: !entries.is_empty(),
             keywords: written.keywords.clone(),
-            check: check_of(data, &entries),
+            check: check_of(map, &entries),
             entries,
             kw,
             len: data.len() as u64,
@@ -1606,6 +1629,7 @@ pub fn served(data: &[u8], m: &Msg, size: u64) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::{MBOX_FROM_LINE_MAX, MIME_HEADER_MAX};
 
     /// Pieces an mbox is made of, including the awkward ones.
     const PIECES: [&str; 16] = [
@@ -1672,6 +1696,8 @@ mod tests {
                 assert!(e.sep() <= 2, "{f:?}");
                 let again = parse::reparse(data, e.start(), e.end(), e.sep());
                 assert_eq!(again.as_ref(), Some(m), "{f:?}");
+                let read = parse::reparse_read(&read_from(data), e.start(), e.end(), e.sep());
+                assert_eq!(read.as_ref(), Some(m), "{f:?}");
                 checked += 1;
             }
             for (start, end, sep) in [(1, 5, 0), (0, data.len(), 1), (data.len(), data.len(), 0)] {
@@ -1679,6 +1705,59 @@ mod tests {
             }
         }
         assert!(checked > 3000, "{checked}");
+    }
+
+    /// pread(2) of `data`, as the file holds it.
+    fn read_from(data: &[u8]) -> impl Fn(&mut [u8], u64) -> io::Result<()> + '_ {
+        |buf: &mut [u8], at: u64| {
+            let at = at as usize;
+            let src = data
+                .get(at..at + buf.len())
+                .ok_or(io::ErrorKind::UnexpectedEof)?;
+            buf.copy_from_slice(src);
+            Ok(())
+        }
+    }
+
+    /// A header longer than the first read is read in growing pieces, up
+    /// to the blank line and room after it; one past `MIME_HEADER_MAX` is
+    /// left to the map (None); a body is never read.
+    #[test]
+    fn a_long_header_is_read_again_in_pieces() {
+        for (lines, blank_then) in [
+            (10, "\n"),
+            (150, "\n"),
+            (150, ""),
+            (400, "\n"),
+            (6000, "\n"),
+        ] {
+            let mut f = String::from("From a Sat Nov 21 06:13:17 2026\n");
+            for i in 0..lines {
+                f.push_str(&format!("X-Long-{i}: {}\n", "v".repeat(40)));
+            }
+            f.push_str("X-Keywords: late\nStatus: RO\n");
+            f.push_str(blank_then);
+            f.push_str(&"body line\n".repeat(2000));
+            f.push_str("\nFrom b Sat Nov 21 06:13:17 2026\nSubject: b\n\nb\n");
+            let data = f.as_bytes();
+            let entries = entries_of(data).expect("parse");
+            assert_eq!(entries.len(), 2);
+            let (e, m) = &entries[0];
+            assert!(m.flags.has_keyword("late") && m.old, "{lines}");
+            // Reads past the header end are counted.
+            let far = std::cell::Cell::new(0usize);
+            let read = |buf: &mut [u8], at: u64| {
+                far.set(far.get().max(at as usize + buf.len()));
+                read_from(data)(buf, at)
+            };
+            let again = parse::reparse_read(&read, e.start(), e.end(), e.sep());
+            if m.header.len() > MIME_HEADER_MAX {
+                assert_eq!(again, None);
+            } else {
+                assert_eq!(again.as_ref(), Some(m), "{lines}");
+                assert!(far.get() <= 2 * (m.header.end + MBOX_FROM_LINE_MAX).max(2048));
+            }
+        }
     }
 
     /// Random mboxes: parsing never panics, and writing the messages with

@@ -483,7 +483,7 @@ impl Mailbox for MboxMailbox {
         }
         let k = self.current.find(uid).ok_or(StoreError::Expunged)?;
         let size = self.current.entries[k].size;
-        let m = self.current.msg(k, map.data())?;
+        let m = self.current.msg(k, &map)?;
         if size <= MBOX_MESSAGE_MEMORY_MAX {
             return Ok(Box::new(Cursor::new(file::served(map.data(), &m, size))));
         }

@@ -260,7 +260,7 @@ impl MboxStore {
         let map = Map::new(guard.file())?;
         let snap = ictx.load(&guard, &map, None)?;
         let mut segs: Vec<(file::Segments<'_>, u64)> = (0..snap.entries.len())
-            .map(|i| Ok(file::Segments::new(map.data(), &snap.msg(i, map.data())?)))
+            .map(|i| Ok(file::Segments::new(map.data(), &snap.msg(i, &map)?)))
             .collect::<Result<_>>()?;
         let mut msgs: Vec<Incoming<'_>> = segs
             .iter_mut()

@@ -20,7 +20,9 @@
 
 use std::ops::Range;
 
-use crate::limits::{MBOX_FROM_LINE_MAX, MBOX_RELEASE_STEP as RELEASE_STEP};
+use crate::limits::{
+    HEADER_READ_FIRST, MBOX_FROM_LINE_MAX, MBOX_RELEASE_STEP as RELEASE_STEP, MIME_HEADER_MAX,
+};
 use crate::store::{flag, index::valid_keyword, Flags, Uid};
 
 /// Header fields that hold mailbox state, never shown to clients (the set
@@ -65,6 +67,20 @@ pub struct Msg {
 }
 
 impl Msg {
+    /// The message parsed from a piece of the file that starts at `by`.
+    fn shifted(mut self, by: usize) -> Msg {
+        let sh = |r: &Range<usize>| r.start + by..r.end + by;
+        self.from = sh(&self.from);
+        self.header = sh(&self.header);
+        self.body = sh(&self.body);
+        let mut hidden = Hidden::default();
+        for r in self.hidden.iter() {
+            hidden.push(sh(&r));
+        }
+        self.hidden = hidden;
+        self
+    }
+
     /// The byte ranges served to clients: everything after the `From ` line
     /// except the hidden header fields.
     pub fn served(&self) -> Vec<Range<usize>> {
@@ -297,6 +313,45 @@ pub fn reparse(data: &[u8], start: usize, end: usize, sep: usize) -> Option<Msg>
     }
     m.body.end = end;
     Some(m)
+}
+
+/// `reparse` reading the message's first octets with `read_at` (pread(2)
+/// of the file) instead of through a map of it: only the header is read,
+/// a piece at a time (`HEADER_READ_FIRST`, then twice as much), and no page
+/// of the file enters the session's memory (a mapped page can bring a
+/// large page-cache folio with it: issue 20). Past `MIME_HEADER_MAX` of
+/// header it gives up (None), and the caller reads through the map.
+pub fn reparse_read(
+    read_at: &dyn Fn(&mut [u8], u64) -> std::io::Result<()>,
+    start: usize,
+    end: usize,
+    sep: usize,
+) -> Option<Msg> {
+    let next = end.checked_add(sep)?;
+    let whole = next.checked_sub(start)?;
+    let mut want = HEADER_READ_FIRST.max(2 * MBOX_FROM_LINE_MAX);
+    loop {
+        let len = want.min(whole);
+        let mut buf = vec![0u8; len];
+        read_at(&mut buf, start as u64).ok()?;
+        from_line(&buf, 0)?;
+        let (m, _, _, _) = head(&buf, 0);
+        // What the parse of the whole file saw: all of the message up to
+        // the next one, or the blank line that ends the header and room
+        // after it for the From line test.
+        if len == whole || m.body.start + MBOX_FROM_LINE_MAX < len {
+            let mut m = m.shifted(start);
+            if end < m.body.start {
+                return None;
+            }
+            m.body.end = end;
+            return Some(m);
+        }
+        if len >= MIME_HEADER_MAX {
+            return None;
+        }
+        want = len * 2;
+    }
 }
 
 /// Parses the `From ` line and header of the message at `at`: the message

@@ -958,8 +958,11 @@ fn a_flag_change_touches_only_its_message() {
     let read = read_by_this_thread();
     mb.store(&[300], FlagOp::Add, &flags(flag::ANSWERED, &["Later"]))
         .expect("store");
+    // The headers of the first, the last and the changed message are read
+    // (pread, 2 KB at a time), not the other messages (4 KB each), nor
+    // the parse cache (24 KB).
     let read = read_by_this_thread() - read;
-    assert!(read < 8192, "the STORE read {read} octets");
+    assert!(read < 16384, "the STORE read {read} octets");
     let new = fs::read(&inbox).expect("read");
     assert_eq!(old.len(), new.len());
     let (second, mine) = (at(&old, "Subject: m2\n"), at(&old, "Subject: m301\n"));
