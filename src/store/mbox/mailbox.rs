@@ -485,7 +485,8 @@ impl Mailbox for MboxMailbox {
         let size = self.current.entries[k].size;
         let m = self.current.msg(k, &map)?;
         if size <= MBOX_MESSAGE_MEMORY_MAX {
-            return Ok(Box::new(Cursor::new(file::served(map.data(), &m, size))));
+            let data = file::served(guard.file(), &m, size)?;
+            return Ok(Box::new(Cursor::new(data)));
         }
         // A big message goes to an anonymous file rather than memory.
         // Copied with pread(2), not through the map: mapped pages would
