@@ -612,7 +612,7 @@ fn import_keywords(
             letters_for(&flags, &ix.keywords, old_letters)
         );
         let cur = dir.join("cur");
-        match fs::rename(cur.join(&e.name), cur.join(&name)) {
+        match fs::rename(cur.join(&*e.name), cur.join(&name)) {
             Ok(()) => {}
             // Gone or renamed meanwhile: it keeps what its name says.
             Err(err) => {
@@ -626,7 +626,7 @@ fn import_keywords(
         }
         e.modseq = ix.bump();
         e.flags = flags;
-        e.name = name;
+        e.name = name.into();
         ix.set(k, e);
         changed = true;
     }
@@ -693,7 +693,7 @@ fn reconcile(
     type Fresh = (String, bool, Option<fs::Metadata>);
     let mut fresh: HashMap<String, Fresh> = HashMap::default();
     {
-        let known: Vec<(String, bool)> = ix.iter().map(|e| (e.name, e.new)).collect();
+        let known: Vec<(String, bool)> = ix.iter().map(|e| (e.name.into_owned(), e.new)).collect();
         let by_base: HashMap<&str, usize> = known
             .iter()
             .enumerate()
@@ -758,7 +758,7 @@ fn reconcile(
         let mut e = ix.get(k);
         let was_renamed = renamed.is_some();
         if let Some((name, new)) = renamed {
-            e.name = name;
+            e.name = name.into();
             e.new = new;
         }
         let (_, letters) = split_name(&e.name);
@@ -826,7 +826,7 @@ fn reconcile(
             date: meta.mtime(),
             zone: 0,
             flags,
-            name,
+            name: name.into(),
             new,
         });
         changed = true;
@@ -1106,7 +1106,7 @@ fn commit(root: &Path, dir: &Path, prepared: &[Prepared]) -> Result<Appended> {
                 date: p.date,
                 zone: p.zone,
                 flags,
-                name: name.clone(),
+                name: name.clone().into(),
                 new: sub == Sub::New,
             });
             uids.push(uid);
@@ -1393,8 +1393,8 @@ impl Maildir {
         // instant; a crash leaves some in each, both indexed.
         for e in r.index.iter() {
             let sub = place(e.new).dir();
-            let from = self.root.join(sub).join(&e.name);
-            let to = target.join(sub).join(&e.name);
+            let from = self.root.join(sub).join(&*e.name);
+            let to = target.join(sub).join(&*e.name);
             match fs::rename(from, to) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -1883,7 +1883,7 @@ impl MaildirMailbox {
                 nf = canonical(&nf, &ix.keywords);
                 let (base, old_letters) = split_name(&e.name);
                 let name = format!("{base}:2,{}", letters_for(&nf, &ix.keywords, old_letters));
-                let from = self.dir.join(place(e.new).dir()).join(&e.name);
+                let from = self.dir.join(place(e.new).dir()).join(&*e.name);
                 let to = self.dir.join("cur").join(&name);
                 if from != to {
                     match fs::rename(&from, &to) {
@@ -1897,7 +1897,7 @@ impl MaildirMailbox {
                 }
                 e.modseq = ix.bump();
                 e.flags = nf;
-                e.name = name;
+                e.name = name.into();
                 e.new = false;
                 ix.set(k, e.clone());
                 dirty = true;
@@ -1928,7 +1928,7 @@ impl MaildirMailbox {
         }
         let r = self.state.as_ref().ok_or(StoreError::Expunged)?;
         let e = r.index.get(r.index.find(uid).ok_or(StoreError::Expunged)?);
-        Ok(self.dir.join(place(e.new).dir()).join(&e.name))
+        Ok(self.dir.join(place(e.new).dir()).join(&*e.name))
     }
 
     fn table_keywords(table: &[String]) -> Vec<String> {
@@ -2171,7 +2171,7 @@ impl Mailbox for MaildirMailbox {
                         if !e.flags.has(flag::DELETED) {
                             continue;
                         }
-                        match fs::remove_file(self.dir.join(place(e.new).dir()).join(&e.name)) {
+                        match fs::remove_file(self.dir.join(place(e.new).dir()).join(&*e.name)) {
                             Ok(()) => {}
                             // Renamed by another program (its flags may have
                             // changed): look again before deciding.

@@ -12,6 +12,7 @@
 //! hand) gives an entry with no flags and no name, whose file is then not
 //! found, and the mailbox is looked at again.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Arc;
 
@@ -73,7 +74,7 @@ impl Base {
                 std::str::from_utf8(b)
                     .ok()
                     .filter(|n| super::valid_base(n))
-                    .map(str::to_string)
+                    .map(|n| Cow::Owned(n.to_string()))
             })??;
         }
         Some(e)
@@ -101,7 +102,7 @@ impl Base {
             date: r.date,
             zone: r.zone,
             flags,
-            name: String::new(),
+            name: Cow::Borrowed(""),
             new: r.new,
         })
     }
@@ -242,7 +243,7 @@ impl Entries {
                     date: 0,
                     zone: 0,
                     flags: Flags::default(),
-                    name: String::new(),
+                    name: Cow::Borrowed(""),
                     new: false,
                 });
         };

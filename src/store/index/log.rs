@@ -251,7 +251,7 @@ fn decode(data: &[u8]) -> std::result::Result<(Record, usize), &'static str> {
                 date,
                 zone,
                 flags,
-                name: name(&mut c)?,
+                name: name(&mut c)?.into(),
                 new,
             };
             Record::Append(e, k)
@@ -321,7 +321,7 @@ fn apply(ix: &mut Index, r: Record) -> std::result::Result<(), &'static str> {
             e.flags = flags;
             e.modseq = modseq;
             e.new = new;
-            e.name = name;
+            e.name = name.into();
             ix.entries.set(k, e);
             ix.highest_modseq = ix.highest_modseq.max(modseq);
         }

@@ -28,6 +28,7 @@ mod text;
 
 use entries::Entries;
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -57,8 +58,10 @@ pub struct Entry {
     pub date: i64,
     pub zone: i32,
     pub flags: Flags,
-    /// The file's name as last seen (base name, then `:2,` and flags).
-    pub name: String,
+    /// The file's name as last seen (base name, then `:2,` and flags);
+    /// borrowed when every entry has the same (an mbox's), so that an
+    /// index of many messages does not allocate it for each.
+    pub name: Cow<'static, str>,
     /// The file was in new/ (else cur/).
     pub new: bool,
 }
@@ -472,7 +475,7 @@ impl Index {
                     system: e.flags.system,
                     keywords: kws,
                     new: e.new,
-                    name: e.name.clone(),
+                    name: e.name.to_string(),
                 });
             } else {
                 out.push(log::Record::Append(e.clone(), kws));

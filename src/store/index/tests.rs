@@ -19,7 +19,7 @@ pub(super) fn sample() -> Index {
             date: 1_700_000_000,
             zone: -300,
             flags: flags.clone(),
-            name: format!("1700000000.M{uid}P1.host,S=10,W=12"),
+            name: format!("1700000000.M{uid}P1.host,S=10,W=12").into(),
             new: false,
         });
     }
@@ -37,7 +37,7 @@ fn entry(ix: &mut Index, base: &str) -> Entry {
         date: 1_700_000_100,
         zone: 60,
         flags: Flags::default(),
-        name: format!("{base}:2,"),
+        name: format!("{base}:2,").into(),
         new: false,
     }
 }
@@ -193,14 +193,17 @@ fn a_log_cut_anywhere_loads_and_keeps_every_uid() {
     let known: Vec<(Uid, String)> = first
         .iter()
         .chain(after.iter())
-        .map(|e| (e.uid, e.name.clone()))
+        .map(|e| (e.uid, e.name.to_string()))
         .collect();
     for cut in log::HEADER_LEN as usize..=log.len() {
         fs::write(&p, &log[..cut]).expect("write");
         let (got, snap) = load(dir.path());
         assert!(got.uid_next >= first.uid_next, "cut {cut}");
         for e in got.iter() {
-            assert!(known.contains(&(e.uid, e.name.clone())), "cut {cut}: {e:?}");
+            assert!(
+                known.contains(&(e.uid, e.name.to_string())),
+                "cut {cut}: {e:?}"
+            );
         }
         // The next commit drops the tail and the result loads cleanly.
         let mut next = got.clone();

@@ -212,7 +212,7 @@ pub(super) fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
             zone,
             flags,
             // The name up to its flags: the first scan finds the rest.
-            name: base.to_string(),
+            name: base.to_string().into(),
             new: false,
         });
     }

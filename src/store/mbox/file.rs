@@ -510,6 +510,17 @@ impl Map {
         if to <= from || to - from < MBOX_RELEASE_STEP {
             return;
         }
+        if self.dont_need(from, to) {
+            self.1.set(to);
+        }
+    }
+
+    /// Drops the pages of `from..to` (page-aligned, inside the map) from
+    /// the resident set; whether that was done.
+    fn dont_need(&self, from: usize, to: usize) -> bool {
+        let Some(m) = &self.0 else {
+            return false;
+        };
         // SAFETY: a shared, read-only mapping of a file: dropping its pages
         // loses nothing, the next read of them reads the file again. Slices
         // of it held meanwhile see the same octets.
@@ -517,8 +528,17 @@ impl Map {
         let r = unsafe {
             m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
         };
-        if r.is_ok() {
-            self.1.set(to);
+        r.is_ok()
+    }
+
+    /// Lets the pages of `data()[from..to]` go (those wholly inside), as
+    /// `release_before` does, for a second pass that goes forward beside
+    /// the first (a rewrite's comparison ahead of its copy).
+    pub fn release_range(&self, from: usize, to: usize) {
+        let from = from.next_multiple_of(PAGE);
+        let to = to.min(self.data().len()) & !(PAGE - 1);
+        if to > from {
+            self.dont_need(from, to);
         }
     }
 
@@ -986,7 +1006,8 @@ impl Ctx {
             .create(&self.ctl)?;
         let journal = inplace::Journal::create(&self.ctl)?;
         let data = map.data();
-        let mut out = Counter::new(journal.writer(data), 0);
+        let release_compared = |from, to| map.release_range(from, to);
+        let mut out = Counter::new(journal.writer(data, &release_compared), 0);
         let uid_last = snap.uid_next.saturating_sub(1);
         let Snapshot {
             uid_validity,

@@ -52,7 +52,7 @@ const MAGIC: &str = "mailaccess-mbox-rewrite 2";
 const MAGIC_1: &str = "mailaccess-mbox-rewrite 1";
 /// The trailer line is shorter than this.
 const TRAILER_MAX: u64 = 200;
-use crate::limits::{MBOX_COPY_CHUNK as CHUNK, MBOX_JOURNAL_RUN_GAP};
+use crate::limits::{MBOX_COPY_CHUNK as CHUNK, MBOX_JOURNAL_RUN_GAP, MBOX_RELEASE_STEP};
 
 fn fnv1a(h: u64, data: &[u8]) -> u64 {
     let mut h = h;
@@ -224,10 +224,16 @@ impl Journal {
         Ok(Journal { path, file })
     }
 
-    /// Where the new file's bytes go, compared with `old` as they come.
-    pub fn writer<'a>(&'a self, old: &'a [u8]) -> Diverge<'a> {
+    /// Where the new file's bytes go, compared with `old` as they come;
+    /// `release(from, to)` is told when `old[from..to]` will not be
+    /// compared again (a memory map lets those pages go: where the new
+    /// file runs ahead of the old, the comparison reads ahead of what the
+    /// rewrite copies, issue 20).
+    pub fn writer<'a>(&'a self, old: &'a [u8], release: &'a dyn Fn(usize, usize)) -> Diverge<'a> {
         Diverge {
             old,
+            release,
+            released: 0,
             out: io::BufWriter::with_capacity(CHUNK, &self.file),
             pos: 0,
             start: None,
@@ -297,6 +303,9 @@ impl Journal {
 /// the runs that differ to the journal.
 pub struct Diverge<'a> {
     old: &'a [u8],
+    release: &'a dyn Fn(usize, usize),
+    /// Where `release` was last told to go to.
+    released: usize,
     out: io::BufWriter<&'a File>,
     /// Octets of the new file taken so far.
     pos: u64,
@@ -379,6 +388,12 @@ impl Write for Diverge<'_> {
             i += differ;
         }
         self.pos += buf.len() as u64;
+        // A run may yet take up to `MBOX_JOURNAL_RUN_GAP` octets behind.
+        let behind = (self.pos as usize).saturating_sub(MBOX_JOURNAL_RUN_GAP as usize);
+        if behind - self.released.min(behind) >= MBOX_RELEASE_STEP {
+            (self.release)(self.released, behind);
+            self.released = behind;
+        }
         Ok(buf.len())
     }
 
@@ -567,13 +582,52 @@ mod tests {
         let old = read_all(p);
         let meta = fs::metadata(p).unwrap();
         let j = Journal::create(ctl).unwrap();
-        let mut w = j.writer(&old);
+        let mut w = j.writer(&old, &|_, _| {});
         // In odd pieces, as write_entry gives them.
         for piece in new.chunks(7) {
             w.write_all(piece).unwrap();
         }
         let t = j.finish(w, &meta).unwrap();
         j.seal(t)
+    }
+
+    /// The comparison tells which old octets it is done with, in order,
+    /// as it goes, keeping those a run may still join: where the new file
+    /// runs ahead of the old (headers added), the pages it compared are let
+    /// go without waiting for the copy behind it (issue 20). The journal
+    /// is the same as without it.
+    #[test]
+    fn the_comparison_releases_what_it_passed() {
+        let t = tempfile::tempdir().unwrap();
+        let old: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
+        let mut new = b"X-UID: 1\n".to_vec();
+        new.extend_from_slice(&old[..old.len() - 100]);
+        let told = std::cell::RefCell::new(Vec::new());
+        let release = |a: usize, b: usize| told.borrow_mut().push((a, b));
+        let j = Journal::create(t.path()).unwrap();
+        let mut w = j.writer(&old, &release);
+        for piece in new.chunks(4000) {
+            w.write_all(piece).unwrap();
+            let pos = w.pos as usize;
+            let upto = told.borrow().last().map_or(0, |r| r.1);
+            assert!(
+                upto + MBOX_RELEASE_STEP + 4000 >= pos,
+                "{upto} behind {pos}"
+            );
+            assert!(upto + MBOX_JOURNAL_RUN_GAP as usize <= pos);
+        }
+        let meta = fs::metadata(t.path()).unwrap();
+        let with = j.finish(w, &meta).unwrap().expect("a change");
+        let told = told.take();
+        assert!(told.len() > 4, "{told:?}");
+        assert!(told.windows(2).all(|p| p[0].1 == p[1].0 && p[1].0 < p[1].1));
+        assert_eq!(told[0].0, 0);
+        let t2 = tempfile::tempdir().unwrap();
+        let j2 = Journal::create(t2.path()).unwrap();
+        let mut w2 = j2.writer(&old, &|_, _| {});
+        w2.write_all(&new).unwrap();
+        let without = j2.finish(w2, &meta).unwrap().expect("a change");
+        assert_eq!((with.payload, with.sum), (without.payload, without.sum));
     }
 
     /// What a crash after step `step` of `apply` leaves: 1 the file

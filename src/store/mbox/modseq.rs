@@ -227,7 +227,7 @@ fn entry_of(ix: &mut Index, e: &super::file::Entry, flags: Flags) -> Result<Entr
         date: e.date(),
         zone: e.zone(),
         flags,
-        name: NAME.to_string(),
+        name: NAME.into(),
         new: false,
     })
 }
