@@ -790,17 +790,22 @@ impl Ctx {
                 let last_from = p.entries.last().map_or(0, Entry::start);
                 // Indexes from the earlier messages on (all but the last).
                 let at = p.entries.len() - 1;
-                let tail_base = parse::parse_each(data, last_from, release, &mut |m, next| {
-                    push(
-                        &mut |e| {
-                            tail.push(e);
-                            at + tail.len() - 1
-                        },
-                        m,
-                        next,
-                    )
-                })
-                .map_err(corrupt)?;
+                // The last known message is read again (mail appended
+                // without a blank line before it continues it), from where
+                // the file ended on.
+                let resume = p.len as usize;
+                let tail_base =
+                    parse::parse_each(data, last_from, resume, release, &mut |m, next| {
+                        push(
+                            &mut |e| {
+                                tail.push(e);
+                                at + tail.len() - 1
+                            },
+                            m,
+                            next,
+                        )
+                    })
+                    .map_err(corrupt)?;
                 if last_from == 0 {
                     tail_base
                 } else {
@@ -817,7 +822,7 @@ impl Ctx {
                 // earlier copies in the heap, as resident as the last.
                 let mut pieces: Vec<Vec<Entry>> = Vec::new();
                 let mut n = 0;
-                let base = parse::parse_each(data, 0, release, &mut |m, next| {
+                let base = parse::parse_each(data, 0, 0, release, &mut |m, next| {
                     if pieces.last().is_none_or(|p| p.len() == MBOX_PARSE_PIECE) {
                         pieces.push(Vec::with_capacity(MBOX_PARSE_PIECE));
                     }
@@ -865,7 +870,13 @@ impl Ctx {
             } else {
                 (p.entries.clone(), p.kw.clone())
             };
-            entries.pop();
+            // The last known message: its size stays when it still ends
+            // where it did.
+            if let (Some(last), Some(again)) = (entries.pop(), tail.first_mut()) {
+                if (last.start, last.end) == (again.start, again.end) {
+                    again.size = last.size;
+                }
+            }
             // What the file says of the earlier messages, read again where
             // the UID is not in it (the X-UID it may have).
             for (i, e) in entries.iter_mut().enumerate() {
@@ -889,7 +900,7 @@ impl Ctx {
         }
         // A second pass, after the parse's: the map lets each go as it
         // passes.
-        for e in &mut entries[sized..] {
+        for e in entries[sized..].iter_mut().filter(|e| e.size == 0) {
             if let Some(m) = parse::reparse(data, e.start(), e.end(), e.sep()) {
                 e.size = m.size_releasing(data, release);
             }
@@ -1178,7 +1189,13 @@ impl Ctx {
         let mut uids = Vec::with_capacity(messages.len());
         let r = (|| -> Result<()> {
             let mut out = BufWriter::with_capacity(1 << 16, &mut f);
-            // A blank line must separate the last message from ours.
+            // A blank line must separate the last message from ours. The
+            // file's last octets are read with pread, not through the map,
+            // whose page could bring a large page-cache folio (issue 20).
+            let mut tail = [0u8; 3];
+            let tail = &mut tail[3 - data.len().min(3)..];
+            std::os::unix::fs::FileExt::read_exact_at(guard.file(), tail, end - tail.len() as u64)?;
+            let data: &[u8] = tail;
             let sep: &[u8] =
                 if data.is_empty() || data.ends_with(b"\n\n") || data.ends_with(b"\n\r\n") {
                     b""

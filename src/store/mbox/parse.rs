@@ -234,17 +234,21 @@ pub fn parse_from_releasing(
     release: &dyn Fn(usize),
 ) -> Result<Parsed, NotMbox> {
     let mut messages = Vec::new();
-    let base = parse_each(data, start, release, &mut |m, _| messages.push(m))?;
+    let base = parse_each(data, start, 0, release, &mut |m, _| messages.push(m))?;
     Ok(Parsed { base, messages })
 }
 
 /// `parse_from_releasing`, handing each message to `each` as it is found
 /// rather than collecting them (a big mbox's messages are not held twice
 /// while they become entries), with where the next one starts. Returns
-/// the folder's state, if the first message carries it.
+/// the folder's state, if the first message carries it. `resume`: the
+/// first message was parsed before in the file's first `resume` octets,
+/// which have not changed; its end is looked for from the last line
+/// there on (a big last message of a file that grew is not read again).
 pub fn parse_each(
     data: &[u8],
     start: usize,
+    resume: usize,
     release: &dyn Fn(usize),
     each: &mut dyn FnMut(Msg, usize),
 ) -> Result<Option<Base>, NotMbox> {
@@ -257,8 +261,10 @@ pub fn parse_each(
     }
     let mut at = start;
     let mut first = start == 0;
+    let mut resume = resume.min(data.len());
     while at < data.len() {
-        let (m, next, base, pseudo) = message(data, at, release);
+        let (m, next, base, pseudo) = message(data, at, resume, release);
+        resume = 0;
         // Many small messages: let go of what is behind every so often.
         if next / RELEASE_STEP != at / RELEASE_STEP {
             release(next);
@@ -285,12 +291,29 @@ fn line_end(data: &[u8], at: usize) -> usize {
 /// Parses the message whose `From ` line starts at `at`; returns it, where
 /// the next message starts, the folder state if it carries one, and whether
 /// it is UW-IMAP's pseudo-message.
-fn message(data: &[u8], at: usize, release: &dyn Fn(usize)) -> (Msg, usize, Option<Base>, bool) {
+/// `resume`: as for `parse_each`.
+fn message(
+    data: &[u8],
+    at: usize,
+    resume: usize,
+    release: &dyn Fn(usize),
+) -> (Msg, usize, Option<Base>, bool) {
     let (mut m, base, pseudo, content_length) = head(data, at);
     let body_start = m.body.start;
+    // The start of the last line before `resume` (or `resume` itself after
+    // a line end): no line before it can end the message.
+    let from = match resume {
+        r if r <= body_start => body_start,
+        r if data[r - 1] == b'\n' => r,
+        r => data[..r - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(body_start, |n| n + 1)
+            .max(body_start),
+    };
     let (end, next) = content_length
         .and_then(|n| trusted_length(data, body_start, n))
-        .unwrap_or_else(|| scan_end(data, body_start, release));
+        .unwrap_or_else(|| scan_end(data, body_start, from, release));
     m.body = body_start..end.max(body_start);
     (m, next, base, pseudo)
 }
@@ -508,9 +531,10 @@ fn trusted_length(data: &[u8], body: usize, n: usize) -> Option<(usize, usize)> 
 /// Finds the end of the message whose body starts at `body` and where the
 /// next one starts: the next valid `From ` line after a blank line, or the
 /// end of the file. The blank line is the separator.
-fn scan_end(data: &[u8], body: usize, release: &dyn Fn(usize)) -> (usize, usize) {
-    let mut p = body;
-    let mut told = body;
+/// The search starts at `from`, a line start at or after `body`.
+fn scan_end(data: &[u8], body: usize, from: usize, release: &dyn Fn(usize)) -> (usize, usize) {
+    let mut p = from;
+    let mut told = from;
     loop {
         if p - told >= RELEASE_STEP {
             release(p);

@@ -1194,3 +1194,51 @@ fn keywords_survive_a_grown_file() {
     }
     assert!(fresh.message(4).flags.keywords.is_empty());
 }
+
+/// A file that grew is read from where it ended: mail appended after a
+/// last message without its blank line (here even mid-line) continues that
+/// message (as a fresh parse says), mail after a blank line is new; each
+/// time the session sees what a parse of the whole file sees, sizes
+/// included.
+#[test]
+fn a_grown_file_is_read_from_where_it_ended() {
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    let mut f = big_mbox(600);
+    f.truncate(f.len() - 2); // the last line without its end, no blank line
+    fs::write(&inbox, &f).expect("write");
+    let mut mb = s.open("INBOX", false).expect("open");
+    let sizes = |mb: &dyn Mailbox| -> Vec<(u32, u64)> {
+        (0..mb.count())
+            .map(|i| (mb.message(i).uid, mb.message(i).size))
+            .collect()
+    };
+    let fresh = |s: &mut MboxStore| {
+        fs::remove_dir_all(t.path().join("mail/.imap")).expect("rm state");
+        s.open("INBOX", true).expect("open")
+    };
+    let append = |what: &str| {
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&inbox)
+            .and_then(|mut f| f.write_all(what.as_bytes()))
+            .expect("append");
+    };
+    let last = mb.message(599).size;
+    // Not after a blank line: the last message goes on.
+    append("4567\nFrom mta@example.org Sat Nov 21 06:13:17 2026\nSubject: more\n");
+    mb.sync(true).expect("sync");
+    assert_eq!(mb.count(), 600);
+    // "4567\n", the From line and the Subject line, each LF as CRLF.
+    assert_eq!(mb.message(599).size, last + 5 + 46 + 14 + 3);
+    assert!(fetch(&mut mb, 599)
+        .ends_with("01234567\nFrom mta@example.org Sat Nov 21 06:13:17 2026\nSubject: more\n"));
+    assert_eq!(sizes(&*mb), sizes(&*fresh(&mut s)));
+    // After a blank line: a new message.
+    let mut mb = s.open("INBOX", false).expect("open");
+    append("\nFrom mta@example.org Sat Nov 21 06:13:17 2026\nSubject: new\n\nnew\n");
+    mb.sync(true).expect("sync");
+    assert_eq!(mb.count(), 601);
+    assert_eq!(fetch(&mut mb, 600), "Subject: new\n\nnew\n");
+    assert_eq!(sizes(&*mb), sizes(&*fresh(&mut s)));
+}
