@@ -157,6 +157,14 @@ pub const STREAM_BUFFER: usize = 64 * 1024;
 /// enough that a million messages make only a thousand of them.
 pub const MBOX_PARSE_PIECE: usize = 1024;
 
+/// How far into a message's body the parse of an mbox looks for its end
+/// through the memory map; past it the file is read on with pread(2) a
+/// `MBOX_COPY_CHUNK` at a time, so that scanning a big message maps none
+/// of it (a mapped page can bring a large page-cache folio, several MB on
+/// Linux 6: issue 20), while the many small messages of a big mbox are
+/// scanned in place.
+pub const MBOX_SCAN_MAPPED: usize = 1024 * 1024;
+
 /// The window through which an mbox parse cache is read and written: a
 /// cache of 50,000 messages is about 5 MB, which a session must not hold
 /// whole beside the entries it becomes (issue 20).

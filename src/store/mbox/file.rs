@@ -56,7 +56,7 @@ use super::{cache, inplace};
 use crate::config::MboxLock;
 use crate::limits::{
     APPEND_MAX, CONTROL_FILE_MAX, KEYWORDS_MAX, MBOX_CACHE_MIN, MBOX_FILE_MAX, MBOX_PARSE_PIECE,
-    MBOX_RELEASE_STEP,
+    MBOX_RELEASE_STEP, MBOX_SCAN_MAPPED,
 };
 use crate::store::lock::MboxGuard;
 use crate::store::{flag, index, Flags, Result, StoreError, Uid};
@@ -316,11 +316,7 @@ fn entry_sum(map: &Map, e: Option<&Entry>) -> u64 {
         return 0;
     };
     let mut buf = vec![0; m.header.end - m.from.start];
-    let read = match &map.2 {
-        Some(f) => std::os::unix::fs::FileExt::read_exact_at(f, &mut buf, m.from.start as u64),
-        None => Err(io::ErrorKind::Unsupported.into()),
-    };
-    match read {
+    match map.read_at(&mut buf, m.from.start as u64) {
         Ok(()) => fnv1a(&buf),
         Err(_) => map.data().get(m.from.start..m.header.end).map_or(0, fnv1a),
     }
@@ -485,10 +481,7 @@ impl Map {
         if e.end().checked_add(e.sep()).is_none_or(|n| n > len) {
             return None;
         }
-        let read = |buf: &mut [u8], at: u64| match &self.2 {
-            Some(f) => std::os::unix::fs::FileExt::read_exact_at(f, buf, at),
-            None => Err(io::ErrorKind::Unsupported.into()),
-        };
+        let read = |buf: &mut [u8], at: u64| self.read_at(buf, at);
         parse::reparse_read(&read, e.start(), e.end(), e.sep())
             .or_else(|| parse::reparse(self.data(), e.start(), e.end(), e.sep()))
     }
@@ -544,6 +537,14 @@ impl Map {
 
     pub fn data(&self) -> &[u8] {
         self.0.as_deref().unwrap_or(&[])
+    }
+
+    /// pread(2) of the mapped file: fills `buf` from `at`.
+    pub fn read_at(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
+        match &self.2 {
+            Some(f) => std::os::unix::fs::FileExt::read_exact_at(f, buf, at),
+            None => Err(io::ErrorKind::Unsupported.into()),
+        }
     }
 }
 
@@ -743,6 +744,7 @@ impl Ctx {
     fn parse(&self, map: &Map, stamp: Stamp, prev: Option<&mut Snapshot>) -> Result<Snapshot> {
         let data = map.data();
         let release = &|pos| map.release_before(pos);
+        let read_at = |buf: &mut [u8], at: u64| map.read_at(buf, at);
         // What is needed of `prev` after its entries may have moved.
         let prev_state = prev.as_deref().map(|p| (p.uid_validity, p.uid_next));
         let mut entries: Vec<Entry> = Vec::new();
@@ -794,8 +796,13 @@ impl Ctx {
                 // without a blank line before it continues it), from where
                 // the file ended on.
                 let resume = p.len as usize;
-                let tail_base =
-                    parse::parse_each(data, last_from, resume, release, &mut |m, next| {
+                let tail_base = parse::parse_each(
+                    data,
+                    last_from,
+                    resume,
+                    Some(&read_at),
+                    release,
+                    &mut |m, next| {
                         push(
                             &mut |e| {
                                 tail.push(e);
@@ -804,8 +811,9 @@ impl Ctx {
                             m,
                             next,
                         )
-                    })
-                    .map_err(corrupt)?;
+                    },
+                )
+                .map_err(corrupt)?;
                 if last_from == 0 {
                     tail_base
                 } else {
@@ -822,23 +830,24 @@ impl Ctx {
                 // earlier copies in the heap, as resident as the last.
                 let mut pieces: Vec<Vec<Entry>> = Vec::new();
                 let mut n = 0;
-                let base = parse::parse_each(data, 0, 0, release, &mut |m, next| {
-                    if pieces.last().is_none_or(|p| p.len() == MBOX_PARSE_PIECE) {
-                        pieces.push(Vec::with_capacity(MBOX_PARSE_PIECE));
-                    }
-                    if let Some(p) = pieces.last_mut() {
-                        push(
-                            &mut |e| {
-                                p.push(e);
-                                n += 1;
-                                n - 1
-                            },
-                            m,
-                            next,
-                        );
-                    }
-                })
-                .map_err(corrupt)?;
+                let base =
+                    parse::parse_each(data, 0, 0, Some(&read_at), release, &mut |m, next| {
+                        if pieces.last().is_none_or(|p| p.len() == MBOX_PARSE_PIECE) {
+                            pieces.push(Vec::with_capacity(MBOX_PARSE_PIECE));
+                        }
+                        if let Some(p) = pieces.last_mut() {
+                            push(
+                                &mut |e| {
+                                    p.push(e);
+                                    n += 1;
+                                    n - 1
+                                },
+                                m,
+                                next,
+                            );
+                        }
+                    })
+                    .map_err(corrupt)?;
                 entries.reserve_exact(pieces.iter().map(Vec::len).sum());
                 for p in pieces {
                     entries.extend(p);
@@ -902,7 +911,11 @@ impl Ctx {
         // passes.
         for e in entries[sized..].iter_mut().filter(|e| e.size == 0) {
             if let Some(m) = parse::reparse(data, e.start(), e.end(), e.sep()) {
-                e.size = m.size_releasing(data, release);
+                // A big message is counted with pread, not through the map.
+                let read = (m.body.len() > MBOX_SCAN_MAPPED).then(|| m.size_read(&read_at));
+                e.size = read
+                    .flatten()
+                    .unwrap_or_else(|| m.size_releasing(data, release));
             }
         }
         let prev_next = match prev_state {
@@ -1758,6 +1771,48 @@ mod tests {
             buf.copy_from_slice(src);
             Ok(())
         }
+    }
+
+    /// A body's end found with pread a small window at a time is where the
+    /// scan through the map finds it, whatever the window cuts (lines,
+    /// separators, From lines); its size read with pread is the size.
+    #[test]
+    fn a_body_scanned_with_pread_ends_where_the_parse_says() {
+        let mut rng: u64 = 0x0123_4567_89ab_cdef;
+        let long = "x".repeat(1500);
+        let mut checked = 0;
+        for _ in 0..300 {
+            let mut f = String::from(PIECES[0]);
+            for k in 0..(40 + rng % 60) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                match rng % 5 {
+                    0 => f.push_str(&long[..(rng >> 8) as usize % long.len()]),
+                    _ => f.push_str(PIECES[((rng >> 20) as usize + k as usize) % PIECES.len()]),
+                }
+            }
+            let data = f.as_bytes();
+            let Some(entries) = entries_of(data) else {
+                continue;
+            };
+            for (_, m) in &entries {
+                for window in [16, 100, 4096] {
+                    let got = parse::scan_end_read(
+                        data.len(),
+                        m.body.start,
+                        m.body.start,
+                        &read_from(data),
+                        window,
+                    );
+                    let mapped = parse::scan_end_mapped(data, m.body.start);
+                    assert_eq!(got, Some(mapped), "{window} {f:?}");
+                }
+                assert_eq!(m.size_read(&read_from(data)), Some(m.size(data)));
+                checked += 1;
+            }
+        }
+        assert!(checked > 300, "{checked}");
     }
 
     /// A header longer than the first read is read in growing pieces, up

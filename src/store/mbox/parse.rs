@@ -21,7 +21,8 @@
 use std::ops::Range;
 
 use crate::limits::{
-    HEADER_READ_FIRST, MBOX_FROM_LINE_MAX, MBOX_RELEASE_STEP as RELEASE_STEP, MIME_HEADER_MAX,
+    HEADER_READ_FIRST, MBOX_COPY_CHUNK, MBOX_FROM_LINE_MAX, MBOX_RELEASE_STEP as RELEASE_STEP,
+    MBOX_SCAN_MAPPED, MIME_HEADER_MAX,
 };
 use crate::store::{flag, index::valid_keyword, Flags, Uid};
 
@@ -111,18 +112,42 @@ impl Msg {
             let mut prev = 0u8;
             let mut at = r.start;
             for chunk in data[r].chunks(RELEASE_STEP) {
-                total += crate::mime::crlf::crlf_size(chunk).octets;
-                // An LF whose CR ended the previous chunk is not bare.
-                if prev == b'\r' && chunk.first() == Some(&b'\n') {
-                    total -= 1;
-                }
-                prev = chunk.last().copied().unwrap_or(prev);
+                total += crlf_piece(chunk, &mut prev);
                 at += chunk.len();
                 release(at);
             }
         }
         total
     }
+
+    /// `size`, read with `read_at` (pread) a `MBOX_COPY_CHUNK` at a time:
+    /// a big message counted without mapping it (`scan_end_read`).
+    pub fn size_read(&self, read_at: ReadAt<'_>) -> Option<u64> {
+        let mut total = 0u64;
+        let mut buf = vec![0u8; MBOX_COPY_CHUNK];
+        for r in self.served() {
+            let mut prev = 0u8;
+            let mut at = r.start;
+            while at < r.end {
+                let chunk = &mut buf[..(r.end - at).min(MBOX_COPY_CHUNK)];
+                read_at(chunk, at as u64).ok()?;
+                total += crlf_piece(chunk, &mut prev);
+                at += chunk.len();
+            }
+        }
+        Some(total)
+    }
+}
+
+/// The CRLF size of `chunk`, one piece of a run whose previous piece ended
+/// with `prev` (an LF whose CR ended the previous piece is not bare).
+fn crlf_piece(chunk: &[u8], prev: &mut u8) -> u64 {
+    let mut n = crate::mime::crlf::crlf_size(chunk).octets;
+    if *prev == b'\r' && chunk.first() == Some(&b'\n') {
+        n -= 1;
+    }
+    *prev = chunk.last().copied().unwrap_or(*prev);
+    n
 }
 
 /// A message's hidden header fields (`HIDDEN`) as runs of octets in the
@@ -208,6 +233,9 @@ pub struct Parsed {
     pub messages: Vec<Msg>,
 }
 
+/// pread(2) of the file being parsed: fills the buffer from the offset.
+pub type ReadAt<'a> = &'a dyn Fn(&mut [u8], u64) -> std::io::Result<()>;
+
 /// Why a file cannot be read as an mbox.
 #[derive(Debug, PartialEq, Eq)]
 pub struct NotMbox(pub &'static str);
@@ -234,7 +262,7 @@ pub fn parse_from_releasing(
     release: &dyn Fn(usize),
 ) -> Result<Parsed, NotMbox> {
     let mut messages = Vec::new();
-    let base = parse_each(data, start, 0, release, &mut |m, _| messages.push(m))?;
+    let base = parse_each(data, start, 0, None, release, &mut |m, _| messages.push(m))?;
     Ok(Parsed { base, messages })
 }
 
@@ -245,10 +273,13 @@ pub fn parse_from_releasing(
 /// first message was parsed before in the file's first `resume` octets,
 /// which have not changed; its end is looked for from the last line
 /// there on (a big last message of a file that grew is not read again).
+/// `read_at`: the file `data` maps, read with pread, for the bodies of
+/// big messages (`scan_end_read`).
 pub fn parse_each(
     data: &[u8],
     start: usize,
     resume: usize,
+    read_at: Option<ReadAt<'_>>,
     release: &dyn Fn(usize),
     each: &mut dyn FnMut(Msg, usize),
 ) -> Result<Option<Base>, NotMbox> {
@@ -263,7 +294,7 @@ pub fn parse_each(
     let mut first = start == 0;
     let mut resume = resume.min(data.len());
     while at < data.len() {
-        let (m, next, base, pseudo) = message(data, at, resume, release);
+        let (m, next, base, pseudo) = message(data, at, resume, read_at, release);
         resume = 0;
         // Many small messages: let go of what is behind every so often.
         if next / RELEASE_STEP != at / RELEASE_STEP {
@@ -296,6 +327,7 @@ fn message(
     data: &[u8],
     at: usize,
     resume: usize,
+    read_at: Option<ReadAt<'_>>,
     release: &dyn Fn(usize),
 ) -> (Msg, usize, Option<Base>, bool) {
     let (mut m, base, pseudo, content_length) = head(data, at);
@@ -311,9 +343,22 @@ fn message(
             .map_or(body_start, |n| n + 1)
             .max(body_start),
     };
+    let scan = || {
+        let Some(read_at) = read_at else {
+            return scan_end(data, body_start, from, usize::MAX, release);
+        };
+        // Through the map for a usual message; a big one is read on with
+        // pread.
+        let bound = from.saturating_add(MBOX_SCAN_MAPPED);
+        scan_end(data, body_start, from, bound, release).or_else(|p| {
+            scan_end_read(data.len(), body_start, p, read_at, MBOX_COPY_CHUNK)
+                .ok_or(p)
+                .or_else(|p| scan_end(data, body_start, p, usize::MAX, release))
+        })
+    };
     let (end, next) = content_length
         .and_then(|n| trusted_length(data, body_start, n))
-        .unwrap_or_else(|| scan_end(data, body_start, from, release));
+        .unwrap_or_else(|| scan().unwrap_or((data.len(), data.len())));
     m.body = body_start..end.max(body_start);
     (m, next, base, pseudo)
 }
@@ -344,12 +389,7 @@ pub fn reparse(data: &[u8], start: usize, end: usize, sep: usize) -> Option<Msg>
 /// of the file enters the session's memory (a mapped page can bring a
 /// large page-cache folio with it: issue 20). Past `MIME_HEADER_MAX` of
 /// header it gives up (None), and the caller reads through the map.
-pub fn reparse_read(
-    read_at: &dyn Fn(&mut [u8], u64) -> std::io::Result<()>,
-    start: usize,
-    end: usize,
-    sep: usize,
-) -> Option<Msg> {
+pub fn reparse_read(read_at: ReadAt<'_>, start: usize, end: usize, sep: usize) -> Option<Msg> {
     let next = end.checked_add(sep)?;
     let whole = next.checked_sub(start)?;
     let mut want = HEADER_READ_FIRST.max(2 * MBOX_FROM_LINE_MAX);
@@ -531,8 +571,15 @@ fn trusted_length(data: &[u8], body: usize, n: usize) -> Option<(usize, usize)> 
 /// Finds the end of the message whose body starts at `body` and where the
 /// next one starts: the next valid `From ` line after a blank line, or the
 /// end of the file. The blank line is the separator.
-/// The search starts at `from`, a line start at or after `body`.
-fn scan_end(data: &[u8], body: usize, from: usize, release: &dyn Fn(usize)) -> (usize, usize) {
+/// The search starts at `from`, a line start at or after `body`, and
+/// gives up at the first line start at or past `bound` (`Err` of it).
+fn scan_end(
+    data: &[u8],
+    body: usize,
+    from: usize,
+    bound: usize,
+    release: &dyn Fn(usize),
+) -> Result<(usize, usize), usize> {
     let mut p = from;
     let mut told = from;
     loop {
@@ -541,13 +588,81 @@ fn scan_end(data: &[u8], body: usize, from: usize, release: &dyn Fn(usize)) -> (
             told = p;
         }
         if p >= data.len() {
-            return (strip_separator(data, data.len(), body), data.len());
+            return Ok((strip_separator(data, data.len(), body), data.len()));
+        }
+        if p >= bound {
+            return Err(p);
         }
         // `p` is at a line start.
         if data[p..].starts_with(b"From ") && blank_before(data, p, body) && is_from_line(data, p) {
-            return (strip_separator(data, p, body), p);
+            return Ok((strip_separator(data, p, body), p));
         }
         p = line_end(data, p);
+    }
+}
+
+/// `scan_end` through the whole of `data` from `body` (tests).
+#[cfg(test)]
+pub fn scan_end_mapped(data: &[u8], body: usize) -> (usize, usize) {
+    scan_end(data, body, body, usize::MAX, &|_| {}).unwrap_or_default()
+}
+
+/// `scan_end` of a message in a file of `len` octets read with `read_at`
+/// (pread) a window at a time rather than through a map: a big body is
+/// scanned without its pages entering the session's memory (one touched
+/// page of a map can bring a large page-cache folio: issue 20). None if
+/// the file cannot be read.
+pub fn scan_end_read(
+    len: usize,
+    body: usize,
+    from: usize,
+    read_at: ReadAt<'_>,
+    window: usize,
+) -> Option<(usize, usize)> {
+    // The window holds the file from `w`: the 4 octets before `p` that
+    // `blank_before` and `strip_separator` look at, and a whole From line
+    // after any line start it judges.
+    let mut buf = vec![0u8; window + MBOX_FROM_LINE_MAX + 4];
+    let mut p = from;
+    let mut at_line_start = true;
+    loop {
+        if p >= len {
+            let w = len.saturating_sub(4).min(p);
+            let n = len - w;
+            read_at(&mut buf[..n], w as u64).ok()?;
+            let end = strip_separator(&buf[..n], len - w, body.max(w) - w);
+            return Some((end + w, len));
+        }
+        let w = p.saturating_sub(4);
+        let n = (len - w).min(buf.len());
+        read_at(&mut buf[..n], w as u64).ok()?;
+        let win = &buf[..n];
+        let limit = if w + n == len {
+            len
+        } else {
+            w + n - MBOX_FROM_LINE_MAX
+        };
+        while p < limit {
+            let rel = p - w;
+            // As `blank_before`: `p == body`, or the octets before it.
+            let blank =
+                p == body || win[..rel].ends_with(b"\n\n") || win[..rel].ends_with(b"\n\r\n");
+            if at_line_start && win[rel..].starts_with(b"From ") && blank && is_from_line(win, rel)
+            {
+                let end = strip_separator(win, rel, body.max(w) - w);
+                return Some((end + w, p));
+            }
+            match win[rel..limit - w].iter().position(|&b| b == b'\n') {
+                Some(k) => {
+                    p += k + 1;
+                    at_line_start = true;
+                }
+                None => {
+                    p = limit;
+                    at_line_start = false;
+                }
+            }
+        }
     }
 }
 
