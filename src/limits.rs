@@ -157,13 +157,14 @@ pub const STREAM_BUFFER: usize = 64 * 1024;
 /// enough that a million messages make only a thousand of them.
 pub const MBOX_PARSE_PIECE: usize = 1024;
 
-/// How far into a message's body the parse of an mbox looks for its end
-/// through the memory map; past it the file is read on with pread(2) a
-/// `MBOX_COPY_CHUNK` at a time, so that scanning a big message maps none
-/// of it (a mapped page can bring a large page-cache folio, several MB on
-/// Linux 6: issue 20), while the many small messages of a big mbox are
-/// scanned in place.
-pub const MBOX_SCAN_MAPPED: usize = 1024 * 1024;
+/// How far into a message's body an mbox is read through its memory map:
+/// past it a parse looks for the message's end, counts its size and a
+/// rewrite copies it with pread(2), a `MBOX_COPY_CHUNK` at a time, so that
+/// a big message is never mapped (a mapped page can bring a large
+/// page-cache folio, several MB on Linux 6: issue 20); the many small
+/// messages of a big mbox are read in place. At 1 MB the first session on
+/// a 200 MB message peaked at 5.6 MB, at 64 KB at 4.5 (Dovecot 5.1).
+pub const MBOX_SCAN_MAPPED: usize = 64 * 1024;
 
 /// The window through which an mbox parse cache is read and written: a
 /// cache of 50,000 messages is about 5 MB, which a session must not hold

@@ -51,7 +51,7 @@ use memmap2::Mmap;
 /// The page size madvise(2) works in (x86-64 and arm64 Linux).
 const PAGE: usize = 4096;
 
-use super::parse::{self, Msg};
+use super::parse::{self, Msg, ReadAt};
 use super::{cache, inplace};
 use crate::config::MboxLock;
 use crate::limits::{
@@ -522,17 +522,6 @@ impl Map {
             m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
         };
         r.is_ok()
-    }
-
-    /// Lets the pages of `data()[from..to]` go (those wholly inside), as
-    /// `release_before` does, for a second pass that goes forward beside
-    /// the first (a rewrite's comparison ahead of its copy).
-    pub fn release_range(&self, from: usize, to: usize) {
-        let from = from.next_multiple_of(PAGE);
-        let to = to.min(self.data().len()) & !(PAGE - 1);
-        if to > from {
-            self.dont_need(from, to);
-        }
     }
 
     pub fn data(&self) -> &[u8] {
@@ -1030,8 +1019,8 @@ impl Ctx {
             .create(&self.ctl)?;
         let journal = inplace::Journal::create(&self.ctl)?;
         let data = map.data();
-        let release_compared = |from, to| map.release_range(from, to);
-        let mut out = Counter::new(journal.writer(data, &release_compared), 0);
+        let read_at = |buf: &mut [u8], at: u64| map.read_at(buf, at);
+        let mut out = Counter::new(journal.writer(data.len() as u64, &read_at), 0);
         let uid_last = snap.uid_next.saturating_sub(1);
         let Snapshot {
             uid_validity,
@@ -1062,8 +1051,9 @@ impl Ctx {
                 })?;
                 let k = kw.get(&e.uid).map(|k| k[0].clone()).unwrap_or_default();
                 // The next entries still say where their old octets are.
-                entries[i] =
-                    write_entry(&mut out, data, e, &m, &k, base, &|p| map.release_before(p))?;
+                entries[i] = write_entry(&mut out, (data, &read_at), e, &m, &k, base, &|p| {
+                    map.release_before(p)
+                })?;
             }
             out.flush()
         })();
@@ -1508,7 +1498,7 @@ fn unchanged_span(e: &Entry, next: Option<&Entry>, kw: &BTreeMap<Uid, Keywords>)
 /// message, `keywords` its keywords in the session.
 fn write_entry<W: Write + Skip>(
     out: &mut Counter<W>,
-    data: &[u8],
+    (data, read_at): (&[u8], ReadAt<'_>),
     e: &Entry,
     m: &Msg,
     keywords: &[String],
@@ -1625,10 +1615,17 @@ fn write_entry<W: Write + Skip>(
     if body_start == m.body.start && out.skip(body.len())? {
         release(m.body.end);
     } else {
+        // A big body is copied with pread, not through the map (issue 20).
+        let mut buf = vec![0u8; crate::limits::MBOX_COPY_CHUNK.min(body.len())];
         let mut at = m.body.start;
-        for chunk in body.chunks(crate::limits::MBOX_COPY_CHUNK) {
-            out.write_all(chunk)?;
-            at += chunk.len();
+        while at < m.body.end {
+            let n = buf.len().min(m.body.end - at);
+            if body.len() > MBOX_SCAN_MAPPED && read_at(&mut buf[..n], at as u64).is_ok() {
+                out.write_all(&buf[..n])?;
+            } else {
+                out.write_all(&data[at..at + n])?;
+            }
+            at += n;
             release(at);
         }
     }
@@ -1882,7 +1879,8 @@ mod tests {
             for (i, (e, m)) in entries.iter().enumerate() {
                 let base = (i == 0).then_some((5, entries.len() as u32, &[][..]));
                 let k = &m.flags.keywords;
-                placed.push(write_entry(&mut out, data, e, m, k, base, &|_| {}).expect("write"));
+                let src = (data, &read_from(data) as ReadAt<'_>);
+                placed.push(write_entry(&mut out, src, e, m, k, base, &|_| {}).expect("write"));
             }
             let out = out.inner;
             let again = entries_of(&out).unwrap_or_else(|| panic!("unparsable: {f:?}"));

@@ -52,7 +52,8 @@ const MAGIC: &str = "mailaccess-mbox-rewrite 2";
 const MAGIC_1: &str = "mailaccess-mbox-rewrite 1";
 /// The trailer line is shorter than this.
 const TRAILER_MAX: u64 = 200;
-use crate::limits::{MBOX_COPY_CHUNK as CHUNK, MBOX_JOURNAL_RUN_GAP, MBOX_RELEASE_STEP};
+use super::parse::ReadAt;
+use crate::limits::{MBOX_COPY_CHUNK as CHUNK, MBOX_JOURNAL_RUN_GAP};
 
 fn fnv1a(h: u64, data: &[u8]) -> u64 {
     let mut h = h;
@@ -224,16 +225,15 @@ impl Journal {
         Ok(Journal { path, file })
     }
 
-    /// Where the new file's bytes go, compared with `old` as they come;
-    /// `release(from, to)` is told when `old[from..to]` will not be
-    /// compared again (a memory map lets those pages go: where the new
-    /// file runs ahead of the old, the comparison reads ahead of what the
-    /// rewrite copies, issue 20).
-    pub fn writer<'a>(&'a self, old: &'a [u8], release: &'a dyn Fn(usize, usize)) -> Diverge<'a> {
+    /// Where the new file's bytes go, compared as they come with the old
+    /// file, of `old_len` octets, read with `read_at` (pread) a window at
+    /// a time: a rewrite never maps the octets it compares (a mapped page
+    /// can bring a large page-cache folio: issue 20).
+    pub fn writer<'a>(&'a self, old_len: u64, read_at: ReadAt<'a>) -> Diverge<'a> {
         Diverge {
-            old,
-            release,
-            released: 0,
+            old_len,
+            read_at,
+            window: (0, Vec::new()),
             out: io::BufWriter::with_capacity(CHUNK, &self.file),
             pos: 0,
             start: None,
@@ -249,7 +249,7 @@ impl Journal {
     /// fsyncs. `None` when the new file is the old one: nothing to do.
     pub fn finish(&self, mut w: Diverge<'_>, target: &fs::Metadata) -> Result<Option<Trailer>> {
         w.close_run()?;
-        let old_len = w.old.len() as u64;
+        let old_len = w.old_len;
         let new_len = w.pos;
         let (start, sum, payload) = (w.start, w.sum, w.written);
         let mut out = w
@@ -302,10 +302,10 @@ impl Journal {
 /// A writer that compares what it is given with the old file and writes
 /// the runs that differ to the journal.
 pub struct Diverge<'a> {
-    old: &'a [u8],
-    release: &'a dyn Fn(usize, usize),
-    /// Where `release` was last told to go to.
-    released: usize,
+    old_len: u64,
+    read_at: ReadAt<'a>,
+    /// The old file's octets from `.0` on, as last read.
+    window: (u64, Vec<u8>),
     out: io::BufWriter<&'a File>,
     /// Octets of the new file taken so far.
     pos: u64,
@@ -339,38 +339,72 @@ impl Diverge<'_> {
         self.same = 0;
         Ok(())
     }
+
+    /// Makes the window hold the old file's `at..at + n` (as much of it as
+    /// there is) and the `MBOX_JOURNAL_RUN_GAP` octets before, which a run
+    /// may join.
+    fn fill(&mut self, at: u64, n: usize) -> io::Result<()> {
+        let end = (at + n as u64).min(self.old_len);
+        let (w, data) = &self.window;
+        if at >= *w && end <= *w + data.len() as u64 {
+            return Ok(());
+        }
+        let from = at.saturating_sub(MBOX_JOURNAL_RUN_GAP);
+        // A page at least: the small writes of one header share a read.
+        let len = end
+            .saturating_sub(from)
+            .max(4096)
+            .min(self.old_len - from.min(self.old_len));
+        let mut data = std::mem::take(&mut self.window.1);
+        data.resize(len as usize, 0);
+        (self.read_at)(&mut data, from)?;
+        self.window = (from, data);
+        Ok(())
+    }
+
+    /// The old file's octets from `at` (before `at + n`), from the window.
+    fn old(&self, at: u64, n: usize) -> &[u8] {
+        let (w, data) = &self.window;
+        let from = at.saturating_sub(*w) as usize;
+        data.get(from..).map_or(&[], |d| &d[..d.len().min(n)])
+    }
 }
 
 impl Write for Diverge<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.fill(self.pos, buf.len())?;
         let mut i = 0;
         while i < buf.len() {
             let at = self.pos + i as u64;
-            let old = self.old.get(at as usize..).unwrap_or_default();
             let rest = &buf[i..];
-            let same = rest.iter().zip(old).take_while(|(a, b)| a == b).count();
+            // Equal octets, then a difference running until the next
+            // equal octet.
+            let (same, differ) = {
+                let old = self.old(at, rest.len());
+                let same = rest.iter().zip(old).take_while(|(a, b)| a == b).count();
+                let old = &old[same.min(old.len())..];
+                let differ = rest[same..]
+                    .iter()
+                    .enumerate()
+                    .take_while(|(k, b)| old.get(*k) != Some(b))
+                    .count();
+                (same, differ)
+            };
             i += same;
             self.same += same as u64;
             if i == buf.len() {
                 break;
             }
-            // A difference at `i`, running until the next equal octet.
-            let old = &old[same..];
-            let differ = rest[same..]
-                .iter()
-                .enumerate()
-                .take_while(|(k, b)| old.get(*k) != Some(b))
-                .count();
             let here = self.pos + i as u64;
             self.start.get_or_insert(here);
             match self.run {
                 // Right after the run: it goes on.
                 Some(_) if self.same == 0 => {}
                 Some(_) if self.same <= MBOX_JOURNAL_RUN_GAP => {
-                    // Close behind: the equal octets between join the run.
-                    let old: &[u8] = self.old;
-                    let gap = &old[(here - self.same) as usize..here as usize];
-                    self.put(gap)?;
+                    // Close behind: the equal octets between join the run
+                    // (the window keeps them).
+                    let gap = self.old(here - self.same, self.same as usize).to_vec();
+                    self.put(&gap)?;
                     if let Some((_, len)) = &mut self.run {
                         *len += self.same;
                     }
@@ -388,12 +422,6 @@ impl Write for Diverge<'_> {
             i += differ;
         }
         self.pos += buf.len() as u64;
-        // A run may yet take up to `MBOX_JOURNAL_RUN_GAP` octets behind.
-        let behind = (self.pos as usize).saturating_sub(MBOX_JOURNAL_RUN_GAP as usize);
-        if behind - self.released.min(behind) >= MBOX_RELEASE_STEP {
-            (self.release)(self.released, behind);
-            self.released = behind;
-        }
         Ok(buf.len())
     }
 
@@ -406,7 +434,7 @@ impl crate::store::mbox::file::Skip for Diverge<'_> {
     /// The octets are the old file's at the same place: as if written and
     /// found equal.
     fn skip(&mut self, n: usize) -> io::Result<bool> {
-        if self.pos as usize + n > self.old.len() {
+        if self.pos + n as u64 > self.old_len {
             return Ok(false);
         }
         self.same += n as u64;
@@ -579,55 +607,66 @@ mod tests {
     /// Journals `new` against the file at `p` (holding `old`); returns the
     /// sealed journal without applying it.
     fn prepare(ctl: &Path, p: &Path, new: &[u8]) -> Option<Sealed> {
-        let old = read_all(p);
+        prepare_in(ctl, p, new, 7)
+    }
+
+    /// `prepare`, the new file given in pieces of `piece` octets.
+    fn prepare_in(ctl: &Path, p: &Path, new: &[u8], piece: usize) -> Option<Sealed> {
+        let old = File::open(p).unwrap();
         let meta = fs::metadata(p).unwrap();
         let j = Journal::create(ctl).unwrap();
-        let mut w = j.writer(&old, &|_, _| {});
+        let read_at = |buf: &mut [u8], at: u64| old.read_exact_at(buf, at);
+        let mut w = j.writer(meta.len(), &read_at);
         // In odd pieces, as write_entry gives them.
-        for piece in new.chunks(7) {
+        for piece in new.chunks(piece) {
             w.write_all(piece).unwrap();
         }
         let t = j.finish(w, &meta).unwrap();
         j.seal(t)
     }
 
-    /// The comparison tells which old octets it is done with, in order,
-    /// as it goes, keeping those a run may still join: where the new file
-    /// runs ahead of the old (headers added), the pages it compared are let
-    /// go without waiting for the copy behind it (issue 20). The journal
-    /// is the same as without it.
+    /// A big file compared through the window: changes near and across
+    /// the window's edges, runs joined across them, equal stretches longer
+    /// than the window, a longer and a shorter new file; applied, the
+    /// journal gives the new file, in pieces of any size.
     #[test]
-    fn the_comparison_releases_what_it_passed() {
-        let t = tempfile::tempdir().unwrap();
-        let old: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
-        let mut new = b"X-UID: 1\n".to_vec();
-        new.extend_from_slice(&old[..old.len() - 100]);
-        let told = std::cell::RefCell::new(Vec::new());
-        let release = |a: usize, b: usize| told.borrow_mut().push((a, b));
-        let j = Journal::create(t.path()).unwrap();
-        let mut w = j.writer(&old, &release);
-        for piece in new.chunks(4000) {
-            w.write_all(piece).unwrap();
-            let pos = w.pos as usize;
-            let upto = told.borrow().last().map_or(0, |r| r.1);
-            assert!(
-                upto + MBOX_RELEASE_STEP + 4000 >= pos,
-                "{upto} behind {pos}"
-            );
-            assert!(upto + MBOX_JOURNAL_RUN_GAP as usize <= pos);
+    fn a_big_file_is_compared_through_a_window() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("mbox");
+        let old: Vec<u8> = (0..(3 * CHUNK + 5000) as u32)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut edited = old.clone();
+        for at in [
+            0,
+            100,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 30,
+            2 * CHUNK - 40,
+            2 * CHUNK + 20,
+        ] {
+            edited[at] ^= 0x55;
         }
-        let meta = fs::metadata(t.path()).unwrap();
-        let with = j.finish(w, &meta).unwrap().expect("a change");
-        let told = told.take();
-        assert!(told.len() > 4, "{told:?}");
-        assert!(told.windows(2).all(|p| p[0].1 == p[1].0 && p[1].0 < p[1].1));
-        assert_eq!(told[0].0, 0);
-        let t2 = tempfile::tempdir().unwrap();
-        let j2 = Journal::create(t2.path()).unwrap();
-        let mut w2 = j2.writer(&old, &|_, _| {});
-        w2.write_all(&new).unwrap();
-        let without = j2.finish(w2, &meta).unwrap().expect("a change");
-        assert_eq!((with.payload, with.sum), (without.payload, without.sum));
+        let mut longer = b"X-UID: 1\n".to_vec();
+        longer.extend_from_slice(&edited);
+        let shorter = &edited[..2 * CHUNK + 7];
+        for (new, piece) in [
+            (&edited[..], 7),
+            (&edited[..], 70_000),
+            (&longer[..], 4096),
+            (shorter, 1000),
+        ] {
+            fs::write(&p, &old).unwrap();
+            let s = prepare_in(d.path(), &p, new, piece).expect("a change");
+            s.apply(&rw(&p)).unwrap();
+            assert!(read_all(&p) == new, "{} in pieces of {piece}", new.len());
+        }
+        // Only the runs that changed are journaled when nothing moved.
+        fs::write(&p, &old).unwrap();
+        let s = prepare_in(d.path(), &p, &edited, 5000).expect("a change");
+        assert!(s.trailer.payload < 1000, "{}", s.trailer.payload);
+        s.discard();
     }
 
     /// What a crash after step `step` of `apply` leaves: 1 the file
