@@ -461,7 +461,10 @@ impl Sasldb {
     /// believed when a second read a moment later agrees, because a read
     /// between the writes of a bucket split can miss a key that is being
     /// moved. That costs an unknown user one pause and one more read, less
-    /// than the delay every failed login gets anyway.
+    /// than the delay every failed login gets anyway. A password found is
+    /// only believed when a second read finds the same: a read torn by a
+    /// write of the same page (the kernel does not make them atomic) can
+    /// pair the key with other octets (seen by `tests/sasldb_real.rs`).
     pub fn lookup_retry(
         path: impl AsRef<Path>,
         user: &str,
@@ -472,8 +475,16 @@ impl Sasldb {
         let mut delay = SASLDB_RETRY_DELAY;
         let mut tries = 1;
         let mut missed = false;
+        let read = || Sasldb::open(path).and_then(|db| db.lookup(user, realm, prop));
         loop {
-            match Sasldb::open(path).and_then(|db| db.lookup(user, realm, prop)) {
+            let result = match read() {
+                Ok(Some(found)) => match read() {
+                    Ok(Some(again)) if again.as_bytes() == found.as_bytes() => Ok(Some(found)),
+                    _ => Err(SasldbError::Corrupt("changed while it was read")),
+                },
+                other => other,
+            };
+            match result {
                 Err(e) if e.is_corrupt() && tries < SASLDB_READ_TRIES => {}
                 Ok(None) if !missed && tries < SASLDB_READ_TRIES => missed = true,
                 result => return result,
