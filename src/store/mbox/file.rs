@@ -34,9 +34,14 @@
 //!
 //! Known limits: a message stored without a final newline gains one when
 //! written again or when mail is appended after it (Dovecot does the same);
-//! modseqs are not stored (every message reports 1); a change near the
-//! start of a big file rewrites everything after it (Dovecot keeps padding
-//! in the headers to change flags without moving the rest).
+//! a change whose status lines outgrow their padding moves the rest of the
+//! file once (modseqs are in the storage engine's index: `modseq.rs`).
+//!
+//! A `Snapshot` holds 40 octets a message (`Entry`); where a message's
+//! header ends and which fields are hidden is read again from the file
+//! when it is served or rewritten (`Map::msg`). Octets are read through
+//! the map only for the many small messages of a parse; the rest with
+//! pread (`Map::read_at`), see DESIGN.md 4b.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
