@@ -306,6 +306,12 @@ pub const CACHE_FILE_MAX: u64 = 512 * 1024 * 1024;
 /// those lines in place instead of moving the rest of the file.
 pub const MBOX_STATUS_PADDING: usize = 48;
 
+/// The least an mbox rewrite reads of the old file at a time (pread) to
+/// compare what it writes with (`inplace::Diverge`): a page, so that the
+/// small writes of one message's header share one read, while a STORE on
+/// a big mbox reads a page or two around the lines it changes.
+pub const MBOX_COMPARE_READ_MIN: usize = 4096;
+
 /// Two runs of changed octets of an mbox rewrite closer than this are
 /// journaled as one, the equal octets between them too: a run costs 16
 /// octets of offset and length in the journal.

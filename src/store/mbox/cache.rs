@@ -239,11 +239,6 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry, keywords: &[String]) -> Option<()> {
     Some(())
 }
 
-/// The session's keywords of `e` in `snap`.
-fn keywords_of<'a>(snap: &'a Snapshot, e: &Entry) -> &'a [String] {
-    snap.kw.get(&e.uid).map_or(&[], |k| &k[0][..])
-}
-
 /// Writes the text lines `text`, the records `records` writes and their
 /// checksum as `file` in `ctl`, through a buffer (a cache of many messages
 /// is never in memory whole). No fsync: after a crash the checksum refuses
@@ -288,7 +283,7 @@ pub fn save(ctl: &Path, snap: &Snapshot) {
         let mut r = Vec::with_capacity(128);
         for e in &snap.entries {
             r.clear();
-            put_entry(&mut r, e, keywords_of(snap, e)).ok_or(io::ErrorKind::InvalidData)?;
+            put_entry(&mut r, e, snap.keywords_of(e, 0)).ok_or(io::ErrorKind::InvalidData)?;
             w.write_all(&r)?;
         }
         Ok(())
@@ -324,7 +319,7 @@ pub fn save_change(
     let mut records = delta.records;
     for e in touched.iter().filter_map(|&i| after.entries.get(i)) {
         let mut r = Vec::new();
-        if put_entry(&mut r, e, keywords_of(after, e)).is_none() {
+        if put_entry(&mut r, e, after.keywords_of(e, 0)).is_none() {
             return save(ctl, after);
         }
         records.insert(e.uid, r);
@@ -524,7 +519,6 @@ fn parse<R: Read>(
     }
     s.finish()?;
     Some(Snapshot {
-        len: stamp.size,
         stamp: Some(stamp),
         uid_validity,
         uid_next,

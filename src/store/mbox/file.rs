@@ -176,7 +176,7 @@ impl Entry {
     /// octets; the session's flags are the file's, its UID the file's
     /// `X-UID` (0: none) until UIDs are given.
     pub fn of(m: &Msg, sep: usize) -> Entry {
-        let sep = u8::try_from(sep.min(3)).unwrap_or(3);
+        let sep = sep.min(3) as u8;
         Entry {
             start: m.from.start as u64,
             end: m.body.end as u64,
@@ -297,8 +297,6 @@ pub struct Snapshot {
     pub entries: Vec<Entry>,
     /// The keywords of the messages that have any (by UID).
     pub kw: BTreeMap<Uid, Keywords>,
-    /// The file's length (where the last message's separator ends).
-    pub len: u64,
     /// Checksums of the first and the last message's From line and header
     /// (`0, 0` when empty): recognise the file when it has grown, or when
     /// a cached index claims to describe it.
@@ -317,14 +315,8 @@ fn fnv1a(data: &[u8]) -> u64 {
 /// The checksum of one entry's From line and header as `data` holds them
 /// (0 if `data` does not hold it there).
 fn entry_sum(map: &Map, e: Option<&Entry>) -> u64 {
-    let Some(m) = e.and_then(|e| map.msg(e)) else {
-        return 0;
-    };
-    let mut buf = vec![0; m.header.end - m.from.start];
-    match map.read_at(&mut buf, m.from.start as u64) {
-        Ok(()) => fnv1a(&buf),
-        Err(_) => map.data().get(m.from.start..m.header.end).map_or(0, fnv1a),
-    }
+    e.and_then(|e| map.msg_and_head(e))
+        .map_or(0, |(_, head)| fnv1a(&head))
 }
 
 /// Whether `p` describes the file of octets `data` and version `stamp`.
@@ -374,11 +366,7 @@ impl Snapshot {
     pub fn flags_of(&self, e: &Entry) -> Flags {
         Flags {
             system: e.system,
-            keywords: self
-                .kw
-                .get(&e.uid)
-                .map(|k| k[0].clone())
-                .unwrap_or_default(),
+            keywords: self.keywords_of(e, 0).to_vec(),
         }
     }
 
@@ -387,12 +375,14 @@ impl Snapshot {
         let e = &self.entries[i];
         Flags {
             system: e.file_system,
-            keywords: self
-                .kw
-                .get(&e.uid)
-                .map(|k| k[1].clone())
-                .unwrap_or_default(),
+            keywords: self.keywords_of(e, 1).to_vec(),
         }
+    }
+
+    /// `e`'s keywords as the session has them (`which` 0) or as the file
+    /// says them (1).
+    pub fn keywords_of(&self, e: &Entry, which: usize) -> &[String] {
+        self.kw.get(&e.uid).map_or(&[], |k| &k[which][..])
     }
 
     /// Gives entry `i` the flags `f` in the session.
@@ -482,13 +472,23 @@ impl Map {
     /// checks one message of a big mbox maps none of its pages), through
     /// the map when that cannot be (a header past `MIME_HEADER_MAX`).
     pub fn msg(&self, e: &Entry) -> Option<Msg> {
+        self.msg_and_head(e).map(|(m, _)| m)
+    }
+
+    /// `msg`, with the octets of its From line and header.
+    fn msg_and_head(&self, e: &Entry) -> Option<(Msg, std::borrow::Cow<'_, [u8]>)> {
         let len = self.data().len();
         if e.end().checked_add(e.sep()).is_none_or(|n| n > len) {
             return None;
         }
         let read = |buf: &mut [u8], at: u64| self.read_at(buf, at);
-        parse::reparse_read(&read, e.start(), e.end(), e.sep())
-            .or_else(|| parse::reparse(self.data(), e.start(), e.end(), e.sep()))
+        if let Some((m, mut head)) = parse::reparse_read(&read, e.start(), e.end(), e.sep()) {
+            head.truncate(m.header.end - m.from.start);
+            return Some((m, head.into()));
+        }
+        let m = parse::reparse(self.data(), e.start(), e.end(), e.sep())?;
+        let head = self.data().get(m.from.start..m.header.end)?;
+        Some((m, head.into()))
     }
 
     /// Says that `data()[..pos]` is not needed for now: its pages leave
@@ -789,7 +789,7 @@ impl Ctx {
                 // The last known message is read again (mail appended
                 // without a blank line before it continues it), from where
                 // the file ended on.
-                let resume = p.len as usize;
+                let resume = p.stamp.as_ref().map_or(0, |s| s.size as usize);
                 let tail_base = parse::parse_each(
                     data,
                     last_from,
@@ -974,7 +974,6 @@ impl Ctx {
             check: check_of(map, &entries),
             entries,
             kw,
-            len: data.len() as u64,
         })
     }
 
@@ -1164,7 +1163,6 @@ impl Ctx {
             check: check_of(map, &entries),
             entries,
             kw,
-            len: data.len() as u64,
         };
         if data.len() as u64 >= MBOX_CACHE_MIN {
             cache::save_change(&self.ctl, written.stamp.as_ref(), &snap, touched);
@@ -1621,14 +1619,17 @@ fn write_entry<W: Write + Skip>(
         release(m.body.end);
     } else {
         // A big body is copied with pread, not through the map (issue 20).
-        let mut buf = vec![0u8; crate::limits::MBOX_COPY_CHUNK.min(body.len())];
+        let mut buf = Vec::new();
+        if body.len() > MBOX_SCAN_MAPPED {
+            buf.resize(crate::limits::MBOX_COPY_CHUNK, 0);
+        }
         let mut at = m.body.start;
         while at < m.body.end {
-            let n = buf.len().min(m.body.end - at);
-            if body.len() > MBOX_SCAN_MAPPED && read_at(&mut buf[..n], at as u64).is_ok() {
-                out.write_all(&buf[..n])?;
-            } else {
-                out.write_all(&data[at..at + n])?;
+            let n = crate::limits::MBOX_COPY_CHUNK.min(m.body.end - at);
+            let read = buf.get_mut(..n);
+            match read.and_then(|b| read_at(b, at as u64).ok().map(|()| &*b)) {
+                Some(b) => out.write_all(b)?,
+                None => out.write_all(&data[at..at + n])?,
             }
             at += n;
             release(at);
@@ -1752,7 +1753,8 @@ mod tests {
                 assert!(e.sep() <= 2, "{f:?}");
                 let again = parse::reparse(data, e.start(), e.end(), e.sep());
                 assert_eq!(again.as_ref(), Some(m), "{f:?}");
-                let read = parse::reparse_read(&read_from(data), e.start(), e.end(), e.sep());
+                let read = parse::reparse_read(&read_from(data), e.start(), e.end(), e.sep())
+                    .map(|(m, _)| m);
                 assert_eq!(read.as_ref(), Some(m), "{f:?}");
                 checked += 1;
             }
@@ -1848,7 +1850,7 @@ mod tests {
                 far.set(far.get().max(at as usize + buf.len()));
                 read_from(data)(buf, at)
             };
-            let again = parse::reparse_read(&read, e.start(), e.end(), e.sep());
+            let again = parse::reparse_read(&read, e.start(), e.end(), e.sep()).map(|(m, _)| m);
             if m.header.len() > MIME_HEADER_MAX {
                 assert_eq!(again, None);
             } else {

@@ -53,7 +53,7 @@ const MAGIC_1: &str = "mailaccess-mbox-rewrite 1";
 /// The trailer line is shorter than this.
 const TRAILER_MAX: u64 = 200;
 use super::parse::ReadAt;
-use crate::limits::{MBOX_COPY_CHUNK as CHUNK, MBOX_JOURNAL_RUN_GAP};
+use crate::limits::{MBOX_COMPARE_READ_MIN, MBOX_COPY_CHUNK as CHUNK, MBOX_JOURNAL_RUN_GAP};
 
 fn fnv1a(h: u64, data: &[u8]) -> u64 {
     let mut h = h;
@@ -350,10 +350,9 @@ impl Diverge<'_> {
             return Ok(());
         }
         let from = at.saturating_sub(MBOX_JOURNAL_RUN_GAP);
-        // A page at least: the small writes of one header share a read.
         let len = end
             .saturating_sub(from)
-            .max(4096)
+            .max(MBOX_COMPARE_READ_MIN as u64)
             .min(self.old_len - from.min(self.old_len));
         let mut data = std::mem::take(&mut self.window.1);
         data.resize(len as usize, 0);

@@ -319,7 +319,6 @@ fn empty(ctx: &Ctx) -> Result<Snapshot> {
         keywords: Vec::new(),
         entries: Vec::new(),
         kw: Default::default(),
-        len: 0,
         check: (0, 0),
     })
 }

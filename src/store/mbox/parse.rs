@@ -389,7 +389,13 @@ pub fn reparse(data: &[u8], start: usize, end: usize, sep: usize) -> Option<Msg>
 /// of the file enters the session's memory (a mapped page can bring a
 /// large page-cache folio with it: issue 20). Past `MIME_HEADER_MAX` of
 /// header it gives up (None), and the caller reads through the map.
-pub fn reparse_read(read_at: ReadAt<'_>, start: usize, end: usize, sep: usize) -> Option<Msg> {
+/// The octets read (from `start`, the header whole) come with it.
+pub fn reparse_read(
+    read_at: ReadAt<'_>,
+    start: usize,
+    end: usize,
+    sep: usize,
+) -> Option<(Msg, Vec<u8>)> {
     let next = end.checked_add(sep)?;
     let whole = next.checked_sub(start)?;
     let mut want = HEADER_READ_FIRST.max(2 * MBOX_FROM_LINE_MAX);
@@ -408,7 +414,7 @@ pub fn reparse_read(read_at: ReadAt<'_>, start: usize, end: usize, sep: usize) -
                 return None;
             }
             m.body.end = end;
-            return Some(m);
+            return Some((m, buf));
         }
         if len >= MIME_HEADER_MAX {
             return None;
