@@ -132,19 +132,23 @@ impl Stamp {
     }
 }
 
-/// One message as the file holds it, packed: 40 octets (issue 20; Dovecot's
+/// One message as the file holds it, packed: 32 octets (issue 20; Dovecot's
 /// mapped index costs about 45 a message). Where its header, body and
 /// hidden fields are is read again from the file when needed
 /// (`Snapshot::msg`); its keywords, which most messages have none of, are
 /// in `Snapshot::kw`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
-    /// Where its `From ` line starts.
-    start: u64,
-    /// Where its body ends; the separator's `sep` octets follow.
-    end: u64,
-    /// RFC822.SIZE: the served octets with CRLF line ends.
-    pub size: u64,
+    /// Where its `From ` line starts (the low `SPAN_BITS` bits), and above
+    /// that the high octets of `len` (at `LEN_HIGH`) and `size` (at
+    /// `SIZE_HIGH`): each of the three has `SPAN_BITS` bits.
+    pos: u64,
+    /// The low 32 bits of the length from its start to where its body
+    /// ends (the separator's `sep` octets follow).
+    len: u32,
+    /// The low 32 bits of RFC822.SIZE: the served octets with CRLF line
+    /// ends.
+    size: u32,
     /// The `From ` line's date (seconds) above 16 bits of zone (minutes
     /// east).
     when: i64,
@@ -157,6 +161,14 @@ pub struct Entry {
     /// `CRLF`.
     bits: u8,
 }
+
+/// Bits of an entry's start, length and size: 1 TB, past any mbox we
+/// parse and its size with every LF counted as CRLF.
+const SPAN_BITS: u32 = 40;
+const SPAN_MAX: u64 = (1 << SPAN_BITS) - 1;
+const LEN_HIGH: u32 = SPAN_BITS;
+const SIZE_HIGH: u32 = SPAN_BITS + 8;
+const _: () = assert!(2 * crate::limits::MBOX_FILE_MAX <= SPAN_MAX);
 
 /// `Status: O` as the session has it (not `\Recent`).
 const OLD: u8 = 1;
@@ -177,9 +189,9 @@ impl Entry {
     /// `X-UID` (0: none) until UIDs are given.
     pub fn of(m: &Msg, sep: usize) -> Entry {
         let sep = sep.min(3) as u8;
-        Entry {
-            start: m.from.start as u64,
-            end: m.body.end as u64,
+        let mut e = Entry {
+            pos: 0,
+            len: 0,
             size: 0,
             when: pack_date(m.date, m.zone),
             uid: m.uid.unwrap_or(0),
@@ -189,14 +201,42 @@ impl Entry {
                 | sep << SEP_SHIFT
                 | if m.body.is_empty() { EMPTY } else { 0 }
                 | if m.crlf { CRLF } else { 0 },
-        }
+        };
+        e.set_span(m.from.start as u64, m.body.end as u64);
+        e
+    }
+
+    /// Sets where it starts and where its body ends (each below
+    /// `SPAN_MAX`, as in any file we parse).
+    fn set_span(&mut self, start: u64, end: u64) {
+        let len = end.saturating_sub(start).min(SPAN_MAX);
+        self.pos = (self.pos & !(0xff << LEN_HIGH | SPAN_MAX))
+            | start.min(SPAN_MAX)
+            | (len >> 32) << LEN_HIGH;
+        self.len = len as u32;
+    }
+
+    /// RFC822.SIZE: the served octets with CRLF line ends.
+    pub fn size(&self) -> u64 {
+        (self.pos >> SIZE_HIGH & 0xff) << 32 | u64::from(self.size)
+    }
+
+    pub fn set_size(&mut self, size: u64) {
+        let size = size.min(SPAN_MAX);
+        self.pos = (self.pos & !(0xff << SIZE_HIGH)) | (size >> 32) << SIZE_HIGH;
+        self.size = size as u32;
     }
 
     /// The fields the parse cache keeps (the file says what the session
     /// has): UID, system flags, bits, and size, start, end and date.
     pub fn record(&self) -> (Uid, u8, u8, [u64; 4]) {
         let bits = self.bits & !FILE_OLD;
-        let fields = [self.size, self.start, self.end, self.when as u64];
+        let fields = [
+            self.size(),
+            self.start() as u64,
+            self.end() as u64,
+            self.when as u64,
+        ];
         (self.uid, self.system, bits, fields)
     }
 
@@ -204,14 +244,14 @@ impl Entry {
     pub fn from_record(uid: Uid, system: u8, bits: u8, f: [u64; 4]) -> Option<Entry> {
         let known = OLD | PERSISTED | 3 << SEP_SHIFT | EMPTY | CRLF;
         let [size, start, end, when] = f;
-        if bits & !known != 0 || bits >> SEP_SHIFT & 3 == 3 || start >= end {
+        if bits & !known != 0 || bits >> SEP_SHIFT & 3 == 3 || start >= end || end > SPAN_MAX {
             return None;
         }
         usize::try_from(end.checked_add(2)?).ok()?;
-        Some(Entry {
-            start,
-            end,
-            size,
+        let mut e = Entry {
+            pos: 0,
+            len: 0,
+            size: 0,
             when: when as i64,
             uid,
             system,
@@ -221,16 +261,20 @@ impl Entry {
             } else {
                 bits
             },
-        })
+        };
+        e.set_span(start, end);
+        e.set_size(size);
+        (e.size() == size).then_some(e)
     }
 
     pub fn start(&self) -> usize {
-        self.start as usize
+        (self.pos & SPAN_MAX) as usize
     }
 
     /// Where its body ends.
     pub fn end(&self) -> usize {
-        self.end as usize
+        let len = (self.pos >> LEN_HIGH & 0xff) << 32 | u64::from(self.len);
+        self.start() + len as usize
     }
 
     /// The octets of its separator (0-2), after `end`.
@@ -876,8 +920,8 @@ impl Ctx {
             // The last known message: its size stays when it still ends
             // where it did.
             if let (Some(last), Some(again)) = (entries.pop(), tail.first_mut()) {
-                if (last.start, last.end) == (again.start, again.end) {
-                    again.size = last.size;
+                if (last.start(), last.end()) == (again.start(), again.end()) {
+                    again.set_size(last.size());
                 }
             }
             // What the file says of the earlier messages, read again where
@@ -903,13 +947,14 @@ impl Ctx {
         }
         // A second pass, after the parse's: the map lets each go as it
         // passes.
-        for e in entries[sized..].iter_mut().filter(|e| e.size == 0) {
+        for e in entries[sized..].iter_mut().filter(|e| e.size() == 0) {
             if let Some(m) = parse::reparse(data, e.start(), e.end(), e.sep()) {
                 // A big message is counted with pread, not through the map.
                 let read = (m.body.len() > MBOX_SCAN_MAPPED).then(|| m.size_read(&read_at));
-                e.size = read
-                    .flatten()
-                    .unwrap_or_else(|| m.size_releasing(data, release));
+                e.set_size(
+                    read.flatten()
+                        .unwrap_or_else(|| m.size_releasing(data, release)),
+                );
             }
         }
         let prev_next = match prev_state {
@@ -1651,16 +1696,19 @@ fn write_entry<W: Write + Skip>(
     if m.crlf {
         bits |= CRLF;
     }
-    Ok(Entry {
-        start: from_start as u64,
-        end: body_end as u64,
-        size: e.size + 2 * added,
+    let mut written = Entry {
+        pos: 0,
+        len: 0,
+        size: 0,
         when: e.when,
         uid: e.uid,
         system: e.system,
         file_system: e.system,
         bits,
-    })
+    };
+    written.set_span(from_start as u64, body_end as u64);
+    written.set_size(e.size() + 2 * added);
+    Ok(written)
 }
 
 /// An anonymous temporary file (O_TMPFILE: nothing is left behind if the
@@ -1686,7 +1734,43 @@ pub fn served(f: &File, m: &Msg, size: u64) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::{MBOX_FROM_LINE_MAX, MIME_HEADER_MAX};
+    use crate::limits::{MBOX_FILE_MAX, MBOX_FROM_LINE_MAX, MIME_HEADER_MAX};
+
+    /// An entry is 32 octets and keeps starts, lengths and sizes past
+    /// 4 GB whole (a 16 GB mbox; a 5 GB message), through the parse
+    /// cache's record too; a record beyond them is refused.
+    #[test]
+    fn an_entry_is_32_octets_and_keeps_big_offsets() {
+        assert_eq!(std::mem::size_of::<Entry>(), 32);
+        let g = 1u64 << 30;
+        for (start, end, size) in [
+            (0, 1, 0),
+            (15 * g, 15 * g + 100, 5 * g),
+            (3 * g, 8 * g + 7, 10 * g + 1),
+            (MBOX_FILE_MAX - 2, MBOX_FILE_MAX - 1, 2 * MBOX_FILE_MAX),
+        ] {
+            let e = Entry::from_record(9, flag::SEEN, OLD | 2 << SEP_SHIFT, [size, start, end, 77])
+                .expect("record");
+            assert_eq!(
+                (e.start() as u64, e.end() as u64, e.size()),
+                (start, end, size)
+            );
+            assert_eq!(
+                (e.uid, e.sep(), e.has(flag::SEEN), e.old()),
+                (9, 2, true, true)
+            );
+            let mut again = e.clone();
+            again.set_size(size + 1);
+            assert_eq!((again.start() as u64, again.end() as u64), (start, end));
+            assert_eq!(again.size(), size + 1);
+            let (_, _, _, fields) = e.record();
+            assert_eq!(fields, [size, start, end, 77]);
+        }
+        let past = SPAN_MAX + 1;
+        for f in [[past, 0, 1, 0], [0, 0, past, 0]] {
+            assert_eq!(Entry::from_record(1, 0, 0, f), None, "{f:?}");
+        }
+    }
 
     /// Pieces an mbox is made of, including the awkward ones.
     const PIECES: [&str; 16] = [
@@ -1722,7 +1806,7 @@ mod tests {
                     let mut e = Entry::of(&m, next - m.body.end);
                     e.uid = i as u32 + 1;
                     e.bits |= OLD | FILE_OLD | PERSISTED;
-                    e.size = m.size(data);
+                    e.set_size(m.size(data));
                     (e, m)
                 })
                 .collect(),

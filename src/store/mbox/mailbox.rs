@@ -205,7 +205,7 @@ fn message(snap: &Snapshot, k: usize, recent: bool, modseq: ModSeq) -> Message {
         modseq,
         internal_date: e.date(),
         internal_date_zone: e.zone(),
-        size: e.size,
+        size: e.size(),
     }
 }
 
@@ -481,7 +481,7 @@ impl Mailbox for MboxMailbox {
             }
         }
         let k = self.current.find(uid).ok_or(StoreError::Expunged)?;
-        let size = self.current.entries[k].size;
+        let size = self.current.entries[k].size();
         let m = self.current.msg(k, &map)?;
         if size <= MBOX_MESSAGE_MEMORY_MAX {
             let data = file::served(guard.file(), &m, size)?;

@@ -468,7 +468,7 @@ impl Store for MboxStore {
             uid_validity: snap.uid_validity,
             unseen: len(snap.entries.iter().filter(|e| !e.has(flag::SEEN)).count()),
             highest_modseq: modseqs.highest(),
-            size: snap.entries.iter().map(|e| e.size).sum(),
+            size: snap.entries.iter().map(|e| e.size()).sum(),
         })
     }
 

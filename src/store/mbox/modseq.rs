@@ -192,7 +192,7 @@ fn same_flags(a: &Flags, b: &Flags) -> bool {
 
 /// Whether index entry `o` says what file entry `e` says.
 fn agrees(o: &Entry, e: &super::file::Entry, flags: &Flags) -> bool {
-    same_flags(&o.flags, flags) && o.size == e.size && o.date == e.date() && o.zone == e.zone()
+    same_flags(&o.flags, flags) && o.size == e.size() && o.date == e.date() && o.zone == e.zone()
 }
 
 /// `reconcile` where `ix` held the messages of `snap` (some perhaps gone
@@ -223,7 +223,7 @@ fn entry_of(ix: &mut Index, e: &super::file::Entry, flags: Flags) -> Result<Entr
     Ok(Entry {
         uid: e.uid,
         modseq: ix.bump(),
-        size: e.size,
+        size: e.size(),
         date: e.date(),
         zone: e.zone(),
         flags,
