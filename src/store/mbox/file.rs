@@ -37,11 +37,15 @@
 //! a change whose status lines outgrow their padding moves the rest of the
 //! file once (modseqs are in the storage engine's index: `modseq.rs`).
 //!
-//! A `Snapshot` holds 40 octets a message (`Entry`); where a message's
+//! A `Snapshot` holds 32 octets a message (`Entry`); where a message's
 //! header ends and which fields are hidden is read again from the file
 //! when it is served or rewritten (`Map::msg`). Octets are read through
 //! the map only for the many small messages of a parse; the rest with
-//! pread (`Map::read_at`), see DESIGN.md 4b.
+//! pread (`Map::read_at`), see DESIGN.md 4b. On Linux 6.18 one touch of a
+//! mapped page maps the whole page-cache folio it is in (up to 2 MB, as
+//! readahead made it): so the message a grown file's parse reads again
+//! (`parse::message_read`) and every message served or checked are read
+//! with pread, not through the map.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
