@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{home_on as home, imapd_on as imapd, ok, run, BOTH};
+use common::{home_on as home, imapd_on as imapd, ok, run, search, BOTH};
 
 /// An IMAP date-time `secs_ago` seconds before now, in UTC.
 fn date_time(secs_ago: i64) -> String {
@@ -31,14 +31,6 @@ fn older_and_younger_by_internal_date() {
             ok(&r, "a");
         }
         ok(&run(&mut s, "b", "SELECT INBOX"), "b");
-        let search = |s: &mut common::Server, q: &str| {
-            let r = run(s, "s", &format!("SEARCH {q}"));
-            ok(&r, "s");
-            r.iter()
-                .find(|l| l.starts_with("* SEARCH"))
-                .map(|l| l["* SEARCH".len()..].trim().to_string())
-                .unwrap_or_default()
-        };
         assert_eq!(search(&mut s, "YOUNGER 7200"), "1", "{b:?}");
         assert_eq!(search(&mut s, "OLDER 7200"), "2 3", "{b:?}");
         assert_eq!(search(&mut s, "OLDER 86400 YOUNGER 864000"), "2", "{b:?}");

@@ -694,6 +694,14 @@ pub enum SearchKey {
     SentOn(NaiveDate),
     SentSince(NaiveDate),
     Since(NaiveDate),
+    /// RFC 8514 `SAVEDBEFORE`, `SAVEDON`, `SAVEDSINCE`: by the save date,
+    /// or the internal date where the mailbox keeps none.
+    SavedBefore(NaiveDate),
+    SavedOn(NaiveDate),
+    SavedSince(NaiveDate),
+    /// RFC 8514 `SAVEDATESUPPORTED`: every message where the mailbox keeps
+    /// save dates, none elsewhere.
+    SaveDateSupported,
     /// RFC 5032 `OLDER n`, `YOUNGER n`: an internal date at least / at
     /// most `n` seconds before the search.
     Older(u32),
@@ -747,6 +755,9 @@ pub enum FetchItem {
     /// RFC 8970 `PREVIEW` (with or without `(LAZY)`: the preview is always
     /// made, a few KB read at most).
     Preview,
+    /// RFC 8514 `SAVEDATE`: when the message was saved into this mailbox,
+    /// NIL where the mailbox keeps no save dates.
+    SaveDate,
     /// `BODY[section]<partial>` or `BODY.PEEK[...]`; `partial` is
     /// (origin, length), length never 0.
     BodySection {
@@ -797,6 +808,7 @@ impl FetchItem {
             FetchItem::Uid => b"UID",
             FetchItem::ModSeq => b"MODSEQ",
             FetchItem::Preview => b"PREVIEW",
+            FetchItem::SaveDate => b"SAVEDATE",
             FetchItem::BodySection {
                 section, partial, ..
             } => {

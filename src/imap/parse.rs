@@ -1418,6 +1418,11 @@ impl<'a> Parser<'a> {
             "SENTBEFORE" => K::SentBefore(self.sp_date()?),
             "SENTON" => K::SentOn(self.sp_date()?),
             "SENTSINCE" => K::SentSince(self.sp_date()?),
+            // RFC 8514 4.3
+            "SAVEDBEFORE" => K::SavedBefore(self.sp_date()?),
+            "SAVEDON" => K::SavedOn(self.sp_date()?),
+            "SAVEDSINCE" => K::SavedSince(self.sp_date()?),
+            "SAVEDATESUPPORTED" => K::SaveDateSupported,
             "KEYWORD" => {
                 self.sp()?;
                 K::Keyword(self.flag_keyword()?)
@@ -1569,6 +1574,8 @@ impl<'a> Parser<'a> {
             "BODYSTRUCTURE" => return Ok(F::BodyStructure),
             "UID" => return Ok(F::Uid),
             "MODSEQ" => return Ok(F::ModSeq),
+            // RFC 8514 4.2
+            "SAVEDATE" => return Ok(F::SaveDate),
             // RFC 8970 `"PREVIEW" [SP "(" preview-mod *(SP preview-mod)
             // ")"]`, `preview-mod = "LAZY"`.
             // A "(" after it that does not start with LAZY is the FETCH
@@ -2334,6 +2341,10 @@ mod tests {
             ("SENTBEFORE 31-dec-1999", K::SentBefore(d(1999, 12, 31))),
             ("SENTON 29-Feb-2024", K::SentOn(d(2024, 2, 29))),
             ("SENTSINCE 1-Jan-2000", K::SentSince(d(2000, 1, 1))),
+            ("SAVEDBEFORE 28-Dec-2014", K::SavedBefore(d(2014, 12, 28))),
+            ("savedon \"28-Dec-2014\"", K::SavedOn(d(2014, 12, 28))),
+            ("SAVEDSINCE 1-Jan-2015", K::SavedSince(d(2015, 1, 1))),
+            ("SAVEDATESUPPORTED", K::SaveDateSupported),
             ("SINCE 01-Jul-2021", K::Since(d(2021, 7, 1))),
             ("SMALLER 5000000000", K::Smaller(5_000_000_000)),
             ("SUBJECT foo", K::Subject(v("foo"))),
@@ -2499,6 +2510,7 @@ mod tests {
             ("BODY", F::Body),
             ("BODYSTRUCTURE", F::BodyStructure),
             ("UID", F::Uid),
+            ("SAVEDATE", F::SaveDate),
         ] {
             assert_eq!(fetch(s), std::slice::from_ref(&item), "{s}");
             assert_eq!(fetch(&format!("({s})")), [item], "({s})");

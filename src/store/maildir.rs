@@ -2011,6 +2011,23 @@ impl Mailbox for MaildirMailbox {
         }
     }
 
+    /// RFC 8514: the time a Maildir file name starts with, its leading
+    /// digits (`unique_base`, every MDA's, mbsync's and offlineimap's:
+    /// when it was delivered into this folder, also by our COPY and
+    /// APPEND; a flag change keeps it); the internal date (the file's
+    /// mtime at delivery) for a name without one.
+    fn save_date(&self, index: usize) -> Option<i64> {
+        let uid = self.view.uid(index);
+        if self.view.ghost(uid).is_some() {
+            return None;
+        }
+        let r = self.state.as_ref()?;
+        let e = r.index.get(r.index.find(uid)?);
+        let digits = e.name.bytes().take_while(u8::is_ascii_digit).count();
+        let secs = e.name[..digits].parse::<i64>().ok();
+        Some(secs.filter(|&t| t > 0).unwrap_or(e.date))
+    }
+
     fn uid(&self, index: usize) -> Uid {
         self.view.uid(index)
     }

@@ -461,6 +461,12 @@ pub trait Mailbox {
     fn watch_paths(&self) -> Vec<std::path::PathBuf> {
         Vec::new()
     }
+    /// RFC 8514: when message `index` was saved into this mailbox
+    /// (seconds since the epoch); None where the store keeps no save dates
+    /// (then FETCH SAVEDATE is NIL and SEARCH SAVED* uses INTERNALDATE).
+    fn save_date(&self, _index: usize) -> Option<i64> {
+        None
+    }
     /// The POP3 UIDL the server before us gave message `index`, when the
     /// store kept it (a mailbox moved from Courier or Dovecot).
     fn pop3_uidl(&self, _index: usize) -> Option<String> {

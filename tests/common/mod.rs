@@ -448,6 +448,16 @@ pub fn ok(r: &[String], tag: &str) {
     assert!(r.last().unwrap().starts_with(&format!("{tag} OK")), "{r:?}");
 }
 
+/// What `SEARCH q` answers: the numbers after `* SEARCH`, as one string.
+pub fn search(s: &mut Server, q: &str) -> String {
+    let r = run(s, "s", &format!("SEARCH {q}"));
+    ok(&r, "s");
+    r.iter()
+        .find(|l| l.starts_with("* SEARCH"))
+        .map(|l| l["* SEARCH".len()..].trim().to_string())
+        .unwrap_or_default()
+}
+
 /// Sets a file's modification time (a Maildir message's arrival time).
 pub fn set_mtime(path: &Path, t: std::time::SystemTime) {
     std::fs::File::options()

@@ -245,6 +245,15 @@ fn fetch_one(
             FetchItem::Rfc822Size => {
                 buf.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes())
             }
+            // RFC 8514 4.2: a date-time, NIL where the mailbox keeps none.
+            FetchItem::SaveDate => match mailbox.save_date(index) {
+                Some(t) => {
+                    buf.extend_from_slice(b"SAVEDATE \"");
+                    buf.extend_from_slice(internal_date(t, 0).as_bytes());
+                    buf.push(b'"');
+                }
+                None => buf.extend_from_slice(b"SAVEDATE NIL"),
+            },
             FetchItem::Preview => {
                 buf.extend_from_slice(b"PREVIEW ");
                 let text = match (content.source(), &parsed) {

@@ -66,12 +66,16 @@ enum Key {
     Or(Box<Key>, Box<Key>),
     And(Vec<Key>),
     All,
+    /// RFC 8514 SAVEDATESUPPORTED.
+    SaveDateSupported,
 }
 
 #[derive(Clone, Copy)]
 enum DateField {
     Internal,
     Sent,
+    /// RFC 8514: the save date, the internal date where there is none.
+    Saved,
 }
 
 /// The largest sequence number and UID in use, for `*` and ranges.
@@ -123,6 +127,10 @@ fn compile(k: &SearchKey, charset: &str, max: Max) -> Result<Key> {
         S::SentBefore(d) => Key::Date(DateField::Sent, Less, *d),
         S::SentOn(d) => Key::Date(DateField::Sent, Equal, *d),
         S::SentSince(d) => Key::Date(DateField::Sent, Greater, *d),
+        S::SavedBefore(d) => Key::Date(DateField::Saved, Less, *d),
+        S::SavedOn(d) => Key::Date(DateField::Saved, Equal, *d),
+        S::SavedSince(d) => Key::Date(DateField::Saved, Greater, *d),
+        S::SaveDateSupported => Key::SaveDateSupported,
         S::Bcc(s) => Key::Address("bcc", text(s)?),
         S::Cc(s) => Key::Address("cc", text(s)?),
         S::From(s) => Key::Address("from", text(s)?),
@@ -406,6 +414,7 @@ fn matches(
 ) -> std::result::Result<bool, StoreError> {
     Ok(match key {
         Key::All => true,
+        Key::SaveDateSupported => mailbox.save_date(index).is_some(),
         Key::Flag(bit, want) => m.flags.has(*bit) == *want,
         Key::Keyword(k, want) => m.flags.has_keyword(k) == *want,
         Key::Recent(want) => m.recent == *want,
@@ -424,6 +433,13 @@ fn matches(
         Key::Date(field, ord, date) => {
             let day = match field {
                 DateField::Internal => day_of(m.internal_date, m.internal_date_zone),
+                // RFC 8514 4.3: "disregarding time and timezone", of a
+                // save date kept in UTC; the internal date where the
+                // mailbox keeps none.
+                DateField::Saved => match mailbox.save_date(index) {
+                    Some(t) => day_of(t, 0),
+                    None => day_of(m.internal_date, m.internal_date_zone),
+                },
                 DateField::Sent => {
                     c.load(mailbox, index)?;
                     sent_date(c)
