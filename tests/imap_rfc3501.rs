@@ -373,7 +373,7 @@ fn read_only_mailbox_refuses_changes() {
         C: a6 UID MOVE 1:2 INBOX
         S: a6 NO [READ-ONLY] Mailbox is read-only.
         C: a7 CREATE Copies
-        S: a7 OK Create completed.
+        S: a7 OK {}Create completed.
         C: a8 COPY 1:2 Copies
         S: a8 OK [COPYUID {} 1:2 1:2] Copy completed.
         C: a9 FETCH 1:2 FLAGS
@@ -410,6 +410,7 @@ fn close_expunges_silently_unselect_does_not_expunge() {
         S: * OK [UNSEEN 1] {}
         S: * OK [UIDVALIDITY {}
         S: * OK [UIDNEXT 4] {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a4 OK [READ-WRITE] Select completed.
         C: a5 STORE 2 +FLAGS.SILENT (\Deleted)
         S: a5 OK Store completed.
@@ -460,6 +461,7 @@ fn multiappend_is_all_or_none() {
         S: * OK [UNSEEN 2] First unseen.
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a4 OK [READ-ONLY] Examine completed.
         C: a5 FETCH 1:2 (FLAGS INTERNALDATE BODY[])
         S: * 1 FETCH (FLAGS (\Seen \Recent) INTERNALDATE "{}" BODY[] {3}\r\nabc)
@@ -620,6 +622,7 @@ fn status_of_every_item() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a6 OK [READ-WRITE] Select completed.
         C: a7 STORE 1 +FLAGS.SILENT (\Seen)
         S: a7 OK Store completed.
@@ -627,7 +630,7 @@ fn status_of_every_item() {
         S: * STATUS INBOX (MESSAGES 2 RECENT 2 UNSEEN 1)
         S: a8 OK Status completed.
         C: a9 CREATE "Sp ace"
-        S: a9 OK Create completed.
+        S: a9 OK {}Create completed.
         C: b1 STATUS "Sp ace" (MESSAGES UIDNEXT SIZE)
         S: * STATUS "Sp ace" (MESSAGES 0 UIDNEXT 1 SIZE 0)
         S: b1 OK Status completed.
@@ -648,7 +651,7 @@ fn lsub_shows_a_noselect_parent_only_where_percent_stops() {
         &mut s,
         r#"
         C: a1 CREATE a.b.c
-        S: a1 OK Create completed.
+        S: a1 OK {}Create completed.
         C: a2 SUBSCRIBE a.b.c
         S: a2 OK Subscribe completed.
         C: a3 LSUB "" "%"
@@ -687,9 +690,9 @@ fn rename_and_delete_with_children() {
         &mut s,
         r#"
         C: a1 CREATE p
-        S: a1 OK Create completed.
+        S: a1 OK {}Create completed.
         C: a2 CREATE p.q.r
-        S: a2 OK Create completed.
+        S: a2 OK {}Create completed.
         C: a3 APPEND p {3+}
         C: abc
         S: a3 OK [APPENDUID {} 1] Append completed.
@@ -745,7 +748,7 @@ fn renaming_the_selected_mailbox_keeps_the_session() {
         &mut s,
         r#"
         C: a1 CREATE f.sub
-        S: a1 OK Create completed.
+        S: a1 OK {}Create completed.
         C: a2 APPEND f.sub {3+}
         C: abc
         S: a2 OK {}
@@ -757,6 +760,7 @@ fn renaming_the_selected_mailbox_keeps_the_session() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a3 OK [READ-WRITE] Select completed.
         C: a4 RENAME f g
         S: a4 OK Rename completed.
@@ -787,7 +791,7 @@ fn selected_mailbox_deleted_by_another_session_ends_with_bye() {
     let h = Home::new();
     let mut a = Server::imapd(&h);
     a.line();
-    transcript(&mut a, "C: a1 CREATE Box\nS: a1 OK Create completed.");
+    transcript(&mut a, "C: a1 CREATE Box\nS: a1 OK {}Create completed.");
     a.command("a2", "SELECT Box");
     let mut b = Server::imapd(&h);
     b.line();
@@ -800,7 +804,7 @@ fn selected_mailbox_deleted_by_another_session_ends_with_bye() {
     assert_eq!(a.stderr(), "");
     let mut a = Server::imapd(&h);
     a.line();
-    transcript(&mut a, "C: a1 CREATE Box\nS: a1 OK Create completed.");
+    transcript(&mut a, "C: a1 CREATE Box\nS: a1 OK {}Create completed.");
     a.command("a2", "SELECT Box");
     let mut b = Server::imapd(&h);
     b.line();
@@ -821,9 +825,9 @@ fn mailbox_names_are_modified_utf7() {
         &mut s,
         r#"
         C: a1 CREATE "K&AOQ-se"
-        S: a1 OK Create completed.
+        S: a1 OK {}Create completed.
         C: a2 CREATE "&ZeVnLIqe-.&ZeVnLIqe- x"
-        S: a2 OK Create completed.
+        S: a2 OK {}Create completed.
         C: a3 LIST "" "*"
         S: * LIST (\Noselect \HasChildren) "." &ZeVnLIqe-
         S: * LIST (\HasNoChildren) "." "&ZeVnLIqe-.&ZeVnLIqe- x"
@@ -843,6 +847,7 @@ fn mailbox_names_are_modified_utf7() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a6 OK [READ-WRITE] Select completed.
         C: a7 STATUS "&ZeVnLIqe-.&ZeVnLIqe- x" (MESSAGES)
         S: * STATUS "&ZeVnLIqe-.&ZeVnLIqe- x" (MESSAGES 0)
@@ -857,7 +862,7 @@ fn hostile_names_get_no_and_touch_nothing() {
     let h = home_with(&[SIMPLE]);
     let mut s = Server::imapd(&h);
     s.line();
-    transcript(&mut s, "C: a0 CREATE Real\nS: a0 OK Create completed.");
+    transcript(&mut s, "C: a0 CREATE Real\nS: a0 OK {}Create completed.");
     let before = tree(h.path());
     let names = [
         "..", "../x", ".", "a/b", "/etc", "~", "~root", "a.~b", "&Jjo", "&AGE-", "&", "a..b", ".x",
@@ -1064,7 +1069,7 @@ fn namespace_id_enable_capability() {
         C: a6 ENABLE
         S: a6 BAD {}
         C: a7 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456
+        S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE OBJECTID THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456
         S: a7 OK Capability completed.
         C: a9 ENABLE CONDSTORE
         S: * ENABLED

@@ -78,6 +78,7 @@ fn select_examine_status() {
         S: * OK [UNSEEN 1] First unseen.
         S: * OK [UIDVALIDITY {}] UIDs valid
         S: * OK [UIDNEXT 3] Predicted next UID
+        S: * OK [MAILBOXID ({})] Ok
         S: a1 OK [READ-ONLY] Examine completed.
         C: a2 SELECT inbox
         S: * OK [CLOSED] Previous mailbox closed.
@@ -88,6 +89,7 @@ fn select_examine_status() {
         S: * OK [UNSEEN 1] First unseen.
         S: * OK [UIDVALIDITY {}] UIDs valid
         S: * OK [UIDNEXT 3] Predicted next UID
+        S: * OK [MAILBOXID ({})] Ok
         S: a2 OK [READ-WRITE] Select completed.
         C: a3 STATUS INBOX (MESSAGES RECENT UIDNEXT UNSEEN)
         S: * STATUS INBOX (MESSAGES 2 RECENT 2 UIDNEXT 3 UNSEEN 2)
@@ -117,6 +119,7 @@ fn fetch_items() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a1 OK [READ-WRITE] Select completed.
         C: a2 FETCH 1 (UID FLAGS RFC822.SIZE)
         S: * 1 FETCH (UID 1 FLAGS (\Recent) RFC822.SIZE 168)
@@ -167,6 +170,7 @@ fn store_search_expunge() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a1 OK [READ-WRITE] Select completed.
         C: a2 STORE 1 +FLAGS (\Flagged $Important)
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Important)
@@ -221,11 +225,11 @@ fn mailbox_management() {
         r#"
         S: * PREAUTH {}
         C: a1 CREATE Work
-        S: a1 OK Create completed.
+        S: a1 OK {}Create completed.
         C: a2 CREATE Work.Projects
-        S: a2 OK Create completed.
+        S: a2 OK {}Create completed.
         C: a3 CREATE "K&AOQ-se"
-        S: a3 OK Create completed.
+        S: a3 OK {}Create completed.
         C: a4 LIST "" "*"
         S: * LIST (\HasNoChildren) "." INBOX
         S: * LIST (\HasNoChildren) "." K&AOQ-se
@@ -293,7 +297,7 @@ fn append_copy_move() {
         C: hello
         S: a1 NO [TRYCREATE] {}
         C: a2 CREATE Drafts
-        S: a2 OK Create completed.
+        S: a2 OK {}Create completed.
         C: a3 APPEND Drafts (\Draft) "05-Mar-2020 10:11:12 +0100" {7}
         S: + {}
         C: Hi\r\nyou
@@ -306,6 +310,7 @@ fn append_copy_move() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a4 OK [READ-WRITE] Select completed.
         C: a5 FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])
         S: * 1 FETCH (FLAGS (\Draft \Recent) INTERNALDATE "05-Mar-2020 10:11:12 +0100" RFC822.SIZE 7 BODY[] {7}\r\nHi\r\nyou)
@@ -319,6 +324,7 @@ fn append_copy_move() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a6 OK [READ-WRITE] Select completed.
         C: a7 COPY 1:2 Drafts
         S: a7 OK [COPYUID {} 1:2 2:3] Copy completed.
@@ -411,6 +417,7 @@ fn appended_and_copied_messages_are_recent() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a1 OK [READ-WRITE] Select completed.
         C: a2 APPEND INBOX (\Seen) {3+}
         C: hi!

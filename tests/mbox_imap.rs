@@ -50,6 +50,7 @@ fn select_fetch_store_expunge_on_the_spool() {
         S: * OK [UNSEEN 1] First unseen.
         S: * OK [UIDVALIDITY {}] UIDs valid
         S: * OK [UIDNEXT 3] Predicted next UID
+        S: * OK [MAILBOXID ({})] Ok
         S: a1 OK [READ-WRITE] Select completed.
         C: a2 FETCH 1:* (UID FLAGS RFC822.SIZE)
         S: * 1 FETCH (UID 1 FLAGS (\Recent) RFC822.SIZE 88)
@@ -103,7 +104,7 @@ fn folders_with_slash_separator() {
         r#"
         S: * PREAUTH {}
         C: a1 CREATE Archive/2024
-        S: a1 OK Create completed.
+        S: a1 OK {}Create completed.
         C: a2 LIST "" "*"
         S: * LIST (\Noselect \HasChildren) "/" Archive
         S: * LIST (\Noinferiors) "/" Archive/2024
@@ -117,6 +118,7 @@ fn folders_with_slash_separator() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a3 OK [READ-WRITE] Select completed.
         C: a4 COPY 1:2 Archive/2024
         S: a4 OK [COPYUID {} 1:2 1:2] Copy completed.
@@ -243,7 +245,7 @@ fn spool_directory_without_write_permission_is_read_only_in_effect() {
     // mailbox is selected read-only (RFC 3501 6.3.1), its messages shown.
     let h = mbox_home();
     let mut s = imapd(&h);
-    transcript(&mut s, "S: * PREAUTH {}\nC: a0 SELECT INBOX\nS: {}\nS: {}\nS: {}\nS: {}\nS: {}\nS: {}\nS: {}\nS: a0 OK {}\nC: a00 LOGOUT\nS: {}\nS: a00 OK {}");
+    transcript(&mut s, "S: * PREAUTH {}\nC: a0 SELECT INBOX\nS: {}\nS: {}\nS: {}\nS: {}\nS: {}\nS: {}\nS: {}\nS: * OK [MAILBOXID ({})] Ok\nS: a0 OK {}\nC: a00 LOGOUT\nS: {}\nS: a00 OK {}");
     assert_eq!(s.wait(), Some(0));
     let spool = h.path().join("spool");
     let st = std::process::Command::new("chown")
@@ -267,6 +269,7 @@ fn spool_directory_without_write_permission_is_read_only_in_effect() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a1 OK [READ-ONLY] Select completed.
         C: a2 FETCH 1:* (UID)
         S: * 1 FETCH (UID 1)

@@ -102,6 +102,7 @@ fn select_examine_status() {
         S: * OK [UNSEEN 1] First unseen.
         S: * OK [UIDVALIDITY {}] UIDs valid
         S: * OK [UIDNEXT 3] Predicted next UID
+        S: * OK [MAILBOXID ({})] Ok
         S: a1 OK [READ-ONLY] Examine completed.
         C: a2 SELECT inbox
         S: * OK [CLOSED] Previous mailbox closed.
@@ -112,6 +113,7 @@ fn select_examine_status() {
         S: * OK [UNSEEN 1] First unseen.
         S: * OK [UIDVALIDITY {}] UIDs valid
         S: * OK [UIDNEXT 3] Predicted next UID
+        S: * OK [MAILBOXID ({})] Ok
         S: a2 OK [READ-WRITE] Select completed.
         C: a3 STATUS INBOX (MESSAGES RECENT UIDNEXT UNSEEN)
         S: * STATUS INBOX (MESSAGES 2 RECENT 2 UIDNEXT 3 UNSEEN 2)
@@ -141,6 +143,7 @@ fn fetch_items() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a1 OK [READ-WRITE] Select completed.
         C: a2 FETCH 1 (UID FLAGS RFC822.SIZE)
         S: * 1 FETCH (UID 1 FLAGS (\Recent) RFC822.SIZE 168)
@@ -191,6 +194,7 @@ fn store_search_expunge() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a1 OK [READ-WRITE] Select completed.
         C: a2 STORE 1 +FLAGS (\Flagged $Important)
         S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Important)
@@ -251,11 +255,11 @@ fn mailbox_management() {
         r#"
         S: * PREAUTH {}
         C: a1 CREATE Work/Projects
-        S: a1 OK Create completed.
+        S: a1 OK {}Create completed.
         C: a2 CREATE Work/Projects
         S: a2 NO [ALREADYEXISTS] {}
         C: a3 CREATE "K&AOQ-se"
-        S: a3 OK Create completed.
+        S: a3 OK {}Create completed.
         C: a4 LIST "" "*"
         S: * LIST (\HasNoChildren) "/" INBOX
         S: * LIST (\Noinferiors) "/" K&AOQ-se
@@ -326,7 +330,7 @@ fn append_copy_move() {
         C: hello
         S: a1 NO [TRYCREATE] {}
         C: a2 CREATE Drafts
-        S: a2 OK Create completed.
+        S: a2 OK {}Create completed.
         C: a3 APPEND Drafts (\Draft) "05-Mar-2020 10:11:12 +0100" {7}
         S: + {}
         C: Hi\r\nyou
@@ -339,6 +343,7 @@ fn append_copy_move() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a4 OK [READ-WRITE] Select completed.
         C: a5 FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])
         S: * 1 FETCH (FLAGS (\Draft \Recent) INTERNALDATE "05-Mar-2020 10:11:12 +0100" RFC822.SIZE 9 BODY[] {9}\r\nHi\r\nyou\r\n)
@@ -352,6 +357,7 @@ fn append_copy_move() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a6 OK [READ-WRITE] Select completed.
         C: a7 COPY 1:2 Drafts
         S: a7 OK [COPYUID {} 1:2 2:3] Copy completed.
@@ -444,6 +450,7 @@ fn appended_and_copied_messages_are_recent() {
         S: {}
         S: {}
         S: {}
+        S: * OK [MAILBOXID ({})] Ok
         S: a1 OK [READ-WRITE] Select completed.
         C: a2 APPEND INBOX (\Seen) {3+}
         C: hi!

@@ -482,6 +482,8 @@ pub enum StatusItem {
     Size,
     HighestModSeq,
     AppendLimit,
+    /// RFC 8474 4.3.
+    MailboxId,
 }
 
 /// One message of an APPEND (RFC 3502 `append-message`).
@@ -702,6 +704,10 @@ pub enum SearchKey {
     /// RFC 8514 `SAVEDATESUPPORTED`: every message where the mailbox keeps
     /// save dates, none elsewhere.
     SaveDateSupported,
+    /// RFC 8474 6 `EMAILID objectid`, `THREADID objectid` (no message has
+    /// a THREADID).
+    EmailId(String),
+    ThreadId(String),
     /// RFC 5032 `OLDER n`, `YOUNGER n`: an internal date at least / at
     /// most `n` seconds before the search.
     Older(u32),
@@ -758,6 +764,9 @@ pub enum FetchItem {
     /// RFC 8514 `SAVEDATE`: when the message was saved into this mailbox,
     /// NIL where the mailbox keeps no save dates.
     SaveDate,
+    /// RFC 8474 `EMAILID` and `THREADID` (always NIL: no thread ids).
+    EmailId,
+    ThreadId,
     /// `BODY[section]<partial>` or `BODY.PEEK[...]`; `partial` is
     /// (origin, length), length never 0.
     BodySection {
@@ -809,6 +818,8 @@ impl FetchItem {
             FetchItem::ModSeq => b"MODSEQ",
             FetchItem::Preview => b"PREVIEW",
             FetchItem::SaveDate => b"SAVEDATE",
+            FetchItem::EmailId => b"EMAILID",
+            FetchItem::ThreadId => b"THREADID",
             FetchItem::BodySection {
                 section, partial, ..
             } => {

@@ -905,7 +905,7 @@ impl<'a> Parser<'a> {
     /// `"(" status-att *(SP status-att) ")"`, each item once.
     /// `status-att = "MESSAGES" / "RECENT" / "UIDNEXT" / "UIDVALIDITY" /
     ///  "UNSEEN"` / RFC 8438 `"SIZE"` / RFC 7162 `"HIGHESTMODSEQ"` / RFC
-    ///  7889 `"APPENDLIMIT"`
+    ///  7889 `"APPENDLIMIT"` / RFC 8474 `"MAILBOXID"`
     fn status_atts(&mut self) -> PResult<Vec<StatusItem>> {
         self.expect(b'(', "(")?;
         let mut items = Vec::new();
@@ -919,6 +919,7 @@ impl<'a> Parser<'a> {
                 "SIZE" => StatusItem::Size,
                 "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
                 "APPENDLIMIT" => StatusItem::AppendLimit,
+                "MAILBOXID" => StatusItem::MailboxId,
                 _ => return Err(Bad::new("Unknown STATUS item")),
             };
             if !items.contains(&item) {
@@ -1423,6 +1424,9 @@ impl<'a> Parser<'a> {
             "SAVEDON" => K::SavedOn(self.sp_date()?),
             "SAVEDSINCE" => K::SavedSince(self.sp_date()?),
             "SAVEDATESUPPORTED" => K::SaveDateSupported,
+            // RFC 8474 6
+            "EMAILID" => K::EmailId(self.sp_objectid()?),
+            "THREADID" => K::ThreadId(self.sp_objectid()?),
             "KEYWORD" => {
                 self.sp()?;
                 K::Keyword(self.flag_keyword()?)
@@ -1512,6 +1516,15 @@ impl<'a> Parser<'a> {
         self.date()
     }
 
+    /// RFC 8474 7 `SP objectid` (taken as an astring, then checked).
+    fn sp_objectid(&mut self) -> PResult<String> {
+        let id = self.sp_astring()?;
+        if !crate::store::objectid::is_objectid(&id) {
+            return Err(Bad::new("Invalid object identifier"));
+        }
+        Ok(String::from_utf8_lossy(&id).into_owned())
+    }
+
     /// `fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" /
     ///  fetch-att / "(" fetch-att *(SP fetch-att) ")")`
     /// The macros are expanded as RFC 3501 6.4.5 defines them.
@@ -1576,6 +1589,9 @@ impl<'a> Parser<'a> {
             "MODSEQ" => return Ok(F::ModSeq),
             // RFC 8514 4.2
             "SAVEDATE" => return Ok(F::SaveDate),
+            // RFC 8474 5.3
+            "EMAILID" => return Ok(F::EmailId),
+            "THREADID" => return Ok(F::ThreadId),
             // RFC 8970 `"PREVIEW" [SP "(" preview-mod *(SP preview-mod)
             // ")"]`, `preview-mod = "LAZY"`.
             // A "(" after it that does not start with LAZY is the FETCH
@@ -2345,6 +2361,8 @@ mod tests {
             ("savedon \"28-Dec-2014\"", K::SavedOn(d(2014, 12, 28))),
             ("SAVEDSINCE 1-Jan-2015", K::SavedSince(d(2015, 1, 1))),
             ("SAVEDATESUPPORTED", K::SaveDateSupported),
+            ("EMAILID M6d2dc0", K::EmailId("M6d2dc0".into())),
+            ("THREADID \"T-1_a\"", K::ThreadId("T-1_a".into())),
             ("SINCE 01-Jul-2021", K::Since(d(2021, 7, 1))),
             ("SMALLER 5000000000", K::Smaller(5_000_000_000)),
             ("SUBJECT foo", K::Subject(v("foo"))),
@@ -2511,6 +2529,8 @@ mod tests {
             ("BODYSTRUCTURE", F::BodyStructure),
             ("UID", F::Uid),
             ("SAVEDATE", F::SaveDate),
+            ("EMAILID", F::EmailId),
+            ("threadid", F::ThreadId),
         ] {
             assert_eq!(fetch(s), std::slice::from_ref(&item), "{s}");
             assert_eq!(fetch(&format!("({s})")), [item], "({s})");

@@ -59,6 +59,8 @@ pub enum Kind {
     BodyStructure,
     /// What SORT and THREAD take from the header (`imap::cmd::sort::Keys`).
     SortKeys,
+    /// RFC 8474 EMAILID (`store::objectid::email_id`).
+    EmailId,
 }
 
 impl Kind {
@@ -68,6 +70,7 @@ impl Kind {
             Kind::Body => b'B',
             Kind::BodyStructure => b'S',
             Kind::SortKeys => b'T',
+            Kind::EmailId => b'I',
         }
     }
 
@@ -77,6 +80,7 @@ impl Kind {
             b"B" => Some(Kind::Body),
             b"S" => Some(Kind::BodyStructure),
             b"T" => Some(Kind::SortKeys),
+            b"I" => Some(Kind::EmailId),
             _ => None,
         }
     }

@@ -1551,6 +1551,10 @@ impl Store for Maildir {
         self.read_subscriptions()
     }
 
+    fn mailbox_id(&mut self, name: &str) -> Result<String> {
+        Ok(super::objectid::mailbox_id(&self.selectable(name)?)?)
+    }
+
     fn status(&mut self, name: &str) -> Result<Status> {
         let dir = self.selectable(name)?;
         let _lock = lock_mailbox(&dir)?;

@@ -11,6 +11,7 @@ pub mod lock;
 pub mod maildir;
 pub mod mbox;
 pub mod names;
+pub mod objectid;
 pub mod open;
 pub mod special_use;
 pub mod view;
@@ -344,6 +345,10 @@ pub trait Store {
     /// aside): the special-use file. None: nothing can be kept.
     fn control_dir(&self) -> Option<std::path::PathBuf> {
         None
+    }
+    /// RFC 8474 MAILBOXID of an existing mailbox (`objectid::mailbox_id`).
+    fn mailbox_id(&mut self, _name: &str) -> Result<String> {
+        Err(StoreError::NotFound)
     }
     /// Every mailbox, including `\Noselect` parents.
     fn list(&mut self) -> Result<Vec<MailboxInfo>>;

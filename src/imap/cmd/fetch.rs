@@ -254,6 +254,11 @@ fn fetch_one(
                 }
                 None => buf.extend_from_slice(b"SAVEDATE NIL"),
             },
+            FetchItem::EmailId => {
+                let id = crate::store::objectid::email_id(mailbox, index)?;
+                buf.extend_from_slice(format!("EMAILID ({id})").as_bytes());
+            }
+            FetchItem::ThreadId => buf.extend_from_slice(b"THREADID NIL"),
             FetchItem::Preview => {
                 buf.extend_from_slice(b"PREVIEW ");
                 let text = match (content.source(), &parsed) {

@@ -45,7 +45,12 @@ pub fn create(s: &mut Session, name: &str, uses: &[String]) -> Result<Done> {
             ));
         }
     }
-    Done::ok("Create completed.")
+    // RFC 8474 4.1: the new mailbox's MAILBOXID (none for a name that
+    // only made a parent).
+    match store.mailbox_id(bare) {
+        Ok(id) => Done::code(format!("MAILBOXID ({id})"), "Create completed."),
+        Err(_) => Done::ok("Create completed."),
+    }
 }
 
 /// RFC 3501 5.1: `%` and `*` in a name could never be matched on their

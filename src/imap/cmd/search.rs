@@ -68,6 +68,8 @@ enum Key {
     All,
     /// RFC 8514 SAVEDATESUPPORTED.
     SaveDateSupported,
+    /// RFC 8474 EMAILID.
+    EmailId(String),
 }
 
 #[derive(Clone, Copy)]
@@ -131,6 +133,8 @@ fn compile(k: &SearchKey, charset: &str, max: Max) -> Result<Key> {
         S::SavedOn(d) => Key::Date(DateField::Saved, Equal, *d),
         S::SavedSince(d) => Key::Date(DateField::Saved, Greater, *d),
         S::SaveDateSupported => Key::SaveDateSupported,
+        S::EmailId(id) => Key::EmailId(id.clone()),
+        S::ThreadId(_) => Key::Not(Box::new(Key::All)),
         S::Bcc(s) => Key::Address("bcc", text(s)?),
         S::Cc(s) => Key::Address("cc", text(s)?),
         S::From(s) => Key::Address("from", text(s)?),
@@ -224,6 +228,8 @@ pub fn search(
             Err(e) => return Err(e.into()),
         }
     }
+    // EMAILIDs computed for `SEARCH EMAILID` go to the cache.
+    mailbox.flush_cache();
     if let Some(Order::Sort(criteria)) = order {
         let order = super::sort::order(mailbox, &indexes, criteria)?;
         found = order.into_iter().map(|p| found[p]).collect();
@@ -415,6 +421,7 @@ fn matches(
     Ok(match key {
         Key::All => true,
         Key::SaveDateSupported => mailbox.save_date(index).is_some(),
+        Key::EmailId(id) => crate::store::objectid::email_id(mailbox, index)? == *id,
         Key::Flag(bit, want) => m.flags.has(*bit) == *want,
         Key::Keyword(k, want) => m.flags.has_keyword(k) == *want,
         Key::Recent(want) => m.recent == *want,

@@ -63,6 +63,12 @@ pub fn select(s: &mut Session, name: &str, read_only: bool, params: &SelectParam
     if let Some(q) = &params.qresync {
         qresync::resync(&mut out, mailbox.as_ref(), q);
     }
+    // RFC 8474 4.2, last before the tagged answer; a mailbox whose id
+    // cannot be kept (a directory we may not write) opens without one.
+    match s.store()?.mailbox_id(name) {
+        Ok(id) => out.extend_from_slice(format!("* OK [MAILBOXID ({id})] Ok\r\n").as_bytes()),
+        Err(e) => log::warn!("{name}: no MAILBOXID: {e}"),
+    }
     s.out.write_all(&out)?;
     let ro = mailbox.read_only();
     s.state = State::Selected(Selected::new(name.to_string(), mailbox));

@@ -43,6 +43,11 @@ pub fn response(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Vec
         }
         _ => s.store()?.status(name)?,
     };
+    let mailbox_id = if items.contains(&StatusItem::MailboxId) {
+        s.store()?.mailbox_id(name)?
+    } else {
+        String::new()
+    };
     let mut out = b"* STATUS ".to_vec();
     response::mailbox(&mut out, name);
     out.extend_from_slice(b" (");
@@ -59,6 +64,7 @@ pub fn response(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Vec
             // RFC 7889: the largest message APPEND takes, the same for
             // every mailbox (also in the capability).
             StatusItem::AppendLimit => format!("APPENDLIMIT {}", crate::limits::APPEND_MAX),
+            StatusItem::MailboxId => format!("MAILBOXID ({mailbox_id})"),
         })
         .collect();
     out.extend_from_slice(parts.join(" ").as_bytes());

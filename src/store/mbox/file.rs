@@ -639,6 +639,7 @@ pub fn remove_state(ctl: &Path) {
         index::LOG_FILE,
         index::LOCK_FILE,
         crate::store::cache::CACHE_FILE,
+        crate::store::objectid::MAILBOXID_FILE,
     ] {
         let _ = fs::remove_file(ctl.join(f));
     }

@@ -456,6 +456,18 @@ impl Store for MboxStore {
         self.read_subscriptions()
     }
 
+    fn mailbox_id(&mut self, name: &str) -> Result<String> {
+        let ctx = self.ctx(name)?;
+        if !is_inbox(name) && !ctx.path.is_file() {
+            return Err(StoreError::NotFound);
+        }
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&ctx.ctl)?;
+        Ok(crate::store::objectid::mailbox_id(&ctx.ctl)?)
+    }
+
     fn status(&mut self, name: &str) -> Result<Status> {
         let ctx = self.selectable(name)?;
         let mut modseqs = modseq::Modseqs::new(&ctx.ctl);

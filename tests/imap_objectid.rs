@@ -1,0 +1,144 @@
+//! OBJECTID (RFC 8474) against the built `imapd`, on Maildir and on mbox:
+//! MAILBOXID in CREATE, SELECT and STATUS, kept through RENAME and new
+//! after DELETE and CREATE; EMAILID the same for a message, its copy and
+//! a later session, and equal to the SHA-256 of its BODY[] cut to 128
+//! bits; THREADID NIL; SEARCH EMAILID and THREADID (RFC 8474 4-6).
+
+mod common;
+
+use common::{home_on as home, imapd_on as imapd, ok, run, search, Server, BOTH};
+use sha2::{Digest, Sha256};
+
+/// The id in `(...)` after `word` in the lines, if any.
+fn id_after(r: &[String], word: &str) -> Option<String> {
+    r.iter().find_map(|l| {
+        let at = l.find(&format!("{word} ("))? + word.len() + 2;
+        Some(l[at..].split(')').next()?.to_string())
+    })
+}
+
+fn email_id(s: &mut Server, n: u32) -> String {
+    let r = run(s, "e", &format!("FETCH {n} (EMAILID THREADID)"));
+    ok(&r, "e");
+    let line = r
+        .iter()
+        .find(|l| l.starts_with(&format!("* {n} FETCH")))
+        .unwrap();
+    assert!(line.contains("THREADID NIL"), "{line}");
+    id_after(&r, "EMAILID").unwrap_or_else(|| panic!("{r:?}"))
+}
+
+/// "M" and the hex of the first 16 octets of the SHA-256 of BODY[].
+fn expected_email_id(s: &mut Server, n: u32) -> String {
+    let r = s.command_bytes("b", &format!("FETCH {n} BODY.PEEK[]"));
+    let line = r.iter().find(|l| l.starts_with(b"* ")).expect("FETCH");
+    let open = line.iter().position(|&b| b == b'{').unwrap();
+    let close = open + line[open..].iter().position(|&b| b == b'}').unwrap();
+    let len: usize = std::str::from_utf8(&line[open + 1..close])
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body = &line[close + 3..close + 3 + len];
+    let sum = Sha256::digest(body);
+    let hex: String = sum[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("M{hex}")
+}
+
+#[test]
+fn mailbox_and_email_ids() {
+    for b in BOTH {
+        let h = home(
+            b,
+            &[
+                b"Subject: one\r\n\r\nfirst\r\n",
+                b"Subject: two\r\n\r\nsecond\r\n",
+            ],
+        );
+        let mut s = imapd(b, &h);
+        let r = run(&mut s, "c", "CAPABILITY");
+        assert!(r[0].split(' ').any(|w| w == "OBJECTID"), "{r:?}");
+
+        // MAILBOXID: CREATE says it, STATUS and SELECT say the same.
+        let r = run(&mut s, "c", "CREATE Foo");
+        ok(&r, "c");
+        let foo = id_after(&r, "[MAILBOXID").unwrap_or_else(|| panic!("{b:?} {r:?}"));
+        assert!(
+            foo.len() <= 255
+                && foo
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+        );
+        let r = run(&mut s, "s", "STATUS Foo (MESSAGES MAILBOXID)");
+        ok(&r, "s");
+        assert_eq!(
+            id_after(&r, "MAILBOXID").as_deref(),
+            Some(&foo[..]),
+            "{r:?}"
+        );
+        let r = run(&mut s, "x", "SELECT INBOX");
+        ok(&r, "x");
+        let inbox = id_after(&r, "[MAILBOXID").unwrap_or_else(|| panic!("{r:?}"));
+        assert_ne!(inbox, foo);
+        let r = run(&mut s, "s", "STATUS INBOX (MAILBOXID)");
+        assert_eq!(
+            id_after(&r, "MAILBOXID").as_deref(),
+            Some(&inbox[..]),
+            "{r:?}"
+        );
+        // RENAME keeps it; a new mailbox of an old name gets a new one.
+        ok(&run(&mut s, "r", "RENAME Foo Bar"), "r");
+        let r = run(&mut s, "s", "STATUS Bar (MAILBOXID)");
+        assert_eq!(
+            id_after(&r, "MAILBOXID").as_deref(),
+            Some(&foo[..]),
+            "{b:?} {r:?}"
+        );
+        ok(&run(&mut s, "d", "DELETE Bar"), "d");
+        let r = run(&mut s, "c", "CREATE Bar");
+        let bar = id_after(&r, "[MAILBOXID").unwrap_or_else(|| panic!("{r:?}"));
+        assert_ne!(bar, foo);
+        // LIST-STATUS carries it too.
+        let r = run(&mut s, "l", "LIST \"\" Bar RETURN (STATUS (MAILBOXID))");
+        ok(&r, "l");
+        assert_eq!(
+            id_after(&r, "MAILBOXID").as_deref(),
+            Some(&bar[..]),
+            "{r:?}"
+        );
+        let r = run(&mut s, "s", "STATUS Nowhere (MAILBOXID)");
+        assert!(r.last().unwrap().starts_with("s NO"), "{r:?}");
+
+        // EMAILID: what the content says, different for different mail,
+        // the same after a flag change, in a copy and in a later session.
+        let one = email_id(&mut s, 1);
+        let two = email_id(&mut s, 2);
+        assert_ne!(one, two);
+        assert_eq!(one, expected_email_id(&mut s, 1), "{b:?}");
+        ok(&run(&mut s, "t", "STORE 1 +FLAGS (\\Flagged $Work)"), "t");
+        assert_eq!(email_id(&mut s, 1), one);
+        assert_eq!(search(&mut s, &format!("EMAILID {one}")), "1");
+        assert_eq!(
+            search(&mut s, &format!("OR EMAILID {one} EMAILID {two}")),
+            "1 2"
+        );
+        assert_eq!(search(&mut s, "EMAILID M0"), "");
+        assert_eq!(search(&mut s, "THREADID T1"), "");
+        ok(&run(&mut s, "y", "COPY 1 Bar"), "y");
+        ok(&run(&mut s, "x", "SELECT Bar"), "x");
+        assert_eq!(email_id(&mut s, 1), one, "{b:?}");
+        for bad in ["EMAILID \"M 1\"", "THREADID \"\"", "EMAILID"] {
+            let r = run(&mut s, "z", &format!("SEARCH {bad}"));
+            assert!(r.last().unwrap().starts_with("z BAD"), "{bad}: {r:?}");
+        }
+        drop(s);
+        let mut s = imapd(b, &h);
+        let r = run(&mut s, "x", "EXAMINE INBOX");
+        assert_eq!(
+            id_after(&r, "[MAILBOXID").as_deref(),
+            Some(&inbox[..]),
+            "{r:?}"
+        );
+        assert_eq!(email_id(&mut s, 1), one);
+        assert_eq!(email_id(&mut s, 2), two);
+    }
+}
