@@ -57,6 +57,9 @@ pub struct Config {
     /// Seal sessions and the login child (`sandbox.rs`); `no` only for
     /// debugging.
     pub sandbox: bool,
+    /// RFC 6154 special-use folders made at a user's first IMAP login
+    /// (`store::special_use::make_first`): each use and the folder's name.
+    pub special_folders: Vec<(&'static str, String)>,
 }
 
 /// `pop3_uidl_format`: a message's POP3 unique-id (RFC 1939 7 UIDL) made
@@ -197,6 +200,37 @@ impl UidlFormat {
     }
 }
 
+/// `special_folders`' default: the names most clients look for first.
+pub const DEFAULT_SPECIAL_FOLDERS: &str =
+    "sent=Sent, drafts=Drafts, trash=Trash, junk=Junk, archive=Archive";
+
+/// `special_folders = use=Name, ...` (uses `sent drafts trash junk
+/// archive`, each once; a name as the client sees it, UTF-8 allowed);
+/// empty: none are made.
+fn parse_special_folders(value: &str) -> Result<Vec<(&'static str, String)>, String> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (u, name) = item
+            .split_once('=')
+            .ok_or_else(|| format!("special_folders: expected use=Name, not {item:?}"))?;
+        let usage = crate::store::special_use::canonical(&format!("\\{}", u.trim()))
+            .ok_or_else(|| format!("special_folders: unknown use {:?}", u.trim()))?;
+        let name = name.trim();
+        let wire = crate::store::names::encode_utf7(name);
+        if name.is_empty()
+            || crate::store::names::is_inbox(name)
+            || crate::store::names::validate(&wire).is_err()
+        {
+            return Err(format!("special_folders: not a folder name: {name:?}"));
+        }
+        if out.iter().any(|(x, _)| *x == usage) {
+            return Err(format!("special_folders: {} given twice", u.trim()));
+        }
+        out.push((usage, wire));
+    }
+    Ok(out)
+}
+
 impl Config {
     pub fn defaults(service: Service) -> Config {
         Config {
@@ -225,6 +259,7 @@ impl Config {
             auth_max_failures: 3,
             mbox_locks: vec![MboxLock::Dotlock, MboxLock::Fcntl],
             sandbox: true,
+            special_folders: parse_special_folders(DEFAULT_SPECIAL_FOLDERS).unwrap_or_default(),
         }
     }
 
@@ -308,6 +343,7 @@ impl Config {
             "allow_plaintext_auth" => self.allow_plaintext_auth = parse_bool(key, value)?,
             "allow_anonymous_login" => self.allow_anonymous_login = parse_bool(key, value)?,
             "sandbox" => self.sandbox = parse_bool(key, value)?,
+            "special_folders" => self.special_folders = parse_special_folders(value)?,
             "tls_cert" => self.tls_cert = value.into(),
             "tls_key" => self.tls_key = value.into(),
             "syslog_facility" => {
@@ -396,6 +432,15 @@ impl Config {
         let _ = writeln!(s, "auth_max_failures = {}", self.auth_max_failures);
         let _ = writeln!(s, "mbox_locks = {}", locks.join(" "));
         let _ = writeln!(s, "pop3_uidl_format = {}", self.pop3_uidl_format.as_str());
+        let folders: Vec<String> = self
+            .special_folders
+            .iter()
+            .map(|(u, n)| {
+                let name = crate::store::names::decode_utf7(n).unwrap_or_else(|_| n.clone());
+                format!("{}={name}", u.trim_start_matches('\\').to_ascii_lowercase())
+            })
+            .collect();
+        let _ = writeln!(s, "special_folders = {}", folders.join(", "));
         let _ = writeln!(s, "sandbox = {}", yn(self.sandbox));
         s
     }
@@ -514,6 +559,38 @@ pub fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn special_folders_by_default_and_as_set() {
+        let d = Config::defaults(Service::Imap);
+        let names: Vec<(&str, &str)> = d
+            .special_folders
+            .iter()
+            .map(|(u, n)| (*u, n.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("\\Sent", "Sent"),
+                ("\\Drafts", "Drafts"),
+                ("\\Trash", "Trash"),
+                ("\\Junk", "Junk"),
+                ("\\Archive", "Archive")
+            ]
+        );
+        let mut c = Config::defaults(Service::Imap);
+        c.set("special_folders", " Trash = Corbeille ,SENT=Envoyés")
+            .unwrap();
+        assert_eq!(
+            c.special_folders,
+            [
+                ("\\Trash", "Corbeille".to_string()),
+                ("\\Sent", "Envoy&AOk-s".to_string())
+            ]
+        );
+        c.set("special_folders", "").unwrap();
+        assert!(c.special_folders.is_empty());
+    }
 
     #[test]
     fn file_then_overrides() {

@@ -38,7 +38,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
     };
     match role {
         Role::Preauth { user, mail } => {
-            let store = match serve::open_store(&mail, &config.mbox_locks) {
+            let mut store = match serve::open_store(&mail, &config.mbox_locks) {
                 Ok(s) => s,
                 Err(e) => {
                     log::error!("{e}");
@@ -53,6 +53,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                 return 1;
             };
             input.set_timeout(crate::limits::IMAP_IDLE_TIMEOUT);
+            crate::store::special_use::make_first(store.as_mut(), &config.special_folders);
             let mut session = session::Session::preauth(store, &mut output);
             let greeting = format!(
                 "* PREAUTH [CAPABILITY {}] Logged in as {user}\r\n",
@@ -129,10 +130,11 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                     Err("Internal error; see the log.")
                 }
             };
-            let store = match opened {
+            let mut store = match opened {
                 Ok(s) => s,
                 Err(text) => return refuse(text),
             };
+            crate::store::special_use::make_first(store.as_mut(), &config.special_folders);
             let mut session = session::Session::preauth(store, &mut output);
             // The login command is answered here, as the user, so nothing
             // the client pipelined after it can be answered before it.

@@ -17,6 +17,10 @@ use crate::limits::SPECIAL_USE_FILE_MAX;
 
 pub const FILE: &str = "mailaccess-special-use";
 
+/// Made once the special folders of a user's first login are: a folder
+/// the user deletes later is not made again.
+pub const MADE_FILE: &str = "mailaccess-special-made";
+
 /// The uses a mailbox of ours can have. `\All` and `\Flagged` are virtual
 /// mailboxes (every message, every flagged message) that we do not make.
 pub const USES: [&str; 5] = ["\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash"];
@@ -139,6 +143,56 @@ pub fn resolve(
         }
     }
     out
+}
+
+/// At a user's first IMAP login (no `MADE_FILE` yet): each of `folders`
+/// (a use and a wire name, `special_folders`) whose use no existing
+/// mailbox has, kept or by a name other servers give it (`resolve`), is
+/// made if missing, given the use and subscribed; then `MADE_FILE` says
+/// so. Failures are logged and the login goes on; a store with nowhere to
+/// keep uses makes none.
+pub fn make_first(store: &mut dyn crate::store::Store, folders: &[(&'static str, String)]) {
+    let Some(ctl) = store.control_dir() else {
+        return;
+    };
+    if folders.is_empty() || ctl.join(MADE_FILE).exists() {
+        return;
+    }
+    let sep = store.separator();
+    let all = match store.list() {
+        Ok(l) => l,
+        Err(e) => return log::warn!("special folders: {e}"),
+    };
+    let existing: Vec<&str> = all
+        .iter()
+        .filter(|m| !m.noselect)
+        .map(|m| m.name.as_str())
+        .collect();
+    let uses = resolve(&load(&ctl), &existing, sep);
+    for (usage, name) in folders {
+        if uses.values().any(|u| u.contains(usage)) {
+            continue;
+        }
+        if !existing.contains(&name.as_str()) {
+            if let Err(e) = store.create(name) {
+                log::warn!("special folder {name}: {e}");
+                continue;
+            }
+            if let Err(e) = store.subscribe(name) {
+                log::warn!("special folder {name}: {e}");
+            }
+        }
+        let mut had = load(&ctl).remove(name.as_str()).unwrap_or_default();
+        had.push(usage);
+        if let Err(e) = set(&ctl, name, &had) {
+            log::warn!("special folder {name}: {e}");
+        }
+    }
+    if let Err(e) = std::fs::create_dir_all(&ctl)
+        .and_then(|()| crate::store::open::replace(&ctl.join(MADE_FILE), b"", false))
+    {
+        log::warn!("special folders: {e}");
+    }
 }
 
 #[cfg(test)]

@@ -127,6 +127,9 @@ pub fn server_command(bin: &str, home: &Home, extra: &[&str]) -> Command {
     } else {
         c = Command::new(bin);
     }
+    // No special folders made at the first login (`special_folders`),
+    // so that every test sees the folders it made; tests/imap_special_folders.rs
+    // turns them on.
     c.arg("-c")
         .arg("/dev/null")
         .arg("-o")
@@ -134,6 +137,7 @@ pub fn server_command(bin: &str, home: &Home, extra: &[&str]) -> Command {
             "mail_location=maildir:{}",
             home.maildir().display()
         ))
+        .args(["-o", "special_folders="])
         .args(extra)
         .env("HOME", home.path())
         .env_remove("TMPDIR");
