@@ -112,5 +112,26 @@ fn previews_of_plain_alternative_html_encoded_attachment_and_long_mail() {
         // No \Seen.
         let r = common::run(&mut s, "f", "SEARCH SEEN");
         assert_eq!(r[0], "* SEARCH", "{b:?}");
+        // Kept in the mailbox's cache: a later session answers the same
+        // from it.
+        drop(s);
+        let cache = match b {
+            common::Backend::Maildir => h.maildir().join("mailaccess-cache"),
+            common::Backend::Mbox => h.path().join("mail/.imap/INBOX/mailaccess-cache"),
+        };
+        let kept = std::fs::read(&cache).unwrap_or_else(|e| panic!("{}: {e}", cache.display()));
+        assert!(
+            kept.windows(22).any(|w| w == b"Hello, this is a test."),
+            "{b:?}"
+        );
+        let mut s = imapd(b, &h);
+        ok(&common::run(&mut s, "a", "EXAMINE INBOX"), "a");
+        let r = s.command_bytes("b", "FETCH 1:* (PREVIEW)");
+        let again: Vec<String> = r
+            .iter()
+            .filter(|l| l.starts_with(b"* "))
+            .map(|l| preview_of(l))
+            .collect();
+        assert_eq!(again, got, "{b:?}");
     }
 }

@@ -61,6 +61,8 @@ pub enum Kind {
     SortKeys,
     /// RFC 8474 EMAILID (`store::objectid::email_id`).
     EmailId,
+    /// RFC 8970 PREVIEW, as FETCH sends it (an IMAP string).
+    Preview,
 }
 
 impl Kind {
@@ -71,6 +73,7 @@ impl Kind {
             Kind::BodyStructure => b'S',
             Kind::SortKeys => b'T',
             Kind::EmailId => b'I',
+            Kind::Preview => b'P',
         }
     }
 
@@ -81,6 +84,7 @@ impl Kind {
             b"S" => Some(Kind::BodyStructure),
             b"T" => Some(Kind::SortKeys),
             b"I" => Some(Kind::EmailId),
+            b"P" => Some(Kind::Preview),
             _ => None,
         }
     }

@@ -171,7 +171,7 @@ fn fetch_one(
     let seq = index + 1;
     // DESIGN.md 5: ENVELOPE, BODY and BODYSTRUCTURE come from the mailbox's
     // cache when it has them; only what is missing is read from the file.
-    let mut cached: [Option<Vec<u8>>; 3] = [None, None, None];
+    let mut cached: [Option<Vec<u8>>; 4] = [None, None, None, None];
     for item in items {
         if let Some((slot, kind)) = cache_slot(item) {
             if cached[slot].is_none() {
@@ -259,13 +259,22 @@ fn fetch_one(
                 buf.extend_from_slice(format!("EMAILID ({id})").as_bytes());
             }
             FetchItem::ThreadId => buf.extend_from_slice(b"THREADID NIL"),
+            // Kept in the cache as sent (an IMAP string), as ENVELOPE is.
             FetchItem::Preview => {
                 buf.extend_from_slice(b"PREVIEW ");
+                if let Some(data) = &cached[3] {
+                    buf.extend_from_slice(data);
+                    continue;
+                }
                 let text = match (content.source(), &parsed) {
                     (Some(raw), Some(p)) => mime::decode::preview(raw, p),
                     _ => String::new(),
                 };
-                response::string(&mut buf, text.as_bytes());
+                let mut data = Vec::new();
+                response::string(&mut data, text.as_bytes());
+                buf.extend_from_slice(&data);
+                mailbox.cache(index, CacheKind::Preview, &data);
+                cached[3] = Some(data);
             }
             FetchItem::Envelope | FetchItem::Body | FetchItem::BodyStructure => {
                 let Some((slot, kind)) = cache_slot(item) else {
@@ -361,6 +370,7 @@ fn cache_slot(item: &FetchItem) -> Option<(usize, CacheKind)> {
         FetchItem::Envelope => Some((0, CacheKind::Envelope)),
         FetchItem::Body => Some((1, CacheKind::Body)),
         FetchItem::BodyStructure => Some((2, CacheKind::BodyStructure)),
+        FetchItem::Preview => Some((3, CacheKind::Preview)),
         _ => None,
     }
 }
