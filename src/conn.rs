@@ -19,6 +19,36 @@ pub struct Input<R> {
     buf: Box<[u8]>,
     pos: usize,
     len: usize,
+    /// RFC 4978 COMPRESS=DEFLATE, once started: `buf` then holds what it
+    /// inflated.
+    inflate: Option<Box<Inflater>>,
+}
+
+/// The client's DEFLATE stream: octets read but not yet inflated, and the
+/// inflater's state (a 32 KB window).
+struct Inflater {
+    z: flate2::Decompress,
+    raw: Box<[u8]>,
+    pos: usize,
+    len: usize,
+}
+
+impl Inflater {
+    /// Inflates what is pending into `out`: (octets made, stream ended).
+    fn run(&mut self, out: &mut [u8]) -> io::Result<(usize, bool)> {
+        let (before_in, before_out) = (self.z.total_in(), self.z.total_out());
+        let status = self
+            .z
+            .decompress(
+                &self.raw[self.pos..self.len],
+                out,
+                flate2::FlushDecompress::None,
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.pos += (self.z.total_in() - before_in) as usize;
+        let made = (self.z.total_out() - before_out) as usize;
+        Ok((made, status == flate2::Status::StreamEnd))
+    }
 }
 
 impl<R: Read> Input<R> {
@@ -31,6 +61,7 @@ impl<R: Read> Input<R> {
             buf: vec![0; crate::limits::INPUT_BUFFER].into(),
             pos: 0,
             len: 0,
+            inflate: None,
         }
     }
 
@@ -118,9 +149,52 @@ impl<R: Read> Read for Input<R> {
     }
 }
 
+impl<R: Read> Input<R> {
+    /// `fill_buf` under COMPRESS: inflates what is pending, reading more
+    /// from the client (with the timeout) only when none is; at the end of
+    /// the stream or of the input, nothing (EOF).
+    fn fill_inflated(&mut self, z: &mut Inflater) -> io::Result<()> {
+        self.pos = 0;
+        self.len = 0;
+        loop {
+            if z.pos < z.len {
+                let (made, end) = z.run(&mut self.buf)?;
+                if made > 0 || end {
+                    self.len = made;
+                    return Ok(());
+                }
+                if z.pos < z.len {
+                    // Nothing taken and nothing made: a corrupt stream.
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "DEFLATE stalled",
+                    ));
+                }
+            }
+            self.wait_readable()?;
+            let n = loop {
+                match self.inner.read(&mut z.raw) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => break r?,
+                }
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            (z.pos, z.len) = (0, n);
+        }
+    }
+}
+
 impl<R: Read> BufRead for Input<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.pos >= self.len {
+            if let Some(mut z) = self.inflate.take() {
+                let r = self.fill_inflated(&mut z);
+                self.inflate = Some(z);
+                r?;
+                return Ok(&self.buf[self.pos..self.len]);
+            }
             self.wait_readable()?;
             self.pos = 0;
             self.len = loop {
@@ -155,6 +229,10 @@ pub trait ClientInput: BufRead {
     ) -> io::Result<Wake>;
     /// Bytes read but not yet consumed (see `Input::take_buffered`).
     fn take_buffered(&mut self) -> Vec<u8>;
+    /// RFC 4978: from now on the client's octets are a DEFLATE stream.
+    fn start_inflate(&mut self) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// What ended a wait for input (`ClientInput::poll_input_or`).
@@ -171,6 +249,14 @@ impl<R: Read> ClientInput for Input<R> {
         timeout: Duration,
         other: Option<BorrowedFd<'_>>,
     ) -> io::Result<Wake> {
+        // Octets of the client's DEFLATE stream already read count only
+        // for what they inflate to (a sync flush's empty block is none).
+        if self.pos >= self.len {
+            if let Some(z) = self.inflate.as_mut().filter(|z| z.pos < z.len) {
+                let (made, _) = z.run(&mut self.buf)?;
+                (self.pos, self.len) = (0, made);
+            }
+        }
         let Some(fd) = self.fd.as_ref().filter(|_| self.pos >= self.len) else {
             return Ok(Wake::Client);
         };
@@ -181,11 +267,121 @@ impl<R: Read> ClientInput for Input<R> {
     fn take_buffered(&mut self) -> Vec<u8> {
         Input::take_buffered(self)
     }
+
+    fn start_inflate(&mut self) -> io::Result<()> {
+        if self.inflate.is_some() {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
+        // What the client sent right after its COMPRESS is compressed.
+        let mut raw: Box<[u8]> = vec![0; crate::limits::INPUT_BUFFER].into();
+        let pending = self.len - self.pos;
+        if pending > raw.len() {
+            raw = vec![0; pending].into();
+        }
+        raw[..pending].copy_from_slice(&self.buf[self.pos..self.len]);
+        (self.pos, self.len) = (0, 0);
+        self.inflate = Some(Box::new(Inflater {
+            z: flate2::Decompress::new(false),
+            raw,
+            pos: 0,
+            len: pending,
+        }));
+        Ok(())
+    }
+}
+
+/// Output the session can compress (RFC 4978).
+pub trait ClientOutput: Write {
+    /// From now on everything written is deflated (RFC 1951, no zlib
+    /// header), and each flush is a sync flush: a response reaches the
+    /// client whole as soon as it is written.
+    fn start_deflate(&mut self) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+    fn deflating(&self) -> bool {
+        false
+    }
+}
+
+/// The writer to the client: plain, or deflated after COMPRESS.
+pub struct Output<W: Write> {
+    inner: W,
+    deflate: Option<Box<Deflater>>,
+}
+
+struct Deflater {
+    z: flate2::Compress,
+    buf: Box<[u8]>,
+}
+
+impl<W: Write> Output<W> {
+    pub fn new(inner: W) -> Output<W> {
+        Output {
+            inner,
+            deflate: None,
+        }
+    }
+
+    /// Deflates `data` (with `flush`) into the inner writer.
+    fn deflate(&mut self, mut data: &[u8], flush: flate2::FlushCompress) -> io::Result<()> {
+        let Some(d) = self.deflate.as_mut() else {
+            return self.inner.write_all(data);
+        };
+        loop {
+            let (before_in, before_out) = (d.z.total_in(), d.z.total_out());
+            d.z.compress(data, &mut d.buf, flush)
+                .map_err(io::Error::other)?;
+            let taken = (d.z.total_in() - before_in) as usize;
+            let made = (d.z.total_out() - before_out) as usize;
+            self.inner.write_all(&d.buf[..made])?;
+            data = &data[taken..];
+            // Done when all is taken and the last call had room to spare
+            // (nothing of a flush is left inside).
+            if data.is_empty() && made < d.buf.len() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl<W: Write> Write for Output<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.deflate.is_none() {
+            return self.inner.write(data);
+        }
+        self.deflate(data, flate2::FlushCompress::None)?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.deflate.is_some() {
+            self.deflate(&[], flate2::FlushCompress::Sync)?;
+        }
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> ClientOutput for Output<W> {
+    fn start_deflate(&mut self) -> io::Result<()> {
+        if self.deflate.is_some() {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
+        self.inner.flush()?;
+        self.deflate = Some(Box::new(Deflater {
+            z: flate2::Compress::new(flate2::Compression::default(), false),
+            buf: vec![0; crate::limits::STREAM_BUFFER].into(),
+        }));
+        Ok(())
+    }
+
+    fn deflating(&self) -> bool {
+        self.deflate.is_some()
+    }
 }
 
 /// The client on fds 0 and 1, as xinetd, stunnel, sshd and `--listen` give
 /// it: duplicated into owned files so that nothing else writes through them.
-pub fn stdio() -> io::Result<(Input<std::fs::File>, io::BufWriter<std::fs::File>)> {
+pub fn stdio() -> io::Result<Transport> {
     let rfd = io::stdin().as_fd().try_clone_to_owned()?;
     let pollfd = rfd.try_clone()?;
     let wfd = io::stdout().as_fd().try_clone_to_owned()?;
@@ -194,9 +390,13 @@ pub fn stdio() -> io::Result<(Input<std::fs::File>, io::BufWriter<std::fs::File>
         pollfd,
         crate::limits::IMAP_LOGIN_TIMEOUT,
     );
-    Ok((
-        input,
-        io::BufWriter::with_capacity(crate::limits::STREAM_BUFFER, std::fs::File::from(wfd)),
+    Ok((input, writer(wfd)))
+}
+
+fn writer(wfd: OwnedFd) -> Output<io::BufWriter<std::fs::File>> {
+    Output::new(io::BufWriter::with_capacity(
+        crate::limits::STREAM_BUFFER,
+        std::fs::File::from(wfd),
     ))
 }
 
@@ -260,7 +460,7 @@ fn unmap(ip: std::net::IpAddr) -> std::net::IpAddr {
 }
 
 /// Input and output of a session.
-pub type Transport = (Input<std::fs::File>, io::BufWriter<std::fs::File>);
+pub type Transport = (Input<std::fs::File>, Output<io::BufWriter<std::fs::File>>);
 
 /// The client on fds 0 and 1 after login: `prefix` is what the login
 /// process had read but not used.
@@ -283,10 +483,7 @@ fn transport(
 ) -> io::Result<Transport> {
     let pollfd = rfd.try_clone()?;
     let input = Input::with_prefix(std::fs::File::from(rfd), pollfd, timeout, prefix);
-    Ok((
-        input,
-        io::BufWriter::with_capacity(crate::limits::STREAM_BUFFER, std::fs::File::from(wfd)),
-    ))
+    Ok((input, writer(wfd)))
 }
 
 /// Writes `data` and flushes: the unit of a response that the client waits
@@ -299,6 +496,60 @@ pub fn send(out: &mut dyn Write, data: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Gives its octets a few at a time, as a network does.
+    struct Trickle(Vec<u8>, usize, usize);
+
+    impl Read for Trickle {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.2 = self.2 * 7 % 13 + 1;
+            let n = self.2.min(out.len()).min(self.0.len() - self.1);
+            out[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+            self.1 += n;
+            Ok(n)
+        }
+    }
+
+    /// RFC 4978 both ways: what the output deflates (sync-flushed after
+    /// each response) the input inflates back line by line, however the
+    /// octets are cut, with plain octets before COMPRESS and compressed
+    /// ones already buffered with it.
+    #[test]
+    fn deflate_out_and_inflate_in_round_trip() {
+        let mut out = Output::new(Vec::new());
+        out.write_all(b"a COMPRESS DEFLATE\r\n").unwrap();
+        out.flush().unwrap();
+        out.start_deflate().unwrap();
+        assert!(out.deflating() && out.start_deflate().is_err());
+        let mut lines = Vec::new();
+        for i in 0..3000 {
+            let l = format!("* {i} FETCH (UID {i} FLAGS (\\Seen))\r\n");
+            out.write_all(l.as_bytes()).unwrap();
+            lines.push(l);
+            if i % 500 == 0 {
+                out.flush().unwrap();
+            }
+        }
+        out.flush().unwrap();
+        let wire = out.inner.clone();
+        assert!(wire.len() < lines.concat().len() / 4, "{}", wire.len());
+        let mut input = Input::new(Trickle(wire, 0, 0));
+        let mut first = String::new();
+        input.read_line(&mut first).unwrap();
+        assert_eq!(first, "a COMPRESS DEFLATE\r\n");
+        input.start_inflate().unwrap();
+        for want in &lines {
+            let mut l = String::new();
+            input.read_line(&mut l).unwrap();
+            assert_eq!(&l, want);
+        }
+        let mut rest = String::new();
+        assert_eq!(input.read_line(&mut rest).unwrap(), 0);
+        // Garbage is an error, not a hang or a panic.
+        let mut bad = Input::new(&b"\xff\xff\xff\xff\xff\xff"[..]);
+        bad.start_inflate().unwrap();
+        assert!(bad.fill_buf().is_err());
+    }
 
     #[test]
     fn timeout_fires_on_silent_peer() {

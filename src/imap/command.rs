@@ -116,6 +116,8 @@ pub enum CommandBody {
     Namespace,
     Id(Option<Vec<(String, Option<String>)>>),
     Enable(Vec<String>),
+    /// RFC 4978 `COMPRESS algorithm`.
+    Compress(String),
     Idle,
 
     // --- Selected (RFC 3501 6.4) ---
@@ -191,6 +193,7 @@ impl CommandBody {
             Namespace => "NAMESPACE",
             Id(_) => "ID",
             Enable(_) => "ENABLE",
+            Compress(_) => "COMPRESS",
             Idle => "IDLE",
             Check => "CHECK",
             Close => "CLOSE",
@@ -424,6 +427,7 @@ impl fmt::Debug for CommandBody {
                 .finish(),
             Id(params) => f.debug_tuple("Id").field(params).finish(),
             Enable(caps) => f.debug_tuple("Enable").field(caps).finish(),
+            Compress(a) => f.debug_tuple("Compress").field(a).finish(),
             Expunge { uids } => f.debug_struct("Expunge").field("uids", uids).finish(),
             Search {
                 charset,

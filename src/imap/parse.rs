@@ -696,6 +696,12 @@ impl<'a> Parser<'a> {
             "NAMESPACE" => C::Namespace,
             "IDLE" => C::Idle,
             "ENABLE" => self.enable()?,
+            // RFC 4978 `"COMPRESS" SP algorithm`, `algorithm = "DEFLATE"`
+            // (others are an atom the command refuses).
+            "COMPRESS" => {
+                self.sp()?;
+                C::Compress(String::from_utf8_lossy(&self.astring()?).into_owned())
+            }
             // command-select
             "CHECK" => C::Check,
             "CLOSE" => C::Close,

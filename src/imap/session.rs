@@ -3,7 +3,7 @@
 //! others (EXISTS, RECENT, EXPUNGE, FETCH FLAGS) where RFC 3501 7.4.1 allows.
 //! Command behaviour lives in `cmd/`, one file per command or family.
 
-use std::io::{self, Write};
+use std::io;
 
 use crate::conn::ClientInput;
 
@@ -151,12 +151,15 @@ enum Flow {
 }
 
 /// The capabilities this server implements, in every authenticated state.
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE OBJECTID THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE OBJECTID COMPRESS=DEFLATE THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456";
 
 pub struct Session<'a> {
     pub state: State,
     pub store: Option<Box<dyn Store>>,
-    pub out: &'a mut dyn Write,
+    pub out: &'a mut dyn crate::conn::ClientOutput,
+    /// RFC 4978: COMPRESS was answered OK; both directions deflate from
+    /// the octet after that answer.
+    pub start_compress: bool,
     bad_commands: u32,
     /// What the client enabled, for the rest of the session.
     pub enabled: Enabled,
@@ -165,11 +168,15 @@ pub struct Session<'a> {
 impl<'a> Session<'a> {
     /// A session for a user who is already authenticated (PREAUTH: ssh,
     /// mutt's `tunnel=`, mbsync's `Tunnel`).
-    pub fn preauth(store: Box<dyn Store>, out: &'a mut dyn Write) -> Session<'a> {
+    pub fn preauth(
+        store: Box<dyn Store>,
+        out: &'a mut dyn crate::conn::ClientOutput,
+    ) -> Session<'a> {
         Session {
             state: State::Authenticated,
             store: Some(store),
             out,
+            start_compress: false,
             bad_commands: 0,
             enabled: Enabled::default(),
         }
@@ -331,6 +338,10 @@ impl<'a> Session<'a> {
         }
         line.extend_from_slice(b"\r\n");
         self.send(&line)?;
+        if std::mem::take(&mut self.start_compress) {
+            input.start_inflate()?;
+            self.out.start_deflate()?;
+        }
         Ok(if matches!(self.state, State::Logout) {
             Flow::Stop
         } else {
@@ -565,6 +576,7 @@ fn allowed(state: &State, body: &CommandBody) -> std::result::Result<(), &'stati
         | Append { .. }
         | Namespace
         | Enable(_)
+        | Compress(_)
         | Idle => {
             if authenticated {
                 Ok(())

@@ -1,9 +1,9 @@
 //! Commands valid in any state (RFC 3501 6.1) and the small extensions that
 //! only talk about the server: ID (RFC 2971), ENABLE (RFC 5161),
-//! NAMESPACE (RFC 2342), and CHECK (RFC 3501 6.4.1).
+//! NAMESPACE (RFC 2342), COMPRESS (RFC 4978) and CHECK (RFC 3501 6.4.1).
 
 use crate::imap::response;
-use crate::imap::session::{Done, Result, Session, State};
+use crate::imap::session::{Done, Error, Result, Session, State};
 
 pub fn capability(s: &mut Session) -> Result<Done> {
     let caps = s.capabilities();
@@ -37,6 +37,22 @@ pub fn id(s: &mut Session, params: Option<Vec<(String, Option<String>)>>) -> Res
 /// RFC 5161: of what can be enabled we have CONDSTORE and QRESYNC (RFC
 /// 7162 3.1, 3.2.3; QRESYNC enables CONDSTORE too); ENABLED names what
 /// this command enabled, not what was on before.
+/// RFC 4978 COMPRESS DEFLATE: the OK goes out plain, then both
+/// directions deflate (`Session::start_compress`).
+pub fn compress(s: &mut Session, algorithm: &str) -> Result<Done> {
+    if !algorithm.eq_ignore_ascii_case("DEFLATE") {
+        return Err(Error::Bad("Unknown compression algorithm.".into()));
+    }
+    if s.out.deflating() {
+        return Err(Error::no_code(
+            "COMPRESSIONACTIVE",
+            "DEFLATE active via COMPRESS.",
+        ));
+    }
+    s.start_compress = true;
+    Done::ok("DEFLATE active.")
+}
+
 pub fn enable(s: &mut Session, caps: Vec<String>) -> Result<Done> {
     let mut line = b"* ENABLED".to_vec();
     if caps.iter().any(|c| c == "CONDSTORE") && !s.enabled.condstore {

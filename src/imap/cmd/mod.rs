@@ -38,6 +38,7 @@ pub fn dispatch<R: ClientInput>(
         Logout => any::logout(s),
         Id(params) => any::id(s, params),
         Enable(caps) => any::enable(s, caps),
+        Compress(algorithm) => any::compress(s, &algorithm),
         Namespace => any::namespace(s),
         // Login and STARTTLS reach here only where `allowed` let them, which
         // is before authentication; preauthenticated sessions never get here.
