@@ -159,16 +159,19 @@ fn start_compress(mut child: std::process::Child, tag: &str) -> Deflated {
     }
 }
 
-#[test]
-fn preauthenticated_session() {
-    let h = common::Home::new();
-    let mut cmd: Command = common::server_command(env!("CARGO_BIN_EXE_imapd"), &h, &[]);
-    let mut child = cmd
-        .stdin(Stdio::piped())
+/// The server, its stdin and stdout ours (stderr must stay silent).
+fn spawn(mut cmd: Command) -> std::process::Child {
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn preauthenticated_session() {
+    let h = common::Home::new();
+    let mut child = spawn(common::server_command(env!("CARGO_BIN_EXE_imapd"), &h, &[]));
     let g = plain_until(&mut child, "*");
     assert!(g.contains("COMPRESS=DEFLATE"), "{g}");
     exercise(start_compress(child, "a"), &h.maildir());
@@ -179,13 +182,7 @@ fn after_login_and_not_before() {
     pam_users();
     let s = Setup::new();
     let md = s.maildir(ALICE, ALICE);
-    let mut child = s
-        .imapd_loopback(&[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(s.imapd_loopback(&[]));
     let g = plain_until(&mut child, "*");
     assert!(!g.contains("COMPRESS"), "offered before login: {g}");
     let stdin = child.stdin.as_mut().unwrap();
