@@ -202,3 +202,56 @@ fn after_login_and_not_before() {
     );
     exercise(start_compress(child, "a"), &md);
 }
+
+/// The other end's DEFLATE from another implementation: Python's zlib
+/// (raw DEFLATE, sync flushes), as a client built on zlib speaks it
+/// (neomutt here is built without zlib, and this mbsync predates its
+/// COMPRESS support).
+#[test]
+fn python_zlib_client() {
+    let h = common::Home::new();
+    h.deliver(
+        None,
+        "1000000001.M1P1.test",
+        b"Subject: zlib\r\n\r\nfrom the other side\r\n",
+    );
+    let child = spawn(common::server_command(env!("CARGO_BIN_EXE_imapd"), &h, &[]));
+    let script = r#"
+import os, sys, zlib
+r, w = 0, 1
+def plain():
+    line = b""
+    while not line.endswith(b"\r\n"):
+        line += os.read(r, 1)
+    return line
+assert plain().startswith(b"* PREAUTH")
+os.write(w, b"a COMPRESS DEFLATE\r\n")
+assert plain() == b"a OK DEFLATE active.\r\n"
+c, d = zlib.compressobj(wbits=-15), zlib.decompressobj(wbits=-15)
+os.write(w, c.compress(b"b SELECT INBOX\r\nc FETCH 1 BODY[TEXT]\r\nd LOGOUT\r\n") + c.flush(zlib.Z_SYNC_FLUSH))
+got = b""
+while b"d OK" not in got:
+    chunk = os.read(r, 65536)
+    assert chunk, got
+    got += d.decompress(chunk)
+assert b"* 1 FETCH (BODY[TEXT] {21}\r\nfrom the other side\r\n" in got, got
+assert b"b OK [READ-WRITE]" in got and b"* BYE" in got, got
+"#;
+    // The server's output is the script's stdin, the script's stdout the
+    // server's input.
+    let mut child = child;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::from(child.stdout.take().unwrap()))
+        .stdout(Stdio::from(child.stdin.take().unwrap()))
+        .stderr(Stdio::piped())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = child.wait();
+}
