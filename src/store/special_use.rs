@@ -27,12 +27,20 @@ pub const USES: [&str; 5] = ["\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Tra
 
 /// Names found for each use, in order of preference (compared without
 /// case, at the top level or right under INBOX as in Courier's layout).
+/// Pine's and Alpine's `sent-mail` and `postponed-msgs` are there for
+/// users who come from UW-IMAP with their mbox folders.
 const NAMES: [(&str, &[&str]); 5] = [
     (
         "\\Sent",
-        &["Sent", "Sent Messages", "Sent Items", "Sent Mail"],
+        &[
+            "Sent",
+            "Sent Messages",
+            "Sent Items",
+            "Sent Mail",
+            "sent-mail",
+        ],
     ),
-    ("\\Drafts", &["Drafts", "Draft"]),
+    ("\\Drafts", &["Drafts", "Draft", "postponed-msgs"]),
     (
         "\\Trash",
         &["Trash", "Deleted Items", "Deleted Messages", "Bin"],
@@ -205,6 +213,10 @@ mod tests {
         let existing = ["INBOX", "Sent Items", "Sent", "Deleted Items", "INBOX.Spam"];
         let r = resolve(&kept, &existing, '.');
         assert_eq!(r.get("Sent"), Some(&vec!["\\Sent"]), "{r:?}");
+        // Alpine's folders, as a UW-IMAP user has them.
+        let alpine = resolve(&kept, &["INBOX", "sent-mail", "postponed-msgs"], '/');
+        assert_eq!(alpine.get("sent-mail"), Some(&vec!["\\Sent"]));
+        assert_eq!(alpine.get("postponed-msgs"), Some(&vec!["\\Drafts"]));
         assert_eq!(r.get("Sent Items"), None);
         assert_eq!(r.get("Deleted Items"), Some(&vec!["\\Trash"]));
         assert_eq!(r.get("INBOX.Spam"), Some(&vec!["\\Junk"]));
