@@ -116,6 +116,16 @@ impl<R: Read> Input<R> {
     }
 }
 
+/// One read(2), again when a signal interrupted it.
+fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
 /// Waits up to `timeout` for `fd` or `other` to be readable; `fd` first
 /// when both are.
 fn wait(fd: BorrowedFd<'_>, other: Option<BorrowedFd<'_>>, timeout: Duration) -> io::Result<Wake> {
@@ -172,12 +182,7 @@ impl<R: Read> Input<R> {
                 }
             }
             self.wait_readable()?;
-            let n = loop {
-                match self.inner.read(&mut z.raw) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    r => break r?,
-                }
-            };
+            let n = read_retrying(&mut self.inner, &mut z.raw)?;
             if n == 0 {
                 return Ok(());
             }
@@ -197,12 +202,7 @@ impl<R: Read> BufRead for Input<R> {
             }
             self.wait_readable()?;
             self.pos = 0;
-            self.len = loop {
-                match self.inner.read(&mut self.buf) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    r => break r?,
-                }
-            };
+            self.len = read_retrying(&mut self.inner, &mut self.buf)?;
         }
         Ok(&self.buf[self.pos..self.len])
     }
@@ -230,9 +230,7 @@ pub trait ClientInput: BufRead {
     /// Bytes read but not yet consumed (see `Input::take_buffered`).
     fn take_buffered(&mut self) -> Vec<u8>;
     /// RFC 4978: from now on the client's octets are a DEFLATE stream.
-    fn start_inflate(&mut self) -> io::Result<()> {
-        Err(io::ErrorKind::Unsupported.into())
-    }
+    fn start_inflate(&mut self) -> io::Result<()>;
 }
 
 /// What ended a wait for input (`ClientInput::poll_input_or`).
@@ -295,12 +293,8 @@ pub trait ClientOutput: Write {
     /// From now on everything written is deflated (RFC 1951, no zlib
     /// header), and each flush is a sync flush: a response reaches the
     /// client whole as soon as it is written.
-    fn start_deflate(&mut self) -> io::Result<()> {
-        Err(io::ErrorKind::Unsupported.into())
-    }
-    fn deflating(&self) -> bool {
-        false
-    }
+    fn start_deflate(&mut self) -> io::Result<()>;
+    fn deflating(&self) -> bool;
 }
 
 /// The writer to the client: plain, or deflated after COMPRESS.

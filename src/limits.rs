@@ -224,6 +224,10 @@ pub const CONTROL_FILE_MAX: u64 = 1024 * 1024;
 /// kept, names still recognised).
 pub const SPECIAL_USE_FILE_MAX: u64 = 64 * 1024;
 
+/// A mailbox's MAILBOXID file (`store/objectid.rs`): one RFC 8474 objectid
+/// (at most 255 octets) and a line end. Past this it is damage, not an id.
+pub const MAILBOXID_FILE_MAX: u64 = 256;
+
 /// Most mailbox directories LIST reports; the rest are ignored (and logged),
 /// so a tree with millions of folders cannot exhaust memory.
 pub const MAILBOXES_MAX: usize = 100_000;

@@ -17,6 +17,13 @@ fn id_after(r: &[String], word: &str) -> Option<String> {
     })
 }
 
+/// The MAILBOXID in `cmd`'s answer (STATUS, LIST-STATUS), which is OK.
+fn status_id(s: &mut Server, cmd: &str) -> String {
+    let r = run(s, "s", cmd);
+    ok(&r, "s");
+    id_after(&r, "MAILBOXID").unwrap_or_else(|| panic!("{r:?}"))
+}
+
 fn email_id(s: &mut Server, n: u32) -> String {
     let r = run(s, "e", &format!("FETCH {n} (EMAILID THREADID)"));
     ok(&r, "e");
@@ -68,43 +75,22 @@ fn mailbox_and_email_ids() {
                     .bytes()
                     .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
         );
-        let r = run(&mut s, "s", "STATUS Foo (MESSAGES MAILBOXID)");
-        ok(&r, "s");
-        assert_eq!(
-            id_after(&r, "MAILBOXID").as_deref(),
-            Some(&foo[..]),
-            "{r:?}"
-        );
+        assert_eq!(status_id(&mut s, "STATUS Foo (MESSAGES MAILBOXID)"), foo);
         let r = run(&mut s, "x", "SELECT INBOX");
         ok(&r, "x");
         let inbox = id_after(&r, "[MAILBOXID").unwrap_or_else(|| panic!("{r:?}"));
         assert_ne!(inbox, foo);
-        let r = run(&mut s, "s", "STATUS INBOX (MAILBOXID)");
-        assert_eq!(
-            id_after(&r, "MAILBOXID").as_deref(),
-            Some(&inbox[..]),
-            "{r:?}"
-        );
+        assert_eq!(status_id(&mut s, "STATUS INBOX (MAILBOXID)"), inbox);
         // RENAME keeps it; a new mailbox of an old name gets a new one.
         ok(&run(&mut s, "r", "RENAME Foo Bar"), "r");
-        let r = run(&mut s, "s", "STATUS Bar (MAILBOXID)");
-        assert_eq!(
-            id_after(&r, "MAILBOXID").as_deref(),
-            Some(&foo[..]),
-            "{b:?} {r:?}"
-        );
+        assert_eq!(status_id(&mut s, "STATUS Bar (MAILBOXID)"), foo, "{b:?}");
         ok(&run(&mut s, "d", "DELETE Bar"), "d");
         let r = run(&mut s, "c", "CREATE Bar");
         let bar = id_after(&r, "[MAILBOXID").unwrap_or_else(|| panic!("{r:?}"));
         assert_ne!(bar, foo);
         // LIST-STATUS carries it too.
-        let r = run(&mut s, "l", "LIST \"\" Bar RETURN (STATUS (MAILBOXID))");
-        ok(&r, "l");
-        assert_eq!(
-            id_after(&r, "MAILBOXID").as_deref(),
-            Some(&bar[..]),
-            "{r:?}"
-        );
+        let listed = status_id(&mut s, "LIST \"\" Bar RETURN (STATUS (MAILBOXID))");
+        assert_eq!(listed, bar);
         let r = run(&mut s, "s", "STATUS Nowhere (MAILBOXID)");
         assert!(r.last().unwrap().starts_with("s NO"), "{r:?}");
 

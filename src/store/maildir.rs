@@ -1935,6 +1935,17 @@ impl MaildirMailbox {
         Ok(self.dir.join(place(e.new).dir()).join(&*e.name))
     }
 
+    /// Where view message `index` (UID `uid`) is in the index: the view is
+    /// usually the index itself, so the same place is tried first.
+    fn index_position(&self, index: usize, uid: Uid) -> Option<usize> {
+        let r = self.state.as_ref()?;
+        if index < r.index.len() && r.index.uid_at(index) == uid {
+            Some(index)
+        } else {
+            r.index.find(uid)
+        }
+    }
+
     fn table_keywords(table: &[String]) -> Vec<String> {
         table.iter().filter(|k| !k.is_empty()).cloned().collect()
     }
@@ -1991,13 +2002,8 @@ impl Mailbox for MaildirMailbox {
         }
         let recent = self.view.is_recent(uid);
         let entry = self.state.as_ref().and_then(|r| {
-            // The view is usually the index itself: try the same place first.
-            let k = if index < r.index.len() && r.index.uid_at(index) == uid {
-                Some(index)
-            } else {
-                r.index.find(uid)
-            };
-            k.map(|k| r.index.get_without_name(k))
+            self.index_position(index, uid)
+                .map(|k| r.index.get_without_name(k))
         });
         match entry {
             Some(e) => message_of(&e, recent),
@@ -2026,7 +2032,7 @@ impl Mailbox for MaildirMailbox {
             return None;
         }
         let r = self.state.as_ref()?;
-        let e = r.index.get(r.index.find(uid)?);
+        let e = r.index.get(self.index_position(index, uid)?);
         let digits = e.name.bytes().take_while(u8::is_ascii_digit).count();
         let secs = e.name[..digits].parse::<i64>().ok();
         Some(secs.filter(|&t| t > 0).unwrap_or(e.date))

@@ -14,7 +14,7 @@
 //! * THREADID: NIL (RFC 8474 5.2 allows a server without thread ids).
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sha2::{Digest, Sha256};
 
 use super::{cache, Mailbox, Result};
+use crate::limits::MAILBOXID_FILE_MAX;
 
 /// The file in a mailbox's directory that holds its MAILBOXID.
 pub const MAILBOXID_FILE: &str = "mailaccess-mailboxid";
@@ -58,20 +59,21 @@ pub fn mailbox_id(dir: &Path) -> io::Result<String> {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));
-    let made = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(format!("{id}\n").as_bytes())?;
-            f.sync_all()
-        })
-        .and_then(|()| match fs::hard_link(&tmp, &path) {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-            other => other,
-        });
+    let made = super::open::regular(
+        &tmp,
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600),
+    )
+    .and_then(|mut f| {
+        f.write_all(format!("{id}\n").as_bytes())?;
+        f.sync_all()
+    })
+    .and_then(|()| match fs::hard_link(&tmp, &path) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    });
     let _ = fs::remove_file(&tmp);
     made?;
     read_id(&path).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad MAILBOXID file"))
@@ -79,14 +81,9 @@ pub fn mailbox_id(dir: &Path) -> io::Result<String> {
 
 /// The id a MAILBOXID file holds, if it holds one.
 fn read_id(path: &Path) -> Option<String> {
-    let mut s = Vec::new();
-    super::open::read(path)
-        .ok()?
-        .take(512)
-        .read_to_end(&mut s)
-        .ok()?;
-    let id = s.strip_suffix(b"\n").unwrap_or(&s);
-    is_objectid(id).then(|| String::from_utf8_lossy(id).into_owned())
+    let s = super::open::read_small(path, MAILBOXID_FILE_MAX).ok()?;
+    let id = s.strip_suffix('\n').unwrap_or(&s);
+    is_objectid(id.as_bytes()).then(|| id.to_string())
 }
 
 /// Message `index`'s EMAILID: from the cache, else read (streamed, in
@@ -102,15 +99,7 @@ pub fn email_id(mailbox: &mut dyn Mailbox, index: usize) -> Result<String> {
     // LF) and a Maildir one (stored as the client gave it).
     let mut r = crate::mime::crlf::CrlfReader::new(mailbox.open_message(index)?);
     let mut sum = Sha256::new();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => sum.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    io::copy(&mut r, &mut sum)?;
     let id = format!("M{}", hex(&sum.finalize()[..16]));
     mailbox.cache(index, cache::Kind::EmailId, id.as_bytes());
     Ok(id)

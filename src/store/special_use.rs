@@ -176,7 +176,9 @@ pub fn make_first(store: &mut dyn crate::store::Store, folders: &[(&'static str,
         .filter(|m| !m.noselect)
         .map(|m| m.name.as_str())
         .collect();
-    let uses = resolve(&load(&ctl), &existing, sep);
+    let mut kept = load(&ctl);
+    let uses = resolve(&kept, &existing, sep);
+    let before = kept.clone();
     for (usage, name) in folders {
         if uses.values().any(|u| u.contains(usage)) {
             continue;
@@ -190,14 +192,16 @@ pub fn make_first(store: &mut dyn crate::store::Store, folders: &[(&'static str,
                 log::warn!("special folder {name}: {e}");
             }
         }
-        let mut had = load(&ctl).remove(name.as_str()).unwrap_or_default();
-        had.push(usage);
-        if let Err(e) = set(&ctl, name, &had) {
-            log::warn!("special folder {name}: {e}");
-        }
+        kept.entry(name.clone()).or_default().push(usage);
     }
-    if let Err(e) = std::fs::create_dir_all(&ctl)
-        .and_then(|()| crate::store::open::replace(&ctl.join(MADE_FILE), b"", false))
+    // One write of the uses, then the mark (`save` makes the directory).
+    let saved = if kept == before {
+        std::fs::create_dir_all(&ctl)
+    } else {
+        save(&ctl, &kept)
+    };
+    if let Err(e) =
+        saved.and_then(|()| crate::store::open::replace(&ctl.join(MADE_FILE), b"", false))
     {
         log::warn!("special folders: {e}");
     }
