@@ -498,6 +498,9 @@ pub struct AppendMessage {
     /// east of UTC; `None` means "now".
     pub date: Option<(i64, i32)>,
     pub data: Literal,
+    /// Sent as RFC 3516 `literal8`: binary content, to be kept octet for
+    /// octet or refused.
+    pub binary: bool,
 }
 
 /// The octets of an APPEND message literal: small ones in memory, larger
@@ -778,6 +781,18 @@ pub enum FetchItem {
         section: Section,
         partial: Option<Partial>,
     },
+    /// RFC 3516 `BINARY[part]<partial>` or `BINARY.PEEK[...]`: the part's
+    /// content with its Content-Transfer-Encoding taken off; `part` is
+    /// `section-binary`'s part numbers (empty = the whole message).
+    Binary {
+        peek: bool,
+        part: Vec<u32>,
+        partial: Option<Partial>,
+    },
+    /// RFC 3516 `BINARY.SIZE[part]`: the octets `BINARY[part]` would send.
+    BinarySize {
+        part: Vec<u32>,
+    },
 }
 
 impl FetchItem {
@@ -803,6 +818,16 @@ impl FetchItem {
         }
     }
 
+    /// Whether fetching the item sets `\Seen` (RFC 3501 6.4.5, RFC 3516
+    /// 4.2: the items that send message octets, but the `.PEEK` forms and
+    /// `RFC822.HEADER`).
+    pub fn sets_seen(&self) -> bool {
+        match self {
+            FetchItem::Binary { peek, .. } => !peek,
+            _ => self.section().is_some_and(|(seen, _, _)| seen),
+        }
+    }
+
     /// The item's name as a FETCH response gives it (RFC 3501 7.4.2
     /// `msg-att`): `BODY.PEEK[...]` is answered as `BODY[...]`, a partial
     /// as `<origin>` only, `RFC822.*` under their own names.
@@ -824,6 +849,19 @@ impl FetchItem {
             FetchItem::SaveDate => b"SAVEDATE",
             FetchItem::EmailId => b"EMAILID",
             FetchItem::ThreadId => b"THREADID",
+            FetchItem::Binary { part, partial, .. } => {
+                out.extend_from_slice(b"BINARY");
+                echo_part(out, part);
+                if let Some((origin, _)) = partial {
+                    out.extend_from_slice(format!("<{origin}>").as_bytes());
+                }
+                return;
+            }
+            FetchItem::BinarySize { part } => {
+                out.extend_from_slice(b"BINARY.SIZE");
+                echo_part(out, part);
+                return;
+            }
             FetchItem::BodySection {
                 section, partial, ..
             } => {
@@ -869,6 +907,18 @@ impl FetchItem {
         };
         out.extend_from_slice(name);
     }
+}
+
+/// RFC 3516 `section-binary = "[" [section-part] "]"`.
+fn echo_part(out: &mut Vec<u8>, part: &[u32]) {
+    out.push(b'[');
+    for (i, p) in part.iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        out.extend_from_slice(p.to_string().as_bytes());
+    }
+    out.push(b']');
 }
 
 #[cfg(test)]

@@ -957,8 +957,14 @@ impl<'a> Parser<'a> {
                 date = Some(self.date_time()?);
                 self.sp()?;
             }
+            let binary = self.peek() == Some(b'~');
             let data = self.append_data()?;
-            messages.push(AppendMessage { flags, date, data });
+            messages.push(AppendMessage {
+                flags,
+                date,
+                data,
+                binary,
+            });
         }
         if messages.is_empty() {
             return Err(Bad::new("Missing message literal"));
@@ -966,9 +972,11 @@ impl<'a> Parser<'a> {
         Ok(CommandBody::Append { mailbox, messages })
     }
 
-    /// `append-data = literal` (the message octets, which may be in a
-    /// spool file; NUL is not checked for, the store copes with it)
+    /// `append-data = literal / literal8` (RFC 3516 4.4: `literal8 = "~{"
+    /// number ["+"] "}" CRLF *OCTET`): the message octets, which may be in
+    /// a spool file; NUL is not checked for, the store copes with it.
     fn append_data(&mut self) -> PResult<Literal> {
+        self.eat(b'~');
         if self.peek() != Some(b'{') {
             return Err(Bad::new("Expected a message literal"));
         }
@@ -1616,6 +1624,22 @@ impl<'a> Parser<'a> {
                 }
                 return Ok(F::Preview);
             }
+            // RFC 3516 4.2: `"BINARY" [".PEEK"] section-binary [partial]`,
+            // `"BINARY.SIZE" section-binary`.
+            "BINARY" | "BINARY.PEEK" => {
+                let part = self.section_binary()?;
+                let partial = self.partial()?;
+                return Ok(F::Binary {
+                    peek: name.ends_with(".PEEK"),
+                    part,
+                    partial,
+                });
+            }
+            "BINARY.SIZE" => {
+                return Ok(F::BinarySize {
+                    part: self.section_binary()?,
+                })
+            }
             "BODY" if self.peek() != Some(b'[') => return Ok(F::Body),
             "BODY" => false,
             "BODY.PEEK" => true,
@@ -1623,20 +1647,40 @@ impl<'a> Parser<'a> {
             _ => return Err(Bad::new("Unknown FETCH item")),
         };
         let section = self.section()?;
-        let partial = if self.eat(b'<') {
-            let origin = self.number()?;
-            self.expect(b'.', ".")?;
-            let len = self.nz_number()?;
-            self.expect(b'>', ">")?;
-            Some((origin, len))
-        } else {
-            None
-        };
+        let partial = self.partial()?;
         Ok(F::BodySection {
             peek,
             section,
             partial,
         })
+    }
+
+    /// `partial = "<" number "." nz-number ">"`, if there is one.
+    fn partial(&mut self) -> PResult<Option<(u32, u32)>> {
+        if !self.eat(b'<') {
+            return Ok(None);
+        }
+        let origin = self.number()?;
+        self.expect(b'.', ".")?;
+        let len = self.nz_number()?;
+        self.expect(b'>', ">")?;
+        Ok(Some((origin, len)))
+    }
+
+    /// RFC 3516 `section-binary = "[" [section-part] "]"`.
+    fn section_binary(&mut self) -> PResult<Vec<u32>> {
+        self.expect(b'[', "[")?;
+        let mut part = Vec::new();
+        if self.eat(b']') {
+            return Ok(part);
+        }
+        loop {
+            part.push(self.nz_number()?);
+            if self.eat(b']') {
+                return Ok(part);
+            }
+            self.expect(b'.', ".")?;
+        }
     }
 
     /// `section = "[" [section-spec] "]"`
@@ -2004,6 +2048,16 @@ mod tests {
         assert_eq!(m[2].flags, Flags::default());
         assert_eq!(m[2].date, Some((0, 0)));
         assert!(m[2].data.is_empty());
+        assert!(!m[0].binary);
+        // RFC 3516 literal8, only for the message.
+        let (_, m) = msgs(b"a APPEND x ~{2}\r\n\0\n {1+}\r\nx ~{1+}\r\ny\r\n");
+        assert_eq!(
+            m.iter().map(|m| m.binary).collect::<Vec<_>>(),
+            [true, false, true]
+        );
+        assert!(matches!(&m[0].data, Literal::Memory(v) if v == b"\0\n"));
+        bad("a APPEND ~{1}\r\nx {1}\r\ny\r\n", Some("a"));
+        bad("a APPEND x ~ {1}\r\ny\r\n", Some("a"));
         bad("a APPEND x\r\n", Some("a"));
         bad("a APPEND x (\\Seen)\r\n", Some("a"));
         bad("a APPEND x \"hello\"\r\n", Some("a"));
@@ -2540,6 +2594,32 @@ mod tests {
         ] {
             assert_eq!(fetch(s), std::slice::from_ref(&item), "{s}");
             assert_eq!(fetch(&format!("({s})")), [item], "({s})");
+        }
+        // RFC 3516 section-binary: part numbers only.
+        let bin = |peek, part: &[u32], partial| F::Binary {
+            peek,
+            part: part.to_vec(),
+            partial,
+        };
+        for (s, item) in [
+            ("BINARY[]", bin(false, &[], None)),
+            ("binary.peek[1.2]<0.10>", bin(true, &[1, 2], Some((0, 10)))),
+            ("BINARY[3]<5.1>", bin(false, &[3], Some((5, 1)))),
+            ("BINARY.SIZE[4.1]", F::BinarySize { part: vec![4, 1] }),
+            ("BINARY.SIZE[]", F::BinarySize { part: vec![] }),
+        ] {
+            assert_eq!(fetch(s), std::slice::from_ref(&item), "{s}");
+        }
+        for bad in [
+            "a FETCH 1 BINARY",
+            "a FETCH 1 BINARY[1.MIME]",
+            "a FETCH 1 BINARY[HEADER]",
+            "a FETCH 1 BINARY[0]",
+            "a FETCH 1 BINARY[1.]",
+            "a FETCH 1 BINARY.SIZE[1]<0.1>",
+            "a FETCH 1 BINARY[1]<0.0>",
+        ] {
+            assert!(parse(&format!("{bad}\r\n")).is_err(), "{bad}");
         }
         let bs = |peek, section, partial| F::BodySection {
             peek,

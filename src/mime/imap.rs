@@ -8,6 +8,7 @@
 //! 9 CHAR8), becomes U+FFFD as in Dovecot 2.3 (the private encoder `text`
 //! and helper `no_nul`).
 
+use super::decode::Cte;
 use super::header::{self, Field, Param};
 use super::source::Source;
 use super::{crlf, Kind, Part, Section, SectionText};
@@ -342,6 +343,37 @@ pub fn locate(part: &Part, section: &Section) -> Located {
         Some(SectionText::HeaderFields { .. }) => None,
     };
     range.map_or(Located::Missing, Located::Range)
+}
+
+/// Where the content of RFC 3516 `BINARY[part]` is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BinaryLocated {
+    /// The raw range and the encoding to take off (`decode::each_binary`).
+    Range(std::ops::Range<usize>, Cte),
+    /// The part's Content-Transfer-Encoding is one we cannot decode.
+    UnknownCte,
+    /// No such part (the server sends `""`, as for BODY).
+    Missing,
+}
+
+/// Locates `BINARY[part]`: a part's body (part 1 of a non-multipart
+/// message being its body, as for BODY). `BINARY[]`, the whole message, is
+/// its octets as they are: its header names the transfer encoding of its
+/// body, which decoding the body alone would make false. A multipart or
+/// message part is its body as it is (RFC 2045 6.4 allows it no
+/// encoding), as RFC 9051 6.4.5 leaves BINARY of a non-leaf part to the
+/// server.
+pub fn locate_binary(part: &Part, nums: &[u32]) -> BinaryLocated {
+    if nums.is_empty() {
+        return BinaryLocated::Range(part.header.start..part.body.end, Cte::Identity);
+    }
+    let Some((p, _)) = resolve(part, nums) else {
+        return BinaryLocated::Missing;
+    };
+    match Cte::of(p) {
+        Some(cte) => BinaryLocated::Range(p.body.clone(), cte),
+        None => BinaryLocated::UnknownCte,
+    }
 }
 
 /// The octets of `BODY[section]`, every line end as CRLF. None when the

@@ -16,6 +16,15 @@ pub fn append(s: &mut Session, name: &str, mut messages: Vec<AppendMessage>) -> 
     if messages.iter().any(|m| m.data.is_empty()) {
         return Err(Error::no("Can't save a zero byte message."));
     }
+    // RFC 3516 4.4: binary content is kept unchanged or refused.
+    for m in messages.iter_mut().filter(|m| m.binary) {
+        if !kept_unchanged(&mut m.data.reader()?)? {
+            return Err(Error::no_code(
+                "UNKNOWN-CTE",
+                "This binary message cannot be stored unchanged; send it with base64 parts.",
+            ));
+        }
+    }
     let mut metas = Vec::new();
     for m in messages.iter_mut() {
         metas.push((m.flags.clone(), m.date, m.data.len()));
@@ -52,6 +61,41 @@ pub fn append(s: &mut Session, name: &str, mut messages: Vec<AppendMessage>) -> 
     )
 }
 
+/// Whether both stores give these octets back as they are. Both keep
+/// messages with LF line ends and send each line end as CRLF (DESIGN.md
+/// 5), so CRLF and lone CRs come back unchanged, but a bare LF comes back
+/// as CRLF and CR CR LF as CR LF; mbox also quotes a line that starts
+/// with `From ` as `>From ` and ends a message without a line end with
+/// one. NUL is kept (BINARY sends it).
+fn kept_unchanged(r: &mut dyn Read) -> std::io::Result<bool> {
+    const FROM: &[u8] = b"From ";
+    let mut buf = vec![0u8; crate::limits::STREAM_BUFFER];
+    // The two octets before the current one, and how much of `From `
+    // the current line starts with (None once it cannot).
+    let (mut before, mut last) = (0u8, b'\n');
+    let mut from = Some(0usize);
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(last == b'\n'),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        for &c in &buf[..n] {
+            if c == b'\n' && (last != b'\r' || before == b'\r') {
+                return Ok(false);
+            }
+            from = match from {
+                Some(i) if FROM[i] == c && i + 1 == FROM.len() => return Ok(false),
+                Some(i) if FROM[i] == c => Some(i + 1),
+                _ if c == b'\n' => Some(0),
+                _ => None,
+            };
+            (before, last) = (last, c);
+        }
+    }
+}
+
 /// RFC 4315 `uid-set`: ascending runs written as ranges.
 pub fn uid_set(uids: &[u32]) -> String {
     let mut out = String::new();
@@ -78,6 +122,19 @@ pub fn uid_set(uids: &[u32]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn binary_content_kept_or_refused() {
+        let kept = |s: &[u8]| super::kept_unchanged(&mut &s[..]).unwrap();
+        assert!(kept(b"a\r\nb\0\xff\rc\r\n"));
+        assert!(kept(b"a\r\n>From x\r\nFrom\r\n x From y\r\n"));
+        assert!(!kept(b"a\r\nb\nc\r\n"));
+        assert!(!kept(b"\n"));
+        assert!(!kept(b"a\r\r\n"));
+        assert!(!kept(b"a\r\nFrom me\r\n"));
+        assert!(!kept(b"From me\r\n"));
+        assert!(!kept(b"no line end"));
+    }
+
     #[test]
     fn uid_sets() {
         assert_eq!(super::uid_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");

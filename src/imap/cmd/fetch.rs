@@ -11,11 +11,11 @@ use std::io::{self, Read, Write};
 use chrono::{FixedOffset, TimeZone};
 
 use crate::imap::cmd::indexes;
-use crate::imap::command::{FetchItem, SequenceSet};
+use crate::imap::command::{FetchItem, Partial, SequenceSet};
 use crate::imap::response;
 use crate::imap::session::{self, Done, Error, Result, Session, State};
 use crate::limits;
-use crate::mime::imap::Located;
+use crate::mime::imap::{BinaryLocated, Located};
 use crate::mime::source::{FileSource, Source};
 use crate::mime::{self, crlf::CrlfReader};
 use crate::store::cache::Kind as CacheKind;
@@ -36,7 +36,9 @@ fn need(item: &FetchItem) -> Need {
         | FetchItem::BodyStructure
         | FetchItem::Rfc822
         | FetchItem::Rfc822Text
-        | FetchItem::Preview => Need::Whole,
+        | FetchItem::Preview
+        | FetchItem::Binary { .. }
+        | FetchItem::BinarySize { .. } => Need::Whole,
         FetchItem::BodySection { section, .. } => match (&section.part[..], &section.text) {
             ([], Some(mime::SectionText::Header | mime::SectionText::HeaderFields { .. })) => {
                 Need::Header
@@ -105,11 +107,10 @@ pub fn fetch(
             mailbox.changed_since(n).into_iter().collect();
         idx = idx.filter(|i| changed.contains(&i));
     }
-    // RFC 3501 6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT set \Seen.
+    // RFC 3501 6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT set
+    // \Seen; RFC 3516 4.2: BINARY[...] too.
     let mut seen_now: HashSet<usize> = HashSet::new();
-    let sets_seen = items
-        .iter()
-        .any(|i| i.section().is_some_and(|(seen, _, _)| seen));
+    let sets_seen = items.iter().any(FetchItem::sets_seen);
     if sets_seen && !mailbox.read_only() {
         let unseen: Vec<usize> = idx
             .iter()
@@ -127,7 +128,7 @@ pub fn fetch(
         }
     }
     let want = items.iter().map(need).max().unwrap_or(Need::Nothing);
-    let (mut vanished, mut unreadable) = (0usize, 0usize);
+    let (mut vanished, mut unreadable, mut unknown_cte) = (0usize, 0usize, 0usize);
     for i in idx.iter() {
         let m = mailbox.message(i);
         let seen_now = seen_now.contains(&i);
@@ -139,6 +140,9 @@ pub fn fetch(
             // One file cannot be read (EIO, EACCES, not a regular file):
             // the others are still answered, and the session goes on.
             Err(Error::No(Some(code), _)) if code == session::UNAVAILABLE => unreadable += 1,
+            // RFC 3516 4.3: a part we cannot decode fails the command, after
+            // the other messages are answered.
+            Err(Error::No(Some(code), _)) if code == UNKNOWN_CTE => unknown_cte += 1,
             Err(e) => return Err(e),
         }
     }
@@ -149,6 +153,12 @@ pub fn fetch(
             "Some of the requested messages cannot be read now; see the server log.",
         ));
     }
+    if unknown_cte > 0 {
+        return Err(Error::no_code(
+            UNKNOWN_CTE,
+            "Some of the requested parts have a Content-Transfer-Encoding this server cannot decode.",
+        ));
+    }
     if vanished > 0 {
         return Err(Error::no_code(
             "EXPUNGEISSUED",
@@ -157,6 +167,9 @@ pub fn fetch(
     }
     Done::ok("Fetch completed.")
 }
+
+/// RFC 3516 4.3's response code for a part BINARY cannot decode.
+const UNKNOWN_CTE: &str = "UNKNOWN-CTE";
 
 /// Writes one `* n FETCH (...)` response.
 fn fetch_one(
@@ -218,6 +231,21 @@ fn fetch_one(
             parsed = Some(mime::parse(&data));
         }
         content = Content::Memory(data);
+    }
+    // RFC 3516 4.3: nothing of this message is sent if one of its BINARY
+    // parts cannot be decoded.
+    if let Some(p) = &parsed {
+        let unknown = items.iter().any(|i| {
+            binary_part(i).is_some_and(|(part, _)| {
+                mime::imap::locate_binary(p, part) == BinaryLocated::UnknownCte
+            })
+        });
+        if unknown {
+            return Err(Error::no_code(
+                UNKNOWN_CTE,
+                "Unknown Content-Transfer-Encoding",
+            ));
+        }
     }
     let mut buf = format!("* {seq} FETCH (").into_bytes();
     let mut first = true;
@@ -309,6 +337,34 @@ fn fetch_one(
                 mailbox.cache(index, kind, &data);
                 cached[slot] = Some(data);
             }
+            FetchItem::Binary { .. } | FetchItem::BinarySize { .. } => {
+                let Some((part, partial)) = binary_part(item) else {
+                    continue;
+                };
+                item.echo(&mut buf);
+                buf.push(b' ');
+                let size_only = matches!(item, FetchItem::BinarySize { .. });
+                let located = match &parsed {
+                    Some(p) => mime::imap::locate_binary(p, part),
+                    None => BinaryLocated::Missing,
+                };
+                match (content.source(), located) {
+                    (Some(raw), BinaryLocated::Range(range, cte)) => {
+                        let (total, nul) = binary_measure(raw, range.clone(), cte, partial);
+                        content.check()?;
+                        if size_only {
+                            buf.extend_from_slice(total.to_string().as_bytes());
+                        } else {
+                            out.write_all(&buf)?;
+                            buf.clear();
+                            binary_send(out, &content, raw, (range, cte), (total, nul), partial)?;
+                        }
+                    }
+                    // A part that does not exist: as for BODY, empty.
+                    _ if size_only => buf.push(b'0'),
+                    _ => buf.extend_from_slice(b"\"\""),
+                }
+            }
             FetchItem::Rfc822
             | FetchItem::Rfc822Header
             | FetchItem::Rfc822Text
@@ -364,6 +420,86 @@ fn fetch_one(
     Ok(())
 }
 
+/// The part numbers and partial of a BINARY or BINARY.SIZE item.
+fn binary_part(item: &FetchItem) -> Option<(&[u32], Option<Partial>)> {
+    match item {
+        FetchItem::Binary { part, partial, .. } => Some((part, *partial)),
+        FetchItem::BinarySize { part } => Some((part, None)),
+        _ => None,
+    }
+}
+
+/// The decoded length of a BINARY part, and whether the octets `partial`
+/// selects of it hold a NUL (then they go as RFC 3516 `literal8`; without
+/// one as a literal, which RFC 3516 4.3 prefers).
+fn binary_measure(
+    raw: &dyn Source,
+    range: std::ops::Range<usize>,
+    cte: mime::decode::Cte,
+    partial: Option<(u32, u32)>,
+) -> (u64, bool) {
+    let (from, to) = match partial {
+        Some((o, n)) => (u64::from(o), u64::from(o) + u64::from(n)),
+        None => (0, u64::MAX),
+    };
+    let (mut total, mut nul) = (0u64, false);
+    mime::decode::each_binary(raw, range, cte, &mut |piece| {
+        let start = total;
+        total += piece.len() as u64;
+        if !nul && start < to && total > from {
+            let a = from.saturating_sub(start) as usize;
+            let b = (to.min(total) - start) as usize;
+            nul = piece[a..b].contains(&0);
+        }
+    });
+    (total, nul)
+}
+
+/// Sends a BINARY part, decoded, as a literal (or `literal8` when `nul`),
+/// the `partial` window of its `total` octets. The decoding is done again,
+/// so memory stays bounded; once the literal has begun, any error ends the
+/// session, as in `stream_range`.
+fn binary_send(
+    out: &mut dyn Write,
+    content: &Content,
+    raw: &dyn Source,
+    (range, cte): (std::ops::Range<usize>, mime::decode::Cte),
+    (total, nul): (u64, bool),
+    partial: Option<(u32, u32)>,
+) -> Result<()> {
+    let (skip, len) = match partial {
+        None => (0, total),
+        Some((o, n)) => {
+            let start = u64::from(o).min(total);
+            (start, u64::from(n).min(total - start))
+        }
+    };
+    let eight = if nul { "~" } else { "" };
+    out.write_all(format!("{eight}{{{len}}}\r\n").as_bytes())?;
+    let (mut at, mut sent) = (0u64, 0u64);
+    let mut failed: Option<io::Error> = None;
+    mime::decode::each_binary(raw, range, cte, &mut |piece| {
+        let start = at;
+        at += piece.len() as u64;
+        let (a, b) = (skip.max(start), (skip + len).min(at));
+        if failed.is_some() || a >= b {
+            return;
+        }
+        let slice = &piece[(a - start) as usize..(b - start) as usize];
+        match out.write_all(slice) {
+            Ok(()) => sent += slice.len() as u64,
+            Err(e) => failed = Some(e),
+        }
+    });
+    if let Some(e) = failed.or_else(|| content.error()) {
+        return Err(Error::Fatal(format!("sending a message: {e}")));
+    }
+    if sent != len {
+        return Err(Error::Fatal("message file changed while being sent".into()));
+    }
+    Ok(())
+}
+
 /// Where a cacheable item lives in `fetch_one`'s `cached`, and its kind.
 fn cache_slot(item: &FetchItem) -> Option<(usize, CacheKind)> {
     match item {
@@ -412,6 +548,22 @@ enum Content {
 }
 
 impl Content {
+    /// The read error a file source met, if any (a memory one has none).
+    fn error(&self) -> Option<io::Error> {
+        match self {
+            Content::File(f) => f.take_error(),
+            _ => None,
+        }
+    }
+
+    /// `error` as this message's failure.
+    fn check(&self) -> Result<()> {
+        match self.error() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
     fn source(&self) -> Option<&dyn Source> {
         match self {
             Content::None => None,
