@@ -119,6 +119,15 @@ pub enum CommandBody {
     /// RFC 4978 `COMPRESS algorithm`.
     Compress(String),
     Idle,
+    /// RFC 7377 `ESEARCH [IN (sources)] [RETURN (...)] [CHARSET c] keys`:
+    /// the search in each mailbox the sources name, answered in UIDs
+    /// (`ret` is ALL when no RETURN was given).
+    MultiSearch {
+        sources: Vec<SearchSource>,
+        ret: SearchReturn,
+        charset: Option<String>,
+        criteria: SearchKey,
+    },
 
     // --- Selected (RFC 3501 6.4) ---
     Check,
@@ -195,6 +204,7 @@ impl CommandBody {
             Enable(_) => "ENABLE",
             Compress(_) => "COMPRESS",
             Idle => "IDLE",
+            MultiSearch { .. } => "ESEARCH",
             Check => "CHECK",
             Close => "CLOSE",
             Unselect => "UNSELECT",
@@ -228,6 +238,7 @@ impl CommandBody {
             | CommandBody::Copy { uid, .. }
             | CommandBody::Move { uid, .. } => !uid,
             CommandBody::Search { uid, criteria, .. } => !uid || criteria.has_sequence_set(),
+            CommandBody::MultiSearch { criteria, .. } => criteria.has_sequence_set(),
             _ => false,
         }
     }
@@ -283,6 +294,21 @@ pub struct SearchReturn {
     pub save: bool,
 }
 
+/// RFC 7377 `filter-mailboxes` (RFC 5465's, `selected-delayed` being
+/// `selected` here): which mailboxes ESEARCH searches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SearchSource {
+    Selected,
+    Inboxes,
+    Personal,
+    Subscribed,
+    /// The mailboxes and every mailbox below them.
+    Subtree(Vec<String>),
+    /// The mailboxes and their children.
+    SubtreeOne(Vec<String>),
+    Mailboxes(Vec<String>),
+}
+
 /// RFC 4466 `select-params` we know: RFC 7162 `CONDSTORE` and `QRESYNC`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SelectParams {
@@ -321,6 +347,11 @@ impl SearchKey {
     /// the key.
     pub fn has_sequence_set(&self) -> bool {
         self.any(&|k| matches!(k, SearchKey::SequenceSet(_)))
+    }
+
+    /// Whether RFC 5182's `$` occurs in any set of the key.
+    pub fn has_saved(&self) -> bool {
+        self.any(&|k| matches!(k, SearchKey::SequenceSet(s) | SearchKey::Uid(s) if s.has_saved()))
     }
 
     /// Whether RFC 7162 MODSEQ occurs anywhere in the key.
@@ -442,6 +473,18 @@ impl fmt::Debug for CommandBody {
                 .field("uid", uid)
                 .field("ret", ret)
                 .field("order", order)
+                .finish(),
+            MultiSearch {
+                sources,
+                ret,
+                charset,
+                criteria,
+            } => f
+                .debug_struct("MultiSearch")
+                .field("sources", sources)
+                .field("ret", ret)
+                .field("charset", charset)
+                .field("criteria", criteria)
                 .finish(),
             Fetch {
                 set,

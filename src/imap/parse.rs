@@ -708,6 +708,7 @@ impl<'a> Parser<'a> {
             "UNSELECT" => C::Unselect,
             "EXPUNGE" => C::Expunge { uids: None },
             "SEARCH" => self.search(false)?,
+            "ESEARCH" => self.esearch()?,
             "SORT" => self.sort(false)?,
             "THREAD" => self.thread(false)?,
             "FETCH" => self.fetch(false)?,
@@ -1216,15 +1217,7 @@ impl<'a> Parser<'a> {
     fn search(&mut self, uid: bool) -> PResult<CommandBody> {
         self.sp()?;
         let ret = self.search_return()?;
-        let mut charset = None;
-        let save = self.pos;
-        if self.keyword("CHARSET") && self.peek() == Some(b' ') {
-            self.sp()?;
-            charset = Some(self.charset()?);
-            self.sp()?;
-        } else {
-            self.pos = save;
-        }
+        let charset = self.search_charset()?;
         Ok(CommandBody::Search {
             charset,
             criteria: self.search_keys()?,
@@ -1232,6 +1225,80 @@ impl<'a> Parser<'a> {
             ret,
             order: None,
         })
+    }
+
+    /// RFC 7377 `esearch = "ESEARCH" [SP esearch-source-opts]
+    /// [search-return-opts] SP search-program`, `esearch-source-opts = "IN"
+    /// SP "(" source-mbox [SP "(" scope-options ")"] ")"`, `source-mbox =
+    /// filter-mailboxes *(SP filter-mailboxes)`. No scope option is
+    /// defined, so any is refused (RFC 7377 2: BAD).
+    fn esearch(&mut self) -> PResult<CommandBody> {
+        use crate::imap::command::SearchSource as F;
+        self.sp()?;
+        let mut sources = vec![F::Selected];
+        let save = self.pos;
+        if self.keyword("IN") && self.eat(b' ') {
+            self.expect(b'(', "(")?;
+            sources.clear();
+            loop {
+                if self.peek() == Some(b'(') {
+                    return Err(Bad::new("Unknown ESEARCH scope option"));
+                }
+                let names = |p: &mut Self| -> PResult<Vec<String>> {
+                    p.sp()?;
+                    if !p.eat(b'(') {
+                        return Ok(vec![p.mailbox()?]);
+                    }
+                    let mut v = vec![p.mailbox()?];
+                    while !p.eat(b')') {
+                        p.sp()?;
+                        v.push(p.mailbox()?);
+                    }
+                    Ok(v)
+                };
+                sources.push(match self.atom_upper()?.as_str() {
+                    "SELECTED" | "SELECTED-DELAYED" => F::Selected,
+                    "INBOXES" => F::Inboxes,
+                    "PERSONAL" => F::Personal,
+                    "SUBSCRIBED" => F::Subscribed,
+                    "SUBTREE" => F::Subtree(names(self)?),
+                    "SUBTREE-ONE" => F::SubtreeOne(names(self)?),
+                    "MAILBOXES" => F::Mailboxes(names(self)?),
+                    _ => return Err(Bad::new("Unknown ESEARCH source")),
+                });
+                if self.eat(b')') {
+                    break;
+                }
+                self.sp()?;
+            }
+            self.sp()?;
+        } else {
+            self.pos = save;
+        }
+        let ret = self.search_return()?.unwrap_or(SearchReturn {
+            all: true,
+            ..SearchReturn::default()
+        });
+        let charset = self.search_charset()?;
+        Ok(CommandBody::MultiSearch {
+            sources,
+            ret,
+            charset,
+            criteria: self.search_keys()?,
+        })
+    }
+
+    /// `"CHARSET" SP charset SP`, if there.
+    fn search_charset(&mut self) -> PResult<Option<String>> {
+        let save = self.pos;
+        if !(self.keyword("CHARSET") && self.peek() == Some(b' ')) {
+            self.pos = save;
+            return Ok(None);
+        }
+        self.sp()?;
+        let charset = self.charset()?;
+        self.sp()?;
+        Ok(Some(charset))
     }
 
     /// `charset = atom / quoted`, upper-cased.

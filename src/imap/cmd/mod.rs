@@ -84,6 +84,12 @@ pub fn dispatch<R: ClientInput>(
         Copy { set, mailbox, uid } => copy::copy(s, &set, &mailbox, uid, false),
         Move { set, mailbox, uid } => copy::copy(s, &set, &mailbox, uid, true),
         Idle => idle::idle(s, tag, input),
+        MultiSearch {
+            sources,
+            ret,
+            charset,
+            criteria,
+        } => search::multisearch(s, tag, &sources, ret, (charset.as_deref(), &criteria)),
     }
 }
 
@@ -105,6 +111,12 @@ fn fill_saved(body: &mut CommandBody, sel: &crate::imap::session::Selected) {
         Store(r) => fill(&mut r.set, r.uid),
         Expunge { uids: Some(set) } => fill(set, true),
         Search { criteria, .. } => criteria.for_each_set(&mut fill),
+        // RFC 7377: `$` only where the selected mailbox is the only source.
+        MultiSearch {
+            criteria, sources, ..
+        } if sources[..] == [crate::imap::command::SearchSource::Selected] => {
+            criteria.for_each_set(&mut fill)
+        }
         _ => {}
     }
 }

@@ -11,7 +11,7 @@ use std::ops::RangeInclusive;
 
 use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
 
-use crate::imap::command::{Order, SearchKey, SearchReturn, SequenceSet};
+use crate::imap::command::{Order, SearchKey, SearchReturn, SearchSource, SequenceSet};
 use crate::imap::session::{self, Done, Error, Result, Session, State};
 use crate::limits;
 use crate::mime;
@@ -175,14 +175,7 @@ pub fn search(
     if let (Some(true), State::Selected(sel)) = (ret.map(|r| r.save), &mut s.state) {
         sel.saved.clear();
     }
-    let charset = charset.unwrap_or("US-ASCII");
-    if !charset.eq_ignore_ascii_case("UTF-8")
-        && !charset.eq_ignore_ascii_case("US-ASCII")
-        && mime::decode::charset(charset, b"").is_none()
-    {
-        return Err(badcharset());
-    }
-    let want = need(criteria);
+    let charset = known_charset(charset)?;
     // RFC 7162 3.1.5: MODSEQ enables CONDSTORE, and the answer then ends
     // with the highest modseq of the messages found.
     let by_modseq = criteria.has_modseq();
@@ -194,42 +187,11 @@ pub fn search(
         return Err(Error::Bad("No mailbox selected".into()));
     };
     let mailbox = sel.mailbox.as_mut();
-    let count = mailbox.count();
-    let max = Max {
-        seq: u32::try_from(count).unwrap_or(u32::MAX),
-        uid: count.checked_sub(1).map_or(0, |last| mailbox.uid(last)),
-    };
-    let key = compile(criteria, charset, max)?;
-    // Each match and its modseq; for SORT and THREAD, where each is in the
-    // mailbox.
-    let mut found: Vec<(u32, u64)> = Vec::new();
-    let mut indexes: Vec<usize> = Vec::new();
-    let mut unreadable = 0usize;
-    for i in 0..count {
-        let m = mailbox.message(i);
-        let mut content = Content::new(want, m.size);
-        let ctx = Ctx { seq: i as u32 + 1 };
-        match matches(&key, &m, &ctx, &mut content, mailbox, i) {
-            Ok(true) => {
-                found.push((if uid { m.uid } else { i as u32 + 1 }, m.modseq));
-                if order.is_some() {
-                    indexes.push(i);
-                }
-            }
-            Ok(false) => {}
-            // A message removed under us simply does not match.
-            Err(StoreError::Expunged) | Err(StoreError::NotFound) => {}
-            // A file that cannot be read does not match; the others are
-            // still searched and the tagged NO says the result is partial.
-            Err(StoreError::Unreadable(why)) => {
-                log::warn!("{why}");
-                unreadable += 1;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    // EMAILIDs computed for `SEARCH EMAILID` go to the cache.
-    mailbox.flush_cache();
+    let Found {
+        hits: mut found,
+        indexes,
+        unreadable,
+    } = find(mailbox, criteria, charset, uid)?;
     if let Some(Order::Sort(criteria)) = order {
         let order = super::sort::order(mailbox, &indexes, criteria)?;
         found = order.into_iter().map(|p| found[p]).collect();
@@ -247,18 +209,7 @@ pub fn search(
     // messages when no ALL or COUNT was asked for); a SEARCH that fails
     // leaves the empty set.
     if let Some(r) = ret.filter(|r| r.save && unreadable == 0) {
-        let mut keep: Vec<u32> = if r.all || r.count || !(r.min || r.max) {
-            found.iter().map(|&(n, _)| n).collect()
-        } else {
-            let ends = [
-                found.first().filter(|_| r.min),
-                found.last().filter(|_| r.max),
-            ];
-            ends.into_iter().flatten().map(|&(n, _)| n).collect()
-        };
-        // A set, ascending (SORT found them in its own order).
-        keep.sort_unstable();
-        keep.dedup();
+        let keep = saved(r, &found);
         sel.saved = if uid {
             keep
         } else {
@@ -287,7 +238,7 @@ pub fn search(
             line.extend_from_slice(b"\r\n");
             line
         }
-        Some(r) => esearch(tag, uid, r, &found, by_modseq),
+        Some(r) => esearch(&correlator(tag, None), uid, r, &found, by_modseq),
     };
     out.write_all(&line)?;
     if unreadable > 0 {
@@ -305,19 +256,251 @@ pub fn search(
     })
 }
 
-/// RFC 4731 `* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [COUNT n] [ALL
+/// The SEARCH charset, checked: BADCHARSET unless we can decode it.
+fn known_charset(charset: Option<&str>) -> Result<&str> {
+    let charset = charset.unwrap_or("US-ASCII");
+    if !charset.eq_ignore_ascii_case("UTF-8")
+        && !charset.eq_ignore_ascii_case("US-ASCII")
+        && mime::decode::charset(charset, b"").is_none()
+    {
+        return Err(badcharset());
+    }
+    Ok(charset)
+}
+
+/// What one mailbox's search found: each match (its number, or UID with
+/// `uid`) and its modseq, in mailbox order; where each is in the mailbox
+/// (for SORT and THREAD); how many messages could not be read.
+struct Found {
+    hits: Vec<(u32, u64)>,
+    indexes: Vec<usize>,
+    unreadable: usize,
+}
+
+/// Searches every message of `mailbox` for `criteria` (its strings in
+/// `charset`, checked by `known_charset`).
+fn find(
+    mailbox: &mut dyn Mailbox,
+    criteria: &SearchKey,
+    charset: &str,
+    uid: bool,
+) -> Result<Found> {
+    let want = need(criteria);
+    let count = mailbox.count();
+    let max = Max {
+        seq: u32::try_from(count).unwrap_or(u32::MAX),
+        uid: count.checked_sub(1).map_or(0, |last| mailbox.uid(last)),
+    };
+    let key = compile(criteria, charset, max)?;
+    let mut found = Found {
+        hits: Vec::new(),
+        indexes: Vec::new(),
+        unreadable: 0,
+    };
+    for i in 0..count {
+        let m = mailbox.message(i);
+        let mut content = Content::new(want, m.size);
+        let ctx = Ctx { seq: i as u32 + 1 };
+        match matches(&key, &m, &ctx, &mut content, mailbox, i) {
+            Ok(true) => {
+                found
+                    .hits
+                    .push((if uid { m.uid } else { i as u32 + 1 }, m.modseq));
+                found.indexes.push(i);
+            }
+            Ok(false) => {}
+            // A message removed under us simply does not match.
+            Err(StoreError::Expunged) | Err(StoreError::NotFound) => {}
+            // A file that cannot be read does not match; the others are
+            // still searched and the tagged NO says the result is partial.
+            Err(StoreError::Unreadable(why)) => {
+                log::warn!("{why}");
+                found.unreadable += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // EMAILIDs computed for `SEARCH EMAILID` go to the cache.
+    mailbox.flush_cache();
+    Ok(found)
+}
+
+/// RFC 5182 2.1: what SAVE keeps of a result, as an ascending set: only
+/// the MIN and MAX messages when no ALL or COUNT was asked for.
+fn saved(r: SearchReturn, found: &[(u32, u64)]) -> Vec<u32> {
+    let mut keep: Vec<u32> = if r.all || r.count || !(r.min || r.max) {
+        found.iter().map(|&(n, _)| n).collect()
+    } else {
+        let ends = [
+            found.first().filter(|_| r.min),
+            found.last().filter(|_| r.max),
+        ];
+        ends.into_iter().flatten().map(|&(n, _)| n).collect()
+    };
+    // SORT found them in its own order.
+    keep.sort_unstable();
+    keep.dedup();
+    keep
+}
+
+/// RFC 7377 ESEARCH (MULTISEARCH): the search in each mailbox `sources`
+/// names, in the order they name them, each answered by an ESEARCH
+/// response in UIDs with the mailbox and its UIDVALIDITY (RFC 7377 2.1);
+/// a mailbox where nothing matched gets none. A mailbox that does not
+/// exist or cannot be selected is left out. Message numbers and `$` mean
+/// something only in the selected mailbox, so criteria with them are BAD
+/// for any other, as is SAVE.
+pub fn multisearch(
+    s: &mut Session,
+    tag: &str,
+    sources: &[SearchSource],
+    ret: SearchReturn,
+    (charset, criteria): (Option<&str>, &SearchKey),
+) -> Result<Done> {
+    let charset = known_charset(charset)?;
+    let selected = match &s.state {
+        State::Selected(sel) => Some(sel.name.clone()),
+        _ => None,
+    };
+    let names = source_names(s, sources, selected.as_deref())?;
+    let elsewhere = names.iter().any(|n| Some(n) != selected.as_ref());
+    if ret.save && sources != [SearchSource::Selected] {
+        return Err(Error::Bad(
+            "SAVE only with the selected mailbox as the only source".into(),
+        ));
+    }
+    if elsewhere && (criteria.has_sequence_set() || criteria.has_saved()) {
+        return Err(Error::Bad(
+            "Message numbers and $ name messages of the selected mailbox only".into(),
+        ));
+    }
+    let by_modseq = criteria.has_modseq();
+    if by_modseq {
+        s.enable_condstore()?;
+    }
+    let mut unreadable = 0;
+    for name in &names {
+        let (found, validity) = match &mut s.state {
+            State::Selected(sel) if Some(name) == selected.as_ref() => {
+                let found = find(sel.mailbox.as_mut(), criteria, charset, true)?;
+                if ret.save && found.unreadable == 0 {
+                    sel.saved = saved(ret, &found.hits);
+                }
+                (found, sel.mailbox.uid_validity())
+            }
+            _ => {
+                let mut mailbox = match s.store()?.open(name, true) {
+                    Ok(m) => m,
+                    Err(StoreError::NotFound) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                let found = find(mailbox.as_mut(), criteria, charset, true)?;
+                (found, mailbox.uid_validity())
+            }
+        };
+        unreadable += found.unreadable;
+        // SAVE alone asks for no answer but the tagged one.
+        let save_only = !(ret.min || ret.max || ret.all || ret.count);
+        if found.hits.is_empty() || save_only {
+            continue;
+        }
+        let line = esearch(
+            &correlator(tag, Some((name, validity))),
+            true,
+            ret,
+            &found.hits,
+            by_modseq,
+        );
+        s.out.write_all(&line)?;
+    }
+    if unreadable > 0 {
+        return Err(Error::no_code(
+            session::UNAVAILABLE,
+            "Some messages cannot be read now and were not searched; see the server log.",
+        ));
+    }
+    Done::ok("Search completed.")
+}
+
+/// The mailboxes RFC 7377's sources name (RFC 5465 6), each once, in the
+/// order named; only those that exist and can be selected.
+fn source_names(
+    s: &mut Session,
+    sources: &[SearchSource],
+    selected: Option<&str>,
+) -> Result<Vec<String>> {
+    let store = s.store()?;
+    let sep = store.separator();
+    let all: Vec<String> = store
+        .list()?
+        .into_iter()
+        .filter(|m| !m.noselect)
+        .map(|m| m.name)
+        .collect();
+    let subscribed = if sources.contains(&SearchSource::Subscribed) {
+        store.subscriptions()?
+    } else {
+        Vec::new()
+    };
+    let under = |parent: &str, name: &str, one: bool| {
+        name.strip_prefix(parent)
+            .and_then(|r| r.strip_prefix(sep))
+            .is_some_and(|r| !one || !r.contains(sep))
+    };
+    let mut names: Vec<String> = Vec::new();
+    for source in sources {
+        let named: Vec<&String> = match source {
+            SearchSource::Selected => all
+                .iter()
+                .filter(|n| Some(n.as_str()) == selected)
+                .collect(),
+            SearchSource::Inboxes => all.iter().filter(|n| *n == "INBOX").collect(),
+            SearchSource::Personal => all.iter().collect(),
+            SearchSource::Subscribed => all.iter().filter(|n| subscribed.contains(n)).collect(),
+            SearchSource::Mailboxes(list) => all.iter().filter(|n| list.contains(n)).collect(),
+            SearchSource::Subtree(list) | SearchSource::SubtreeOne(list) => {
+                let one = matches!(source, SearchSource::SubtreeOne(_));
+                all.iter()
+                    .filter(|n| list.iter().any(|p| *n == p || under(p, n, one)))
+                    .collect()
+            }
+        };
+        for n in named {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// RFC 4466 `search-correlator`: `(TAG "t")`, with RFC 7377's `MAILBOX
+/// name UIDVALIDITY n` for ESEARCH.
+fn correlator(tag: &str, mailbox: Option<(&str, u32)>) -> Vec<u8> {
+    let mut c = format!("(TAG \"{tag}\"").into_bytes();
+    if let Some((name, validity)) = mailbox {
+        c.extend_from_slice(b" MAILBOX ");
+        crate::imap::response::mailbox(&mut c, name);
+        c.extend_from_slice(format!(" UIDVALIDITY {validity}").as_bytes());
+    }
+    c.push(b')');
+    c
+}
+
+/// RFC 4731 `* ESEARCH correlator [UID] [MIN n] [MAX n] [COUNT n] [ALL
 /// set]`, with RFC 7162 3.1.5's `MODSEQ n` when MODSEQ was searched: the
 /// highest modseq of the messages the answer names (all of them for ALL
 /// or COUNT, else the MIN and MAX ones). Nothing found: no MIN, MAX, ALL
 /// nor MODSEQ, and COUNT 0.
 fn esearch(
-    tag: &str,
+    correlator: &[u8],
     uid: bool,
     r: SearchReturn,
     found: &[(u32, u64)],
     by_modseq: bool,
 ) -> Vec<u8> {
-    let mut line = format!("* ESEARCH (TAG \"{tag}\")").into_bytes();
+    let mut line = b"* ESEARCH ".to_vec();
+    line.extend_from_slice(correlator);
     if uid {
         line.extend_from_slice(b" UID");
     }
