@@ -379,3 +379,8 @@ pub const MBOX_MESSAGE_MEMORY_MAX: u64 = 1024 * 1024;
 /// 100 ms); a try is one system call.
 pub const LOCK_PAUSE_MIN: Duration = Duration::from_millis(1);
 pub const LOCK_PAUSE_MAX: Duration = Duration::from_millis(10);
+
+/// Searches one session keeps up to date (RFC 5267 `RETURN (UPDATE)`):
+/// each runs again whenever the mailbox changes, so their number bounds
+/// that work; a client past it is told `NOUPDATE` and gets a plain answer.
+pub const SEARCH_CONTEXTS_MAX: usize = 8;

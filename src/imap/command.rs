@@ -119,6 +119,9 @@ pub enum CommandBody {
     /// RFC 4978 `COMPRESS algorithm`.
     Compress(String),
     Idle,
+    /// RFC 5267 `CANCELUPDATE 1*(SP quoted)`: the tags of the searches
+    /// whose updates end.
+    CancelUpdate(Vec<String>),
     /// RFC 7377 `ESEARCH [IN (sources)] [RETURN (...)] [CHARSET c] keys`:
     /// the search in each mailbox the sources name, answered in UIDs
     /// (`ret` is ALL when no RETURN was given).
@@ -205,6 +208,7 @@ impl CommandBody {
             Compress(_) => "COMPRESS",
             Idle => "IDLE",
             MultiSearch { .. } => "ESEARCH",
+            CancelUpdate(_) => "CANCELUPDATE",
             Check => "CHECK",
             Close => "CLOSE",
             Unselect => "UNSELECT",
@@ -292,6 +296,19 @@ pub struct SearchReturn {
     pub count: bool,
     /// RFC 5182 SAVE: the result is kept for `$`.
     pub save: bool,
+    /// RFC 5267 UPDATE: the result is kept live, its changes sent as
+    /// `ADDTO` and `REMOVEFROM` until CANCELUPDATE or another SELECT.
+    pub update: bool,
+    /// RFC 5267 PARTIAL low:high: the results at those positions (from 1).
+    pub partial: Option<(u32, u32)>,
+}
+
+impl SearchReturn {
+    /// Whether any result data is asked for (SAVE and UPDATE alone ask
+    /// for none at once).
+    pub fn answers(&self) -> bool {
+        self.min || self.max || self.all || self.count || self.partial.is_some()
+    }
 }
 
 /// RFC 7377 `filter-mailboxes` (RFC 5465's, `selected-delayed` being
@@ -474,6 +491,7 @@ impl fmt::Debug for CommandBody {
                 .field("ret", ret)
                 .field("order", order)
                 .finish(),
+            CancelUpdate(tags) => f.debug_tuple("CancelUpdate").field(tags).finish(),
             MultiSearch {
                 sources,
                 ret,

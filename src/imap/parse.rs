@@ -709,6 +709,14 @@ impl<'a> Parser<'a> {
             "EXPUNGE" => C::Expunge { uids: None },
             "SEARCH" => self.search(false)?,
             "ESEARCH" => self.esearch()?,
+            "CANCELUPDATE" => {
+                let mut tags = Vec::new();
+                while !self.at_end() || tags.is_empty() {
+                    self.sp()?;
+                    tags.push(String::from_utf8_lossy(&self.quoted()?).into_owned());
+                }
+                C::CancelUpdate(tags)
+            }
             "SORT" => self.sort(false)?,
             "THREAD" => self.thread(false)?,
             "FETCH" => self.fetch(false)?,
@@ -1399,8 +1407,10 @@ impl<'a> Parser<'a> {
         self.ordered_search(uid, None, Order::Thread(algorithm))
     }
 
-    /// RFC 4731 `"RETURN" SP "(" [MIN / MAX / ALL / COUNT *(SP ...)] ")"
-    /// SP`, if there; `RETURN ()` means ALL.
+    /// RFC 4731 `"RETURN" SP "(" [search-return-opt *(SP
+    /// search-return-opt)] ")" SP`, if there: MIN, MAX, ALL, COUNT, RFC
+    /// 5182 SAVE, RFC 5267 UPDATE, CONTEXT (a hint, taken as ALL when
+    /// alone) and `PARTIAL low:high`. `RETURN ()` means ALL.
     fn search_return(&mut self) -> PResult<Option<SearchReturn>> {
         let save = self.pos;
         if !(self.keyword("RETURN") && self.eat(b' ')) {
@@ -1417,6 +1427,17 @@ impl<'a> Parser<'a> {
                     "ALL" => r.all = true,
                     "COUNT" => r.count = true,
                     "SAVE" => r.save = true,
+                    "UPDATE" => r.update = true,
+                    "CONTEXT" => {}
+                    // RFC 5267 `partial-range = number ":" number`, of
+                    // positions from 1.
+                    "PARTIAL" => {
+                        self.sp()?;
+                        let low = self.nz_number()?;
+                        self.expect(b':', ":")?;
+                        let high = self.nz_number()?;
+                        r.partial = Some((low.min(high), low.max(high)));
+                    }
                     _ => return Err(Bad::new("Unknown SEARCH RETURN option")),
                 }
                 if self.eat(b')') {
@@ -1425,7 +1446,7 @@ impl<'a> Parser<'a> {
                 self.sp()?;
             }
         }
-        if r == SearchReturn::default() {
+        if !(r.answers() || r.save || r.update) {
             r.all = true;
         }
         self.sp()?;
@@ -2363,7 +2384,13 @@ mod tests {
         let r = ret("a UID SEARCH RETURN (MIN max Count) CHARSET UTF-8 TEXT x\r\n").expect("ret");
         assert!(r.min && r.max && r.count && !r.all);
         bad("a SEARCH RETURN\r\n", Some("a"));
-        bad("a SEARCH RETURN (PARTIAL 1:5) ALL\r\n", Some("a"));
+        // RFC 5267: PARTIAL (its range in order), UPDATE, CONTEXT.
+        let r = ret("a SEARCH RETURN (PARTIAL 5:1 update) ALL\r\n").expect("ret");
+        assert!(r.partial == Some((1, 5)) && r.update && !r.all);
+        assert_eq!(ret("a SEARCH RETURN (CONTEXT) ALL\r\n"), Some(all));
+        bad("a SEARCH RETURN (PARTIAL 0:5) ALL\r\n", Some("a"));
+        bad("a SEARCH RETURN (PARTIAL 5) ALL\r\n", Some("a"));
+        bad("a SEARCH RETURN (NOTHING) ALL\r\n", Some("a"));
         bad("a SEARCH RETURN (MIN) \r\n", Some("a"));
         bad("a SEARCH RETURN MIN ALL\r\n", Some("a"));
         // RFC 5182: SAVE, and `$` as a set or a search key.

@@ -37,6 +37,8 @@ pub struct Selected {
     /// names; empty at SELECT. Expunged ones are skipped where `$` is
     /// used (`cmd::fill_saved`).
     pub saved: Vec<u32>,
+    /// RFC 5267: the searches kept up to date (`cmd::context`).
+    pub contexts: Vec<crate::imap::cmd::context::SearchContext>,
 }
 
 impl Selected {
@@ -47,6 +49,7 @@ impl Selected {
             mailbox,
             complete_modseq,
             saved: Vec::new(),
+            contexts: Vec::new(),
         }
     }
 }
@@ -151,7 +154,7 @@ enum Flow {
 }
 
 /// The capabilities this server implements, in every authenticated state.
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE OBJECTID COMPRESS=DEFLATE BINARY MULTISEARCH THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE OBJECTID COMPRESS=DEFLATE BINARY MULTISEARCH CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456";
 
 pub struct Session<'a> {
     pub state: State,
@@ -370,6 +373,21 @@ impl<'a> Session<'a> {
             Err(e) => return Err(e.into()),
         };
         let mut out = Vec::new();
+        // RFC 5267: live searches lose their expunged messages first,
+        // while the numbers still name them. `expunged` holds the numbers
+        // as they were; `vanished` their UIDs, ascending.
+        if !sel.contexts.is_empty() && changes.expunged.len() == changes.vanished.len() {
+            let mut seqs = changes.expunged.clone();
+            seqs.sort_unstable();
+            let gone: Vec<(u32, crate::store::Uid)> = seqs
+                .into_iter()
+                .zip(changes.vanished.iter().copied())
+                .collect();
+            out.extend_from_slice(&crate::imap::cmd::context::expunged(
+                &mut sel.contexts,
+                &gone,
+            ));
+        }
         write_changes(&mut out, sel.mailbox.as_ref(), &changes, on);
         // RFC 7162 3.2: MODSEQs above an expunge not yet reported must not
         // become the client's point to resynchronise from.
@@ -379,6 +397,9 @@ impl<'a> Session<'a> {
             out.extend_from_slice(
                 format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.complete_modseq).as_bytes(),
             );
+        }
+        if !sel.contexts.is_empty() {
+            out.extend_from_slice(&crate::imap::cmd::context::refresh(sel)?);
         }
         self.out.write_all(&out)?;
         Ok(())
@@ -593,7 +614,8 @@ fn allowed(state: &State, body: &CommandBody) -> std::result::Result<(), &'stati
         | Fetch { .. }
         | Store { .. }
         | Copy { .. }
-        | Move { .. } => {
+        | Move { .. }
+        | CancelUpdate(_) => {
             if selected {
                 Ok(())
             } else if authenticated {

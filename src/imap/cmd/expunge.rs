@@ -29,7 +29,7 @@ pub fn expunge_reported(s: &mut Session, only: Option<&[Uid]>) -> Result<()> {
     let sel = s.selected()?;
     // The store reports sequence numbers highest first, each as the view
     // numbered them before: their UIDs are these.
-    let before: Vec<Uid> = if qresync {
+    let before: Vec<Uid> = if qresync || !sel.contexts.is_empty() {
         (0..sel.mailbox.count())
             .map(|i| sel.mailbox.uid(i))
             .collect()
@@ -37,7 +37,12 @@ pub fn expunge_reported(s: &mut Session, only: Option<&[Uid]>) -> Result<()> {
         Vec::new()
     };
     let expunged = sel.mailbox.expunge(only)?;
-    let mut out = Vec::new();
+    // RFC 5267: live searches lose them first, while the numbers name them.
+    let gone: Vec<(u32, Uid)> = expunged
+        .iter()
+        .filter_map(|&seq| Some((seq, *before.get((seq as usize).checked_sub(1)?)?)))
+        .collect();
+    let mut out = crate::imap::cmd::context::expunged(&mut sel.contexts, &gone);
     if qresync {
         let mut uids: Vec<Uid> = expunged
             .iter()

@@ -3,6 +3,7 @@
 
 pub mod any;
 pub mod append;
+pub mod context;
 pub mod copy;
 pub mod expunge;
 pub mod fetch;
@@ -84,6 +85,10 @@ pub fn dispatch<R: ClientInput>(
         Copy { set, mailbox, uid } => copy::copy(s, &set, &mailbox, uid, false),
         Move { set, mailbox, uid } => copy::copy(s, &set, &mailbox, uid, true),
         Idle => idle::idle(s, tag, input),
+        CancelUpdate(tags) => {
+            context::cancel(s.selected()?, &tags);
+            Done::ok("Updates cancelled.")
+        }
         MultiSearch {
             sources,
             ret,

@@ -218,10 +218,10 @@ pub fn search(
                 .collect()
         };
     }
-    let line = match ret {
+    let mut line = match ret {
         None if threads.is_some() => threads.unwrap_or_default(),
         // SAVE alone: no answer but the tagged one.
-        Some(r) if r.save && !(r.min || r.max || r.all || r.count) => Vec::new(),
+        Some(r) if r.save && !r.answers() => Vec::new(),
         None => {
             let mut line = if order.is_some() {
                 b"* SORT".to_vec()
@@ -240,6 +240,26 @@ pub fn search(
         }
         Some(r) => esearch(&correlator(tag, None), uid, r, &found, by_modseq),
     };
+    // RFC 5267 UPDATE: the result, as UIDs in its order, is kept live.
+    if ret.is_some_and(|r| r.update) {
+        let uids = found
+            .iter()
+            .map(|&(n, _)| {
+                if uid {
+                    n
+                } else {
+                    sel.mailbox.uid(n as usize - 1)
+                }
+            })
+            .collect();
+        let sort = match order {
+            Some(Order::Sort(c)) => Some(&c[..]),
+            _ => None,
+        };
+        if let Some(no) = super::context::keep(sel, (tag, uid), (charset, criteria, sort), uids) {
+            line.extend_from_slice(&no);
+        }
+    }
     out.write_all(&line)?;
     if unreadable > 0 {
         return Err(Error::no_code(
@@ -271,15 +291,15 @@ fn known_charset(charset: Option<&str>) -> Result<&str> {
 /// What one mailbox's search found: each match (its number, or UID with
 /// `uid`) and its modseq, in mailbox order; where each is in the mailbox
 /// (for SORT and THREAD); how many messages could not be read.
-struct Found {
-    hits: Vec<(u32, u64)>,
-    indexes: Vec<usize>,
-    unreadable: usize,
+pub(super) struct Found {
+    pub hits: Vec<(u32, u64)>,
+    pub indexes: Vec<usize>,
+    pub unreadable: usize,
 }
 
 /// Searches every message of `mailbox` for `criteria` (its strings in
 /// `charset`, checked by `known_charset`).
-fn find(
+pub(super) fn find(
     mailbox: &mut dyn Mailbox,
     criteria: &SearchKey,
     charset: &str,
@@ -364,6 +384,9 @@ pub fn multisearch(
     };
     let names = source_names(s, sources, selected.as_deref())?;
     let elsewhere = names.iter().any(|n| Some(n) != selected.as_ref());
+    if ret.update {
+        return Err(Error::Bad("UPDATE only with SEARCH and SORT".into()));
+    }
     if ret.save && sources != [SearchSource::Selected] {
         return Err(Error::Bad(
             "SAVE only with the selected mailbox as the only source".into(),
@@ -400,8 +423,7 @@ pub fn multisearch(
         };
         unreadable += found.unreadable;
         // SAVE alone asks for no answer but the tagged one.
-        let save_only = !(ret.min || ret.max || ret.all || ret.count);
-        if found.hits.is_empty() || save_only {
+        if found.hits.is_empty() || !ret.answers() {
             continue;
         }
         let line = esearch(
@@ -513,6 +535,19 @@ fn esearch(
     }
     if r.count {
         line.extend_from_slice(format!(" COUNT {}", found.len()).as_bytes());
+    }
+    // RFC 5267 4.4: `PARTIAL (low:high set)`, the results at those
+    // places (from 1, in the result's order), NIL for none.
+    if let Some((low, high)) = r.partial {
+        let from = (low as usize - 1).min(found.len());
+        let to = (high as usize).min(found.len());
+        let numbers: Vec<u32> = found[from..to].iter().map(|&(n, _)| n).collect();
+        let set = if numbers.is_empty() {
+            "NIL".to_string()
+        } else {
+            super::append::uid_set(&numbers)
+        };
+        line.extend_from_slice(format!(" PARTIAL ({low}:{high} {set})").as_bytes());
     }
     if r.all && !found.is_empty() {
         let numbers: Vec<u32> = found.iter().map(|&(n, _)| n).collect();
