@@ -48,6 +48,7 @@
 //! fields of a message joined, white space of subjects and display names
 //! collapsed.
 
+pub mod casemap;
 pub mod crlf;
 pub mod date;
 pub mod decode;

@@ -1,6 +1,7 @@
 //! SEARCH and UID SEARCH (RFC 3501 6.4.4).
 //!
-//! Strings are compared as Unicode text, case-insensitively, after decoding
+//! Strings are compared as Unicode text under `i;unicode-casemap` (RFC
+//! 5051, `mime::casemap`; I18NLEVEL=1, RFC 5255), after decoding
 //! the message (MIME encoded-words in headers, base64 and quoted-printable
 //! bodies, every charset encoding_rs knows) and the client's strings (from
 //! the CHARSET given). Message files are opened only when a key needs
@@ -39,7 +40,7 @@ fn need(k: &SearchKey) -> Need {
     }
 }
 
-/// A search key with its strings decoded to lower-case UTF-8 once, before
+/// A search key with its strings decoded to `casemap::key`s once, before
 /// looking at any message.
 enum Key {
     Flag(u8, bool),
@@ -97,7 +98,7 @@ fn compile(k: &SearchKey, charset: &str, max: Max) -> Result<Key> {
         } else {
             mime::decode::charset(charset, b).ok_or_else(badcharset)?
         };
-        Ok(s.to_lowercase())
+        Ok(mime::casemap::key(&s))
     };
     Ok(match k {
         S::All => Key::All,
@@ -730,10 +731,7 @@ fn header_contains(c: &Content, field: &str, needle: &str) -> bool {
         return false;
     };
     header_values(raw, part, field).into_iter().any(|v| {
-        needle.is_empty()
-            || mime::decode::header_value(v)
-                .to_lowercase()
-                .contains(needle)
+        needle.is_empty() || mime::casemap::key(&mime::decode::header_value(v)).contains(needle)
     })
 }
 
@@ -748,7 +746,7 @@ fn address_contains(c: &Content, field: &str, needle: &str) -> bool {
     };
     header_values(raw, part, field)
         .into_iter()
-        .any(|v| needle.is_empty() || address_text(v).to_lowercase().contains(needle))
+        .any(|v| needle.is_empty() || mime::casemap::key(&address_text(v)).contains(needle))
 }
 
 fn address_text(value: &[u8]) -> String {
@@ -829,7 +827,7 @@ struct Finder<'n> {
 }
 
 impl<'n> Finder<'n> {
-    /// `needle` is already lower case.
+    /// `needle` is already a `casemap::key`.
     fn new(needle: &'n str) -> Finder<'n> {
         Finder {
             needle,
@@ -843,7 +841,7 @@ impl<'n> Finder<'n> {
         if self.found {
             return;
         }
-        self.tail.push_str(&piece.to_lowercase());
+        self.tail.push_str(&mime::casemap::key(piece));
         if self.tail.contains(self.needle) {
             self.found = true;
             return;
@@ -862,8 +860,8 @@ impl<'n> Finder<'n> {
     }
 }
 
-/// Whether `decode` of the message, made lower case once per message and
-/// kept in `slot`, contains `needle`.
+/// Whether `decode` of the message, made a `casemap::key` once per
+/// message and kept in `slot`, contains `needle`.
 fn decoded_contains(
     raw: &Option<Vec<u8>>,
     part: &Option<mime::Part>,
@@ -875,7 +873,7 @@ fn decoded_contains(
         let (Some(raw), Some(part)) = (raw, part) else {
             return false;
         };
-        *slot = Some(decode(raw, part).to_lowercase());
+        *slot = Some(mime::casemap::key(&decode(raw, part)));
     }
     slot.as_deref().is_some_and(|t| t.contains(needle))
 }
@@ -898,7 +896,9 @@ mod tests {
     #[test]
     fn finder_finds_matches_across_pieces() {
         let text = "Some Text with Caf\u{e9}-N\u{c9}EDLE inside, and more";
+        // The needle as `compile` makes it: its casemap key.
         for needle in ["caf\u{e9}-n\u{e9}edle", "t", "more", "some text"] {
+            let needle = &crate::mime::casemap::key(needle);
             let cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
             for &a in &cuts {
                 for &b in cuts.iter().filter(|&&b| b >= a) {

@@ -4,8 +4,9 @@
 //! What a message is sorted and threaded by is taken from its header block
 //! once (`Keys`) and kept in the mailbox's cache (`Kind::SortKeys`), so a
 //! second SORT or THREAD reads no message file; ARRIVAL and SIZE come
-//! from the state. Strings compare under `i;ascii-casemap`, RFC 5256's
-//! default: ASCII letters folded to upper case, octet by octet. Messages
+//! from the state. Strings compare under `i;unicode-casemap` (RFC 5255
+//! I18NLEVEL=1, `mime::casemap`): by their keys' octets, so case and the
+//! Unicode forms of one letter do not matter. Messages
 //! equal under every key stay in mailbox order, REVERSE or not (RFC 5256
 //! 3: "sorted in the order they appear in the mailbox").
 
@@ -21,7 +22,7 @@ use crate::store::{Mailbox, Message, StoreError};
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Value {
     Number(i64),
-    /// Folded by `i;ascii-casemap`.
+    /// Folded by `i;unicode-casemap`.
     Text(Vec<u8>),
 }
 
@@ -291,10 +292,9 @@ fn display(a: Option<&Address>) -> String {
     format!("{}@{}", text(&a.mailbox), text(&a.host))
 }
 
-/// `i;ascii-casemap`: ASCII letters as upper case, other octets as they
-/// are.
+/// `i;unicode-casemap` (RFC 5051, I18NLEVEL=1): `mime::casemap::key_of`.
 pub fn fold(s: &[u8]) -> Vec<u8> {
-    s.to_ascii_uppercase()
+    mime::casemap::key_of(s)
 }
 
 /// RFC 5256 2.1: the base subject of a decoded Subject.

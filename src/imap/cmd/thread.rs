@@ -16,7 +16,7 @@ use crate::store::{Mailbox, StoreError};
 struct Msg {
     /// Its number in the answer (sequence number or UID).
     number: u32,
-    /// Base subject under `i;ascii-casemap`.
+    /// Base subject under `i;unicode-casemap`.
     subject: Vec<u8>,
     reply: bool,
     date: i64,
