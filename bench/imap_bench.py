@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -60,6 +61,10 @@ SCENARIOS = {
     "d": ("FETCH 1:* BODY.PEEK[]", "fetch-body"),
     # Not in the default set: what opening a mailbox and a command's sync cost.
     "s": ("NOOP", "select"),
+    # Not in the default set (issue 12): SORT and THREAD of every message.
+    "o": ("SORT (DATE) UTF-8 ALL", "sort"),
+    "p": ("SORT (SUBJECT) UTF-8 ALL", "sort"),
+    "r": ("THREAD REFERENCES UTF-8 ALL", "sort"),
 }
 SCENARIO_TITLE = {
     "a": "SELECT + FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
@@ -67,6 +72,9 @@ SCENARIO_TITLE = {
     "c": f'SELECT + SEARCH BODY "{WORD}"',
     "d": "SELECT + FETCH 1:* BODY.PEEK[]",
     "s": "SELECT + NOOP",
+    "o": "SELECT + SORT (DATE) UTF-8 ALL",
+    "p": "SELECT + SORT (SUBJECT) UTF-8 ALL",
+    "r": "SELECT + THREAD REFERENCES UTF-8 ALL",
 }
 
 
@@ -361,6 +369,10 @@ class Outcome:
     literal_octets: int = 0
     search_hits: int | None = None
     exists: int | None = None
+    # SORT and THREAD: how many message numbers the answer holds, and a
+    # digest of it (the same answer from both servers has the same one).
+    ordered: int = 0
+    order_digest: str = ""
     tagged: dict = field(default_factory=dict)
     exit_status: int = 0
     error: str = ""
@@ -412,6 +424,9 @@ def run_session(argv: list[str], commands: list[str], timeout: float) -> Outcome
                 out.exists = int(m.group(1))
             elif head.startswith(b"* SEARCH"):
                 out.search_hits = len(head.split()) - 2
+            elif head.startswith(b"* SORT") or head.startswith(b"* THREAD"):
+                out.ordered = len(re.findall(rb"\d+", head))
+                out.order_digest = hashlib.sha256(head.rstrip()).hexdigest()[:16]
             else:
                 word = head.split(b" ", 2)
                 if len(word) >= 2 and word[0].decode(errors="replace") in tags:
@@ -477,6 +492,8 @@ def check(out: Outcome, kind: str, exp: Expect) -> str:
         return f"SELECT said {out.exists} EXISTS, want {exp.count}"
     if kind == "search" and out.search_hits != exp.hits:
         return f"SEARCH found {out.search_hits}, want {exp.hits}"
+    if kind == "sort" and out.ordered != exp.count:
+        return f"the answer orders {out.ordered} messages, want {exp.count}"
     return ""
 
 
@@ -485,6 +502,16 @@ def check(out: Outcome, kind: str, exp: Expect) -> str:
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+# SORT and THREAD: the digest of the first answer seen per (scenario,
+# mailbox size); every later run, of either server, must give the same.
+ORDER_DIGESTS: dict = {}
+
+
+def same_order(scenario: str, exp: Expect, out: Outcome) -> str:
+    want = ORDER_DIGESTS.setdefault((scenario, exp.count), out.order_digest)
+    return "" if out.order_digest == want else "the order differs from the other server's answer"
 
 
 # Runs repeated because a signal from outside ended the server.
@@ -500,7 +527,7 @@ def timed(server, home, imapd, scenario, exp, runs, first, timeout):
     if not first:
         # Make sure the index exists and is current (and check once more).
         out = run_session(argv, commands, timeout)
-        if why := check(out, kind, exp):
+        if why := check(out, kind, exp) or (kind == "sort" and same_order(scenario, exp, out)):
             return None, why
     retries = 0
     while len(times) < runs:
@@ -514,7 +541,7 @@ def timed(server, home, imapd, scenario, exp, runs, first, timeout):
             EXTERNAL_KILLS.append(f"{server} {scenario} {'first' if first else 'warm'}: exit status {out.exit_status}")
             log(f"    killed by signal {-out.exit_status} from outside; running again")
             continue
-        if why := check(out, kind, exp):
+        if why := check(out, kind, exp) or (kind == "sort" and same_order(scenario, exp, out)):
             return None, why
         times.append(out.seconds)
     return statistics.median(times), ""
@@ -615,7 +642,7 @@ def main() -> int:
     ap.add_argument("--sizes", default="10000,100000", help="mailbox sizes, comma-separated (default 10000,100000)")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per figure for mailboxes up to 20000 messages (median)")
     ap.add_argument("--runs-large", type=int, default=3, help="timed runs per figure for larger mailboxes")
-    ap.add_argument("--scenarios", default="abcd", help="which of a b c d to run (default abcd; s = SELECT + NOOP, the cost of opening and of one sync)")
+    ap.add_argument("--scenarios", default="abcd", help="which of a b c d to run (default abcd; s = SELECT + NOOP, the cost of opening and of one sync; o, p, r = SORT by date, by subject, THREAD REFERENCES)")
     ap.add_argument("--servers", default="imapd,dovecot")
     ap.add_argument("--no-first", action="store_true", help="skip the first-open (no index) runs")
     ap.add_argument("--no-rss", action="store_true", help="skip the 100 MB message RSS measurement")

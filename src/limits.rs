@@ -384,3 +384,12 @@ pub const LOCK_PAUSE_MAX: Duration = Duration::from_millis(10);
 /// each runs again whenever the mailbox changes, so their number bounds
 /// that work; a client past it is told `NOUPDATE` and gets a plain answer.
 pub const SEARCH_CONTEXTS_MAX: usize = 8;
+
+/// Octets of a SORT value kept in the sort index (a string's casemap key
+/// is cut there): values that agree that far sort as equal, in mailbox
+/// order. Base subjects and addresses are far shorter.
+pub const SORT_VALUE_MAX: usize = 200;
+
+/// Largest sort index file read or written: 100,000 messages of values
+/// at `SORT_VALUE_MAX` stay under it; past it, SORT works without one.
+pub const SORT_INDEX_FILE_MAX: u64 = 32 * 1024 * 1024;

@@ -326,3 +326,81 @@ fn a_second_session_sorts_from_the_cache() {
     let r = run(&mut s, "f", "FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]");
     assert!(!r.last().unwrap().starts_with("f OK"), "{r:?}");
 }
+
+/// Every message's SORT value is kept in order in a sort index per key
+/// (`mailaccess-sort-<key>` beside the cache): new mail is merged in,
+/// expunged messages leave, and a damaged file is only rebuilt.
+#[test]
+fn the_sort_index_follows_the_mailbox() {
+    for b in [Backend::Maildir, Backend::Mbox] {
+        let h = home_on(
+            b,
+            &[
+                b"Subject: banana\n\nx\n",
+                b"Subject: cherry\n\nx\n",
+                b"Subject: apple\n\nx\n",
+            ],
+        );
+        let sort = |h: &common::Home, want: &str| {
+            let mut s = imapd_on(b, h);
+            let r = run_script(&mut s, "s SELECT INBOX\r\nt SORT (SUBJECT) UTF-8 ALL\r\n");
+            assert!(r.contains(&want.to_string()), "{b:?} {want}: {r:?}");
+        };
+        sort(&h, "* SORT 3 1 2");
+        let index = find(h.path(), "mailaccess-sort-subject")
+            .unwrap_or_else(|| panic!("{b:?}: no sort index"));
+        let made = std::fs::read(&index).unwrap();
+        assert!(made.starts_with(b"mailaccess-sort 1 "), "{b:?}");
+        // An MTA delivers; the next SORT places it, and the index grows.
+        match b {
+            Backend::Maildir => {
+                h.deliver(None, "1100000000.M9P1.test", b"Subject: blueberry\n\nx\n");
+            }
+            Backend::Mbox => {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(h.path().join("spool/inbox"))
+                    .unwrap();
+                f.write_all(
+                    b"From mta@example.org Sat Nov 21 06:13:17 2026\nSubject: blueberry\n\nx\n\n",
+                )
+                .unwrap();
+            }
+        }
+        sort(&h, "* SORT 3 1 4 2");
+        assert!(std::fs::read(&index).unwrap().len() > made.len(), "{b:?}");
+        // Damage: garbage, then a torn file; SORT is right and rebuilds.
+        std::fs::write(&index, b"mailaccess-sort 1 garbage\n\x01\x02").unwrap();
+        sort(&h, "* SORT 3 1 4 2");
+        let whole = std::fs::read(&index).unwrap();
+        std::fs::write(&index, &whole[..whole.len() - 3]).unwrap();
+        sort(&h, "* SORT 3 1 4 2");
+        assert_eq!(std::fs::read(&index).unwrap(), whole, "{b:?}");
+        // An expunged message leaves the index.
+        let mut s = imapd_on(b, &h);
+        let r = run_script(
+            &mut s,
+            "s SELECT INBOX\r\nx STORE 1 +FLAGS (\\Deleted)\r\ny EXPUNGE\r\n\
+             t SORT (REVERSE SUBJECT) UTF-8 ALL\r\n",
+        );
+        assert!(r.contains(&"* SORT 1 3 2".to_string()), "{b:?} {r:?}");
+        assert!(std::fs::read(&index).unwrap().len() < whole.len(), "{b:?}");
+    }
+}
+
+/// The first file called `name` under `dir`.
+fn find(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for e in std::fs::read_dir(dir).ok()? {
+        let p = e.ok()?.path();
+        if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+        if p.is_dir() && !p.is_symlink() {
+            if let Some(f) = find(&p, name) {
+                return Some(f);
+            }
+        }
+    }
+    None
+}

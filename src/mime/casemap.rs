@@ -28,10 +28,20 @@ pub fn key(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 8);
     let mut rest = s;
     while !rest.is_empty() {
-        let ascii = rest.bytes().position(|b| !b.is_ascii()).unwrap_or(rest.len());
-        out.extend(rest[..ascii].bytes().map(|b| char::from(b.to_ascii_uppercase())));
+        let ascii = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
+        out.extend(
+            rest[..ascii]
+                .bytes()
+                .map(|b| char::from(b.to_ascii_uppercase())),
+        );
         rest = &rest[ascii..];
-        let other = rest.bytes().position(|b| b.is_ascii()).unwrap_or(rest.len());
+        let other = rest
+            .bytes()
+            .position(|b| b.is_ascii())
+            .unwrap_or(rest.len());
         out.extend(rest[..other].chars().map(title).nfkd());
         rest = &rest[other..];
     }

@@ -116,6 +116,12 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// The directory the cache is in, where other per-mailbox caches go
+    /// too (`sortindex`).
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     pub fn new(dir: &Path, uid_validity: u32) -> Cache {
         Cache {
             path: dir.join(CACHE_FILE),

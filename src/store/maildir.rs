@@ -2291,6 +2291,10 @@ impl Mailbox for MaildirMailbox {
         commit(&self.root, &ddir, &prepared).map_err(|e| delivery_error(&ddir, e))
     }
 
+    fn cache_dir(&self) -> Option<std::path::PathBuf> {
+        Some(self.cache.dir().to_path_buf())
+    }
+
     fn cached(&mut self, index: usize, kind: super::cache::Kind) -> Option<Vec<u8>> {
         let uid = self.view.get(index)?;
         self.cache.get(uid, kind)

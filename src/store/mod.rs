@@ -13,6 +13,7 @@ pub mod mbox;
 pub mod names;
 pub mod objectid;
 pub mod open;
+pub mod sortindex;
 pub mod special_use;
 pub mod view;
 
@@ -454,6 +455,11 @@ pub trait Mailbox {
     fn copy(&mut self, indexes: &[usize], dest: &str) -> Result<Appended>;
     /// Cached derived data of message `index` (DESIGN.md 5), when the store
     /// keeps a cache and has it.
+    /// Where the mailbox's caches are (the item cache, `sortindex`); None
+    /// where it keeps none.
+    fn cache_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
     fn cached(&mut self, _index: usize, _kind: cache::Kind) -> Option<Vec<u8>> {
         None
     }

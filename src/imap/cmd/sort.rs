@@ -4,7 +4,9 @@
 //! What a message is sorted and threaded by is taken from its header block
 //! once (`Keys`) and kept in the mailbox's cache (`Kind::SortKeys`), so a
 //! second SORT or THREAD reads no message file; ARRIVAL and SIZE come
-//! from the state. Strings compare under `i;unicode-casemap` (RFC 5255
+//! from the state. SORT keeps each key's values in order in a sort index
+//! (`store::sortindex`), so a later SORT by it reads one small file and
+//! orders ranks. Strings compare under `i;unicode-casemap` (RFC 5255
 //! I18NLEVEL=1, `mime::casemap`): by their keys' octets, so case and the
 //! Unicode forms of one letter do not matter. Messages
 //! equal under every key stay in mailbox order, REVERSE or not (RFC 5256
@@ -16,15 +18,8 @@ use crate::imap::command::{SortCriterion, SortKey};
 use crate::mime;
 use crate::mime::imap::address::{parse_list, Address};
 use crate::store::cache::Kind;
+use crate::store::sortindex::{self, SortIndex};
 use crate::store::{Mailbox, Message, StoreError};
-
-/// One message's value for one sort key.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Value {
-    Number(i64),
-    /// Folded by `i;unicode-casemap`.
-    Text(Vec<u8>),
-}
 
 /// What SORT and THREAD take from a message's header block.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -198,28 +193,29 @@ pub fn keys(mailbox: &mut dyn Mailbox, i: usize, m: &Message) -> Result<Keys, St
 }
 
 /// The order of the messages at `indexes` of `mailbox` under `criteria`,
-/// as positions in `indexes`, which must be in mailbox order.
+/// as positions in `indexes`, which must be in mailbox order. ARRIVAL and
+/// SIZE come from the view, every other key as ranks from its sort index.
 pub fn order(
     mailbox: &mut dyn Mailbox,
     indexes: &[usize],
     criteria: &[SortCriterion],
 ) -> Result<Vec<usize>, StoreError> {
-    let keys_needed = criteria
-        .iter()
-        .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
-    // Message p's value for criterion k at p * n + k.
+    // Message p's number for criterion k at p * n + k.
     let n = criteria.len();
-    let mut values: Vec<Value> = Vec::with_capacity(indexes.len() * n);
-    for &i in indexes {
-        let m = mailbox.message(i);
-        let k = if keys_needed {
-            keys(mailbox, i, &m)?
-        } else {
-            Keys::default()
+    let mut values: Vec<i64> = vec![0; indexes.len() * n];
+    for (k, c) in criteria.iter().enumerate() {
+        let ranks = match c.key {
+            SortKey::Arrival | SortKey::Size => None,
+            key => Some(ranks(mailbox, key)?),
         };
-        values.extend(criteria.iter().map(|c| value(c.key, &m, &k)));
+        for (p, &i) in indexes.iter().enumerate() {
+            values[p * n + k] = match (&ranks, c.key) {
+                (Some(r), _) => i64::from(r.get(i).copied().unwrap_or(u32::MAX)),
+                (None, SortKey::Arrival) => mailbox.message(i).internal_date,
+                (None, _) => i64::try_from(mailbox.message(i).size).unwrap_or(i64::MAX),
+            };
+        }
     }
-    mailbox.flush_cache();
     let mut order: Vec<usize> = (0..indexes.len()).collect();
     order.sort_by(|&a, &b| {
         for (k, c) in criteria.iter().enumerate() {
@@ -234,12 +230,63 @@ pub fn order(
     Ok(order)
 }
 
-fn value(key: SortKey, m: &Message, k: &Keys) -> Value {
-    let text = |b: &[u8]| Value::Text(fold(b));
+/// Every message's rank under `key` (equal values, equal ranks), by
+/// message index: from the mailbox's sort index, to which the messages it
+/// lacks are added first (their keys from the item cache or their
+/// header), and from which expunged ones are dropped.
+fn ranks(mailbox: &mut dyn Mailbox, key: SortKey) -> Result<Vec<u32>, StoreError> {
+    let name = match key {
+        SortKey::Cc => "cc",
+        SortKey::Date => "date",
+        SortKey::From => "from",
+        SortKey::Subject => "subject",
+        SortKey::To => "to",
+        SortKey::DisplayFrom => "displayfrom",
+        SortKey::DisplayTo => "displayto",
+        SortKey::Arrival | SortKey::Size => "",
+    };
+    let dir = mailbox.cache_dir();
+    let validity = mailbox.uid_validity();
+    let mut ix = match &dir {
+        Some(d) => SortIndex::load(d, name, validity),
+        None => SortIndex::empty(),
+    };
+    let have = ix.uids();
+    let count = mailbox.count();
+    let mut added = Vec::new();
+    for i in 0..count {
+        if have.binary_search(&mailbox.uid(i)).is_err() {
+            let m = mailbox.message(i);
+            let k = keys(mailbox, i, &m)?;
+            added.push((value(key, &m, &k), m.uid));
+        }
+    }
+    mailbox.flush_cache();
+    // Records above this session's last UID are another session's newer
+    // mail: kept.
+    let last = count.checked_sub(1).map_or(0, |i| mailbox.uid(i));
+    let view: &dyn Mailbox = mailbox;
+    ix.update(added, |u| u > last || view.find_uid(u).is_ok());
+    if let Some(d) = &dir {
+        ix.save(d, name, validity);
+    }
+    let mut ranks = vec![u32::MAX; count];
+    ix.ranks(|u, r| {
+        if let Ok(i) = view.find_uid(u) {
+            ranks[i] = r;
+        }
+    });
+    Ok(ranks)
+}
+
+/// A message's value for `key` in the sort index (`sortindex`): strings
+/// by their `i;unicode-casemap` key, the date as a number.
+fn value(key: SortKey, m: &Message, k: &Keys) -> Vec<u8> {
+    let text = |b: &[u8]| sortindex::text_value(fold(b));
     match key {
-        SortKey::Arrival => Value::Number(m.internal_date),
-        SortKey::Size => Value::Number(i64::try_from(m.size).unwrap_or(i64::MAX)),
-        SortKey::Date => Value::Number(k.sent_date(m)),
+        SortKey::Arrival => sortindex::number_value(m.internal_date),
+        SortKey::Size => sortindex::number_value(i64::try_from(m.size).unwrap_or(i64::MAX)),
+        SortKey::Date => sortindex::number_value(k.sent_date(m)),
         // The addr-mailbox of the first address as ENVELOPE gives it (RFC
         // 5256 3): a group's start, its name, counts, as in Dovecot.
         SortKey::From => text(&k.from),

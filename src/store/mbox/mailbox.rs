@@ -650,6 +650,10 @@ impl Mailbox for MboxMailbox {
         super::append_to(&dctx, &mut msgs, known)
     }
 
+    fn cache_dir(&self) -> Option<std::path::PathBuf> {
+        Some(self.cache.dir().to_path_buf())
+    }
+
     fn cached(&mut self, index: usize, kind: crate::store::cache::Kind) -> Option<Vec<u8>> {
         let uid = self.view.get(index)?;
         self.cache.get(uid, kind)
