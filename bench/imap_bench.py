@@ -379,10 +379,15 @@ class Outcome:
 
 
 def run_session(argv: list[str], commands: list[str], timeout: float) -> Outcome:
-    """Runs one session: all commands pipelined at once, stdin closed after
-    the last tagged response; timed from spawn to exit (wait4)."""
+    """Runs one session: all commands pipelined at once but a final
+    LOGOUT, which goes when the command before it is answered (Dovecot
+    ends a session at LOGOUT without writing out a pending answer larger
+    than the pipe holds, such as SORT's on 100,000 messages); stdin closed
+    after the last tagged response; timed from spawn to exit (wait4)."""
     tags = [f"t{i}" for i in range(len(commands))]
-    script = "".join(f"{t} {c}\r\n" for t, c in zip(tags, commands)).encode()
+    lines = [f"{t} {c}\r\n".encode() for t, c in zip(tags, commands)]
+    held = lines.pop() if len(lines) > 1 and commands[-1].upper() == "LOGOUT" else b""
+    script = b"".join(lines)
     t0 = time.perf_counter()
     p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
     killed = []
@@ -431,6 +436,9 @@ def run_session(argv: list[str], commands: list[str], timeout: float) -> Outcome
                 word = head.split(b" ", 2)
                 if len(word) >= 2 and word[0].decode(errors="replace") in tags:
                     out.tagged[word[0].decode()] = word[1].decode(errors="replace")
+                    if held and word[0].decode() == tags[-2]:
+                        p.stdin.write(held)
+                        p.stdin.flush()
                     if word[0].decode() == last and p.stdin:
                         p.stdin.close()
         r.close()

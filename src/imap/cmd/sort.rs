@@ -19,7 +19,7 @@ use crate::mime;
 use crate::mime::imap::address::{parse_list, Address};
 use crate::store::cache::Kind;
 use crate::store::sortindex::{self, SortIndex};
-use crate::store::{Mailbox, Message, StoreError};
+use crate::store::{Mailbox, Message, StoreError, Uid};
 
 /// What SORT and THREAD take from a message's header block.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -217,7 +217,9 @@ pub fn order(
         }
     }
     let mut order: Vec<usize> = (0..indexes.len()).collect();
-    order.sort_by(|&a, &b| {
+    // Ties end in mailbox order, so the order is total: no stable sort
+    // is needed.
+    order.sort_unstable_by(|&a, &b| {
         for (k, c) in criteria.iter().enumerate() {
             let o = values[a * n + k].cmp(&values[b * n + k]);
             let o = if c.reverse { o.reverse() } else { o };
@@ -252,27 +254,27 @@ fn ranks(mailbox: &mut dyn Mailbox, key: SortKey) -> Result<Vec<u32>, StoreError
         None => SortIndex::empty(),
     };
     let have = ix.uids();
-    let count = mailbox.count();
+    // The view's UIDs, ascending, looked up once.
+    let view: Vec<Uid> = (0..mailbox.count()).map(|i| mailbox.uid(i)).collect();
     let mut added = Vec::new();
-    for i in 0..count {
-        if have.binary_search(&mailbox.uid(i)).is_err() {
+    for (i, &uid) in view.iter().enumerate() {
+        if have.binary_search(&uid).is_err() {
             let m = mailbox.message(i);
             let k = keys(mailbox, i, &m)?;
-            added.push((value(key, &m, &k), m.uid));
+            added.push((value(key, &m, &k), uid));
         }
     }
     mailbox.flush_cache();
     // Records above this session's last UID are another session's newer
     // mail: kept.
-    let last = count.checked_sub(1).map_or(0, |i| mailbox.uid(i));
-    let view: &dyn Mailbox = mailbox;
-    ix.update(added, |u| u > last || view.find_uid(u).is_ok());
+    let last = view.last().copied().unwrap_or(0);
+    ix.update(added, |u| u > last || view.binary_search(&u).is_ok());
     if let Some(d) = &dir {
         ix.save(d, name, validity);
     }
-    let mut ranks = vec![u32::MAX; count];
+    let mut ranks = vec![u32::MAX; view.len()];
     ix.ranks(|u, r| {
-        if let Ok(i) = view.find_uid(u) {
+        if let Ok(i) = view.binary_search(&u) {
             ranks[i] = r;
         }
     });
