@@ -33,6 +33,8 @@ lib=/usr/lib/$(uname -m)-linux-gnu
 want libidn12           $lib/libidn.so.12
 want libgdbm6           $lib/libgdbm.so.6
 want libstdc++6         $lib/libstdc++.so.6
+# ... and of Courier's maildirmake and deliverquota (tests/imap_quota.rs).
+want libpcre3           $lib/libpcre.so.3
 
 if [ "$(id -u)" != 0 ]; then
     [ -z "$need" ] || { echo "test-deps: missing packages:$need (run make test as root to install them)"; exit 1; }

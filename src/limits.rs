@@ -393,3 +393,12 @@ pub const SORT_VALUE_MAX: usize = 200;
 /// Largest sort index file read or written: 100,000 messages of values
 /// at `SORT_VALUE_MAX` stay under it; past it, SORT works without one.
 pub const SORT_INDEX_FILE_MAX: u64 = 32 * 1024 * 1024;
+
+/// A Maildir++ `maildirsize` grown past this many octets is counted again
+/// from the messages and rewritten, as the Maildir++ rules have every
+/// program do (5120 there): its lines of changes stay few.
+pub const MAILDIRSIZE_RECOUNT: u64 = 5120;
+
+/// Largest `maildirsize` read whole; a larger one is damage: its first
+/// line is kept and the rest counted again.
+pub const MAILDIRSIZE_FILE_MAX: u64 = 1024 * 1024;

@@ -12,44 +12,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 mod common {
+    pub mod courier;
     pub mod dovecot;
 }
 
 use mailaccess::store::maildir::Maildir;
 use mailaccess::store::{flag, Mailbox, Store};
 
-fn courier_root() -> PathBuf {
-    let root = PathBuf::from(
-        std::env::var("MAILACCESS_COURIER_ROOT")
-            .unwrap_or_else(|_| "/var/cache/mailaccess-test/courier".into()),
-    );
-    assert!(
-        root.join("usr/bin/imapd").exists(),
-        "Courier-IMAP is not unpacked in {}: run `make test-deps` (as root) first",
-        root.display()
-    );
-    root
-}
-
 /// Runs Courier's `program` (under the unpacked root) preauthenticated
 /// on `maildir` with `input`; its output.
 fn courier(maildir: &Path, program: &str, input: &str) -> String {
-    let root = courier_root();
-    let libs = format!(
-        "{}:{}",
-        root.join("usr/lib").display(),
-        root.join("usr/lib/x86_64-linux-gnu").display()
-    );
-    let mut child = Command::new(root.join(program))
+    let mut child = common::courier::command(program)
         .arg(".")
         .current_dir(maildir)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
         .env("HOME", maildir)
         .env("MAILDIR", ".")
         .env("AUTHENTICATED", "courier-test")
         .env("IMAP_KEYWORDS", "1")
-        .env("LD_LIBRARY_PATH", libs)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -119,6 +119,12 @@ pub enum CommandBody {
     /// RFC 4978 `COMPRESS algorithm`.
     Compress(String),
     Idle,
+    /// RFC 9208 `GETQUOTA quota-root`.
+    GetQuota(String),
+    /// RFC 9208 `GETQUOTAROOT mailbox`.
+    GetQuotaRoot(String),
+    /// RFC 9208 `SETQUOTA quota-root (...)`: always refused.
+    SetQuota,
     /// RFC 5267 `CANCELUPDATE 1*(SP quoted)`: the tags of the searches
     /// whose updates end.
     CancelUpdate(Vec<String>),
@@ -209,6 +215,9 @@ impl CommandBody {
             Idle => "IDLE",
             MultiSearch { .. } => "ESEARCH",
             CancelUpdate(_) => "CANCELUPDATE",
+            GetQuota(_) => "GETQUOTA",
+            GetQuotaRoot(_) => "GETQUOTAROOT",
+            SetQuota => "SETQUOTA",
             Check => "CHECK",
             Close => "CLOSE",
             Unselect => "UNSELECT",
@@ -409,9 +418,8 @@ impl fmt::Debug for CommandBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use CommandBody::*;
         match self {
-            Capability | Noop | Logout | StartTls | Namespace | Idle | Check | Close | Unselect => {
-                f.write_str(self.name())
-            }
+            Capability | Noop | Logout | StartTls | Namespace | Idle | Check | Close | Unselect
+            | SetQuota => f.write_str(self.name()),
             Authenticate {
                 mechanism,
                 initial_response,
@@ -492,6 +500,8 @@ impl fmt::Debug for CommandBody {
                 .field("order", order)
                 .finish(),
             CancelUpdate(tags) => f.debug_tuple("CancelUpdate").field(tags).finish(),
+            GetQuota(root) => f.debug_tuple("GetQuota").field(root).finish(),
+            GetQuotaRoot(mailbox) => f.debug_tuple("GetQuotaRoot").field(mailbox).finish(),
             MultiSearch {
                 sources,
                 ret,

@@ -709,6 +709,23 @@ impl<'a> Parser<'a> {
             "EXPUNGE" => C::Expunge { uids: None },
             "SEARCH" => self.search(false)?,
             "ESEARCH" => self.esearch()?,
+            // RFC 9208 `getquota = "GETQUOTA" SP quota-root-name`,
+            // `getquotaroot = "GETQUOTAROOT" SP mailbox`, `setquota =
+            // "SETQUOTA" SP quota-root-name SP setquota-list` (refused
+            // whatever the list: not parsed further).
+            "GETQUOTA" => {
+                self.sp()?;
+                C::GetQuota(String::from_utf8_lossy(&self.astring()?).into_owned())
+            }
+            "GETQUOTAROOT" => C::GetQuotaRoot(self.sp_mailbox()?),
+            "SETQUOTA" => {
+                self.sp()?;
+                self.astring()?;
+                self.sp()?;
+                self.expect(b'(', "(")?;
+                self.pos = self.data.len();
+                C::SetQuota
+            }
             "CANCELUPDATE" => {
                 let mut tags = Vec::new();
                 while !self.at_end() || tags.is_empty() {

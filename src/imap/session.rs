@@ -99,6 +99,7 @@ impl From<StoreError> for Error {
             StoreError::BadName(_) => Error::no_code("CANNOT", text),
             StoreError::NotAllowed(_) => Error::no_code("CANNOT", text),
             StoreError::Limit(_) => Error::no_code("LIMIT", text),
+            StoreError::OverQuota => Error::no_code("OVERQUOTA", text),
             StoreError::Expunged => Error::no_code("EXPUNGEISSUED", text),
             StoreError::InUse => Error::no_code("INUSE", text),
             StoreError::Corrupt(_) => Error::no_code("CORRUPTION", text),
@@ -154,7 +155,7 @@ enum Flow {
 }
 
 /// The capabilities this server implements, in every authenticated state.
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE OBJECTID COMPRESS=DEFLATE BINARY MULTISEARCH CONTEXT=SEARCH CONTEXT=SORT I18NLEVEL=1 THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE OBJECTID QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE COMPRESS=DEFLATE BINARY MULTISEARCH CONTEXT=SEARCH CONTEXT=SORT I18NLEVEL=1 THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456";
 
 pub struct Session<'a> {
     pub state: State,
@@ -599,6 +600,9 @@ fn allowed(state: &State, body: &CommandBody) -> std::result::Result<(), &'stati
         | Enable(_)
         | Compress(_)
         | MultiSearch { .. }
+        | GetQuota(_)
+        | GetQuotaRoot(_)
+        | SetQuota
         | Idle => {
             if authenticated {
                 Ok(())

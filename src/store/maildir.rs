@@ -51,6 +51,7 @@ use super::index::{self, valid_base, Entry, Index, SYSTEM_LETTERS};
 use super::lock::Lock;
 use super::names::{self, is_inbox, SEPARATOR};
 use super::open::read_small;
+use super::quota;
 use super::view::View;
 use super::{
     flag, Appended, Changes, FlagOp, Flags, Mailbox, MailboxInfo, Message, MessageRead, ModSeq,
@@ -1442,6 +1443,10 @@ impl Store for Maildir {
         self.create_dir(&path)
     }
 
+    fn quota(&mut self) -> Result<Option<quota::Quota>> {
+        quota::read(&self.root)
+    }
+
     fn delete(&mut self, name: &str) -> Result<()> {
         if is_inbox(name) {
             return Err(StoreError::NotAllowed("INBOX cannot be deleted"));
@@ -1481,6 +1486,8 @@ impl Store for Maildir {
             mkdir(&path)?;
         }
         fs::remove_dir_all(&st)?;
+        // Its messages leave the Maildir++ quota's use.
+        quota::recount_now(&self.root);
         Ok(())
     }
 
@@ -1587,6 +1594,9 @@ impl Store for Maildir {
 
     fn append(&mut self, name: &str, messages: &mut [NewMessage<'_>]) -> Result<Appended> {
         let dir = self.selectable(name)?;
+        // RFC 9208 [OVERQUOTA] before anything is written.
+        let total: u64 = messages.iter().map(|m| m.len).sum();
+        quota::check(&self.root, total, messages.len() as u64)?;
         let mut prepared: Vec<Prepared> = Vec::with_capacity(messages.len());
         let r = (|| -> Result<Appended> {
             for m in messages.iter_mut() {
@@ -1618,7 +1628,9 @@ impl Store for Maildir {
                     p.zone = zone;
                 }
             }
-            commit(&self.root, &dir, &prepared)
+            let appended = commit(&self.root, &dir, &prepared)?;
+            record_quota(&self.root, &prepared);
+            Ok(appended)
         })()
         .map_err(|e| delivery_error(&dir, e));
         if r.is_err() {
@@ -1630,6 +1642,27 @@ impl Store for Maildir {
         }
         r
     }
+}
+
+/// The stored size of a message about to be committed (its `S=`, or its
+/// file's length).
+fn stored_of(p: &Prepared) -> u64 {
+    quota::stored_size(&p.base)
+        .or_else(|| {
+            let f = p.tmp.as_ref().or(p.link_from.as_ref())?;
+            fs::metadata(f).ok().map(|m| m.len())
+        })
+        .unwrap_or(0)
+}
+
+/// Notes the committed messages in the Maildir++ quota's use.
+fn record_quota(root: &Path, prepared: &[Prepared]) {
+    let bytes: u64 = prepared.iter().map(stored_of).sum();
+    quota::record(
+        root,
+        i64::try_from(bytes).unwrap_or(i64::MAX),
+        prepared.len() as i64,
+    );
 }
 
 /// One open Maildir mailbox and this session's view of it.
@@ -2182,6 +2215,8 @@ impl Mailbox for MaildirMailbox {
         }
         let only: Option<HashSet<Uid>> = uids.map(|u| u.iter().copied().collect());
         let mut removed = Vec::new();
+        // The stored sizes of the files removed, for the quota's use.
+        let mut freed: Vec<u64> = Vec::new();
         for attempt in 0..2 {
             let (_lock, mut r) = self.lock_state(false, attempt > 0)?;
             let mut gone_uids = HashSet::default();
@@ -2198,8 +2233,11 @@ impl Mailbox for MaildirMailbox {
                         if !e.flags.has(flag::DELETED) {
                             continue;
                         }
-                        match fs::remove_file(self.dir.join(place(e.new).dir()).join(&*e.name)) {
-                            Ok(()) => {}
+                        let path = self.dir.join(place(e.new).dir()).join(&*e.name);
+                        let size = quota::stored_size(&e.name)
+                            .or_else(|| fs::symlink_metadata(&path).ok().map(|m| m.len()));
+                        match fs::remove_file(&path) {
+                            Ok(()) => freed.push(size.unwrap_or(0)),
                             // Renamed by another program (its flags may have
                             // changed): look again before deciding.
                             Err(e) if e.kind() == io::ErrorKind::NotFound && attempt == 0 => {
@@ -2245,6 +2283,12 @@ impl Mailbox for MaildirMailbox {
                 break;
             }
         }
+        let bytes: u64 = freed.iter().sum();
+        quota::record(
+            &self.root,
+            -i64::try_from(bytes).unwrap_or(i64::MAX),
+            -(freed.len() as i64),
+        );
         // Highest first: each number is then valid when it is sent.
         let seqs = removed
             .iter()
@@ -2288,7 +2332,12 @@ impl Mailbox for MaildirMailbox {
                 flags: m.flags.clone(),
             });
         }
-        commit(&self.root, &ddir, &prepared).map_err(|e| delivery_error(&ddir, e))
+        let total = prepared.iter().map(stored_of).sum();
+        quota::check(&self.root, total, prepared.len() as u64)?;
+        let appended =
+            commit(&self.root, &ddir, &prepared).map_err(|e| delivery_error(&ddir, e))?;
+        record_quota(&self.root, &prepared);
+        Ok(appended)
     }
 
     fn cache_dir(&self) -> Option<std::path::PathBuf> {

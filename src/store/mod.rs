@@ -13,6 +13,7 @@ pub mod mbox;
 pub mod names;
 pub mod objectid;
 pub mod open;
+pub mod quota;
 pub mod sortindex;
 pub mod special_use;
 pub mod view;
@@ -264,6 +265,8 @@ pub enum StoreError {
     NotAllowed(&'static str),
     /// A limit of `limits.rs` was hit.
     Limit(&'static str),
+    /// The user's quota (`quota`) would be passed (`[OVERQUOTA]`).
+    OverQuota,
     /// The message no longer exists (expunged by another program).
     Expunged,
     /// Another process holds a lock we need (`[INUSE]`).
@@ -285,6 +288,7 @@ impl fmt::Display for StoreError {
             StoreError::BadName(why) => write!(f, "Invalid mailbox name: {why}"),
             StoreError::NotAllowed(why) => f.write_str(why),
             StoreError::Limit(why) => write!(f, "Limit exceeded: {why}"),
+            StoreError::OverQuota => f.write_str("Quota exceeded"),
             StoreError::Expunged => f.write_str("Message has been expunged"),
             StoreError::InUse => f.write_str("Mailbox is locked by another process"),
             StoreError::Corrupt(why) => write!(f, "Mailbox data is damaged: {why}"),
@@ -346,6 +350,11 @@ pub trait Store {
     /// aside): the special-use file. None: nothing can be kept.
     fn control_dir(&self) -> Option<std::path::PathBuf> {
         None
+    }
+    /// The user's quota (RFC 9208): a Maildir's `maildirsize`; None when
+    /// there is none.
+    fn quota(&mut self) -> Result<Option<quota::Quota>> {
+        Ok(None)
     }
     /// RFC 8474 MAILBOXID of an existing mailbox (`objectid::mailbox_id`).
     fn mailbox_id(&mut self, _name: &str) -> Result<String> {

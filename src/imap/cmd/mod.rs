@@ -11,6 +11,7 @@ pub mod idle;
 pub mod list;
 pub mod mailbox;
 pub mod qresync;
+pub mod quota;
 pub mod search;
 pub mod select;
 pub mod sort;
@@ -85,6 +86,9 @@ pub fn dispatch<R: ClientInput>(
         Copy { set, mailbox, uid } => copy::copy(s, &set, &mailbox, uid, false),
         Move { set, mailbox, uid } => copy::copy(s, &set, &mailbox, uid, true),
         Idle => idle::idle(s, tag, input),
+        GetQuota(root) => quota::get_quota(s, &root),
+        GetQuotaRoot(mailbox) => quota::get_quota_root(s, &mailbox),
+        SetQuota => quota::set_quota(s),
         CancelUpdate(tags) => {
             context::cancel(s.selected()?, &tags);
             Done::ok("Updates cancelled.")
