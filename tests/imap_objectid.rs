@@ -2,7 +2,9 @@
 //! MAILBOXID in CREATE, SELECT and STATUS, kept through RENAME and new
 //! after DELETE and CREATE; EMAILID the same for a message, its copy and
 //! a later session, and equal to the SHA-256 of its BODY[] cut to 128
-//! bits; THREADID NIL; SEARCH EMAILID and THREADID (RFC 8474 4-6).
+//! bits; THREADID the same for the messages of one conversation (from its
+//! first Message-ID), in any mailbox; SEARCH EMAILID and THREADID (RFC
+//! 8474 4-6).
 
 mod common;
 
@@ -31,7 +33,7 @@ fn email_id(s: &mut Server, n: u32) -> String {
         .iter()
         .find(|l| l.starts_with(&format!("* {n} FETCH")))
         .unwrap();
-    assert!(line.contains("THREADID NIL"), "{line}");
+    assert!(line.contains("THREADID (T"), "{line}");
     id_after(&r, "EMAILID").unwrap_or_else(|| panic!("{r:?}"))
 }
 
@@ -126,5 +128,67 @@ fn mailbox_and_email_ids() {
         );
         assert_eq!(email_id(&mut s, 1), one);
         assert_eq!(email_id(&mut s, 2), two);
+    }
+}
+
+/// "T" and the hex of the first 16 octets of the SHA-256 of `root`.
+fn expected_thread_id(root: &[u8]) -> String {
+    let hex: String = Sha256::digest(root)[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("T{hex}")
+}
+
+fn thread_id(s: &mut Server, n: u32) -> String {
+    let r = run(s, "t", &format!("FETCH {n} THREADID"));
+    ok(&r, "t");
+    id_after(&r, "THREADID").unwrap_or_else(|| panic!("{r:?}"))
+}
+
+#[test]
+fn thread_ids_follow_the_conversation() {
+    for b in BOTH {
+        let h = home(
+            b,
+            &[
+                b"Message-ID: <a@example.org>\nSubject: start\n\nx\n",
+                b"Message-ID: <b@example.org>\nIn-Reply-To: <a@example.org>\n\
+References: <a@example.org>\nSubject: Re: start\n\nx\n",
+                b"Message-ID: <c@example.org>\nReferences: <a@example.org>\n\t<b@example.org>\n\
+Subject: Re: start\n\nx\n",
+                b"Message-ID: <d@example.org>\nSubject: other\n\nx\n",
+                b"Subject: no ids\n\nx\n",
+                // Only its parent named, without References.
+                b"Message-ID: <f@example.org>\nIn-Reply-To: <d@example.org>\nSubject: Re: other\n\nx\n",
+            ],
+        );
+        let mut s = imapd(b, &h);
+        ok(&run(&mut s, "x", "SELECT INBOX"), "x");
+        let a = expected_thread_id(b"a@example.org");
+        for n in 1..=3 {
+            assert_eq!(thread_id(&mut s, n), a, "{b:?} {n}");
+        }
+        let d = expected_thread_id(b"d@example.org");
+        assert_eq!(thread_id(&mut s, 4), d, "{b:?}");
+        assert_eq!(thread_id(&mut s, 6), d, "{b:?}");
+        // No ids: a thread of its own, named from its EMAILID.
+        let e = email_id(&mut s, 5);
+        assert_eq!(
+            thread_id(&mut s, 5),
+            expected_thread_id(e.as_bytes()),
+            "{b:?}"
+        );
+        assert_eq!(search(&mut s, &format!("THREADID {a}")), "1 2 3", "{b:?}");
+        assert_eq!(
+            search(&mut s, &format!("NOT THREADID {a}")),
+            "4 5 6",
+            "{b:?}"
+        );
+        // A copy elsewhere is in the same thread.
+        ok(&run(&mut s, "c", "CREATE Kept"), "c");
+        ok(&run(&mut s, "c", "COPY 2 Kept"), "c");
+        ok(&run(&mut s, "x", "SELECT Kept"), "x");
+        assert_eq!(thread_id(&mut s, 1), a, "{b:?}");
     }
 }

@@ -782,8 +782,7 @@ pub enum SearchKey {
     /// RFC 8514 `SAVEDATESUPPORTED`: every message where the mailbox keeps
     /// save dates, none elsewhere.
     SaveDateSupported,
-    /// RFC 8474 6 `EMAILID objectid`, `THREADID objectid` (no message has
-    /// a THREADID).
+    /// RFC 8474 6 `EMAILID objectid`, `THREADID objectid`.
     EmailId(String),
     ThreadId(String),
     /// RFC 5032 `OLDER n`, `YOUNGER n`: an internal date at least / at
@@ -842,7 +841,7 @@ pub enum FetchItem {
     /// RFC 8514 `SAVEDATE`: when the message was saved into this mailbox,
     /// NIL where the mailbox keeps no save dates.
     SaveDate,
-    /// RFC 8474 `EMAILID` and `THREADID` (always NIL: no thread ids).
+    /// RFC 8474 `EMAILID` and `THREADID`.
     EmailId,
     ThreadId,
     /// `BODY[section]<partial>` or `BODY.PEEK[...]`; `partial` is

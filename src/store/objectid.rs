@@ -11,7 +11,8 @@
 //!   the same octets delivered twice, has the same id, as RFC 8474 5.1
 //!   asks for copies (and allows for identical messages). It is computed
 //!   once and kept in the mailbox's cache (`cache::Kind::EmailId`).
-//! * THREADID: NIL (RFC 8474 5.2 allows a server without thread ids).
+//! * THREADID: from the conversation's first Message-ID
+//!   (`imap::cmd::thread::thread_id`), `T` and 128 bits of its SHA-256.
 
 use std::fs;
 use std::io::{self, Write};
@@ -103,6 +104,12 @@ pub fn email_id(mailbox: &mut dyn Mailbox, index: usize) -> Result<String> {
     let id = format!("M{}", hex(&sum.finalize()[..16]));
     mailbox.cache(index, cache::Kind::EmailId, id.as_bytes());
     Ok(id)
+}
+
+/// `prefix` and the first 128 bits of the SHA-256 of `data`, in hex: an
+/// objectid.
+pub fn digest_id(prefix: char, data: &[u8]) -> String {
+    format!("{prefix}{}", hex(&Sha256::digest(data)[..16]))
 }
 
 fn hex(b: &[u8]) -> String {

@@ -286,7 +286,10 @@ fn fetch_one(
                 let id = crate::store::objectid::email_id(mailbox, index)?;
                 buf.extend_from_slice(format!("EMAILID ({id})").as_bytes());
             }
-            FetchItem::ThreadId => buf.extend_from_slice(b"THREADID NIL"),
+            FetchItem::ThreadId => {
+                let id = crate::imap::cmd::thread::thread_id(mailbox, index)?;
+                buf.extend_from_slice(format!("THREADID ({id})").as_bytes());
+            }
             // Kept in the cache as sent (an IMAP string), as ENVELOPE is.
             FetchItem::Preview => {
                 buf.extend_from_slice(b"PREVIEW ");

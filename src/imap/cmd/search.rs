@@ -71,6 +71,8 @@ enum Key {
     SaveDateSupported,
     /// RFC 8474 EMAILID.
     EmailId(String),
+    /// RFC 8474 THREADID.
+    ThreadId(String),
 }
 
 #[derive(Clone, Copy)]
@@ -135,7 +137,7 @@ fn compile(k: &SearchKey, charset: &str, max: Max) -> Result<Key> {
         S::SavedSince(d) => Key::Date(DateField::Saved, Greater, *d),
         S::SaveDateSupported => Key::SaveDateSupported,
         S::EmailId(id) => Key::EmailId(id.clone()),
-        S::ThreadId(_) => Key::Not(Box::new(Key::All)),
+        S::ThreadId(id) => Key::ThreadId(id.clone()),
         S::Bcc(s) => Key::Address("bcc", text(s)?),
         S::Cc(s) => Key::Address("cc", text(s)?),
         S::From(s) => Key::Address("from", text(s)?),
@@ -641,6 +643,7 @@ fn matches(
         Key::All => true,
         Key::SaveDateSupported => mailbox.save_date(index).is_some(),
         Key::EmailId(id) => crate::store::objectid::email_id(mailbox, index)? == *id,
+        Key::ThreadId(id) => super::thread::thread_id(mailbox, index)? == *id,
         Key::Flag(bit, want) => m.flags.has(*bit) == *want,
         Key::Keyword(k, want) => m.flags.has_keyword(k) == *want,
         Key::Recent(want) => m.recent == *want,

@@ -10,7 +10,25 @@
 use std::collections::HashMap;
 
 use crate::imap::command::ThreadAlgorithm;
+use crate::store::objectid;
 use crate::store::{Mailbox, StoreError};
+
+/// RFC 8474 THREADID of message `index`: the messages of one conversation
+/// share it, whatever mailbox they are in. It is made from the
+/// conversation's first Message-ID: the first of the message's
+/// References (RFC 5322 3.6.4 keeps it when a long References is cut),
+/// else its In-Reply-To, else its own Message-ID; so it needs no state
+/// and never changes. A reply that names only its parent in In-Reply-To
+/// starts from the parent, not the root. A message with no Message-ID and
+/// no references is a thread of its own, named from its EMAILID.
+pub fn thread_id(mailbox: &mut dyn Mailbox, index: usize) -> Result<String, StoreError> {
+    let m = mailbox.message(index);
+    let k = super::sort::keys(mailbox, index, &m)?;
+    Ok(match k.references.first().or(k.id.as_ref()) {
+        Some(root) => objectid::digest_id('T', root),
+        None => objectid::digest_id('T', objectid::email_id(mailbox, index)?.as_bytes()),
+    })
+}
 
 /// What threading needs of one message.
 struct Msg {
