@@ -439,7 +439,7 @@ impl<'a> Parser<'a> {
         Ok(if name.eq_ignore_ascii_case("INBOX") {
             "INBOX".to_string()
         } else {
-            name
+            utf8_name(name)
         })
     }
 
@@ -456,7 +456,9 @@ impl<'a> Parser<'a> {
                 s.to_vec()
             }
         };
-        String::from_utf8(s).map_err(|_| Bad::new("Mailbox pattern is not valid UTF-8"))
+        String::from_utf8(s)
+            .map(utf8_name)
+            .map_err(|_| Bad::new("Mailbox pattern is not valid UTF-8"))
     }
 
     /// `flag-list = "(" [flag *(SP flag)] ")"`
@@ -983,8 +985,14 @@ impl<'a> Parser<'a> {
                 date = Some(self.date_time()?);
                 self.sp()?;
             }
-            let binary = self.peek() == Some(b'~');
+            // RFC 6855 4: `"UTF8" SP "(" literal8 ")"`: a message with
+            // UTF-8 headers, text like any other.
+            let utf8 = self.keyword("UTF8 (");
+            let binary = !utf8 && self.peek() == Some(b'~');
             let data = self.append_data()?;
+            if utf8 {
+                self.expect(b')', ")")?;
+            }
             messages.push(AppendMessage {
                 flags,
                 date,
@@ -1859,6 +1867,17 @@ impl<'a> Parser<'a> {
             return Err(Bad::new("Invalid header field name"));
         }
         Ok(String::from_utf8_lossy(&n).into_owned())
+    }
+}
+
+/// A mailbox name (or pattern) as the client sent it, in the store's form:
+/// with UTF8=ACCEPT (RFC 6855 3) it is UTF-8, which `&` included is
+/// encoded to modified UTF-7; otherwise it is that already.
+fn utf8_name(name: String) -> String {
+    if crate::imap::response::utf8_accept() {
+        crate::store::names::encode_utf7(&name)
+    } else {
+        name
     }
 }
 

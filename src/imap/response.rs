@@ -59,11 +59,46 @@ pub fn astring(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
+thread_local! {
+    /// RFC 6855: the session's client enabled UTF8=ACCEPT. One session is
+    /// one process (and one thread), so this is the session's state.
+    static UTF8_ACCEPT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// RFC 6855 ENABLE UTF8=ACCEPT: from now on mailbox names go both ways
+/// as UTF-8 (`mailbox` here, `parse::Parser::mailbox`) instead of
+/// modified UTF-7.
+pub fn set_utf8_accept() {
+    UTF8_ACCEPT.with(|u| u.set(true));
+}
+
+/// Whether the client enabled UTF8=ACCEPT.
+pub fn utf8_accept() -> bool {
+    UTF8_ACCEPT.with(|u| u.get())
+}
+
 /// RFC 3501 9 `mailbox` in LIST/LSUB/STATUS responses: like astring, but
 /// `%` and `*` are allowed in the atom form (list-char); we quote them anyway
-/// for the sake of clients that do not know that.
+/// for the sake of clients that do not know that. `name` is the store's
+/// (modified UTF-7); with UTF8=ACCEPT it goes out as UTF-8, in a quoted
+/// string when it is not ASCII (RFC 6855 3: `quoted` may hold UTF-8).
 pub fn mailbox(out: &mut Vec<u8>, name: &str) {
-    astring(out, name.as_bytes());
+    if !utf8_accept() {
+        return astring(out, name.as_bytes());
+    }
+    let name = crate::store::names::decode_utf7(name).unwrap_or_else(|_| name.to_string());
+    let quotable = name.len() <= 1024 && !name.contains(['\r', '\n', '\0']);
+    if name.is_ascii() || !quotable {
+        return astring(out, name.as_bytes());
+    }
+    out.push(b'"');
+    for &c in name.as_bytes() {
+        if c == b'"' || c == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(c);
+    }
+    out.push(b'"');
 }
 
 /// RFC 2971 `* ID` response: who we are. What the client said about

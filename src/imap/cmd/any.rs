@@ -63,6 +63,10 @@ pub fn enable(s: &mut Session, caps: Vec<String>) -> Result<Done> {
         s.enable_qresync()?;
         line.extend_from_slice(b" QRESYNC");
     }
+    if caps.iter().any(|c| c == "UTF8=ACCEPT") && !crate::imap::response::utf8_accept() {
+        crate::imap::response::set_utf8_accept();
+        line.extend_from_slice(b" UTF8=ACCEPT");
+    }
     line.extend_from_slice(b"\r\n");
     s.out.write_all(&line)?;
     Done::ok("ENABLE completed.")
