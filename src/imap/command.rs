@@ -572,6 +572,18 @@ pub struct AppendMessage {
     /// Sent as RFC 3516 `literal8`: binary content, to be kept octet for
     /// octet or refused.
     pub binary: bool,
+    /// RFC 4469 `CATENATE (...)`: the message is these parts put
+    /// together (`data` is then empty).
+    pub catenate: Option<Vec<CatPart>>,
+}
+
+/// RFC 4469 `cat-part = text-literal / url`.
+#[derive(Debug)]
+pub enum CatPart {
+    /// `"TEXT" SP literal`: octets as given.
+    Text(Literal),
+    /// `"URL" SP astring`: a message or part of one already stored.
+    Url(String),
 }
 
 /// The octets of an APPEND message literal: small ones in memory, larger

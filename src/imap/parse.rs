@@ -16,8 +16,9 @@ use std::collections::VecDeque;
 use chrono::NaiveDate;
 
 use crate::imap::command::{
-    AppendMessage, Command, CommandBody, FetchItem, Literal, Order, QresyncParam, SearchKey,
-    SearchReturn, SelectParams, SeqNumber, SequenceSet, StatusItem, StoreRequest, ThreadAlgorithm,
+    AppendMessage, CatPart, Command, CommandBody, FetchItem, Literal, Order, QresyncParam,
+    SearchKey, SearchReturn, SelectParams, SeqNumber, SequenceSet, StatusItem, StoreRequest,
+    ThreadAlgorithm,
 };
 use crate::imap::frame::{Frame, Spooled};
 use crate::imap::response::is_atom_char;
@@ -985,6 +986,35 @@ impl<'a> Parser<'a> {
                 date = Some(self.date_time()?);
                 self.sp()?;
             }
+            // RFC 4469 `append-data-ext = "CATENATE" SP "(" cat-part *(SP
+            // cat-part) ")"`, `cat-part = "TEXT" SP literal / "URL" SP
+            // astring` (RFC 3516 allows literal8 for TEXT).
+            if self.keyword("CATENATE (") {
+                let mut parts = Vec::new();
+                loop {
+                    if self.keyword("TEXT ") {
+                        parts.push(CatPart::Text(self.append_data()?));
+                    } else if self.keyword("URL ") {
+                        let url = self.astring()?;
+                        let url = String::from_utf8(url).map_err(|_| Bad::new("Invalid URL"))?;
+                        parts.push(CatPart::Url(url));
+                    } else {
+                        return Err(Bad::new("Expected TEXT or URL"));
+                    }
+                    if self.eat(b')') {
+                        break;
+                    }
+                    self.sp()?;
+                }
+                messages.push(AppendMessage {
+                    flags,
+                    date,
+                    data: Literal::Memory(Vec::new()),
+                    binary: false,
+                    catenate: Some(parts),
+                });
+                continue;
+            }
             // RFC 6855 4: `"UTF8" SP "(" literal8 ")"`: a message with
             // UTF-8 headers, text like any other.
             let utf8 = self.keyword("UTF8 (");
@@ -998,6 +1028,7 @@ impl<'a> Parser<'a> {
                 date,
                 data,
                 binary,
+                catenate: None,
             });
         }
         if messages.is_empty() {

@@ -8,6 +8,13 @@ use crate::imap::session::{Done, Error, Result, Session};
 use crate::store::{NewMessage, StoreError};
 
 pub fn append(s: &mut Session, name: &str, mut messages: Vec<AppendMessage>) -> Result<Done> {
+    // RFC 4469 CATENATE: each such message put together first, so that a
+    // bad URL stores nothing.
+    for m in messages.iter_mut() {
+        if let Some(parts) = m.catenate.take() {
+            m.data = super::catenate::assemble(s, parts)?;
+        }
+    }
     // NewMessage borrows a reader, which borrows the literal: collect the
     // plain fields first, then the readers.
     // A zero-octet message is no message (Dovecot refuses it too); refusing

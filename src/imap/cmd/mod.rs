@@ -3,6 +3,7 @@
 
 pub mod any;
 pub mod append;
+pub mod catenate;
 pub mod context;
 pub mod copy;
 pub mod expunge;
