@@ -73,7 +73,7 @@ fn greeting_capability_noop_logout() {
         r"
         S: * PREAUTH [CAPABILITY IMAP4rev1 {}] Logged in as {}
         C: a1 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 LITERAL+ {}
+        S: * CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ {}
         S: a1 OK Capability completed.
         C: a2 NOOP
         S: a2 OK NOOP completed.

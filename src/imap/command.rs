@@ -559,6 +559,8 @@ pub enum StatusItem {
     AppendLimit,
     /// RFC 8474 4.3.
     MailboxId,
+    /// RFC 9051 6.3.11: the number of messages with `\Deleted`.
+    Deleted,
 }
 
 /// One message of an APPEND (RFC 3502 `append-message`).

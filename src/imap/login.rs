@@ -84,7 +84,7 @@ impl Policy {
 
     /// The pre-login CAPABILITY list: it tells the truth about this link.
     pub fn capabilities(&self) -> String {
-        let mut c = String::from("IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE");
+        let mut c = String::from("IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE");
         if self.starttls {
             c.push_str(" STARTTLS");
         }

@@ -946,6 +946,10 @@ impl<'a> Parser<'a> {
         let mut items = Vec::new();
         loop {
             let item = match self.atom_upper()?.as_str() {
+                // RFC 9051 E: IMAP4rev2 has no \Recent.
+                "RECENT" if crate::imap::response::imap4rev2() => {
+                    return Err(Bad::new("RECENT is not in IMAP4rev2"))
+                }
                 "MESSAGES" => StatusItem::Messages,
                 "RECENT" => StatusItem::Recent,
                 "UIDNEXT" => StatusItem::UidNext,
@@ -955,6 +959,7 @@ impl<'a> Parser<'a> {
                 "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
                 "APPENDLIMIT" => StatusItem::AppendLimit,
                 "MAILBOXID" => StatusItem::MailboxId,
+                "DELETED" => StatusItem::Deleted,
                 _ => return Err(Bad::new("Unknown STATUS item")),
             };
             if !items.contains(&item) {
@@ -1550,6 +1555,10 @@ impl<'a> Parser<'a> {
         }
         let key = self.atom_upper()?;
         Ok(match key.as_str() {
+            // RFC 9051 E: IMAP4rev2 has no \Recent.
+            "RECENT" | "NEW" | "OLD" if crate::imap::response::imap4rev2() => {
+                return Err(Bad::new("RECENT, NEW and OLD are not in IMAP4rev2"))
+            }
             "ALL" => K::All,
             "ANSWERED" => K::Answered,
             "DELETED" => K::Deleted,

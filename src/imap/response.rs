@@ -72,9 +72,28 @@ pub fn set_utf8_accept() {
     UTF8_ACCEPT.with(|u| u.set(true));
 }
 
-/// Whether the client enabled UTF8=ACCEPT.
+/// Whether the client enabled UTF8=ACCEPT (or IMAP4rev2, which has it).
 pub fn utf8_accept() -> bool {
     UTF8_ACCEPT.with(|u| u.get())
+}
+
+thread_local! {
+    /// RFC 9051: the client enabled IMAP4rev2.
+    static IMAP4REV2: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// ENABLE IMAP4rev2 (RFC 9051 6.3.1): the session speaks IMAP4rev2 from
+/// now on: no `\Recent` anywhere (flags, SELECT, EXISTS updates,
+/// STATUS, SEARCH keys), no `[UNSEEN n]` at SELECT, SEARCH answered by
+/// ESEARCH, a LIST response at SELECT, UTF-8 mailbox names.
+pub fn set_imap4rev2() {
+    IMAP4REV2.with(|u| u.set(true));
+    set_utf8_accept();
+}
+
+/// Whether the client enabled IMAP4rev2.
+pub fn imap4rev2() -> bool {
+    IMAP4REV2.with(|u| u.get())
 }
 
 /// RFC 3501 9 `mailbox` in LIST/LSUB/STATUS responses: like astring, but

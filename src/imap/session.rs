@@ -155,7 +155,7 @@ enum Flow {
 }
 
 /// The capabilities this server implements, in every authenticated state.
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE OBJECTID QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UTF8=ACCEPT CATENATE URL-PARTIAL COMPRESS=DEFLATE BINARY MULTISEARCH CONTEXT=SEARCH CONTEXT=SORT I18NLEVEL=1 THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456";
+pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE OBJECTID QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UTF8=ACCEPT CATENATE URL-PARTIAL COMPRESS=DEFLATE BINARY MULTISEARCH CONTEXT=SEARCH CONTEXT=SORT I18NLEVEL=1 THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456";
 
 pub struct Session<'a> {
     pub state: State,
@@ -454,7 +454,8 @@ pub fn write_changes(out: &mut Vec<u8>, mailbox: &dyn Mailbox, changes: &Changes
     }
     // RECENT goes with EXISTS: an expunge lowers it too, but the client
     // counts that itself (as Dovecot, which sends RECENT only with EXISTS).
-    if let (Some(_), Some(n)) = (changes.exists, changes.recent) {
+    let rev2 = crate::imap::response::imap4rev2();
+    if let (Some(_), Some(n), false) = (changes.exists, changes.recent, rev2) {
         out.extend_from_slice(format!("* {n} RECENT\r\n").as_bytes());
     }
     for &seq in &changes.flags {
@@ -557,11 +558,12 @@ pub fn write_modseq(out: &mut Vec<u8>, m: &Message) {
     out.extend_from_slice(format!(" MODSEQ ({})", m.modseq).as_bytes());
 }
 
-/// A message's FLAGS as FETCH shows them: stored flags plus `\Recent`.
+/// A message's FLAGS as FETCH shows them: stored flags plus `\Recent`
+/// (not in IMAP4rev2).
 pub fn write_message_flags(out: &mut Vec<u8>, m: &Message) {
     let mut list = Vec::new();
     write_flag_list(&mut list, &m.flags);
-    if m.recent {
+    if m.recent && !crate::imap::response::imap4rev2() {
         list.pop();
         if list.len() > 1 {
             list.push(b' ');

@@ -1569,8 +1569,12 @@ impl Store for Maildir {
         let ix = &r.index;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         // One pass over the records.
-        let (unseen, size) = ix.iter_without_names().fold((0, 0), |(n, size), e| {
-            (n + usize::from(!e.flags.has(flag::SEEN)), size + e.size)
+        let (unseen, deleted, size) = ix.iter_without_names().fold((0, 0, 0), |(n, d, size), e| {
+            (
+                n + usize::from(!e.flags.has(flag::SEEN)),
+                d + usize::from(e.flags.has(flag::DELETED)),
+                size + e.size,
+            )
         });
         Ok(Status {
             messages: len(ix.len()),
@@ -1580,6 +1584,7 @@ impl Store for Maildir {
             unseen: len(unseen),
             highest_modseq: ix.highest_modseq,
             size,
+            deleted: len(deleted),
         })
     }
 

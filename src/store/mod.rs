@@ -186,6 +186,8 @@ pub struct Status {
     pub highest_modseq: ModSeq,
     /// Total RFC822.SIZE of all messages (RFC 8438 STATUS=SIZE).
     pub size: u64,
+    /// Messages with `\Deleted` (RFC 9051 STATUS DELETED).
+    pub deleted: u32,
 }
 
 /// The outcome of APPEND/COPY, for UIDPLUS (RFC 4315) response codes.

@@ -63,6 +63,10 @@ pub fn enable(s: &mut Session, caps: Vec<String>) -> Result<Done> {
         s.enable_qresync()?;
         line.extend_from_slice(b" QRESYNC");
     }
+    if caps.iter().any(|c| c == "IMAP4REV2") && !crate::imap::response::imap4rev2() {
+        crate::imap::response::set_imap4rev2();
+        line.extend_from_slice(b" IMAP4rev2");
+    }
     if caps.iter().any(|c| c == "UTF8=ACCEPT") && !crate::imap::response::utf8_accept() {
         crate::imap::response::set_utf8_accept();
         line.extend_from_slice(b" UTF8=ACCEPT");

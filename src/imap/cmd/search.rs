@@ -174,6 +174,15 @@ pub fn search(
     uid: bool,
     (tag, ret, order): (&str, Option<SearchReturn>, Option<&Order>),
 ) -> Result<Done> {
+    // RFC 9051 6.4.4: in IMAP4rev2 SEARCH is answered by ESEARCH, ALL
+    // when no RETURN option says otherwise.
+    let ret = match ret {
+        None if order.is_none() && crate::imap::response::imap4rev2() => Some(SearchReturn {
+            all: true,
+            ..SearchReturn::default()
+        }),
+        r => r,
+    };
     // RFC 5182 2.1: a SEARCH ... SAVE that fails leaves the empty set.
     if let (Some(true), State::Selected(sel)) = (ret.map(|r| r.save), &mut s.state) {
         sel.saved.clear();

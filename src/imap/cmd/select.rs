@@ -39,9 +39,22 @@ pub fn select(s: &mut Session, name: &str, read_only: bool, params: &SelectParam
             unseen = Some(i);
         }
     }
-    out.extend_from_slice(format!("* {count} EXISTS\r\n* {recent} RECENT\r\n").as_bytes());
-    if let Some(first) = unseen {
-        out.extend_from_slice(format!("* OK [UNSEEN {}] First unseen.\r\n", first + 1).as_bytes());
+    out.extend_from_slice(format!("* {count} EXISTS\r\n").as_bytes());
+    // RFC 9051 E: IMAP4rev2 has neither RECENT nor [UNSEEN n], and says
+    // the mailbox's name in a LIST response (6.3.2).
+    let rev2 = crate::imap::response::imap4rev2();
+    if rev2 {
+        let sep = s.store()?.separator();
+        out.extend_from_slice(format!("* LIST () \"{sep}\" ").as_bytes());
+        crate::imap::response::mailbox(&mut out, name);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(format!("* {recent} RECENT\r\n").as_bytes());
+        if let Some(first) = unseen {
+            out.extend_from_slice(
+                format!("* OK [UNSEEN {}] First unseen.\r\n", first + 1).as_bytes(),
+            );
+        }
     }
     out.extend_from_slice(
         format!(

@@ -32,12 +32,14 @@ pub fn response(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Vec
                 // expunge it has not been told yet.
                 highest_modseq: sel.complete_modseq,
                 size: 0,
+                deleted: 0,
             };
             for i in 0..mb.count() {
                 let m = mb.message(i);
                 st.recent += u32::from(m.recent);
                 st.unseen += u32::from(!m.flags.has(crate::store::flag::SEEN));
                 st.size += m.size;
+                st.deleted += u32::from(m.flags.has(crate::store::flag::DELETED));
             }
             st
         }
@@ -65,6 +67,7 @@ pub fn response(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Vec
             // every mailbox (also in the capability).
             StatusItem::AppendLimit => format!("APPENDLIMIT {}", crate::limits::APPEND_MAX),
             StatusItem::MailboxId => format!("MAILBOXID ({mailbox_id})"),
+            StatusItem::Deleted => format!("DELETED {}", st.deleted),
         })
         .collect();
     out.extend_from_slice(parts.join(" ").as_bytes());

@@ -481,6 +481,7 @@ impl Store for MboxStore {
             unseen: len(snap.entries.iter().filter(|e| !e.has(flag::SEEN)).count()),
             highest_modseq: modseqs.highest(),
             size: snap.entries.iter().map(|e| e.size()).sum(),
+            deleted: len(snap.entries.iter().filter(|e| e.has(flag::DELETED)).count()),
         })
     }
 
