@@ -84,10 +84,27 @@ fn imap4rev2_when_enabled() {
             assert!(r[0].starts_with("b BAD"), "{bad}: {r:?}");
         }
         ok(&run(&mut s, "x", "STORE 2 +FLAGS.SILENT (\\Deleted)"), "x");
+        // RFC 9208 DELETED-STORAGE: the RFC822.SIZE of message 2.
+        let size = untagged(&mut s, "z", "FETCH 2 RFC822.SIZE")[0]
+            .trim_start_matches("* 2 FETCH (RFC822.SIZE ")
+            .trim_end_matches(')')
+            .to_string();
         assert_eq!(
-            untagged(&mut s, "t", "STATUS INBOX (MESSAGES DELETED)"),
-            ["* STATUS INBOX (MESSAGES 2 DELETED 1)"]
+            untagged(
+                &mut s,
+                "t",
+                "STATUS INBOX (MESSAGES DELETED DELETED-STORAGE)"
+            ),
+            [format!(
+                "* STATUS INBOX (MESSAGES 2 DELETED 1 DELETED-STORAGE {size})"
+            )]
         );
+        ok(&run(&mut s, "u", "UNSELECT"), "u");
+        assert_eq!(
+            untagged(&mut s, "t", "STATUS INBOX (DELETED DELETED-STORAGE)"),
+            [format!("* STATUS INBOX (DELETED 1 DELETED-STORAGE {size})")]
+        );
+        ok(&run(&mut s, "s", "SELECT INBOX"), "s");
         // New mail: EXISTS alone.
         deliver(b, &h);
         let r = untagged(&mut s, "n", "NOOP");

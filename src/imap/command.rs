@@ -561,6 +561,8 @@ pub enum StatusItem {
     MailboxId,
     /// RFC 9051 6.3.11: the number of messages with `\Deleted`.
     Deleted,
+    /// RFC 9208 4.2: the octets EXPUNGE would free (their RFC822.SIZE).
+    DeletedStorage,
 }
 
 /// One message of an APPEND (RFC 3502 `append-message`).

@@ -960,6 +960,7 @@ impl<'a> Parser<'a> {
                 "APPENDLIMIT" => StatusItem::AppendLimit,
                 "MAILBOXID" => StatusItem::MailboxId,
                 "DELETED" => StatusItem::Deleted,
+                "DELETED-STORAGE" => StatusItem::DeletedStorage,
                 _ => return Err(Bad::new("Unknown STATUS item")),
             };
             if !items.contains(&item) {

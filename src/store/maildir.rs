@@ -1569,13 +1569,15 @@ impl Store for Maildir {
         let ix = &r.index;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         // One pass over the records.
-        let (unseen, deleted, size) = ix.iter_without_names().fold((0, 0, 0), |(n, d, size), e| {
-            (
-                n + usize::from(!e.flags.has(flag::SEEN)),
-                d + usize::from(e.flags.has(flag::DELETED)),
-                size + e.size,
-            )
-        });
+        let (mut unseen, mut deleted, mut size, mut deleted_size) = (0, 0, 0, 0);
+        for e in ix.iter_without_names() {
+            unseen += usize::from(!e.flags.has(flag::SEEN));
+            size += e.size;
+            if e.flags.has(flag::DELETED) {
+                deleted += 1;
+                deleted_size += e.size;
+            }
+        }
         Ok(Status {
             messages: len(ix.len()),
             recent: len(ix.len() - ix.after(r.recent_from.saturating_sub(1))),
@@ -1585,6 +1587,7 @@ impl Store for Maildir {
             highest_modseq: ix.highest_modseq,
             size,
             deleted: len(deleted),
+            deleted_size,
         })
     }
 

@@ -188,6 +188,8 @@ pub struct Status {
     pub size: u64,
     /// Messages with `\Deleted` (RFC 9051 STATUS DELETED).
     pub deleted: u32,
+    /// Their total RFC822.SIZE (RFC 9208 STATUS DELETED-STORAGE).
+    pub deleted_size: u64,
 }
 
 /// The outcome of APPEND/COPY, for UIDPLUS (RFC 4315) response codes.

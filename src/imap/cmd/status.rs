@@ -33,13 +33,17 @@ pub fn response(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Vec
                 highest_modseq: sel.complete_modseq,
                 size: 0,
                 deleted: 0,
+                deleted_size: 0,
             };
             for i in 0..mb.count() {
                 let m = mb.message(i);
                 st.recent += u32::from(m.recent);
                 st.unseen += u32::from(!m.flags.has(crate::store::flag::SEEN));
                 st.size += m.size;
-                st.deleted += u32::from(m.flags.has(crate::store::flag::DELETED));
+                if m.flags.has(crate::store::flag::DELETED) {
+                    st.deleted += 1;
+                    st.deleted_size += m.size;
+                }
             }
             st
         }
@@ -68,6 +72,7 @@ pub fn response(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Vec
             StatusItem::AppendLimit => format!("APPENDLIMIT {}", crate::limits::APPEND_MAX),
             StatusItem::MailboxId => format!("MAILBOXID ({mailbox_id})"),
             StatusItem::Deleted => format!("DELETED {}", st.deleted),
+            StatusItem::DeletedStorage => format!("DELETED-STORAGE {}", st.deleted_size),
         })
         .collect();
     out.extend_from_slice(parts.join(" ").as_bytes());

@@ -482,6 +482,12 @@ impl Store for MboxStore {
             highest_modseq: modseqs.highest(),
             size: snap.entries.iter().map(|e| e.size()).sum(),
             deleted: len(snap.entries.iter().filter(|e| e.has(flag::DELETED)).count()),
+            deleted_size: snap
+                .entries
+                .iter()
+                .filter(|e| e.has(flag::DELETED))
+                .map(|e| e.size())
+                .sum(),
         })
     }
 
