@@ -402,3 +402,7 @@ pub const MAILDIRSIZE_RECOUNT: u64 = 5120;
 /// Largest `maildirsize` read whole; a larger one is damage: its first
 /// line is kept and the rest counted again.
 pub const MAILDIRSIZE_FILE_MAX: u64 = 1024 * 1024;
+
+/// Longest string sent as a quoted string; longer ones go as literals,
+/// as some clients cap the length of quoted strings.
+pub const QUOTED_MAX: usize = 1024;

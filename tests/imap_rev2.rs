@@ -8,24 +8,7 @@
 
 mod common;
 
-use common::{home_on, imapd_on, ok, run, Backend, Server, BOTH};
-
-fn deliver(b: Backend, h: &common::Home) {
-    match b {
-        Backend::Maildir => {
-            h.deliver(None, "1200000000.M1P1.test", b"Subject: new\n\nx\n");
-        }
-        Backend::Mbox => {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(h.path().join("spool/inbox"))
-                .unwrap();
-            f.write_all(b"From mta@example.org Sat Nov 21 06:13:17 2026\nSubject: new\n\nx\n\n")
-                .unwrap();
-        }
-    }
-}
+use common::{home_on, imapd_on, ok, run, Server, BOTH};
 
 fn untagged(s: &mut Server, tag: &str, cmd: &str) -> Vec<String> {
     let r = run(s, tag, cmd);
@@ -106,7 +89,7 @@ fn imap4rev2_when_enabled() {
         );
         ok(&run(&mut s, "s", "SELECT INBOX"), "s");
         // New mail: EXISTS alone.
-        deliver(b, &h);
+        common::deliver_inbox(b, &h, "1200000000.M1P1.test", b"Subject: new\n\nx\n");
         let r = untagged(&mut s, "n", "NOOP");
         assert_eq!(r, ["* 3 EXISTS"], "{r:?}");
         // Names in UTF-8.

@@ -352,22 +352,7 @@ fn the_sort_index_follows_the_mailbox() {
         let made = std::fs::read(&index).unwrap();
         assert!(made.starts_with(b"mailaccess-sort 1 "), "{b:?}");
         // An MTA delivers; the next SORT places it, and the index grows.
-        match b {
-            Backend::Maildir => {
-                h.deliver(None, "1100000000.M9P1.test", b"Subject: blueberry\n\nx\n");
-            }
-            Backend::Mbox => {
-                use std::io::Write;
-                let mut f = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(h.path().join("spool/inbox"))
-                    .unwrap();
-                f.write_all(
-                    b"From mta@example.org Sat Nov 21 06:13:17 2026\nSubject: blueberry\n\nx\n\n",
-                )
-                .unwrap();
-            }
-        }
+        common::deliver_inbox(b, &h, "1100000000.M9P1.test", b"Subject: blueberry\n\nx\n");
         sort(&h, "* SORT 3 1 4 2");
         assert!(std::fs::read(&index).unwrap().len() > made.len(), "{b:?}");
         // Damage: garbage, then a torn file; SORT is right and rebuilds.

@@ -2,11 +2,13 @@
 //! literals as their bytes demand (RFC 3501 4.3, 9), so that a client's
 //! parser never meets an octet it cannot take.
 
+use crate::limits::QUOTED_MAX;
+
 /// RFC 3501 9 `quoted`: any TEXT-CHAR except `"` and `\`, which are escaped;
 /// no CR, LF, NUL or 8-bit octets. Longer strings go out as literals too:
 /// some clients cap quoted string length.
 fn quotable(s: &[u8]) -> bool {
-    s.len() <= 1024
+    s.len() <= QUOTED_MAX
         && s.iter()
             .all(|&c| (0x01..0x80).contains(&c) && c != b'\r' && c != b'\n')
 }
@@ -14,17 +16,23 @@ fn quotable(s: &[u8]) -> bool {
 /// RFC 3501 9 `string`: quoted when it can be, else a literal.
 pub fn string(out: &mut Vec<u8>, s: &[u8]) {
     if quotable(s) {
-        out.push(b'"');
-        for &c in s {
-            if c == b'"' || c == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(c);
-        }
-        out.push(b'"');
+        quoted(out, s);
     } else {
         literal(out, s);
     }
+}
+
+/// `"s"`, with `"` and `\` escaped; the caller has checked that `s` may
+/// be quoted.
+fn quoted(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    for &c in s {
+        if c == b'"' || c == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(c);
+    }
+    out.push(b'"');
 }
 
 /// RFC 3501 9 `literal`: `{n}` CRLF and the octets.
@@ -106,18 +114,14 @@ pub fn mailbox(out: &mut Vec<u8>, name: &str) {
         return astring(out, name.as_bytes());
     }
     let name = crate::store::names::decode_utf7(name).unwrap_or_else(|_| name.to_string());
-    let quotable = name.len() <= 1024 && !name.contains(['\r', '\n', '\0']);
-    if name.is_ascii() || !quotable {
-        return astring(out, name.as_bytes());
+    // As `quotable`, with the UTF-8 that RFC 6855 lets quoted strings hold.
+    let utf8_quotable =
+        !name.is_ascii() && name.len() <= QUOTED_MAX && !name.contains(['\r', '\n', '\0']);
+    if utf8_quotable {
+        quoted(out, name.as_bytes());
+    } else {
+        astring(out, name.as_bytes());
     }
-    out.push(b'"');
-    for &c in name.as_bytes() {
-        if c == b'"' || c == b'\\' {
-            out.push(b'\\');
-        }
-        out.push(c);
-    }
-    out.push(b'"');
 }
 
 /// RFC 2971 `* ID` response: who we are. What the client said about

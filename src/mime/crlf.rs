@@ -121,28 +121,37 @@ impl<'a, S: Source + ?Sized> SizeIndex<'a, S> {
 /// NUL as 0x80.
 pub fn to_crlf(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() + s.len() / 32 + 2);
-    let mut rest = s;
-    let mut prev_cr = false;
+    extend_crlf(&mut out, s, &mut false, true);
+    out
+}
+
+/// Appends `piece` to `out` with every bare LF made CRLF, for text given
+/// a piece at a time: `prev_cr` says whether the octet before `piece` was
+/// CR, and is left saying it of its last. With `map_nul`, NUL becomes 0x80
+/// (IMAP strings); without, it stays (BINARY, POP3).
+pub fn extend_crlf(out: &mut Vec<u8>, piece: &[u8], prev_cr: &mut bool, map_nul: bool) {
+    let mut rest = piece;
     // Copy the runs between the octets that change, whole.
-    while let Some(at) = rest.iter().position(|&c| c == b'\n' || c == 0) {
+    while let Some(at) = rest.iter().position(|&c| c == b'\n' || (map_nul && c == 0)) {
         out.extend_from_slice(&rest[..at]);
         if at > 0 {
-            prev_cr = rest[at - 1] == b'\r';
+            *prev_cr = rest[at - 1] == b'\r';
         }
         if rest[at] == 0 {
             out.push(0x80);
-            prev_cr = false;
         } else {
-            if !prev_cr {
+            if !*prev_cr {
                 out.push(b'\r');
             }
             out.push(b'\n');
-            prev_cr = false;
         }
+        *prev_cr = false;
         rest = &rest[at + 1..];
     }
+    if let Some(&c) = rest.last() {
+        *prev_cr = c == b'\r';
+    }
     out.extend_from_slice(rest);
-    out
 }
 
 /// A reader that yields its inner reader's bytes with every bare LF turned

@@ -460,7 +460,7 @@ pub fn each_binary<S: Source + ?Sized>(
     raw.each(range, &mut |piece| {
         decoded.clear();
         if cte == Cte::Identity {
-            push_crlf(piece, &mut prev_cr, &mut decoded);
+            super::crlf::extend_crlf(&mut decoded, piece, &mut prev_cr, false);
         } else {
             transfer.feed(piece, &mut decoded);
         }
@@ -473,30 +473,6 @@ pub fn each_binary<S: Source + ?Sized>(
     if !decoded.is_empty() {
         out(&decoded);
     }
-}
-
-/// `piece` with each bare LF made CRLF; `prev_cr` carries whether the
-/// previous piece ended in CR.
-fn push_crlf(piece: &[u8], prev_cr: &mut bool, out: &mut Vec<u8>) {
-    let mut rest = piece;
-    while let Some(at) = rest.iter().position(|&c| c == b'\n') {
-        let cr = if at > 0 {
-            rest[at - 1] == b'\r'
-        } else {
-            *prev_cr
-        };
-        out.extend_from_slice(&rest[..at]);
-        if !cr {
-            out.push(b'\r');
-        }
-        out.push(b'\n');
-        rest = &rest[at + 1..];
-        *prev_cr = false;
-    }
-    if let Some(&c) = rest.last() {
-        *prev_cr = c == b'\r';
-    }
-    out.extend_from_slice(rest);
 }
 
 /// The Content-Transfer-Encodings BINARY can take off (RFC 2045 6).

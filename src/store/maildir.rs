@@ -116,6 +116,11 @@ fn split_name(name: &str) -> (&str, &str) {
     }
 }
 
+/// The `S=` size (octets as stored) of a file name, if it says it.
+pub(super) fn stored_size(name: &str) -> Option<u64> {
+    size_field(split_name(name).0, 'S')
+}
+
 /// The `S=`/`W=` field of a base name (`...,S=1234,W=1260`).
 fn size_field(base: &str, key: char) -> Option<u64> {
     base.split(',').skip(1).find_map(|p| {
@@ -1655,7 +1660,7 @@ impl Store for Maildir {
 /// The stored size of a message about to be committed (its `S=`, or its
 /// file's length).
 fn stored_of(p: &Prepared) -> u64 {
-    quota::stored_size(&p.base)
+    size_field(&p.base, 'S')
         .or_else(|| {
             let f = p.tmp.as_ref().or(p.link_from.as_ref())?;
             fs::metadata(f).ok().map(|m| m.len())
@@ -2242,7 +2247,7 @@ impl Mailbox for MaildirMailbox {
                             continue;
                         }
                         let path = self.dir.join(place(e.new).dir()).join(&*e.name);
-                        let size = quota::stored_size(&e.name)
+                        let size = stored_size(&e.name)
                             .or_else(|| fs::symlink_metadata(&path).ok().map(|m| m.len()));
                         match fs::remove_file(&path) {
                             Ok(()) => freed.push(size.unwrap_or(0)),

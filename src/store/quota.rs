@@ -189,12 +189,10 @@ fn recount(root: &Path, limits: (Option<u64>, Option<u64>)) -> Result<(i64, i64)
     Ok((bytes, count))
 }
 
-/// The `,S=<octets>` of a Maildir++ file name.
+/// The `,S=<octets>` of a Maildir++ file name (the Maildir store's own
+/// reading of names).
 pub fn stored_size(name: &str) -> Option<u64> {
-    let base = name.split(":2,").next()?;
-    base.split(',')
-        .find_map(|f| f.strip_prefix("S="))
-        .and_then(|n| n.parse().ok())
+    super::maildir::stored_size(name)
 }
 
 #[cfg(test)]

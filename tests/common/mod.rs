@@ -417,6 +417,28 @@ pub fn home_on(b: Backend, msgs: &[&[u8]]) -> Home {
     h
 }
 
+/// A new message for INBOX as an MTA delivers it: into `new/` under
+/// `name` on Maildir, appended to the spool (a From line before it, a
+/// blank line after) on mbox.
+pub fn deliver_inbox(b: Backend, h: &Home, name: &str, body: &[u8]) {
+    match b {
+        Backend::Maildir => {
+            h.deliver(None, name, body);
+        }
+        Backend::Mbox => {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(h.path().join("spool/inbox"))
+                .unwrap();
+            f.write_all(b"From mta@example.org Sat Nov 21 06:13:17 2026\n")
+                .unwrap();
+            f.write_all(body).unwrap();
+            f.write_all(b"\n").unwrap();
+        }
+    }
+}
+
 pub fn imapd_on(b: Backend, h: &Home) -> Server {
     let mut s = match b {
         Backend::Maildir => Server::imapd(h),

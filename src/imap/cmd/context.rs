@@ -18,7 +18,7 @@
 //! at their places before, from the last up, so each leaves the places of
 //! those before it; then additions at their places after, from the first.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::imap::cmd::append::uid_set;
 use crate::imap::command::{SearchKey, SortCriterion};
@@ -87,17 +87,21 @@ pub fn cancel(sel: &mut Selected, tags: &[String]) {
 /// EXPUNGE responses.
 pub fn expunged(contexts: &mut [SearchContext], gone: &[(u32, Uid)]) -> Vec<u8> {
     let mut out = Vec::new();
+    if gone.is_empty() {
+        return out;
+    }
+    let numbers: HashMap<Uid, u32> = gone.iter().map(|&(seq, uid)| (uid, seq)).collect();
     for c in contexts.iter_mut() {
-        let mut removed: Vec<(usize, u32)> = Vec::new();
-        for &(seq, uid) in gone {
-            if let Some(pos) = c.uids.iter().position(|&u| u == uid) {
-                removed.push((pos, if c.uid { uid } else { seq }));
-            }
-        }
+        let removed: Vec<(usize, u32)> = c
+            .uids
+            .iter()
+            .enumerate()
+            .filter_map(|(p, u)| numbers.get(u).map(|&seq| (p, if c.uid { *u } else { seq })))
+            .collect();
         if removed.is_empty() {
             continue;
         }
-        c.uids.retain(|u| !gone.iter().any(|&(_, g)| g == *u));
+        c.uids.retain(|u| !numbers.contains_key(u));
         out.extend_from_slice(&c.line(&removed, &[]));
     }
     out

@@ -463,6 +463,10 @@ fn source_names(
     sources: &[SearchSource],
     selected: Option<&str>,
 ) -> Result<Vec<String>> {
+    // The default source needs no listing: the selected mailbox exists.
+    if sources.iter().all(|s| *s == SearchSource::Selected) {
+        return Ok(selected.map(str::to_string).into_iter().collect());
+    }
     let store = s.store()?;
     let sep = store.separator();
     let all: Vec<String> = store

@@ -204,9 +204,9 @@ pub fn order(
     let n = criteria.len();
     let mut values: Vec<i64> = vec![0; indexes.len() * n];
     for (k, c) in criteria.iter().enumerate() {
-        let ranks = match c.key {
-            SortKey::Arrival | SortKey::Size => None,
-            key => Some(ranks(mailbox, key)?),
+        let ranks = match index_name(c.key) {
+            Some(name) => Some(ranks(mailbox, c.key, name)?),
+            None => None,
         };
         for (p, &i) in indexes.iter().enumerate() {
             values[p * n + k] = match (&ranks, c.key) {
@@ -236,17 +236,7 @@ pub fn order(
 /// message index: from the mailbox's sort index, to which the messages it
 /// lacks are added first (their keys from the item cache or their
 /// header), and from which expunged ones are dropped.
-fn ranks(mailbox: &mut dyn Mailbox, key: SortKey) -> Result<Vec<u32>, StoreError> {
-    let name = match key {
-        SortKey::Cc => "cc",
-        SortKey::Date => "date",
-        SortKey::From => "from",
-        SortKey::Subject => "subject",
-        SortKey::To => "to",
-        SortKey::DisplayFrom => "displayfrom",
-        SortKey::DisplayTo => "displayto",
-        SortKey::Arrival | SortKey::Size => "",
-    };
+fn ranks(mailbox: &mut dyn Mailbox, key: SortKey, name: &str) -> Result<Vec<u32>, StoreError> {
     let dir = mailbox.cache_dir();
     let validity = mailbox.uid_validity();
     let mut ix = match &dir {
@@ -279,6 +269,21 @@ fn ranks(mailbox: &mut dyn Mailbox, key: SortKey) -> Result<Vec<u32>, StoreError
         }
     });
     Ok(ranks)
+}
+
+/// The name of `key`'s sort index; None for ARRIVAL and SIZE, which the
+/// view has.
+fn index_name(key: SortKey) -> Option<&'static str> {
+    Some(match key {
+        SortKey::Cc => "cc",
+        SortKey::Date => "date",
+        SortKey::From => "from",
+        SortKey::Subject => "subject",
+        SortKey::To => "to",
+        SortKey::DisplayFrom => "displayfrom",
+        SortKey::DisplayTo => "displayto",
+        SortKey::Arrival | SortKey::Size => return None,
+    })
 }
 
 /// A message's value for `key` in the sort index (`sortindex`): strings
