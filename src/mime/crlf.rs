@@ -129,6 +129,7 @@ pub fn to_crlf(s: &[u8]) -> Vec<u8> {
 /// a piece at a time: `prev_cr` says whether the octet before `piece` was
 /// CR, and is left saying it of its last. With `map_nul`, NUL becomes 0x80
 /// (IMAP strings); without, it stays (BINARY, POP3).
+#[inline]
 pub fn extend_crlf(out: &mut Vec<u8>, piece: &[u8], prev_cr: &mut bool, map_nul: bool) {
     let mut rest = piece;
     // Copy the runs between the octets that change, whole.
