@@ -228,8 +228,9 @@ pub fn exit(service: Service, name: &str, text: &str, code: i32) -> ! {
         print!("{text}");
     } else if client_waiting {
         silence_stderr();
-        crate::log::init(name, "syslog", "mail", false);
-        log::error!("{}", text.trim_end());
+        // The client first, and told the session is over (its end of the
+        // socket shut), so that a slow log (a syslog socket whose queue is
+        // full blocks the sender) never leaves it waiting.
         let refusal: &[u8] = match service {
             Service::Imap => b"* BYE Server configuration problem; see the log.\r\n",
             Service::Pop3 => b"-ERR [SYS/PERM] Server configuration problem; see the log.\r\n",
@@ -237,6 +238,9 @@ pub fn exit(service: Service, name: &str, text: &str, code: i32) -> ! {
         let mut out = std::io::stdout();
         let _ = out.write_all(refusal);
         let _ = out.flush();
+        let _ = rustix::net::shutdown(std::io::stdin(), rustix::net::Shutdown::Write);
+        crate::log::init(name, "syslog", "mail", false);
+        log::error!("{}", text.trim_end());
     } else {
         eprint!("{text}");
     }
