@@ -173,6 +173,7 @@ fn passwd_has(user: &str) -> bool {
 /// connection with the socket as its stdin/stdout, exactly as xinetd would
 /// (so there is one code path for serving a connection).
 fn listen(addr: &str, args: &[String]) -> std::io::Result<()> {
+    use crate::limits::LISTEN_SPAWN_TRIES;
     let listener = TcpListener::bind(addr)?;
     let exe = std::env::current_exe()?;
     // The child gets the same arguments without --listen.
@@ -199,14 +200,23 @@ fn listen(addr: &str, args: &[String]) -> std::io::Result<()> {
             Ok(s) => s,
             Err(_) => continue,
         };
-        let spawned = Command::new(&exe)
-            .args(&child_args)
+        let mut cmd = Command::new(&exe);
+        cmd.args(&child_args)
             .env("REMOTE_HOST", ip.trim_matches(|c| c == '[' || c == ']'))
             .env("REMOTE_PORT", port)
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(stream)))
             .stdout(Stdio::from(std::os::fd::OwnedFd::from(out)))
-            .stderr(Stdio::null())
-            .spawn();
+            .stderr(Stdio::null());
+        // A fork or exec that fails for a moment (EAGAIN, ETXTBSY) is tried
+        // again rather than closing on the client with nothing said.
+        let mut spawned = cmd.spawn();
+        for _ in 0..LISTEN_SPAWN_TRIES {
+            if spawned.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            spawned = cmd.spawn();
+        }
         if let Ok(mut child) = spawned {
             // Reap children without blocking the accept loop.
             std::thread::spawn(move || child.wait());

@@ -406,3 +406,7 @@ pub const MAILDIRSIZE_FILE_MAX: u64 = 1024 * 1024;
 /// Longest string sent as a quoted string; longer ones go as literals,
 /// as some clients cap the length of quoted strings.
 pub const QUOTED_MAX: usize = 1024;
+
+/// `--listen` (development, demo): further tries, 20 ms apart, of a
+/// connection's process whose fork or exec failed for a moment.
+pub const LISTEN_SPAWN_TRIES: u32 = 3;
