@@ -247,7 +247,8 @@ fn fetch_one(
             ));
         }
     }
-    let mut buf = format!("* {seq} FETCH (").into_bytes();
+    let mut buf = Vec::with_capacity(64);
+    let _ = write!(buf, "* {seq} FETCH (");
     let mut first = true;
     let mut flags_sent = false;
     for item in items {
@@ -256,8 +257,12 @@ fn fetch_one(
         }
         first = false;
         match item {
-            FetchItem::Uid => buf.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
-            FetchItem::ModSeq => buf.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes()),
+            FetchItem::Uid => {
+                let _ = write!(buf, "UID {}", m.uid);
+            }
+            FetchItem::ModSeq => {
+                let _ = write!(buf, "MODSEQ ({})", m.modseq);
+            }
             FetchItem::Flags => {
                 buf.extend_from_slice(b"FLAGS ");
                 session::write_message_flags(&mut buf, m);
@@ -271,7 +276,7 @@ fn fetch_one(
                 buf.push(b'"');
             }
             FetchItem::Rfc822Size => {
-                buf.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes())
+                let _ = write!(buf, "RFC822.SIZE {}", m.size);
             }
             // RFC 8514 4.2: a date-time, NIL where the mailbox keeps none.
             FetchItem::SaveDate => match mailbox.save_date(index) {

@@ -24,6 +24,9 @@ use crate::limits::STREAM_BUFFER;
 
 /// Octets of one record in the main file (see `file.rs`).
 pub(super) const RECORD: usize = 48;
+/// Where a record's modseq is in it (after uid, flags, place, name
+/// length, zone and name offset).
+const MODSEQ_AT: usize = 16;
 
 /// Where a main file's records are read from.
 #[derive(Debug)]
@@ -78,6 +81,17 @@ impl Base {
             })??;
         }
         Some(e)
+    }
+
+    /// Record `n`'s modseq, if its UID is `uid` (as `record` checks).
+    fn modseq(&self, buf: &Block, n: usize, uid: Uid) -> Option<ModSeq> {
+        let at = self.records_at + (n * RECORD) as u64;
+        let end = self.records_at + (self.count * RECORD) as u64;
+        buf.read(&self.source, at, RECORD, end, |r| {
+            let u = Uid::from_le_bytes(r[..4].try_into().ok()?);
+            let m = ModSeq::from_le_bytes(r[MODSEQ_AT..MODSEQ_AT + 8].try_into().ok()?);
+            (u == uid).then_some(m)
+        })?
     }
 
     /// The entry of record `r`, but for its name (left empty).
@@ -254,11 +268,21 @@ impl Entries {
         self.get_with(k, true)
     }
 
+    /// Entry `k`'s modseq: of a record as the base has it, only its UID
+    /// and modseq are read (FETCH asks this of every message).
     pub fn modseq(&self, k: usize) -> ModSeq {
-        match k.checked_sub(self.base_uids.len()) {
-            None => self.get_with(k, false).modseq,
-            Some(t) => self.tail[t].modseq,
-        }
+        let Some(t) = k.checked_sub(self.base_uids.len()) else {
+            let slot = self.slot(k);
+            if let Some(e) = self.changed.get(&slot) {
+                return e.modseq;
+            }
+            return self
+                .base
+                .as_ref()
+                .and_then(|b| b.modseq(&self.records, slot as usize, self.base_uids[k]))
+                .unwrap_or(0);
+        };
+        self.tail[t].modseq
     }
 
     pub fn set(&mut self, k: usize, e: Entry) {

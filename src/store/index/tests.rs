@@ -512,3 +512,23 @@ fn entries_are_read_from_the_main_file_and_damage_after_the_load_is_no_panic() {
     }
     assert!(fallback > 0, "damage went unseen");
 }
+
+#[test]
+fn modseq_at_reads_the_main_file_record_or_the_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ix = sample();
+    // Distinct modseqs, so that a field read from the wrong offset shows.
+    for k in 0..ix.len() {
+        let m = ix.bump();
+        edit(&mut ix, k, |e| e.modseq = m);
+    }
+    ix.save(dir.path(), None).expect("save");
+    let (mut got, _) = load(dir.path());
+    for k in 0..got.len() {
+        assert_eq!(got.modseq_at(k), ix.get(k).modseq, "entry {k}");
+    }
+    let m = got.bump();
+    edit(&mut got, 1, |e| e.modseq = m);
+    assert_eq!(got.modseq_at(1), m);
+    assert_eq!(got.modseq_at(0), ix.get(0).modseq);
+}

@@ -48,6 +48,8 @@ pub struct MboxMailbox {
     cache: crate::store::cache::Cache,
     /// The index that keeps the messages' modseqs, agreeing with `current`.
     modseqs: Modseqs,
+    /// Where in `current` the last `find_current` found its message.
+    last_found: std::cell::Cell<usize>,
 }
 
 fn len32(n: usize) -> u32 {
@@ -80,6 +82,7 @@ impl MboxMailbox {
             ctx,
             dest,
             modseqs,
+            last_found: std::cell::Cell::new(0),
         };
         for e in &mb.current.entries {
             mb.view.push(e.uid, recent.contains(&e.uid));
@@ -90,7 +93,7 @@ impl MboxMailbox {
 
     /// Message `uid` as `current` has it, if it is there.
     fn current_message(&self, uid: Uid) -> Option<Message> {
-        let k = self.current.find(uid)?;
+        let k = self.find_current(uid)?;
         Some(message(
             &self.current,
             k,
@@ -99,9 +102,21 @@ impl MboxMailbox {
         ))
     }
 
+    /// Where `uid` is in `current`. FETCH 1:* asks for each message in
+    /// turn, so the one after the last found is tried before a search.
+    fn find_current(&self, uid: Uid) -> Option<usize> {
+        let next = self.last_found.get() + 1;
+        let k = match self.current.entries.get(next) {
+            Some(e) if e.uid == uid => next,
+            _ => self.current.find(uid)?,
+        };
+        self.last_found.set(k);
+        Some(k)
+    }
+
     /// The modseq of message `uid` of the view (a ghost's as it left).
     fn modseq(&self, uid: Uid) -> ModSeq {
-        match (self.view.ghost(uid), self.current.find(uid)) {
+        match (self.view.ghost(uid), self.find_current(uid)) {
             (Some(g), _) => g.modseq,
             (None, Some(k)) => self.modseqs.at(k, uid),
             (None, None) => self.modseqs.highest(),
