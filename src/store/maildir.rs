@@ -253,6 +253,13 @@ fn scan(dir: &Path, mut each: impl FnMut(String, bool, &fs::DirEntry)) -> Result
     Ok(())
 }
 
+/// Whether `dir` holds nothing (or cannot be read: then the caller looks
+/// the long way). An empty new/ holds no message the index places there,
+/// so the index need not be read through to know.
+fn dir_is_empty(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
+}
+
 /// The subdirectory of a file that is in new/ or not.
 fn place(new: bool) -> Sub {
     if new {
@@ -512,7 +519,9 @@ fn refresh_from(
     let quick = !table_changed
         && ix.scanned[0] != 0
         && dir_times(dir) == ix.scanned
-        && !(take_recent && ix.iter_without_names().any(|e| e.new));
+        && !(take_recent
+            && !dir_is_empty(&dir.join("new"))
+            && ix.iter_without_names().any(|e| e.new));
     if !quick {
         changed |= reconcile(dir, &mut ix, &imported, table_changed, take_recent)?;
     }
@@ -2039,6 +2048,21 @@ impl Mailbox for MaildirMailbox {
 
     fn count(&self) -> usize {
         self.view.len()
+    }
+
+    fn seen_recent(&self, index: usize) -> (bool, bool) {
+        let uid = self.view.uid(index);
+        if let Some(g) = self.view.ghost(uid) {
+            return (g.flags.has(flag::SEEN), g.recent);
+        }
+        let system = self.state.as_ref().and_then(|r| {
+            self.index_position(index, uid)
+                .map(|k| r.index.system_at(k))
+        });
+        (
+            system.is_some_and(|s| s & flag::SEEN != 0),
+            self.view.is_recent(uid),
+        )
     }
 
     fn message(&self, index: usize) -> Message {

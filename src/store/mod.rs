@@ -16,6 +16,7 @@ pub mod open;
 pub mod quota;
 pub mod sortindex;
 pub mod special_use;
+pub mod sum;
 pub mod view;
 
 use std::fmt;
@@ -397,6 +398,13 @@ pub trait Mailbox {
     /// The UID of message `index`, without the rest.
     fn uid(&self, index: usize) -> Uid {
         self.message(index).uid
+    }
+    /// Whether message `index` has `\Seen`, and whether it is `\Recent`
+    /// to this session, without the rest: SELECT asks this of every
+    /// message.
+    fn seen_recent(&self, index: usize) -> (bool, bool) {
+        let m = self.message(index);
+        (m.flags.has(flag::SEEN), m.recent)
     }
     /// Where `uid` is in the view (`Ok`), or where it would go (`Err`):
     /// the view is in UID order.

@@ -4,7 +4,6 @@
 use crate::imap::cmd::qresync;
 use crate::imap::command::SelectParams;
 use crate::imap::session::{self, Done, Error, Result, Selected, Session, State};
-use crate::store::flag;
 
 /// `params`: RFC 7162's `(CONDSTORE)`, which enables CONDSTORE (SELECT
 /// then says the mailbox's HIGHESTMODSEQ), and `(QRESYNC (...))`, which
@@ -33,9 +32,9 @@ pub fn select(s: &mut Session, name: &str, read_only: bool, params: &SelectParam
     let count = mailbox.count();
     let (mut recent, mut unseen) = (0, None);
     for i in 0..count {
-        let m = mailbox.message(i);
-        recent += usize::from(m.recent);
-        if unseen.is_none() && !m.flags.has(flag::SEEN) {
+        let (seen, is_recent) = mailbox.seen_recent(i);
+        recent += usize::from(is_recent);
+        if unseen.is_none() && !seen {
             unseen = Some(i);
         }
     }

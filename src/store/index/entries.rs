@@ -24,8 +24,9 @@ use crate::limits::STREAM_BUFFER;
 
 /// Octets of one record in the main file (see `file.rs`).
 pub(super) const RECORD: usize = 48;
-/// Where a record's modseq is in it (after uid, flags, place, name
-/// length, zone and name offset).
+/// Where a record's system flags are in it (after the UID), and its
+/// modseq (after flags, place, name length, zone and name offset).
+const SYSTEM_AT: usize = 4;
 const MODSEQ_AT: usize = 16;
 
 /// Where a main file's records are read from.
@@ -83,14 +84,19 @@ impl Base {
         Some(e)
     }
 
-    /// Record `n`'s modseq, if its UID is `uid` (as `record` checks).
-    fn modseq(&self, buf: &Block, n: usize, uid: Uid) -> Option<ModSeq> {
+    /// `f` of record `n` as stored, if its UID is `uid` (as `record`
+    /// checks): one field read without the rest.
+    fn field<T>(
+        &self,
+        buf: &Block,
+        n: usize,
+        uid: Uid,
+        f: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Option<T> {
         let at = self.records_at + (n * RECORD) as u64;
         let end = self.records_at + (self.count * RECORD) as u64;
         buf.read(&self.source, at, RECORD, end, |r| {
-            let u = Uid::from_le_bytes(r[..4].try_into().ok()?);
-            let m = ModSeq::from_le_bytes(r[MODSEQ_AT..MODSEQ_AT + 8].try_into().ok()?);
-            (u == uid).then_some(m)
+            (Uid::from_le_bytes(r[..4].try_into().ok()?) == uid).then(|| f(r))?
         })?
     }
 
@@ -279,10 +285,37 @@ impl Entries {
             return self
                 .base
                 .as_ref()
-                .and_then(|b| b.modseq(&self.records, slot as usize, self.base_uids[k]))
+                .and_then(|b| {
+                    b.field(&self.records, slot as usize, self.base_uids[k], |r| {
+                        Some(ModSeq::from_le_bytes(
+                            r[MODSEQ_AT..MODSEQ_AT + 8].try_into().ok()?,
+                        ))
+                    })
+                })
                 .unwrap_or(0);
         };
         self.tail[t].modseq
+    }
+
+    /// Entry `k`'s system flags (`flag::SEEN` and the rest), read alone
+    /// as `modseq` is: SELECT asks for them of every message.
+    pub fn system(&self, k: usize) -> u8 {
+        let Some(t) = k.checked_sub(self.base_uids.len()) else {
+            let slot = self.slot(k);
+            if let Some(e) = self.changed.get(&slot) {
+                return e.flags.system;
+            }
+            return self
+                .base
+                .as_ref()
+                .and_then(|b| {
+                    b.field(&self.records, slot as usize, self.base_uids[k], |r| {
+                        Some(r[SYSTEM_AT])
+                    })
+                })
+                .unwrap_or(0);
+        };
+        self.tail[t].flags.system
     }
 
     pub fn set(&mut self, k: usize, e: Entry) {

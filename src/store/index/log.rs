@@ -84,7 +84,7 @@ pub fn new_id() -> u64 {
 fn header(id: u64) -> Vec<u8> {
     let mut h = MAGIC.to_vec();
     h.extend_from_slice(&id.to_le_bytes());
-    let sum = super::text::fnv1a(&h);
+    let sum = crate::store::sum::fnv1a(&h);
     h.extend_from_slice(&sum.to_le_bytes());
     h
 }
@@ -192,7 +192,7 @@ fn encode(r: &Record) -> Vec<u8> {
     out.push(kind);
     out.extend_from_slice(&(p.len() as u32).to_le_bytes());
     out.extend_from_slice(&p);
-    let sum = super::text::fnv1a(&out);
+    let sum = crate::store::sum::fnv1a(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out
 }
@@ -210,7 +210,7 @@ fn decode(data: &[u8]) -> std::result::Result<(Record, usize), &'static str> {
     }
     let payload = c.take(len)?;
     let end = FRAME - 8 + len;
-    if c.u64()? != super::text::fnv1a(&data[..end]) {
+    if c.u64()? != crate::store::sum::fnv1a(&data[..end]) {
         return Err("checksum mismatch");
     }
     let mut c = Cursor::new(payload);

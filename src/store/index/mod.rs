@@ -175,6 +175,11 @@ impl Index {
         self.entries.modseq(k)
     }
 
+    /// The system flags of entry `k`.
+    pub fn system_at(&self, k: usize) -> u8 {
+        self.entries.system(k)
+    }
+
     /// The UIDs and modseqs of the entries changed after `modseq`, in UID
     /// order: only what changed since the main file was written is looked
     /// at, when that is all there can be.

@@ -426,16 +426,55 @@ fn the_expunge_history_survives_log_and_fold() {
     assert_eq!(got, ix);
 }
 
+/// `data`, a main file of format 5, as formats 3 and 4 had it: every sum
+/// FNV-1a an octet at a time, the magic ending in `v`; format 3 without
+/// the history fields (zero).
+fn as_octet_format(data: &mut [u8], v: u8) {
+    use crate::store::sum::fnv1a;
+    let n = |d: &[u8], at: usize| u32::from_le_bytes(d[at..at + 4].try_into().expect("4")) as usize;
+    let lens = [n(data, 20) * 48, n(data, 40), n(data, 44), n(data, 48)];
+    let mut at = 128;
+    for (i, len) in lens.into_iter().enumerate() {
+        let sum = fnv1a(&data[at..at + len]);
+        data[72 + 8 * i..80 + 8 * i].copy_from_slice(&sum.to_le_bytes());
+        at += len;
+    }
+    let sum = fnv1a(&data[at..at + n(data, 52)]);
+    data[112..120].copy_from_slice(&sum.to_le_bytes());
+    data[7] = v;
+    if v == 3 {
+        data[104..120].fill(0);
+    }
+    let sum = fnv1a(&data[..120]);
+    data[120..128].copy_from_slice(&sum.to_le_bytes());
+}
+
+#[test]
+fn a_format_4_main_file_is_read_and_replaced_by_format_5_at_the_next_fold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ix = numbered(5);
+    ix.expunge(|uid| uid == 2);
+    let mut data = file::encode(&ix, 5).expect("encode");
+    as_octet_format(&mut data, 4);
+    // Format 5's sums do not pass for format 4's, nor the other way.
+    let mut wrong = data.clone();
+    wrong[7] = 5;
+    assert!(file::decode(bytes(&wrong), wrong.len() as u64).is_err());
+    fs::write(dir.path().join(INDEX_FILE), &data).expect("write");
+    let (mut got, _) = load(dir.path());
+    assert_eq!(got, ix);
+    got.save(dir.path(), None).expect("save");
+    let now = fs::read(dir.path().join(INDEX_FILE)).expect("main");
+    assert_eq!(&now[..8], b"mlaidx\0\x05");
+    assert_eq!(load(dir.path()).0, ix);
+}
+
 #[test]
 fn a_format_3_main_file_is_read_with_a_history_from_its_highest_modseq() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ix = sample();
     let mut data = file::encode(&ix, 5).expect("encode");
-    // Format 3: the history fields were zero, the magic ended in 3.
-    data[7] = 3;
-    data[104..120].fill(0);
-    let sum = text::fnv1a(&data[..120]);
-    data[120..128].copy_from_slice(&sum.to_le_bytes());
+    as_octet_format(&mut data, 3);
     fs::write(dir.path().join(INDEX_FILE), &data).expect("write");
     let (got, _) = load(dir.path());
     assert_eq!(got.entries, ix.entries);

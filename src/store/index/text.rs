@@ -20,6 +20,7 @@ use std::path::Path;
 
 use super::{valid_base, valid_keyword, Entry, Index, SYSTEM_LETTERS};
 use crate::limits::{KEYWORDS_MAX, MESSAGES_MAX};
+use crate::store::sum::fnv1a;
 use crate::store::{Flags, ModSeq, Result, StoreError, Uid};
 
 pub const TEXT_INDEX_FILE: &str = "mailaccess-index";
@@ -83,22 +84,6 @@ pub(super) fn serialize(ix: &Index) -> Vec<u8> {
     let sum = fnv1a(s.as_bytes());
     let _ = writeln!(s, "end {sum:016x}");
     s.into_bytes()
-}
-
-/// FNV-1a 64's starting value.
-pub(super) const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
-
-pub(super) fn fnv1a(data: &[u8]) -> u64 {
-    fnv1a_more(FNV_START, data)
-}
-
-/// FNV-1a 64 of more data after the octets that gave `h`.
-pub(super) fn fnv1a_more(mut h: u64, data: &[u8]) -> u64 {
-    for &b in data {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 pub(super) fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {

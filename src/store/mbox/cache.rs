@@ -42,6 +42,7 @@ use std::path::Path;
 
 use super::file::{Entry, Snapshot, Stamp};
 use crate::limits::{INDEX_FILE_MAX, MBOX_CACHE_DELTA_MIN, MBOX_CACHE_WINDOW};
+use crate::store::sum::{sum64, Sum64};
 use crate::store::{flag, index::valid_keyword, Flags};
 
 pub const CACHE_FILE: &str = "mailaccess-mbox-index";
@@ -49,74 +50,6 @@ const MAGIC: &str = "mailaccess-mbox-index 3";
 /// Changes since the cache was written whole (`save_change`).
 pub const DELTA_FILE: &str = "mailaccess-mbox-index.delta";
 const DELTA_MAGIC: &str = "mailaccess-mbox-delta 3";
-
-const SUM_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// FNV-1a's scheme a word at a time: eight times faster than a byte at a
-/// time, and still a bijection of the state at every step, so that any
-/// one changed word (any flipped bit) changes the result. The length goes
-/// in last, so trailing zero octets count.
-fn sum64(data: &[u8]) -> u64 {
-    let mut s = Sum64::new();
-    s.update(data);
-    s.finish()
-}
-
-/// `sum64` taken a piece at a time (the pieces of any lengths), so that a
-/// cache is written and checked without holding it whole.
-struct Sum64 {
-    h: u64,
-    /// The octets of a word not yet complete.
-    carry: [u8; 8],
-    n: usize,
-    len: u64,
-}
-
-impl Sum64 {
-    fn new() -> Sum64 {
-        Sum64 {
-            h: 0xcbf2_9ce4_8422_2325,
-            carry: [0; 8],
-            n: 0,
-            len: 0,
-        }
-    }
-
-    fn word(&mut self, w: [u8; 8]) {
-        self.h = (self.h ^ u64::from_le_bytes(w)).wrapping_mul(SUM_PRIME);
-    }
-
-    fn update(&mut self, mut data: &[u8]) {
-        self.len += data.len() as u64;
-        if self.n > 0 {
-            let take = (8 - self.n).min(data.len());
-            self.carry[self.n..self.n + take].copy_from_slice(&data[..take]);
-            self.n += take;
-            data = &data[take..];
-            if self.n < 8 {
-                return;
-            }
-            self.word(self.carry);
-            self.n = 0;
-        }
-        let mut words = data.chunks_exact(8);
-        for w in &mut words {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w);
-            self.word(b);
-        }
-        let rest = words.remainder();
-        self.carry[..rest.len()].copy_from_slice(rest);
-        self.n = rest.len();
-    }
-
-    fn finish(mut self) -> u64 {
-        let mut last = [0u8; 8];
-        last[..self.n].copy_from_slice(&self.carry[..self.n]);
-        self.word(last);
-        (self.h ^ self.len).wrapping_mul(SUM_PRIME)
-    }
-}
 
 /// Writes through to `W`, summing what it writes.
 struct SumWriter<W: Write> {
@@ -192,7 +125,7 @@ impl<R: Read> Summed<R> {
         }
         let mut sum = [0u8; 8];
         self.r.read_exact(&mut sum).ok()?;
-        let ours = std::mem::replace(&mut self.sum, Sum64::new()).finish();
+        let ours = std::mem::take(&mut self.sum).finish();
         (ours == u64::from_le_bytes(sum)).then_some(())
     }
 }
@@ -641,27 +574,6 @@ fn entry(r: &[u8]) -> Option<(Entry, Vec<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_sum_taken_in_pieces_is_the_sum_of_the_whole() {
-        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 + i / 13) as u8).collect();
-        for len in [0, 1, 7, 8, 9, 63, 64, 999, 1000] {
-            let whole = sum64(&data[..len]);
-            for piece in [1, 3, 8, 13, 64] {
-                let mut s = Sum64::new();
-                data[..len].chunks(piece).for_each(|c| s.update(c));
-                assert_eq!(s.finish(), whole, "len {len} pieces of {piece}");
-            }
-        }
-        // Any flipped bit, and a trailing zero octet, change it.
-        let mut flipped = data.clone();
-        flipped[500] ^= 0x10;
-        assert_ne!(sum64(&flipped), sum64(&data));
-        assert_ne!(
-            sum64(&data[..999]),
-            sum64(&[&data[..999], &[0][..]].concat())
-        );
-    }
 
     #[test]
     fn a_cache_read_through_a_small_window_is_checked_whole() {

@@ -351,14 +351,7 @@ pub struct Snapshot {
     pub check: (u64, u64),
 }
 
-fn fnv1a(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in data {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
+use crate::store::sum::fnv1a;
 
 /// The checksum of one entry's From line and header as `data` holds them
 /// (0 if `data` does not hold it there).

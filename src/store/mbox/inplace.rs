@@ -55,16 +55,7 @@ const TRAILER_MAX: u64 = 200;
 use super::parse::ReadAt;
 use crate::limits::{MBOX_COMPARE_READ_MIN, MBOX_COPY_CHUNK as CHUNK, MBOX_JOURNAL_RUN_GAP};
 
-fn fnv1a(h: u64, data: &[u8]) -> u64 {
-    let mut h = h;
-    for &b in data {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+use crate::store::sum::{fnv1a_more as fnv1a, FNV_START};
 
 /// Offset and length after each run.
 const FOOTER: u64 = 16;
