@@ -29,12 +29,24 @@ use crate::limits::{SORT_INDEX_FILE_MAX, SORT_VALUE_MAX};
 
 const MAGIC: &str = "mailaccess-sort 1";
 
-/// One key's values, sorted.
+/// One key's values, sorted: in one buffer, so that an index of 100,000
+/// messages is two allocations, not 100,000.
 pub struct SortIndex {
-    /// (value, uid), ascending.
-    records: Vec<(Vec<u8>, Uid)>,
+    /// The values, one after another (the file as read, then what was
+    /// added).
+    data: Vec<u8>,
+    /// Each value's place in `data` and its UID, in ascending (value, uid)
+    /// order.
+    records: Vec<Record>,
     /// Records were added or dropped since the file was read.
     changed: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Record {
+    at: u32,
+    len: u16,
+    uid: Uid,
 }
 
 /// A date (or any number) as a value whose octets order as it does.
@@ -52,6 +64,7 @@ impl SortIndex {
     /// An index with no values (a mailbox that keeps no caches).
     pub fn empty() -> SortIndex {
         SortIndex {
+            data: Vec::new(),
             records: Vec::new(),
             changed: false,
         }
@@ -60,44 +73,62 @@ impl SortIndex {
     /// The index of `key` in `dir` for `uid_validity`; empty when there is
     /// none to trust.
     pub fn load(dir: &Path, key: &str, uid_validity: u32) -> SortIndex {
-        let records = std::fs::metadata(file(dir, key))
+        let read = std::fs::metadata(file(dir, key))
             .ok()
             .filter(|m| m.len() <= SORT_INDEX_FILE_MAX)
             .and_then(|_| open::read(&file(dir, key)).ok())
             .and_then(|mut f| {
                 let mut data = Vec::new();
                 std::io::Read::read_to_end(&mut f, &mut data).ok()?;
-                parse(&data, uid_validity)
-            })
-            .unwrap_or_default();
-        SortIndex {
-            records,
-            changed: false,
-        }
+                let records = parse(&data, uid_validity)?;
+                Some(SortIndex {
+                    data,
+                    records,
+                    changed: false,
+                })
+            });
+        read.unwrap_or_else(SortIndex::empty)
+    }
+
+    fn value(&self, r: &Record) -> &[u8] {
+        &self.data[r.at as usize..r.at as usize + usize::from(r.len)]
     }
 
     /// The UIDs it has values for, ascending.
     pub fn uids(&self) -> Vec<Uid> {
-        let mut u: Vec<Uid> = self.records.iter().map(|&(_, u)| u).collect();
+        let mut u: Vec<Uid> = self.records.iter().map(|r| r.uid).collect();
         u.sort_unstable();
         u
     }
 
     /// Adds the values of messages it lacks, and drops the records of
-    /// UIDs for which `live` says false.
-    pub fn update(&mut self, mut added: Vec<(Vec<u8>, Uid)>, live: impl Fn(Uid) -> bool) {
-        let before = self.records.len();
-        self.records.retain(|&(_, u)| live(u));
-        if added.is_empty() && self.records.len() == before {
+    /// the UIDs in `gone` (ascending).
+    pub fn update(&mut self, mut added: Vec<(Vec<u8>, Uid)>, gone: &[Uid]) {
+        if !gone.is_empty() {
+            self.records.retain(|r| gone.binary_search(&r.uid).is_err());
+            self.changed = true;
+        }
+        if added.is_empty() {
             return;
         }
         added.sort_unstable();
+        let mut new = Vec::with_capacity(added.len());
+        for (v, uid) in added {
+            let v = text_value(v);
+            let at = u32::try_from(self.data.len()).unwrap_or(u32::MAX);
+            self.data.extend_from_slice(&v);
+            new.push(Record {
+                at,
+                len: v.len() as u16,
+                uid,
+            });
+        }
         let old = std::mem::take(&mut self.records);
-        let mut merged = Vec::with_capacity(old.len() + added.len());
-        let (mut a, mut b) = (old.into_iter().peekable(), added.into_iter().peekable());
+        let mut merged = Vec::with_capacity(old.len() + new.len());
+        let (mut a, mut b) = (old.into_iter().peekable(), new.into_iter().peekable());
         loop {
             let take_old = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) => x <= y,
+                (Some(x), Some(y)) => (self.value(x), x.uid) <= (self.value(y), y.uid),
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
                 (None, None) => break,
@@ -113,12 +144,13 @@ impl SortIndex {
     pub fn ranks(&self, mut set: impl FnMut(Uid, u32)) {
         let mut rank = 0u32;
         let mut prev: Option<&[u8]> = None;
-        for (v, u) in &self.records {
-            if prev.is_some_and(|p| p != &v[..]) {
+        for r in &self.records {
+            let v = self.value(r);
+            if prev.is_some_and(|p| p != v) {
                 rank += 1;
             }
             prev = Some(v);
-            set(*u, rank);
+            set(r.uid, rank);
         }
     }
 
@@ -129,10 +161,10 @@ impl SortIndex {
             return;
         }
         let mut out = format!("{MAGIC} {uid_validity} {}\n", self.records.len()).into_bytes();
-        for (v, u) in &self.records {
-            out.extend_from_slice(&u.to_le_bytes());
-            out.extend_from_slice(&(v.len() as u16).to_le_bytes());
-            out.extend_from_slice(v);
+        for r in &self.records {
+            out.extend_from_slice(&r.uid.to_le_bytes());
+            out.extend_from_slice(&r.len.to_le_bytes());
+            out.extend_from_slice(self.value(r));
         }
         if out.len() as u64 > SORT_INDEX_FILE_MAX {
             return;
@@ -147,8 +179,9 @@ fn file(dir: &Path, key: &str) -> std::path::PathBuf {
     dir.join(format!("mailaccess-sort-{key}"))
 }
 
-/// The records of a file for `uid_validity`, if it is whole and in order.
-fn parse(data: &[u8], uid_validity: u32) -> Option<Vec<(Vec<u8>, Uid)>> {
+/// The records of a file for `uid_validity`, if it is whole and in order;
+/// their values stay in `data`.
+fn parse(data: &[u8], uid_validity: u32) -> Option<Vec<Record>> {
     let nl = data.iter().position(|&c| c == b'\n')?;
     let head = std::str::from_utf8(&data[..nl]).ok()?;
     let rest = head.strip_prefix(MAGIC)?.strip_prefix(' ')?;
@@ -157,20 +190,27 @@ fn parse(data: &[u8], uid_validity: u32) -> Option<Vec<(Vec<u8>, Uid)>> {
         return None;
     }
     let count: usize = count.parse().ok()?;
-    let mut body = &data[nl + 1..];
-    let mut records = Vec::with_capacity(count.min(body.len() / 6));
+    let mut at = nl + 1;
+    let mut records: Vec<Record> = Vec::with_capacity(count.min((data.len() - at) / 6));
+    let mut prev: Option<(&[u8], Uid)> = None;
     for _ in 0..count {
-        let (uid, more) = body.split_first_chunk::<4>()?;
+        let (uid, more) = data.get(at..)?.split_first_chunk::<4>()?;
         let (len, more) = more.split_first_chunk::<2>()?;
-        let (v, more) = more.split_at_checked(u16::from_le_bytes(*len) as usize)?;
-        let record = (v.to_vec(), u32::from_le_bytes(*uid));
-        if records.last().is_some_and(|last| *last >= record) {
+        let len = u16::from_le_bytes(*len);
+        let v = more.get(..usize::from(len))?;
+        let uid = u32::from_le_bytes(*uid);
+        if prev.is_some_and(|p| p >= (v, uid)) {
             return None;
         }
-        records.push(record);
-        body = more;
+        prev = Some((v, uid));
+        records.push(Record {
+            at: u32::try_from(at + 6).ok()?,
+            len,
+            uid,
+        });
+        at += 6 + usize::from(len);
     }
-    body.is_empty().then_some(records)
+    (at == data.len()).then_some(records)
 }
 
 #[cfg(test)]
@@ -190,14 +230,14 @@ mod tests {
         assert!(ix.uids().is_empty());
         ix.update(
             vec![(b"B".to_vec(), 1), (b"A".to_vec(), 2), (b"B".to_vec(), 3)],
-            |_| true,
+            &[],
         );
         ix.save(d.path(), "subject", 7);
         let mut ix = SortIndex::load(d.path(), "subject", 7);
         assert_eq!(ix.uids(), [1, 2, 3]);
         assert_eq!(ranks(&ix), [(2, 0), (1, 1), (3, 1)]);
         // New mail merged in, an expunged message dropped.
-        ix.update(vec![(b"AB".to_vec(), 4)], |u| u != 2);
+        ix.update(vec![(b"AB".to_vec(), 4)], &[2]);
         assert_eq!(ranks(&ix), [(4, 0), (1, 1), (3, 1)]);
         ix.save(d.path(), "subject", 7);
         assert_eq!(SortIndex::load(d.path(), "subject", 7).uids(), [1, 3, 4]);

@@ -7,7 +7,7 @@
 //! the CHARSET given). Message files are opened only when a key needs
 //! content, and only as far as it needs: headers or the whole message.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::ops::RangeInclusive;
 
 use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
@@ -241,7 +241,7 @@ pub fn search(
                 b"* SEARCH".to_vec()
             };
             for (n, _) in &found {
-                line.extend_from_slice(format!(" {n}").as_bytes());
+                let _ = write!(line, " {n}");
             }
             let highest = found.iter().map(|&(_, m)| m).max();
             if let (true, Some(h)) = (by_modseq, highest) {

@@ -200,6 +200,17 @@ pub fn order(
     indexes: &[usize],
     criteria: &[SortCriterion],
 ) -> Result<Vec<usize>, StoreError> {
+    // One key the sort index ranks: a counting sort by rank.
+    if let [c] = criteria {
+        if let Some(name) = index_name(c.key) {
+            let r = ranks(mailbox, c.key, name)?;
+            let keys: Vec<u32> = indexes
+                .iter()
+                .map(|&i| r.get(i).copied().unwrap_or(u32::MAX))
+                .collect();
+            return Ok(by_rank(&keys, c.reverse));
+        }
+    }
     // Message p's number for criterion k at p * n + k.
     let n = criteria.len();
     let mut values: Vec<i64> = vec![0; indexes.len() * n];
@@ -232,6 +243,40 @@ pub fn order(
     Ok(order)
 }
 
+/// The positions of `keys` in ascending order of key (descending with
+/// `reverse`), equal keys in ascending position: a counting sort, as
+/// ranks are dense (`u32::MAX`, no rank, is past them all).
+fn by_rank(keys: &[u32], reverse: bool) -> Vec<usize> {
+    let top = keys
+        .iter()
+        .copied()
+        .filter(|&k| k != u32::MAX)
+        .max()
+        .map_or(0, |m| m as usize + 1);
+    let bucket = |k: u32| {
+        let b = if k == u32::MAX { top } else { k as usize };
+        if reverse {
+            top - b
+        } else {
+            b
+        }
+    };
+    let mut next = vec![0usize; top + 2];
+    for &k in keys {
+        next[bucket(k) + 1] += 1;
+    }
+    for b in 1..next.len() {
+        next[b] += next[b - 1];
+    }
+    let mut out = vec![0; keys.len()];
+    for (p, &k) in keys.iter().enumerate() {
+        let b = bucket(k);
+        out[next[b]] = p;
+        next[b] += 1;
+    }
+    out
+}
+
 /// Every message's rank under `key` (equal values, equal ranks), by
 /// message index: from the mailbox's sort index, to which the messages it
 /// lacks are added first (their keys from the item cache or their
@@ -246,19 +291,27 @@ fn ranks(mailbox: &mut dyn Mailbox, key: SortKey, name: &str) -> Result<Vec<u32>
     let have = ix.uids();
     // The view's UIDs, ascending, looked up once.
     let view: Vec<Uid> = (0..mailbox.count()).map(|i| mailbox.uid(i)).collect();
-    let mut added = Vec::new();
+    // One walk of both, in UID order: what the index lacks, and what it
+    // has that the view does not (expunged). Records past the view's last
+    // UID are another session's newer mail: kept.
+    let (mut missing, mut gone) = (Vec::new(), Vec::new());
+    let mut had = have.iter().copied().peekable();
     for (i, &uid) in view.iter().enumerate() {
-        if have.binary_search(&uid).is_err() {
-            let m = mailbox.message(i);
-            let k = keys(mailbox, i, &m)?;
-            added.push((value(key, &m, &k), uid));
+        while let Some(u) = had.next_if(|&u| u < uid) {
+            gone.push(u);
+        }
+        if had.next_if_eq(&uid).is_none() {
+            missing.push(i);
         }
     }
+    let mut added = Vec::with_capacity(missing.len());
+    for i in missing {
+        let m = mailbox.message(i);
+        let k = keys(mailbox, i, &m)?;
+        added.push((value(key, &m, &k), m.uid));
+    }
     mailbox.flush_cache();
-    // Records above this session's last UID are another session's newer
-    // mail: kept.
-    let last = view.last().copied().unwrap_or(0);
-    ix.update(added, |u| u > last || view.binary_search(&u).is_ok());
+    ix.update(added, &gone);
     if let Some(d) = &dir {
         ix.save(d, name, validity);
     }
@@ -463,7 +516,15 @@ fn blob(s: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{base_subject, msg_ids, Keys};
+    use super::{base_subject, by_rank, msg_ids, Keys};
+
+    #[test]
+    fn the_counting_sort_keeps_ties_in_mailbox_order_both_ways() {
+        let keys = [2, 0, u32::MAX, 2, 1, 0];
+        assert_eq!(by_rank(&keys, false), [1, 5, 4, 0, 3, 2]);
+        assert_eq!(by_rank(&keys, true), [2, 0, 3, 4, 1, 5]);
+        assert_eq!(by_rank(&[], true), Vec::<usize>::new());
+    }
 
     #[test]
     fn message_ids_are_read_in_order() {
