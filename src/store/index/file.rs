@@ -210,9 +210,11 @@ impl<'a, A: At + ?Sized> Stream<'a, A> {
             if fill_at(self.src, &mut self.buf[have..], at).map_err(Bad::Io)? < want - have {
                 return Err(Bad::Data("truncated"));
             }
+            // Summed as read, a buffer at a time: `finish` checks that all
+            // of it was taken.
+            self.sum.update(&self.buf[have..]);
         }
         let out = &self.buf[self.pos..self.pos + n];
-        self.sum.update(out);
         self.pos += n;
         Ok(out)
     }
@@ -423,12 +425,27 @@ fn check_values(
     zone: i32,
     name: &str,
 ) -> std::result::Result<(), &'static str> {
+    check_numbers(ix, last, uid, modseq, zone)?;
+    if !valid_base(name) {
+        return Err("message record out of order or range");
+    }
+    Ok(())
+}
+
+/// `check_values` but for the name (the main file checks its names
+/// section as a whole).
+fn check_numbers(
+    ix: &Index,
+    last: u32,
+    uid: u32,
+    modseq: u64,
+    zone: i32,
+) -> std::result::Result<(), &'static str> {
     if last >= uid
         || uid == 0
         || uid >= ix.uid_next
         || modseq > ix.highest_modseq
         || zone.unsigned_abs() > 24 * 60
-        || !valid_base(name)
     {
         return Err("message record out of order or range");
     }
@@ -537,32 +554,53 @@ pub(super) fn decode(source: Source, len: u64) -> std::result::Result<(Index, u6
     }
     kw.finish(sums[1])?;
     let mut uids = Vec::with_capacity(count);
-    let mut all_positions = Vec::new();
     let (mut name_at, mut kw_at) = (0usize, 0usize);
-    let mut kws = Vec::new();
     for _ in 0..count {
         let r = RawRecord::parse(records.take(RECORD)?)?;
-        // Names and keyword lists are in record order, one after another.
+        // Names and keyword lists are in record order, one after another;
+        // both sections are checked whole below.
         if r.name_off != name_at || r.kw_off != kw_at {
             return Err(Bad::Data("records out of order"));
         }
+        if !(1..=255).contains(&r.name_len) {
+            return Err(Bad::Data("bad name"));
+        }
         name_at += r.name_len;
         kw_at += r.kw_n;
-        let name = std::str::from_utf8(names.take(r.name_len)?).map_err(|_| "bad name")?;
-        kws.clear();
-        let list = positions.take(r.kw_n * 2)?;
-        kws.extend(
-            list.chunks_exact(2)
-                .map(|p| u16::from_le_bytes([p[0], p[1]])),
-        );
-        ix.flags_of(r.system, &kws).ok_or("bad flags")?;
+        ix.flags_of(r.system, &[]).ok_or("bad flags")?;
         let last = uids.last().copied().unwrap_or(0);
-        check_values(&ix, last, r.uid, r.modseq, r.zone, name)?;
+        check_numbers(&ix, last, r.uid, r.modseq, r.zone)?;
         uids.push(r.uid);
-        all_positions.extend_from_slice(&kws);
     }
     records.finish(sums[0])?;
+    if kw_at as u64 * 2 != pos_len || name_at as u64 != names_len {
+        return Err(Bad::Data("section lengths do not add up"));
+    }
+    // Every keyword position names a keyword of the table.
+    let mut all_positions = Vec::with_capacity(kw_at);
+    let mut left = kw_at * 2;
+    while left > 0 {
+        let piece = positions.take(left.min(STREAM_BUFFER))?;
+        left -= piece.len();
+        for p in piece.chunks_exact(2) {
+            let p = u16::from_le_bytes([p[0], p[1]]);
+            if ix.keywords.get(usize::from(p)).is_none_or(|k| k.is_empty()) {
+                return Err(Bad::Data("bad flags"));
+            }
+            all_positions.push(p);
+        }
+    }
     positions.finish(sums[2])?;
+    // The names, one after another, are each a valid base name (their
+    // lengths checked above): the section holds only what one may.
+    let mut left = name_at;
+    while left > 0 {
+        let piece = names.take(left.min(STREAM_BUFFER))?;
+        left -= piece.len();
+        if !piece.iter().copied().all(super::base_octet) {
+            return Err(Bad::Data("bad name"));
+        }
+    }
     names.finish(sums[3])?;
     ix.entries = Entries::of_uids(uids);
     for _ in 0..history_len / RUN as u64 {

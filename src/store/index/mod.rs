@@ -649,7 +649,12 @@ pub fn valid_keyword(k: &str) -> bool {
 
 /// A file name we can keep in the index: one token of printable ASCII.
 pub fn valid_base(b: &str) -> bool {
-    !b.is_empty() && b.len() <= 255 && b.bytes().all(|c| c > 0x20 && c < 0x7f && c != b'/')
+    !b.is_empty() && b.len() <= 255 && b.bytes().all(base_octet)
+}
+
+/// An octet a base name may hold: printable ASCII but space and `/`.
+pub(super) fn base_octet(c: u8) -> bool {
+    c > 0x20 && c < 0x7f && c != b'/'
 }
 
 /// Hands out a new UIDVALIDITY for `root`'s store: the current time in

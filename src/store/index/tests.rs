@@ -426,27 +426,75 @@ fn the_expunge_history_survives_log_and_fold() {
     assert_eq!(got, ix);
 }
 
-/// `data`, a main file of format 5, as formats 3 and 4 had it: every sum
-/// FNV-1a an octet at a time, the magic ending in `v`; format 3 without
-/// the history fields (zero).
-fn as_octet_format(data: &mut [u8], v: u8) {
-    use crate::store::sum::fnv1a;
+/// Sets the sums of main file `data` for what it now holds: `sum64`
+/// (format 5) or FNV-1a an octet at a time (3 and 4).
+fn resum(data: &mut [u8], words: bool) {
+    let sum = |d: &[u8]| {
+        if words {
+            crate::store::sum::sum64(d)
+        } else {
+            crate::store::sum::fnv1a(d)
+        }
+    };
     let n = |d: &[u8], at: usize| u32::from_le_bytes(d[at..at + 4].try_into().expect("4")) as usize;
     let lens = [n(data, 20) * 48, n(data, 40), n(data, 44), n(data, 48)];
     let mut at = 128;
     for (i, len) in lens.into_iter().enumerate() {
-        let sum = fnv1a(&data[at..at + len]);
-        data[72 + 8 * i..80 + 8 * i].copy_from_slice(&sum.to_le_bytes());
+        let s = sum(&data[at..at + len]);
+        data[72 + 8 * i..80 + 8 * i].copy_from_slice(&s.to_le_bytes());
         at += len;
     }
-    let sum = fnv1a(&data[at..at + n(data, 52)]);
-    data[112..120].copy_from_slice(&sum.to_le_bytes());
+    let s = sum(&data[at..at + n(data, 52)]);
+    data[112..120].copy_from_slice(&s.to_le_bytes());
+    let s = sum(&data[..120]);
+    data[120..128].copy_from_slice(&s.to_le_bytes());
+}
+
+/// `data`, a main file of format 5, as formats 3 and 4 had it: every sum
+/// FNV-1a an octet at a time, the magic ending in `v`; format 3 without
+/// the history fields (zero).
+fn as_octet_format(data: &mut [u8], v: u8) {
     data[7] = v;
     if v == 3 {
-        data[104..120].fill(0);
+        data[104..112].fill(0);
     }
-    let sum = fnv1a(&data[..120]);
-    data[120..128].copy_from_slice(&sum.to_le_bytes());
+    resum(data, false);
+    if v == 3 {
+        data[112..120].fill(0);
+        let s = crate::store::sum::fnv1a(&data[..120]);
+        data[120..128].copy_from_slice(&s.to_le_bytes());
+    }
+}
+
+#[test]
+fn what_the_sums_pass_but_no_writer_makes_is_refused() {
+    let ix = sample();
+    let good = file::encode(&ix, 5).expect("encode");
+    assert!(file::decode(bytes(&good), good.len() as u64).is_ok());
+    let n = |d: &[u8], at: usize| u32::from_le_bytes(d[at..at + 4].try_into().expect("4")) as usize;
+    let records_end = 128 + n(&good, 20) * 48;
+    let positions_at = records_end + n(&good, 40);
+    let names_at = positions_at + n(&good, 44);
+    let refused = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut d = good.clone();
+        edit(&mut d);
+        resum(&mut d, true);
+        file::decode(bytes(&d), d.len() as u64).is_err()
+    };
+    // A name with a `/`, a space, or a NUL.
+    for c in [b'/', b' ', 0] {
+        assert!(refused(&|d| d[names_at + 3] = c), "octet {c}");
+    }
+    // A keyword position past the table, and one naming no keyword.
+    assert!(refused(
+        &|d| d[positions_at..positions_at + 2].copy_from_slice(&99u16.to_le_bytes())
+    ));
+    // The first record's name of length 0 (the next starting where it did).
+    assert!(refused(&|d| {
+        d[128 + 6..128 + 8].copy_from_slice(&0u16.to_le_bytes());
+    }));
+    // Unknown system flag bits.
+    assert!(refused(&|d| d[128 + 4] |= 0x80));
 }
 
 #[test]
