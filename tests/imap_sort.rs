@@ -350,13 +350,13 @@ fn the_sort_index_follows_the_mailbox() {
         let index = find(h.path(), "mailaccess-sort-subject")
             .unwrap_or_else(|| panic!("{b:?}: no sort index"));
         let made = std::fs::read(&index).unwrap();
-        assert!(made.starts_with(b"mailaccess-sort 1 "), "{b:?}");
+        assert!(made.starts_with(b"mailaccess-sort 2 "), "{b:?}");
         // An MTA delivers; the next SORT places it, and the index grows.
         common::deliver_inbox(b, &h, "1100000000.M9P1.test", b"Subject: blueberry\n\nx\n");
         sort(&h, "* SORT 3 1 4 2");
         assert!(std::fs::read(&index).unwrap().len() > made.len(), "{b:?}");
         // Damage: garbage, then a torn file; SORT is right and rebuilds.
-        std::fs::write(&index, b"mailaccess-sort 1 garbage\n\x01\x02").unwrap();
+        std::fs::write(&index, b"mailaccess-sort 2 garbage\n\x01\x02").unwrap();
         sort(&h, "* SORT 3 1 4 2");
         let whole = std::fs::read(&index).unwrap();
         std::fs::write(&index, &whole[..whole.len() - 3]).unwrap();

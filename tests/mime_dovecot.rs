@@ -17,6 +17,7 @@
 /// tests/common/dovecot.rs (declared inline so that no shared
 /// tests/common/mod.rs is needed).
 mod common {
+    pub mod corpus;
     pub mod dovecot;
 }
 
@@ -27,23 +28,12 @@ use common::dovecot;
 use mailaccess::mime::{self, imap, Kind, Part, Section, SectionText};
 
 /// Where CPython's email test corpus was found on the machine this test
-/// was written on; `corpus()` asks python3 first.
+/// was written on, where python3 names none.
 const CORPUS: &str = "/root/.pyenv/versions/3.11.7/lib/python3.11/test/test_email/data";
 
 /// The directory of CPython's email test messages (msg_*.txt).
 fn corpus() -> PathBuf {
-    let asked = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import test.test_email,os;print(os.path.dirname(test.test_email.__file__)+'/data')",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    asked
-        .filter(|p| p.is_dir())
-        .unwrap_or_else(|| PathBuf::from(CORPUS))
+    common::corpus::cpython_email_dir().unwrap_or_else(|| PathBuf::from(CORPUS))
 }
 
 /// IMAP data as parsed from a response.

@@ -11,6 +11,7 @@
 //! preauthenticated, commands on stdin. Needs root and dovecot-pop3d.
 
 mod common {
+    pub mod corpus;
     pub mod dovecot;
 }
 
@@ -37,7 +38,7 @@ fn messages() -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = CASES.iter().map(|c| c.to_vec()).collect();
     let mut files: Vec<PathBuf> = Vec::new();
     for dir in [
-        corpus(),
+        common::corpus::cpython_email_dir(),
         Some(PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/data/mime"
@@ -57,19 +58,6 @@ fn messages() -> Vec<Vec<u8>> {
     files.sort();
     v.extend(files.iter().map(|p| fs::read(p).unwrap()));
     v
-}
-
-/// CPython's email test corpus, where python3 has it.
-fn corpus() -> Option<PathBuf> {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import test.test_email,os;print(os.path.dirname(test.test_email.__file__)+'/data')",
-        ])
-        .output()
-        .ok()?;
-    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    p.is_dir().then_some(p)
 }
 
 /// The responses to `script` (one command a line), split per command:

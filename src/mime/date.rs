@@ -42,15 +42,23 @@ pub fn parse_rfc2822(s: &str) -> Option<(i64, i32)> {
     let mut hms = time.split(':').map(|p| p.parse::<u32>().ok());
     let h = hms.next().flatten()?;
     let m = hms.next().flatten()?;
-    let sec = hms.next().flatten().unwrap_or(0);
+    let sec = match hms.next() {
+        None => 0,
+        Some(sec) => sec?,
+    };
+    if hms.next().is_some() {
+        return None;
+    }
     let zone = it.next().map(zone).unwrap_or(Some(0))?;
     let date = NaiveDate::from_ymd_opt(year, mon, day)?;
     let t = date.and_hms_opt(h, m, sec.min(59))?;
     Some((t.and_utc().timestamp() - i64::from(zone) * 60, zone))
 }
 
-/// Words of the value: comments dropped, split at white space and commas;
-/// "12:00:00+0100" stays one word and is split at the sign later.
+/// Words of the value: comments dropped, split at white space and commas.
+/// "12:00:00+0100" stays one word, which is no time: RFC 5322 3.3 puts
+/// folding white space before the zone, and RFC 5256 sorts a date that
+/// cannot be parsed by the internal date (as Dovecot does).
 fn tokens(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -64,10 +72,6 @@ fn tokens(s: &str) -> Vec<String> {
                 if !cur.is_empty() {
                     out.push(std::mem::take(&mut cur));
                 }
-            }
-            '+' | '-' if cur.contains(':') => {
-                out.push(std::mem::take(&mut cur));
-                cur.push(c);
             }
             c => cur.push(c),
         }
@@ -134,6 +138,7 @@ mod tests {
             Some((t, 0))
         );
         assert_eq!(parse_rfc2822("5 Jan 2001 13:00:00 +0100"), Some((t, 60)));
+        assert_eq!(parse_rfc2822("5 Jan 2001 13:00+0100"), None);
         assert_eq!(parse_rfc2822("Fri, 5 Jan 01 07:00:00 EST"), Some((t, -300)));
         assert_eq!(parse_rfc2822("Fri, 5 Jan 101 12:00 GMT"), Some((t, 0)));
         assert_eq!(
@@ -153,10 +158,9 @@ mod tests {
             parse_rfc2822("Friday, 5 January 2001 12:00:00"),
             Some((t, 0))
         );
-        assert_eq!(
-            parse_rfc2822("Fri, 5 Jan 2001 11:00:00-0100"),
-            Some((t, -60))
-        );
+        // No white space before the zone: no date (RFC 5322 3.3), so
+        // SORT takes the internal date, as Dovecot does.
+        assert_eq!(parse_rfc2822("Fri, 5 Jan 2001 11:00:00-0100"), None);
         assert_eq!(parse_rfc2822("5-Jan-2001 12:00:00 +0000"), Some((t, 0)));
         assert_eq!(
             parse_rfc2822("Thu, 12 Jul 1999 23:59:59 +0000").map(|d| d.0),

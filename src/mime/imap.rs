@@ -452,6 +452,21 @@ pub mod address {
         pub host: Option<Vec<u8>>,
     }
 
+    impl Address {
+        /// The mailbox as ENVELOPE shows it, and SORT compares it (RFC
+        /// 5256: the addr-mailbox of the address). RFC 3501 7.4.2: NIL
+        /// host means group syntax, so a mailbox without a domain (or
+        /// without a local part) gets a visible placeholder instead, as
+        /// Dovecot sends.
+        pub fn shown_mailbox(&self) -> Option<&[u8]> {
+            let group = self.host.is_none() && self.name.is_none() && self.route.is_none();
+            match &self.mailbox {
+                Some(m) if m.is_empty() && !group => Some(&b"MISSING_MAILBOX"[..]),
+                m => m.as_deref(),
+            }
+        }
+    }
+
     pub fn write_list(out: &mut Vec<u8>, list: &[Address]) {
         out.push(b'(');
         for a in list {
@@ -463,15 +478,7 @@ pub mod address {
             out.push(b' ');
             ntext(out, a.route.as_deref());
             out.push(b' ');
-            // RFC 3501 7.4.2: NIL host means group syntax, so a mailbox
-            // without a domain (or without a local part) gets a visible
-            // placeholder instead, as Dovecot sends.
-            let group = a.host.is_none() && a.name.is_none() && a.route.is_none();
-            let mailbox = match &a.mailbox {
-                Some(m) if m.is_empty() && !group => Some(&b"MISSING_MAILBOX"[..]),
-                m => m.as_deref(),
-            };
-            ntext(out, mailbox);
+            ntext(out, a.shown_mailbox());
             out.push(b' ');
             ntext(out, a.host.as_deref());
             out.push(b')');

@@ -6,7 +6,7 @@
 //! One file per key, `mailaccess-sort-<key>` beside the cache:
 //!
 //! ```text
-//! mailaccess-sort 1 <uidvalidity> <count>\n
+//! mailaccess-sort 2 <uidvalidity> <count>\n
 //! <count> records: uid (u32 LE), length (u16 LE), value
 //! ```
 //!
@@ -27,7 +27,8 @@ use std::path::Path;
 use super::{open, Uid};
 use crate::limits::{SORT_INDEX_FILE_MAX, SORT_VALUE_MAX};
 
-const MAGIC: &str = "mailaccess-sort 1";
+/// 2: the values of `Keys` version 2 (sort.rs); a file of 1 is rebuilt.
+const MAGIC: &str = "mailaccess-sort 2";
 
 /// One key's values, sorted: in one buffer, so that an index of 100,000
 /// messages is two allocations, not 100,000.
@@ -247,7 +248,7 @@ mod tests {
         let data = std::fs::read(&path).unwrap();
         std::fs::write(&path, &data[..data.len() - 1]).unwrap();
         assert!(SortIndex::load(d.path(), "subject", 7).uids().is_empty());
-        let mut bad = b"mailaccess-sort 1 7 2\n".to_vec();
+        let mut bad = b"mailaccess-sort 2 7 2\n".to_vec();
         for (u, v) in [(1u32, b"B"), (2, b"A")] {
             bad.extend_from_slice(&u.to_le_bytes());
             bad.extend_from_slice(&1u16.to_le_bytes());

@@ -43,6 +43,12 @@ pub struct Keys {
     pub references: Vec<Vec<u8>>,
 }
 
+/// The cache form's version: 2 since an address without a local part
+/// compares as ENVELOPE shows it (`MISSING_MAILBOX`) and a zone without
+/// white space before it makes no date. Keys cached in another are made
+/// again from the header.
+const KEYS_VERSION: u8 = 2;
+
 impl Keys {
     /// The keys of the header block `header`.
     pub fn of(header: &[u8]) -> Keys {
@@ -51,7 +57,7 @@ impl Keys {
         let first = |name: &str| field(name).and_then(|v| parse_list(v).into_iter().next());
         let mailbox = |a: &Option<Address>| {
             a.as_ref()
-                .and_then(|a| a.mailbox.clone())
+                .and_then(|a| a.shown_mailbox().map(<[u8]>::to_vec))
                 .unwrap_or_default()
         };
         let (from, to) = (first("from"), first("to"));
@@ -93,7 +99,7 @@ impl Keys {
     /// The cache's form: a version octet, then each field (strings with a
     /// 4-octet length, the date behind a presence octet).
     fn encode(&self) -> Vec<u8> {
-        let mut out = vec![1u8];
+        let mut out = vec![KEYS_VERSION];
         let mut put = |b: &[u8]| {
             out.extend_from_slice(&(b.len() as u32).to_le_bytes());
             out.extend_from_slice(b);
@@ -121,7 +127,7 @@ impl Keys {
     /// `encode`'s inverse; None for anything else (then recomputed).
     fn decode(b: &[u8]) -> Option<Keys> {
         let (&version, mut rest) = b.split_first()?;
-        if version != 1 {
+        if version != KEYS_VERSION {
             return None;
         }
         let mut take = || -> Option<Vec<u8>> {
@@ -396,7 +402,8 @@ fn display(a: Option<&Address>) -> String {
     let text = |b: &Option<Vec<u8>>| {
         String::from_utf8_lossy(b.as_deref().unwrap_or_default()).into_owned()
     };
-    format!("{}@{}", text(&a.mailbox), text(&a.host))
+    let mailbox = String::from_utf8_lossy(a.shown_mailbox().unwrap_or_default());
+    format!("{mailbox}@{}", text(&a.host))
 }
 
 /// `i;unicode-casemap` (RFC 5051, I18NLEVEL=1): `mime::casemap::key_of`.
