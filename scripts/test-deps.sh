@@ -18,6 +18,8 @@ want db5.3-util         /usr/bin/db5.3_load
 want curl               /usr/bin/curl
 want mutt               /usr/bin/mutt
 want neomutt            /usr/bin/neomutt
+want alpine             /usr/bin/alpine
+want aerc               /usr/bin/aerc
 want procmail           /usr/bin/procmail
 want systemd            /usr/bin/systemd-socket-activate
 want util-linux         /usr/bin/setpriv

@@ -1,11 +1,14 @@
 //! Real clients against the built imapd: Python's imaplib (IMAP4_stream),
-//! mbsync (isync) syncing a Maildir both ways through `Tunnel`, and
-//! neomutt resynchronising with QRESYNC. All start imapd as a
-//! preauthenticated tunnel, as a user's ssh would.
-//! Needs python3, the isync and neomutt packages (`make test` installs
-//! them).
+//! mbsync (isync) syncing a Maildir both ways through `Tunnel`, neomutt
+//! resynchronising with QRESYNC, Alpine sorting on the server (through
+//! c-client's rsh path); all start imapd as a preauthenticated tunnel, as a
+//! user's ssh would. aerc, which has no tunnel, threads on the server
+//! through `imapd --listen` with a sasldb login.
+//! Needs python3, the isync, neomutt, alpine and aerc packages, and root
+//! for the listener (`make test` provides them).
 
 mod common;
+mod login_support;
 
 use std::path::Path;
 use std::process::Command;
@@ -43,18 +46,7 @@ fn python_imaplib() {
     // Message 1 already read, as a user's earlier session left it.
     let cur = h.maildir().join("cur");
     std::fs::rename(h.maildir().join("new/1.M1.test"), cur.join("1.M1.test:2,S")).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/imaplib_session.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(shell_command(&h))
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "imaplib session failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    client_script("imaplib_session.py", &[&shell_command(&h)]);
 }
 
 /// neomutt with `imap_qresync` and its header cache, the client issue 11
@@ -79,19 +71,8 @@ fn neomutt_resynchronises_with_qresync() {
             Backend::Mbox => shell_command_with(&h, &["-o", &loc]),
         };
         let work = tempfile::tempdir().expect("tempdir");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/neomutt_qresync.py");
-        let out = Command::new("python3")
-            .arg(&script)
-            .arg(cmd)
-            .arg(work.path())
-            .output()
-            .expect("python3");
-        assert!(
-            out.status.success(),
-            "{b:?}: neomutt session failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let work = work.path().to_str().expect("path");
+        client_script("neomutt_qresync.py", &[&cmd, work]);
     }
 }
 
@@ -202,4 +183,149 @@ fn mbsync_both_ways() {
     run();
     assert_eq!(count_files(&inbox), 3);
     assert_eq!(count_files(&h.maildir()), 3);
+}
+
+/// Five messages whose subject order (2 4 1 3 5: Apple, Mango, then the
+/// three of "Zebra plans" in mailbox order) and REFERENCES threads ((1 3 5)
+/// (2)(4)) both differ from the mailbox order.
+fn tui_messages() -> Vec<Vec<u8>> {
+    let m = |n: u32, from: &str, subject: &str, id: &str, refs: &str| {
+        let refs = if refs.is_empty() {
+            String::new()
+        } else {
+            let last = refs.split(' ').next_back().unwrap_or_default();
+            format!("References: {refs}\nIn-Reply-To: {last}\n")
+        };
+        format!(
+            "From: {from}\nTo: Tester <tester@example.org>\nSubject: {subject}\n\
+             Date: Mon, 1 Jun 2026 {:02}:00:00 +0000\nMessage-ID: {id}\n{refs}\nbody {n}\n",
+            9 + n
+        )
+        .into_bytes()
+    };
+    vec![
+        m(
+            1,
+            "Zed <zed@example.org>",
+            "Zebra plans",
+            "<z1@example.org>",
+            "",
+        ),
+        m(
+            2,
+            "Amy <amy@example.org>",
+            "Apple pie",
+            "<a1@example.org>",
+            "",
+        ),
+        m(
+            3,
+            "Amy <amy@example.org>",
+            "Re: Zebra plans",
+            "<z2@example.org>",
+            "<z1@example.org>",
+        ),
+        m(4, "Bob <bob@example.org>", "Mango", "<m1@example.org>", ""),
+        m(
+            5,
+            "Zed <zed@example.org>",
+            "Re: Re: Zebra plans",
+            "<z3@example.org>",
+            "<z1@example.org> <z2@example.org>",
+        ),
+    ]
+}
+
+/// Runs `tests/clients/SCRIPT` with `args`; its failure fails the test.
+fn client_script(script: &str, args: &[&str]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let out = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Alpine with `sort-key=Subject` (issue 12: "alpine sorting works against
+/// the server"): c-client sends SORT (SUBJECT) and shows the index in the
+/// server's order. Needs alpine (`scripts/test-deps.sh` installs it).
+#[test]
+fn alpine_sorts_on_the_server() {
+    assert!(
+        Path::new("/usr/bin/alpine").exists(),
+        "alpine is missing: install it (make test does)"
+    );
+    let msgs = tui_messages();
+    let msgs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+    let h = home_on(Backend::Maildir, &msgs);
+    let work = tempfile::tempdir().expect("tempdir");
+    let work = work.path().to_str().expect("path");
+    client_script("alpine_sort.py", &[&shell_command(&h), work, "2 4 1 3 5"]);
+}
+
+/// aerc with threading on (issue 12: "aerc threading works against the
+/// server"): it asks for THREAD REFERENCES and draws the thread it gets.
+/// Needs root, aerc and saslpasswd2 (`scripts/test-deps.sh`).
+#[test]
+fn aerc_threads_on_the_server() {
+    use login_support::*;
+    assert!(
+        Path::new("/usr/bin/aerc").exists(),
+        "aerc is missing: install it (make test does)"
+    );
+    require_login_jail();
+    let setup = Setup::new();
+    let db = setup.path().join("sasldb2");
+    saslpasswd(&db, "example.org", "tester", "tester-Secret-1");
+    let md = setup.maildir("example.org/tester", common::TEST_USER);
+    for (i, m) in tui_messages().iter().enumerate() {
+        let body = String::from_utf8(m.clone()).expect("ASCII");
+        setup.deliver(
+            &md,
+            &format!("{}.M{i}P1.test", 1_780_000_000 + i),
+            &body,
+            common::TEST_USER,
+        );
+    }
+    let port = free_port();
+    let mut cmd = setup.imapd(&[
+        "auth=sasldb",
+        &format!("sasldb_path={}", db.display()),
+        &format!("virtual_user={}", common::TEST_USER),
+        &format!(
+            "mail_location=maildir:{}/%d/%n/Maildir",
+            setup.mail().display()
+        ),
+        "special_folders=",
+    ]);
+    cmd.arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("start imapd --listen");
+    wait_for_port(port, &mut child);
+    let mut daemon = Daemon { child };
+    let work = tempfile::tempdir().expect("tempdir");
+    let work = work.path().to_str().expect("path");
+    let port = port.to_string();
+    client_script(
+        "aerc_thread.py",
+        &[
+            &port,
+            "tester@example.org",
+            "tester-Secret-1",
+            work,
+            "(1 3 5)",
+        ],
+    );
+    daemon.stop();
 }

@@ -16,11 +16,10 @@ way).
 Exits non-zero (with what failed) on any mismatch."""
 import imaplib
 import os
-import pty
-import select
-import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tui  # noqa: E402
 
 cmd, work = sys.argv[1], sys.argv[2]
 inlog, outlog = os.path.join(work, "client.log"), os.path.join(work, "server.log")
@@ -50,29 +49,11 @@ set sort=mailbox-order
 def neomutt(keys: str) -> None:
     """Runs neomutt on a pseudo-terminal with `keys` pushed; bounded."""
     env = dict(os.environ, TERM="xterm", HOME=work, LANG="C.UTF-8", COLUMNS="100", LINES="30")
-    master, slave = pty.openpty()
-    p = subprocess.Popen(
-        ["neomutt", "-n", "-F", rc, "-e", f'push "{keys}"'],
-        stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-    )
-    os.close(slave)
-    screen = b""
-    deadline = time.time() + 60
-    while time.time() < deadline and p.poll() is None:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if r:
-            try:
-                screen += os.read(master, 65536)
-            except OSError:
-                break
-    try:
-        p.wait(timeout=max(1, deadline - time.time()))
-    except subprocess.TimeoutExpired:
-        p.kill()
-        sys.exit("neomutt did not finish; screen: " + screen[-3000:].decode(errors="replace"))
-    os.close(master)
-    if p.returncode != 0:
-        sys.exit(f"neomutt exited {p.returncode}; screen: " + screen[-3000:].decode(errors="replace"))
+    status, screen = tui.run(["neomutt", "-n", "-F", rc, "-e", f'push "{keys}"'], env)
+    if status is None:
+        sys.exit("neomutt did not finish; screen: " + screen[-3000:])
+    if status != 0:
+        sys.exit(f"neomutt exited {status}; screen: " + screen[-3000:])
 
 
 def session():
