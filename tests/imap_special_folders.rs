@@ -151,3 +151,66 @@ fn a_bad_setting_is_refused_at_start() {
         assert!(e.contains("special_folders: "), "{bad}: {e}");
     }
 }
+
+/// The folder a client's first look picks for its sent mail: the one a
+/// line of `cmd` (a LIST as Apple Mail sends it, or Outlook's XLIST) marks
+/// `\Sent`.
+fn sent_folder(s: &mut Server, cmd: &str) -> String {
+    let r = run(s, "l", cmd);
+    ok(&r, "l");
+    let sent: Vec<&String> = r.iter().filter(|l| l.contains("\\Sent")).collect();
+    assert_eq!(sent.len(), 1, "{cmd}: {r:?}");
+    let l = sent[0];
+    match l.strip_suffix('"') {
+        Some(q) => q[q.rfind('"').unwrap() + 1..].to_string(),
+        None => l.rsplit_once(' ').unwrap().1.to_string(),
+    }
+}
+
+/// Issue 12: Apple Mail (plain LIST, SPECIAL-USE attributes read from it)
+/// and Outlook (XLIST) at their first login each save a sent message into
+/// the folder the server marks `\Sent`, and both end in the one folder,
+/// the configured one or a migrated user's "Sent Items"; neither makes a
+/// "Sent Messages" or a second "Sent Items" of its own.
+#[test]
+fn apple_mail_and_outlook_first_logins_end_in_one_sent_folder() {
+    for b in BOTH {
+        for existing in [None, Some("\"Sent Items\"")] {
+            let h = home(b, &[]);
+            if let Some(name) = existing {
+                let mut s = imapd(b, &h, "");
+                ok(&run(&mut s, "c", &format!("CREATE {name}")), "c");
+            }
+            let want = if existing.is_some() {
+                "Sent Items"
+            } else {
+                "Sent"
+            };
+            for (client, list) in [
+                ("apple", "LIST \"\" \"*\""),
+                ("outlook", "XLIST \"\" \"*\""),
+            ] {
+                let mut s = imapd(b, &h, DEFAULT);
+                let sent = sent_folder(&mut s, list);
+                assert_eq!(sent, want, "{b:?} {client}");
+                let msg = format!("From: me@example.org\r\nSubject: from {client}\r\n\r\nhi\r\n");
+                let r = run(
+                    &mut s,
+                    "a",
+                    &format!("APPEND \"{sent}\" (\\Seen) {{{}+}}\r\n{msg}", msg.len()),
+                );
+                ok(&r, "a");
+            }
+            let mut s = imapd(b, &h, DEFAULT);
+            let r = run(&mut s, "s", &format!("STATUS \"{want}\" (MESSAGES)"));
+            ok(&r, "s");
+            assert!(r[0].ends_with("(MESSAGES 2)"), "{b:?} {r:?}");
+            let all: Vec<String> = listed(&mut s, "LIST \"\" \"*\"")
+                .into_iter()
+                .map(|(n, _)| n)
+                .filter(|n| n.starts_with("Sent"))
+                .collect();
+            assert_eq!(all, [want], "{b:?}");
+        }
+    }
+}
