@@ -322,12 +322,36 @@ fn ranks(mailbox: &mut dyn Mailbox, key: SortKey, name: &str) -> Result<Vec<u32>
         ix.save(d, name, validity);
     }
     let mut ranks = vec![u32::MAX; view.len()];
+    let at = positions(&view);
     ix.ranks(|u, r| {
-        if let Ok(i) = view.binary_search(&u) {
+        if let Some(i) = at(u) {
             ranks[i] = r;
         }
     });
     Ok(ranks)
+}
+
+/// Where each UID is in `view` (ascending): a table by UID where the
+/// UIDs lie close together (a mailbox with few expunged: one lookup a
+/// message, not a binary search), else a binary search.
+fn positions(view: &[Uid]) -> impl Fn(Uid) -> Option<usize> + '_ {
+    let first = view.first().copied().unwrap_or(0);
+    let span = view.last().map_or(0, |&l| (l - first) as usize + 1);
+    let table = (span <= view.len().saturating_mul(2)).then(|| {
+        let mut t = vec![u32::MAX; span];
+        for (i, &u) in view.iter().enumerate() {
+            t[(u - first) as usize] = i as u32;
+        }
+        t
+    });
+    move |u: Uid| match &table {
+        Some(t) => u
+            .checked_sub(first)
+            .and_then(|d| t.get(d as usize))
+            .filter(|&&i| i != u32::MAX)
+            .map(|&i| i as usize),
+        None => view.binary_search(&u).ok(),
+    }
 }
 
 /// The name of `key`'s sort index; None for ARRIVAL and SIZE, which the
@@ -523,7 +547,22 @@ fn blob(s: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{base_subject, by_rank, msg_ids, Keys};
+    use super::{base_subject, by_rank, msg_ids, positions, Keys};
+
+    #[test]
+    fn positions_are_found_by_table_and_by_search() {
+        // Close together (a table) and far apart (a binary search).
+        for view in [vec![3, 4, 6, 7], vec![1, 1000, 5000]] {
+            let at = positions(&view);
+            for (i, &u) in view.iter().enumerate() {
+                assert_eq!(at(u), Some(i), "{view:?}");
+            }
+            for u in [0, 2, 5, 8, 999, 6000] {
+                assert_eq!(at(u), None, "{u} in {view:?}");
+            }
+        }
+        assert_eq!(positions(&[])(1), None);
+    }
 
     #[test]
     fn the_counting_sort_keeps_ties_in_mailbox_order_both_ways() {

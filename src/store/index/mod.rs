@@ -592,7 +592,8 @@ fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
 }
 
 /// Every system flag bit.
-const ALL_SYSTEM: u8 = flag::SEEN | flag::ANSWERED | flag::FLAGGED | flag::DELETED | flag::DRAFT;
+pub(super) const ALL_SYSTEM: u8 =
+    flag::SEEN | flag::ANSWERED | flag::FLAGGED | flag::DELETED | flag::DRAFT;
 
 /// What the files held when an `Index` was loaded or saved: lets `save`
 /// append only the difference.
