@@ -528,7 +528,10 @@ def run_session(argv: list[str], commands: list[str], timeout: float) -> Outcome
             batch.append(chunk)
             kept += len(chunk)
             if kept >= SCAN_BATCH:
-                scan.feed(b"".join(batch))
+                # Chunk by chunk: joining them would copy the batch twice,
+                # which for 4 GB of BODY[] took seconds the server waited.
+                for c in batch:
+                    scan.feed(c)
                 batch, kept = [], 0
     except (EOFError, BrokenPipeError, OSError) as e:
         out.error = f"{type(e).__name__}: {e}"
@@ -544,7 +547,8 @@ def run_session(argv: list[str], commands: list[str], timeout: float) -> Outcome
         timer.cancel()
         p.stdout.close()
     try:
-        scan.feed(b"".join(batch))
+        for c in batch:
+            scan.feed(c)
         scan.finish()
     except EOFError as e:
         out.error = out.error or f"EOFError: {e}"
@@ -659,6 +663,8 @@ def floor_seconds(home: Path, runs: int) -> float:
         p = subprocess.Popen(
             ["sh", "-c", "ls -f | grep -v '^[.]' | xargs cat"], cwd=cur, stdout=subprocess.PIPE, bufsize=0
         )
+        # The pipe as run_session has it (1 MB).
+        fcntl.fcntl(p.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
         r = open(p.stdout.fileno(), "rb", buffering=1 << 20, closefd=False)
         while r.read(1 << 20):
             pass
