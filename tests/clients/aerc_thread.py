@@ -63,9 +63,10 @@ outgoing = /bin/false
 os.chmod(acct, 0o600)
 with open(os.path.join(conf, "aerc.conf"), "w") as f:
     f.write(f"[general]\nlog-file={work}/aerc.log\n[ui]\nthreading-enabled=true\n")
+# Quit once the list and a thread mark are drawn (or fail at the timeout).
 env = dict(os.environ, TERM="xterm", HOME=work, LANG="C.UTF-8", TZ="UTC",
            XDG_CONFIG_HOME=os.path.join(work, "config"), XDG_RUNTIME_DIR=work)
-status, screen = tui.run(["aerc"], env, [(lambda s: "Mango" in s, b":quit\r")], ctty=True)
+status, screen = tui.run(["aerc"], env, [(lambda s: "Mango" in s and "└─>" in s, b":quit\r")], ctty=True)
 if status != 0:
     sys.exit(f"aerc exited {status}; screen: {screen[-3000:]}")
 traffic = open(os.path.join(work, "traffic.log"), "rb").read().decode(errors="replace")
