@@ -394,6 +394,12 @@ pub const SORT_VALUE_MAX: usize = 200;
 /// at `SORT_VALUE_MAX` stay under it; past it, SORT works without one.
 pub const SORT_INDEX_FILE_MAX: u64 = 32 * 1024 * 1024;
 
+/// SORT places each message's rank through a table by UID (4 octets a UID
+/// between the view's first and last) when the UIDs span at most this many
+/// times the message count, and by binary search otherwise: a mailbox with
+/// more expunged than kept UIDs costs no more than twice the view.
+pub const SORT_UID_TABLE_SPAN: usize = 2;
+
 /// A Maildir++ `maildirsize` grown past this many octets is counted again
 /// from the messages and rewritten, as the Maildir++ rules have every
 /// program do (5120 there): its lines of changes stay few.

@@ -260,6 +260,12 @@ fn dir_is_empty(dir: &Path) -> bool {
     fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
 }
 
+/// What a first open keeps of a new file's lstat: whether it is a file,
+/// and its mtime (the INTERNALDATE).
+fn file_and_mtime(m: &fs::Metadata) -> (bool, i64) {
+    (m.file_type().is_file(), m.mtime())
+}
+
 /// The subdirectory of a file that is in new/ or not.
 fn place(new: bool) -> Sub {
     if new {
@@ -735,10 +741,7 @@ fn reconcile(
                         match fresh.get(&base) {
                             Some((_, false, _)) if new => {}
                             _ => {
-                                let meta = entry
-                                    .metadata()
-                                    .ok()
-                                    .map(|m| (m.file_type().is_file(), m.mtime()));
+                                let meta = entry.metadata().ok().map(|m| file_and_mtime(&m));
                                 fresh.insert(base, (name, new, meta));
                             }
                         }
@@ -809,7 +812,7 @@ fn reconcile(
         // or cannot be read gets no UID yet; one bad file must not make the
         // whole mailbox unusable.
         let looked = meta.map_or_else(
-            || fs::symlink_metadata(&path).map(|m| (m.file_type().is_file(), m.mtime())),
+            || fs::symlink_metadata(&path).map(|m| file_and_mtime(&m)),
             Ok,
         );
         let (is_file, mtime) = match looked {

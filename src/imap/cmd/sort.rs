@@ -337,7 +337,11 @@ fn ranks(mailbox: &mut dyn Mailbox, key: SortKey, name: &str) -> Result<Vec<u32>
 fn positions(view: &[Uid]) -> impl Fn(Uid) -> Option<usize> + '_ {
     let first = view.first().copied().unwrap_or(0);
     let span = view.last().map_or(0, |&l| (l - first) as usize + 1);
-    let table = (span <= view.len().saturating_mul(2)).then(|| {
+    let table = (span
+        <= view
+            .len()
+            .saturating_mul(crate::limits::SORT_UID_TABLE_SPAN))
+    .then(|| {
         let mut t = vec![u32::MAX; span];
         for (i, &u) in view.iter().enumerate() {
             t[(u - first) as usize] = i as u32;

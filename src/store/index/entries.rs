@@ -277,45 +277,44 @@ impl Entries {
     /// Entry `k`'s modseq: of a record as the base has it, only its UID
     /// and modseq are read (FETCH asks this of every message).
     pub fn modseq(&self, k: usize) -> ModSeq {
-        let Some(t) = k.checked_sub(self.base_uids.len()) else {
-            let slot = self.slot(k);
-            if let Some(e) = self.changed.get(&slot) {
-                return e.modseq;
-            }
-            return self
-                .base
-                .as_ref()
-                .and_then(|b| {
-                    b.field(&self.records, slot as usize, self.base_uids[k], |r| {
-                        Some(ModSeq::from_le_bytes(
-                            r[MODSEQ_AT..MODSEQ_AT + 8].try_into().ok()?,
-                        ))
-                    })
-                })
-                .unwrap_or(0);
-        };
-        self.tail[t].modseq
+        self.field(
+            k,
+            |e| e.modseq,
+            |r| {
+                Some(ModSeq::from_le_bytes(
+                    r[MODSEQ_AT..MODSEQ_AT + 8].try_into().ok()?,
+                ))
+            },
+        )
     }
 
     /// Entry `k`'s system flags (`flag::SEEN` and the rest), read alone
     /// as `modseq` is: SELECT asks for them of every message.
     pub fn system(&self, k: usize) -> u8 {
+        self.field(k, |e| e.flags.system, |r| Some(r[SYSTEM_AT]))
+    }
+
+    /// One value of entry `k`: from the entry where it is held whole
+    /// (changed, or after the base), else from its record as stored
+    /// (`Default` where that cannot be read, as `get_with` gives).
+    fn field<T: Default>(
+        &self,
+        k: usize,
+        of_entry: impl FnOnce(&Entry) -> T,
+        of_record: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> T {
         let Some(t) = k.checked_sub(self.base_uids.len()) else {
             let slot = self.slot(k);
             if let Some(e) = self.changed.get(&slot) {
-                return e.flags.system;
+                return of_entry(e);
             }
             return self
                 .base
                 .as_ref()
-                .and_then(|b| {
-                    b.field(&self.records, slot as usize, self.base_uids[k], |r| {
-                        Some(r[SYSTEM_AT])
-                    })
-                })
-                .unwrap_or(0);
+                .and_then(|b| b.field(&self.records, slot as usize, self.base_uids[k], of_record))
+                .unwrap_or_default();
         };
-        self.tail[t].flags.system
+        of_entry(&self.tail[t])
     }
 
     pub fn set(&mut self, k: usize, e: Entry) {

@@ -219,6 +219,24 @@ impl<'a, A: At + ?Sized> Stream<'a, A> {
         Ok(out)
     }
 
+    /// The next `len` octets of the section, given to `each` a buffer at a
+    /// time, each piece a whole number of `unit`s.
+    fn pieces(
+        &mut self,
+        len: usize,
+        unit: usize,
+        mut each: impl FnMut(&[u8]) -> std::result::Result<(), Bad>,
+    ) -> std::result::Result<(), Bad> {
+        let most = (STREAM_BUFFER / unit).max(1) * unit;
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(most);
+            each(self.take(n)?)?;
+            left -= n;
+        }
+        Ok(())
+    }
+
     /// Checks that the whole section was read and its checksum is `want`.
     fn finish(&self, want: u64) -> std::result::Result<(), Bad> {
         if self.at + self.pos as u64 != self.end {
@@ -558,20 +576,15 @@ pub(super) fn decode(source: Source, len: u64) -> std::result::Result<(Index, u6
     kw.finish(sums[1])?;
     let mut uids: Vec<u32> = Vec::with_capacity(count);
     let (mut name_at, mut kw_at) = (0usize, 0usize);
-    // Records a buffer at a time.
-    let per_take = (STREAM_BUFFER / RECORD).max(1);
-    let mut left = count;
-    while left > 0 {
-        let n = left.min(per_take);
-        left -= n;
-        for raw in records.take(n * RECORD)?.chunks_exact(RECORD) {
+    records.pieces(count * RECORD, RECORD, |piece| {
+        for raw in piece.chunks_exact(RECORD) {
             let r = RawRecord::parse(raw)?;
             // Names and keyword lists are in record order, one after another;
             // both sections are checked whole below.
             if r.name_off != name_at || r.kw_off != kw_at {
                 return Err(Bad::Data("records out of order"));
             }
-            if !(1..=255).contains(&r.name_len) {
+            if !(1..=super::BASE_MAX).contains(&r.name_len) {
                 return Err(Bad::Data("bad name"));
             }
             name_at += r.name_len;
@@ -583,17 +596,15 @@ pub(super) fn decode(source: Source, len: u64) -> std::result::Result<(Index, u6
             check_numbers(&ix, last, r.uid, r.modseq, r.zone)?;
             uids.push(r.uid);
         }
-    }
+        Ok(())
+    })?;
     records.finish(sums[0])?;
     if kw_at as u64 * 2 != pos_len || name_at as u64 != names_len {
         return Err(Bad::Data("section lengths do not add up"));
     }
     // Every keyword position names a keyword of the table.
     let mut all_positions = Vec::with_capacity(kw_at);
-    let mut left = kw_at * 2;
-    while left > 0 {
-        let piece = positions.take(left.min(STREAM_BUFFER))?;
-        left -= piece.len();
+    positions.pieces(kw_at * 2, 2, |piece| {
         for p in piece.chunks_exact(2) {
             let p = u16::from_le_bytes([p[0], p[1]]);
             if ix.keywords.get(usize::from(p)).is_none_or(|k| k.is_empty()) {
@@ -601,18 +612,17 @@ pub(super) fn decode(source: Source, len: u64) -> std::result::Result<(Index, u6
             }
             all_positions.push(p);
         }
-    }
+        Ok(())
+    })?;
     positions.finish(sums[2])?;
     // The names, one after another, are each a valid base name (their
     // lengths checked above): the section holds only what one may.
-    let mut left = name_at;
-    while left > 0 {
-        let piece = names.take(left.min(STREAM_BUFFER))?;
-        left -= piece.len();
-        if !piece.iter().copied().all(super::base_octet) {
-            return Err(Bad::Data("bad name"));
+    names.pieces(name_at, 1, |piece| {
+        match piece.iter().copied().all(super::base_octet) {
+            true => Ok(()),
+            false => Err(Bad::Data("bad name")),
         }
-    }
+    })?;
     names.finish(sums[3])?;
     ix.entries = Entries::of_uids(uids);
     for _ in 0..history_len / RUN as u64 {

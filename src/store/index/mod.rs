@@ -648,9 +648,12 @@ pub fn valid_keyword(k: &str) -> bool {
             .all(|b| b > 0x20 && b < 0x7f && !b"(){%*\"\\]".contains(&b))
 }
 
+/// The longest file name a Linux filesystem takes (NAME_MAX).
+pub(super) const BASE_MAX: usize = 255;
+
 /// A file name we can keep in the index: one token of printable ASCII.
 pub fn valid_base(b: &str) -> bool {
-    !b.is_empty() && b.len() <= 255 && b.bytes().all(base_octet)
+    !b.is_empty() && b.len() <= BASE_MAX && b.bytes().all(base_octet)
 }
 
 /// An octet a base name may hold: printable ASCII but space and `/`.
