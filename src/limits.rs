@@ -409,6 +409,10 @@ pub const MAILDIRSIZE_RECOUNT: u64 = 5120;
 /// line is kept and the rest counted again.
 pub const MAILDIRSIZE_FILE_MAX: u64 = 1024 * 1024;
 
+/// The most of an oversized `maildirsize` read for its first line, the
+/// limits (`NNNS,NNNC`: two 20-digit numbers and their units fit many times).
+pub const MAILDIRSIZE_LIMITS_LINE_MAX: u64 = 256;
+
 /// Longest string sent as a quoted string; longer ones go as literals,
 /// as some clients cap the length of quoted strings.
 pub const QUOTED_MAX: usize = 1024;
