@@ -137,7 +137,10 @@ fn recover_limits(path: &Path) -> Option<(Option<u64>, Option<u64>)> {
     let f = open::read(path).ok()?;
     let mut first = String::new();
     std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(std::io::Read::take(f, crate::limits::MAILDIRSIZE_LIMITS_LINE_MAX)),
+        &mut std::io::BufReader::new(std::io::Read::take(
+            f,
+            crate::limits::MAILDIRSIZE_LIMITS_LINE_MAX,
+        )),
         &mut first,
     )
     .ok()?;
