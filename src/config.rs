@@ -60,6 +60,10 @@ pub struct Config {
     /// RFC 6154 special-use folders made at a user's first IMAP login
     /// (`store::special_use::make_first`): each use and the folder's name.
     pub special_folders: Vec<(&'static str, String)>,
+    /// RFC 4467 URLAUTH: the host that GENURLAUTH and URLFETCH URLs must
+    /// name (`host` or `host:port`, compared without regard to case);
+    /// `*` takes any (the token is what authorizes).
+    pub urlauth_host: String,
 }
 
 /// `pop3_uidl_format`: a message's POP3 unique-id (RFC 1939 7 UIDL) made
@@ -260,6 +264,7 @@ impl Config {
             mbox_locks: vec![MboxLock::Dotlock, MboxLock::Fcntl],
             sandbox: true,
             special_folders: parse_special_folders(DEFAULT_SPECIAL_FOLDERS).unwrap_or_default(),
+            urlauth_host: "*".into(),
         }
     }
 
@@ -344,6 +349,14 @@ impl Config {
             "allow_anonymous_login" => self.allow_anonymous_login = parse_bool(key, value)?,
             "sandbox" => self.sandbox = parse_bool(key, value)?,
             "special_folders" => self.special_folders = parse_special_folders(value)?,
+            "urlauth_host" => {
+                if value.is_empty() || value.contains(['/', '@', ';', ' ']) {
+                    return Err(format!(
+                        "urlauth_host: expected host[:port] or *, not {value:?}"
+                    ));
+                }
+                self.urlauth_host = value.into()
+            }
             "tls_cert" => self.tls_cert = value.into(),
             "tls_key" => self.tls_key = value.into(),
             "syslog_facility" => {
@@ -441,6 +454,7 @@ impl Config {
             })
             .collect();
         let _ = writeln!(s, "special_folders = {}", folders.join(", "));
+        let _ = writeln!(s, "urlauth_host = {}", self.urlauth_host);
         let _ = writeln!(s, "sandbox = {}", yn(self.sandbox));
         s
     }
@@ -590,6 +604,18 @@ mod tests {
         );
         c.set("special_folders", "").unwrap();
         assert!(c.special_folders.is_empty());
+    }
+
+    #[test]
+    fn urlauth_host_takes_a_host_or_star() {
+        let mut c = Config::defaults(Service::Imap);
+        assert_eq!(c.urlauth_host, "*");
+        c.set("urlauth_host", "mail.example.org:143").unwrap();
+        assert_eq!(c.urlauth_host, "mail.example.org:143");
+        for bad in ["", "imap://mail.example.org", "u@host", "a b"] {
+            assert!(c.set("urlauth_host", bad).is_err(), "{bad:?}");
+        }
+        assert!(c.dump().contains("urlauth_host = mail.example.org:143\n"));
     }
 
     #[test]

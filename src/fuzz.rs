@@ -19,6 +19,7 @@ pub const TARGETS: &[&str] = &[
     "mbox_file",
     "maildir_name",
     "mailbox_name",
+    "imap_url",
     "config_file",
 ];
 
@@ -37,6 +38,7 @@ pub fn run(name: &str, data: &[u8]) {
         "mbox_file" => mbox_file(data),
         "maildir_name" => crate::store::maildir::read_any_name(&String::from_utf8_lossy(data)),
         "mailbox_name" => mailbox_name(data),
+        "imap_url" => imap_url(data),
         "config_file" => config_file(data),
         _ => panic!("no fuzz target {name}"),
     }
@@ -212,6 +214,24 @@ fn mailbox_name(data: &[u8]) {
         "{text:?} -> {encoded:?} does not decode back"
     );
     let _ = names::list_match("*%x", &text, '.');
+}
+
+/// An IMAP URL (CATENATE, GENURLAUTH, URLFETCH): parsed; a URLAUTH's
+/// rump is a prefix of the URL, and a parsed rump parses again to the
+/// same URL without its verifier.
+fn imap_url(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let Some(url) = crate::imap::url::parse(&text) else {
+        return;
+    };
+    if let Some(auth) = &url.auth {
+        assert!(text.starts_with(&auth.rump), "{text:?}");
+        let again = crate::imap::url::parse(&auth.rump).expect("the rump parses");
+        let again_auth = again.auth.as_ref().expect("the rump keeps URLAUTH");
+        assert_eq!(again_auth.verifier, None);
+        assert_eq!(again_auth.access, auth.access);
+        assert_eq!((again.uid, &again.mailbox), (url.uid, &url.mailbox));
+    }
 }
 
 /// A configuration file: every line read as `key = value`, for both

@@ -224,6 +224,11 @@ pub const CONTROL_FILE_MAX: u64 = 1024 * 1024;
 /// kept, names still recognised).
 pub const SPECIAL_USE_FILE_MAX: u64 = 64 * 1024;
 
+/// The URLAUTH key file (`store/urlauth.rs`): a line of about 100 octets
+/// per mailbox that has a key; read whole at GENURLAUTH and URLFETCH. Past
+/// this it is not read (no keys: every URL fails, no mail is lost).
+pub const URLAUTH_FILE_MAX: u64 = 1024 * 1024;
+
 /// A mailbox's MAILBOXID file (`store/objectid.rs`): one RFC 8474 objectid
 /// (at most 255 octets) and a line end. Past this it is damage, not an id.
 pub const MAILBOXID_FILE_MAX: u64 = 256;

@@ -406,6 +406,88 @@ fn a_session_cannot_reach_another_users_mail_by_any_name() {
     assert_eq!(top, ["alice", "bob"]);
 }
 
+/// URLAUTH through a real login: a URL bob makes of his own message
+/// (access `authuser`, which alice has) is NIL to alice, and her CATENATE
+/// of it fails, since a session reads only its own user's mail; bob reads
+/// it back in a later login. sasldb virtual users sharing one uid, so
+/// that only the server's checks stand between them.
+#[test]
+fn urlauth_urls_are_read_only_by_their_owner() {
+    require_login_jail();
+    let s = Setup::new();
+    let db = s.path().join("sasldb2");
+    saslpasswd(&db, REALM, "alice", VPW);
+    saslpasswd(&db, REALM, "bob", VPW);
+    let dom = s.mail().join(REALM);
+    for user in ["alice", "bob"] {
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(dom.join(user).join("Maildir").join(sub)).unwrap();
+        }
+    }
+    std::fs::write(
+        dom.join("bob/Maildir/cur/1000.M1.host:2,S"),
+        "Subject: bob secret\r\n\r\nbob-body\r\n",
+    )
+    .unwrap();
+    sh(&format!("chown -R mailtest: '{}'", s.mail().display()));
+    let settings = [
+        "auth=sasldb".to_string(),
+        format!("sasldb_path={}", db.display()),
+        format!("sasl_realm={REALM}"),
+        "virtual_user=mailtest".into(),
+        format!("mail_location=maildir:{}/%d/%n/Maildir", s.mail().display()),
+    ];
+    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+    let login = |user: &str| {
+        let mut srv = Server::start(s.imapd_loopback(&settings));
+        greeting(&mut srv);
+        let r = srv.command("a", &format!("LOGIN {user}@{REALM} {VPW}"));
+        assert!(r[0].starts_with("a OK"), "{r:?}");
+        srv
+    };
+    let mut bob = login("bob");
+    let rump = format!("imap://bob%40{REALM}@mail.example.org/INBOX/;UID=1;URLAUTH=authuser");
+    let r = bob.command("g", &format!("GENURLAUTH \"{rump}\" INTERNAL"));
+    assert!(r[1].starts_with("g OK"), "{r:?}");
+    let url = r[0]["* GENURLAUTH ".len()..]
+        .trim_end()
+        .trim_matches('"')
+        .to_string();
+    assert!(url.starts_with(&rump), "{url}");
+    // Another user's name in the URL is refused at once.
+    let r = bob.command(
+        "h",
+        &format!("GENURLAUTH \"imap://alice%40{REALM}@mail.example.org/INBOX/;UID=1;URLAUTH=authuser\" INTERNAL"),
+    );
+    assert!(r[0].starts_with("h BAD"), "{r:?}");
+    logout(&mut bob);
+
+    let mut alice = login("alice");
+    let r = alice.command("f", &format!("URLFETCH \"{url}\""));
+    assert!(r[0].ends_with(" NIL\r\n"), "{r:?}");
+    let r = alice.command("c", &format!("APPEND INBOX CATENATE (URL \"{url}\")"));
+    assert!(r[0].starts_with("c NO [BADURL "), "{r:?}");
+    for l in &r {
+        assert!(!l.contains("bob-body"), "{l:?}");
+    }
+    logout(&mut alice);
+    assert_eq!(
+        std::fs::read_dir(dom.join("alice/Maildir/new"))
+            .unwrap()
+            .count()
+            + std::fs::read_dir(dom.join("alice/Maildir/cur"))
+                .unwrap()
+                .count(),
+        0,
+        "alice got a message"
+    );
+
+    let mut bob = login("bob");
+    let r = bob.command("f", &format!("URLFETCH \"{url}\""));
+    assert!(r[0].contains("bob-body"), "{r:?}");
+    logout(&mut bob);
+}
+
 #[test]
 fn an_inbox_whose_dirs_are_symlinks_to_another_users_is_refused() {
     require_login_jail();

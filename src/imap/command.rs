@@ -125,6 +125,15 @@ pub enum CommandBody {
     GetQuotaRoot(String),
     /// RFC 9208 `SETQUOTA quota-root (...)`: always refused.
     SetQuota,
+    /// RFC 4467 `GENURLAUTH 1*(SP url-rump SP mechanism)`.
+    GenUrlAuth(Vec<(String, String)>),
+    /// RFC 4467 `RESETKEY [SP mailbox *(SP mechanism)]`.
+    ResetKey {
+        mailbox: Option<String>,
+        mechanisms: Vec<String>,
+    },
+    /// RFC 4467 `URLFETCH 1*(SP url-full)`, with RFC 5524's parameters.
+    UrlFetch(Vec<UrlFetchArg>),
     /// RFC 5267 `CANCELUPDATE 1*(SP quoted)`: the tags of the searches
     /// whose updates end.
     CancelUpdate(Vec<String>),
@@ -215,6 +224,9 @@ impl CommandBody {
             Idle => "IDLE",
             MultiSearch { .. } => "ESEARCH",
             CancelUpdate(_) => "CANCELUPDATE",
+            GenUrlAuth(_) => "GENURLAUTH",
+            ResetKey { .. } => "RESETKEY",
+            UrlFetch(_) => "URLFETCH",
             GetQuota(_) => "GETQUOTA",
             GetQuotaRoot(_) => "GETQUOTAROOT",
             SetQuota => "SETQUOTA",
@@ -412,6 +424,23 @@ impl SearchKey {
     }
 }
 
+/// One URL of URLFETCH: `params` is None for RFC 4467's plain form,
+/// else RFC 5524's `"(" url-full *(SP url-fetch-param) ")"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UrlFetchArg {
+    pub url: String,
+    pub params: Option<UrlFetchParams>,
+}
+
+/// RFC 5524 `url-fetch-param`s given (BODY and BINARY exclude each
+/// other).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UrlFetchParams {
+    pub body: bool,
+    pub binary: bool,
+    pub body_part_structure: bool,
+}
+
 /// Written by hand so that a password or SASL response never reaches a log
 /// through `{:?}`.
 impl fmt::Debug for CommandBody {
@@ -500,6 +529,17 @@ impl fmt::Debug for CommandBody {
                 .field("order", order)
                 .finish(),
             CancelUpdate(tags) => f.debug_tuple("CancelUpdate").field(tags).finish(),
+            // A URL's token is an authorization: never in a log.
+            GenUrlAuth(urls) => write!(f, "GenUrlAuth({} URLs)", urls.len()),
+            UrlFetch(urls) => write!(f, "UrlFetch({} URLs)", urls.len()),
+            ResetKey {
+                mailbox,
+                mechanisms,
+            } => f
+                .debug_struct("ResetKey")
+                .field("mailbox", mailbox)
+                .field("mechanisms", mechanisms)
+                .finish(),
             GetQuota(root) => f.debug_tuple("GetQuota").field(root).finish(),
             GetQuotaRoot(mailbox) => f.debug_tuple("GetQuotaRoot").field(mailbox).finish(),
             MultiSearch {

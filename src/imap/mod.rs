@@ -7,6 +7,7 @@ pub mod login;
 pub mod parse;
 pub mod response;
 pub mod session;
+pub mod url;
 
 use std::fs::File;
 use std::io;
@@ -55,6 +56,10 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
             input.set_timeout(crate::limits::IMAP_IDLE_TIMEOUT);
             crate::store::special_use::make_first(store.as_mut(), &config.special_folders);
             let mut session = session::Session::preauth(store, &mut output);
+            session.identity = cmd::urlauth::Identity {
+                user: Some(user.clone()),
+                host: config.urlauth_host.clone(),
+            };
             let greeting = format!(
                 "* PREAUTH [CAPABILITY {}] Logged in as {user}\r\n",
                 session.capabilities()
@@ -136,6 +141,13 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
             };
             crate::store::special_use::make_first(store.as_mut(), &config.special_folders);
             let mut session = session::Session::preauth(store, &mut output);
+            session.identity = cmd::urlauth::Identity {
+                user: match &logged_in.session {
+                    Ok(serve::Session::User(_)) => Some(logged_in.login.user.clone()),
+                    _ => None,
+                },
+                host: config.urlauth_host.clone(),
+            };
             // The login command is answered here, as the user, so nothing
             // the client pipelined after it can be answered before it.
             let ok = format!(

@@ -18,7 +18,7 @@ use chrono::NaiveDate;
 use crate::imap::command::{
     AppendMessage, CatPart, Command, CommandBody, FetchItem, Literal, Order, QresyncParam,
     SearchKey, SearchReturn, SelectParams, SeqNumber, SequenceSet, StatusItem, StoreRequest,
-    ThreadAlgorithm,
+    ThreadAlgorithm, UrlFetchArg, UrlFetchParams,
 };
 use crate::imap::frame::{Frame, Spooled};
 use crate::imap::response::is_atom_char;
@@ -729,6 +729,33 @@ impl<'a> Parser<'a> {
                 self.pos = self.data.len();
                 C::SetQuota
             }
+            "GENURLAUTH" => {
+                let mut urls = Vec::new();
+                while !self.at_end() || urls.is_empty() {
+                    self.sp()?;
+                    let url = String::from_utf8_lossy(&self.astring()?).into_owned();
+                    self.sp()?;
+                    urls.push((url, self.atom_upper()?));
+                }
+                C::GenUrlAuth(urls)
+            }
+            "RESETKEY" => {
+                let mailbox = if self.at_end() {
+                    None
+                } else {
+                    Some(self.sp_mailbox()?)
+                };
+                let mut mechanisms = Vec::new();
+                while !self.at_end() {
+                    self.sp()?;
+                    mechanisms.push(self.atom_upper()?);
+                }
+                C::ResetKey {
+                    mailbox,
+                    mechanisms,
+                }
+            }
+            "URLFETCH" => self.urlfetch()?,
             "CANCELUPDATE" => {
                 let mut tags = Vec::new();
                 while !self.at_end() || tags.is_empty() {
@@ -746,6 +773,43 @@ impl<'a> Parser<'a> {
             "UID" => self.uid()?,
             _ => return Err(Bad::new("Unknown command")),
         })
+    }
+
+    /// RFC 4467 `urlfetch = "URLFETCH" 1*(SP url-full)`, and RFC 5524's
+    /// `url-fetch-arg = url-full / "(" url-full *(SP url-fetch-param) ")"`,
+    /// `url-fetch-param = "BODYPARTSTRUCTURE" / "BINARY" / "BODY"`.
+    fn urlfetch(&mut self) -> PResult<CommandBody> {
+        let mut urls = Vec::new();
+        while !self.at_end() || urls.is_empty() {
+            self.sp()?;
+            if !self.eat(b'(') {
+                let url = String::from_utf8_lossy(&self.astring()?).into_owned();
+                urls.push(UrlFetchArg { url, params: None });
+                continue;
+            }
+            let url = String::from_utf8_lossy(&self.astring()?).into_owned();
+            let mut params = UrlFetchParams::default();
+            while !self.eat(b')') {
+                self.sp()?;
+                let seen = match self.atom_upper()?.as_str() {
+                    "BODY" => std::mem::replace(&mut params.body, true),
+                    "BINARY" => std::mem::replace(&mut params.binary, true),
+                    "BODYPARTSTRUCTURE" => std::mem::replace(&mut params.body_part_structure, true),
+                    _ => return Err(Bad::new("Unknown URLFETCH parameter")),
+                };
+                if seen {
+                    return Err(Bad::new("URLFETCH parameter given twice"));
+                }
+            }
+            if params.body && params.binary {
+                return Err(Bad::new("BODY and BINARY exclude each other"));
+            }
+            urls.push(UrlFetchArg {
+                url,
+                params: Some(params),
+            });
+        }
+        Ok(CommandBody::UrlFetch(urls))
     }
 
     fn sp_mailbox(&mut self) -> PResult<String> {

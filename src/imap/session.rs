@@ -155,7 +155,7 @@ enum Flow {
 }
 
 /// The capabilities this server implements, in every authenticated state.
-pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE OBJECTID QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UTF8=ACCEPT CATENATE URL-PARTIAL COMPRESS=DEFLATE BINARY MULTISEARCH CONTEXT=SEARCH CONTEXT=SORT I18NLEVEL=1 THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456";
+pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE OBJECTID QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UTF8=ACCEPT CATENATE URL-PARTIAL URLAUTH URLAUTH=BINARY COMPRESS=DEFLATE BINARY MULTISEARCH CONTEXT=SEARCH CONTEXT=SORT I18NLEVEL=1 THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456";
 
 pub struct Session<'a> {
     pub state: State,
@@ -167,6 +167,8 @@ pub struct Session<'a> {
     bad_commands: u32,
     /// What the client enabled, for the rest of the session.
     pub enabled: Enabled,
+    /// Who the session is, for URLAUTH (`cmd::urlauth`).
+    pub identity: crate::imap::cmd::urlauth::Identity,
 }
 
 impl<'a> Session<'a> {
@@ -183,6 +185,7 @@ impl<'a> Session<'a> {
             start_compress: false,
             bad_commands: 0,
             enabled: Enabled::default(),
+            identity: Default::default(),
         }
     }
 
@@ -605,6 +608,9 @@ fn allowed(state: &State, body: &CommandBody) -> std::result::Result<(), &'stati
         | GetQuota(_)
         | GetQuotaRoot(_)
         | SetQuota
+        | GenUrlAuth(_)
+        | ResetKey { .. }
+        | UrlFetch(_)
         | Idle => {
             if authenticated {
                 Ok(())

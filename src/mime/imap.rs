@@ -277,6 +277,23 @@ fn extension(out: &mut Vec<u8>, fields: &[Field<'_>]) {
     ntext(out, loc.as_deref().filter(|v| !v.is_empty()));
 }
 
+/// The BODYSTRUCTURE of the part that section numbers `nums` name (RFC
+/// 5524 BODYPARTSTRUCTURE); false when there is no such part.
+pub fn part_structure<S: Source + ?Sized>(
+    out: &mut Vec<u8>,
+    raw: &S,
+    root: &Part,
+    nums: &[u32],
+) -> bool {
+    match resolve(root, nums) {
+        Some((p, _)) => {
+            body_structure(out, raw, p, true);
+            true
+        }
+        None => false,
+    }
+}
+
 /// Finds the part that section numbers `nums` name (RFC 3501 6.4.5). The
 /// bool says whether the result is a message (the top level, or the
 /// message inside a message/rfc822 part) rather than a body part.

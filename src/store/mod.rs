@@ -17,6 +17,7 @@ pub mod quota;
 pub mod sortindex;
 pub mod special_use;
 pub mod sum;
+pub mod urlauth;
 pub mod view;
 
 use std::fmt;

@@ -45,14 +45,7 @@ pub fn mailbox_id(dir: &Path) -> io::Result<String> {
         return Ok(id);
     }
     let mut bits = [0u8; 16];
-    let mut filled = 0;
-    while filled < bits.len() {
-        match rustix::rand::getrandom(&mut bits[filled..], rustix::rand::GetRandomFlags::empty()) {
-            Ok(n) => filled += n,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    random_fill(&mut bits)?;
     let id = format!("F{}", hex(&bits));
     static N: AtomicU32 = AtomicU32::new(0);
     let tmp = dir.join(format!(
@@ -78,6 +71,20 @@ pub fn mailbox_id(dir: &Path) -> io::Result<String> {
     let _ = fs::remove_file(&tmp);
     made?;
     read_id(&path).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad MAILBOXID file"))
+}
+
+/// Fills `buf` from the kernel's random source (getrandom(2): no file
+/// to open in a sealed session).
+pub fn random_fill(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match rustix::rand::getrandom(&mut buf[filled..], rustix::rand::GetRandomFlags::empty()) {
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// The id a MAILBOXID file holds, if it holds one.
@@ -112,8 +119,21 @@ pub fn digest_id(prefix: char, data: &[u8]) -> String {
     format!("{prefix}{}", hex(&Sha256::digest(data)[..16]))
 }
 
-fn hex(b: &[u8]) -> String {
+/// Lower-case hexadecimal.
+pub fn hex(b: &[u8]) -> String {
     b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The octets hexadecimal digits (either case) stand for; None if `s`
+/// is not an even number of them.
+pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod sort;
 pub mod status;
 pub mod store;
 pub mod thread;
+pub mod urlauth;
 
 use crate::conn::ClientInput;
 
@@ -90,6 +91,12 @@ pub fn dispatch<R: ClientInput>(
         GetQuota(root) => quota::get_quota(s, &root),
         GetQuotaRoot(mailbox) => quota::get_quota_root(s, &mailbox),
         SetQuota => quota::set_quota(s),
+        GenUrlAuth(urls) => urlauth::genurlauth(s, &urls),
+        ResetKey {
+            mailbox,
+            mechanisms,
+        } => urlauth::resetkey(s, mailbox.as_deref(), &mechanisms),
+        UrlFetch(urls) => urlauth::urlfetch(s, &urls),
         CancelUpdate(tags) => {
             context::cancel(s.selected()?, &tags);
             Done::ok("Updates cancelled.")
