@@ -242,6 +242,12 @@ pub const MAILBOXES_MAX: usize = 100_000;
 /// costs nothing (a look is two directory stats when nothing changed).
 pub const IDLE_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
+/// With NOTIFY set and inotify watching, how often a session still looks
+/// for news no watch saw (a folder nested in an mbox tree, a file system
+/// without inotify events): rarely, as each look reads every watched
+/// mailbox's status.
+pub const NOTIFY_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How long IDLE waits after a watched file changed before it looks: the
 /// changes of one delivery or one session's commit (a rename, then an
 /// index log append) are taken in one look, and new mail still shows

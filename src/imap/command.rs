@@ -125,6 +125,8 @@ pub enum CommandBody {
     GetQuotaRoot(String),
     /// RFC 9208 `SETQUOTA quota-root (...)`: always refused.
     SetQuota,
+    /// RFC 5465 `NOTIFY NONE` (None) or `NOTIFY SET ...`.
+    Notify(Option<NotifyRequest>),
     /// RFC 4467 `GENURLAUTH 1*(SP url-rump SP mechanism)`.
     GenUrlAuth(Vec<(String, String)>),
     /// RFC 4467 `RESETKEY [SP mailbox *(SP mechanism)]`.
@@ -224,6 +226,7 @@ impl CommandBody {
             Idle => "IDLE",
             MultiSearch { .. } => "ESEARCH",
             CancelUpdate(_) => "CANCELUPDATE",
+            Notify(_) => "NOTIFY",
             GenUrlAuth(_) => "GENURLAUTH",
             ResetKey { .. } => "RESETKEY",
             UrlFetch(_) => "URLFETCH",
@@ -424,6 +427,46 @@ impl SearchKey {
     }
 }
 
+/// RFC 5465 `notify-set = "SET" [SP "STATUS"] SP event-groups`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifyRequest {
+    /// `STATUS`: the watched mailboxes' STATUS at once.
+    pub status: bool,
+    pub groups: Vec<NotifyGroup>,
+}
+
+/// RFC 5465 `event-group = "(" filter-mailboxes SP events ")"`; `events`
+/// empty is `NONE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifyGroup {
+    pub filter: NotifyFilter,
+    pub events: Vec<NotifyEvent>,
+}
+
+/// RFC 5465 `filter-mailboxes`; names as the store names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifyFilter {
+    Selected,
+    SelectedDelayed,
+    Inboxes,
+    Personal,
+    Subscribed,
+    Subtree(Vec<String>),
+    Mailboxes(Vec<String>),
+}
+
+/// RFC 5465 `event`; any other atom is `Other` (refused with BADEVENT).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// With the FETCH attributes to send of each new message.
+    MessageNew(Vec<FetchItem>),
+    MessageExpunge,
+    FlagChange,
+    MailboxName,
+    SubscriptionChange,
+    Other(String),
+}
+
 /// One URL of URLFETCH: `params` is None for RFC 4467's plain form,
 /// else RFC 5524's `"(" url-full *(SP url-fetch-param) ")"`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -529,6 +572,7 @@ impl fmt::Debug for CommandBody {
                 .field("order", order)
                 .finish(),
             CancelUpdate(tags) => f.debug_tuple("CancelUpdate").field(tags).finish(),
+            Notify(r) => f.debug_tuple("Notify").field(r).finish(),
             // A URL's token is an authorization: never in a log.
             GenUrlAuth(urls) => write!(f, "GenUrlAuth({} URLs)", urls.len()),
             UrlFetch(urls) => write!(f, "UrlFetch({} URLs)", urls.len()),

@@ -16,9 +16,9 @@ use std::collections::VecDeque;
 use chrono::NaiveDate;
 
 use crate::imap::command::{
-    AppendMessage, CatPart, Command, CommandBody, FetchItem, Literal, Order, QresyncParam,
-    SearchKey, SearchReturn, SelectParams, SeqNumber, SequenceSet, StatusItem, StoreRequest,
-    ThreadAlgorithm, UrlFetchArg, UrlFetchParams,
+    AppendMessage, CatPart, Command, CommandBody, FetchItem, Literal, NotifyEvent, NotifyFilter,
+    NotifyGroup, NotifyRequest, Order, QresyncParam, SearchKey, SearchReturn, SelectParams,
+    SeqNumber, SequenceSet, StatusItem, StoreRequest, ThreadAlgorithm, UrlFetchArg, UrlFetchParams,
 };
 use crate::imap::frame::{Frame, Spooled};
 use crate::imap::response::is_atom_char;
@@ -756,6 +756,7 @@ impl<'a> Parser<'a> {
                 }
             }
             "URLFETCH" => self.urlfetch()?,
+            "NOTIFY" => self.notify()?,
             "CANCELUPDATE" => {
                 let mut tags = Vec::new();
                 while !self.at_end() || tags.is_empty() {
@@ -810,6 +811,107 @@ impl<'a> Parser<'a> {
             });
         }
         Ok(CommandBody::UrlFetch(urls))
+    }
+
+    /// RFC 5465 `notify = "NOTIFY" SP (notify-set / notify-none)`,
+    /// `notify-set = "SET" [SP "STATUS"] 1*(SP event-group)`,
+    /// `event-group = "(" filter-mailboxes SP events ")"`.
+    fn notify(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        match self.atom_upper()?.as_str() {
+            "NONE" => return Ok(CommandBody::Notify(None)),
+            "SET" => {}
+            _ => return Err(Bad::new("Expected NOTIFY SET or NOTIFY NONE")),
+        }
+        let mut req = NotifyRequest {
+            status: false,
+            groups: Vec::new(),
+        };
+        self.sp()?;
+        if !self.eat(b'(') {
+            if self.atom_upper()? != "STATUS" {
+                return Err(Bad::new("Expected STATUS or an event group"));
+            }
+            req.status = true;
+            self.sp()?;
+            self.expect(b'(', "(")?;
+        }
+        loop {
+            let filter = match self.atom_upper()?.as_str() {
+                "SELECTED" => NotifyFilter::Selected,
+                "SELECTED-DELAYED" => NotifyFilter::SelectedDelayed,
+                "INBOXES" => NotifyFilter::Inboxes,
+                "PERSONAL" => NotifyFilter::Personal,
+                "SUBSCRIBED" => NotifyFilter::Subscribed,
+                "SUBTREE" => NotifyFilter::Subtree(self.notify_mailboxes()?),
+                "MAILBOXES" => NotifyFilter::Mailboxes(self.notify_mailboxes()?),
+                _ => return Err(Bad::new("Unknown NOTIFY mailbox filter")),
+            };
+            self.sp()?;
+            let mut events = Vec::new();
+            if !self.eat(b'(') {
+                if self.atom_upper()? != "NONE" {
+                    return Err(Bad::new("Expected events or NONE"));
+                }
+            } else {
+                loop {
+                    let name = self.atom_upper()?;
+                    events.push(match name.as_str() {
+                        "MESSAGENEW" => {
+                            let mut items = Vec::new();
+                            if self.peek() == Some(b' ')
+                                && self.data.get(self.pos + 1) == Some(&b'(')
+                            {
+                                self.pos += 2;
+                                loop {
+                                    items.push(self.fetch_att()?);
+                                    if self.eat(b')') {
+                                        break;
+                                    }
+                                    self.sp()?;
+                                }
+                            }
+                            NotifyEvent::MessageNew(items)
+                        }
+                        "MESSAGEEXPUNGE" => NotifyEvent::MessageExpunge,
+                        "FLAGCHANGE" => NotifyEvent::FlagChange,
+                        "MAILBOXNAME" => NotifyEvent::MailboxName,
+                        "SUBSCRIPTIONCHANGE" => NotifyEvent::SubscriptionChange,
+                        _ => NotifyEvent::Other(
+                            String::from_utf8_lossy(&self.data[self.pos - name.len()..self.pos])
+                                .into_owned(),
+                        ),
+                    });
+                    if self.eat(b')') {
+                        break;
+                    }
+                    self.sp()?;
+                }
+            }
+            self.expect(b')', ")")?;
+            req.groups.push(NotifyGroup { filter, events });
+            if self.at_end() {
+                break;
+            }
+            self.sp()?;
+            self.expect(b'(', "(")?;
+        }
+        Ok(CommandBody::Notify(Some(req)))
+    }
+
+    /// RFC 5465 `one-or-more-mailbox = mailbox / "(" mailbox *(SP mailbox) ")"`,
+    /// after a space.
+    fn notify_mailboxes(&mut self) -> PResult<Vec<String>> {
+        self.sp()?;
+        if !self.eat(b'(') {
+            return Ok(vec![self.mailbox()?]);
+        }
+        let mut names = vec![self.mailbox()?];
+        while !self.eat(b')') {
+            self.sp()?;
+            names.push(self.mailbox()?);
+        }
+        Ok(names)
     }
 
     fn sp_mailbox(&mut self) -> PResult<String> {

@@ -155,7 +155,7 @@ enum Flow {
 }
 
 /// The capabilities this server implements, in every authenticated state.
-pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE OBJECTID QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UTF8=ACCEPT CATENATE URL-PARTIAL URLAUTH URLAUTH=BINARY COMPRESS=DEFLATE BINARY MULTISEARCH CONTEXT=SEARCH CONTEXT=SORT I18NLEVEL=1 THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456";
+pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE WITHIN SEARCHRES XLIST PREVIEW SORT SORT=DISPLAY ESORT SAVEDATE OBJECTID QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UTF8=ACCEPT CATENATE URL-PARTIAL URLAUTH URLAUTH=BINARY NOTIFY COMPRESS=DEFLATE BINARY MULTISEARCH CONTEXT=SEARCH CONTEXT=SORT I18NLEVEL=1 THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT=268435456";
 
 pub struct Session<'a> {
     pub state: State,
@@ -169,6 +169,8 @@ pub struct Session<'a> {
     pub enabled: Enabled,
     /// Who the session is, for URLAUTH (`cmd::urlauth`).
     pub identity: crate::imap::cmd::urlauth::Identity,
+    /// RFC 5465: what NOTIFY SET asked for (`cmd::notify`).
+    pub notify: Option<crate::imap::cmd::notify::Notify>,
 }
 
 impl<'a> Session<'a> {
@@ -186,6 +188,7 @@ impl<'a> Session<'a> {
             bad_commands: 0,
             enabled: Enabled::default(),
             identity: Default::default(),
+            notify: None,
         }
     }
 
@@ -221,6 +224,26 @@ impl<'a> Session<'a> {
         self.out.write_all(greeting.as_bytes())?;
         self.out.flush()?;
         loop {
+            if self.notify.is_some() {
+                match crate::imap::cmd::notify::wait(self, input) {
+                    Ok(()) => {}
+                    Err(Error::Bye(text)) => {
+                        let _ = self.send(format!("* BYE {text}\r\n").as_bytes());
+                        return Ok(());
+                    }
+                    Err(Error::Fatal(why)) => {
+                        log::error!("NOTIFY: {why}");
+                        let _ = self.send(b"* BYE Internal error, closing the connection.\r\n");
+                        return Err(io::Error::other(why));
+                    }
+                    // The news could not be read: said, and the session
+                    // goes on.
+                    Err(Error::No(_, text) | Error::Bad(text)) => {
+                        log::warn!("NOTIFY: {text}");
+                        self.send(b"* NO NOTIFY error, some events may have got lost\r\n")?;
+                    }
+                }
+            }
             let frame =
                 match frame::read_command(input, &mut *self.out, &mut crate::imap::spool_file) {
                     Ok(f) => f,
@@ -296,8 +319,11 @@ impl<'a> Session<'a> {
         let result = cmd::dispatch(self, &tag, body, input);
         // Changes made by others go out before the tagged reply.
         let result = match result {
-            Ok(done) if fresh_view => Ok(done),
-            Ok(done) => self.report_changes(expunge_ok).map(|_| done),
+            Ok(done) if fresh_view => crate::imap::cmd::notify::fetch_new(self).map(|_| done),
+            Ok(done) => self
+                .report_changes(expunge_ok)
+                .and_then(|_| crate::imap::cmd::notify::fetch_new(self))
+                .map(|_| done),
             Err(e @ (Error::Fatal(_) | Error::Bye(_))) => Err(e),
             // A refused command still reports what others changed; only a
             // reason to end the session outranks its NO or BAD.
@@ -608,6 +634,7 @@ fn allowed(state: &State, body: &CommandBody) -> std::result::Result<(), &'stati
         | GetQuota(_)
         | GetQuotaRoot(_)
         | SetQuota
+        | Notify(_)
         | GenUrlAuth(_)
         | ResetKey { .. }
         | UrlFetch(_)

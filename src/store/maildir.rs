@@ -1445,6 +1445,17 @@ impl Store for Maildir {
         Some(self.root.clone())
     }
 
+    fn watch_paths(&self, name: Option<&str>) -> Vec<PathBuf> {
+        match name {
+            // Folders are the root's entries; `subscriptions` is there too.
+            None => vec![self.root.clone()],
+            Some(n) => match self.path_of(n) {
+                Ok(dir) => vec![dir.join("new"), dir.join("cur"), dir],
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+
     fn list(&mut self) -> Result<Vec<MailboxInfo>> {
         let mut all = self.folders()?;
         all.insert("INBOX".to_string(), true);

@@ -366,6 +366,12 @@ pub trait Store {
     fn mailbox_id(&mut self, _name: &str) -> Result<String> {
         Err(StoreError::NotFound)
     }
+    /// Files and directories whose change may be news of mailbox `name`
+    /// (its messages), or with None of the mailboxes and subscriptions:
+    /// NOTIFY watches them (`Mailbox::watch_paths` for the selected one).
+    fn watch_paths(&self, _name: Option<&str>) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
     /// Every mailbox, including `\Noselect` parents.
     fn list(&mut self) -> Result<Vec<MailboxInfo>>;
     fn create(&mut self, name: &str) -> Result<()>;

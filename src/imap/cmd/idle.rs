@@ -20,12 +20,16 @@ use crate::limits;
 pub fn idle<R: ClientInput>(s: &mut Session, _tag: &str, input: &mut R) -> Result<Done> {
     // Watched first, then looked at: a change made from then on wakes us,
     // one made before is in that first look.
-    let watch = match &s.state {
-        State::Selected(sel) => Watch::new(sel.mailbox.watch_paths()),
-        _ => None,
-    };
+    // With NOTIFY set, what it watches too (RFC 5465: its news goes out
+    // during IDLE as well).
+    let mut paths = crate::imap::cmd::notify::watched(s);
+    if let State::Selected(sel) = &s.state {
+        paths.extend(sel.mailbox.watch_paths());
+    }
+    let watch = Watch::new(paths);
     s.out.write_all(b"+ idling\r\n")?;
     s.report_changes(true)?;
+    crate::imap::cmd::notify::check_others(s)?;
     s.out.flush()?;
     let started = Instant::now();
     loop {
@@ -68,6 +72,7 @@ pub fn idle<R: ClientInput>(s: &mut Session, _tag: &str, input: &mut R) -> Resul
             return Err(Error::Bye("Disconnected for inactivity.".into()));
         }
         s.report_changes(true)?;
+        crate::imap::cmd::notify::check_others(s)?;
         s.out.flush()?;
         if let Some(w) = &watch {
             // A file replaced by another (renamed over it) is watched anew.
@@ -76,9 +81,9 @@ pub fn idle<R: ClientInput>(s: &mut Session, _tag: &str, input: &mut R) -> Resul
     }
 }
 
-/// An inotify instance watching a mailbox's files.
-struct Watch {
-    fd: OwnedFd,
+/// An inotify instance watching a mailbox's files (also NOTIFY's).
+pub struct Watch {
+    pub fd: OwnedFd,
     paths: Vec<PathBuf>,
 }
 
@@ -96,7 +101,7 @@ const CHANGES: WatchFlags = WatchFlags::CREATE
 impl Watch {
     /// A watch on `paths`, if inotify is there and one of them could be
     /// watched (else IDLE only looks every `IDLE_CHECK_INTERVAL`).
-    fn new(paths: Vec<PathBuf>) -> Option<Watch> {
+    pub fn new(paths: Vec<PathBuf>) -> Option<Watch> {
         let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).ok()?;
         let w = Watch { fd, paths };
         w.add().then_some(w)
@@ -104,7 +109,7 @@ impl Watch {
 
     /// Watches each path (again: the same file keeps its watch, a new
     /// one at that path gets one). Whether any is watched.
-    fn add(&self) -> bool {
+    pub fn add(&self) -> bool {
         let mut any = false;
         for p in &self.paths {
             any |= inotify::add_watch(&self.fd, p.as_path(), CHANGES).is_ok();
@@ -113,7 +118,7 @@ impl Watch {
     }
 
     /// Reads the events waiting: they only say "look".
-    fn drain(&self) {
+    pub fn drain(&self) {
         let mut buf = [0u8; 4096];
         while rustix::io::read(&self.fd, &mut buf).is_ok_and(|n| n > 0) {}
     }

@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod idle;
 pub mod list;
 pub mod mailbox;
+pub mod notify;
 pub mod qresync;
 pub mod quota;
 pub mod search;
@@ -91,6 +92,7 @@ pub fn dispatch<R: ClientInput>(
         GetQuota(root) => quota::get_quota(s, &root),
         GetQuotaRoot(mailbox) => quota::get_quota_root(s, &mailbox),
         SetQuota => quota::set_quota(s),
+        Notify(req) => notify::notify(s, req),
         GenUrlAuth(urls) => urlauth::genurlauth(s, &urls),
         ResetKey {
             mailbox,

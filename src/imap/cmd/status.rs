@@ -54,8 +54,21 @@ pub fn response(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Vec
     } else {
         String::new()
     };
-    let mut out = b"* STATUS ".to_vec();
-    response::mailbox(&mut out, name);
+    let mut out = Vec::new();
+    write_line(&mut out, name, &st, items, &mailbox_id);
+    Ok(out)
+}
+
+/// `* STATUS name (items)` of the counts `st` (MAILBOXID `mailbox_id`).
+pub fn write_line(
+    out: &mut Vec<u8>,
+    name: &str,
+    st: &crate::store::Status,
+    items: &[StatusItem],
+    mailbox_id: &str,
+) {
+    out.extend_from_slice(b"* STATUS ");
+    response::mailbox(out, name);
     out.extend_from_slice(b" (");
     let parts: Vec<String> = items
         .iter()
@@ -77,7 +90,6 @@ pub fn response(s: &mut Session, name: &str, items: &[StatusItem]) -> Result<Vec
         .collect();
     out.extend_from_slice(parts.join(" ").as_bytes());
     out.extend_from_slice(b")\r\n");
-    Ok(out)
 }
 
 #[cfg(test)]

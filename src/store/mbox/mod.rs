@@ -326,6 +326,19 @@ impl Store for MboxStore {
         Some(self.root.join(CONTROL_DIR))
     }
 
+    fn watch_paths(&self, name: Option<&str>) -> Vec<PathBuf> {
+        match name {
+            // Top-level folders and the control directory (subscriptions,
+            // each mailbox's state); folders nested deeper are looked at
+            // every NOTIFY_CHECK_INTERVAL.
+            None => vec![self.root.clone(), self.root.join(CONTROL_DIR)],
+            Some(n) => match self.path_of(n) {
+                Ok(file) => vec![file, self.ctl_of(n)],
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+
     fn separator(&self) -> char {
         SEPARATOR
     }
