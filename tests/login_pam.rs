@@ -29,7 +29,7 @@ fn login_ok(srv: &mut Server, tag: &str, user: &str, password: &str) {
     // After login the capabilities are the session's: no AUTH=, no
     // LOGINDISABLED (RFC 3501 6.2.3).
     assert!(
-        !r[0].contains("AUTH=") && !r[0].contains("LOGINDISABLED"),
+        !r[0].contains(" AUTH=") && !r[0].contains("LOGINDISABLED"),
         "{r:?}"
     );
 }
