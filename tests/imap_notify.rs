@@ -35,6 +35,23 @@ fn until(s: &mut Server, what: &str, want: impl Fn(&str) -> bool) -> Vec<String>
     }
 }
 
+/// `other` files a message in Other.
+fn file_one(other: &mut Server) {
+    let msg = "Subject: filed\r\n\r\nx\r\n";
+    let r = run(
+        other,
+        "p",
+        &format!("APPEND Other {{{}+}}\r\n{msg}", msg.len()),
+    );
+    ok(&r, "p");
+}
+
+/// The next STATUS of Other that `a` is told.
+fn status_of_other(a: &mut Server) -> String {
+    let seen = until(a, "STATUS of Other", |l| l.starts_with("* STATUS Other"));
+    seen.last().unwrap().clone()
+}
+
 /// Nothing arrives unasked for a while.
 fn quiet(s: &mut Server) {
     if let Some(l) = s.try_line(Duration::from_millis(600)) {
@@ -92,20 +109,9 @@ fn notify_tells_of_changes_as_they_happen() {
         until(&mut a, "the expunge", |l| l == "* 1 EXPUNGE\r\n");
 
         // Another mailbox: new messages, as STATUS.
-        let msg = "Subject: filed\r\n\r\nx\r\n";
-        ok(
-            &run(
-                &mut other,
-                "p",
-                &format!("APPEND Other {{{}+}}\r\n{msg}", msg.len()),
-            ),
-            "p",
-        );
-        let seen = until(&mut a, "STATUS of Other", |l| {
-            l.starts_with("* STATUS Other")
-        });
+        file_one(&mut other);
         assert_eq!(
-            seen.last().unwrap(),
+            status_of_other(&mut a),
             "* STATUS Other (MESSAGES 1 UIDNEXT 2 UNSEEN 1)\r\n",
             "{b:?}"
         );
@@ -127,19 +133,9 @@ fn notify_tells_of_changes_as_they_happen() {
         // During IDLE too.
         a.send("i IDLE");
         assert!(a.line().starts_with("+ "));
-        ok(
-            &run(
-                &mut other,
-                "p",
-                &format!("APPEND Other {{{}+}}\r\n{msg}", msg.len()),
-            ),
-            "p",
-        );
-        let seen = until(&mut a, "STATUS during IDLE", |l| {
-            l.starts_with("* STATUS Other")
-        });
+        file_one(&mut other);
         assert_eq!(
-            seen.last().unwrap(),
+            status_of_other(&mut a),
             "* STATUS Other (MESSAGES 2 UIDNEXT 3 UNSEEN 2)\r\n",
             "{b:?}"
         );
@@ -148,14 +144,7 @@ fn notify_tells_of_changes_as_they_happen() {
 
         // NOTIFY NONE: nothing more unasked.
         ok(&run(&mut a, "x", "NOTIFY NONE"), "x");
-        ok(
-            &run(
-                &mut other,
-                "p",
-                &format!("APPEND Other {{{}+}}\r\n{msg}", msg.len()),
-            ),
-            "p",
-        );
+        file_one(&mut other);
         deliver_inbox(b, &h, "1000000010.M10P9.test", FIRST);
         quiet(&mut a);
         ok(&run(&mut a, "z", "LOGOUT"), "z");

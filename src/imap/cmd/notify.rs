@@ -473,6 +473,11 @@ fn fetch_new_in(s: &mut Session, n: &mut Notify) -> Result<()> {
 /// Between commands, with NOTIFY set: waits for the client, sending news
 /// as it comes. Returns when the client has sent something.
 pub fn wait<R: ClientInput>(s: &mut Session, input: &mut R) -> Result<()> {
+    // A client that has already sent its next command gets it answered
+    // first: the news (a look at every watched mailbox) waits for a pause.
+    if input.poll_input(std::time::Duration::ZERO)? {
+        return Ok(());
+    }
     let started = Instant::now();
     send_news(s, true)?;
     s.out.flush()?;
