@@ -332,6 +332,15 @@ impl<'a> Session<'a> {
                 _ => Err(e),
             },
         };
+        // The client has no further command waiting: flag changes deferred
+        // in its pipeline reach the file names before it is answered.
+        if let State::Selected(sel) = &mut self.state {
+            if !input.poll_input(std::time::Duration::ZERO)? {
+                if let Err(e) = sel.mailbox.flush_renames() {
+                    log::warn!("{}: flag changes not in the file names: {e}", sel.name);
+                }
+            }
+        }
         let mut line = Vec::new();
         match result {
             Ok(done) => {

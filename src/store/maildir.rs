@@ -1742,6 +1742,13 @@ pub struct MaildirMailbox {
     cache: super::cache::Cache,
     /// POP3 UIDLs kept from the previous server, by UID.
     pop3_uidls: HashMap<Uid, String>,
+    /// Flag changes are kept in the index at once and given to the file
+    /// names by `flush_renames` (a session calls it when the client's
+    /// pipeline drains): a `STORE +FLAGS \Deleted` and the EXPUNGE after
+    /// it renames nothing, as with Dovecot.
+    defer_renames: bool,
+    /// Messages whose name does not yet show their flags.
+    pending_renames: Vec<Uid>,
 }
 
 /// What a sync reads, as `stat` shows it: new/, cur/, the index log and
@@ -1827,6 +1834,8 @@ impl MaildirMailbox {
             keywords: r.index.keywords.clone(),
             view: View::with_capacity(r.index.len(), r.index.highest_modseq),
             last_uid: 0,
+            defer_renames: false,
+            pending_renames: Vec::new(),
         };
         for k in 0..r.index.len() {
             mb.push(r.index.uid_at(k), &r);
@@ -1968,7 +1977,11 @@ impl MaildirMailbox {
                 let name = format!("{base}:2,{}", letters_for(&nf, &ix.keywords, old_letters));
                 let from = self.dir.join(place(e.new).dir()).join(&*e.name);
                 let to = self.dir.join("cur").join(&name);
-                if from != to {
+                if from != to && self.defer_renames {
+                    // The index says it now; the name when the pipeline
+                    // drains (`flush_renames`).
+                    self.pending_renames.push(uid);
+                } else if from != to {
                     match fs::rename(&from, &to) {
                         Ok(()) => {}
                         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -1977,11 +1990,11 @@ impl MaildirMailbox {
                         }
                         Err(e) => return Err(StoreError::Io(e)),
                     }
+                    e.name = name.into();
+                    e.new = false;
                 }
                 e.modseq = ix.bump();
                 e.flags = nf;
-                e.name = name.into();
-                e.new = false;
                 ix.set(k, e.clone());
                 dirty = true;
             }
@@ -1998,6 +2011,68 @@ impl MaildirMailbox {
         self.keywords = ix.keywords.clone();
         self.highest_modseq = ix.highest_modseq;
         Ok(missing)
+    }
+
+    /// Renames each file whose flags changed since its name was given, so
+    /// that other Maildir programs see them; the index keeps the new name
+    /// (under the same modseq: no flag changed). A file another program
+    /// renamed meanwhile keeps that program's name and flags.
+    fn rename_pending(&mut self) -> Result<()> {
+        let mut pending = std::mem::take(&mut self.pending_renames);
+        if pending.is_empty() || self.read_only {
+            return Ok(());
+        }
+        pending.sort_unstable();
+        pending.dedup();
+        let (_lock, mut r) = self.lock_state(false, false)?;
+        let mut renamed = false;
+        let mut failed = None;
+        for uid in pending {
+            let Some(k) = r.index.find(uid) else {
+                continue; // expunged since
+            };
+            let mut e = r.index.get(k);
+            let (base, old_letters) = split_name(&e.name);
+            let letters = letters_for(&e.flags, &r.index.keywords, old_letters);
+            let name = format!("{base}:2,{letters}");
+            let from = self.dir.join(place(e.new).dir()).join(&*e.name);
+            let to = self.dir.join("cur").join(&name);
+            if from == to {
+                continue;
+            }
+            match fs::rename(&from, &to) {
+                Ok(()) => {
+                    e.name = name.into();
+                    e.new = false;
+                    r.index.set_renamed(k, e);
+                    renamed = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    failed = Some(StoreError::Io(e));
+                    break;
+                }
+            }
+        }
+        let saved = if renamed {
+            r.index.save(&self.dir, r.snapshot.as_ref()).map(Some)
+        } else {
+            Ok(None)
+        };
+        match saved {
+            Ok(snapshot) => {
+                if snapshot.is_some() {
+                    r.snapshot = snapshot;
+                }
+                self.mark_seen();
+                self.keep_state(r);
+            }
+            Err(e) => {
+                self.keep_stale(r);
+                return Err(e);
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// The path of message `index` as the state has it; with `force` (the
@@ -2027,6 +2102,19 @@ impl MaildirMailbox {
 
     fn table_keywords(table: &[String]) -> Vec<String> {
         table.iter().filter(|k| !k.is_empty()).cloned().collect()
+    }
+}
+
+impl Drop for MaildirMailbox {
+    /// A mailbox closed with flag changes not yet in the names gives them
+    /// their names now.
+    fn drop(&mut self) {
+        if let Err(e) = self.rename_pending() {
+            log::warn!(
+                "{}: flag changes not in the file names: {e}",
+                self.dir.display()
+            );
+        }
     }
 }
 
@@ -2419,6 +2507,14 @@ impl Mailbox for MaildirMailbox {
     fn pop3_uidl(&self, index: usize) -> Option<String> {
         let uid = self.view.get(index)?;
         self.pop3_uidls.get(&uid).cloned()
+    }
+
+    fn defer_renames(&mut self) {
+        self.defer_renames = true;
+    }
+
+    fn flush_renames(&mut self) -> Result<()> {
+        self.rename_pending()
     }
 
     fn watch_paths(&self) -> Vec<PathBuf> {

@@ -474,6 +474,14 @@ pub trait Mailbox {
         flags: &Flags,
         since: Option<ModSeq>,
     ) -> Result<(Vec<usize>, Vec<usize>)>;
+    /// From now on a flag change may reach the store's files later than
+    /// its index (`flush_renames` gives it to them): for a session, which
+    /// flushes when the client's pipeline drains.
+    fn defer_renames(&mut self) {}
+    /// Gives the files the flag changes deferred so far.
+    fn flush_renames(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Removes messages with `\Deleted` (only those whose UID is in `uids`,
     /// when given: UID EXPUNGE). Returns the sequence numbers in reporting
     /// order, like `Changes::expunged`, and updates the view.

@@ -26,7 +26,10 @@ pub fn select(s: &mut Session, name: &str, read_only: bool, params: &SelectParam
     if params.condstore {
         s.enable_condstore()?;
     }
-    let mailbox = s.store()?.open(name, read_only)?;
+    let mut mailbox = s.store()?.open(name, read_only)?;
+    // Flag changes reach the files when the client's pipeline drains
+    // (`Session::command`): a STORE \Deleted and its EXPUNGE rename nothing.
+    mailbox.defer_renames();
     let mut out = Vec::new();
     session::write_flags_responses(&mut out, mailbox.as_ref());
     let count = mailbox.count();

@@ -104,6 +104,10 @@ pub struct Index {
     /// The entries removed since the owner last took them: what a session
     /// keeps of messages it has not yet reported expunged.
     pub dropped: Dropped,
+    /// UIDs whose file was renamed without a flag change (`set_renamed`:
+    /// a flag change given to the name later): the next save writes them,
+    /// though their modseq is not new.
+    renamed: Vec<Uid>,
 }
 
 /// Entries an `Index` removed (`Index::dropped`): kept for its owner, not
@@ -142,6 +146,7 @@ impl Index {
             vanished: Vec::new(),
             vanished_from: 0,
             dropped: Dropped::default(),
+            renamed: Vec::new(),
         }
     }
 
@@ -202,6 +207,13 @@ impl Index {
     pub fn set(&mut self, k: usize, e: Entry) {
         debug_assert_eq!(self.entries.uid(k), e.uid);
         self.entries.set(k, e);
+    }
+
+    /// `set` of an entry whose name changed and nothing else (its modseq
+    /// stays: no client is told of a change).
+    pub fn set_renamed(&mut self, k: usize, e: Entry) {
+        self.renamed.push(e.uid);
+        self.set(k, e);
     }
 
     /// Adds `e`, whose UID is above every entry's.
@@ -391,6 +403,14 @@ impl Index {
     /// has a higher modseq than `since` knew (each change bumps it, as
     /// RFC 7162 needs anyway), so the changes are found by one walk.
     pub fn save(&mut self, dir: &Path, since: Option<&Snapshot>) -> Result<Snapshot> {
+        let saved = self.save_since(dir, since);
+        if saved.is_ok() {
+            self.renamed.clear();
+        }
+        saved
+    }
+
+    fn save_since(&mut self, dir: &Path, since: Option<&Snapshot>) -> Result<Snapshot> {
         let Some(s) = since.filter(|s| s.uid_validity == self.uid_validity) else {
             return self.fold(dir);
         };
@@ -470,7 +490,7 @@ impl Index {
             .entries
             .newer()
             .into_iter()
-            .filter(|e| e.modseq > s.highest_modseq)
+            .filter(|e| e.modseq > s.highest_modseq || self.renamed.contains(&e.uid))
         {
             let kws = self.positions(&e.flags);
             if s.uids.binary_search(&e.uid).is_ok() {

@@ -206,6 +206,7 @@ pub(super) fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
     }
     Ok(Index {
         dropped: super::Dropped::default(),
+        renamed: Vec::new(),
         uid_validity,
         uid_next,
         highest_modseq,
