@@ -460,17 +460,19 @@ fn header_end(v: &[u8], from: usize) -> Option<usize> {
     if v.starts_with(b"\r\n") {
         return Some(2);
     }
+    // From line end to line end (the slice's `position` is memchr).
     let mut i = from;
-    while i + 1 < v.len() {
-        if v[i] == b'\n' {
-            if v[i + 1] == b'\n' {
-                return Some(i + 2);
-            }
-            if v[i + 1] == b'\r' && v.get(i + 2) == Some(&b'\n') {
-                return Some(i + 3);
-            }
+    while let Some(at) = v
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+    {
+        i += at;
+        match (v.get(i + 1), v.get(i + 2)) {
+            (Some(b'\n'), _) => return Some(i + 2),
+            (Some(b'\r'), Some(b'\n')) => return Some(i + 3),
+            (None, _) => return None,
+            _ => i += 1,
         }
-        i += 1;
     }
     None
 }

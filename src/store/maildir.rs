@@ -1749,6 +1749,9 @@ pub struct MaildirMailbox {
     defer_renames: bool,
     /// Messages whose name does not yet show their flags.
     pending_renames: Vec<Uid>,
+    /// new/ and cur/, opened at the first message read: each message is
+    /// then opened by its name alone (`open::read_at`).
+    sub_dirs: Option<[fs::File; 2]>,
 }
 
 /// What a sync reads, as `stat` shows it: new/, cur/, the index log and
@@ -1836,6 +1839,7 @@ impl MaildirMailbox {
             last_uid: 0,
             defer_renames: false,
             pending_renames: Vec::new(),
+            sub_dirs: None,
         };
         for k in 0..r.index.len() {
             mb.push(r.index.uid_at(k), &r);
@@ -2078,6 +2082,16 @@ impl MaildirMailbox {
     /// The path of message `index` as the state has it; with `force` (the
     /// file was not there), after looking at the mailbox again.
     fn locate(&mut self, index: usize, force: bool) -> Result<PathBuf> {
+        let (sub, name) = self.locate_name(index, force)?;
+        Ok(self.dir.join(sub.dir()).join(&*name))
+    }
+
+    /// `locate`, as the subdirectory and the file's name in it.
+    fn locate_name(
+        &mut self,
+        index: usize,
+        force: bool,
+    ) -> Result<(Sub, std::borrow::Cow<'static, str>)> {
         let uid = self.view.get(index).ok_or(StoreError::Expunged)?;
         if force || self.state.is_none() {
             let (_lock, r) = self.lock_state(false, force)?;
@@ -2086,7 +2100,7 @@ impl MaildirMailbox {
         }
         let r = self.state.as_ref().ok_or(StoreError::Expunged)?;
         let e = r.index.get(r.index.find(uid).ok_or(StoreError::Expunged)?);
-        Ok(self.dir.join(place(e.new).dir()).join(&*e.name))
+        Ok((place(e.new), e.name.clone()))
     }
 
     /// Where view message `index` (UID `uid`) is in the index: the view is
@@ -2309,13 +2323,31 @@ impl Mailbox for MaildirMailbox {
     }
 
     fn open_message(&mut self, index: usize) -> Result<Box<dyn MessageRead>> {
+        if self.sub_dirs.is_none() {
+            let open = |sub: Sub| crate::store::open::directory(&self.dir.join(sub.dir()));
+            if let (Ok(new), Ok(cur)) = (open(Sub::New), open(Sub::Cur)) {
+                self.sub_dirs = Some([new, cur]);
+            }
+        }
         for attempt in 0..2 {
-            let p = self.locate(index, attempt > 0)?;
-            match crate::store::open::read(&p) {
+            let (sub, name) = self.locate_name(index, attempt > 0)?;
+            let opened = match &self.sub_dirs {
+                Some([new, cur]) => {
+                    crate::store::open::read_at(if sub == Sub::New { new } else { cur }, &name)
+                }
+                None => crate::store::open::read(&self.dir.join(sub.dir()).join(&*name)),
+            };
+            match opened {
                 Ok(f) => return Ok(Box::new(super::MessageFile(f))),
                 // Renamed by another program since: look again.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(StoreError::Unreadable(format!("{}: {e}", p.display()))),
+                Err(e) => {
+                    return Err(StoreError::Unreadable(format!(
+                        "{}/{}/{name}: {e}",
+                        self.dir.display(),
+                        sub.dir()
+                    )))
+                }
             }
         }
         Err(StoreError::Expunged)

@@ -113,16 +113,58 @@ pub fn regular(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
                 e
             }
         })?;
-    let meta = file.metadata()?;
-    if !meta.file_type().is_file() {
+    let file = only_regular(file, path)?;
+    let flags = rustix::fs::fcntl_getfl(&file)?;
+    rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK)?;
+    Ok(file)
+}
+
+/// `file`, opened with `O_NONBLOCK` (so that opening a FIFO planted in
+/// its place does not hang), if it is a regular file.
+fn only_regular(file: File, path: &Path) -> io::Result<File> {
+    if !file.metadata()?.file_type().is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{}: not a regular file", path.display()),
         ));
     }
-    let flags = rustix::fs::fcntl_getfl(&file)?;
-    rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK)?;
     Ok(file)
+}
+
+/// Opens `name` in the directory `dir` for reading, as a regular file
+/// only, as `read` does, with one path component to look up instead of
+/// the whole path (a session reads each message of a big mailbox so).
+/// `O_NONBLOCK` stays set: a regular file's reads never take it into
+/// account, and clearing it would cost two more system calls a message.
+pub fn read_at(dir: &File, name: &str) -> io::Result<File> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| {
+        if e == rustix::io::Errno::LOOP {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{name}: is a symbolic link"),
+            )
+        } else {
+            e.into()
+        }
+    })?;
+    only_regular(File::from(fd), Path::new(name))
+}
+
+/// Opens the directory `path` (not through a symbolic link), for
+/// `read_at`.
+pub fn directory(path: &Path) -> io::Result<File> {
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    Ok(File::from(fd))
 }
 
 static REPLACE_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -213,6 +255,25 @@ mod tests {
         let f = read(&p).unwrap();
         let fl = rustix::fs::fcntl_getfl(&f).unwrap();
         assert!(!fl.contains(OFlags::NONBLOCK));
+        // By name in its directory, the same octets.
+        let mut s = String::new();
+        read_at(&directory(dir.path()).unwrap(), "m")
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "hello");
+    }
+
+    #[test]
+    fn read_at_refuses_what_is_not_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = directory(dir.path()).unwrap();
+        rustix::fs::mkfifoat(&d, "fifo", rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
+        for name in ["fifo", "sub", "link", "missing"] {
+            assert!(read_at(&d, name).is_err(), "{name}");
+        }
     }
 
     #[test]
