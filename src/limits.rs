@@ -280,7 +280,7 @@ pub const SASL_PASSWORD_MAX: usize = 1024;
 /// Longest ANONYMOUS trace string in characters: RFC 4505 2 fixes 255.
 pub const SASL_TRACE_MAX: usize = 255;
 
-/// PBKDF2 iteration count offered in SCRAM-SHA-256 and the only one the
+/// PBKDF2 iteration count offered in SCRAM-SHA-1 and -256 and the only one the
 /// privileged side accepts. RFC 7677 4 says at least 4096; each login costs
 /// the privileged side this many HMAC-SHA-256 rounds (a few milliseconds),
 /// and a compromised login process must not be able to ask for more.

@@ -1,7 +1,7 @@
 //! sasldb logins over real TCP: `imapd --listen 127.0.0.1:PORT` started as
 //! root, Python's imaplib as the client (tests/clients/login_sasl.py), a
 //! sasldb file made by the real saslpasswd2. LOGIN, AUTHENTICATE PLAIN,
-//! CRAM-MD5 and SCRAM-SHA-256 (scramp's client), users given as
+//! CRAM-MD5, SCRAM-SHA-1 and SCRAM-SHA-256 (scramp's client), users given as
 //! `user@realm` and bare with `sasl_realm`, all running as `virtual_user`
 //! with mail under `%d/%n`.
 
@@ -20,7 +20,7 @@ const ALICE_PW: &str = "al1ce-sasl-Secret";
 const BOB_PW: &str = "b0b-sasl-Secret";
 const CAROL_PW: &str = "car0l-sasl-Secret";
 const BAD_PW: &str = "n0t-the-Passw0rd";
-const METHODS: [&str; 4] = ["LOGIN", "PLAIN", "CRAM-MD5", "SCRAM-SHA-256"];
+const METHODS: [&str; 5] = ["LOGIN", "PLAIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"];
 
 fn case(user: &str, password: &str, method: &str, ok: bool, subject: Option<&str>) -> String {
     sasl_case(user, password, method, ok, subject)
@@ -241,7 +241,7 @@ fn sasldb_bare_user_takes_sasl_realm_for_every_mechanism() {
         }
     }
     assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].1.len(), 4, "{found:?}");
+    assert_eq!(found[0].1.len(), METHODS.len(), "{found:?}");
 }
 
 /// A sasldb user is one account whether the realm is typed or taken from

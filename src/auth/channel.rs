@@ -18,7 +18,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 use zeroize::Zeroizing;
 
-use crate::auth::sasl::{Password, Request, Verdict};
+use crate::auth::sasl::{Password, Request, ScramHash, Verdict};
 use crate::limits::CHANNEL_MESSAGE_MAX;
 
 /// Login process -> privileged parent.
@@ -180,6 +180,7 @@ impl ToParent {
             }
             ToParent::Verify(Request::Scram {
                 user,
+                hash,
                 salt,
                 iterations,
                 auth_message,
@@ -187,6 +188,13 @@ impl ToParent {
             }) => {
                 m.push(T_SCRAM);
                 put(&mut m, user.as_bytes());
+                put(
+                    &mut m,
+                    &[match hash {
+                        ScramHash::Sha1 => 1,
+                        ScramHash::Sha256 => 2,
+                    }],
+                );
                 put(&mut m, salt);
                 put(&mut m, &iterations.to_be_bytes());
                 put(&mut m, auth_message.as_bytes());
@@ -244,6 +252,11 @@ impl ToParent {
             }),
             T_SCRAM => ToParent::Verify(Request::Scram {
                 user: f.string()?,
+                hash: match f.array::<1>()? {
+                    [1] => ScramHash::Sha1,
+                    [2] => ScramHash::Sha256,
+                    _ => return Err(bad("unknown SCRAM hash")),
+                },
                 salt: f.bytes()?.to_vec(),
                 iterations: u32::from_be_bytes(f.array()?),
                 auth_message: f.string()?,
@@ -338,10 +351,19 @@ mod tests {
             }),
             ToParent::Verify(Request::Scram {
                 user: "u".into(),
+                hash: ScramHash::Sha256,
                 salt: vec![1, 2, 3],
                 iterations: 4096,
                 auth_message: "n=u,r=x".into(),
                 proof: [9; 32],
+            }),
+            ToParent::Verify(Request::Scram {
+                user: "u1".into(),
+                hash: ScramHash::Sha1,
+                salt: vec![4],
+                iterations: 4096,
+                auth_message: "n=u1,r=y".into(),
+                proof: [8; 32],
             }),
             ToParent::Verify(Request::Apop {
                 user: "mrose".into(),

@@ -88,6 +88,9 @@ pub enum Mechanism {
     Login,
     /// RFC 2195.
     CramMd5,
+    /// RFC 5802 with SHA-1, for the clients that know no other SCRAM;
+    /// no channel binding (-PLUS).
+    ScramSha1,
     /// RFC 5802 with SHA-256 (RFC 7677); no channel binding (-PLUS).
     ScramSha256,
     /// RFC 4505.
@@ -95,10 +98,11 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
-    pub const ALL: [Mechanism; 5] = [
+    pub const ALL: [Mechanism; 6] = [
         Mechanism::Plain,
         Mechanism::Login,
         Mechanism::CramMd5,
+        Mechanism::ScramSha1,
         Mechanism::ScramSha256,
         Mechanism::Anonymous,
     ];
@@ -109,6 +113,7 @@ impl Mechanism {
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
             Mechanism::CramMd5 => "CRAM-MD5",
+            Mechanism::ScramSha1 => "SCRAM-SHA-1",
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
             Mechanism::Anonymous => "ANONYMOUS",
         }
@@ -131,7 +136,19 @@ impl Mechanism {
     /// Whether the parent needs the user's plaintext password, which PAM
     /// does not give: CRAM-MD5 and SCRAM work only with a sasldb.
     pub fn needs_stored_plaintext(self) -> bool {
-        matches!(self, Mechanism::CramMd5 | Mechanism::ScramSha256)
+        matches!(
+            self,
+            Mechanism::CramMd5 | Mechanism::ScramSha1 | Mechanism::ScramSha256
+        )
+    }
+
+    /// The hash of a SCRAM mechanism.
+    pub fn scram_hash(self) -> Option<ScramHash> {
+        match self {
+            Mechanism::ScramSha1 => Some(ScramHash::Sha1),
+            Mechanism::ScramSha256 => Some(ScramHash::Sha256),
+            _ => None,
+        }
     }
 
     /// A new exchange. `host` names this server in CRAM-MD5 challenges;
@@ -237,11 +254,12 @@ pub enum Request {
         challenge: String,
         digest: [u8; 16],
     },
-    /// SCRAM-SHA-256: does `proof` prove the password for this
-    /// AuthMessage, salt and iteration count? Yes is answered with the
-    /// ServerSignature ([`Verdict::AcceptScram`]).
+    /// SCRAM: does `proof` (its first `hash.len()` octets) prove the
+    /// password for this AuthMessage, salt and iteration count? Yes is
+    /// answered with the ServerSignature ([`Verdict::AcceptScram`]).
     Scram {
         user: String,
+        hash: ScramHash,
         salt: Vec<u8>,
         iterations: u32,
         auth_message: String,
@@ -279,17 +297,18 @@ impl Request {
                 timestamp, digest, ..
             } => verify_apop(stored, timestamp.as_bytes(), digest),
             Request::Scram {
+                hash,
                 salt,
                 iterations,
                 auth_message,
                 proof,
                 ..
             } => {
-                return match verify_scram(stored, salt, *iterations, auth_message.as_bytes(), proof)
-                {
+                let message = auth_message.as_bytes();
+                return match verify_scram(*hash, stored, salt, *iterations, message, proof) {
                     Some(server_signature) => Verdict::AcceptScram { server_signature },
                     None => Verdict::Reject,
-                }
+                };
             }
         };
         if ok {
@@ -305,7 +324,8 @@ impl Request {
 pub enum Verdict {
     /// The credentials are right (all but SCRAM).
     Accept,
-    /// SCRAM: the proof is right; the ServerSignature for server-final.
+    /// SCRAM: the proof is right; the ServerSignature for server-final
+    /// (its first `ScramHash::len` octets).
     AcceptScram { server_signature: [u8; 32] },
     /// Unknown user or wrong password; the two are never told apart.
     Reject,
@@ -441,8 +461,10 @@ impl Exchange {
             (Mechanism::CramMd5, Some(_)) => {
                 Step::Fail(Reason::Malformed("CRAM-MD5 takes no initial response"))
             }
-            (Mechanism::ScramSha256, None) => self.challenge(State::ScramFirst, Vec::new()),
-            (Mechanism::ScramSha256, Some(data)) => self.scram_first(data),
+            (Mechanism::ScramSha1 | Mechanism::ScramSha256, None) => {
+                self.challenge(State::ScramFirst, Vec::new())
+            }
+            (Mechanism::ScramSha1 | Mechanism::ScramSha256, Some(data)) => self.scram_first(data),
             (Mechanism::Anonymous, None) => self.challenge(State::Anonymous, Vec::new()),
             (Mechanism::Anonymous, Some(data)) => anonymous(data),
         }
@@ -498,7 +520,8 @@ impl Exchange {
             (Verdict::Reject, _) => Step::Fail(Reason::Credentials),
             (Verdict::Accept, false) => Step::Done(Identity::User(user)),
             (Verdict::AcceptScram { server_signature }, true) => {
-                let server_final = format!("v={}", base64_encode(&server_signature));
+                let len = self.mechanism.scram_hash().map_or(0, ScramHash::len);
+                let server_final = format!("v={}", base64_encode(&server_signature[..len]));
                 self.challenge(State::ScramOk { user }, server_final.into_bytes())
             }
             (Verdict::Accept, true) | (Verdict::AcceptScram { .. }, false) => {
@@ -564,7 +587,10 @@ impl Exchange {
     }
 
     fn scram_final(&mut self, first: ScramFirst, data: &[u8]) -> Step {
-        let (without_proof, proof) = match scram_client_final(&first, data) {
+        let Some(hash) = self.mechanism.scram_hash() else {
+            return Step::Fail(Reason::OutOfTurn);
+        };
+        let (without_proof, proof) = match scram_client_final(&first, data, hash) {
             Ok(parts) => parts,
             Err(reason) => return Step::Fail(reason),
         };
@@ -575,6 +601,7 @@ impl Exchange {
         let salt = self.fresh.salt.clone();
         self.verify(first.user, true, |user| Request::Scram {
             user,
+            hash,
             salt,
             iterations: limits::SCRAM_ITERATIONS,
             auth_message,
@@ -717,7 +744,11 @@ fn scram_client_first(data: &[u8]) -> Result<(String, String, String, String), R
 /// RFC 5802 7 `client-final-message`:
 /// `channel-binding "," nonce ["," extensions] "," proof`. Returns
 /// client-final-message-without-proof and the proof.
-fn scram_client_final(first: &ScramFirst, data: &[u8]) -> Result<(String, [u8; 32]), Reason> {
+fn scram_client_final(
+    first: &ScramFirst,
+    data: &[u8],
+    hash: ScramHash,
+) -> Result<(String, [u8; 32]), Reason> {
     let msg = std::str::from_utf8(data).map_err(|_| Reason::Malformed("SCRAM: not UTF-8"))?;
     let (without_proof, proof) = msg
         .rsplit_once(',')
@@ -725,7 +756,12 @@ fn scram_client_final(first: &ScramFirst, data: &[u8]) -> Result<(String, [u8; 3
     let proof = proof
         .strip_prefix("p=")
         .and_then(|p| base64_decode(p.as_bytes()))
-        .and_then(|p| <[u8; 32]>::try_from(p).ok())
+        .filter(|p| p.len() == hash.len())
+        .map(|p| {
+            let mut proof = [0u8; 32];
+            proof[..p.len()].copy_from_slice(&p);
+            proof
+        })
         .ok_or(Reason::Malformed("SCRAM: bad proof"))?;
     let mut attributes = without_proof.split(',');
     let binding = attributes
@@ -984,18 +1020,81 @@ impl fmt::Debug for ScramKeys {
     }
 }
 
+/// The hash of a SCRAM mechanism: SHA-1 (RFC 5802) or SHA-256 (RFC 7677).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScramHash {
+    Sha1,
+    Sha256,
+}
+
+impl ScramHash {
+    /// Octets of its digests (and so of proofs, keys and signatures).
+    pub fn len(self) -> usize {
+        match self {
+            ScramHash::Sha1 => 20,
+            ScramHash::Sha256 => 32,
+        }
+    }
+
+    /// `H(data)`, in the first `len` octets.
+    fn h(self, data: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        match self {
+            ScramHash::Sha1 => out[..20].copy_from_slice(&sha1::Sha1::digest(data)),
+            ScramHash::Sha256 => out.copy_from_slice(&Sha256::digest(data)),
+        }
+        out
+    }
+
+    /// `HMAC(key, data)`, in the first `len` octets.
+    fn hmac(self, key: &[u8], data: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        // HMAC takes keys of any length: new_from_slice cannot fail.
+        match self {
+            ScramHash::Sha1 => {
+                let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(key)
+                    .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+                mac.update(data);
+                out[..20].copy_from_slice(&mac.finalize().into_bytes());
+            }
+            ScramHash::Sha256 => {
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+                    .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+                mac.update(data);
+                out.copy_from_slice(&mac.finalize().into_bytes());
+            }
+        }
+        out
+    }
+
+    /// RFC 5802 2.2 `Hi(str, salt, i)`: PBKDF2 with HMAC of this hash.
+    fn hi(self, password: &[u8], salt: &[u8], iterations: u32) -> Zeroizing<[u8; 32]> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        match self {
+            ScramHash::Sha1 => {
+                pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, salt, iterations, &mut out[..20])
+            }
+            ScramHash::Sha256 => {
+                pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut *out)
+            }
+        }
+        out
+    }
+}
+
 /// RFC 5802 3: `SaltedPassword := Hi(Normalize(password), salt, i)`,
 /// `StoredKey := H(HMAC(SaltedPassword, "Client Key"))`,
-/// `ServerKey := HMAC(SaltedPassword, "Server Key")`, with SHA-256.
-pub fn scram_keys(password: &[u8], salt: &[u8], iterations: u32) -> ScramKeys {
+/// `ServerKey := HMAC(SaltedPassword, "Server Key")`, each in the first
+/// `hash.len()` octets.
+pub fn scram_keys(hash: ScramHash, password: &[u8], salt: &[u8], iterations: u32) -> ScramKeys {
     let normalized = prep_password(password);
     let password = normalized.as_deref().map_or(password, |p| p.as_slice());
-    let mut salted = Zeroizing::new([0u8; 32]);
-    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut *salted);
-    let client_key = Zeroizing::new(hmac_sha256(&*salted, b"Client Key"));
+    let salted = hash.hi(password, salt, iterations);
+    let salted = &salted[..hash.len()];
+    let client_key = Zeroizing::new(hash.hmac(salted, b"Client Key"));
     ScramKeys {
-        stored_key: Sha256::digest(client_key.as_slice()).into(),
-        server_key: hmac_sha256(&*salted, b"Server Key"),
+        stored_key: hash.h(&client_key[..hash.len()]),
+        server_key: hash.hmac(salted, b"Server Key"),
     }
 }
 
@@ -1004,24 +1103,26 @@ pub fn scram_keys(password: &[u8], salt: &[u8], iterations: u32) -> ScramKeys {
 /// [`limits::SCRAM_ITERATIONS`] and a salt of another length, so that the
 /// login process cannot make this side work harder than a real login does.
 pub fn verify_scram(
+    hash: ScramHash,
     password: &[u8],
     salt: &[u8],
     iterations: u32,
     auth_message: &[u8],
-    proof: &[u8],
+    proof: &[u8; 32],
 ) -> Option<[u8; 32]> {
-    if iterations != limits::SCRAM_ITERATIONS || salt.len() != SCRAM_SALT_LEN || proof.len() != 32 {
+    if iterations != limits::SCRAM_ITERATIONS || salt.len() != SCRAM_SALT_LEN {
         return None;
     }
-    let keys = scram_keys(password, salt, iterations);
-    let client_signature = hmac_sha256(&keys.stored_key, auth_message);
+    let len = hash.len();
+    let keys = scram_keys(hash, password, salt, iterations);
+    let client_signature = hash.hmac(&keys.stored_key[..len], auth_message);
     let mut client_key = Zeroizing::new([0u8; 32]);
     for ((k, p), s) in client_key.iter_mut().zip(proof).zip(client_signature) {
         *k = p ^ s;
     }
-    let stored_key: [u8; 32] = Sha256::digest(client_key.as_slice()).into();
+    let stored_key = hash.h(&client_key[..len]);
     if bool::from(stored_key.ct_eq(&keys.stored_key)) {
-        Some(hmac_sha256(&keys.server_key, auth_message))
+        Some(hash.hmac(&keys.server_key[..len], auth_message))
     } else {
         None
     }
@@ -1032,16 +1133,6 @@ pub fn verify_scram(
 fn prep_password(password: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     let s = std::str::from_utf8(password).ok()?;
     Some(Zeroizing::new(saslprep(s)?.into_owned().into_bytes()))
-}
-
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC takes keys of any length; new_from_slice cannot fail for it.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("HMAC accepts any key length"),
-    };
-    mac.update(data);
-    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
@@ -1380,7 +1471,12 @@ mod tests {
 
     #[test]
     fn scram_keys_rfc7677() {
-        let keys = scram_keys(b"pencil", &b64("W22ZaJ0SNY7soEsUEjb6gQ=="), 4096);
+        let keys = scram_keys(
+            ScramHash::Sha256,
+            b"pencil",
+            &b64("W22ZaJ0SNY7soEsUEjb6gQ=="),
+            4096,
+        );
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         assert_eq!(
             hex(&keys.stored_key),
@@ -1593,12 +1689,41 @@ mod tests {
         let am = format!(
             "n=user,r=rOprNGfwEbeRWgbNEkqO,{RFC7677_SERVER_FIRST},c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
         );
-        let proof = b64("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
-        assert!(verify_scram(b"pencil", &salt, 4096, am.as_bytes(), &proof).is_some());
-        assert!(verify_scram(b"pencil", &salt, 4097, am.as_bytes(), &proof).is_none());
-        assert!(verify_scram(b"pencil", &salt, u32::MAX, am.as_bytes(), &proof).is_none());
-        assert!(verify_scram(b"pencil", &salt[1..], 4096, am.as_bytes(), &proof).is_none());
-        assert!(verify_scram(b"pencil", &salt, 4096, am.as_bytes(), &proof[1..]).is_none());
+        let proof: [u8; 32] = b64("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+            .try_into()
+            .expect("32 octets");
+        let verify =
+            |hash, salt: &[u8], i| verify_scram(hash, b"pencil", salt, i, am.as_bytes(), &proof);
+        assert!(verify(ScramHash::Sha256, &salt, 4096).is_some());
+        assert!(verify(ScramHash::Sha256, &salt, 4097).is_none());
+        assert!(verify(ScramHash::Sha256, &salt, u32::MAX).is_none());
+        assert!(verify(ScramHash::Sha256, &salt[1..], 4096).is_none());
+        // The same proof under the other hash proves nothing.
+        assert!(verify(ScramHash::Sha1, &salt, 4096).is_none());
+    }
+
+    /// RFC 5802 5's example (SCRAM-SHA-1, user "user", password "pencil"):
+    /// the ClientProof the client sends is the one our keys check, and the
+    /// ServerSignature ours.
+    #[test]
+    fn scram_sha1_rfc5802_example() {
+        let hash = ScramHash::Sha1;
+        let am = "n=user,r=fyko+d2lbbFgONRv9qkxdawL,\
+                  r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096,\
+                  c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j";
+        let keys = scram_keys(hash, b"pencil", &b64("QSXCR+Q6sek8bf92"), 4096);
+        let signature = hash.hmac(&keys.stored_key[..20], am.as_bytes());
+        let proof = b64("v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=");
+        let client_key: Vec<u8> = proof.iter().zip(&signature).map(|(p, s)| p ^ s).collect();
+        assert_eq!(hash.h(&client_key)[..20], keys.stored_key[..20]);
+        assert_eq!(
+            hash.hmac(&keys.server_key[..20], am.as_bytes())[..20],
+            b64("rmF9pqV8S7suAoZWja4dJRkFsKQ=")[..]
+        );
+        assert_eq!(
+            Mechanism::from_name(b"scram-sha-1"),
+            Some(Mechanism::ScramSha1)
+        );
     }
 
     #[test]

@@ -149,6 +149,10 @@ fn method(req: &Request) -> &'static str {
     match req {
         Request::Plaintext { .. } => "plaintext",
         Request::CramMd5 { .. } => "CRAM-MD5",
+        Request::Scram {
+            hash: crate::auth::sasl::ScramHash::Sha1,
+            ..
+        } => "SCRAM-SHA-1",
         Request::Scram { .. } => "SCRAM-SHA-256",
         Request::Apop { .. } => "APOP",
     }

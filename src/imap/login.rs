@@ -28,7 +28,7 @@ pub struct Policy {
     pub allow_plaintext: bool,
     pub allow_anonymous: bool,
     /// The credential store has plaintext passwords (sasldb), so CRAM-MD5
-    /// and SCRAM-SHA-256 can be offered.
+    /// and SCRAM (SHA-1, SHA-256) can be offered.
     pub plaintext_store: bool,
     /// STARTTLS can be offered (a certificate is configured, TLS not active).
     pub starttls: bool,
@@ -77,7 +77,9 @@ impl Policy {
     pub fn offers(&self, m: Mechanism) -> bool {
         match m {
             Mechanism::Plain | Mechanism::Login => self.plaintext_ok(),
-            Mechanism::CramMd5 | Mechanism::ScramSha256 => self.plaintext_store,
+            Mechanism::CramMd5 | Mechanism::ScramSha1 | Mechanism::ScramSha256 => {
+                self.plaintext_store
+            }
             Mechanism::Anonymous => self.allow_anonymous,
         }
     }

@@ -485,9 +485,12 @@ mod tests {
         let (out, _) = run(policy(false, true), b"CAPA\r\nAUTH\r\nUSER x\r\n");
         assert!(out.starts_with("+OK mailaccess POP3 ready. <"), "{out}");
         assert!(!out.contains("\r\nUSER\r\n"), "{out}");
-        assert!(out.contains("\r\nSASL CRAM-MD5 SCRAM-SHA-256\r\n"), "{out}");
         assert!(
-            out.contains("+OK\r\nCRAM-MD5\r\nSCRAM-SHA-256\r\n.\r\n"),
+            out.contains("\r\nSASL CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256\r\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("+OK\r\nCRAM-MD5\r\nSCRAM-SHA-1\r\nSCRAM-SHA-256\r\n.\r\n"),
             "{out}"
         );
         assert!(

@@ -1,10 +1,11 @@
 """Logs in to an IMAP server over TCP with Python's imaplib, by every
 method a client uses: LOGIN, AUTHENTICATE PLAIN, CRAM-MD5 (imaplib's
-login_cram_md5) and SCRAM-SHA-256 (the scramp package, a client not
-written by this project; it also checks the server's signature).
+login_cram_md5), SCRAM-SHA-1 and SCRAM-SHA-256 (the scramp package, a
+client not written by this project; it also checks the server's
+signature).
 
 Usage: login_sasl.py HOST PORT CASES_JSON, where CASES_JSON is a list of
-  {"user": ..., "password": ..., "method": "LOGIN"|"PLAIN"|"CRAM-MD5"|"SCRAM-SHA-256",
+  {"user": ..., "password": ..., "method": "LOGIN"|"PLAIN"|"CRAM-MD5"|"SCRAM-SHA-1"|"SCRAM-SHA-256",
    "ok": true|false, "subject": "..." (optional: APPEND a message),
    "caps": [...] (optional: capabilities the greeting must have),
    "nocaps": [...] (optional: capabilities it must not have),
@@ -20,8 +21,8 @@ import scramp
 host, port, cases = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 
 
-def scram_handler(user, password):
-    client = scramp.ScramClient(["SCRAM-SHA-256"], user, password)
+def scram_handler(mechanism, user, password):
+    client = scramp.ScramClient([mechanism], user, password)
     state = {"step": 0, "verified": False}
 
     def handle(challenge):
@@ -57,9 +58,9 @@ for n, case in enumerate(cases):
             typ, data = M.authenticate("PLAIN", lambda _: f"\0{user}\0{pw}".encode())
         elif method == "CRAM-MD5":
             typ, data = M.login_cram_md5(user, pw)
-        elif method == "SCRAM-SHA-256":
-            handler, state = scram_handler(user, pw)
-            typ, data = M.authenticate("SCRAM-SHA-256", handler)
+        elif method in ("SCRAM-SHA-1", "SCRAM-SHA-256"):
+            handler, state = scram_handler(method, user, pw)
+            typ, data = M.authenticate(method, handler)
         else:
             raise SystemExit(f"{what}: unknown method")
     except imaplib.IMAP4.error as e:
