@@ -254,7 +254,7 @@ pub enum Request {
         challenge: String,
         digest: [u8; 16],
     },
-    /// SCRAM: does `proof` (its first `hash.len()` octets) prove the
+    /// SCRAM: does `proof` (its first `hash.digest_len()` octets) prove the
     /// password for this AuthMessage, salt and iteration count? Yes is
     /// answered with the ServerSignature ([`Verdict::AcceptScram`]).
     Scram {
@@ -325,7 +325,7 @@ pub enum Verdict {
     /// The credentials are right (all but SCRAM).
     Accept,
     /// SCRAM: the proof is right; the ServerSignature for server-final
-    /// (its first `ScramHash::len` octets).
+    /// (its first `ScramHash::digest_len` octets).
     AcceptScram { server_signature: [u8; 32] },
     /// Unknown user or wrong password; the two are never told apart.
     Reject,
@@ -520,7 +520,7 @@ impl Exchange {
             (Verdict::Reject, _) => Step::Fail(Reason::Credentials),
             (Verdict::Accept, false) => Step::Done(Identity::User(user)),
             (Verdict::AcceptScram { server_signature }, true) => {
-                let len = self.mechanism.scram_hash().map_or(0, ScramHash::len);
+                let len = self.mechanism.scram_hash().map_or(0, ScramHash::digest_len);
                 let server_final = format!("v={}", base64_encode(&server_signature[..len]));
                 self.challenge(State::ScramOk { user }, server_final.into_bytes())
             }
@@ -756,7 +756,7 @@ fn scram_client_final(
     let proof = proof
         .strip_prefix("p=")
         .and_then(|p| base64_decode(p.as_bytes()))
-        .filter(|p| p.len() == hash.len())
+        .filter(|p| p.len() == hash.digest_len())
         .map(|p| {
             let mut proof = [0u8; 32];
             proof[..p.len()].copy_from_slice(&p);
@@ -1029,7 +1029,7 @@ pub enum ScramHash {
 
 impl ScramHash {
     /// Octets of its digests (and so of proofs, keys and signatures).
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             ScramHash::Sha1 => 20,
             ScramHash::Sha256 => 32,
@@ -1085,15 +1085,15 @@ impl ScramHash {
 /// RFC 5802 3: `SaltedPassword := Hi(Normalize(password), salt, i)`,
 /// `StoredKey := H(HMAC(SaltedPassword, "Client Key"))`,
 /// `ServerKey := HMAC(SaltedPassword, "Server Key")`, each in the first
-/// `hash.len()` octets.
+/// `hash.digest_len()` octets.
 pub fn scram_keys(hash: ScramHash, password: &[u8], salt: &[u8], iterations: u32) -> ScramKeys {
     let normalized = prep_password(password);
     let password = normalized.as_deref().map_or(password, |p| p.as_slice());
     let salted = hash.hi(password, salt, iterations);
-    let salted = &salted[..hash.len()];
+    let salted = &salted[..hash.digest_len()];
     let client_key = Zeroizing::new(hash.hmac(salted, b"Client Key"));
     ScramKeys {
-        stored_key: hash.h(&client_key[..hash.len()]),
+        stored_key: hash.h(&client_key[..hash.digest_len()]),
         server_key: hash.hmac(salted, b"Server Key"),
     }
 }
@@ -1113,7 +1113,7 @@ pub fn verify_scram(
     if iterations != limits::SCRAM_ITERATIONS || salt.len() != SCRAM_SALT_LEN {
         return None;
     }
-    let len = hash.len();
+    let len = hash.digest_len();
     let keys = scram_keys(hash, password, salt, iterations);
     let client_signature = hash.hmac(&keys.stored_key[..len], auth_message);
     let mut client_key = Zeroizing::new([0u8; 32]);
