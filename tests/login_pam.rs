@@ -571,7 +571,9 @@ fn tls_flag_without_tls_never_takes_a_cleartext_password() {
     let mut cmd = s.imapd(&[]);
     cmd.arg("--tls").env("REMOTE_HOST", "192.0.2.7");
     let mut srv = Server::start(cmd);
-    srv.write(format!("a LOGIN {ALICE} \"{PASSWORD}\"\r\nb LOGOUT\r\n").as_bytes());
+    // The server may have ended already (it expects a TLS handshake, and
+    // no certificate is configured): a closed pipe is not a failure.
+    let _ = srv.try_write(format!("a LOGIN {ALICE} \"{PASSWORD}\"\r\nb LOGOUT\r\n").as_bytes());
     let lines = until_eof(&mut srv);
     for l in &lines {
         assert!(

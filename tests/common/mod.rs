@@ -214,6 +214,14 @@ impl Server {
         Server::start(server_command(env!("CARGO_BIN_EXE_imapd"), home, &[]))
     }
 
+    /// Writes raw bytes to a server that may already have gone (and
+    /// closed its input): the error, not a panic.
+    pub fn try_write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let s = self.stdin.as_mut().expect("stdin open");
+        s.write_all(data)?;
+        s.flush()
+    }
+
     /// Writes raw bytes to the server.
     pub fn write(&mut self, data: &[u8]) {
         let s = self.stdin.as_mut().expect("stdin open");
