@@ -335,7 +335,7 @@ impl<'a> Session<'a> {
         // The client has no further command waiting: flag changes deferred
         // in its pipeline reach the file names before it is answered.
         if let State::Selected(sel) = &mut self.state {
-            if !input.poll_input(std::time::Duration::ZERO)? {
+            if sel.mailbox.renames_deferred() && !input.poll_input(std::time::Duration::ZERO)? {
                 if let Err(e) = sel.mailbox.flush_renames() {
                     log::warn!("{}: flag changes not in the file names: {e}", sel.name);
                 }

@@ -2545,6 +2545,10 @@ impl Mailbox for MaildirMailbox {
         self.defer_renames = true;
     }
 
+    fn renames_deferred(&self) -> bool {
+        !self.pending_renames.is_empty()
+    }
+
     fn flush_renames(&mut self) -> Result<()> {
         self.rename_pending()
     }

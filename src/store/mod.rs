@@ -478,6 +478,10 @@ pub trait Mailbox {
     /// its index (`flush_renames` gives it to them): for a session, which
     /// flushes when the client's pipeline drains.
     fn defer_renames(&mut self) {}
+    /// Whether flag changes wait for `flush_renames`.
+    fn renames_deferred(&self) -> bool {
+        false
+    }
     /// Gives the files the flag changes deferred so far.
     fn flush_renames(&mut self) -> Result<()> {
         Ok(())

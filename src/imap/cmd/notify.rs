@@ -185,9 +185,14 @@ fn matches(filter: &NotifyFilter, name: &str, subscribed: &BTreeSet<String>, sep
 
 /// The events the groups want of `name`, together.
 fn wanted(n: &Notify, name: &str, sep: char) -> Events {
+    wanted_with(n, name, sep, &n.subscribed)
+}
+
+/// `wanted` as it was with the subscriptions `subs`.
+fn wanted_with(n: &Notify, name: &str, sep: char, subs: &BTreeSet<String>) -> Events {
     let mut all = Events::default();
     for (filter, ev) in &n.groups {
-        if matches(filter, name, &n.subscribed, sep) {
+        if matches(filter, name, subs, sep) {
             all.new |= ev.new;
             all.expunge |= ev.expunge;
             all.flags |= ev.flags;
@@ -370,17 +375,6 @@ fn look(s: &mut Session, n: &mut Notify, out: &mut Vec<u8>, status_now: bool) ->
         w.add();
     }
     Ok(())
-}
-
-/// `wanted` as it was with the subscriptions `subs`.
-fn wanted_with(n: &Notify, name: &str, sep: char, subs: &BTreeSet<String>) -> Events {
-    let mut all = Events::default();
-    for (filter, ev) in &n.groups {
-        if matches(filter, name, subs, sep) {
-            all.subscription |= ev.subscription;
-        }
-    }
-    all
 }
 
 /// `* LIST (attributes) "sep" name [("OLDNAME" (old))]`; `info` None: the

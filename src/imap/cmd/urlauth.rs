@@ -210,10 +210,15 @@ fn fetch(s: &mut Session, arg: &UrlFetchArg) -> Result<Fetched> {
     }
     authorize(s, &url)?;
     let src = catenate::open_url(s, &url)?;
-    let params = arg.params.unwrap_or(UrlFetchParams {
-        body: true,
-        ..UrlFetchParams::default()
-    });
+    // The plain form, and RFC 5524's with no parameter: the data as BODY
+    // (urlfetch-data needs one item after the URL).
+    let params = match arg.params {
+        Some(p) if p.body || p.binary || p.body_part_structure => p,
+        _ => UrlFetchParams {
+            body: true,
+            ..UrlFetchParams::default()
+        },
+    };
     // A part named by number (or the whole message) is all that
     // BODYPARTSTRUCTURE and BINARY can take.
     let nums = match &url.section {
@@ -241,19 +246,29 @@ fn fetch(s: &mut Session, arg: &UrlFetchArg) -> Result<Fetched> {
         let BinaryLocated::Range(range, cte) = crate::mime::imap::locate_binary(tree, nums) else {
             return Err(Error::no("No such part, or an unknown transfer encoding"));
         };
-        let mut decoded = crate::store::open::anonymous()?;
+        // The decoded octets the partial window takes, written as they
+        // come; whether they hold a NUL decides literal8.
+        let (skip, take) = match url.partial {
+            Some((o, l)) => (o, l.unwrap_or(u64::MAX)),
+            None => (0, u64::MAX),
+        };
+        let (mut at, mut len, mut nul) = (0u64, 0u64, false);
         let mut failed = None;
         crate::mime::decode::each_binary(&src, range, cte, &mut |piece| {
-            if failed.is_none() {
-                failed = decoded.write_all(piece).err();
+            let start = at;
+            at += piece.len() as u64;
+            let (a, b) = (skip.max(start), skip.saturating_add(take).min(at));
+            if failed.is_some() || a >= b {
+                return;
             }
+            let window = &piece[(a - start) as usize..(b - start) as usize];
+            nul |= window.contains(&0);
+            len += window.len() as u64;
+            failed = file.write_all(window).err();
         });
         if let Some(e) = failed.or_else(|| src.take_error()) {
             return Err(e.into());
         }
-        decoded.seek(SeekFrom::Start(0))?;
-        let len = catenate::copy_partial(&mut decoded, url.partial, &mut file)?;
-        let nul = has_nul(&mut file, len)?;
         Some((file, len, nul))
     } else if params.body {
         let len = catenate::copy_body(&src, &url, &mut file)?;
@@ -262,22 +277,6 @@ fn fetch(s: &mut Session, arg: &UrlFetchArg) -> Result<Fetched> {
         None
     };
     Ok(Fetched { structure, content })
-}
-
-/// Whether the first `len` octets of `f` hold a NUL.
-fn has_nul(f: &mut File, len: u64) -> io::Result<bool> {
-    f.seek(SeekFrom::Start(0))?;
-    let mut buf = [0u8; 64 * 1024];
-    let mut r = f.take(len);
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            return Ok(false);
-        }
-        if buf[..n].contains(&0) {
-            return Ok(true);
-        }
-    }
 }
 
 /// Whether this session may read what the absolute URL `url` names (a
