@@ -74,6 +74,13 @@ pub const POP3_LOCK_WAIT: Duration = Duration::from_secs(2);
 /// verbatim by BODY[]).
 pub const MIME_HEADER_MAX: usize = 256 * 1024;
 
+/// A Maildir look that finds more new files than this leaves their
+/// INTERNALDATEs (mtimes) to be read when first asked for: an lstat of
+/// each was a sixth of the first open of 100,000 messages. Fewer (a
+/// delivery since the last look) are dated at once, as a date read later
+/// costs a commit (a lock and an fdatasync) of its own.
+pub const MAILDIR_DATES_LATER_FROM: usize = 1000;
+
 /// What `mime::header::read_block` reads first (then 8 KB at a time):
 /// most header blocks are shorter, and a FETCH ENVELOPE of many messages
 /// should copy little more than their headers out of the page cache.

@@ -19,7 +19,7 @@ fn corpus_dir() -> PathBuf {
 }
 
 /// A main file and a log holding appends, flag changes with keywords,
-/// an expunge and state records, as a real mailbox makes them.
+/// an expunge, a date and state records, as a real mailbox makes them.
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let t = tempfile::tempdir().expect("tempdir");
     let root = t.path().join("Maildir");
@@ -46,6 +46,20 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     )
     .expect("store");
     mb.expunge(None).expect("expunge");
+    drop(mb);
+    // A date read after the message was recorded without one (a big
+    // first open leaves them all so): a date record.
+    {
+        let _lock = Lock::exclusive(&root.join(index::LOCK_FILE)).expect("lock");
+        let (mut ix, snap) = Index::load(&root).expect("load").expect("index");
+        let mut e = ix.get(0);
+        e.date = index::DATE_UNKNOWN;
+        e.modseq = ix.bump();
+        ix.set(0, e);
+        let snap = ix.save(&root, snap.as_ref()).expect("save");
+        ix.save_dates(&root, Some(&snap), vec![(ix.uid_at(0), 1_700_000_009)])
+            .expect("date");
+    }
     let log = fs::read(root.join(LOG_FILE)).expect("log");
     // Then fold it all into the main file, as a commit past the log's
     // bound does.

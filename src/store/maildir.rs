@@ -34,6 +34,7 @@
 //! Create without parents: Maildir++ is flat, so "a.b" needs no "a" on disk;
 //! LIST then shows "a" as `\Noselect \HasChildren`, as Dovecot does.
 
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
 
 // Fast hashing for the per-message maps of a scan: the keys are file names
@@ -47,7 +48,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::courier;
-use super::index::{self, valid_base, Entry, Index, SYSTEM_LETTERS};
+use super::index::{self, valid_base, Entry, Index, DATE_UNKNOWN, SYSTEM_LETTERS};
 use super::lock::Lock;
 use super::names::{self, is_inbox, SEPARATOR};
 use super::open::read_small;
@@ -260,10 +261,12 @@ fn dir_is_empty(dir: &Path) -> bool {
     fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
 }
 
-/// What a first open keeps of a new file's lstat: whether it is a file,
-/// and its mtime (the INTERNALDATE).
-fn file_and_mtime(m: &fs::Metadata) -> (bool, i64) {
-    (m.file_type().is_file(), m.mtime())
+/// The time (seconds since the epoch) a Maildir name begins with: when
+/// the file was delivered into its folder (`unique_base`, every MDA's,
+/// mbsync's and offlineimap's); a flag change keeps it.
+fn name_time(name: &str) -> Option<i64> {
+    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+    name[..digits].parse::<i64>().ok().filter(|&t| t > 0)
 }
 
 /// The subdirectory of a file that is in new/ or not.
@@ -710,11 +713,11 @@ fn reconcile(
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
     let mut seen = vec![false; ix.len()];
     let mut moved: Vec<(usize, String, bool)> = Vec::new();
-    // New files: name, place, and what lstat said when they were read.
-    // Of lstat's answer only whether it is a file and its mtime are kept:
-    // a whole `Metadata` (a statx buffer) each made the table of 100,000
-    // new files a tenth of a first open in moves alone.
-    type Fresh = (String, bool, Option<(bool, i64)>);
+    // New files: name, place, and whether readdir's type said a regular
+    // file. Their mtimes (INTERNALDATE) are left `DATE_UNKNOWN` for the
+    // first command that needs one: an lstat of each file was a sixth of
+    // a first open.
+    type Fresh = (String, bool, Option<bool>);
     let mut fresh: HashMap<String, Fresh> = HashMap::default();
     {
         let known: Vec<(String, bool)> = ix.iter().map(|e| (e.name.into_owned(), e.new)).collect();
@@ -741,8 +744,8 @@ fn reconcile(
                         match fresh.get(&base) {
                             Some((_, false, _)) if new => {}
                             _ => {
-                                let meta = entry.metadata().ok().map(|m| file_and_mtime(&m));
-                                fresh.insert(base, (name, new, meta));
+                                let is_file = entry.file_type().ok().map(|t| t.is_file());
+                                fresh.insert(base, (name, new, is_file));
                             }
                         }
                     }
@@ -802,7 +805,10 @@ fn reconcile(
     // order, near enough.
     // Files Dovecot knew come first, in its UID order, and keep its UIDs.
     fresh.sort_by_cached_key(|(b, _)| (imported.get(b).copied().unwrap_or(Uid::MAX), b.clone()));
-    for (base, (name, new, meta)) in fresh {
+    // A few new files (a delivery since the last look) are dated now: a
+    // date read later would cost a commit of its own.
+    let lazy = fresh.len() > crate::limits::MAILDIR_DATES_LATER_FROM;
+    for (base, (name, new, is_file)) in fresh {
         if ix.len() >= MESSAGES_MAX || ix.uid_next == Uid::MAX {
             log::warn!("{}: message limit reached", dir.display());
             break;
@@ -811,11 +817,11 @@ fn reconcile(
         // A file that vanished (renamed meanwhile: the next scan finds it)
         // or cannot be read gets no UID yet; one bad file must not make the
         // whole mailbox unusable.
-        let looked = meta.map_or_else(
-            || fs::symlink_metadata(&path).map(|m| file_and_mtime(&m)),
-            Ok,
-        );
-        let (is_file, mtime) = match looked {
+        let looked = match is_file {
+            Some(is_file) if lazy => Ok((is_file, DATE_UNKNOWN)),
+            _ => fs::symlink_metadata(&path).map(|m| (m.file_type().is_file(), m.mtime())),
+        };
+        let (is_file, date) = match looked {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
@@ -851,7 +857,7 @@ fn reconcile(
             uid,
             modseq,
             size,
-            date: mtime,
+            date,
             zone: 0,
             flags,
             name: name.into(),
@@ -1749,9 +1755,13 @@ pub struct MaildirMailbox {
     defer_renames: bool,
     /// Messages whose name does not yet show their flags.
     pending_renames: Vec<Uid>,
-    /// new/ and cur/, opened at the first message read: each message is
-    /// then opened by its name alone (`open::read_at`).
-    sub_dirs: Option<[fs::File; 2]>,
+    /// new/ and cur/, opened at the first message read or date looked up
+    /// (`sub_dirs`): each message is then opened by its name alone
+    /// (`open::read_at`). Empty inside if they could not be opened.
+    sub_dirs: OnceCell<Option<[fs::File; 2]>>,
+    /// INTERNALDATEs read by `message` for messages the index holds as
+    /// `DATE_UNKNOWN`, by UID, until `save_dates` gives them to the index.
+    learned_dates: RefCell<HashMap<Uid, i64>>,
 }
 
 /// What a sync reads, as `stat` shows it: new/, cur/, the index log and
@@ -1839,7 +1849,8 @@ impl MaildirMailbox {
             last_uid: 0,
             defer_renames: false,
             pending_renames: Vec::new(),
-            sub_dirs: None,
+            sub_dirs: OnceCell::new(),
+            learned_dates: RefCell::default(),
         };
         for k in 0..r.index.len() {
             mb.push(r.index.uid_at(k), &r);
@@ -2063,6 +2074,18 @@ impl MaildirMailbox {
         } else {
             Ok(None)
         };
+        self.keep_saved(r, saved)?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Ends a change made under the lock to `r` that no client is told of
+    /// (renames, dates) and `saved` (if it was): keeps `r`, as stale if
+    /// the save failed.
+    fn keep_saved(
+        &mut self,
+        mut r: Refreshed,
+        saved: Result<Option<index::Snapshot>>,
+    ) -> Result<()> {
         match saved {
             Ok(snapshot) => {
                 if snapshot.is_some() {
@@ -2070,13 +2093,68 @@ impl MaildirMailbox {
                 }
                 self.mark_seen();
                 self.keep_state(r);
+                Ok(())
             }
             Err(e) => {
                 self.keep_stale(r);
-                return Err(e);
+                Err(e)
             }
         }
-        failed.map_or(Ok(()), Err)
+    }
+
+    /// new/ and cur/, opened once (`None` if they cannot be).
+    fn sub_dirs(&self) -> Option<&[fs::File; 2]> {
+        self.sub_dirs
+            .get_or_init(|| {
+                let open = |sub: Sub| crate::store::open::directory(&self.dir.join(sub.dir()));
+                match (open(Sub::New), open(Sub::Cur)) {
+                    (Ok(new), Ok(cur)) => Some([new, cur]),
+                    _ => None,
+                }
+            })
+            .as_ref()
+    }
+
+    /// The INTERNALDATE of entry `e`, which the index holds as
+    /// `DATE_UNKNOWN`: its file's mtime, read once a session and kept by
+    /// `save_dates`. A file renamed by another program since the last look
+    /// (the next look finds it) answers the delivery time its name begins
+    /// with, for now.
+    fn unknown_date(&self, e: &Entry) -> i64 {
+        if let Some(&d) = self.learned_dates.borrow().get(&e.uid) {
+            return d;
+        }
+        let looked = match self.sub_dirs() {
+            Some([new, cur]) => {
+                crate::store::open::mtime_at(if e.new { new } else { cur }, &e.name)
+            }
+            None => fs::symlink_metadata(self.dir.join(place(e.new).dir()).join(&*e.name))
+                .map(|m| m.mtime()),
+        };
+        match looked {
+            Ok(t) => {
+                self.learned_dates.borrow_mut().insert(e.uid, t);
+                t
+            }
+            Err(_) => name_time(&e.name).unwrap_or(0),
+        }
+    }
+
+    /// Gives the index the dates `unknown_date` read, so that no later
+    /// session reads them again (a read-only session keeps them itself).
+    fn save_dates(&mut self) -> Result<()> {
+        if self.read_only || self.learned_dates.get_mut().is_empty() {
+            return Ok(());
+        }
+        let mut learned: Vec<(Uid, i64)> = self.learned_dates.get_mut().drain().collect();
+        // In UID order, the order of the main file's records.
+        learned.sort_unstable();
+        let (_lock, mut r) = self.lock_state(false, false)?;
+        let saved = r
+            .index
+            .save_dates(&self.dir, r.snapshot.as_ref(), learned)
+            .map(Some);
+        self.keep_saved(r, saved)
     }
 
     /// The path of message `index` as the state has it; with `force` (the
@@ -2128,6 +2206,9 @@ impl Drop for MaildirMailbox {
                 "{}: flag changes not in the file names: {e}",
                 self.dir.display()
             );
+        }
+        if let Err(e) = self.save_dates() {
+            log::warn!("{}: internal dates not kept: {e}", self.dir.display());
         }
     }
 }
@@ -2217,6 +2298,22 @@ impl Mailbox for MaildirMailbox {
         }
     }
 
+    fn internal_date(&self, index: usize) -> (i64, i32) {
+        let m = self.message(index);
+        if m.internal_date != DATE_UNKNOWN {
+            return (m.internal_date, m.internal_date_zone);
+        }
+        let uid = self.view.uid(index);
+        let entry = self
+            .state
+            .as_ref()
+            .and_then(|r| self.index_position(index, uid).map(|k| r.index.get(k)));
+        // A message expunged by another program before its date was read
+        // has no file left to read it from.
+        let date = entry.map_or(0, |e| self.unknown_date(&e));
+        (date, m.internal_date_zone)
+    }
+
     /// RFC 8514: the time a Maildir file name starts with, its leading
     /// digits (`unique_base`, every MDA's, mbsync's and offlineimap's:
     /// when it was delivered into this folder, also by our COPY and
@@ -2229,9 +2326,10 @@ impl Mailbox for MaildirMailbox {
         }
         let r = self.state.as_ref()?;
         let e = r.index.get(self.index_position(index, uid)?);
-        let digits = e.name.bytes().take_while(u8::is_ascii_digit).count();
-        let secs = e.name[..digits].parse::<i64>().ok();
-        Some(secs.filter(|&t| t > 0).unwrap_or(e.date))
+        Some(name_time(&e.name).unwrap_or_else(|| match e.date {
+            DATE_UNKNOWN => self.unknown_date(&e),
+            d => d,
+        }))
     }
 
     fn uid(&self, index: usize) -> Uid {
@@ -2323,15 +2421,9 @@ impl Mailbox for MaildirMailbox {
     }
 
     fn open_message(&mut self, index: usize) -> Result<Box<dyn MessageRead>> {
-        if self.sub_dirs.is_none() {
-            let open = |sub: Sub| crate::store::open::directory(&self.dir.join(sub.dir()));
-            if let (Ok(new), Ok(cur)) = (open(Sub::New), open(Sub::Cur)) {
-                self.sub_dirs = Some([new, cur]);
-            }
-        }
         for attempt in 0..2 {
             let (sub, name) = self.locate_name(index, attempt > 0)?;
-            let opened = match &self.sub_dirs {
+            let opened = match self.sub_dirs() {
                 Some([new, cur]) => {
                     crate::store::open::read_at(if sub == Sub::New { new } else { cur }, &name)
                 }
@@ -2508,7 +2600,7 @@ impl Mailbox for MaildirMailbox {
                 link_from: Some(path),
                 base,
                 size: m.size,
-                date: m.internal_date,
+                date: self.internal_date(i).0,
                 zone: m.internal_date_zone,
                 flags: m.flags.clone(),
             });
@@ -2563,6 +2655,9 @@ impl Mailbox for MaildirMailbox {
         // A read-only session may still cache: the data is the same for
         // every session and costs nothing but the file.
         self.cache.flush(&self.view.live());
+        if let Err(e) = self.save_dates() {
+            log::warn!("{}: internal dates not kept: {e}", self.dir.display());
+        }
     }
 }
 
@@ -2939,7 +3034,7 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         let uids: Vec<Uid> = mb.collect_messages().iter().map(|m| m.uid).collect();
         assert_eq!(uids, vec![1, 2]);
         assert_eq!(mb.message(0).size, 17);
-        assert_eq!(mb.message(0).internal_date, 1_000_000_000);
+        assert_eq!(mb.internal_date(0).0, 1_000_000_000);
         assert_eq!(mb.message(0).internal_date_zone, 60);
         assert!(mb.message(1).flags.has(flag::SEEN));
         let v = mb.uid_validity();
@@ -3433,6 +3528,48 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         assert_eq!(m.flags, fl);
         assert_eq!(m.internal_date, 1_000_000_000);
         assert_eq!(m.size, mb.message(0).size);
+    }
+
+    /// A look that finds many new files (a first open) reads no file's
+    /// mtime: the INTERNALDATE is read when first asked for, kept in the
+    /// index by the session, and read from there by the next one (a later
+    /// touch of the file changes nothing, as for a date known at
+    /// delivery). A copy of a message never dated takes its date along.
+    /// A few new files are dated at once.
+    #[test]
+    fn internal_date_read_when_asked_and_kept() {
+        let (_t, mut s) = store();
+        s.create("Dest").expect("create");
+        let root = s.root().to_path_buf();
+        let many = crate::limits::MAILDIR_DATES_LATER_FROM + 1;
+        for n in 0..many {
+            let secs = 1_100_000_000 + n as i64;
+            let path = root.join("cur").join(format!("{secs}.M{n:05}P1.host:2,S"));
+            fs::write(&path, format!("Subject: {n}\n\nbody\n")).expect("write");
+            set_mtime(&path, secs + 5).expect("mtime");
+        }
+        {
+            let mut mb = s.open("INBOX", false).expect("open");
+            assert_eq!(mb.message(0).internal_date, DATE_UNKNOWN);
+            assert_eq!(mb.internal_date(1).0, 1_100_000_006);
+            // The first one is never asked for in this session.
+            mb.flush_cache();
+        }
+        for name in cur_names(&root) {
+            set_mtime(&root.join("cur").join(name), 7).expect("touch");
+        }
+        let late = root.join("new").join("1200000000.M1P2.host");
+        fs::write(&late, "Subject: late\n\nbody\n").expect("deliver");
+        set_mtime(&late, 1_200_000_003).expect("mtime");
+        let mut mb = s.open("INBOX", false).expect("open");
+        assert_eq!(mb.message(1).internal_date, 1_100_000_006);
+        assert_eq!(mb.message(0).internal_date, DATE_UNKNOWN);
+        assert_eq!(mb.message(many).internal_date, 1_200_000_003);
+        assert_eq!(mb.internal_date(0).0, 7);
+        mb.copy(&[0], "Dest").expect("copy");
+        let d = s.open("Dest", false).expect("open");
+        assert_eq!(d.internal_date(0).0, 7);
+        assert_eq!(d.message(0).internal_date, 7);
     }
 
     #[test]

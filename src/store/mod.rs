@@ -123,6 +123,8 @@ pub struct Message {
     pub modseq: ModSeq,
     /// INTERNALDATE: seconds since the epoch, plus the zone it was given in
     /// (minutes east of UTC) so that it is shown as the client gave it.
+    /// `index::DATE_UNKNOWN` where the store reads it only when asked:
+    /// what shows or compares it takes it from `Mailbox::internal_date`.
     pub internal_date: i64,
     pub internal_date_zone: i32,
     /// RFC822.SIZE: octets of the message with CRLF line ends, which is what
@@ -402,6 +404,13 @@ pub trait Mailbox {
     /// need not hold a `Message` per message (DESIGN.md 4, the selected
     /// view). Panics past `count()`, as indexing does.
     fn message(&self, index: usize) -> Message;
+    /// INTERNALDATE of message `index` and its zone (minutes east), read
+    /// now if `message` left it unknown (a Maildir's first open reads no
+    /// file's mtime until a command needs it).
+    fn internal_date(&self, index: usize) -> (i64, i32) {
+        let m = self.message(index);
+        (m.internal_date, m.internal_date_zone)
+    }
     /// The UID of message `index`, without the rest.
     fn uid(&self, index: usize) -> Uid {
         self.message(index).uid

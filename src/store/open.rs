@@ -156,6 +156,13 @@ pub fn read_at(dir: &File, name: &str) -> io::Result<File> {
     only_regular(File::from(fd), Path::new(name))
 }
 
+/// The modification time (seconds) of `name` in the directory `dir`, not
+/// following a symbolic link: one path component to look up, as `read_at`.
+pub fn mtime_at(dir: &File, name: &str) -> io::Result<i64> {
+    let st = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(st.st_mtime)
+}
+
 /// Opens the directory `path` (not through a symbolic link), for
 /// `read_at`.
 pub fn directory(path: &Path) -> io::Result<File> {

@@ -270,9 +270,8 @@ fn fetch_one(
             }
             FetchItem::InternalDate => {
                 buf.extend_from_slice(b"INTERNALDATE \"");
-                buf.extend_from_slice(
-                    internal_date(m.internal_date, m.internal_date_zone).as_bytes(),
-                );
+                let (date, zone) = mailbox.internal_date(index);
+                buf.extend_from_slice(internal_date(date, zone).as_bytes());
                 buf.push(b'"');
             }
             FetchItem::Rfc822Size => {

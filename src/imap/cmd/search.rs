@@ -680,16 +680,22 @@ fn matches(
                 m.size < *n
             }
         }
-        Key::Time(ord, at) => m.internal_date.cmp(at) != ord.reverse(),
+        Key::Time(ord, at) => mailbox.internal_date(index).0.cmp(at) != ord.reverse(),
         Key::Date(field, ord, date) => {
             let day = match field {
-                DateField::Internal => day_of(m.internal_date, m.internal_date_zone),
+                DateField::Internal => {
+                    let (d, z) = mailbox.internal_date(index);
+                    day_of(d, z)
+                }
                 // RFC 8514 4.3: "disregarding time and timezone", of a
                 // save date kept in UTC; the internal date where the
                 // mailbox keeps none.
                 DateField::Saved => match mailbox.save_date(index) {
                     Some(t) => day_of(t, 0),
-                    None => day_of(m.internal_date, m.internal_date_zone),
+                    None => {
+                        let (d, z) = mailbox.internal_date(index);
+                        day_of(d, z)
+                    }
                 },
                 DateField::Sent => {
                     c.load(mailbox, index)?;

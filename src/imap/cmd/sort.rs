@@ -91,7 +91,8 @@ impl Keys {
         }
     }
 
-    /// RFC 5256: the sent date, or the internal date when there is none.
+    /// RFC 5256: the sent date, or the internal date when there is none
+    /// (`m`'s: from `Mailbox::internal_date` where that matters).
     pub fn sent_date(&self, m: &Message) -> i64 {
         self.date.unwrap_or(m.internal_date)
     }
@@ -228,7 +229,7 @@ pub fn order(
         for (p, &i) in indexes.iter().enumerate() {
             values[p * n + k] = match (&ranks, c.key) {
                 (Some(r), _) => i64::from(r.get(i).copied().unwrap_or(u32::MAX)),
-                (None, SortKey::Arrival) => mailbox.message(i).internal_date,
+                (None, SortKey::Arrival) => mailbox.internal_date(i).0,
                 (None, _) => i64::try_from(mailbox.message(i).size).unwrap_or(i64::MAX),
             };
         }
@@ -312,8 +313,11 @@ fn ranks(mailbox: &mut dyn Mailbox, key: SortKey, name: &str) -> Result<Vec<u32>
     }
     let mut added = Vec::with_capacity(missing.len());
     for i in missing {
-        let m = mailbox.message(i);
+        let mut m = mailbox.message(i);
         let k = keys(mailbox, i, &m)?;
+        if matches!(key, SortKey::Arrival) || (matches!(key, SortKey::Date) && k.date.is_none()) {
+            (m.internal_date, m.internal_date_zone) = mailbox.internal_date(i);
+        }
         added.push((value(key, &m, &k), m.uid));
     }
     mailbox.flush_cache();

@@ -267,7 +267,13 @@ fn encode_parts(ix: &Index, log_id: u64) -> Result<[Vec<u8>; 6]> {
     let mut records = Vec::with_capacity(ix.len() * RECORD);
     let mut positions: Vec<u8> = Vec::new();
     let mut names: Vec<u8> = Vec::with_capacity(ix.len() * 48);
-    for e in ix.iter() {
+    let mut dates = ix.folded_dates.iter().peekable();
+    for mut e in ix.iter() {
+        while let Some(&(uid, date)) = dates.next_if(|d| d.0 <= e.uid) {
+            if uid == e.uid && e.date == super::DATE_UNKNOWN {
+                e.date = date;
+            }
+        }
         let kws = ix.positions(&e.flags);
         let kw_off = u32_of(positions.len() / 2)?;
         for p in &kws {

@@ -16,6 +16,9 @@
 //!   4 keyword  table position u16, length u16, keyword
 //!   5 state    uidnext u32, firstrecent u32, highestmodseq u64, new/ and
 //!              cur/ times of the last full scan i64 x 2 (ends every commit)
+//!   6 date     uid u32, date i64: an INTERNALDATE read after the append
+//!              recorded it unknown (`DATE_UNKNOWN`: a Maildir's first
+//!              open leaves each file's mtime for its first reader)
 //! ```
 //!
 //! A log whose header is not the main file's (a fold cut short) is ignored:
@@ -40,6 +43,8 @@ pub const HEADER_LEN: u64 = 24;
 const RECORD_MAGIC: [u8; 2] = [0x52, 0x4c];
 /// Magic, kind, length before the payload; checksum after.
 const FRAME: usize = 2 + 1 + 4 + 8;
+/// Octets of a date record (kind 6).
+pub const DATE_RECORD_LEN: usize = FRAME + 4 + 8;
 /// The smallest append record: a torn tail of n octets can have handed
 /// out at most n / this many UIDs.
 const MIN_APPEND: usize = FRAME + 4 + 8 + 8 + 8 + 4 + 1 + 1 + 2 + 2 + 1;
@@ -66,6 +71,9 @@ pub enum Record {
         highest_modseq: ModSeq,
         scanned: [i64; 2],
     },
+    /// The INTERNALDATE of a message appended with `DATE_UNKNOWN`, as its
+    /// first reader found it (no client is told: its modseq stays).
+    Date(Uid, i64),
 }
 
 /// A fresh log id: random, so that a log is never taken for another's.
@@ -186,6 +194,11 @@ fn encode(r: &Record) -> Vec<u8> {
             }
             5
         }
+        Record::Date(uid, date) => {
+            p.extend_from_slice(&uid.to_le_bytes());
+            p.extend_from_slice(&date.to_le_bytes());
+            6
+        }
     };
     let mut out = Vec::with_capacity(FRAME + p.len());
     out.extend_from_slice(&RECORD_MAGIC);
@@ -277,6 +290,7 @@ fn decode(data: &[u8]) -> std::result::Result<(Record, usize), &'static str> {
             highest_modseq: c.u64()?,
             scanned: [c.i64()?, c.i64()?],
         },
+        6 => Record::Date(c.u32()?, c.i64()?),
         _ => return Err("unknown record"),
     };
     if !c.done() {
@@ -291,7 +305,7 @@ fn apply(ix: &mut Index, r: Record) -> std::result::Result<(), &'static str> {
     let modseq = match &r {
         Record::Append(e, _) => e.modseq,
         Record::Flags { modseq, .. } | Record::Expunge(_, modseq) => *modseq,
-        Record::Keyword(..) | Record::State { .. } => 0,
+        Record::Keyword(..) | Record::State { .. } | Record::Date(..) => 0,
     };
     if !super::file::modseq_ok(modseq) {
         return Err("modseq out of range");
@@ -324,6 +338,12 @@ fn apply(ix: &mut Index, r: Record) -> std::result::Result<(), &'static str> {
             e.name = name.into();
             ix.entries.set(k, e);
             ix.highest_modseq = ix.highest_modseq.max(modseq);
+        }
+        Record::Date(uid, date) => {
+            let k = ix.find(uid).ok_or("date of a message not in the index")?;
+            let mut e = ix.entries.get(k);
+            e.date = date;
+            ix.entries.set(k, e);
         }
         Record::Expunge(uid, modseq) => {
             let k = ix

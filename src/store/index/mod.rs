@@ -28,6 +28,7 @@ mod text;
 
 use entries::Entries;
 
+use rustc_hash::FxHashSet as HashSet;
 use std::borrow::Cow;
 use std::io::Read;
 use std::ops::RangeInclusive;
@@ -54,7 +55,8 @@ pub struct Entry {
     pub modseq: ModSeq,
     /// RFC822.SIZE (CRLF line ends).
     pub size: u64,
-    /// INTERNALDATE, seconds since the epoch, and its zone (minutes east).
+    /// INTERNALDATE, seconds since the epoch, and its zone (minutes east);
+    /// `DATE_UNKNOWN` until a reader needs it (`set_dated`).
     pub date: i64,
     pub zone: i32,
     pub flags: Flags,
@@ -108,7 +110,27 @@ pub struct Index {
     /// a flag change given to the name later): the next save writes them,
     /// though their modseq is not new.
     renamed: Vec<Uid>,
+    /// UIDs whose `DATE_UNKNOWN` was replaced (`set_dated`): the next save
+    /// writes their dates, though their modseq is not new.
+    dated: HashSet<Uid>,
+    /// Dates `save_dates` has the fold write into entries whose date is
+    /// `DATE_UNKNOWN`, in UID order; empty but during that fold.
+    folded_dates: Vec<(Uid, i64)>,
 }
+
+/// How long a log may grow before a commit folds it: replaying it should
+/// not cost more than reading the main file it changes (half its size),
+/// within fixed bounds.
+fn log_bound(s: &Snapshot) -> u64 {
+    (s.main_len / 2).clamp(INDEX_LOG_FOLD_MIN, INDEX_LOG_FOLD_MAX)
+}
+
+/// An `Entry::date` not read yet. A Maildir's first open would otherwise
+/// lstat every file for its mtime, a sixth of the first open of a large
+/// mailbox, for an INTERNALDATE most first sessions never ask for (Dovecot
+/// also reads it when asked). The mailbox reads it when a command needs it
+/// and keeps it with `Index::set_dated`.
+pub const DATE_UNKNOWN: i64 = i64::MIN;
 
 /// Entries an `Index` removed (`Index::dropped`): kept for its owner, not
 /// part of the index's value, so never saved and never compared.
@@ -147,6 +169,8 @@ impl Index {
             vanished_from: 0,
             dropped: Dropped::default(),
             renamed: Vec::new(),
+            dated: HashSet::default(),
+            folded_dates: Vec::new(),
         }
     }
 
@@ -213,6 +237,15 @@ impl Index {
     /// stays: no client is told of a change).
     pub fn set_renamed(&mut self, k: usize, e: Entry) {
         self.renamed.push(e.uid);
+        self.set(k, e);
+    }
+
+    /// Gives entry `k`, whose date was `DATE_UNKNOWN`, the date a reader
+    /// found (its modseq stays: no client is told of a change).
+    pub fn set_dated(&mut self, k: usize, date: i64) {
+        let mut e = self.entries.get(k);
+        e.date = date;
+        self.dated.insert(e.uid);
         self.set(k, e);
     }
 
@@ -406,6 +439,7 @@ impl Index {
         let saved = self.save_since(dir, since);
         if saved.is_ok() {
             self.renamed.clear();
+            self.dated.clear();
         }
         saved
     }
@@ -423,13 +457,45 @@ impl Index {
         let Some(end) = log::append(dir, s.log_id, s.log_end, &records)? else {
             return self.fold(dir);
         };
-        // Fold when replaying the log would cost more than reading the
-        // main file it changes (half its size), within fixed bounds.
-        let bound = (s.main_len / 2).clamp(INDEX_LOG_FOLD_MIN, INDEX_LOG_FOLD_MAX);
-        if end > bound {
+        if end > log_bound(s) {
             return self.fold(dir);
         }
         Ok(Snapshot::of(self, s.log_id, end, s.main_len))
+    }
+
+    /// Gives the entries whose date is `DATE_UNKNOWN` the dates a reader
+    /// found, `dates` in UID order, and saves as `save` does. Dates for
+    /// most of a large mailbox (a first FETCH INTERNALDATE after a first
+    /// open) would overflow the log in any case: they are written by a
+    /// fold as it goes, none of those entries copied to the heap first.
+    pub fn save_dates(
+        &mut self,
+        dir: &Path,
+        since: Option<&Snapshot>,
+        dates: Vec<(Uid, i64)>,
+    ) -> Result<Snapshot> {
+        let few = since.is_some_and(|s| {
+            s.uid_validity == self.uid_validity
+                && s.log_end + (dates.len() * log::DATE_RECORD_LEN) as u64 <= log_bound(s)
+        });
+        if few {
+            for (uid, date) in dates {
+                if let Some(k) = self.find(uid) {
+                    if self.entries.get_with(k, false).date == DATE_UNKNOWN {
+                        self.set_dated(k, date);
+                    }
+                }
+            }
+            return self.save(dir, since);
+        }
+        self.folded_dates = dates;
+        let saved = self.fold(dir);
+        self.folded_dates = Vec::new();
+        if saved.is_ok() {
+            self.renamed.clear();
+            self.dated.clear();
+        }
+        saved
     }
 
     /// Writes a new main file and starts a new, empty log for it. The
@@ -486,14 +552,19 @@ impl Index {
         }
         // Entries still as the main file has them are older than any
         // snapshot: only the others can have changed since.
-        for e in self
-            .entries
-            .newer()
-            .into_iter()
-            .filter(|e| e.modseq > s.highest_modseq || self.renamed.contains(&e.uid))
-        {
+        for e in self.entries.newer().into_iter().filter(|e| {
+            e.modseq > s.highest_modseq
+                || self.renamed.contains(&e.uid)
+                || self.dated.contains(&e.uid)
+        }) {
             let kws = self.positions(&e.flags);
             if s.uids.binary_search(&e.uid).is_ok() {
+                if self.dated.contains(&e.uid) {
+                    out.push(log::Record::Date(e.uid, e.date));
+                    if e.modseq <= s.highest_modseq && !self.renamed.contains(&e.uid) {
+                        continue;
+                    }
+                }
                 out.push(log::Record::Flags {
                     uid: e.uid,
                     modseq: e.modseq,

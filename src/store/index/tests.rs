@@ -138,6 +138,57 @@ fn one_flag_change_in_a_big_index_writes_one_record() {
     assert_eq!(load(dir.path()).0, ix);
 }
 
+/// Dates read after the entries were saved as `DATE_UNKNOWN`: a few are
+/// log records (the main file stays as it is), those of most of a big
+/// index are written by a fold; either way a reload has them, no modseq
+/// moves, and a date already known is never replaced.
+#[test]
+fn learned_dates_are_saved_by_log_or_by_fold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ix = Index::new(7);
+    for n in 0..50_000 {
+        let mut e = entry(&mut ix, &format!("1700000000.M{n}P1.host,S=10,W=12"));
+        if e.uid != 8 {
+            e.date = DATE_UNKNOWN;
+        }
+        ix.entries.push(e);
+    }
+    ix.save(dir.path(), None).expect("save");
+    let main = fs::read(dir.path().join(INDEX_FILE)).expect("main");
+    let modseqs: Vec<ModSeq> = (0..50_000).map(|k| ix.modseq_at(k)).collect();
+    let highest = ix.highest_modseq;
+
+    let (mut ix, snap) = load(dir.path());
+    let log_before = len(dir.path().join(LOG_FILE));
+    ix.save_dates(dir.path(), snap.as_ref(), vec![(3, 1_000), (8, 2_000)])
+        .expect("save");
+    assert_eq!(fs::read(dir.path().join(INDEX_FILE)).expect("main"), main);
+    assert!(len(dir.path().join(LOG_FILE)) - log_before < 128);
+    let (mut got, snap) = load(dir.path());
+    assert_eq!(got, ix);
+    assert_eq!(got.get(2).date, 1_000);
+    assert_eq!(got.get(7).date, 1_700_000_100);
+    assert_eq!(got.get(3).date, DATE_UNKNOWN);
+    assert_eq!(got.highest_modseq, highest);
+
+    let all = (1..=50_000).map(|u| (u, i64::from(u) * 10)).collect();
+    let s = got
+        .save_dates(dir.path(), snap.as_ref(), all)
+        .expect("fold");
+    assert_eq!(s.log_end, log::HEADER_LEN);
+    let (got, _) = load(dir.path());
+    for (k, &modseq) in modseqs.iter().enumerate() {
+        let want = match k {
+            2 => 1_000,
+            7 => 1_700_000_100,
+            _ => (k as i64 + 1) * 10,
+        };
+        assert_eq!(got.get(k).date, want, "entry {k}");
+        assert_eq!(got.modseq_at(k), modseq);
+    }
+    assert_eq!(got.highest_modseq, highest);
+}
+
 #[test]
 fn the_log_is_folded_past_its_bound() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -308,6 +359,7 @@ fn every_log_record_round_trips() {
             highest_modseq: 11,
             scanned: [5, -1],
         },
+        log::Record::Date(5, -3),
     ];
     for r in records {
         let data = log::encode_for_test(&r);

@@ -207,6 +207,8 @@ pub(super) fn parse(buf: &[u8]) -> std::result::Result<Index, &'static str> {
     Ok(Index {
         dropped: super::Dropped::default(),
         renamed: Vec::new(),
+        dated: Default::default(),
+        folded_dates: Vec::new(),
         uid_validity,
         uid_next,
         highest_modseq,
