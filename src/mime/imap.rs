@@ -27,7 +27,12 @@ fn value_string(out: &mut Vec<u8>, v: Option<&[u8]>) {
                 .iter()
                 .position(|&c| c != b' ' && c != b'\t')
                 .unwrap_or(v.len());
-            string(out, &no_nul(&header::unfold(&v[start..])));
+            let v = header::unfold(&v[start..]);
+            if v.contains(&0) {
+                string(out, &no_nul(&v));
+            } else {
+                string(out, &v);
+            }
         }
     }
 }
@@ -117,13 +122,23 @@ pub fn envelope_of_header(out: &mut Vec<u8>, h: &[u8]) {
         out.push(b' ');
         // All fields of that name together: a message with two Cc: fields
         // has both lists' recipients.
-        let v: Vec<u8> = fields
+        let mut named = fields
             .iter()
             .filter(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|f| f.value)
-            .collect::<Vec<_>>()
-            .join(&b","[..]);
-        let list = Some(address::parse_list(&v)).filter(|l| !l.is_empty());
+            .map(|f| f.value);
+        let list = match (named.next(), named.next()) {
+            (None, _) => None,
+            (Some(v), None) => Some(address::parse_list(v)),
+            (Some(a), Some(b)) => {
+                let mut v = [a, b].join(&b","[..]);
+                for more in named {
+                    v.push(b',');
+                    v.extend_from_slice(more);
+                }
+                Some(address::parse_list(&v))
+            }
+        };
+        let list = list.filter(|l| !l.is_empty());
         let list = match (list, default) {
             (Some(l), _) => Some(l),
             (None, Some(d)) => Some(address::parse_list(d)).filter(|l| !l.is_empty()),
@@ -903,6 +918,18 @@ mod tests {
         assert_eq!(
             env(b"From: a@b (Real Name)\nSender: <@r1,@r2:s@t>\n"),
             "(NIL NIL ((\"Real Name\" NIL \"a\" \"b\")) ((NIL \"@r1,@r2\" \"s\" \"t\")) ((\"Real Name\" NIL \"a\" \"b\")) NIL NIL NIL NIL NIL)"
+        );
+        // Three Cc: fields are one list; an empty Reply-To falls back to
+        // From; a NUL in a value is U+FFFD (then not ASCII: a literal).
+        let mut o = Vec::new();
+        envelope_of_header(
+            &mut o,
+            b"From: f@g\nReply-To:\nCc: a@b\nCc: c@d, e@f\ncc: h@i\nMessage-ID: <x\0y>\n\n",
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&o),
+            "(NIL NIL ((NIL NIL \"f\" \"g\")) ((NIL NIL \"f\" \"g\")) ((NIL NIL \"f\" \"g\")) NIL \
+             ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")(NIL NIL \"e\" \"f\")(NIL NIL \"h\" \"i\")) NIL NIL {7}\r\n<x\u{fffd}y>)"
         );
     }
 

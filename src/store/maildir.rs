@@ -800,32 +800,35 @@ fn reconcile(
     // UID order: a binary search finds them.
     ix.expunge(|uid| gone.binary_search(&uid).is_ok());
 
-    let mut fresh: Vec<(String, Fresh)> = fresh.into_iter().collect();
     // Maildir names start with the delivery time: name order is arrival
     // order, near enough.
     // Files Dovecot knew come first, in its UID order, and keep its UIDs.
-    fresh.sort_by_cached_key(|(b, _)| (imported.get(b).copied().unwrap_or(Uid::MAX), b.clone()));
+    let mut fresh: Vec<(Uid, String, Fresh)> = fresh
+        .into_iter()
+        .map(|(b, f)| (imported.get(&b).copied().unwrap_or(Uid::MAX), b, f))
+        .collect();
+    fresh.sort_unstable_by(|x, y| (x.0, &x.1).cmp(&(y.0, &y.1)));
     // A few new files (a delivery since the last look) are dated now: a
     // date read later would cost a commit of its own.
     let lazy = fresh.len() > crate::limits::MAILDIR_DATES_LATER_FROM;
-    for (base, (name, new, is_file)) in fresh {
+    for (imported_uid, base, (name, new, is_file)) in fresh {
         if ix.len() >= MESSAGES_MAX || ix.uid_next == Uid::MAX {
             log::warn!("{}: message limit reached", dir.display());
             break;
         }
-        let path = dir.join(place(new).dir()).join(&name);
+        let path = || dir.join(place(new).dir()).join(&name);
         // A file that vanished (renamed meanwhile: the next scan finds it)
         // or cannot be read gets no UID yet; one bad file must not make the
         // whole mailbox unusable.
         let looked = match is_file {
             Some(is_file) if lazy => Ok((is_file, DATE_UNKNOWN)),
-            _ => fs::symlink_metadata(&path).map(|m| (m.file_type().is_file(), m.mtime())),
+            _ => fs::symlink_metadata(path()).map(|m| (m.file_type().is_file(), m.mtime())),
         };
         let (is_file, date) = match looked {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
-                log::warn!("{}: {e}", path.display());
+                log::warn!("{}: {e}", path().display());
                 continue;
             }
         };
@@ -834,19 +837,19 @@ fn reconcile(
         }
         let size = match size_field(&base, 'W') {
             Some(w) => w,
-            None => match crlf_size(&path) {
+            None => match crlf_size(&path()) {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => {
-                    log::warn!("{}: {e}", path.display());
+                    log::warn!("{}: {e}", path().display());
                     continue;
                 }
             },
         };
         let (_, letters) = split_name(&name);
         let flags = disk_flags(letters, &Flags::default(), &ix.keywords);
-        let uid = match imported.get(&base) {
-            Some(&u) if ix.last_uid() < u && u < ix.uid_next => u,
+        let uid = match imported_uid {
+            u if u != Uid::MAX && ix.last_uid() < u && u < ix.uid_next => u,
             _ => {
                 ix.uid_next += 1;
                 ix.uid_next - 1

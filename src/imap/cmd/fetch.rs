@@ -324,7 +324,8 @@ fn fetch_one(
                     buf.extend_from_slice(data);
                     continue;
                 }
-                let mut data = Vec::new();
+                // An ENVELOPE is a few hundred octets: one allocation.
+                let mut data = Vec::with_capacity(1024);
                 match (item, &content, content.source(), &parsed) {
                     (FetchItem::Envelope, Content::Memory(h), _, _) if envelope_of_header => {
                         mime::imap::envelope_of_header(&mut data, h)
