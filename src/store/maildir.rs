@@ -1762,9 +1762,10 @@ pub struct MaildirMailbox {
     /// (`sub_dirs`): each message is then opened by its name alone
     /// (`open::read_at`). Empty inside if they could not be opened.
     sub_dirs: OnceCell<Option<[fs::File; 2]>>,
-    /// INTERNALDATEs read by `message` for messages the index holds as
-    /// `DATE_UNKNOWN`, by UID, until `save_dates` gives them to the index.
-    learned_dates: RefCell<HashMap<Uid, i64>>,
+    /// INTERNALDATEs read by `internal_date` for messages the index holds
+    /// as `DATE_UNKNOWN`, in UID order (commands ask in that order: kept
+    /// by a push), until `save_dates` gives them to the index.
+    learned_dates: RefCell<Vec<(Uid, i64)>>,
 }
 
 /// What a sync reads, as `stat` shows it: new/, cur/, the index log and
@@ -2124,9 +2125,17 @@ impl MaildirMailbox {
     /// (the next look finds it) answers the delivery time its name begins
     /// with, for now.
     fn unknown_date(&self, e: &Entry) -> i64 {
-        if let Some(&d) = self.learned_dates.borrow().get(&e.uid) {
-            return d;
-        }
+        let at = {
+            let learned = self.learned_dates.borrow();
+            match learned.last() {
+                Some(&(u, d)) if u == e.uid => return d,
+                Some(&(u, _)) if u > e.uid => match learned.binary_search_by_key(&e.uid, |l| l.0) {
+                    Ok(k) => return learned[k].1,
+                    Err(k) => k,
+                },
+                _ => learned.len(),
+            }
+        };
         let looked = match self.sub_dirs() {
             Some([new, cur]) => {
                 crate::store::open::mtime_at(if e.new { new } else { cur }, &e.name)
@@ -2136,7 +2145,7 @@ impl MaildirMailbox {
         };
         match looked {
             Ok(t) => {
-                self.learned_dates.borrow_mut().insert(e.uid, t);
+                self.learned_dates.borrow_mut().insert(at, (e.uid, t));
                 t
             }
             Err(_) => name_time(&e.name).unwrap_or(0),
@@ -2149,9 +2158,7 @@ impl MaildirMailbox {
         if self.read_only || self.learned_dates.get_mut().is_empty() {
             return Ok(());
         }
-        let mut learned: Vec<(Uid, i64)> = self.learned_dates.get_mut().drain().collect();
-        // In UID order, the order of the main file's records.
-        learned.sort_unstable();
+        let learned = std::mem::take(self.learned_dates.get_mut());
         let (_lock, mut r) = self.lock_state(false, false)?;
         let saved = r
             .index
@@ -3554,7 +3561,10 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         {
             let mut mb = s.open("INBOX", false).expect("open");
             assert_eq!(mb.message(0).internal_date, DATE_UNKNOWN);
+            // Asked for out of UID order, and again.
+            assert_eq!(mb.internal_date(3).0, 1_100_000_008);
             assert_eq!(mb.internal_date(1).0, 1_100_000_006);
+            assert_eq!(mb.internal_date(3).0, 1_100_000_008);
             // The first one is never asked for in this session.
             mb.flush_cache();
         }
@@ -3566,6 +3576,8 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         set_mtime(&late, 1_200_000_003).expect("mtime");
         let mut mb = s.open("INBOX", false).expect("open");
         assert_eq!(mb.message(1).internal_date, 1_100_000_006);
+        assert_eq!(mb.message(3).internal_date, 1_100_000_008);
+        assert_eq!(mb.message(2).internal_date, DATE_UNKNOWN);
         assert_eq!(mb.message(0).internal_date, DATE_UNKNOWN);
         assert_eq!(mb.message(many).internal_date, 1_200_000_003);
         assert_eq!(mb.internal_date(0).0, 7);

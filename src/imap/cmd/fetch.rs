@@ -271,7 +271,7 @@ fn fetch_one(
             FetchItem::InternalDate => {
                 buf.extend_from_slice(b"INTERNALDATE \"");
                 let (date, zone) = mailbox.internal_date(index);
-                buf.extend_from_slice(internal_date(date, zone).as_bytes());
+                write_internal_date(&mut buf, date, zone);
                 buf.push(b'"');
             }
             FetchItem::Rfc822Size => {
@@ -281,7 +281,7 @@ fn fetch_one(
             FetchItem::SaveDate => match mailbox.save_date(index) {
                 Some(t) => {
                     buf.extend_from_slice(b"SAVEDATE \"");
-                    buf.extend_from_slice(internal_date(t, 0).as_bytes());
+                    write_internal_date(&mut buf, t, 0);
                     buf.push(b'"');
                 }
                 None => buf.extend_from_slice(b"SAVEDATE NIL"),
@@ -624,31 +624,52 @@ fn stream_range(
     Ok(())
 }
 
-/// RFC 3501 `date-time`: "dd-Mon-yyyy hh:mm:ss +zzzz". Formatted by hand:
-/// `FETCH 1:* INTERNALDATE` calls it for every message.
+/// RFC 3501 `date-time`: "dd-Mon-yyyy hh:mm:ss +zzzz".
 pub fn internal_date(secs: i64, zone_minutes: i32) -> String {
+    let mut v = Vec::with_capacity(26);
+    write_internal_date(&mut v, secs, zone_minutes);
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+/// `internal_date` appended to `out`, formatted by hand: `FETCH 1:*
+/// INTERNALDATE` writes one for every message.
+pub fn write_internal_date(out: &mut Vec<u8>, secs: i64, zone_minutes: i32) {
     use chrono::{Datelike, Timelike};
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
     ];
     let zone =
         FixedOffset::east_opt(zone_minutes * 60).unwrap_or(FixedOffset::east_opt(0).expect("UTC"));
-    let Some(t) = zone.timestamp_opt(secs, 0).single() else {
-        return "01-Jan-1970 00:00:00 +0000".into();
+    let t = zone
+        .timestamp_opt(secs, 0)
+        .single()
+        .filter(|t| (0..=9999).contains(&t.year()));
+    let Some(t) = t else {
+        out.extend_from_slice(b"01-Jan-1970 00:00:00 +0000");
+        return;
     };
     let z = zone_minutes.clamp(-24 * 60 + 1, 24 * 60 - 1);
-    format!(
-        "{:02}-{}-{:04} {:02}:{:02}:{:02} {}{:02}{:02}",
-        t.day(),
-        MONTHS[t.month0() as usize],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        if z < 0 { '-' } else { '+' },
-        z.unsigned_abs() / 60,
-        z.unsigned_abs() % 60
-    )
+    let two = |out: &mut Vec<u8>, n: u32| {
+        out.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8])
+    };
+    two(out, t.day());
+    out.push(b'-');
+    out.extend_from_slice(MONTHS[t.month0() as usize]);
+    out.push(b'-');
+    let y = t.year() as u32;
+    two(out, y / 100);
+    two(out, y % 100);
+    out.push(b' ');
+    two(out, t.hour());
+    out.push(b':');
+    two(out, t.minute());
+    out.push(b':');
+    two(out, t.second());
+    out.push(b' ');
+    out.push(if z < 0 { b'-' } else { b'+' });
+    two(out, z.unsigned_abs() / 60);
+    two(out, z.unsigned_abs() % 60);
 }
 
 #[cfg(test)]
@@ -661,6 +682,17 @@ mod tests {
         assert_eq!(
             internal_date(837_556_465, -420),
             "16-Jul-1996 15:34:25 -0700"
+        );
+        assert_eq!(
+            internal_date(4_102_444_799, 330),
+            "01-Jan-2100 05:29:59 +0530"
+        );
+        assert_eq!(internal_date(-1, 0), "31-Dec-1969 23:59:59 +0000");
+        // RFC 3501's date-time has four year digits: an mtime past 9999
+        // (set by some program) is shown as the epoch.
+        assert_eq!(
+            internal_date(300_000_000_000, 0),
+            "01-Jan-1970 00:00:00 +0000"
         );
     }
 }
