@@ -1849,16 +1849,17 @@ impl MaildirMailbox {
             uid_next: r.index.uid_next,
             highest_modseq: r.index.highest_modseq,
             keywords: r.index.keywords.clone(),
-            view: View::with_capacity(r.index.len(), r.index.highest_modseq),
+            view: View::default(),
             last_uid: 0,
             defer_renames: false,
             pending_renames: Vec::new(),
             sub_dirs: OnceCell::new(),
             learned_dates: RefCell::default(),
         };
-        for k in 0..r.index.len() {
-            mb.push(r.index.uid_at(k), &r);
-        }
+        // The view starts as the index's own list of UIDs, not a copy.
+        let uids = r.index.shared_uids();
+        mb.last_uid = uids.last().copied().unwrap_or(0);
+        mb.view = View::of(uids, r.index.highest_modseq, r.recent_from);
         mb.keep_state(r);
         Ok(mb)
     }

@@ -15,12 +15,14 @@
 //!   so that it still answers as it did until then.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::{Message, ModSeq, Uid};
 
 #[derive(Debug, Default)]
 pub struct View {
-    uids: Vec<Uid>,
+    /// Shared with the index it was made from (`of`) until either changes.
+    uids: Arc<Vec<Uid>>,
     /// Every change up to this modseq was reported.
     told_at: ModSeq,
     /// Changes above `told_at` reported since (the session's own STOREs).
@@ -39,7 +41,24 @@ impl View {
     /// be reported.
     pub fn with_capacity(n: usize, told_at: ModSeq) -> View {
         View {
-            uids: Vec::with_capacity(n),
+            uids: Arc::new(Vec::with_capacity(n)),
+            told_at,
+            ..View::default()
+        }
+    }
+
+    /// A view of `uids` (ascending), as if each were pushed in turn, those
+    /// from `recent_from` on as `\Recent`: the list is not copied.
+    pub fn of(uids: Arc<Vec<Uid>>, told_at: ModSeq, recent_from: Uid) -> View {
+        let first = uids.partition_point(|&u| u < recent_from);
+        let recent = match (uids.get(first), uids.last()) {
+            (Some(&lo), Some(&hi)) => vec![(lo, hi)],
+            _ => Vec::new(),
+        };
+        View {
+            run_open: !recent.is_empty(),
+            recent,
+            uids,
             told_at,
             ..View::default()
         }
@@ -98,7 +117,7 @@ impl View {
     /// Adds a message above every UID in the view.
     pub fn push(&mut self, uid: Uid, recent: bool) {
         debug_assert!(self.uids.last().is_none_or(|&u| u < uid));
-        self.uids.push(uid);
+        Arc::make_mut(&mut self.uids).push(uid);
         if recent {
             match self.recent.last_mut() {
                 Some(run) if self.run_open => run.1 = uid,
@@ -128,17 +147,18 @@ impl View {
     /// ghosts of the others.
     pub fn retain(&mut self, mut keep: impl FnMut(usize, Uid) -> bool) {
         let mut to = 0;
-        for from in 0..self.uids.len() {
-            let uid = self.uids[from];
+        let uids = Arc::make_mut(&mut self.uids);
+        for from in 0..uids.len() {
+            let uid = uids[from];
             if keep(from, uid) {
-                self.uids[to] = uid;
+                uids[to] = uid;
                 to += 1;
             } else {
                 self.ghosts.remove(&uid);
                 self.told.remove(&uid);
             }
         }
-        self.uids.truncate(to);
+        uids.truncate(to);
     }
 
     /// A message that left the state while still in the view, as it was
@@ -198,6 +218,23 @@ mod tests {
             .collect();
         assert_eq!(recent, [2, 3, 7, 9]);
         assert!(!v.is_recent(5) && !v.is_recent(1) && !v.is_recent(10));
+        // A view made of a list at once says what pushing each would.
+        let uids = Arc::new(vec![1, 2, 5, 7, 9]);
+        for from in [0, 2, 6, 10] {
+            let mut pushed = View::default();
+            for &u in uids.iter() {
+                pushed.push(u, u >= from);
+            }
+            let mut made = View::of(Arc::clone(&uids), 0, from);
+            assert_eq!(made.recent, pushed.recent, "from {from}");
+            assert_eq!(made.recent_count(), pushed.recent_count());
+            made.push(11, true);
+            pushed.push(11, true);
+            assert_eq!(made.recent, pushed.recent, "from {from}, then 11");
+            assert_eq!(made.uids(), pushed.uids());
+        }
+        // The list it was made of is not changed by the push.
+        assert_eq!(*uids, [1, 2, 5, 7, 9]);
         assert_eq!(v.recent_count(), 4);
         v.retain(|_, u| u != 3 && u != 9);
         assert_eq!(v.uids(), [1, 2, 5, 7]);

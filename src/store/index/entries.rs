@@ -170,8 +170,10 @@ impl Block {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Entries {
     base: Option<Arc<Base>>,
-    /// UIDs of the base's records that are still entries, ascending.
-    base_uids: Vec<Uid>,
+    /// UIDs of the base's records that are still entries, ascending;
+    /// shared (`shared_uids`) with the snapshot and the session's view
+    /// until one of them changes.
+    base_uids: Arc<Vec<Uid>>,
     /// The record number of each of those; `None` while nothing was
     /// removed (record n is entry n).
     base_slots: Option<Vec<u32>>,
@@ -202,7 +204,7 @@ impl Entries {
     /// The records of a base (attached later) with these UIDs.
     pub fn of_uids(uids: Vec<Uid>) -> Entries {
         Entries {
-            base_uids: uids,
+            base_uids: Arc::new(uids),
             ..Entries::default()
         }
     }
@@ -226,6 +228,15 @@ impl Entries {
             Some(s) => s[k],
             None => k as u32,
         }
+    }
+
+    /// Every entry's UID, ascending: the base's own list when nothing
+    /// follows it (one list of 100,000 UIDs, not three).
+    pub fn shared_uids(&self) -> Arc<Vec<Uid>> {
+        if self.tail.is_empty() {
+            return Arc::clone(&self.base_uids);
+        }
+        Arc::new((0..self.len()).map(|k| self.uid(k)).collect())
     }
 
     pub fn uid(&self, k: usize) -> Uid {
@@ -339,7 +350,7 @@ impl Entries {
                 let n = self.base_uids.len() as u32;
                 let slots = self.base_slots.get_or_insert_with(|| (0..n).collect());
                 let slot = slots.remove(k);
-                self.base_uids.remove(k);
+                Arc::make_mut(&mut self.base_uids).remove(k);
                 self.changed.remove(&slot);
             }
             Some(t) => {
@@ -373,7 +384,7 @@ impl Entries {
                     self.changed.remove(&slots[k]);
                 }
             }
-            self.base_uids = uids;
+            self.base_uids = Arc::new(uids);
             self.base_slots = Some(kept);
         }
         let tail = std::mem::take(&mut self.tail);

@@ -194,6 +194,12 @@ impl Index {
         self.entries.get_with(k, false)
     }
 
+    /// Every entry's UID, ascending, shared with the index where it can
+    /// be (a view of the mailbox starts as this).
+    pub fn shared_uids(&self) -> std::sync::Arc<Vec<Uid>> {
+        self.entries.shared_uids()
+    }
+
     /// The UID of entry `k`.
     pub fn uid_at(&self, k: usize) -> Uid {
         self.entries.uid(k)
@@ -540,7 +546,7 @@ impl Index {
         let mut here = (0..self.entries.len())
             .map(|k| self.entries.uid(k))
             .peekable();
-        for &uid in &s.uids {
+        for &uid in s.uids.iter() {
             while here.next_if(|&u| u < uid).is_some() {}
             if here.next_if(|&u| u == uid).is_none() {
                 let modseq = self.vanished_modseq(uid);
@@ -700,7 +706,7 @@ pub struct Snapshot {
     scanned: [i64; 2],
     highest_modseq: ModSeq,
     keywords: Vec<String>,
-    uids: Vec<Uid>,
+    uids: std::sync::Arc<Vec<Uid>>,
 }
 
 impl Snapshot {
@@ -715,7 +721,7 @@ impl Snapshot {
             scanned: ix.scanned,
             highest_modseq: ix.highest_modseq,
             keywords: ix.keywords.clone(),
-            uids: (0..ix.entries.len()).map(|k| ix.entries.uid(k)).collect(),
+            uids: ix.entries.shared_uids(),
         }
     }
 }
