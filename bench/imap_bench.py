@@ -779,6 +779,7 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     rows = []
     floors: dict[int, float] = {}
+    flag_rss: dict[int, dict[str, list]] = {}
     for size in sizes:
         runs = args.runs if size <= 20000 else args.runs_large
         log(f"mailbox of {size} messages")
@@ -801,6 +802,22 @@ def main() -> int:
             if sc == "d" and "imapd" in homes:
                 floors[size] = floor_seconds(homes["imapd"], runs)
                 log(f"  floor (cat into a pipe) {floors[size]:.3f}s")
+        if not args.no_rss:
+            # Issue 10: peak RSS of a warm SELECT + FETCH 1:* (FLAGS), at
+            # most Dovecot's. One session first (the index current), then
+            # the servers in turn, `runs` times.
+            log("  peak RSS of warm SELECT + FETCH 1:* (FLAGS)")
+            commands = ["SELECT INBOX", "FETCH 1:* (FLAGS)", "LOGOUT"]
+            seen: dict[str, list] = {s: [] for s in servers}
+            for s in servers:
+                run_session(server_argv(s, homes[s], imapd), commands, args.timeout)
+            for _ in range(runs):
+                for s in servers:
+                    out, kb = peak_rss(s, homes[s], imapd, commands, args.timeout)
+                    why = out.error or ("" if out.fetches == exp.count else f"{out.fetches} FETCH responses, want {exp.count}")
+                    seen[s].append((kb, why))
+                    log(f"    {s:8} maxrss {kb} KB {why}")
+            flag_rss[size] = seen
 
     rss = {}
     if not args.no_rss:
@@ -864,6 +881,25 @@ def main() -> int:
             f"Floor of d on {size} messages (`cat` of the same files into a pipe read by this script, "
             f"median): {fl:.3f} s; imapd warm / floor = {ratio_floor}."
         )
+    for size, seen in flag_rss.items():
+        lines.append("")
+        lines.append(f"Peak RSS (/usr/bin/time -f %M) of a warm SELECT + FETCH 1:* (FLAGS) of {size} messages, the servers in turn:")
+        lines.append("")
+        lines.append("| server | runs (MB) | median (MB) |")
+        lines.append("|---|---|---:|")
+        medians = {}
+        for s, got in seen.items():
+            kbs = [kb for kb, why in got if not why]
+            for kb, why in got:
+                if why:
+                    failures.append(f"flags-rss/{size}/{s}: {why}")
+            medians[s] = statistics.median(kbs) if kbs else None
+            runs_mb = ", ".join(f"{kb / 1024:.2f}" for kb in kbs) or "-"
+            med = f"{medians[s] / 1024:.2f}" if medians[s] else "-"
+            lines.append(f"| {s} | {runs_mb} | {med} |")
+        if medians.get("imapd") and medians.get("dovecot"):
+            lines.append("")
+            lines.append(f"Ratio imapd / Dovecot (medians): {medians['imapd'] / medians['dovecot']:.2f}.")
     if rss:
         lines.append("")
         lines.append(f"Peak RSS of the server process (/usr/bin/time -f %M) for SELECT + FETCH 1 BODY.PEEK[] of one {BIG_SIZE // 2**20} MB message (target for imapd: under 20 MB):")
