@@ -64,6 +64,10 @@ pub struct Config {
     /// name (`host` or `host:port`, compared without regard to case);
     /// `*` takes any (the token is what authorizes).
     pub urlauth_host: String,
+    /// Peers whose connections start with a PROXY protocol header naming
+    /// the client they relay (`proxy.rs`): HAProxy, nginx's mail proxy.
+    /// Empty (the default): no header is taken from anyone.
+    pub trusted_proxies: Vec<crate::proxy::Network>,
 }
 
 /// `pop3_uidl_format`: a message's POP3 unique-id (RFC 1939 7 UIDL) made
@@ -265,6 +269,7 @@ impl Config {
             sandbox: true,
             special_folders: parse_special_folders(DEFAULT_SPECIAL_FOLDERS).unwrap_or_default(),
             urlauth_host: "*".into(),
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -356,6 +361,13 @@ impl Config {
                     ));
                 }
                 self.urlauth_host = value.into()
+            }
+            "trusted_proxies" => {
+                self.trusted_proxies = value
+                    .split([',', ' '])
+                    .filter(|n| !n.is_empty())
+                    .map(crate::proxy::Network::parse)
+                    .collect::<Result<_, _>>()?
             }
             "tls_cert" => self.tls_cert = value.into(),
             "tls_key" => self.tls_key = value.into(),
@@ -455,6 +467,8 @@ impl Config {
             .collect();
         let _ = writeln!(s, "special_folders = {}", folders.join(", "));
         let _ = writeln!(s, "urlauth_host = {}", self.urlauth_host);
+        let proxies: Vec<String> = self.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        let _ = writeln!(s, "trusted_proxies = {}", proxies.join(" "));
         let _ = writeln!(s, "sandbox = {}", yn(self.sandbox));
         s
     }
@@ -604,6 +618,20 @@ mod tests {
         );
         c.set("special_folders", "").unwrap();
         assert!(c.special_folders.is_empty());
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks() {
+        let mut c = Config::defaults(Service::Imap);
+        assert!(c.trusted_proxies.is_empty());
+        c.set("trusted_proxies", "127.0.0.1, 10.0.0.0/8 2001:db8::/32")
+            .unwrap();
+        let shown: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "2001:db8::/32"]);
+        assert!(c.set("trusted_proxies", "10.0.0.0/40").is_err());
+        assert!(c.set("trusted_proxies", "proxy.example.org").is_err());
+        c.set("trusted_proxies", "").unwrap();
+        assert!(c.trusted_proxies.is_empty());
     }
 
     #[test]

@@ -421,13 +421,69 @@ impl Peer {
 pub fn peer() -> Peer {
     if let Ok(Some(addr)) = rustix::net::getpeername(io::stdin()) {
         if let Ok(sa) = std::net::SocketAddr::try_from(addr) {
-            let ip = unmap(sa.ip());
-            return Peer {
-                address: Some(format!("{ip}:{}", sa.port())),
-                ip: Some(ip),
-            };
+            return peer_at(sa);
         }
     }
+    peer_from_env()
+}
+
+/// A client at `sa`.
+pub fn peer_at(sa: std::net::SocketAddr) -> Peer {
+    let ip = unmap(sa.ip());
+    Peer {
+        address: Some(format!("{ip}:{}", sa.port())),
+        ip: Some(ip),
+    }
+}
+
+impl Peer {
+    /// REMOTE_HOST and REMOTE_PORT for a process this one starts, as
+    /// `peer_from_env` reads them back.
+    pub fn env(&self) -> (Option<String>, Option<String>) {
+        match (self.ip, &self.address) {
+            (Some(ip), Some(a)) => {
+                let port = a.strip_prefix(&format!("{ip}:")).map(str::to_string);
+                (Some(ip.to_string()), port)
+            }
+            (Some(ip), None) => (Some(ip.to_string()), None),
+            (None, a) => (a.clone(), None),
+        }
+    }
+}
+
+/// What is waiting on fd 0, not taken (a socket's MSG_PEEK, without
+/// waiting): `None` when nothing is, or fd 0 is no socket.
+pub fn peek_input(max: usize) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; max];
+    let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+    match rustix::net::recv(io::stdin(), &mut buf[..], flags) {
+        Ok((n, _)) if n > 0 => {
+            buf.truncate(n);
+            Some(buf)
+        }
+        _ => None,
+    }
+}
+
+/// Fd 0 read directly, octet for octet (std's `Stdin` buffers and would
+/// take what follows): for what must be read before the session's own
+/// input is set up.
+pub struct RawStdin;
+
+impl Read for RawStdin {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match rustix::io::read(io::stdin(), &mut *buf) {
+                Err(rustix::io::Errno::INTR) => continue,
+                r => return r.map_err(io::Error::from),
+            }
+        }
+    }
+}
+
+/// The client's address as xinetd and stunnel give it in the environment
+/// (and the parent to the login child, after any PROXY header).
+pub fn peer_from_env() -> Peer {
     let host = std::env::var("REMOTE_HOST").ok().filter(|h| !h.is_empty());
     // stunnel listening on :: passes IPv4 clients as ::ffff:a.b.c.d.
     let ip = host
@@ -446,7 +502,7 @@ pub fn peer() -> Peer {
 }
 
 /// An IPv4-mapped IPv6 address as the IPv4 address it is.
-fn unmap(ip: std::net::IpAddr) -> std::net::IpAddr {
+pub fn unmap(ip: std::net::IpAddr) -> std::net::IpAddr {
     match ip {
         std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
         ip => ip,

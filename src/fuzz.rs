@@ -21,6 +21,7 @@ pub const TARGETS: &[&str] = &[
     "mailbox_name",
     "imap_url",
     "config_file",
+    "proxy_header",
 ];
 
 /// Runs target `name` on `data`; an unknown name panics.
@@ -40,6 +41,7 @@ pub fn run(name: &str, data: &[u8]) {
         "mailbox_name" => mailbox_name(data),
         "imap_url" => imap_url(data),
         "config_file" => config_file(data),
+        "proxy_header" => proxy_header(data),
         _ => panic!("no fuzz target {name}"),
     }
 }
@@ -245,4 +247,23 @@ fn config_file(data: &[u8]) {
             let _ = c.dump();
         }
     }
+}
+
+/// A PROXY protocol header as the parent reads it from a trusted proxy
+/// (`proxy::read`): never more than the header is taken, and what it
+/// takes, parsed again on its own, says the same.
+fn proxy_header(data: &[u8]) {
+    let mut r = data;
+    let Ok(header) = crate::proxy::read(&mut r) else {
+        return;
+    };
+    let taken = &data[..data.len() - r.len()];
+    let again = if taken.first() == Some(&b'P') {
+        crate::proxy::parse_v1(taken)
+    } else {
+        let mut head = [0u8; 16];
+        head.copy_from_slice(&taken[..16]);
+        crate::proxy::parse_v2(&head, &taken[16..])
+    };
+    assert_eq!(again, Ok(header));
 }

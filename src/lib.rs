@@ -15,6 +15,7 @@ pub mod log;
 pub mod mime;
 pub mod pop3;
 pub mod privsep;
+pub mod proxy;
 pub mod sandbox;
 pub mod serve;
 pub mod store;

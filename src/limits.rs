@@ -438,3 +438,16 @@ pub const QUOTED_MAX: usize = 1024;
 /// `--listen` (development, demo): further tries, 20 ms apart, of a
 /// connection's process whose fork or exec failed for a moment.
 pub const LISTEN_SPAWN_TRIES: u32 = 3;
+
+/// A PROXY protocol version 1 line is at most 107 octets, `\r\n`
+/// included (HAProxy's specification, 2.1).
+pub const PROXY_V1_MAX: usize = 107;
+
+/// Octets after a version 2 header's fixed 16 that we take: the longest
+/// addresses (216, AF_UNIX) and the TLVs proxies add (ALPN, TLS version
+/// and cipher, a unique id), well within; more is refused.
+pub const PROXY_V2_BODY_MAX: usize = 2048;
+
+/// How long a trusted proxy may take to send its PROXY header: it sends
+/// it at once on connecting, so a longer wait is a stuck connection.
+pub const PROXY_HEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);

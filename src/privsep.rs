@@ -293,10 +293,16 @@ pub fn group_id(name: &str) -> io::Result<Option<u32>> {
 
 /// Starts the pre-login process: this binary with `args` plus
 /// `--login-child CONTROL,DATA`, the client on stdin/stdout (inherited),
-/// nothing on stderr, an empty environment but the client's address, and
+/// nothing on stderr, an empty environment but the client's address
+/// (`peer`), and
 /// the two sockets inherited: `control` for logins, `data` for the session's
 /// plaintext when the child stays on as the TLS relay.
-pub fn spawn_login_child(args: &[String], control: OwnedFd, data: OwnedFd) -> io::Result<Child> {
+pub fn spawn_login_child(
+    args: &[String],
+    control: OwnedFd,
+    data: OwnedFd,
+    peer: &crate::conn::Peer,
+) -> io::Result<Child> {
     // The sockets must survive exec: clear close-on-exec on them alone.
     rustix::io::fcntl_setfd(&control, rustix::io::FdFlags::empty())?;
     rustix::io::fcntl_setfd(&data, rustix::io::FdFlags::empty())?;
@@ -304,10 +310,11 @@ pub fn spawn_login_child(args: &[String], control: OwnedFd, data: OwnedFd) -> io
     let exe = std::env::current_exe()?;
     let mut command = Command::new(exe);
     command.env_clear();
-    // Where the client is, as xinetd and stunnel tell it when fd 0 is not
-    // a socket getpeername(2) can name.
-    for key in ["REMOTE_HOST", "REMOTE_PORT"] {
-        if let Some(v) = std::env::var_os(key) {
+    // Where the client is, as this process found it (getpeername, the
+    // environment xinetd and stunnel set, or a trusted proxy's header).
+    let (host, port) = peer.env();
+    for (key, value) in [("REMOTE_HOST", host), ("REMOTE_PORT", port)] {
+        if let Some(v) = value {
             command.env(key, v);
         }
     }

@@ -41,7 +41,16 @@ pub fn start(process: &str, config: &Config, opts: &Options) -> Result<(Role, Pe
         &config.syslog_facility,
         config.log_debug,
     );
-    let peer = crate::conn::peer();
+    let peer = if opts.login_child.is_some() {
+        // The parent passes the client's address, after any PROXY header.
+        crate::conn::peer_from_env()
+    } else {
+        let socket = crate::conn::peer();
+        if let Some(a) = &socket.address {
+            crate::log::set_remote(a);
+        }
+        through_proxy(config, socket)?
+    };
     if let Some(a) = &peer.address {
         crate::log::set_remote(a);
     }
@@ -57,6 +66,48 @@ pub fn start(process: &str, config: &Config, opts: &Options) -> Result<(Role, Pe
         return Ok((Role::Preauth { user, mail }, peer));
     }
     Ok((Role::Parent, peer))
+}
+
+/// The client behind a trusted proxy (`proxy.rs`): a peer in
+/// `trusted_proxies` must start with a PROXY header, read here from fd 0
+/// before anything else (TLS included), and the client it names is the
+/// peer from then on (logs, PAM_RHOST, the plaintext-login policy). From
+/// any other peer a header is refused, the connection closed.
+fn through_proxy(config: &Config, peer: Peer) -> Result<Peer, String> {
+    use crate::proxy::{self, Header};
+    let trusted = peer
+        .ip
+        .is_some_and(|ip| config.trusted_proxies.iter().any(|n| n.contains(ip)));
+    let from = peer.address.clone().unwrap_or_else(|| "?".into());
+    if !trusted {
+        if crate::conn::peek_input(12).is_some_and(|d| proxy::looks_like(&d)) {
+            return Err(format!(
+                "PROXY header from {from}, which is not in trusted_proxies"
+            ));
+        }
+        return Ok(peer);
+    }
+    let stdin = std::io::stdin();
+    let timeout = rustix::net::sockopt::Timeout::Recv;
+    rustix::net::sockopt::set_socket_timeout(
+        &stdin,
+        timeout,
+        Some(crate::limits::PROXY_HEADER_WAIT),
+    )
+    .map_err(|e| format!("proxy {from}: {e}"))?;
+    let header = proxy::read(&mut crate::conn::RawStdin);
+    let _ = rustix::net::sockopt::set_socket_timeout(&stdin, timeout, None);
+    match header.map_err(|e| format!("proxy {from}: {e}"))? {
+        Header::Local => Ok(peer),
+        Header::Client(client) => {
+            let client = crate::conn::peer_at(client);
+            log::info!(
+                "client {} through proxy {from}",
+                client.address.as_deref().unwrap_or("?")
+            );
+            Ok(client)
+        }
+    }
 }
 
 /// Whether plaintext passwords may cross this link before login (DESIGN.md
@@ -198,7 +249,7 @@ fn over_tls(
 pub fn parent(config: &Config, args: &[String], peer: &Peer) -> Result<Option<LoggedIn>, String> {
     let (ours, theirs) = channel::pair().map_err(|e| format!("socketpair: {e}"))?;
     let (our_data, their_data) = channel::data_pair().map_err(|e| format!("socketpair: {e}"))?;
-    let mut child = privsep::spawn_login_child(args, theirs, their_data)
+    let mut child = privsep::spawn_login_child(args, theirs, their_data, peer)
         .map_err(|e| format!("starting the login process: {e}"))?;
     let login = server::serve(&ours, config, peer.address.as_deref());
     drop(ours);
