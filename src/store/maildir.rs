@@ -1879,7 +1879,17 @@ impl MaildirMailbox {
     fn take_dropped(&mut self, r: &mut Refreshed) {
         for e in std::mem::take(&mut r.index.dropped.0) {
             let recent = self.view.is_recent(e.uid);
-            self.view.add_ghost(message_of(&e, recent));
+            let mut m = message_of(&e, recent);
+            if m.internal_date == DATE_UNKNOWN {
+                // Its file is gone: the date this session read, else the
+                // delivery time its name begins with.
+                let learned = self.learned_dates.get_mut();
+                m.internal_date = match learned.binary_search_by_key(&e.uid, |l| l.0) {
+                    Ok(k) => learned[k].1,
+                    Err(_) => name_time(&e.name).unwrap_or(0),
+                };
+            }
+            self.view.add_ghost(m);
         }
     }
 
@@ -3220,6 +3230,31 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         assert_eq!(a.sync(true).expect("a sync").expunged, vec![5]);
         assert_eq!(a.count(), 19);
         assert_eq!(a.message(4).uid, before.uid + 1);
+    }
+
+    /// A message whose date was never read, removed by another program
+    /// before this session may report it: its ghost answers the time its
+    /// name begins with; one whose date this session read, that date.
+    #[test]
+    fn a_ghost_of_an_undated_message_has_its_names_time() {
+        let (_t, mut s) = store();
+        let root = s.root().to_path_buf();
+        for n in 0..=crate::limits::MAILDIR_DATES_LATER_FROM {
+            let secs = 1_100_000_000 + n as i64;
+            let path = root.join("cur").join(format!("{secs}.M{n:05}P1.host:2,S"));
+            fs::write(&path, "Subject: x\n\nbody\n").expect("write");
+            set_mtime(&path, secs + 5).expect("mtime");
+        }
+        let mut a = s.open("INBOX", false).expect("open");
+        assert_eq!(a.internal_date(1).0, 1_100_000_006);
+        for name in cur_names(&root).into_iter().take(2) {
+            fs::remove_file(root.join("cur").join(name)).expect("rm");
+        }
+        let c = a.sync(false).expect("sync");
+        assert!(c.expunged.is_empty() && c.held_back);
+        assert_eq!(a.internal_date(0).0, 1_100_000_000);
+        assert_eq!(a.internal_date(1).0, 1_100_000_006);
+        assert_eq!(a.sync(true).expect("sync").expunged.len(), 2);
     }
 
     #[test]
