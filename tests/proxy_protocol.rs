@@ -13,16 +13,22 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use login_support::*;
 
 /// `cmd` serving one connection whose server side is its stdin and
 /// stdout; returns the process and the client side.
-fn connect(mut cmd: Command) -> (Child, TcpStream) {
+fn connect(cmd: Command) -> (Child, TcpStream) {
+    connect_after(cmd, b"")
+}
+
+/// `connect`, with `early` sent before the server starts (as a proxy
+/// sends its header at once, while xinetd is still starting the server).
+fn connect_after(mut cmd: Command, early: &[u8]) -> (Child, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    let mut client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
     let (server, _) = listener.accept().expect("accept");
+    client.write_all(early).expect("early");
     let out = server.try_clone().expect("clone");
     let child = cmd
         .stdin(Stdio::from(OwnedFd::from(server)))
@@ -123,11 +129,10 @@ fn headers_not_taken_are_refused_with_a_log_line() {
     s.maildir(ALICE, ALICE);
     // A header from a peer that is not trusted (the default: nobody).
     for extra in [&[][..], &["trusted_proxies=10.0.0.0/8"][..]] {
-        let (child, mut c) = connect(s.imapd(extra));
-        c.write_all(b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 143\r\n")
-            .expect("header");
-        // Given time to arrive before the server looks.
-        std::thread::sleep(Duration::from_millis(300));
+        let (child, mut c) = connect_after(
+            s.imapd(extra),
+            b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 143\r\n",
+        );
         let out = rest(&mut c);
         assert!(!out.contains("* OK"), "{out}");
         finish(child);
