@@ -452,17 +452,11 @@ impl Peer {
 }
 
 /// What is waiting on fd 0, not taken (a socket's MSG_PEEK, without
-/// waiting): `None` when nothing is, or fd 0 is no socket.
-pub fn peek_input(max: usize) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; max];
+/// waiting), into `buf`: how many octets; 0 when nothing is, or fd 0 is
+/// no socket.
+pub fn peek_input(buf: &mut [u8]) -> usize {
     let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
-    match rustix::net::recv(io::stdin(), &mut buf[..], flags) {
-        Ok((n, _)) if n > 0 => {
-            buf.truncate(n);
-            Some(buf)
-        }
-        _ => None,
-    }
+    rustix::net::recv(io::stdin(), buf, flags).map_or(0, |(n, _)| n)
 }
 
 /// Fd 0 read directly, octet for octet (std's `Stdin` buffers and would

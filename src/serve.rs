@@ -80,7 +80,14 @@ fn through_proxy(config: &Config, peer: Peer) -> Result<Peer, String> {
         .is_some_and(|ip| config.trusted_proxies.iter().any(|n| n.contains(ip)));
     let from = peer.address.clone().unwrap_or_else(|| "?".into());
     if !trusted {
-        if crate::conn::peek_input(12).is_some_and(|d| proxy::looks_like(&d)) {
+        // A client with no IP address (ssh, a pipe) sends no header.
+        let mut first = [0u8; proxy::V2_SIGNATURE.len()];
+        let n = if peer.ip.is_some() {
+            crate::conn::peek_input(&mut first)
+        } else {
+            0
+        };
+        if proxy::looks_like(&first[..n]) {
             return Err(format!(
                 "PROXY header from {from}, which is not in trusted_proxies"
             ));

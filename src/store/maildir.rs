@@ -269,6 +269,11 @@ fn name_time(name: &str) -> Option<i64> {
     name[..digits].parse::<i64>().ok().filter(|&t| t > 0)
 }
 
+/// The date `learned` (in UID order) holds for `uid`, or where it goes.
+fn learned(list: &[(Uid, i64)], uid: Uid) -> std::result::Result<i64, usize> {
+    list.binary_search_by_key(&uid, |l| l.0).map(|k| list[k].1)
+}
+
 /// The subdirectory of a file that is in new/ or not.
 fn place(new: bool) -> Sub {
     if new {
@@ -849,7 +854,8 @@ fn reconcile(
         let (_, letters) = split_name(&name);
         let flags = disk_flags(letters, &Flags::default(), &ix.keywords);
         let uid = match imported_uid {
-            u if u != Uid::MAX && ix.last_uid() < u && u < ix.uid_next => u,
+            // Uid::MAX (not imported) is never below uid_next.
+            u if ix.last_uid() < u && u < ix.uid_next => u,
             _ => {
                 ix.uid_next += 1;
                 ix.uid_next - 1
@@ -1763,8 +1769,8 @@ pub struct MaildirMailbox {
     /// (`open::read_at`). Empty inside if they could not be opened.
     sub_dirs: OnceCell<Option<[fs::File; 2]>>,
     /// INTERNALDATEs read by `internal_date` for messages the index holds
-    /// as `DATE_UNKNOWN`, in UID order (commands ask in that order: kept
-    /// by a push), until `save_dates` gives them to the index.
+    /// as `DATE_UNKNOWN`, in UID order (`learned`), until `save_dates`
+    /// gives them to the index.
     learned_dates: RefCell<Vec<(Uid, i64)>>,
 }
 
@@ -1883,11 +1889,8 @@ impl MaildirMailbox {
             if m.internal_date == DATE_UNKNOWN {
                 // Its file is gone: the date this session read, else the
                 // delivery time its name begins with.
-                let learned = self.learned_dates.get_mut();
-                m.internal_date = match learned.binary_search_by_key(&e.uid, |l| l.0) {
-                    Ok(k) => learned[k].1,
-                    Err(_) => name_time(&e.name).unwrap_or(0),
-                };
+                m.internal_date = learned(self.learned_dates.get_mut(), e.uid)
+                    .unwrap_or_else(|_| name_time(&e.name).unwrap_or(0));
             }
             self.view.add_ghost(m);
         }
@@ -2136,16 +2139,9 @@ impl MaildirMailbox {
     /// (the next look finds it) answers the delivery time its name begins
     /// with, for now.
     fn unknown_date(&self, e: &Entry) -> i64 {
-        let at = {
-            let learned = self.learned_dates.borrow();
-            match learned.last() {
-                Some(&(u, d)) if u == e.uid => return d,
-                Some(&(u, _)) if u > e.uid => match learned.binary_search_by_key(&e.uid, |l| l.0) {
-                    Ok(k) => return learned[k].1,
-                    Err(k) => k,
-                },
-                _ => learned.len(),
-            }
+        let at = match learned(&self.learned_dates.borrow(), e.uid) {
+            Ok(d) => return d,
+            Err(at) => at,
         };
         let looked = match self.sub_dirs() {
             Some([new, cur]) => {
@@ -2606,6 +2602,7 @@ impl Mailbox for MaildirMailbox {
         for &i in indexes {
             let path = self.locate(i, false)?;
             let m = self.message(i);
+            let (date, zone) = self.internal_date(i);
             let file = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -2621,8 +2618,8 @@ impl Mailbox for MaildirMailbox {
                 link_from: Some(path),
                 base,
                 size: m.size,
-                date: self.internal_date(i).0,
-                zone: m.internal_date_zone,
+                date,
+                zone,
                 flags: m.flags.clone(),
             });
         }

@@ -624,15 +624,9 @@ fn stream_range(
     Ok(())
 }
 
-/// RFC 3501 `date-time`: "dd-Mon-yyyy hh:mm:ss +zzzz".
-pub fn internal_date(secs: i64, zone_minutes: i32) -> String {
-    let mut v = Vec::with_capacity(26);
-    write_internal_date(&mut v, secs, zone_minutes);
-    String::from_utf8_lossy(&v).into_owned()
-}
-
-/// `internal_date` appended to `out`, formatted by hand: `FETCH 1:*
-/// INTERNALDATE` writes one for every message.
+/// RFC 3501 `date-time` ("dd-Mon-yyyy hh:mm:ss +zzzz") appended to
+/// `out`, formatted by hand: `FETCH 1:* INTERNALDATE` writes one for
+/// every message.
 pub fn write_internal_date(out: &mut Vec<u8>, secs: i64, zone_minutes: i32) {
     use chrono::{Datelike, Timelike};
     const MONTHS: [&[u8; 3]; 12] = [
@@ -675,6 +669,12 @@ pub fn write_internal_date(out: &mut Vec<u8>, secs: i64, zone_minutes: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn internal_date(secs: i64, zone_minutes: i32) -> String {
+        let mut v = Vec::new();
+        write_internal_date(&mut v, secs, zone_minutes);
+        String::from_utf8(v).expect("ASCII")
+    }
 
     #[test]
     fn dates() {

@@ -91,10 +91,10 @@ impl Keys {
         }
     }
 
-    /// RFC 5256: the sent date, or the internal date when there is none
-    /// (`m`'s: from `Mailbox::internal_date` where that matters).
-    pub fn sent_date(&self, m: &Message) -> i64 {
-        self.date.unwrap_or(m.internal_date)
+    /// RFC 5256: the sent date, or the internal date of message `index`
+    /// when there is none.
+    pub fn sent_date(&self, mailbox: &dyn Mailbox, index: usize) -> i64 {
+        self.date.unwrap_or_else(|| mailbox.internal_date(index).0)
     }
 
     /// The cache's form: a version octet, then each field (strings with a
@@ -313,12 +313,9 @@ fn ranks(mailbox: &mut dyn Mailbox, key: SortKey, name: &str) -> Result<Vec<u32>
     }
     let mut added = Vec::with_capacity(missing.len());
     for i in missing {
-        let mut m = mailbox.message(i);
+        let m = mailbox.message(i);
         let k = keys(mailbox, i, &m)?;
-        if matches!(key, SortKey::Arrival) || (matches!(key, SortKey::Date) && k.date.is_none()) {
-            (m.internal_date, m.internal_date_zone) = mailbox.internal_date(i);
-        }
-        added.push((value(key, &m, &k), m.uid));
+        added.push((value(key, &*mailbox, i, &m, &k), m.uid));
     }
     mailbox.flush_cache();
     ix.update(added, &gone);
@@ -379,12 +376,12 @@ fn index_name(key: SortKey) -> Option<&'static str> {
 
 /// A message's value for `key` in the sort index (`sortindex`): strings
 /// by their `i;unicode-casemap` key, the date as a number.
-fn value(key: SortKey, m: &Message, k: &Keys) -> Vec<u8> {
+fn value(key: SortKey, mailbox: &dyn Mailbox, i: usize, m: &Message, k: &Keys) -> Vec<u8> {
     let text = |b: &[u8]| sortindex::text_value(fold(b));
     match key {
-        SortKey::Arrival => sortindex::number_value(m.internal_date),
+        SortKey::Arrival => sortindex::number_value(mailbox.internal_date(i).0),
         SortKey::Size => sortindex::number_value(i64::try_from(m.size).unwrap_or(i64::MAX)),
-        SortKey::Date => sortindex::number_value(k.sent_date(m)),
+        SortKey::Date => sortindex::number_value(k.sent_date(mailbox, i)),
         // The addr-mailbox of the first address as ENVELOPE gives it (RFC
         // 5256 3): a group's start, its name, counts, as in Dovecot.
         SortKey::From => text(&k.from),

@@ -67,7 +67,7 @@ pub fn thread(
             number,
             subject: super::sort::fold(k.subject.as_bytes()),
             reply: k.reply,
-            date: k.date.unwrap_or_else(|| mailbox.internal_date(i).0),
+            date: k.sent_date(&*mailbox, i),
             id: k.id,
             references: k.references,
         });

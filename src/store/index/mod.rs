@@ -495,12 +495,9 @@ impl Index {
             return self.save(dir, since);
         }
         self.folded_dates = dates;
-        let saved = self.fold(dir);
+        // No snapshot: a fold.
+        let saved = self.save(dir, None);
         self.folded_dates = Vec::new();
-        if saved.is_ok() {
-            self.renamed.clear();
-            self.dated.clear();
-        }
         saved
     }
 
@@ -567,9 +564,9 @@ impl Index {
             if s.uids.binary_search(&e.uid).is_ok() {
                 if self.dated.contains(&e.uid) {
                     out.push(log::Record::Date(e.uid, e.date));
-                    if e.modseq <= s.highest_modseq && !self.renamed.contains(&e.uid) {
-                        continue;
-                    }
+                }
+                if e.modseq <= s.highest_modseq && !self.renamed.contains(&e.uid) {
+                    continue; // dated alone
                 }
                 out.push(log::Record::Flags {
                     uid: e.uid,
