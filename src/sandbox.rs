@@ -233,6 +233,8 @@ const SESSION: &[libc::c_long] = &[
     libc::SYS_inotify_init1,
     libc::SYS_inotify_add_watch,
     libc::SYS_inotify_rm_watch,
+    // QUOTA's reading of the file system's quota (`store::quota::filesystem`).
+    libc::SYS_quotactl_fd,
     libc::SYS_pread64,
     libc::SYS_pwrite64,
     libc::SYS_preadv,

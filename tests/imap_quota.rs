@@ -5,9 +5,13 @@
 //! and COPY past a limit fail with `[OVERQUOTA]` and write nothing, our
 //! APPEND, COPY and EXPUNGE are counted in `maildirsize` so that Courier's
 //! `deliverquota` sees them, and SETQUOTA is refused. A user without a
-//! quota (and mbox, which has none) has no quota root.
+//! quota (mbox without a filesystem quota) has no quota root.
 //!
-//! A filesystem quota (quotactl) is not read: see the README.
+//! Every session here is sealed (the sandbox is on by default), so these
+//! runs also show that reading the filesystem quota (quotactl_fd(2), made
+//! on every GETQUOTAROOT) is allowed by the seccomp list; a filesystem
+//! with a user quota cannot be made on the test machine (its kernel has
+//! no quota format), see DESIGN.md's QUOTA section.
 
 mod common;
 #[path = "common/courier.rs"]

@@ -1497,7 +1497,11 @@ impl Store for Maildir {
     }
 
     fn quota(&mut self) -> Result<Option<quota::Quota>> {
-        quota::read(&self.root)
+        let maildirsize = quota::read(&self.root)?;
+        Ok(quota::with_filesystem(
+            maildirsize,
+            quota::filesystem(&self.root),
+        ))
     }
 
     fn delete(&mut self, name: &str) -> Result<()> {

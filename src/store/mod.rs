@@ -312,6 +312,8 @@ impl From<io::Error> for StoreError {
     fn from(e: io::Error) -> Self {
         match e.kind() {
             _ if is_message_fault(&e) => StoreError::Unreadable(e.to_string()),
+            // The file system's quota (quotactl(2)) stopped a write.
+            io::ErrorKind::QuotaExceeded => StoreError::OverQuota,
             // A component of the path is a file: a mailbox file has no
             // children (mbox), so the name does not exist.
             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => StoreError::NotFound,
@@ -359,8 +361,8 @@ pub trait Store {
     fn control_dir(&self) -> Option<std::path::PathBuf> {
         None
     }
-    /// The user's quota (RFC 9208): a Maildir's `maildirsize`; None when
-    /// there is none.
+    /// The user's quota (RFC 9208): a Maildir's `maildirsize` and the file
+    /// system's (`quota::filesystem`); None when there is none.
     fn quota(&mut self) -> Result<Option<quota::Quota>> {
         Ok(None)
     }

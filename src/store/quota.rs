@@ -14,6 +14,11 @@
 //! use is counted again from the messages of every folder (their `S=`
 //! size, or the file's) and the file replaced by the limits and that one
 //! line; a user without the file has no quota.
+//!
+//! The file system's own quota for the user (`filesystem`, quotactl(2))
+//! is a STORAGE limit too, for Maildir and mbox alike: where both are
+//! set the one with less room left is reported. The kernel enforces it
+//! (a write fails with EDQUOT, which the store reports as `OverQuota`).
 
 use std::fs;
 use std::io::Write;
@@ -116,6 +121,87 @@ pub fn recount_now(root: &Path) {
     }
 }
 
+/// `Q_GETQUOTA` of `<linux/quota.h>` for user quotas: `QCMD(Q_GETQUOTA,
+/// USRQUOTA)`, the command in the high bits above `SUBCMDSHIFT` (8).
+const Q_GETQUOTA_USER: libc::c_uint = 0x0080_0007 << 8;
+/// `QIF_BLIMITS`: `dqb_bhardlimit` and `dqb_bsoftlimit` are valid.
+const QIF_BLIMITS: u32 = 1;
+/// `QIF_SPACE`: `dqb_curspace` is valid.
+const QIF_SPACE: u32 = 2;
+/// The unit of the block limits (`QIF_DQBLKSIZE`).
+const QIF_DQBLKSIZE: u64 = 1024;
+
+/// The calling user's quota on the file system that holds `dir`: (octets
+/// in use, octet limit), the hard limit or, when only that is set, the
+/// soft one. Read by quotactl_fd(2) (Linux 5.14) on the directory, so no
+/// device name is needed. `None` when the file system keeps no quota for
+/// the user or cannot say (ESRCH, EOPNOTSUPP), or the kernel has no quota
+/// support (ENOSYS).
+pub fn filesystem(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::fd::AsRawFd;
+    let f = fs::File::open(dir).ok()?;
+    let fd = libc::c_uint::try_from(f.as_raw_fd()).ok()?;
+    let uid = rustix::process::getuid().as_raw();
+    let mut q = libc::dqblk {
+        dqb_bhardlimit: 0,
+        dqb_bsoftlimit: 0,
+        dqb_curspace: 0,
+        dqb_ihardlimit: 0,
+        dqb_isoftlimit: 0,
+        dqb_curinodes: 0,
+        dqb_btime: 0,
+        dqb_itime: 0,
+        dqb_valid: 0,
+    };
+    // SAFETY: quotactl_fd(2) with Q_GETQUOTA writes one `struct if_dqblk`
+    // (`libc::dqblk`, the same layout) to the address given, which is a
+    // live, writable value of that type here; `fd` is open for the whole
+    // call (`f` is dropped after it).
+    #[allow(unsafe_code)]
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_quotactl_fd,
+            fd,
+            Q_GETQUOTA_USER,
+            uid,
+            std::ptr::addr_of_mut!(q),
+        )
+    };
+    drop(f);
+    if r != 0 {
+        return None;
+    }
+    from_dqblk(&q)
+}
+
+/// (octets in use, octet limit) of a user's quota as the kernel gives it.
+fn from_dqblk(q: &libc::dqblk) -> Option<(u64, u64)> {
+    if q.dqb_valid & (QIF_BLIMITS | QIF_SPACE) != QIF_BLIMITS | QIF_SPACE {
+        return None;
+    }
+    let blocks = match q.dqb_bhardlimit {
+        0 => q.dqb_bsoftlimit,
+        hard => hard,
+    };
+    (blocks != 0).then(|| (q.dqb_curspace, blocks.saturating_mul(QIF_DQBLKSIZE)))
+}
+
+/// A user's quota: the `maildirsize` limits (`maildir`, of `read`) with
+/// the file system's STORAGE limit (`fs`, of `filesystem`) beside them;
+/// of two STORAGE limits the one with less room left.
+pub fn with_filesystem(maildir: Option<Quota>, fs: Option<(u64, u64)>) -> Option<Quota> {
+    let Some(fs) = fs else {
+        return maildir;
+    };
+    let mut q = maildir.unwrap_or_default();
+    let room = |(used, limit): (u64, u64)| limit.saturating_sub(used);
+    q.storage = match q.storage {
+        Some(m) if room(m) <= room(fs) => Some(m),
+        _ => Some(fs),
+    };
+    Some(q)
+}
+
 /// The first line: `<n>S` and `<n>C` separated by commas (either may be
 /// missing; other letters, such as Courier's old `<n>M`, are ignored).
 fn limits(line: &str) -> Option<(Option<u64>, Option<u64>)> {
@@ -201,6 +287,69 @@ pub fn stored_size(name: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dqblk(hard: u64, soft: u64, space: u64, valid: u32) -> libc::dqblk {
+        libc::dqblk {
+            dqb_bhardlimit: hard,
+            dqb_bsoftlimit: soft,
+            dqb_curspace: space,
+            dqb_ihardlimit: 0,
+            dqb_isoftlimit: 0,
+            dqb_curinodes: 0,
+            dqb_btime: 0,
+            dqb_itime: 0,
+            dqb_valid: valid,
+        }
+    }
+
+    #[test]
+    fn the_kernels_quota_in_octets() {
+        let all = 0x3f; // QIF_ALL
+        assert_eq!(
+            from_dqblk(&dqblk(100, 80, 5000, all)),
+            Some((5000, 102_400))
+        );
+        // Only a soft limit: that one.
+        assert_eq!(from_dqblk(&dqblk(0, 80, 5000, all)), Some((5000, 81_920)));
+        // No limit, or limits the kernel did not fill in: no quota.
+        assert_eq!(from_dqblk(&dqblk(0, 0, 5000, all)), None);
+        assert_eq!(from_dqblk(&dqblk(100, 80, 5000, QIF_SPACE)), None);
+        assert_eq!(from_dqblk(&dqblk(100, 80, 5000, QIF_BLIMITS)), None);
+        assert_eq!(Q_GETQUOTA_USER, 0x8000_0700);
+    }
+
+    #[test]
+    fn of_two_storage_limits_the_one_with_less_room() {
+        let md = Quota {
+            storage: Some((900, 1000)),
+            messages: Some((3, 10)),
+        };
+        assert_eq!(with_filesystem(Some(md), None), Some(md));
+        assert_eq!(with_filesystem(None, None), None);
+        // The file system has more room left: the maildirsize limit.
+        assert_eq!(with_filesystem(Some(md), Some((5000, 1_000_000))), Some(md));
+        // Less: the file system's, messages still from maildirsize.
+        let tight = with_filesystem(Some(md), Some((99_950, 100_000))).unwrap();
+        assert_eq!(tight.storage, Some((99_950, 100_000)));
+        assert_eq!(tight.messages, Some((3, 10)));
+        // Only the file system's (mbox, or a Maildir without the file).
+        let only = with_filesystem(None, Some((1, 2048))).unwrap();
+        assert_eq!((only.storage, only.messages), (Some((1, 2048)), None));
+    }
+
+    #[test]
+    fn edquot_is_over_quota() {
+        let e = std::io::Error::from_raw_os_error(libc::EDQUOT);
+        assert!(matches!(StoreError::from(e), StoreError::OverQuota));
+    }
+
+    #[test]
+    fn no_file_system_quota_where_none_can_be_read() {
+        // A path that is not there, and a file system without quotas
+        // (tmpfs, /proc): no quota, no error.
+        assert_eq!(filesystem(Path::new("/nonexistent/mail")), None);
+        assert_eq!(filesystem(Path::new("/proc")), None);
+    }
 
     fn maildir(root: &Path, files: &[(&str, &str, usize)]) {
         for sub in ["cur", "new", "tmp"] {

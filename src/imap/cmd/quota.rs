@@ -1,7 +1,7 @@
 //! QUOTA (RFC 9208): GETQUOTAROOT and GETQUOTA report the user's one quota
 //! root, "User quota" (as Dovecot names it), with STORAGE in units of 1024
 //! octets and MESSAGE; the limits are the administrator's (a Maildir's
-//! `maildirsize`, `store::quota`), so SETQUOTA is refused. A user with no
+//! `maildirsize` and the filesystem quota, `store::quota`), so SETQUOTA is refused. A user with no
 //! quota has no root. APPEND, COPY and MOVE past a limit fail with
 //! `[OVERQUOTA]` (the store's `StoreError::OverQuota`).
 

@@ -322,6 +322,12 @@ pub(crate) fn append_to(
 }
 
 impl Store for MboxStore {
+    /// The file system's quota on the mail root (mbox has no `maildirsize`).
+    fn quota(&mut self) -> Result<Option<crate::store::quota::Quota>> {
+        let fs = crate::store::quota::filesystem(&self.root);
+        Ok(crate::store::quota::with_filesystem(None, fs))
+    }
+
     fn control_dir(&self) -> Option<PathBuf> {
         Some(self.root.join(CONTROL_DIR))
     }
