@@ -110,3 +110,38 @@ fn imap4rev2_when_enabled() {
         ok(&run(&mut old, "r", "SEARCH RECENT"), "r");
     }
 }
+
+/// RFC 9051's response codes and SELECT's `[CLOSED]` in an IMAP4rev2
+/// session; the commands and FETCH items it dropped (CHECK, LSUB,
+/// RFC822.HEADER) still answered, as its Appendix E leaves a server free
+/// to do for older clients.
+#[test]
+fn imap4rev2_codes_and_what_it_dropped() {
+    for b in BOTH {
+        eprintln!("on {b:?}");
+        let h = home_on(b, &[b"Subject: one\n\nx\n"]);
+        let mut s = imapd_on(b, &h);
+        ok(&run(&mut s, "e", "ENABLE IMAP4rev2"), "e");
+        let sep = untagged(&mut s, "l", "LIST \"\" \"\"")[0]
+            .split('"')
+            .nth(1)
+            .unwrap()
+            .to_string();
+        ok(&run(&mut s, "c", &format!("CREATE top{sep}child")), "c");
+        // The parent is \Noselect with a child: NO [HASCHILDREN], and
+        // both are still there.
+        let r = run(&mut s, "d", "DELETE top");
+        assert!(r[0].starts_with("d NO [HASCHILDREN] "), "{r:?}");
+        let r = untagged(&mut s, "l", "LIST \"\" top*");
+        assert_eq!(r.len(), 2, "{r:?}");
+        ok(&run(&mut s, "d", &format!("DELETE top{sep}child")), "d");
+
+        ok(&run(&mut s, "s", "SELECT INBOX"), "s");
+        let r = untagged(&mut s, "s", "EXAMINE INBOX");
+        assert!(r[0].starts_with("* OK [CLOSED]"), "{r:?}");
+        ok(&run(&mut s, "k", "CHECK"), "k");
+        ok(&run(&mut s, "k", "LSUB \"\" *"), "k");
+        let r = run(&mut s, "f", "FETCH 1 RFC822.HEADER");
+        assert!(r[0].starts_with("* 1 FETCH (RFC822.HEADER {"), "{r:?}");
+    }
+}

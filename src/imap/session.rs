@@ -98,6 +98,7 @@ impl From<StoreError> for Error {
             StoreError::AlreadyExists => Error::no_code("ALREADYEXISTS", text),
             StoreError::BadName(_) => Error::no_code("CANNOT", text),
             StoreError::NotAllowed(_) => Error::no_code("CANNOT", text),
+            StoreError::HasChildren => Error::no_code("HASCHILDREN", text),
             StoreError::Limit(_) => Error::no_code("LIMIT", text),
             StoreError::OverQuota => Error::no_code("OVERQUOTA", text),
             StoreError::Expunged => Error::no_code("EXPUNGEISSUED", text),

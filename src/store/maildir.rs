@@ -1515,11 +1515,7 @@ impl Store for Maildir {
         let has_children = folders.keys().any(|n| n.starts_with(&prefix));
         let m = match fs::symlink_metadata(&path) {
             Ok(m) => m,
-            Err(_) if has_children => {
-                return Err(StoreError::NotAllowed(
-                    "mailbox has children and is \\Noselect",
-                ))
-            }
+            Err(_) if has_children => return Err(StoreError::HasChildren),
             Err(_) => return Err(StoreError::NotFound),
         };
         if m.file_type().is_symlink() {
@@ -1531,9 +1527,7 @@ impl Store for Maildir {
             return Err(StoreError::NotFound);
         }
         if has_children && !folders.get(name).copied().unwrap_or(false) {
-            return Err(StoreError::NotAllowed(
-                "mailbox has children and is \\Noselect",
-            ));
+            return Err(StoreError::HasChildren);
         }
         // Out of sight first (one rename), then removed.
         let st = self.staging("delete");

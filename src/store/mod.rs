@@ -271,6 +271,9 @@ pub enum StoreError {
     BadName(&'static str),
     /// The operation is not allowed (DELETE INBOX, write to read-only).
     NotAllowed(&'static str),
+    /// DELETE of a `\\Noselect` name with children (RFC 9051
+    /// `[HASCHILDREN]`): only its children can be deleted.
+    HasChildren,
     /// A limit of `limits.rs` was hit.
     Limit(&'static str),
     /// The user's quota (`quota`) would be passed (`[OVERQUOTA]`).
@@ -295,6 +298,9 @@ impl fmt::Display for StoreError {
             StoreError::AlreadyExists => f.write_str("Mailbox already exists"),
             StoreError::BadName(why) => write!(f, "Invalid mailbox name: {why}"),
             StoreError::NotAllowed(why) => f.write_str(why),
+            StoreError::HasChildren => {
+                f.write_str("Mailbox has inferior hierarchical names and is \\Noselect")
+            }
             StoreError::Limit(why) => write!(f, "Limit exceeded: {why}"),
             StoreError::OverQuota => f.write_str("Quota exceeded"),
             StoreError::Expunged => f.write_str("Message has been expunged"),

@@ -401,9 +401,9 @@ impl Store for MboxStore {
         if m.is_dir() {
             return match fs::remove_dir(&path) {
                 Ok(()) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => Err(
-                    StoreError::NotAllowed("mailbox has children and is \\Noselect"),
-                ),
+                Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => {
+                    Err(StoreError::HasChildren)
+                }
                 Err(e) => Err(e.into()),
             };
         }
