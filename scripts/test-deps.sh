@@ -30,6 +30,9 @@ want groff-base         /usr/bin/groff
 want make               /usr/bin/make
 want adduser            /usr/sbin/adduser
 want lintian            /usr/bin/lintian
+want haproxy            /usr/sbin/haproxy
+want nginx              /usr/sbin/nginx
+want libnginx-mod-mail  /usr/lib/nginx/modules/ngx_mail_module.so
 # Libraries of Courier's imapd and pop3d (extracted below, not installed).
 lib=/usr/lib/$(uname -m)-linux-gnu
 want libidn12           $lib/libidn.so.12
@@ -52,7 +55,7 @@ if [ -n "$need" ]; then
     apt-get $wait install -y -qq --no-install-recommends $need >/dev/null ||
         { echo "test-deps: could not install$need (apt lock held for 5 minutes, or no network)"; exit 1; }
     # Debian starts the daemons it installs; the tests start their own.
-    for s in dovecot xinetd stunnel4; do
+    for s in dovecot xinetd stunnel4 haproxy nginx; do
         systemctl stop $s >/dev/null 2>&1 || service $s stop >/dev/null 2>&1 || true
     done
 fi

@@ -42,24 +42,6 @@ fn setup() -> Setup {
     }
 }
 
-/// xinetd logs "Started working" (to -filelog) once it listens.
-fn wait_started(d: &Daemon) {
-    let end = std::time::Instant::now() + WAIT;
-    while std::time::Instant::now() < end {
-        let log = std::fs::read_to_string(d.dir.path().join("xinetd.log")).unwrap_or_default();
-        let err = d.stderr();
-        if log.contains("Started working") || err.contains("Started working") {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!(
-        "xinetd did not start: {}\n{}",
-        d.stderr(),
-        std::fs::read_to_string(d.dir.path().join("xinetd.log")).unwrap_or_default()
-    );
-}
-
 #[test]
 fn plain_imap_login_through_pam() {
     let s = setup();

@@ -566,15 +566,28 @@ impl Drop for Daemon {
 /// 127.0.0.1:`port` (UNLISTED), run `server` with `args` (the file's own
 /// server_args, e.g. --tls, are kept after them).
 pub fn xinetd_service(file: &str, port: u16, server: &str, args: &str) -> String {
-    xinetd_service_with(file, port, server, args, true)
+    xinetd_service_with(file, "127.0.0.1", port, server, args, true)
+}
+
+/// `xinetd_service` listening on `addr` (another loopback address stands
+/// in for another host).
+pub fn xinetd_service_at(file: &str, addr: &str, port: u16, server: &str, args: &str) -> String {
+    xinetd_service_with(file, addr, port, server, args, true)
 }
 
 /// The same, with the file's own server_args replaced by `args`.
 pub fn xinetd_service_replacing(file: &str, port: u16, server: &str, args: &str) -> String {
-    xinetd_service_with(file, port, server, args, false)
+    xinetd_service_with(file, "127.0.0.1", port, server, args, false)
 }
 
-fn xinetd_service_with(file: &str, port: u16, server: &str, args: &str, keep: bool) -> String {
+fn xinetd_service_with(
+    file: &str,
+    addr: &str,
+    port: u16,
+    server: &str,
+    args: &str,
+    keep: bool,
+) -> String {
     let text = std::fs::read_to_string(repo().join(file)).unwrap();
     let mut own_args = String::new();
     let mut out = String::new();
@@ -601,7 +614,7 @@ fn xinetd_service_with(file: &str, port: u16, server: &str, args: &str, keep: bo
         out.push('\n');
         if t == "{" {
             out.push_str(&format!(
-                "\ttype = UNLISTED\n\tport = {port}\n\tbind = 127.0.0.1\n"
+                "\ttype = UNLISTED\n\tport = {port}\n\tbind = {addr}\n"
             ));
         }
     }
@@ -642,6 +655,24 @@ pub fn xinetd(services: &[String]) -> Daemon {
         .arg("-pidfile")
         .arg(dir.path().join("xinetd.pid"));
     Daemon::spawn(cmd, dir)
+}
+
+/// xinetd logs "Started working" (to -filelog) once it listens.
+pub fn wait_started(d: &Daemon) {
+    let end = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < end {
+        let log = std::fs::read_to_string(d.dir.path().join("xinetd.log")).unwrap_or_default();
+        let err = d.stderr();
+        if log.contains("Started working") || err.contains("Started working") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!(
+        "xinetd did not start: {}\n{}",
+        d.stderr(),
+        std::fs::read_to_string(d.dir.path().join("xinetd.log")).unwrap_or_default()
+    );
 }
 
 /// Runs a command with a time limit; returns (status ok, stdout, stderr).
