@@ -127,19 +127,6 @@ fn setup() -> Setup {
     }
 }
 
-/// Python whose imaplib and poplib connect from `CLIENT`.
-fn client_python(body: &str) -> (bool, String, String) {
-    python(&format!(
-        "import imaplib, poplib, socket, ssl\n\
-         def from_client(self, timeout=None):\n\
-         \x20   return socket.create_connection((self.host, self.port), timeout or 20, \
-                 source_address=('{CLIENT}', 0))\n\
-         imaplib.IMAP4._create_socket = from_client\n\
-         poplib.POP3._create_socket = from_client\n\
-         {body}"
-    ))
-}
-
 /// Waits until the hosts' logs together name `CLIENT` behind the proxy
 /// `n` times; returns how many times each one does.
 fn clients_seen(s: &Setup, n: usize) -> Vec<usize> {
@@ -167,8 +154,10 @@ fn clients_seen(s: &Setup, n: usize) -> Vec<usize> {
 #[test]
 fn haproxy_passes_imap_and_pop3_with_the_clients_address() {
     let s = setup();
-    let (ok, out, err) = client_python(&format!(
-        "ctx = ssl.create_default_context(cafile='{ca}')\n\
+    let (ok, out, err) = python_from(
+        CLIENT,
+        &format!(
+            "ctx = ssl.create_default_context(cafile='{ca}')\n\
          for i in range(2):\n\
          \x20   m = imaplib.IMAP4('127.0.0.1', {imap})\n\
          \x20   print('imap', m.login('{USER}', '{PASSWORD}')[0], m.select('INBOX'))\n\
@@ -184,12 +173,13 @@ fn haproxy_passes_imap_and_pop3_with_the_clients_address() {
          \x20   p.user('{USER}')\n\
          \x20   print('pop3s', p.pass_('{PASSWORD}'), p.stat())\n\
          \x20   p.quit()\n",
-        ca = s.certs.path("ca.pem"),
-        imap = s.ports.front["imap"],
-        imaps = s.ports.front["imaps"],
-        pop3 = s.ports.front["pop3"],
-        pop3s = s.ports.front["pop3s"],
-    ));
+            ca = s.certs.path("ca.pem"),
+            imap = s.ports.front["imap"],
+            imaps = s.ports.front["imaps"],
+            pop3 = s.ports.front["pop3"],
+            pop3s = s.ports.front["pop3s"],
+        ),
+    );
     assert!(ok, "{out}\n{err}");
     let lines: Vec<&str> = out.lines().collect();
     let expect = [

@@ -710,6 +710,20 @@ pub fn python(script: &str) -> (bool, String, String) {
     run_limited(Command::new("python3").arg("-c").arg(script), b"")
 }
 
+/// `python`, with imaplib's and poplib's connections made from `source`
+/// (another loopback address stands in for a remote client).
+pub fn python_from(source: &str, body: &str) -> (bool, String, String) {
+    python(&format!(
+        "import imaplib, poplib, socket, ssl\n\
+         def from_client(self, timeout=None):\n\
+         \x20   return socket.create_connection((self.host, self.port), timeout or 20, \
+                 source_address=('{source}', 0))\n\
+         imaplib.IMAP4._create_socket = from_client\n\
+         poplib.POP3._create_socket = from_client\n\
+         {body}"
+    ))
+}
+
 /// Whether all of `bytes` are TLS alert records (content type 21) and
 /// nothing else: what a server may send to a client whose handshake failed.
 pub fn only_tls_alerts(bytes: &[u8]) -> bool {
