@@ -3439,7 +3439,7 @@ firstrecent 40\nkeywords 0\nmessages 3\n\
         s.delete("a").expect("delete");
         let l = s.list().expect("list");
         assert!(l.iter().any(|i| i.name == "a" && i.noselect));
-        assert!(matches!(s.delete("a"), Err(StoreError::NotAllowed(_))));
+        assert!(matches!(s.delete("a"), Err(StoreError::HasChildren)));
         s.subscribe("a.b.c").expect("sub");
         s.subscribe("inbox").expect("sub");
         assert_eq!(s.subscriptions().expect("subs"), vec!["a.b.c", "INBOX"]);

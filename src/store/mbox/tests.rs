@@ -310,7 +310,7 @@ fn folders_create_list_rename_delete_subscribe() {
     // The state moved along, modseqs included (STATUS brought them).
     let ctl = t.path().join("mail/.imap/z/y/b");
     assert!(ctl.join(crate::store::index::INDEX_FILE).is_file());
-    assert!(matches!(s.delete("z/y"), Err(StoreError::NotAllowed(_))));
+    assert!(matches!(s.delete("z/y"), Err(StoreError::HasChildren)));
     assert!(matches!(
         s.rename("z/y/b", "Entw&APw-rfe/x"),
         Err(StoreError::NotAllowed(_))
