@@ -68,6 +68,11 @@ pub struct Config {
     /// the client they relay (`proxy.rs`): HAProxy, nginx's mail proxy.
     /// Empty (the default): no header is taken from anyone.
     pub trusted_proxies: Vec<crate::proxy::Network>,
+    /// Peers (CIDR) whose IMAP `ID` before login may name the client they
+    /// relay (`x-originating-ip`, `x-originating-port`, as Dovecot takes
+    /// them): proxies that pass the address that way instead of a PROXY
+    /// header. Empty (the default): such fields are ignored.
+    pub trusted_id_proxies: Vec<crate::proxy::Network>,
 }
 
 /// `pop3_uidl_format`: a message's POP3 unique-id (RFC 1939 7 UIDL) made
@@ -270,6 +275,7 @@ impl Config {
             special_folders: parse_special_folders(DEFAULT_SPECIAL_FOLDERS).unwrap_or_default(),
             urlauth_host: "*".into(),
             trusted_proxies: Vec::new(),
+            trusted_id_proxies: Vec::new(),
         }
     }
 
@@ -362,13 +368,8 @@ impl Config {
                 }
                 self.urlauth_host = value.into()
             }
-            "trusted_proxies" => {
-                self.trusted_proxies = value
-                    .split([',', ' '])
-                    .filter(|n| !n.is_empty())
-                    .map(crate::proxy::Network::parse)
-                    .collect::<Result<_, _>>()?
-            }
+            "trusted_proxies" => self.trusted_proxies = crate::proxy::networks(key, value)?,
+            "trusted_id_proxies" => self.trusted_id_proxies = crate::proxy::networks(key, value)?,
             "tls_cert" => self.tls_cert = value.into(),
             "tls_key" => self.tls_key = value.into(),
             "syslog_facility" => {
@@ -467,8 +468,13 @@ impl Config {
             .collect();
         let _ = writeln!(s, "special_folders = {}", folders.join(", "));
         let _ = writeln!(s, "urlauth_host = {}", self.urlauth_host);
-        let proxies: Vec<String> = self.trusted_proxies.iter().map(|n| n.to_string()).collect();
-        let _ = writeln!(s, "trusted_proxies = {}", proxies.join(" "));
+        for (key, list) in [
+            ("trusted_proxies", &self.trusted_proxies),
+            ("trusted_id_proxies", &self.trusted_id_proxies),
+        ] {
+            let shown: Vec<String> = list.iter().map(|n| n.to_string()).collect();
+            let _ = writeln!(s, "{key} = {}", shown.join(" "));
+        }
         let _ = writeln!(s, "sandbox = {}", yn(self.sandbox));
         s
     }
@@ -632,6 +638,10 @@ mod tests {
         assert!(c.set("trusted_proxies", "proxy.example.org").is_err());
         c.set("trusted_proxies", "").unwrap();
         assert!(c.trusted_proxies.is_empty());
+        c.set("trusted_id_proxies", "192.0.2.0/24").unwrap();
+        assert_eq!(c.trusted_id_proxies[0].to_string(), "192.0.2.0/24");
+        let e = c.set("trusted_id_proxies", "nginx").unwrap_err();
+        assert!(e.starts_with("trusted_id_proxies: "), "{e}");
     }
 
     #[test]

@@ -177,8 +177,8 @@ pub fn parse_v2(head: &[u8; 16], body: &[u8]) -> Result<Header, &'static str> {
     }
 }
 
-/// One `trusted_proxies` entry: an address and how many leading bits of
-/// it a peer's must share.
+/// One `trusted_proxies` (or `trusted_id_proxies`) entry: an address and
+/// how many leading bits of it a peer's must share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Network {
     pub addr: IpAddr,
@@ -194,7 +194,7 @@ impl Network {
         };
         let addr: IpAddr = a
             .parse()
-            .map_err(|_| format!("trusted_proxies: {s:?} is not an address or network"))?;
+            .map_err(|_| format!("{s:?} is not an address or network"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let bits = match bits {
             None => max,
@@ -202,7 +202,7 @@ impl Network {
                 .parse::<u8>()
                 .ok()
                 .filter(|&b| b <= max)
-                .ok_or_else(|| format!("trusted_proxies: bad prefix length in {s:?}"))?,
+                .ok_or_else(|| format!("bad prefix length in {s:?}"))?,
         };
         Ok(Network { addr, bits })
     }
@@ -221,6 +221,21 @@ impl Network {
         let shift = width - u32::from(self.bits);
         shift >= width || (a >> shift) == (b >> shift)
     }
+}
+
+/// A list of networks as the settings write it: addresses or
+/// `ADDR/BITS`, separated by commas or spaces; an error names `key`.
+pub fn networks(key: &str, value: &str) -> Result<Vec<Network>, String> {
+    value
+        .split([',', ' '])
+        .filter(|n| !n.is_empty())
+        .map(|n| Network::parse(n).map_err(|e| format!("{key}: {e}")))
+        .collect()
+}
+
+/// Whether `ip` (if any) is in one of `list`.
+pub fn listed(list: &[Network], ip: Option<IpAddr>) -> bool {
+    ip.is_some_and(|ip| list.iter().any(|n| n.contains(ip)))
 }
 
 impl std::fmt::Display for Network {

@@ -75,9 +75,7 @@ pub fn start(process: &str, config: &Config, opts: &Options) -> Result<(Role, Pe
 /// any other peer a header is refused, the connection closed.
 fn through_proxy(config: &Config, peer: Peer) -> Result<Peer, String> {
     use crate::proxy::{self, Header};
-    let trusted = peer
-        .ip
-        .is_some_and(|ip| config.trusted_proxies.iter().any(|n| n.contains(ip)));
+    let trusted = proxy::listed(&config.trusted_proxies, peer.ip);
     let from = peer.address.clone().unwrap_or_else(|| "?".into());
     if !trusted {
         // A client with no IP address (ssh, a pipe) sends no header.
@@ -258,7 +256,7 @@ pub fn parent(config: &Config, args: &[String], peer: &Peer) -> Result<Option<Lo
     let (our_data, their_data) = channel::data_pair().map_err(|e| format!("socketpair: {e}"))?;
     let mut child = privsep::spawn_login_child(args, theirs, their_data, peer)
         .map_err(|e| format!("starting the login process: {e}"))?;
-    let login = server::serve(&ours, config, peer.address.as_deref());
+    let login = server::serve(&ours, config, peer);
     drop(ours);
     let Some(login) = login else {
         let _ = child.wait();

@@ -199,3 +199,62 @@ fn pop3d_takes_the_header_too() {
         s.log()
     );
 }
+
+/// IMAP ID's `x-originating-ip`/`-port` before login (Dovecot's fields,
+/// for proxies that pass the client that way): from a peer in
+/// `trusted_id_proxies` the client is the one logged (and given to PAM);
+/// from any other peer, or after login, it is ignored with a log line.
+#[test]
+fn id_from_a_trusted_proxy_names_the_client() {
+    pam_users();
+    let s = Setup::new();
+    s.maildir(ALICE, ALICE);
+    let id = "a ID (\"name\" \"a proxy\" \"x-originating-ip\" \"192.0.2.80\" \
+              \"x-originating-port\" \"6180\")\r\n";
+    let session = format!(
+        "{id}b LOGIN {ALICE} \"{PASSWORD}\"\r\n{}c LOGOUT\r\n",
+        id.replacen("a ID", "d ID", 1)
+            .replace("192.0.2.80", "192.0.2.99")
+    );
+    for (setting, told) in [
+        ("trusted_id_proxies=127.0.0.0/8", true),
+        ("trusted_id_proxies=10.0.0.0/8", false),
+    ] {
+        let before = s.log().len();
+        let (child, mut c) = connect(s.imapd(&[setting]));
+        c.write_all(session.as_bytes()).expect("session");
+        let out = rest(&mut c);
+        assert!(out.contains("* ID (") && out.contains("b OK"), "{out}");
+        finish(child);
+        let log = s.log()[before..].to_string();
+        let login = log
+            .lines()
+            .find(|l| l.contains(" login: "))
+            .unwrap_or_else(|| panic!("{log}"));
+        if told {
+            assert!(
+                log.contains("client 192.0.2.80:6180 through proxy 127.0.0.1:"),
+                "{log}"
+            );
+            assert!(
+                login.contains(&format!(" 192.0.2.80:6180 user={ALICE}")),
+                "{login}"
+            );
+        } else {
+            assert!(
+                log.contains("ID x-originating-ip 192.0.2.80 ignored (not in trusted_id_proxies)"),
+                "{log}"
+            );
+            assert!(login.contains(" 127.0.0.1:"), "{login}");
+        }
+        // The second ID, after login, changes nothing.
+        assert!(!log.contains("client 192.0.2.99"), "{log}");
+        let logout = log.lines().find(|l| l.ends_with(": logout")).unwrap();
+        let who = if told {
+            " 192.0.2.80:6180 "
+        } else {
+            " 127.0.0.1:"
+        };
+        assert!(logout.contains(who), "{logout}");
+    }
+}

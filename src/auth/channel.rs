@@ -29,6 +29,14 @@ pub enum ToParent {
     Anonymous {
         trace: String,
     },
+    /// IMAP `ID` before login named the client behind a proxy
+    /// (`x-originating-ip` and `-port`, RFC 2971 field values as sent):
+    /// the parent takes them if its peer is in `trusted_id_proxies`. No
+    /// answer.
+    Origin {
+        ip: String,
+        port: String,
+    },
     /// Logged in: `user` (as verified), the command tag to answer, the
     /// mechanism name for the log, and the client's unread bytes.
     Handover {
@@ -54,6 +62,7 @@ const T_SCRAM: u8 = 3;
 const T_APOP: u8 = 4;
 const T_ANONYMOUS: u8 = 5;
 const T_HANDOVER: u8 = 6;
+const T_ORIGIN: u8 = 7;
 const T_VERDICT: u8 = 10;
 
 /// The data pair: a stream socketpair carrying the session's plaintext
@@ -214,6 +223,11 @@ impl ToParent {
                 m.push(T_ANONYMOUS);
                 put(&mut m, trace.as_bytes());
             }
+            ToParent::Origin { ip, port } => {
+                m.push(T_ORIGIN);
+                put(&mut m, ip.as_bytes());
+                put(&mut m, port.as_bytes());
+            }
             ToParent::Handover {
                 user,
                 tag,
@@ -268,6 +282,10 @@ impl ToParent {
                 digest: f.array()?,
             }),
             T_ANONYMOUS => ToParent::Anonymous { trace: f.string()? },
+            T_ORIGIN => ToParent::Origin {
+                ip: f.string()?,
+                port: f.string()?,
+            },
             T_HANDOVER => ToParent::Handover {
                 user: f.string()?,
                 tag: f.string()?,
@@ -372,6 +390,10 @@ mod tests {
             }),
             ToParent::Anonymous {
                 trace: "guest".into(),
+            },
+            ToParent::Origin {
+                ip: "192.0.2.1".into(),
+                port: "".into(),
             },
             ToParent::Handover {
                 user: "alice".into(),

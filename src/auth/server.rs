@@ -15,6 +15,7 @@ use crate::auth::channel::{ToChild, ToParent};
 use crate::auth::sasl::{Request, Verdict};
 use crate::auth::sasldb;
 use crate::config::Config;
+use crate::conn::Peer;
 use crate::log::printable;
 
 /// A verified login.
@@ -48,10 +49,14 @@ pub fn has_plaintext_store(config: &Config) -> bool {
 
 /// Serves the login process on `channel` until it hands over a logged-in
 /// session (`Some`) or goes away (`None`: logout, disconnect, too many
-/// failures). `rhost` is the client's address, for PAM and the log.
-pub fn serve(channel: &OwnedFd, config: &Config, rhost: Option<&str>) -> Option<Login> {
+/// failures). `peer` is the client, for PAM (PAM_RHOST) and the log; a
+/// peer in `trusted_id_proxies` may name another one before login
+/// (`ToParent::Origin`).
+pub fn serve(channel: &OwnedFd, config: &Config, peer: &Peer) -> Option<Login> {
     let mut failures = 0u32;
     let mut verified: Option<(String, Backend)> = None;
+    let mut rhost = peer.address.clone();
+    let mut relayed = false;
     loop {
         let msg = match ToParent::recv(channel) {
             Ok(Some(m)) => m,
@@ -65,7 +70,7 @@ pub fn serve(channel: &OwnedFd, config: &Config, rhost: Option<&str>) -> Option<
             ToParent::Verify(req) => {
                 let started = Instant::now();
                 let user = printable(req.user());
-                let (verdict, backend) = verify(&req, config, rhost);
+                let (verdict, backend) = verify(&req, config, rhost.as_deref());
                 if verdict == Verdict::Reject {
                     failures += 1;
                     // One fixed delay, measured from arrival, for every
@@ -93,6 +98,29 @@ pub fn serve(channel: &OwnedFd, config: &Config, rhost: Option<&str>) -> Option<
                     {
                         return None;
                     }
+                }
+            }
+            ToParent::Origin { ip, port } => {
+                let trusted = crate::proxy::listed(&config.trusted_id_proxies, peer.ip);
+                let from = peer.address.as_deref().unwrap_or("?");
+                match origin(&ip, &port) {
+                    Some(client) if trusted && verified.is_none() && !relayed => {
+                        log::info!("client {client} through proxy {from} (ID)");
+                        crate::log::set_remote(&client);
+                        rhost = Some(client);
+                        relayed = true;
+                    }
+                    _ => log::warn!(
+                        "ID x-originating-ip {} ignored ({})",
+                        printable(&ip),
+                        if !trusted {
+                            "not in trusted_id_proxies"
+                        } else if verified.is_some() || relayed {
+                            "too late"
+                        } else {
+                            "not an address"
+                        }
+                    ),
                 }
             }
             ToParent::Anonymous { trace } => {
@@ -143,6 +171,17 @@ pub fn serve(channel: &OwnedFd, config: &Config, rhost: Option<&str>) -> Option<
             }
         }
     }
+}
+
+/// The client an ID's `x-originating-ip` and `x-originating-port` name,
+/// as the log writes a peer (`ip:port`, or `ip` without a port).
+fn origin(ip: &str, port: &str) -> Option<String> {
+    let ip = crate::conn::unmap(ip.parse::<std::net::IpAddr>().ok()?);
+    if port.is_empty() {
+        return Some(ip.to_string());
+    }
+    let port: u16 = port.parse().ok()?;
+    crate::conn::peer_at(std::net::SocketAddr::new(ip, port)).address
 }
 
 fn method(req: &Request) -> &'static str {
@@ -279,6 +318,22 @@ pub fn split_realm<'a>(user: &'a str, default_realm: &'a str) -> (&'a str, &'a s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_origin_is_an_address() {
+        assert_eq!(origin("192.0.2.8", "993").as_deref(), Some("192.0.2.8:993"));
+        assert_eq!(origin("192.0.2.8", "").as_deref(), Some("192.0.2.8"));
+        assert_eq!(origin("::ffff:192.0.2.8", "").as_deref(), Some("192.0.2.8"));
+        assert_eq!(origin("2001:db8::1", "").as_deref(), Some("2001:db8::1"));
+        for (ip, port) in [
+            ("mail.example.org", ""),
+            ("192.0.2.8", "70000"),
+            ("192.0.2.8", "x"),
+            ("192.0.2.8\r\nforged", ""),
+        ] {
+            assert_eq!(origin(ip, port), None, "{ip} {port}");
+        }
+    }
 
     #[test]
     fn realms() {

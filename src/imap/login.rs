@@ -40,6 +40,9 @@ pub struct Policy {
     /// here (a malformed exchange): the parent applies them to the rest.
     pub failure_delay: std::time::Duration,
     pub max_failures: u32,
+    /// The peer is in `trusted_id_proxies`: an ID's `x-originating-ip`
+    /// goes to the parent (which checks the same).
+    pub id_trusted: bool,
 }
 
 impl Policy {
@@ -63,6 +66,7 @@ impl Policy {
             host: crate::serve::host_name(config),
             failure_delay: config.auth_failure_delay,
             max_failures: config.auth_max_failures,
+            id_trusted: crate::proxy::listed(&config.trusted_id_proxies, peer.ip),
         }
     }
 
@@ -202,6 +206,16 @@ impl<'a> Login<'a> {
                     Some(Outcome::Closed)
                 }
                 CommandBody::Id(params) => {
+                    match originating(params.as_deref()) {
+                        Some((ip, port)) if self.policy.id_trusted => {
+                            ToParent::Origin { ip, port }.send(self.channel)?
+                        }
+                        Some((ip, _)) => log::warn!(
+                            "ID x-originating-ip {} ignored (not in trusted_id_proxies)",
+                            crate::log::printable(&ip)
+                        ),
+                        None => {}
+                    }
                     let mut out = response::id(params.as_deref());
                     out.extend_from_slice(format!("{tag} OK ID completed.\r\n").as_bytes());
                     self.send(&out)?;
@@ -422,4 +436,19 @@ impl<'a> Login<'a> {
         .send(self.channel)?;
         Ok(Some(Outcome::LoggedIn))
     }
+}
+
+/// A proxy's `x-originating-ip` and `x-originating-port` ID fields
+/// (Dovecot's names; the port may be missing).
+fn originating(params: Option<&[(String, Option<String>)]>) -> Option<(String, String)> {
+    let field = |name: &str| {
+        params?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.clone())
+    };
+    Some((
+        field("x-originating-ip")?,
+        field("x-originating-port").unwrap_or_default(),
+    ))
 }

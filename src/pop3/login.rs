@@ -426,6 +426,7 @@ mod tests {
             host: "pop.example.org".into(),
             failure_delay: std::time::Duration::ZERO,
             max_failures: 3,
+            id_trusted: false,
         }
     }
 
@@ -457,6 +458,8 @@ mod tests {
                     }
                     .send(&parent)
                     .unwrap(),
+                    // POP3 has no ID.
+                    ToParent::Origin { .. } => panic!("POP3 sent an origin"),
                     h @ ToParent::Handover { .. } => {
                         handover = Some(h);
                         break;
