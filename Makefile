@@ -32,9 +32,10 @@ test-deps:
 # mbox INBOX, appends to bench/results.md), bench/memory_bench.py (peak
 # RSS per request on a 200 MB message), bench/write_bench.py (STORE, APPEND,
 # EXPUNGE on 100,000 messages), bench/startup_bench.py (a session's
-# start-up against /bin/true) and bench/qresync_bench.py (QRESYNC against a
-# plain resync after 10 changes on 100,000 messages), each run as root by
-# hand.
+# start-up against /bin/true), bench/qresync_bench.py (QRESYNC against a
+# plain resync after 10 changes on 100,000 messages) and
+# bench/proxy_load.py (500 sessions through nginx's mail proxy on two
+# hosts, against Dovecot behind the same nginx), each run as root by hand.
 BENCH_ARGS ?=
 bench: release
 	python3 bench/imap_bench.py $(BENCH_ARGS)
