@@ -82,6 +82,38 @@ pub fn looks_like(data: &[u8]) -> bool {
             || V2_SIGNATURE.starts_with(&data[..data.len().min(12)]))
 }
 
+/// Whether the client's first octets, once some have come, are a PROXY
+/// header: one that arrived after `serve::start` looked (a proxy's header
+/// racing the server's start-up). It is never believed; the login
+/// process closes the connection. Fewer octets than a signature are not
+/// judged: a client's first segment holds a whole command line.
+pub fn came_late<R: std::io::BufRead + ?Sized>(input: &mut R) -> std::io::Result<bool> {
+    let data = input.fill_buf()?;
+    Ok(data.starts_with(b"PROXY ") || data.starts_with(&V2_SIGNATURE))
+}
+
+/// After the greeting, before the first command: whether the connection
+/// is to be closed, for a PROXY header that `came_late` (logged), for a
+/// client that said nothing in time (`bye` sent), or for a broken one.
+pub fn late_header_closes<R: std::io::BufRead + ?Sized>(
+    input: &mut R,
+    out: &mut dyn std::io::Write,
+    bye: &[u8],
+) -> bool {
+    match came_late(input) {
+        Ok(false) => false,
+        Ok(true) => {
+            log::warn!("PROXY header after the greeting: not taken, closing");
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            let _ = out.write_all(bye).and_then(|()| out.flush());
+            true
+        }
+        Err(_) => true,
+    }
+}
+
 /// A version 1 line, `\r\n` included: `PROXY TCP4|TCP6 SRC DST SPORT
 /// DPORT` or `PROXY UNKNOWN` and anything up to the line end.
 pub fn parse_v1(line: &[u8]) -> Result<Header, &'static str> {

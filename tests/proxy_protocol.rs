@@ -163,6 +163,27 @@ fn headers_not_taken_are_refused_with_a_log_line() {
     );
     assert!(log.contains("bad PROXY v1 port"), "{log}");
     assert!(log.contains("unknown version"), "{log}");
+    // A header that comes after the greeting (it raced the server's
+    // start): closed unanswered, in either protocol and either version.
+    for (bin, header) in [
+        (IMAPD, &b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 143\r\n"[..]),
+        (IMAPD, &v2_ipv4([192, 0, 2, 7], 40123)),
+        (env!("CARGO_BIN_EXE_pop3d"), b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 110\r\n"),
+    ] {
+        let before = s.log().len();
+        let (child, mut c) = connect(s.server(bin, &[]));
+        let mut r = BufReader::new(c.try_clone().expect("clone"));
+        let mut g = String::new();
+        r.read_line(&mut g).expect("greeting");
+        assert!(g.starts_with("* OK") || g.starts_with("+OK"), "{g}");
+        c.write_all(header).expect("header");
+        let mut out = String::new();
+        let _ = r.read_to_string(&mut out);
+        assert_eq!(out, "", "{bin}");
+        finish(child);
+        let log = s.log()[before..].to_string();
+        assert!(log.contains("PROXY header after the greeting"), "{log}");
+    }
     // A peer not trusted and sending nothing odd: served as ever.
     let (child, mut c) = connect(s.imapd(&["trusted_proxies=10.0.0.0/8"]));
     c.write_all(b"a LOGOUT\r\n").expect("logout");

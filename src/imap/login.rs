@@ -145,6 +145,13 @@ impl<'a> Login<'a> {
                 self.policy.capabilities()
             );
             self.send(g.as_bytes())?;
+            if crate::proxy::late_header_closes(
+                input,
+                &mut *self.out,
+                b"* BYE Disconnected for inactivity.\r\n",
+            ) {
+                return Ok(Outcome::Closed);
+            }
         }
         loop {
             // Before login there is nowhere to spool a large literal: the

@@ -114,6 +114,13 @@ impl<'a> Login<'a> {
         if greet {
             let g = self.greeting();
             self.send(g.as_bytes())?;
+            if crate::proxy::late_header_closes(
+                input,
+                &mut *self.out,
+                b"-ERR Disconnected for inactivity.\r\n",
+            ) {
+                return Ok(Outcome::Closed);
+            }
         }
         loop {
             // AUTH may carry an initial response longer than 255 octets
