@@ -168,7 +168,10 @@ fn headers_not_taken_are_refused_with_a_log_line() {
     for (bin, header) in [
         (IMAPD, &b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 143\r\n"[..]),
         (IMAPD, &v2_ipv4([192, 0, 2, 7], 40123)),
-        (env!("CARGO_BIN_EXE_pop3d"), b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 110\r\n"),
+        (
+            env!("CARGO_BIN_EXE_pop3d"),
+            b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 110\r\n",
+        ),
     ] {
         let before = s.log().len();
         let (child, mut c) = connect(s.server(bin, &[]));
