@@ -33,6 +33,7 @@ want lintian            /usr/bin/lintian
 want haproxy            /usr/sbin/haproxy
 want nginx              /usr/sbin/nginx
 want libnginx-mod-mail  /usr/lib/nginx/modules/ngx_mail_module.so
+want gsasl              /usr/bin/gsasl
 # Libraries of Courier's imapd and pop3d (extracted below, not installed).
 lib=/usr/lib/$(uname -m)-linux-gnu
 want libidn12           $lib/libidn.so.12

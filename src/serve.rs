@@ -141,7 +141,7 @@ pub enum Outcome {
 }
 
 /// What the login state is told about its link.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Link {
     /// Send the greeting (not after STARTTLS: RFC 3501 6.2.1, RFC 2595 4).
     pub greet: bool,
@@ -149,6 +149,8 @@ pub struct Link {
     pub tls: bool,
     /// STARTTLS/STLS may be offered.
     pub starttls: bool,
+    /// Over TLS: what SCRAM's -PLUS variants bind to.
+    pub bindings: Option<crate::auth::sasl::ChannelBindings>,
 }
 
 /// A protocol's login state: runs on the given link until an outcome.
@@ -189,6 +191,7 @@ pub fn login_child(
         greet: true,
         tls: false,
         starttls: tls_config.is_some() && !opts.wrapped,
+        bindings: None,
     };
     match state(&mut input, &mut output, link) {
         Ok(Outcome::StartTls) => {
@@ -224,6 +227,7 @@ fn over_tls(
                 return 1;
             }
         };
+    let bindings = stream.channel_bindings();
     let shared = crate::tls::SharedTls::new(stream);
     let mut input = crate::conn::Input::new(shared.clone());
     let mut output = shared.clone();
@@ -234,6 +238,7 @@ fn over_tls(
             greet,
             tls: true,
             starttls: false,
+            bindings: Some(bindings),
         },
     ) {
         Ok(Outcome::LoggedIn) => {

@@ -63,6 +63,7 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
             );
         }
     }
+    let _ = SERVER_END_POINT.set(end_point(&chain[0]));
     let key_der =
         PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls_key {}: {e}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -112,6 +113,42 @@ pub fn not_after(der: &[u8]) -> Option<i64> {
     let date = chrono::NaiveDate::from_ymd_opt(year, num(0)?, num(2)?)?;
     let t = date.and_hms_opt(num(4)?, num(6)?, num(8)?)?;
     Some(t.and_utc().timestamp())
+}
+
+/// RFC 5929 `tls-server-end-point` of the certificate this process
+/// serves (one per process: `load` sets it).
+static SERVER_END_POINT: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+
+/// RFC 5929 4.1: the hash of the certificate with the hash of its
+/// signature algorithm, SHA-256 where that is MD5 or SHA-1; `None` where
+/// the algorithm names no single hash (Ed25519, RSASSA-PSS) and the
+/// binding type is undefined.
+pub fn end_point(der: &[u8]) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    let (_, cert, _) = tlv(der)?;
+    let (_, _, rest) = tlv(cert)?; // tbsCertificate
+    let (_, algorithm, _) = tlv(rest)?;
+    let (tag, oid, _) = tlv(algorithm)?;
+    if tag != 0x06 {
+        return None;
+    }
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
+    const ECDSA: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04];
+    let bits = match (oid.split_last()?, oid) {
+        // md5-, sha1-, sha256WithRSAEncryption; ecdsa-with-SHA1, -SHA256.
+        ((4 | 5 | 11, head), _) if *head == *RSA => 256,
+        (_, o) if o == [ECDSA, &[0x01]].concat() || o == [ECDSA, &[0x03, 0x02]].concat() => 256,
+        ((12, head), _) if *head == *RSA => 384,
+        (_, o) if o == [ECDSA, &[0x03, 0x03]].concat() => 384,
+        ((13, head), _) if *head == *RSA => 512,
+        (_, o) if o == [ECDSA, &[0x03, 0x04]].concat() => 512,
+        _ => return None,
+    };
+    Some(match bits {
+        256 => sha2::Sha256::digest(der).to_vec(),
+        384 => sha2::Sha384::digest(der).to_vec(),
+        _ => sha2::Sha512::digest(der).to_vec(),
+    })
 }
 
 /// One DER element: (tag, contents, what follows).
@@ -199,6 +236,24 @@ impl TlsStream {
     }
 
     /// The descriptor reads come from (for the relay's poll).
+    /// What SCRAM-PLUS binds to on this connection: RFC 9266's exporter
+    /// (TLS 1.3 only: TLS 1.2 without the extended master secret would
+    /// make it unsafe, RFC 9266 3) and our certificate's end point.
+    pub fn channel_bindings(&self) -> crate::auth::sasl::ChannelBindings {
+        let tls13 = self.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+        let mut exporter = vec![0u8; 32];
+        let exporter = (tls13
+            && self
+                .conn
+                .export_keying_material(&mut exporter[..], b"EXPORTER-Channel-Binding", None)
+                .is_ok())
+        .then_some(exporter);
+        crate::auth::sasl::ChannelBindings {
+            exporter,
+            end_point: SERVER_END_POINT.get().cloned().flatten(),
+        }
+    }
+
     pub fn input_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.input.as_fd()
     }
@@ -431,8 +486,54 @@ IQDbezhy9pf0lL6Wn6p+2JL8cc9j8y4IWJJj53qtlmHsYQ==
 ";
         let der = CertificateDer::from_pem_slice(pem).unwrap();
         assert_eq!(not_after(&der), Some(2_425_961_369));
+        // ecdsa-with-SHA256: RFC 5929's end point is SHA-256 of it all.
+        use sha2::Digest;
+        assert_eq!(end_point(&der), Some(sha2::Sha256::digest(&der).to_vec()));
         assert_eq!(not_after(b"\x30\x03\x02\x01"), None);
         assert_eq!(not_after(b""), None);
+    }
+
+    #[test]
+    fn end_point_hash_follows_the_signature_algorithm() {
+        // openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256
+        // -sha384 -nodes -subj /CN=t -days 7300: ecdsa-with-SHA384, so
+        // SHA-384 (`openssl x509 -outform der | sha384sum`).
+        let p384 = b"-----BEGIN CERTIFICATE-----
+MIIBbjCCAROgAwIBAgIUE7MAgWum+LweJ0AlBJyCZvSLLKMwCgYIKoZIzj0EAwMw
+DDEKMAgGA1UEAwwBdDAeFw0yNjEyMDcwNjUxMDZaFw00NjEyMDIwNjUxMDZaMAwx
+CjAIBgNVBAMMAXQwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAR1sraP10e+LzpV
+ueYSiJURfXvGExQHzpDlRCPTxPIRknbIsS8HszmgFnluU/lPj0nhATusNTSZiDC1
+eZYgyVn0o1MwUTAdBgNVHQ4EFgQUU+qxgoqV7CBDe/t+Q9N3sZJ7e8owHwYDVR0j
+BBgwFoAUU+qxgoqV7CBDe/t+Q9N3sZJ7e8owDwYDVR0TAQH/BAUwAwEB/zAKBggq
+hkjOPQQDAwNJADBGAiEAxEy7lXOgvqz+Kr04Y4y63qpzPaxSYz4SEiiL5FD8fSEC
+IQCHlDi/7t7E+ughe7zVxGHl5La0a8mTdEzg5vLMmEr1hw==
+-----END CERTIFICATE-----
+";
+        let der = CertificateDer::from_pem_slice(p384).unwrap();
+        let hex: String = end_point(&der)
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "5bb08604d78db10a602dceab0f50cd37384267805dd7c8ba101f022ffb9a78b8\
+             e13f83ed8d227eefda4fdf479e8f131a"
+        );
+        // Ed25519 signs without a separate hash: the type is undefined.
+        let ed = b"-----BEGIN CERTIFICATE-----
+MIIBLDCB36ADAgECAhQd8bN4zxX2FtoxZE8HO1ZMl6rdnjAFBgMrZXAwDDEKMAgG
+A1UEAwwBdDAeFw0yNjEyMDcwNjUxMDZaFw00NjEyMDIwNjUxMDZaMAwxCjAIBgNV
+BAMMAXQwKjAFBgMrZXADIQDrp79S/hFqNzJVx5aknJKxC6jMLI8+Gsq7XLWDF+3F
+BqNTMFEwHQYDVR0OBBYEFKAuH5Y8p8PVwL1r3LXwOd73+1vzMB8GA1UdIwQYMBaA
+FKAuH5Y8p8PVwL1r3LXwOd73+1vzMA8GA1UdEwEB/wQFMAMBAf8wBQYDK2VwA0EA
+HTde5b8XJ8huSD3y3RwQuQEmJEkeRhxeGSW6V5m0eNkzPgWtnSdbBKCD45QGt1sj
+6mCnkpDCUdaumUbaMB/9Dg==
+-----END CERTIFICATE-----
+";
+        let der = CertificateDer::from_pem_slice(ed).unwrap();
+        assert_eq!(end_point(&der), None);
+        assert_eq!(end_point(b"\x30\x03\x02\x01"), None);
     }
 
     #[test]

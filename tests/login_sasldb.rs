@@ -10,7 +10,6 @@ mod login_support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use login_support::*;
 
@@ -43,33 +42,10 @@ fn start() -> Sasl {
     saslpasswd(&db, REALM, "alice", ALICE_PW);
     saslpasswd(&db, REALM, "bob", BOB_PW);
     saslpasswd(&db, OTHER_REALM, "carol", CAROL_PW);
-    sh(&format!(
-        "chown {}: '{}'",
-        common::TEST_USER,
-        setup.mail().display()
-    ));
-    let port = free_port();
-    let mut cmd = setup.imapd(&[
-        "auth=sasldb",
-        &format!("sasldb_path={}", db.display()),
-        &format!("sasl_realm={REALM}"),
-        &format!("virtual_user={}", common::TEST_USER),
-        &format!(
-            "mail_location=maildir:{}/%d/%n/Maildir",
-            setup.mail().display()
-        ),
-        "auth_failure_delay=20ms",
-    ]);
-    cmd.arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("start imapd --listen");
-    wait_for_port(port, &mut child);
+    let (daemon, port) = listen_sasldb(&setup, &db, REALM, &[]);
     Sasl {
         setup,
-        daemon: Daemon { child },
+        daemon,
         port,
     }
 }

@@ -88,22 +88,27 @@ pub enum Mechanism {
     Login,
     /// RFC 2195.
     CramMd5,
-    /// RFC 5802 with SHA-1, for the clients that know no other SCRAM;
-    /// no channel binding (-PLUS).
+    /// RFC 5802 with SHA-1, for the clients that know no other SCRAM.
     ScramSha1,
-    /// RFC 5802 with SHA-256 (RFC 7677); no channel binding (-PLUS).
+    /// RFC 5802 with SHA-256 (RFC 7677).
     ScramSha256,
+    /// RFC 5802 with channel binding to the TLS connection (`tls-exporter`,
+    /// RFC 9266, or `tls-server-end-point`, RFC 5929); only over TLS.
+    ScramSha1Plus,
+    ScramSha256Plus,
     /// RFC 4505.
     Anonymous,
 }
 
 impl Mechanism {
-    pub const ALL: [Mechanism; 6] = [
+    pub const ALL: [Mechanism; 8] = [
         Mechanism::Plain,
         Mechanism::Login,
         Mechanism::CramMd5,
         Mechanism::ScramSha1,
         Mechanism::ScramSha256,
+        Mechanism::ScramSha1Plus,
+        Mechanism::ScramSha256Plus,
         Mechanism::Anonymous,
     ];
 
@@ -115,6 +120,8 @@ impl Mechanism {
             Mechanism::CramMd5 => "CRAM-MD5",
             Mechanism::ScramSha1 => "SCRAM-SHA-1",
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::ScramSha1Plus => "SCRAM-SHA-1-PLUS",
+            Mechanism::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
             Mechanism::Anonymous => "ANONYMOUS",
         }
     }
@@ -136,17 +143,19 @@ impl Mechanism {
     /// Whether the parent needs the user's plaintext password, which PAM
     /// does not give: CRAM-MD5 and SCRAM work only with a sasldb.
     pub fn needs_stored_plaintext(self) -> bool {
-        matches!(
-            self,
-            Mechanism::CramMd5 | Mechanism::ScramSha1 | Mechanism::ScramSha256
-        )
+        self == Mechanism::CramMd5 || self.scram_hash().is_some()
+    }
+
+    /// Whether it binds to the TLS channel (the -PLUS variants).
+    pub fn binds_channel(self) -> bool {
+        matches!(self, Mechanism::ScramSha1Plus | Mechanism::ScramSha256Plus)
     }
 
     /// The hash of a SCRAM mechanism.
     pub fn scram_hash(self) -> Option<ScramHash> {
         match self {
-            Mechanism::ScramSha1 => Some(ScramHash::Sha1),
-            Mechanism::ScramSha256 => Some(ScramHash::Sha256),
+            Mechanism::ScramSha1 | Mechanism::ScramSha1Plus => Some(ScramHash::Sha1),
+            Mechanism::ScramSha256 | Mechanism::ScramSha256Plus => Some(ScramHash::Sha256),
             _ => None,
         }
     }
@@ -159,6 +168,29 @@ impl Mechanism {
             host: host.to_owned(),
             fresh,
             state: State::Start(self),
+            bindings: None,
+        }
+    }
+}
+
+/// What SCRAM's -PLUS variants bind to: the TLS connection's data for
+/// each channel binding type it has (RFC 5056).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChannelBindings {
+    /// RFC 9266 `tls-exporter`: 32 octets exported with the label
+    /// `EXPORTER-Channel-Binding` and no context.
+    pub exporter: Option<Vec<u8>>,
+    /// RFC 5929 `tls-server-end-point`: the hash of our certificate.
+    pub end_point: Option<Vec<u8>>,
+}
+
+impl ChannelBindings {
+    /// The data of the binding type `name`, if this connection has it.
+    fn of(&self, name: &str) -> Option<&[u8]> {
+        match name {
+            "tls-exporter" => self.exporter.as_deref(),
+            "tls-server-end-point" => self.end_point.as_deref(),
+            _ => None,
         }
     }
 }
@@ -344,10 +376,14 @@ pub enum Reason {
     /// `a=`): we support no proxy authorisation (RFC 5530
     /// AUTHORIZATIONFAILED).
     Authorization,
-    /// A SCRAM client required channel binding (`p=`), which only the
-    /// -PLUS mechanisms we do not offer provide (RFC 5802 7:
-    /// `channel-binding-not-supported`).
+    /// A SCRAM client asked for channel binding (`p=`) under a mechanism
+    /// without it, or of a type this connection does not have (RFC 5802
+    /// 7: `channel-binding-not-supported`).
     ChannelBinding,
+    /// A SCRAM client that can bind said it believes we cannot (`y`)
+    /// although we offered -PLUS: the offer was tampered with (RFC 5802
+    /// 6: `server-does-support-channel-binding`).
+    Downgrade,
     /// The privileged side said no (RFC 5530 AUTHENTICATIONFAILED).
     Credentials,
     /// The caller drove the exchange out of order (a bug, not the client).
@@ -361,6 +397,7 @@ impl fmt::Display for Reason {
             Reason::TooLong => f.write_str("SASL message, user name or password too long"),
             Reason::Authorization => f.write_str("authorisation identity differs from user"),
             Reason::ChannelBinding => f.write_str("channel binding requested, not supported"),
+            Reason::Downgrade => f.write_str("channel binding refused although offered"),
             Reason::Credentials => f.write_str("authentication failed"),
             Reason::OutOfTurn => f.write_str("SASL exchange driven out of turn"),
         }
@@ -381,6 +418,8 @@ pub struct Exchange {
     host: String,
     fresh: Fresh,
     state: State,
+    /// Over TLS with -PLUS offered: the connection's channel bindings.
+    bindings: Option<ChannelBindings>,
 }
 
 #[derive(Debug)]
@@ -422,12 +461,23 @@ enum State {
 struct ScramFirst {
     user: String,
     gs2_header: String,
+    /// The channel binding data c= must carry after the gs2-header (none
+    /// without `p=`).
+    cbind_data: Vec<u8>,
     client_first_bare: String,
     server_first: String,
     nonce: String,
 }
 
 impl Exchange {
+    /// Over TLS, where the -PLUS mechanisms are offered: the connection's
+    /// channel bindings. A SCRAM client that could bind but believes we
+    /// cannot (`y`) is then refused (RFC 5802 6: a downgrade).
+    pub fn with_bindings(mut self, bindings: Option<ChannelBindings>) -> Exchange {
+        self.bindings = bindings;
+        self
+    }
+
     /// The mechanism, for the log.
     pub fn mechanism(&self) -> Mechanism {
         self.mechanism
@@ -461,10 +511,20 @@ impl Exchange {
             (Mechanism::CramMd5, Some(_)) => {
                 Step::Fail(Reason::Malformed("CRAM-MD5 takes no initial response"))
             }
-            (Mechanism::ScramSha1 | Mechanism::ScramSha256, None) => {
-                self.challenge(State::ScramFirst, Vec::new())
-            }
-            (Mechanism::ScramSha1 | Mechanism::ScramSha256, Some(data)) => self.scram_first(data),
+            (
+                Mechanism::ScramSha1
+                | Mechanism::ScramSha256
+                | Mechanism::ScramSha1Plus
+                | Mechanism::ScramSha256Plus,
+                None,
+            ) => self.challenge(State::ScramFirst, Vec::new()),
+            (
+                Mechanism::ScramSha1
+                | Mechanism::ScramSha256
+                | Mechanism::ScramSha1Plus
+                | Mechanism::ScramSha256Plus,
+                Some(data),
+            ) => self.scram_first(data),
             (Mechanism::Anonymous, None) => self.challenge(State::Anonymous, Vec::new()),
             (Mechanism::Anonymous, Some(data)) => anonymous(data),
         }
@@ -569,6 +629,10 @@ impl Exchange {
             Ok(parts) => parts,
             Err(reason) => return Step::Fail(reason),
         };
+        let cbind_data = match self.channel_binding(&gs2_header) {
+            Ok(data) => data,
+            Err(reason) => return Step::Fail(reason),
+        };
         let nonce = format!("{client_nonce}{}", self.fresh.nonce);
         let server_first = format!(
             "r={nonce},s={},i={}",
@@ -579,11 +643,33 @@ impl Exchange {
         let first = ScramFirst {
             user,
             gs2_header,
+            cbind_data,
             client_first_bare,
             server_first,
             nonce,
         };
         self.challenge(State::ScramFinal(first), challenge)
+    }
+
+    /// RFC 5802 6: what the gs2-header's flag asks for, against the
+    /// mechanism and this connection; the data c= must then carry.
+    fn channel_binding(&self, gs2_header: &str) -> Result<Vec<u8>, Reason> {
+        let flag = gs2_header.split(',').next().unwrap_or_default();
+        match (flag.strip_prefix("p="), self.mechanism.binds_channel()) {
+            (Some(name), true) => self
+                .bindings
+                .as_ref()
+                .and_then(|b| b.of(name))
+                .map(<[u8]>::to_vec)
+                .ok_or(Reason::ChannelBinding),
+            (None, true) => Err(Reason::Malformed("SCRAM-PLUS: no channel binding asked")),
+            // Binding under a mechanism that does not.
+            (Some(_), false) => Err(Reason::ChannelBinding),
+            // "y": the client can bind and thinks we cannot; we offered
+            // -PLUS, so someone removed it from the list (RFC 5802 6).
+            (None, false) if flag == "y" && self.bindings.is_some() => Err(Reason::Downgrade),
+            (None, false) => Ok(Vec::new()),
+        }
     }
 
     fn scram_final(&mut self, first: ScramFirst, data: &[u8]) -> Step {
@@ -689,11 +775,16 @@ fn scram_client_first(data: &[u8]) -> Result<(String, String, String, String), R
     let (flag, rest) = msg
         .split_once(',')
         .ok_or(Reason::Malformed("SCRAM: no GS2 header"))?;
+    // RFC 5802 7 `cb-name = 1*(ALPHA / DIGIT / "." / "-")`; what the flag
+    // means is judged against the mechanism (`Exchange::channel_binding`).
+    let cb_name = |n: &str| {
+        !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    };
     match flag {
-        // "y": the client could bind but thinks we cannot; we cannot, so
-        // there is no downgrade to detect (RFC 5802 6).
         "n" | "y" => {}
-        _ if flag.starts_with("p=") => return Err(Reason::ChannelBinding),
+        _ if flag.strip_prefix("p=").is_some_and(cb_name) => {}
         _ => return Err(Reason::Malformed("SCRAM: bad channel binding flag")),
     }
     let (authzid, bare) = rest
@@ -769,8 +860,10 @@ fn scram_client_final(
         .and_then(|c| c.strip_prefix("c="))
         .and_then(|c| base64_decode(c.as_bytes()))
         .ok_or(Reason::Malformed("SCRAM: bad channel binding"))?;
-    // Without channel binding, c= is the gs2-header and nothing more.
-    if binding != first.gs2_header.as_bytes() {
+    // c= is the gs2-header, then the channel binding data (none without
+    // `p=`).
+    let expected = [first.gs2_header.as_bytes(), &first.cbind_data].concat();
+    if !bool::from(binding.ct_eq(&expected)) {
         return Err(Reason::Malformed(
             "SCRAM: channel binding differs from GS2 header",
         ));
@@ -1194,7 +1287,11 @@ mod tests {
             Some(Mechanism::ScramSha256)
         );
         assert_eq!(Mechanism::from_name(b"cram-md5"), Some(Mechanism::CramMd5));
-        assert_eq!(Mechanism::from_name(b"SCRAM-SHA-256-PLUS"), None);
+        assert_eq!(
+            Mechanism::from_name(b"scram-sha-256-plus"),
+            Some(Mechanism::ScramSha256Plus)
+        );
+        assert_eq!(Mechanism::from_name(b"SCRAM-SHA-512-PLUS"), None);
         assert_eq!(Mechanism::from_name(b"GSSAPI"), None);
         assert_eq!(Mechanism::from_name(b""), None);
         assert!(Mechanism::Plain.sends_plaintext() && Mechanism::Login.sends_plaintext());
@@ -1497,6 +1594,17 @@ mod tests {
         gs2: &str,
         server_first: &str,
     ) -> (String, String) {
+        scram_client_bound(password, client_first_bare, gs2, b"", server_first)
+    }
+
+    /// `scram_client` with channel binding data `cbind` after the gs2-header.
+    fn scram_client_bound(
+        password: &[u8],
+        client_first_bare: &str,
+        gs2: &str,
+        cbind: &[u8],
+        server_first: &str,
+    ) -> (String, String) {
         let fields: Vec<&str> = server_first.split(',').collect();
         let nonce = &fields[0][2..];
         let salt = b64(&fields[1][2..]);
@@ -1510,7 +1618,8 @@ mod tests {
         };
         let client_key = mac(&salted, b"Client Key");
         let stored_key = Sha256::digest(&client_key);
-        let without_proof = format!("c={},r={nonce}", base64_encode(gs2.as_bytes()));
+        let c = [gs2.as_bytes(), cbind].concat();
+        let without_proof = format!("c={},r={nonce}", base64_encode(&c));
         let auth = format!("{client_first_bare},{server_first},{without_proof}");
         let signature = mac(&stored_key, auth.as_bytes());
         let proof: Vec<u8> = client_key
@@ -1552,6 +1661,104 @@ mod tests {
             assert_eq!(challenge(ex.verdict(v)), expected.as_bytes());
             assert!(matches!(ex.step(b""), Step::Done(Identity::User(u)) if u == user));
         }
+    }
+
+    #[test]
+    fn scram_plus_binds_to_the_channel() {
+        let bindings = ChannelBindings {
+            exporter: Some(vec![7; 32]),
+            end_point: Some(vec![9; 48]),
+        };
+        let plus = |m: Mechanism, b: &ChannelBindings| {
+            m.start("h", Fresh::new().expect("getrandom"))
+                .with_bindings(Some(b.clone()))
+        };
+        for m in [Mechanism::ScramSha256Plus, Mechanism::ScramSha1Plus] {
+            for (gs2, data) in [
+                ("p=tls-exporter,,", [7u8; 32].to_vec()),
+                ("p=tls-server-end-point,,", vec![9; 48]),
+            ] {
+                if m == Mechanism::ScramSha1Plus {
+                    // Its proof is SHA-1's; the independent client is SHA-256.
+                    let mut ex = plus(m, &bindings);
+                    let sf = challenge(ex.begin(Some(format!("{gs2}n=u,r=n").as_bytes())));
+                    assert!(sf.starts_with(b"r=n"), "{m:?} {gs2}");
+                    continue;
+                }
+                let mut ex = plus(m, &bindings);
+                let sf = String::from_utf8(challenge(
+                    ex.begin(Some(format!("{gs2}n=user,r=abc").as_bytes())),
+                ))
+                .expect("UTF-8");
+                let (cf, expected) = scram_client_bound(b"pencil", "n=user,r=abc", gs2, &data, &sf);
+                let r = request(ex.step(cf.as_bytes()));
+                assert_eq!(
+                    challenge(ex.verdict(r.verify(b"pencil"))),
+                    expected.as_bytes()
+                );
+                // Another channel's data (a man in the middle's): refused
+                // before the parent is asked.
+                let mut ex = plus(m, &bindings);
+                let sf = String::from_utf8(challenge(
+                    ex.begin(Some(format!("{gs2}n=user,r=abc").as_bytes())),
+                ))
+                .expect("UTF-8");
+                let (cf, _) = scram_client_bound(b"pencil", "n=user,r=abc", gs2, &[1; 32], &sf);
+                assert!(matches!(fail(ex.step(cf.as_bytes())), Reason::Malformed(_)));
+            }
+        }
+        let cases: &[(Mechanism, Option<&ChannelBindings>, &[u8], Reason)] = &[
+            // -PLUS without asking to bind, or binding a type this link
+            // lacks (TLS 1.2: no exporter), or one nobody defined.
+            (
+                Mechanism::ScramSha256Plus,
+                Some(&bindings),
+                b"n,,n=u,r=n",
+                Reason::Malformed("SCRAM-PLUS: no channel binding asked"),
+            ),
+            (
+                Mechanism::ScramSha256Plus,
+                Some(&ChannelBindings {
+                    exporter: None,
+                    end_point: Some(vec![9; 32]),
+                }),
+                b"p=tls-exporter,,n=u,r=n",
+                Reason::ChannelBinding,
+            ),
+            (
+                Mechanism::ScramSha256Plus,
+                Some(&bindings),
+                b"p=tls-unique,,n=u,r=n",
+                Reason::ChannelBinding,
+            ),
+            // "y" while -PLUS was offered: a downgrade.
+            (
+                Mechanism::ScramSha256,
+                Some(&bindings),
+                b"y,,n=u,r=n",
+                Reason::Downgrade,
+            ),
+            (
+                Mechanism::ScramSha1,
+                Some(&bindings),
+                b"y,,n=u,r=n",
+                Reason::Downgrade,
+            ),
+        ];
+        for (m, b, msg, reason) in cases {
+            let mut ex = m
+                .start("h", Fresh::new().expect("getrandom"))
+                .with_bindings(b.cloned());
+            assert_eq!(
+                fail(ex.begin(Some(msg))),
+                *reason,
+                "{m:?} {:?}",
+                String::from_utf8_lossy(msg)
+            );
+        }
+        // "y" where no -PLUS was offered (plain link): fine.
+        let mut ex = Mechanism::ScramSha256.start("h", Fresh::new().expect("getrandom"));
+        assert!(challenge(ex.begin(Some(b"y,,n=u,r=n"))).starts_with(b"r=n"));
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct Policy {
     /// The peer is in `trusted_id_proxies`: an ID's `x-originating-ip`
     /// goes to the parent (which checks the same).
     pub id_trusted: bool,
+    /// Over TLS: the channel bindings SCRAM's -PLUS variants use.
+    pub bindings: Option<crate::auth::sasl::ChannelBindings>,
 }
 
 impl Policy {
@@ -67,6 +69,7 @@ impl Policy {
             failure_delay: config.auth_failure_delay,
             max_failures: config.auth_max_failures,
             id_trusted: crate::proxy::listed(&config.trusted_id_proxies, peer.ip),
+            bindings: link.bindings,
         }
     }
 
@@ -84,8 +87,19 @@ impl Policy {
             Mechanism::CramMd5 | Mechanism::ScramSha1 | Mechanism::ScramSha256 => {
                 self.plaintext_store
             }
+            Mechanism::ScramSha1Plus | Mechanism::ScramSha256Plus => {
+                self.plaintext_store && self.bindings.is_some()
+            }
             Mechanism::Anonymous => self.allow_anonymous,
         }
+    }
+
+    /// The channel bindings, when the -PLUS mechanisms are offered (and a
+    /// SCRAM client's `y` flag is then a downgrade).
+    pub fn plus_bindings(&self) -> Option<crate::auth::sasl::ChannelBindings> {
+        self.bindings
+            .clone()
+            .filter(|_| self.offers(Mechanism::ScramSha256Plus))
     }
 
     /// The pre-login CAPABILITY list: it tells the truth about this link.
@@ -328,7 +342,9 @@ impl<'a> Login<'a> {
                 return Ok(None);
             }
         };
-        let mut exchange: Exchange = m.start(&self.policy.host, fresh);
+        let mut exchange: Exchange = m
+            .start(&self.policy.host, fresh)
+            .with_bindings(self.policy.plus_bindings());
         let mut step = exchange.begin(initial.as_deref());
         loop {
             step = match step {

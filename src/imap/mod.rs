@@ -70,6 +70,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
             let mut state = |input: &mut dyn crate::conn::ClientInput,
                              out: &mut dyn io::Write,
                              link: serve::Link| {
+                let greet = link.greet;
                 let policy = login::Policy::for_link(
                     config,
                     opts,
@@ -77,7 +78,7 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                     link,
                     config.allow_anonymous_login,
                 );
-                login::Login::new(policy, out, &control).run(input, link.greet)
+                login::Login::new(policy, out, &control).run(input, greet)
             };
             match serve::login_child(config, opts, data, &mut state) {
                 Ok(code) => code,

@@ -325,7 +325,9 @@ impl<'a> Login<'a> {
                 return Ok(None);
             }
         };
-        let mut exchange: Exchange = m.start(&self.policy.host, fresh);
+        let mut exchange: Exchange = m
+            .start(&self.policy.host, fresh)
+            .with_bindings(self.policy.plus_bindings());
         let mut step = exchange.begin(initial.as_deref().map(Vec::as_slice));
         loop {
             step = match step {
@@ -434,6 +436,7 @@ mod tests {
             failure_delay: std::time::Duration::ZERO,
             max_failures: 3,
             id_trusted: false,
+            bindings: None,
         }
     }
 

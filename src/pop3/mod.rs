@@ -123,8 +123,9 @@ pub fn serve(config: &Config, opts: &Options, args: &[String]) -> i32 {
                              out: &mut dyn Write,
                              link: serve::Link| {
                 // An anonymous POP3 session would have no maildrop.
+                let greet = link.greet;
                 let policy = crate::imap::login::Policy::for_link(config, opts, &peer, link, false);
-                login::Login::new(policy, out, &control).run(input, link.greet)
+                login::Login::new(policy, out, &control).run(input, greet)
             };
             match serve::login_child(config, opts, data, &mut state) {
                 Ok(code) => code,

@@ -386,6 +386,40 @@ pub fn saslpasswd(db: &Path, realm: &str, user: &str, password: &str) {
 }
 
 /// A port nobody listens on now.
+/// `imapd --listen 127.0.0.1:PORT` on the sasldb `db` (realm `realm`),
+/// every user running as the test user with mail under `%d/%n`, with
+/// `extra` settings; stderr piped. Returns the daemon and its port.
+pub fn listen_sasldb(setup: &Setup, db: &Path, realm: &str, extra: &[&str]) -> (Daemon, u16) {
+    sh(&format!(
+        "chown {}: '{}'",
+        crate::common::TEST_USER,
+        setup.mail().display()
+    ));
+    let port = free_port();
+    let mut settings = vec![
+        "auth=sasldb".to_string(),
+        format!("sasldb_path={}", db.display()),
+        format!("sasl_realm={realm}"),
+        format!("virtual_user={}", crate::common::TEST_USER),
+        format!(
+            "mail_location=maildir:{}/%d/%n/Maildir",
+            setup.mail().display()
+        ),
+        "auth_failure_delay=20ms".to_string(),
+    ];
+    settings.extend(extra.iter().map(|e| e.to_string()));
+    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+    let mut cmd = setup.imapd(&settings);
+    cmd.arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("start imapd --listen");
+    wait_for_port(port, &mut child);
+    (Daemon { child }, port)
+}
+
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
