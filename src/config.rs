@@ -47,6 +47,13 @@ pub struct Config {
     pub allow_anonymous_login: bool,
     pub tls_cert: String,
     pub tls_key: String,
+    /// PEM file of the CAs whose client certificates are taken for SASL
+    /// EXTERNAL (RFC 4422 A); empty: no client certificate is asked for.
+    pub tls_client_ca: String,
+    /// Which part of a verified client certificate names the user: the
+    /// subject's CN (`cn`) or the first e-mail address of its
+    /// subjectAltName (`email`).
+    pub tls_client_user: ClientUser,
     pub syslog_facility: String,
     pub log_path: String,
     pub log_debug: bool,
@@ -73,6 +80,13 @@ pub struct Config {
     /// them): proxies that pass the address that way instead of a PROXY
     /// header. Empty (the default): such fields are ignored.
     pub trusted_id_proxies: Vec<crate::proxy::Network>,
+}
+
+/// `tls_client_user`: where a client certificate names its user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientUser {
+    CommonName,
+    Email,
 }
 
 /// `pop3_uidl_format`: a message's POP3 unique-id (RFC 1939 7 UIDL) made
@@ -264,6 +278,8 @@ impl Config {
             allow_anonymous_login: false,
             tls_cert: String::new(),
             tls_key: String::new(),
+            tls_client_ca: String::new(),
+            tls_client_user: ClientUser::CommonName,
             syslog_facility: "mail".into(),
             log_path: "syslog".into(),
             log_debug: false,
@@ -372,6 +388,14 @@ impl Config {
             "trusted_id_proxies" => self.trusted_id_proxies = crate::proxy::networks(key, value)?,
             "tls_cert" => self.tls_cert = value.into(),
             "tls_key" => self.tls_key = value.into(),
+            "tls_client_ca" => self.tls_client_ca = value.into(),
+            "tls_client_user" => {
+                self.tls_client_user = match value {
+                    "cn" => ClientUser::CommonName,
+                    "email" => ClientUser::Email,
+                    _ => return Err(format!("tls_client_user: cn or email, not {value:?}")),
+                }
+            }
             "syslog_facility" => {
                 if value.parse::<syslog::Facility>().is_err() {
                     return Err(format!("syslog_facility: unknown facility {value:?}"));
@@ -447,6 +471,15 @@ impl Config {
         );
         let _ = writeln!(s, "tls_cert = {}", self.tls_cert);
         let _ = writeln!(s, "tls_key = {}", self.tls_key);
+        let _ = writeln!(s, "tls_client_ca = {}", self.tls_client_ca);
+        let _ = writeln!(
+            s,
+            "tls_client_user = {}",
+            match self.tls_client_user {
+                ClientUser::CommonName => "cn",
+                ClientUser::Email => "email",
+            }
+        );
         let _ = writeln!(s, "syslog_facility = {}", self.syslog_facility);
         let _ = writeln!(s, "log_path = {}", self.log_path);
         let _ = writeln!(s, "log_debug = {}", yn(self.log_debug));

@@ -151,6 +151,8 @@ pub struct Link {
     pub starttls: bool,
     /// Over TLS: what SCRAM's -PLUS variants bind to.
     pub bindings: Option<crate::auth::sasl::ChannelBindings>,
+    /// Over TLS: the client's certificate chain, verified by rustls.
+    pub client_chain: Option<Vec<Vec<u8>>>,
 }
 
 /// A protocol's login state: runs on the given link until an outcome.
@@ -192,6 +194,7 @@ pub fn login_child(
         tls: false,
         starttls: tls_config.is_some() && !opts.wrapped,
         bindings: None,
+        client_chain: None,
     };
     match state(&mut input, &mut output, link) {
         Ok(Outcome::StartTls) => {
@@ -228,6 +231,7 @@ fn over_tls(
             }
         };
     let bindings = stream.channel_bindings();
+    let client_chain = stream.client_chain();
     let shared = crate::tls::SharedTls::new(stream);
     let mut input = crate::conn::Input::new(shared.clone());
     let mut output = shared.clone();
@@ -239,6 +243,7 @@ fn over_tls(
             tls: true,
             starttls: false,
             bindings: Some(bindings),
+            client_chain,
         },
     ) {
         Ok(Outcome::LoggedIn) => {

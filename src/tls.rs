@@ -34,10 +34,122 @@ pub fn server_config(config: &Config) -> Result<Option<Arc<ServerConfig>>, Strin
     if config.tls_cert.is_empty() || config.tls_key.is_empty() {
         return Err("tls_cert and tls_key must be set together".into());
     }
-    load(Path::new(&config.tls_cert), Path::new(&config.tls_key)).map(Some)
+    let client_ca = (!config.tls_client_ca.is_empty()).then(|| Path::new(&config.tls_client_ca));
+    load(
+        Path::new(&config.tls_cert),
+        Path::new(&config.tls_key),
+        client_ca,
+    )
+    .map(Some)
 }
 
-pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+/// The verifier of client certificates signed by the CAs in `ca` (PEM);
+/// a client may also present none (`allow_unauthenticated`): EXTERNAL is
+/// then not offered.
+fn client_verifier(
+    ca: &Path,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca)
+        .map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))?
+    {
+        let c = c.map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))?;
+        roots
+            .add(c)
+            .map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))
+}
+
+/// Privileged side of EXTERNAL: `chain` (leaf first, as the login process
+/// relays it) verified against `tls_client_ca` again, now, as the parent
+/// reads it; the user it names by `rule`.
+pub fn client_user(
+    ca: &Path,
+    chain: &[Vec<u8>],
+    rule: crate::config::ClientUser,
+) -> Result<String, String> {
+    let verifier = client_verifier(ca)?;
+    let (leaf, rest) = chain.split_first().ok_or("no certificate")?;
+    let leaf = CertificateDer::from(leaf.clone());
+    let intermediates: Vec<CertificateDer<'static>> = rest
+        .iter()
+        .map(|c| CertificateDer::from(c.clone()))
+        .collect();
+    verifier
+        .verify_client_cert(&leaf, &intermediates, rustls::pki_types::UnixTime::now())
+        .map_err(|e| format!("client certificate: {e}"))?;
+    certificate_user(&leaf, rule).ok_or_else(|| "the client certificate names no user".into())
+}
+
+/// The user a certificate names: its subject's commonName, or the first
+/// rfc822Name of its subjectAltName. A minimal DER walk, as `not_after`.
+pub fn certificate_user(der: &[u8], rule: crate::config::ClientUser) -> Option<String> {
+    let (_, _validity, rest) = tlv(tbs_from_validity(der)?)?;
+    let (_, subject, mut rest) = tlv(rest)?;
+    let text = |v: &[u8]| {
+        std::str::from_utf8(v)
+            .ok()
+            .filter(|t| !t.is_empty() && !t.chars().any(char::is_control))
+            .map(str::to_owned)
+    };
+    match rule {
+        crate::config::ClientUser::CommonName => {
+            let mut rdns = subject;
+            while let Some((_, set, more)) = tlv(rdns) {
+                let (_, attribute, _) = tlv(set)?;
+                let (_, oid, value) = tlv(attribute)?;
+                if oid == [0x55, 0x04, 0x03] {
+                    return text(tlv(value)?.1);
+                }
+                rdns = more;
+            }
+            None
+        }
+        crate::config::ClientUser::Email => {
+            rest = tlv(rest)?.2; // subjectPublicKeyInfo
+            while let Some((tag, field, more)) = tlv(rest) {
+                if tag == 0xa3 {
+                    let (_, mut extensions, _) = tlv(field)?;
+                    while let Some((_, extension, more)) = tlv(extensions) {
+                        let (_, oid, value) = tlv(extension)?;
+                        if oid == [0x55, 0x1d, 0x11] {
+                            // An optional critical BOOLEAN, then the OCTET STRING.
+                            let (mut t, mut v, after) = tlv(value)?;
+                            if t == 0x01 {
+                                (t, v, _) = tlv(after)?;
+                            }
+                            if t != 0x04 {
+                                return None;
+                            }
+                            let (_, mut names, _) = tlv(v)?;
+                            while let Some((tag, name, more)) = tlv(names) {
+                                if tag == 0x81 {
+                                    return text(name);
+                                }
+                                names = more;
+                            }
+                            return None;
+                        }
+                        extensions = more;
+                    }
+                }
+                rest = more;
+            }
+            None
+        }
+    }
+}
+
+pub fn load(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<Arc<ServerConfig>, String> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| format!("tls_cert {}: {e}", cert.display()))?
         .collect::<Result<_, _>>()
@@ -67,18 +179,20 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
     let key_der =
         PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls_key {}: {e}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key_der)
-        .map_err(|e| {
-            format!(
-                "tls_cert {} and tls_key {}: {e}",
-                cert.display(),
-                key.display()
-            )
-        })?;
+        .map_err(|e| format!("TLS: {e}"))?;
+    let builder = match client_ca {
+        Some(ca) => builder.with_client_cert_verifier(client_verifier(ca)?),
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder.with_single_cert(chain, key_der).map_err(|e| {
+        format!(
+            "tls_cert {} and tls_key {}: {e}",
+            cert.display(),
+            key.display()
+        )
+    })?;
     Ok(Arc::new(config))
 }
 
@@ -86,17 +200,7 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
 /// the epoch. A minimal DER walk: Certificate -> tbsCertificate -> skip
 /// [0] version, serialNumber, signature, issuer -> validity -> notAfter.
 pub fn not_after(der: &[u8]) -> Option<i64> {
-    let (_, cert, _) = tlv(der)?;
-    let (_, tbs, _) = tlv(cert)?;
-    let mut rest = tbs;
-    let (tag, _, r) = tlv(rest)?;
-    if tag == 0xa0 {
-        rest = r;
-    }
-    for _ in 0..3 {
-        rest = tlv(rest)?.2; // serialNumber, signature, issuer
-    }
-    let (_, validity, _) = tlv(rest)?;
+    let (_, validity, _) = tlv(tbs_from_validity(der)?)?;
     let (_, _, after) = tlv(validity)?; // notBefore
     let (tag, time, _) = tlv(after)?;
     let text = std::str::from_utf8(time).ok()?;
@@ -149,6 +253,22 @@ pub fn end_point(der: &[u8]) -> Option<Vec<u8>> {
         384 => sha2::Sha384::digest(der).to_vec(),
         _ => sha2::Sha512::digest(der).to_vec(),
     })
+}
+
+/// A certificate's tbsCertificate from its `validity` on: the [0]
+/// version, serialNumber, signature and issuer skipped.
+fn tbs_from_validity(der: &[u8]) -> Option<&[u8]> {
+    let (_, cert, _) = tlv(der)?;
+    let (_, tbs, _) = tlv(cert)?;
+    let mut rest = tbs;
+    let (tag, _, r) = tlv(rest)?;
+    if tag == 0xa0 {
+        rest = r;
+    }
+    for _ in 0..3 {
+        rest = tlv(rest)?.2; // serialNumber, signature, issuer
+    }
+    Some(rest)
 }
 
 /// One DER element: (tag, contents, what follows).
@@ -252,6 +372,13 @@ impl TlsStream {
             exporter,
             end_point: SERVER_END_POINT.get().cloned().flatten(),
         }
+    }
+
+    /// The client's certificate chain, leaf first, when it presented one
+    /// that rustls verified against `tls_client_ca`.
+    pub fn client_chain(&self) -> Option<Vec<Vec<u8>>> {
+        let chain = self.conn.peer_certificates()?;
+        (!chain.is_empty()).then(|| chain.iter().map(|c| c.to_vec()).collect())
     }
 
     pub fn input_fd(&self) -> std::os::fd::BorrowedFd<'_> {

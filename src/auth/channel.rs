@@ -63,6 +63,7 @@ const T_APOP: u8 = 4;
 const T_ANONYMOUS: u8 = 5;
 const T_HANDOVER: u8 = 6;
 const T_ORIGIN: u8 = 7;
+const T_EXTERNAL: u8 = 8;
 const T_VERDICT: u8 = 10;
 
 /// The data pair: a stream socketpair carrying the session's plaintext
@@ -219,6 +220,13 @@ impl ToParent {
                 put(&mut m, timestamp.as_bytes());
                 put(&mut m, digest);
             }
+            ToParent::Verify(Request::External { user, chain }) => {
+                m.push(T_EXTERNAL);
+                put(&mut m, user.as_bytes());
+                for cert in chain {
+                    put(&mut m, cert);
+                }
+            }
             ToParent::Anonymous { trace } => {
                 m.push(T_ANONYMOUS);
                 put(&mut m, trace.as_bytes());
@@ -281,6 +289,17 @@ impl ToParent {
                 timestamp: f.string()?,
                 digest: f.array()?,
             }),
+            T_EXTERNAL => {
+                let user = f.string()?;
+                let mut chain = Vec::new();
+                while !f.data.is_empty() {
+                    chain.push(f.bytes()?.to_vec());
+                }
+                if chain.is_empty() {
+                    return Err(bad("EXTERNAL without a certificate"));
+                }
+                ToParent::Verify(Request::External { user, chain })
+            }
             T_ANONYMOUS => ToParent::Anonymous { trace: f.string()? },
             T_ORIGIN => ToParent::Origin {
                 ip: f.string()?,
@@ -391,6 +410,10 @@ mod tests {
             ToParent::Anonymous {
                 trace: "guest".into(),
             },
+            ToParent::Verify(Request::External {
+                user: "alice".into(),
+                chain: vec![vec![0x30, 1, 2], vec![0x30, 3]],
+            }),
             ToParent::Origin {
                 ip: "192.0.2.1".into(),
                 port: "".into(),

@@ -96,12 +96,14 @@ pub enum Mechanism {
     /// RFC 9266, or `tls-server-end-point`, RFC 5929); only over TLS.
     ScramSha1Plus,
     ScramSha256Plus,
+    /// RFC 4422 Appendix A: the TLS client certificate names the user.
+    External,
     /// RFC 4505.
     Anonymous,
 }
 
 impl Mechanism {
-    pub const ALL: [Mechanism; 8] = [
+    pub const ALL: [Mechanism; 9] = [
         Mechanism::Plain,
         Mechanism::Login,
         Mechanism::CramMd5,
@@ -109,6 +111,7 @@ impl Mechanism {
         Mechanism::ScramSha256,
         Mechanism::ScramSha1Plus,
         Mechanism::ScramSha256Plus,
+        Mechanism::External,
         Mechanism::Anonymous,
     ];
 
@@ -122,6 +125,7 @@ impl Mechanism {
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
             Mechanism::ScramSha1Plus => "SCRAM-SHA-1-PLUS",
             Mechanism::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
+            Mechanism::External => "EXTERNAL",
             Mechanism::Anonymous => "ANONYMOUS",
         }
     }
@@ -169,8 +173,19 @@ impl Mechanism {
             fresh,
             state: State::Start(self),
             bindings: None,
+            client: None,
         }
     }
+}
+
+/// A verified TLS client certificate, for EXTERNAL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCert {
+    /// The user it names (`tls_client_user`), if any.
+    pub user: Option<String>,
+    /// The chain as the client sent it, leaf first: relayed to the
+    /// parent, which verifies it again.
+    pub chain: Vec<Vec<u8>>,
 }
 
 /// What SCRAM's -PLUS variants bind to: the TLS connection's data for
@@ -303,6 +318,9 @@ pub enum Request {
         timestamp: String,
         digest: [u8; 16],
     },
+    /// EXTERNAL: does this certificate chain (leaf first) verify against
+    /// `tls_client_ca` and name `user`? (yes/no)
+    External { user: String, chain: Vec<Vec<u8>> },
 }
 
 impl Request {
@@ -312,7 +330,8 @@ impl Request {
             Request::Plaintext { user, .. }
             | Request::CramMd5 { user, .. }
             | Request::Scram { user, .. }
-            | Request::Apop { user, .. } => user,
+            | Request::Apop { user, .. }
+            | Request::External { user, .. } => user,
         }
     }
 
@@ -328,6 +347,8 @@ impl Request {
             Request::Apop {
                 timestamp, digest, ..
             } => verify_apop(stored, timestamp.as_bytes(), digest),
+            // No password is involved (`auth::server` verifies the chain).
+            Request::External { .. } => false,
             Request::Scram {
                 hash,
                 salt,
@@ -420,6 +441,8 @@ pub struct Exchange {
     state: State,
     /// Over TLS with -PLUS offered: the connection's channel bindings.
     bindings: Option<ChannelBindings>,
+    /// Over TLS: the client's verified certificate, for EXTERNAL.
+    client: Option<ClientCert>,
 }
 
 #[derive(Debug)]
@@ -443,6 +466,8 @@ enum State {
     ScramFinal(ScramFirst),
     /// Empty challenge sent, awaiting the trace.
     Anonymous,
+    /// Empty challenge sent, awaiting EXTERNAL's authorisation identity.
+    External,
     /// A Request is out; awaiting the Verdict.
     Verifying {
         user: String,
@@ -475,6 +500,12 @@ impl Exchange {
     /// cannot (`y`) is then refused (RFC 5802 6: a downgrade).
     pub fn with_bindings(mut self, bindings: Option<ChannelBindings>) -> Exchange {
         self.bindings = bindings;
+        self
+    }
+
+    /// Over TLS: the client's verified certificate (EXTERNAL).
+    pub fn with_client(mut self, client: Option<ClientCert>) -> Exchange {
+        self.client = client;
         self
     }
 
@@ -525,6 +556,8 @@ impl Exchange {
                 | Mechanism::ScramSha256Plus,
                 Some(data),
             ) => self.scram_first(data),
+            (Mechanism::External, None) => self.challenge(State::External, Vec::new()),
+            (Mechanism::External, Some(data)) => self.external(data),
             (Mechanism::Anonymous, None) => self.challenge(State::Anonymous, Vec::new()),
             (Mechanism::Anonymous, Some(data)) => anonymous(data),
         }
@@ -540,6 +573,7 @@ impl Exchange {
         }
         match state {
             State::Plain => self.plain(data),
+            State::External => self.external(data),
             State::LoginUser => self.login_user(data),
             State::LoginPassword { user } => match login_password(data) {
                 Ok(password) => {
@@ -615,6 +649,27 @@ impl Exchange {
             }
             Err(reason) => Step::Fail(reason),
         }
+    }
+
+    /// RFC 4422 A.1: the message is the authorisation identity, empty to
+    /// act as the certificate's user; any other identity is refused (no
+    /// proxy authorisation). The parent verifies the chain again.
+    fn external(&mut self, data: &[u8]) -> Step {
+        let Some(client) = self.client.clone() else {
+            return Step::Fail(Reason::OutOfTurn);
+        };
+        let Some(user) = client.user else {
+            return Step::Fail(Reason::Credentials);
+        };
+        if !data.is_empty() {
+            match prep_user(data) {
+                Ok(authzid) if authzid == user => {}
+                Ok(_) => return Step::Fail(Reason::Authorization),
+                Err(reason) => return Step::Fail(reason),
+            }
+        }
+        let chain = client.chain;
+        self.verify(user, false, |user| Request::External { user, chain })
     }
 
     fn login_user(&mut self, data: &[u8]) -> Step {

@@ -38,6 +38,8 @@ pub struct Login {
 pub enum Backend {
     Pam,
     Sasldb,
+    /// SASL EXTERNAL: a TLS client certificate (`tls_client_ca`).
+    Certificate,
     Anonymous,
 }
 
@@ -194,6 +196,7 @@ fn method(req: &Request) -> &'static str {
         } => "SCRAM-SHA-1",
         Request::Scram { .. } => "SCRAM-SHA-256",
         Request::Apop { .. } => "APOP",
+        Request::External { .. } => "EXTERNAL",
     }
 }
 
@@ -212,7 +215,10 @@ pub struct Account {
 pub fn account(user: &str, backend: Backend, config: &Config) -> Result<Account, String> {
     let system_name = match backend {
         Backend::Pam => user.to_string(),
-        Backend::Sasldb if !config.virtual_user.is_empty() => config.virtual_user.clone(),
+        Backend::Sasldb | Backend::Certificate if !config.virtual_user.is_empty() => {
+            config.virtual_user.clone()
+        }
+        Backend::Certificate => user.to_string(),
         Backend::Sasldb => split_realm(user, "").0.to_string(),
         Backend::Anonymous => return Err("anonymous sessions have no account".into()),
     };
@@ -258,6 +264,28 @@ fn verify_credentials(
     config: &Config,
     rhost: Option<&str>,
 ) -> (Verdict, Option<Backend>) {
+    if let Request::External { user, chain } = req {
+        // The login process verified the chain; so do we, with the CA
+        // file as we read it, and the user must be the one it names.
+        let ca = std::path::Path::new(&config.tls_client_ca);
+        return match crate::tls::client_user(ca, chain, config.tls_client_user) {
+            Ok(named) if !config.tls_client_ca.is_empty() && named == *user => {
+                (Verdict::Accept, Some(Backend::Certificate))
+            }
+            Ok(named) => {
+                log::warn!(
+                    "EXTERNAL: the certificate names {}, not {}",
+                    printable(&named),
+                    printable(user)
+                );
+                (Verdict::Reject, None)
+            }
+            Err(e) => {
+                log::info!("EXTERNAL: {e}");
+                (Verdict::Reject, None)
+            }
+        };
+    }
     for backend in &config.auth {
         match backend.as_str() {
             "pam" => {

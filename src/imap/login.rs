@@ -45,6 +45,8 @@ pub struct Policy {
     pub id_trusted: bool,
     /// Over TLS: the channel bindings SCRAM's -PLUS variants use.
     pub bindings: Option<crate::auth::sasl::ChannelBindings>,
+    /// Over TLS: the client's verified certificate (EXTERNAL).
+    pub client: Option<crate::auth::sasl::ClientCert>,
 }
 
 impl Policy {
@@ -70,6 +72,14 @@ impl Policy {
             max_failures: config.auth_max_failures,
             id_trusted: crate::proxy::listed(&config.trusted_id_proxies, peer.ip),
             bindings: link.bindings,
+            client: link
+                .client_chain
+                .map(|chain| crate::auth::sasl::ClientCert {
+                    user: chain.first().and_then(|leaf| {
+                        crate::tls::certificate_user(leaf, config.tls_client_user)
+                    }),
+                    chain,
+                }),
         }
     }
 
@@ -90,6 +100,7 @@ impl Policy {
             Mechanism::ScramSha1Plus | Mechanism::ScramSha256Plus => {
                 self.plaintext_store && self.bindings.is_some()
             }
+            Mechanism::External => self.client.is_some(),
             Mechanism::Anonymous => self.allow_anonymous,
         }
     }
@@ -344,7 +355,8 @@ impl<'a> Login<'a> {
         };
         let mut exchange: Exchange = m
             .start(&self.policy.host, fresh)
-            .with_bindings(self.policy.plus_bindings());
+            .with_bindings(self.policy.plus_bindings())
+            .with_client(self.policy.client.clone());
         let mut step = exchange.begin(initial.as_deref());
         loop {
             step = match step {

@@ -327,7 +327,8 @@ impl<'a> Login<'a> {
         };
         let mut exchange: Exchange = m
             .start(&self.policy.host, fresh)
-            .with_bindings(self.policy.plus_bindings());
+            .with_bindings(self.policy.plus_bindings())
+            .with_client(self.policy.client.clone());
         let mut step = exchange.begin(initial.as_deref().map(Vec::as_slice));
         loop {
             step = match step {
@@ -437,6 +438,7 @@ mod tests {
             max_failures: 3,
             id_trusted: false,
             bindings: None,
+            client: None,
         }
     }
 
