@@ -54,6 +54,15 @@ pub struct Config {
     /// subject's CN (`cn`) or the first e-mail address of its
     /// subjectAltName (`email`).
     pub tls_client_user: ClientUser,
+    /// OAUTHBEARER and XOAUTH2: the JWKS file (RFC 7517) of the keys that
+    /// sign tokens; empty: no bearer tokens are taken.
+    pub oauth2_jwks: String,
+    /// The `iss` a token must name (empty: any).
+    pub oauth2_issuer: String,
+    /// The `aud` a token must include (empty: any).
+    pub oauth2_audience: String,
+    /// The claim that names the user.
+    pub oauth2_user_claim: String,
     pub syslog_facility: String,
     pub log_path: String,
     pub log_debug: bool,
@@ -280,6 +289,10 @@ impl Config {
             tls_key: String::new(),
             tls_client_ca: String::new(),
             tls_client_user: ClientUser::CommonName,
+            oauth2_jwks: String::new(),
+            oauth2_issuer: String::new(),
+            oauth2_audience: String::new(),
+            oauth2_user_claim: "email".into(),
             syslog_facility: "mail".into(),
             log_path: "syslog".into(),
             log_debug: false,
@@ -389,6 +402,13 @@ impl Config {
             "tls_cert" => self.tls_cert = value.into(),
             "tls_key" => self.tls_key = value.into(),
             "tls_client_ca" => self.tls_client_ca = value.into(),
+            "oauth2_jwks" => self.oauth2_jwks = value.into(),
+            "oauth2_issuer" => self.oauth2_issuer = value.into(),
+            "oauth2_audience" => self.oauth2_audience = value.into(),
+            "oauth2_user_claim" if value.is_empty() => {
+                return Err("oauth2_user_claim: a claim name is needed".into())
+            }
+            "oauth2_user_claim" => self.oauth2_user_claim = value.into(),
             "tls_client_user" => {
                 self.tls_client_user = match value {
                     "cn" => ClientUser::CommonName,
@@ -472,6 +492,10 @@ impl Config {
         let _ = writeln!(s, "tls_cert = {}", self.tls_cert);
         let _ = writeln!(s, "tls_key = {}", self.tls_key);
         let _ = writeln!(s, "tls_client_ca = {}", self.tls_client_ca);
+        let _ = writeln!(s, "oauth2_jwks = {}", self.oauth2_jwks);
+        let _ = writeln!(s, "oauth2_issuer = {}", self.oauth2_issuer);
+        let _ = writeln!(s, "oauth2_audience = {}", self.oauth2_audience);
+        let _ = writeln!(s, "oauth2_user_claim = {}", self.oauth2_user_claim);
         let _ = writeln!(
             s,
             "tls_client_user = {}",

@@ -451,3 +451,12 @@ pub const PROXY_V2_BODY_MAX: usize = 2048;
 /// How long a trusted proxy may take to send its PROXY header: it sends
 /// it at once on connecting, so a longer wait is a stuck connection.
 pub const PROXY_HEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Largest `oauth2_jwks` file read: a JWKS holds a few public keys (a
+/// provider's has about ten, 5 KiB); past this it is not one.
+pub const OAUTH_JWKS_MAX: u64 = 256 * 1024;
+
+/// How far a token's `exp` and `nbf` may be off the clock: the issuer's
+/// and this host's clocks differ by seconds, not minutes (RFC 7519 4.1.4
+/// allows "some small leeway").
+pub const OAUTH_CLOCK_SKEW: Duration = Duration::from_secs(60);

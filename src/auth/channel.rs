@@ -64,6 +64,7 @@ const T_ANONYMOUS: u8 = 5;
 const T_HANDOVER: u8 = 6;
 const T_ORIGIN: u8 = 7;
 const T_EXTERNAL: u8 = 8;
+const T_TOKEN: u8 = 9;
 const T_VERDICT: u8 = 10;
 
 /// The data pair: a stream socketpair carrying the session's plaintext
@@ -227,6 +228,11 @@ impl ToParent {
                     put(&mut m, cert);
                 }
             }
+            ToParent::Verify(Request::Token { user, token }) => {
+                m.push(T_TOKEN);
+                put(&mut m, user.as_bytes());
+                put(&mut m, token.as_bytes());
+            }
             ToParent::Anonymous { trace } => {
                 m.push(T_ANONYMOUS);
                 put(&mut m, trace.as_bytes());
@@ -300,6 +306,10 @@ impl ToParent {
                 }
                 ToParent::Verify(Request::External { user, chain })
             }
+            T_TOKEN => ToParent::Verify(Request::Token {
+                user: f.string()?,
+                token: Password::new(f.bytes()?.to_vec()),
+            }),
             T_ANONYMOUS => ToParent::Anonymous { trace: f.string()? },
             T_ORIGIN => ToParent::Origin {
                 ip: f.string()?,
@@ -410,6 +420,10 @@ mod tests {
             ToParent::Anonymous {
                 trace: "guest".into(),
             },
+            ToParent::Verify(Request::Token {
+                user: "alice@example.org".into(),
+                token: Password::from(&b"eyJ0.eyJ1.c2ln"[..]),
+            }),
             ToParent::Verify(Request::External {
                 user: "alice".into(),
                 chain: vec![vec![0x30, 1, 2], vec![0x30, 3]],

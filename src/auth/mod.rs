@@ -2,6 +2,7 @@
 //! the channel between the login process and its privileged parent.
 
 pub mod channel;
+pub mod oauth;
 pub mod pam;
 pub mod sasl;
 pub mod sasldb;

@@ -98,12 +98,16 @@ pub enum Mechanism {
     ScramSha256Plus,
     /// RFC 4422 Appendix A: the TLS client certificate names the user.
     External,
+    /// RFC 7628: an OAuth 2.0 bearer token (`auth::oauth`).
+    OAuthBearer,
+    /// Google's and Microsoft's older form of the same.
+    XOAuth2,
     /// RFC 4505.
     Anonymous,
 }
 
 impl Mechanism {
-    pub const ALL: [Mechanism; 9] = [
+    pub const ALL: [Mechanism; 11] = [
         Mechanism::Plain,
         Mechanism::Login,
         Mechanism::CramMd5,
@@ -112,6 +116,8 @@ impl Mechanism {
         Mechanism::ScramSha1Plus,
         Mechanism::ScramSha256Plus,
         Mechanism::External,
+        Mechanism::OAuthBearer,
+        Mechanism::XOAuth2,
         Mechanism::Anonymous,
     ];
 
@@ -126,6 +132,8 @@ impl Mechanism {
             Mechanism::ScramSha1Plus => "SCRAM-SHA-1-PLUS",
             Mechanism::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
             Mechanism::External => "EXTERNAL",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+            Mechanism::XOAuth2 => "XOAUTH2",
             Mechanism::Anonymous => "ANONYMOUS",
         }
     }
@@ -141,13 +149,22 @@ impl Mechanism {
     /// Whether the password crosses the link as it is (PLAIN, LOGIN): such
     /// mechanisms are offered only on a protected link (DESIGN.md 6).
     pub fn sends_plaintext(self) -> bool {
-        matches!(self, Mechanism::Plain | Mechanism::Login)
+        matches!(
+            self,
+            Mechanism::Plain | Mechanism::Login | Mechanism::OAuthBearer | Mechanism::XOAuth2
+        )
     }
 
     /// Whether the parent needs the user's plaintext password, which PAM
     /// does not give: CRAM-MD5 and SCRAM work only with a sasldb.
     pub fn needs_stored_plaintext(self) -> bool {
         self == Mechanism::CramMd5 || self.scram_hash().is_some()
+    }
+
+    /// Whether a refusal is a challenge the client answers before the
+    /// failure (RFC 7628 3.2.2; XOAUTH2 the same).
+    pub fn answers_refusal(self) -> bool {
+        matches!(self, Mechanism::OAuthBearer | Mechanism::XOAuth2)
     }
 
     /// Whether it binds to the TLS channel (the -PLUS variants).
@@ -174,6 +191,7 @@ impl Mechanism {
             state: State::Start(self),
             bindings: None,
             client: None,
+            oauth_claim: None,
         }
     }
 }
@@ -321,6 +339,8 @@ pub enum Request {
     /// EXTERNAL: does this certificate chain (leaf first) verify against
     /// `tls_client_ca` and name `user`? (yes/no)
     External { user: String, chain: Vec<Vec<u8>> },
+    /// OAUTHBEARER, XOAUTH2: is this token valid and for `user`? (yes/no)
+    Token { user: String, token: Password },
 }
 
 impl Request {
@@ -331,7 +351,8 @@ impl Request {
             | Request::CramMd5 { user, .. }
             | Request::Scram { user, .. }
             | Request::Apop { user, .. }
-            | Request::External { user, .. } => user,
+            | Request::External { user, .. }
+            | Request::Token { user, .. } => user,
         }
     }
 
@@ -347,8 +368,8 @@ impl Request {
             Request::Apop {
                 timestamp, digest, ..
             } => verify_apop(stored, timestamp.as_bytes(), digest),
-            // No password is involved (`auth::server` verifies the chain).
-            Request::External { .. } => false,
+            // No password is involved (`auth::server` verifies these).
+            Request::External { .. } | Request::Token { .. } => false,
             Request::Scram {
                 hash,
                 salt,
@@ -443,6 +464,8 @@ pub struct Exchange {
     bindings: Option<ChannelBindings>,
     /// Over TLS: the client's verified certificate, for EXTERNAL.
     client: Option<ClientCert>,
+    /// OAUTHBEARER, XOAUTH2: the claim naming the user.
+    oauth_claim: Option<String>,
 }
 
 #[derive(Debug)]
@@ -468,6 +491,11 @@ enum State {
     Anonymous,
     /// Empty challenge sent, awaiting EXTERNAL's authorisation identity.
     External,
+    /// Empty challenge sent, awaiting the OAUTHBEARER or XOAUTH2 message.
+    OAuth,
+    /// The token was refused and the error challenge sent (RFC 7628
+    /// 3.2.3); whatever the client answers, the exchange fails.
+    OAuthRefused,
     /// A Request is out; awaiting the Verdict.
     Verifying {
         user: String,
@@ -506,6 +534,13 @@ impl Exchange {
     /// Over TLS: the client's verified certificate (EXTERNAL).
     pub fn with_client(mut self, client: Option<ClientCert>) -> Exchange {
         self.client = client;
+        self
+    }
+
+    /// OAUTHBEARER and XOAUTH2: the token claim that names the user, for a
+    /// client that gives no user name.
+    pub fn with_oauth_claim(mut self, claim: Option<String>) -> Exchange {
+        self.oauth_claim = claim;
         self
     }
 
@@ -556,6 +591,10 @@ impl Exchange {
                 | Mechanism::ScramSha256Plus,
                 Some(data),
             ) => self.scram_first(data),
+            (Mechanism::OAuthBearer | Mechanism::XOAuth2, None) => {
+                self.challenge(State::OAuth, Vec::new())
+            }
+            (Mechanism::OAuthBearer | Mechanism::XOAuth2, Some(data)) => self.oauth(data),
             (Mechanism::External, None) => self.challenge(State::External, Vec::new()),
             (Mechanism::External, Some(data)) => self.external(data),
             (Mechanism::Anonymous, None) => self.challenge(State::Anonymous, Vec::new()),
@@ -574,6 +613,8 @@ impl Exchange {
         match state {
             State::Plain => self.plain(data),
             State::External => self.external(data),
+            State::OAuth => self.oauth(data),
+            State::OAuthRefused => Step::Fail(Reason::Credentials),
             State::LoginUser => self.login_user(data),
             State::LoginPassword { user } => match login_password(data) {
                 Ok(password) => {
@@ -611,6 +652,16 @@ impl Exchange {
             _ => return Step::Fail(Reason::OutOfTurn),
         };
         match (verdict, scram) {
+            // RFC 7628 3.2.2: the failure is a challenge with the error
+            // in JSON, which the client answers before the NO.
+            (Verdict::Reject, _) if self.mechanism == Mechanism::OAuthBearer => self.challenge(
+                State::OAuthRefused,
+                br#"{"status":"invalid_token","schemes":"bearer"}"#.to_vec(),
+            ),
+            (Verdict::Reject, _) if self.mechanism == Mechanism::XOAuth2 => self.challenge(
+                State::OAuthRefused,
+                br#"{"status":"401","schemes":"bearer"}"#.to_vec(),
+            ),
             (Verdict::Reject, _) => Step::Fail(Reason::Credentials),
             (Verdict::Accept, false) => Step::Done(Identity::User(user)),
             (Verdict::AcceptScram { server_signature }, true) => {
@@ -670,6 +721,32 @@ impl Exchange {
         }
         let chain = client.chain;
         self.verify(user, false, |user| Request::External { user, chain })
+    }
+
+    /// OAUTHBEARER's or XOAUTH2's message: the user (given, or the one the
+    /// token claims) and the token, for the parent to validate.
+    fn oauth(&mut self, data: &[u8]) -> Step {
+        let parsed = match self.mechanism {
+            Mechanism::XOAuth2 => xoauth2_message(data),
+            _ => oauthbearer_message(data),
+        };
+        let (given, token) = match parsed {
+            Ok(parts) => parts,
+            Err(reason) => return Step::Fail(reason),
+        };
+        let claimed = self
+            .oauth_claim
+            .as_deref()
+            .and_then(|claim| crate::auth::oauth::claimed_user(&token, claim));
+        let Some(user) = given.or(claimed) else {
+            return Step::Fail(Reason::Malformed("OAUTH: no user named"));
+        };
+        let user = match prep_user(user.as_bytes()) {
+            Ok(u) => u,
+            Err(reason) => return Step::Fail(reason),
+        };
+        let token = Password::from(token.as_bytes());
+        self.verify(user, false, |user| Request::Token { user, token })
     }
 
     fn login_user(&mut self, data: &[u8]) -> Step {
@@ -749,6 +826,67 @@ impl Exchange {
             proof,
         })
     }
+}
+
+/// RFC 7628 3.1: `gs2-header kvsep *kvpair kvsep`, `kvsep` being 0x01, a
+/// `kvpair` `key=value` followed by one; `auth=Bearer TOKEN` is needed.
+/// Returns the authzid (if any) and the token.
+fn oauthbearer_message(data: &[u8]) -> Result<(Option<String>, String), Reason> {
+    let msg = std::str::from_utf8(data).map_err(|_| Reason::Malformed("OAUTHBEARER: not UTF-8"))?;
+    let (flag, rest) = msg
+        .split_once(',')
+        .ok_or(Reason::Malformed("OAUTHBEARER: no GS2 header"))?;
+    if flag != "n" && flag != "y" {
+        return Err(Reason::ChannelBinding);
+    }
+    let (authzid, rest) = rest
+        .split_once(',')
+        .ok_or(Reason::Malformed("OAUTHBEARER: no GS2 header"))?;
+    let authzid = match authzid {
+        "" => None,
+        a => Some(saslname(
+            a.strip_prefix("a=")
+                .ok_or(Reason::Malformed("OAUTHBEARER: bad authzid"))?,
+        )?),
+    };
+    let pairs = rest
+        .strip_prefix('\x01')
+        .and_then(|r| r.strip_suffix("\x01\x01"))
+        .ok_or(Reason::Malformed("OAUTHBEARER: bad separators"))?;
+    let token = pairs
+        .split('\x01')
+        .find_map(|kv| kv.strip_prefix("auth="))
+        .and_then(bearer)
+        .ok_or(Reason::Malformed("OAUTHBEARER: no bearer token"))?;
+    Ok((authzid, token))
+}
+
+/// XOAUTH2: `user=USER ^A auth=Bearer TOKEN ^A ^A`.
+fn xoauth2_message(data: &[u8]) -> Result<(Option<String>, String), Reason> {
+    let msg = std::str::from_utf8(data).map_err(|_| Reason::Malformed("XOAUTH2: not UTF-8"))?;
+    let body = msg
+        .strip_suffix("\x01\x01")
+        .ok_or(Reason::Malformed("XOAUTH2: bad separators"))?;
+    let (user, auth) = body
+        .split_once('\x01')
+        .ok_or(Reason::Malformed("XOAUTH2: bad separators"))?;
+    let user = user
+        .strip_prefix("user=")
+        .ok_or(Reason::Malformed("XOAUTH2: no user"))?;
+    let token = auth
+        .strip_prefix("auth=")
+        .and_then(bearer)
+        .ok_or(Reason::Malformed("XOAUTH2: no bearer token"))?;
+    Ok(((!user.is_empty()).then(|| user.to_owned()), token))
+}
+
+/// RFC 6750 2.1 `Bearer TOKEN` (the scheme without case) with a token
+/// of its characters.
+fn bearer(value: &str) -> Option<String> {
+    let (scheme, token) = value.split_once(' ')?;
+    let ok = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.bytes().all(ok))
+        .then(|| token.to_owned())
 }
 
 /// RFC 4616 2: `message = [authzid] UTF8NUL authcid UTF8NUL passwd`, each
@@ -1716,6 +1854,45 @@ mod tests {
             assert_eq!(challenge(ex.verdict(v)), expected.as_bytes());
             assert!(matches!(ex.step(b""), Step::Done(Identity::User(u)) if u == user));
         }
+    }
+
+    #[test]
+    fn oauth_messages() {
+        // RFC 7628 4.1's example.
+        let m = b"n,a=user@example.com,\x01host=server.example.com\x01port=143\x01auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01";
+        assert_eq!(
+            oauthbearer_message(m),
+            Ok((
+                Some("user@example.com".into()),
+                "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==".into()
+            ))
+        );
+        assert_eq!(
+            oauthbearer_message(b"n,,\x01auth=bearer abc\x01\x01"),
+            Ok((None, "abc".into()))
+        );
+        for bad in [
+            &b"n,,auth=Bearer abc\x01\x01"[..],
+            b"n,,\x01auth=Bearer abc\x01",
+            b"n,,\x01auth=Basic abc\x01\x01",
+            b"n,,\x01auth=Bearer a b\x01\x01",
+            b"n,,\x01host=x\x01\x01",
+        ] {
+            assert!(oauthbearer_message(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            oauthbearer_message(b"p=tls-unique,,\x01auth=Bearer abc\x01\x01"),
+            Err(Reason::ChannelBinding)
+        );
+        assert_eq!(
+            xoauth2_message(b"user=someuser@example.com\x01auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01"),
+            Ok((
+                Some("someuser@example.com".into()),
+                "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg".into()
+            ))
+        );
+        assert!(xoauth2_message(b"user=a\x01auth=Bearer x").is_err());
+        assert!(xoauth2_message(b"auth=Bearer x\x01\x01").is_err());
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub enum Backend {
     Sasldb,
     /// SASL EXTERNAL: a TLS client certificate (`tls_client_ca`).
     Certificate,
+    /// OAUTHBEARER, XOAUTH2: a bearer token (`oauth2_jwks`).
+    Token,
     Anonymous,
 }
 
@@ -197,6 +199,7 @@ fn method(req: &Request) -> &'static str {
         Request::Scram { .. } => "SCRAM-SHA-256",
         Request::Apop { .. } => "APOP",
         Request::External { .. } => "EXTERNAL",
+        Request::Token { .. } => "bearer token",
     }
 }
 
@@ -215,10 +218,12 @@ pub struct Account {
 pub fn account(user: &str, backend: Backend, config: &Config) -> Result<Account, String> {
     let system_name = match backend {
         Backend::Pam => user.to_string(),
-        Backend::Sasldb | Backend::Certificate if !config.virtual_user.is_empty() => {
+        Backend::Sasldb | Backend::Certificate | Backend::Token
+            if !config.virtual_user.is_empty() =>
+        {
             config.virtual_user.clone()
         }
-        Backend::Certificate => user.to_string(),
+        Backend::Certificate | Backend::Token => user.to_string(),
         Backend::Sasldb => split_realm(user, "").0.to_string(),
         Backend::Anonymous => return Err("anonymous sessions have no account".into()),
     };
@@ -259,6 +264,29 @@ fn verify(req: &Request, config: &Config, rhost: Option<&str>) -> (Verdict, Opti
     (verdict, backend)
 }
 
+/// The verdict on a credential that names its own user (a certificate, a
+/// token): yes when the mechanism is configured (`on`), the credential
+/// checks out, and it names `user`.
+fn confirmed(
+    what: &str,
+    named: Result<String, String>,
+    on: bool,
+    user: &str,
+    backend: Backend,
+) -> (Verdict, Option<Backend>) {
+    match named {
+        Ok(named) if on && named == user => (Verdict::Accept, Some(backend)),
+        Ok(named) => {
+            log::warn!("{what}: for {}, not {}", printable(&named), printable(user));
+            (Verdict::Reject, None)
+        }
+        Err(e) => {
+            log::info!("{what} refused: {e}");
+            (Verdict::Reject, None)
+        }
+    }
+}
+
 fn verify_credentials(
     req: &Request,
     config: &Config,
@@ -268,23 +296,16 @@ fn verify_credentials(
         // The login process verified the chain; so do we, with the CA
         // file as we read it, and the user must be the one it names.
         let ca = std::path::Path::new(&config.tls_client_ca);
-        return match crate::tls::client_user(ca, chain, config.tls_client_user) {
-            Ok(named) if !config.tls_client_ca.is_empty() && named == *user => {
-                (Verdict::Accept, Some(Backend::Certificate))
-            }
-            Ok(named) => {
-                log::warn!(
-                    "EXTERNAL: the certificate names {}, not {}",
-                    printable(&named),
-                    printable(user)
-                );
-                (Verdict::Reject, None)
-            }
-            Err(e) => {
-                log::info!("EXTERNAL: {e}");
-                (Verdict::Reject, None)
-            }
-        };
+        let named = crate::tls::client_user(ca, chain, config.tls_client_user);
+        let on = !config.tls_client_ca.is_empty();
+        return confirmed("client certificate", named, on, user, Backend::Certificate);
+    }
+    if let Request::Token { user, token } = req {
+        let now = chrono::Utc::now().timestamp();
+        let token = std::str::from_utf8(token.as_bytes()).unwrap_or("");
+        let named = crate::auth::oauth::validate(config, token, now);
+        let on = !config.oauth2_jwks.is_empty();
+        return confirmed("bearer token", named, on, user, Backend::Token);
     }
     for backend in &config.auth {
         match backend.as_str() {

@@ -47,6 +47,9 @@ pub struct Policy {
     pub bindings: Option<crate::auth::sasl::ChannelBindings>,
     /// Over TLS: the client's verified certificate (EXTERNAL).
     pub client: Option<crate::auth::sasl::ClientCert>,
+    /// OAUTHBEARER and XOAUTH2 (`oauth2_jwks` set): the claim naming the
+    /// user.
+    pub oauth_claim: Option<String>,
 }
 
 impl Policy {
@@ -72,6 +75,7 @@ impl Policy {
             max_failures: config.auth_max_failures,
             id_trusted: crate::proxy::listed(&config.trusted_id_proxies, peer.ip),
             bindings: link.bindings,
+            oauth_claim: (!config.oauth2_jwks.is_empty()).then(|| config.oauth2_user_claim.clone()),
             client: link
                 .client_chain
                 .map(|chain| crate::auth::sasl::ClientCert {
@@ -101,6 +105,10 @@ impl Policy {
                 self.plaintext_store && self.bindings.is_some()
             }
             Mechanism::External => self.client.is_some(),
+            // Tokens are secrets: where passwords may go.
+            Mechanism::OAuthBearer | Mechanism::XOAuth2 => {
+                self.oauth_claim.is_some() && self.plaintext_ok()
+            }
             Mechanism::Anonymous => self.allow_anonymous,
         }
     }
@@ -353,10 +361,13 @@ impl<'a> Login<'a> {
                 return Ok(None);
             }
         };
+        // The parent said no and the mechanism's error challenge is out.
+        let mut refused = false;
         let mut exchange: Exchange = m
             .start(&self.policy.host, fresh)
             .with_bindings(self.policy.plus_bindings())
-            .with_client(self.policy.client.clone());
+            .with_client(self.policy.client.clone())
+            .with_oauth_claim(self.policy.oauth_claim.clone());
         let mut step = exchange.begin(initial.as_deref());
         loop {
             step = match step {
@@ -394,7 +405,10 @@ impl<'a> Login<'a> {
                 Step::Verify(request) => {
                     let (verdict, close) = crate::auth::channel::ask(self.channel, request)?;
                     if verdict == Verdict::Reject {
-                        return self.failed(tag, close, None, None);
+                        if close || !m.answers_refusal() {
+                            return self.failed(tag, close, None, None);
+                        }
+                        refused = true;
                     }
                     exchange.verdict(verdict)
                 }
@@ -412,6 +426,8 @@ impl<'a> Login<'a> {
                         None => Ok(Some(Outcome::Closed)),
                     };
                 }
+                // The parent refused, logged and delayed it already.
+                Step::Fail(_) if refused => return self.failed(tag, false, None, None),
                 Step::Fail(reason) => {
                     let code = match reason {
                         Reason::Authorization => "AUTHORIZATIONFAILED",

@@ -325,10 +325,13 @@ impl<'a> Login<'a> {
                 return Ok(None);
             }
         };
+        // The parent said no and the mechanism's error challenge is out.
+        let mut refused = false;
         let mut exchange: Exchange = m
             .start(&self.policy.host, fresh)
             .with_bindings(self.policy.plus_bindings())
-            .with_client(self.policy.client.clone());
+            .with_client(self.policy.client.clone())
+            .with_oauth_claim(self.policy.oauth_claim.clone());
         let mut step = exchange.begin(initial.as_deref().map(Vec::as_slice));
         loop {
             step = match step {
@@ -358,7 +361,10 @@ impl<'a> Login<'a> {
                 Step::Verify(request) => {
                     let (verdict, close) = crate::auth::channel::ask(self.channel, request)?;
                     if verdict == Verdict::Reject {
-                        return self.failed(close, None);
+                        if close || !m.answers_refusal() {
+                            return self.failed(close, None);
+                        }
+                        refused = true;
                     }
                     exchange.verdict(verdict)
                 }
@@ -374,6 +380,8 @@ impl<'a> Login<'a> {
                         None => Ok(Some(Outcome::Closed)),
                     };
                 }
+                // The parent refused, logged and delayed it already.
+                Step::Fail(_) if refused => return self.failed(false, None),
                 Step::Fail(reason) => {
                     return self.failed(false, Some(format!("AUTH {}: {reason}", m.name())));
                 }
@@ -439,6 +447,7 @@ mod tests {
             id_trusted: false,
             bindings: None,
             client: None,
+            oauth_claim: None,
         }
     }
 
