@@ -116,6 +116,9 @@ pub fn start(service: Service, name: &str, args: &[String]) -> Start {
     if opts.check {
         let problems = check(&config);
         let mut out = config.dump();
+        for line in backends(&config).0 {
+            out.push_str(&format!("backend: {line}\n"));
+        }
         for p in &problems {
             out.push_str(&format!("problem: {p}\n"));
         }
@@ -146,11 +149,7 @@ pub fn check(config: &Config) -> Vec<String> {
             &config.tls_cert,
         )));
     }
-    if config.auth.iter().any(|a| a == "sasldb") {
-        if let Err(e) = std::fs::File::open(&config.sasldb_path) {
-            p.push(format!("sasldb_path {}: {e}", config.sasldb_path.display()));
-        }
-    }
+    p.extend(backends(config).1);
     if !passwd_has(&config.login_user) {
         p.push(format!("login_user {}: no such user", config.login_user));
     }
@@ -161,6 +160,64 @@ pub fn check(config: &Config) -> Vec<String> {
         ));
     }
     p
+}
+
+/// The state of each configured credential backend and mechanism that
+/// needs a file: (what works, problems).
+pub fn backends(config: &Config) -> (Vec<String>, Vec<String>) {
+    let (mut ok, mut p) = (Vec::new(), Vec::new());
+    for a in &config.auth {
+        match a.as_str() {
+            "pam" => {
+                let file = std::path::Path::new("/etc/pam.d").join(&config.pam_service);
+                if file.is_file() {
+                    ok.push(format!(
+                        "pam: service {} ({})",
+                        config.pam_service,
+                        file.display()
+                    ));
+                } else {
+                    p.push(format!(
+                        "pam_service {}: no {} (PAM would use its \"other\" service)",
+                        config.pam_service,
+                        file.display()
+                    ));
+                }
+            }
+            "sasldb" => match std::fs::File::open(&config.sasldb_path) {
+                Ok(_) => ok.push(format!("sasldb: {} readable", config.sasldb_path.display())),
+                Err(e) => p.push(format!("sasldb_path {}: {e}", config.sasldb_path.display())),
+            },
+            _ => {}
+        }
+    }
+    if !config.tls_client_ca.is_empty() {
+        if config.tls_cert.is_empty() {
+            p.push("tls_client_ca without tls_cert: EXTERNAL is never offered".into());
+        } else {
+            // Its parse is part of the TLS configuration's.
+            if let crate::config::ClientUser::Map(path) = &config.tls_client_user {
+                if let Err(e) = std::fs::File::open(path) {
+                    p.push(format!("tls_client_user map {}: {e}", path.display()));
+                }
+            }
+            ok.push(format!(
+                "EXTERNAL: client certificates of {} name users by {:?}",
+                config.tls_client_ca, config.tls_client_user
+            ));
+        }
+    }
+    if !config.oauth2_jwks.is_empty() {
+        match crate::auth::oauth::usable_keys(std::path::Path::new(&config.oauth2_jwks)) {
+            Ok(0) => p.push(format!("oauth2_jwks {}: no usable key", config.oauth2_jwks)),
+            Ok(n) => ok.push(format!(
+                "OAUTHBEARER, XOAUTH2: {} key(s) in {}, user claim {}",
+                n, config.oauth2_jwks, config.oauth2_user_claim
+            )),
+            Err(e) => p.push(e),
+        }
+    }
+    (ok, p)
 }
 
 fn passwd_has(user: &str) -> bool {
@@ -326,5 +383,29 @@ mod tests {
             "{p:?}"
         );
         assert!(p.iter().any(|s| s.contains("no-such-user-xyz")), "{p:?}");
+    }
+
+    #[test]
+    fn check_reports_each_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::defaults(Service::Imap);
+        c.auth = vec!["pam".into(), "sasldb".into()];
+        c.pam_service = "no-such-service-xyz".into();
+        c.sasldb_path = dir.path().join("missing");
+        c.oauth2_jwks = dir.path().join("jwks.json").display().to_string();
+        let (_, p) = backends(&c);
+        assert!(p.iter().any(|s| s.contains("no-such-service-xyz")), "{p:?}");
+        assert!(p.iter().any(|s| s.contains("sasldb_path")), "{p:?}");
+        assert!(p.iter().any(|s| s.contains("oauth2_jwks")), "{p:?}");
+        std::fs::write(dir.path().join("missing"), b"").unwrap();
+        std::fs::write(
+            &c.oauth2_jwks,
+            r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},{"kty":"oct","k":"c2VjcmV0"}]}"#,
+        )
+        .unwrap();
+        let (ok, p) = backends(&c);
+        assert!(ok.iter().any(|s| s.contains("1 key(s)")), "{ok:?}");
+        assert!(ok.iter().any(|s| s.starts_with("sasldb:")), "{ok:?}");
+        assert_eq!(p.len(), 1, "{p:?}");
     }
 }

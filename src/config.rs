@@ -92,10 +92,12 @@ pub struct Config {
 }
 
 /// `tls_client_user`: where a client certificate names its user.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientUser {
     CommonName,
     Email,
+    /// `map:PATH`: a file of `SHA256-FINGERPRINT USER` lines.
+    Map(PathBuf),
 }
 
 /// `pop3_uidl_format`: a message's POP3 unique-id (RFC 1939 7 UIDL) made
@@ -413,7 +415,12 @@ impl Config {
                 self.tls_client_user = match value {
                     "cn" => ClientUser::CommonName,
                     "email" => ClientUser::Email,
-                    _ => return Err(format!("tls_client_user: cn or email, not {value:?}")),
+                    _ if value.starts_with("map:/") => ClientUser::Map(value[4..].into()),
+                    _ => {
+                        return Err(format!(
+                            "tls_client_user: cn, email or map:/PATH, not {value:?}"
+                        ))
+                    }
                 }
             }
             "syslog_facility" => {
@@ -499,9 +506,10 @@ impl Config {
         let _ = writeln!(
             s,
             "tls_client_user = {}",
-            match self.tls_client_user {
-                ClientUser::CommonName => "cn",
-                ClientUser::Email => "email",
+            match &self.tls_client_user {
+                ClientUser::CommonName => "cn".to_string(),
+                ClientUser::Email => "email".to_string(),
+                ClientUser::Map(p) => format!("map:{}", p.display()),
             }
         );
         let _ = writeln!(s, "syslog_facility = {}", self.syslog_facility);

@@ -460,3 +460,7 @@ pub const OAUTH_JWKS_MAX: u64 = 256 * 1024;
 /// and this host's clocks differ by seconds, not minutes (RFC 7519 4.1.4
 /// allows "some small leeway").
 pub const OAUTH_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// Largest `tls_client_user = map:` file: a line of 64 hexadecimal digits
+/// and a name per certificate; a megabyte is thousands of users.
+pub const CLIENT_MAP_MAX: u64 = 1024 * 1024;

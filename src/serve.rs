@@ -179,6 +179,7 @@ pub fn login_child(
             None
         }
     };
+    crate::tls::preload_client_map(config);
     enter_jail(config)?;
     // Before a byte from the client is read.
     crate::sandbox::seal(&Reach::nothing(), SealRole::LoginChild, config.sandbox)?;

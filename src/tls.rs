@@ -71,7 +71,7 @@ fn client_verifier(
 pub fn client_user(
     ca: &Path,
     chain: &[Vec<u8>],
-    rule: crate::config::ClientUser,
+    rule: &crate::config::ClientUser,
 ) -> Result<String, String> {
     let verifier = client_verifier(ca)?;
     let (leaf, rest) = chain.split_first().ok_or("no certificate")?;
@@ -88,7 +88,14 @@ pub fn client_user(
 
 /// The user a certificate names: its subject's commonName, or the first
 /// rfc822Name of its subjectAltName. A minimal DER walk, as `not_after`.
-pub fn certificate_user(der: &[u8], rule: crate::config::ClientUser) -> Option<String> {
+pub fn certificate_user(der: &[u8], rule: &crate::config::ClientUser) -> Option<String> {
+    if let crate::config::ClientUser::Map(path) = rule {
+        let text = match CLIENT_MAP.get() {
+            Some(t) => t.clone(),
+            None => std::fs::read_to_string(path).ok()?,
+        };
+        return mapped_user(der, &text);
+    }
     let (_, _validity, rest) = tlv(tbs_from_validity(der)?)?;
     let (_, subject, mut rest) = tlv(rest)?;
     let text = |v: &[u8]| {
@@ -98,6 +105,7 @@ pub fn certificate_user(der: &[u8], rule: crate::config::ClientUser) -> Option<S
             .map(str::to_owned)
     };
     match rule {
+        crate::config::ClientUser::Map(_) => None,
         crate::config::ClientUser::CommonName => {
             let mut rdns = subject;
             while let Some((_, set, more)) = tlv(rdns) {
@@ -217,6 +225,42 @@ pub fn not_after(der: &[u8]) -> Option<i64> {
     let date = chrono::NaiveDate::from_ymd_opt(year, num(0)?, num(2)?)?;
     let t = date.and_hms_opt(num(4)?, num(6)?, num(8)?)?;
     Some(t.and_utc().timestamp())
+}
+
+/// `tls_client_user = map:PATH`, read by the login process while it may
+/// (`preload_client_map`, before its jail); the parent reads the file anew
+/// for every check.
+static CLIENT_MAP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Login process, before it enters its jail: the certificate map's text.
+pub fn preload_client_map(config: &crate::config::Config) {
+    if let crate::config::ClientUser::Map(path) = &config.tls_client_user {
+        match crate::store::open::read_small(path, crate::limits::CLIENT_MAP_MAX) {
+            Ok(text) => {
+                let _ = CLIENT_MAP.set(text);
+            }
+            Err(e) => log::error!("tls_client_user map {}: {e}", path.display()),
+        }
+    }
+}
+
+/// The user a map of `SHA256-FINGERPRINT USER` lines (hexadecimal, colons
+/// allowed, `#` comments) gives the certificate `der`.
+fn mapped_user(der: &[u8], text: &str) -> Option<String> {
+    use sha2::Digest;
+    let fingerprint: String = sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .find_map(|l| {
+            let (f, user) = l.split_once(char::is_whitespace)?;
+            let f = f.replace(':', "").to_ascii_lowercase();
+            (f == fingerprint).then(|| user.trim().to_string())
+        })
+        .filter(|u| !u.is_empty() && !u.chars().any(char::is_control))
 }
 
 /// RFC 5929 `tls-server-end-point` of the certificate this process

@@ -5,7 +5,8 @@
 //! subject CN is a system user logs that user in (the parent verifies the
 //! chain again); asking to act as someone else is refused; a client with
 //! no certificate is not offered EXTERNAL; `tls_client_user = email` takes
-//! the subjectAltName's address instead (a virtual user). Needs root, gsasl and curl
+//! the subjectAltName's address instead (a virtual user), and `map:FILE`
+//! a table of certificate fingerprints. Needs root, gsasl and curl
 //! (`make test`).
 
 mod deploy_common;
@@ -159,4 +160,30 @@ fn external_with_client_certificates() {
     let url = format!("pop3://127.0.0.1:{}/1", p.port);
     let (ok, out) = curl(&url, &certs, "user", USER);
     assert!(ok && out.contains("Subject: deploy test"), "{out}");
+
+    // A map of certificate fingerprints, as openssl prints them, to users:
+    // the stranger's certificate (CN nosuchuser) is the user's now.
+    let (ok, fingerprint, err) = run_limited(
+        Command::new("openssl").args([
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+            &certs.path("stranger.pem"),
+        ]),
+        b"",
+    );
+    assert!(ok, "{err}");
+    let fingerprint = fingerprint.trim().rsplit('=').next().unwrap().to_string();
+    let map = certs.dir.path().join("client-users");
+    std::fs::write(&map, format!("# fingerprint user\n{fingerprint} {USER}\n")).unwrap();
+    let rule = format!("tls_client_user=map:{}", map.display());
+    let m = serve(IMAPD, PAM_IMAP, &certs, &[&rule]);
+    let url = format!("imap://127.0.0.1:{}/INBOX;MAILINDEX=1", m.port);
+    let (ok, out) = curl(&url, &certs, "stranger", USER);
+    assert!(ok && out.contains("Subject: deploy test"), "{out}");
+    // A certificate the map does not list names nobody.
+    let (ok, out) = curl(&url, &certs, "user", USER);
+    assert!(!ok, "{out}");
 }

@@ -115,6 +115,31 @@ pub fn validate(config: &Config, token: &str, now: i64) -> Result<String, String
         .ok_or_else(|| format!("no {} claim", config.oauth2_user_claim))
 }
 
+/// For `--check`: how many keys of the JWKS file at `path` could verify a
+/// token (RSA, EC P-256 and Ed25519 ones with their fields).
+pub fn usable_keys(path: &Path) -> Result<usize, String> {
+    let has = |k: &Value, f: &str| {
+        k.get(f)
+            .and_then(Value::as_str)
+            .and_then(base64url_decode)
+            .is_some()
+    };
+    Ok(jwks(path)?
+        .iter()
+        .filter(|k| {
+            match (
+                k.get("kty").and_then(Value::as_str),
+                k.get("crv").and_then(Value::as_str),
+            ) {
+                (Some("RSA"), _) => has(k, "n") && has(k, "e"),
+                (Some("EC"), Some("P-256")) => has(k, "x") && has(k, "y"),
+                (Some("OKP"), Some("Ed25519")) => has(k, "x"),
+                _ => false,
+            }
+        })
+        .count())
+}
+
 /// The keys of a JWKS file (`{"keys": [...]}`).
 fn jwks(path: &Path) -> Result<Vec<Value>, String> {
     let text = crate::store::open::read_small(path, OAUTH_JWKS_MAX)

@@ -296,7 +296,7 @@ fn verify_credentials(
         // The login process verified the chain; so do we, with the CA
         // file as we read it, and the user must be the one it names.
         let ca = std::path::Path::new(&config.tls_client_ca);
-        let named = crate::tls::client_user(ca, chain, config.tls_client_user);
+        let named = crate::tls::client_user(ca, chain, &config.tls_client_user);
         let on = !config.tls_client_ca.is_empty();
         return confirmed("client certificate", named, on, user, Backend::Certificate);
     }

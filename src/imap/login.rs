@@ -80,7 +80,7 @@ impl Policy {
                 .client_chain
                 .map(|chain| crate::auth::sasl::ClientCert {
                     user: chain.first().and_then(|leaf| {
-                        crate::tls::certificate_user(leaf, config.tls_client_user)
+                        crate::tls::certificate_user(leaf, &config.tls_client_user)
                     }),
                     chain,
                 }),
