@@ -234,6 +234,52 @@ fn bearer_tokens_checked_locally() {
     }
     assert!(!t.contains("eyJ"), "a token reached the log: {t}");
 
+    // Neither a logged-in session nor one still before login (its login
+    // process and their parent) holds the JWKS open: only the parent reads
+    // it, while it checks a token.
+    let connect = || {
+        let c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(WAIT)).unwrap();
+        let mut c = Client::new(c);
+        assert!(c.line().starts_with("* OK"));
+        c
+    };
+    let mut before_login = connect();
+    let mut session = connect();
+    let message = format!(
+        "n,a={USER},\x01auth=Bearer {}\x01\x01",
+        keys.token("EdDSA", &good)
+    );
+    let r = session.command(
+        "a",
+        &format!(
+            "AUTHENTICATE OAUTHBEARER {}",
+            mailaccess::auth::sasl::base64_encode(message.as_bytes())
+        ),
+    );
+    assert!(r.last().unwrap().starts_with("a OK"), "{r:?}");
+    let servers: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|exe| exe == std::path::Path::new(IMAPD))
+        })
+        .collect();
+    assert!(servers.len() >= 3, "{servers:?}");
+    for pid in servers {
+        for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+        {
+            let target = std::fs::read_link(fd.path()).unwrap_or_default();
+            assert_ne!(target, jwks, "process {pid} holds the JWKS open");
+        }
+    }
+    session.command("z", "LOGOUT");
+    before_login.command("z", "LOGOUT");
+
     // POP3 too.
     let log = Log::new();
     let (_pop3d, port) = serve(POP3D, PAM_POP3, &log);
