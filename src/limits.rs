@@ -269,10 +269,13 @@ pub const IDLE_SETTLE: Duration = Duration::from_millis(20);
 pub const MAILDIR_STAMP_SETTLE: Duration = Duration::from_secs(1);
 
 /// Largest single client message in a SASL exchange, after base64 decoding.
-/// The biggest legitimate one is a PLAIN message at its field limits below
-/// (255 + 255 + 1024 octets and two NULs) or a SCRAM client-final message
-/// (about 400 octets); anything far beyond is not a login attempt.
-pub const SASL_MESSAGE_MAX: usize = 4096;
+/// The biggest legitimate one is an OAUTHBEARER or XOAUTH2 message: a JWT
+/// bearer token with its framing, which from some identity providers
+/// (Microsoft Entra with group claims) passes 4 KB; a PLAIN message at its
+/// field limits below is 1.5 KB, a SCRAM client-final about 400 octets, an
+/// EXTERNAL message an identity. Anything beyond is not a login attempt.
+/// Base64 of it fits an IMAP line (`IMAP_LINE_MAX`).
+pub const SASL_MESSAGE_MAX: usize = 16 * 1024;
 
 /// Longest user name (authentication or authorisation identity) in octets.
 /// RFC 4616 2 requires servers to take at least 255 octets; virtual users
@@ -464,3 +467,5 @@ pub const OAUTH_CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// Largest `tls_client_user = map:` file: a line of 64 hexadecimal digits
 /// and a name per certificate; a megabyte is thousands of users.
 pub const CLIENT_MAP_MAX: u64 = 1024 * 1024;
+
+const _: () = assert!(SASL_MESSAGE_MAX.div_ceil(3) * 4 + 2 < IMAP_LINE_MAX);

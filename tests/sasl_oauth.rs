@@ -200,6 +200,11 @@ fn bearer_tokens_checked_locally() {
         let (ok, out) = xoauth2(port, USER, &token);
         assert!(ok && out.contains("('OK', [b'1'])"), "{alg}: {out}");
     }
+    // A token of 8 KB (many group claims, as some providers send): taken.
+    let groups = format!(r#","groups":"{}"}}"#, "g".repeat(8000));
+    let big = good.trim_end_matches('}').to_string() + &groups;
+    let (ok, out) = curl(&url, USER, &keys.token("ES256", &big));
+    assert!(ok && out.contains("Subject: deploy test"), "{out}");
     let refused = [
         (
             "expired",
