@@ -3,7 +3,8 @@
 //! each response (so the client can act on every line at once); a big
 //! FETCH and APPEND arrive whole, IDLE still hears a delivery and DONE,
 //! a second COMPRESS is `NO [COMPRESSIONACTIVE]`, an unknown algorithm
-//! BAD, and before login COMPRESS is refused. Both after a real LOGIN
+//! BAD, and before login COMPRESS is refused; a 24 MB message goes out
+//! compressed with the session's peak RSS under 16 MB. Both after a real LOGIN
 //! (the session behind the privilege-separated login) and preauthenticated.
 
 mod common;
@@ -254,4 +255,63 @@ assert b"b OK [READ-WRITE]" in got and b"* BYE" in got, got
         String::from_utf8_lossy(&out.stderr)
     );
     let _ = child.wait();
+}
+
+/// Octets of the large message: well past every buffer, so that a copy of
+/// it anywhere in the compressed path would show in the peak RSS.
+const LARGE: usize = 24 * 1024 * 1024;
+/// Peak resident memory allowed to a session sending it compressed, in kB
+/// (the uncompressed bound of tests/fetch_memory.rs).
+const LARGE_RSS_MAX_KB: u64 = 16 * 1024;
+
+/// A message of `LARGE` octets: a header and pseudo-random text lines
+/// (DEFLATE shrinks them, but not to nothing).
+fn large_message() -> Vec<u8> {
+    let mut m = b"From: big@example.org\nSubject: large\n\n".to_vec();
+    let mut x: u32 = 0x9e37_79b9;
+    while m.len() < LARGE {
+        for _ in 0..76 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            m.push(b'A' + (x % 26) as u8);
+        }
+        m.push(b'\n');
+    }
+    m
+}
+
+#[test]
+fn a_large_message_is_sent_compressed_in_flat_memory() {
+    let h = common::Home::new();
+    let msg = large_message();
+    std::fs::write(h.maildir().join("cur/1700000000.large.test:2,S"), &msg).unwrap();
+    h.fix_owner();
+    let mut child = spawn(common::server_command(env!("CARGO_BIN_EXE_imapd"), &h, &[]));
+    let pid = child.id();
+    plain_until(&mut child, "*");
+    let mut c = start_compress(child, "a");
+    c.send(b"s SELECT INBOX\r\n");
+    let r = c.until("s", WAIT);
+    assert!(r.contains("s OK"), "{r}");
+    c.send(b"f FETCH 1 BODY.PEEK[]\r\n");
+    let r = c.until("f", Duration::from_secs(120));
+    let tail = &r[r.len().saturating_sub(200)..];
+    assert!(r.ends_with("f OK Fetch completed.\r\n"), "{tail}");
+    // Every line came, with CRLF (one more octet a line).
+    let lines = msg.iter().filter(|&&b| b == b'\n').count();
+    assert!(r.len() > msg.len() + lines, "{} octets", r.len());
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let hwm: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    assert!(
+        hwm < LARGE_RSS_MAX_KB,
+        "peak RSS {hwm} kB sending {LARGE} octets compressed"
+    );
+    c.send(b"z LOGOUT\r\n");
+    c.until("z", WAIT);
+    let _ = c.child.wait();
 }
