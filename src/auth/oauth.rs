@@ -72,7 +72,12 @@ pub fn validate(config: &Config, token: &str, now: i64) -> Result<String, String
     let keys = jwks(Path::new(&config.oauth2_jwks))?;
     let verified = keys
         .iter()
-        .filter(|k| kid.is_none() || k.get("kid").and_then(Value::as_str) == kid)
+        // A token naming its key is tried on that key (and on keys with no
+        // name), one naming none on every key.
+        .filter(|k| {
+            let key_kid = k.get("kid").and_then(Value::as_str);
+            kid.is_none() || key_kid.is_none() || key_kid == kid
+        })
         .any(|k| verify(alg, k, &jwt.signed, &jwt.signature));
     if !verified {
         return Err(format!("no key of the JWKS verifies this {alg} signature"));
