@@ -114,9 +114,9 @@ pub fn start(service: Service, name: &str, args: &[String]) -> Start {
         Err(e) => return Start::Exit(format!("{name}: {e}\n"), 2),
     };
     if opts.check {
-        let problems = check(&config);
+        let (working, problems) = check(&config);
         let mut out = config.dump();
-        for line in backends(&config).0 {
+        for line in working {
             out.push_str(&format!("backend: {line}\n"));
         }
         for p in &problems {
@@ -140,7 +140,8 @@ pub fn start(service: Service, name: &str, args: &[String]) -> Start {
 }
 
 /// Problems `--check` reports: what would make a connection fail later.
-pub fn check(config: &Config) -> Vec<String> {
+/// `--check`: what works (each configured backend) and the problems.
+pub fn check(config: &Config) -> (Vec<String>, Vec<String>) {
     let mut p = Vec::new();
     if let Err(e) = crate::tls::server_config(config) {
         p.push(e);
@@ -149,7 +150,8 @@ pub fn check(config: &Config) -> Vec<String> {
             &config.tls_cert,
         )));
     }
-    p.extend(backends(config).1);
+    let (working, backend_problems) = backends(config);
+    p.extend(backend_problems);
     if !passwd_has(&config.login_user) {
         p.push(format!("login_user {}: no such user", config.login_user));
     }
@@ -159,7 +161,7 @@ pub fn check(config: &Config) -> Vec<String> {
             config.login_chroot.display()
         ));
     }
-    p
+    (working, p)
 }
 
 /// The state of each configured credential backend and mechanism that
@@ -376,7 +378,7 @@ mod tests {
         let mut c = Config::defaults(Service::Imap);
         c.tls_cert = "/nonexistent/cert.pem".into();
         c.login_user = "no-such-user-xyz".into();
-        let p = check(&c);
+        let (_, p) = check(&c);
         assert!(p.iter().any(|s| s.contains("tls_cert")), "{p:?}");
         assert!(
             p.iter().any(|s| s.contains("tls_cert and tls_key")),

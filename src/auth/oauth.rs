@@ -151,8 +151,11 @@ fn jwks(path: &Path) -> Result<Vec<Value>, String> {
         .map_err(|e| format!("oauth2_jwks {}: {e}", path.display()))?;
     let v: Value =
         serde_json::from_str(&text).map_err(|e| format!("oauth2_jwks {}: {e}", path.display()))?;
-    match v.get("keys") {
-        Some(Value::Array(keys)) => Ok(keys.clone()),
+    match v {
+        Value::Object(mut o) => match o.remove("keys") {
+            Some(Value::Array(keys)) => Ok(keys),
+            _ => Err(format!("oauth2_jwks {}: no \"keys\" list", path.display())),
+        },
         _ => Err(format!("oauth2_jwks {}: no \"keys\" list", path.display())),
     }
 }

@@ -653,10 +653,11 @@ impl Exchange {
         };
         match (verdict, scram) {
             // RFC 7628 3.2.2: the failure is a challenge with the error
-            // in JSON, which the client answers before the NO.
+            // in JSON (`status` is its one required member), which the
+            // client answers before the NO; XOAUTH2's is Google's form.
             (Verdict::Reject, _) if self.mechanism == Mechanism::OAuthBearer => self.challenge(
                 State::OAuthRefused,
-                br#"{"status":"invalid_token","schemes":"bearer"}"#.to_vec(),
+                br#"{"status":"invalid_token"}"#.to_vec(),
             ),
             (Verdict::Reject, _) if self.mechanism == Mechanism::XOAuth2 => self.challenge(
                 State::OAuthRefused,

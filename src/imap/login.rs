@@ -113,12 +113,19 @@ impl Policy {
         }
     }
 
-    /// The channel bindings, when the -PLUS mechanisms are offered (and a
-    /// SCRAM client's `y` flag is then a downgrade).
-    pub fn plus_bindings(&self) -> Option<crate::auth::sasl::ChannelBindings> {
-        self.bindings
+    /// A new exchange of `m` on this link, in either protocol: with the
+    /// channel bindings when the -PLUS mechanisms are offered (a SCRAM
+    /// client's `y` flag is then a downgrade), the client certificate
+    /// (EXTERNAL) and the token's user claim (OAUTHBEARER, XOAUTH2).
+    pub fn exchange(&self, m: Mechanism, fresh: crate::auth::sasl::Fresh) -> Exchange {
+        let plus = self
+            .bindings
             .clone()
-            .filter(|_| self.offers(Mechanism::ScramSha256Plus))
+            .filter(|_| self.offers(Mechanism::ScramSha256Plus));
+        m.start(&self.host, fresh)
+            .with_bindings(plus)
+            .with_client(self.client.clone())
+            .with_oauth_claim(self.oauth_claim.clone())
     }
 
     /// The pre-login CAPABILITY list: it tells the truth about this link.
@@ -363,11 +370,7 @@ impl<'a> Login<'a> {
         };
         // The parent said no and the mechanism's error challenge is out.
         let mut refused = false;
-        let mut exchange: Exchange = m
-            .start(&self.policy.host, fresh)
-            .with_bindings(self.policy.plus_bindings())
-            .with_client(self.policy.client.clone())
-            .with_oauth_claim(self.policy.oauth_claim.clone());
+        let mut exchange: Exchange = self.policy.exchange(m, fresh);
         let mut step = exchange.begin(initial.as_deref());
         loop {
             step = match step {

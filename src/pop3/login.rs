@@ -327,11 +327,7 @@ impl<'a> Login<'a> {
         };
         // The parent said no and the mechanism's error challenge is out.
         let mut refused = false;
-        let mut exchange: Exchange = m
-            .start(&self.policy.host, fresh)
-            .with_bindings(self.policy.plus_bindings())
-            .with_client(self.policy.client.clone())
-            .with_oauth_claim(self.policy.oauth_claim.clone());
+        let mut exchange: Exchange = self.policy.exchange(m, fresh);
         let mut step = exchange.begin(initial.as_deref().map(Vec::as_slice));
         loop {
             step = match step {
