@@ -182,6 +182,12 @@ pub const MBOX_SCAN_MAPPED: usize = 64 * 1024;
 /// whole beside the entries it becomes (issue 20).
 pub const MBOX_CACHE_WINDOW: usize = 64 * 1024;
 
+/// Entries of an mbox session read from its parse cache at a time (40
+/// octets a record: 10 KB a read). The session holds one window and the
+/// first UID of each (4 octets per 256 messages); a search by UID reads
+/// one window. FETCH 1:* reads each window once.
+pub const MBOX_ENTRIES_WINDOW: usize = 256;
+
 /// Largest index file we will read. An index holds ~40 bytes per message;
 /// this is room for millions of messages while refusing an absurd file.
 pub const INDEX_FILE_MAX: u64 = 512 * 1024 * 1024;

@@ -214,9 +214,9 @@ pub fn save(ctl: &Path, snap: &Snapshot) {
     // (naming another version) goes, so that it is not read in vain.
     let written = write_summed(ctl, CACHE_FILE, &s, |w| {
         let mut r = Vec::with_capacity(128);
-        for e in &snap.entries {
+        for e in snap.entries.iter() {
             r.clear();
-            put_entry(&mut r, e, snap.keywords_of(e, 0)).ok_or(io::ErrorKind::InvalidData)?;
+            put_entry(&mut r, &e, snap.keywords_of(&e, 0)).ok_or(io::ErrorKind::InvalidData)?;
             w.write_all(&r)?;
         }
         Ok(())
@@ -252,7 +252,7 @@ pub fn save_change(
     let mut records = delta.records;
     for e in touched.iter().filter_map(|&i| after.entries.get(i)) {
         let mut r = Vec::new();
-        if put_entry(&mut r, e, after.keywords_of(e, 0)).is_none() {
+        if put_entry(&mut r, &e, after.keywords_of(&e, 0)).is_none() {
             return save(ctl, after);
         }
         records.insert(e.uid, r);
@@ -457,7 +457,7 @@ fn parse<R: Read>(
         uid_next,
         base_ok,
         keywords,
-        entries,
+        entries: entries.into(),
         kw,
         check,
     })

@@ -60,6 +60,7 @@ use memmap2::Mmap;
 /// The page size madvise(2) works in (x86-64 and arm64 Linux).
 const PAGE: usize = 4096;
 
+use super::entries::Entries;
 use super::parse::{self, Msg, ReadAt};
 use super::{cache, inplace};
 use crate::config::MboxLock;
@@ -141,7 +142,7 @@ impl Stamp {
 /// hidden fields are is read again from the file when needed
 /// (`Snapshot::msg`); its keywords, which most messages have none of, are
 /// in `Snapshot::kw`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// Where its `From ` line starts (the low `SPAN_BITS` bits), and above
     /// that the high octets of `len` (at `LEN_HIGH`) and `size` (at
@@ -275,6 +276,23 @@ impl Entry {
         (self.pos & SPAN_MAX) as usize
     }
 
+    /// The entry of a message nowhere in any file we parse (past
+    /// `MBOX_FILE_MAX`): what a record that cannot be read becomes.
+    pub fn nowhere() -> Entry {
+        let mut e = Entry {
+            pos: 0,
+            len: 0,
+            size: 0,
+            when: 0,
+            uid: 0,
+            system: 0,
+            file_system: 0,
+            bits: 0,
+        };
+        e.set_span(SPAN_MAX - 1, SPAN_MAX);
+        e
+    }
+
     /// Where its body ends.
     pub fn end(&self) -> usize {
         let len = (self.pos >> LEN_HIGH & 0xff) << 32 | u64::from(self.len);
@@ -342,7 +360,7 @@ pub struct Snapshot {
     /// The file's `X-IMAPbase` says what `uid_validity` says.
     pub base_ok: bool,
     pub keywords: Vec<String>,
-    pub entries: Vec<Entry>,
+    pub entries: Entries,
     /// The keywords of the messages that have any (by UID).
     pub kw: BTreeMap<Uid, Keywords>,
     /// Checksums of the first and the last message's From line and header
@@ -355,8 +373,8 @@ use crate::store::sum::fnv1a;
 
 /// The checksum of one entry's From line and header as `data` holds them
 /// (0 if `data` does not hold it there).
-fn entry_sum(map: &Map, e: Option<&Entry>) -> u64 {
-    e.and_then(|e| map.msg_and_head(e))
+fn entry_sum(map: &Map, e: Option<Entry>) -> u64 {
+    e.and_then(|e| map.msg_and_head(&e))
         .map_or(0, |(_, head)| fnv1a(&head))
 }
 
@@ -365,7 +383,7 @@ fn is_version(map: &Map, stamp: &Stamp, p: &Snapshot) -> bool {
     p.stamp.as_ref() == Some(stamp) && check_of(map, &p.entries) == p.check
 }
 
-pub fn check_of(map: &Map, entries: &[Entry]) -> (u64, u64) {
+pub fn check_of(map: &Map, entries: &Entries) -> (u64, u64) {
     (
         entry_sum(map, entries.first()),
         entry_sum(map, entries.last()),
@@ -388,20 +406,20 @@ impl Snapshot {
     }
 
     pub fn find(&self, uid: Uid) -> Option<usize> {
-        self.entries.binary_search_by_key(&uid, |e| e.uid).ok()
+        self.entries.find(uid)
     }
 
     /// Entry `i`'s message as `map`, of the file this describes, holds
     /// it; `Corrupt` when it does not hold one there.
     pub fn msg(&self, i: usize, map: &Map) -> Result<Msg> {
         let e = self.entries.get(i).ok_or(StoreError::InUse)?;
-        map.msg(e)
+        map.msg(&e)
             .ok_or_else(|| StoreError::Corrupt("mbox message not where it was".into()))
     }
 
     /// Entry `i`'s flags as the session has them.
     pub fn flags(&self, i: usize) -> Flags {
-        self.flags_of(&self.entries[i])
+        self.flags_of(&self.entries.at(i))
     }
 
     pub fn flags_of(&self, e: &Entry) -> Flags {
@@ -413,10 +431,10 @@ impl Snapshot {
 
     /// Entry `i`'s flags as the file says them.
     pub fn file_flags(&self, i: usize) -> Flags {
-        let e = &self.entries[i];
+        let e = self.entries.at(i);
         Flags {
             system: e.file_system,
-            keywords: self.keywords_of(e, 1).to_vec(),
+            keywords: self.keywords_of(&e, 1).to_vec(),
         }
     }
 
@@ -428,9 +446,8 @@ impl Snapshot {
 
     /// Gives entry `i` the flags `f` in the session.
     pub fn set_flags(&mut self, i: usize, f: Flags) {
-        let e = &mut self.entries[i];
-        e.system = f.system;
-        let uid = e.uid;
+        let uid = self.entries.at(i).uid;
+        self.entries.update(i, |e| e.system = f.system);
         self.set_keywords(uid, 0, f.keywords);
     }
 
@@ -466,7 +483,7 @@ impl Snapshot {
 
     /// Whether entry `i`'s flags in the session are what the file says.
     pub fn flags_said(&self, i: usize) -> bool {
-        flags_said(&self.entries[i], &self.kw)
+        flags_said(&self.entries.at(i), &self.kw)
     }
 
     /// Drops the entries `keep` says no to, with their keywords.
@@ -783,7 +800,7 @@ impl Ctx {
         let read_at = |buf: &mut [u8], at: u64| map.read_at(buf, at);
         // What is needed of `prev` after its entries may have moved.
         let prev_state = prev.as_deref().map(|p| (p.uid_validity, p.uid_next));
-        let mut entries: Vec<Entry> = Vec::new();
+        let mut entries = Entries::default();
         let corrupt =
             |e: parse::NotMbox| StoreError::Corrupt(format!("{}: {}", self.path.display(), e.0));
         // The file's keywords of the messages that have any: (index, keywords).
@@ -825,7 +842,7 @@ impl Ctx {
         let mut tail = Vec::new();
         let base = match grown_from.as_deref() {
             Some(p) => {
-                let last_from = p.entries.last().map_or(0, Entry::start);
+                let last_from = p.entries.last().map_or(0, |e| e.start());
                 // Indexes from the earlier messages on (all but the last).
                 let at = p.entries.len() - 1;
                 // The last known message is read again (mail appended
@@ -884,10 +901,11 @@ impl Ctx {
                         }
                     })
                     .map_err(corrupt)?;
-                entries.reserve_exact(pieces.iter().map(Vec::len).sum());
+                let mut all = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
                 for p in pieces {
-                    entries.extend(p);
+                    all.extend(p);
                 }
+                entries = Entries::from(all);
                 base
             }
         };
@@ -909,7 +927,7 @@ impl Ctx {
             // taken as they are: moved when every UID is in the file
             // (then none of them can change), copied otherwise.
             let old_kw;
-            (entries, old_kw) = if p.entries.iter().all(Entry::persisted) {
+            (entries, old_kw) = if p.entries.iter().all(|e| e.persisted()) {
                 p.stamp = None;
                 (std::mem::take(&mut p.entries), std::mem::take(&mut p.kw))
             } else {
@@ -924,12 +942,15 @@ impl Ctx {
             }
             // What the file says of the earlier messages, read again where
             // the UID is not in it (the X-UID it may have).
-            for (i, e) in entries.iter_mut().enumerate() {
+            for i in 0..entries.len() {
+                let e = entries.at(i);
                 let file_kw = old_kw.get(&e.uid).map(|k| k[1].clone());
                 if !e.persisted() {
-                    e.uid = parse::reparse(data, e.start(), e.end(), e.sep())
-                        .and_then(|m| m.uid)
-                        .unwrap_or(0);
+                    entries.update(i, |e| {
+                        e.uid = parse::reparse(data, e.start(), e.end(), e.sep())
+                            .and_then(|m| m.uid)
+                            .unwrap_or(0);
+                    });
                 }
                 if let Some(k) = file_kw.filter(|k| !k.is_empty()) {
                     old_file_kw.push((i, k));
@@ -940,19 +961,22 @@ impl Ctx {
             kws = old_file_kw;
             new_from = entries.len() + 1;
             sized = entries.len();
-            entries.reserve(tail.len());
             entries.append(&mut tail);
         }
         // A second pass, after the parse's: the map lets each go as it
         // passes.
-        for e in entries[sized..].iter_mut().filter(|e| e.size() == 0) {
+        for i in sized..entries.len() {
+            let e = entries.at(i);
+            if e.size() != 0 {
+                continue;
+            }
             if let Some(m) = parse::reparse(data, e.start(), e.end(), e.sep()) {
                 // A big message is counted with pread, not through the map.
                 let read = (m.body.len() > MBOX_SCAN_MAPPED).then(|| m.size_read(&read_at));
-                e.set_size(
-                    read.flatten()
-                        .unwrap_or_else(|| m.size_releasing(data, release)),
-                );
+                let size = read
+                    .flatten()
+                    .unwrap_or_else(|| m.size_releasing(data, release));
+                entries.update(i, |e| e.set_size(size));
             }
         }
         let prev_next = match prev_state {
@@ -975,7 +999,9 @@ impl Ctx {
         let mut last: Uid = 0;
         let mut kw = BTreeMap::new();
         let mut kws = kws.into_iter().peekable();
-        for (i, e) in entries.iter_mut().enumerate() {
+        for i in 0..entries.len() {
+            let was = entries.at(i);
+            let mut e = was;
             let file_kw = kws.next_if(|(k, _)| *k == i).map(|(_, k)| k);
             let (uid, persisted) = match Some(e.uid).filter(|&u| u > 0) {
                 Some(u) if u > last && (i < new_from || u >= prev_next) => (u, true),
@@ -997,6 +1023,9 @@ impl Ctx {
                 e.bits |= OLD;
             }
             e.system = e.file_system;
+            if e != was {
+                entries.set(i, e);
+            }
             if let Some(k) = file_kw {
                 for k in &k {
                     add_kw(k);
@@ -1082,10 +1111,10 @@ impl Ctx {
         let mut moved = false;
         let r = (|| -> io::Result<()> {
             for i in 0..entries.len() {
-                let e = &entries[i];
+                let e = &entries.at(i);
                 let here = out.n == e.start();
                 let next = entries.get(i + 1);
-                if let Some(span) = unchanged_span(e, next, kw).filter(|_| i > 0 && here) {
+                if let Some(span) = unchanged_span(e, next.as_ref(), kw).filter(|_| i > 0 && here) {
                     if out.skip(span)? {
                         continue;
                     }
@@ -1098,9 +1127,10 @@ impl Ctx {
                 })?;
                 let k = kw.get(&e.uid).map(|k| k[0].clone()).unwrap_or_default();
                 // The next entries still say where their old octets are.
-                entries[i] = write_entry(&mut out, (data, &read_at), e, &m, &k, base, &|p| {
+                let new = write_entry(&mut out, (data, &read_at), e, &m, &k, base, &|p| {
                     map.release_before(p)
                 })?;
+                entries.set(i, new);
             }
             out.flush()
         })();
@@ -1165,7 +1195,7 @@ impl Ctx {
         f: &File,
         map: &Map,
         written: &Snapshot,
-        (entries, kw): (Vec<Entry>, BTreeMap<Uid, Keywords>),
+        (entries, kw): (Entries, BTreeMap<Uid, Keywords>),
         touched: Option<&[usize]>,
     ) -> Result<Snapshot> {
         let stamp = Stamp::of(&f.metadata()?);
@@ -1174,7 +1204,7 @@ impl Ctx {
         if (data.len() as u64) < MBOX_CACHE_MIN {
             let p = parse::parse(data).map_err(|_| bad())?;
             if p.messages.len() != entries.len()
-                || p.messages.iter().zip(&entries).any(|(m, e)| {
+                || p.messages.iter().zip(entries.iter()).any(|(m, e)| {
                     parse::reparse(data, e.start(), e.end(), e.sep()).as_ref() != Some(m)
                 })
             {
@@ -1184,7 +1214,7 @@ impl Ctx {
             // The From line of each message written (of each, without
             // `touched`) must be where it was put.
             let misplaced = |i: usize| {
-                let at = entries[i].start();
+                let at = entries.at(i).start();
                 let bad = parse::from_line(data, at).is_none();
                 map.release_before(at);
                 bad
@@ -1757,7 +1787,7 @@ mod tests {
                 (e.uid, e.sep(), e.has(flag::SEEN), e.old()),
                 (9, 2, true, true)
             );
-            let mut again = e.clone();
+            let mut again = e;
             again.set_size(size + 1);
             assert_eq!((again.start() as u64, again.end() as u64), (start, end));
             assert_eq!(again.size(), size + 1);

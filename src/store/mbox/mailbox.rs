@@ -84,7 +84,7 @@ impl MboxMailbox {
             modseqs,
             last_found: std::cell::Cell::new(0),
         };
-        for e in &mb.current.entries {
+        for e in mb.current.entries.iter() {
             mb.view.push(e.uid, recent.contains(&e.uid));
         }
         mb.last_uid = mb.view.uids().last().copied().unwrap_or(0);
@@ -127,11 +127,13 @@ impl MboxMailbox {
     /// view it no longer holds become ghosts, as `current` showed them.
     fn replace_current(&mut self, snap: Snapshot) {
         let mut ghosts = Vec::new();
-        let mut next = snap.entries.iter().map(|e| e.uid).peekable();
-        for &uid in self.view.uids() {
-            while next.next_if(|&u| u < uid).is_some() {}
-            if next.peek() != Some(&uid) && self.view.ghost(uid).is_none() {
-                ghosts.extend(self.current_message(uid));
+        {
+            let mut next = snap.entries.iter().map(|e| e.uid).peekable();
+            for &uid in self.view.uids() {
+                while next.next_if(|&u| u < uid).is_some() {}
+                if next.peek() != Some(&uid) && self.view.ghost(uid).is_none() {
+                    ghosts.extend(self.current_message(uid));
+                }
             }
         }
         for g in ghosts {
@@ -166,13 +168,17 @@ impl MboxMailbox {
             changed.extend(
                 (0..cur.entries.len())
                     .filter(|&i| !cur.flags_said(i))
-                    .map(|i| cur.entries[i].uid),
+                    .map(|i| cur.entries.at(i).uid),
             );
-            for e in &mut self.current.entries {
-                if !e.old() && e.uid > self.last_uid {
-                    self.claimed.insert(e.uid);
+            let entries = &mut self.current.entries;
+            for i in 0..entries.len() {
+                let e = entries.at(i);
+                if !e.old() {
+                    if e.uid > self.last_uid {
+                        self.claimed.insert(e.uid);
+                    }
+                    entries.update(i, |e| e.set_old());
                 }
-                e.set_old();
             }
             if let Err(e) = self.ctx.rewrite(&guard, map, &mut self.current) {
                 // `current` holds the edit the file may not: read it again.
@@ -212,7 +218,7 @@ impl MboxMailbox {
 }
 
 fn message(snap: &Snapshot, k: usize, recent: bool, modseq: ModSeq) -> Message {
-    let e = &snap.entries[k];
+    let e = snap.entries.at(k);
     Message {
         uid: e.uid,
         flags: snap.flags(k),
@@ -310,10 +316,12 @@ fn read_locked<'a>(
     };
     if must_write(&snap) {
         if claim {
-            for e in &mut snap.entries {
+            let entries = &mut snap.entries;
+            for i in 0..entries.len() {
+                let e = entries.at(i);
                 if !e.old() {
                     recent.insert(e.uid);
-                    e.set_old();
+                    entries.update(i, |e| e.set_old());
                 }
             }
         }
@@ -332,7 +340,7 @@ fn empty(ctx: &Ctx) -> Result<Snapshot> {
         uid_next,
         base_ok: false,
         keywords: Vec::new(),
-        entries: Vec::new(),
+        entries: Default::default(),
         kw: Default::default(),
         check: (0, 0),
     })
@@ -451,12 +459,9 @@ impl Mailbox for MboxMailbox {
             }
         }
         self.view.tell_all(self.modseqs.highest());
-        let first_new = self
-            .current
-            .entries
-            .partition_point(|e| e.uid <= self.last_uid);
+        let first_new = self.current.entries.partition_point(|u| u <= self.last_uid);
         let mut added = 0;
-        for e in &self.current.entries[first_new..] {
+        for e in (first_new..self.current.entries.len()).map(|i| self.current.entries.at(i)) {
             let r = recent.contains(&e.uid) || self.claimed.remove(&e.uid);
             self.view.push(e.uid, r);
             self.last_uid = e.uid;
@@ -496,7 +501,7 @@ impl Mailbox for MboxMailbox {
             }
         }
         let k = self.current.find(uid).ok_or(StoreError::Expunged)?;
-        let size = self.current.entries[k].size();
+        let size = self.current.entries.at(k).size();
         let m = self.current.msg(k, &map)?;
         if size <= MBOX_MESSAGE_MEMORY_MAX {
             let data = file::served(guard.file(), &m, size)?;

@@ -21,6 +21,7 @@
 //! `parse.rs` for how they are read.
 
 pub mod cache;
+pub mod entries;
 pub mod file;
 pub mod inplace;
 pub mod mailbox;
@@ -264,11 +265,11 @@ impl MboxStore {
             .collect::<Result<_>>()?;
         let mut msgs: Vec<Incoming<'_>> = segs
             .iter_mut()
-            .zip(&snap.entries)
+            .zip(snap.entries.iter())
             .map(|((r, len), e)| Incoming {
                 data: r,
                 len: *len,
-                flags: snap.flags_of(e),
+                flags: snap.flags_of(&e),
                 date: e.date(),
                 zone: e.zone(),
             })

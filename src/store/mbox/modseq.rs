@@ -206,7 +206,7 @@ fn reconcile_some(ix: &mut Index, snap: &Snapshot, changed: &[Uid]) -> Result<()
         let (Some(k), Some(i)) = (ix.find(uid), snap.find(uid)) else {
             continue;
         };
-        let (e, flags) = (&snap.entries[i], snap.flags(i));
+        let (e, flags) = (&snap.entries.at(i), snap.flags(i));
         if !agrees(&ix.get_without_name(k), e, &flags) {
             let entry = entry_of(ix, e, flags)?;
             ix.set(k, entry);
@@ -239,7 +239,7 @@ fn reconcile(ix: &mut Index, snap: &Snapshot) -> Result<()> {
     for (i, e) in snap.entries.iter().enumerate() {
         let flags = snap.flags(i);
         let known = k < ix.len() && ix.uid_at(k) == e.uid;
-        if known && agrees(&ix.get_without_name(k), e, &flags) {
+        if known && agrees(&ix.get_without_name(k), &e, &flags) {
             k += 1;
             continue;
         }
@@ -252,7 +252,7 @@ fn reconcile(ix: &mut Index, snap: &Snapshot) -> Result<()> {
             ix.vanished_from = ix.highest_modseq;
             return reconcile(ix, snap);
         }
-        let entry = entry_of(ix, e, flags)?;
+        let entry = entry_of(ix, &e, flags)?;
         if known {
             ix.set(k, entry);
         } else {

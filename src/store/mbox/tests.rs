@@ -851,7 +851,7 @@ fn a_flag_change_is_written_in_place() {
     let ctl = t.path().join("mail/.imap/INBOX");
     assert!(ctl.join(cache::DELTA_FILE).exists());
     let cached = cache::load(&ctl).expect("cache and delta");
-    assert!(cached.entries[500].has(flag::DELETED));
+    assert!(cached.entries.at(500).has(flag::DELETED));
     assert_eq!(cached.flags(0).keywords, ["$Work"]);
     assert_eq!(cached.file_flags(0).keywords, ["$Work"]);
     // And the file itself says it all (bodies untouched, skipped unread):
