@@ -187,7 +187,9 @@ pub fn replace(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
 }
 
 /// `replace`, the new file's content written by `write` (a large file
-/// need not be in memory whole).
+/// need not be in memory whole). The file is open for reading too, so
+/// that `write` may keep a descriptor of it (`try_clone`) to read what it
+/// wrote.
 pub fn replace_with(
     path: &Path,
     durable: bool,
@@ -204,7 +206,11 @@ pub fn replace_with(
     let r = (|| {
         let mut f = regular(
             &tmp,
-            OpenOptions::new().write(true).create_new(true).mode(0o600),
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600),
         )?;
         write(&mut f)?;
         if durable {

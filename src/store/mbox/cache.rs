@@ -11,21 +11,26 @@
 //! read:
 //!
 //! ```text
-//! mailaccess-mbox-index 3
+//! mailaccess-mbox-index 4
 //! stamp DEV INO SIZE MTIME MTIME_NS
 //! state UIDVALIDITY UIDNEXT BASE_OK CHECK_FIRST CHECK_LAST
 //! kw KEYWORD...
-//! RECORD...  (little-endian, see `put_entry`)
+//! count N
+//! RECORD...  (N of 40 octets, little-endian, see `put_fixed`)
+//! KEYWORDS   (of each record with any, in order, see `put_keywords`)
 //! SUM        (8 octets: `sum64` of everything before it)
 //! ```
 //!
 //! Binary and not text because a re-open of a big mbox reads the whole
 //! cache: on 50,000 messages the text form (version 1) took half of the
-//! open to read, check and parse. Version 3 keeps 40 octets a message
+//! open to read, check and parse. Version 4 keeps 40 octets a message
 //! (where a message is, its size, date, UID and flags; its header is read
-//! again from the file when needed), version 2 kept every part's place. An
-//! older cache is not read: the file is parsed once more and the cache
-//! written again (UIDs are in the file).
+//! again from the file when needed) in records of one size, so that a
+//! session reads its entries from the cache a window at a time instead of
+//! holding them (`entries.rs`); version 3 had each record's keywords in
+//! it, version 2 kept every part's place. An older cache is not read: the
+//! file is parsed once more and the cache written again (UIDs are in the
+//! file).
 //!
 //! A rewrite in place (flags changed, the same messages) writes only the
 //! entries that changed, into `mailaccess-mbox-index.delta`: its `base`
@@ -39,14 +44,17 @@ use std::fmt::Write as _;
 use std::fs::{self};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
+use super::entries::{Entries, Records};
 use super::file::{Entry, Snapshot, Stamp};
-use crate::limits::{INDEX_FILE_MAX, MBOX_CACHE_DELTA_MIN, MBOX_CACHE_WINDOW};
+use crate::limits::{INDEX_FILE_MAX, MBOX_CACHE_DELTA_MIN, MBOX_CACHE_WINDOW, MBOX_ENTRIES_WINDOW};
 use crate::store::sum::{sum64, Sum64};
+use crate::store::Uid;
 use crate::store::{flag, index::valid_keyword, Flags};
 
 pub const CACHE_FILE: &str = "mailaccess-mbox-index";
-const MAGIC: &str = "mailaccess-mbox-index 3";
+const MAGIC: &str = "mailaccess-mbox-index 4";
 /// Changes since the cache was written whole (`save_change`).
 pub const DELTA_FILE: &str = "mailaccess-mbox-index.delta";
 const DELTA_MAGIC: &str = "mailaccess-mbox-delta 3";
@@ -114,6 +122,11 @@ impl<R: Read> Summed<R> {
         Some(&self.buf[self.pos..])
     }
 
+    /// The octets before the checksum not consumed yet.
+    fn unread(&self) -> u64 {
+        self.left + (self.buf.len() - self.pos) as u64
+    }
+
     fn consume(&mut self, n: usize) {
         self.pos = (self.pos + n).min(self.buf.len());
     }
@@ -150,21 +163,25 @@ fn head(s: &mut String, st: &Stamp, snap: &Snapshot) {
     s.push('\n');
 }
 
-/// One entry's record: UID (u32), system flags (u8), bits (u8, as
-/// `Entry::record` gives them: `Status: O`, persisted, the separator's
-/// length, empty body, CRLF), keyword count (u16), size, start, body end
-/// (u64s), date and zone (i64, as `Entry` packs them); each keyword as a u8
-/// length and its octets. None for what does not fit (the cache is not
-/// written).
-fn put_entry(out: &mut Vec<u8>, e: &Entry, keywords: &[String]) -> Option<()> {
+/// One entry's record (`RECORD_FIXED` octets): UID (u32), system flags
+/// (u8), bits (u8, as `Entry::record` gives them: `Status: O`, persisted,
+/// the separator's length, empty body, CRLF), keyword count (u16), size,
+/// start, body end (u64s), date and zone (i64, as `Entry` packs them).
+/// None for what does not fit (the cache is not written).
+fn put_fixed(out: &mut Vec<u8>, e: &Entry, keywords: usize) -> Option<()> {
     let (uid, system, bits, fields) = e.record();
     out.extend_from_slice(&uid.to_le_bytes());
     out.push(system);
     out.push(bits);
-    out.extend_from_slice(&u16::try_from(keywords.len()).ok()?.to_le_bytes());
+    out.extend_from_slice(&u16::try_from(keywords).ok()?.to_le_bytes());
     for f in fields {
         out.extend_from_slice(&f.to_le_bytes());
     }
+    Some(())
+}
+
+/// A record's keywords: each as a u8 length and its octets.
+fn put_keywords(out: &mut Vec<u8>, keywords: &[String]) -> Option<()> {
     for k in keywords {
         out.push(u8::try_from(k.len()).ok()?);
         out.extend_from_slice(k.as_bytes());
@@ -172,21 +189,30 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry, keywords: &[String]) -> Option<()> {
     Some(())
 }
 
+/// A delta's record: the fixed part and the keywords after it.
+fn put_entry(out: &mut Vec<u8>, e: &Entry, keywords: &[String]) -> Option<()> {
+    put_fixed(out, e, keywords.len())?;
+    put_keywords(out, keywords)
+}
+
 /// Writes the text lines `text`, the records `records` writes and their
 /// checksum as `file` in `ctl`, through a buffer (a cache of many messages
 /// is never in memory whole). No fsync: after a crash the checksum refuses
-/// a torn file, and a lost one costs a parse. Whether it was written.
+/// a torn file, and a lost one costs a parse. The file written (a second
+/// descriptor, to read it again), if it was.
 fn write_summed(
     ctl: &Path,
     file: &str,
     text: &str,
     records: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> bool {
+) -> Option<fs::File> {
+    let mut kept = None;
     fs::DirBuilder::new()
         .recursive(true)
         .create(ctl)
         .and_then(|()| {
             crate::store::open::replace_with(&ctl.join(file), false, |f| {
+                kept = Some(f.try_clone()?);
                 let mut w = SumWriter {
                     w: BufWriter::with_capacity(MBOX_CACHE_WINDOW, f),
                     sum: Sum64::new(),
@@ -198,31 +224,63 @@ fn write_summed(
                 w.w.flush()
             })
         })
-        .is_ok()
+        .ok()
+        .and(kept)
 }
 
 /// Writes the cache for `snap` (best effort: a cache that cannot be
-/// written is only a slower next open), and no delta.
-pub fn save(ctl: &Path, snap: &Snapshot) {
+/// written is only a slower next open), and no delta. When the file says
+/// what the session has (as after a parse or a rewrite), `snap`'s entries
+/// are then read from the cache written, not the heap.
+pub fn save(ctl: &Path, snap: &mut Snapshot) {
     let Some(st) = &snap.stamp else {
         return;
     };
+    let n = snap.entries.len();
     let mut s = String::with_capacity(128);
     let _ = writeln!(s, "{MAGIC}");
     head(&mut s, st, snap);
+    let _ = writeln!(s, "count {n}");
+    let mut marks = Vec::with_capacity(n.div_ceil(MBOX_ENTRIES_WINDOW));
+    // Whether each record reads back as the entry it was written from.
+    let mut faithful = true;
+    let snap_ = &*snap;
     // A cache that cannot say every entry is not written: the old one
     // (naming another version) goes, so that it is not read in vain.
     let written = write_summed(ctl, CACHE_FILE, &s, |w| {
-        let mut r = Vec::with_capacity(128);
-        for e in snap.entries.iter() {
+        let bad = || io::Error::from(io::ErrorKind::InvalidData);
+        let mut r = Vec::with_capacity(RECORD_FIXED);
+        // The messages with keywords, whose keywords follow the records.
+        let mut with_kw: Vec<Uid> = Vec::new();
+        for (i, e) in snap_.entries.iter().enumerate() {
             r.clear();
-            put_entry(&mut r, &e, snap.keywords_of(&e, 0)).ok_or(io::ErrorKind::InvalidData)?;
+            let k = snap_.keywords_of(&e, 0);
+            put_fixed(&mut r, &e, k.len()).ok_or_else(bad)?;
+            faithful &= fixed(&r) == Some(e);
+            if i % MBOX_ENTRIES_WINDOW == 0 {
+                marks.push(e.uid);
+            }
+            if !k.is_empty() {
+                with_kw.push(e.uid);
+            }
+            w.write_all(&r)?;
+        }
+        for uid in with_kw {
+            r.clear();
+            put_keywords(&mut r, snap_.kw.get(&uid).map_or(&[], |k| &k[0][..])).ok_or_else(bad)?;
             w.write_all(&r)?;
         }
         Ok(())
     });
-    if !written {
-        let _ = fs::remove_file(ctl.join(CACHE_FILE));
+    match written {
+        Some(f) if faithful && n > 0 => {
+            let records = Records::new(f, s.len() as u64, n, RECORD_FIXED, fixed);
+            snap.entries = Entries::over(Arc::new(records), marks);
+        }
+        Some(_) => {}
+        None => {
+            let _ = fs::remove_file(ctl.join(CACHE_FILE));
+        }
     }
     let _ = fs::remove_file(ctl.join(DELTA_FILE));
 }
@@ -239,7 +297,7 @@ pub fn save(ctl: &Path, snap: &Snapshot) {
 pub fn save_change(
     ctl: &Path,
     before: Option<&Stamp>,
-    after: &Snapshot,
+    after: &mut Snapshot,
     touched: Option<&[usize]>,
 ) {
     let (Some(st), Some(before), Some(touched)) = (&after.stamp, before, touched) else {
@@ -366,14 +424,20 @@ fn parse_delta(s: &[u8], base: &Stamp) -> Option<Delta> {
 
 /// Reads the cache, if it is whole; the caller checks it against the file.
 /// The file is read a window at a time (it is replaced by renaming, never
-/// written in place, so the one opened stays whole).
+/// written in place, so the one opened stays whole), and the snapshot's
+/// entries are read from it again when needed (`entries.rs`).
 pub fn load(ctl: &Path) -> Option<Snapshot> {
     let f = crate::store::open::read(&ctl.join(CACHE_FILE)).ok()?;
     let len = f.metadata().ok()?.len();
     if len > INDEX_FILE_MAX {
         return None;
     }
-    parse(&mut Summed::new(f, len)?, |base| read_delta(ctl, base))
+    let keep = f.try_clone().ok()?;
+    parse(
+        &mut Summed::new(&f, len)?,
+        |base| read_delta(ctl, base),
+        Some(keep),
+    )
 }
 
 /// Reads `cache` and `delta` (any bytes) as the cache and its delta file;
@@ -383,24 +447,35 @@ pub fn load(ctl: &Path) -> Option<Snapshot> {
 pub fn read_any(cache: &[u8], delta: &[u8]) -> Option<(usize, usize)> {
     let delta = summed(delta.to_vec());
     let mut s = Summed::new(cache, cache.len() as u64)?;
-    let snap = parse(&mut s, |base| parse_delta(delta.as_ref()?, base))?;
+    let snap = parse(&mut s, |base| parse_delta(delta.as_ref()?, base), None)?;
     let seen = snap.entries.iter().filter(|e| e.has(flag::SEEN));
     Some((snap.entries.len(), seen.count()))
 }
 
 /// The cache read from `s`, with the delta `delta` finds over its stamp;
-/// nothing unless the checksum at its end is right.
+/// nothing unless the checksum at its end is right. Its entries are read
+/// again from `keep` (the file `s` reads) when given, else kept in the
+/// heap.
 fn parse<R: Read>(
     s: &mut Summed<R>,
     delta: impl FnOnce(&Stamp) -> Option<Delta>,
+    keep: Option<fs::File>,
 ) -> Option<Snapshot> {
-    let l = head_lines(s)?;
+    let l = head_lines_n(s, 5)?;
     if l[0] != MAGIC {
         return None;
     }
+    // Where the records start: after the text lines.
+    let at: usize = l.iter().map(|l| l.len() + 1).sum();
     let mut stamp = Stamp::from_fields(l[1].strip_prefix("stamp ")?)?;
     let mut state = l[2].strip_prefix("state ")?;
     let mut kw = l[3].strip_prefix("kw")?;
+    let n: usize = l[4].strip_prefix("count ")?.parse().ok()?;
+    // Records that cannot all be in the file are refused before anything
+    // is made for them.
+    if n.checked_mul(RECORD_FIXED)? as u64 > s.unread() {
+        return None;
+    }
     let delta = delta(&stamp);
     if let Some(d) = &delta {
         stamp = d.stamp.clone()?;
@@ -408,11 +483,11 @@ fn parse<R: Read>(
         kw = &d.kw;
     }
     let mut st = state.split(' ');
-    let mut n = || -> Option<u64> { st.next()?.parse().ok() };
-    let uid_validity = u32::try_from(n()?).ok()?;
-    let uid_next = u32::try_from(n()?).ok()?;
-    let base_ok = n()? == 1;
-    let check = (n()?, n()?);
+    let mut num = || -> Option<u64> { st.next()?.parse().ok() };
+    let uid_validity = u32::try_from(num()?).ok()?;
+    let uid_next = u32::try_from(num()?).ok()?;
+    let base_ok = num()? == 1;
+    let check = (num()?, num()?);
     let keywords: Vec<String> = kw
         .split(' ')
         .filter(|k| !k.is_empty())
@@ -421,51 +496,91 @@ fn parse<R: Read>(
     if !keywords.iter().all(|k| valid_keyword(k)) {
         return None;
     }
-    let mut entries: Vec<Entry> = Vec::new();
     let mut kw = BTreeMap::new();
     let mut changed = delta.map(|d| d.records).unwrap_or_default();
-    loop {
-        let len = next_record(s)?;
-        if len == 0 {
-            break;
+    // The delta's entries (by index), the records with keywords (UID,
+    // how many, whether the delta's replace them), each window's first
+    // UID, and without `keep` every entry.
+    let mut from_delta: Vec<(usize, Entry)> = Vec::new();
+    let mut with_kw: Vec<(Uid, usize, bool)> = Vec::new();
+    let mut marks = Vec::with_capacity(n.div_ceil(MBOX_ENTRIES_WINDOW));
+    let mut all: Vec<Entry> = Vec::new();
+    let mut prev: Option<Entry> = None;
+    for i in 0..n {
+        let r = s.fill(RECORD_FIXED)?.get(..RECORD_FIXED)?;
+        let mut e = fixed(r)?;
+        let nkw = Fields(&r[6..8]).u16()?;
+        s.consume(RECORD_FIXED);
+        let replaced = changed.remove(&e.uid);
+        if let Some(d) = &replaced {
+            let (de, k) = entry(d)?;
+            if de.uid != e.uid {
+                return None;
+            }
+            if !k.is_empty() {
+                kw.insert(e.uid, [k.clone(), k]);
+            }
+            e = de;
+            from_delta.push((i, e));
         }
-        let (mut e, mut k) = entry(s.fill(len)?.get(..len)?)?;
-        s.consume(len);
-        if let Some(d) = changed.remove(&e.uid) {
-            (e, k) = entry(&d)?;
+        if nkw > 0 {
+            with_kw.push((e.uid, nkw, replaced.is_some()));
         }
         // Every message inside the file it describes, in order, UIDs
         // ascending: a cache is never trusted to index out of bounds.
-        let after_prev = entries
-            .last()
-            .is_none_or(|p| p.end() + p.sep() <= e.start() && p.uid < e.uid);
+        let after_prev = prev.is_none_or(|p| p.end() + p.sep() <= e.start() && p.uid < e.uid);
         if !after_prev || (e.end() + e.sep()) as u64 > stamp.size {
             return None;
         }
-        if !k.is_empty() {
-            kw.insert(e.uid, [k.clone(), k]);
+        if i % MBOX_ENTRIES_WINDOW == 0 {
+            marks.push(e.uid);
         }
-        entries.push(e);
+        if keep.is_none() {
+            all.push(e);
+        }
+        prev = Some(e);
     }
     if !changed.is_empty() {
         return None; // a delta naming messages the cache has not
     }
+    for (uid, nkw, replaced) in with_kw {
+        let mut flags = Flags::default();
+        for _ in 0..nkw {
+            let len = usize::from(*s.fill(1)?.first()?);
+            let k = s.fill(1 + len)?.get(1..1 + len)?;
+            let k = std::str::from_utf8(k).ok()?;
+            if !valid_keyword(k) {
+                return None;
+            }
+            flags.insert_keyword(k);
+            s.consume(1 + len);
+        }
+        if !replaced {
+            kw.insert(uid, [flags.keywords.clone(), flags.keywords]);
+        }
+    }
     s.finish()?;
+    let entries = match keep {
+        Some(f) if n > 0 => {
+            let records = Records::new(f, at as u64, n, RECORD_FIXED, fixed);
+            let mut e = Entries::over(Arc::new(records), marks);
+            for (i, d) in from_delta {
+                e.set(i, d);
+            }
+            e
+        }
+        _ => Entries::from(all),
+    };
     Some(Snapshot {
         stamp: Some(stamp),
         uid_validity,
         uid_next,
         base_ok,
         keywords,
-        entries: entries.into(),
+        entries,
         kw,
         check,
     })
-}
-
-/// The first four lines of the cache (its text part).
-fn head_lines<R: Read>(s: &mut Summed<R>) -> Option<Vec<String>> {
-    head_lines_n(s, 4)
 }
 
 /// The first `n` lines of `s`.
@@ -486,26 +601,7 @@ fn head_lines_n<R: Read>(s: &mut Summed<R>, n: usize) -> Option<Vec<String>> {
     }
 }
 
-/// The length of the next record of `s`, read whole into its window (0 at
-/// the end; None for one that runs past the end).
-fn next_record<R: Read>(s: &mut Summed<R>) -> Option<usize> {
-    let mut want = RECORD_FIXED;
-    loop {
-        let avail = s.fill(want)?;
-        if avail.is_empty() {
-            return Some(0);
-        }
-        if let Some(len) = record_len(avail) {
-            return Some(len);
-        }
-        if avail.len() < want {
-            return None;
-        }
-        want *= 2;
-    }
-}
-
-/// The fixed part of a record (`put_entry`).
+/// The fixed part of a record (`put_fixed`).
 const RECORD_FIXED: usize = 4 + 1 + 1 + 2 + 8 * 4;
 
 /// Reads a record's fields in order.
@@ -538,6 +634,20 @@ fn record_len(r: &[u8]) -> Option<usize> {
         len += 1 + usize::from(*r.get(len)?);
     }
     (len <= r.len()).then_some(len)
+}
+
+/// One record's fixed part (exactly `RECORD_FIXED` octets) as its entry.
+fn fixed(r: &[u8]) -> Option<Entry> {
+    if r.len() != RECORD_FIXED {
+        return None;
+    }
+    let mut f = Fields(r);
+    let uid = u32::from_le_bytes(f.take()?);
+    let system = f.u8()?;
+    let bits = f.u8()?;
+    f.u16()?;
+    let fields = [f.u64()?, f.u64()?, f.u64()?, f.u64()?];
+    Entry::from_record(uid, system, bits, fields)
 }
 
 /// One record (exactly its octets): the entry and its keywords.
@@ -602,5 +712,149 @@ mod tests {
         bad[100] ^= 1;
         assert_eq!(read(&bad), None);
         assert_eq!(read(&file[..file.len() - 1]), None);
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+    use crate::store::flag;
+
+    /// Entries of `n` messages 100 octets apart, odd UIDs, some `\Seen`.
+    fn entries(n: usize) -> Vec<Entry> {
+        (0..n)
+            .map(|i| {
+                let start = i as u64 * 100;
+                let system = if i % 3 == 0 { flag::SEEN } else { 0 };
+                // `Status: O`, the UID in the file, a one-octet separator.
+                let bits = 1 | 4 | 1 << 3;
+                let fields = [95, start, start + 90, (i as u64) << 16];
+                Entry::from_record(2 * i as u32 + 1, system, bits, fields).expect("entry")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn entries_read_from_the_cache_are_the_entries_saved() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let n = 3 * MBOX_ENTRIES_WINDOW + 17;
+        let all = entries(n);
+        let mbox = t.path().join("mbox");
+        fs::File::create(&mbox)
+            .and_then(|f| f.set_len(n as u64 * 100))
+            .expect("mbox");
+        let ctl = t.path().join("ctl");
+        let kw = BTreeMap::from([(3, [vec!["Work".to_string()], vec!["Work".to_string()]])]);
+        let mut snap = Snapshot {
+            stamp: Stamp::at(&mbox),
+            uid_validity: 7,
+            uid_next: 2 * n as u32 + 1,
+            base_ok: true,
+            keywords: vec!["Work".into()],
+            entries: Entries::from(all.clone()),
+            kw: kw.clone(),
+            check: (1, 2),
+        };
+        save(&ctl, &mut snap);
+        assert!(
+            snap.entries.is_windowed(),
+            "saved, then read from the cache"
+        );
+        assert_eq!(snap.entries.iter().collect::<Vec<_>>(), all);
+        let mut got = load(&ctl).expect("load");
+        assert!(got.entries.is_windowed());
+        assert_eq!(got.entries.iter().collect::<Vec<_>>(), all);
+        assert_eq!(got.kw, kw);
+        // Backwards too (a window read for each step back across one).
+        for i in (0..n).rev() {
+            assert_eq!(got.entries.at(i), all[i]);
+        }
+        let check = |e: &Entries, model: &[Entry]| {
+            assert_eq!(e.len(), model.len());
+            assert_eq!(e.iter().collect::<Vec<_>>(), model);
+            for (i, m) in model.iter().enumerate() {
+                assert_eq!(e.find(m.uid), Some(i), "UID {}", m.uid);
+                assert_eq!(e.find(m.uid + 1), None);
+                assert_eq!(e.partition_point(|u| u <= m.uid), i + 1);
+                assert_eq!(e.partition_point(|u| u < m.uid), i);
+            }
+            assert_eq!(e.partition_point(|_| true), model.len());
+            assert_eq!(e.find(0), None);
+        };
+        check(&got.entries, &all);
+        // Changes stay in the session: at a window's first entry (whose
+        // UID is the window's mark), inside one, the last popped, new ones
+        // after.
+        let mut model = all.clone();
+        for i in [0, 5, MBOX_ENTRIES_WINDOW, 2 * MBOX_ENTRIES_WINDOW + 1] {
+            got.entries.update(i, |e| e.set_size(1000 + i as u64));
+            model[i].set_size(1000 + i as u64);
+        }
+        got.entries.set(6, model[6]);
+        model[6].set_size(1);
+        got.entries.set(6, model[6]);
+        assert_ne!(got.entries.at(6), all[6]);
+        model.pop();
+        assert_eq!(got.entries.pop(), Some(all[n - 1]));
+        let extra = entries(n + 2)[n - 1..].to_vec();
+        for e in &extra {
+            got.entries.push(*e);
+            model.push(*e);
+        }
+        assert!(got.entries.is_windowed());
+        check(&got.entries, &model);
+        check(&got.entries.clone(), &model);
+        // A change to most of them is kept in the heap.
+        let mut many = load(&ctl).expect("load");
+        for (i, mut e) in all.iter().copied().enumerate() {
+            e.set_size(7);
+            many.entries.set(i, e);
+        }
+        assert!(!many.entries.is_windowed());
+        assert!(many.entries.iter().all(|e| e.size() == 7));
+        // Retain leaves the heap's.
+        got.entries.retain(|e| e.uid % 4 == 1);
+        model.retain(|e| e.uid % 4 == 1);
+        assert!(!got.entries.is_windowed());
+        check(&got.entries, &model);
+        // The cache replaced under a session is not read again: the
+        // session keeps reading the file it checked.
+        let kept = load(&ctl).expect("load");
+        snap.entries = Entries::from(entries(5));
+        save(&ctl, &mut snap);
+        assert_eq!(kept.entries.iter().collect::<Vec<_>>(), all);
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_read_is_a_message_nowhere() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let n = 2 * MBOX_ENTRIES_WINDOW;
+        let mbox = t.path().join("mbox");
+        fs::File::create(&mbox)
+            .and_then(|f| f.set_len(n as u64 * 100))
+            .expect("mbox");
+        let ctl = t.path().join("ctl");
+        let mut snap = Snapshot {
+            stamp: Stamp::at(&mbox),
+            uid_validity: 7,
+            uid_next: 2 * n as u32 + 1,
+            base_ok: true,
+            keywords: Vec::new(),
+            entries: Entries::from(entries(n)),
+            kw: BTreeMap::new(),
+            check: (1, 2),
+        };
+        save(&ctl, &mut snap);
+        assert!(snap.entries.is_windowed());
+        // Against the rules (the cache is replaced, never written in
+        // place): the file cut short after it was checked.
+        fs::OpenOptions::new()
+            .write(true)
+            .open(ctl.join(CACHE_FILE))
+            .and_then(|f| f.set_len(100))
+            .expect("truncate");
+        let e = snap.entries.at(n - 1);
+        assert_eq!(e, Entry::nowhere());
+        assert!(e.start() as u64 > crate::limits::MBOX_FILE_MAX);
     }
 }

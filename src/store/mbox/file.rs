@@ -787,9 +787,9 @@ impl Ctx {
                 }
             },
         };
-        let snap = self.parse(map, stamp, prev)?;
+        let mut snap = self.parse(map, stamp, prev)?;
         if data.len() as u64 >= MBOX_CACHE_MIN {
-            cache::save(&self.ctl, &snap);
+            cache::save(&self.ctl, &mut snap);
         }
         Ok(snap)
     }
@@ -1227,7 +1227,7 @@ impl Ctx {
                 return Err(bad());
             }
         }
-        let snap = Snapshot {
+        let mut snap = Snapshot {
             stamp: Some(stamp),
             uid_validity: written.uid_validity,
             uid_next: written.uid_next,
@@ -1238,7 +1238,7 @@ impl Ctx {
             kw,
         };
         if data.len() as u64 >= MBOX_CACHE_MIN {
-            cache::save_change(&self.ctl, written.stamp.as_ref(), &snap, touched);
+            cache::save_change(&self.ctl, written.stamp.as_ref(), &mut snap, touched);
         }
         Ok(snap)
     }

@@ -164,14 +164,13 @@ impl MboxMailbox {
         // Edited and rewritten in place: a big mbox is not held twice.
         if edit(&mut self.current, &self.modseqs) || self.current.needs_write() {
             // What the edit changed: the file still says the old flags.
-            let cur = &self.current;
-            changed.extend(
-                (0..cur.entries.len())
-                    .filter(|&i| !cur.flags_said(i))
-                    .map(|i| cur.entries.at(i).uid),
-            );
-            let entries = &mut self.current.entries;
-            for i in 0..entries.len() {
+            // One pass (an mbox session's entries are read from its parse
+            // cache a window at a time).
+            for i in 0..self.current.entries.len() {
+                if !self.current.flags_said(i) {
+                    changed.push(self.current.entries.at(i).uid);
+                }
+                let entries = &mut self.current.entries;
                 let e = entries.at(i);
                 if !e.old() {
                     if e.uid > self.last_uid {
