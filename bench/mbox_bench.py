@@ -215,8 +215,23 @@ def check(out: ib.Outcome, count: int) -> str:
     return ""
 
 
-def timed(server, work, src, imapd, scenario, count, runs, first, timeout, sizes):
-    """Median seconds of `runs` checked runs, or (None, why)."""
+def peak_rss(server, home, imapd, commands, count, timeout):
+    """Peak RSS in KB of one checked session under /usr/bin/time -f %M
+    (the server's own, not the forked Python's), or None."""
+    rss_file = home.parent / f"{server}.maxrss"
+    argv = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *server_argv(server, home, imapd)]
+    out = ib.run_session(argv, commands, timeout)
+    if check(out, count):
+        return None
+    try:
+        return int(rss_file.read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def timed(server, work, src, imapd, scenario, count, runs, first, timeout, sizes, rss=None):
+    """Median seconds of `runs` checked runs, or (None, why). For a
+    re-open, one more session's peak RSS goes into `rss`."""
     commands = ["SELECT INBOX", SCENARIOS[scenario][0], "LOGOUT"]
     home = work / server
     times = []
@@ -236,6 +251,9 @@ def timed(server, work, src, imapd, scenario, count, runs, first, timeout, sizes
             sizes.setdefault(server, set()).add(out.sizes)
         times.append(out.seconds)
         log(f"    {out.seconds:.3f}s")
+    if not first and rss is not None:
+        rss[(server, scenario)] = peak_rss(server, home, imapd, commands, count, timeout)
+        log(f"    peak RSS {rss[(server, scenario)]} KB")
     return statistics.median(times), ""
 
 
@@ -294,7 +312,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o755)
 
-    rows, failures, sizes, stores = [], [], {}, {}
+    rows, failures, sizes, stores, rss = [], [], {}, {}, {}
     for sc in args.scenarios:
         if sc == "s":
             for s in servers:
@@ -309,7 +327,7 @@ def main() -> int:
         for s in servers:
             for first in (True, False):
                 log(f"  {s:8} {sc} {'first' if first else 're-open'} x{args.runs}")
-                v, why = timed(s, work, src, imapd, sc, args.messages, args.runs, first, args.timeout, sizes)
+                v, why = timed(s, work, src, imapd, sc, args.messages, args.runs, first, args.timeout, sizes, rss)
                 if why:
                     log(f"    FAILED: {why}")
                     failures.append(f"{sc}/{s}/{'first' if first else 're-open'}: {why}")
@@ -353,6 +371,18 @@ def main() -> int:
             f"{cell('dovecot', True)} | {cell('dovecot', False)} | "
             f"{ib.ratio(g('imapd', True), g('dovecot', True))} | {ib.ratio(g('imapd', False), g('dovecot', False))} |"
         )
+    if rss:
+        mb = lambda v: "-" if v is None else f"{v / 1024:.1f} MB"  # noqa: E731
+        lines += [
+            "",
+            "Peak RSS of one more re-open session (/usr/bin/time -f %M: the server's own):",
+            "",
+            "| scenario | imapd | dovecot | ratio |",
+            "|---|---:|---:|---:|",
+        ]
+        for sc, _ in rows:
+            a, b = rss.get(("imapd", sc)), rss.get(("dovecot", sc))
+            lines.append(f"| {sc}: {SCENARIOS[sc][1]} | {mb(a)} | {mb(b)} | {ib.ratio(a, b)} |")
     if stores:
         t = {s: v[0] for s, v in stores.items()}
         w = {s: v[1] for s, v in stores.items()}

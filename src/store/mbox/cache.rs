@@ -242,8 +242,10 @@ pub fn save(ctl: &Path, snap: &mut Snapshot) {
     head(&mut s, st, snap);
     let _ = writeln!(s, "count {n}");
     let mut marks = Vec::with_capacity(n.div_ceil(MBOX_ENTRIES_WINDOW));
-    // Whether each record reads back as the entry it was written from.
+    // Whether each record reads back as the entry it was written from,
+    // and whether all are persisted and old.
     let mut faithful = true;
+    let mut said = true;
     let snap_ = &*snap;
     // A cache that cannot say every entry is not written: the old one
     // (naming another version) goes, so that it is not read in vain.
@@ -257,6 +259,7 @@ pub fn save(ctl: &Path, snap: &mut Snapshot) {
             let k = snap_.keywords_of(&e, 0);
             put_fixed(&mut r, &e, k.len()).ok_or_else(bad)?;
             faithful &= fixed(&r) == Some(e);
+            said &= e.persisted() && e.old();
             if i % MBOX_ENTRIES_WINDOW == 0 {
                 marks.push(e.uid);
             }
@@ -275,7 +278,7 @@ pub fn save(ctl: &Path, snap: &mut Snapshot) {
     match written {
         Some(f) if faithful && n > 0 => {
             let records = Records::new(f, s.len() as u64, n, RECORD_FIXED, fixed);
-            snap.entries = Entries::over(Arc::new(records), marks);
+            snap.entries = Entries::over(Arc::new(records), marks, said);
         }
         Some(_) => {}
         None => {
@@ -506,9 +509,13 @@ fn parse<R: Read>(
     let mut marks = Vec::with_capacity(n.div_ceil(MBOX_ENTRIES_WINDOW));
     let mut all: Vec<Entry> = Vec::new();
     let mut prev: Option<Entry> = None;
+    // Whether every record is persisted and old (delta or not: the
+    // delta's entries are kept as changes).
+    let mut said = true;
     for i in 0..n {
         let r = s.fill(RECORD_FIXED)?.get(..RECORD_FIXED)?;
         let mut e = fixed(r)?;
+        said &= e.persisted() && e.old();
         let nkw = Fields(&r[6..8]).u16()?;
         s.consume(RECORD_FIXED);
         let replaced = changed.remove(&e.uid);
@@ -563,7 +570,7 @@ fn parse<R: Read>(
     let entries = match keep {
         Some(f) if n > 0 => {
             let records = Records::new(f, at as u64, n, RECORD_FIXED, fixed);
-            let mut e = Entries::over(Arc::new(records), marks);
+            let mut e = Entries::over(Arc::new(records), marks, said);
             for (i, d) in from_delta {
                 e.set(i, d);
             }

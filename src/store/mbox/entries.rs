@@ -84,10 +84,28 @@ impl Records {
 struct Base {
     records: Arc<Records>,
     len: usize,
+    /// Every record has its UID in the file and `Status: O` (as after any
+    /// read-write session): only changed and new entries can lack them.
+    said: bool,
     /// The UID of each window's first entry (as changed here).
     marks: Vec<Uid>,
     /// The window last read: its first index and its entries.
     window: RefCell<(usize, Vec<Entry>)>,
+}
+
+impl Base {
+    /// `f` of the records from `i` (below `len`) to the end of its window,
+    /// as the file has them (without the session's changes).
+    fn in_window<T>(&self, i: usize, f: impl FnOnce(&[Entry]) -> T) -> T {
+        let mut w = self.window.borrow_mut();
+        if !(w.0..w.0 + w.1.len()).contains(&i) {
+            let first = i - i % MBOX_ENTRIES_WINDOW;
+            let count = MBOX_ENTRIES_WINDOW.min(self.records.n - first);
+            *w = (first, self.records.read(first, count));
+        }
+        let end = (w.0 + w.1.len()).min(self.len);
+        f(w.1.get(i - w.0..end - w.0).unwrap_or(&[]))
+    }
 }
 
 impl Clone for Base {
@@ -95,6 +113,7 @@ impl Clone for Base {
         Base {
             records: Arc::clone(&self.records),
             len: self.len,
+            said: self.said,
             marks: self.marks.clone(),
             window: RefCell::new((0, Vec::new())),
         }
@@ -123,14 +142,16 @@ impl From<Vec<Entry>> for Entries {
 
 impl Entries {
     /// The entries `records` holds, whose every window's first UID is in
-    /// `marks` (the caller read them all once, checking the file).
-    pub fn over(records: Arc<Records>, marks: Vec<Uid>) -> Entries {
+    /// `marks` (the caller read them all once, checking the file); `said`:
+    /// every one of them is persisted and old (`Base::said`).
+    pub fn over(records: Arc<Records>, marks: Vec<Uid>, said: bool) -> Entries {
         let len = records.n;
         debug_assert_eq!(marks.len(), len.div_ceil(MBOX_ENTRIES_WINDOW));
         Entries {
             base: Some(Base {
                 records,
                 len,
+                said,
                 marks,
                 window: RefCell::new((0, Vec::new())),
             }),
@@ -166,13 +187,7 @@ impl Entries {
         if let Some(e) = self.changed.get(&i) {
             return Some(*e);
         }
-        let mut w = b.window.borrow_mut();
-        if !(w.0..w.0 + w.1.len()).contains(&i) {
-            let first = i - i % MBOX_ENTRIES_WINDOW;
-            let count = MBOX_ENTRIES_WINDOW.min(b.records.n - first);
-            *w = (first, b.records.read(first, count));
-        }
-        w.1.get(i - w.0).copied()
+        b.in_window(i, |w| w.first().copied())
     }
 
     /// Entry `i`, which must be there (as `v[i]` of a Vec).
@@ -193,6 +208,21 @@ impl Entries {
 
     pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
         (0..self.len()).map(|i| self.at(i))
+    }
+
+    /// The entries that may lack their UID in the file or `Status: O`
+    /// (all of them, unless the base's records have both): a pass that
+    /// looks for those reads no record.
+    pub fn maybe_unsaid(&self) -> Box<dyn Iterator<Item = Entry> + '_> {
+        match &self.base {
+            Some(b) if b.said => Box::new(
+                self.changed
+                    .values()
+                    .copied()
+                    .chain(self.more.iter().copied()),
+            ),
+            _ => Box::new(self.iter()),
+        }
     }
 
     /// Makes entry `i` (which must be there) `e`.
@@ -279,13 +309,19 @@ impl Entries {
                 (w * MBOX_ENTRIES_WINDOW).min(b.len),
             ),
         };
-        // The first of `lo..hi` it says no to (all after `hi` it does).
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if before(self.at(mid).uid) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
+        // The first of `lo..hi` it says no to (all after `hi` it does):
+        // in the window itself when the session changed none of it (one
+        // borrow, not one a step: SELECT and each sync look up every UID).
+        if lo < hi && self.changed.range(lo..hi).next().is_none() {
+            lo += b.in_window(lo, |w| w.partition_point(|e| before(e.uid)));
+        } else {
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if before(self.at(mid).uid) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
             }
         }
         if lo < b.len {

@@ -37,9 +37,10 @@
 //! a change whose status lines outgrow their padding moves the rest of the
 //! file once (modseqs are in the storage engine's index: `modseq.rs`).
 //!
-//! A `Snapshot` holds 32 octets a message (`Entry`); where a message's
-//! header ends and which fields are hidden is read again from the file
-//! when it is served or rewritten (`Map::msg`). Octets are read through
+//! A `Snapshot` has 32 octets a message (`Entry`), read from the parse
+//! cache a window at a time when there is one (`entries.rs`), else in the
+//! heap; where a message's header ends and which fields are hidden is read
+//! again from the file when it is served or rewritten (`Map::msg`). Octets are read through
 //! the map only for the many small messages of a parse; the rest with
 //! pread (`Map::read_at`), see DESIGN.md 4b. On Linux 6.18 one touch of a
 //! mapped page maps the whole page-cache folio it is in (up to 2 MB, as
@@ -395,14 +396,19 @@ impl Snapshot {
     /// it, messages nobody has claimed as `\Recent`, or no `X-IMAPbase`.
     pub fn needs_write(&self) -> bool {
         !self.entries.is_empty()
-            && (!self.base_ok || self.entries.iter().any(|e| !e.persisted() || !e.old()))
+            && (!self.base_ok
+                || self
+                    .entries
+                    .maybe_unsaid()
+                    .any(|e| !e.persisted() || !e.old()))
     }
 
     /// Whether some UID is not in the file yet (or `X-IMAPbase` is
     /// missing): the file must be written before UIDs are handed out for
     /// good, or appended to.
     pub fn uids_unwritten(&self) -> bool {
-        !self.entries.is_empty() && (!self.base_ok || self.entries.iter().any(|e| !e.persisted()))
+        !self.entries.is_empty()
+            && (!self.base_ok || self.entries.maybe_unsaid().any(|e| !e.persisted()))
     }
 
     pub fn find(&self, uid: Uid) -> Option<usize> {

@@ -264,7 +264,7 @@ fn read_locked<'a>(
     let must_write = |s: &Snapshot| s.uids_unwritten() || (claim && s.needs_write());
     let unclaimed = |s: &Snapshot| -> HashSet<Uid> {
         s.entries
-            .iter()
+            .maybe_unsaid()
             .filter(|e| !e.old())
             .map(|e| e.uid)
             .collect()

@@ -493,21 +493,28 @@ impl Store for MboxStore {
         let mut modseqs = modseq::Modseqs::new(&ctx.ctl);
         let (snap, _) = mailbox::read(&ctx, false, None, Some(&mut modseqs))?;
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        // One pass: the entries may be read from the parse cache.
+        let (mut recent, mut unseen, mut deleted) = (0, 0, 0);
+        let (mut size, mut deleted_size) = (0, 0);
+        for e in snap.entries.iter() {
+            recent += usize::from(!e.old());
+            unseen += usize::from(!e.has(flag::SEEN));
+            size += e.size();
+            if e.has(flag::DELETED) {
+                deleted += 1;
+                deleted_size += e.size();
+            }
+        }
         Ok(Status {
             messages: len(snap.entries.len()),
-            recent: len(snap.entries.iter().filter(|e| !e.old()).count()),
+            recent: len(recent),
             uid_next: snap.uid_next,
             uid_validity: snap.uid_validity,
-            unseen: len(snap.entries.iter().filter(|e| !e.has(flag::SEEN)).count()),
+            unseen: len(unseen),
             highest_modseq: modseqs.highest(),
-            size: snap.entries.iter().map(|e| e.size()).sum(),
-            deleted: len(snap.entries.iter().filter(|e| e.has(flag::DELETED)).count()),
-            deleted_size: snap
-                .entries
-                .iter()
-                .filter(|e| e.has(flag::DELETED))
-                .map(|e| e.size())
-                .sum(),
+            size,
+            deleted: len(deleted),
+            deleted_size,
         })
     }
 
