@@ -645,16 +645,17 @@ fn record_len(r: &[u8]) -> Option<usize> {
 
 /// One record's fixed part (exactly `RECORD_FIXED` octets) as its entry.
 fn fixed(r: &[u8]) -> Option<Entry> {
-    if r.len() != RECORD_FIXED {
-        return None;
-    }
-    let mut f = Fields(r);
-    let uid = u32::from_le_bytes(f.take()?);
-    let system = f.u8()?;
-    let bits = f.u8()?;
-    f.u16()?;
-    let fields = [f.u64()?, f.u64()?, f.u64()?, f.u64()?];
-    Entry::from_record(uid, system, bits, fields)
+    // As one array: a session reads every record of a window this way.
+    let r: &[u8; RECORD_FIXED] = r.try_into().ok()?;
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&r[8 + 8 * i..16 + 8 * i]);
+        u64::from_le_bytes(w)
+    };
+    let head = &r[..8];
+    let uid = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+    let fields = [word(0), word(1), word(2), word(3)];
+    Entry::from_record(uid, head[4], head[5], fields)
 }
 
 /// One record (exactly its octets): the entry and its keywords.

@@ -128,6 +128,9 @@ pub struct Entries {
     changed: BTreeMap<usize, Entry>,
     /// The entries after `base`'s (all of them without one).
     more: Vec<Entry>,
+    /// Some change gave an entry of `base` another UID (a parse giving
+    /// UIDs): a search by UID cannot take the window's records as they are.
+    uids_moved: bool,
 }
 
 impl From<Vec<Entry>> for Entries {
@@ -136,6 +139,7 @@ impl From<Vec<Entry>> for Entries {
             base: None,
             changed: BTreeMap::new(),
             more,
+            uids_moved: false,
         }
     }
 }
@@ -157,6 +161,7 @@ impl Entries {
             }),
             changed: BTreeMap::new(),
             more: Vec::new(),
+            uids_moved: false,
         }
     }
 
@@ -225,8 +230,21 @@ impl Entries {
         }
     }
 
+    /// The indices of the entries that may differ from what the file
+    /// says (changed by the session, or new) when the base's records are
+    /// all said (`Base::said`); None when any entry may.
+    pub fn suspects(&self) -> Option<Vec<usize>> {
+        let b = self.base.as_ref().filter(|b| b.said)?;
+        let mut v: Vec<usize> = self.changed.keys().copied().collect();
+        v.extend(b.len..self.len());
+        Some(v)
+    }
+
     /// Makes entry `i` (which must be there) `e`.
     pub fn set(&mut self, i: usize, e: Entry) {
+        if i < self.base_len() && self.get(i).is_some_and(|old| old.uid != e.uid) {
+            self.uids_moved = true;
+        }
         let Some(b) = &mut self.base else {
             self.more[i] = e;
             return;
@@ -310,9 +328,9 @@ impl Entries {
             ),
         };
         // The first of `lo..hi` it says no to (all after `hi` it does):
-        // in the window itself when the session changed none of it (one
+        // in the window itself when the session changed no UID (one
         // borrow, not one a step: SELECT and each sync look up every UID).
-        if lo < hi && self.changed.range(lo..hi).next().is_none() {
+        if lo < hi && !self.uids_moved {
             lo += b.in_window(lo, |w| w.partition_point(|e| before(e.uid)));
         } else {
             while lo < hi {

@@ -487,6 +487,25 @@ impl Snapshot {
         }
     }
 
+    /// The indices of the entries whose flags or `Status: O` the file may
+    /// not say as the session has them, ascending: every index, or (when
+    /// the entries are read from a cache whose records all say theirs)
+    /// those changed, new, or with other keywords. A STORE on a big
+    /// mailbox then looks at a few entries, not all.
+    pub fn unsaid(&self) -> Vec<usize> {
+        let Some(mut v) = self.entries.suspects() else {
+            return (0..self.entries.len()).collect();
+        };
+        for (uid, k) in &self.kw {
+            if k[0] != k[1] {
+                v.extend(self.find(*uid));
+            }
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Whether entry `i`'s flags in the session are what the file says.
     pub fn flags_said(&self, i: usize) -> bool {
         flags_said(&self.entries.at(i), &self.kw)

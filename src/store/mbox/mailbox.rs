@@ -93,32 +93,36 @@ impl MboxMailbox {
 
     /// Message `uid` as `current` has it, if it is there.
     fn current_message(&self, uid: Uid) -> Option<Message> {
-        let k = self.find_current(uid)?;
-        Some(message(
+        let (k, e) = self.find_current(uid)?;
+        Some(message_of(
             &self.current,
-            k,
+            &e,
             self.view.is_recent(uid),
             self.modseqs.at(k, uid),
         ))
     }
 
-    /// Where `uid` is in `current`. FETCH 1:* asks for each message in
-    /// turn, so the one after the last found is tried before a search.
-    fn find_current(&self, uid: Uid) -> Option<usize> {
+    /// Where `uid` is in `current`, and its entry. FETCH 1:* asks for each
+    /// message in turn, so the one after the last found is tried before a
+    /// search.
+    fn find_current(&self, uid: Uid) -> Option<(usize, file::Entry)> {
         let next = self.last_found.get() + 1;
-        let k = match self.current.entries.get(next) {
-            Some(e) if e.uid == uid => next,
-            _ => self.current.find(uid)?,
+        let (k, e) = match self.current.entries.get(next) {
+            Some(e) if e.uid == uid => (next, e),
+            _ => {
+                let k = self.current.find(uid)?;
+                (k, self.current.entries.at(k))
+            }
         };
         self.last_found.set(k);
-        Some(k)
+        Some((k, e))
     }
 
     /// The modseq of message `uid` of the view (a ghost's as it left).
     fn modseq(&self, uid: Uid) -> ModSeq {
         match (self.view.ghost(uid), self.find_current(uid)) {
             (Some(g), _) => g.modseq,
-            (None, Some(k)) => self.modseqs.at(k, uid),
+            (None, Some((k, _))) => self.modseqs.at(k, uid),
             (None, None) => self.modseqs.highest(),
         }
     }
@@ -164,9 +168,9 @@ impl MboxMailbox {
         // Edited and rewritten in place: a big mbox is not held twice.
         if edit(&mut self.current, &self.modseqs) || self.current.needs_write() {
             // What the edit changed: the file still says the old flags.
-            // One pass (an mbox session's entries are read from its parse
-            // cache a window at a time).
-            for i in 0..self.current.entries.len() {
+            // One pass over those that may differ (an mbox session's
+            // entries are read from its parse cache a window at a time).
+            for i in self.current.unsaid() {
                 if !self.current.flags_said(i) {
                     changed.push(self.current.entries.at(i).uid);
                 }
@@ -216,11 +220,10 @@ impl MboxMailbox {
     }
 }
 
-fn message(snap: &Snapshot, k: usize, recent: bool, modseq: ModSeq) -> Message {
-    let e = snap.entries.at(k);
+fn message_of(snap: &Snapshot, e: &file::Entry, recent: bool, modseq: ModSeq) -> Message {
     Message {
         uid: e.uid,
-        flags: snap.flags(k),
+        flags: snap.flags_of(e),
         recent,
         modseq,
         internal_date: e.date(),
@@ -429,9 +432,14 @@ impl Mailbox for MboxMailbox {
         let mut changes = Changes::default();
         let mut removed = Vec::new();
         let mut held_back = false;
-        let current = &self.current;
+        // The view's UIDs ascend, as `current`'s: a walk, not a search.
+        let entries = &self.current.entries;
+        let mut k = 0;
         self.view.retain(|pos, uid| {
-            if current.find(uid).is_some() {
+            while entries.get(k).is_some_and(|e| e.uid < uid) {
+                k += 1;
+            }
+            if entries.get(k).is_some_and(|e| e.uid == uid) {
                 return true;
             }
             if allow_expunge {
@@ -449,12 +457,19 @@ impl Mailbox for MboxMailbox {
         changes.expunged = removed.iter().rev().map(|&p| len32(p + 1)).collect();
         changes.held_back = self.held_back;
         // Flag changes: the messages whose modseq is news to the client.
+        // UIDs ascend in both the view and `current`: a walk, not a search
+        // for each.
         let mut flag_uids = Vec::new();
+        let entries = &self.current.entries;
+        let mut k = 0;
         for &uid in self.view.uids() {
-            if let Some(k) = self.current.find(uid) {
-                if self.view.is_news(uid, self.modseqs.at(k, uid)) {
-                    flag_uids.push(uid);
-                }
+            while entries.get(k).is_some_and(|e| e.uid < uid) {
+                k += 1;
+            }
+            if entries.get(k).is_some_and(|e| e.uid == uid)
+                && self.view.is_news(uid, self.modseqs.at(k, uid))
+            {
+                flag_uids.push(uid);
             }
         }
         self.view.tell_all(self.modseqs.highest());

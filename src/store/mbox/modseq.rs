@@ -198,7 +198,10 @@ fn agrees(o: &Entry, e: &super::file::Entry, flags: &Flags) -> bool {
 /// `reconcile` where `ix` held the messages of `snap` (some perhaps gone
 /// since) and only those of `changed` can differ.
 fn reconcile_some(ix: &mut Index, snap: &Snapshot, changed: &[Uid]) -> Result<()> {
-    ix.expunge(|uid| snap.find(uid).is_none());
+    // As many: none gone (no look at each).
+    if ix.len() != snap.entries.len() {
+        ix.expunge(|uid| snap.find(uid).is_none());
+    }
     if ix.len() != snap.entries.len() {
         return reconcile(ix, snap);
     }

@@ -1248,3 +1248,48 @@ fn a_grown_file_is_read_from_where_it_ended() {
     assert_eq!(fetch(&mut mb, 600), "Subject: new\n\nnew\n");
     assert_eq!(sizes(&*mb), sizes(&*fresh(&mut s)));
 }
+
+#[test]
+fn changes_on_entries_read_from_the_cache_are_written() {
+    // Past MBOX_CACHE_MIN and over more than one window of entries: a
+    // session reads them from the parse cache (store/mbox/entries.rs) and
+    // a STORE looks only at what it changed (`Snapshot::unsaid`).
+    let (t, mut s) = store();
+    let inbox = t.path().join("inbox");
+    let n = crate::limits::MBOX_ENTRIES_WINDOW as u32 + 300;
+    fs::write(&inbox, big_mbox(n)).expect("write");
+    drop(s.open("INBOX", false).expect("first open writes the cache"));
+    let last = n as usize - 1;
+    let mut mb = s.open("INBOX", false).expect("open");
+    let w = crate::limits::MBOX_ENTRIES_WINDOW;
+    let before: Vec<_> = [5, last, w].iter().map(|&i| mb.message(i).modseq).collect();
+    // A keyword alone, a system flag alone, on both sides of a window.
+    mb.store(&[5], FlagOp::Add, &flags(0, &["Later"]))
+        .expect("store");
+    mb.store(&[last], FlagOp::Add, &flags(flag::FLAGGED, &[]))
+        .expect("store");
+    mb.store(&[w], FlagOp::Add, &flags(flag::ANSWERED, &["Work"]))
+        .expect("store");
+    drop(mb);
+    let mb = s.open("INBOX", true).expect("again");
+    assert_eq!(mb.message(5).flags.keywords, vec!["Later".to_string()]);
+    assert!(mb.message(last).flags.has(flag::FLAGGED));
+    assert!(mb.message(w).flags.has(flag::ANSWERED));
+    assert_eq!(mb.message(w).flags.keywords, vec!["Work".to_string()]);
+    // Each change has a new modseq (CONDSTORE), a keyword alone too.
+    for (n, i) in [5, last, w].into_iter().enumerate() {
+        assert!(mb.message(i).modseq > before[n], "message {i}'s modseq");
+    }
+    for i in [0, 4, 6, w - 1, w + 1, last - 1] {
+        // As `big_mbox` wrote them: `Status: RO`.
+        assert_eq!(mb.message(i).flags, flags(flag::SEEN, &[]), "message {i}");
+    }
+    // And what the file says, parsed afresh without the cache.
+    let ctl = t.path().join("mail/.imap/INBOX");
+    fs::remove_file(ctl.join(cache::CACHE_FILE)).expect("rm cache");
+    let _ = fs::remove_file(ctl.join(cache::DELTA_FILE));
+    let mb = s.open("INBOX", true).expect("parsed");
+    assert_eq!(mb.message(5).flags.keywords, vec!["Later".to_string()]);
+    assert!(mb.message(last).flags.has(flag::FLAGGED));
+    assert_eq!(mb.message(w).flags.keywords, vec!["Work".to_string()]);
+}
