@@ -34,8 +34,13 @@ want haproxy            /usr/sbin/haproxy
 want nginx              /usr/sbin/nginx
 want libnginx-mod-mail  /usr/lib/nginx/modules/ngx_mail_module.so
 want gsasl              /usr/bin/gsasl
-# Libraries of Courier's imapd and pop3d (extracted below, not installed).
+want krb5-kdc           /usr/sbin/krb5kdc
+want krb5-admin-server  /usr/sbin/kadmin.local
+want krb5-user          /usr/bin/kinit
 lib=/usr/lib/$(uname -m)-linux-gnu
+# The GSS-API library imapd and pop3d link to (GSSAPI, auth/gss.rs).
+want libgssapi-krb5-2   $lib/libgssapi_krb5.so.2
+# Libraries of Courier's imapd and pop3d (extracted below, not installed).
 want libidn12           $lib/libidn.so.12
 want libgdbm6           $lib/libgdbm.so.6
 want libstdc++6         $lib/libstdc++.so.6
@@ -56,7 +61,7 @@ if [ -n "$need" ]; then
     apt-get $wait install -y -qq --no-install-recommends $need >/dev/null ||
         { echo "test-deps: could not install$need (apt lock held for 5 minutes, or no network)"; exit 1; }
     # Debian starts the daemons it installs; the tests start their own.
-    for s in dovecot xinetd stunnel4 haproxy nginx; do
+    for s in dovecot xinetd stunnel4 haproxy nginx krb5-kdc krb5-admin-server; do
         systemctl stop $s >/dev/null 2>&1 || service $s stop >/dev/null 2>&1 || true
     done
 fi

@@ -219,6 +219,24 @@ pub fn backends(config: &Config) -> (Vec<String>, Vec<String>) {
             Err(e) => p.push(e),
         }
     }
+    if !config.gssapi_keytab.is_empty() {
+        let principal = format!("{}/{}", config.gssapi_service, config.gssapi_hostname);
+        // Acquiring the acceptor's credential reads the keytab and looks
+        // for the principal's key (MIT); `*` takes any key in it.
+        match std::fs::File::open(&config.gssapi_keytab)
+            .map_err(|e| e.to_string())
+            .and_then(|_| crate::auth::kerberos::Exchange::new(config).map(|_| ()))
+        {
+            Ok(()) => ok.push(format!(
+                "GSSAPI: keytab {} for {principal}",
+                config.gssapi_keytab
+            )),
+            Err(e) => p.push(format!(
+                "gssapi_keytab {} ({principal}): {e}",
+                config.gssapi_keytab
+            )),
+        }
+    }
     (ok, p)
 }
 

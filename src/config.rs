@@ -63,6 +63,15 @@ pub struct Config {
     pub oauth2_audience: String,
     /// The claim that names the user.
     pub oauth2_user_claim: String,
+    /// SASL GSSAPI (RFC 4752): the keytab with the service's key, read by
+    /// the privileged parent only; empty: GSSAPI is not offered.
+    pub gssapi_keytab: String,
+    /// The service of the principal `SERVICE/HOST` (RFC 4752 3: `imap`;
+    /// RFC 5034 4: `pop`).
+    pub gssapi_service: String,
+    /// The host of that principal (default: this host's name); `*`: any
+    /// key in the keytab.
+    pub gssapi_hostname: String,
     pub syslog_facility: String,
     pub log_path: String,
     pub log_debug: bool,
@@ -295,6 +304,12 @@ impl Config {
             oauth2_issuer: String::new(),
             oauth2_audience: String::new(),
             oauth2_user_claim: "email".into(),
+            gssapi_keytab: String::new(),
+            gssapi_service: match service {
+                Service::Imap => "imap".into(),
+                Service::Pop3 => "pop".into(),
+            },
+            gssapi_hostname: host_name(),
             syslog_facility: "mail".into(),
             log_path: "syslog".into(),
             log_debug: false,
@@ -411,6 +426,14 @@ impl Config {
                 return Err("oauth2_user_claim: a claim name is needed".into())
             }
             "oauth2_user_claim" => self.oauth2_user_claim = value.into(),
+            "gssapi_keytab" => self.gssapi_keytab = value.into(),
+            "gssapi_service" | "gssapi_hostname"
+                if value.is_empty() || value.contains(['/', '@', ' ']) =>
+            {
+                return Err(format!("{key}: not a principal's part: {value:?}"))
+            }
+            "gssapi_service" => self.gssapi_service = value.into(),
+            "gssapi_hostname" => self.gssapi_hostname = value.into(),
             "tls_client_user" => {
                 self.tls_client_user = match value {
                     "cn" => ClientUser::CommonName,
@@ -503,6 +526,9 @@ impl Config {
         let _ = writeln!(s, "oauth2_issuer = {}", self.oauth2_issuer);
         let _ = writeln!(s, "oauth2_audience = {}", self.oauth2_audience);
         let _ = writeln!(s, "oauth2_user_claim = {}", self.oauth2_user_claim);
+        let _ = writeln!(s, "gssapi_keytab = {}", self.gssapi_keytab);
+        let _ = writeln!(s, "gssapi_service = {}", self.gssapi_service);
+        let _ = writeln!(s, "gssapi_hostname = {}", self.gssapi_hostname);
         let _ = writeln!(
             s,
             "tls_client_user = {}",

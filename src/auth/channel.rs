@@ -66,6 +66,7 @@ const T_ORIGIN: u8 = 7;
 const T_EXTERNAL: u8 = 8;
 const T_TOKEN: u8 = 9;
 const T_VERDICT: u8 = 10;
+const T_GSS: u8 = 11;
 
 /// The data pair: a stream socketpair carrying the session's plaintext
 /// between the parent and the TLS relay.
@@ -233,6 +234,11 @@ impl ToParent {
                 put(&mut m, user.as_bytes());
                 put(&mut m, token.as_bytes());
             }
+            ToParent::Verify(Request::Gss { token, first }) => {
+                m.push(T_GSS);
+                put(&mut m, token);
+                put(&mut m, &[u8::from(*first)]);
+            }
             ToParent::Anonymous { trace } => {
                 m.push(T_ANONYMOUS);
                 put(&mut m, trace.as_bytes());
@@ -310,6 +316,14 @@ impl ToParent {
                 user: f.string()?,
                 token: Password::new(f.bytes()?.to_vec()),
             }),
+            T_GSS => ToParent::Verify(Request::Gss {
+                token: f.bytes()?.to_vec(),
+                first: match f.bytes()? {
+                    [0] => false,
+                    [1] => true,
+                    _ => return Err(bad("bad GSSAPI flag")),
+                },
+            }),
             T_ANONYMOUS => ToParent::Anonymous { trace: f.string()? },
             T_ORIGIN => ToParent::Origin {
                 ip: f.string()?,
@@ -354,6 +368,13 @@ impl ToChild {
                 m.push(2);
                 m.extend_from_slice(server_signature);
             }
+            Verdict::Gss { token, user } => {
+                m.push(3);
+                put(&mut m, token);
+                if let Some(user) = user {
+                    put(&mut m, user.as_bytes());
+                }
+            }
         }
         send(fd, &m)
     }
@@ -369,6 +390,17 @@ impl ToChild {
                 let server_signature: [u8; 32] =
                     sig.try_into().map_err(|_| bad("bad signature length"))?;
                 (Verdict::AcceptScram { server_signature }, *close == 1)
+            }
+            [T_VERDICT, close @ (0 | 1), 3, rest @ ..] => {
+                let mut f = Fields { data: rest };
+                let token = f.bytes()?.to_vec();
+                let user = if f.data.is_empty() {
+                    None
+                } else {
+                    Some(f.string()?)
+                };
+                f.end()?;
+                (Verdict::Gss { token, user }, *close == 1)
             }
             _ => return Err(bad("bad verdict")),
         };
@@ -432,6 +464,14 @@ mod tests {
                 ip: "192.0.2.1".into(),
                 port: "".into(),
             },
+            ToParent::Verify(Request::Gss {
+                token: vec![0x60, 0x82, 0, 1],
+                first: true,
+            }),
+            ToParent::Verify(Request::Gss {
+                token: Vec::new(),
+                first: false,
+            }),
             ToParent::Handover {
                 user: "alice".into(),
                 tag: "a1".into(),
@@ -459,6 +499,27 @@ mod tests {
                     server_signature: [5; 32],
                 },
                 close: false,
+            },
+            ToChild::Verdict {
+                verdict: Verdict::Gss {
+                    token: vec![0x60, 1, 2],
+                    user: None,
+                },
+                close: false,
+            },
+            ToChild::Verdict {
+                verdict: Verdict::Gss {
+                    token: Vec::new(),
+                    user: Some("alice".into()),
+                },
+                close: false,
+            },
+            ToChild::Verdict {
+                verdict: Verdict::Gss {
+                    token: Vec::new(),
+                    user: None,
+                },
+                close: true,
             },
         ] {
             v.send(&p).unwrap();

@@ -2,6 +2,8 @@
 //! the channel between the login process and its privileged parent.
 
 pub mod channel;
+pub mod gss;
+pub mod kerberos;
 pub mod oauth;
 pub mod pam;
 pub mod sasl;

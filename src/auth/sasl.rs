@@ -102,12 +102,15 @@ pub enum Mechanism {
     OAuthBearer,
     /// Google's and Microsoft's older form of the same.
     XOAuth2,
+    /// RFC 4752: Kerberos V5 through GSS-API; the privileged parent
+    /// accepts the tokens this process relays (`auth::kerberos`).
+    Gssapi,
     /// RFC 4505.
     Anonymous,
 }
 
 impl Mechanism {
-    pub const ALL: [Mechanism; 11] = [
+    pub const ALL: [Mechanism; 12] = [
         Mechanism::Plain,
         Mechanism::Login,
         Mechanism::CramMd5,
@@ -118,6 +121,7 @@ impl Mechanism {
         Mechanism::External,
         Mechanism::OAuthBearer,
         Mechanism::XOAuth2,
+        Mechanism::Gssapi,
         Mechanism::Anonymous,
     ];
 
@@ -134,6 +138,7 @@ impl Mechanism {
             Mechanism::External => "EXTERNAL",
             Mechanism::OAuthBearer => "OAUTHBEARER",
             Mechanism::XOAuth2 => "XOAUTH2",
+            Mechanism::Gssapi => "GSSAPI",
             Mechanism::Anonymous => "ANONYMOUS",
         }
     }
@@ -341,6 +346,10 @@ pub enum Request {
     External { user: String, chain: Vec<Vec<u8>> },
     /// OAUTHBEARER, XOAUTH2: is this token valid and for `user`? (yes/no)
     Token { user: String, token: Password },
+    /// GSSAPI: the client's next message, as it came (`first`: of a new
+    /// exchange); answered with the next challenge or the user it
+    /// authenticated ([`Verdict::Gss`]).
+    Gss { token: Vec<u8>, first: bool },
 }
 
 impl Request {
@@ -353,6 +362,8 @@ impl Request {
             | Request::Apop { user, .. }
             | Request::External { user, .. }
             | Request::Token { user, .. } => user,
+            // Known only when the parent has accepted the context.
+            Request::Gss { .. } => "",
         }
     }
 
@@ -369,7 +380,7 @@ impl Request {
                 timestamp, digest, ..
             } => verify_apop(stored, timestamp.as_bytes(), digest),
             // No password is involved (`auth::server` verifies these).
-            Request::External { .. } | Request::Token { .. } => false,
+            Request::External { .. } | Request::Token { .. } | Request::Gss { .. } => false,
             Request::Scram {
                 hash,
                 salt,
@@ -394,7 +405,7 @@ impl Request {
 }
 
 /// The privileged side's answer to a [`Request`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// The credentials are right (all but SCRAM).
     Accept,
@@ -403,6 +414,12 @@ pub enum Verdict {
     AcceptScram { server_signature: [u8; 32] },
     /// Unknown user or wrong password; the two are never told apart.
     Reject,
+    /// GSSAPI: the challenge to send, or (`user`) the local user the
+    /// client's principal is, authenticated.
+    Gss {
+        token: Vec<u8>,
+        user: Option<String>,
+    },
 }
 
 /// Why an exchange failed. `Display` gives a line for the log; none of it
@@ -493,6 +510,12 @@ enum State {
     External,
     /// Empty challenge sent, awaiting the OAUTHBEARER or XOAUTH2 message.
     OAuth,
+    /// GSSAPI's empty first challenge sent, awaiting the first token.
+    GssFirst,
+    /// A GSSAPI challenge sent, awaiting the client's next token.
+    Gss,
+    /// A GSSAPI token is with the parent.
+    GssVerifying,
     /// The token was refused and the error challenge sent (RFC 7628
     /// 3.2.3); whatever the client answers, the exchange fails.
     OAuthRefused,
@@ -595,6 +618,8 @@ impl Exchange {
                 self.challenge(State::OAuth, Vec::new())
             }
             (Mechanism::OAuthBearer | Mechanism::XOAuth2, Some(data)) => self.oauth(data),
+            (Mechanism::Gssapi, None) => self.challenge(State::GssFirst, Vec::new()),
+            (Mechanism::Gssapi, Some(data)) => self.gss(data, true),
             (Mechanism::External, None) => self.challenge(State::External, Vec::new()),
             (Mechanism::External, Some(data)) => self.external(data),
             (Mechanism::Anonymous, None) => self.challenge(State::Anonymous, Vec::new()),
@@ -614,6 +639,8 @@ impl Exchange {
             State::Plain => self.plain(data),
             State::External => self.external(data),
             State::OAuth => self.oauth(data),
+            State::GssFirst => self.gss(data, true),
+            State::Gss => self.gss(data, false),
             State::OAuthRefused => Step::Fail(Reason::Credentials),
             State::LoginUser => self.login_user(data),
             State::LoginPassword { user } => match login_password(data) {
@@ -639,7 +666,7 @@ impl Exchange {
             State::ScramOk { .. } => {
                 Step::Fail(Reason::Malformed("SCRAM: data after server-final"))
             }
-            State::Start(_) | State::Verifying { .. } | State::Over => {
+            State::Start(_) | State::Verifying { .. } | State::GssVerifying | State::Over => {
                 Step::Fail(Reason::OutOfTurn)
             }
         }
@@ -649,6 +676,19 @@ impl Exchange {
     pub fn verdict(&mut self, verdict: Verdict) -> Step {
         let (user, scram) = match std::mem::replace(&mut self.state, State::Over) {
             State::Verifying { user, scram } => (user, scram),
+            State::GssVerifying => {
+                return match verdict {
+                    Verdict::Gss {
+                        user: Some(user), ..
+                    } => match prep_user(user.as_bytes()) {
+                        Ok(user) => Step::Done(Identity::User(user)),
+                        Err(reason) => Step::Fail(reason),
+                    },
+                    Verdict::Gss { token, user: None } => self.challenge(State::Gss, token),
+                    Verdict::Reject => Step::Fail(Reason::Credentials),
+                    _ => Step::Fail(Reason::OutOfTurn),
+                }
+            }
             _ => return Step::Fail(Reason::OutOfTurn),
         };
         match (verdict, scram) {
@@ -670,9 +710,9 @@ impl Exchange {
                 let server_final = format!("v={}", base64_encode(&server_signature[..len]));
                 self.challenge(State::ScramOk { user }, server_final.into_bytes())
             }
-            (Verdict::Accept, true) | (Verdict::AcceptScram { .. }, false) => {
-                Step::Fail(Reason::OutOfTurn)
-            }
+            (Verdict::Accept, true)
+            | (Verdict::AcceptScram { .. }, false)
+            | (Verdict::Gss { .. }, _) => Step::Fail(Reason::OutOfTurn),
         }
     }
 
@@ -722,6 +762,16 @@ impl Exchange {
         }
         let chain = client.chain;
         self.verify(user, false, |user| Request::External { user, chain })
+    }
+
+    /// GSSAPI: the client's token goes to the parent as it is (the
+    /// parent's GSS-API library reads it; this process holds no key).
+    fn gss(&mut self, data: &[u8], first: bool) -> Step {
+        self.state = State::GssVerifying;
+        Step::Verify(Request::Gss {
+            token: data.to_vec(),
+            first,
+        })
     }
 
     /// OAUTHBEARER's or XOAUTH2's message: the user (given, or the one the
@@ -1439,6 +1489,57 @@ mod tests {
         mechanism.start("imap.example.org", fresh("NONCE", &[7; 16], 1_000_000_000))
     }
 
+    fn gss_request(step: Step) -> (Vec<u8>, bool) {
+        match request(step) {
+            Request::Gss { token, first } => (token, first),
+            other => panic!("expected a GSSAPI token, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn gssapi_relays_tokens_until_the_parent_names_the_user() {
+        // Without an initial response: an empty challenge first.
+        let mut ex = start(Mechanism::Gssapi);
+        assert_eq!(challenge(ex.begin(None)), b"");
+        assert_eq!(
+            gss_request(ex.step(b"\x60token")),
+            (b"\x60token".to_vec(), true)
+        );
+        let more = Verdict::Gss {
+            token: b"reply".to_vec(),
+            user: None,
+        };
+        assert_eq!(challenge(ex.verdict(more)), b"reply");
+        // Empty answers are relayed too (RFC 4752 3.1).
+        assert_eq!(gss_request(ex.step(b"")), (Vec::new(), false));
+        let done = Verdict::Gss {
+            token: Vec::new(),
+            user: Some("alice".into()),
+        };
+        match ex.verdict(done) {
+            Step::Done(Identity::User(u)) => assert_eq!(u, "alice"),
+            other => panic!("{other:?}"),
+        }
+        // With one: relayed at once, as the first of its exchange.
+        let mut ex = start(Mechanism::Gssapi);
+        assert_eq!(gss_request(ex.begin(Some(b"tok"))), (b"tok".to_vec(), true));
+        assert_eq!(fail(ex.verdict(Verdict::Reject)), Reason::Credentials);
+        // A token out of turn, and another mechanism's verdict, fail.
+        let mut ex = start(Mechanism::Gssapi);
+        gss_request(ex.begin(Some(b"tok")));
+        assert_eq!(fail(ex.step(b"again")), Reason::OutOfTurn);
+        let mut ex = start(Mechanism::Gssapi);
+        gss_request(ex.begin(Some(b"tok")));
+        assert_eq!(fail(ex.verdict(Verdict::Accept)), Reason::OutOfTurn);
+        let mut ex = start(Mechanism::Plain);
+        request(ex.begin(Some(b"\0u\0p")));
+        let gss = Verdict::Gss {
+            token: Vec::new(),
+            user: Some("root".into()),
+        };
+        assert_eq!(fail(ex.verdict(gss)), Reason::OutOfTurn);
+    }
+
     fn b64(s: &str) -> Vec<u8> {
         base64_decode(s.as_bytes()).expect("test base64")
     }
@@ -1486,7 +1587,8 @@ mod tests {
             Some(Mechanism::ScramSha256Plus)
         );
         assert_eq!(Mechanism::from_name(b"SCRAM-SHA-512-PLUS"), None);
-        assert_eq!(Mechanism::from_name(b"GSSAPI"), None);
+        assert_eq!(Mechanism::from_name(b"gssapi"), Some(Mechanism::Gssapi));
+        assert_eq!(Mechanism::from_name(b"GSS-SPNEGO"), None);
         assert_eq!(Mechanism::from_name(b""), None);
         assert!(Mechanism::Plain.sends_plaintext() && Mechanism::Login.sends_plaintext());
         assert!(!Mechanism::ScramSha256.sends_plaintext());

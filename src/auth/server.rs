@@ -12,6 +12,7 @@ use std::os::fd::OwnedFd;
 use std::time::Instant;
 
 use crate::auth::channel::{ToChild, ToParent};
+use crate::auth::kerberos::{self, Answer};
 use crate::auth::sasl::{Request, Verdict};
 use crate::auth::sasldb;
 use crate::config::Config;
@@ -42,6 +43,8 @@ pub enum Backend {
     Certificate,
     /// OAUTHBEARER, XOAUTH2: a bearer token (`oauth2_jwks`).
     Token,
+    /// GSSAPI: a Kerberos principal (`gssapi_keytab`).
+    Kerberos,
     Anonymous,
 }
 
@@ -61,6 +64,9 @@ pub fn serve(channel: &OwnedFd, config: &Config, peer: &Peer) -> Option<Login> {
     let mut verified: Option<(String, Backend)> = None;
     let mut rhost = peer.address.clone();
     let mut relayed = false;
+    // A GSSAPI exchange under way (its context is here, not in the login
+    // process).
+    let mut gss: Option<kerberos::Exchange> = None;
     loop {
         let msg = match ToParent::recv(channel) {
             Ok(Some(m)) => m,
@@ -71,24 +77,70 @@ pub fn serve(channel: &OwnedFd, config: &Config, peer: &Peer) -> Option<Login> {
             }
         };
         match msg {
+            ToParent::Verify(Request::Gss { token, first }) => {
+                let started = Instant::now();
+                if first {
+                    gss = None;
+                }
+                let answer = match &mut gss {
+                    Some(x) => x.step(&token),
+                    None if config.gssapi_keytab.is_empty() => {
+                        Answer::Fail("GSSAPI: no gssapi_keytab".into())
+                    }
+                    None => match kerberos::Exchange::new(config) {
+                        Ok(x) => gss.insert(x).step(&token),
+                        Err(e) => Answer::Fail(e),
+                    },
+                };
+                let verdict = match answer {
+                    Answer::Challenge(token) => Verdict::Gss { token, user: None },
+                    Answer::Success { user, principal } => {
+                        gss = None;
+                        match account(&user, Backend::Kerberos, config) {
+                            Ok(_) => {
+                                log::info!(
+                                    "GSSAPI: {} is {}",
+                                    printable(&principal),
+                                    printable(&user)
+                                );
+                                verified = Some((user.clone(), Backend::Kerberos));
+                                Verdict::Gss {
+                                    token: Vec::new(),
+                                    user: Some(user),
+                                }
+                            }
+                            Err(e) => {
+                                log::error!("login refused: user={}: {e}", printable(&user));
+                                Verdict::Reject
+                            }
+                        }
+                    }
+                    Answer::Fail(e) => {
+                        gss = None;
+                        log::info!("{e}");
+                        Verdict::Reject
+                    }
+                };
+                if verdict == Verdict::Reject {
+                    if refuse(channel, config, started, &mut failures, "", "GSSAPI") {
+                        return None;
+                    }
+                } else if (ToChild::Verdict {
+                    verdict,
+                    close: false,
+                })
+                .send(channel)
+                .is_err()
+                {
+                    return None;
+                }
+            }
             ToParent::Verify(req) => {
                 let started = Instant::now();
                 let user = printable(req.user());
                 let (verdict, backend) = verify(&req, config, rhost.as_deref());
                 if verdict == Verdict::Reject {
-                    failures += 1;
-                    // One fixed delay, measured from arrival, for every
-                    // failure whatever its cause (DESIGN.md 6).
-                    if let Some(rest) = config.auth_failure_delay.checked_sub(started.elapsed()) {
-                        std::thread::sleep(rest);
-                    }
-                    let close = failures >= config.auth_max_failures;
-                    log::info!(
-                        "login failed: user={user} method={}{}",
-                        method(&req),
-                        if close { " (closing)" } else { "" }
-                    );
-                    if (ToChild::Verdict { verdict, close }).send(channel).is_err() || close {
+                    if refuse(channel, config, started, &mut failures, &user, method(&req)) {
                         return None;
                     }
                 } else {
@@ -177,6 +229,30 @@ pub fn serve(channel: &OwnedFd, config: &Config, peer: &Peer) -> Option<Login> {
     }
 }
 
+/// A failure: counted, delayed to one fixed time from the request's
+/// arrival whatever its cause (DESIGN.md 6), logged, and told. Whether
+/// the login process is to go (the last failure allowed, or gone).
+fn refuse(
+    channel: &OwnedFd,
+    config: &Config,
+    started: Instant,
+    failures: &mut u32,
+    user: &str,
+    method: &str,
+) -> bool {
+    *failures += 1;
+    if let Some(rest) = config.auth_failure_delay.checked_sub(started.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    let close = *failures >= config.auth_max_failures;
+    log::info!(
+        "login failed: user={user} method={method}{}",
+        if close { " (closing)" } else { "" }
+    );
+    let verdict = Verdict::Reject;
+    (ToChild::Verdict { verdict, close }).send(channel).is_err() || close
+}
+
 /// The client an ID's `x-originating-ip` and `x-originating-port` name,
 /// as the log writes a peer (`ip:port`, or `ip` without a port).
 fn origin(ip: &str, port: &str) -> Option<String> {
@@ -200,6 +276,7 @@ fn method(req: &Request) -> &'static str {
         Request::Apop { .. } => "APOP",
         Request::External { .. } => "EXTERNAL",
         Request::Token { .. } => "bearer token",
+        Request::Gss { .. } => "GSSAPI",
     }
 }
 
@@ -223,7 +300,8 @@ pub fn account(user: &str, backend: Backend, config: &Config) -> Result<Account,
         {
             config.virtual_user.clone()
         }
-        Backend::Certificate | Backend::Token => user.to_string(),
+        // A principal maps to a system user (krb5.conf's auth_to_local).
+        Backend::Certificate | Backend::Token | Backend::Kerberos => user.to_string(),
         Backend::Sasldb => split_realm(user, "").0.to_string(),
         Backend::Anonymous => return Err("anonymous sessions have no account".into()),
     };

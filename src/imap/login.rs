@@ -50,6 +50,8 @@ pub struct Policy {
     /// OAUTHBEARER and XOAUTH2 (`oauth2_jwks` set): the claim naming the
     /// user.
     pub oauth_claim: Option<String>,
+    /// GSSAPI (`gssapi_keytab` set).
+    pub gssapi: bool,
 }
 
 impl Policy {
@@ -76,6 +78,7 @@ impl Policy {
             id_trusted: crate::proxy::listed(&config.trusted_id_proxies, peer.ip),
             bindings: link.bindings,
             oauth_claim: (!config.oauth2_jwks.is_empty()).then(|| config.oauth2_user_claim.clone()),
+            gssapi: !config.gssapi_keytab.is_empty(),
             client: link
                 .client_chain
                 .map(|chain| crate::auth::sasl::ClientCert {
@@ -109,6 +112,8 @@ impl Policy {
             Mechanism::OAuthBearer | Mechanism::XOAuth2 => {
                 self.oauth_claim.is_some() && self.plaintext_ok()
             }
+            // No secret crosses the link (a ticket for this service).
+            Mechanism::Gssapi => self.gssapi,
             Mechanism::Anonymous => self.allow_anonymous,
         }
     }

@@ -444,6 +444,7 @@ mod tests {
             bindings: None,
             client: None,
             oauth_claim: None,
+            gssapi: false,
         }
     }
 

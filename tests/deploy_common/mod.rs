@@ -822,6 +822,13 @@ pub fn socket_activate(program: &str, args: &[String]) -> (Daemon, u16) {
         .arg(program)
         .args(args);
     let d = Daemon::spawn(cmd, tempfile::tempdir().unwrap());
+    daemon_listening(port, &d);
+    (d, port)
+}
+
+/// Waits until `d` takes TCP connections on 127.0.0.1:`port` (its
+/// error output in the failure).
+pub fn daemon_listening(port: u16, d: &Daemon) {
     let end = std::time::Instant::now() + WAIT;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -831,5 +838,4 @@ pub fn socket_activate(program: &str, args: &[String]) -> (Daemon, u16) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    (d, port)
 }
