@@ -3,11 +3,12 @@
 //! `kdb5_util` and `kadmin.local`) on 127.0.0.1, a keytab with the keys
 //! of `imap/localhost` and `pop/localhost` that only root can read, a
 //! user with a ticket from `kinit`, and curl (`--login-options
-//! AUTH=GSSAPI`) logging in to the built imapd and pop3d under xinetd.
+//! AUTH=GSSAPI`) and fetchmail (`--auth gssapi`) logging in to the built
+//! imapd and pop3d under xinetd.
 //! Refused: no ticket, and a principal that is no system user. Only the
 //! privileged parent reads the keytab: no imapd process holds it open.
-//! Needs root, krb5-kdc, krb5-admin-server, krb5-user, xinetd and curl
-//! (`make test` installs them).
+//! Needs root, krb5-kdc, krb5-admin-server, krb5-user, xinetd, curl and
+//! fetchmail (`make test` installs them).
 
 mod deploy_common;
 
@@ -75,6 +76,7 @@ impl Realm {
             "/usr/sbin/kadmin.local",
             "/usr/bin/kinit",
             "/usr/bin/curl",
+            "/usr/bin/fetchmail",
         ] {
             require_tool(tool);
         }
@@ -155,6 +157,20 @@ fn curl(realm: &Realm, url: &str) -> (bool, String) {
         .arg(url);
     let (ok, out, err) = run_limited(&mut cmd, b"");
     (ok, format!("{out}\n{err}"))
+}
+
+/// fetchmail (`auth gssapi`) checking the mailbox with the cache's
+/// ticket: what it says.
+fn fetchmail(realm: &Realm, protocol: &str, port: u16) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = realm.cmd("/usr/bin/fetchmail");
+    cmd.env("HOME", home.path())
+        .env("FETCHMAILHOME", home.path())
+        .args(["--check", "-v", "--sslproto", "", "--auth", "gssapi"])
+        .args(["-p", protocol, "-P", &port.to_string(), "-u", USER])
+        .arg("localhost");
+    let (_, out, err) = run_limited(&mut cmd, b"");
+    format!("{out}\n{err}")
 }
 
 /// The imapd processes' open files.
@@ -247,6 +263,14 @@ fn kerberos_tickets_log_in_to_imap_and_pop3() {
     );
     let (ok, out) = curl(&realm, &pop3_url);
     assert!(ok && out.contains("Subject: deploy test"), "POP3: {out}");
+    // fetchmail, both protocols (no TLS here: --sslproto '').
+    for (protocol, port) in [("IMAP", imap), ("POP3", pop3)] {
+        let out = fetchmail(&realm, protocol, port);
+        assert!(
+            out.contains("1 message") && out.contains(&format!("for {USER} at localhost")),
+            "fetchmail {protocol}: {out}"
+        );
+    }
     let t = log.wait_for("method=GSSAPI backend=Kerberos");
     assert!(
         t.contains(&format!("GSSAPI: {USER}@{REALM} is {USER}")),
