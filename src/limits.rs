@@ -280,9 +280,12 @@ pub const MAILDIR_STAMP_SETTLE: Duration = Duration::from_secs(1);
 /// Largest single client message in a SASL exchange, after base64 decoding.
 /// The biggest legitimate one is an OAUTHBEARER or XOAUTH2 message: a JWT
 /// bearer token with its framing, which from some identity providers
-/// (Microsoft Entra with group claims) passes 4 KB; a PLAIN message at its
-/// field limits below is 1.5 KB, a SCRAM client-final about 400 octets, an
-/// EXTERNAL message an identity. Anything beyond is not a login attempt.
+/// (Microsoft Entra with group claims) passes 4 KB, and a GSSAPI token:
+/// a Kerberos AP-REQ is 1-2 KB, with an Active Directory PAC of many
+/// groups about 12 KB (Windows' own default MaxTokenSize); a PLAIN message
+/// at its field limits below is 1.5 KB, a SCRAM client-final about 400
+/// octets, an EXTERNAL message an identity. Anything beyond is not a
+/// login attempt.
 /// Base64 of it fits an IMAP line (`IMAP_LINE_MAX`).
 pub const SASL_MESSAGE_MAX: usize = 16 * 1024;
 

@@ -175,12 +175,18 @@ fn listing(s: &Shared, host: &str) -> BTreeMap<u32, (String, String)> {
                 .and_then(|x| x.split([' ', ')']).next())
                 .and_then(|x| x.parse().ok())
                 .unwrap_or_else(|| panic!("no UID in {l}"));
+            // Without \Recent: it is the session's (RFC 3501 2.3.2), and
+            // which host's listing is first to see the last delivery is
+            // a race.
             let flags = rest
                 .split("FLAGS (")
                 .nth(1)
                 .and_then(|x| x.split(')').next())
                 .unwrap()
-                .to_string();
+                .split(' ')
+                .filter(|f| !f.is_empty() && *f != "\\Recent")
+                .collect::<Vec<_>>()
+                .join(" ");
             let subject = r[i + 1].trim().trim_start_matches("Subject: ").to_string();
             assert!(
                 out.insert(uid, (subject, flags)).is_none(),
