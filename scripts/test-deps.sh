@@ -38,7 +38,7 @@ want krb5-kdc           /usr/sbin/krb5kdc
 want krb5-admin-server  /usr/sbin/kadmin.local
 want krb5-user          /usr/bin/kinit
 lib=/usr/lib/$(uname -m)-linux-gnu
-# The GSS-API library imapd and pop3d link to (GSSAPI, auth/gss.rs).
+# The GSS-API library imapd and pop3d load for GSSAPI (auth/gss.rs).
 want libgssapi-krb5-2   $lib/libgssapi_krb5.so.2
 # Libraries of Courier's imapd and pop3d (extracted below, not installed).
 want libidn12           $lib/libidn.so.12
