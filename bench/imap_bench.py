@@ -572,8 +572,12 @@ def peak_rss(server, home, imapd, commands, timeout):
     Not wait4's ru_maxrss: that also counts the forked Python before exec
     (Linux keeps the pre-exec high-water mark), while /usr/bin/time's own
     small fork is all that precedes the server here."""
-    rss_file = home / "maxrss.txt"
-    argv = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *server_argv(server, home, imapd)]
+    return peak_rss_of(server_argv(server, home, imapd), home / "maxrss.txt", commands, timeout)
+
+
+def peak_rss_of(argv, rss_file, commands, timeout):
+    """`peak_rss` of the server `argv` (its figure written to `rss_file`)."""
+    argv = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *argv]
     out = run_session(argv, commands, timeout)
     try:
         kb = int(rss_file.read_text().split()[-1])

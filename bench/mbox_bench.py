@@ -216,17 +216,11 @@ def check(out: ib.Outcome, count: int) -> str:
 
 
 def peak_rss(server, home, imapd, commands, count, timeout):
-    """Peak RSS in KB of one checked session under /usr/bin/time -f %M
-    (the server's own, not the forked Python's), or None."""
+    """Peak RSS in KB of one checked session (`imap_bench.peak_rss_of`), or
+    None."""
     rss_file = home.parent / f"{server}.maxrss"
-    argv = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *server_argv(server, home, imapd)]
-    out = ib.run_session(argv, commands, timeout)
-    if check(out, count):
-        return None
-    try:
-        return int(rss_file.read_text().split()[-1])
-    except (OSError, ValueError, IndexError):
-        return None
+    out, kb = ib.peak_rss_of(server_argv(server, home, imapd), rss_file, commands, timeout)
+    return None if check(out, count) else kb
 
 
 def timed(server, work, src, imapd, scenario, count, runs, first, timeout, sizes, rss=None):

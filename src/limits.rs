@@ -277,6 +277,11 @@ pub const IDLE_SETTLE: Duration = Duration::from_millis(20);
 /// would otherwise hide behind an unchanged time.
 pub const MAILDIR_STAMP_SETTLE: Duration = Duration::from_secs(1);
 
+/// Messages taken from gss_display_status for one status code, for the
+/// log line of a GSSAPI failure: MIT gives one or two; a library that never
+/// clears its message context must not keep the parent in a loop.
+pub const GSS_STATUS_MESSAGES_MAX: usize = 4;
+
 /// Largest single client message in a SASL exchange, after base64 decoding.
 /// The biggest legitimate one is an OAUTHBEARER or XOAUTH2 message: a JWT
 /// bearer token with its framing, which from some identity providers

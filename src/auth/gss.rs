@@ -242,9 +242,7 @@ fn status(what: &str, major: OmUint32, minor: OmUint32) -> String {
             continue;
         }
         let mut context = 0;
-        // At most a few messages a code: bounded, as a library that never
-        // cleared the context must not keep us here.
-        for _ in 0..4 {
+        for _ in 0..crate::limits::GSS_STATUS_MESSAGES_MAX {
             let (mut m, mut buf) = (0, Buffer::empty());
             // SAFETY: plain output arguments; GSS_C_NO_OID (null) for the
             // mechanism is allowed; `buf` is taken (and released) below.

@@ -96,23 +96,15 @@ pub fn serve(channel: &OwnedFd, config: &Config, peer: &Peer) -> Option<Login> {
                     Answer::Challenge(token) => Verdict::Gss { token, user: None },
                     Answer::Success { user, principal } => {
                         gss = None;
-                        match account(&user, Backend::Kerberos, config) {
-                            Ok(_) => {
-                                log::info!(
-                                    "GSSAPI: {} is {}",
-                                    printable(&principal),
-                                    printable(&user)
-                                );
-                                verified = Some((user.clone(), Backend::Kerberos));
-                                Verdict::Gss {
-                                    token: Vec::new(),
-                                    user: Some(user),
-                                }
+                        if has_account(&user, Backend::Kerberos, config) {
+                            log::info!("GSSAPI: {} is {}", printable(&principal), printable(&user));
+                            verified = Some((user.clone(), Backend::Kerberos));
+                            Verdict::Gss {
+                                token: Vec::new(),
+                                user: Some(user),
                             }
-                            Err(e) => {
-                                log::error!("login refused: user={}: {e}", printable(&user));
-                                Verdict::Reject
-                            }
+                        } else {
+                            Verdict::Reject
                         }
                     }
                     Answer::Fail(e) => {
@@ -331,15 +323,23 @@ pub fn account(user: &str, backend: Backend, config: &Config) -> Result<Account,
 /// wins.
 fn verify(req: &Request, config: &Config, rhost: Option<&str>) -> (Verdict, Option<Backend>) {
     let (verdict, backend) = verify_credentials(req, config, rhost);
-    if let Some(b) = backend {
-        if let Err(e) = account(req.user(), b, config) {
-            // Right password, no usable account: a failure like any other
-            // for the client; the reason is for the administrator.
-            log::error!("login refused: user={}: {e}", printable(req.user()));
-            return (Verdict::Reject, None);
+    match backend {
+        Some(b) if !has_account(req.user(), b, config) => (Verdict::Reject, None),
+        _ => (verdict, backend),
+    }
+}
+
+/// Whether `user`, verified by `backend`, has a usable account. Right
+/// credentials without one are a failure like any other for the client;
+/// the reason is logged for the administrator.
+fn has_account(user: &str, backend: Backend, config: &Config) -> bool {
+    match account(user, backend, config) {
+        Ok(_) => true,
+        Err(e) => {
+            log::error!("login refused: user={}: {e}", printable(user));
+            false
         }
     }
-    (verdict, backend)
 }
 
 /// The verdict on a credential that names its own user (a certificate, a

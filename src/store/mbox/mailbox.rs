@@ -220,6 +220,19 @@ impl MboxMailbox {
     }
 }
 
+/// Moves `k` forward to `uid`'s entry, or to where it would be (ascending
+/// UIDs asked in ascending order: a walk over `entries`, not a search for
+/// each); whether `uid` is there.
+fn walk_to(entries: &super::entries::Entries, k: &mut usize, uid: Uid) -> bool {
+    loop {
+        match entries.get(*k) {
+            Some(e) if e.uid < uid => *k += 1,
+            Some(e) => return e.uid == uid,
+            None => return false,
+        }
+    }
+}
+
 fn message_of(snap: &Snapshot, e: &file::Entry, recent: bool, modseq: ModSeq) -> Message {
     Message {
         uid: e.uid,
@@ -436,10 +449,7 @@ impl Mailbox for MboxMailbox {
         let entries = &self.current.entries;
         let mut k = 0;
         self.view.retain(|pos, uid| {
-            while entries.get(k).is_some_and(|e| e.uid < uid) {
-                k += 1;
-            }
-            if entries.get(k).is_some_and(|e| e.uid == uid) {
+            if walk_to(entries, &mut k, uid) {
                 return true;
             }
             if allow_expunge {
@@ -463,12 +473,7 @@ impl Mailbox for MboxMailbox {
         let entries = &self.current.entries;
         let mut k = 0;
         for &uid in self.view.uids() {
-            while entries.get(k).is_some_and(|e| e.uid < uid) {
-                k += 1;
-            }
-            if entries.get(k).is_some_and(|e| e.uid == uid)
-                && self.view.is_news(uid, self.modseqs.at(k, uid))
-            {
+            if walk_to(entries, &mut k, uid) && self.view.is_news(uid, self.modseqs.at(k, uid)) {
                 flag_uids.push(uid);
             }
         }
