@@ -37,6 +37,7 @@ want gsasl              /usr/bin/gsasl
 want krb5-kdc           /usr/sbin/krb5kdc
 want krb5-admin-server  /usr/sbin/kadmin.local
 want krb5-user          /usr/bin/kinit
+want slapd              /usr/sbin/slapd
 lib=/usr/lib/$(uname -m)-linux-gnu
 # The GSS-API library imapd and pop3d load for GSSAPI (auth/gss.rs).
 want libgssapi-krb5-2   $lib/libgssapi_krb5.so.2

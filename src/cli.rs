@@ -190,6 +190,12 @@ pub fn backends(config: &Config) -> (Vec<String>, Vec<String>) {
                 Ok(_) => ok.push(format!("sasldb: {} readable", config.sasldb_path.display())),
                 Err(e) => p.push(format!("sasldb_path {}: {e}", config.sasldb_path.display())),
             },
+            "ldap" => match crate::auth::ldap::validate(config)
+                .and_then(|_| crate::auth::ldap::check(config))
+            {
+                Ok(state) => ok.push(state),
+                Err(e) => p.push(e),
+            },
             _ => {}
         }
     }

@@ -72,6 +72,30 @@ pub struct Config {
     /// The host of that principal (default: this host's name); `*`: any
     /// key in the keytab.
     pub gssapi_hostname: String,
+    /// `auth = ldap` (`auth/ldap.rs`): the directory server,
+    /// `ldap://HOST[:PORT]` or `ldaps://HOST[:PORT]`.
+    pub ldap_uri: String,
+    /// StartTLS (RFC 4513 3) on an `ldap://` URI.
+    pub ldap_starttls: bool,
+    /// The CAs (PEM) a TLS server certificate is verified against.
+    pub ldap_ca_file: String,
+    /// The service account that searches for users (empty: anonymous).
+    pub ldap_bind_dn: String,
+    /// Its password (the file's first line), read by the parent only.
+    pub ldap_bind_password_file: String,
+    /// Where users are searched for, and the filter (`%u`, `%n`, `%d`).
+    pub ldap_base: String,
+    pub ldap_user_filter: String,
+    /// A user's DN made from the login name (`%u`...): no search.
+    pub ldap_dn_template: String,
+    /// The attributes of a user's home, uid, gid and mail location
+    /// (empty: not taken from the directory).
+    pub ldap_home_attribute: String,
+    pub ldap_uid_attribute: String,
+    pub ldap_gid_attribute: String,
+    pub ldap_mail_location_attribute: String,
+    /// The bound on connecting and on each LDAP operation.
+    pub ldap_timeout: Duration,
     pub syslog_facility: String,
     pub log_path: String,
     pub log_debug: bool,
@@ -310,6 +334,19 @@ impl Config {
                 Service::Pop3 => "pop".into(),
             },
             gssapi_hostname: host_name(),
+            ldap_uri: String::new(),
+            ldap_starttls: false,
+            ldap_ca_file: "/etc/ssl/certs/ca-certificates.crt".into(),
+            ldap_bind_dn: String::new(),
+            ldap_bind_password_file: String::new(),
+            ldap_base: String::new(),
+            ldap_user_filter: "(uid=%u)".into(),
+            ldap_dn_template: String::new(),
+            ldap_home_attribute: "homeDirectory".into(),
+            ldap_uid_attribute: "uidNumber".into(),
+            ldap_gid_attribute: "gidNumber".into(),
+            ldap_mail_location_attribute: String::new(),
+            ldap_timeout: Duration::from_secs(5),
             syslog_facility: "mail".into(),
             log_path: "syslog".into(),
             log_debug: false,
@@ -350,6 +387,9 @@ impl Config {
                 .set(k.trim(), v.trim())
                 .map_err(|e| format!("-o {o}: {e}"))?;
         }
+        if config.auth.iter().any(|a| a == "ldap") {
+            crate::auth::ldap::validate(&config)?;
+        }
         Ok(config)
     }
 
@@ -385,8 +425,14 @@ impl Config {
                     .map(|s| s.trim().to_string())
                     .filter(|s| !s.is_empty())
                     .collect();
-                if list.is_empty() || list.iter().any(|a| a != "pam" && a != "sasldb") {
-                    return Err(format!("auth: expected pam and/or sasldb, not {value:?}"));
+                if list.is_empty()
+                    || list
+                        .iter()
+                        .any(|a| !["pam", "sasldb", "ldap"].contains(&a.as_str()))
+                {
+                    return Err(format!(
+                        "auth: expected pam, sasldb and/or ldap, not {value:?}"
+                    ));
                 }
                 self.auth = list;
             }
@@ -434,6 +480,33 @@ impl Config {
             }
             "gssapi_service" => self.gssapi_service = value.into(),
             "gssapi_hostname" => self.gssapi_hostname = value.into(),
+            "ldap_uri"
+                if !value.is_empty()
+                    && !value.starts_with("ldap://")
+                    && !value.starts_with("ldaps://") =>
+            {
+                return Err(format!(
+                    "ldap_uri: expected ldap://HOST or ldaps://HOST, not {value:?}"
+                ))
+            }
+            "ldap_uri" => self.ldap_uri = value.into(),
+            "ldap_starttls" => self.ldap_starttls = parse_bool(key, value)?,
+            "ldap_ca_file" => self.ldap_ca_file = value.into(),
+            "ldap_bind_dn" => self.ldap_bind_dn = value.into(),
+            "ldap_bind_password_file" => self.ldap_bind_password_file = value.into(),
+            "ldap_base" => self.ldap_base = value.into(),
+            "ldap_user_filter" if !(value.starts_with('(') && value.ends_with(')')) => {
+                return Err(format!(
+                    "ldap_user_filter: expected (FILTER), not {value:?}"
+                ))
+            }
+            "ldap_user_filter" => self.ldap_user_filter = value.into(),
+            "ldap_dn_template" => self.ldap_dn_template = value.into(),
+            "ldap_home_attribute" => self.ldap_home_attribute = value.into(),
+            "ldap_uid_attribute" => self.ldap_uid_attribute = value.into(),
+            "ldap_gid_attribute" => self.ldap_gid_attribute = value.into(),
+            "ldap_mail_location_attribute" => self.ldap_mail_location_attribute = value.into(),
+            "ldap_timeout" => self.ldap_timeout = parse_duration(key, value)?,
             "tls_client_user" => {
                 self.tls_client_user = match value {
                     "cn" => ClientUser::CommonName,
@@ -529,6 +602,26 @@ impl Config {
         let _ = writeln!(s, "gssapi_keytab = {}", self.gssapi_keytab);
         let _ = writeln!(s, "gssapi_service = {}", self.gssapi_service);
         let _ = writeln!(s, "gssapi_hostname = {}", self.gssapi_hostname);
+        for (k, v) in [
+            ("ldap_uri", &self.ldap_uri),
+            ("ldap_ca_file", &self.ldap_ca_file),
+            ("ldap_bind_dn", &self.ldap_bind_dn),
+            ("ldap_bind_password_file", &self.ldap_bind_password_file),
+            ("ldap_base", &self.ldap_base),
+            ("ldap_user_filter", &self.ldap_user_filter),
+            ("ldap_dn_template", &self.ldap_dn_template),
+            ("ldap_home_attribute", &self.ldap_home_attribute),
+            ("ldap_uid_attribute", &self.ldap_uid_attribute),
+            ("ldap_gid_attribute", &self.ldap_gid_attribute),
+            (
+                "ldap_mail_location_attribute",
+                &self.ldap_mail_location_attribute,
+            ),
+        ] {
+            let _ = writeln!(s, "{k} = {v}");
+        }
+        let _ = writeln!(s, "ldap_starttls = {}", yn(self.ldap_starttls));
+        let _ = writeln!(s, "ldap_timeout = {}ms", self.ldap_timeout.as_millis());
         let _ = writeln!(
             s,
             "tls_client_user = {}",
@@ -640,7 +733,7 @@ fn expand(template: &str, user: &str, home: &Path) -> Result<PathBuf, String> {
     Ok(p)
 }
 
-fn parse_mail_location(v: &str, user: &str, home: &Path) -> Result<MailLocation, String> {
+pub fn parse_mail_location(v: &str, user: &str, home: &Path) -> Result<MailLocation, String> {
     let (kind, rest) = v
         .split_once(':')
         .ok_or_else(|| format!("mail_location: expected maildir:PATH or mbox:PATH, not {v:?}"))?;
@@ -773,7 +866,19 @@ mod tests {
         assert!(e.contains(":2:") && e.contains("unknown key"), "{e}");
         let e = Config::load(Service::Imap, Some(&dir.path().join("missing")), &[]).unwrap_err();
         assert!(e.contains("missing"), "{e}");
-        assert!(Config::load(Service::Imap, None, &["auth=ldap".into()]).is_err());
+        assert!(Config::load(Service::Imap, None, &["auth=kerberos".into()]).is_err());
+        // LDAP needs a server, and a base or a DN template.
+        let e = Config::load(Service::Imap, None, &["auth=ldap".into()]).unwrap_err();
+        assert!(e.contains("ldap_uri"), "{e}");
+        let ldap = |more: &str| {
+            let mut o = vec!["auth=ldap".to_string(), "ldap_uri=ldap://h/".into()];
+            o.push(more.into());
+            Config::load(Service::Imap, None, &o)
+        };
+        assert!(ldap("ldap_base=").unwrap_err().contains("ldap_base"));
+        assert!(ldap("ldap_base=dc=example").is_ok());
+        assert!(ldap("ldap_uri=http://h/").is_err());
+        assert!(ldap("ldap_user_filter=uid=%u").is_err());
         assert!(Config::load(Service::Imap, None, &["mbox_locks=fcntl nfs".into()]).is_err());
     }
 

@@ -297,7 +297,8 @@ pub fn parent(config: &Config, args: &[String], peer: &Peer) -> Result<Option<Lo
             enter_jail(config)?;
             Ok(Session::Anonymous)
         } else {
-            let account = server::account(&login.user, login.backend, config)?;
+            // The account as the parent found it when it verified the login.
+            let account = login.account.clone().ok_or("a login without an account")?;
             let group = privileged_group(&account, config);
             privsep::drop_to(&account.system, config.first_valid_uid, group)?;
             Ok(Session::User(account))

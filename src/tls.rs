@@ -43,21 +43,27 @@ pub fn server_config(config: &Config) -> Result<Option<Arc<ServerConfig>>, Strin
     .map(Some)
 }
 
+/// The CA certificates of the PEM file `ca` (the setting `key` names it),
+/// as a trust store; a file without one is an error.
+pub fn roots(key: &str, ca: &Path) -> Result<rustls::RootCertStore, String> {
+    let bad = |e: &dyn std::fmt::Display| format!("{key} {}: {e}", ca.display());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).map_err(|e| bad(&e))? {
+        roots.add(c.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(bad(&"no certificate"));
+    }
+    Ok(roots)
+}
+
 /// The verifier of client certificates signed by the CAs in `ca` (PEM);
 /// a client may also present none (`allow_unauthenticated`): EXTERNAL is
 /// then not offered.
 fn client_verifier(
     ca: &Path,
 ) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca)
-        .map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))?
-    {
-        let c = c.map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))?;
-        roots
-            .add(c)
-            .map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))?;
-    }
+    let roots = roots("tls_client_ca", ca)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
         .allow_unauthenticated()

@@ -295,6 +295,7 @@ fn example_documents_every_key_with_its_default() {
             .unwrap_or_else(|| panic!("example lacks {k}"));
         let normal = |s: &str| match s {
             "2s" => "2000ms".to_string(),
+            "5s" => "5000ms".to_string(),
             s => s.to_string(),
         };
         assert_eq!(normal(documented), v.trim(), "default of {k}");

@@ -12,7 +12,7 @@
 
 mod deploy_common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use deploy_common::*;
@@ -171,27 +171,6 @@ fn fetchmail(realm: &Realm, protocol: &str, port: u16) -> String {
         .arg("localhost");
     let (_, out, err) = run_limited(&mut cmd, b"");
     format!("{out}\n{err}")
-}
-
-/// The imapd processes' open files.
-fn open_by_imapd() -> Vec<(u32, PathBuf)> {
-    let mut out = Vec::new();
-    for pid in std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-    {
-        if std::fs::read_link(format!("/proc/{pid}/exe")).map_or(true, |e| e != Path::new(IMAPD)) {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            out.push((pid, std::fs::read_link(fd.path()).unwrap_or_default()));
-        }
-    }
-    out
 }
 
 /// `imapd --check` with the realm's configuration.

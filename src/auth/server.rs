@@ -27,6 +27,8 @@ pub struct Login {
     pub user: String,
     /// Which backend said yes.
     pub backend: Backend,
+    /// Where it runs, as found when it was verified (`None`: anonymous).
+    pub account: Option<Account>,
     /// The login process's answer tag and unread client bytes.
     pub tag: String,
     pub mechanism: String,
@@ -39,6 +41,8 @@ pub struct Login {
 pub enum Backend {
     Pam,
     Sasldb,
+    /// `auth = ldap`: a bind as the user's entry (`ldap_uri`).
+    Ldap,
     /// SASL EXTERNAL: a TLS client certificate (`tls_client_ca`).
     Certificate,
     /// OAUTHBEARER, XOAUTH2: a bearer token (`oauth2_jwks`).
@@ -61,7 +65,7 @@ pub fn has_plaintext_store(config: &Config) -> bool {
 /// (`ToParent::Origin`).
 pub fn serve(channel: &OwnedFd, config: &Config, peer: &Peer) -> Option<Login> {
     let mut failures = 0u32;
-    let mut verified: Option<(String, Backend)> = None;
+    let mut verified: Option<(String, Backend, Option<Account>)> = None;
     let mut rhost = peer.address.clone();
     let mut relayed = false;
     // A GSSAPI exchange under way (its context is here, not in the login
@@ -96,9 +100,9 @@ pub fn serve(channel: &OwnedFd, config: &Config, peer: &Peer) -> Option<Login> {
                     Answer::Challenge(token) => Verdict::Gss { token, user: None },
                     Answer::Success { user, principal } => {
                         gss = None;
-                        if has_account(&user, Backend::Kerberos, config) {
+                        if let Some(a) = usable(account(&user, Backend::Kerberos, config), &user) {
                             log::info!("GSSAPI: {} is {}", printable(&principal), printable(&user));
-                            verified = Some((user.clone(), Backend::Kerberos));
+                            verified = Some((user.clone(), Backend::Kerberos, Some(a)));
                             Verdict::Gss {
                                 token: Vec::new(),
                                 user: Some(user),
@@ -130,13 +134,13 @@ pub fn serve(channel: &OwnedFd, config: &Config, peer: &Peer) -> Option<Login> {
             ToParent::Verify(req) => {
                 let started = Instant::now();
                 let user = printable(req.user());
-                let (verdict, backend) = verify(&req, config, rhost.as_deref());
+                let (verdict, found) = verify(&req, config, rhost.as_deref());
                 if verdict == Verdict::Reject {
                     if refuse(channel, config, started, &mut failures, &user, method(&req)) {
                         return None;
                     }
                 } else {
-                    verified = backend.map(|b| (req.user().to_string(), b));
+                    verified = found.map(|(b, a)| (req.user().to_string(), b, Some(a)));
                     if (ToChild::Verdict {
                         verdict,
                         close: false,
@@ -175,7 +179,7 @@ pub fn serve(channel: &OwnedFd, config: &Config, peer: &Peer) -> Option<Login> {
                 let ok = config.allow_anonymous_login;
                 let verdict = if ok { Verdict::Accept } else { Verdict::Reject };
                 if ok {
-                    verified = Some(("anonymous".into(), Backend::Anonymous));
+                    verified = Some(("anonymous".into(), Backend::Anonymous, None));
                 } else {
                     failures += 1;
                 }
@@ -196,7 +200,7 @@ pub fn serve(channel: &OwnedFd, config: &Config, peer: &Peer) -> Option<Login> {
                 buffered,
                 relay,
             } => {
-                let Some((user, backend)) = verified.take() else {
+                let Some((user, backend, account)) = verified.take() else {
                     log::warn!("login process handed over without a verified login");
                     return None;
                 };
@@ -211,6 +215,7 @@ pub fn serve(channel: &OwnedFd, config: &Config, peer: &Peer) -> Option<Login> {
                 return Some(Login {
                     user,
                     backend,
+                    account,
                     tag,
                     mechanism: printable(&mechanism),
                     buffered,
@@ -286,6 +291,7 @@ pub struct Account {
 /// below `first_valid_uid`.
 pub fn account(user: &str, backend: Backend, config: &Config) -> Result<Account, String> {
     let system_name = match backend {
+        Backend::Ldap => return Err("an LDAP user's account comes from its entry".into()),
         Backend::Pam => user.to_string(),
         Backend::Sasldb | Backend::Certificate | Backend::Token
             if !config.virtual_user.is_empty() =>
@@ -319,25 +325,90 @@ pub fn account(user: &str, backend: Backend, config: &Config) -> Result<Account,
     Ok(Account { system, mail })
 }
 
+/// The account of an LDAP user (`auth/ldap.rs`): uid and gid from its
+/// entry, or else `virtual_user`'s; home from its entry, or else the
+/// virtual user's; mail from its entry's mail location attribute, or else
+/// `mail_location`. Refuses root and uids below `first_valid_uid`.
+pub fn ldap_account(
+    user: &str,
+    entry: &crate::auth::ldap::Entry,
+    config: &Config,
+) -> Result<Account, String> {
+    let mut system = match (entry.uid, entry.gid) {
+        (Some(uid), Some(gid)) => crate::privsep::User {
+            name: user.to_string(),
+            uid,
+            gid,
+            home: std::path::PathBuf::new(),
+            groups: vec![gid],
+        },
+        _ if !config.virtual_user.is_empty() => crate::privsep::lookup(&config.virtual_user)
+            .map_err(|e| format!("looking up {}: {e}", config.virtual_user))?
+            .ok_or_else(|| format!("no system account {}", config.virtual_user))?,
+        _ => {
+            return Err(format!(
+                "{}: no {} and {} and no virtual_user",
+                entry.dn, config.ldap_uid_attribute, config.ldap_gid_attribute
+            ))
+        }
+    };
+    if let Some(home) = &entry.home {
+        if !home.is_absolute() {
+            return Err(format!(
+                "{}: home {} is not absolute",
+                entry.dn,
+                home.display()
+            ));
+        }
+        system.home = home.clone();
+    }
+    if system.uid == 0 || system.uid < config.first_valid_uid {
+        return Err(format!(
+            "{} has uid {} (first_valid_uid is {})",
+            entry.dn, system.uid, config.first_valid_uid
+        ));
+    }
+    let template = entry
+        .mail_location
+        .as_deref()
+        .unwrap_or(&config.mail_location);
+    if system.home.as_os_str().is_empty() && template.contains('~') {
+        return Err(format!("{}: no home for {template}", entry.dn));
+    }
+    let mail = crate::config::parse_mail_location(template, user, &system.home)?;
+    Ok(Account { system, mail })
+}
+
 /// Asks each backend in `auth` order; the first yes with a usable account
 /// wins.
-fn verify(req: &Request, config: &Config, rhost: Option<&str>) -> (Verdict, Option<Backend>) {
-    let (verdict, backend) = verify_credentials(req, config, rhost);
-    match backend {
-        Some(b) if !has_account(req.user(), b, config) => (Verdict::Reject, None),
-        _ => (verdict, backend),
+fn verify(
+    req: &Request,
+    config: &Config,
+    rhost: Option<&str>,
+) -> (Verdict, Option<(Backend, Account)>) {
+    let (verdict, backend, entry) = verify_credentials(req, config, rhost);
+    let Some(backend) = backend else {
+        return (verdict, None);
+    };
+    let found = match &entry {
+        Some(e) => ldap_account(req.user(), e, config),
+        None => account(req.user(), backend, config),
+    };
+    match usable(found, req.user()) {
+        Some(a) => (verdict, Some((backend, a))),
+        None => (Verdict::Reject, None),
     }
 }
 
-/// Whether `user`, verified by `backend`, has a usable account. Right
-/// credentials without one are a failure like any other for the client;
-/// the reason is logged for the administrator.
-fn has_account(user: &str, backend: Backend, config: &Config) -> bool {
-    match account(user, backend, config) {
-        Ok(_) => true,
+/// The account of a verified `user`, if usable. Right credentials without
+/// one are a failure like any other for the client; the reason is logged
+/// for the administrator.
+fn usable(found: Result<Account, String>, user: &str) -> Option<Account> {
+    match found {
+        Ok(a) => Some(a),
         Err(e) => {
             log::error!("login refused: user={}: {e}", printable(user));
-            false
+            None
         }
     }
 }
@@ -365,25 +436,27 @@ fn confirmed(
     }
 }
 
-fn verify_credentials(
-    req: &Request,
-    config: &Config,
-    rhost: Option<&str>,
-) -> (Verdict, Option<Backend>) {
+/// The verdict, the backend that gave it, and for LDAP the user's entry.
+type Verified = (Verdict, Option<Backend>, Option<crate::auth::ldap::Entry>);
+
+fn verify_credentials(req: &Request, config: &Config, rhost: Option<&str>) -> Verified {
     if let Request::External { user, chain } = req {
         // The login process verified the chain; so do we, with the CA
         // file as we read it, and the user must be the one it names.
         let ca = std::path::Path::new(&config.tls_client_ca);
         let named = crate::tls::client_user(ca, chain, &config.tls_client_user);
         let on = !config.tls_client_ca.is_empty();
-        return confirmed("client certificate", named, on, user, Backend::Certificate);
+        let (verdict, backend) =
+            confirmed("client certificate", named, on, user, Backend::Certificate);
+        return (verdict, backend, None);
     }
     if let Request::Token { user, token } = req {
         let now = chrono::Utc::now().timestamp();
         let token = std::str::from_utf8(token.as_bytes()).unwrap_or("");
         let named = crate::auth::oauth::validate(config, token, now);
         let on = !config.oauth2_jwks.is_empty();
-        return confirmed("bearer token", named, on, user, Backend::Token);
+        let (verdict, backend) = confirmed("bearer token", named, on, user, Backend::Token);
+        return (verdict, backend, None);
     }
     for backend in &config.auth {
         match backend.as_str() {
@@ -396,7 +469,7 @@ fn verify_credentials(
                         password.as_bytes(),
                         rhost,
                     ) {
-                        Ok(()) => return (Verdict::Accept, Some(Backend::Pam)),
+                        Ok(()) => return (Verdict::Accept, Some(Backend::Pam), None),
                         Err(e) => log::debug!("pam: {}: {e:?}", printable(user)),
                     }
                 }
@@ -425,13 +498,24 @@ fn verify_credentials(
                     }
                 };
                 if verdict != Verdict::Reject {
-                    return (verdict, Some(Backend::Sasldb));
+                    return (verdict, Some(Backend::Sasldb), None);
+                }
+            }
+            // LDAP, like PAM, checks only a password the client sent.
+            "ldap" => {
+                if let Request::Plaintext { user, password } = req {
+                    use crate::auth::ldap::{authenticate, Failure};
+                    match authenticate(config, user, password.as_bytes()) {
+                        Ok(entry) => return (Verdict::Accept, Some(Backend::Ldap), Some(entry)),
+                        Err(Failure::Refused(e)) => log::debug!("ldap: {}: {e}", printable(user)),
+                        Err(Failure::Trouble(e)) => log::error!("ldap: {}: {e}", printable(user)),
+                    }
                 }
             }
             _ => {}
         }
     }
-    (Verdict::Reject, None)
+    (Verdict::Reject, None, None)
 }
 
 /// `user@realm` -> (user, realm); a bare name takes `default_realm`.

@@ -839,3 +839,24 @@ pub fn daemon_listening(port: u16, d: &Daemon) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The open files of every imapd process (of this build): pid and path.
+pub fn open_by_imapd() -> Vec<(u32, PathBuf)> {
+    let mut out = Vec::new();
+    for pid in std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    {
+        if std::fs::read_link(format!("/proc/{pid}/exe")).map_or(true, |e| e != Path::new(IMAPD)) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            out.push((pid, std::fs::read_link(fd.path()).unwrap_or_default()));
+        }
+    }
+    out
+}

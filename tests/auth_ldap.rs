@@ -1,0 +1,409 @@
+//! The native LDAP backend (`auth = ldap`) against a real directory:
+//! Debian's `slapd` on 127.0.0.1 with a configuration and entries made by
+//! the test (`slapadd`), plain LDAP, StartTLS and `ldaps://` with the
+//! test CA. imapd and pop3d run under xinetd; curl and Python's imaplib
+//! log in.
+//!
+//! Virtual users with no system account: one with uid, gid and home in
+//! its entry (posixAccount), one without them that runs as
+//! `virtual_user` with its mail location in an attribute. Refused, with
+//! the failure logged: a wrong password, an empty one (an unauthenticated
+//! bind would succeed), an unknown user, a filter-injecting name, an
+//! entry with uid 0. `--check` binds as the service account and reports
+//! a wrong CA, a wrong service password and a server that is not there.
+//! The service password file is open in no imapd process while a session
+//! idles.
+//! Needs root, slapd, ldap-utils, xinetd, curl and openssl (`make test`
+//! installs them).
+
+mod deploy_common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use deploy_common::*;
+
+const BASE: &str = "dc=mailaccess,dc=test";
+const VERA_PW: &str = "vera-Pw-1";
+const WALT_PW: &str = "walt-Pw-2";
+const SERVICE_PW: &str = "reader-Pw-3";
+/// Vera's uid and gid: in her entry, in no /etc/passwd.
+const VERA_UID: u32 = 47001;
+
+/// A directory of its own: slapd's configuration, database and TLS
+/// files, and the users' mail; slapd stopped and everything removed when
+/// dropped.
+struct Directory {
+    slapd: Option<Daemon>,
+    dir: tempfile::TempDir,
+    certs: Certs,
+    ldap: u16,
+    ldaps: u16,
+}
+
+impl Directory {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn new() -> Directory {
+        for tool in [
+            "/usr/sbin/slapd",
+            "/usr/sbin/slapadd",
+            "/usr/bin/curl",
+            "/usr/sbin/xinetd",
+        ] {
+            require_tool(tool);
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("mailaccess-ldap")
+            .tempdir()
+            .unwrap();
+        // The users' homes are below: they must be able to get there.
+        sh(&format!("chmod 755 {}", dir.path().display()));
+        let d = dir.path().display().to_string();
+        let certs = Certs::new();
+        sh(&format!("chmod 755 {}", certs.dir.path().display()));
+        std::fs::create_dir(dir.path().join("db")).unwrap();
+        std::fs::write(
+            dir.path().join("slapd.conf"),
+            format!(
+                "include /etc/ldap/schema/core.schema\n\
+                 include /etc/ldap/schema/cosine.schema\n\
+                 include /etc/ldap/schema/inetorgperson.schema\n\
+                 include /etc/ldap/schema/nis.schema\n\
+                 pidfile {d}/slapd.pid\n\
+                 modulepath /usr/lib/ldap\n\
+                 moduleload back_mdb\n\
+                 TLSCACertificateFile {ca}\n\
+                 TLSCertificateFile {cert}\n\
+                 TLSCertificateKeyFile {key}\n\
+                 database mdb\n\
+                 maxsize 10485760\n\
+                 suffix \"{BASE}\"\n\
+                 rootdn \"cn=admin,{BASE}\"\n\
+                 rootpw admin-of-the-test\n\
+                 directory {d}/db\n",
+                ca = certs.path("ca.pem"),
+                cert = certs.path("rsa.pem"),
+                key = certs.path("rsa.key"),
+            ),
+        )
+        .unwrap();
+        let home = |u: &str| format!("{d}/home/{u}");
+        let ldif = format!(
+            "dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\no: test\ndc: mailaccess\n\n\
+             dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n\
+             dn: cn=reader,{BASE}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n\
+             cn: reader\nuserPassword: {SERVICE_PW}\n\n\
+             dn: uid=vera,ou=people,{BASE}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
+             uid: vera\ncn: Vera\nsn: V\nuidNumber: {VERA_UID}\ngidNumber: {VERA_UID}\n\
+             homeDirectory: {vera}\nuserPassword: {VERA_PW}\n\n\
+             dn: uid=walt,ou=people,{BASE}\nobjectClass: inetOrgPerson\n\
+             uid: walt\ncn: Walt\nsn: W\ndescription: maildir:{walt}/Maildir\nuserPassword: {WALT_PW}\n\n\
+             dn: uid=rooty,ou=people,{BASE}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
+             uid: rooty\ncn: Rooty\nsn: R\nuidNumber: 0\ngidNumber: 0\n\
+             homeDirectory: /root\nuserPassword: rooty-Pw\n\n",
+            vera = home("vera"),
+            walt = home("walt"),
+        );
+        std::fs::write(dir.path().join("data.ldif"), ldif).unwrap();
+        let (ok, out, err) = run_limited(
+            Command::new("/usr/sbin/slapadd").args([
+                "-f",
+                &format!("{d}/slapd.conf"),
+                "-l",
+                &format!("{d}/data.ldif"),
+            ]),
+            b"",
+        );
+        assert!(ok, "slapadd: {out}\n{err}");
+        // The mail: one message each, owned by who reads it.
+        pam_user();
+        for (user, owner, subject) in [
+            ("vera", VERA_UID.to_string(), "for vera"),
+            ("walt", USER.to_string(), "for walt"),
+        ] {
+            let md = PathBuf::from(home(user)).join("Maildir");
+            for sub in ["cur", "new", "tmp"] {
+                std::fs::create_dir_all(md.join(sub)).unwrap();
+            }
+            std::fs::write(
+                md.join("cur/1700000000.ldap1.test:2,S"),
+                format!("From: a@example.org\r\nSubject: {subject}\r\n\r\nHello {user}.\r\n"),
+            )
+            .unwrap();
+            sh(&format!("chown -R {owner}:{owner} {}", home(user)));
+        }
+        std::fs::write(dir.path().join("service.pw"), format!("{SERVICE_PW}\n")).unwrap();
+        sh(&format!("chmod 600 {d}/service.pw"));
+        let (ldap, ldaps) = (free_port(), free_port());
+        let mut slapd = Command::new("/usr/sbin/slapd");
+        slapd.args(["-f", &format!("{d}/slapd.conf"), "-d", "0", "-h"]);
+        slapd.arg(format!(
+            "ldap://127.0.0.1:{ldap}/ ldaps://127.0.0.1:{ldaps}/"
+        ));
+        let slapd = Daemon::spawn(slapd, tempfile::tempdir().unwrap());
+        let mut directory = Directory {
+            slapd: None,
+            dir,
+            certs,
+            ldap,
+            ldaps,
+        };
+        daemon_listening(ldap, directory.slapd.insert(slapd));
+        wait_listening(ldaps);
+        directory
+    }
+
+    /// A configuration file for `auth = ldap`, with `extra` lines.
+    fn config(&self, name: &str, extra: &str) -> PathBuf {
+        let file = self.path(name);
+        std::fs::write(
+            &file,
+            format!(
+                "auth = ldap\n\
+                 ldap_uri = ldap://127.0.0.1:{}/\n\
+                 ldap_base = ou=people,{BASE}\n\
+                 ldap_user_filter = (&(objectClass=inetOrgPerson)(uid=%u))\n\
+                 ldap_bind_dn = cn=reader,{BASE}\n\
+                 ldap_bind_password_file = {}\n\
+                 ldap_ca_file = {}\n\
+                 ldap_mail_location_attribute = description\n\
+                 ldap_timeout = 3s\n\
+                 virtual_user = {USER}\n\
+                 auth_failure_delay = 100ms\n\
+                 {extra}\n",
+                self.ldap,
+                self.path("service.pw").display(),
+                self.certs.path("ca.pem"),
+            ),
+        )
+        .unwrap();
+        file
+    }
+}
+
+impl Drop for Directory {
+    fn drop(&mut self) {
+        self.slapd.take();
+    }
+}
+
+/// `-c FILE` and the log.
+fn args(config: &Path, log: &Log) -> String {
+    format!(
+        "-c {} -o log_path={}",
+        config.display(),
+        log.path().display()
+    )
+}
+
+/// curl logging in as `user`: whether it did, and what it said.
+fn curl(url: &str, user: &str, password: &str) -> (bool, String) {
+    let mut cmd = Command::new("/usr/bin/curl");
+    cmd.args(["-s", "-S", "--max-time", "20", "-u"])
+        .arg(format!("{user}:{password}"))
+        .arg(url);
+    let (ok, out, err) = run_limited(&mut cmd, b"");
+    (ok, format!("{out}\n{err}"))
+}
+
+/// `imapd --check` with `config`: its exit code and report.
+fn check(config: &Path) -> (Option<i32>, String) {
+    let out = Command::new(IMAPD)
+        .args(["-c"])
+        .arg(config)
+        .arg("--check")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn directory_users_log_in_to_imap_and_pop3() {
+    let dir = Directory::new();
+    let log = Log::new();
+    let conf = dir.config("search.conf", "");
+    let (imap, pop3) = (free_port(), free_port());
+    let xinetd = xinetd(&[
+        xinetd_service("xinetd.d/imap", imap, IMAPD, &args(&conf, &log)),
+        xinetd_service("xinetd.d/pop3", pop3, POP3D, &args(&conf, &log)),
+    ]);
+    wait_started(&xinetd);
+    let imap_url = format!("imap://127.0.0.1:{imap}/INBOX;MAILINDEX=1");
+
+    // Vera: uid, gid and home from her entry.
+    let (ok, out) = curl(&imap_url, "vera", VERA_PW);
+    assert!(
+        ok && out.contains("Subject: for vera"),
+        "IMAP: {out}\n{}",
+        log.text()
+    );
+    let (ok, out) = curl(&format!("pop3://127.0.0.1:{pop3}/1"), "vera", VERA_PW);
+    assert!(
+        ok && out.contains("Subject: for vera"),
+        "POP3: {out}\n{}",
+        log.text()
+    );
+    log.wait_for("backend=Ldap");
+
+    // Walt: no posixAccount; runs as virtual_user, his mail where his
+    // entry's description says. Python's imaplib, LOGIN.
+    let (ok, out, err) = python(&format!(
+        "import imaplib\n\
+         c = imaplib.IMAP4('127.0.0.1', {imap})\n\
+         c.login('walt', '{WALT_PW}')\n\
+         c.select('INBOX')\n\
+         print(c.fetch('1', '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')[1][0][1].decode())\n\
+         c.logout()\n"
+    ));
+    assert!(
+        ok && out.contains("Subject: for walt"),
+        "{out}\n{err}\n{}",
+        log.text()
+    );
+
+    // While a session idles, no imapd process holds the service password
+    // file open (only the parent reads it, while it binds).
+    let mut idle = Command::new("/usr/bin/curl");
+    idle.args(["-s", "--max-time", "4", "-u", &format!("vera:{VERA_PW}")])
+        .args(["-X", "IDLE", &format!("imap://127.0.0.1:{imap}/INBOX")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut idle = idle.spawn().unwrap();
+    let end = std::time::Instant::now() + WAIT;
+    while open_by_imapd().len() < 3 && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let files = open_by_imapd();
+    assert!(!files.is_empty(), "no imapd process found");
+    let held: Vec<_> = files
+        .iter()
+        .filter(|(_, f)| f == &dir.path("service.pw"))
+        .collect();
+    assert!(
+        held.is_empty(),
+        "the service password is held open: {held:?}"
+    );
+    let _ = idle.wait();
+
+    // Refused, each logged as a failure.
+    for (user, password, why) in [
+        ("vera", "wrong-pw", "a wrong password"),
+        ("nobody-here", VERA_PW, "an unknown user"),
+        ("*", VERA_PW, "a filter-widening name"),
+        ("vera)(uid=*", VERA_PW, "a filter-injecting name"),
+        ("rooty", "rooty-Pw", "uid 0"),
+    ] {
+        let (ok, out) = curl(&imap_url, user, password);
+        assert!(!ok, "{why}: logged in: {out}");
+        log.wait_for(&format!("login failed: user={user} "));
+    }
+    assert!(log.text().contains("uid=rooty,ou=people"), "{}", log.text());
+    // An empty password: imaplib sends LOGIN vera "".
+    let (ok, out, err) = python(&format!(
+        "import imaplib\n\
+         c = imaplib.IMAP4('127.0.0.1', {imap})\n\
+         try:\n    c.login('vera', '')\n    print('IN')\n\
+         except imaplib.IMAP4.error as e:\n    print('NO', e)\n"
+    ));
+    assert!(ok && out.starts_with("NO"), "{out}\n{err}");
+    log.wait_for("login failed: user=vera method=plaintext");
+}
+
+#[test]
+fn dn_templates_and_tls() {
+    let dir = Directory::new();
+    let log = Log::new();
+    // ldaps://, no search: the DN is made from the name.
+    let conf = dir.config(
+        "template.conf",
+        &format!(
+            "ldap_uri = ldaps://localhost:{}/\n\
+             ldap_dn_template = uid=%u,ou=people,{BASE}\n",
+            dir.ldaps
+        ),
+    );
+    let imap = free_port();
+    let xinetd = xinetd(&[xinetd_service(
+        "xinetd.d/imap",
+        imap,
+        IMAPD,
+        &args(&conf, &log),
+    )]);
+    wait_started(&xinetd);
+    let url = format!("imap://127.0.0.1:{imap}/INBOX;MAILINDEX=1");
+    let (ok, out) = curl(&url, "vera", VERA_PW);
+    assert!(
+        ok && out.contains("Subject: for vera"),
+        "{out}\n{}",
+        log.text()
+    );
+    let (ok, out) = curl(&url, "vera", "wrong-pw");
+    assert!(!ok, "{out}");
+    log.wait_for("login failed: user=vera ");
+
+    // --check: the service bind over ldaps://, over StartTLS, and what
+    // is wrong when it cannot be done.
+    let (code, text) = check(&conf);
+    assert!(
+        text.contains(&format!(
+            "ldap: ldaps://localhost:{}/, TLS, bound as cn=reader",
+            dir.ldaps
+        )),
+        "{code:?} {text}"
+    );
+    let starttls = dir.config("starttls.conf", "ldap_starttls = yes\n");
+    let (_, text) = check(&starttls);
+    assert!(text.contains("StartTLS, bound as cn=reader"), "{text}");
+    assert!(!text.contains("problem: ldap"), "{text}");
+
+    // A CA that did not sign slapd's certificate: no connection.
+    let other = tempfile::tempdir().unwrap();
+    sh(&format!(
+        "cd {} && openssl req -x509 -newkey rsa:2048 -nodes -keyout k -out ca.pem -days 2 -subj /CN=other 2>/dev/null",
+        other.path().display()
+    ));
+    let wrong_ca = dir.config(
+        "wrong-ca.conf",
+        &format!(
+            "ldap_starttls = yes\nldap_ca_file = {}/ca.pem\n",
+            other.path().display()
+        ),
+    );
+    let (code, text) = check(&wrong_ca);
+    assert!(
+        code == Some(1) && text.contains("problem: ldap_uri"),
+        "{text}"
+    );
+    // A wrong service password.
+    std::fs::write(dir.path("bad.pw"), "not-it\n").unwrap();
+    let bad = dir.config(
+        "bad.conf",
+        &format!(
+            "ldap_bind_password_file = {}\n",
+            dir.path("bad.pw").display()
+        ),
+    );
+    let (code, text) = check(&bad);
+    assert!(
+        code == Some(1) && text.contains("service bind as cn=reader"),
+        "{text}"
+    );
+    // Nothing listening: a problem, within the timeout.
+    let gone = dir.config(
+        "gone.conf",
+        &format!("ldap_uri = ldap://127.0.0.1:{}/\n", free_port()),
+    );
+    let started = std::time::Instant::now();
+    let (code, text) = check(&gone);
+    assert!(
+        code == Some(1) && text.contains("problem: ldap_uri"),
+        "{text}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
