@@ -39,6 +39,11 @@ want krb5-admin-server  /usr/sbin/kadmin.local
 want krb5-user          /usr/bin/kinit
 want slapd              /usr/sbin/slapd
 lib=/usr/lib/$(uname -m)-linux-gnu
+# System users from LDAP (tests/auth_ldap.rs): nslcd, NSS and PAM modules
+# (pam-auth-update adds pam_ldap to common-auth).
+want nslcd              /usr/sbin/nslcd
+want libnss-ldapd       $lib/libnss_ldap.so.2
+want libpam-ldapd       $lib/security/pam_ldap.so
 # The GSS-API library imapd and pop3d load for GSSAPI (auth/gss.rs).
 want libgssapi-krb5-2   $lib/libgssapi_krb5.so.2
 # Libraries of Courier's imapd and pop3d (extracted below, not installed).

@@ -29,6 +29,9 @@ const WALT_PW: &str = "walt-Pw-2";
 const SERVICE_PW: &str = "reader-Pw-3";
 /// Vera's uid and gid: in her entry, in no /etc/passwd.
 const VERA_UID: u32 = 47001;
+/// Lena: a system user from LDAP through NSS and PAM (nslcd).
+const LENA_UID: u32 = 47010;
+const LENA_PW: &str = "lena-Pw-4";
 
 /// A directory of its own: slapd's configuration, database and TLS
 /// files, and the users' mail; slapd stopped and everything removed when
@@ -103,7 +106,11 @@ impl Directory {
              uid: walt\ncn: Walt\nsn: W\ndescription: maildir:{walt}/Maildir\nuserPassword: {WALT_PW}\n\n\
              dn: uid=rooty,ou=people,{BASE}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
              uid: rooty\ncn: Rooty\nsn: R\nuidNumber: 0\ngidNumber: 0\n\
-             homeDirectory: /root\nuserPassword: rooty-Pw\n\n",
+             homeDirectory: /root\nuserPassword: rooty-Pw\n\n\
+             dn: uid=lena,ou=people,{BASE}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
+             uid: lena\ncn: Lena\nsn: L\nuidNumber: {LENA_UID}\ngidNumber: {LENA_UID}\n\
+             homeDirectory: {lena}\nloginShell: /usr/sbin/nologin\nuserPassword: {LENA_PW}\n\n",
+            lena = home("lena"),
             vera = home("vera"),
             walt = home("walt"),
         );
@@ -123,6 +130,7 @@ impl Directory {
         for (user, owner, subject) in [
             ("vera", VERA_UID.to_string(), "for vera"),
             ("walt", USER.to_string(), "for walt"),
+            ("lena", LENA_UID.to_string(), "for lena"),
         ] {
             let md = PathBuf::from(home(user)).join("Maildir");
             for sub in ["cur", "new", "tmp"] {
@@ -406,4 +414,152 @@ fn dn_templates_and_tls() {
         "{text}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// The system's NSS and nslcd configured for the directory, and nslcd
+/// running; the files as they were and nslcd stopped when dropped.
+struct Nslcd {
+    saved: Vec<(&'static str, Option<Vec<u8>>)>,
+    daemon: Option<Daemon>,
+    /// The system's own nslcd was running (its package started it): it
+    /// is stopped for the test and started again after.
+    was_running: bool,
+}
+
+impl Nslcd {
+    fn start(dir: &Directory) -> Nslcd {
+        for tool in ["/usr/sbin/nslcd", "/usr/bin/getent"] {
+            require_tool(tool);
+        }
+        let was_running = Command::new("/usr/sbin/nslcd")
+            .arg("--check")
+            .status()
+            .is_ok_and(|s| s.success());
+        if was_running {
+            let _ = Command::new("pkill").args(["-x", "nslcd"]).status();
+            let end = std::time::Instant::now() + WAIT;
+            while Command::new("/usr/sbin/nslcd")
+                .arg("--check")
+                .status()
+                .is_ok_and(|s| s.success())
+            {
+                assert!(std::time::Instant::now() < end, "nslcd did not stop");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        let mut guard = Nslcd {
+            saved: Vec::new(),
+            daemon: None,
+            was_running,
+        };
+        for f in ["/etc/nslcd.conf", "/etc/nsswitch.conf"] {
+            guard.saved.push((f, std::fs::read(f).ok()));
+        }
+        std::fs::write(
+            "/etc/nslcd.conf",
+            format!(
+                "uid nslcd\ngid nslcd\nuri ldap://127.0.0.1:{}/\nbase {BASE}\n\
+                 binddn cn=reader,{BASE}\nbindpw {SERVICE_PW}\nnss_min_uid 1000\n",
+                dir.ldap
+            ),
+        )
+        .unwrap();
+        sh("chmod 640 /etc/nslcd.conf && chgrp nslcd /etc/nslcd.conf");
+        let nsswitch = std::fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
+        let mut out = String::new();
+        for l in nsswitch.lines() {
+            match l.split(':').next() {
+                Some("passwd" | "group" | "shadow") => out.push_str(&format!("{l} ldap\n")),
+                _ => out.push_str(&format!("{l}\n")),
+            }
+        }
+        std::fs::write("/etc/nsswitch.conf", out).unwrap();
+        sh("mkdir -p /run/nslcd && chown nslcd:nslcd /run/nslcd");
+        let mut cmd = Command::new("/usr/sbin/nslcd");
+        cmd.arg("-d");
+        guard.daemon = Some(Daemon::spawn(cmd, tempfile::tempdir().unwrap()));
+        let end = std::time::Instant::now() + WAIT;
+        while !Path::new("/run/nslcd/socket").exists() {
+            assert!(std::time::Instant::now() < end, "nslcd did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        guard
+    }
+}
+
+impl Drop for Nslcd {
+    fn drop(&mut self) {
+        self.daemon.take();
+        for (f, content) in &self.saved {
+            match content {
+                Some(c) => std::fs::write(f, c).unwrap(),
+                None => {
+                    let _ = std::fs::remove_file(f);
+                }
+            }
+        }
+        if self.was_running {
+            let _ = Command::new("/usr/sbin/nslcd").status();
+        }
+    }
+}
+
+/// System users from LDAP, as Debian sets them up: libnss-ldapd and
+/// libpam-ldapd through nslcd (pam-auth-update puts pam_ldap into
+/// common-auth, which the shipped PAM services include); imapd and pop3d
+/// with `auth = pam`, as installed.
+#[test]
+fn system_users_from_ldap_through_pam_and_nss() {
+    for f in ["pam_ldap.so", "pam_unix.so"] {
+        let common = std::fs::read_to_string("/etc/pam.d/common-auth").unwrap_or_default();
+        assert!(
+            common.contains(f),
+            "/etc/pam.d/common-auth lacks {f}: install libpam-ldapd (make test does)"
+        );
+    }
+    let dir = Directory::new();
+    let _nslcd = Nslcd::start(&dir);
+    let (ok, out, err) = run_limited(
+        Command::new("/usr/bin/getent").args(["passwd", "lena"]),
+        b"",
+    );
+    assert!(
+        ok && out.starts_with("lena:") && out.contains(&format!(":{LENA_UID}:{LENA_UID}:Lena:")),
+        "NSS: {out}\n{err}"
+    );
+    pam_user();
+    let log = Log::new();
+    let args = base_args(PAM_IMAP, &log).join(" ");
+    let pop_args = args.replace(PAM_IMAP, PAM_POP3);
+    let (imap, pop3) = (free_port(), free_port());
+    let xinetd = xinetd(&[
+        xinetd_service("xinetd.d/imap", imap, IMAPD, &args),
+        xinetd_service("xinetd.d/pop3", pop3, POP3D, &pop_args),
+    ]);
+    wait_started(&xinetd);
+    let imap_url = format!("imap://127.0.0.1:{imap}/INBOX;MAILINDEX=1");
+    let (ok, out) = curl(&imap_url, "lena", LENA_PW);
+    assert!(
+        ok && out.contains("Subject: for lena"),
+        "IMAP: {out}\n{}",
+        log.text()
+    );
+    let (ok, out) = curl(&format!("pop3://127.0.0.1:{pop3}/1"), "lena", LENA_PW);
+    assert!(
+        ok && out.contains("Subject: for lena"),
+        "POP3: {out}\n{}",
+        log.text()
+    );
+    log.wait_for("backend=Pam");
+    // A wrong password and an LDAP user that is not posixAccount (no
+    // system user): refused.
+    let (ok, out) = curl(&imap_url, "lena", "wrong-pw");
+    assert!(!ok, "{out}");
+    log.wait_for("login failed: user=lena ");
+    let (ok, out) = curl(&imap_url, "walt", WALT_PW);
+    assert!(!ok, "{out}");
+    log.wait_for("login failed: user=walt ");
+    // The local user still logs in beside them.
+    let (ok, out) = curl(&imap_url, USER, PASSWORD);
+    assert!(ok && out.contains("Subject: deploy test"), "{out}");
 }
