@@ -336,19 +336,34 @@ fn dn_templates_and_tls() {
             dir.ldaps
         ),
     );
-    let imap = free_port();
-    let xinetd = xinetd(&[xinetd_service(
-        "xinetd.d/imap",
-        imap,
-        IMAPD,
-        &args(&conf, &log),
-    )]);
+    // StartTLS on ldap://, with the search.
+    let starttls = dir.config("starttls.conf", "ldap_starttls = yes\n");
+    let (imap, imap_starttls) = (free_port(), free_port());
+    let xinetd = xinetd(&[
+        xinetd_service("xinetd.d/imap", imap, IMAPD, &args(&conf, &log)),
+        xinetd_service(
+            "xinetd.d/imap",
+            imap_starttls,
+            IMAPD,
+            &args(&starttls, &log),
+        ),
+    ]);
     wait_started(&xinetd);
     let url = format!("imap://127.0.0.1:{imap}/INBOX;MAILINDEX=1");
     let (ok, out) = curl(&url, "vera", VERA_PW);
     assert!(
         ok && out.contains("Subject: for vera"),
         "{out}\n{}",
+        log.text()
+    );
+    let (ok, out) = curl(
+        &format!("imap://127.0.0.1:{imap_starttls}/INBOX;MAILINDEX=1"),
+        "vera",
+        VERA_PW,
+    );
+    assert!(
+        ok && out.contains("Subject: for vera"),
+        "StartTLS: {out}\n{}",
         log.text()
     );
     let (ok, out) = curl(&url, "vera", "wrong-pw");
@@ -365,7 +380,6 @@ fn dn_templates_and_tls() {
         )),
         "{code:?} {text}"
     );
-    let starttls = dir.config("starttls.conf", "ldap_starttls = yes\n");
     let (_, text) = check(&starttls);
     assert!(text.contains("StartTLS, bound as cn=reader"), "{text}");
     assert!(!text.contains("problem: ldap"), "{text}");
@@ -414,6 +428,25 @@ fn dn_templates_and_tls() {
         "{text}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // A server that takes the connection and never answers: given up
+    // after ldap_timeout, not waited for.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mute = dir.config(
+        "mute.conf",
+        &format!(
+            "ldap_uri = ldap://127.0.0.1:{}/\nldap_timeout = 1s\n",
+            silent.local_addr().unwrap().port()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let (code, text) = check(&mute);
+    let took = started.elapsed();
+    assert!(code == Some(1) && text.contains("problem: "), "{text}");
+    assert!(
+        took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(5),
+        "{took:?}: {text}"
+    );
+    drop(silent);
 }
 
 /// The system's NSS and nslcd configured for the directory, and nslcd
