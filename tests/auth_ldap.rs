@@ -12,8 +12,10 @@
 //! entry with uid 0. `--check` binds as the service account and reports
 //! a wrong CA, a wrong service password and a server that is not there.
 //! The service password file is open in no imapd process while a session
-//! idles.
-//! Needs root, slapd, ldap-utils, xinetd, curl and openssl (`make test`
+//! idles, and every failure takes the same auth_failure_delay.
+//! Also system users from LDAP through NSS and PAM (nslcd).
+//! Needs root, slapd, nslcd, libnss-ldapd, libpam-ldapd, xinetd, curl
+//! and openssl (`make test`
 //! installs them).
 
 mod deploy_common;
@@ -595,4 +597,64 @@ fn system_users_from_ldap_through_pam_and_nss() {
     // The local user still logs in beside them.
     let (ok, out) = curl(&imap_url, USER, PASSWORD);
     assert!(ok && out.contains("Subject: deploy test"), "{out}");
+}
+
+/// An unknown user, a wrong password, and a right password whose entry
+/// has no usable account (uid 0) are refused after the same
+/// `auth_failure_delay` (300ms here), as with PAM and sasldb: interleaved
+/// on one connection, each at least the delay, medians within 10%.
+#[test]
+fn ldap_failures_take_the_same_time() {
+    use std::time::{Duration, Instant};
+    let dir = Directory::new();
+    let log = Log::new();
+    let conf = dir.config(
+        "timing.conf",
+        "auth_failure_delay = 300ms\nauth_max_failures = 100\n",
+    );
+    let imap = free_port();
+    let xinetd = xinetd(&[xinetd_service(
+        "xinetd.d/imap",
+        imap,
+        IMAPD,
+        &args(&conf, &log),
+    )]);
+    wait_started(&xinetd);
+    let mut c = Client::new(connect(imap));
+    assert!(c.line().starts_with("* OK"));
+    let mut timed = |tag: &str, user: &str, password: &str| -> Duration {
+        let t0 = Instant::now();
+        let reply = c.command(tag, &format!("LOGIN {user} \"{password}\""));
+        let took = t0.elapsed();
+        let last = reply.last().unwrap();
+        assert!(last.contains("NO [AUTHENTICATIONFAILED]"), "{reply:?}");
+        took
+    };
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let cases = [
+        ("nobody-here", VERA_PW),
+        ("vera", "wrong-pw"),
+        ("rooty", "rooty-Pw"),
+    ];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
+    for round in 0..6 {
+        for (i, (user, password)) in cases.iter().enumerate() {
+            times[i].push(timed(&format!("t{round}{i}"), user, password));
+        }
+    }
+    for t in times.iter().flatten() {
+        assert!(
+            *t >= Duration::from_millis(295),
+            "refused after {t:?}: {times:?}"
+        );
+    }
+    let medians: Vec<Duration> = times.iter().cloned().map(median).collect();
+    let (lo, hi) = (medians.iter().min().unwrap(), medians.iter().max().unwrap());
+    assert!(
+        (*hi - *lo).as_secs_f64() / hi.as_secs_f64() < 0.10,
+        "medians {medians:?} of {times:?}"
+    );
 }
