@@ -193,7 +193,10 @@ pub fn backends(config: &Config) -> (Vec<String>, Vec<String>) {
             "ldap" => match crate::auth::ldap::validate(config)
                 .and_then(|_| crate::auth::ldap::check(config))
             {
-                Ok(state) => ok.push(state),
+                Ok(state) => {
+                    ok.push(state);
+                    p.extend(crate::auth::ldap::cleartext_problem(config));
+                }
                 Err(e) => p.push(e),
             },
             _ => {}

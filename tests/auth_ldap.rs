@@ -15,8 +15,7 @@
 //! idles, and every failure takes the same auth_failure_delay.
 //! Also system users from LDAP through NSS and PAM (nslcd).
 //! Needs root, slapd, nslcd, libnss-ldapd, libpam-ldapd, xinetd, curl
-//! and openssl (`make test`
-//! installs them).
+//! and openssl (`make test` installs them).
 
 mod deploy_common;
 

@@ -315,6 +315,29 @@ pub fn check(config: &Config) -> Result<String, String> {
     Ok(format!("ldap: {}{tls}, {what}", config.ldap_uri))
 }
 
+/// A problem when users' passwords would cross the network unencrypted:
+/// `ldap://` to another host without StartTLS.
+pub fn cleartext_problem(config: &Config) -> Option<String> {
+    let rest = config.ldap_uri.strip_prefix("ldap://")?;
+    let hostport = rest.split('/').next().unwrap_or("");
+    let host = match hostport.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => hostport.split(':').next().unwrap_or(""),
+    };
+    let local = host.is_empty()
+        || host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!config.ldap_starttls && !local).then(|| {
+        format!(
+            "ldap_uri {}: passwords would cross the network unencrypted \
+             (use ldaps:// or ldap_starttls = yes)",
+            config.ldap_uri
+        )
+    })
+}
+
 /// Checks what the configuration can check without a server.
 pub fn validate(config: &Config) -> Result<(), String> {
     if config.ldap_uri.is_empty() {
@@ -353,6 +376,24 @@ mod tests {
             "uid=x\\2cou\\3dadmins,ou=people,dc=example"
         );
         assert_eq!(substitute("100%% %x %", "u", d), "100% %x %");
+    }
+
+    #[test]
+    fn plain_ldap_to_another_host_is_a_problem() {
+        let mut c = Config::defaults(crate::config::Service::Imap);
+        for (uri, starttls, problem) in [
+            ("ldap://ldap.example.org/", false, true),
+            ("ldap://ldap.example.org/", true, false),
+            ("ldaps://ldap.example.org/", false, false),
+            ("ldap://127.0.0.1:389/", false, false),
+            ("ldap://[::1]:389/", false, false),
+            ("ldap://localhost/", false, false),
+            ("ldap://192.0.2.1/", false, true),
+        ] {
+            c.ldap_uri = uri.into();
+            c.ldap_starttls = starttls;
+            assert_eq!(cleartext_problem(&c).is_some(), problem, "{uri} {starttls}");
+        }
     }
 
     #[test]
