@@ -94,6 +94,10 @@ pub struct Config {
     pub ldap_uid_attribute: String,
     pub ldap_gid_attribute: String,
     pub ldap_mail_location_attribute: String,
+    /// The attribute whose value is the user's own name (`%u` of the
+    /// mail location): `Alice` and `alice` find one entry, and one mail
+    /// directory. Empty or absent: the name as typed.
+    pub ldap_user_attribute: String,
     /// The bound on connecting and on each LDAP operation.
     pub ldap_timeout: Duration,
     pub syslog_facility: String,
@@ -346,6 +350,7 @@ impl Config {
             ldap_uid_attribute: "uidNumber".into(),
             ldap_gid_attribute: "gidNumber".into(),
             ldap_mail_location_attribute: String::new(),
+            ldap_user_attribute: "uid".into(),
             ldap_timeout: Duration::from_secs(5),
             syslog_facility: "mail".into(),
             log_path: "syslog".into(),
@@ -506,6 +511,7 @@ impl Config {
             "ldap_uid_attribute" => self.ldap_uid_attribute = value.into(),
             "ldap_gid_attribute" => self.ldap_gid_attribute = value.into(),
             "ldap_mail_location_attribute" => self.ldap_mail_location_attribute = value.into(),
+            "ldap_user_attribute" => self.ldap_user_attribute = value.into(),
             "ldap_timeout" => self.ldap_timeout = parse_duration(key, value)?,
             "tls_client_user" => {
                 self.tls_client_user = match value {
@@ -617,6 +623,7 @@ impl Config {
                 "ldap_mail_location_attribute",
                 &self.ldap_mail_location_attribute,
             ),
+            ("ldap_user_attribute", &self.ldap_user_attribute),
         ] {
             let _ = writeln!(s, "{k} = {v}");
         }

@@ -237,13 +237,36 @@ fn directory_users_log_in_to_imap_and_pop3() {
     let dir = Directory::new();
     let log = Log::new();
     let conf = dir.config("search.conf", "");
-    let (imap, pop3) = (free_port(), free_port());
+    // Mail by name (%u), for the name's case below.
+    let by_name = dir.config(
+        "by-name.conf",
+        &format!(
+            "ldap_mail_location_attribute =\nmail_location = maildir:{}/%u/Maildir\n",
+            dir.path("home").display()
+        ),
+    );
+    let (imap, pop3, imap_by_name) = (free_port(), free_port(), free_port());
     let xinetd = xinetd(&[
         xinetd_service("xinetd.d/imap", imap, IMAPD, &args(&conf, &log)),
         xinetd_service("xinetd.d/pop3", pop3, POP3D, &args(&conf, &log)),
+        xinetd_service("xinetd.d/imap", imap_by_name, IMAPD, &args(&by_name, &log)),
     ]);
     wait_started(&xinetd);
     let imap_url = format!("imap://127.0.0.1:{imap}/INBOX;MAILINDEX=1");
+
+    // LDAP finds `WALT` as walt (uid matches without regard to case):
+    // %u is the entry's own uid, so it is walt's mail, not a new one.
+    let (ok, out) = curl(
+        &format!("imap://127.0.0.1:{imap_by_name}/INBOX;MAILINDEX=1"),
+        "WALT",
+        WALT_PW,
+    );
+    assert!(
+        ok && out.contains("Subject: for walt"),
+        "{out}\n{}",
+        log.text()
+    );
+    assert!(!dir.path("home/WALT").exists());
 
     // Vera: uid, gid and home from her entry.
     let (ok, out) = curl(&imap_url, "vera", VERA_PW);

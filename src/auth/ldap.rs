@@ -30,6 +30,8 @@ pub struct Entry {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub mail_location: Option<String>,
+    /// The user's name as the entry has it (`ldap_user_attribute`).
+    pub name: Option<String>,
 }
 
 /// Why a login was refused: the user is unknown or the password wrong
@@ -125,6 +127,7 @@ fn attributes(config: &Config) -> Vec<&str> {
         &config.ldap_uid_attribute,
         &config.ldap_gid_attribute,
         &config.ldap_mail_location_attribute,
+        &config.ldap_user_attribute,
     ]
     .into_iter()
     .filter(|a| !a.is_empty())
@@ -155,6 +158,7 @@ fn entry_of(config: &Config, entry: SearchEntry) -> Entry {
         uid: number(&config.ldap_uid_attribute),
         gid: number(&config.ldap_gid_attribute),
         mail_location: first(&config.ldap_mail_location_attribute),
+        name: first(&config.ldap_user_attribute),
         dn: entry.dn,
     }
 }

@@ -328,12 +328,15 @@ pub fn account(user: &str, backend: Backend, config: &Config) -> Result<Account,
 /// The account of an LDAP user (`auth/ldap.rs`): uid and gid from its
 /// entry, or else `virtual_user`'s; home from its entry, or else the
 /// virtual user's; mail from its entry's mail location attribute, or else
-/// `mail_location`. Refuses root and uids below `first_valid_uid`.
+/// `mail_location`, with `%u` the entry's own name for the user (LDAP
+/// matches names without regard to case: `Alice` is `alice`). Refuses
+/// root and uids below `first_valid_uid`.
 pub fn ldap_account(
     user: &str,
     entry: &crate::auth::ldap::Entry,
     config: &Config,
 ) -> Result<Account, String> {
+    let user = entry.name.as_deref().unwrap_or(user);
     let mut system = match (entry.uid, entry.gid) {
         (Some(uid), Some(gid)) => crate::privsep::User {
             name: user.to_string(),
