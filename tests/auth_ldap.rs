@@ -4,6 +4,8 @@
 //! test CA. imapd and pop3d run under xinetd; curl and Python's imaplib
 //! log in.
 //!
+//! The search is made from the directory's root, past a referral object
+//! (answered with a reference, as Active Directory's root is).
 //! Virtual users with no system account: one with uid, gid and home in
 //! its entry (posixAccount), one without them that runs as
 //! `virtual_user` with its mail location in an attribute. Refused, with
@@ -98,6 +100,8 @@ impl Directory {
         let ldif = format!(
             "dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\no: test\ndc: mailaccess\n\n\
              dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n\
+             dn: ou=elsewhere,{BASE}\nobjectClass: referral\nobjectClass: extensibleObject\n\
+             ou: elsewhere\nref: ldap://ldap.elsewhere.example/ou=elsewhere,{BASE}\n\n\
              dn: cn=reader,{BASE}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n\
              cn: reader\nuserPassword: {SERVICE_PW}\n\n\
              dn: uid=vera,ou=people,{BASE}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
@@ -173,7 +177,7 @@ impl Directory {
             format!(
                 "auth = ldap\n\
                  ldap_uri = ldap://127.0.0.1:{}/\n\
-                 ldap_base = ou=people,{BASE}\n\
+                 ldap_base = {BASE}\n\
                  ldap_user_filter = (&(objectClass=inetOrgPerson)(uid=%u))\n\
                  ldap_bind_dn = cn=reader,{BASE}\n\
                  ldap_bind_password_file = {}\n\

@@ -80,6 +80,9 @@ fn find(
             .search(&config.ldap_base, Scope::Subtree, &filter, vec!["1.1"])
             .and_then(|r| r.success())
             .map_err(|e| trouble("search", e))?;
+        // `search` gives entries only: the references to other servers
+        // and partitions that a search from a domain's root in Active
+        // Directory also answers with are left out, not followed.
         match found.len() {
             1 => SearchEntry::construct(found.into_iter().next().expect("one")).dn,
             0 => return Err(Failure::Refused("no such user".into())),
