@@ -190,15 +190,20 @@ pub fn backends(config: &Config) -> (Vec<String>, Vec<String>) {
                 Ok(_) => ok.push(format!("sasldb: {} readable", config.sasldb_path.display())),
                 Err(e) => p.push(format!("sasldb_path {}: {e}", config.sasldb_path.display())),
             },
-            "ldap" => match crate::auth::ldap::validate(config)
-                .and_then(|_| crate::auth::ldap::check(config))
-            {
-                Ok(state) => {
-                    ok.push(state);
-                    p.extend(crate::auth::ldap::cleartext_problem(config));
+            "ldap" => {
+                use crate::auth::ldap;
+                if let Err(e) = ldap::validate(config) {
+                    p.push(e);
                 }
-                Err(e) => p.push(e),
-            },
+                // Each server, replicas too.
+                for uri in ldap::uris(config) {
+                    match ldap::check(config, uri) {
+                        Ok(state) => ok.push(state),
+                        Err(e) => p.push(e),
+                    }
+                    p.extend(ldap::cleartext_problem(config, uri));
+                }
+            }
             _ => {}
         }
     }

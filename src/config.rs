@@ -72,8 +72,8 @@ pub struct Config {
     /// The host of that principal (default: this host's name); `*`: any
     /// key in the keytab.
     pub gssapi_hostname: String,
-    /// `auth = ldap` (`auth/ldap.rs`): the directory server,
-    /// `ldap://HOST[:PORT]` or `ldaps://HOST[:PORT]`.
+    /// `auth = ldap` (`auth/ldap.rs`): the directory servers,
+    /// `ldap://HOST[:PORT]` or `ldaps://HOST[:PORT]`, tried in order.
     pub ldap_uri: String,
     /// StartTLS (RFC 4513 3) on an `ldap://` URI.
     pub ldap_starttls: bool,
@@ -486,12 +486,12 @@ impl Config {
             "gssapi_service" => self.gssapi_service = value.into(),
             "gssapi_hostname" => self.gssapi_hostname = value.into(),
             "ldap_uri"
-                if !value.is_empty()
-                    && !value.starts_with("ldap://")
-                    && !value.starts_with("ldaps://") =>
+                if value
+                    .split_whitespace()
+                    .any(|u| !u.starts_with("ldap://") && !u.starts_with("ldaps://")) =>
             {
                 return Err(format!(
-                    "ldap_uri: expected ldap://HOST or ldaps://HOST, not {value:?}"
+                    "ldap_uri: expected ldap://HOST or ldaps://HOST (or several), not {value:?}"
                 ))
             }
             "ldap_uri" => self.ldap_uri = value.into(),
@@ -878,13 +878,19 @@ mod tests {
         let e = Config::load(Service::Imap, None, &["auth=ldap".into()]).unwrap_err();
         assert!(e.contains("ldap_uri"), "{e}");
         let ldap = |more: &str| {
-            let mut o = vec!["auth=ldap".to_string(), "ldap_uri=ldap://h/".into()];
+            let mut o = vec![
+                "auth=ldap".to_string(),
+                "ldap_uri=ldap://h/".into(),
+                "ldap_base=dc=x".into(),
+            ];
             o.push(more.into());
             Config::load(Service::Imap, None, &o)
         };
         assert!(ldap("ldap_base=").unwrap_err().contains("ldap_base"));
         assert!(ldap("ldap_base=dc=example").is_ok());
         assert!(ldap("ldap_uri=http://h/").is_err());
+        assert!(ldap("ldap_uri=ldap://a/ ldaps://b/").is_ok());
+        assert!(ldap("ldap_uri=ldap://a/ b").is_err());
         assert!(ldap("ldap_user_filter=uid=%u").is_err());
         assert!(Config::load(Service::Imap, None, &["mbox_locks=fcntl nfs".into()]).is_err());
     }

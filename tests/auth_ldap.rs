@@ -241,13 +241,25 @@ fn directory_users_log_in_to_imap_and_pop3() {
     let dir = Directory::new();
     let log = Log::new();
     let conf = dir.config("search.conf", "");
-    // Mail by name (%u), for the name's case below.
+    // Mail by name (%u), for the name's case below; and a replica that
+    // is down, named first.
+    let down = free_port();
     let by_name = dir.config(
         "by-name.conf",
         &format!(
-            "ldap_mail_location_attribute =\nmail_location = maildir:{}/%u/Maildir\n",
-            dir.path("home").display()
+            "ldap_mail_location_attribute =\nmail_location = maildir:{}/%u/Maildir\n\
+             ldap_uri = ldap://127.0.0.1:{down}/ ldap://127.0.0.1:{}/\n",
+            dir.path("home").display(),
+            dir.ldap
         ),
+    );
+    // --check reports each server.
+    let (code, text) = check(&by_name);
+    assert!(
+        code == Some(1)
+            && text.contains(&format!("problem: ldap_uri ldap://127.0.0.1:{down}/"))
+            && text.contains(&format!("ldap: ldap://127.0.0.1:{}/, bound as", dir.ldap)),
+        "{text}"
     );
     let (imap, pop3, imap_by_name) = (free_port(), free_port(), free_port());
     let xinetd = xinetd(&[
@@ -260,6 +272,7 @@ fn directory_users_log_in_to_imap_and_pop3() {
 
     // LDAP finds `WALT` as walt (uid matches without regard to case):
     // %u is the entry's own uid, so it is walt's mail, not a new one.
+    // The server down is passed over.
     let (ok, out) = curl(
         &format!("imap://127.0.0.1:{imap_by_name}/INBOX;MAILINDEX=1"),
         "WALT",

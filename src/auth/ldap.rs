@@ -204,9 +204,29 @@ fn bind_password(config: &Config) -> Result<zeroize::Zeroizing<String>, String> 
     Ok(zeroize::Zeroizing::new(line.to_string()))
 }
 
-/// A connection to `ldap_uri`, TLS on when the URI or `ldap_starttls` says.
+/// The servers of `ldap_uri` (several, separated by spaces, are tried in
+/// order: replicas).
+pub fn uris(config: &Config) -> impl Iterator<Item = &str> {
+    config.ldap_uri.split_whitespace()
+}
+
+/// A connection to the first server of `ldap_uri` that answers.
 fn connect(config: &Config) -> Result<LdapConn, String> {
-    let uri = &config.ldap_uri;
+    let mut last = "ldap_uri: empty".to_string();
+    for uri in uris(config) {
+        match connect_to(config, uri) {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                log::warn!("{e}");
+                last = e;
+            }
+        }
+    }
+    Err(last)
+}
+
+/// A connection to `uri`, TLS on when the URI or `ldap_starttls` says.
+fn connect_to(config: &Config, uri: &str) -> Result<LdapConn, String> {
     let (tls, rest) = if let Some(r) = uri.strip_prefix("ldaps://") {
         (true, r)
     } else if let Some(r) = uri.strip_prefix("ldap://") {
@@ -301,8 +321,8 @@ pub fn substitute(template: &str, user: &str, escape: impl Fn(&str) -> String) -
 
 /// `--check`: the directory reachable (with TLS as configured) and the
 /// service account's bind working.
-pub fn check(config: &Config) -> Result<String, String> {
-    let mut conn = connect(config)?;
+pub fn check(config: &Config, uri: &str) -> Result<String, String> {
+    let mut conn = connect_to(config, uri)?;
     let what = if config.ldap_bind_dn.is_empty() {
         "anonymous".to_string()
     } else {
@@ -312,20 +332,20 @@ pub fn check(config: &Config) -> Result<String, String> {
         format!("bound as {}", config.ldap_bind_dn)
     };
     let _ = conn.unbind();
-    let tls = if config.ldap_uri.starts_with("ldaps://") {
+    let tls = if uri.starts_with("ldaps://") {
         ", TLS"
     } else if config.ldap_starttls {
         ", StartTLS"
     } else {
         ""
     };
-    Ok(format!("ldap: {}{tls}, {what}", config.ldap_uri))
+    Ok(format!("ldap: {uri}{tls}, {what}"))
 }
 
 /// A problem when users' passwords would cross the network unencrypted:
 /// `ldap://` to another host without StartTLS.
-pub fn cleartext_problem(config: &Config) -> Option<String> {
-    let rest = config.ldap_uri.strip_prefix("ldap://")?;
+pub fn cleartext_problem(config: &Config, uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("ldap://")?;
     let hostport = rest.split('/').next().unwrap_or("");
     let host = match hostport.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
@@ -338,9 +358,8 @@ pub fn cleartext_problem(config: &Config) -> Option<String> {
             .is_ok_and(|ip| ip.is_loopback());
     (!config.ldap_starttls && !local).then(|| {
         format!(
-            "ldap_uri {}: passwords would cross the network unencrypted \
-             (use ldaps:// or ldap_starttls = yes)",
-            config.ldap_uri
+            "ldap_uri {uri}: passwords would cross the network unencrypted \
+             (use ldaps:// or ldap_starttls = yes)"
         )
     })
 }
@@ -397,9 +416,12 @@ mod tests {
             ("ldap://localhost/", false, false),
             ("ldap://192.0.2.1/", false, true),
         ] {
-            c.ldap_uri = uri.into();
             c.ldap_starttls = starttls;
-            assert_eq!(cleartext_problem(&c).is_some(), problem, "{uri} {starttls}");
+            assert_eq!(
+                cleartext_problem(&c, uri).is_some(),
+                problem,
+                "{uri} {starttls}"
+            );
         }
     }
 
