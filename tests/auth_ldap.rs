@@ -379,7 +379,12 @@ fn dn_templates_and_tls() {
     );
     // StartTLS on ldap://, with the search.
     let starttls = dir.config("starttls.conf", "ldap_starttls = yes\n");
-    let (imap, imap_starttls) = (free_port(), free_port());
+    // A filter without the name matches everyone: refused, and said.
+    let broad = dir.config(
+        "broad.conf",
+        "ldap_user_filter = (objectClass=inetOrgPerson)\n",
+    );
+    let (imap, imap_starttls, imap_broad) = (free_port(), free_port(), free_port());
     let xinetd = xinetd(&[
         xinetd_service("xinetd.d/imap", imap, IMAPD, &args(&conf, &log)),
         xinetd_service(
@@ -388,6 +393,7 @@ fn dn_templates_and_tls() {
             IMAPD,
             &args(&starttls, &log),
         ),
+        xinetd_service("xinetd.d/imap", imap_broad, IMAPD, &args(&broad, &log)),
     ]);
     wait_started(&xinetd);
     let url = format!("imap://127.0.0.1:{imap}/INBOX;MAILINDEX=1");
@@ -407,6 +413,13 @@ fn dn_templates_and_tls() {
         "StartTLS: {out}\n{}",
         log.text()
     );
+    let (ok, out) = curl(
+        &format!("imap://127.0.0.1:{imap_broad}/INBOX;MAILINDEX=1"),
+        "vera",
+        VERA_PW,
+    );
+    assert!(!ok, "{out}");
+    log.wait_for("more than one entry matches (objectClass=inetOrgPerson)");
     let (ok, out) = curl(&url, "vera", "wrong-pw");
     assert!(!ok, "{out}");
     log.wait_for("login failed: user=vera ");

@@ -75,20 +75,29 @@ fn find(
         let filter = substitute(&config.ldap_user_filter, user, |v| {
             ldap3::ldap_escape(v).into_owned()
         });
-        let (found, _) = conn
+        // Two entries tell that the name is not one user's: the server
+        // need not send more (a filter that matches everyone).
+        let ldap3::SearchResult(found, result) = conn
             .with_timeout(config.ldap_timeout)
+            .with_search_options(ldap3::SearchOptions::new().sizelimit(2))
             .search(&config.ldap_base, Scope::Subtree, &filter, vec!["1.1"])
-            .and_then(|r| r.success())
             .map_err(|e| trouble("search", e))?;
+        // sizeLimitExceeded (RFC 4511 4.1.9) comes with the entries found.
+        const SIZE_LIMIT_EXCEEDED: u32 = 4;
+        if result.rc != 0 && result.rc != SIZE_LIMIT_EXCEEDED {
+            return Err(Failure::Trouble(format!("search: {result}")));
+        }
         // `search` gives entries only: the references to other servers
         // and partitions that a search from a domain's root in Active
         // Directory also answers with are left out, not followed.
         match found.len() {
-            1 => SearchEntry::construct(found.into_iter().next().expect("one")).dn,
+            1 if result.rc == 0 => {
+                SearchEntry::construct(found.into_iter().next().expect("one")).dn
+            }
             0 => return Err(Failure::Refused("no such user".into())),
-            n => {
+            _ => {
                 return Err(Failure::Trouble(format!(
-                    "{n} entries match {filter} under {}",
+                    "more than one entry matches {filter} under {}",
                     config.ldap_base
                 )))
             }
