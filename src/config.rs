@@ -73,7 +73,8 @@ pub struct Config {
     /// key in the keytab.
     pub gssapi_hostname: String,
     /// `auth = ldap` (`auth/ldap.rs`): the directory servers,
-    /// `ldap://HOST[:PORT]` or `ldaps://HOST[:PORT]`, tried in order.
+    /// `ldap://HOST[:PORT]`, `ldaps://HOST[:PORT]` or `ldapi://SOCKET`,
+    /// tried in order.
     pub ldap_uri: String,
     /// StartTLS (RFC 4513 3) on an `ldap://` URI.
     pub ldap_starttls: bool,
@@ -488,10 +489,10 @@ impl Config {
             "ldap_uri"
                 if value
                     .split_whitespace()
-                    .any(|u| !u.starts_with("ldap://") && !u.starts_with("ldaps://")) =>
+                    .any(|u| !["ldap://", "ldaps://", "ldapi://"].iter().any(|s| u.starts_with(s))) =>
             {
                 return Err(format!(
-                    "ldap_uri: expected ldap://HOST or ldaps://HOST (or several), not {value:?}"
+                    "ldap_uri: expected ldap://HOST, ldaps://HOST or ldapi:// (or several), not {value:?}"
                 ))
             }
             "ldap_uri" => self.ldap_uri = value.into(),

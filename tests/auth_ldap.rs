@@ -1,7 +1,7 @@
 //! The native LDAP backend (`auth = ldap`) against a real directory:
 //! Debian's `slapd` on 127.0.0.1 with a configuration and entries made by
 //! the test (`slapadd`), plain LDAP, StartTLS and `ldaps://` with the
-//! test CA. imapd and pop3d run under xinetd; curl and Python's imaplib
+//! test CA, and its Unix socket (`ldapi://`). imapd and pop3d run under xinetd; curl and Python's imaplib
 //! log in.
 //!
 //! The search is made from the directory's root, past a referral object
@@ -50,6 +50,12 @@ struct Directory {
 impl Directory {
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// slapd's Unix socket, as an `ldapi://` URI.
+    fn ldapi(&self) -> String {
+        let path = self.path("ldapi").display().to_string();
+        format!("ldapi://{}", path.replace('/', "%2F"))
     }
 
     fn new() -> Directory {
@@ -153,8 +159,14 @@ impl Directory {
         let (ldap, ldaps) = (free_port(), free_port());
         let mut slapd = Command::new("/usr/sbin/slapd");
         slapd.args(["-f", &format!("{d}/slapd.conf"), "-d", "0", "-h"]);
+        let ldapi = dir
+            .path()
+            .join("ldapi")
+            .display()
+            .to_string()
+            .replace('/', "%2F");
         slapd.arg(format!(
-            "ldap://127.0.0.1:{ldap}/ ldaps://127.0.0.1:{ldaps}/"
+            "ldap://127.0.0.1:{ldap}/ ldaps://127.0.0.1:{ldaps}/ ldapi://{ldapi}"
         ));
         let slapd = Daemon::spawn(slapd, tempfile::tempdir().unwrap());
         let mut directory = Directory {
@@ -660,9 +672,13 @@ fn ldap_failures_take_the_same_time() {
     use std::time::{Duration, Instant};
     let dir = Directory::new();
     let log = Log::new();
+    // Over slapd's Unix socket (ldapi://), as on a host with its own slapd.
     let conf = dir.config(
         "timing.conf",
-        "auth_failure_delay = 300ms\nauth_max_failures = 100\n",
+        &format!(
+            "auth_failure_delay = 300ms\nauth_max_failures = 100\nldap_uri = {}\n",
+            dir.ldapi()
+        ),
     );
     let imap = free_port();
     let xinetd = xinetd(&[xinetd_service(
@@ -709,4 +725,12 @@ fn ldap_failures_take_the_same_time() {
         (*hi - *lo).as_secs_f64() / hi.as_secs_f64() < 0.10,
         "medians {medians:?} of {times:?}"
     );
+    // And the right password logs in, over the socket.
+    let reply = c.command("in", &format!("LOGIN vera \"{VERA_PW}\""));
+    assert!(
+        reply.last().unwrap().starts_with("in OK"),
+        "{reply:?}\n{}",
+        log.text()
+    );
+    c.command("out", "LOGOUT");
 }

@@ -236,12 +236,22 @@ fn connect(config: &Config) -> Result<LdapConn, String> {
 
 /// A connection to `uri`, TLS on when the URI or `ldap_starttls` says.
 fn connect_to(config: &Config, uri: &str) -> Result<LdapConn, String> {
+    if let Some(rest) = uri.strip_prefix("ldapi://") {
+        // A Unix socket (slapd on this host); no TLS, none needed.
+        let path = socket_path(rest).ok_or_else(|| format!("ldap_uri {uri}: bad socket path"))?;
+        let stream = std::os::unix::net::UnixStream::connect(&path)
+            .map_err(|e| format!("ldap_uri {uri}: connecting to {path}: {e}"))?;
+        let settings = LdapConnSettings::new()
+            .set_conn_timeout(config.ldap_timeout)
+            .set_std_stream(StdStream::Unix(stream));
+        return LdapConn::with_settings(settings, uri).map_err(|e| format!("ldap_uri {uri}: {e}"));
+    }
     let (tls, rest) = if let Some(r) = uri.strip_prefix("ldaps://") {
         (true, r)
     } else if let Some(r) = uri.strip_prefix("ldap://") {
         (config.ldap_starttls, r)
     } else {
-        return Err(format!("ldap_uri {uri}: not ldap:// or ldaps://"));
+        return Err(format!("ldap_uri {uri}: not ldap://, ldaps:// or ldapi://"));
     };
     let hostport = rest.split('/').next().unwrap_or("");
     let default_port = if uri.starts_with("ldaps://") {
@@ -273,6 +283,26 @@ fn connect_to(config: &Config, uri: &str) -> Result<LdapConn, String> {
             .set_starttls(config.ldap_starttls && !uri.starts_with("ldaps://"));
     }
     LdapConn::with_settings(settings, uri).map_err(|e| format!("ldap_uri {uri}: {e}"))
+}
+
+/// The socket of an `ldapi://` URI's host part: percent-encoded
+/// (`ldapi://%2Frun%2Fslapd%2Fldapi`), or empty for Debian's slapd's.
+fn socket_path(rest: &str) -> Option<String> {
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() {
+        return Some("/run/slapd/ldapi".into());
+    }
+    let mut out = Vec::new();
+    let mut bytes = host.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok().filter(|p| p.starts_with('/'))
 }
 
 /// `host`, `host:port` or `[v6]:port` as `ToSocketAddrs` takes it.
@@ -432,6 +462,19 @@ mod tests {
                 "{uri} {starttls}"
             );
         }
+    }
+
+    #[test]
+    fn ldapi_names_a_socket() {
+        assert_eq!(
+            socket_path("%2Frun%2Fslapd%2Fldapi").as_deref(),
+            Some("/run/slapd/ldapi")
+        );
+        assert_eq!(socket_path("/").as_deref(), Some("/run/slapd/ldapi"));
+        assert_eq!(socket_path("%2ftmp%2fx/").as_deref(), Some("/tmp/x"));
+        assert_eq!(socket_path("relative"), None);
+        assert_eq!(socket_path("%2"), None);
+        assert_eq!(socket_path("%zz"), None);
     }
 
     #[test]
