@@ -195,6 +195,7 @@ pub fn backends(config: &Config) -> (Vec<String>, Vec<String>) {
                 if let Err(e) = ldap::validate(config) {
                     p.push(e);
                 }
+                p.extend(ldap::password_file_problem(config));
                 // Each server, replicas too.
                 for uri in ldap::uris(config) {
                     match ldap::check(config, uri) {

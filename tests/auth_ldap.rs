@@ -468,8 +468,10 @@ fn dn_templates_and_tls() {
         code == Some(1) && text.contains("problem: ldap_uri"),
         "{text}"
     );
-    // A wrong service password.
+    assert!(!text.contains("readable by others"), "{text}");
+    // A wrong service password, in a file others may read.
     std::fs::write(dir.path("bad.pw"), "not-it\n").unwrap();
+    sh(&format!("chmod 644 {}", dir.path("bad.pw").display()));
     let bad = dir.config(
         "bad.conf",
         &format!(
@@ -479,7 +481,9 @@ fn dn_templates_and_tls() {
     );
     let (code, text) = check(&bad);
     assert!(
-        code == Some(1) && text.contains("service bind as cn=reader"),
+        code == Some(1)
+            && text.contains("service bind as cn=reader")
+            && text.contains("mode 644, readable by others"),
         "{text}"
     );
     // Nothing listening: a problem, within the timeout.

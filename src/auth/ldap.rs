@@ -403,6 +403,24 @@ pub fn cleartext_problem(config: &Config, uri: &str) -> Option<String> {
     })
 }
 
+/// A problem when the service password file can be read by others than
+/// its owner (it should be root's alone: `chmod 600`).
+pub fn password_file_problem(config: &Config) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = &config.ldap_bind_password_file;
+    if config.ldap_bind_dn.is_empty() || path.is_empty() {
+        return None;
+    }
+    let mode = std::fs::metadata(path).ok()?.mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "ldap_bind_password_file {path}: mode {:o}, readable by others than its owner \
+             (chmod 600)",
+            mode & 0o777
+        )
+    })
+}
+
 /// Checks what the configuration can check without a server.
 pub fn validate(config: &Config) -> Result<(), String> {
     if config.ldap_uri.is_empty() {
