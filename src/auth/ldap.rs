@@ -115,6 +115,9 @@ fn find(
         0 => {}
         // invalidCredentials (RFC 4511 4.1.9): wrong password or no entry.
         49 => return Err(Failure::Refused("invalid credentials".into())),
+        // noSuchObject: some servers say so of a DN template's DN for a
+        // name that is no user.
+        32 => return Err(Failure::Refused("no such entry".into())),
         _ => return Err(Failure::Trouble(format!("bind as {dn}: {bound}"))),
     }
     // The entry as the user sees it now.
