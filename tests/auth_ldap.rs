@@ -234,18 +234,21 @@ fn curl(url: &str, user: &str, password: &str) -> (bool, String) {
     (ok, format!("{out}\n{err}"))
 }
 
+/// curl fetching message 1 at `url` as `user`: it must log in and get
+/// the user's own message (`Subject: for USER`, the name in lower case).
+fn fetches_own_mail(url: &str, user: &str, password: &str, log: &Log) {
+    let (ok, out) = curl(url, user, password);
+    let subject = format!("Subject: for {}", user.to_lowercase());
+    assert!(
+        ok && out.contains(&subject),
+        "{url} as {user}: {out}\n{}",
+        log.text()
+    );
+}
+
 /// `imapd --check` with `config`: its exit code and report.
 fn check(config: &Path) -> (Option<i32>, String) {
-    let out = Command::new(IMAPD)
-        .args(["-c"])
-        .arg(config)
-        .arg("--check")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    check_report(Command::new(IMAPD).arg("-c").arg(config))
 }
 
 #[test]
@@ -285,31 +288,17 @@ fn directory_users_log_in_to_imap_and_pop3() {
     // LDAP finds `WALT` as walt (uid matches without regard to case):
     // %u is the entry's own uid, so it is walt's mail, not a new one.
     // The server down is passed over.
-    let (ok, out) = curl(
+    fetches_own_mail(
         &format!("imap://127.0.0.1:{imap_by_name}/INBOX;MAILINDEX=1"),
         "WALT",
         WALT_PW,
-    );
-    assert!(
-        ok && out.contains("Subject: for walt"),
-        "{out}\n{}",
-        log.text()
+        &log,
     );
     assert!(!dir.path("home/WALT").exists());
 
     // Vera: uid, gid and home from her entry.
-    let (ok, out) = curl(&imap_url, "vera", VERA_PW);
-    assert!(
-        ok && out.contains("Subject: for vera"),
-        "IMAP: {out}\n{}",
-        log.text()
-    );
-    let (ok, out) = curl(&format!("pop3://127.0.0.1:{pop3}/1"), "vera", VERA_PW);
-    assert!(
-        ok && out.contains("Subject: for vera"),
-        "POP3: {out}\n{}",
-        log.text()
-    );
+    fetches_own_mail(&imap_url, "vera", VERA_PW, &log);
+    fetches_own_mail(&format!("pop3://127.0.0.1:{pop3}/1"), "vera", VERA_PW, &log);
     log.wait_for("backend=Ldap");
 
     // Walt: no posixAccount; runs as virtual_user, his mail where his
@@ -409,21 +398,12 @@ fn dn_templates_and_tls() {
     ]);
     wait_started(&xinetd);
     let url = format!("imap://127.0.0.1:{imap}/INBOX;MAILINDEX=1");
-    let (ok, out) = curl(&url, "vera", VERA_PW);
-    assert!(
-        ok && out.contains("Subject: for vera"),
-        "{out}\n{}",
-        log.text()
-    );
-    let (ok, out) = curl(
+    fetches_own_mail(&url, "vera", VERA_PW, &log);
+    fetches_own_mail(
         &format!("imap://127.0.0.1:{imap_starttls}/INBOX;MAILINDEX=1"),
         "vera",
         VERA_PW,
-    );
-    assert!(
-        ok && out.contains("Subject: for vera"),
-        "StartTLS: {out}\n{}",
-        log.text()
+        &log,
     );
     let (ok, out) = curl(
         &format!("imap://127.0.0.1:{imap_broad}/INBOX;MAILINDEX=1"),
@@ -641,18 +621,8 @@ fn system_users_from_ldap_through_pam_and_nss() {
     ]);
     wait_started(&xinetd);
     let imap_url = format!("imap://127.0.0.1:{imap}/INBOX;MAILINDEX=1");
-    let (ok, out) = curl(&imap_url, "lena", LENA_PW);
-    assert!(
-        ok && out.contains("Subject: for lena"),
-        "IMAP: {out}\n{}",
-        log.text()
-    );
-    let (ok, out) = curl(&format!("pop3://127.0.0.1:{pop3}/1"), "lena", LENA_PW);
-    assert!(
-        ok && out.contains("Subject: for lena"),
-        "POP3: {out}\n{}",
-        log.text()
-    );
+    fetches_own_mail(&imap_url, "lena", LENA_PW, &log);
+    fetches_own_mail(&format!("pop3://127.0.0.1:{pop3}/1"), "lena", LENA_PW, &log);
     log.wait_for("backend=Pam");
     // A wrong password and an LDAP user that is not posixAccount (no
     // system user): refused.

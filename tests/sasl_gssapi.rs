@@ -175,16 +175,12 @@ fn fetchmail(realm: &Realm, protocol: &str, port: u16) -> String {
 
 /// `imapd --check` with the realm's configuration.
 fn check(realm: &Realm, hostname: &str) -> (Option<i32>, String) {
-    let out = realm
-        .cmd(IMAPD)
-        .args(["-c", "/dev/null", "-o"])
-        .arg(format!("gssapi_keytab={}", realm.keytab().display()))
-        .args(["-o", &format!("gssapi_hostname={hostname}"), "--check"])
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
+    check_report(
+        realm
+            .cmd(IMAPD)
+            .args(["-c", "/dev/null", "-o"])
+            .arg(format!("gssapi_keytab={}", realm.keytab().display()))
+            .args(["-o", &format!("gssapi_hostname={hostname}")]),
     )
 }
 

@@ -840,6 +840,15 @@ pub fn daemon_listening(port: u16, d: &Daemon) {
     }
 }
 
+/// `imapd --check` (`cmd`, its options set): its exit code and report.
+pub fn check_report(cmd: &mut Command) -> (Option<i32>, String) {
+    let out = cmd.arg("--check").output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// The open files of every imapd process (of this build): pid and path.
 pub fn open_by_imapd() -> Vec<(u32, PathBuf)> {
     let mut out = Vec::new();
